@@ -1,0 +1,154 @@
+"""``mlwarden demo``: the real server on the embedded default, fed a simulated model.
+
+It starts the server on loopback with a DuckDB file, registers the simulated
+``loan-default`` classifier with its reference, replays its production traffic
+(drift beginning partway through) over HTTP as Arrow batches, sends the labels
+that have arrived by "now" (they come three days late), and prints what the
+server saw, week by week. Then it keeps serving until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mlwarden.cli.simulator import Scenario, Simulation
+from mlwarden.errors import TransportError
+from mlwarden.server.run import BackgroundServer
+from mlwarden.server.settings import ServerSettings
+
+__all__ = ["feed", "run_demo"]
+
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def _post(http: httpx.Client, path: str, table: pa.Table) -> dict[str, object]:
+    r = http.post(path, content=_ipc(table), headers={"content-type": ARROW})
+    if r.status_code not in (200, 201, 207):
+        raise TransportError(f"POST {path} failed with HTTP {r.status_code}: {r.text[:300]}")
+    out: dict[str, object] = r.json()
+    return out
+
+
+def feed(
+    url: str, sim: Simulation, *, now: datetime, batch_size: int = 5000, console: Console | None = None
+) -> dict[str, int]:
+    """Register the simulated model and send its reference, events and arrived labels."""
+    console = console or Console(stderr=True)
+    name = sim.spec_columns["name"]
+    sent = labels = 0
+    with httpx.Client(base_url=url, timeout=120) as http:
+        r = http.post("/v1/models", json=sim.spec_columns)
+        if r.status_code != 201:
+            raise TransportError(f"Registering the model failed with HTTP {r.status_code}: {r.text[:300]}")
+        ref = sim.reference()
+        _post(http, f"/v1/models/{name}/reference?version=v1&name=training", ref)
+        total = sim.scenario.days * sim.scenario.events_per_day
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("events", total=total)
+            for batch in sim.iter_batches(batch_size=batch_size):
+                _post(http, f"/v1/models/{name}/events", batch)
+                sent += batch.num_rows
+                progress.update(task, advance=batch.num_rows)
+            actuals = sim.actuals(available_at=now)
+            task = progress.add_task("labels", total=actuals.num_rows)
+            for start in range(0, actuals.num_rows, batch_size):
+                chunk = actuals.slice(start, batch_size)
+                _post(http, f"/v1/models/{name}/actuals", chunk)
+                labels += chunk.num_rows
+                progress.update(task, advance=chunk.num_rows)
+    return {"events": sent, "labels": labels, "reference": ref.num_rows}
+
+
+def summary_table(url: str, name: str, drift_start: datetime | None) -> Table:
+    """Week by week: traffic, labelled share, accuracy and mean credit score, from the query API."""
+    with httpx.Client(base_url=url, timeout=60) as http:
+        counts = http.get(f"/v1/models/{name}/counts", params={"window": "week", "version": "v1"}).json()
+        conf = http.get(f"/v1/models/{name}/confusion", params={"window": "week"}).json()
+        table = Table(title=f"{name}: what the server saw, week by week")
+        for col in ("week of", "events", "labelled", "accuracy", "mean credit_score", ""):
+            table.add_column(col, justify="right" if col not in ("week of", "") else "left")
+        for row in counts:
+            start = row["window_start"]
+            cells = [c for c in conf if c["window_start"] == start]
+            n = sum(c["n"] for c in cells)
+            correct = sum(c["n"] for c in cells if c["prediction"] == c["actual"])
+            week_end = datetime.fromisoformat(start) + timedelta(days=7)
+            col = http.get(
+                f"/v1/models/{name}/columns/credit_score",
+                params={"start": start, "end": week_end.isoformat()},
+            ).json()
+            mean = col["sum"] / (col["n"] - col["nulls"]) if col["n"] > col["nulls"] else float("nan")
+            flag = ""
+            if drift_start is not None and week_end.replace(tzinfo=UTC) > drift_start:
+                flag = "drift"
+            table.add_row(
+                start[:10], f"{row['events']:,}", f"{row['labelled']:,}",
+                f"{correct / n:.1%}" if n else "-", f"{mean:.1f}", flag,
+            )
+    return table
+
+
+def run_demo(
+    *, port: int = 8000, data_dir: Path | None = None, days: int = 60, events_per_day: int = 2000,
+    drift_day: int | None = 40, seed: int = 0, exit_when_done: bool = False,
+) -> None:
+    console = Console(stderr=True)
+    out = Console()
+    tmp = None
+    if data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mlwarden-demo-")
+        data_dir = Path(tmp.name)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=days)
+    scenario = Scenario(seed=seed, days=days, events_per_day=events_per_day, start=start,
+                        drift_start_day=drift_day, drift=drift_day is not None)
+    sim = Simulation(scenario)
+    server = BackgroundServer(ServerSettings(data_dir=data_dir, port=port)).start()
+    try:
+        console.print(f"mlwarden demo: server on {server.url}, data in {data_dir}")
+        if drift_day is not None:
+            console.print(
+                f"Simulating 'loan-default' from {start:%Y-%m-%d}: credit scores shift from day {drift_day} "
+                f"({start + timedelta(days=drift_day):%Y-%m-%d}), accuracy drops from day {drift_day + 3}."
+            )
+        t0 = time.perf_counter()
+        sent = feed(server.url, sim, now=datetime.now(UTC), console=console)
+        secs = time.perf_counter() - t0
+        console.print(
+            f"Sent {sent['events']:,} events and {sent['labels']:,} labels in {secs:.1f} s "
+            f"({sent['events'] / secs:,.0f} events/s)."
+        )
+        drift_start = start + timedelta(days=drift_day) if drift_day is not None else None
+        out.print(summary_table(server.url, sim.spec_columns["name"], drift_start))
+        out.print(
+            f"Explore: {server.url}/docs (API), e.g. {server.url}/v1/models/loan-default/counts?window=day"
+        )
+        if exit_when_done:
+            return
+        console.print("Serving until Ctrl-C.")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if tmp is not None:
+            tmp.cleanup()

@@ -1,0 +1,280 @@
+"""Infer a model spec from reference data, so a model is registered in one call.
+
+Accepts a pandas or polars DataFrame, a pyarrow Table, or a path to a CSV or
+Parquet file. Kinds are inferred from Arrow types and value statistics:
+
+* booleans → ``boolean``; integers and floats → ``numeric``;
+* strings → ``categorical``, or ``text`` when values are long or many-worded;
+  string columns with (nearly) one distinct value per row are identifiers and
+  are left out, with a note;
+* timestamps and dates → ``timestamp``; lists of numbers → ``embedding``.
+
+The task comes from the target (or prediction) column: two distinct values →
+binary, a few integer or string labels → multiclass, otherwise regression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlwarden.errors import SchemaError, expected
+from mlwarden.schema.spec import RESERVED_FIELDS, Feature, FeatureKind, ModelSpec, Task, _label
+
+__all__ = ["Inference", "infer_spec", "to_arrow"]
+
+TARGET_NAMES = ("target", "label", "y", "y_true", "actual", "ground_truth")
+PREDICTION_NAMES = ("prediction", "pred", "y_pred", "predicted", "predicted_label")
+SCORE_NAMES = ("score", "proba", "probability", "y_score", "y_proba", "predicted_probability")
+TIMESTAMP_NAMES = ("timestamp", "ts", "event_time", "time", "datetime")
+ID_NAMES = ("event_id", "id", "identifier", "request_id")
+MAX_CLASSES = 50
+TEXT_MEAN_LEN = 40
+
+
+@dataclass(frozen=True)
+class Inference:
+    """An inferred spec and the notes explaining each non-obvious choice."""
+
+    spec: ModelSpec
+    notes: tuple[str, ...] = field(default=())
+
+
+def to_arrow(data: Any) -> pa.Table:
+    """Turn a DataFrame (pandas, polars), Arrow table/batch, or CSV/Parquet path into Arrow."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, str | Path):
+        path = Path(data)
+        if not path.exists():
+            raise SchemaError(f"The reference file {str(path)!r} does not exist.")
+        suffix = path.suffix.lower()
+        try:
+            if suffix in (".parquet", ".pq"):
+                import pyarrow.parquet as pq
+
+                return pq.read_table(path)
+            if suffix in (".csv", ".tsv", ".txt") or suffix == ".gz":
+                import pyarrow.csv as pacsv
+
+                opts = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
+                return pacsv.read_csv(path, parse_options=opts)
+            if suffix in (".arrow", ".feather", ".ipc"):
+                import pyarrow.feather as feather
+
+                return feather.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SchemaError(f"The reference file {str(path)!r} could not be read: {exc}") from exc
+        raise SchemaError(
+            expected("file suffix", suffix or str(path), "be one of .parquet, .csv, .tsv, .arrow", suffix)
+        )
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        return data.to_arrow()  # type: ignore[no-any-return]
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    raise SchemaError(
+        "The data must be a pandas or polars DataFrame, a pyarrow Table, or a CSV/Parquet path. "
+        f"Got {type(data).__name__} instead."
+    )
+
+
+def infer_spec(
+    data: Any,
+    *,
+    name: str,
+    task: Task | str | None = None,
+    target: str | None = None,
+    prediction: str | None = None,
+    score: str | None = None,
+    scores: Sequence[str] = (),
+    timestamp: str | None = None,
+    event_id: str | None = None,
+    segments: Sequence[str] = (),
+    sensitive: Sequence[str] = (),
+    features: Sequence[str] | None = None,
+    kinds: dict[str, FeatureKind | str] | None = None,
+    exclude: Sequence[str] = (),
+) -> Inference:
+    """Infer a :class:`ModelSpec` from reference data.
+
+    Column roles not given are guessed by common names (``target``/``label``,
+    ``prediction``/``pred``, ``score``/``proba``, ``timestamp``, ``event_id``).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> t = pa.table({"age": [31, 45, 22, 60], "city": ["a", "b", "a", "c"],
+    ...               "prediction": [0, 1, 0, 1], "target": [0, 1, 1, 1]})
+    >>> inf = infer_spec(t, name="churn")
+    >>> inf.spec.task.value, [(f.name, f.kind.value) for f in inf.spec.features]
+    ('binary', [('age', 'numeric'), ('city', 'categorical')])
+    """
+    table = to_arrow(data)
+    cols = table.column_names
+    if table.num_columns == 0:
+        raise SchemaError("The reference data has no columns.")
+    notes: list[str] = []
+
+    def role(given: str | None, names: Sequence[str], what: str) -> str | None:
+        if given is not None:
+            if given not in cols:
+                raise SchemaError(expected("column", given, f"be a column of the data ({', '.join(cols)})", given).replace(
+                    f"The {given!r} column must", f"The {what} column {given!r} must"
+                ))
+            return given
+        for n in names:
+            if n in cols:
+                notes.append(f"Using column {n!r} as the {what}.")
+                return n
+        return None
+
+    target_col = role(target, TARGET_NAMES, "target")
+    pred_col = role(prediction, PREDICTION_NAMES, "prediction")
+    score_col = role(score, SCORE_NAMES, "score")
+    ts_col = role(timestamp, TIMESTAMP_NAMES, "timestamp")
+    id_col = role(event_id, ID_NAMES, "event id")
+    for s in (*scores, *segments, *sensitive, *exclude):
+        if s not in cols:
+            raise SchemaError(f"The column {s!r} is not in the data; columns are {', '.join(cols)}.")
+
+    label_col = target_col or pred_col
+    task_v = Task(task) if task is not None else _infer_task(table, label_col, scores)
+    if task is None:
+        notes.append(f"Task {task_v.value!r} inferred from column {label_col!r}." if label_col else
+                     "No target or prediction column: task set to 'llm'.")
+    classes: tuple[str, ...] = ()
+    if task_v.is_classification and label_col is not None:
+        values: set[str] = set()
+        for c in (target_col, pred_col):
+            if c is not None:
+                values.update(_label(v) for v in pc.unique(table.column(c)).to_pylist() if v is not None)
+        classes = tuple(sorted(values, key=_sort_key))
+        if task_v is Task.BINARY and len(classes) > 2:
+            raise SchemaError(
+                f"A binary model needs at most two classes; the target/prediction columns hold {len(classes)}."
+            )
+        if task_v is Task.BINARY and len(classes) == 1:
+            only = classes[0]
+            classes = ("0", "1") if only in ("0", "1") else ()
+    if scores and not classes:
+        classes = tuple(s for s in scores)
+
+    roles = {c for c in (target_col, pred_col, score_col, ts_col, id_col) if c is not None} | set(scores)
+    chosen = list(features) if features is not None else [c for c in cols if c not in roles and c not in exclude]
+    kinds = dict(kinds or {})
+    feats: list[Feature] = []
+    tags: set[str] = set()
+    for c in chosen:
+        if c not in cols:
+            raise SchemaError(f"The feature {c!r} is not in the data; columns are {', '.join(cols)}.")
+        if c in RESERVED_FIELDS:
+            raise SchemaError(
+                f"The column {c!r} is a reserved event field and cannot be a feature; pass it as a role "
+                "(target, prediction, score, timestamp, event_id) or in exclude."
+            )
+        kind = FeatureKind(kinds[c]) if c in kinds else _infer_kind(table.column(c), c, notes, len(chosen))
+        if kind is None:
+            continue
+        dim = None
+        if kind is FeatureKind.EMBEDDING:
+            lens = pc.list_value_length(table.column(c)).drop_null()
+            dim = int(pc.max(lens).as_py()) if len(lens) else None
+        feats.append(Feature(name=c, kind=kind, dim=dim))
+    feature_names = {f.name for f in feats}
+    for s in (*segments, *sensitive):
+        if s not in feature_names:
+            tags.add(s)
+
+    try:
+        spec = ModelSpec(
+            name=name,
+            task=task_v,
+            features=tuple(feats),
+            prediction=pred_col,
+            score=score_col,
+            scores=tuple(scores),
+            target=target_col,
+            timestamp=ts_col,
+            event_id=id_col,
+            classes=classes,
+            segments=tuple(segments),
+            sensitive=tuple(sensitive),
+        )
+    except ValueError as exc:
+        raise SchemaError(f"The inferred spec is not valid: {exc}") from exc
+    return Inference(spec, tuple(notes))
+
+
+def _sort_key(v: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(v), v)
+    except ValueError:
+        return (1, 0.0, v)
+
+
+def _infer_task(table: pa.Table, label_col: str | None, scores: Sequence[str]) -> Task:
+    if scores:
+        return Task.MULTICLASS
+    if label_col is None:
+        return Task.LLM
+    col = table.column(label_col).drop_null()
+    t = col.type
+    distinct = pc.count_distinct(col).as_py()
+    if pa.types.is_boolean(t) or distinct <= 2:
+        return Task.BINARY
+    if pa.types.is_floating(t):
+        integral = pc.all(pc.equal(col, pc.floor(col))).as_py()
+        if not integral or distinct > MAX_CLASSES:
+            return Task.REGRESSION
+        return Task.MULTICLASS
+    if pa.types.is_integer(t):
+        return Task.MULTICLASS if distinct <= MAX_CLASSES else Task.REGRESSION
+    return Task.MULTICLASS
+
+
+def _infer_kind(col: pa.ChunkedArray, name: str, notes: list[str], n_features: int) -> FeatureKind | None:
+    t = col.type
+    if pa.types.is_dictionary(t):
+        return FeatureKind.CATEGORICAL
+    if pa.types.is_boolean(t):
+        return FeatureKind.BOOLEAN
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return FeatureKind.NUMERIC
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return FeatureKind.TIMESTAMP
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        vt = t.value_type
+        if pa.types.is_integer(vt) or pa.types.is_floating(vt):
+            return FeatureKind.EMBEDDING
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        values = col.drop_null()
+        n = len(values)
+        if n == 0:
+            notes.append(f"Column {name!r} is empty; treated as categorical.")
+            return FeatureKind.CATEGORICAL
+        lengths = pc.utf8_length(values)
+        mean_len = pc.mean(lengths).as_py() or 0.0
+        words = pc.mean(pc.count_substring(values, " ")).as_py() or 0.0
+        if mean_len >= TEXT_MEAN_LEN or words >= 3:
+            notes.append(f"Column {name!r} holds free text (mean length {mean_len:.0f}); kind 'text'.")
+            return FeatureKind.TEXT
+        distinct = pc.count_distinct(values).as_py()
+        if n >= 50 and distinct >= 0.95 * n:
+            notes.append(
+                f"Column {name!r} has a distinct value in {distinct / n:.0%} of rows: an identifier, "
+                "left out of the features (pass kinds={...} to keep it)."
+            )
+            return None
+        return FeatureKind.CATEGORICAL
+    notes.append(f"Column {name!r} has type {t}, which mlwarden cannot monitor; left out.")
+    return None

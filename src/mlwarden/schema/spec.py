@@ -1,0 +1,246 @@
+"""The model spec: what a model's events look like.
+
+A spec names the model, its task, its features (each with a kind), where the
+prediction, score and target live in reference data, and which columns are
+segments or sensitive attributes. Specs are immutable, JSON round-trip, and
+validated with messages that name the field, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "RESERVED_FIELDS",
+    "Feature",
+    "FeatureKind",
+    "ModelSpec",
+    "Task",
+    "check_name",
+]
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\- ]{0,127}$")
+
+#: Top-level fields of an event; no feature or segment may use these names.
+RESERVED_FIELDS: frozenset[str] = frozenset(
+    {
+        "event_id",
+        "timestamp",
+        "version",
+        "features",
+        "segments",
+        "prediction",
+        "score",
+        "scores",
+        "latency_ms",
+        "status",
+        "error",
+        "client_id",
+        "received_at",
+        "actual",
+    }
+)
+
+
+class Task(StrEnum):
+    """What the model does."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+    LLM = "llm"
+
+    @property
+    def is_classification(self) -> bool:
+        return self in (Task.BINARY, Task.MULTICLASS)
+
+
+class FeatureKind(StrEnum):
+    """How a feature's values are compared (and stored)."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    BOOLEAN = "boolean"
+    TEXT = "text"
+    EMBEDDING = "embedding"
+    TIMESTAMP = "timestamp"
+
+
+def check_name(value: str, what: str) -> str:
+    """Validate a model / version / project name.
+
+    Examples
+    --------
+    >>> check_name("churn-v2", "model name")
+    'churn-v2'
+    >>> check_name("bad name!", "model name")
+    Traceback (most recent call last):
+    ...
+    ValueError: The model name must be 1-128 letters, digits, '_', '.', '-', starting with a letter or digit. Got 'bad name!' instead.
+    """  # noqa: E501
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ValueError(
+            f"The {what} must be 1-128 letters, digits, '_', '.', '-', starting with a letter "
+            f"or digit. Got {value!r} instead."
+        )
+    return value
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Feature(_Frozen):
+    """One input column of a model."""
+
+    name: str
+    kind: FeatureKind
+    #: Embedding dimension (embedding features only).
+    dim: Annotated[int, Field(gt=0)] | None = None
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not COLUMN_RE.match(v):
+            raise ValueError(
+                "The feature name must be 1-128 characters: letters, digits, '_', '.', '-' or "
+                f"space, starting with a letter or '_'. Got {v!r} instead."
+            )
+        if v in RESERVED_FIELDS:
+            raise ValueError(
+                f"The feature name must not be one of the reserved event fields "
+                f"{', '.join(sorted(RESERVED_FIELDS))}. Got {v!r} instead."
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _dim(self) -> Feature:
+        if self.dim is not None and self.kind is not FeatureKind.EMBEDDING:
+            raise ValueError(f"Feature {self.name!r}: 'dim' applies to embedding features only.")
+        return self
+
+
+class ModelSpec(_Frozen):
+    """Everything mlwarden needs to know about a model's data.
+
+    Column names (``prediction``, ``score``, ``target``, ``timestamp``,
+    ``event_id``) say where those values live in *reference* data frames;
+    in events they are always the fields of the same name.
+
+    Examples
+    --------
+    >>> spec = ModelSpec(name="churn", task="binary",
+    ...                  features=[Feature(name="age", kind="numeric")], classes=["0", "1"])
+    >>> ModelSpec.model_validate_json(spec.model_dump_json()) == spec
+    True
+    """
+
+    name: str
+    task: Task
+    features: tuple[Feature, ...] = ()
+    prediction: str | None = "prediction"
+    score: str | None = None
+    #: Per-class score columns of a multiclass model, in the order of ``classes``.
+    scores: tuple[str, ...] = ()
+    target: str | None = None
+    timestamp: str | None = None
+    event_id: str | None = None
+    #: Class labels (as strings) of a classifier; empty means "learn from data".
+    classes: tuple[str, ...] = ()
+    positive_class: str | None = None
+    segments: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "model name")
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            return tuple(_label(x) for x in v)
+        return v
+
+    @field_validator("positive_class", mode="before")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        return None if v is None else _label(v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"Feature names must be unique. Got duplicates {dupes} instead.")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"The 'classes' must be unique. Got {list(self.classes)} instead.")
+        if self.task is Task.BINARY and self.classes and len(self.classes) != 2:
+            raise ValueError(
+                f"The 'classes' of a binary model must be two labels. Got {list(self.classes)} instead."
+            )
+        if self.positive_class is not None and self.classes and self.positive_class not in self.classes:
+            raise ValueError(
+                f"The 'positive_class' must be one of {list(self.classes)}. "
+                f"Got {self.positive_class!r} instead."
+            )
+        for group in ("segments", "sensitive"):
+            for col in getattr(self, group):
+                if col in RESERVED_FIELDS:
+                    raise ValueError(
+                        f"The {group} column must not be a reserved event field. Got {col!r} instead."
+                    )
+                if not COLUMN_RE.match(col):
+                    raise ValueError(f"The {group} column name is not valid. Got {col!r} instead.")
+        return self
+
+    # -- helpers used by ingest and the store -------------------------------------------------
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def feature(self, name: str) -> Feature | None:
+        for f in self.features:
+            if f.name == name:
+                return f
+        return None
+
+    @property
+    def tag_columns(self) -> tuple[str, ...]:
+        """Segment and sensitive columns that are not features (stored as strings)."""
+        feats = set(self.feature_names)
+        out: list[str] = []
+        for col in (*self.segments, *self.sensitive):
+            if col not in feats and col not in out:
+                out.append(col)
+        return tuple(out)
+
+    @property
+    def effective_positive_class(self) -> str | None:
+        if self.task is not Task.BINARY:
+            return None
+        if self.positive_class is not None:
+            return self.positive_class
+        return self.classes[1] if len(self.classes) == 2 else None
+
+    def with_features(self, extra: list[Feature]) -> ModelSpec:
+        """A copy with ``extra`` features appended (schema evolution)."""
+        return self.model_copy(update={"features": (*self.features, *extra)})
+
+
+def _label(v: Any) -> str:
+    """Canonical string form of a class label (``1``, ``1.0`` and ``True`` become ``"1"``)."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)

@@ -1,0 +1,101 @@
+"""The FastAPI application: ingest, query API, health; the store opened for its lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from mlwarden._version import __version__
+from mlwarden.server import routes_ingest, routes_models, routes_query
+from mlwarden.server.api_models import HealthOut
+from mlwarden.server.errors import install_error_handlers
+from mlwarden.server.settings import ServerSettings
+from mlwarden.store import KeyStore, Store, open_store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("mlwarden.server")
+
+
+class IngestCounter:
+    """Rows accepted and rejected since start, per kind (for health and, later, /metrics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.accepted: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+
+    def __call__(self, kind: str, accepted: int, rejected: int) -> None:
+        with self._lock:
+            self.accepted[kind] = self.accepted.get(kind, 0) + accepted
+            self.rejected[kind] = self.rejected.get(kind, 0) + rejected
+
+
+def create_app(settings: ServerSettings | None = None, *, store: Store | None = None) -> FastAPI:
+    """Build the app. The store is opened at start-up (or the given one is used) and closed at
+    shutdown, after every acknowledged write is committed."""
+    settings = (settings or ServerSettings()).validate()
+    own_store = store is None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.store = store or open_store(
+            settings.data_dir,
+            commit_interval=settings.commit_interval_ms / 1000.0,
+            retention_days=settings.retention_days,
+        )
+        task = asyncio.create_task(_retention_loop(app)) if settings.retention_days else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            if own_store:
+                app.state.store.close()
+
+    app = FastAPI(
+        title="mlwarden",
+        version=__version__,
+        description="Self-hosted observability for ML and LLM systems: ingest, query, monitors.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None
+    app.state.ingest_counter = IngestCounter()
+    install_error_handlers(app)
+    app.include_router(routes_models.router)
+    app.include_router(routes_ingest.router)
+    app.include_router(routes_query.router)
+
+    @app.get("/v1/health", response_model=HealthOut, tags=["health"])
+    def health(request: Request) -> HealthOut:
+        """Liveness and a few numbers; needs no API key."""
+        s: Store = request.app.state.store
+        writer: Any = getattr(s, "_writer", None)
+        return HealthOut(
+            status="ok",
+            version=__version__,
+            engine=s.kind,
+            models=len(s.list_models()),
+            rows_committed=getattr(writer, "rows_", 0),
+            commits=getattr(writer, "commits_", 0),
+        )
+
+    return app
+
+
+async def _retention_loop(app: FastAPI, every: float = 3600.0) -> None:
+    while True:
+        try:
+            n = await asyncio.to_thread(app.state.store.apply_retention)
+            if n:
+                log.info("retention: deleted %d raw events", n)
+        except Exception:  # noqa: BLE001 - keep serving; the next round retries
+            log.exception("retention failed")
+        await asyncio.sleep(every)

@@ -1,0 +1,84 @@
+"""Read request bodies with a size limit, gzip, and the formats ingest accepts."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from fastapi import Request
+
+from mlwarden.errors import PayloadTooLargeError, ValidationError
+
+__all__ = ["ARROW_TYPES", "CSV_TYPES", "PARQUET_TYPES", "parse_arrow", "parse_json", "read_body"]
+
+ARROW_TYPES = ("application/vnd.apache.arrow.stream", "application/x-arrow", "application/arrow")
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"The request body is larger than the limit of {limit / 1048576:g} MiB; send smaller "
+        "batches (the SDK does) or raise the server's --max-body-mb."
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, decompressed if gzip, refusing anything over ``limit`` bytes (before or after)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "").lower()
+    if encoding in ("gzip", "deflate"):
+        d = zlib.decompressobj(wbits=47)  # gzip or zlib header
+        try:
+            body = d.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise ValidationError(f"The body is not valid {encoding} data: {exc}") from exc
+        if len(body) > limit or d.unconsumed_tail:
+            raise _too_large(limit)
+    elif encoding not in ("", "identity"):
+        raise ValidationError(
+            f"The 'Content-Encoding' header must be gzip, deflate or identity. Got {encoding!r} instead."
+        )
+    return body
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+
+
+def parse_json(body: bytes, *, what: str) -> list[Any]:
+    if not body.strip():
+        raise ValidationError(f"The body is empty; expected a JSON array of {what}.")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(f"The body is not valid JSON: {exc}") from exc
+    if isinstance(data, dict):
+        if what in data and isinstance(data[what], list):
+            return list(data[what])
+        return [data]
+    if not isinstance(data, list):
+        raise ValidationError(
+            f"The body must be a JSON array of {what} (or one object). Got {type(data).__name__} instead."
+        )
+    return data
+
+
+def parse_arrow(body: bytes) -> pa.Table:
+    try:
+        with pa.ipc.open_stream(pa.py_buffer(body)) as reader:
+            return reader.read_all()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise ValidationError(f"The body is not a valid Arrow IPC stream: {exc}") from exc

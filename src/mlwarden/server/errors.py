@@ -1,0 +1,92 @@
+"""Map mlwarden errors to HTTP answers with one JSON shape.
+
+Every error reply is ``{"error": {"type": ..., "message": ..., "errors": [...]}}``
+where ``errors`` lists ``{"index", "field", "reason"}`` items when there are several.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+import orjson
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mlwarden.errors import (
+    AuthError,
+    ConfigError,
+    ConflictError,
+    MlwardenError,
+    NotFoundError,
+    PayloadTooLargeError,
+    StorageError,
+    ValidationError,
+)
+
+__all__ = ["JSONReply", "error_body", "install_error_handlers", "json_reply", "status_of"]
+
+
+class JSONReply(Response):
+    """A JSON response serialised with orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def json_reply(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONReply:
+    return JSONReply(content, status_code=status_code, headers=headers)
+
+STATUS: list[tuple[type[MlwardenError], int]] = [
+    (ValidationError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (AuthError, 401),
+    (PayloadTooLargeError, 413),
+    (ConfigError, 400),
+    (StorageError, 503),
+]
+
+
+def status_of(exc: MlwardenError) -> int:
+    for cls, code in STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 500
+
+
+def error_body(kind: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": kind, "message": message}
+    if errors:
+        body["errors"] = errors
+    return {"error": body}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MlwardenError)
+    async def _mlwarden(request: Request, exc: MlwardenError) -> JSONReply:
+        errors = None
+        if isinstance(exc, ValidationError) and exc.errors:
+            errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors]
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+        return json_reply(
+            error_body(type(exc).__name__, str(exc), errors), status_code=status_of(exc), headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(request: Request, exc: RequestValidationError) -> JSONReply:
+        errors = []
+        for e in exc.errors():
+            loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path")]
+            errors.append({"index": None, "field": ".".join(loc), "reason": e.get("msg", "")})
+        msg = "; ".join(f"{e['field'] or 'body'}: {e['reason']}" for e in errors[:5])
+        return json_reply(error_body("ValidationError", msg, errors), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONReply:
+        return json_reply(
+            error_body("HTTPError", str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )

@@ -1,0 +1,96 @@
+"""Ingest: events and actuals, JSON or Arrow IPC, validated per row, group-committed.
+
+A request is answered only after its good rows (and the quarantine records of
+its bad rows) are committed. 200: all rows accepted; 207: some rows rejected;
+422: no row accepted. Each rejected row is reported with index, field, reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from mlwarden.schema.batch import (
+    BatchResult,
+    validate_actual_rows,
+    validate_actuals_table,
+    validate_rows,
+    validate_table,
+)
+from mlwarden.server.api_models import IngestOut
+from mlwarden.server.auth import project_of
+from mlwarden.server.errors import JSONReply, json_reply
+from mlwarden.server.body import ARROW_TYPES, media_type, parse_arrow, parse_json, read_body
+from mlwarden.store.base import IngestResult, Store
+
+router = APIRouter(prefix="/v1", tags=["ingest"])
+Project = Annotated[str, Depends(project_of)]
+
+BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            ARROW_TYPES[0]: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+REPLIES: dict[int | str, dict[str, Any]] = {
+    207: {"model": IngestOut, "description": "Some rows were rejected (see 'rejected')."},
+    422: {"description": "No row was accepted, or the body is malformed."},
+    413: {"description": "The body is over the size limit."},
+}
+
+
+async def _ingest(request: Request, project: str, model: str, kind: str) -> JSONReply:
+    store: Store = request.app.state.store
+    record = store.get_model(project, model)
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    arrow = media_type(request) in ARROW_TYPES
+    spec = record.spec
+    result: BatchResult
+    if kind == "events":
+        if arrow:
+            result = validate_table(spec, parse_arrow(body))
+        else:
+            result = validate_rows(spec, parse_json(body, what="events"))
+    else:
+        if arrow:
+            result = validate_actuals_table(spec, parse_arrow(body))
+        else:
+            result = validate_actual_rows(spec, parse_json(body, what="actuals"))
+    futures = []
+    if result.table.num_rows:
+        append = store.append_events if kind == "events" else store.append_actuals
+        futures.append(append(record, result.table))
+    if result.rejected:
+        futures.append(store.quarantine(project, model, kind, result.rejected))
+    done: list[IngestResult] = list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+    stored = done[0] if result.table.num_rows else IngestResult(0, 0)
+    received = result.table.num_rows + len(result.rejected)
+    out = {
+        "received": received,
+        "accepted": result.table.num_rows,
+        "duplicates": stored.duplicates,
+        "rejected": [{"index": r.index, "field": r.field, "reason": r.reason} for r in result.rejected],
+        "new_features": [f.model_dump(mode="json") for f in result.new_features],
+    }
+    code = 200 if not result.rejected else (207 if result.table.num_rows else 422)
+    request.app.state.ingest_counter(kind, result.table.num_rows, len(result.rejected))
+    return json_reply(out, status_code=code)
+
+
+@router.post("/models/{model}/events", response_model=IngestOut, responses=REPLIES, openapi_extra=BODY_DOC)
+async def post_events(model: str, request: Request, project: Project) -> JSONReply:
+    """Log predictions: a JSON array of events or an Arrow IPC stream (flat columns).
+
+    Re-sending an event with the same ``event_id`` is a no-op (counted in ``duplicates``)."""
+    return await _ingest(request, project, model, "events")
+
+
+@router.post("/models/{model}/actuals", response_model=IngestOut, responses=REPLIES, openapi_extra=BODY_DOC)
+async def post_actuals(model: str, request: Request, project: Project) -> JSONReply:
+    """Log ground truth: ``[{"event_id": ..., "actual": ...}]`` or an Arrow IPC stream."""
+    return await _ingest(request, project, model, "actuals")

@@ -1,0 +1,136 @@
+"""Models, versions and references."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Annotated
+
+import pyarrow as pa
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from mlwarden.errors import NotFoundError, ValidationError
+from mlwarden.schema.infer import infer_spec
+from mlwarden.schema.spec import ModelSpec
+from mlwarden.server.api_models import ModelOut, ReferenceOut, VersionIn, VersionOut
+from mlwarden.server.auth import project_of
+from mlwarden.server.body import ARROW_TYPES, CSV_TYPES, PARQUET_TYPES, media_type, parse_arrow, read_body
+from mlwarden.store.base import Store
+
+router = APIRouter(prefix="/v1", tags=["models"])
+Project = Annotated[str, Depends(project_of)]
+
+
+def store_of(request: Request) -> Store:
+    s: Store = request.app.state.store
+    return s
+
+
+@router.post("/models", status_code=status.HTTP_201_CREATED, response_model=ModelOut)
+def register_model(
+    spec: ModelSpec, request: Request, project: Project,
+    replace: Annotated[bool, Query(description="Update the spec of an existing model.")] = False,
+) -> ModelOut:
+    """Register a model from its spec (idempotent when the spec is unchanged)."""
+    return ModelOut.of(store_of(request).create_model(project, spec, replace=replace))
+
+
+@router.get("/models", response_model=list[ModelOut])
+def list_models(request: Request, project: Project) -> list[ModelOut]:
+    return [ModelOut.of(m) for m in store_of(request).list_models(project)]
+
+
+@router.get("/models/{model}", response_model=ModelOut)
+def get_model(model: str, request: Request, project: Project) -> ModelOut:
+    return ModelOut.of(store_of(request).get_model(project, model))
+
+
+@router.post("/models/{model}/versions", status_code=201, response_model=VersionOut)
+def create_version(model: str, body: VersionIn, request: Request, project: Project) -> VersionOut:
+    store = store_of(request)
+    return VersionOut.of(
+        store.create_version(project, model, body.version, description=body.description, metadata=body.metadata)
+    )
+
+
+@router.get("/models/{model}/versions", response_model=list[VersionOut])
+def list_versions(model: str, request: Request, project: Project) -> list[VersionOut]:
+    return [VersionOut.of(v) for v in store_of(request).list_versions(project, model)]
+
+
+@router.get("/models/{model}/references", response_model=list[ReferenceOut])
+def list_references(model: str, request: Request, project: Project) -> list[ReferenceOut]:
+    store = store_of(request)
+    store.get_model(project, model)
+    return [ReferenceOut.of(r) for r in store.list_references(project, model)]
+
+
+def _read_table(body: bytes, kind: str) -> pa.Table:
+    try:
+        if kind in PARQUET_TYPES:
+            import pyarrow.parquet as pq
+
+            return pq.read_table(io.BytesIO(body))
+        if kind in CSV_TYPES:
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(io.BytesIO(body))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValidationError(f"The body is not valid {kind} data: {exc}") from exc
+    if kind in ARROW_TYPES:
+        return parse_arrow(body)
+    raise ValidationError(
+        "The 'Content-Type' of a reference must be one of "
+        f"{', '.join(PARQUET_TYPES[:1] + CSV_TYPES[:1] + ARROW_TYPES[:1])}. Got {kind!r} instead."
+    )
+
+
+@router.post(
+    "/models/{model}/reference",
+    status_code=201,
+    response_model=ReferenceOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                        for t in (PARQUET_TYPES[0], CSV_TYPES[0], ARROW_TYPES[0])},
+        }
+    },
+)
+async def upload_reference(
+    model: str,
+    request: Request,
+    response: Response,
+    project: Project,
+    version: str | None = None,
+    name: str = "",
+    create: Annotated[bool, Query(description="Register the model from this data if it is new.")] = False,
+    task: str | None = None,
+    target: str | None = None,
+    prediction: str | None = None,
+    score: str | None = None,
+    segments: Annotated[list[str] | None, Query()] = None,
+    sensitive: Annotated[list[str] | None, Query()] = None,
+) -> ReferenceOut:
+    """Upload reference data (Parquet, CSV or Arrow IPC); with ``create=true`` also register the
+    model, its spec inferred from the data."""
+    store = store_of(request)
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    table = await asyncio.to_thread(_read_table, body, media_type(request))
+    if table.num_rows == 0:
+        raise ValidationError("The reference data has no rows.")
+    spec = None
+    notes: list[str] = []
+    try:
+        store.get_model(project, model)
+    except NotFoundError:
+        if not create:
+            raise
+        inf = infer_spec(
+            table, name=model, task=task, target=target, prediction=prediction, score=score,
+            segments=segments or (), sensitive=sensitive or (),
+        )
+        spec, notes = inf.spec, list(inf.notes)
+        await asyncio.to_thread(store.create_model, project, spec)
+    ref = await asyncio.to_thread(store.put_reference, project, model, table, version=version, name=name)
+    return ReferenceOut.of(ref, spec, notes)

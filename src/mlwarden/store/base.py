@@ -1,0 +1,153 @@
+"""The engine seam: what every storage engine provides, and the engine registry.
+
+Engines own every query. Aggregates are written once in ibis
+(:mod:`mlwarden.store.queries`) against the ibis tables an engine hands out,
+so the same monitors run on DuckDB and, later, on a distributed engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from mlwarden._registry import Registry
+from mlwarden.schema.batch import Rejection
+from mlwarden.schema.spec import ModelSpec
+
+__all__ = [
+    "ENGINES",
+    "IngestResult",
+    "ModelRecord",
+    "ReferenceRecord",
+    "Store",
+    "VersionRecord",
+]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    project: str
+    name: str
+    uid: int
+    spec: ModelSpec
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    project: str
+    model: str
+    version: str
+    created_at: datetime
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    uid: int
+    project: str
+    model: str
+    version: str | None
+    rows: int
+    columns: tuple[str, ...]
+    created_at: datetime
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one write did: rows received, rows newly stored, rows already present."""
+
+    received: int
+    inserted: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.inserted
+
+
+class Store(ABC):
+    """A storage engine. Writes go through a group-commit writer; reads are ibis."""
+
+    kind: ClassVar[str]
+
+    # -- catalog -----------------------------------------------------------------------------
+    @abstractmethod
+    def create_model(self, project: str, spec: ModelSpec, *, replace: bool = False) -> ModelRecord: ...
+
+    @abstractmethod
+    def get_model(self, project: str, name: str) -> ModelRecord: ...
+
+    @abstractmethod
+    def list_models(self, project: str | None = None) -> list[ModelRecord]: ...
+
+    @abstractmethod
+    def create_version(
+        self, project: str, model: str, version: str, *, description: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> VersionRecord: ...
+
+    @abstractmethod
+    def list_versions(self, project: str, model: str) -> list[VersionRecord]: ...
+
+    @abstractmethod
+    def put_reference(
+        self, project: str, model: str, data: pa.Table, *, version: str | None = None, name: str = ""
+    ) -> ReferenceRecord: ...
+
+    @abstractmethod
+    def get_reference(
+        self, project: str, model: str, *, version: str | None = None
+    ) -> tuple[ReferenceRecord, pa.Table]: ...
+
+    @abstractmethod
+    def list_references(self, project: str, model: str) -> list[ReferenceRecord]: ...
+
+    # -- ingest ------------------------------------------------------------------------------
+    @abstractmethod
+    def append_events(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
+        """Store canonical events (see :func:`mlwarden.schema.canonical_schema`); idempotent on event_id."""
+
+    @abstractmethod
+    def append_actuals(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
+        """Store actuals (:data:`mlwarden.schema.batch.ACTUAL_SCHEMA`); the latest label per event wins."""
+
+    @abstractmethod
+    def quarantine(
+        self, project: str, model: str, kind: str, rejections: list[Rejection]
+    ) -> Future[IngestResult]: ...
+
+    # -- reads -------------------------------------------------------------------------------
+    @abstractmethod
+    def events(self, model: ModelRecord) -> Any:
+        """The model's events as an ibis table expression."""
+
+    @abstractmethod
+    def actuals(self, model: ModelRecord) -> Any:
+        """The model's actuals as an ibis table expression."""
+
+    @abstractmethod
+    def quarantined(self, project: str, model: str | None = None, *, limit: int = 100) -> pa.Table: ...
+
+    @abstractmethod
+    def apply_retention(self, *, now: datetime | None = None) -> int:
+        """Delete raw events older than the retention period; return how many."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+ENGINES: Registry[type[Store]] = Registry("engine")

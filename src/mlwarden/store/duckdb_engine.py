@@ -1,0 +1,672 @@
+"""The embedded default engine: one DuckDB file, one writer thread.
+
+Tables (``<uid>`` is a model's numeric id):
+
+* ``models``, ``versions``, ``refs`` — the catalog; ``ref_<uid>`` holds a reference's rows;
+* ``events_<uid>`` — wide: one column per event field, feature and tag; primary key
+  ``event_id`` makes re-sent events a no-op;
+* ``actuals_<uid>`` — labels keyed by ``event_id``; a newer label replaces an older one;
+* ``quarantine`` — rejected rows with their index, field and reason;
+* ``results``, ``incidents`` — written by the monitors and incidents layers.
+
+Every write goes through :class:`~mlwarden.store.writer.GroupCommitWriter`, so
+there is one writing connection; reads use a cursor per thread (DuckDB's MVCC
+lets them run beside the writer). Timestamps are stored as UTC without a zone.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlwarden.errors import ConflictError, NotFoundError, StorageError
+from mlwarden.schema.batch import Rejection, canonical_schema
+from mlwarden.schema.spec import Feature, ModelSpec, check_name
+from mlwarden.store.base import (
+    ENGINES,
+    IngestResult,
+    ModelRecord,
+    ReferenceRecord,
+    Store,
+    VersionRecord,
+)
+from mlwarden.store.writer import GroupCommitWriter, WriteRequest
+
+__all__ = ["DuckDBStore"]
+
+SCHEMA_VERSION = "1"
+
+CATALOG_DDL = [
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "CREATE SEQUENCE IF NOT EXISTS uid_seq START 1",
+    """CREATE TABLE IF NOT EXISTS models (
+        project VARCHAR, name VARCHAR, uid BIGINT UNIQUE, spec VARCHAR,
+        created_at TIMESTAMP, updated_at TIMESTAMP, PRIMARY KEY (project, name))""",
+    """CREATE TABLE IF NOT EXISTS versions (
+        project VARCHAR, model VARCHAR, version VARCHAR, created_at TIMESTAMP,
+        description VARCHAR, metadata VARCHAR, PRIMARY KEY (project, model, version))""",
+    """CREATE TABLE IF NOT EXISTS refs (
+        uid BIGINT PRIMARY KEY, project VARCHAR, model VARCHAR, version VARCHAR, name VARCHAR,
+        rows BIGINT, columns VARCHAR, created_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        project VARCHAR, model VARCHAR, kind VARCHAR, received_at TIMESTAMP, row_index INTEGER,
+        field VARCHAR, reason VARCHAR, payload VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS results (
+        project VARCHAR, model VARCHAR, version VARCHAR, monitor VARCHAR, segment VARCHAR,
+        window_start TIMESTAMP, window_end TIMESTAMP, value DOUBLE, threshold DOUBLE,
+        status VARCHAR, details VARCHAR, evaluated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS incidents (
+        id BIGINT PRIMARY KEY, project VARCHAR, model VARCHAR, opened_at TIMESTAMP,
+        state VARCHAR, severity VARCHAR, summary VARCHAR, details VARCHAR, updated_at TIMESTAMP)""",
+]
+
+
+def _sql_type(t: pa.DataType) -> str:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_list(t):
+        return "FLOAT[]"
+    raise StorageError(f"No column type for Arrow type {t}.")  # pragma: no cover
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _naive(table: pa.Table) -> pa.Table:
+    """Store timestamps as UTC without a zone (engines disagree on zoned types)."""
+    cols = []
+    changed = False
+    for f, col in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            cols.append(col.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us")))
+            changed = True
+        else:
+            cols.append(col)
+    return pa.Table.from_arrays(cols, names=table.column_names) if changed else table
+
+
+def _all(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> list[Any]:
+    """Run a statement and consume its whole result (DuckDB wants results finished)."""
+    rows: list[Any] = (
+        con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    )
+    return rows
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Any:
+    rows = _all(con, sql, params)
+    return rows[0] if rows else None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@ENGINES.register
+class DuckDBStore(Store):
+    """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
+
+    Examples
+    --------
+    >>> from mlwarden.schema import ModelSpec, Feature
+    >>> store = DuckDBStore(":memory:")
+    >>> rec = store.create_model("default", ModelSpec(name="m", task="regression",
+    ...                          features=[Feature(name="x", kind="numeric")]))
+    >>> [m.name for m in store.list_models("default")]
+    ['m']
+    >>> store.close()
+    """
+
+    kind: ClassVar[str] = "duckdb"
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        commit_interval: float = 0.05,
+        max_group_rows: int = 100_000,
+        retention_days: float | None = None,
+        memory_limit: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.commit_interval = commit_interval
+        self.max_group_rows = max_group_rows
+        self.retention_days = retention_days
+        self.memory_limit = memory_limit
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        try:
+            self._con = duckdb.connect(self.path, config=config)
+        except duckdb.IOException as exc:
+            raise StorageError(
+                f"Cannot open the database {self.path!r}: {exc}. Another mlwarden process (a "
+                "running server?) may hold it; talk to that server over HTTP instead."
+            ) from exc
+        except duckdb.Error as exc:
+            raise StorageError(f"Cannot open the database {self.path!r}: {exc}") from exc
+        self._wcon = self._con.cursor()
+        for ddl in CATALOG_DDL:
+            _all(self._wcon, ddl)
+        _all(
+            self._wcon, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
+        )
+        self._local = threading.local()
+        self._models: dict[tuple[str, str], ModelRecord] = {}
+        self._columns: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        self._writer = GroupCommitWriter(
+            self._commit, interval=commit_interval, max_rows=max_group_rows
+        )
+
+    # -- connections -------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cur = cur
+        return cur
+
+    def backend(self) -> Any:
+        """This thread's ibis backend over the database."""
+        be = getattr(self._local, "ibis", None)
+        if be is None:
+            be = ibis.duckdb.from_connection(self._cursor())
+            self._local.ibis = be
+        return be
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return _all(self._cursor(), sql, list(params))
+        except duckdb.Error as exc:
+            raise StorageError(f"A read failed: {exc}") from exc
+
+    def _call(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        """Run ``fn`` on the writer connection inside a group-committed transaction."""
+        return self._writer.write("call", None, fn, 1)
+
+    # -- the writer --------------------------------------------------------------------------
+    def _commit(self, group: Sequence[WriteRequest]) -> list[Any]:
+        con = self._wcon
+        con.begin()
+        try:
+            results = [self._apply(con, req) for req in group]
+            con.commit()
+        except BaseException:
+            try:
+                con.rollback()
+            except duckdb.Error:
+                pass
+            self._columns.clear()
+            raise
+        return results
+
+    def _apply(self, con: duckdb.DuckDBPyConnection, req: WriteRequest) -> Any:
+        if req.kind == "call":
+            return req.payload(con)
+        if req.kind == "events":
+            model, table = req.payload
+            return self._insert_events(con, model, table)
+        if req.kind == "actuals":
+            model, table = req.payload
+            return self._insert_actuals(con, model, table)
+        if req.kind == "quarantine":
+            rows: pa.Table = req.payload
+            con.register("q_batch", rows)
+            try:
+                _all(con, "INSERT INTO quarantine BY NAME SELECT * FROM q_batch")
+            finally:
+                con.unregister("q_batch")
+            return IngestResult(rows.num_rows, rows.num_rows)
+        raise AssertionError(req.kind)  # pragma: no cover
+
+    def _table_columns(self, con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+        cols = self._columns.get(table)
+        if cols is None:
+            cols = {r[0] for r in _all(con, f"DESCRIBE {_q(table)}")}
+            self._columns[table] = cols
+        return cols
+
+    def _evolve(self, con: duckdb.DuckDBPyConnection, model: ModelRecord, table: pa.Table) -> None:
+        """Add columns (and features to the spec) that this batch brings for the first time."""
+        name = f"events_{model.uid}"
+        have = self._table_columns(con, name)
+        missing = [f for f in table.schema if f.name not in have]
+        if not missing:
+            return
+        for f in missing:
+            _all(con, f"ALTER TABLE {_q(name)} ADD COLUMN {_q(f.name)} {_sql_type(f.type)}")
+            have.add(f.name)
+        current = self._get_model_tx(con, model.project, model.name)
+        known = set(current.spec.feature_names) | set(current.spec.tag_columns)
+        from mlwarden.schema.batch import kind_from_arrow
+
+        extra = [
+            Feature(name=f.name, kind=kind)
+            for f in missing
+            if f.name not in known
+            and not f.name.startswith("score__")
+            and (kind := kind_from_arrow(f.type)) is not None
+        ]
+        if extra:
+            spec = current.spec.with_features(extra)
+            _all(
+                con,
+                "UPDATE models SET spec = ?, updated_at = ? WHERE project = ? AND name = ?",
+                [spec.model_dump_json(), _utcnow(), model.project, model.name],
+            )
+            with self._lock:
+                self._models.pop((model.project, model.name), None)
+
+    def _insert_events(
+        self, con: duckdb.DuckDBPyConnection, model: ModelRecord, table: pa.Table
+    ) -> IngestResult:
+        received = table.num_rows
+        if received == 0:
+            return IngestResult(0, 0)
+        table = _dedupe(table, "event_id")
+        table = _naive(table).append_column(
+            "received_at", pa.array([_utcnow()] * table.num_rows, pa.timestamp("us"))
+        )
+        self._evolve(con, model, table)
+        versions = pc.unique(table.column("version")).to_pylist()
+        now = _utcnow()
+        for v in versions:
+            _all(
+                con,
+                "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, '', '{}')",
+                [model.project, model.name, v, now],
+            )
+        con.register("ev_batch", table)
+        try:
+            (inserted,) = _one(
+                con,
+                f"INSERT OR IGNORE INTO {_q(f'events_{model.uid}')} BY NAME SELECT * FROM ev_batch",
+            ) or (0,)
+        finally:
+            con.unregister("ev_batch")
+        return IngestResult(received, int(inserted))
+
+    def _insert_actuals(
+        self, con: duckdb.DuckDBPyConnection, model: ModelRecord, table: pa.Table
+    ) -> IngestResult:
+        received = table.num_rows
+        if received == 0:
+            return IngestResult(0, 0)
+        table = _dedupe(table, "event_id", keep="last")
+        table = _naive(table).append_column(
+            "received_at", pa.array([_utcnow()] * table.num_rows, pa.timestamp("us"))
+        )
+        con.register("ac_batch", table)
+        try:
+            _all(
+                con,
+                f"INSERT OR REPLACE INTO {_q(f'actuals_{model.uid}')} BY NAME SELECT * FROM ac_batch",
+            )
+        finally:
+            con.unregister("ac_batch")
+        return IngestResult(received, table.num_rows)
+
+    # -- catalog -----------------------------------------------------------------------------
+    def create_model(self, project: str, spec: ModelSpec, *, replace: bool = False) -> ModelRecord:
+        check_name(project, "project name")
+
+        def fn(con: duckdb.DuckDBPyConnection) -> ModelRecord:
+            row = _one(
+                con,
+                "SELECT uid, spec FROM models WHERE project = ? AND name = ?",
+                [project, spec.name],
+            )
+            now = _utcnow()
+            if row is not None:
+                old = ModelSpec.model_validate_json(row[1])
+                if old == spec:
+                    return self._get_model_tx(con, project, spec.name)
+                if not replace:
+                    raise ConflictError(
+                        f"A model named {spec.name!r} exists already in project {project!r} with a "
+                        "different spec; pass replace=True (API: ?replace=true) to update it."
+                    )
+                self._check_compatible(old, spec)
+                uid = int(row[0])
+                _all(
+                    con,
+                    "UPDATE models SET spec = ?, updated_at = ? WHERE project = ? AND name = ?",
+                    [spec.model_dump_json(), now, project, spec.name],
+                )
+            else:
+                (uid,) = _one(con, "SELECT nextval('uid_seq')") or (0,)
+                _all(
+                    con,
+                    "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?)",
+                    [project, spec.name, uid, spec.model_dump_json(), now, now],
+                )
+            self._ensure_tables(con, int(uid), spec)
+            with self._lock:
+                self._models.pop((project, spec.name), None)
+            return self._get_model_tx(con, project, spec.name)
+
+        result: ModelRecord = self._call(fn)
+        return result
+
+    @staticmethod
+    def _check_compatible(old: ModelSpec, new: ModelSpec) -> None:
+        if old.task != new.task:
+            raise ConflictError(
+                f"The task of model {old.name!r} cannot change from {old.task.value!r} to "
+                f"{new.task.value!r}; register a new model instead."
+            )
+        for f in new.features:
+            o = old.feature(f.name)
+            if o is not None and o.kind != f.kind:
+                raise ConflictError(
+                    f"The kind of feature {f.name!r} cannot change from {o.kind.value!r} to "
+                    f"{f.kind.value!r} once events are stored."
+                )
+
+    def _ensure_tables(self, con: duckdb.DuckDBPyConnection, uid: int, spec: ModelSpec) -> None:
+        events = f"events_{uid}"
+        schema = canonical_schema(spec)
+        exists = _one(
+            con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [events]
+        )
+        if not exists or not exists[0]:
+            cols = ", ".join(
+                f"{_q(f.name)} {_sql_type(f.type)}"
+                + (" PRIMARY KEY" if f.name == "event_id" else "")
+                for f in schema
+            )
+            _all(con, f"CREATE TABLE {_q(events)} ({cols}, received_at TIMESTAMP)")
+            _all(
+                con,
+                f"CREATE TABLE {_q(f'actuals_{uid}')} (event_id VARCHAR PRIMARY KEY, "
+                "actual VARCHAR, actual_value DOUBLE, ts TIMESTAMP, received_at TIMESTAMP)",
+            )
+            self._columns.pop(events, None)
+            return
+        have = {r[0] for r in _all(con, f"DESCRIBE {_q(events)}")}
+        for f in schema:
+            if f.name not in have:
+                _all(con, f"ALTER TABLE {_q(events)} ADD COLUMN {_q(f.name)} {_sql_type(f.type)}")
+        self._columns.pop(events, None)
+
+    def _get_model_tx(self, con: duckdb.DuckDBPyConnection, project: str, name: str) -> ModelRecord:
+        row = _one(
+            con,
+            "SELECT uid, spec, created_at, updated_at FROM models WHERE project = ? AND name = ?",
+            [project, name],
+        )
+        if row is None:
+            raise NotFoundError(f"There is no model named {name!r} in project {project!r}.")
+        return ModelRecord(
+            project, name, int(row[0]), ModelSpec.model_validate_json(row[1]), row[2], row[3]
+        )
+
+    def get_model(self, project: str, name: str) -> ModelRecord:
+        with self._lock:
+            rec = self._models.get((project, name))
+        if rec is not None:
+            return rec
+        rows = self._read(
+            "SELECT uid, spec, created_at, updated_at FROM models WHERE project = ? AND name = ?",
+            [project, name],
+        )
+        if not rows:
+            raise NotFoundError(f"There is no model named {name!r} in project {project!r}.")
+        uid, spec, created, updated = rows[0]
+        rec = ModelRecord(
+            project, name, int(uid), ModelSpec.model_validate_json(spec), created, updated
+        )
+        with self._lock:
+            self._models[(project, name)] = rec
+        return rec
+
+    def list_models(self, project: str | None = None) -> list[ModelRecord]:
+        sql = "SELECT project, name, uid, spec, created_at, updated_at FROM models"
+        params: list[Any] = []
+        if project is not None:
+            sql += " WHERE project = ?"
+            params.append(project)
+        rows = self._read(sql + " ORDER BY project, name", params)
+        return [
+            ModelRecord(p, n, int(u), ModelSpec.model_validate_json(s), c, up)
+            for p, n, u, s, c, up in rows
+        ]
+
+    def create_version(
+        self,
+        project: str,
+        model: str,
+        version: str,
+        *,
+        description: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> VersionRecord:
+        self.get_model(project, model)
+        check_name(version, "version name")
+        meta = json.dumps(metadata or {})
+
+        def fn(con: duckdb.DuckDBPyConnection) -> None:
+            _all(
+                con,
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "description = excluded.description, metadata = excluded.metadata",
+                [project, model, version, _utcnow(), description, meta],
+            )
+
+        self._call(fn)
+        return next(v for v in self.list_versions(project, model) if v.version == version)
+
+    def list_versions(self, project: str, model: str) -> list[VersionRecord]:
+        self.get_model(project, model)
+        rows = self._read(
+            "SELECT version, created_at, description, metadata FROM versions "
+            "WHERE project = ? AND model = ? ORDER BY created_at, version",
+            [project, model],
+        )
+        return [
+            VersionRecord(project, model, v, c, d or "", json.loads(m or "{}"))
+            for v, c, d, m in rows
+        ]
+
+    def put_reference(
+        self,
+        project: str,
+        model: str,
+        data: pa.Table,
+        *,
+        version: str | None = None,
+        name: str = "",
+    ) -> ReferenceRecord:
+        self.get_model(project, model)
+        if version is not None:
+            check_name(version, "version name")
+        data = _naive(data)
+
+        def fn(con: duckdb.DuckDBPyConnection) -> int:
+            (uid,) = _one(con, "SELECT nextval('uid_seq')") or (0,)
+            con.register("ref_batch", data)
+            try:
+                _all(con, f"CREATE TABLE {_q(f'ref_{uid}')} AS SELECT * FROM ref_batch")
+            finally:
+                con.unregister("ref_batch")
+            _all(
+                con,
+                "INSERT INTO refs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    uid,
+                    project,
+                    model,
+                    version,
+                    name,
+                    data.num_rows,
+                    json.dumps(data.column_names),
+                    _utcnow(),
+                ],
+            )
+            return int(uid)
+
+        uid = self._call(fn)
+        return next(r for r in self.list_references(project, model) if r.uid == uid)
+
+    def list_references(self, project: str, model: str) -> list[ReferenceRecord]:
+        rows = self._read(
+            "SELECT uid, version, rows, columns, created_at, name FROM refs "
+            "WHERE project = ? AND model = ? ORDER BY uid",
+            [project, model],
+        )
+        return [
+            ReferenceRecord(int(u), project, model, v, int(r), tuple(json.loads(c)), ca, n or "")
+            for u, v, r, c, ca, n in rows
+        ]
+
+    def get_reference(
+        self, project: str, model: str, *, version: str | None = None
+    ) -> tuple[ReferenceRecord, pa.Table]:
+        refs = [
+            r
+            for r in self.list_references(project, model)
+            if version is None or r.version in (version, None)
+        ]
+        if version is not None and any(r.version == version for r in refs):
+            refs = [r for r in refs if r.version == version]
+        if not refs:
+            raise NotFoundError(
+                f"Model {model!r} in project {project!r} has no reference"
+                + (f" for version {version!r}." if version else ".")
+            )
+        ref = refs[-1]
+        try:
+            table = _arrow(self._cursor(), f"SELECT * FROM {_q(f'ref_{ref.uid}')}")
+        except duckdb.Error as exc:
+            raise StorageError(f"Reading reference {ref.uid} failed: {exc}") from exc
+        return ref, table
+
+    # -- ingest ------------------------------------------------------------------------------
+    def append_events(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
+        return self._writer.submit("events", model.uid, (model, table), table.num_rows)
+
+    def append_actuals(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
+        return self._writer.submit("actuals", model.uid, (model, table), table.num_rows)
+
+    def quarantine(
+        self, project: str, model: str, kind: str, rejections: list[Rejection]
+    ) -> Future[IngestResult]:
+        now = _utcnow()
+        rows = pa.table(
+            {
+                "project": [project] * len(rejections),
+                "model": [model] * len(rejections),
+                "kind": [kind] * len(rejections),
+                "received_at": pa.array([now] * len(rejections), pa.timestamp("us")),
+                "row_index": pa.array([r.index for r in rejections], pa.int32()),
+                "field": [r.field for r in rejections],
+                "reason": [r.reason for r in rejections],
+                "payload": [_dump(r.row) for r in rejections],
+            }
+        )
+        return self._writer.submit("quarantine", None, rows, len(rejections))
+
+    # -- reads -------------------------------------------------------------------------------
+    def events(self, model: ModelRecord) -> Any:
+        return self.backend().table(f"events_{model.uid}")
+
+    def actuals(self, model: ModelRecord) -> Any:
+        return self.backend().table(f"actuals_{model.uid}")
+
+    def quarantined(self, project: str, model: str | None = None, *, limit: int = 100) -> pa.Table:
+        sql = "SELECT * FROM quarantine WHERE project = ?"
+        params: list[Any] = [project]
+        if model is not None:
+            sql += " AND model = ?"
+            params.append(model)
+        sql += " ORDER BY received_at DESC, row_index LIMIT ?"
+        params.append(limit)
+        try:
+            return _arrow(self._cursor(), sql, params)
+        except duckdb.Error as exc:
+            raise StorageError(f"A read failed: {exc}") from exc
+
+    def apply_retention(self, *, now: datetime | None = None) -> int:
+        if self.retention_days is None:
+            return 0
+        cutoff = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) - timedelta(
+            days=self.retention_days
+        )
+        uids = [m.uid for m in self.list_models()]
+
+        def fn(con: duckdb.DuckDBPyConnection) -> int:
+            deleted = 0
+            for uid in uids:
+                (n,) = _one(con, f"DELETE FROM {_q(f'events_{uid}')} WHERE ts < ?", [cutoff]) or (
+                    0,
+                )
+                _all(con, f"DELETE FROM {_q(f'actuals_{uid}')} WHERE ts < ?", [cutoff])
+                deleted += int(n)
+            return deleted
+
+        result: int = self._call(fn)
+        return result
+
+    def checkpoint(self) -> None:
+        self._call(lambda con: None)
+        _all(self._cursor(), "CHECKPOINT")
+
+    def close(self) -> None:
+        self._writer.close()
+        try:
+            self._con.close()
+        except duckdb.Error:  # pragma: no cover
+            pass
+
+
+def _dedupe(table: pa.Table, key: str, *, keep: str = "first") -> pa.Table:
+    """Drop repeated keys inside one batch (first or last occurrence wins)."""
+    col = table.column(key)
+    if pc.count_distinct(col).as_py() == table.num_rows:
+        return table
+    idx = pa.array(range(table.num_rows), pa.int64())
+    agg = "min" if keep == "first" else "max"
+    picked = (
+        pa.table({key: col, "_i": idx}).group_by(key).aggregate([("_i", agg)]).column(f"_i_{agg}")
+    )
+    return table.take(pc.take(picked, pc.sort_indices(picked)))
+
+
+def _arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+    """A query's result as an Arrow table (method names differ across DuckDB releases)."""
+    rel = cur.sql(sql, params=list(params)) if params else cur.sql(sql)
+    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+    table: pa.Table = fetch()
+    return table
+
+
+def _dump(row: Any) -> str:
+    try:
+        s = json.dumps(row, default=str)
+    except (TypeError, ValueError):
+        s = repr(row)
+    return s if len(s) <= 10_000 else s[:10_000] + "..."
