@@ -45,7 +45,9 @@ class Registry(Generic[T]):
     def register(self, cls: T) -> T:
         key = getattr(cls, "kind", None)
         if not isinstance(key, str) or not key:
-            raise ConfigError(f"{cls.__name__} needs a non-empty 'kind' class attribute to be a {self.what}.")
+            raise ConfigError(
+                f"{cls.__name__} needs a non-empty 'kind' class attribute to be a {self.what}."
+            )
         if key in self._items:
             raise ConflictError(
                 f"A {self.what} of kind {key!r} is registered already ({self._items[key].__name__})."

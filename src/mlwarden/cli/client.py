@@ -15,7 +15,9 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class ApiClient:
-    def __init__(self, url: str | None = None, *, api_key: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, url: str | None = None, *, api_key: str | None = None, timeout: float = 60.0
+    ) -> None:
         self.url = (url or os.environ.get("MLWARDEN_URL") or DEFAULT_URL).rstrip("/")
         self.api_key = api_key or os.environ.get("MLWARDEN_API_KEY")
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -43,8 +45,10 @@ class ApiClient:
                 message = r.json()["error"]["message"]
             except (ValueError, KeyError, TypeError):
                 message = r.text[:300]
-            cls: type[MlwardenError] = {401: AuthError, 404: NotFoundError, 422: ValidationError}.get(
-                r.status_code, MlwardenError
-            )
+            cls: type[MlwardenError] = {
+                401: AuthError,
+                404: NotFoundError,
+                422: ValidationError,
+            }.get(r.status_code, MlwardenError)
             raise cls(f"{message} (HTTP {r.status_code})")
         return r.json()

@@ -47,7 +47,12 @@ def _post(http: httpx.Client, path: str, table: pa.Table) -> dict[str, object]:
 
 
 def feed(
-    url: str, sim: Simulation, *, now: datetime, batch_size: int = 5000, console: Console | None = None
+    url: str,
+    sim: Simulation,
+    *,
+    now: datetime,
+    batch_size: int = 5000,
+    console: Console | None = None,
 ) -> dict[str, int]:
     """Register the simulated model and send its reference, events and arrived labels."""
     console = console or Console(stderr=True)
@@ -56,11 +61,18 @@ def feed(
     with httpx.Client(base_url=url, timeout=120) as http:
         r = http.post("/v1/models", json=sim.spec_columns)
         if r.status_code != 201:
-            raise TransportError(f"Registering the model failed with HTTP {r.status_code}: {r.text[:300]}")
+            raise TransportError(
+                f"Registering the model failed with HTTP {r.status_code}: {r.text[:300]}"
+            )
         ref = sim.reference()
         _post(http, f"/v1/models/{name}/reference?version=v1&name=training", ref)
         total = sim.scenario.days * sim.scenario.events_per_day
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        ]
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("events", total=total)
             for batch in sim.iter_batches(batch_size=batch_size):
@@ -80,7 +92,9 @@ def feed(
 def summary_table(url: str, name: str, drift_start: datetime | None) -> Table:
     """Week by week: traffic, labelled share, accuracy and mean credit score, from the query API."""
     with httpx.Client(base_url=url, timeout=60) as http:
-        counts = http.get(f"/v1/models/{name}/counts", params={"window": "week", "version": "v1"}).json()
+        counts = http.get(
+            f"/v1/models/{name}/counts", params={"window": "week", "version": "v1"}
+        ).json()
         conf = http.get(f"/v1/models/{name}/confusion", params={"window": "week"}).json()
         table = Table(title=f"{name}: what the server saw, week by week")
         for col in ("week of", "events", "labelled", "accuracy", "mean credit_score", ""):
@@ -95,20 +109,32 @@ def summary_table(url: str, name: str, drift_start: datetime | None) -> Table:
                 f"/v1/models/{name}/columns/credit_score",
                 params={"start": start, "end": week_end.isoformat()},
             ).json()
-            mean = col["sum"] / (col["n"] - col["nulls"]) if col["n"] > col["nulls"] else float("nan")
+            mean = (
+                col["sum"] / (col["n"] - col["nulls"]) if col["n"] > col["nulls"] else float("nan")
+            )
             flag = ""
             if drift_start is not None and week_end.replace(tzinfo=UTC) > drift_start:
                 flag = "drift"
             table.add_row(
-                start[:10], f"{row['events']:,}", f"{row['labelled']:,}",
-                f"{correct / n:.1%}" if n else "-", f"{mean:.1f}", flag,
+                start[:10],
+                f"{row['events']:,}",
+                f"{row['labelled']:,}",
+                f"{correct / n:.1%}" if n else "-",
+                f"{mean:.1f}",
+                flag,
             )
     return table
 
 
 def run_demo(
-    *, port: int = 8000, data_dir: Path | None = None, days: int = 60, events_per_day: int = 2000,
-    drift_day: int | None = 40, seed: int = 0, exit_when_done: bool = False,
+    *,
+    port: int = 8000,
+    data_dir: Path | None = None,
+    days: int = 60,
+    events_per_day: int = 2000,
+    drift_day: int | None = 40,
+    seed: int = 0,
+    exit_when_done: bool = False,
 ) -> None:
     console = Console(stderr=True)
     out = Console()
@@ -118,8 +144,14 @@ def run_demo(
         data_dir = Path(tmp.name)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=days)
-    scenario = Scenario(seed=seed, days=days, events_per_day=events_per_day, start=start,
-                        drift_start_day=drift_day, drift=drift_day is not None)
+    scenario = Scenario(
+        seed=seed,
+        days=days,
+        events_per_day=events_per_day,
+        start=start,
+        drift_start_day=drift_day,
+        drift=drift_day is not None,
+    )
     sim = Simulation(scenario)
     server = BackgroundServer(ServerSettings(data_dir=data_dir, port=port)).start()
     try:

@@ -20,14 +20,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-keys_app = typer.Typer(help="Manage API keys (stored hashed in DATA_DIR/keys.json).", no_args_is_help=True)
-models_app = typer.Typer(help="List, inspect and register models on a running server.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Manage API keys (stored hashed in DATA_DIR/keys.json).", no_args_is_help=True
+)
+models_app = typer.Typer(
+    help="List, inspect and register models on a running server.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 out = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="Where the database and keys live.")]
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", "-d", help="Where the database and keys live.")
+]
 Url = Annotated[str | None, typer.Option("--url", help="Server URL [env MLWARDEN_URL].")]
 ApiKey = Annotated[str | None, typer.Option("--api-key", help="API key [env MLWARDEN_API_KEY].")]
 
@@ -40,14 +46,22 @@ def version() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind; non-loopback needs API keys.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; non-loopback needs API keys.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: DataDir = Path("mlwarden-data"),
-    insecure: Annotated[bool, typer.Option(help="Allow a non-loopback bind without API keys.")] = False,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow a non-loopback bind without API keys.")
+    ] = False,
     require_keys: Annotated[bool, typer.Option(help="Require API keys even on loopback.")] = False,
-    commit_interval_ms: Annotated[float, typer.Option(help="Group-commit window (ms, <= 200).")] = 50.0,
+    commit_interval_ms: Annotated[
+        float, typer.Option(help="Group-commit window (ms, <= 200).")
+    ] = 50.0,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body (MiB).")] = 64.0,
-    retention_days: Annotated[float | None, typer.Option(help="Delete raw events older than this.")] = None,
+    retention_days: Annotated[
+        float | None, typer.Option(help="Delete raw events older than this.")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the server (ingest, query API) on a DuckDB file in DATA_DIR."""
@@ -55,8 +69,14 @@ def serve(
     from mlwarden.server.settings import ServerSettings
 
     settings = ServerSettings(
-        data_dir=data_dir, host=host, port=port, insecure=insecure, require_keys=require_keys,
-        commit_interval_ms=commit_interval_ms, max_body_mb=max_body_mb, retention_days=retention_days,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        insecure=insecure,
+        require_keys=require_keys,
+        commit_interval_ms=commit_interval_ms,
+        max_body_mb=max_body_mb,
+        retention_days=retention_days,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)
@@ -105,7 +125,9 @@ def models_list(url: Url = None, api_key: ApiKey = None) -> None:
         models = c.request("GET", "/v1/models")
     table = Table("model", "task", "features", "updated")
     for m in models:
-        table.add_row(m["name"], m["spec"]["task"], str(len(m["spec"]["features"])), m["updated_at"])
+        table.add_row(
+            m["name"], m["spec"]["task"], str(len(m["spec"]["features"])), m["updated_at"]
+        )
     out.print(table)
 
 
@@ -127,7 +149,9 @@ def models_inspect(name: str, url: Url = None, api_key: ApiKey = None) -> None:
     out.print("versions: " + (", ".join(v["version"] for v in versions) or "none"))
     total = sum(r["events"] for r in counts)
     labelled = sum(r["labelled"] for r in counts)
-    out.print(f"events: {total:,}  labelled: {labelled:,}  days with traffic: {len({r['window_start'] for r in counts})}")
+    out.print(
+        f"events: {total:,}  labelled: {labelled:,}  days with traffic: {len({r['window_start'] for r in counts})}"
+    )
 
 
 @models_app.command("register")
@@ -138,7 +162,9 @@ def models_register(
     prediction: Annotated[str | None, typer.Option(help="Prediction column.")] = None,
     score: Annotated[str | None, typer.Option(help="Score column.")] = None,
     segment: Annotated[list[str] | None, typer.Option(help="Segment column (repeatable).")] = None,
-    sensitive: Annotated[list[str] | None, typer.Option(help="Sensitive attribute (repeatable).")] = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option(help="Sensitive attribute (repeatable).")
+    ] = None,
     version: Annotated[str | None, typer.Option(help="Version the reference belongs to.")] = None,
     url: Url = None,
     api_key: ApiKey = None,
@@ -149,16 +175,33 @@ def models_register(
     if not reference.exists():
         raise MlwardenError(f"The reference file {str(reference)!r} does not exist.")
     suffix = reference.suffix.lower()
-    ctype = {".parquet": "application/vnd.apache.parquet", ".pq": "application/vnd.apache.parquet",
-             ".csv": "text/csv", ".arrow": "application/vnd.apache.arrow.stream"}.get(suffix)
+    ctype = {
+        ".parquet": "application/vnd.apache.parquet",
+        ".pq": "application/vnd.apache.parquet",
+        ".csv": "text/csv",
+        ".arrow": "application/vnd.apache.arrow.stream",
+    }.get(suffix)
     if ctype is None:
-        raise MlwardenError(f"The reference file must be .parquet, .csv or .arrow. Got {suffix!r} instead.")
-    params: dict[str, object] = {"create": "true", "target": target, "prediction": prediction, "score": score,
-                                 "segments": segment or [], "sensitive": sensitive or [], "version": version}
+        raise MlwardenError(
+            f"The reference file must be .parquet, .csv or .arrow. Got {suffix!r} instead."
+        )
+    params: dict[str, object] = {
+        "create": "true",
+        "target": target,
+        "prediction": prediction,
+        "score": score,
+        "segments": segment or [],
+        "sensitive": sensitive or [],
+        "version": version,
+    }
     with ApiClient(url, api_key=api_key) as c:
-        r = c.request("POST", f"/v1/models/{name}/reference",
-                      params={k: v for k, v in params.items() if v is not None},
-                      content=reference.read_bytes(), headers={"content-type": ctype})
+        r = c.request(
+            "POST",
+            f"/v1/models/{name}/reference",
+            params={k: v for k, v in params.items() if v is not None},
+            content=reference.read_bytes(),
+            headers={"content-type": ctype},
+        )
     for note in r.get("notes", []):
         err.print(f"  {note}")
     out.print(f"Registered {name!r}: reference of {r['rows']:,} rows stored (id {r['id']}).")
@@ -167,18 +210,30 @@ def models_register(
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port of the demo server.")] = 8000,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", "-d", help="Keep the data here (default: a temp dir).")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", "-d", help="Keep the data here (default: a temp dir)."),
+    ] = None,
     days: Annotated[int, typer.Option(help="Days of simulated traffic.")] = 60,
     events_per_day: Annotated[int, typer.Option(help="Predictions per day.")] = 2000,
     drift_day: Annotated[int, typer.Option(help="Day the drift begins (-1: no drift).")] = 40,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="Stop after feeding (for scripts).")] = False,
+    exit_when_done: Annotated[
+        bool, typer.Option("--exit-when-done", help="Stop after feeding (for scripts).")
+    ] = False,
 ) -> None:
     """Start a server on the embedded default and feed it a simulated model with drift."""
     from mlwarden.cli.demo import run_demo
 
-    run_demo(port=port, data_dir=data_dir, days=days, events_per_day=events_per_day,
-             drift_day=None if drift_day < 0 else drift_day, seed=seed, exit_when_done=exit_when_done)
+    run_demo(
+        port=port,
+        data_dir=data_dir,
+        days=days,
+        events_per_day=events_per_day,
+        drift_day=None if drift_day < 0 else drift_day,
+        seed=seed,
+        exit_when_done=exit_when_done,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

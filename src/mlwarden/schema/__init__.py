@@ -1,6 +1,12 @@
 """Pydantic models of model specs, events and actuals; batch validation; schema inference."""
 
-from mlwarden.schema.batch import BatchResult, Rejection, canonical_schema, validate_rows, validate_table
+from mlwarden.schema.batch import (
+    BatchResult,
+    Rejection,
+    canonical_schema,
+    validate_rows,
+    validate_table,
+)
 from mlwarden.schema.event import Actual, Event
 from mlwarden.schema.infer import Inference, infer_spec, to_arrow
 from mlwarden.schema.spec import Feature, FeatureKind, ModelSpec, Task

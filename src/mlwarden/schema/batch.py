@@ -189,7 +189,9 @@ def _timestamp(v: Any) -> datetime | None:
         try:
             d = datetime.fromisoformat(v)
         except ValueError:
-            raise _Bad(f"must be an ISO 8601 time or epoch seconds. Got {_show(v)} instead.") from None
+            raise _Bad(
+                f"must be an ISO 8601 time or epoch seconds. Got {_show(v)} instead."
+            ) from None
         return d if d.tzinfo else d.replace(tzinfo=UTC)
     raise _Bad(f"must be an ISO 8601 time or epoch seconds. Got {_show(v)} instead.")
 
@@ -286,7 +288,9 @@ def validate_rows(
 
     for i, row in enumerate(rows):
         try:
-            out = _check_row(row, features, tags, classes, labels, regression, llm, new_features, now)
+            out = _check_row(
+                row, features, tags, classes, labels, regression, llm, new_features, now
+            )
         except _RowError as e:
             rejected.append(Rejection(i, e.field, e.reason, row))
             continue
@@ -372,29 +376,41 @@ def _check_row(
     except _Bad as e:
         raise _RowError("score", f"The 'score' {e}") from None
     if score is not None and not regression and not 0.0 <= score <= 1.0:
-        raise _RowError("score", f"The 'score' must be a probability in [0, 1]. Got {score!r} instead.")
+        raise _RowError(
+            "score", f"The 'score' must be a probability in [0, 1]. Got {score!r} instead."
+        )
     out["score"] = score
     scores = row.get("scores")
     if scores is not None:
         if not isinstance(scores, dict):
-            raise _RowError("scores", f"The 'scores' must be an object of class: score. Got {_show(scores)} instead.")
+            raise _RowError(
+                "scores",
+                f"The 'scores' must be an object of class: score. Got {_show(scores)} instead.",
+            )
         for k, v in scores.items():
             key = _label(k)
             if labels and key not in labels:
-                raise _RowError(f"scores.{k}", f"The class {key!r} is not one of the model's classes {list(labels)}.")
+                raise _RowError(
+                    f"scores.{k}",
+                    f"The class {key!r} is not one of the model's classes {list(labels)}.",
+                )
             try:
                 x = _number(v)
             except _Bad as e:
                 raise _RowError(f"scores.{k}", f"The score {e}") from None
             if x is not None and not 0.0 <= x <= 1.0:
-                raise _RowError(f"scores.{k}", f"The score must be a probability in [0, 1]. Got {x!r} instead.")
+                raise _RowError(
+                    f"scores.{k}", f"The score must be a probability in [0, 1]. Got {x!r} instead."
+                )
             out[score_column(key)] = x
     try:
         out["latency_ms"] = _number(row.get("latency_ms"))
     except _Bad as e:
         raise _RowError("latency_ms", f"The 'latency_ms' {e}") from None
     if out["latency_ms"] is not None and out["latency_ms"] < 0:
-        raise _RowError("latency_ms", f"The 'latency_ms' must be >= 0. Got {out['latency_ms']!r} instead.")
+        raise _RowError(
+            "latency_ms", f"The 'latency_ms' must be >= 0. Got {out['latency_ms']!r} instead."
+        )
     for name in ("status", "error", "client_id"):
         try:
             out[name] = _text(row.get(name))
@@ -405,7 +421,10 @@ def _check_row(
     if feats is None:
         feats = {}
     if not isinstance(feats, dict):
-        raise _RowError("features", f"The 'features' must be an object of name: value. Got {_show(feats)} instead.")
+        raise _RowError(
+            "features",
+            f"The 'features' must be an object of name: value. Got {_show(feats)} instead.",
+        )
     for name, value in feats.items():
         known = features.get(name) or (
             (new_features[name], converter(new_features[name])) if name in new_features else None
@@ -419,9 +438,15 @@ def _check_row(
                 if kind is None:
                     continue  # a new feature seen only as null: nothing to learn yet
                 try:
-                    feat = Feature(name=name, kind=kind, dim=len(value) if kind is FeatureKind.EMBEDDING else None)
+                    feat = Feature(
+                        name=name,
+                        kind=kind,
+                        dim=len(value) if kind is FeatureKind.EMBEDDING else None,
+                    )
                 except ValueError as e:
-                    raise _RowError(f"features.{name}", f"The feature name is not valid: {e}") from None
+                    raise _RowError(
+                        f"features.{name}", f"The feature name is not valid: {e}"
+                    ) from None
                 new_features[name] = feat
                 known = (feat, converter(feat))
             if known_tag:
@@ -434,12 +459,17 @@ def _check_row(
         try:
             out[name] = known[1](value)
         except _Bad as e:
-            raise _RowError(f"features.{name}", f"The value of {known[0].kind.value} feature {name!r} {e}") from None
+            raise _RowError(
+                f"features.{name}", f"The value of {known[0].kind.value} feature {name!r} {e}"
+            ) from None
 
     segs = row.get("segments")
     if segs is not None:
         if not isinstance(segs, dict):
-            raise _RowError("segments", f"The 'segments' must be an object of name: value. Got {_show(segs)} instead.")
+            raise _RowError(
+                "segments",
+                f"The 'segments' must be an object of name: value. Got {_show(segs)} instead.",
+            )
         for name, value in segs.items():
             if name not in tags and name not in features:
                 raise _RowError(
@@ -471,7 +501,17 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
     spec_now = spec
     feature_names = set(spec.feature_names)
     tags = set(spec.tag_columns)
-    reserved_cols = {"event_id", "timestamp", "version", "prediction", "score", "latency_ms", "status", "error", "client_id"}
+    reserved_cols = {
+        "event_id",
+        "timestamp",
+        "version",
+        "prediction",
+        "score",
+        "latency_ms",
+        "status",
+        "error",
+        "client_id",
+    }
     for name in table.column_names:
         if name in reserved_cols or name in feature_names or name in tags:
             continue
@@ -480,13 +520,21 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
         col = table.column(name)
         kind = kind_from_arrow(col.type)
         if kind is None:
-            bad.setdefault(0, Rejection(0, name, f"The column {name!r} has type {col.type} which is not a feature type."))
+            bad.setdefault(
+                0,
+                Rejection(
+                    0, name, f"The column {name!r} has type {col.type} which is not a feature type."
+                ),
+            )
             continue
         try:
             feat = Feature(name=name, kind=kind)
         except ValueError as e:
             raise_all = Rejection(0, name, f"The column name is not valid: {e}")
-            return BatchResult(pa.Table.from_pylist([], schema=canonical_schema(spec)), [Rejection(i, raise_all.field, raise_all.reason) for i in range(n)])
+            return BatchResult(
+                pa.Table.from_pylist([], schema=canonical_schema(spec)),
+                [Rejection(i, raise_all.field, raise_all.reason) for i in range(n)],
+            )
         new_features.append(feat)
     if new_features:
         spec_now = spec.with_features(new_features)
@@ -500,9 +548,18 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
             return
         col = table.column(src)
         try:
-            if pa.types.is_timestamp(typ) and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+            if pa.types.is_timestamp(typ) and (
+                pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
+            ):
                 raise pa.ArrowInvalid("epoch numbers go through the converter")
-            if pa.types.is_string(typ) and not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_dictionary(col.type)):
+            textual = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+            if textual and (pa.types.is_floating(typ) or pa.types.is_boolean(typ)):
+                raise pa.ArrowInvalid("numbers and booleans as text are checked as in JSON")
+            if pa.types.is_string(typ) and not (
+                pa.types.is_string(col.type)
+                or pa.types.is_large_string(col.type)
+                or pa.types.is_dictionary(col.type)
+            ):
                 raise pa.ArrowInvalid("labels go through the converter for canonical form")
             out[dst] = pc.cast(col, typ)
             if pa.types.is_floating(typ):
@@ -532,7 +589,13 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
     cast("version", "version", pa.string(), _identifier, "version")
     cast("timestamp", "ts", TS, _timestamp, "timestamp")
     regression = spec.task is Task.REGRESSION
-    cast("prediction", "prediction", prediction_type(spec), _number if regression else _category, "prediction")
+    cast(
+        "prediction",
+        "prediction",
+        prediction_type(spec),
+        _number if regression else _category,
+        "prediction",
+    )
     cast("score", "score", pa.float64(), _number, "score")
     for label in _score_labels(spec_now):
         cast(score_column(label), score_column(label), pa.float64(), _number, score_column(label))
@@ -553,11 +616,23 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
     out["ts"] = pc.fill_null(out["ts"], pa.scalar(now, TS))
     if spec.task is not Task.LLM:
         for i in _indices(pc.is_null(out["prediction"])):
-            bad.setdefault(i, Rejection(i, "prediction", "The 'prediction' field is required for this model."))
+            bad.setdefault(
+                i, Rejection(i, "prediction", "The 'prediction' field is required for this model.")
+            )
     if spec.classes and spec.task.is_classification:
-        ok = pc.or_kleene(pc.is_in(out["prediction"], value_set=pa.array(list(spec.classes))), pc.is_null(out["prediction"]))
+        ok = pc.or_kleene(
+            pc.is_in(out["prediction"], value_set=pa.array(list(spec.classes))),
+            pc.is_null(out["prediction"]),
+        )
         for i in _indices(pc.invert(ok)):
-            bad.setdefault(i, Rejection(i, "prediction", f"The 'prediction' must be one of the model's classes {sorted(spec.classes)}."))
+            bad.setdefault(
+                i,
+                Rejection(
+                    i,
+                    "prediction",
+                    f"The 'prediction' must be one of the model's classes {sorted(spec.classes)}.",
+                ),
+            )
     if not regression:
         s = out["score"]
         outside = pc.or_(pc.less(s, 0.0), pc.greater(s, 1.0))
@@ -602,7 +677,9 @@ def kind_from_arrow(t: pa.DataType) -> FeatureKind | None:
 # -- actuals ------------------------------------------------------------------------------------
 
 
-def validate_actual_rows(spec: ModelSpec, rows: Sequence[Any], *, now: datetime | None = None) -> BatchResult:
+def validate_actual_rows(
+    spec: ModelSpec, rows: Sequence[Any], *, now: datetime | None = None
+) -> BatchResult:
     """Validate ``{"event_id": ..., "actual": ..., "timestamp": ...}`` objects."""
     now = now or datetime.now(UTC)
     regression = spec.task is Task.REGRESSION
@@ -617,7 +694,10 @@ def validate_actual_rows(spec: ModelSpec, rows: Sequence[Any], *, now: datetime 
                 raise _RowError("", f"Each actual must be a JSON object. Got {_show(row)} instead.")
             extra = [k for k in row if k not in ("event_id", "actual", "timestamp")]
             if extra:
-                raise _RowError(extra[0], f"The {extra[0]!r} field is not an actual field; expected event_id, actual, timestamp.")
+                raise _RowError(
+                    extra[0],
+                    f"The {extra[0]!r} field is not an actual field; expected event_id, actual, timestamp.",
+                )
             if row.get("event_id") is None:
                 raise _RowError("event_id", "The 'event_id' field is required.")
             try:
@@ -631,7 +711,9 @@ def validate_actual_rows(spec: ModelSpec, rows: Sequence[Any], *, now: datetime 
                 label, value = _actual(a, regression, spec)
                 ts = _timestamp(row.get("timestamp"))
             except _Bad as e:
-                raise _RowError("actual" if "timestamp" not in str(e) else "timestamp", f"The value {e}") from None
+                raise _RowError(
+                    "actual" if "timestamp" not in str(e) else "timestamp", f"The value {e}"
+                ) from None
         except _RowError as e:
             rejected.append(Rejection(i, e.field, e.reason, row))
             continue
@@ -640,7 +722,10 @@ def validate_actual_rows(spec: ModelSpec, rows: Sequence[Any], *, now: datetime 
         labels.append(label)
         values.append(value)
         tss.append(ts or now)
-    table = pa.Table.from_pydict({"event_id": eids, "actual": labels, "actual_value": values, "ts": tss}, schema=ACTUAL_SCHEMA)
+    table = pa.Table.from_pydict(
+        {"event_id": eids, "actual": labels, "actual_value": values, "ts": tss},
+        schema=ACTUAL_SCHEMA,
+    )
     return BatchResult(table, rejected)
 
 
@@ -650,11 +735,15 @@ def _actual(a: Any, regression: bool, spec: ModelSpec) -> tuple[str | None, floa
         return None, x
     label = _category(a)
     if spec.classes and label not in spec.classes:
-        raise _Bad(f"must be one of the model's classes {sorted(spec.classes)}. Got {_show(a)} instead.")
+        raise _Bad(
+            f"must be one of the model's classes {sorted(spec.classes)}. Got {_show(a)} instead."
+        )
     return label, None
 
 
-def validate_actuals_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = None) -> BatchResult:
+def validate_actuals_table(
+    spec: ModelSpec, table: pa.Table, *, now: datetime | None = None
+) -> BatchResult:
     """Validate an Arrow table of actuals (columns event_id, actual, optional timestamp)."""
     rows = table.to_pylist()
     return validate_actual_rows(spec, rows, now=now)

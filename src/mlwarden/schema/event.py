@@ -30,8 +30,9 @@ class Event(BaseModel):
         "Assigned by the server when missing (then without idempotency).",
     )
     timestamp: datetime | float | None = Field(
-        default=None, description="When the prediction was made (ISO 8601 or epoch seconds); "
-        "defaults to the time the server received it."
+        default=None,
+        description="When the prediction was made (ISO 8601 or epoch seconds); "
+        "defaults to the time the server received it.",
     )
     version: str | None = Field(default=None, description="Model version; defaults to 'default'.")
     features: dict[str, Any] = Field(default_factory=dict)

@@ -73,13 +73,15 @@ def to_arrow(data: Any) -> pa.Table:
         except (pa.ArrowInvalid, OSError) as exc:
             raise SchemaError(f"The reference file {str(path)!r} could not be read: {exc}") from exc
         raise SchemaError(
-            expected("file suffix", suffix or str(path), "be one of .parquet, .csv, .tsv, .arrow", suffix)
+            expected(
+                "file suffix", suffix or str(path), "be one of .parquet, .csv, .tsv, .arrow", suffix
+            )
         )
     module = type(data).__module__.split(".")[0]
     if module == "pandas":
         return pa.Table.from_pandas(data, preserve_index=False)
     if module == "polars":
-        return data.to_arrow()  # type: ignore[no-any-return]
+        return data.to_arrow()
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)
     raise SchemaError(
@@ -128,9 +130,11 @@ def infer_spec(
     def role(given: str | None, names: Sequence[str], what: str) -> str | None:
         if given is not None:
             if given not in cols:
-                raise SchemaError(expected("column", given, f"be a column of the data ({', '.join(cols)})", given).replace(
-                    f"The {given!r} column must", f"The {what} column {given!r} must"
-                ))
+                raise SchemaError(
+                    expected(
+                        "column", given, f"be a column of the data ({', '.join(cols)})", given
+                    ).replace(f"The {given!r} column must", f"The {what} column {given!r} must")
+                )
             return given
         for n in names:
             if n in cols:
@@ -145,19 +149,26 @@ def infer_spec(
     id_col = role(event_id, ID_NAMES, "event id")
     for s in (*scores, *segments, *sensitive, *exclude):
         if s not in cols:
-            raise SchemaError(f"The column {s!r} is not in the data; columns are {', '.join(cols)}.")
+            raise SchemaError(
+                f"The column {s!r} is not in the data; columns are {', '.join(cols)}."
+            )
 
     label_col = target_col or pred_col
     task_v = Task(task) if task is not None else _infer_task(table, label_col, scores)
     if task is None:
-        notes.append(f"Task {task_v.value!r} inferred from column {label_col!r}." if label_col else
-                     "No target or prediction column: task set to 'llm'.")
+        notes.append(
+            f"Task {task_v.value!r} inferred from column {label_col!r}."
+            if label_col
+            else "No target or prediction column: task set to 'llm'."
+        )
     classes: tuple[str, ...] = ()
     if task_v.is_classification and label_col is not None:
         values: set[str] = set()
         for c in (target_col, pred_col):
             if c is not None:
-                values.update(_label(v) for v in pc.unique(table.column(c)).to_pylist() if v is not None)
+                values.update(
+                    _label(v) for v in pc.unique(table.column(c)).to_pylist() if v is not None
+                )
         classes = tuple(sorted(values, key=_sort_key))
         if task_v is Task.BINARY and len(classes) > 2:
             raise SchemaError(
@@ -169,20 +180,32 @@ def infer_spec(
     if scores and not classes:
         classes = tuple(s for s in scores)
 
-    roles = {c for c in (target_col, pred_col, score_col, ts_col, id_col) if c is not None} | set(scores)
-    chosen = list(features) if features is not None else [c for c in cols if c not in roles and c not in exclude]
+    roles = {c for c in (target_col, pred_col, score_col, ts_col, id_col) if c is not None} | set(
+        scores
+    )
+    chosen = (
+        list(features)
+        if features is not None
+        else [c for c in cols if c not in roles and c not in exclude]
+    )
     kinds = dict(kinds or {})
     feats: list[Feature] = []
     tags: set[str] = set()
     for c in chosen:
         if c not in cols:
-            raise SchemaError(f"The feature {c!r} is not in the data; columns are {', '.join(cols)}.")
+            raise SchemaError(
+                f"The feature {c!r} is not in the data; columns are {', '.join(cols)}."
+            )
         if c in RESERVED_FIELDS:
             raise SchemaError(
                 f"The column {c!r} is a reserved event field and cannot be a feature; pass it as a role "
                 "(target, prediction, score, timestamp, event_id) or in exclude."
             )
-        kind = FeatureKind(kinds[c]) if c in kinds else _infer_kind(table.column(c), c, notes, len(chosen))
+        kind = (
+            FeatureKind(kinds[c])
+            if c in kinds
+            else _infer_kind(table.column(c), c, notes, len(chosen))
+        )
         if kind is None:
             continue
         dim = None
@@ -242,7 +265,9 @@ def _infer_task(table: pa.Table, label_col: str | None, scores: Sequence[str]) -
     return Task.MULTICLASS
 
 
-def _infer_kind(col: pa.ChunkedArray, name: str, notes: list[str], n_features: int) -> FeatureKind | None:
+def _infer_kind(
+    col: pa.ChunkedArray, name: str, notes: list[str], n_features: int
+) -> FeatureKind | None:
     t = col.type
     if pa.types.is_dictionary(t):
         return FeatureKind.CATEGORICAL
@@ -266,7 +291,9 @@ def _infer_kind(col: pa.ChunkedArray, name: str, notes: list[str], n_features: i
         mean_len = pc.mean(lengths).as_py() or 0.0
         words = pc.mean(pc.count_substring(values, " ")).as_py() or 0.0
         if mean_len >= TEXT_MEAN_LEN or words >= 3:
-            notes.append(f"Column {name!r} holds free text (mean length {mean_len:.0f}); kind 'text'.")
+            notes.append(
+                f"Column {name!r} holds free text (mean length {mean_len:.0f}); kind 'text'."
+            )
             return FeatureKind.TEXT
         distinct = pc.count_distinct(values).as_py()
         if n >= 50 and distinct >= 0.95 * n:

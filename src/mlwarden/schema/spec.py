@@ -187,7 +187,11 @@ class ModelSpec(_Frozen):
             raise ValueError(
                 f"The 'classes' of a binary model must be two labels. Got {list(self.classes)} instead."
             )
-        if self.positive_class is not None and self.classes and self.positive_class not in self.classes:
+        if (
+            self.positive_class is not None
+            and self.classes
+            and self.positive_class not in self.classes
+        ):
             raise ValueError(
                 f"The 'positive_class' must be one of {list(self.classes)}. "
                 f"Got {self.positive_class!r} instead."

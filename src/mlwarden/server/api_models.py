@@ -39,7 +39,13 @@ class ModelOut(BaseModel):
 
     @classmethod
     def of(cls, r: ModelRecord) -> ModelOut:
-        return cls(project=r.project, name=r.name, spec=r.spec, created_at=r.created_at, updated_at=r.updated_at)
+        return cls(
+            project=r.project,
+            name=r.name,
+            spec=r.spec,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
 
 
 class VersionIn(BaseModel):
@@ -57,8 +63,13 @@ class VersionOut(BaseModel):
 
     @classmethod
     def of(cls, v: VersionRecord) -> VersionOut:
-        return cls(model=v.model, version=v.version, created_at=v.created_at, description=v.description,
-                   metadata=v.metadata)
+        return cls(
+            model=v.model,
+            version=v.version,
+            created_at=v.created_at,
+            description=v.description,
+            metadata=v.metadata,
+        )
 
 
 class ReferenceOut(BaseModel):
@@ -69,13 +80,26 @@ class ReferenceOut(BaseModel):
     rows: int
     columns: list[str]
     created_at: datetime
-    spec: ModelSpec | None = Field(default=None, description="The model's spec (when the call created it).")
+    spec: ModelSpec | None = Field(
+        default=None, description="The model's spec (when the call created it)."
+    )
     notes: list[str] = Field(default_factory=list, description="How the spec was inferred.")
 
     @classmethod
-    def of(cls, r: ReferenceRecord, spec: ModelSpec | None = None, notes: list[str] | None = None) -> ReferenceOut:
-        return cls(id=r.uid, model=r.model, version=r.version, name=r.name, rows=r.rows,
-                   columns=list(r.columns), created_at=r.created_at, spec=spec, notes=notes or [])
+    def of(
+        cls, r: ReferenceRecord, spec: ModelSpec | None = None, notes: list[str] | None = None
+    ) -> ReferenceOut:
+        return cls(
+            id=r.uid,
+            model=r.model,
+            version=r.version,
+            name=r.name,
+            rows=r.rows,
+            columns=list(r.columns),
+            created_at=r.created_at,
+            spec=spec,
+            notes=notes or [],
+        )
 
 
 class RejectedRow(BaseModel):
@@ -89,4 +113,6 @@ class IngestOut(BaseModel):
     accepted: int = Field(description="Rows that passed validation and are durably stored.")
     duplicates: int = Field(description="Accepted rows whose event_id was stored already (no-op).")
     rejected: list[RejectedRow] = Field(description="Rows left out, now in quarantine.")
-    new_features: list[Feature] = Field(default_factory=list, description="Features first seen here.")
+    new_features: list[Feature] = Field(
+        default_factory=list, description="Features first seen here."
+    )

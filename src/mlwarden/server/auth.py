@@ -22,7 +22,11 @@ def project_of(request: Request) -> str:
     keys = state.keys
     required = state.settings.require_keys or (keys is not None and keys.any_active())
     header = request.headers.get("authorization", "")
-    key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key")
+    key = (
+        header[7:].strip()
+        if header.lower().startswith("bearer ")
+        else request.headers.get("x-api-key")
+    )
     if not required:
         if key and keys is not None:
             return str(keys.authenticate(key))

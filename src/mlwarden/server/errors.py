@@ -6,11 +6,12 @@ where ``errors`` lists ``{"index", "field", "reason"}`` items when there are sev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-import orjson
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,8 +38,11 @@ class JSONReply(Response):
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
-def json_reply(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONReply:
+def json_reply(
+    content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> JSONReply:
     return JSONReply(content, status_code=status_code, headers=headers)
+
 
 STATUS: list[tuple[type[MlwardenError], int]] = [
     (ValidationError, 422),
@@ -58,7 +62,9 @@ def status_of(exc: MlwardenError) -> int:
     return 500
 
 
-def error_body(kind: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    kind: str, message: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"type": kind, "message": message}
     if errors:
         body["errors"] = errors
@@ -73,7 +79,9 @@ def install_error_handlers(app: FastAPI) -> None:
             errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
         return json_reply(
-            error_body(type(exc).__name__, str(exc), errors), status_code=status_of(exc), headers=headers
+            error_body(type(exc).__name__, str(exc), errors),
+            status_code=status_of(exc),
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -88,5 +96,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONReply:
         return json_reply(
-            error_body("HTTPError", str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body("HTTPError", str(exc.detail)),
+            status_code=exc.status_code,
+            headers=exc.headers,
         )

@@ -21,8 +21,8 @@ from mlwarden.schema.batch import (
 )
 from mlwarden.server.api_models import IngestOut
 from mlwarden.server.auth import project_of
-from mlwarden.server.errors import JSONReply, json_reply
 from mlwarden.server.body import ARROW_TYPES, media_type, parse_arrow, parse_json, read_body
+from mlwarden.server.errors import JSONReply, json_reply
 from mlwarden.store.base import IngestResult, Store
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
@@ -67,14 +67,18 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         futures.append(append(record, result.table))
     if result.rejected:
         futures.append(store.quarantine(project, model, kind, result.rejected))
-    done: list[IngestResult] = list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+    done: list[IngestResult] = list(
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+    )
     stored = done[0] if result.table.num_rows else IngestResult(0, 0)
     received = result.table.num_rows + len(result.rejected)
     out = {
         "received": received,
         "accepted": result.table.num_rows,
         "duplicates": stored.duplicates,
-        "rejected": [{"index": r.index, "field": r.field, "reason": r.reason} for r in result.rejected],
+        "rejected": [
+            {"index": r.index, "field": r.field, "reason": r.reason} for r in result.rejected
+        ],
         "new_features": [f.model_dump(mode="json") for f in result.new_features],
     }
     code = 200 if not result.rejected else (207 if result.table.num_rows else 422)
@@ -82,7 +86,9 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
     return json_reply(out, status_code=code)
 
 
-@router.post("/models/{model}/events", response_model=IngestOut, responses=REPLIES, openapi_extra=BODY_DOC)
+@router.post(
+    "/models/{model}/events", response_model=IngestOut, responses=REPLIES, openapi_extra=BODY_DOC
+)
 async def post_events(model: str, request: Request, project: Project) -> JSONReply:
     """Log predictions: a JSON array of events or an Arrow IPC stream (flat columns).
 
@@ -90,7 +96,9 @@ async def post_events(model: str, request: Request, project: Project) -> JSONRep
     return await _ingest(request, project, model, "events")
 
 
-@router.post("/models/{model}/actuals", response_model=IngestOut, responses=REPLIES, openapi_extra=BODY_DOC)
+@router.post(
+    "/models/{model}/actuals", response_model=IngestOut, responses=REPLIES, openapi_extra=BODY_DOC
+)
 async def post_actuals(model: str, request: Request, project: Project) -> JSONReply:
     """Log ground truth: ``[{"event_id": ..., "actual": ...}]`` or an Arrow IPC stream."""
     return await _ingest(request, project, model, "actuals")

@@ -14,7 +14,14 @@ from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.server.api_models import ModelOut, ReferenceOut, VersionIn, VersionOut
 from mlwarden.server.auth import project_of
-from mlwarden.server.body import ARROW_TYPES, CSV_TYPES, PARQUET_TYPES, media_type, parse_arrow, read_body
+from mlwarden.server.body import (
+    ARROW_TYPES,
+    CSV_TYPES,
+    PARQUET_TYPES,
+    media_type,
+    parse_arrow,
+    read_body,
+)
 from mlwarden.store.base import Store
 
 router = APIRouter(prefix="/v1", tags=["models"])
@@ -28,7 +35,9 @@ def store_of(request: Request) -> Store:
 
 @router.post("/models", status_code=status.HTTP_201_CREATED, response_model=ModelOut)
 def register_model(
-    spec: ModelSpec, request: Request, project: Project,
+    spec: ModelSpec,
+    request: Request,
+    project: Project,
     replace: Annotated[bool, Query(description="Update the spec of an existing model.")] = False,
 ) -> ModelOut:
     """Register a model from its spec (idempotent when the spec is unchanged)."""
@@ -49,7 +58,9 @@ def get_model(model: str, request: Request, project: Project) -> ModelOut:
 def create_version(model: str, body: VersionIn, request: Request, project: Project) -> VersionOut:
     store = store_of(request)
     return VersionOut.of(
-        store.create_version(project, model, body.version, description=body.description, metadata=body.metadata)
+        store.create_version(
+            project, model, body.version, description=body.description, metadata=body.metadata
+        )
     )
 
 
@@ -92,8 +103,10 @@ def _read_table(body: bytes, kind: str) -> pa.Table:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                        for t in (PARQUET_TYPES[0], CSV_TYPES[0], ARROW_TYPES[0])},
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}}
+                for t in (PARQUET_TYPES[0], CSV_TYPES[0], ARROW_TYPES[0])
+            },
         }
     },
 )
@@ -104,7 +117,9 @@ async def upload_reference(
     project: Project,
     version: str | None = None,
     name: str = "",
-    create: Annotated[bool, Query(description="Register the model from this data if it is new.")] = False,
+    create: Annotated[
+        bool, Query(description="Register the model from this data if it is new.")
+    ] = False,
     task: str | None = None,
     target: str | None = None,
     prediction: str | None = None,
@@ -127,10 +142,18 @@ async def upload_reference(
         if not create:
             raise
         inf = infer_spec(
-            table, name=model, task=task, target=target, prediction=prediction, score=score,
-            segments=segments or (), sensitive=sensitive or (),
+            table,
+            name=model,
+            task=task,
+            target=target,
+            prediction=prediction,
+            score=score,
+            segments=segments or (),
+            sensitive=sensitive or (),
         )
         spec, notes = inf.spec, list(inf.notes)
         await asyncio.to_thread(store.create_model, project, spec)
-    ref = await asyncio.to_thread(store.put_reference, project, model, table, version=version, name=name)
+    ref = await asyncio.to_thread(
+        store.put_reference, project, model, table, version=version, name=name
+    )
     return ReferenceOut.of(ref, spec, notes)

@@ -15,7 +15,16 @@ from mlwarden.store.base import Store
 
 router = APIRouter(prefix="/v1", tags=["query"])
 Project = Annotated[str, Depends(project_of)]
-WindowQ = Annotated[Literal["minute", "hour", "day", "week"] | None, Query(description="Bucket size.")]
+WindowQ = Annotated[
+    Literal["minute", "hour", "day", "week", "all"],
+    Query(description="Bucket size ('all': one row)."),
+]
+
+
+def _window(w: str) -> queries.Window:
+    return None if w == "all" else w  # type: ignore[return-value]
+
+
 SegmentQ = Annotated[list[str] | None, Query(description="Filter 'column:value' (repeatable).")]
 
 
@@ -26,7 +35,9 @@ def _segment(items: list[str] | None) -> dict[str, str] | None:
     for item in items:
         col, sep, value = item.partition(":")
         if not sep or not col:
-            raise ValidationError(f"The 'segment' parameter must look like 'column:value'. Got {item!r} instead.")
+            raise ValidationError(
+                f"The 'segment' parameter must look like 'column:value'. Got {item!r} instead."
+            )
         out[col] = value
     return out
 
@@ -38,39 +49,75 @@ def _rows(table: Any) -> list[dict[str, Any]]:
 
 @router.get("/models/{model}/counts")
 def counts(
-    model: str, request: Request, project: Project, window: WindowQ = "hour",
-    start: datetime | None = None, end: datetime | None = None, version: str | None = None,
+    model: str,
+    request: Request,
+    project: Project,
+    window: WindowQ = "hour",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    version: str | None = None,
     segment: SegmentQ = None,
 ) -> list[dict[str, Any]]:
     """Events, errors, labelled events and latency sums per window and version."""
     store: Store = request.app.state.store
     rec = store.get_model(project, model)
-    return _rows(queries.event_counts(store.events(rec), store.actuals(rec), window=window, start=start,
-                                      end=end, version=version, segment=_segment(segment)))
+    return _rows(
+        queries.event_counts(
+            store.events(rec),
+            store.actuals(rec),
+            window=_window(window),
+            start=start,
+            end=end,
+            version=version,
+            segment=_segment(segment),
+        )
+    )
 
 
 @router.get("/models/{model}/columns/{column}")
 def column(
-    model: str, column: str, request: Request, project: Project, start: datetime | None = None,
-    end: datetime | None = None, version: str | None = None, segment: SegmentQ = None,
+    model: str,
+    column: str,
+    request: Request,
+    project: Project,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    version: str | None = None,
+    segment: SegmentQ = None,
     top: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> dict[str, Any]:
     """Count, nulls, and moments and quantiles (numeric) or top values (other kinds) of a column."""
     store: Store = request.app.state.store
     rec = store.get_model(project, model)
     feat = rec.spec.feature(column)
-    numeric = (feat is not None and feat.kind is FeatureKind.NUMERIC) or column in ("latency_ms", "score") or (
-        column == "prediction" and rec.spec.task is Task.REGRESSION
+    numeric = (
+        (feat is not None and feat.kind is FeatureKind.NUMERIC)
+        or column in ("latency_ms", "score")
+        or (column == "prediction" and rec.spec.task is Task.REGRESSION)
     )
-    out = queries.column_summary(store.events(rec), column, numeric=numeric, top=top, start=start, end=end,
-                                 version=version, segment=_segment(segment))
+    out = queries.column_summary(
+        store.events(rec),
+        column,
+        numeric=numeric,
+        top=top,
+        start=start,
+        end=end,
+        version=version,
+        segment=_segment(segment),
+    )
     return {"column": column, "kind": feat.kind.value if feat else column, **out}
 
 
 @router.get("/models/{model}/confusion")
 def confusion(
-    model: str, request: Request, project: Project, window: WindowQ = None, by: str | None = None,
-    start: datetime | None = None, end: datetime | None = None, version: str | None = None,
+    model: str,
+    request: Request,
+    project: Project,
+    window: WindowQ = "all",
+    by: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    version: str | None = None,
     segment: SegmentQ = None,
 ) -> list[dict[str, Any]]:
     """Counts of (prediction, actual) pairs of labelled events (classification), or error sums
@@ -80,15 +127,20 @@ def confusion(
     ev, ac = store.events(rec), store.actuals(rec)
     flt = {"start": start, "end": end, "version": version, "segment": _segment(segment)}
     if rec.spec.task is Task.REGRESSION:
-        return _rows(queries.regression_sums(ev, ac, window=window, **flt))
+        return _rows(queries.regression_sums(ev, ac, window=_window(window), **flt))
     if by is not None and by not in ev.columns:
-        raise ValidationError(f"The 'by' column must be a column of model {model!r}. Got {by!r} instead.")
-    return _rows(queries.confusion_counts(ev, ac, window=window, by=by, **flt))
+        raise ValidationError(
+            f"The 'by' column must be a column of model {model!r}. Got {by!r} instead."
+        )
+    return _rows(queries.confusion_counts(ev, ac, window=_window(window), by=by, **flt))
 
 
 @router.get("/models/{model}/quarantine")
 def quarantine(
-    model: str, request: Request, project: Project, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    model: str,
+    request: Request,
+    project: Project,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
     """The most recently rejected rows of a model, with their reasons."""
     store: Store = request.app.state.store

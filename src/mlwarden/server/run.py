@@ -53,7 +53,9 @@ class BackgroundServer:
         self.settings = settings.validate()
         check_bind(self.settings)
         self._server = uvicorn.Server(_config(self.settings, log_level))
-        self._thread = threading.Thread(target=self._server.run, name="mlwarden-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name="mlwarden-server", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -64,7 +66,9 @@ class BackgroundServer:
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive():
-                raise ConfigError(f"The server could not start on {self.url} (is the port in use?).")
+                raise ConfigError(
+                    f"The server could not start on {self.url} (is the port in use?)."
+                )
             if time.monotonic() > deadline:
                 raise ConfigError(f"The server did not start on {self.url} within {timeout:g} s.")
             time.sleep(0.05)

@@ -47,7 +47,9 @@ class ServerSettings:
             raise ConfigError(expected("option", "port", "be in 1..65535", self.port))
         if not 0 <= self.commit_interval_ms <= 200:
             raise ConfigError(
-                expected("option", "commit-interval-ms", "be in 0..200 (ms)", self.commit_interval_ms)
+                expected(
+                    "option", "commit-interval-ms", "be in 0..200 (ms)", self.commit_interval_ms
+                )
             )
         if self.max_body_mb <= 0:
             raise ConfigError(expected("option", "max-body-mb", "be > 0", self.max_body_mb))

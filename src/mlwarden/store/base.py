@@ -80,7 +80,9 @@ class Store(ABC):
 
     # -- catalog -----------------------------------------------------------------------------
     @abstractmethod
-    def create_model(self, project: str, spec: ModelSpec, *, replace: bool = False) -> ModelRecord: ...
+    def create_model(
+        self, project: str, spec: ModelSpec, *, replace: bool = False
+    ) -> ModelRecord: ...
 
     @abstractmethod
     def get_model(self, project: str, name: str) -> ModelRecord: ...
@@ -90,7 +92,12 @@ class Store(ABC):
 
     @abstractmethod
     def create_version(
-        self, project: str, model: str, version: str, *, description: str = "",
+        self,
+        project: str,
+        model: str,
+        version: str,
+        *,
+        description: str = "",
         metadata: dict[str, Any] | None = None,
     ) -> VersionRecord: ...
 
@@ -99,7 +106,13 @@ class Store(ABC):
 
     @abstractmethod
     def put_reference(
-        self, project: str, model: str, data: pa.Table, *, version: str | None = None, name: str = ""
+        self,
+        project: str,
+        model: str,
+        data: pa.Table,
+        *,
+        version: str | None = None,
+        name: str = "",
     ) -> ReferenceRecord: ...
 
     @abstractmethod
@@ -134,7 +147,9 @@ class Store(ABC):
         """The model's actuals as an ibis table expression."""
 
     @abstractmethod
-    def quarantined(self, project: str, model: str | None = None, *, limit: int = 100) -> pa.Table: ...
+    def quarantined(
+        self, project: str, model: str | None = None, *, limit: int = 100
+    ) -> pa.Table: ...
 
     @abstractmethod
     def apply_retention(self, *, now: datetime | None = None) -> int:

@@ -111,7 +111,9 @@ class KeyStore:
             if key_id not in keys:
                 raise NotFoundError(f"There is no API key with id {key_id!r}.")
             k = keys[key_id]
-            keys[key_id] = ApiKey(**{**asdict(k), "revoked_at": datetime.now(UTC).isoformat(timespec="seconds")})
+            keys[key_id] = ApiKey(
+                **{**asdict(k), "revoked_at": datetime.now(UTC).isoformat(timespec="seconds")}
+            )
             self._write(keys)
 
     def list(self) -> list[ApiKey]:
@@ -124,7 +126,7 @@ class KeyStore:
         """Return the project of a valid key; raise :class:`AuthError` otherwise."""
         if not key.startswith(PREFIX) or key.count("_") < 2:
             raise AuthError("The API key is malformed; keys look like 'mlw_<id>_<secret>'.")
-        key_id, _, secret = key[len(PREFIX):].partition("_")
+        key_id, _, secret = key[len(PREFIX) :].partition("_")
         k = self._read().get(key_id)
         if k is None or not hmac.compare_digest(k.hash, _digest(secret)):
             raise AuthError("The API key is not valid.")

@@ -66,7 +66,9 @@ def _window_key(events: Any, window: Window) -> dict[str, Any]:
     if window is None:
         return {}
     if window not in WINDOWS:
-        raise ValidationError(expected("window", "window", f"be one of {', '.join(WINDOWS)}", window))
+        raise ValidationError(
+            expected("window", "window", f"be one of {', '.join(WINDOWS)}", window)
+        )
     return {"window_start": events.ts.truncate(WINDOWS[window])}
 
 
@@ -122,7 +124,9 @@ def confusion_counts(
     return _int_counts(out.to_pyarrow())
 
 
-def regression_sums(events: Any, actuals: Any, *, window: Window = None, **filters: Any) -> pa.Table:
+def regression_sums(
+    events: Any, actuals: Any, *, window: Window = None, **filters: Any
+) -> pa.Table:
     """n, sums of error, |error|, error², y, y² of labelled events, per window."""
     ev = filter_events(events, **filters)
     joined = ev.inner_join(actuals.select("event_id", "actual_value"), "event_id")
@@ -152,19 +156,27 @@ def column_summary(
     ev = filter_events(events, **filters)
     col = ev[column]
     if numeric:
-        row = ev.aggregate(
-            n=ev.count(),
-            nulls=col.isnull().sum().fill_null(0),
-            sum=col.sum(),
-            sum_sq=(col * col).sum(),
-            min=col.min(),
-            max=col.max(),
-            p50=col.quantile(0.5),
-            p95=col.quantile(0.95),
-            p99=col.quantile(0.99),
-        ).to_pyarrow().to_pylist()[0]
+        row = (
+            ev.aggregate(
+                n=ev.count(),
+                nulls=col.isnull().sum().fill_null(0),
+                sum=col.sum(),
+                sum_sq=(col * col).sum(),
+                min=col.min(),
+                max=col.max(),
+                p50=col.quantile(0.5),
+                p95=col.quantile(0.95),
+                p99=col.quantile(0.99),
+            )
+            .to_pyarrow()
+            .to_pylist()[0]
+        )
         return {k: (int(v) if k in ("n", "nulls") and v is not None else v) for k, v in row.items()}
-    totals = ev.aggregate(n=ev.count(), nulls=col.isnull().sum().fill_null(0)).to_pyarrow().to_pylist()[0]
+    totals = (
+        ev.aggregate(n=ev.count(), nulls=col.isnull().sum().fill_null(0))
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
     counts = (
         ev.filter(col.notnull())
         .group_by(value=col.cast("string"))

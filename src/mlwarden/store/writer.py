@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlwarden.errors import StorageError
+from mlwarden.errors import MlwardenError, StorageError
 
 __all__ = ["GroupCommitWriter", "WriteRequest"]
 
@@ -79,7 +79,9 @@ class GroupCommitWriter:
         self._q.put(req)
         return req.future
 
-    def write(self, kind: str, key: Any, payload: Any, rows: int, timeout: float | None = 60.0) -> Any:
+    def write(
+        self, kind: str, key: Any, payload: Any, rows: int, timeout: float | None = 60.0
+    ) -> Any:
         """Submit and wait for the commit (synchronous callers)."""
         return self.submit(kind, key, payload, rows).result(timeout=timeout)
 
@@ -153,7 +155,7 @@ class GroupCommitWriter:
         import sys
 
         exc = sys.exc_info()[1]
-        err = exc if isinstance(exc, StorageError) else StorageError(f"The write failed: {exc}")
+        err = exc if isinstance(exc, MlwardenError) else StorageError(f"The write failed: {exc}")
         if err is not exc:
             err.__cause__ = exc
         req.future.set_exception(err)
