@@ -41,7 +41,7 @@ MULTI_CLASSES = ["highstreet_card", "prepaid_card", "upmarket_card"]
 PRICE_FEATURES = ["car_age", "km_driven", "price_new", "accident_count", "door_count"]
 PRICE_CATEGORICAL = ["fuel", "transmission"]
 
-ANCHOR_SCRIPT = r'''
+ANCHOR_SCRIPT = r"""
 import json, sys, time, warnings
 from pathlib import Path
 import nannyml as nml
@@ -97,7 +97,7 @@ est = nml.DLE(feature_column_names=feats, y_pred="y_pred", y_true="y_true",
 r = est.estimate(ana.drop(columns=["y_true"]))
 res["regression"] = {"seconds": time.perf_counter() - t, "chunks": rows(r, ["mae", "rmse"])}
 (out / "nannyml.json").write_text(json.dumps(res))
-'''
+"""
 
 
 def anchor_python() -> Path:
@@ -115,9 +115,15 @@ def run_anchor(tmp: Path, chunk_size: int) -> dict[str, Any]:
     script.write_text(ANCHOR_SCRIPT)
     env = {**os.environ, "NML_DISABLE_USAGE_LOGGING": "1"}
     env.pop("PYTHONPATH", None)
-    subprocess.run(
-        [str(anchor_python()), str(script), str(tmp), str(chunk_size)], check=True, env=env
+    proc = subprocess.run(
+        [str(anchor_python()), str(script), str(tmp), str(chunk_size)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
+    if proc.returncode != 0:  # NannyML/LightGBM chatter is shown only when it failed
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"the NannyML side failed with exit code {proc.returncode}")
     result: dict[str, Any] = json.loads((tmp / "nannyml.json").read_text())
     return result
 
@@ -184,6 +190,12 @@ def ours(kind: str, ref: pd.DataFrame, ana: pd.DataFrame, bounds: list[tuple[int
     return time.perf_counter() - t, out
 
 
+def coverage(bands: list[tuple[Any, Any]], real: np.ndarray) -> float:
+    """Share of chunks whose band holds the realised value (a missing band misses)."""
+    hits = [lo is not None and lo <= r <= hi for (lo, hi), r in zip(bands, real, strict=True)]
+    return float(np.mean(hits))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunk-size", type=int, default=5000)
@@ -209,12 +221,9 @@ def main() -> None:
                 ours_v = np.array([m[metric].value for m in mine], dtype=float)
                 nml_v = np.array([c[metric][0] for c in data["chunks"]])
                 err_o, err_n = np.mean(np.abs(ours_v - real)), np.mean(np.abs(nml_v - real))
-                cov_o = np.mean(
-                    [m[metric].lower <= r <= m[metric].upper for m, r in zip(mine, real)]
-                )
-                cov_n = np.mean(
-                    [c[metric][1] <= r <= c[metric][2] for c, r in zip(data["chunks"], real)]
-                )
+                bands_o = [(m[metric].lower, m[metric].upper) for m in mine]
+                bands_n = [(c[metric][1], c[metric][2]) for c in data["chunks"]]
+                cov_o, cov_n = coverage(bands_o, real), coverage(bands_n, real)
                 print(
                     f"{kind:<11} {metric:<9} {len(real):>6} {err_o:>9.5f} {err_n:>9.5f} "
                     f"{err_o / err_n:>6.2f} {cov_o:>10.0%} {cov_n:>9.0%}"

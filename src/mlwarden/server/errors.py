@@ -39,7 +39,7 @@ class JSONReply(Response):
 
 
 def json_reply(
-    content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> JSONReply:
     return JSONReply(content, status_code=status_code, headers=headers)
 

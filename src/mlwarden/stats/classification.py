@@ -267,7 +267,9 @@ class ConfusionCounts:
 
     def matrix(self, labels: Sequence[Label] | None = None) -> npt.NDArray[np.float64]:
         """The counts as a float matrix, re-indexed on ``labels`` (zeros for new ones)."""
-        return _reindex(self.labels, np.asarray(self.counts, dtype=np.float64), labels)
+        k = len(self.labels)
+        mat = np.asarray(self.counts, dtype=np.float64).reshape(k, k)
+        return _reindex(self.labels, mat, labels)
 
     @property
     def n(self) -> int:

@@ -155,7 +155,7 @@ class CBPE:
         self,
         *,
         pos_label: Label = 1,
-        n_bins: int = 200,
+        n_bins: int = 1000,
         confidence: float = 0.95,
         n_bootstrap: int = 400,
         random_state: int = 0,

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import duckdb
 import ibis
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -210,10 +211,38 @@ class DuckDBStore(Store):
 
     # -- the writer --------------------------------------------------------------------------
     def _commit(self, group: Sequence[WriteRequest]) -> list[Any]:
+        """Apply a group in one transaction; events (and actuals) of one model become one insert."""
         con = self._wcon
         con.begin()
         try:
-            results = [self._apply(con, req) for req in group]
+            results: list[Any] = [None] * len(group)
+            batches: dict[tuple[str, int], list[int]] = {}
+            quarantine: list[int] = []
+            for i, req in enumerate(group):
+                if req.kind == "call":
+                    results[i] = req.payload(con)
+                elif req.kind in ("events", "actuals"):
+                    batches.setdefault((req.kind, req.payload[0].uid), []).append(i)
+                elif req.kind == "quarantine":
+                    quarantine.append(i)
+                else:  # pragma: no cover
+                    raise AssertionError(req.kind)
+            for (kind, _), idx in batches.items():
+                model = group[idx[-1]].payload[0]
+                tables = [group[i].payload[1] for i in idx]
+                insert = self._insert_events if kind == "events" else self._insert_actuals
+                for i, r in zip(idx, insert(con, model, tables), strict=True):
+                    results[i] = r
+            if quarantine:
+                rows = pa.concat_tables([group[i].payload for i in quarantine])
+                con.register("q_batch", rows)
+                try:
+                    _all(con, "INSERT INTO quarantine BY NAME SELECT * FROM q_batch")
+                finally:
+                    con.unregister("q_batch")
+                for i in quarantine:
+                    n = group[i].payload.num_rows
+                    results[i] = IngestResult(n, n)
             con.commit()
         except BaseException:
             try:
@@ -223,25 +252,6 @@ class DuckDBStore(Store):
             self._columns.clear()
             raise
         return results
-
-    def _apply(self, con: duckdb.DuckDBPyConnection, req: WriteRequest) -> Any:
-        if req.kind == "call":
-            return req.payload(con)
-        if req.kind == "events":
-            model, table = req.payload
-            return self._insert_events(con, model, table)
-        if req.kind == "actuals":
-            model, table = req.payload
-            return self._insert_actuals(con, model, table)
-        if req.kind == "quarantine":
-            rows: pa.Table = req.payload
-            con.register("q_batch", rows)
-            try:
-                _all(con, "INSERT INTO quarantine BY NAME SELECT * FROM q_batch")
-            finally:
-                con.unregister("q_batch")
-            return IngestResult(rows.num_rows, rows.num_rows)
-        raise AssertionError(req.kind)  # pragma: no cover
 
     def _table_columns(self, con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
         cols = self._columns.get(table)
@@ -282,19 +292,23 @@ class DuckDBStore(Store):
                 self._models.pop((model.project, model.name), None)
 
     def _insert_events(
-        self, con: duckdb.DuckDBPyConnection, model: ModelRecord, table: pa.Table
-    ) -> IngestResult:
-        received = table.num_rows
-        if received == 0:
-            return IngestResult(0, 0)
-        table = _dedupe(table, "event_id")
+        self, con: duckdb.DuckDBPyConnection, model: ModelRecord, tables: list[pa.Table]
+    ) -> list[IngestResult]:
+        """One insert for many requests; each learns how many of its rows were new."""
+        received = [t.num_rows for t in tables]
+        owner = np.repeat(np.arange(len(tables)), received)
+        table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+        if table.num_rows == 0:
+            return [IngestResult(0, 0) for _ in tables]
+        keep = _first_of_each(table.column("event_id"))
+        if keep is not None:
+            table, owner = table.take(keep), owner[keep.to_numpy()]
         table = _naive(table).append_column(
             "received_at", pa.array([_utcnow()] * table.num_rows, pa.timestamp("us"))
         )
         self._evolve(con, model, table)
-        versions = pc.unique(table.column("version")).to_pylist()
         now = _utcnow()
-        for v in versions:
+        for v in pc.unique(table.column("version")).to_pylist():
             _all(
                 con,
                 "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, '', '{}')",
@@ -302,33 +316,40 @@ class DuckDBStore(Store):
             )
         con.register("ev_batch", table)
         try:
-            (inserted,) = _one(
+            rows = _all(
                 con,
-                f"INSERT OR IGNORE INTO {_q(f'events_{model.uid}')} BY NAME SELECT * FROM ev_batch",
-            ) or (0,)
-        finally:
-            con.unregister("ev_batch")
-        return IngestResult(received, int(inserted))
-
-    def _insert_actuals(
-        self, con: duckdb.DuckDBPyConnection, model: ModelRecord, table: pa.Table
-    ) -> IngestResult:
-        received = table.num_rows
-        if received == 0:
-            return IngestResult(0, 0)
-        table = _dedupe(table, "event_id", keep="last")
-        table = _naive(table).append_column(
-            "received_at", pa.array([_utcnow()] * table.num_rows, pa.timestamp("us"))
-        )
-        con.register("ac_batch", table)
-        try:
-            _all(
-                con,
-                f"INSERT OR REPLACE INTO {_q(f'actuals_{model.uid}')} BY NAME SELECT * FROM ac_batch",
+                f"INSERT OR IGNORE INTO {_q(f'events_{model.uid}')} BY NAME SELECT * FROM ev_batch "
+                "RETURNING event_id",
             )
         finally:
-            con.unregister("ac_batch")
-        return IngestResult(received, table.num_rows)
+            con.unregister("ev_batch")
+        if len(rows) == table.num_rows:
+            new = np.ones(table.num_rows, dtype=bool)
+        else:
+            inserted = pa.array([r[0] for r in rows], pa.string())
+            new = pc.is_in(table.column("event_id"), value_set=inserted).to_numpy(zero_copy_only=False)
+        per_request = np.bincount(owner[new], minlength=len(tables))
+        return [IngestResult(n, int(k)) for n, k in zip(received, per_request, strict=True)]
+
+    def _insert_actuals(
+        self, con: duckdb.DuckDBPyConnection, model: ModelRecord, tables: list[pa.Table]
+    ) -> list[IngestResult]:
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        if table.num_rows:
+            table = _dedupe(table, "event_id", keep="last")
+            table = _naive(table).append_column(
+                "received_at", pa.array([_utcnow()] * table.num_rows, pa.timestamp("us"))
+            )
+            con.register("ac_batch", table)
+            try:
+                _all(
+                    con,
+                    f"INSERT OR REPLACE INTO {_q(f'actuals_{model.uid}')} BY NAME "
+                    "SELECT * FROM ac_batch",
+                )
+            finally:
+                con.unregister("ac_batch")
+        return [IngestResult(t.num_rows, t.num_rows) for t in tables]
 
     # -- catalog -----------------------------------------------------------------------------
     def create_model(self, project: str, spec: ModelSpec, *, replace: bool = False) -> ModelRecord:
@@ -641,6 +662,15 @@ class DuckDBStore(Store):
             self._con.close()
         except duckdb.Error:  # pragma: no cover
             pass
+
+
+def _first_of_each(col: pa.ChunkedArray) -> pa.Array | None:
+    """Indices of the first occurrence of each key, or None when keys are unique already."""
+    if pc.count_distinct(col).as_py() == len(col):
+        return None
+    idx = pa.array(np.arange(len(col)), pa.int64())
+    firsts = pa.table({"k": col, "_i": idx}).group_by("k").aggregate([("_i", "min")]).column("_i_min")
+    return pc.take(firsts, pc.sort_indices(firsts)).combine_chunks()
 
 
 def _dedupe(table: pa.Table, key: str, *, keep: str = "first") -> pa.Table:
