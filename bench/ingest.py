@@ -28,10 +28,9 @@ import orjson
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from serverproc import ServerProcess  # noqa: E402
-
 from mlwarden.schema import Feature, ModelSpec, validate_table  # noqa: E402
 from mlwarden.store import DuckDBStore  # noqa: E402
+from serverproc import ServerProcess  # noqa: E402
 
 N_FEATURES = 20
 BATCH = 1000
@@ -49,7 +48,9 @@ def batch(k: int, rng: np.random.Generator) -> pa.Table:
     score = rng.random(BATCH)
     cols: dict[str, object] = {
         "event_id": [f"b{k}-{i}" for i in range(BATCH)],
-        "timestamp": pa.array(np.full(BATCH, np.datetime64("2026-03-01T00:00:00", "us")) + np.arange(BATCH)),
+        "timestamp": pa.array(
+            np.full(BATCH, np.datetime64("2026-03-01T00:00:00", "us")) + np.arange(BATCH)
+        ),
         "prediction": (score > 0.5).astype(np.int64),
         "score": score,
     }
@@ -75,7 +76,8 @@ def as_json(t: pa.Table) -> bytes:
                 "timestamp": r["timestamp"].isoformat() + "Z",
                 "prediction": r["prediction"],
                 "score": r["score"],
-                "features": {f"f{i}": r[f"f{i}"] for i in range(N_FEATURES)} | {"region": r["region"]},
+                "features": {f"f{i}": r[f"f{i}"] for i in range(N_FEATURES)}
+                | {"region": r["region"]},
             }
         )
     return orjson.dumps(rows)
@@ -114,7 +116,12 @@ def raw_duckdb(tables: list[pa.Table], *, per_batch: bool) -> float:
         table = f"events_{model.uid}"
         from mlwarden.store.duckdb_engine import _naive
 
-        canon = [_naive(t).append_column("received_at", pa.array([None] * t.num_rows, pa.timestamp("us"))) for t in canon]
+        canon = [
+            _naive(t).append_column(
+                "received_at", pa.array([None] * t.num_rows, pa.timestamp("us"))
+            )
+            for t in canon
+        ]
         t0 = time.perf_counter()
         if per_batch:
             for t in canon:
@@ -136,7 +143,9 @@ def raw_duckdb(tables: list[pa.Table], *, per_batch: bool) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--arrow-batches", type=int, default=300)
     ap.add_argument("--json-batches", type=int, default=60)
     ap.add_argument("--clients", type=int, default=4)
@@ -155,7 +164,9 @@ def main() -> None:
             assert r.status_code == 201, r.text
         warm = [ipc(batch(999_999, rng))]
         send(srv.url, warm, "application/vnd.apache.arrow.stream", 1)
-        arrow_rate = send(srv.url, arrow_bodies, "application/vnd.apache.arrow.stream", args.clients)
+        arrow_rate = send(
+            srv.url, arrow_bodies, "application/vnd.apache.arrow.stream", args.clients
+        )
         json_rate = send(srv.url, json_bodies, "application/json", args.clients)
     finally:
         srv.stop()
@@ -169,7 +180,9 @@ def main() -> None:
         ("raw DuckDB Arrow append, one transaction", raw_once, None),
         ("raw DuckDB Arrow append, commit per 1k batch", raw_each, None),
     ]
-    print(f"ingest: {N_FEATURES} numeric features + 1 categorical, {args.clients} concurrent clients")
+    print(
+        f"ingest: {N_FEATURES} numeric features + 1 categorical, {args.clients} concurrent clients"
+    )
     print(f"{'path':48} {'events/s':>12} {'target':>10} {'vs raw one-txn':>15}")
     for name, rate, target in rows:
         tgt = f"{target:,}" if target else "-"
