@@ -5,10 +5,10 @@ concurrent clients, as Arrow IPC and as JSON, to a server process on loopback
 with a fresh DuckDB file, and measures sustained events/s (first byte sent to
 last acknowledgement: every acknowledged row is durable). The anchor is
 DuckDB itself appending the same Arrow data into the same table layout
-(primary key on event_id), once in one transaction and once committing per
+(no deduplication), once in one transaction and once committing per
 1k-row batch.
 
-    python bench/ingest.py [--arrow-batches 300] [--json-batches 60] [--clients 4]
+    python bench/ingest.py [--arrow-batches 600] [--json-batches 60] [--clients 16]
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def raw_duckdb(tables: list[pa.Table], *, per_batch: bool) -> float:
         store.close()
         import duckdb
 
-        con = duckdb.connect(str(tmp / "raw.duckdb"))
+        con = duckdb.connect(str(tmp / "raw.duckdb"), config={"checkpoint_threshold": "256MB"})
         table = f"events_{model.uid}"
         from mlwarden.store.duckdb_engine import _naive
 
@@ -126,12 +126,12 @@ def raw_duckdb(tables: list[pa.Table], *, per_batch: bool) -> float:
         if per_batch:
             for t in canon:
                 con.register("b", t)
-                con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM b").fetchall()
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM b").fetchall()
                 con.unregister("b")
         else:
             whole = pa.concat_tables(canon)
             con.register("b", whole)
-            con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM b").fetchall()
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM b").fetchall()
             con.unregister("b")
         secs = time.perf_counter() - t0
         n = con.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -146,9 +146,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--arrow-batches", type=int, default=300)
+    ap.add_argument("--arrow-batches", type=int, default=600)
     ap.add_argument("--json-batches", type=int, default=60)
-    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=16)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     arrow_tables = [batch(k, rng) for k in range(args.arrow_batches)]

@@ -12,13 +12,20 @@ import pytest
 from mlwarden.errors import ConflictError, NotFoundError, StorageError
 from mlwarden.schema import Feature, ModelSpec, validate_rows
 from mlwarden.schema.batch import Rejection, validate_actual_rows
-from mlwarden.store import DuckDBStore, open_store
+from mlwarden.store import DuckDBStore, IngestResult, ModelRecord, Store, open_store
 from mlwarden.store import queries as q
 from mlwarden.store.writer import GroupCommitWriter
 
 SPEC = ModelSpec(
     name="m", task="binary", classes=[0, 1], features=[Feature(name="x", kind="numeric")]
 )
+
+
+def append(
+    store: DuckDBStore | Store, m: ModelRecord, items: list[dict[str, object]]
+) -> IngestResult:
+    batch = validate_rows(m.spec, items)
+    return store.append_events(m, batch.table, stamped=batch.stamped).result()
 
 
 def rows(ids: range, **extra: object) -> list[dict[str, object]]:
@@ -31,9 +38,9 @@ def rows(ids: range, **extra: object) -> list[dict[str, object]]:
 def test_events_are_idempotent_and_persist(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     m = store.create_model("p", SPEC)
-    first = store.append_events(m, validate_rows(SPEC, rows(range(100))).table).result()
-    again = store.append_events(m, validate_rows(SPEC, rows(range(50, 150))).table).result()
-    inside = store.append_events(m, validate_rows(SPEC, rows(range(150, 160)) * 2).table).result()
+    first = append(store, m, rows(range(100)))
+    again = append(store, m, rows(range(50, 150)))
+    inside = append(store, m, rows(range(150, 160)) * 2)
     assert (first.inserted, again.inserted, again.duplicates) == (100, 50, 50)
     assert (inside.received, inside.inserted) == (20, 10)
     store.close()
@@ -41,6 +48,22 @@ def test_events_are_idempotent_and_persist(tmp_path: Path) -> None:
     m = store.get_model("p", "m")
     assert store.events(m).count().to_pyarrow().as_py() == 160
     assert [v.version for v in store.list_versions("p", "m")] == ["default"]
+    store.close()
+
+
+def test_idempotency_key_is_the_id_at_its_time() -> None:
+    store = DuckDBStore(dedup_lookback_days=1)
+    m = store.create_model("p", SPEC)
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    stamped = rows(range(3))  # no timestamp: stamped on arrival, looked for over the look-back
+    assert append(store, m, stamped).inserted == 3
+    assert append(store, m, stamped).inserted == 0
+    timed = rows(range(10, 13), timestamp=t0.isoformat())
+    assert append(store, m, timed).inserted == 3
+    assert append(store, m, timed).inserted == 0
+    # the same id sent with another time is another event (documented)
+    moved = rows(range(10, 11), timestamp=(t0 + timedelta(days=3)).isoformat())
+    assert append(store, m, moved).inserted == 1
     store.close()
 
 
@@ -63,7 +86,7 @@ def test_schema_evolution_adds_columns_and_features() -> None:
 def test_actuals_join_and_latest_label_wins() -> None:
     store = DuckDBStore()
     m = store.create_model("p", SPEC)
-    store.append_events(m, validate_rows(SPEC, rows(range(10))).table).result()
+    append(store, m, rows(range(10)))
     store.append_actuals(
         m, validate_actual_rows(SPEC, [{"event_id": "e1", "actual": 0}]).table
     ).result()
@@ -114,7 +137,7 @@ def test_quarantine_and_retention() -> None:
     now = datetime(2026, 3, 1, tzinfo=UTC)
     old = rows(range(5), timestamp=(now - timedelta(days=10)).isoformat())
     new = rows(range(5, 8), timestamp=(now - timedelta(days=1)).isoformat())
-    store.append_events(m, validate_rows(SPEC, old + new).table).result()
+    append(store, m, old + new)
     assert store.apply_retention(now=now) == 5
     assert store.events(m).count().to_pyarrow().as_py() == 3
     store.quarantine("p", "m", "events", [Rejection(3, "features.x", "bad", {"x": "a"})]).result()

@@ -76,6 +76,8 @@ class BatchResult:
     table: pa.Table
     rejected: list[Rejection] = field(default_factory=list)
     new_features: list[Feature] = field(default_factory=list)
+    #: Some rows had no timestamp and were stamped with the time they arrived.
+    stamped: bool = False
 
 
 def feature_type(f: Feature) -> pa.DataType:
@@ -285,11 +287,12 @@ def validate_rows(
 
     cols: dict[str, list[Any]] = {n: [] for n in canonical_schema(spec).names}
     rejected: list[Rejection] = []
+    stamped = [False]
 
     for i, row in enumerate(rows):
         try:
             out = _check_row(
-                row, features, tags, classes, labels, regression, llm, new_features, now
+                row, features, tags, classes, labels, regression, llm, new_features, now, stamped
             )
         except _RowError as e:
             rejected.append(Rejection(i, e.field, e.reason, row))
@@ -309,7 +312,7 @@ def validate_rows(
     table = pa.Table.from_pydict(
         {n: cols.get(n, [None] * rows_ok) for n in schema.names}, schema=schema
     )
-    return BatchResult(table, rejected, list(new_features.values()))
+    return BatchResult(table, rejected, list(new_features.values()), stamped[0])
 
 
 class _RowError(Exception):
@@ -328,6 +331,7 @@ def _check_row(
     llm: bool,
     new_features: dict[str, Feature],
     now: datetime,
+    stamped: list[bool],
 ) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise _RowError("", f"Each event must be a JSON object. Got {_show(row)} instead.")
@@ -353,6 +357,8 @@ def _check_row(
         ts = _timestamp(row.get("timestamp"))
     except _Bad as e:
         raise _RowError("timestamp", f"The 'timestamp' {e}") from None
+    if ts is None:
+        stamped[0] = True
     out["ts"] = ts if ts is not None else now
 
     pred = row.get("prediction")
@@ -555,12 +561,20 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
             textual = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
             if textual and (pa.types.is_floating(typ) or pa.types.is_boolean(typ)):
                 raise pa.ArrowInvalid("numbers and booleans as text are checked as in JSON")
-            if pa.types.is_string(typ) and not (
-                pa.types.is_string(col.type)
-                or pa.types.is_large_string(col.type)
-                or pa.types.is_dictionary(col.type)
+            if (
+                pa.types.is_string(typ)
+                and conv is _category
+                and not (
+                    pa.types.is_string(col.type)
+                    or pa.types.is_large_string(col.type)
+                    or pa.types.is_dictionary(col.type)
+                )
             ):
-                raise pa.ArrowInvalid("labels go through the converter for canonical form")
+                labels = _labels(col)
+                if labels is None:
+                    raise pa.ArrowInvalid("labels go through the converter for canonical form")
+                out[dst] = labels
+                return
             out[dst] = pc.cast(col, typ)
             if pa.types.is_floating(typ):
                 finite = pc.is_finite(out[dst])
@@ -613,6 +627,7 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
         filled = [e if e is not None else uuid.uuid4().hex for e in eid.to_pylist()]
         out["event_id"] = pa.array(filled, pa.string())
     out["version"] = pc.fill_null(out["version"], "default")
+    stamped = bool(pc.any(pc.is_null(out["ts"])).as_py())
     out["ts"] = pc.fill_null(out["ts"], pa.scalar(now, TS))
     if spec.task is not Task.LLM:
         for i in _indices(pc.is_null(out["prediction"])):
@@ -646,7 +661,23 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
     if bad:
         keep = pa.array([i not in bad for i in range(n)])
         result = result.filter(keep)
-    return BatchResult(result, sorted(bad.values(), key=lambda r: r.index), new_features)
+    return BatchResult(result, sorted(bad.values(), key=lambda r: r.index), new_features, stamped)
+
+
+def _labels(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """Canonical class labels of a numeric or boolean column, vectorised (as :func:`_label`)."""
+    t = col.type
+    if pa.types.is_integer(t):
+        return pc.cast(col, pa.string())
+    if pa.types.is_boolean(t):
+        return pc.if_else(col, "1", "0")
+    if pa.types.is_floating(t):
+        valid = col.drop_null()
+        if len(valid) and not pc.all(pc.is_finite(valid)).as_py():
+            return None
+        if pc.all(pc.equal(valid, pc.floor(valid))).as_py() in (True, None):
+            return pc.cast(pc.cast(col, pa.int64()), pa.string())
+    return None
 
 
 def _combine(a: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -63,8 +63,10 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
             result = validate_actual_rows(spec, parse_json(body, what="actuals"))
     futures = []
     if result.table.num_rows:
-        append = store.append_events if kind == "events" else store.append_actuals
-        futures.append(append(record, result.table))
+        if kind == "events":
+            futures.append(store.append_events(record, result.table, stamped=result.stamped))
+        else:
+            futures.append(store.append_actuals(record, result.table))
     if result.rejected:
         futures.append(store.quarantine(project, model, kind, result.rejected))
     done: list[IngestResult] = list(

@@ -125,8 +125,15 @@ class Store(ABC):
 
     # -- ingest ------------------------------------------------------------------------------
     @abstractmethod
-    def append_events(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
-        """Store canonical events (see :func:`mlwarden.schema.canonical_schema`); idempotent on event_id."""
+    def append_events(
+        self, model: ModelRecord, table: pa.Table, *, stamped: bool = False
+    ) -> Future[IngestResult]:
+        """Store canonical events (see :func:`mlwarden.schema.canonical_schema`).
+
+        Idempotent on ``event_id``: an event already stored with the same id and timestamp is
+        not stored again. ``stamped``: some rows were given the arrival time as timestamp, so
+        their earlier copies may lie up to the engine's dedup look-back before it.
+        """
 
     @abstractmethod
     def append_actuals(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
