@@ -10,6 +10,7 @@ server saw, week by week. Then it keeps serving until Ctrl-C.
 from __future__ import annotations
 
 import io
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -126,6 +127,49 @@ def summary_table(url: str, name: str, drift_start: datetime | None) -> Table:
     return table
 
 
+def monitor(url: str, name: str, start: datetime, end: datetime) -> list[dict[str, object]]:
+    """Auto set-up (thresholds calibrated to the default budget), a backfill, and the alerts."""
+    with httpx.Client(base_url=url, timeout=600) as http:
+        r = http.post(f"/v1/models/{name}/monitors/setup", json={"cadence": "1d"})
+        if r.status_code != 200:
+            raise TransportError(
+                f"Setting monitors up failed with HTTP {r.status_code}: {r.text[:300]}"
+            )
+        r = http.post(
+            f"/v1/models/{name}/evaluate", json={"start": start.isoformat(), "end": end.isoformat()}
+        )
+        if r.status_code != 200:
+            raise TransportError(
+                f"Evaluating monitors failed with HTTP {r.status_code}: {r.text[:300]}"
+            )
+        alerts: list[dict[str, object]] = http.get(
+            f"/v1/models/{name}/results", params={"status": "alert", "limit": 10_000}
+        ).json()
+    return alerts
+
+
+def alerts_table(alerts: list[dict[str, object]], start: datetime, drift_day: int | None) -> Table:
+    """Each monitor that fired: first day, how many days, and why (first alert)."""
+    first: dict[str, dict[str, object]] = {}
+    days: dict[str, int] = {}
+    for a in sorted(alerts, key=lambda a: str(a["window_start"])):
+        m = str(a["monitor"])
+        first.setdefault(m, a)
+        days[m] = days.get(m, 0) + 1
+    title = "Monitors that fired (set up automatically; thresholds calibrated to 1 false alert / 30 days)"
+    table = Table(title=title)
+    for col in ("monitor", "first alert", "day", "days alerting", "why (first alert)"):
+        table.add_column(col)
+    for m, a in sorted(first.items(), key=lambda kv: str(kv[1]["window_start"])):
+        when = datetime.fromisoformat(str(a["window_start"])).replace(tzinfo=UTC)
+        day = (when - start).days
+        mark = "" if drift_day is None or day >= drift_day else " (before drift)"
+        table.add_row(m, when.strftime("%Y-%m-%d"), f"{day}{mark}", str(days[m]), str(a["reason"]))
+    if not first:
+        table.add_row("(none)", "", "", "", "no monitor fired")
+    return table
+
+
 def run_demo(
     *,
     port: int = 8000,
@@ -136,8 +180,8 @@ def run_demo(
     seed: int = 0,
     exit_when_done: bool = False,
 ) -> None:
-    console = Console(stderr=True)
-    out = Console()
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+    out = Console(width=None if sys.stdout.isatty() else 160)
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="mlwarden-demo-")
@@ -170,6 +214,9 @@ def run_demo(
         )
         drift_start = start + timedelta(days=drift_day) if drift_day is not None else None
         out.print(summary_table(server.url, sim.spec_columns["name"], drift_start))
+        with console.status("Setting monitors up from the reference and evaluating every day..."):
+            alerts = monitor(server.url, sim.spec_columns["name"], start, today)
+        out.print(alerts_table(alerts, start, drift_day))
         out.print(
             f"Explore: {server.url}/docs (API), e.g. {server.url}/v1/models/loan-default/counts?window=day"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,8 +28,9 @@ models_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
-out = Console()
-err = Console(stderr=True)
+# piped output (logs, CI) gets wide lines instead of tables wrapped at 80 columns
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", "-d", help="Where the database and keys live.")
@@ -62,6 +63,10 @@ def serve(
     retention_days: Annotated[
         float | None, typer.Option(help="Delete raw events older than this.")
     ] = None,
+    evaluate_every: Annotated[
+        float,
+        typer.Option(help="Seconds between scheduler runs (closed windows, late labels); 0: off."),
+    ] = 60.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the server (ingest, query API) on a DuckDB file in DATA_DIR."""
@@ -77,6 +82,7 @@ def serve(
         commit_interval_ms=commit_interval_ms,
         max_body_mb=max_body_mb,
         retention_days=retention_days,
+        evaluate_every_s=evaluate_every,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)
@@ -208,6 +214,174 @@ def models_register(
 
 
 @app.command()
+def init(
+    reference: Annotated[Path, typer.Argument(help="Reference data: Parquet, CSV or Arrow file.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name.")] = "model",
+    target: Annotated[str | None, typer.Option(help="Target column.")] = None,
+    prediction: Annotated[str | None, typer.Option(help="Prediction column.")] = None,
+    score: Annotated[str | None, typer.Option(help="Score column.")] = None,
+    segment: Annotated[list[str] | None, typer.Option(help="Segment column (repeatable).")] = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option(help="Sensitive attribute (repeatable).")
+    ] = None,
+    cadence: Annotated[str, typer.Option(help="Window length: 1h, 6h, 1d, 1w.")] = "1h",
+    budget: Annotated[str, typer.Option(help="False-alarm budget in words.")] = "1 per 30 days",
+    rows_per_window: Annotated[
+        int, typer.Option(help="Expected rows per window (for the plan).")
+    ] = 1000,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the YAML spec.")
+    ] = Path("monitors.yaml"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan, write nothing.")
+    ] = False,
+) -> None:
+    """Set monitors up from a reference file: infer the schema, calibrate every threshold to the
+    false-alarm budget, print the plan and write a readable YAML spec."""
+    from mlwarden.monitors.service import plan
+    from mlwarden.monitors.suite import MonitorSuite, auto_monitors
+    from mlwarden.schema.infer import infer_spec, to_arrow
+
+    with err.status("Reading the reference and calibrating thresholds..."):
+        ref = to_arrow(reference)
+        inf = infer_spec(
+            ref,
+            name=name,
+            target=target,
+            prediction=prediction,
+            score=score,
+            segments=segment or (),
+            sensitive=sensitive or (),
+        )
+        suite = MonitorSuite(
+            name,
+            auto_monitors(inf.spec),
+            cadence=cadence,
+            budget=budget,
+            segments=list(segment or []),
+        ).fit(inf.spec, ref)
+        items = plan(suite, rows_per_window=rows_per_window)
+    for note in inf.notes:
+        err.print(f"  {note}")
+    table = Table(
+        "monitor",
+        "why",
+        "threshold",
+        "false alerts / month",
+        title=(
+            f"{len(suite.monitors)} monitors of {name!r} ({inf.spec.task.value}), windows of {cadence}, "
+            f"at most {budget} false alert(s), shown for {rows_per_window:,}-row windows"
+        ),
+    )
+    for it in items:
+        if "skipped" in it:
+            table.add_row(it["monitor"], f"[yellow]skipped:[/yellow] {it['skipped']}", "", "")
+            continue
+        th = it.get("threshold") or {}
+        fa = th.get("expected_false_alerts_per_month")
+        table.add_row(
+            it["monitor"],
+            it["why"],
+            f"{th['threshold']:.4g}" if "threshold" in th else "-",
+            f"{fa:.3f}" if fa is not None else "-",
+        )
+    out.print(table)
+    if not dry_run:
+        output.write_text(suite.to_yaml())
+        err.print(f"Wrote {output} (edit it, then apply it with PUT /v1/models/{name}/monitors).")
+
+
+def _batch(
+    reference: Path,
+    current: Path,
+    target: str | None,
+    prediction: str | None,
+    score: str | None,
+    segment: list[str] | None,
+    budget: str,
+) -> Any:
+    from mlwarden.report import report
+
+    with err.status(f"Comparing {current.name} with {reference.name}..."):
+        return report(
+            reference,
+            current,
+            name=reference.stem.replace(" ", "_") or "model",
+            target=target,
+            prediction=prediction,
+            score=score,
+            segments=segment or (),
+            budget=budget,
+        )
+
+
+Ref = Annotated[Path, typer.Argument(help="Reference data (Parquet, CSV, Arrow).")]
+Cur = Annotated[Path, typer.Argument(help="Current data to check against the reference.")]
+TargetOpt = Annotated[str | None, typer.Option(help="Target column.")]
+PredOpt = Annotated[str | None, typer.Option(help="Prediction column.")]
+ScoreOpt = Annotated[str | None, typer.Option(help="Score column.")]
+SegOpt = Annotated[list[str] | None, typer.Option(help="Segment column (repeatable).")]
+BudgetOpt = Annotated[str, typer.Option(help="False failing reports allowed, in words.")]
+
+
+@app.command()
+def report(
+    reference: Ref,
+    current: Cur,
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML report path.")] = Path(
+        "report.html"
+    ),
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON.")
+    ] = None,
+    target: TargetOpt = None,
+    prediction: PredOpt = None,
+    score: ScoreOpt = None,
+    segment: SegOpt = None,
+    budget: BudgetOpt = "1 per 100 days",
+) -> None:
+    """Batch mode: the same monitors over one window; a self-contained HTML report (and JSON)."""
+    rep = _batch(reference, current, target, prediction, score, segment, budget)
+    output.write_text(rep.to_html())
+    if json_out is not None:
+        json_out.write_text(rep.to_json())
+    out.print(rep.summary())
+    err.print(f"Wrote {output}" + (f" and {json_out}" if json_out else ""))
+
+
+@app.command()
+def check(
+    reference: Ref,
+    current: Cur,
+    fail_on: Annotated[str, typer.Option(help="Fail on 'alert' or 'warn'.")] = "alert",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the results as JSON.")
+    ] = None,
+    target: TargetOpt = None,
+    prediction: PredOpt = None,
+    score: ScoreOpt = None,
+    segment: SegOpt = None,
+    budget: BudgetOpt = "1 per 100 days",
+) -> None:
+    """CI gate: exit 1 when any monitor is at or above --fail-on, 0 otherwise."""
+    if fail_on not in ("alert", "warn"):
+        raise MlwardenError(
+            f"The '--fail-on' option must be 'alert' or 'warn'. Got {fail_on!r} instead."
+        )
+    rep = _batch(reference, current, target, prediction, score, segment, budget)
+    if json_out is not None:
+        json_out.write_text(rep.to_json())
+    out.print(rep.summary())
+    for r in rep.results:
+        if r.segment is None and r.status.value in (
+            ("alert",) if fail_on == "alert" else ("alert", "warn")
+        ):
+            out.print(f"  {r.status.value}: {r.monitor}: {r.reason}")
+    if rep.failed(fail_on):
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port of the demo server.")] = 8000,
     data_dir: Annotated[
@@ -237,22 +411,18 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: errors are one clear line on stderr, not a traceback."""
-    import click
-
+    """Entry point: errors are one clear line on stderr, not a traceback (usage errors are
+    reported by the CLI framework with the usage line and exit code 2)."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="mlwarden")
     except MlwardenError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     return 0
 
 

@@ -1,1 +1,29 @@
-"""monitors layer."""
+"""Monitors: kinds (one per file, one registry), automatic set-up, evaluation, scheduling."""
+
+from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
+    custom,
+    error_rate,
+    estimated_performance,
+    fairness,
+    feature_drift,
+    latency,
+    missing_values,
+    out_of_range,
+    performance,
+    prediction_drift,
+    unseen_categories,
+    volume,
+)
+from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.suite import MonitorSuite, auto_monitors
+
+__all__ = [
+    "MONITORS",
+    "Monitor",
+    "MonitorSuite",
+    "Objective",
+    "Result",
+    "Severity",
+    "Status",
+    "auto_monitors",
+]

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from mlwarden._version import __version__
-from mlwarden.server import routes_ingest, routes_models, routes_query
+from mlwarden.server import routes_ingest, routes_models, routes_monitors, routes_query
 from mlwarden.server.api_models import HealthOut
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.settings import ServerSettings
@@ -50,11 +50,13 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             commit_interval=settings.commit_interval_ms / 1000.0,
             retention_days=settings.retention_days,
         )
-        task = asyncio.create_task(_retention_loop(app)) if settings.retention_days else None
+        tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
+        if settings.retention_days:
+            tasks.append(asyncio.create_task(_retention_loop(app)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
             if own_store:
                 app.state.store.close()
@@ -72,6 +74,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_models.router)
     app.include_router(routes_ingest.router)
     app.include_router(routes_query.router)
+    app.include_router(routes_monitors.router)
 
     @app.get("/v1/health", response_model=HealthOut, tags=["health"])
     def health(request: Request) -> HealthOut:
@@ -88,6 +91,22 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         )
 
     return app
+
+
+async def _scheduler_loop(app: FastAPI, every: float) -> None:
+    """Evaluate monitors of every model as windows close and as late labels arrive."""
+    from mlwarden.monitors.service import run_due
+
+    if every <= 0:
+        return
+    while True:
+        await asyncio.sleep(every)
+        try:
+            n = await asyncio.to_thread(run_due, app.state.store)
+            if n:
+                log.info("scheduler: wrote %d monitor results", n)
+        except Exception:  # noqa: BLE001 - keep serving; the next round retries
+            log.exception("monitor evaluation failed")
 
 
 async def _retention_loop(app: FastAPI, every: float = 3600.0) -> None:

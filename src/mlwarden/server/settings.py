@@ -41,6 +41,8 @@ class ServerSettings:
     #: Require API keys even on loopback.
     require_keys: bool = False
     public_url: str | None = None
+    #: How often the scheduler looks for closed windows and late labels (seconds; 0: never).
+    evaluate_every_s: float = 60.0
 
     def validate(self) -> ServerSettings:
         if not 0 < self.port < 65536:

@@ -158,6 +158,47 @@ class Store(ABC):
         self, project: str, model: str | None = None, *, limit: int = 100
     ) -> pa.Table: ...
 
+    # -- monitors and results ------------------------------------------------------------------
+    @abstractmethod
+    def put_suite(self, project: str, model: str, spec: str, state: str) -> None:
+        """Store a model's monitoring spec (YAML) and fitted state (JSON)."""
+
+    @abstractmethod
+    def get_suite(
+        self, project: str, model: str
+    ) -> tuple[str, str, datetime | None, datetime | None]:
+        """(spec, state, evaluated until, labels seen until)."""
+
+    @abstractmethod
+    def list_suites(self) -> list[tuple[str, str]]: ...
+
+    @abstractmethod
+    def mark_evaluated(
+        self,
+        project: str,
+        model: str,
+        *,
+        until: datetime | None = None,
+        labels_until: datetime | None = None,
+    ) -> None: ...
+
+    @abstractmethod
+    def write_results(self, project: str, model: str, rows: pa.Table) -> int:
+        """Store results, replacing those of the same monitor, segment and window."""
+
+    @abstractmethod
+    def results(self) -> Any:
+        """Monitor results as an ibis table."""
+
+    @abstractmethod
+    def latest_label_time(self, model: ModelRecord) -> datetime | None: ...
+
+    @abstractmethod
+    def labelled_event_range(self, model: ModelRecord, since: datetime) -> tuple[Any, Any]: ...
+
+    @abstractmethod
+    def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]: ...
+
     @abstractmethod
     def apply_retention(self, *, now: datetime | None = None) -> int:
         """Delete raw events older than the retention period; return how many."""

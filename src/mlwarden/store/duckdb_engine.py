@@ -17,6 +17,7 @@ lets them run beside the writer). Timestamps are stored as UTC without a zone.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -63,9 +64,13 @@ CATALOG_DDL = [
         project VARCHAR, model VARCHAR, kind VARCHAR, received_at TIMESTAMP, row_index INTEGER,
         field VARCHAR, reason VARCHAR, payload VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS results (
-        project VARCHAR, model VARCHAR, version VARCHAR, monitor VARCHAR, segment VARCHAR,
-        window_start TIMESTAMP, window_end TIMESTAMP, value DOUBLE, threshold DOUBLE,
-        status VARCHAR, details VARCHAR, evaluated_at TIMESTAMP)""",
+        project VARCHAR, model VARCHAR, monitor VARCHAR, kind VARCHAR, "column" VARCHAR,
+        segment VARCHAR, window_start TIMESTAMP, window_end TIMESTAMP, status VARCHAR,
+        value DOUBLE, threshold DOUBLE, warn DOUBLE, n BIGINT, direction VARCHAR, reason VARCHAR,
+        details VARCHAR, evaluated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS monitor_suites (
+        project VARCHAR, model VARCHAR, spec VARCHAR, state VARCHAR, updated_at TIMESTAMP,
+        evaluated_until TIMESTAMP, labels_seen_until TIMESTAMP, PRIMARY KEY (project, model))""",
     """CREATE TABLE IF NOT EXISTS incidents (
         id BIGINT PRIMARY KEY, project VARCHAR, model VARCHAR, opened_at TIMESTAMP,
         state VARCHAR, severity VARCHAR, summary VARCHAR, details VARCHAR, updated_at TIMESTAMP)""",
@@ -120,6 +125,11 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None 
     return rows[0] if rows else None
 
 
+def _plain(t: datetime) -> datetime:
+    """UTC without a zone, as stored."""
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -164,7 +174,9 @@ class DuckDBStore(Store):
         # The WAL is folded into the database file when it reaches this size. DuckDB's 16MB
         # default made every few group commits pay for a checkpoint (measured: 150k rows/s at
         # 8k-row commits vs 290k at 256MB); a larger WAL only costs a longer replay after a crash.
-        config: dict[str, Any] = {"checkpoint_threshold": checkpoint_threshold}
+        config: dict[str, Any] = {
+            "checkpoint_threshold": checkpoint_threshold,
+        }
         if memory_limit:
             config["memory_limit"] = memory_limit
         try:
@@ -195,6 +207,7 @@ class DuckDBStore(Store):
         cur = getattr(self._local, "cur", None)
         if cur is None:
             cur = self._con.cursor()
+            _all(cur, "SET enable_progress_bar = false")
             self._local.cur = cur
         return cur
 
@@ -678,6 +691,186 @@ class DuckDBStore(Store):
 
         result: int = self._call(fn)
         return result
+
+    def numeric_histograms(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]]:
+        """Hot path of :func:`mlwarden.store.aggregates.collect`: every numeric histogram of a
+        window run in one scan, with DuckDB's ``histogram(x, boundaries)`` (measured: 10M rows x
+        20 columns x 1000 edges in ~9 s as one query, vs one query per column with a CASE per
+        edge through ibis). The ibis version stays the oracle in tests."""
+        from mlwarden.store.aggregates import _assemble, _boundaries, _filtered
+
+        ev = _filtered(self.events(model), run, segment)
+        inner = str(ibis.to_sql(ev, dialect="duckdb"))
+        parts = []
+        params: dict[str, Any] = {}
+        for i, r in enumerate(reqs):
+            c = _q(r.column)
+            x = f"CAST({c} AS DOUBLE)"
+            params[f"b{i}"] = _boundaries(r.edges)
+            params[f"lo{i}"] = r.edges[0]
+            params[f"hi{i}"] = r.edges[-1]
+            parts.append(
+                f"histogram({x}, $b{i}::DOUBLE[]) FILTER (WHERE isfinite({x})) AS h{i}, "
+                f"count(*) FILTER (WHERE {x} = 'inf'::DOUBLE) AS pinf{i}, "
+                f"count(*) FILTER (WHERE {x} = '-inf'::DOUBLE) AS ninf{i}, "
+                f"count(*) FILTER (WHERE {x} IS NULL OR isnan({x})) AS miss{i}, "
+                f"sum({x}) FILTER (WHERE isfinite({x}) AND {x} < $lo{i}) AS low{i}, "
+                f"sum({x}) FILTER (WHERE isfinite({x}) AND {x} >= $hi{i}) AS high{i}"
+            )
+        sql = f"SELECT _w, {', '.join(parts)} FROM ({inner}) GROUP BY _w"
+        try:
+            rows = self._cursor().execute(sql, params).fetchall()
+        except duckdb.Error as exc:
+            raise StorageError(f"Computing histograms failed: {exc}") from exc
+        out: dict[Any, dict[int, Any]] = {r: {} for r in reqs}
+        for row in rows:
+            w = int(row[0])
+            for i, r in enumerate(reqs):
+                h, pinf, ninf, miss, low, high = row[1 + 6 * i : 7 + 6 * i]
+                out[r][w] = _assemble(r.edges, h, pinf, ninf, miss, low, high)
+        return out
+
+    def score_bins(self, src: Any, req: Any) -> dict[int, list[tuple[str, int, int]]]:
+        """Hot path of score histograms per class (``histogram`` with the inner edges as
+        boundaries); :func:`mlwarden.store.aggregates._score_bins` is the ibis oracle."""
+        from mlwarden.store.aggregates import _boundaries
+
+        label = "actual" if req.by == "actual" else "prediction"
+        inner = str(ibis.to_sql(src, dialect="duckdb"))
+        bounds = _boundaries(req.edges[1:-1])
+        sql = (
+            f"SELECT _w, {label} AS cls, histogram(score, $b::DOUBLE[]) AS h FROM ({inner}) "
+            f"WHERE score IS NOT NULL AND {label} IS NOT NULL GROUP BY _w, {label}"
+        )
+        try:
+            rows = (
+                self._cursor()
+                .execute(sql, {"b": bounds} if bounds else {"b": [math.inf]})
+                .fetchall()
+            )
+        except duckdb.Error as exc:
+            raise StorageError(f"Computing score histograms failed: {exc}") from exc
+        pos = {u: i for i, u in enumerate(bounds)}
+        last = len(req.edges) - 2
+        out: dict[int, list[tuple[str, int, int]]] = {}
+        for w, cls, h in rows:
+            for key, n in (h or {}).items():
+                if n:
+                    out.setdefault(int(w), []).append((cls, pos.get(key, last), int(n)))
+        return out
+
+    # -- monitors and results ------------------------------------------------------------------
+    def put_suite(self, project: str, model: str, spec: str, state: str) -> None:
+        self.get_model(project, model)
+
+        def fn(con: duckdb.DuckDBPyConnection) -> None:
+            _all(
+                con,
+                "INSERT INTO monitor_suites VALUES (?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT DO UPDATE "
+                "SET spec = excluded.spec, state = excluded.state, updated_at = excluded.updated_at, "
+                "evaluated_until = NULL",
+                [project, model, spec, state, _utcnow()],
+            )
+
+        self._call(fn)
+
+    def get_suite(
+        self, project: str, model: str
+    ) -> tuple[str, str, datetime | None, datetime | None]:
+        """(spec YAML, state JSON, evaluated until, labels seen until) of a model's monitors."""
+        rows = self._read(
+            "SELECT spec, state, evaluated_until, labels_seen_until FROM monitor_suites "
+            "WHERE project = ? AND model = ?",
+            [project, model],
+        )
+        if not rows:
+            raise NotFoundError(
+                f"Model {model!r} has no monitors yet; set them up with 'mlwarden init' or "
+                f"POST /v1/models/{model}/monitors/setup."
+            )
+        spec, state, until, labels = rows[0]
+        return spec, state, until, labels
+
+    def list_suites(self) -> list[tuple[str, str]]:
+        return [
+            (p, m) for p, m in self._read("SELECT project, model FROM monitor_suites ORDER BY 1, 2")
+        ]
+
+    def mark_evaluated(
+        self,
+        project: str,
+        model: str,
+        *,
+        until: datetime | None = None,
+        labels_until: datetime | None = None,
+    ) -> None:
+        def fn(con: duckdb.DuckDBPyConnection) -> None:
+            if until is not None:
+                _all(
+                    con,
+                    "UPDATE monitor_suites SET evaluated_until = ? WHERE project = ? AND model = ?",
+                    [_plain(until), project, model],
+                )
+            if labels_until is not None:
+                _all(
+                    con,
+                    "UPDATE monitor_suites SET labels_seen_until = ? WHERE project = ? AND model = ?",
+                    [_plain(labels_until), project, model],
+                )
+
+        self._call(fn)
+
+    def write_results(self, project: str, model: str, rows: pa.Table) -> int:
+        """Store results, replacing earlier results of the same monitor, segment and window
+        (re-evaluation is idempotent)."""
+        if rows.num_rows == 0:
+            return 0
+        rows = _naive(rows)
+
+        def fn(con: duckdb.DuckDBPyConnection) -> int:
+            con.register("res_batch", rows)
+            try:
+                _all(
+                    con,
+                    "DELETE FROM results r USING res_batch b WHERE r.project = ? AND r.model = ? "
+                    "AND r.monitor = b.monitor AND r.window_start = b.window_start "
+                    "AND coalesce(r.segment, '') = coalesce(b.segment, '')",
+                    [project, model],
+                )
+                _all(
+                    con,
+                    "INSERT INTO results BY NAME SELECT ? AS project, ? AS model, * FROM res_batch",
+                    [project, model],
+                )
+            finally:
+                con.unregister("res_batch")
+            return int(rows.num_rows)
+
+        n = int(self._call(fn))
+        return n
+
+    def results(self) -> Any:
+        """All monitor results as an ibis table (filter by project and model)."""
+        return self.backend().table("results")
+
+    def latest_label_time(self, model: ModelRecord) -> datetime | None:
+        row = self._read(f"SELECT max(received_at) FROM {_q(f'actuals_{model.uid}')}")
+        return row[0][0] if row else None
+
+    def labelled_event_range(self, model: ModelRecord, since: datetime) -> tuple[Any, Any]:
+        """Earliest and latest event time of labels received after ``since``."""
+        row = self._read(
+            f"SELECT min(e.ts), max(e.ts) FROM {_q(f'actuals_{model.uid}')} a "
+            f"JOIN {_q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ?",
+            [_plain(since)],
+        )
+        return (row[0][0], row[0][1]) if row else (None, None)
+
+    def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
+        row = self._read(f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')}")
+        return (row[0][0], row[0][1]) if row else (None, None)
 
     def checkpoint(self) -> None:
         self._call(lambda con: None)

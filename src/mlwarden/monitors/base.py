@@ -1,0 +1,227 @@
+"""What a monitor is: configuration in, a result per window out.
+
+A monitor kind is one class in one file, registered in :data:`MONITORS` by its
+``kind``. Constructor arguments are the configuration (stored verbatim, no
+logic in ``__init__``); what it learns from the reference lives in attributes
+ending in ``_`` and is serialised with it, so a monitor round-trips through
+JSON and YAML. Each kind declares the aggregates it needs from the store
+(:mod:`mlwarden.monitors.aggregates`), the statistic it computes, its default
+threshold policy, its severity and the objective it traces to.
+
+Failure is a status, never a NaN: an empty window is ``no_data``, one too
+small for a verdict is ``insufficient_data``, each with a reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from mlwarden._registry import Registry
+from mlwarden.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlwarden.monitors.context import FitContext, WindowData
+    from mlwarden.store.aggregates import Request
+
+__all__ = ["MONITORS", "Monitor", "Objective", "Result", "Severity", "Status"]
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    ALERT = "alert"
+    NO_DATA = "no_data"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+    @property
+    def firing(self) -> bool:
+        return self is Status.ALERT
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Objective(StrEnum):
+    """The eight things practitioners monitor (survey Table II)."""
+
+    PERFORMANCE = "model_performance"
+    DATA = "data_quality_and_drift"
+    LATENCY = "response_time"
+    RESOURCES = "resource_utilisation"
+    RELIABILITY = "system_reliability"
+    SECURITY = "security_and_privacy"
+    FAIRNESS = "fairness_and_bias"
+    COST = "cost"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One monitor on one window (and segment)."""
+
+    monitor: str
+    kind: str
+    window_start: datetime
+    window_end: datetime
+    status: Status
+    value: float | None = None
+    threshold: float | None = None
+    warn: float | None = None
+    n: int = 0
+    column: str | None = None
+    segment: str | None = None
+    reason: str = ""
+    #: direction of the alert: "above" (value > threshold) or "below"
+    direction: str = "above"
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "kind": self.kind,
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "status": self.status.value,
+            "value": self.value,
+            "threshold": self.threshold,
+            "warn": self.warn,
+            "n": self.n,
+            "column": self.column,
+            "segment": self.segment,
+            "reason": self.reason,
+            "direction": self.direction,
+            "details": self.details,
+        }
+
+
+class Monitor(ABC):
+    """Base of every monitor kind.
+
+    Subclasses set ``kind``, ``objective``, ``severity`` and ``statistic`` and
+    implement :meth:`requests` (the aggregates needed), :meth:`fit` (learn from
+    the reference) and :meth:`evaluate` (one window's data to a result).
+    """
+
+    kind: ClassVar[str]
+    objective: ClassVar[Objective]
+    severity: ClassVar[Severity] = Severity.MEDIUM
+    statistic: ClassVar[str] = ""
+    #: Fewest rows for a verdict; fewer gives ``insufficient_data``.
+    min_rows: ClassVar[int] = 30
+
+    # -- configuration ----------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self.param_names()}
+
+    @property
+    def id(self) -> str:
+        """Stable identity within a model: kind plus its target column, if any."""
+        column = getattr(self, "column", None)
+        return f"{self.kind}:{column}" if column else self.kind
+
+    def learned(self) -> dict[str, Any]:
+        """What :meth:`fit` learned, JSON-ready (attributes ending in ``_``)."""
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def to_dict(self, *, state: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, **self.get_params()}
+        if state:
+            out["state"] = self.state_to_dict()
+        return out
+
+    def state_to_dict(self) -> dict[str, Any]:
+        """Serialised learned state; kinds with rich state override this and :meth:`load_state`."""
+        return dict(self.learned())
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Monitor:
+        data = dict(data)
+        kind = data.pop("kind", None)
+        state = data.pop("state", None)
+        klass = MONITORS.get(str(kind))
+        allowed = set(klass.param_names())
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"The monitor of kind {kind!r} has no parameter {unknown[0]!r}; its parameters are "
+                f"{', '.join(sorted(allowed)) or '(none)'}."
+            )
+        try:
+            mon = klass(**data)
+        except TypeError as exc:
+            raise ConfigError(f"The monitor of kind {kind!r} is not valid: {exc}") from exc
+        if state:
+            mon.load_state(state)
+        return mon
+
+    def clone(self) -> Self:
+        """A fresh, unfitted monitor with the same configuration."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Monitor)
+            and type(other) is type(self)
+            and other.to_dict() == self.to_dict()
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # -- behaviour ---------------------------------------------------------------------------
+    @abstractmethod
+    def requests(self) -> list[Request]:
+        """Aggregates this monitor reads from a window."""
+
+    @abstractmethod
+    def fit(self, ctx: FitContext) -> Self:
+        """Learn baselines and thresholds from the reference."""
+
+    @abstractmethod
+    def evaluate(self, data: WindowData) -> Result:
+        """Turn one window's aggregates into a result."""
+
+    def explain(self) -> str:
+        """One line for the dry run: what is watched and why."""
+        doc = (type(self).__doc__ or "").strip().splitlines()
+        return doc[0] if doc else self.kind
+
+    # -- helpers for kinds -------------------------------------------------------------------
+    def result(self, data: WindowData, status: Status, **kw: Any) -> Result:
+        return Result(
+            monitor=self.id,
+            kind=self.kind,
+            window_start=data.window.start,
+            window_end=data.window.end,
+            status=status,
+            column=getattr(self, "column", None),
+            segment=data.segment_label,
+            **kw,
+        )
+
+
+MONITORS: Registry[type[Monitor]] = Registry("monitor")
+
+
+def window_hours(td: timedelta) -> float:
+    return td / timedelta(hours=1)

@@ -1,0 +1,116 @@
+"""What monitors learn from, and what they see of a window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlwarden.schema.spec import ModelSpec
+from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
+from mlwarden.store.aggregates import Request
+
+__all__ = ["Calibration", "FitContext", "Window", "WindowData"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How thresholds are calibrated: the budget, the window cadence and the monitor count."""
+
+    budget: str = str(DEFAULT_BUDGET)
+    cadence_s: float = 3600.0
+    monitors: int = 25
+
+    @property
+    def cadence(self) -> timedelta:
+        return timedelta(seconds=self.cadence_s)
+
+    @property
+    def parsed_budget(self) -> FalseAlarmBudget:
+        return FalseAlarmBudget.parse(self.budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budget": self.budget, "cadence_s": self.cadence_s, "monitors": self.monitors}
+
+
+@dataclass
+class FitContext:
+    """The reference and the calibration settings a monitor is fitted with."""
+
+    spec: ModelSpec
+    reference: pa.Table
+    calibration: Calibration = field(default_factory=Calibration)
+    #: Feature importance in [0, 1] (root cause weighting), when known.
+    importance: dict[str, float] = field(default_factory=dict)
+    _numeric: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def numeric_baseline(self, name: str) -> Any:
+        """The column's :class:`NumericBaseline`, built once and shared by all monitors."""
+        from mlwarden.stats.baseline import NumericBaseline
+
+        if name not in self._numeric:
+            values = self.floats(name)
+            self._numeric[name] = NumericBaseline.from_values(values if values is not None else [])
+        return self._numeric[name]
+
+    def column(self, name: str) -> pa.ChunkedArray | None:
+        return self.reference.column(name) if name in self.reference.column_names else None
+
+    def floats(self, name: str) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+        col = self.column(name)
+        if col is None:
+            return None
+        if pa.types.is_boolean(col.type):
+            col = pc.cast(col, pa.int8())
+        try:
+            arr = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        return np.asarray(arr, dtype=np.float64)
+
+    def labels(self, name: str) -> list[str | None] | None:
+        """A column as canonical class labels / category strings."""
+        from mlwarden.schema.spec import _label
+
+        col = self.column(name)
+        if col is None:
+            return None
+        return [None if v is None else _label(v) for v in col.to_pylist()]
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+
+@dataclass
+class WindowData:
+    """One window's aggregates, by request; ``history`` holds earlier windows' volumes."""
+
+    window: Window
+    aggregates: dict[Request, Any]
+    segment_label: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def get(self, request: Request) -> Any:
+        return self.aggregates.get(request)
+
+    @property
+    def volume(self) -> dict[str, Any]:
+        from mlwarden.store.aggregates import Volume
+
+        v = self.aggregates.get(Volume())
+        return v if v is not None else {"n": 0, "errors": 0, "latency_n": 0, "ids": 0}
+
+    @property
+    def n(self) -> int:
+        return int(self.volume.get("n", 0))

@@ -1,0 +1,64 @@
+"""Reliability: the share of predictions that failed (status 'error')."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.context import FitContext, WindowData
+from mlwarden.store.aggregates import Request, Volume
+
+__all__ = ["ErrorRate"]
+
+
+@MONITORS.register
+class ErrorRate(Monitor):
+    """Share of events with status 'error': alerts above ``max_rate`` (default 5%), warns above
+    a fifth of it.
+
+    Examples
+    --------
+    >>> ErrorRate(max_rate=0.01).id
+    'error_rate'
+    """
+
+    kind: ClassVar[str] = "error_rate"
+    objective: ClassVar[Objective] = Objective.RELIABILITY
+    severity: ClassVar[Severity] = Severity.HIGH
+
+    def __init__(self, *, max_rate: float = 0.05) -> None:
+        self.max_rate = max_rate
+
+    def fit(self, ctx: FitContext) -> Self:
+        self.fitted_ = True
+        return self
+
+    def requests(self) -> list[Request]:
+        return [Volume()]
+
+    def evaluate(self, data: WindowData) -> Result:
+        n = data.n
+        if n == 0:
+            return self.result(data, Status.NO_DATA, reason="No events in this window.")
+        errors = int(data.volume.get("errors") or 0)
+        rate = errors / n
+        if n < self.min_rows:
+            return self.result(
+                data,
+                Status.INSUFFICIENT_DATA,
+                value=rate,
+                n=n,
+                reason=f"{n} events; at least {self.min_rows} are needed.",
+            )
+        warn = self.max_rate / 5
+        status = Status.ALERT if rate > self.max_rate else Status.WARN if rate > warn else Status.OK
+        return self.result(
+            data,
+            status,
+            value=rate,
+            threshold=self.max_rate,
+            warn=warn,
+            n=n,
+            details={"errors": errors},
+            reason=f"{errors} errors in {n} events ({rate:.2%})",
+        )

@@ -1,0 +1,102 @@
+"""Evaluate a suite over tumbling windows: aggregates from the store, results per window.
+
+Every distinct aggregate of the suite is computed once per run of windows (one scan for
+all numeric histograms); each monitor then reads its aggregates window by window. The
+whole model is evaluated, and each value of the suite's segment columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mlwarden.monitors.base import Monitor, Result, Status
+from mlwarden.monitors.context import Window, WindowData
+from mlwarden.monitors.suite import MonitorSuite, parse_cadence
+from mlwarden.store.aggregates import Categories, Request, Volume, WindowRun, collect
+
+__all__ = ["ORIGIN", "evaluate", "window_run"]
+
+#: Windows are aligned to this instant (a Monday), so weekly windows start on Mondays.
+ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
+HISTORY = 24
+MAX_SEGMENT_VALUES = 10
+
+
+def window_run(start: datetime, end: datetime, cadence: timedelta) -> WindowRun:
+    """The windows covering ``[start, end)`` (the first and last may extend past them)."""
+    s = start if start.tzinfo else start.replace(tzinfo=UTC)
+    e = end if end.tzinfo else end.replace(tzinfo=UTC)
+    first = int((s - ORIGIN) // cadence)
+    last = int((e - ORIGIN - timedelta(microseconds=1)) // cadence)
+    return WindowRun(ORIGIN, cadence, first, max(first, last))
+
+
+def evaluate(
+    store: Any,
+    model: Any,
+    suite: MonitorSuite,
+    start: datetime,
+    end: datetime,
+    *,
+    segments: bool = True,
+    monitors: Iterable[Monitor] | None = None,
+    run: WindowRun | None = None,
+) -> list[Result]:
+    """Results of every monitor on every window of ``[start, end)``, whole model and segments."""
+    cadence = parse_cadence(suite.cadence)
+    run = run or window_run(start, end, cadence)
+    mons = list(monitors if monitors is not None else suite.monitors)
+    results = _evaluate(store, model, mons, run, None)
+    if segments:
+        for col in suite.segments:
+            for value in _segment_values(store, model, col, run):
+                results += _evaluate(store, model, mons, run, {col: value})
+    return results
+
+
+def _segment_values(store: Any, model: Any, column: str, run: WindowRun) -> list[str]:
+    req = Categories(column)
+    per_window = collect(store, model, [req], run)[req]
+    totals: dict[str, int] = {}
+    for counts, _ in per_window.values():
+        for k, v in counts.items():
+            totals[k] = totals.get(k, 0) + v
+    return [k for k, _ in sorted(totals.items(), key=lambda kv: -kv[1])[:MAX_SEGMENT_VALUES]]
+
+
+def _evaluate(
+    store: Any, model: Any, mons: list[Monitor], run: WindowRun, segment: dict[str, str] | None
+) -> list[Result]:
+    requests: list[Request] = [Volume()]
+    for m in mons:
+        requests += m.requests()
+    aggs = collect(store, model, requests, run, segment=segment)
+    # earlier windows' volumes, for monitors that compare with the recent past
+    hist_run = WindowRun(run.origin, run.cadence, run.first - HISTORY, run.first - 1)
+    before = collect(store, model, [Volume()], hist_run, segment=segment)[Volume()]
+    volumes = {**before, **aggs[Volume()]}
+    label = None if not segment else ",".join(f"{k}={v}" for k, v in segment.items())
+    out: list[Result] = []
+    for k in range(run.first, run.last + 1):
+        window = Window(run.start(k), run.start(k + 1))
+        history = [volumes.get(j, {"n": 0}) for j in range(k - HISTORY, k)]
+        data = WindowData(window, {r: v.get(k) for r, v in aggs.items()}, label, history)
+        for m in mons:
+            try:
+                out.append(m.evaluate(data))
+            except Exception as exc:  # noqa: BLE001 - one broken monitor must not hide the others
+                out.append(
+                    Result(
+                        monitor=m.id,
+                        kind=m.kind,
+                        window_start=window.start,
+                        window_end=window.end,
+                        status=Status.INSUFFICIENT_DATA,
+                        segment=label,
+                        column=getattr(m, "column", None),
+                        reason=f"evaluation failed: {type(exc).__name__}: {exc}",
+                    )
+                )
+    return out

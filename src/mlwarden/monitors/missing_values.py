@@ -1,0 +1,117 @@
+"""Missing values: has the share of nulls in a column jumped above the reference's?"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from scipy import stats as sps
+
+from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.context import Calibration, FitContext, WindowData
+from mlwarden.schema.spec import FeatureKind
+from mlwarden.stats.thresholds import per_window_alpha
+from mlwarden.store.aggregates import Categories, Histogram, Request
+
+__all__ = ["MissingValues", "binomial_upper"]
+
+MIN_EFFECT = 0.02
+
+
+def binomial_upper(p0: float, n: int, alpha: float) -> float:
+    """Smallest share ``k/n`` whose binomial upper tail under ``p0`` is at most ``alpha``.
+
+    Examples
+    --------
+    >>> round(binomial_upper(0.01, 1000, 1e-4), 3)
+    0.029
+    """
+    k = int(sps.binom.isf(alpha, n, min(max(p0, 0.0), 1.0)))
+    return (k + 1) / n
+
+
+@MONITORS.register
+class MissingValues(Monitor):
+    """Share of missing values of a column, vs the reference share plus what chance allows
+    (binomial tail at the calibrated alpha) and a 2-point minimum effect.
+
+    Examples
+    --------
+    >>> MissingValues(column="income").id
+    'missing_values:income'
+    """
+
+    kind: ClassVar[str] = "missing_values"
+    objective: ClassVar[Objective] = Objective.DATA
+    severity: ClassVar[Severity] = Severity.HIGH
+    min_rows: ClassVar[int] = 30
+
+    def __init__(
+        self, column: str, *, threshold: float | None = None, min_effect: float = MIN_EFFECT
+    ) -> None:
+        self.column = column
+        self.threshold = threshold
+        self.min_effect = min_effect
+
+    def fit(self, ctx: FitContext) -> Self:
+        col = ctx.column(self.column)
+        n = 0 if col is None else len(col)
+        nulls = 0 if col is None else col.null_count
+        feat = ctx.spec.feature(self.column)
+        self.edges_: list[float] | None = None
+        if feat is not None and feat.kind is FeatureKind.NUMERIC:
+            values = ctx.floats(self.column)
+            if values is not None:
+                nulls = int(np.isnan(values).sum())
+                # the same edges as the drift monitor's, so both read one histogram
+                self.edges_ = list(ctx.numeric_baseline(self.column).edges)
+        self.reference_rate_ = nulls / n if n else 0.0
+        self.calibration_ = ctx.calibration.to_dict()
+        return self
+
+    def requests(self) -> list[Request]:
+        if self.edges_ is not None:
+            return [Histogram(self.column, tuple(self.edges_))]
+        return [Categories(self.column)]
+
+    def evaluate(self, data: WindowData) -> Result:
+        (req,) = self.requests()
+        raw = data.get(req)
+        if isinstance(req, Histogram):
+            n_values = int(sum(raw["counts"])) if raw else 0
+            missing = int(raw["n_missing"]) if raw else 0
+        else:
+            counts, missing = raw if raw is not None else ({}, 0)
+            n_values = sum(counts.values())
+        n = n_values + missing
+        if n == 0:
+            return self.result(data, Status.NO_DATA, reason="No rows in this window.")
+        rate = missing / n
+        if n < self.min_rows:
+            return self.result(
+                data,
+                Status.INSUFFICIENT_DATA,
+                value=rate,
+                n=n,
+                reason=f"{n} rows; at least {self.min_rows} are needed.",
+            )
+        cal = Calibration(**self.calibration_)
+        alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
+        if self.threshold is not None:
+            alert, warn = self.threshold, self.threshold / 2
+        else:
+            p0 = self.reference_rate_
+            alert = max(binomial_upper(p0, n, alpha), p0 + self.min_effect)
+            warn = max(binomial_upper(p0, n, min(10 * alpha, 0.5)), p0 + self.min_effect / 2)
+        status = Status.ALERT if rate > alert else Status.WARN if rate > warn else Status.OK
+        details: dict[str, Any] = {"missing": missing, "reference_rate": self.reference_rate_}
+        return self.result(
+            data,
+            status,
+            value=rate,
+            threshold=alert,
+            warn=warn,
+            n=n,
+            details=details,
+            reason=f"{rate:.1%} missing (reference {self.reference_rate_:.1%}, threshold {alert:.1%})",
+        )

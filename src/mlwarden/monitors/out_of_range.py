@@ -1,0 +1,94 @@
+"""Out of range: values of a numeric feature outside the range the reference ever showed."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.context import Calibration, FitContext, WindowData
+from mlwarden.monitors.missing_values import binomial_upper
+from mlwarden.stats.baseline import NumericBaseline
+from mlwarden.stats.thresholds import per_window_alpha
+from mlwarden.store.aggregates import Histogram, Request
+
+__all__ = ["OutOfRange"]
+
+
+@MONITORS.register
+class OutOfRange(Monitor):
+    """Share of values below the reference minimum or above its maximum (or infinite).
+
+    Under no drift a new value exceeds the reference range with probability about
+    ``2 / (n_ref + 1)``; the threshold is that rate's binomial tail at the calibrated alpha,
+    and at least 1%.
+
+    Examples
+    --------
+    >>> OutOfRange(column="age").id
+    'out_of_range:age'
+    """
+
+    kind: ClassVar[str] = "out_of_range"
+    objective: ClassVar[Objective] = Objective.DATA
+    severity: ClassVar[Severity] = Severity.MEDIUM
+
+    def __init__(
+        self, column: str, *, threshold: float | None = None, min_effect: float = 0.01
+    ) -> None:
+        self.column = column
+        self.threshold = threshold
+        self.min_effect = min_effect
+
+    def fit(self, ctx: FitContext) -> Self:
+        base: NumericBaseline = ctx.numeric_baseline(self.column)
+        self.edges_ = list(base.edges)
+        self.minimum_ = base.minimum
+        self.maximum_ = base.maximum
+        self.n_reference_ = base.n
+        self.calibration_ = ctx.calibration.to_dict()
+        return self
+
+    def requests(self) -> list[Request]:
+        return [Histogram(self.column, tuple(self.edges_))]
+
+    def evaluate(self, data: WindowData) -> Result:
+        raw = data.get(Histogram(self.column, tuple(self.edges_)))
+        counts = raw["counts"] if raw else []
+        n = int(sum(counts))
+        if n == 0:
+            return self.result(data, Status.NO_DATA, reason=f"No values of {self.column!r}.")
+        outside = int(counts[0] + counts[1] + counts[-2] + counts[-1])
+        share = outside / n
+        if n < self.min_rows:
+            return self.result(
+                data,
+                Status.INSUFFICIENT_DATA,
+                value=share,
+                n=n,
+                reason=f"{n} values; at least {self.min_rows} are needed.",
+            )
+        cal = Calibration(**self.calibration_)
+        alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
+        p0 = 2.0 / (self.n_reference_ + 1)
+        alert = (
+            self.threshold
+            if self.threshold is not None
+            else max(binomial_upper(p0, n, alpha), self.min_effect)
+        )
+        warn = alert / 2
+        status = Status.ALERT if share > alert else Status.WARN if share > warn else Status.OK
+        return self.result(
+            data,
+            status,
+            value=share,
+            threshold=alert,
+            warn=warn,
+            n=n,
+            details={
+                "below": int(counts[0] + counts[1]),
+                "above": int(counts[-2] + counts[-1]),
+                "reference_min": self.minimum_,
+                "reference_max": self.maximum_,
+            },
+            reason=f"{share:.2%} of values outside [{self.minimum_:.4g}, {self.maximum_:.4g}]",
+        )

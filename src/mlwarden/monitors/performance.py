@@ -1,0 +1,295 @@
+"""Model performance with labels: has a metric fallen below what chance allows?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from scipy import stats as sps
+
+from mlwarden.errors import ConfigError
+from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.context import Calibration, FitContext, WindowData
+from mlwarden.schema.spec import Task
+from mlwarden.stats import classification as cl
+from mlwarden.stats import regression as rg
+from mlwarden.stats.thresholds import per_window_alpha
+from mlwarden.store.aggregates import Confusion, Regression, Request, ScoreBins
+
+__all__ = ["METRICS", "Performance", "score_histogram"]
+
+#: metric -> (higher is better, tasks)
+METRICS: dict[str, tuple[bool, tuple[Task, ...]]] = {
+    "accuracy": (True, (Task.BINARY, Task.MULTICLASS)),
+    "f1": (True, (Task.BINARY, Task.MULTICLASS)),
+    "precision": (True, (Task.BINARY,)),
+    "recall": (True, (Task.BINARY,)),
+    "roc_auc": (True, (Task.BINARY,)),
+    "mae": (False, (Task.REGRESSION,)),
+    "rmse": (False, (Task.REGRESSION,)),
+}
+SCORE_EDGES = tuple(float(x) for x in np.linspace(0.0, 1.0, 1001))
+BOOT_ROWS = 1000
+BOOT_REPS = 200
+
+
+def score_histogram(
+    rows: list[tuple[str, int, int]], edges: tuple[float, ...], pos: str, classes: tuple[str, ...]
+) -> cl.ScoreHistogram:
+    """A :class:`ScoreHistogram` from (class, bin, count) rows of the store."""
+    k = len(edges) - 1
+    idx = {c: i for i, c in enumerate(classes)}
+    mat = [[0] * k for _ in classes]
+    for c, b, n in rows:
+        if c in idx:
+            mat[idx[c]][b] += n
+    return cl.ScoreHistogram(
+        edges=(edges,),
+        score_classes=(pos,),
+        classes=classes,
+        counts=(tuple(tuple(r) for r in mat),),
+    )
+
+
+@MONITORS.register
+class Performance(Monitor):
+    """A performance metric on labelled events (accuracy, F1, ROC AUC, MAE, RMSE), alerting
+    when it is worse than the reference by more than chance allows at this many labels
+    (bootstrap standard error from the reference) and a minimum practical drop.
+
+    Examples
+    --------
+    >>> Performance(metric="roc_auc").id
+    'performance:roc_auc'
+    """
+
+    kind: ClassVar[str] = "performance"
+    objective: ClassVar[Objective] = Objective.PERFORMANCE
+    severity: ClassVar[Severity] = Severity.HIGH
+    min_rows: ClassVar[int] = 50
+
+    def __init__(
+        self,
+        metric: str = "accuracy",
+        *,
+        threshold: float | None = None,
+        min_effect: float | None = None,
+    ) -> None:
+        self.metric = metric
+        self.threshold = threshold
+        self.min_effect = min_effect
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.metric}"
+
+    # -- metric from aggregates ---------------------------------------------------------------
+    def _compute(
+        self,
+        conf: list[tuple[Any, ...]] | None,
+        bins: list[tuple[str, int, int]] | None,
+        sums: dict[str, Any] | None,
+    ) -> tuple[float | None, int]:
+        m = self.metric
+        if m in ("mae", "rmse"):
+            if not sums or not sums.get("n"):
+                return None, 0
+            rs = rg.RegressionSums(
+                **{
+                    k: sums[k]
+                    for k in (
+                        "n",
+                        "sum_err",
+                        "sum_abs_err",
+                        "sum_sq_err",
+                        "n_nonzero",
+                        "sum_abs_pct_err",
+                        "sum_y",
+                        "sum_y2",
+                    )
+                }
+            )
+            return (rg.mae(rs) if m == "mae" else rg.rmse(rs)), int(sums["n"])
+        if m == "roc_auc":
+            if not bins:
+                return None, 0
+            h = score_histogram(bins, SCORE_EDGES, self.positive_, tuple(self.classes_))
+            return cl.roc_auc(h), sum(n for _, _, n in bins)
+        if not conf:
+            return None, 0
+        cc = cl.ConfusionCounts.from_pairs(conf)
+        n = sum(c for *_, c in conf)
+        if m == "accuracy":
+            return cl.accuracy(cc), n
+        average = "binary" if self.binary_ else "macro"
+        fn: Callable[..., float | None] = {
+            "f1": cl.f1,
+            "precision": cl.precision,
+            "recall": cl.recall,
+        }[m]
+        kwargs: dict[str, Any] = {"average": average, "zero_division": 0.0}
+        if self.binary_:
+            kwargs["pos_label"] = self.positive_
+        return fn(cc, **kwargs), n
+
+    def _reference_rows(self, ctx: FitContext) -> tuple[list[Any], list[Any], Any]:
+        spec = ctx.spec
+        if spec.target is None or ctx.column(spec.target) is None:
+            raise ConfigError(f"Monitor {self.id!r} needs a target column in the reference.")
+        if spec.prediction is None or ctx.column(spec.prediction) is None:
+            raise ConfigError(f"Monitor {self.id!r} needs a prediction column in the reference.")
+        if spec.task is Task.REGRESSION:
+            return list(ctx.floats(spec.target)), list(ctx.floats(spec.prediction)), None  # type: ignore[arg-type]
+        scores = ctx.floats(spec.score) if spec.score else None
+        return ctx.labels(spec.target) or [], ctx.labels(spec.prediction) or [], scores
+
+    def _aggregates(
+        self, y: np.ndarray[Any, Any], p: np.ndarray[Any, Any], s: np.ndarray[Any, Any] | None
+    ) -> tuple[Any, Any, Any]:
+        if self.metric in ("mae", "rmse"):
+            yf, pf = y.astype(float), p.astype(float)
+            err = pf - yf
+            nz = np.abs(yf) > 1e-12
+            sums = {
+                "n": len(yf),
+                "sum_err": float(err.sum()),
+                "sum_abs_err": float(np.abs(err).sum()),
+                "sum_sq_err": float((err**2).sum()),
+                "n_nonzero": int(nz.sum()),
+                "sum_abs_pct_err": float((np.abs(err)[nz] / np.abs(yf[nz])).sum()),
+                "sum_y": float(yf.sum()),
+                "sum_y2": float((yf**2).sum()),
+            }
+            return None, None, sums
+        if self.metric == "roc_auc":
+            assert s is not None
+            b = np.clip(np.floor(s * (len(SCORE_EDGES) - 1)), 0, len(SCORE_EDGES) - 2).astype(int)
+            keys, counts = np.unique(
+                np.stack([y.astype(str), b.astype(str)]), axis=1, return_counts=True
+            )
+            rows = [(c, int(bb), int(n)) for (c, bb), n in zip(keys.T, counts, strict=True)]
+            return None, rows, None
+        keys, counts = np.unique(
+            np.stack([y.astype(str), p.astype(str)]), axis=1, return_counts=True
+        )
+        return [(a, pp, int(n)) for (a, pp), n in zip(keys.T, counts, strict=True)], None, None
+
+    def fit(self, ctx: FitContext) -> Self:
+        if self.metric not in METRICS:
+            raise ConfigError(
+                f"The 'metric' of a performance monitor must be one of "
+                f"{', '.join(METRICS)}. Got {self.metric!r} instead."
+            )
+        if ctx.spec.task not in METRICS[self.metric][1]:
+            raise ConfigError(
+                f"The metric {self.metric!r} does not apply to a {ctx.spec.task.value} model."
+            )
+        y_l, p_l, s = self._reference_rows(ctx)
+        keep = [
+            i
+            for i in range(len(y_l))
+            if y_l[i] is not None and p_l[i] is not None and (s is None or not np.isnan(s[i]))
+        ]
+        y = np.asarray([y_l[i] for i in keep], dtype=object)
+        p = np.asarray([p_l[i] for i in keep], dtype=object)
+        sc = None if s is None else np.asarray(s)[keep]
+        if self.metric == "roc_auc" and sc is None:
+            raise ConfigError("The metric 'roc_auc' needs a score column in the reference.")
+        self.binary_ = ctx.spec.task is Task.BINARY
+        classes = tuple(ctx.spec.classes) or tuple(sorted({str(v) for v in y}))
+        self.classes_ = list(classes)
+        self.positive_ = ctx.spec.effective_positive_class or (classes[-1] if classes else "1")
+        self.higher_is_better_ = METRICS[self.metric][0]
+        value, n = self._compute(*self._aggregates(y, p, sc))
+        if value is None:
+            raise ConfigError(f"The reference gives no value of {self.metric!r} (one class only?).")
+        self.reference_value_ = float(value)
+        self.n_reference_ = n
+        rng = np.random.default_rng(0)
+        size = min(BOOT_ROWS, len(y))
+        boots = []
+        for _ in range(BOOT_REPS):
+            idx = rng.integers(0, len(y), size)
+            v, _ = self._compute(*self._aggregates(y[idx], p[idx], None if sc is None else sc[idx]))
+            if v is not None:
+                boots.append(v)
+        self.sd_per_row_ = float(np.std(boots) * np.sqrt(size)) if boots else 0.0
+        self.calibration_ = ctx.calibration.to_dict()
+        return self
+
+    def requests(self) -> list[Request]:
+        if self.metric in ("mae", "rmse"):
+            return [Regression()]
+        if self.metric == "roc_auc":
+            return [ScoreBins(SCORE_EDGES, "actual")]
+        return [Confusion()]
+
+    def _worse(self, value: float, bound: float) -> bool:
+        return value < bound if self.higher_is_better_ else value > bound
+
+    def bounds(self, n: int) -> tuple[float, float]:
+        """(alert, warn) thresholds for a window of ``n`` labels."""
+        cal = Calibration(**self.calibration_)
+        alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
+        se = self.sd_per_row_ * np.sqrt(1.0 / n + 1.0 / max(self.n_reference_, 1))
+        ref = self.reference_value_
+        effect = (
+            self.min_effect
+            if self.min_effect is not None
+            else (0.02 if self.higher_is_better_ else 0.05 * abs(ref))
+        )
+        z_a, z_w = sps.norm.isf(alpha), sps.norm.isf(min(10 * alpha, 0.5))
+        sign = -1.0 if self.higher_is_better_ else 1.0
+        alert = ref + sign * max(z_a * se, effect)
+        warn = ref + sign * max(z_w * se, effect / 2)
+        if self.threshold is not None:
+            alert = self.threshold
+        return float(alert), float(warn)
+
+    def evaluate(self, data: WindowData) -> Result:
+        req = self.requests()[0]
+        raw = data.get(req)
+        if isinstance(req, Regression):
+            value, n = self._compute(None, None, raw)
+        elif isinstance(req, ScoreBins):
+            value, n = self._compute(None, raw, None)
+        else:
+            value, n = self._compute(raw, None, None)
+        if n == 0:
+            return self.result(
+                data, Status.NO_DATA, reason="No labelled events in this window yet."
+            )
+        if value is None:
+            return self.result(
+                data,
+                Status.INSUFFICIENT_DATA,
+                n=n,
+                reason=f"{self.metric} is undefined here (e.g. one class only).",
+            )
+        if n < self.min_rows:
+            return self.result(
+                data,
+                Status.INSUFFICIENT_DATA,
+                value=value,
+                n=n,
+                reason=f"{n} labelled events; at least {self.min_rows} are needed.",
+            )
+        alert, warn = self.bounds(n)
+        status = Status.OK
+        if self._worse(value, alert):
+            status = Status.ALERT
+        elif self._worse(value, warn):
+            status = Status.WARN
+        return self.result(
+            data,
+            status,
+            value=value,
+            threshold=alert,
+            warn=warn,
+            n=n,
+            direction="below" if self.higher_is_better_ else "above",
+            details={"reference": self.reference_value_, "labelled": n},
+            reason=f"{self.metric} {value:.4g} (reference {self.reference_value_:.4g}, "
+            f"threshold {alert:.4g}) on {n} labelled events",
+        )

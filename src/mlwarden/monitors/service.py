@@ -1,0 +1,241 @@
+"""Monitors as the server and CLI use them: set up, apply, evaluate due windows, store results."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from mlwarden.errors import ConfigError
+from mlwarden.monitors.base import Result
+from mlwarden.monitors.evaluate import ORIGIN, evaluate
+from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
+from mlwarden.schema.spec import ModelSpec
+from mlwarden.stats.thresholds import DEFAULT_BUDGET
+
+__all__ = [
+    "CADENCES",
+    "MIN_ROWS_PER_WINDOW",
+    "apply_suite",
+    "choose_cadence",
+    "evaluate_range",
+    "load_suite",
+    "plan",
+    "results_table",
+    "run_due",
+    "setup_suite",
+]
+
+CADENCES = ("1h", "6h", "1d", "1w")
+MIN_ROWS_PER_WINDOW = 500
+RESULT_SCHEMA = pa.schema(
+    [
+        ("monitor", pa.string()),
+        ("kind", pa.string()),
+        ("column", pa.string()),
+        ("segment", pa.string()),
+        ("window_start", pa.timestamp("us")),
+        ("window_end", pa.timestamp("us")),
+        ("status", pa.string()),
+        ("value", pa.float64()),
+        ("threshold", pa.float64()),
+        ("warn", pa.float64()),
+        ("n", pa.int64()),
+        ("direction", pa.string()),
+        ("reason", pa.string()),
+        ("details", pa.string()),
+        ("evaluated_at", pa.timestamp("us")),
+    ]
+)
+_cache: dict[tuple[int, str, str], tuple[str, MonitorSuite]] = {}
+_lock = threading.Lock()
+
+
+def choose_cadence(rows_per_day: float | None) -> str:
+    """The shortest window that holds at least ``MIN_ROWS_PER_WINDOW`` events on average.
+
+    Examples
+    --------
+    >>> choose_cadence(50_000), choose_cadence(2_000), choose_cadence(100), choose_cadence(None)
+    ('1h', '6h', '1w', '1h')
+    """
+    if not rows_per_day:
+        return "1h"
+    for c in CADENCES:
+        if rows_per_day * parse_cadence(c) / timedelta(days=1) >= MIN_ROWS_PER_WINDOW:
+            return c
+    return CADENCES[-1]
+
+
+def _volume_per_day(store: Any, record: Any) -> float | None:
+    lo, hi = store.event_time_range(record)
+    if lo is None or hi is None or hi <= lo:
+        return None
+    n = int(store.events(record).count().to_pyarrow().as_py())
+    days: float = (hi - lo) / timedelta(days=1)
+    return n / max(days, 1 / 24)
+
+
+def setup_suite(
+    store: Any,
+    project: str,
+    model: str,
+    *,
+    cadence: str | None = None,
+    budget: str | None = None,
+    segments: list[str] | None = None,
+    dry_run: bool = False,
+) -> MonitorSuite:
+    """Monitors for a model from its spec and latest reference, thresholds calibrated."""
+    record = store.get_model(project, model)
+    _, reference = store.get_reference(project, model)
+    spec: ModelSpec = record.spec
+    suite = MonitorSuite(
+        model,
+        auto_monitors(spec),
+        cadence=cadence or choose_cadence(_volume_per_day(store, record)),
+        budget=budget or str(DEFAULT_BUDGET),
+        segments=list(segments if segments is not None else spec.segments),
+    ).fit(spec, reference)
+    if not dry_run:
+        store.put_suite(project, model, suite.to_yaml(), json.dumps(suite.state()))
+    return suite
+
+
+def apply_suite(
+    store: Any, project: str, model: str, text: str, *, dry_run: bool = False
+) -> MonitorSuite:
+    """Apply an edited YAML spec: validate, fit on the reference, store."""
+    suite = MonitorSuite.from_yaml(text)
+    if suite.model != model:
+        raise ConfigError(f"The spec is for model {suite.model!r}, not {model!r}.")
+    record = store.get_model(project, model)
+    _, reference = store.get_reference(project, model)
+    for col in suite.segments:
+        if col not in record.spec.feature_names and col not in record.spec.tag_columns:
+            raise ConfigError(
+                f"The segment column {col!r} is not a feature or segment of model {model!r}."
+            )
+    suite.fit(record.spec, reference)
+    if not dry_run:
+        store.put_suite(project, model, text, json.dumps(suite.state()))
+    return suite
+
+
+def load_suite(store: Any, project: str, model: str) -> MonitorSuite:
+    spec, state, _, _ = store.get_suite(project, model)
+    key = (id(store), project, model)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == state:
+            return hit[1]
+    suite = MonitorSuite.from_state(json.loads(state))
+    with _lock:
+        _cache[key] = (state, suite)
+    return suite
+
+
+def plan(suite: MonitorSuite, *, rows_per_window: int) -> list[dict[str, Any]]:
+    """What a dry run shows: each monitor, why, and its threshold at the expected window size."""
+    out = []
+    for m in suite.monitors:
+        item: dict[str, Any] = {
+            "monitor": m.id,
+            "kind": m.kind,
+            "objective": m.objective.value,
+            "severity": m.severity.value,
+            "why": m.explain(),
+        }
+        th = getattr(m, "_thresholds", None)
+        if th is not None:
+            item["threshold"] = th.describe(rows_per_window)
+        elif hasattr(m, "bounds"):
+            alert, warn = m.bounds(rows_per_window)
+            item["threshold"] = {"threshold": alert, "warn": warn}
+        out.append(item)
+    for s in suite.skipped:
+        out.append({"monitor": s.monitor, "skipped": s.reason})
+    return out
+
+
+def results_table(results: list[Result]) -> pa.Table:
+    now = datetime.now(UTC).replace(tzinfo=None)
+
+    def plain(t: datetime) -> datetime:
+        return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+    cols: dict[str, list[Any]] = {f.name: [] for f in RESULT_SCHEMA}
+    for r in results:
+        cols["monitor"].append(r.monitor)
+        cols["kind"].append(r.kind)
+        cols["column"].append(r.column)
+        cols["segment"].append(r.segment)
+        cols["window_start"].append(plain(r.window_start))
+        cols["window_end"].append(plain(r.window_end))
+        cols["status"].append(r.status.value)
+        cols["value"].append(r.value)
+        cols["threshold"].append(r.threshold)
+        cols["warn"].append(r.warn)
+        cols["n"].append(r.n)
+        cols["direction"].append(r.direction)
+        cols["reason"].append(r.reason)
+        cols["details"].append(json.dumps(r.details, default=_jsonable))
+        cols["evaluated_at"].append(now)
+    return pa.Table.from_pydict(cols, schema=RESULT_SCHEMA)
+
+
+def _jsonable(x: Any) -> Any:
+    if hasattr(x, "item"):
+        return x.item()
+    if isinstance(x, datetime):
+        return x.isoformat()
+    return str(x)
+
+
+def evaluate_range(store: Any, project: str, model: str, start: datetime, end: datetime) -> int:
+    """Evaluate (or re-evaluate) every window of ``[start, end)`` and store the results."""
+    suite = load_suite(store, project, model)
+    record = store.get_model(project, model)
+    results = evaluate(store, record, suite, start, end)
+    written: int = store.write_results(project, model, results_table(results))
+    return written
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC))
+
+
+def run_due(store: Any, *, now: datetime | None = None) -> int:
+    """Evaluate windows that closed since the last run, and windows whose labels arrived late.
+
+    Idempotent: a window evaluated twice replaces its results."""
+    now = now or datetime.now(UTC)
+    total = 0
+    for project, model in store.list_suites():
+        _, _, until, labels_until = store.get_suite(project, model)
+        suite = load_suite(store, project, model)
+        record = store.get_model(project, model)
+        cadence = parse_cadence(suite.cadence)
+        lo, hi = store.event_time_range(record)
+        if lo is None:
+            continue
+        closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window
+        start = _aware(until) or _aware(lo)
+        assert start is not None
+        if start < closed_end:
+            total += evaluate_range(store, project, model, start, closed_end)
+            store.mark_evaluated(project, model, until=closed_end)
+        # late labels: re-evaluate the windows their events belong to
+        latest = store.latest_label_time(record)
+        if latest is not None and (labels_until is None or latest > labels_until):
+            since = labels_until or datetime(1970, 1, 1)
+            e_lo, e_hi = store.labelled_event_range(record, since)
+            if e_lo is not None:
+                e_end = min(_aware(e_hi) + cadence, closed_end)  # type: ignore[operator]
+                if _aware(e_lo) < e_end:  # type: ignore[operator]
+                    total += evaluate_range(store, project, model, _aware(e_lo), e_end)  # type: ignore[arg-type]
+            store.mark_evaluated(project, model, labels_until=latest)
+    return total

@@ -1,0 +1,220 @@
+"""A model's monitors as one readable, versionable spec (YAML), and their automatic set-up.
+
+``auto_setup`` turns a model spec plus its reference into a complete, quiet monitor set:
+drift, data quality, performance (with and without labels), operations and fairness, every
+threshold calibrated to the false-alarm budget. The YAML holds only what a person edits
+(kinds and parameters); what is learned from the reference is re-fitted when the spec is
+applied, so the file stays short and diffable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+from mlwarden.errors import ConfigError, MlwardenError
+from mlwarden.monitors.base import MONITORS, Monitor
+from mlwarden.monitors.context import Calibration, FitContext
+from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
+from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
+
+__all__ = ["MonitorSuite", "Skipped", "auto_monitors", "parse_cadence"]
+
+CADENCE_RE = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
+UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_cadence(text: str) -> timedelta:
+    """'15m', '1h', '6h', '1d', '1w' to a duration.
+
+    Examples
+    --------
+    >>> parse_cadence("6h")
+    datetime.timedelta(seconds=21600)
+    """
+    m = CADENCE_RE.match(str(text).strip().lower())
+    if not m or int(m[1]) <= 0:
+        raise ConfigError(
+            f"The 'cadence' must look like '1h', '6h', '1d' or '1w'. Got {text!r} instead."
+        )
+    return timedelta(seconds=int(m[1]) * UNITS[m[2]])
+
+
+@dataclass(frozen=True)
+class Skipped:
+    monitor: str
+    reason: str
+
+
+@dataclass
+class MonitorSuite:
+    """The monitors of one model, their cadence and false-alarm budget."""
+
+    model: str
+    monitors: list[Monitor]
+    cadence: str = "1h"
+    budget: str = str(DEFAULT_BUDGET)
+    segments: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def calibration(self) -> Calibration:
+        return Calibration(
+            budget=self.budget,
+            cadence_s=parse_cadence(self.cadence).total_seconds(),
+            monitors=max(len(self.monitors), 1),
+        )
+
+    def fit(self, spec: ModelSpec, reference: pa.Table) -> MonitorSuite:
+        """Fit every monitor on the reference; those that cannot be fitted are listed in
+        ``skipped`` with the reason (and left out)."""
+        FalseAlarmBudget.parse(self.budget)
+        parse_cadence(self.cadence)
+        ctx = FitContext(spec, reference, self.calibration)
+        kept: list[Monitor] = []
+        skipped = list(self.skipped)
+        for mon in self.monitors:
+            try:
+                kept.append(mon.fit(ctx))
+            except MlwardenError as exc:
+                skipped.append(Skipped(mon.id, str(exc)))
+        self.monitors = kept
+        self.skipped = skipped
+        return self
+
+    # -- YAML ---------------------------------------------------------------------------------
+    def to_dict(self, *, state: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model,
+            "cadence": self.cadence,
+            "false_alarm_budget": self.budget,
+            "segments": list(self.segments),
+            "monitors": [_compact(m.to_dict(state=state)) for m in self.monitors],
+        }
+        return out
+
+    def to_yaml(self) -> str:
+        header = (
+            f"# mlwarden monitors of model {self.model!r}. Edit and re-apply:\n"
+            "#   mlwarden init --apply ... or PUT /v1/models/{model}/monitors\n"
+            "# Thresholds are calibrated from the reference unless a monitor sets 'threshold'.\n"
+        )
+        body: str = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+        return header + body
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MonitorSuite:
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"A monitoring spec must be a mapping. Got {type(data).__name__} instead."
+            )
+        unknown = sorted(
+            set(data) - {"model", "cadence", "false_alarm_budget", "segments", "monitors"}
+        )
+        if unknown:
+            raise ConfigError(
+                f"The monitoring spec has an unknown key {unknown[0]!r}; keys are model, cadence, "
+                "false_alarm_budget, segments, monitors."
+            )
+        if "model" not in data:
+            raise ConfigError("The monitoring spec needs a 'model' key.")
+        items = data.get("monitors") or []
+        if not isinstance(items, list):
+            raise ConfigError("The 'monitors' of a monitoring spec must be a list.")
+        monitors = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or "kind" not in item:
+                raise ConfigError(
+                    f"Monitor #{i + 1} must be a mapping with a 'kind' (one of "
+                    f"{', '.join(MONITORS.keys())})."
+                )
+            try:
+                monitors.append(Monitor.from_dict(item))
+            except ConfigError as exc:
+                raise ConfigError(f"Monitor #{i + 1}: {exc}") from exc
+        suite = cls(
+            model=str(data["model"]),
+            monitors=monitors,
+            cadence=str(data.get("cadence", "1h")),
+            budget=str(data.get("false_alarm_budget", str(DEFAULT_BUDGET))),
+            segments=list(data.get("segments") or []),
+        )
+        parse_cadence(suite.cadence)
+        FalseAlarmBudget.parse(suite.budget)
+        ids = [m.id for m in monitors]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ConfigError(f"Monitor ids must be unique; {dupes[0]!r} appears twice.")
+        return suite
+
+    @classmethod
+    def from_yaml(cls, text: str) -> MonitorSuite:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"The monitoring spec is not valid YAML: {exc}") from exc
+        return cls.from_dict(data)
+
+    def state(self) -> dict[str, Any]:
+        """Everything, learned state included (stored by the server, not meant for editing)."""
+        return self.to_dict(state=True) | {"skipped": [s.__dict__ for s in self.skipped]}
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> MonitorSuite:
+        suite = cls.from_dict({k: v for k, v in data.items() if k != "skipped"})
+        suite.skipped = [Skipped(**s) for s in data.get("skipped", [])]
+        return suite
+
+
+def _compact(d: dict[str, Any]) -> dict[str, Any]:
+    """Drop parameters left at None to keep the YAML short."""
+    return {k: v for k, v in d.items() if v is not None and not (k == "state" and not v)}
+
+
+def auto_monitors(spec: ModelSpec) -> list[Monitor]:
+    """The default monitor set for a model spec (unfitted)."""
+    from mlwarden.monitors.error_rate import ErrorRate
+    from mlwarden.monitors.estimated_performance import EstimatedPerformance
+    from mlwarden.monitors.fairness import Fairness
+    from mlwarden.monitors.feature_drift import FeatureDrift
+    from mlwarden.monitors.latency import Latency
+    from mlwarden.monitors.missing_values import MissingValues
+    from mlwarden.monitors.out_of_range import OutOfRange
+    from mlwarden.monitors.performance import Performance
+    from mlwarden.monitors.prediction_drift import PredictionDrift
+    from mlwarden.monitors.unseen_categories import UnseenCategories
+    from mlwarden.monitors.volume import TrafficVolume
+
+    out: list[Monitor] = []
+    for f in spec.features:
+        if f.kind in (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL, FeatureKind.BOOLEAN):
+            out.append(FeatureDrift(f.name))
+        out.append(MissingValues(f.name))
+        if f.kind is FeatureKind.NUMERIC:
+            out.append(OutOfRange(f.name))
+        if f.kind is FeatureKind.CATEGORICAL:
+            out.append(UnseenCategories(f.name))
+    if spec.task is not Task.LLM:
+        if spec.score:
+            out.append(PredictionDrift("score"))
+        out.append(PredictionDrift("prediction"))
+    if spec.task is Task.BINARY:
+        out += [Performance("accuracy"), Performance("f1")]
+        if spec.score:
+            out += [
+                Performance("roc_auc"),
+                EstimatedPerformance("accuracy"),
+                EstimatedPerformance("roc_auc"),
+            ]
+        out += [Fairness(col) for col in spec.sensitive]
+    elif spec.task is Task.MULTICLASS:
+        out += [Performance("accuracy"), Performance("f1")]
+    elif spec.task is Task.REGRESSION:
+        out += [Performance("mae"), Performance("rmse")]
+    out += [TrafficVolume(), Latency(quantile=0.99), ErrorRate()]
+    return out

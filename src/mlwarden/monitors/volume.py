@@ -1,0 +1,73 @@
+"""Traffic volume: did the number of predictions collapse or explode?"""
+
+from __future__ import annotations
+
+import statistics
+from typing import ClassVar, Self
+
+from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.context import FitContext, WindowData
+from mlwarden.store.aggregates import Request, Volume
+
+__all__ = ["TrafficVolume"]
+
+
+@MONITORS.register
+class TrafficVolume(Monitor):
+    """Events in the window vs the median of the previous windows: alerts when traffic falls
+    below ``low`` or rises above ``high`` times that median (an outage, a retry storm, a
+    broken upstream job), and when a window that should have traffic has none.
+
+    Examples
+    --------
+    >>> TrafficVolume().id
+    'volume'
+    """
+
+    kind: ClassVar[str] = "volume"
+    objective: ClassVar[Objective] = Objective.RELIABILITY
+    severity: ClassVar[Severity] = Severity.HIGH
+
+    def __init__(self, *, low: float = 0.2, high: float = 5.0, history: int = 24) -> None:
+        self.low = low
+        self.high = high
+        self.history = history
+
+    def fit(self, ctx: FitContext) -> Self:
+        self.fitted_ = True
+        return self
+
+    def requests(self) -> list[Request]:
+        return [Volume()]
+
+    def evaluate(self, data: WindowData) -> Result:
+        n = data.n
+        # windows with traffic among the previous ones (before the first event there is none)
+        past = [int(h.get("n", 0)) for h in data.history[-self.history :] if h.get("n")]
+        if len(past) < 3:
+            status = Status.NO_DATA if n == 0 else Status.INSUFFICIENT_DATA
+            return self.result(
+                data,
+                status,
+                value=float(n),
+                n=n,
+                reason="Fewer than 3 earlier windows with traffic to compare with.",
+            )
+        median = statistics.median(past)
+        ratio = n / median
+        status = (
+            Status.ALERT
+            if ratio < self.low or ratio > self.high
+            else (Status.WARN if ratio < 2 * self.low or ratio > self.high / 2 else Status.OK)
+        )
+        return self.result(
+            data,
+            status,
+            value=ratio,
+            threshold=self.low,
+            warn=2 * self.low,
+            n=n,
+            direction="below",
+            details={"events": n, "median_events": median, "high": self.high},
+            reason=f"{n} events, {ratio:.2f}x the median of the last {len(past)} windows ({median:g})",
+        )

@@ -1,0 +1,137 @@
+"""Batch mode: the same monitors on an in-memory engine over one window.
+
+``report(reference, current)`` infers the model spec from the reference, sets the
+monitors up exactly as the server would, loads ``current`` into an in-memory
+DuckDB store as one window of events (labels, when the current data has the
+target column, as actuals) and evaluates. One path, not two.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlwarden.errors import ValidationError
+from mlwarden.monitors.evaluate import evaluate
+from mlwarden.monitors.suite import MonitorSuite, auto_monitors
+from mlwarden.report.result import Report
+from mlwarden.schema.batch import validate_actual_rows, validate_table
+from mlwarden.schema.infer import infer_spec, to_arrow
+from mlwarden.schema.spec import ModelSpec
+from mlwarden.store.aggregates import WindowRun
+from mlwarden.store.duckdb_engine import DuckDBStore
+
+__all__ = ["BATCH_BUDGET", "report"]
+
+#: A CI gate is one check per run: at most one false failing report in 100 runs.
+BATCH_BUDGET = "1 per 100 days"
+OPERATIONAL = {"volume", "latency", "error_rate"}
+WINDOW_START = datetime(2000, 1, 3, tzinfo=UTC)
+
+
+def report(
+    reference: Any,
+    current: Any,
+    *,
+    name: str = "model",
+    target: str | None = None,
+    prediction: str | None = None,
+    score: str | None = None,
+    segments: Sequence[str] = (),
+    sensitive: Sequence[str] = (),
+    spec: ModelSpec | None = None,
+    budget: str = BATCH_BUDGET,
+    monitors: MonitorSuite | None = None,
+) -> Report:
+    """Compare ``current`` with ``reference`` (DataFrames, Arrow tables or file paths).
+
+    Examples
+    --------
+    >>> import numpy as np, pyarrow as pa
+    >>> rng = np.random.default_rng(0)
+    >>> ref = pa.table({"x": rng.normal(size=2000), "c": rng.choice(["a", "b"], 2000)})
+    >>> cur = pa.table({"x": rng.normal(0.5, 1, size=2000), "c": rng.choice(["a", "b"], 2000)})
+    >>> r = report(ref, cur)
+    >>> r.status.value, [x.monitor for x in r.alerts][:1]
+    ('alert', ['feature_drift:x'])
+    """
+    ref = to_arrow(reference)
+    cur = to_arrow(current)
+    if cur.num_rows == 0:
+        raise ValidationError("The current data has no rows.")
+    spec = (
+        spec
+        or infer_spec(
+            ref,
+            name=name,
+            target=target,
+            prediction=prediction,
+            score=score,
+            segments=segments,
+            sensitive=sensitive,
+        ).spec
+    )
+    suite = monitors or MonitorSuite(
+        spec.name,
+        [m for m in auto_monitors(spec) if m.kind not in OPERATIONAL],
+        cadence="1d",
+        budget=budget,
+        segments=list(spec.segments),
+    )
+    suite.fit(spec, ref)
+    store = DuckDBStore(":memory:", commit_interval=0.0)
+    try:
+        record = store.create_model("batch", spec)
+        events, actuals = _as_events(spec, cur)
+        batch = validate_table(spec, events)
+        if batch.rejected:
+            first = batch.rejected[0]
+            raise ValidationError(
+                f"{len(batch.rejected)} current rows are not valid; row {first.index}: {first.reason}"
+            )
+        store.append_events(record, batch.table).result()
+        if actuals is not None:
+            store.append_actuals(record, validate_actual_rows(spec, actuals).table).result()
+        run = WindowRun(WINDOW_START, timedelta(days=1), 0, 0)
+        results = evaluate(
+            store, record, suite, WINDOW_START, WINDOW_START + timedelta(days=1), run=run
+        )
+    finally:
+        store.close()
+    return Report(
+        spec=spec, suite=suite, results=results, n_reference=ref.num_rows, n_current=cur.num_rows
+    )
+
+
+def _as_events(spec: ModelSpec, cur: pa.Table) -> tuple[pa.Table, list[dict[str, Any]] | None]:
+    """Current rows as flat events (one window) and, if the target is there, as actuals."""
+    n = cur.num_rows
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    cols: dict[str, Any] = {
+        "event_id": ids,
+        "timestamp": pa.array([WINDOW_START] * n, pa.timestamp("us", tz="UTC")),
+    }
+    if spec.prediction and spec.prediction in cur.column_names:
+        cols["prediction"] = cur.column(spec.prediction)
+    elif spec.task.value != "llm":
+        raise ValidationError(f"The current data has no prediction column {spec.prediction!r}.")
+    if spec.score and spec.score in cur.column_names:
+        cols["score"] = cur.column(spec.score)
+    for name in (*spec.feature_names, *spec.tag_columns):
+        if name in cur.column_names:
+            cols[name] = cur.column(name)
+    actuals = None
+    if spec.target and spec.target in cur.column_names:
+        target = cur.column(spec.target)
+        keep = pc.is_valid(target).to_pylist()
+        actuals = [
+            {"event_id": i, "actual": a}
+            for i, a, k in zip(ids, target.to_pylist(), keep, strict=True)
+            if k
+        ]
+    return pa.table(cols), actuals

@@ -1,0 +1,177 @@
+"""Monitors: automatic set-up, the editable spec, evaluation and results."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from mlwarden.errors import ValidationError
+from mlwarden.monitors import service
+from mlwarden.monitors.suite import MonitorSuite
+from mlwarden.server.auth import project_of
+from mlwarden.server.body import read_body
+from mlwarden.store.base import Store
+
+router = APIRouter(prefix="/v1", tags=["monitors"])
+Project = Annotated[str, Depends(project_of)]
+
+
+class SetupIn(BaseModel):
+    cadence: str | None = Field(
+        default=None, description="'1h', '6h', '1d', '1w'; default: chosen from volume."
+    )
+    false_alarm_budget: str | None = Field(
+        default=None, description="e.g. 'one per 30 days' (the default)."
+    )
+    segments: list[str] | None = None
+    dry_run: bool = False
+    rows_per_window: int = Field(
+        default=1000, ge=1, description="Window size the plan's thresholds are shown at."
+    )
+
+
+class SuiteOut(BaseModel):
+    model: str
+    cadence: str
+    false_alarm_budget: str
+    spec_yaml: str
+    plan: list[dict[str, Any]]
+    applied: bool
+
+
+class EvaluateIn(BaseModel):
+    start: datetime
+    end: datetime
+
+
+def _out(suite: MonitorSuite, rows: int, applied: bool) -> SuiteOut:
+    return SuiteOut(
+        model=suite.model,
+        cadence=suite.cadence,
+        false_alarm_budget=suite.budget,
+        spec_yaml=suite.to_yaml(),
+        plan=service.plan(suite, rows_per_window=rows),
+        applied=applied,
+    )
+
+
+@router.post("/models/{model}/monitors/setup", response_model=SuiteOut)
+async def setup_monitors(model: str, body: SetupIn, request: Request, project: Project) -> SuiteOut:
+    """Create the model's monitors from its spec and reference, thresholds calibrated to the
+    false-alarm budget. ``dry_run`` shows what would be monitored and why, without applying."""
+    store: Store = request.app.state.store
+    suite = await asyncio.to_thread(
+        service.setup_suite,
+        store,
+        project,
+        model,
+        cadence=body.cadence,
+        budget=body.false_alarm_budget,
+        segments=body.segments,
+        dry_run=body.dry_run,
+    )
+    return _out(suite, body.rows_per_window, not body.dry_run)
+
+
+@router.put(
+    "/models/{model}/monitors",
+    response_model=SuiteOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def apply_monitors(
+    model: str,
+    request: Request,
+    project: Project,
+    dry_run: bool = False,
+    rows_per_window: Annotated[int, Query(ge=1)] = 1000,
+) -> SuiteOut:
+    """Apply an edited monitoring spec (YAML, as returned by GET)."""
+    store: Store = request.app.state.store
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        raise ValidationError("The monitoring spec must be UTF-8 text (YAML).") from exc
+    suite = await asyncio.to_thread(
+        service.apply_suite, store, project, model, text, dry_run=dry_run
+    )
+    return _out(suite, rows_per_window, not dry_run)
+
+
+@router.get("/models/{model}/monitors", response_model=SuiteOut)
+def get_monitors(
+    model: str,
+    request: Request,
+    project: Project,
+    rows_per_window: Annotated[int, Query(ge=1)] = 1000,
+) -> SuiteOut:
+    """The model's monitoring spec and each threshold with its expected false alerts per month."""
+    store: Store = request.app.state.store
+    store.get_model(project, model)
+    return _out(service.load_suite(store, project, model), rows_per_window, True)
+
+
+@router.post("/models/{model}/evaluate")
+async def evaluate_monitors(
+    model: str, body: EvaluateIn, request: Request, project: Project
+) -> dict[str, int]:
+    """Evaluate (or re-evaluate: idempotent) every window of a time range, e.g. a backfill."""
+    store: Store = request.app.state.store
+    if body.end <= body.start:
+        raise ValidationError("The 'end' must be after the 'start'.")
+    n = await asyncio.to_thread(service.evaluate_range, store, project, model, body.start, body.end)
+    return {"results": n}
+
+
+@router.get("/models/{model}/results")
+def results(
+    model: str,
+    request: Request,
+    project: Project,
+    monitor: str | None = None,
+    status: str | None = None,
+    segment: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    whole_model: bool = True,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+) -> list[dict[str, Any]]:
+    """Monitor results, newest window first; ``whole_model=false`` includes segments."""
+    store: Store = request.app.state.store
+    store.get_model(project, model)
+    t = store.results()
+    preds = [t.project == project, t.model == model]
+    if monitor:
+        preds.append(t.monitor == monitor)
+    if status:
+        preds.append(t.status == status)
+    if segment:
+        preds.append(t.segment == segment)
+    elif whole_model:
+        preds.append(t.segment.isnull())
+    if start:
+        preds.append(t.window_start >= start.replace(tzinfo=None))
+    if end:
+        preds.append(t.window_start < end.replace(tzinfo=None))
+    rows: list[dict[str, Any]] = (
+        t.filter(*preds)
+        .order_by([t.window_start.desc(), t.monitor])
+        .limit(limit)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    for r in rows:
+        r.pop("project", None)
+        r.pop("model", None)
+        r["details"] = orjson.loads(r["details"]) if r.get("details") else {}
+    return rows

@@ -1,0 +1,341 @@
+"""Window aggregates for monitors: small additive numbers per window, computed in the engine.
+
+A monitor declares :class:`Request` values (hashable, so identical requests of
+different monitors are computed once); :func:`collect` runs each request once
+over a run of tumbling windows and returns, per request, a dict from window
+index to its aggregate. Windows are ``origin + k * cadence``: the index is
+``floor((epoch(ts) - origin) / cadence)``, which every engine can compute.
+
+Numeric histograms are the hot path: one scan computes the histograms of all
+requested columns with DuckDB's ``histogram(x, boundaries)`` (binary search per
+value); :func:`histogram_ibis` is the portable version, kept as the oracle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+__all__ = [
+    "Categories",
+    "Confusion",
+    "GroupConfusion",
+    "Histogram",
+    "Regression",
+    "Request",
+    "ScoreBins",
+    "Volume",
+    "WindowRun",
+    "collect",
+    "histogram_ibis",
+]
+
+
+@dataclass(frozen=True)
+class WindowRun:
+    """Tumbling windows ``[origin + k*cadence, origin + (k+1)*cadence)`` for k in [first, last]."""
+
+    origin: datetime
+    cadence: timedelta
+    first: int
+    last: int
+
+    def start(self, k: int) -> datetime:
+        return self.origin + k * self.cadence
+
+    @property
+    def range_start(self) -> datetime:
+        return self.start(self.first)
+
+    @property
+    def range_end(self) -> datetime:
+        return self.start(self.last + 1)
+
+    def index_expr(self, ts: Any) -> Any:
+        origin = int(_naive(self.origin).replace(tzinfo=UTC).timestamp())
+        secs = int(self.cadence.total_seconds())
+        return ((ts.epoch_seconds() - origin) // secs).cast("int64")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Events, errors and latency quantiles per window."""
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of a numeric column over fixed edges (see ``stats.baseline`` for the layout)."""
+
+    column: str
+    edges: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Categories:
+    """Counts of each value of a column (as strings), and its missing values."""
+
+    column: str
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Counts of (actual, prediction) pairs of labelled events."""
+
+
+@dataclass(frozen=True)
+class GroupConfusion:
+    """Counts of (group, actual, prediction) of labelled events, for fairness."""
+
+    column: str
+
+
+@dataclass(frozen=True)
+class ScoreBins:
+    """Counts of score bins per class: by the actual label (labelled events) or the prediction."""
+
+    edges: tuple[float, ...]
+    by: str = "actual"
+
+
+@dataclass(frozen=True)
+class Regression:
+    """Sums of errors of labelled regression events."""
+
+
+Request = Volume | Histogram | Categories | Confusion | GroupConfusion | ScoreBins | Regression
+
+
+def _naive(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+def _filtered(events: Any, run: WindowRun, segment: dict[str, str] | None) -> Any:
+    ev = events.filter(events.ts >= _naive(run.range_start), events.ts < _naive(run.range_end))
+    for col, value in (segment or {}).items():
+        ev = ev.filter(_as_label(ev[col]) == value)
+    return ev.mutate(_w=run.index_expr(ev.ts))
+
+
+def collect(
+    store: Any,
+    model: Any,
+    requests: Iterable[Request],
+    run: WindowRun,
+    *,
+    segment: dict[str, str] | None = None,
+) -> dict[Request, dict[int, Any]]:
+    """Compute every distinct request over the windows of ``run``."""
+    reqs = list(dict.fromkeys(requests))
+    ev = _filtered(store.events(model), run, segment)
+    out: dict[Request, dict[int, Any]] = {}
+    hists = [r for r in reqs if isinstance(r, Histogram)]
+    if hists:
+        out.update(_histograms(store, model, hists, run, segment, ev))
+    labelled = None
+    if any(
+        isinstance(r, Confusion | GroupConfusion | Regression)
+        or (isinstance(r, ScoreBins) and r.by == "actual")
+        for r in reqs
+    ):
+        ac = store.actuals(model).select("event_id", "actual", "actual_value")
+        labelled = ev.inner_join(ac, "event_id")
+    for r in reqs:
+        if isinstance(r, Histogram):
+            continue
+        if isinstance(r, Volume):
+            out[r] = _volume(ev)
+        elif isinstance(r, Categories):
+            out[r] = _categories(ev, r.column)
+        elif isinstance(r, Confusion):
+            out[r] = _pairs(labelled, None)
+        elif isinstance(r, GroupConfusion):
+            out[r] = _pairs(labelled, r.column)
+        elif isinstance(r, ScoreBins):
+            src = labelled if r.by == "actual" else ev
+            hot = getattr(store, "score_bins", None)
+            out[r] = hot(src, r) if hot is not None else _score_bins(src, r)
+        elif isinstance(r, Regression):
+            out[r] = _regression(labelled)
+    return out
+
+
+def _rows(expr: Any) -> list[dict[str, Any]]:
+    table: pa.Table = expr.to_pyarrow()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
+
+
+def _volume(ev: Any) -> dict[int, dict[str, Any]]:
+    lat = ev.latency_ms
+    rows = _rows(
+        ev.group_by("_w").aggregate(
+            n=ev.count(),
+            errors=(ev.status == "error").sum().fill_null(0),
+            latency_n=lat.count(),
+            p50=lat.quantile(0.5),
+            p95=lat.quantile(0.95),
+            p99=lat.quantile(0.99),
+            ids=ev.event_id.nunique(),
+        )
+    )
+    return {int(r.pop("_w")): r for r in rows}
+
+
+def _as_label(col: Any) -> Any:
+    """A column as category strings; booleans as '1' / '0' like class labels."""
+    if col.type().is_boolean():
+        return ibis.cases((col, "1"), (~col, "0"), else_=ibis.null("string"))
+    return col.cast("string")
+
+
+def _categories(ev: Any, column: str) -> dict[int, tuple[dict[str, int], int]]:
+    rows = _rows(ev.group_by(_w=ev._w, value=_as_label(ev[column])).aggregate(n=ev.count()))
+    out: dict[int, tuple[dict[str, int], int]] = {}
+    for r in rows:
+        counts, missing = out.setdefault(int(r["_w"]), ({}, 0))
+        if r["value"] is None:
+            out[int(r["_w"])] = (counts, missing + int(r["n"]))
+        else:
+            counts[r["value"]] = int(r["n"])
+    return out
+
+
+def _pairs(labelled: Any, group: str | None) -> dict[int, list[tuple[Any, ...]]]:
+    labelled = labelled.filter(labelled.actual.notnull())
+    keys: dict[str, Any] = {"_w": labelled._w}
+    if group is not None:
+        keys["g"] = _as_label(labelled[group])
+    keys["actual"] = labelled.actual
+    keys["prediction"] = labelled.prediction
+    rows = _rows(labelled.group_by(**keys).aggregate(n=labelled.count()))
+    out: dict[int, list[tuple[Any, ...]]] = {}
+    for r in rows:
+        item: tuple[Any, ...] = (r["actual"], r["prediction"], int(r["n"]))
+        if group is not None:
+            item = (r["g"], *item)
+        out.setdefault(int(r["_w"]), []).append(item)
+    return out
+
+
+def _score_bins(ev: Any, r: ScoreBins) -> dict[int, list[tuple[str, int, int]]]:
+    """(class, bin, count): bin ``b`` when ``edges[b] <= score < edges[b+1]``, clipped to the
+    end bins (``stats.classification.bin_index``)."""
+    ev = ev.filter(ev.score.notnull(), (ev.actual if r.by == "actual" else ev.prediction).notnull())
+    label = ev.actual if r.by == "actual" else ev.prediction
+    edges = list(r.edges)
+    k = len(edges) - 1
+    cases = [(ev.score < edges[i], i - 1) for i in range(1, k)]
+    b = ibis.cases(*cases, else_=k - 1) if cases else ibis.literal(0)
+    rows = _rows(ev.group_by(_w=ev._w, cls=label, b=b).aggregate(n=ev.count()))
+    out: dict[int, list[tuple[str, int, int]]] = {}
+    for row in rows:
+        out.setdefault(int(row["_w"]), []).append((row["cls"], int(row["b"]), int(row["n"])))
+    return out
+
+
+def _regression(labelled: Any) -> dict[int, dict[str, Any]]:
+    lb = labelled.filter(labelled.actual_value.notnull(), labelled.prediction.notnull())
+    err = lb.prediction - lb.actual_value
+    y = lb.actual_value
+    pct = ibis.cases((y.abs() > 1e-12, err.abs() / y.abs()), else_=0.0)
+    rows = _rows(
+        lb.group_by("_w").aggregate(
+            n=lb.count(),
+            sum_err=err.sum(),
+            sum_abs_err=err.abs().sum(),
+            sum_sq_err=(err * err).sum(),
+            n_nonzero=(y.abs() > 1e-12).sum(),
+            sum_abs_pct_err=pct.sum(),
+            sum_y=y.sum(),
+            sum_y2=(y * y).sum(),
+        )
+    )
+    return {int(r.pop("_w")): r for r in rows}
+
+
+# -- numeric histograms ---------------------------------------------------------------------------
+
+
+def _boundaries(edges: Sequence[float]) -> list[float]:
+    """Right-closed upper bounds reproducing left-closed ``[e_i, e_{i+1})`` bins."""
+    return [math.nextafter(e, -math.inf) for e in edges]
+
+
+def _assemble(
+    edges: Sequence[float],
+    hist: dict[float, int] | None,
+    pinf: int,
+    ninf: int,
+    missing: int,
+    low: float | None,
+    high: float | None,
+) -> dict[str, Any]:
+    k = len(edges)
+    counts = [0] * (k + 3)
+    counts[0] = int(ninf)
+    counts[k + 2] = int(pinf)
+    if hist:
+        pos = {u: i + 1 for i, u in enumerate(_boundaries(edges))}
+        for key, c in hist.items():
+            counts[pos.get(key, k + 1)] += int(c)
+    return {
+        "counts": counts,
+        "n_missing": int(missing),
+        "low_sum": float(low or 0.0),
+        "high_sum": float(high or 0.0),
+    }
+
+
+def _histograms(
+    store: Any,
+    model: Any,
+    reqs: list[Histogram],
+    run: WindowRun,
+    segment: dict[str, str] | None,
+    ev: Any,
+) -> dict[Request, dict[int, Any]]:
+    hot = getattr(store, "numeric_histograms", None)
+    if hot is not None:
+        result: dict[Request, dict[int, Any]] = hot(model, reqs, run, segment)
+        return result
+    return {r: histogram_ibis(ev, r) for r in reqs}
+
+
+def histogram_ibis(ev: Any, r: Histogram) -> dict[int, dict[str, Any]]:
+    """Portable numeric histogram (the oracle of the engine's hot path)."""
+    x = ev[r.column].cast("float64")
+    edges = list(r.edges)
+    k = len(edges)
+    finite = x.notnull() & ~x.isnan() & ~x.isinf()
+    cases = [(x < edges[0], 1)] + [(x < edges[i], i + 1) for i in range(1, k)]
+    b = ibis.cases(*cases, else_=k + 1)
+    rows = _rows(
+        ev.group_by(_w=ev._w, b=ibis.cases((finite, b), else_=-1)).aggregate(
+            n=ev.count(),
+            pinf=(x == math.inf).sum().fill_null(0),
+            ninf=(x == -math.inf).sum().fill_null(0),
+            missing=(x.isnull() | x.isnan()).sum().fill_null(0),
+            low=ibis.cases((finite & (x < edges[0]), x), else_=0.0).sum(),
+            high=ibis.cases((finite & (x >= edges[-1]), x), else_=0.0).sum(),
+        )
+    )
+    out: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        w = int(row["_w"])
+        cur = out.setdefault(
+            w, {"counts": [0] * (k + 3), "n_missing": 0, "low_sum": 0.0, "high_sum": 0.0}
+        )
+        if row["b"] >= 0:
+            cur["counts"][int(row["b"])] += int(row["n"])
+        cur["counts"][0] += int(row["ninf"])
+        cur["counts"][k + 2] += int(row["pinf"])
+        cur["n_missing"] += int(row["missing"])
+        cur["low_sum"] += float(row["low"] or 0.0)
+        cur["high_sum"] += float(row["high"] or 0.0)
+    return out

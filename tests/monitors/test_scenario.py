@@ -1,0 +1,150 @@
+"""Sixty simulated days: quiet without drift, fast and right with it, late labels counted.
+
+The stream is the demo's loan-default model (2,000 events a day, daily windows). With drift,
+credit scores shift from day 40 (covariate shift in an important feature) and accuracy drops
+from day 43 (concept shift); labels arrive three days after each event.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from mlwarden.cli.simulator import Scenario, Simulation
+from mlwarden.monitors import Status
+from mlwarden.monitors.evaluate import evaluate
+from mlwarden.monitors.service import load_suite, run_due, setup_suite
+from mlwarden.monitors.suite import MonitorSuite, auto_monitors
+from mlwarden.stats.thresholds import FalseAlarmBudget
+from mlwarden.store import DuckDBStore
+
+from .conftest import load, spec_of
+
+DAYS = 60
+ONSET = 40
+
+
+def alerts_by_day(sim: Simulation, drift: bool) -> dict[str, list[int]]:
+    spec = spec_of(sim)
+    store = DuckDBStore()
+    try:
+        model = store.create_model("p", spec)
+        load(store, model, sim, labels_until_day=DAYS)
+        suite = MonitorSuite(spec.name, auto_monitors(spec), cadence="1d").fit(
+            spec, sim.reference()
+        )
+        start = sim.scenario.start
+        results = evaluate(store, model, suite, start, start + timedelta(days=DAYS), segments=False)
+    finally:
+        store.close()
+    out: dict[str, list[int]] = {}
+    for r in results:
+        if r.status is Status.ALERT:
+            out.setdefault(r.monitor, []).append((r.window_start - start).days)
+    return out
+
+
+@pytest.mark.slow
+def test_no_drift_stays_within_the_false_alarm_budget() -> None:
+    sim = Simulation(Scenario(days=DAYS, events_per_day=2000, drift_start_day=None, seed=0))
+    alerts = alerts_by_day(sim, drift=False)
+    total = sum(len(v) for v in alerts.values())
+    budget = FalseAlarmBudget.parse("1 per 30 days")
+    allowed = budget.alerts * DAYS / 30
+    assert total <= allowed, alerts
+
+
+@pytest.mark.slow
+def test_drift_is_detected_within_one_window_by_the_right_monitors() -> None:
+    sim = Simulation(Scenario(days=DAYS, events_per_day=2000, drift_start_day=ONSET, seed=0))
+    alerts = alerts_by_day(sim, drift=True)
+    # covariate shift in credit_score starts on day 40 (in the north first)
+    assert min(alerts["feature_drift:credit_score"]) <= ONSET + 1
+    assert min(alerts["prediction_drift:score"]) <= ONSET + 1
+    # concept shift from day 43 degrades accuracy: labelled and label-free estimates see it
+    assert min(alerts["performance:accuracy"]) <= ONSET + 3 + 1
+    assert min(alerts["estimated_performance:accuracy"]) <= ONSET + 3 + 7
+    # and nothing but the latency tail fires before the onset
+    early = {m: [d for d in days if d < ONSET] for m, days in alerts.items()}
+    assert {m for m, d in early.items() if d} <= {"latency:p99"}
+    # features that did not move stay quiet
+    for quiet in ("feature_drift:age", "feature_drift:loan_purpose", "missing_values:income"):
+        assert quiet not in alerts
+
+
+@pytest.mark.slow
+def test_late_labels_update_performance_results(tmp_path: object) -> None:
+    sim = Simulation(Scenario(days=20, events_per_day=1500, drift_start_day=None, seed=1))
+    spec = spec_of(sim)
+    store = DuckDBStore()
+    try:
+        model = store.create_model("p", spec)
+        store.put_reference("p", spec.name, sim.reference())
+        start = sim.scenario.start
+        # day 20: events of 20 days, labels of the first 17 (3 days late)
+        load(store, model, sim, labels_until_day=20)
+        setup_suite(store, "p", spec.name, cadence="1d")
+        now = start + timedelta(days=20)
+        assert run_due(store, now=now) > 0
+        perf = _perf(store, spec.name)
+        assert perf[18] == "no_data" and perf[10] in ("ok", "warn")
+        # three days later the labels of days 17-19 arrive: those windows are re-evaluated
+        act = sim.actuals(available_at=start + timedelta(days=23))
+        from .conftest import actuals_table
+
+        store.append_actuals(model, actuals_table(act)).result()
+        run_due(store, now=now)
+        perf = _perf(store, spec.name)
+        assert perf[18] in ("ok", "warn") and perf[19] in ("ok", "warn")
+        # idempotent: running again writes the same results, no duplicates
+        run_due(store, now=now)
+        n = (
+            store.results()
+            .filter(lambda t: t.monitor == "performance:accuracy")
+            .count()
+            .to_pyarrow()
+            .as_py()
+        )
+        suite = load_suite(store, "p", spec.name)
+        assert n == 20 * (1 + 5 * bool(suite.segments))
+    finally:
+        store.close()
+
+
+def _perf(store: DuckDBStore, model: str) -> dict[int, str]:
+    t = store.results()
+    rows = (
+        t.filter(t.monitor == "performance:accuracy", t.segment.isnull()).to_pyarrow().to_pylist()
+    )
+    first = min(r["window_start"] for r in rows)
+    return {(r["window_start"] - first).days: r["status"] for r in rows}
+
+
+def test_results_carry_their_evidence() -> None:
+    sim = Simulation(Scenario(days=3, events_per_day=800, drift_start_day=0, seed=2))
+    spec = spec_of(sim)
+    store = DuckDBStore()
+    try:
+        model = store.create_model("p", spec)
+        load(store, model, sim)
+        suite = MonitorSuite(spec.name, auto_monitors(spec), cadence="1d").fit(
+            spec, sim.reference()
+        )
+        res = evaluate(
+            store,
+            model,
+            suite,
+            sim.scenario.start,
+            sim.scenario.start + timedelta(days=3),
+            segments=False,
+        )
+    finally:
+        store.close()
+    drift = next(r for r in res if r.monitor == "feature_drift:credit_score")
+    d = drift.details
+    assert set(d["chart"]) >= {"labels", "reference", "current"}
+    assert abs(sum(d["chart"]["reference"]) - 1) < 1e-9
+    assert d["threshold"]["expected_false_alerts_per_month"] <= 1
+    json.dumps(d)
