@@ -47,6 +47,7 @@ class FitContext:
     #: Feature importance in [0, 1] (root cause weighting), when known.
     importance: dict[str, float] = field(default_factory=dict)
     _numeric: dict[str, Any] = field(default_factory=dict, repr=False)
+    _labels: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def numeric_baseline(self, name: str) -> Any:
         """The column's :class:`NumericBaseline`, built once and shared by all monitors."""
@@ -72,14 +73,48 @@ class FitContext:
             return None
         return np.asarray(arr, dtype=np.float64)
 
-    def labels(self, name: str) -> list[str | None] | None:
-        """A column as canonical class labels / category strings."""
+    def label_array(self, name: str) -> pa.ChunkedArray | None:
+        """A column as canonical class labels / category strings (vectorised, cached)."""
+        from mlwarden.schema.batch import _labels
         from mlwarden.schema.spec import _label
 
+        if name in self._labels:
+            return self._labels[name]
         col = self.column(name)
         if col is None:
             return None
-        return [None if v is None else _label(v) for v in col.to_pylist()]
+        if pa.types.is_dictionary(col.type):
+            col = pc.cast(col, pa.string())
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            out = pc.cast(col, pa.string())
+        else:
+            out = _labels(col)
+            if out is None:
+                out = pa.chunked_array(
+                    [
+                        pa.array(
+                            [None if v is None else _label(v) for v in col.to_pylist()], pa.string()
+                        )
+                    ]
+                )
+        self._labels[name] = out
+        return out
+
+    def labels(self, name: str) -> list[str | None] | None:
+        """A column as canonical class labels / category strings."""
+        arr = self.label_array(name)
+        return None if arr is None else arr.to_pylist()
+
+    def category_counts(self, name: str) -> tuple[dict[str, int], int] | None:
+        """(count of each category, missing count) of a column, computed in Arrow."""
+        arr = self.label_array(name)
+        if arr is None:
+            return None
+        vc = pc.value_counts(arr.drop_null())
+        counts = dict(
+            zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)
+        )
+        return counts, arr.null_count
 
 
 @dataclass(frozen=True)

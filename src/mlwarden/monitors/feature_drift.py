@@ -95,7 +95,8 @@ class FeatureDrift(Monitor):
             baseline: NumericBaseline | CategoricalBaseline = ctx.numeric_baseline(ref_col)
             statistic = self.statistic or NUMERIC_DEFAULT
         else:
-            baseline = CategoricalBaseline.from_values(ctx.labels(ref_col) or [])
+            counts, missing = ctx.category_counts(ref_col) or ({}, 0)
+            baseline = CategoricalBaseline.from_counts(counts, n_missing=missing)
             statistic = self.statistic or CATEGORICAL_DEFAULT
         self.load_state(
             {

@@ -33,8 +33,8 @@ class UnseenCategories(Monitor):
         self.threshold = threshold
 
     def fit(self, ctx: FitContext) -> Self:
-        labels = ctx.labels(self.column) or []
-        seen = sorted({v for v in labels if v is not None})
+        counts, _ = ctx.category_counts(self.column) or ({}, 0)
+        seen = sorted(counts)
         self.truncated_ = len(seen) > TOP_REFERENCE
         self.categories_ = seen[:TOP_REFERENCE]
         return self

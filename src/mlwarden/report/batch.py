@@ -94,7 +94,7 @@ def report(
             raise ValidationError(
                 f"{len(batch.rejected)} current rows are not valid; row {first.index}: {first.reason}"
             )
-        store.append_events(record, batch.table).result()
+        store.use_arrow_events(record, batch.table)
         if actuals is not None:
             store.append_actuals(record, validate_actual_rows(spec, actuals).table).result()
         run = WindowRun(WINDOW_START, timedelta(days=1), 0, 0)
@@ -111,7 +111,8 @@ def report(
 def _as_events(spec: ModelSpec, cur: pa.Table) -> tuple[pa.Table, list[dict[str, Any]] | None]:
     """Current rows as flat events (one window) and, if the target is there, as actuals."""
     n = cur.num_rows
-    ids = [uuid.uuid4().hex for _ in range(n)]
+    prefix = uuid.uuid4().hex[:12]
+    ids = [f"{prefix}-{i}" for i in range(n)]
     cols: dict[str, Any] = {
         "event_id": ids,
         "timestamp": pa.array([WINDOW_START] * n, pa.timestamp("us", tz="UTC")),

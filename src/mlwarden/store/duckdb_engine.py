@@ -352,22 +352,23 @@ class DuckDBStore(Store):
         lo, hi = ts["min"].as_py(), ts["max"].as_py()
         if stamped:
             lo -= timedelta(days=self.dedup_lookback_days)
+        sql = (
+            f"INSERT INTO {_q(f'events_{model.uid}')} BY NAME SELECT b.* FROM ev_batch b "
+            f"ANTI JOIN (SELECT event_id FROM {_q(f'events_{model.uid}')} "
+            "WHERE ts BETWEEN ? AND ?) e ON b.event_id = e.event_id"
+        )
         con.register("ev_batch", table)
         try:
-            rows = _all(
-                con,
-                f"INSERT INTO {_q(f'events_{model.uid}')} BY NAME SELECT b.* FROM ev_batch b "
-                f"ANTI JOIN (SELECT event_id FROM {_q(f'events_{model.uid}')} "
-                "WHERE ts BETWEEN ? AND ?) e ON b.event_id = e.event_id RETURNING event_id",
-                [lo, hi],
-            )
+            if len(tables) == 1:  # one request: the inserted count is all it needs to know
+                (n_new,) = _one(con, sql, [lo, hi]) or (0,)
+                return [IngestResult(received[0], int(n_new))]
+            inserted = con.execute(sql + " RETURNING event_id", [lo, hi]).fetch_arrow_table()
         finally:
             con.unregister("ev_batch")
-        if len(rows) == table.num_rows:
+        if inserted.num_rows == table.num_rows:
             new = np.ones(table.num_rows, dtype=bool)
         else:
-            inserted = pa.array([r[0] for r in rows], pa.string())
-            new = pc.is_in(table.column("event_id"), value_set=inserted).to_numpy(
+            new = pc.is_in(table.column("event_id"), value_set=inserted.column(0)).to_numpy(
                 zero_copy_only=False
             )
         per_request = np.bincount(owner[new], minlength=len(tables))
@@ -871,6 +872,18 @@ class DuckDBStore(Store):
     def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
         row = self._read(f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')}")
         return (row[0][0], row[0][1]) if row else (None, None)
+
+    def use_arrow_events(self, model: ModelRecord, table: pa.Table) -> None:
+        """Batch mode: answer the model's event queries from an Arrow table, scanned in place
+        (no insert, no copy). Only for this thread's connection; the stored table is dropped."""
+        name = f"events_{model.uid}"
+        table = _naive(table)
+        if "received_at" not in table.column_names:
+            table = table.append_column("received_at", pa.nulls(table.num_rows, pa.timestamp("us")))
+        self._call(lambda con: _all(con, f"DROP TABLE IF EXISTS {_q(name)}"))
+        cur = self._cursor()
+        cur.register(name, table)
+        self._local.ibis = None  # the ibis backend re-reads the catalog
 
     def checkpoint(self) -> None:
         self._call(lambda con: None)
