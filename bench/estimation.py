@@ -180,7 +180,7 @@ def ours(kind: str, ref: pd.DataFrame, ana: pd.DataFrame, bounds: list[tuple[int
     else:
         codes = {c: sorted(ref[c].astype(str).unique()) for c in PRICE_CATEGORICAL}
         n_num = len(PRICE_FEATURES)
-        dle = DLE(categorical_features=[n_num, n_num + 1], n_threads=None).fit(
+        dle = DLE(categorical_features=[n_num, n_num + 1]).fit(
             price_matrix(ref, codes), ref["y_pred"], ref["y_true"]
         )
         for s, e in bounds:
@@ -225,12 +225,12 @@ def main() -> None:
                 bands_n = [(c[metric][1], c[metric][2]) for c in data["chunks"]]
                 cov_o, cov_n = coverage(bands_o, real), coverage(bands_n, real)
                 print(
-                    f"{kind:<11} {metric:<9} {len(real):>6} {err_o:>9.5f} {err_n:>9.5f} "
-                    f"{err_o / err_n:>6.2f} {cov_o:>10.0%} {cov_n:>9.0%}"
+                    f"{kind:<11} {metric:<9} {len(real):>6} {err_o:>9.6f} {err_n:>9.6f} "
+                    f"{err_o / err_n:>6.3f} {cov_o:>10.0%} {cov_n:>9.0%}"
                 )
             print(
                 f"{kind:<11} {'seconds':<9} {'':>6} {seconds:>9.2f} {data['seconds']:>9.2f} "
-                f"{seconds / data['seconds']:>6.2f}"
+                f"{seconds / data['seconds']:>6.3f}"
             )
         print("bands: ours = 95% interval; NannyML = estimate +/- 3 sampling errors")
     sys.stdout.flush()

@@ -154,11 +154,13 @@ class NumericBaseline:
     edges: tuple[float, ...]
     reference: NumericHistogram
     point_bins: bool = False
+    centers: tuple[float, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
     mean: float | None = None
     std: float | None = None
     quantiles: tuple[float, ...] | None = None
+    tails: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -207,7 +209,8 @@ class NumericBaseline:
         if max_bins < 2:
             raise StatisticsError(expected("parameter", "max_bins", "be at least 2", max_bins))
         x = _as_float_array(values, "values")
-        finite = x[np.isfinite(x)]
+        ok = np.isfinite(x)
+        finite = x if ok.all() else x[ok]
         m = finite.size
         if m == 0:
             hist = NumericHistogram(
@@ -215,6 +218,14 @@ class NumericBaseline:
                 n_missing=int(np.isnan(x).sum()),
             )
             return cls(edges=(), reference=hist)
+        with np.errstate(over="ignore", invalid="ignore"):  # values near the float limits
+            return cls._build(x, finite, max_bins, sample_size, seed)
+
+    @classmethod
+    def _build(
+        cls, x: _Floats, finite: _Floats, max_bins: int, sample_size: int, seed: int
+    ) -> NumericBaseline:
+        m = finite.size
         vmin, vmax = float(finite.min()), float(finite.max())
         if m > sample_size:
             rng = np.random.default_rng(seed)
@@ -236,13 +247,23 @@ class NumericBaseline:
             mult = np.diff(np.append(starts, s.size))
             heavy = distinct[mult > s.size / max_bins]
             pos = (np.arange(1, max_bins) * s.size) // max_bins
-            raw = np.concatenate(
-                [[vmin], s[pos], heavy, np.nextafter(heavy, np.inf), tail]
-            )
+            raw = np.concatenate([[vmin], s[pos], heavy, np.nextafter(heavy, np.inf), tail])
         edges = np.unique(raw[(raw >= vmin) & (raw <= top)])
-        base = cls(edges=tuple(float(e) for e in edges), reference=NumericHistogram(counts=()),
-                   point_bins=point_bins)
-        hist = base.bin(x)
+        base = cls(
+            edges=tuple(float(e) for e in edges),
+            reference=NumericHistogram(counts=()),
+            point_bins=point_bins,
+        )
+        hist, sums = base._histogram(x, with_sums=True)
+        mid = hist.array[2:-2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centers = np.where(mid > 0, sums[1:-1] / mid, edges[:-1] / 2 + edges[1:] / 2)
+        # rounding may put a mean a hair outside its bin
+        centers = np.clip(centers, edges[:-1], edges[1:])
+        big = max(abs(vmin), abs(vmax))  # scaled so that squares cannot overflow
+        unit = finite / big if big > 1e100 else finite
+        mean = float(unit.mean()) * (big if big > 1e100 else 1.0)
+        std = float(unit.std()) * (big if big > 1e100 else 1.0)
         if m <= sample_size:
             qs = tuple(float(q) for q in np.quantile(s, QUANTILE_LEVELS))
         else:
@@ -251,30 +272,43 @@ class NumericBaseline:
             edges=base.edges,
             reference=hist,
             point_bins=point_bins,
+            centers=tuple(float(c) for c in centers),
             minimum=vmin,
             maximum=vmax,
-            mean=float(finite.mean()),
-            std=float(finite.std()),
+            mean=mean,
+            std=std,
             quantiles=qs,
+            # tails only for continuous data (mostly distinct values)
+            tails=(*_tail_fit(vmin - s[::-1]), *_tail_fit(s - vmax))
+            if 2 * distinct.size > s.size
+            else (0.0, 0.0, 0.0, 0.0),
         )
 
     def _edges_array(self) -> _Floats:
         arr = self._cache.get("edges")
         if arr is None:
             arr = self._cache["edges"] = np.asarray(self.edges, dtype=np.float64)
-        return arr  # type: ignore[no-any-return]
+        return arr
 
     def _lut(self) -> tuple[float, float, npt.NDArray[np.int32]] | None:
+        """Cell table over the central 99% of edges: the bin of every cell without an edge.
+
+        Cells that hold an edge (with a margin for rounding), and the two end
+        cells where out-of-range values are clipped, are -1: searched exactly.
+        """
         if "lut" not in self._cache:
             e = self._edges_array()
             lut: tuple[float, float, npt.NDArray[np.int32]] | None = None
             if e.size > 64:
-                # uniform cells over the central 99% of edges; a guessed bin is checked below
                 lo, hi = float(e[e.size // 200]), float(e[e.size - 1 - e.size // 200])
                 if hi > lo:
                     width = (hi - lo) / _LUT_CELLS
-                    cells = lo + width * np.arange(_LUT_CELLS)
-                    lut = (lo, 1.0 / width, np.searchsorted(e, cells, side="right").astype(np.int32))
+                    starts = lo + width * np.arange(_LUT_CELLS)
+                    first = np.searchsorted(e, starts - 1e-3 * width, side="right")
+                    last = np.searchsorted(e, starts + 1.001 * width, side="right")
+                    table = np.where(first == last, first, -1).astype(np.int32)
+                    table[0] = table[-1] = -1
+                    lut = (lo, 1.0 / width, table)
             self._cache["lut"] = lut
         return self._cache["lut"]  # type: ignore[no-any-return]
 
@@ -285,13 +319,12 @@ class NumericBaseline:
         if lut is None or x.size < 4096:
             return np.searchsorted(e, x, side="right")
         lo, inv, table = lut
+        c = np.subtract(x, lo)
         with np.errstate(over="ignore", invalid="ignore"):
-            c = (x - lo) * inv
+            c *= inv
         np.clip(c, 0, _LUT_CELLS - 1, out=c)
         b = table[c.astype(np.intp)].astype(np.intp)
-        padded = np.concatenate([[-np.inf], e, [np.inf]])
-        bad = x < padded[b]
-        bad |= x >= padded[b + 1]
+        bad = b < 0
         if bad.any():
             b[bad] = np.searchsorted(e, x[bad], side="right")
         return b
@@ -305,7 +338,10 @@ class NumericBaseline:
         >>> b.bin([0.5, 1.0, 2.5, 3.0, 9.0, float("-inf"), None]).counts
         (1, 1, 1, 1, 1, 1, 0)
         """
-        x = _as_float_array(values, "values")
+        return self._histogram(_as_float_array(values, "values"), with_sums=False)[0]
+
+    def _histogram(self, x: _Floats, *, with_sums: bool) -> tuple[NumericHistogram, _Floats]:
+        """Histogram of x, plus the per-bin sums of finite values (bins 1..k+1) if asked."""
         nan = np.isnan(x)
         n_missing = int(nan.sum())
         if n_missing:
@@ -316,16 +352,26 @@ class NumericBaseline:
             x = x[np.isfinite(x)]
         k = len(self.edges)
         if k == 0:
-            return NumericHistogram(counts=(n_neg, int(x.size), n_pos), n_missing=n_missing)
-        mid = np.bincount(self._index(x), minlength=k + 1)
-        low = x[x < self.edges[0]]
-        high = x[x >= self.edges[-1]]
-        return NumericHistogram(
+            hist = NumericHistogram(counts=(n_neg, int(x.size), n_pos), n_missing=n_missing)
+            return hist, np.zeros(1)
+        idx = self._index(x)
+        mid = np.bincount(idx, minlength=k + 1)
+        with np.errstate(over="ignore"):
+            sums = (
+                np.bincount(idx, weights=x, minlength=k + 1).astype(np.float64)
+                if with_sums
+                else np.zeros(0)
+            )
+        with np.errstate(over="ignore"):  # sums of values near the float limits
+            low = float(x[x < self.edges[0]].sum())
+            high = float(x[x >= self.edges[-1]].sum())
+        hist = NumericHistogram(
             counts=(n_neg, *(int(c) for c in mid), n_pos),
             n_missing=n_missing,
-            low_sum=float(low.sum()),
-            high_sum=float(high.sum()),
+            low_sum=low,
+            high_sum=high,
         )
+        return hist, sums
 
     def coarse_groups(self, bins: int = 10) -> npt.NDArray[np.intp]:
         """Group index of every fine bin: ``bins`` adjacent groups of ~equal reference mass.
@@ -361,7 +407,7 @@ class NumericBaseline:
                 expected("count vector", "counts", f"have {g.size} bins", arr.shape[-1])
             )
         starts = np.flatnonzero(np.diff(g, prepend=-1))
-        return np.add.reduceat(arr, starts, axis=-1)  # type: ignore[no-any-return]
+        return np.add.reduceat(arr, starts, axis=-1)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -370,11 +416,13 @@ class NumericBaseline:
             "edges": list(self.edges),
             "reference": self.reference.to_dict(),
             "point_bins": self.point_bins,
+            "centers": list(self.centers),
             "minimum": self.minimum,
             "maximum": self.maximum,
             "mean": self.mean,
             "std": self.std,
             "quantiles": None if self.quantiles is None else list(self.quantiles),
+            "tails": list(self.tails),
         }
 
     @classmethod
@@ -396,16 +444,51 @@ class NumericBaseline:
             return None if v is None else float(v)
 
         qs = data.get("quantiles")
+        centers = tuple(float(c) for c in data.get("centers", ()))
+        if edges and len(centers) != len(edges) - 1:
+            raise StatisticsError(
+                expected("field", "centers", f"have {len(edges) - 1} values", len(centers))
+            )
         return cls(
             edges=edges,
             reference=ref,
             point_bins=bool(data.get("point_bins", False)),
+            centers=centers,
             minimum=opt("minimum"),
             maximum=opt("maximum"),
             mean=opt("mean"),
             std=opt("std"),
             quantiles=None if qs is None else tuple(float(q) for q in qs),
+            tails=_four(data.get("tails", (0.0, 0.0, 0.0, 0.0))),
         )
+
+
+def _four(values: Iterable[float]) -> tuple[float, float, float, float]:
+    a, b, c, d = (float(v) for v in values)
+    return a, b, c, d
+
+
+def _tail_fit(ahead: _Floats) -> tuple[float, float]:
+    """Generalized Pareto (shape, scale) of the values beyond the extreme.
+
+    ``ahead`` are sorted ascending values minus the extreme (all <= 0, the
+    extreme at 0). The top 5% (10 to 10,000 values) above the threshold ``u``
+    are fitted by probability-weighted moments (valid for shape < 1), shape
+    clipped to [0, 0.6]; by the GPD threshold stability, excesses beyond the
+    extreme then have the same shape and scale ``s + shape * (0 - u)``.
+    """
+    m = int(min(max(ahead.size // 20, 20), 10_000))
+    if ahead.size < m + 1:
+        return 0.0, 0.0
+    u = float(ahead[-m - 1])
+    y = ahead[-m:] - u
+    a0 = float(y.mean())
+    a1 = float(np.mean((1.0 - (np.arange(1, m + 1) - 0.35) / m) * y))
+    if a0 <= 0 or a0 - 2 * a1 <= 0:
+        return 0.0, 0.0
+    shape = min(max(2.0 - a0 / (a0 - 2 * a1), 0.0), 0.6)
+    scale = a0 * (1.0 - shape)  # mean excess a0 = scale / (1 - shape)
+    return shape, scale + shape * (0.0 - u)
 
 
 def _histogram_quantiles(

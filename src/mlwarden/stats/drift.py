@@ -17,9 +17,12 @@ Conventions:
   ``en = n1*n2/(n1+n2)``, as ``scipy.stats.ks_2samp(method="asymp")``.
 * ``wasserstein``: W1 between the finite parts, divided by the reference std
   (Evidently's "normed" Wasserstein; 1.0 = a shift of one reference std).
-  Within bins the CDFs are linear (or steps at the left edge for
-  ``point_bins``); outside the reference range the values' sums are used,
-  which is exact when only one side lies there (the reference never does).
+  Within a bin both CDFs are taken to step at the reference's mean of that
+  bin (exact for one value per bin, right for heavy tails where a linear CDF
+  is far off); outside the reference range the values' sums are used, exact
+  when only one side lies there (the reference never does). Measured against
+  ``scipy.stats.wasserstein_distance`` on raw data: within 2% + 0.002 (std
+  units) on normal / lognormal data, within 15% on Student-t(2).
 * ``psi``: population stability index ``sum((q-p) ln(q/p))`` on proportions,
   each proportion floored at ``PSI_EPSILON = 1e-4`` (as Evidently) so an empty
   bin costs a finite amount.
@@ -32,7 +35,12 @@ Conventions:
 
 Numeric baselines have ~1000 fine bins: ``ks`` and ``wasserstein`` use them;
 the bin-wise statistics use the baseline's ``COARSE_BINS`` reference deciles
-(PSI's convention), where sampling noise does not swamp them.
+(PSI's convention), where sampling noise does not swamp them. Categorical
+bin-wise statistics run on :func:`pool_rare` counts: categories seen fewer
+than ``MIN_CATEGORY_COUNT = 5`` times in the reference, and unseen ones, are
+one bucket (``new_category_share`` keeps them apart). The monitor layer must
+compute a statistic on the same view its threshold was calibrated on:
+:func:`numeric_drift` / :func:`categorical_drift` do.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ from mlwarden.stats.baseline import (
 
 __all__ = [
     "COARSE_BINS",
+    "MIN_CATEGORY_COUNT",
     "PSI_EPSILON",
     "STATISTICS",
     "DriftResult",
@@ -67,6 +76,7 @@ __all__ = [
     "l_infinity",
     "new_category_share",
     "numeric_drift",
+    "pool_rare",
     "psi",
     "total_variation",
     "wasserstein",
@@ -74,7 +84,10 @@ __all__ = [
 
 PSI_EPSILON = 1e-4
 COARSE_BINS = 10
+MIN_CATEGORY_COUNT = 5
 _Floats = npt.NDArray[np.float64]
+#: a count vector: array-like, or a histogram / category counts from a baseline
+Counts = npt.ArrayLike | NumericHistogram | CategoryCounts
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,7 @@ class DriftResult:
     n_current: int
 
 
-def _pair(reference: npt.ArrayLike, current: npt.ArrayLike) -> tuple[_Floats, _Floats]:
+def _pair(reference: Counts, current: Counts) -> tuple[_Floats, _Floats]:
     """Validate two count vectors; return them as float64 1-D arrays."""
     out = []
     for name, counts in (("reference", reference), ("current", current)):
@@ -121,8 +134,12 @@ def _pair(reference: npt.ArrayLike, current: npt.ArrayLike) -> tuple[_Floats, _F
         out.append(arr)
     if out[0].size != out[1].size:
         raise StatisticsError(
-            expected("count vector", "current", f"have {out[0].size} bins like the reference",
-                     out[1].size)
+            expected(
+                "count vector",
+                "current",
+                f"have {out[0].size} bins like the reference",
+                out[1].size,
+            )
         )
     return out[0], out[1]
 
@@ -175,22 +192,43 @@ def _chi2_kernel(r: _Floats, c: _Floats) -> _Floats:
     return t.sum(axis=-1)  # type: ignore[no-any-return]
 
 
+def _pool_kernel(r: _Floats, c: _Floats, min_count: float) -> tuple[_Floats, _Floats]:
+    """Merge, row by row, the bins with fewer than ``min_count`` reference counts into one."""
+    rare = r < min_count
+    pooled_r = np.where(rare, 0.0, r)
+    pooled_c = np.where(rare, 0.0, c)
+    return (
+        np.concatenate([pooled_r, (r - pooled_r).sum(-1, keepdims=True)], axis=-1),
+        np.concatenate([pooled_c, (c - pooled_c).sum(-1, keepdims=True)], axis=-1),
+    )
+
+
+def pool_rare(
+    reference: Counts, current: Counts, *, min_count: int = MIN_CATEGORY_COUNT
+) -> tuple[_Floats, _Floats]:
+    """Merge the bins with fewer than ``min_count`` reference counts (and unseen ones) into one.
+
+    Categorical statistics are computed on these pooled counts: a category
+    seen once or twice in the reference says little about its true share,
+    and comparing it bin by bin makes noise (Cochran's rule for chi-square).
+
+    Examples
+    --------
+    >>> r, c = pool_rare([50, 3, 1, 0], [40, 5, 0, 5])
+    >>> r.tolist(), c.tolist()
+    ([50.0, 0.0, 0.0, 0.0, 4.0], [40.0, 0.0, 0.0, 0.0, 10.0])
+    """
+    r, c = _pair(reference, current)
+    return _pool_kernel(r, c, float(min_count))
+
+
 def _chi2_df(r: _Floats, c: _Floats) -> _Floats:
-    return np.maximum(((r + c) > 0).sum(axis=-1) - 1, 0).astype(np.float64)
+    return np.maximum(((r + c) > 0).sum(axis=-1) - 1, 0).astype(np.float64)  # type: ignore[no-any-return]
 
 
-def _segment(a: _Floats, b: _Floats, point: bool) -> _Floats:
-    """Integral of |D| over a unit-width bin where D goes from a to b."""
-    if point:
-        return np.abs(b)
-    same = a * b >= 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cross = (a * a + b * b) / (2 * (np.abs(a) + np.abs(b)))
-    return np.where(same, (np.abs(a) + np.abs(b)) / 2, cross)
-
-
-def _tail(mass1: _Floats, at1: _Floats, mass2: _Floats, at2: _Floats, edge: float,
-          upper: bool) -> _Floats:
+def _tail(
+    mass1: _Floats, at1: _Floats, mass2: _Floats, at2: _Floats, edge: float, upper: bool
+) -> _Floats:
     """Integral of |F1 - F2| outside an edge, each side's tail an atom at its mean."""
     d1, d2 = np.abs(at1 - edge), np.abs(at2 - edge)  # distances from the edge
     near, far = np.minimum(d1, d2), np.maximum(d1, d2)
@@ -200,7 +238,10 @@ def _tail(mass1: _Floats, at1: _Floats, mass2: _Floats, at2: _Floats, edge: floa
 
 
 def _wasserstein_kernel(
-    r: _Floats, c: _Floats, edges: _Floats, point_bins: bool,
+    r: _Floats,
+    c: _Floats,
+    edges: _Floats,
+    centers: _Floats,
     tails_r: tuple[_Floats, _Floats] | None = None,
     tails_c: tuple[_Floats, _Floats] | None = None,
 ) -> _Floats:
@@ -209,8 +250,10 @@ def _wasserstein_kernel(
     n_r, n_c = fr.sum(-1, keepdims=True), fc.sum(-1, keepdims=True)
     p, q = fr / n_r, fc / n_c
     d = np.cumsum(p - q, axis=-1)[..., :-1]  # F1 - F2 just below each edge e_0 .. e_{k-1}
-    widths = np.diff(edges)
-    inner = (_segment(d[..., :-1], d[..., 1:], point_bins) * widths).sum(axis=-1)
+    # inside a bin both CDFs step at the reference's mean of the bin
+    inner = np.abs(d[..., :-1]) @ (centers - edges[:-1]) + np.abs(d[..., 1:]) @ (
+        edges[1:] - centers
+    )
     k = edges.size
     total = inner
     for j, (edge, upper) in enumerate(((float(edges[0]), False), (float(edges[-1]), True))):
@@ -247,7 +290,7 @@ def _result(name: str, value: float, p: float | None, r: _Floats, c: _Floats) ->
     return DriftResult(name, float(value), p, int(round(r.sum())), int(round(c.sum())))
 
 
-def ks(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
+def ks(reference: Counts, current: Counts) -> DriftResult:
     """Kolmogorov-Smirnov statistic and p-value from counts over ordered bins.
 
     Examples
@@ -262,7 +305,7 @@ def ks(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
     return _result("ks", d, ks_sf(d, n1 * n2 / (n1 + n2)), r, c)
 
 
-def psi(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
+def psi(reference: Counts, current: Counts) -> DriftResult:
     """Population stability index (proportions floored at ``PSI_EPSILON``).
 
     Examples
@@ -274,7 +317,7 @@ def psi(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
     return _result("psi", float(_psi_kernel(r, c)), None, r, c)
 
 
-def jensen_shannon(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
+def jensen_shannon(reference: Counts, current: Counts) -> DriftResult:
     """Jensen-Shannon distance, base 2 (``scipy.spatial.distance.jensenshannon``).
 
     Examples
@@ -286,7 +329,7 @@ def jensen_shannon(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftRes
     return _result("jensen_shannon", float(_js_kernel(r, c)), None, r, c)
 
 
-def total_variation(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
+def total_variation(reference: Counts, current: Counts) -> DriftResult:
     """Total variation distance ½ sum|p - q| between bin proportions.
 
     Examples
@@ -298,7 +341,7 @@ def total_variation(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftRe
     return _result("total_variation", float(_tv_kernel(r, c)), None, r, c)
 
 
-def l_infinity(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
+def l_infinity(reference: Counts, current: Counts) -> DriftResult:
     """Largest absolute change of one bin's proportion.
 
     Examples
@@ -310,7 +353,7 @@ def l_infinity(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
     return _result("l_infinity", float(_linf_kernel(r, c)), None, r, c)
 
 
-def new_category_share(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
+def new_category_share(reference: Counts, current: Counts) -> DriftResult:
     """Share of the current window in bins with no reference count.
 
     Examples
@@ -323,7 +366,7 @@ def new_category_share(reference: npt.ArrayLike, current: npt.ArrayLike) -> Drif
     return _result("new_category_share", float(_unseen_kernel(r, c)), None, r, c)
 
 
-def chi_square(reference: npt.ArrayLike, current: npt.ArrayLike) -> DriftResult:
+def chi_square(reference: Counts, current: Counts) -> DriftResult:
     """Chi-square test of homogeneity (``scipy.stats.chi2_contingency(correction=False)``).
 
     Examples
@@ -364,13 +407,12 @@ def wasserstein(
         )
     for name, arr in (("reference", r), ("current", c)):
         if arr[1:-1].sum() <= 0:
-            raise StatisticsError(
-                expected("histogram", name, "hold at least one finite value", 0)
-            )
+            raise StatisticsError(expected("histogram", name, "hold at least one finite value", 0))
     edges = np.asarray(baseline.edges, dtype=np.float64)
     tails_r = (np.array(ref.low_sum), np.array(ref.high_sum))
     tails_c = (np.array(current.low_sum), np.array(current.high_sum))
-    w = float(_wasserstein_kernel(r, c, edges, baseline.point_bins, tails_r, tails_c))
+    centers = np.asarray(baseline.centers, dtype=np.float64)
+    w = float(_wasserstein_kernel(r, c, edges, centers, tails_r, tails_c))
     return DriftResult(
         "wasserstein", w / baseline.scale, None, int(r[1:-1].sum()), int(c[1:-1].sum())
     )
@@ -390,7 +432,7 @@ STATISTICS: dict[str, tuple[Kernel | None, bool, bool]] = {
     "new_category_share": (_unseen_kernel, False, False),
 }
 
-_PUBLIC: dict[str, Callable[[npt.ArrayLike, npt.ArrayLike], DriftResult]] = {
+_PUBLIC: dict[str, Callable[[Counts, Counts], DriftResult]] = {
     "ks": ks,
     "psi": psi,
     "jensen_shannon": jensen_shannon,
@@ -415,8 +457,10 @@ def numeric_drift(
     >>> sorted(res), round(res["ks"].value, 2), round(res["wasserstein"].value, 1)
     (['chi_square', 'jensen_shannon', 'ks', 'l_infinity', 'psi', 'total_variation', 'wasserstein'], 0.21, 0.5)
     """
-    base = reference if isinstance(reference, NumericBaseline) else (
-        NumericBaseline.from_values(reference)
+    base = (
+        reference
+        if isinstance(reference, NumericBaseline)
+        else (NumericBaseline.from_values(reference))
     )
     hist = current if isinstance(current, NumericHistogram) else base.bin(current)
     out = {"ks": ks(base.reference, hist), "wasserstein": wasserstein(base, hist)}
@@ -439,12 +483,21 @@ def categorical_drift(
     >>> res["new_category_share"].value, round(res["total_variation"].value, 6)
     (0.05, 0.1)
     """
-    base = reference if isinstance(reference, CategoricalBaseline) else (
-        CategoricalBaseline.from_values(np.asarray(reference, dtype=object).ravel())
+    base = (
+        reference
+        if isinstance(reference, CategoricalBaseline)
+        else (CategoricalBaseline.from_values(np.asarray(reference, dtype=object).ravel()))
     )
-    counts = current if isinstance(current, CategoryCounts) else (
-        base.count(np.asarray(current, dtype=object).ravel())
+    counts = (
+        current
+        if isinstance(current, CategoryCounts)
+        else (base.count(np.asarray(current, dtype=object).ravel()))
     )
-    return {
-        name: fn(base.reference, counts) for name, fn in _PUBLIC.items() if name != "ks"
+    pooled_r, pooled_c = pool_rare(base.reference, counts)
+    out = {
+        name: fn(pooled_r, pooled_c)
+        for name, fn in _PUBLIC.items()
+        if name not in ("ks", "new_category_share")
     }
+    out["new_category_share"] = new_category_share(base.reference, counts)
+    return out

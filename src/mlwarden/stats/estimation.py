@@ -18,22 +18,31 @@ Bands: a parametric bootstrap of the labels given the calibrated probabilities,
 computed from the aggregate alone. Binary: the positives of each cell are drawn
 ``Binomial(count, q)``; multiclass: the actual classes of the rows predicted ``j`` are
 drawn ``Multinomial(n_j, E[C[:, j]] / n_j)``, and for the AUC each column's cell
-positives ``Binomial(count, q)``. The band is the central ``confidence`` interval of
-the metric over the draws: where the realised value should fall if the reference
-calibration holds (a cell's rows share one probability, which slightly widens the
-band against the per-row Poisson-binomial: conservative).
+positives ``Binomial(count, q)``, the columns' sorted draws averaged (comonotonic
+coupling: their errors share rows, and independent draws gave too narrow a band).
+The band is the central ``confidence`` interval of the metric over the draws: where
+the realised value should fall if the reference calibration holds (a cell's rows
+share one probability, which slightly widens the band against the per-row
+Poisson-binomial: conservative). The ROC AUC of a window with fewer than two rows
+is undefined (``None``).
 
 **DLE** (direct loss estimation). ``fit`` trains two scikit-learn
 ``HistGradientBoostingRegressor`` models on reference features plus the prediction:
-one for the absolute error, one for the squared error (Poisson loss by default).
-A window is the additive
-:class:`DLESums` of the models' per-row predictions, so the estimated MAE is
-``sum_pred_abs_err / n`` and RMSE ``sqrt(sum_pred_sq_err / n)``. Band: the realised
-MAE differs from the estimate by ``mean(|e| - a_hat)``, whose variance is
+one for the absolute error, one for the squared error (Poisson loss by default). Both
+are first fitted on two halves of the reference; their out-of-fold predictions set a
+recalibration factor (realised / predicted total: trees shrink heavy-tailed targets,
+squared errors most) and the scales of the band. A window is the additive
+:class:`DLESums` of the per-row predictions, so the estimated MAE is
+``sum_pred_abs_err / n`` and RMSE ``sqrt(sum_pred_sq_err / n)``.
+
+DLE band: a normal interval with two variance parts. Sampling: the realised MAE
+differs from the estimate by ``mean(|e| - a_hat)``, of variance
 ``sum Var(|e_i| | x_i) / n^2`` with ``Var(|e| | x) = E[e^2 | x] - E[|e| | x]^2`` from the
-two models; for MSE we take ``Var(e^2 | x)`` proportional to ``s_hat^2``. Both scales
-are set on out-of-fold predictions on the reference (two folds); a normal interval
-follows, the RMSE band being the square root of the MSE band.
+two models; for MSE ``Var(e^2 | x)`` is taken proportional to ``s_hat^2``; both scaled
+on the out-of-fold residuals. Model: the two half-reference models are independent
+estimates, so their window difference ``D`` has twice the variance of one and four
+times that of the full model: ``(D / 2n)^2`` is added. The RMSE band is the square
+root of the MSE band.
 
 Undefined values (empty window, no predicted positives for precision, ...) are
 ``None`` in :class:`Estimate`; invalid input raises
@@ -82,7 +91,8 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class Estimate:
-    """An estimated metric with its band; all ``None`` when the metric is undefined.
+    """An estimated metric with its band; all ``None`` when the metric is undefined,
+    and only the band ``None`` when most bootstrap draws leave the metric undefined.
 
     Examples
     --------
@@ -186,6 +196,8 @@ class CBPE:
         """
         if int(self.n_bins) < 1:
             raise StatisticsError(expected("parameter", "n_bins", "be >= 1", self.n_bins))
+        if int(self.n_bootstrap) < 0:
+            raise StatisticsError(expected("parameter", "n_bootstrap", "be >= 0", self.n_bootstrap))
         _check_confidence(self.confidence)
         scores = _as_float(reference_scores, "reference_scores", ndim=(1, 2))
         y = _as_1d(reference_labels, "reference_labels")
@@ -334,7 +346,7 @@ class CBPE:
             "f1": _prf("f1", conf, self.classes_, avg, pos, None),
         }
         aucs = [_auc_from_bins(p, c.sum(axis=0) - p) for p, c in zip(pos_bins, counts, strict=True)]
-        roc = None if any(a is None for a in aucs) else float(np.mean(np.asarray(aucs)))
+        roc = None if n < 2 or any(a is None for a in aucs) else float(np.mean(np.asarray(aucs)))
         res = {m: self._band(point[m], draws[m]) for m in point}
         return CBPEResult(n, self.classes_, table, **res, roc_auc=self._band(roc, auc_draws))
 
@@ -389,7 +401,9 @@ class CBPE:
             np.divide(pb, tot, out=p, where=tot > 0)
             pos = rng.binomial(tot, np.clip(p, 0.0, 1.0), size=(d, len(tot))).astype(np.float64)
             per_column.append(_auc_from_bins_batch(pos, tot - pos))
-        return np.asarray(np.mean(np.stack(per_column), axis=0), dtype=np.float64)
+        # the columns' AUC errors move together (same rows): couple the draws
+        # comonotonically (average the sorted draws), a conservative bound
+        return np.asarray(np.mean(np.sort(np.stack(per_column), axis=1), axis=0))
 
     def _band(self, value: float | None, draws: FloatArray) -> Estimate:
         if value is None:
@@ -424,10 +438,13 @@ def _metric_draws(draws: FloatArray, ip: int, binary: bool) -> dict[str, FloatAr
 
 @dataclass(frozen=True)
 class DLESums:
-    """Additive DLE window aggregate from the models' per-row predictions
-    ``a`` (absolute error) and ``s`` (squared error): ``n``, ``sum_pred_abs_err`` (sum a),
-    ``sum_pred_sq_err`` (sum s), ``sum_var_abs_err`` (sum max(s - a^2, 0)) and
-    ``sum_pred_sq_err2`` (sum s^2).
+    """Additive DLE window aggregate of the models' per-row predictions ``a`` (absolute
+    error) and ``s`` (squared error), built by :meth:`DLE.aggregate` (the models run
+    in Python, so the store keeps these sums per window and segment rather than
+    computing them in SQL): ``n``, ``sum_pred_abs_err`` (sum a), ``sum_pred_sq_err``
+    (sum s), ``sum_var_abs_err`` (sum max(s - a^2, 0)), ``sum_pred_sq_err2`` (sum s^2),
+    and the signed sums of the two half-reference models' differences
+    ``sum_half_diff_abs_err`` (sum a1 - a2) and ``sum_half_diff_sq_err`` (sum s1 - s2).
 
     Examples
     --------
@@ -440,6 +457,8 @@ class DLESums:
     sum_pred_sq_err: float
     sum_var_abs_err: float
     sum_pred_sq_err2: float
+    sum_half_diff_abs_err: float = 0.0
+    sum_half_diff_sq_err: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n", _count(self.n, "n"))
@@ -448,6 +467,8 @@ class DLESums:
             if value < 0:
                 raise StatisticsError(expected("field", name, "be >= 0", value))
             object.__setattr__(self, name, value)
+        for name in ("sum_half_diff_abs_err", "sum_half_diff_sq_err"):
+            object.__setattr__(self, name, _finite(getattr(self, name), name))
 
     def __add__(self, other: DLESums) -> DLESums:
         if not isinstance(other, DLESums):
@@ -458,6 +479,8 @@ class DLESums:
             self.sum_pred_sq_err + other.sum_pred_sq_err,
             self.sum_var_abs_err + other.sum_var_abs_err,
             self.sum_pred_sq_err2 + other.sum_pred_sq_err2,
+            self.sum_half_diff_abs_err + other.sum_half_diff_abs_err,
+            self.sum_half_diff_sq_err + other.sum_half_diff_sq_err,
         )
 
 
@@ -478,8 +501,9 @@ class DLEResult:
 class DLE:
     """Direct loss estimation for regressors (see the module notes).
 
-    Parameters, stored as given: ``categorical_features`` (column indices holding
-    integer category codes, passed to the gradient-boosting models), ``confidence``,
+    Features are numbers, NaN marking a missing value (the gradient-boosting models
+    handle it). Parameters, stored as given: ``categorical_features`` (column indices
+    holding integer category codes, passed to the models), ``confidence``,
     ``max_iter`` and ``learning_rate`` of the models, ``random_state``, ``n_threads``
     (OpenMP threads while fitting and predicting; 1 by default because spinning
     threads on a shared, busy machine made fits 10-20 times slower; ``None`` keeps
@@ -534,8 +558,15 @@ class DLE:
     def _inputs(
         self, features: npt.ArrayLike, predictions: npt.ArrayLike, *, fitting: bool = False
     ) -> FloatArray:
-        x = _as_float(features, "features", ndim=(1, 2))
-        x = x[:, None] if x.ndim == 1 else x
+        try:
+            x = np.asarray(features, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise StatisticsError(expected("argument", "features", "hold numbers", "")) from exc
+        if x.ndim not in (1, 2) or np.isinf(x).any():
+            raise StatisticsError(
+                expected("argument", "features", "be a 1-D or 2-D array without inf", x.shape)
+            )
+        x = x[:, None] if x.ndim == 1 else x  # NaN is a missing value: the models route it
         p = _as_float(predictions, "predictions")
         _same_length(("features", x), ("predictions", p))
         if not fitting and x.shape[1] != self.n_features_:
@@ -550,7 +581,7 @@ class DLE:
         reference_predictions: npt.ArrayLike,
         reference_targets: npt.ArrayLike,
     ) -> DLE:
-        """Train the error models on the reference (features without missing values).
+        """Train the error models on the reference.
 
         Examples
         --------
@@ -576,20 +607,25 @@ class DLE:
         rng = np.random.default_rng(self.random_state)
         fold = rng.permutation(len(err)) % 2 == 0
         a_oof, s_oof = np.empty(len(err)), np.empty(len(err))
+        halves = []
         for train in (fold, ~fold):
-            a_oof[~train] = (
-                self._model(abs_t[train]).fit(xin[train], abs_t[train]).predict(xin[~train])
-            )
-            s_oof[~train] = (
-                self._model(sq_t[train]).fit(xin[train], sq_t[train]).predict(xin[~train])
-            )
+            am = self._model(abs_t[train]).fit(xin[train], abs_t[train])
+            sm = self._model(sq_t[train]).fit(xin[train], sq_t[train])
+            a_oof[~train], s_oof[~train] = am.predict(xin[~train]), sm.predict(xin[~train])
+            halves.append((am, sm))
         a_oof, s_oof = np.clip(a_oof, 0.0, None), np.clip(s_oof, 0.0, None)
+        # out-of-fold recalibration: trees shrink heavy-tailed targets (squared errors
+        # most), so their out-of-sample mean falls short of the realised one
+        self.abs_factor_ = float(abs_t.sum() / a_oof.sum()) if a_oof.sum() > 0 else 1.0
+        self.sq_factor_ = float(sq_t.sum() / s_oof.sum()) if s_oof.sum() > 0 else 1.0
+        a_oof, s_oof = a_oof * self.abs_factor_, s_oof * self.sq_factor_
         var_abs = np.clip(s_oof - a_oof**2, 0.0, None).sum()
         self.abs_scale_ = float(((abs_t - a_oof) ** 2).sum() / var_abs) if var_abs > 0 else 1.0
         s2 = (s_oof**2).sum()
         self.sq_scale_ = float(((sq_t - s_oof) ** 2).sum() / s2) if s2 > 0 else 2.0
         self.abs_model_ = self._model(abs_t).fit(xin, abs_t)
         self.sq_model_ = self._model(sq_t).fit(xin, sq_t)
+        self.half_models_ = halves
         self.n_features_ = xin.shape[1] - 1
 
     def aggregate(self, features: npt.ArrayLike, predictions: npt.ArrayLike) -> DLESums:
@@ -607,14 +643,20 @@ class DLE:
         if len(xin) == 0:
             return DLESums(0, 0.0, 0.0, 0.0, 0.0)
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
-            a = np.clip(self.abs_model_.predict(xin), 0.0, None)
-            s = np.clip(self.sq_model_.predict(xin), 0.0, None)
+            a = np.clip(self.abs_model_.predict(xin), 0.0, None) * self.abs_factor_
+            s = np.clip(self.sq_model_.predict(xin), 0.0, None) * self.sq_factor_
+            (a1, s1), (a2, s2) = (
+                (np.clip(am.predict(xin), 0.0, None), np.clip(sm.predict(xin), 0.0, None))
+                for am, sm in self.half_models_
+            )
         return DLESums(
             len(xin),
             float(a.sum()),
             float(s.sum()),
             float(np.clip(s - a * a, 0.0, None).sum()),
             float((s * s).sum()),
+            float((a1 - a2).sum() * self.abs_factor_),
+            float((s1 - s2).sum() * self.sq_factor_),
         )
 
     def estimate(self, window: DLESums) -> DLEResult:
@@ -635,9 +677,22 @@ class DLE:
         z = NormalDist().inv_cdf(0.5 + float(self.confidence) / 2.0)
         n = window.n
         mae = window.sum_pred_abs_err / n
-        se_mae = math.sqrt(self.abs_scale_ * window.sum_var_abs_err) / n
+        # sampling noise of the realised errors plus model noise: the two half-data
+        # models differ by twice the variance of one, four times that of the full model
+        se_mae = (
+            math.hypot(
+                math.sqrt(self.abs_scale_ * window.sum_var_abs_err),
+                window.sum_half_diff_abs_err / 2,
+            )
+            / n
+        )
         mse = window.sum_pred_sq_err / n
-        se_mse = math.sqrt(self.sq_scale_ * window.sum_pred_sq_err2) / n
+        se_mse = (
+            math.hypot(
+                math.sqrt(self.sq_scale_ * window.sum_pred_sq_err2), window.sum_half_diff_sq_err / 2
+            )
+            / n
+        )
         return DLEResult(
             n,
             Estimate(mae, max(mae - z * se_mae, 0.0), mae + z * se_mae),

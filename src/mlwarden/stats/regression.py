@@ -12,9 +12,9 @@ invalid input raises :class:`~mlwarden.errors.StatisticsError`.
 
 MAPE: scikit-learn divides by ``max(|actual|, eps)`` with ``eps`` the float64 machine
 epsilon, so a single zero actual makes its MAPE around 1e15 times the error. We leave
-rows with a zero actual out instead (``n_nonzero`` counts the rows used), so MAPE equals
-scikit-learn's on the rows with a non-zero actual and is ``None`` when every actual
-is zero.
+rows with a zero actual (``|actual| < eps``) out instead (``n_nonzero`` counts the rows
+used), so MAPE equals scikit-learn's on the rows with a non-zero actual and is ``None``
+when every actual is zero.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from mlwarden.stats.classification import (
     _same_length,
     bin_index,
 )
+
+EPS = float(np.finfo(np.float64).eps)
 
 __all__ = [
     "ErrorHistogram",
@@ -60,7 +62,7 @@ class RegressionSums:
 
     Fields (SQL aggregate in brackets): ``n`` [count(*)], ``sum_err`` [sum(err)],
     ``sum_abs_err`` [sum(abs(err))], ``sum_sq_err`` [sum(err*err)], ``n_nonzero``
-    [count of rows with actual <> 0], ``sum_abs_pct_err`` [sum(abs(err)/abs(actual))
+    [count of rows with abs(actual) >= eps], ``sum_abs_pct_err`` [sum(abs(err)/abs(actual))
     over those rows], ``sum_y`` [sum(actual - shift)], ``sum_y2``
     [sum((actual - shift)^2)] and ``shift``, a constant subtracted from the actuals
     before summing (e.g. the reference mean) so R² keeps its precision when actuals
@@ -113,7 +115,9 @@ class RegressionSums:
         t, p = _as_float(y_true, "y_true"), _as_float(y_pred, "y_pred")
         _same_length(("y_true", t), ("y_pred", p))
         err = p - t
-        nz = t != 0
+        nz = np.abs(t) >= EPS
+        with np.errstate(over="ignore"):  # an infinite ratio is rejected by __post_init__
+            pct = float((np.abs(err[nz]) / np.abs(t[nz])).sum())
         yc = t - _finite(shift, "shift")
         return cls(
             n=len(t),
@@ -121,7 +125,7 @@ class RegressionSums:
             sum_abs_err=float(np.abs(err).sum()),
             sum_sq_err=float((err * err).sum()),
             n_nonzero=int(nz.sum()),
-            sum_abs_pct_err=float((np.abs(err[nz]) / np.abs(t[nz])).sum()),
+            sum_abs_pct_err=pct,
             sum_y=float(yc.sum()),
             sum_y2=float((yc * yc).sum()),
             shift=float(shift),
