@@ -19,6 +19,7 @@ from mlwarden.cli.simulator import Simulation
 from mlwarden.monitors import MONITORS, Monitor, MonitorSuite, Status
 from mlwarden.monitors.context import Calibration, FitContext
 from mlwarden.monitors.custom import CustomMetric
+from mlwarden.monitors.duplicate_ids import DuplicateIds
 from mlwarden.monitors.error_rate import ErrorRate
 from mlwarden.monitors.estimated_performance import EstimatedPerformance
 from mlwarden.monitors.evaluate import _evaluate, window_run
@@ -29,6 +30,7 @@ from mlwarden.monitors.missing_values import MissingValues
 from mlwarden.monitors.out_of_range import OutOfRange
 from mlwarden.monitors.performance import Performance
 from mlwarden.monitors.prediction_drift import PredictionDrift
+from mlwarden.monitors.schema_violations import SchemaViolations
 from mlwarden.monitors.unseen_categories import UnseenCategories
 from mlwarden.monitors.volume import TrafficVolume
 from mlwarden.schema import validate_table
@@ -49,6 +51,8 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "latency": lambda: Latency(quantile=0.95),
     "error_rate": lambda: ErrorRate(),
     "fairness": lambda: Fairness("gender"),
+    "schema_violations": lambda: SchemaViolations(),
+    "duplicate_ids": lambda: DuplicateIds(),
     "custom": lambda: CustomMetric(
         "north", "custom_metric:share_of_north", columns=["region"], threshold=0.9
     ),

@@ -148,3 +148,47 @@ def test_results_carry_their_evidence() -> None:
     assert abs(sum(d["chart"]["reference"]) - 1) < 1e-9
     assert d["threshold"]["expected_false_alerts_per_month"] <= 1
     json.dumps(d)
+
+
+def test_upstream_break_and_schema_violations_show_up() -> None:
+    """A producer starts sending nulls for income (40%) and strings for age (5%)."""
+    from datetime import UTC, datetime
+
+    from mlwarden.schema import validate_rows
+
+    sim = Simulation(
+        Scenario(
+            days=2,
+            events_per_day=1000,
+            drift_start_day=None,
+            seed=3,
+            upstream_break_day=1,
+            upstream_null_share=0.4,
+        )
+    )
+    spec = spec_of(sim)
+    store = DuckDBStore()
+    try:
+        model = store.create_model("p", spec)
+        now = datetime.now(UTC)
+        rows = sim.to_json_rows(sim.events(1, 2), spec.feature_names, spec.segments)
+        for i, row in enumerate(rows):
+            row["timestamp"] = now.isoformat()
+            if i % 20 == 0:
+                row["features"]["age"] = "forty"
+        batch = validate_rows(spec, rows)
+        store.append_events(model, batch.table).result()
+        store.quarantine("p", spec.name, "events", batch.rejected).result()
+        suite = MonitorSuite(spec.name, auto_monitors(spec), cadence="1d").fit(
+            spec, sim.reference()
+        )
+        res = evaluate(
+            store, model, suite, now - timedelta(hours=1), now + timedelta(hours=1), segments=False
+        )
+    finally:
+        store.close()
+    by = {r.monitor: r for r in res}
+    assert by["missing_values:income"].status is Status.ALERT
+    assert by["schema_violations"].status is Status.ALERT
+    assert "features.age" in by["schema_violations"].reason
+    assert by["missing_values:age"].status is not Status.ALERT

@@ -2,6 +2,7 @@
 
 from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     custom,
+    duplicate_ids,
     error_rate,
     estimated_performance,
     fairness,
@@ -11,6 +12,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     out_of_range,
     performance,
     prediction_drift,
+    schema_violations,
     unseen_categories,
     volume,
 )

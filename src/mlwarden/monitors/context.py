@@ -14,7 +14,13 @@ from mlwarden.schema.spec import ModelSpec
 from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
 from mlwarden.store.aggregates import Request
 
-__all__ = ["Calibration", "FitContext", "Window", "WindowData"]
+__all__ = ["MONITOR_BINS", "Calibration", "FitContext", "Window", "WindowData"]
+
+#: Quantile bins of numeric baselines in monitors. DuckDB's histogram(x, boundaries) costs grow
+#: with the boundaries (measured: 100k rows x 40 columns, 1000 edges 1.0 s, 100 edges 0.18 s);
+#: 256 bins bound the binning error of KS near 0.004, and binned KS is never above the raw one,
+#: so calibrated thresholds stay conservative while a 0.1-sigma shift at 10k rows still shows.
+MONITOR_BINS = 256
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,9 @@ class FitContext:
 
         if name not in self._numeric:
             values = self.floats(name)
-            self._numeric[name] = NumericBaseline.from_values(values if values is not None else [])
+            self._numeric[name] = NumericBaseline.from_values(
+                values if values is not None else [], max_bins=MONITOR_BINS
+            )
         return self._numeric[name]
 
     def column(self, name: str) -> pa.ChunkedArray | None:

@@ -178,6 +178,7 @@ def _compact(d: dict[str, Any]) -> dict[str, Any]:
 
 def auto_monitors(spec: ModelSpec) -> list[Monitor]:
     """The default monitor set for a model spec (unfitted)."""
+    from mlwarden.monitors.duplicate_ids import DuplicateIds
     from mlwarden.monitors.error_rate import ErrorRate
     from mlwarden.monitors.estimated_performance import EstimatedPerformance
     from mlwarden.monitors.fairness import Fairness
@@ -187,6 +188,7 @@ def auto_monitors(spec: ModelSpec) -> list[Monitor]:
     from mlwarden.monitors.out_of_range import OutOfRange
     from mlwarden.monitors.performance import Performance
     from mlwarden.monitors.prediction_drift import PredictionDrift
+    from mlwarden.monitors.schema_violations import SchemaViolations
     from mlwarden.monitors.unseen_categories import UnseenCategories
     from mlwarden.monitors.volume import TrafficVolume
 
@@ -216,5 +218,11 @@ def auto_monitors(spec: ModelSpec) -> list[Monitor]:
         out += [Performance("accuracy"), Performance("f1")]
     elif spec.task is Task.REGRESSION:
         out += [Performance("mae"), Performance("rmse")]
-    out += [TrafficVolume(), Latency(quantile=0.99), ErrorRate()]
+    out += [
+        TrafficVolume(),
+        Latency(quantile=0.99),
+        ErrorRate(),
+        SchemaViolations(),
+        DuplicateIds(),
+    ]
     return out

@@ -108,7 +108,14 @@ class Regression:
     """Sums of errors of labelled regression events."""
 
 
-Request = Volume | Histogram | Categories | Confusion | GroupConfusion | ScoreBins | Regression
+@dataclass(frozen=True)
+class Rejected:
+    """Rows rejected at ingest (quarantined) per window of their arrival, by field."""
+
+
+Request = (
+    Volume | Histogram | Categories | Confusion | GroupConfusion | ScoreBins | Regression | Rejected
+)
 
 
 def _naive(t: datetime) -> datetime:
@@ -162,6 +169,8 @@ def collect(
             out[r] = hot(src, r) if hot is not None else _score_bins(src, r)
         elif isinstance(r, Regression):
             out[r] = _regression(labelled)
+        elif isinstance(r, Rejected):
+            out[r] = _rejected(store, model, run)
     return out
 
 
@@ -236,6 +245,23 @@ def _score_bins(ev: Any, r: ScoreBins) -> dict[int, list[tuple[str, int, int]]]:
     out: dict[int, list[tuple[str, int, int]]] = {}
     for row in rows:
         out.setdefault(int(row["_w"]), []).append((row["cls"], int(row["b"]), int(row["n"])))
+    return out
+
+
+def _rejected(store: Any, model: Any, run: WindowRun) -> dict[int, dict[str, int]]:
+    q = store.quarantine_table()
+    q = q.filter(
+        q.project == model.project,
+        q.model == model.name,
+        q.kind == "events",
+        q.received_at >= _naive(run.range_start),
+        q.received_at < _naive(run.range_end),
+    )
+    q = q.mutate(_w=run.index_expr(q.received_at))
+    rows = _rows(q.group_by("_w", "field").aggregate(n=q.count()))
+    out: dict[int, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(int(r["_w"]), {})[str(r["field"])] = int(r["n"])
     return out
 
 

@@ -144,7 +144,16 @@ class Store(ABC):
         self, project: str, model: str, kind: str, rejections: list[Rejection]
     ) -> Future[IngestResult]: ...
 
+    @abstractmethod
+    def append_spans(self, project: str, table: pa.Table) -> Future[IngestResult]:
+        """Store trace spans (:data:`mlwarden.schema.genai.SPAN_SCHEMA`; ``project`` is set
+        here). Idempotent on (``trace_id``, ``span_id``) within the project."""
+
     # -- reads -------------------------------------------------------------------------------
+    @abstractmethod
+    def spans(self, project: str) -> Any:
+        """The project's trace spans as an ibis table expression."""
+
     @abstractmethod
     def events(self, model: ModelRecord) -> Any:
         """The model's events as an ibis table expression."""
@@ -198,6 +207,10 @@ class Store(ABC):
 
     @abstractmethod
     def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]: ...
+
+    @abstractmethod
+    def quarantine_table(self) -> Any:
+        """Rejected rows as an ibis table."""
 
     @abstractmethod
     def apply_retention(self, *, now: datetime | None = None) -> int:

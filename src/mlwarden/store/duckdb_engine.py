@@ -7,6 +7,8 @@ Tables (``<uid>`` is a model's numeric id):
   ``event_id`` makes re-sent events a no-op;
 * ``actuals_<uid>`` — labels keyed by ``event_id``; a newer label replaces an older one;
 * ``quarantine`` — rejected rows with their index, field and reason;
+* ``spans`` — trace spans of every project (one wide append-only table, a ``project``
+  column; columns from :data:`mlwarden.schema.genai.SPAN_SCHEMA`);
 * ``results``, ``incidents`` — written by the monitors and incidents layers.
 
 Every write goes through :class:`~mlwarden.store.writer.GroupCommitWriter`, so
@@ -33,6 +35,7 @@ import pyarrow.compute as pc
 
 from mlwarden.errors import ConflictError, NotFoundError, StorageError
 from mlwarden.schema.batch import Rejection, canonical_schema
+from mlwarden.schema.genai import SPAN_SCHEMA
 from mlwarden.schema.spec import Feature, ModelSpec, check_name
 from mlwarden.store.base import (
     ENGINES,
@@ -95,6 +98,13 @@ def _sql_type(t: pa.DataType) -> str:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+CATALOG_DDL.append(
+    "CREATE TABLE IF NOT EXISTS spans ("
+    + ", ".join(f"{_q(f.name)} {_sql_type(f.type)}" for f in SPAN_SCHEMA)
+    + ", received_at TIMESTAMP)"
+)
 
 
 def _naive(table: pa.Table) -> pa.Table:
@@ -238,6 +248,7 @@ class DuckDBStore(Store):
             results: list[Any] = [None] * len(group)
             batches: dict[tuple[str, int], list[int]] = {}
             quarantine: list[int] = []
+            spans: list[int] = []
             for i, req in enumerate(group):
                 if req.kind == "call":
                     results[i] = req.payload(con)
@@ -245,6 +256,8 @@ class DuckDBStore(Store):
                     batches.setdefault((req.kind, req.payload[0].uid), []).append(i)
                 elif req.kind == "quarantine":
                     quarantine.append(i)
+                elif req.kind == "spans":
+                    spans.append(i)
                 else:  # pragma: no cover
                     raise AssertionError(req.kind)
             for (kind, _), idx in batches.items():
@@ -256,6 +269,10 @@ class DuckDBStore(Store):
                 else:
                     done = self._insert_actuals(con, model, tables)
                 for i, r in zip(idx, done, strict=True):
+                    results[i] = r
+            if spans:
+                done = self._insert_spans(con, [group[i].payload for i in spans])
+                for i, r in zip(spans, done, strict=True):
                     results[i] = r
             if quarantine:
                 rows = pa.concat_tables([group[i].payload for i in quarantine])
@@ -371,6 +388,51 @@ class DuckDBStore(Store):
             new = pc.is_in(table.column("event_id"), value_set=inserted.column(0)).to_numpy(
                 zero_copy_only=False
             )
+        per_request = np.bincount(owner[new], minlength=len(tables))
+        return [IngestResult(n, int(k)) for n, k in zip(received, per_request, strict=True)]
+
+    def _insert_spans(
+        self, con: duckdb.DuckDBPyConnection, tables: list[pa.Table]
+    ) -> list[IngestResult]:
+        """Like events: one insert for many requests, idempotent on (project, trace_id, span_id)
+        by an anti-join against stored spans of the batch's time span."""
+        received = [t.num_rows for t in tables]
+        owner = np.repeat(np.arange(len(tables)), received)
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        if table.num_rows == 0:
+            return [IngestResult(0, 0) for _ in tables]
+        key = pc.binary_join_element_wise(
+            table.column("project"), table.column("trace_id"), table.column("span_id"), "/"
+        )
+        keep = _first_of_each(key)
+        if keep is not None:
+            table, owner, key = table.take(keep), owner[keep.to_numpy()], key.take(keep)
+        table = _naive(table).append_column(
+            "received_at", pa.array([_utcnow()] * table.num_rows, pa.timestamp("us"))
+        )
+        have = self._table_columns(con, "spans")
+        for f in table.schema:
+            if f.name not in have:  # a newer SPAN_SCHEMA than the file's table
+                _all(con, f"ALTER TABLE spans ADD COLUMN {_q(f.name)} {_sql_type(f.type)}")
+                have.add(f.name)
+        ts = pc.min_max(table.column("start_time"))
+        con.register("sp_batch", table)
+        try:
+            rows = _all(
+                con,
+                "INSERT INTO spans BY NAME SELECT b.* FROM sp_batch b ANTI JOIN "
+                "(SELECT project, trace_id, span_id FROM spans WHERE start_time BETWEEN ? AND ?) s "
+                "ON b.project = s.project AND b.trace_id = s.trace_id AND b.span_id = s.span_id "
+                "RETURNING project || '/' || trace_id || '/' || span_id",
+                [ts["min"].as_py(), ts["max"].as_py()],
+            )
+        finally:
+            con.unregister("sp_batch")
+        if len(rows) == table.num_rows:
+            new = np.ones(table.num_rows, dtype=bool)
+        else:
+            inserted = pa.array([r[0] for r in rows], pa.string())
+            new = pc.is_in(key, value_set=inserted).to_numpy(zero_copy_only=False)
         per_request = np.bincount(owner[new], minlength=len(tables))
         return [IngestResult(n, int(k)) for n, k in zip(received, per_request, strict=True)]
 
@@ -652,7 +714,20 @@ class DuckDBStore(Store):
         )
         return self._writer.submit("quarantine", None, rows, len(rejections))
 
+    def append_spans(self, project: str, table: pa.Table) -> Future[IngestResult]:
+        check_name(project, "project name")
+        col = pa.array([project] * table.num_rows, pa.string())
+        i = table.schema.get_field_index("project")
+        table = (
+            table.set_column(i, "project", col) if i >= 0 else table.append_column("project", col)
+        )
+        return self._writer.submit("spans", None, table, table.num_rows)
+
     # -- reads -------------------------------------------------------------------------------
+    def spans(self, project: str) -> Any:
+        t = self.backend().table("spans")
+        return t.filter(t.project == project)
+
     def events(self, model: ModelRecord) -> Any:
         return self.backend().table(f"events_{model.uid}")
 
@@ -688,6 +763,7 @@ class DuckDBStore(Store):
                 )
                 _all(con, f"DELETE FROM {_q(f'actuals_{uid}')} WHERE ts < ?", [cutoff])
                 deleted += int(n)
+            _all(con, "DELETE FROM spans WHERE start_time < ?", [cutoff])
             return deleted
 
         result: int = self._call(fn)
@@ -872,6 +948,10 @@ class DuckDBStore(Store):
     def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
         row = self._read(f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')}")
         return (row[0][0], row[0][1]) if row else (None, None)
+
+    def quarantine_table(self) -> Any:
+        """Rejected rows as an ibis table (for data-quality monitors)."""
+        return self.backend().table("quarantine")
 
     def use_arrow_events(self, model: ModelRecord, table: pa.Table) -> None:
         """Batch mode: answer the model's event queries from an Arrow table, scanned in place

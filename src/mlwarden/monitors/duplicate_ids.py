@@ -1,0 +1,63 @@
+"""Duplicate event ids: the same id logged at different times (a client reusing ids)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.context import FitContext, WindowData
+from mlwarden.store.aggregates import Request, Volume
+
+__all__ = ["DuplicateIds"]
+
+
+@MONITORS.register
+class DuplicateIds(Monitor):
+    """Share of events whose id repeats within the window. Re-sent events are dropped at ingest,
+    so a repeat here is the same id sent with another timestamp: a client reusing ids, which
+    breaks joining labels to predictions. Alerts above ``max_share`` (default 0.1%).
+
+    Examples
+    --------
+    >>> DuplicateIds().id
+    'duplicate_ids'
+    """
+
+    kind: ClassVar[str] = "duplicate_ids"
+    objective: ClassVar[Objective] = Objective.DATA
+    severity: ClassVar[Severity] = Severity.MEDIUM
+
+    def __init__(self, *, max_share: float = 0.001) -> None:
+        self.max_share = max_share
+
+    def fit(self, ctx: FitContext) -> Self:
+        self.fitted_ = True
+        return self
+
+    def requests(self) -> list[Request]:
+        return [Volume()]
+
+    def evaluate(self, data: WindowData) -> Result:
+        n = data.n
+        if n == 0:
+            return self.result(data, Status.NO_DATA, reason="No events in this window.")
+        dupes = n - int(data.volume.get("ids") or n)
+        share = dupes / n
+        if n < self.min_rows:
+            return self.result(
+                data,
+                Status.INSUFFICIENT_DATA,
+                value=share,
+                n=n,
+                reason=f"{n} events; at least {self.min_rows} are needed.",
+            )
+        status = Status.ALERT if share > self.max_share else Status.OK
+        return self.result(
+            data,
+            status,
+            value=share,
+            threshold=self.max_share,
+            n=n,
+            details={"duplicates": dupes},
+            reason=f"{dupes} repeated event ids in {n} events",
+        )

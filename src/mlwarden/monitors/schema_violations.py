@@ -1,0 +1,71 @@
+"""Schema violations: rows rejected at ingest (wrong types, unknown classes, bad ids)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.context import FitContext, WindowData
+from mlwarden.store.aggregates import Rejected, Request, Volume
+
+__all__ = ["SchemaViolations"]
+
+
+@MONITORS.register
+class SchemaViolations(Monitor):
+    """Share of rows that arrived in the window and were rejected (quarantined) because they
+    broke the schema: a producer that changed a type or a class label. Alerts above
+    ``max_share`` (default 1%) and names the fields at fault.
+
+    Examples
+    --------
+    >>> SchemaViolations().id
+    'schema_violations'
+    """
+
+    kind: ClassVar[str] = "schema_violations"
+    objective: ClassVar[Objective] = Objective.DATA
+    severity: ClassVar[Severity] = Severity.HIGH
+
+    def __init__(self, *, max_share: float = 0.01) -> None:
+        self.max_share = max_share
+
+    def fit(self, ctx: FitContext) -> Self:
+        self.fitted_ = True
+        return self
+
+    def requests(self) -> list[Request]:
+        return [Volume(), Rejected()]
+
+    def evaluate(self, data: WindowData) -> Result:
+        by_field: dict[str, int] = data.get(Rejected()) or {}
+        rejected = sum(by_field.values())
+        total = data.n + rejected
+        if total == 0:
+            return self.result(data, Status.NO_DATA, reason="No rows arrived in this window.")
+        share = rejected / total
+        if total < self.min_rows:
+            return self.result(
+                data,
+                Status.INSUFFICIENT_DATA,
+                value=share,
+                n=total,
+                reason=f"{total} rows; at least {self.min_rows} are needed.",
+            )
+        warn = self.max_share / 5
+        status = (
+            Status.ALERT if share > self.max_share else Status.WARN if share > warn else Status.OK
+        )
+        top = sorted(by_field.items(), key=lambda kv: -kv[1])[:5]
+        fields = ", ".join(f"{f} ({n})" for f, n in top)
+        return self.result(
+            data,
+            status,
+            value=share,
+            threshold=self.max_share,
+            warn=warn,
+            n=total,
+            details={"rejected": rejected, "fields": dict(top)},
+            reason=f"{rejected} of {total} rows rejected ({share:.2%})"
+            + (f": {fields}" if top else ""),
+        )
