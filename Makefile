@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/stats.py --skip-anchors
 	$(BIN)/python bench/estimation.py
+	$(BIN)/python bench/sdk.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

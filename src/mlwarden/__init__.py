@@ -3,13 +3,19 @@
 from mlwarden._version import __version__
 from mlwarden.errors import MlwardenError
 from mlwarden.schema import Feature, FeatureKind, ModelSpec, Task, infer_spec
+from mlwarden.sdk import ASGIMiddleware, InMemoryTransport, Monitor, WSGIMiddleware, init
 
 __all__ = [
+    "ASGIMiddleware",
     "Feature",
     "FeatureKind",
+    "InMemoryTransport",
     "MlwardenError",
     "ModelSpec",
+    "Monitor",
     "Task",
+    "WSGIMiddleware",
     "__version__",
     "infer_spec",
+    "init",
 ]

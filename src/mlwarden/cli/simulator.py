@@ -71,10 +71,21 @@ EMPLOYMENT = ("salaried", "self-employed", "contract", "retired")
 PURPOSES = ("debt_consolidation", "home_improvement", "car", "business", "education", "medical")
 GENDERS = ("female", "male", "nonbinary")
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "region": REGIONS, "employment_type": EMPLOYMENT, "loan_purpose": PURPOSES, "gender": GENDERS,
+    "region": REGIONS,
+    "employment_type": EMPLOYMENT,
+    "loan_purpose": PURPOSES,
+    "gender": GENDERS,
 }
-NUMERIC = ("age", "income", "loan_amount", "debt_to_income", "credit_score",
-           "num_open_accounts", "months_employed", "interest_rate")
+NUMERIC = (
+    "age",
+    "income",
+    "loan_amount",
+    "debt_to_income",
+    "credit_score",
+    "num_open_accounts",
+    "months_employed",
+    "interest_rate",
+)
 INTEGER = frozenset({"age", "credit_score", "num_open_accounts", "months_employed"})
 #: Logged columns in table order; every one but ``gender`` is a model input.
 FEATURES = (*NUMERIC, "region", "employment_type", "loan_purpose", "has_mortgage", "gender")
@@ -93,7 +104,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Intraday volume: density 1 + 0.7 cos(2pi (h - 14) / 24), sampled by inverse CDF.
 _HOURS = np.linspace(0.0, 24.0, 24 * 60 + 1)
 _CDF = _HOURS + 0.7 * 24 / (2 * np.pi) * (
-    np.sin(2 * np.pi * (_HOURS - 14) / 24) - np.sin(2 * np.pi * -14 / 24))
+    np.sin(2 * np.pi * (_HOURS - 14) / 24) - np.sin(2 * np.pi * -14 / 24)
+)
 _CDF /= _CDF[-1]
 
 
@@ -153,8 +165,9 @@ def _pick(u: Array, probs: Array) -> Array:
     return codes
 
 
-def _draw(rng: np.random.Generator, n: int, shift: tuple[float, float] = (0.0, 0.0)
-          ) -> dict[str, Array]:
+def _draw(
+    rng: np.random.Generator, n: int, shift: tuple[float, float] = (0.0, 0.0)
+) -> dict[str, Array]:
     """Draw n applicants; ``shift`` (north, elsewhere) moves the credit score (0 = no drift).
 
     The draws are the same whatever the shift, so streams with and without
@@ -167,45 +180,98 @@ def _draw(rng: np.random.Generator, n: int, shift: tuple[float, float] = (0.0, 0
     emp_p = np.where((age >= 60)[:, None], [0.25, 0.15, 0.05, 0.55], [0.62, 0.20, 0.14, 0.04])
     emp = _pick(u[:, 2], emp_p)
     months = np.where(emp == 3, 0, np.minimum(np.rint(rng.gamma(2.0, 28.0, n)), (age - 18) * 12))
-    log_inc = (10.85 + 0.25 * np.tanh((age - 25) / 15)
-               + np.array([0.0, 0.05, -0.15, -0.3])[emp]
-               + np.array([-0.05, -0.1, 0.05, 0.08, 0.15])[region]
-               + 0.15 * (gender == 1) + rng.normal(0, 0.42, n))
+    log_inc = (
+        10.85
+        + 0.25 * np.tanh((age - 25) / 15)
+        + np.array([0.0, 0.05, -0.15, -0.3])[emp]
+        + np.array([-0.05, -0.1, 0.05, 0.08, 0.15])[region]
+        + 0.15 * (gender == 1)
+        + rng.normal(0, 0.42, n)
+    )
     z_inc = (log_inc - 10.85) / 0.45
-    credit = np.clip(np.rint(685 + 28 * z_inc + 1.1 * (age - 40) - 25 * (emp == 2)
-                             + rng.normal(0, 62, n) + np.where(region == 0, *shift)), 300, 850)
+    credit = np.clip(
+        np.rint(
+            685
+            + 28 * z_inc
+            + 1.1 * (age - 40)
+            - 25 * (emp == 2)
+            + rng.normal(0, 62, n)
+            + np.where(region == 0, *shift)
+        ),
+        300,
+        850,
+    )
     mortgage = u[:, 3] < _sigmoid(-1.0 + 0.05 * (age - 35) + 0.8 * z_inc)
-    pur_p = np.where((emp == 1)[:, None], [0.25, 0.12, 0.13, 0.32, 0.06, 0.12],
-                     [0.36, 0.19, 0.19, 0.05, 0.10, 0.11])
+    pur_p = np.where(
+        (emp == 1)[:, None],
+        [0.25, 0.12, 0.13, 0.32, 0.06, 0.12],
+        [0.36, 0.19, 0.19, 0.05, 0.10, 0.11],
+    )
     purpose = _pick(u[:, 4], pur_p)
-    loan = np.clip(50 * np.rint(np.exp(
-        9.2 + 0.55 * (log_inc - 10.85) + np.array([0.1, 0.3, 0.0, 0.5, -0.1, -0.4])[purpose]
-        + rng.normal(0, 0.45, n)) / 50), 1000, 100_000)
+    loan = np.clip(
+        50
+        * np.rint(
+            np.exp(
+                9.2
+                + 0.55 * (log_inc - 10.85)
+                + np.array([0.1, 0.3, 0.0, 0.5, -0.1, -0.4])[purpose]
+                + rng.normal(0, 0.45, n)
+            )
+            / 50
+        ),
+        1000,
+        100_000,
+    )
     accounts = rng.poisson(np.exp(1.0 + 0.15 * z_inc + 0.35 * mortgage))
     income = np.rint(np.exp(log_inc))
-    dti = np.clip(0.05 + 0.025 * accounts + 0.25 * rng.beta(2, 5, n) + 0.08 * mortgage
-                  + 0.3 * loan / income, 0.0, 1.5).round(3)
-    rate = np.clip(5.0 + 0.032 * (850 - credit) + np.array([0, 0, -1, 1, -0.5, 1.5])[purpose]
-                   + rng.normal(0, 1.2, n), 3.0, 29.99).round(2)
-    return {"age": age, "income": income, "loan_amount": loan, "debt_to_income": dti,
-            "credit_score": credit, "num_open_accounts": accounts.astype(np.float64),
-            "months_employed": months, "interest_rate": rate, "region": region,
-            "employment_type": emp, "loan_purpose": purpose, "has_mortgage": mortgage,
-            "gender": gender}
+    dti = np.clip(
+        0.05 + 0.025 * accounts + 0.25 * rng.beta(2, 5, n) + 0.08 * mortgage + 0.3 * loan / income,
+        0.0,
+        1.5,
+    ).round(3)
+    rate = np.clip(
+        5.0
+        + 0.032 * (850 - credit)
+        + np.array([0, 0, -1, 1, -0.5, 1.5])[purpose]
+        + rng.normal(0, 1.2, n),
+        3.0,
+        29.99,
+    ).round(2)
+    return {
+        "age": age,
+        "income": income,
+        "loan_amount": loan,
+        "debt_to_income": dti,
+        "credit_score": credit,
+        "num_open_accounts": accounts.astype(np.float64),
+        "months_employed": months,
+        "interest_rate": rate,
+        "region": region,
+        "employment_type": emp,
+        "loan_purpose": purpose,
+        "has_mortgage": mortgage,
+        "gender": gender,
+    }
 
 
 def _truth(x: dict[str, Array], rng: np.random.Generator, concept: Array) -> Array:
     """Draw defaults from the ground truth; ``concept`` marks rows after the concept shift."""
     emp, purpose = x["employment_type"], x["loan_purpose"]
-    logit = (-1.7 - 0.014 * (x["credit_score"] - 680)
-             + np.where(concept, 5.0, 3.5) * (x["debt_to_income"] - 0.3)
-             + 0.7 * np.log(x["loan_amount"] / x["income"] / 0.2)
-             + 0.05 * (x["interest_rate"] - 12) - 0.003 * (x["months_employed"] - 50)
-             - 0.012 * (x["age"] - 40) + np.array([0.0, 0.35, 0.45, 0.1])[emp]
-             + np.array([0.15, 0.0, 0.0, 0.45, 0.25, 0.3])[purpose]
-             - 0.25 * x["has_mortgage"] + 0.06 * (x["num_open_accounts"] - 3)
-             + concept * (0.1 + 1.8 * ((x["region"] == 0) & (emp == 1)))
-             + rng.normal(0, 0.3, len(emp)))
+    logit = (
+        -1.7
+        - 0.014 * (x["credit_score"] - 680)
+        + np.where(concept, 5.0, 3.5) * (x["debt_to_income"] - 0.3)
+        + 0.7 * np.log(x["loan_amount"] / x["income"] / 0.2)
+        + 0.05 * (x["interest_rate"] - 12)
+        - 0.003 * (x["months_employed"] - 50)
+        - 0.012 * (x["age"] - 40)
+        + np.array([0.0, 0.35, 0.45, 0.1])[emp]
+        + np.array([0.15, 0.0, 0.0, 0.45, 0.25, 0.3])[purpose]
+        - 0.25 * x["has_mortgage"]
+        + 0.06 * (x["num_open_accounts"] - 3)
+        + concept * (0.1 + 1.8 * ((x["region"] == 0) & (emp == 1)))
+        + rng.normal(0, 0.3, len(emp))
+    )
     return (rng.random(len(emp)) < _sigmoid(logit)).astype(np.int64)
 
 
@@ -267,24 +333,45 @@ class Simulation:
                 arr = pa.array(CATEGORIES[name]).take(pa.array(x[name]))
                 cols[name] = arr if mask is None else pc.if_else(pa.array(mask), None, arr)
             else:
-                dtype = np.int64 if name in INTEGER else bool if name == "has_mortgage" \
-                    else np.float64
+                dtype = (
+                    np.int64 if name in INTEGER else bool if name == "has_mortgage" else np.float64
+                )
                 cols[name] = pa.array(x[name].astype(dtype), mask=mask)
         return cols
 
     @property
     def spec_columns(self) -> dict[str, Any]:
         """The model's spec, in the shape ``mlwarden.schema.ModelSpec`` validates."""
+
         def kind(name: str) -> str:
-            return ("categorical" if name in CATEGORIES else
-                    "boolean" if name == "has_mortgage" else "numeric")
+            return (
+                "categorical"
+                if name in CATEGORIES
+                else "boolean"
+                if name == "has_mortgage"
+                else "numeric"
+            )
 
         return {
-            "name": "loan-default", "task": "binary", "classes": ["0", "1"], "positive_class": "1",
-            "features": [{"name": f, "kind": kind(f)} | ({"description": "sensitive attribute, "
-                          "not a model input"} if f in SENSITIVE else {}) for f in FEATURES],
-            "prediction": "prediction", "score": "score", "target": "target",
-            "timestamp": "timestamp", "segments": list(SEGMENTS), "sensitive": list(SENSITIVE),
+            "name": "loan-default",
+            "task": "binary",
+            "classes": ["0", "1"],
+            "positive_class": "1",
+            "features": [
+                {"name": f, "kind": kind(f)}
+                | (
+                    {"description": "sensitive attribute, not a model input"}
+                    if f in SENSITIVE
+                    else {}
+                )
+                for f in FEATURES
+            ],
+            "prediction": "prediction",
+            "score": "score",
+            "target": "target",
+            "timestamp": "timestamp",
+            "segments": list(SEGMENTS),
+            "sensitive": list(SENSITIVE),
         }
 
     def reference(self) -> pa.Table:
@@ -299,18 +386,24 @@ class Simulation:
         score = self._score(x, {})
         start_us = (s.start - _EPOCH) // timedelta(microseconds=1)
         ts = start_us - np.sort(rng.integers(1, 28 * _DAY_US, s.reference_rows))[::-1]
-        return pa.table(self._table(x, {}) | {
-            "prediction": pa.array((score >= 0.5).astype(np.int64)), "score": pa.array(score),
-            "target": pa.array(target), "timestamp": pa.array(ts, pa.timestamp("us", "UTC")),
-        })
+        return pa.table(
+            self._table(x, {})
+            | {
+                "prediction": pa.array((score >= 0.5).astype(np.int64)),
+                "score": pa.array(score),
+                "target": pa.array(target),
+                "timestamp": pa.array(ts, pa.timestamp("us", "UTC")),
+            }
+        )
 
     def _day(self, day: int) -> tuple[pa.Table, Array, Array]:
         """One day of events, with each event's true label and whether it gets one."""
         if day in self._days:
             return self._days[day]
         s, n = self.scenario, self.scenario.events_per_day
-        rng_x, rng_y, rng_ops = (np.random.default_rng(g) for g in
-                                 np.random.SeedSequence([s.seed, 3, day]).spawn(3))
+        rng_x, rng_y, rng_ops = (
+            np.random.default_rng(g) for g in np.random.SeedSequence([s.seed, 3, day]).spawn(3)
+        )
         onset = s.onset
         since = day - onset if onset is not None and day >= onset else -1
         drifting = since >= 0
@@ -329,20 +422,27 @@ class Simulation:
         score = self._score(x, null)
         failed = ops[:, 2] < ERROR_RATE
         error = np.array(["timeout_fallback", "feature_store_unavailable"])[
-            (ops[:, 3] * 2).astype(int)]
+            (ops[:, 3] * 2).astype(int)
+        ]
         tail_p, sigma = (0.03, 0.45) if drifting else (0.008, 0.3)
         latency = np.exp(np.log(20.0) + sigma * rng_ops.standard_normal(n))
         latency *= np.where(ops[:, 4] < tail_p, 1 + 4 * rng_ops.pareto(2.5, n), 1.0)
         latency = np.where(failed, 250 + latency, latency).round(3)
-        table = pa.table({
-            "event_id": pa.array([f"ev-{s.seed}-{day:04d}-{i:05d}" for i in range(n)], pa.string()),
-            "timestamp": pa.array(ts, pa.timestamp("us", "UTC")),
-            "version": pa.array(["v1"] * n, pa.string()),
-            "prediction": pa.array((score >= 0.5).astype(np.int64)),
-            "score": pa.array(score), "latency_ms": pa.array(latency),
-            "status": pa.array(np.where(failed, "error", "ok").tolist(), pa.string()),
-            "error": pa.array(error.tolist(), pa.string(), mask=~failed),
-        } | self._table(x, null))
+        table = pa.table(
+            {
+                "event_id": pa.array(
+                    [f"ev-{s.seed}-{day:04d}-{i:05d}" for i in range(n)], pa.string()
+                ),
+                "timestamp": pa.array(ts, pa.timestamp("us", "UTC")),
+                "version": pa.array(["v1"] * n, pa.string()),
+                "prediction": pa.array((score >= 0.5).astype(np.int64)),
+                "score": pa.array(score),
+                "latency_ms": pa.array(latency),
+                "status": pa.array(np.where(failed, "error", "ok").tolist(), pa.string()),
+                "error": pa.array(error.tolist(), pa.string(), mask=~failed),
+            }
+            | self._table(x, null)
+        )
         self._days[day] = (table, target, labelled)
         return self._days[day]
 
@@ -367,12 +467,14 @@ class Simulation:
         parts = [self._slice(self._day(d)[0], lo, to, d) for d in days]
         return pa.concat_tables(parts) if parts else self._day(0)[0].slice(0, 0)
 
-    def iter_batches(self, *, batch_size: int = 1000, day_from: float = 0,
-                     day_to: float | None = None) -> Iterator[pa.Table]:
+    def iter_batches(
+        self, *, batch_size: int = 1000, day_from: float = 0, day_to: float | None = None
+    ) -> Iterator[pa.Table]:
         """``events(day_from, day_to)`` in time order, ``batch_size`` rows at a time."""
         if batch_size < 1:
-            raise ConfigError(expected("argument of iter_batches", "batch_size", "be >= 1",
-                                       batch_size))
+            raise ConfigError(
+                expected("argument of iter_batches", "batch_size", "be >= 1", batch_size)
+            )
         lo, to, days = self._range(day_from, day_to)
         pending: list[pa.Table] = []
         rows = 0
@@ -401,30 +503,45 @@ class Simulation:
         for d in range(s.days):
             table, target, labelled = self._day(d)
             ts = table.column("timestamp").cast(pa.int64()).to_numpy() + delay
-            parts.append(pa.table({
-                "event_id": table.column("event_id").filter(pa.array(labelled)),
-                "actual": pa.array(target[labelled]),
-                "timestamp": pa.array(ts[labelled], pa.timestamp("us", "UTC")),
-            }))
+            parts.append(
+                pa.table(
+                    {
+                        "event_id": table.column("event_id").filter(pa.array(labelled)),
+                        "actual": pa.array(target[labelled]),
+                        "timestamp": pa.array(ts[labelled], pa.timestamp("us", "UTC")),
+                    }
+                )
+            )
         out = pa.concat_tables(parts)
         if available_at is not None:
             if available_at.tzinfo is None:
-                raise ConfigError(expected("argument", "available_at", "be timezone-aware",
-                                           available_at))
-            out = out.filter(pc.less_equal(out.column("timestamp"), pa.scalar(
-                available_at, pa.timestamp("us", "UTC"))))
+                raise ConfigError(
+                    expected("argument", "available_at", "be timezone-aware", available_at)
+                )
+            out = out.filter(
+                pc.less_equal(
+                    out.column("timestamp"), pa.scalar(available_at, pa.timestamp("us", "UTC"))
+                )
+            )
         return out
 
     @staticmethod
-    def to_json_rows(table: pa.Table, features: Sequence[str],
-                     segments: Sequence[str]) -> list[dict[str, Any]]:
+    def to_json_rows(
+        table: pa.Table, features: Sequence[str], segments: Sequence[str]
+    ) -> list[dict[str, Any]]:
         """Turn a flat events table into mlwarden's JSON events (null status / error left out)."""
         rows = []
         for r in table.to_pylist():
-            row = {"event_id": r["event_id"], "timestamp": r["timestamp"].isoformat(),
-                   "version": r["version"], "features": {f: r[f] for f in features},
-                   "prediction": r["prediction"], "score": r["score"],
-                   "latency_ms": r["latency_ms"], "segments": {g: r[g] for g in segments}}
+            row = {
+                "event_id": r["event_id"],
+                "timestamp": r["timestamp"].isoformat(),
+                "version": r["version"],
+                "features": {f: r[f] for f in features},
+                "prediction": r["prediction"],
+                "score": r["score"],
+                "latency_ms": r["latency_ms"],
+                "segments": {g: r[g] for g in segments},
+            }
             row |= {k: r[k] for k in ("status", "error") if r.get(k) is not None}
             rows.append(row)
         return rows
