@@ -27,6 +27,7 @@ from mlwarden.monitors.fairness import Fairness
 from mlwarden.monitors.feature_drift import FeatureDrift
 from mlwarden.monitors.latency import Latency
 from mlwarden.monitors.missing_values import MissingValues
+from mlwarden.monitors.multivariate_drift import MultivariateDrift
 from mlwarden.monitors.out_of_range import OutOfRange
 from mlwarden.monitors.performance import Performance
 from mlwarden.monitors.prediction_drift import PredictionDrift
@@ -53,6 +54,7 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "fairness": lambda: Fairness("gender"),
     "schema_violations": lambda: SchemaViolations(),
     "duplicate_ids": lambda: DuplicateIds(),
+    "multivariate_drift": lambda: MultivariateDrift(sample=300),
     "custom": lambda: CustomMetric(
         "north", "custom_metric:share_of_north", columns=["region"], threshold=0.9
     ),

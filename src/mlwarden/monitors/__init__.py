@@ -9,6 +9,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     feature_drift,
     latency,
     missing_values,
+    multivariate_drift,
     out_of_range,
     performance,
     prediction_drift,

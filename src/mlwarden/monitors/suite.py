@@ -185,6 +185,7 @@ def auto_monitors(spec: ModelSpec) -> list[Monitor]:
     from mlwarden.monitors.feature_drift import FeatureDrift
     from mlwarden.monitors.latency import Latency
     from mlwarden.monitors.missing_values import MissingValues
+    from mlwarden.monitors.multivariate_drift import MultivariateDrift
     from mlwarden.monitors.out_of_range import OutOfRange
     from mlwarden.monitors.performance import Performance
     from mlwarden.monitors.prediction_drift import PredictionDrift
@@ -201,6 +202,8 @@ def auto_monitors(spec: ModelSpec) -> list[Monitor]:
             out.append(OutOfRange(f.name))
         if f.kind is FeatureKind.CATEGORICAL:
             out.append(UnseenCategories(f.name))
+    if sum(f.kind is FeatureKind.NUMERIC for f in spec.features) >= 2:
+        out.append(MultivariateDrift())
     if spec.task is not Task.LLM:
         if spec.score:
             out.append(PredictionDrift("score"))

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ibis
+import numpy as np
 import pyarrow as pa
 
 __all__ = [
@@ -113,8 +114,25 @@ class Rejected:
     """Rows rejected at ingest (quarantined) per window of their arrival, by field."""
 
 
+@dataclass(frozen=True)
+class Sample:
+    """Up to ``limit`` random rows of ``columns`` per window: the one request that returns rows,
+    for multivariate drift, bounded so it stays small whatever the volume."""
+
+    columns: tuple[str, ...]
+    limit: int = 2000
+
+
 Request = (
-    Volume | Histogram | Categories | Confusion | GroupConfusion | ScoreBins | Regression | Rejected
+    Volume
+    | Histogram
+    | Categories
+    | Confusion
+    | GroupConfusion
+    | ScoreBins
+    | Regression
+    | Rejected
+    | Sample
 )
 
 
@@ -171,6 +189,8 @@ def collect(
             out[r] = _regression(labelled)
         elif isinstance(r, Rejected):
             out[r] = _rejected(store, model, run)
+        elif isinstance(r, Sample):
+            out[r] = _sample(ev, r)
     return out
 
 
@@ -245,6 +265,21 @@ def _score_bins(ev: Any, r: ScoreBins) -> dict[int, list[tuple[str, int, int]]]:
     out: dict[int, list[tuple[str, int, int]]] = {}
     for row in rows:
         out.setdefault(int(row["_w"]), []).append((row["cls"], int(row["b"]), int(row["n"])))
+    return out
+
+
+def _sample(ev: Any, r: Sample) -> dict[int, pa.Table]:
+    # a pseudo-random but reproducible pick: re-evaluating a window gives the same result
+    base = ev.select("_w", "event_id", *r.columns)
+    rn = ibis.row_number().over(group_by=base._w, order_by=base.event_id.hash())
+    picked = base.mutate(_rn=rn).drop("event_id")
+    table: pa.Table = picked.filter(picked._rn < r.limit).drop("_rn").to_pyarrow()
+    out: dict[int, pa.Table] = {}
+    if table.num_rows == 0:
+        return out
+    ws = table.column("_w").to_numpy()
+    for w in np.unique(ws):
+        out[int(w)] = table.filter(pa.array(ws == w)).drop_columns(["_w"])
     return out
 
 
