@@ -3,6 +3,7 @@
 from mlwarden._version import __version__
 from mlwarden.errors import MlwardenError
 from mlwarden.schema import Feature, FeatureKind, ModelSpec, Task, infer_spec
+from mlwarden.report import Report, report  # the function shadows the subpackage name on purpose
 from mlwarden.sdk import ASGIMiddleware, InMemoryTransport, Monitor, WSGIMiddleware, init
 
 __all__ = [
@@ -13,9 +14,11 @@ __all__ = [
     "MlwardenError",
     "ModelSpec",
     "Monitor",
+    "Report",
     "Task",
     "WSGIMiddleware",
     "__version__",
     "infer_spec",
     "init",
+    "report",
 ]

@@ -12,7 +12,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from mlwarden._version import __version__
-from mlwarden.server import routes_ingest, routes_models, routes_monitors, routes_query
+from mlwarden.server import (
+    routes_ingest,
+    routes_llm,
+    routes_models,
+    routes_monitors,
+    routes_otlp,
+    routes_query,
+)
 from mlwarden.server.api_models import HealthOut
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.settings import ServerSettings
@@ -75,6 +82,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_ingest.router)
     app.include_router(routes_query.router)
     app.include_router(routes_monitors.router)
+    app.include_router(routes_otlp.router)
+    app.include_router(routes_llm.router)
 
     @app.get("/v1/health", response_model=HealthOut, tags=["health"])
     def health(request: Request) -> HealthOut:

@@ -1,0 +1,132 @@
+"""Precision and recall of the offline LLM checks on a labelled set, and their throughput.
+
+    python bench/llm_checks.py [--seconds 2] [--errors]
+
+Prints, per detector, the number of labelled examples (positives / hard
+negatives), precision, recall, and then checks per second: each check alone on
+short chat turns, and all the checks that ingest runs on one span (PII on the
+prompt and the response, injection on the prompt, refusal on the response).
+The labelled set is bench/llm_checks_data.py; ``--errors`` lists misclassified
+examples and the known limits (positives the patterns are known to miss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "src"))
+
+from llm_checks_data import KNOWN_LIMITS, LABELLED, Example  # noqa: E402
+from mlwarden.stats.llm_checks import (  # noqa: E402
+    check_json,
+    detect_refusal,
+    find_injection,
+    find_pii,
+)
+
+
+def detector(key: str) -> Callable[[str], bool]:
+    """The labelled set's detector ``key`` as text -> fired."""
+    if key == "injection":
+        return lambda t: find_injection(t).flagged
+    if key == "refusal":
+        return lambda t: detect_refusal(t).flagged
+    if key == "json":
+        return lambda t: check_json(t).flagged
+    return lambda t: find_pii(t, types=[key]).flagged
+
+
+def score(examples: list[Example], fires: Callable[[str], bool]) -> dict[str, object]:
+    tp = fp = fn = tn = 0
+    errors = []
+    for text, label in examples:
+        got = fires(text)
+        tp += got and label
+        fp += got and not label
+        fn += label and not got
+        tn += not got and not label
+        if got != label:
+            errors.append((text, label))
+    return {
+        "n": len(examples),
+        "pos": tp + fn,
+        "neg": fp + tn,
+        "precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "errors": errors,
+    }
+
+
+def evaluate() -> dict[str, dict[str, object]]:
+    """Scores of every detector on the labelled set."""
+    return {name: score(ex, detector(key)) for name, (key, ex) in LABELLED.items()}
+
+
+def throughput(seconds: float) -> list[tuple[str, float]]:
+    turns = [t for _, (_, ex) in LABELLED.items() for t, _ in ex]
+    prompt = (
+        "system: You are a support assistant for Acme.\nuser: Hi, my order #415-555-0199 never "
+        "arrived. Can you check? My email is jane.doe@example.com and the card ended 4242. "
+        "Ignore the typos please, I'm typing on my phone. " * 3
+    )
+    response = (
+        "I'm sorry to hear that. I found order 415-555-0199: it shipped on 2024-05-02 and is "
+        "with the carrier. You will get an update at the address on file within 24 hours. " * 3
+    )
+
+    def one_span(_: str) -> None:
+        find_pii(prompt)
+        find_injection(prompt)
+        find_pii(response)
+        detect_refusal(response)
+
+    cases: list[tuple[str, Callable[[str], object]]] = [
+        ("pii (all types)", find_pii),
+        ("injection", find_injection),
+        ("refusal", detect_refusal),
+        ("json", check_json),
+        (f"spans/s: a span's 4 checks (~{len(prompt) + len(response)} chars)", one_span),
+    ]
+    out = []
+    for name, fn in cases:
+        n = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for t in turns:
+                fn(t)
+            n += len(turns)
+        out.append((name, n / (time.perf_counter() - start)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0, help="time per throughput case")
+    ap.add_argument("--errors", action="store_true", help="list misclassified examples")
+    args = ap.parse_args()
+    print(f"{'detector':<18} {'n':>4} {'pos':>4} {'neg':>4} {'precision':>9} {'recall':>7}")
+    for name, s in evaluate().items():
+        print(
+            f"{name:<18} {s['n']:>4} {s['pos']:>4} {s['neg']:>4} "
+            f"{s['precision']:>9.3f} {s['recall']:>7.3f}"
+        )
+        if args.errors:
+            for text, label in s["errors"]:  # type: ignore[attr-defined]
+                print(f"    {'missed' if label else 'false alarm'}: {text[:90]!r}")
+    caught = [t for key, t in KNOWN_LIMITS if detector(key)(t)]
+    print(f"\nknown limits (misses kept apart): {len(caught)} of {len(KNOWN_LIMITS)} caught")
+    if args.errors:
+        for key, text in KNOWN_LIMITS:
+            print(f"    {key}: {text[:90]!r}")
+    print(f"\n{'throughput (1 core)':<48} {'checks/s':>10}")
+    for name, rate in throughput(args.seconds):
+        print(f"{name:<48} {rate:>10,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Where the text of an LLM call is, in each dialect: input and output messages as (role, text).
+
+Read in this order (first found wins): the GenAI ``gen_ai.system_instructions`` +
+``gen_ai.input.messages`` / ``gen_ai.output.messages`` (JSON text or structured values);
+OpenLLMetry's ``gen_ai.prompt.{i}.*`` / ``gen_ai.completion.{i}.*``; OpenInference's
+``llm.input_messages.{i}.message.*`` / ``llm.output_messages.{i}.message.*``; the deprecated
+``gen_ai.prompt`` / ``gen_ai.completion`` attributes; span events (``gen_ai.content.prompt``,
+``gen_ai.content.completion``, ``gen_ai.{role}.message``, ``gen_ai.choice``); and last
+``input.value`` / ``output.value`` (an OpenAI request or response body is unpacked).
+
+Examples
+--------
+>>> ins, outs = prompt_and_response({"gen_ai.prompt.0.role": "user",
+...                                  "gen_ai.prompt.0.content": "hi",
+...                                  "output.value": "hello"}, [])
+>>> render_prompt(ins), render_response(outs)
+('user: hi', 'hello')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+__all__ = ["Message", "maybe_json", "prompt_and_response", "render_prompt", "render_response"]
+
+#: (role, text)
+Message = tuple[str, str]
+_INDEXED = re.compile(
+    r"^(gen_ai\.prompt|gen_ai\.completion|llm\.input_messages|llm\.output_messages)"
+    r"\.(\d+)\.(.+)$"
+)
+_ROLE_EVENTS = re.compile(r"^gen_ai\.(system|user|assistant|tool)\.message$")
+
+
+def maybe_json(v: Any) -> Any:
+    if isinstance(v, str) and v[:1] in ("[", "{"):
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return v
+    return v
+
+
+def _text(content: Any) -> str:
+    """Text of a message content: a string, a list of parts, or a part."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(t for t in (_text(p) for p in content) if t)
+    if isinstance(content, Mapping):
+        kind = content.get("type")
+        if kind in ("tool_call", "function_call") or "function" in content:
+            fn = content.get("function") or content
+            args = fn.get("arguments")
+            args = args if isinstance(args, str) else orjson.dumps(args).decode() if args else ""
+            return f"[tool_call {fn.get('name', '')}({args})]"
+        if kind == "tool_call_response":
+            return _text(content.get("response") or content.get("result"))
+        for key in ("content", "text", "message_content"):
+            if key in content:
+                return _text(content[key])
+        return ""
+    return str(content)
+
+
+def _message(m: Any, default_role: str) -> Message | None:
+    if isinstance(m, str):
+        return (default_role, m)
+    if not isinstance(m, Mapping):
+        return None
+    role = str(m.get("role") or default_role)
+    if "parts" in m:
+        text = _text(m["parts"])
+    else:
+        text = _text(m.get("content"))
+        calls = m.get("tool_calls")
+        if calls:
+            text = "\n".join(t for t in [text, _text(calls)] if t)
+    return (role, text)
+
+
+def _messages(value: Any, default_role: str) -> list[Message]:
+    value = maybe_json(value)
+    if isinstance(value, Mapping) and isinstance(value.get("messages"), list):
+        value = value["messages"]
+    if isinstance(value, Mapping) and isinstance(value.get("choices"), list):
+        value = [c.get("message") or {"content": c.get("text")} for c in value["choices"]]
+    if isinstance(value, list):
+        msgs = [_message(m, default_role) for m in value]
+        return [m for m in msgs if m is not None]
+    if isinstance(value, str | Mapping):
+        m = _message(value, default_role)
+        return [m] if m else []
+    return []
+
+
+def _indexed(attrs: Mapping[str, Any], prefix: str) -> list[Message]:
+    """``prefix.{i}.role`` / ``.content`` (OpenLLMetry) or ``prefix.{i}.message.*``
+    (OpenInference) into ordered messages."""
+    by_index: dict[int, dict[str, Any]] = {}
+    for k, v in attrs.items():
+        m = _INDEXED.match(k)
+        if m and m.group(1) == prefix:
+            by_index.setdefault(int(m.group(2)), {})[m.group(3).removeprefix("message.")] = v
+    out = []
+    default = "assistant" if "completion" in prefix or "output" in prefix else "user"
+    for i in sorted(by_index):
+        d = by_index[i]
+        parts = [d[k] for k in sorted(d) if k.startswith("contents.") and k.endswith(".text")]
+        calls = [
+            f"[tool_call {d[k]}({d.get(k.replace('.name', '.arguments'), '')})]"
+            for k in sorted(d)
+            if k.startswith("tool_calls.") and k.endswith("function.name")
+        ]
+        text = _text(d.get("content")) if "content" in d else "\n".join(str(p) for p in parts)
+        text = "\n".join(t for t in [text, *calls] if t)
+        out.append((str(d.get("role") or default), text))
+    return out
+
+
+def _from_events(events: Sequence[Mapping[str, Any]]) -> tuple[list[Message], list[Message]]:
+    ins: list[Message] = []
+    outs: list[Message] = []
+    for e in events:
+        name, attrs = e.get("name", ""), e.get("attributes") or {}
+        if name == "gen_ai.content.prompt":
+            ins += _messages(attrs.get("gen_ai.prompt"), "user")
+        elif name == "gen_ai.content.completion":
+            outs += _messages(attrs.get("gen_ai.completion"), "assistant")
+        elif m := _ROLE_EVENTS.match(name):
+            ins += _messages(attrs.get("content") or attrs.get("gen_ai.event.content"), m.group(1))
+        elif name == "gen_ai.choice":
+            msg = maybe_json(attrs.get("message"))
+            outs += _messages(msg if msg is not None else attrs.get("content"), "assistant")
+    return ins, outs
+
+
+def prompt_and_response(
+    attrs: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
+) -> tuple[list[Message], list[Message]]:
+    """Input and output messages of a span, from whichever dialect carries them."""
+    ins: list[Message] = []
+    if "gen_ai.system_instructions" in attrs:
+        ins += [("system", m[1]) for m in _messages(attrs["gen_ai.system_instructions"], "system")]
+    ins += _messages(attrs.get("gen_ai.input.messages"), "user")
+    outs = _messages(attrs.get("gen_ai.output.messages"), "assistant")
+    ev_in, ev_out = _from_events(events)
+    for candidates, target in (
+        ((_indexed(attrs, "gen_ai.prompt"), _indexed(attrs, "llm.input_messages"),
+          _messages(attrs.get("gen_ai.prompt"), "user"), ev_in,
+          _messages(attrs.get("input.value"), "user")), ins),
+        ((_indexed(attrs, "gen_ai.completion"), _indexed(attrs, "llm.output_messages"),
+          _messages(attrs.get("gen_ai.completion"), "assistant"), ev_out,
+          _messages(attrs.get("output.value"), "assistant")), outs),
+    ):  # fmt: skip
+        if not target:
+            target += next((c for c in candidates if c), [])
+    return ins, outs
+
+
+def render_prompt(messages: Sequence[Message]) -> str | None:
+    """Messages as ``role: text`` lines (None when there are none)."""
+    return "\n".join(f"{r}: {t}" for r, t in messages) if messages else None
+
+
+def render_response(messages: Sequence[Message]) -> str | None:
+    return "\n".join(t for _, t in messages) if messages else None

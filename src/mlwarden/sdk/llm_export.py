@@ -1,0 +1,193 @@
+"""Where the spans of :mod:`mlwarden.sdk.llm` go: a list in memory, or an OTLP/HTTP receiver.
+
+:class:`OTLPExporter` batches spans on one background thread and POSTs them as
+gzip OTLP/JSON to ``<url>/v1/traces`` (an mlwarden server, or any OTLP
+receiver), retrying a few times with backoff and then dropping (and counting)
+a batch, so a missing server never slows or breaks the app.
+
+Examples
+--------
+>>> from mlwarden.schema.otlp import SpanData
+>>> ex = InMemoryExporter()
+>>> ex.export(SpanData("ab" * 16, "cd" * 8, "step", 1, 2))
+>>> [s.name for s in ex.spans], ex.flush()
+(['step'], True)
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import queue
+import threading
+import time
+from typing import Any
+
+from mlwarden.schema.otlp import SpanData, encode_json
+
+__all__ = ["InMemoryExporter", "OTLPExporter", "SpanExporter"]
+
+log = logging.getLogger("mlwarden.sdk.llm")
+
+
+class SpanExporter:
+    """Where finished spans go."""
+
+    def export(self, span: SpanData) -> None:
+        raise NotImplementedError
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self.flush()
+
+
+class InMemoryExporter(SpanExporter):
+    """Keeps spans in :attr:`spans` (tests, notebooks)."""
+
+    def __init__(self) -> None:
+        self.spans: list[SpanData] = []
+
+    def export(self, span: SpanData) -> None:
+        self.spans.append(span)
+
+
+class OTLPExporter(SpanExporter):
+    """Batches spans on a background thread and POSTs them as gzip OTLP/JSON.
+
+    ``url``: the mlwarden server (or any OTLP/HTTP receiver), ``/v1/traces`` is appended;
+    default ``MLWARDEN_URL`` or http://127.0.0.1:8000. ``api_key``: default
+    ``MLWARDEN_API_KEY``. A batch goes out at ``max_batch`` spans or every ``interval``
+    seconds; a failed POST is retried ``retries`` times with backoff, then dropped and counted
+    in :attr:`dropped_`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        service_name: str | None = None,
+        max_batch: int = 512,
+        interval: float = 1.0,
+        max_queue: int = 10_000,
+        timeout: float = 10.0,
+        retries: int = 3,
+    ) -> None:
+        self.url = url
+        self.api_key = api_key
+        self.service_name = service_name
+        self.max_batch = max_batch
+        self.interval = interval
+        self.max_queue = max_queue
+        self.timeout = timeout
+        self.retries = retries
+        self.sent_ = 0
+        self.dropped_ = 0
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._q: queue.Queue[SpanData | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    @property
+    def endpoint(self) -> str:
+        base = self.url or os.environ.get("MLWARDEN_URL") or "http://127.0.0.1:8000"
+        return base.rstrip("/") + "/v1/traces"
+
+    def _start(self) -> None:
+        if self._pid == os.getpid() and self._thread is not None:
+            return
+        with self._lock:
+            if self._pid == os.getpid() and self._thread is not None:
+                return
+            self._pid, self._pending = os.getpid(), 0
+            self._q = queue.Queue(maxsize=self.max_queue)
+            self._thread = threading.Thread(target=self._run, name="mlwarden-spans", daemon=True)
+            self._thread.start()
+
+    def export(self, span: SpanData) -> None:
+        self._start()
+        with self._lock:
+            try:
+                self._q.put_nowait(span)
+            except queue.Full:
+                self.dropped_ += 1
+                return
+            self._pending += 1
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued span was sent (or dropped); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.05))
+        return True
+
+    def shutdown(self) -> None:
+        self.flush()
+        if self._thread is not None and self._pid == os.getpid():
+            self._q.put(None)
+            self._thread.join(5.0)
+            self._thread = None
+
+    def _run(self) -> None:
+        import httpx
+
+        headers = {"content-type": "application/json", "content-encoding": "gzip"}
+        key = self.api_key or os.environ.get("MLWARDEN_API_KEY")
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        resource = {
+            "service.name": self.service_name or os.environ.get("OTEL_SERVICE_NAME") or "llm-app"
+        }
+        with httpx.Client(timeout=self.timeout) as client:
+            while True:
+                first = self._q.get()
+                if first is None:
+                    return
+                batch = [first]
+                deadline = time.monotonic() + self.interval
+                while len(batch) < self.max_batch:
+                    try:
+                        item = self._q.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        self._send(client, batch, headers, resource)
+                        return
+                    batch.append(item)
+                self._send(client, batch, headers, resource)
+
+    def _send(
+        self, client: Any, batch: list[SpanData], headers: dict[str, str], resource: dict[str, Any]
+    ) -> None:
+        body = gzip.compress(encode_json(batch, resource=resource, scope="mlwarden.sdk.llm"), 1)
+        ok = False
+        for attempt in range(self.retries + 1):
+            try:
+                r = client.post(self.endpoint, content=body, headers=headers)
+            except Exception as exc:  # noqa: BLE001 - any transport failure is retried
+                log.debug("span export failed: %s", exc)
+            else:
+                if r.status_code < 300:
+                    ok = True
+                    break
+                if r.status_code not in (408, 429) and r.status_code < 500:
+                    log.warning("span export refused (%d): %s", r.status_code, r.text[:200])
+                    break
+            if attempt < self.retries:
+                time.sleep(min(0.25 * 2**attempt, 5.0))
+        with self._idle:
+            if ok:
+                self.sent_ += len(batch)
+            else:
+                self.dropped_ += len(batch)
+            self._pending -= len(batch)
+            self._idle.notify_all()

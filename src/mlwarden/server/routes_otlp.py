@@ -1,0 +1,209 @@
+"""OTLP/HTTP trace ingest: ``POST /v1/traces``, answering as an OpenTelemetry collector does.
+
+Protobuf (``application/x-protobuf``) or JSON (``application/json``), gzip or
+not. Each span is normalised (:mod:`mlwarden.schema.genai`), priced
+(:mod:`mlwarden.schema.pricing`), checked for PII, injection, refusal and bad
+JSON (:mod:`mlwarden.stats.llm_checks`) and stored; the reply is an
+``ExportTraceServiceResponse`` in the request's encoding, with
+``partial_success`` counting spans put in quarantine (no ids, no times). A
+body that cannot be decoded gets 400 with the reason (a ``google.rpc.Status``),
+an oversize one 413, an unknown content type 415.
+
+Prices: the bundled table, plus the file named by the ``MLWARDEN_PRICES``
+environment variable when it is set (read when the server starts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from mlwarden.errors import MlwardenError, PayloadTooLargeError, ValidationError
+from mlwarden.schema.genai import normalise, spans_table
+from mlwarden.schema.genai_messages import Message
+from mlwarden.schema.otlp import (
+    JSON_TYPE,
+    PROTOBUF_TYPE,
+    decode_json,
+    decode_protobuf,
+    error_reply,
+    export_reply,
+)
+from mlwarden.schema.pricing import PriceTable, load_prices
+from mlwarden.server.auth import project_of
+from mlwarden.server.body import media_type, read_body
+from mlwarden.stats.llm_checks import (
+    Finding,
+    check_json,
+    detect_refusal,
+    find_injection,
+    find_pii,
+)
+from mlwarden.store.base import Store
+
+__all__ = ["PRICES_ENV", "QUARANTINE_MODEL", "enrich", "router"]
+
+router = APIRouter(tags=["llm"])
+Project = Annotated[str, Depends(project_of)]
+
+#: Environment variable naming a JSON file of extra or overriding prices.
+PRICES_ENV = "MLWARDEN_PRICES"
+#: The ``model`` under which rejected spans are quarantined (no model can have this name).
+QUARANTINE_MODEL = "(traces)"
+#: Longest prompt or response text the checks read (characters); the rest is stored unchecked.
+MAX_CHECK_CHARS = 65_536
+
+BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            PROTOBUF_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            JSON_TYPE: {"schema": {"type": "object", "description": "OTLP/JSON"}},
+        },
+    }
+}
+REPLIES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "ExportTraceServiceResponse (partialSuccess counts quarantined spans).",
+        "content": {PROTOBUF_TYPE: {}, JSON_TYPE: {}},
+    },
+    400: {"description": "The body is not a decodable ExportTraceServiceRequest."},
+    413: {"description": "The body is over the size limit."},
+    415: {"description": "Neither application/x-protobuf nor application/json."},
+}
+
+
+def _prices(request: Request) -> PriceTable:
+    state = request.app.state
+    table: PriceTable | None = getattr(state, "prices", None)
+    if table is None:
+        table = load_prices(os.environ.get(PRICES_ENV) or None)
+        state.prices = table
+    return table
+
+
+def _segments(messages: Sequence[Message]) -> list[tuple[str, int, str]]:
+    """(role, offset of the text in the rendered prompt, text) of each message."""
+    out = []
+    pos = 0
+    for role, text in messages:
+        head = len(role) + 2
+        out.append((role, pos + head, text))
+        pos += head + len(text) + 1
+    return out
+
+
+def enrich(row: dict[str, Any], prices: PriceTable) -> None:
+    """Add cost, price version, check flags and findings to a normalised span row (checks run
+    on LLM spans; injection only on non-system messages)."""
+    cost = None
+    for model in (row["response_model"], row["request_model"]):
+        cost = prices.cost(
+            model,
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            cache_read_tokens=row["cache_read_tokens"],
+            cache_write_tokens=row["cache_write_tokens"],
+            reasoning_tokens=row["reasoning_tokens"],
+        )
+        if cost is not None:
+            break
+    if cost is not None:
+        row["cost"], row["price_version"] = float(cost.amount), cost.version
+    elif isinstance(row.get("reported_cost"), int | float) and not isinstance(
+        row["reported_cost"], bool
+    ):
+        row["cost"], row["price_version"] = float(row["reported_cost"]), "reported"
+    found: list[tuple[str, Finding]] = []
+    prompt, response = row["prompt"], row["response"]
+    if row["span_type"] not in (None, "llm"):
+        # chain, tool and agent spans repeat text their LLM spans carry: check it once there
+        prompt = response = None
+    if prompt:
+        pii = find_pii(prompt[:MAX_CHECK_CHARS])
+        row["pii_in_prompt"] = pii.flagged
+        found += [("prompt", f) for f in pii.findings]
+        score, flagged = 0.0, False
+        for role, offset, text in _segments(row["input_messages"]):
+            if role == "system" or offset >= MAX_CHECK_CHARS:
+                continue
+            inj = find_injection(text[:MAX_CHECK_CHARS])
+            score, flagged = max(score, inj.score), flagged or inj.flagged
+            found += [("prompt", f.shifted(offset)) for f in inj.findings]
+        row["injection"], row["injection_score"] = flagged, score
+    if response:
+        text = response[:MAX_CHECK_CHARS]
+        pii = find_pii(text)
+        refusal = detect_refusal(text)
+        row["pii_in_response"], row["refusal"] = pii.flagged, refusal.flagged
+        found += [("response", f) for f in (*pii.findings, *refusal.findings)]
+        if row["expects_json"]:
+            js = check_json(text)
+            row["json_valid"] = not js.flagged
+            found += [("response", f) for f in js.findings]
+    if found:
+        row["findings"] = orjson.dumps(
+            [{"in": where, **f.to_dict()} for where, f in found]
+        ).decode()
+
+
+def _ingest(body: bytes, protobuf: bool, prices: PriceTable, project: str) -> tuple[Any, list[Any]]:
+    spans, rejected = decode_protobuf(body) if protobuf else decode_json(body)
+    rows, bad = normalise(spans)
+    for row in rows:
+        enrich(row, prices)
+    return spans_table(rows, project), sorted(rejected + bad, key=lambda r: r.index)
+
+
+@router.post("/v1/traces", responses=REPLIES, openapi_extra=BODY_DOC, response_class=Response)
+async def post_traces(request: Request, project: Project) -> Response:
+    """OTLP/HTTP trace export (point an OpenTelemetry exporter at ``<server>/v1/traces``).
+
+    Spans are normalised from the OpenTelemetry GenAI conventions (current and deprecated
+    attribute names), OpenLLMetry and OpenInference into one span table, priced, and
+    checked. Re-sending a span (same trace and span id) is a no-op."""
+    ctype = media_type(request)
+    protobuf = ctype == PROTOBUF_TYPE
+    if not protobuf and ctype != JSON_TYPE:
+        msg = (
+            f"The 'Content-Type' header must be {PROTOBUF_TYPE} or {JSON_TYPE}. "
+            f"Got {ctype!r} instead."
+        )
+        return _reply(error_reply(3, msg, protobuf=False), 415, protobuf=False)
+    store: Store = request.app.state.store
+    try:
+        body = await read_body(request, request.app.state.settings.max_body_bytes)
+        prices = _prices(request)
+        table, rejected = await asyncio.to_thread(_ingest, body, protobuf, prices, project)
+    except PayloadTooLargeError as exc:
+        return _reply(error_reply(8, str(exc), protobuf=protobuf), 413, protobuf=protobuf)
+    except ValidationError as exc:
+        return _reply(error_reply(3, str(exc), protobuf=protobuf), 400, protobuf=protobuf)
+    futures = []
+    if table.num_rows:
+        futures.append(store.append_spans(project, table))
+    if rejected:
+        futures.append(store.quarantine(project, QUARANTINE_MODEL, "spans", rejected))
+    try:
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+    except MlwardenError as exc:
+        return _reply(error_reply(14, str(exc), protobuf=protobuf), 503, protobuf=protobuf)
+    request.app.state.ingest_counter("spans", table.num_rows, len(rejected))
+    message = ""
+    if rejected:
+        reasons = "; ".join(f"span {r.index}: {r.reason}" for r in rejected[:5])
+        more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+        message = f"{len(rejected)} span(s) quarantined: {reasons}{more}"
+    return _reply(export_reply(len(rejected), message, protobuf=protobuf), 200, protobuf=protobuf)
+
+
+def _reply(content: bytes, status: int, *, protobuf: bool) -> Response:
+    return Response(
+        content, status_code=status, media_type=PROTOBUF_TYPE if protobuf else JSON_TYPE
+    )

@@ -1,0 +1,109 @@
+"""A local server speaking the OpenAI chat-completions protocol (JSON and SSE streaming).
+
+Model names steer it: ``*-no-usage`` never sends usage (not even when asked), anything else
+answers with usage (cached and reasoning token details included) and, on a stream, a final
+usage-only chunk when ``stream_options.include_usage`` is set. Every request body is kept
+in ``requests`` so tests can see what the wrapper sent.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+ANSWER = ["The capital", " of France", " is Paris."]
+USAGE = {
+    "prompt_tokens": 120,
+    "completion_tokens": 8,
+    "total_tokens": 128,
+    "prompt_tokens_details": {"cached_tokens": 64},
+    "completion_tokens_details": {"reasoning_tokens": 0},
+}
+
+
+class FakeOpenAI(http.server.ThreadingHTTPServer):
+    requests: list[dict[str, Any]]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: FakeOpenAI
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        self.server.requests.append(body)
+        if self.path != "/v1/chat/completions":
+            self._json(404, {"error": {"message": "not found"}})
+            return
+        model = body["model"]
+        usage = None if model.endswith("-no-usage") else USAGE
+        base = {"id": "chatcmpl-1", "created": 1_700_000_000, "model": model + "-2024-07-18"}
+        if not body.get("stream"):
+            reply = {
+                **base,
+                "object": "chat.completion",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(ANSWER)},
+                        "finish_reason": "stop",
+                    }
+                ],
+            }
+            if usage:
+                reply["usage"] = usage
+            self._json(200, reply)
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        chunk = {**base, "object": "chat.completion.chunk"}
+        events = [
+            {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+        ]
+        for piece in ANSWER:
+            events.append({**chunk, "choices": [{"index": 0, "delta": {"content": piece}}]})
+        events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if usage and (body.get("stream_options") or {}).get("include_usage"):
+            events.append({**chunk, "choices": [], "usage": usage})
+        for e in events:
+            self._chunk(f"data: {json.dumps(e)}\n\n".encode())
+        self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _json(self, code: int, data: Any) -> None:
+        raw = json.dumps(data).encode()
+        self.send_response(code)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+@contextmanager
+def fake_openai() -> Iterator[FakeOpenAI]:
+    srv = FakeOpenAI(("127.0.0.1", 0), _Handler)
+    srv.requests = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
