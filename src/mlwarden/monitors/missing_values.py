@@ -19,15 +19,16 @@ MIN_EFFECT = 0.02
 
 
 def binomial_upper(p0: float, n: int, alpha: float) -> float:
-    """Smallest share ``k/n`` whose binomial upper tail under ``p0`` is at most ``alpha``.
+    """The share ``k/n`` a Binomial(n, p0) count exceeds with probability at most ``alpha``
+    (alert when the observed share is above it).
 
     Examples
     --------
-    >>> round(binomial_upper(0.01, 1000, 1e-4), 3)
-    0.029
+    >>> binomial_upper(0.01, 1000, 1e-4)
+    0.024
     """
     k = int(sps.binom.isf(alpha, n, min(max(p0, 0.0), 1.0)))
-    return (k + 1) / n
+    return k / n
 
 
 @MONITORS.register
