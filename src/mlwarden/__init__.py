@@ -2,8 +2,8 @@
 
 from mlwarden._version import __version__
 from mlwarden.errors import MlwardenError
-from mlwarden.schema import Feature, FeatureKind, ModelSpec, Task, infer_spec
 from mlwarden.report import Report, report  # the function shadows the subpackage name on purpose
+from mlwarden.schema import Feature, FeatureKind, ModelSpec, Task, infer_spec
 from mlwarden.sdk import ASGIMiddleware, InMemoryTransport, Monitor, WSGIMiddleware, init
 
 __all__ = [
