@@ -207,6 +207,23 @@ class Monitor(ABC):
         return doc[0] if doc else self.kind
 
     # -- helpers for kinds -------------------------------------------------------------------
+    def gate(
+        self, data: WindowData, n: int, *, what: str = "events", value: float | None = None
+    ) -> Result | None:
+        """The ``no_data`` / ``insufficient_data`` result a window of ``n`` rows gets, or None
+        when there is enough to judge."""
+        if n == 0:
+            return self.result(data, Status.NO_DATA, reason=f"No {what} in this window.")
+        if n < self.min_rows:
+            return self.result(
+                data,
+                Status.INSUFFICIENT_DATA,
+                value=value,
+                n=n,
+                reason=f"{n} {what}; at least {self.min_rows} are needed.",
+            )
+        return None
+
     def result(self, data: WindowData, status: Status, **kw: Any) -> Result:
         return Result(
             monitor=self.id,

@@ -39,18 +39,11 @@ class DuplicateIds(Monitor):
 
     def evaluate(self, data: WindowData) -> Result:
         n = data.n
-        if n == 0:
-            return self.result(data, Status.NO_DATA, reason="No events in this window.")
         dupes = n - int(data.volume.get("ids") or n)
-        share = dupes / n
-        if n < self.min_rows:
-            return self.result(
-                data,
-                Status.INSUFFICIENT_DATA,
-                value=share,
-                n=n,
-                reason=f"{n} events; at least {self.min_rows} are needed.",
-            )
+        share = dupes / n if n else 0.0
+        early = self.gate(data, n, what="events", value=share if n else None)
+        if early is not None:
+            return early
         status = Status.ALERT if share > self.max_share else Status.OK
         return self.result(
             data,

@@ -38,18 +38,11 @@ class ErrorRate(Monitor):
 
     def evaluate(self, data: WindowData) -> Result:
         n = data.n
-        if n == 0:
-            return self.result(data, Status.NO_DATA, reason="No events in this window.")
         errors = int(data.volume.get("errors") or 0)
-        rate = errors / n
-        if n < self.min_rows:
-            return self.result(
-                data,
-                Status.INSUFFICIENT_DATA,
-                value=rate,
-                n=n,
-                reason=f"{n} events; at least {self.min_rows} are needed.",
-            )
+        rate = errors / n if n else 0.0
+        early = self.gate(data, n, what="events", value=rate if n else None)
+        if early is not None:
+            return early
         warn = self.max_rate / 5
         status = Status.ALERT if rate > self.max_rate else Status.WARN if rate > warn else Status.OK
         return self.result(

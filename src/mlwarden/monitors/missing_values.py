@@ -85,17 +85,10 @@ class MissingValues(Monitor):
             counts, missing = raw if raw is not None else ({}, 0)
             n_values = sum(counts.values())
         n = n_values + missing
-        if n == 0:
-            return self.result(data, Status.NO_DATA, reason="No rows in this window.")
-        rate = missing / n
-        if n < self.min_rows:
-            return self.result(
-                data,
-                Status.INSUFFICIENT_DATA,
-                value=rate,
-                n=n,
-                reason=f"{n} rows; at least {self.min_rows} are needed.",
-            )
+        rate = missing / n if n else 0.0
+        early = self.gate(data, n, what="rows", value=rate if n else None)
+        if early is not None:
+            return early
         cal = Calibration(**self.calibration_)
         alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
         if self.threshold is not None:

@@ -55,18 +55,11 @@ class OutOfRange(Monitor):
         raw = data.get(Histogram(self.column, tuple(self.edges_)))
         counts = raw["counts"] if raw else []
         n = int(sum(counts))
-        if n == 0:
-            return self.result(data, Status.NO_DATA, reason=f"No values of {self.column!r}.")
-        outside = int(counts[0] + counts[1] + counts[-2] + counts[-1])
-        share = outside / n
-        if n < self.min_rows:
-            return self.result(
-                data,
-                Status.INSUFFICIENT_DATA,
-                value=share,
-                n=n,
-                reason=f"{n} values; at least {self.min_rows} are needed.",
-            )
+        outside = int(counts[0] + counts[1] + counts[-2] + counts[-1]) if n else 0
+        share = outside / n if n else 0.0
+        early = self.gate(data, n, what="values", value=share if n else None)
+        if early is not None:
+            return early
         cal = Calibration(**self.calibration_)
         alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
         p0 = 2.0 / (self.n_reference_ + 1)

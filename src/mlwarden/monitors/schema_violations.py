@@ -41,17 +41,10 @@ class SchemaViolations(Monitor):
         by_field: dict[str, int] = data.get(Rejected()) or {}
         rejected = sum(by_field.values())
         total = data.n + rejected
-        if total == 0:
-            return self.result(data, Status.NO_DATA, reason="No rows arrived in this window.")
-        share = rejected / total
-        if total < self.min_rows:
-            return self.result(
-                data,
-                Status.INSUFFICIENT_DATA,
-                value=share,
-                n=total,
-                reason=f"{total} rows; at least {self.min_rows} are needed.",
-            )
+        share = rejected / total if total else 0.0
+        early = self.gate(data, total, what="rows", value=share if total else None)
+        if early is not None:
+            return early
         warn = self.max_share / 5
         status = (
             Status.ALERT if share > self.max_share else Status.WARN if share > warn else Status.OK
