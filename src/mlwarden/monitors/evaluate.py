@@ -75,7 +75,8 @@ def _evaluate(
     aggs = collect(store, model, requests, run, segment=segment)
     # earlier windows' volumes, for monitors that compare with the recent past
     hist_run = WindowRun(run.origin, run.cadence, run.first - HISTORY, run.first - 1)
-    before = collect(store, model, [Volume()], hist_run, segment=segment)[Volume()]
+    light = Volume(history=True)
+    before = collect(store, model, [light], hist_run, segment=segment)[light]
     volumes = {**before, **aggs[Volume()]}
     label = None if not segment else ",".join(f"{k}={v}" for k, v in segment.items())
     out: list[Result] = []

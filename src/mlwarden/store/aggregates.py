@@ -66,7 +66,10 @@ class WindowRun:
 
 @dataclass(frozen=True)
 class Volume:
-    """Events, errors and latency quantiles per window."""
+    """Events, errors, distinct ids and latency quantiles per window (``history``: only events
+    and latency quantiles, for the earlier windows operational monitors compare with)."""
+
+    history: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ def collect(
         if isinstance(r, Histogram):
             continue
         if isinstance(r, Volume):
-            out[r] = _volume(ev)
+            out[r] = _volume(ev, light=r.history)
         elif isinstance(r, Categories):
             out[r] = _categories(ev, r.column)
         elif isinstance(r, Confusion):
@@ -200,19 +203,19 @@ def _rows(expr: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _volume(ev: Any) -> dict[int, dict[str, Any]]:
+def _volume(ev: Any, *, light: bool = False) -> dict[int, dict[str, Any]]:
     lat = ev.latency_ms
-    rows = _rows(
-        ev.group_by("_w").aggregate(
-            n=ev.count(),
-            errors=(ev.status == "error").sum().fill_null(0),
-            latency_n=lat.count(),
-            p50=lat.quantile(0.5),
-            p95=lat.quantile(0.95),
-            p99=lat.quantile(0.99),
-            ids=ev.event_id.nunique(),
-        )
-    )
+    metrics: dict[str, Any] = {
+        "n": ev.count(),
+        "latency_n": lat.count(),
+        "p50": lat.quantile(0.5),
+        "p95": lat.quantile(0.95),
+        "p99": lat.quantile(0.99),
+    }
+    if not light:
+        metrics["errors"] = (ev.status == "error").sum().fill_null(0)
+        metrics["ids"] = ev.event_id.nunique()
+    rows = _rows(ev.group_by("_w").aggregate(**metrics))
     return {int(r.pop("_w")): r for r in rows}
 
 
