@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +51,7 @@ RESULT_SCHEMA = pa.schema(
         ("evaluated_at", pa.timestamp("us")),
     ]
 )
+log = logging.getLogger("mlwarden.monitors")
 _cache: dict[tuple[int, str, str], tuple[str, MonitorSuite]] = {}
 _lock = threading.Lock()
 
@@ -215,27 +217,38 @@ def run_due(store: Any, *, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     total = 0
     for project, model in store.list_suites():
-        _, _, until, labels_until = store.get_suite(project, model)
-        suite = load_suite(store, project, model)
-        record = store.get_model(project, model)
-        cadence = parse_cadence(suite.cadence)
-        lo, hi = store.event_time_range(record)
-        if lo is None:
-            continue
-        closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window
-        start = _aware(until) or _aware(lo)
-        assert start is not None
-        if start < closed_end:
-            total += evaluate_range(store, project, model, start, closed_end)
-            store.mark_evaluated(project, model, until=closed_end)
-        # late labels: re-evaluate the windows their events belong to
-        latest = store.latest_label_time(record)
-        if latest is not None and (labels_until is None or latest > labels_until):
-            since = labels_until or datetime(1970, 1, 1)
-            e_lo, e_hi = store.labelled_event_range(record, since)
-            if e_lo is not None:
-                e_end = min(_aware(e_hi) + cadence, closed_end)  # type: ignore[operator]
-                if _aware(e_lo) < e_end:  # type: ignore[operator]
-                    total += evaluate_range(store, project, model, _aware(e_lo), e_end)  # type: ignore[arg-type]
-            store.mark_evaluated(project, model, labels_until=latest)
+        try:
+            total += _run_model(store, project, model, now)
+        except Exception:  # noqa: BLE001 - one broken model must not stop the others
+            log.exception(
+                "evaluating the monitors of %s/%s failed; retrying next round", project, model
+            )
+    return total
+
+
+def _run_model(store: Any, project: str, model: str, now: datetime) -> int:
+    total = 0
+    _, _, until, labels_until = store.get_suite(project, model)
+    suite = load_suite(store, project, model)
+    record = store.get_model(project, model)
+    cadence = parse_cadence(suite.cadence)
+    lo, hi = store.event_time_range(record)
+    if lo is None:
+        return 0
+    closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window
+    start = _aware(until) or _aware(lo)
+    assert start is not None
+    if start < closed_end:
+        total += evaluate_range(store, project, model, start, closed_end)
+        store.mark_evaluated(project, model, until=closed_end)
+    # late labels: re-evaluate the windows their events belong to
+    latest = store.latest_label_time(record)
+    if latest is not None and (labels_until is None or latest > labels_until):
+        since = labels_until or datetime(1970, 1, 1)
+        e_lo, e_hi = store.labelled_event_range(record, since)
+        if e_lo is not None:
+            e_end = min(_aware(e_hi) + cadence, closed_end)  # type: ignore[operator]
+            if _aware(e_lo) < e_end:  # type: ignore[operator]
+                total += evaluate_range(store, project, model, _aware(e_lo), e_end)  # type: ignore[arg-type]
+        store.mark_evaluated(project, model, labels_until=latest)
     return total
