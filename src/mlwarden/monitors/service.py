@@ -16,6 +16,7 @@ from mlwarden.monitors.evaluate import ORIGIN, evaluate
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.stats.thresholds import DEFAULT_BUDGET
+from mlwarden.store.times import utc_aware, utc_naive
 
 __all__ = [
     "CADENCES",
@@ -166,17 +167,14 @@ def plan(suite: MonitorSuite, *, rows_per_window: int) -> list[dict[str, Any]]:
 def results_table(results: list[Result]) -> pa.Table:
     now = datetime.now(UTC).replace(tzinfo=None)
 
-    def plain(t: datetime) -> datetime:
-        return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
-
     cols: dict[str, list[Any]] = {f.name: [] for f in RESULT_SCHEMA}
     for r in results:
         cols["monitor"].append(r.monitor)
         cols["kind"].append(r.kind)
         cols["column"].append(r.column)
         cols["segment"].append(r.segment)
-        cols["window_start"].append(plain(r.window_start))
-        cols["window_end"].append(plain(r.window_end))
+        cols["window_start"].append(utc_naive(r.window_start))
+        cols["window_end"].append(utc_naive(r.window_end))
         cols["status"].append(r.status.value)
         cols["value"].append(r.value)
         cols["threshold"].append(r.threshold)
@@ -206,10 +204,6 @@ def evaluate_range(store: Any, project: str, model: str, start: datetime, end: d
     return written
 
 
-def _aware(t: datetime | None) -> datetime | None:
-    return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC))
-
-
 def run_due(store: Any, *, now: datetime | None = None) -> int:
     """Evaluate windows that closed since the last run, and windows whose labels arrived late.
 
@@ -236,7 +230,7 @@ def _run_model(store: Any, project: str, model: str, now: datetime) -> int:
     if lo is None:
         return 0
     closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window
-    start = _aware(until) or _aware(lo)
+    start = utc_aware(until) or utc_aware(lo)
     assert start is not None
     if start < closed_end:
         total += evaluate_range(store, project, model, start, closed_end)
@@ -247,8 +241,9 @@ def _run_model(store: Any, project: str, model: str, now: datetime) -> int:
         since = labels_until or datetime(1970, 1, 1)
         e_lo, e_hi = store.labelled_event_range(record, since)
         if e_lo is not None:
-            e_end = min(_aware(e_hi) + cadence, closed_end)  # type: ignore[operator]
-            if _aware(e_lo) < e_end:  # type: ignore[operator]
-                total += evaluate_range(store, project, model, _aware(e_lo), e_end)  # type: ignore[arg-type]
+            e_start = utc_aware(e_lo)
+            e_end = min(utc_aware(e_hi) + cadence, closed_end)
+            if e_start < e_end:
+                total += evaluate_range(store, project, model, e_start, e_end)
         store.mark_evaluated(project, model, labels_until=latest)
     return total

@@ -16,6 +16,7 @@ from mlwarden.monitors.suite import MonitorSuite
 from mlwarden.server.auth import project_of
 from mlwarden.server.body import read_body
 from mlwarden.store.base import Store
+from mlwarden.store.times import utc_naive
 
 router = APIRouter(prefix="/v1", tags=["monitors"])
 Project = Annotated[str, Depends(project_of)]
@@ -160,9 +161,9 @@ def results(
     elif whole_model:
         preds.append(t.segment.isnull())
     if start:
-        preds.append(t.window_start >= start.replace(tzinfo=None))
+        preds.append(t.window_start >= utc_naive(start))
     if end:
-        preds.append(t.window_start < end.replace(tzinfo=None))
+        preds.append(t.window_start < utc_naive(end))
     rows: list[dict[str, Any]] = (
         t.filter(*preds)
         .order_by([t.window_start.desc(), t.monitor])

@@ -23,6 +23,8 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
+from mlwarden.store.times import utc_naive
+
 __all__ = [
     "Categories",
     "Confusion",
@@ -59,7 +61,7 @@ class WindowRun:
         return self.start(self.last + 1)
 
     def index_expr(self, ts: Any) -> Any:
-        origin = int(_naive(self.origin).replace(tzinfo=UTC).timestamp())
+        origin = int(utc_naive(self.origin).replace(tzinfo=UTC).timestamp())
         secs = int(self.cadence.total_seconds())
         return ((ts.epoch_seconds() - origin) // secs).cast("int64")
 
@@ -139,12 +141,10 @@ Request = (
 )
 
 
-def _naive(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
-
-
 def _filtered(events: Any, run: WindowRun, segment: dict[str, str] | None) -> Any:
-    ev = events.filter(events.ts >= _naive(run.range_start), events.ts < _naive(run.range_end))
+    ev = events.filter(
+        events.ts >= utc_naive(run.range_start), events.ts < utc_naive(run.range_end)
+    )
     for col, value in (segment or {}).items():
         ev = ev.filter(_as_label(ev[col]) == value)
     return ev.mutate(_w=run.index_expr(ev.ts))
@@ -292,8 +292,8 @@ def _rejected(store: Any, model: Any, run: WindowRun) -> dict[int, dict[str, int
         q.project == model.project,
         q.model == model.name,
         q.kind == "events",
-        q.received_at >= _naive(run.range_start),
-        q.received_at < _naive(run.range_end),
+        q.received_at >= utc_naive(run.range_start),
+        q.received_at < utc_naive(run.range_end),
     )
     q = q.mutate(_w=run.index_expr(q.received_at))
     rows = _rows(q.group_by("_w", "field").aggregate(n=q.count()))

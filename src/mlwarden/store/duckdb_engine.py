@@ -45,6 +45,7 @@ from mlwarden.store.base import (
     Store,
     VersionRecord,
 )
+from mlwarden.store.times import utc_naive
 from mlwarden.store.writer import GroupCommitWriter, WriteRequest
 
 __all__ = ["DuckDBStore"]
@@ -133,11 +134,6 @@ def _all(
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Any:
     rows = _all(con, sql, params)
     return rows[0] if rows else None
-
-
-def _plain(t: datetime) -> datetime:
-    """UTC without a zone, as stored."""
-    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _utcnow() -> datetime:
@@ -750,9 +746,7 @@ class DuckDBStore(Store):
     def apply_retention(self, *, now: datetime | None = None) -> int:
         if self.retention_days is None:
             return 0
-        cutoff = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) - timedelta(
-            days=self.retention_days
-        )
+        cutoff = utc_naive(now or datetime.now(UTC)) - timedelta(days=self.retention_days)
         uids = [m.uid for m in self.list_models()]
 
         def fn(con: duckdb.DuckDBPyConnection) -> int:
@@ -888,13 +882,13 @@ class DuckDBStore(Store):
                 _all(
                     con,
                     "UPDATE monitor_suites SET evaluated_until = ? WHERE project = ? AND model = ?",
-                    [_plain(until), project, model],
+                    [utc_naive(until), project, model],
                 )
             if labels_until is not None:
                 _all(
                     con,
                     "UPDATE monitor_suites SET labels_seen_until = ? WHERE project = ? AND model = ?",
-                    [_plain(labels_until), project, model],
+                    [utc_naive(labels_until), project, model],
                 )
 
         self._call(fn)
@@ -941,7 +935,7 @@ class DuckDBStore(Store):
         row = self._read(
             f"SELECT min(e.ts), max(e.ts) FROM {_q(f'actuals_{model.uid}')} a "
             f"JOIN {_q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ?",
-            [_plain(since)],
+            [utc_naive(since)],
         )
         return (row[0][0], row[0][1]) if row else (None, None)
 

@@ -16,6 +16,7 @@ import ibis
 import pyarrow as pa
 
 from mlwarden.errors import ValidationError, expected
+from mlwarden.store.times import utc_naive
 
 __all__ = [
     "WINDOWS",
@@ -31,14 +32,6 @@ WINDOWS: dict[str, str] = {"minute": "m", "hour": "h", "day": "D", "week": "W"}
 Window = Literal["minute", "hour", "day", "week"] | None
 
 
-def _naive(t: datetime | None) -> datetime | None:
-    if t is None or t.tzinfo is None:
-        return t
-    from datetime import UTC
-
-    return t.astimezone(UTC).replace(tzinfo=None)
-
-
 def filter_events(
     events: Any,
     *,
@@ -50,9 +43,9 @@ def filter_events(
     """Events in ``[start, end)``, of one version, of one segment (tag or feature value)."""
     preds = []
     if start is not None:
-        preds.append(events.ts >= _naive(start))
+        preds.append(events.ts >= utc_naive(start))
     if end is not None:
-        preds.append(events.ts < _naive(end))
+        preds.append(events.ts < utc_naive(end))
     if version is not None:
         preds.append(events.version == version)
     for col, value in (segment or {}).items():

@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import ibis
@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from mlwarden.errors import ValidationError, expected
 from mlwarden.store.queries import WINDOWS, Window
+from mlwarden.store.times import utc_naive
 
 __all__ = [
     "FLAGS",
@@ -56,12 +57,6 @@ GROUPS: dict[str, str] = {
 #: Flags a span can raise (``json_valid`` raises when it is false).
 FLAGS = ("pii_in_prompt", "pii_in_response", "injection", "refusal", "json_invalid")
 Flag = Literal["pii_in_prompt", "pii_in_response", "injection", "refusal", "json_invalid"]
-
-
-def _naive(t: datetime | None) -> datetime | None:
-    if t is None or t.tzinfo is None:
-        return t
-    return t.astimezone(UTC).replace(tzinfo=None)
 
 
 def _flag(t: Any, flag: str) -> Any:
@@ -94,9 +89,9 @@ def filter_spans(
     """Spans started in ``[start, end)`` matching every filter given."""
     preds = []
     if start is not None:
-        preds.append(spans.start_time >= _naive(start))
+        preds.append(spans.start_time >= utc_naive(start))
     if end is not None:
-        preds.append(spans.start_time < _naive(end))
+        preds.append(spans.start_time < utc_naive(end))
     for col, value in (
         ("trace_id", trace_id),
         ("model", model),
