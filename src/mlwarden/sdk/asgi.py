@@ -19,9 +19,7 @@ from mlwarden.sdk.requestlog import (
     EVENT_ID_HEADER,
     UNMATCHED,
     ExtractFn,
-    Extractor,
-    operational_item,
-    requests_spec,
+    RequestLog,
 )
 
 __all__ = ["ASGIMiddleware"]
@@ -91,19 +89,16 @@ class ASGIMiddleware:
         self.extract = extract
         self.metrics_path = metrics_path
         self.max_body_bytes = max_body_bytes
-        self._dest = monitor._companion(requests_spec(monitor.model))
-        self._extractor = (
-            Extractor(features=features, prediction=prediction, score=score, extract=extract)
-            if extract is not None or prediction is not None
-            else None
+        self._log = RequestLog(
+            monitor,
+            features=features,
+            prediction=prediction,
+            score=score,
+            extract=extract,
+            metrics=metrics_path is not None,
         )
-        self._metrics: Any = None
-        self._metrics_app: Any = None
-        if metrics_path is not None:
-            from mlwarden.sdk.prometheus import HttpMetrics
-
-            self._metrics = HttpMetrics(monitor)
-            self._metrics_app = self._metrics.asgi_app()
+        self._extractor = self._log.extractor
+        self._metrics_app: Any = None if self._log.metrics is None else self._log.metrics.asgi_app()
         self._routes: dict[Any, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -220,39 +215,19 @@ class _Exchange:
         latency_ms = (_perf() - self.t0) / 1e6
         code = self.status_code or 500
         route = mw.route_of(self.scope, code)
-        method = str(self.scope.get("method", ""))
-        job = None
-        if (
-            mw._extractor is not None
-            and error is None
-            and code < 400
-            and self.req_body is not None
-            and self.resp_body is not None
-        ):
-            job = mw._extractor.job(
-                b"".join(self.req_body),
-                b"".join(self.resp_body),
-                self.event_id,
-                self.ts,
-                latency_ms,
-            )
-        mw.monitor._log_item(
-            operational_item(
-                mw._dest,
-                self.event_id,
-                self.ts,
-                route=route,
-                method=method,
-                status_code=code,
-                latency_ms=latency_ms,
-                request_bytes=self.req_bytes,
-                response_bytes=self.resp_bytes,
-                error=error,
-                job=job,
-            )
+        mw._log.record(
+            self.event_id,
+            self.ts,
+            route=route,
+            method=str(self.scope.get("method", "")),
+            status_code=code,
+            latency_ms=latency_ms,
+            request_bytes=self.req_bytes,
+            response_bytes=self.resp_bytes,
+            error=error,
+            req_body=self.req_body,
+            resp_body=self.resp_body,
         )
-        if mw._metrics is not None:
-            mw._metrics.observe(route, method, code, latency_ms / 1000.0, error)
 
 
 def _header(scope: Scope) -> str | None:

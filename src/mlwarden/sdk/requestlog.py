@@ -40,7 +40,7 @@ import orjson
 from mlwarden.schema.spec import Feature, FeatureKind, ModelSpec, Task
 from mlwarden.sdk.columns import EventItem
 
-__all__ = ["Extractor", "UNMATCHED", "requests_spec"]
+__all__ = ["UNMATCHED", "Extractor", "RequestLog", "requests_spec"]
 
 UNMATCHED = "<unmatched>"
 EVENT_ID_HEADER = "x-mlwarden-event-id"
@@ -103,6 +103,81 @@ def operational_item(
         None,
         job,
     )
+
+
+class RequestLog:
+    """What the ASGI and WSGI middlewares share: where request events go, the optional
+    extractor of model events, the optional Prometheus metrics, and the recording of one
+    finished request."""
+
+    def __init__(
+        self,
+        monitor: Any,
+        *,
+        features: str | None,
+        prediction: str | None,
+        score: str | None,
+        extract: ExtractFn | None,
+        metrics: bool,
+    ) -> None:
+        self.monitor = monitor
+        self.dest = monitor._companion(requests_spec(monitor.model))
+        self.extractor = (
+            Extractor(features=features, prediction=prediction, score=score, extract=extract)
+            if extract is not None or prediction is not None
+            else None
+        )
+        self.metrics: Any = None
+        if metrics:
+            from mlwarden.sdk.prometheus import HttpMetrics
+
+            self.metrics = HttpMetrics(monitor)
+
+    def record(
+        self,
+        event_id: str,
+        ts: float,
+        *,
+        route: str,
+        method: str,
+        status_code: int,
+        latency_ms: float,
+        request_bytes: int,
+        response_bytes: int,
+        error: str | None,
+        req_body: list[bytes] | None,
+        resp_body: list[bytes] | None,
+    ) -> None:
+        """Log one finished request (and, when it succeeded, the extraction job for its model
+        event) and count it in the metrics."""
+        job = None
+        if (
+            self.extractor is not None
+            and error is None
+            and status_code < 400
+            and req_body is not None
+            and resp_body is not None
+        ):
+            job = self.extractor.job(
+                b"".join(req_body), b"".join(resp_body), event_id, ts, latency_ms
+            )
+        self.monitor._log_item(
+            operational_item(
+                self.dest,
+                event_id,
+                ts,
+                route=route,
+                method=method,
+                status_code=status_code,
+                latency_ms=latency_ms,
+                request_bytes=request_bytes,
+                response_bytes=response_bytes,
+                error=error,
+                job=job,
+            )
+        )
+        if self.metrics is not None:
+            self.metrics.observe(route, method, status_code, latency_ms / 1000.0, error)
 
 
 def _path(doc: Any, path: str) -> Any:

@@ -17,9 +17,7 @@ from mlwarden.sdk.monitor import Monitor
 from mlwarden.sdk.requestlog import (
     UNMATCHED,
     ExtractFn,
-    Extractor,
-    operational_item,
-    requests_spec,
+    RequestLog,
 )
 
 __all__ = ["WSGIMiddleware"]
@@ -89,19 +87,16 @@ class WSGIMiddleware:
         self.extract = extract
         self.metrics_path = metrics_path
         self.max_body_bytes = max_body_bytes
-        self._dest = monitor._companion(requests_spec(monitor.model))
-        self._extractor = (
-            Extractor(features=features, prediction=prediction, score=score, extract=extract)
-            if extract is not None or prediction is not None
-            else None
+        self._log = RequestLog(
+            monitor,
+            features=features,
+            prediction=prediction,
+            score=score,
+            extract=extract,
+            metrics=metrics_path is not None,
         )
-        self._metrics: Any = None
-        self._metrics_app: Any = None
-        if metrics_path is not None:
-            from mlwarden.sdk.prometheus import HttpMetrics
-
-            self._metrics = HttpMetrics(monitor)
-            self._metrics_app = self._metrics.wsgi_app()
+        self._extractor = self._log.extractor
+        self._metrics_app: Any = None if self._log.metrics is None else self._log.metrics.wsgi_app()
         owner: Any = getattr(app, "__self__", app)  # Flask: app.wsgi_app is a bound method
         funcs = getattr(owner, "before_request_funcs", None)
         if isinstance(funcs, dict) and hasattr(owner, "url_map"):
@@ -171,38 +166,19 @@ class _Exchange:
         method = str(env.get("REQUEST_METHOD", ""))
         length = env.get("CONTENT_LENGTH")
         req_bytes = int(length) if isinstance(length, str) and length.isdigit() else self.req_read
-        job = None
-        if (
-            mw._extractor is not None
-            and error is None
-            and code < 400
-            and self.req_body is not None
-            and self.resp_body is not None
-        ):
-            job = mw._extractor.job(
-                b"".join(self.req_body),
-                b"".join(self.resp_body),
-                self.event_id,
-                self.ts,
-                latency_ms,
-            )
-        mw.monitor._log_item(
-            operational_item(
-                mw._dest,
-                self.event_id,
-                self.ts,
-                route=route,
-                method=method,
-                status_code=code,
-                latency_ms=latency_ms,
-                request_bytes=req_bytes,
-                response_bytes=self.resp_bytes,
-                error=error,
-                job=job,
-            )
+        mw._log.record(
+            self.event_id,
+            self.ts,
+            route=route,
+            method=method,
+            status_code=code,
+            latency_ms=latency_ms,
+            request_bytes=req_bytes,
+            response_bytes=self.resp_bytes,
+            error=error,
+            req_body=self.req_body,
+            resp_body=self.resp_body,
         )
-        if mw._metrics is not None:
-            mw._metrics.observe(route, method, code, latency_ms / 1000.0, error)
 
 
 class _Body:
