@@ -9,7 +9,6 @@ server saw, week by week. Then it keeps serving until Ctrl-C.
 
 from __future__ import annotations
 
-import io
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from rich.table import Table
 
 from mlwarden.cli.simulator import Scenario, Simulation
 from mlwarden.errors import TransportError
+from mlwarden.sdk.http import ipc_bytes
 from mlwarden.server.run import BackgroundServer
 from mlwarden.server.settings import ServerSettings
 
@@ -32,15 +32,8 @@ __all__ = ["feed", "run_demo"]
 ARROW = "application/vnd.apache.arrow.stream"
 
 
-def _ipc(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-    return sink.getvalue()
-
-
 def _post(http: httpx.Client, path: str, table: pa.Table) -> dict[str, object]:
-    r = http.post(path, content=_ipc(table), headers={"content-type": ARROW})
+    r = http.post(path, content=ipc_bytes(table), headers={"content-type": ARROW})
     if r.status_code not in (200, 201, 207):
         raise TransportError(f"POST {path} failed with HTTP {r.status_code}: {r.text[:300]}")
     out: dict[str, object] = r.json()
