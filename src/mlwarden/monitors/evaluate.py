@@ -13,7 +13,7 @@ from typing import Any
 
 from mlwarden.monitors.base import Monitor, Result, Status
 from mlwarden.monitors.context import Window, WindowData
-from mlwarden.monitors.suite import MonitorSuite, parse_cadence
+from mlwarden.monitors.suite import MAX_SEGMENT_VALUES, MonitorSuite, parse_cadence
 from mlwarden.store.aggregates import Categories, Request, Volume, WindowRun, collect
 
 __all__ = ["ORIGIN", "evaluate", "window_run"]
@@ -21,7 +21,6 @@ __all__ = ["ORIGIN", "evaluate", "window_run"]
 #: Windows are aligned to this instant (a Monday), so weekly windows start on Mondays.
 ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
 HISTORY = 24
-MAX_SEGMENT_VALUES = 10
 
 
 def window_run(start: datetime, end: datetime, cadence: timedelta) -> WindowRun:
@@ -50,9 +49,15 @@ def evaluate(
     mons = list(monitors if monitors is not None else suite.monitors)
     results = _evaluate(store, model, mons, run, None)
     if segments:
+        ids = {m.id for m in mons}
         for col in suite.segments:
             for value in _segment_values(store, model, col, run):
-                results += _evaluate(store, model, mons, run, {col: value})
+                # each segment is judged by monitors fitted on its own part of the reference;
+                # a value the reference lacks (or has too little of) gets none
+                own = suite.segment_monitors.get(f"{col}={value}", [])
+                seg = [m for m in own if m.id in ids]
+                if seg:
+                    results += _evaluate(store, model, seg, run, {col: value})
     return results
 
 

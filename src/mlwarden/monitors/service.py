@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 from mlwarden.errors import ConfigError
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.evaluate import ORIGIN, evaluate
+from mlwarden.monitors.objectives import objective_status
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.stats.thresholds import DEFAULT_BUDGET
@@ -24,7 +26,9 @@ __all__ = [
     "apply_suite",
     "choose_cadence",
     "evaluate_range",
+    "latest_results",
     "load_suite",
+    "objective_report",
     "plan",
     "results_table",
     "run_due",
@@ -195,16 +199,31 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
-def evaluate_range(store: Any, project: str, model: str, start: datetime, end: datetime) -> int:
+#: Called with (project, model, results, cadence) after results are stored: the incidents
+#: layer (above this one) hooks in here.
+OnResults = Callable[[str, str, list[Result], timedelta], None]
+
+
+def evaluate_range(
+    store: Any,
+    project: str,
+    model: str,
+    start: datetime,
+    end: datetime,
+    *,
+    on_results: OnResults | None = None,
+) -> int:
     """Evaluate (or re-evaluate) every window of ``[start, end)`` and store the results."""
     suite = load_suite(store, project, model)
     record = store.get_model(project, model)
     results = evaluate(store, record, suite, start, end)
     written: int = store.write_results(project, model, results_table(results))
+    if on_results is not None:
+        on_results(project, model, results, parse_cadence(suite.cadence))
     return written
 
 
-def run_due(store: Any, *, now: datetime | None = None) -> int:
+def run_due(store: Any, *, now: datetime | None = None, on_results: OnResults | None = None) -> int:
     """Evaluate windows that closed since the last run, and windows whose labels arrived late.
 
     Idempotent: a window evaluated twice replaces its results."""
@@ -212,7 +231,7 @@ def run_due(store: Any, *, now: datetime | None = None) -> int:
     total = 0
     for project, model in store.list_suites():
         try:
-            total += _run_model(store, project, model, now)
+            total += _run_model(store, project, model, now, on_results)
         except Exception:  # noqa: BLE001 - one broken model must not stop the others
             log.exception(
                 "evaluating the monitors of %s/%s failed; retrying next round", project, model
@@ -220,7 +239,9 @@ def run_due(store: Any, *, now: datetime | None = None) -> int:
     return total
 
 
-def _run_model(store: Any, project: str, model: str, now: datetime) -> int:
+def _run_model(
+    store: Any, project: str, model: str, now: datetime, on_results: OnResults | None
+) -> int:
     total = 0
     _, _, until, labels_until = store.get_suite(project, model)
     suite = load_suite(store, project, model)
@@ -233,7 +254,7 @@ def _run_model(store: Any, project: str, model: str, now: datetime) -> int:
     start = utc_aware(until) or utc_aware(lo)
     assert start is not None
     if start < closed_end:
-        total += evaluate_range(store, project, model, start, closed_end)
+        total += evaluate_range(store, project, model, start, closed_end, on_results=on_results)
         store.mark_evaluated(project, model, until=closed_end)
     # late labels: re-evaluate the windows their events belong to
     latest = store.latest_label_time(record)
@@ -244,6 +265,34 @@ def _run_model(store: Any, project: str, model: str, now: datetime) -> int:
             e_start = utc_aware(e_lo)
             e_end = min(utc_aware(e_hi) + cadence, closed_end)
             if e_start < e_end:
-                total += evaluate_range(store, project, model, e_start, e_end)
+                total += evaluate_range(
+                    store, project, model, e_start, e_end, on_results=on_results
+                )
         store.mark_evaluated(project, model, labels_until=latest)
     return total
+
+
+def latest_results(store: Any, project: str, model: str) -> dict[str, tuple[str, str, Any]]:
+    """Each monitor's latest whole-model verdict: id -> (status, reason, window start)."""
+    t = store.results()
+    rows = (
+        t.filter(t.project == project, t.model == model, t.segment.isnull())
+        .group_by("monitor")
+        .aggregate(
+            window_start=t.window_start.max(),
+            status=t.status.argmax(t.window_start),
+            reason=t.reason.argmax(t.window_start),
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return {
+        r["monitor"]: (r["status"], r["reason"] or "", utc_aware(r["window_start"]).isoformat())
+        for r in rows
+    }
+
+
+def objective_report(store: Any, project: str, model: str) -> list[dict[str, Any]]:
+    """Status of each of a model's objectives (met / at_risk / violated / unknown)."""
+    suite = load_suite(store, project, model)
+    return objective_status(suite.objective_specs, latest_results(store, project, model))

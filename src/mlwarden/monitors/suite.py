@@ -15,16 +15,22 @@ from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from mlwarden.errors import ConfigError, MlwardenError
 from mlwarden.monitors.base import MONITORS, Monitor
 from mlwarden.monitors.context import Calibration, FitContext
+from mlwarden.monitors.objectives import ObjectiveSpec, default_objectives
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
 
 __all__ = ["MonitorSuite", "Skipped", "auto_monitors", "parse_cadence"]
 
+#: Segment values with fewer reference rows get no monitors of their own.
+MIN_SEGMENT_REFERENCE = 300
+#: Most values of one segment column that get monitors (the most frequent in the reference).
+MAX_SEGMENT_VALUES = 10
 CADENCE_RE = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
 UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -61,6 +67,17 @@ class MonitorSuite:
     budget: str = str(DEFAULT_BUDGET)
     segments: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    #: The monitors fitted on each segment's part of the reference ("region=north" -> monitors).
+    segment_monitors: dict[str, list[Monitor]] = field(default_factory=dict)
+    #: Business objectives traced to these monitors (``None``: one per monitored area).
+    objectives: list[ObjectiveSpec] | None = None
+
+    @property
+    def objective_specs(self) -> list[ObjectiveSpec]:
+        """The declared objectives, or the defaults (one per monitored area)."""
+        if self.objectives is None:
+            return default_objectives(self.monitors)
+        return list(self.objectives)
 
     @property
     def calibration(self) -> Calibration:
@@ -85,7 +102,35 @@ class MonitorSuite:
                 skipped.append(Skipped(mon.id, str(exc)))
         self.monitors = kept
         self.skipped = skipped
+        self.segment_monitors = self._fit_segments(spec, reference)
         return self
+
+    def _fit_segments(self, spec: ModelSpec, reference: pa.Table) -> dict[str, list[Monitor]]:
+        """Monitors fitted on each segment's own reference rows: a region is judged against
+        how that region looked in the reference, not against everyone (regions differ)."""
+        out: dict[str, list[Monitor]] = {}
+        for col in self.segments:
+            if col not in reference.column_names:
+                continue
+            values = pc.value_counts(reference.column(col).cast(pa.string())).to_pylist()
+            values = sorted(
+                (v for v in values if v["values"] is not None), key=lambda v: -v["counts"]
+            )[:MAX_SEGMENT_VALUES]
+            for item in values:
+                if item["counts"] < MIN_SEGMENT_REFERENCE:
+                    continue
+                mask = pc.equal(reference.column(col).cast(pa.string()), item["values"])
+                ctx = FitContext(spec, reference.filter(mask), self.calibration)
+                fitted = []
+                for mon in self.monitors:
+                    if getattr(mon, "column", None) == col:
+                        continue  # constant within the segment
+                    try:
+                        fitted.append(mon.clone().fit(ctx))
+                    except MlwardenError:
+                        continue  # too little of the segment in the reference for this one
+                out[f"{col}={item['values']}"] = fitted
+        return out
 
     # -- YAML ---------------------------------------------------------------------------------
     def to_dict(self, *, state: bool = False) -> dict[str, Any]:
@@ -94,6 +139,7 @@ class MonitorSuite:
             "cadence": self.cadence,
             "false_alarm_budget": self.budget,
             "segments": list(self.segments),
+            "objectives": [o.to_dict() for o in self.objective_specs],
             "monitors": [_compact(m.to_dict(state=state)) for m in self.monitors],
         }
         return out
@@ -113,13 +159,12 @@ class MonitorSuite:
             raise ConfigError(
                 f"A monitoring spec must be a mapping. Got {type(data).__name__} instead."
             )
-        unknown = sorted(
-            set(data) - {"model", "cadence", "false_alarm_budget", "segments", "monitors"}
-        )
+        keys = ("model", "cadence", "false_alarm_budget", "segments", "objectives", "monitors")
+        unknown = sorted(set(data) - set(keys))
         if unknown:
             raise ConfigError(
-                f"The monitoring spec has an unknown key {unknown[0]!r}; keys are model, cadence, "
-                "false_alarm_budget, segments, monitors."
+                f"The monitoring spec has an unknown key {unknown[0]!r}; keys are "
+                f"{', '.join(keys)}."
             )
         if "model" not in data:
             raise ConfigError("The monitoring spec needs a 'model' key.")
@@ -143,6 +188,7 @@ class MonitorSuite:
             cadence=str(data.get("cadence", "1h")),
             budget=str(data.get("false_alarm_budget", str(DEFAULT_BUDGET))),
             segments=list(data.get("segments") or []),
+            objectives=_objectives(data.get("objectives")),
         )
         parse_cadence(suite.cadence)
         FalseAlarmBudget.parse(suite.budget)
@@ -162,13 +208,41 @@ class MonitorSuite:
 
     def state(self) -> dict[str, Any]:
         """Everything, learned state included (stored by the server, not meant for editing)."""
-        return self.to_dict(state=True) | {"skipped": [s.__dict__ for s in self.skipped]}
+        return self.to_dict(state=True) | {
+            "skipped": [s.__dict__ for s in self.skipped],
+            "segment_monitors": {
+                label: [_compact(m.to_dict(state=True)) for m in mons]
+                for label, mons in self.segment_monitors.items()
+            },
+        }
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> MonitorSuite:
-        suite = cls.from_dict({k: v for k, v in data.items() if k != "skipped"})
+        suite = cls.from_dict(
+            {k: v for k, v in data.items() if k not in ("skipped", "segment_monitors")}
+        )
         suite.skipped = [Skipped(**s) for s in data.get("skipped", [])]
+        suite.segment_monitors = {
+            label: [Monitor.from_dict(m) for m in mons]
+            for label, mons in (data.get("segment_monitors") or {}).items()
+        }
         return suite
+
+
+def _objectives(items: Any) -> list[ObjectiveSpec] | None:
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise ConfigError(
+            f"The 'objectives' of a monitoring spec must be a list. Got {type(items).__name__} "
+            "instead."
+        )
+    out = [ObjectiveSpec.from_dict(o, where=f"objective #{i + 1}") for i, o in enumerate(items)]
+    names = [o.name for o in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"Objective names must be unique; {dupes[0]!r} appears twice.")
+    return out
 
 
 def _compact(d: dict[str, Any]) -> dict[str, Any]:

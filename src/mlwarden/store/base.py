@@ -8,6 +8,7 @@ so the same monitors run on DuckDB and, later, on a distributed engine.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from mlwarden.schema.spec import ModelSpec
 
 __all__ = [
     "ENGINES",
+    "IncidentStorage",
     "IngestResult",
     "ModelRecord",
     "ReferenceRecord",
@@ -73,7 +75,71 @@ class IngestResult:
         return self.received - self.inserted
 
 
-class Store(ABC):
+class IncidentStorage(ABC):
+    """What an engine stores for the incidents layer: incident rows (see
+    :data:`mlwarden.store.duckdb_incidents.INCIDENT_COLUMNS`; ``body`` is JSON), the
+    notification log, the actions' audit log and each project's alerting config (YAML)."""
+
+    @abstractmethod
+    def new_incident_id(self) -> int: ...
+
+    @abstractmethod
+    def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> None: ...
+
+    @abstractmethod
+    def get_incident(self, project: str, incident_id: int) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def list_incidents(
+        self,
+        project: str,
+        *,
+        model: str | None = None,
+        state: Sequence[str] | None = None,
+        signature: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def count_incidents(
+        self,
+        project: str | None = None,
+        *,
+        model: str | None = None,
+        state: Sequence[str] | None = None,
+    ) -> list[tuple[str, str, str, str, int]]: ...
+
+    @abstractmethod
+    def record_delivery(self, project: str, d: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def delivered(self, project: str, channel: str, key: str) -> bool: ...
+
+    @abstractmethod
+    def deliveries(
+        self, project: str, *, incident_id: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def record_action(self, project: str, r: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def count_actions(self, project: str, action: str, since: datetime) -> int: ...
+
+    @abstractmethod
+    def action_runs(
+        self, project: str, *, incident_id: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def put_alerting(self, project: str, spec: str) -> None: ...
+
+    @abstractmethod
+    def get_alerting(self, project: str) -> str | None: ...
+
+
+class Store(IncidentStorage, ABC):
     """A storage engine. Writes go through a group-commit writer; reads are ibis."""
 
     kind: ClassVar[str]

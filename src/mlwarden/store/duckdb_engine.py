@@ -45,6 +45,7 @@ from mlwarden.store.base import (
     Store,
     VersionRecord,
 )
+from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.times import utc_naive
 from mlwarden.store.writer import GroupCommitWriter, WriteRequest
 
@@ -75,9 +76,6 @@ CATALOG_DDL = [
     """CREATE TABLE IF NOT EXISTS monitor_suites (
         project VARCHAR, model VARCHAR, spec VARCHAR, state VARCHAR, updated_at TIMESTAMP,
         evaluated_until TIMESTAMP, labels_seen_until TIMESTAMP, PRIMARY KEY (project, model))""",
-    """CREATE TABLE IF NOT EXISTS incidents (
-        id BIGINT PRIMARY KEY, project VARCHAR, model VARCHAR, opened_at TIMESTAMP,
-        state VARCHAR, severity VARCHAR, summary VARCHAR, details VARCHAR, updated_at TIMESTAMP)""",
 ]
 
 
@@ -141,7 +139,7 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(Store):
+class DuckDBStore(IncidentTables, Store):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -195,7 +193,8 @@ class DuckDBStore(Store):
         except duckdb.Error as exc:
             raise StorageError(f"Cannot open the database {self.path!r}: {exc}") from exc
         self._wcon = self._con.cursor()
-        for ddl in CATALOG_DDL:
+        _drop_placeholder_incidents(self._wcon)
+        for ddl in CATALOG_DDL + INCIDENT_DDL:
             _all(self._wcon, ddl)
         _all(
             self._wcon, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
@@ -969,6 +968,20 @@ class DuckDBStore(Store):
             self._con.close()
         except duckdb.Error:  # pragma: no cover
             pass
+
+
+def _drop_placeholder_incidents(con: duckdb.DuckDBPyConnection) -> None:
+    """Files made before incidents existed hold an empty placeholder table of another layout."""
+    cols = {
+        r[0]
+        for r in _all(
+            con, "SELECT column_name FROM duckdb_columns() WHERE table_name = 'incidents'"
+        )
+    }
+    if cols and "signature" not in cols:
+        if _one(con, "SELECT count(*) FROM incidents")[0]:
+            raise StorageError("The incidents table has an unknown layout and holds rows.")
+        _all(con, "DROP TABLE incidents")
 
 
 def _first_of_each(col: pa.ChunkedArray) -> pa.Array | None:

@@ -1,0 +1,233 @@
+"""From an incident and its causes to a headline and recommended actions, by the rule table.
+
+The rules live in ``rules.yaml`` beside this file (data, not code): each maps an incident
+signature to a likely cause, an action and the reason it was chosen. This module only builds
+the facts the templates name and checks the conditions.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import yaml
+
+from mlwarden.errors import ConfigError
+
+__all__ = ["Rule", "facts", "headline", "load_rules", "recommend"]
+
+_WHEN = ("kind", "fired", "quiet", "quality", "version_changed", "slices")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    priority: int
+    when: dict[str, Any]
+    cause: str
+    action: str
+    why: str
+
+    def holds(self, f: dict[str, Any]) -> bool:
+        w = self.when
+        kinds = w.get("kind")
+        if kinds is not None and f["kind"] not in ([kinds] if isinstance(kinds, str) else kinds):
+            return False
+        fired = set(f["fired"])
+        if "fired" in w and not fired & set(w["fired"]):
+            return False
+        if "quiet" in w and fired & set(w["quiet"]):
+            return False
+        if "quality" in w and f.get("quality_kind") != w["quality"]:
+            return False
+        if "version_changed" in w and bool(f.get("version_changed")) != bool(w["version_changed"]):
+            return False
+        return not ("slices" in w and bool(f.get("top_slice")) != bool(w["slices"]))
+
+
+def _rule(item: Any, i: int) -> Rule:
+    if not isinstance(item, dict):
+        raise ConfigError(f"Rule #{i + 1} of the rule table must be a mapping.")
+    missing = [k for k in ("id", "when", "cause", "action", "why") if k not in item]
+    if missing:
+        raise ConfigError(f"Rule #{i + 1} of the rule table needs {missing[0]!r}.")
+    unknown = sorted(set(item["when"]) - set(_WHEN))
+    if unknown:
+        raise ConfigError(
+            f"Rule {item['id']!r} has an unknown condition {unknown[0]!r}; conditions are "
+            f"{', '.join(_WHEN)}."
+        )
+    return Rule(
+        id=str(item["id"]),
+        priority=int(item.get("priority", 0)),
+        when=dict(item["when"]),
+        cause=str(item["cause"]),
+        action=str(item["action"]),
+        why=" ".join(str(item["why"]).split()),
+    )
+
+
+def load_rules(text: str | None = None) -> list[Rule]:
+    """The rule table (the packaged one unless ``text`` is given), highest priority first.
+
+    Examples
+    --------
+    >>> [r.id for r in load_rules()][:2]
+    ['upstream-break', 'schema-change']
+    """
+    if text is None:
+        return list(_packaged())
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise ConfigError("A rule table must be a mapping with a 'rules' list.")
+    rules = [_rule(item, i) for i, item in enumerate(data["rules"])]
+    return sorted(rules, key=lambda r: -r.priority)
+
+
+@cache
+def _packaged() -> tuple[Rule, ...]:
+    text = files("mlwarden.analysis").joinpath("rules.yaml").read_text(encoding="utf-8")
+    return tuple(load_rules(text))
+
+
+def _pct(x: Any) -> str:
+    return f"{x:.1%}" if isinstance(x, (int, float)) else "-"
+
+
+def _num(x: Any) -> str:
+    return f"{x:.3g}" if isinstance(x, (int, float)) else "-"
+
+
+def _day(iso: Any) -> str:
+    return str(iso)[:16].replace("T", " ") if iso else "-"
+
+
+def facts(incident: Any, causes: dict[str, Any]) -> dict[str, Any]:
+    """What the templates may name, from the incident and its causes."""
+    members: Sequence[dict[str, Any]] = incident.members
+    whole = [m for m in members if m.get("segment") is None]
+    f: dict[str, Any] = {
+        "kind": incident.kind,
+        "model": incident.model,
+        "fired": sorted({m["kind"] for m in members}),
+        "onset": _day(causes.get("onset") or incident.first_window.isoformat()),
+    }
+    drifted = [x for x in causes.get("features", []) if x.get("alert")]
+    if drifted:
+        top = drifted[0]
+        f |= {
+            "top_feature": top["name"],
+            "top_drift": f"{top['drift']:.1f}",
+            "top_importance": _num(top.get("importance")),
+            "drifted_count": len(drifted),
+        }
+    perf = [m for m in whole if m["kind"] in ("performance", "estimated_performance")]
+    perf.sort(key=lambda m: m["kind"] != "performance")
+    if perf:
+        p = perf[0]
+        f |= {
+            "perf_metric": p["monitor"].split(":")[-1]
+            + (" (estimated)" if p["kind"] == "estimated_performance" else ""),
+            "perf_value": _num(p.get("value")),
+            "perf_threshold": _num(p.get("threshold")),
+            "labels_clause": ", with its labels"
+            if p["kind"] == "performance"
+            else "; label it, or use the estimated-performance window as the guide",
+        }
+    quality = causes.get("quality") or []
+    if quality:
+        q = quality[0]
+        f |= {
+            "quality_kind": q["kind"],
+            "quality_column": q.get("column") or "?",
+            "quality_value": _pct(q.get("value"))
+            if q["kind"] == "missing_values"
+            else _num(q.get("value")),
+            "quality_baseline": _pct(q.get("baseline")),
+            "quality_since": _day(q.get("since")),
+            "quality_reason": q.get("reason", ""),
+        }
+    v = causes.get("versions") or {}
+    if v.get("changed") and v.get("previous"):
+        f |= {
+            "version_changed": True,
+            "current_version": v["current"],
+            "previous_version": v["previous"],
+            "version_share": _pct(v.get("share")),
+        }
+    slices = causes.get("slices") or []
+    if slices:
+        s = slices[0]
+        f |= {
+            "top_slice": s["description"],
+            "slice_share": _pct(s.get("share")),
+            "slice_metric": s.get("metric", ""),
+            "slice_value": _num(s.get("value")),
+            "slice_rest": _num(s.get("rest")),
+        }
+    ops = [m for m in whole if m["kind"] in ("latency", "error_rate", "volume", "resources")]
+    if ops:
+        f["ops_reason"] = ops[0].get("reason") or ops[0]["monitor"]
+    fair = [m for m in members if m["kind"] == "fairness"]
+    if fair:
+        f["fairness_reason"] = fair[0].get("reason") or fair[0]["monitor"]
+    return f
+
+
+class _Facts(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _fill(template: str, f: dict[str, Any]) -> str:
+    return string.Formatter().vformat(template, (), _Facts(f))
+
+
+def recommend(
+    incident: Any, causes: dict[str, Any], *, rules: Sequence[Rule] | None = None
+) -> list[dict[str, Any]]:
+    """Recommendations for an incident, most important first, each with why it was chosen."""
+    f = facts(incident, causes)
+    out = []
+    for rule in rules if rules is not None else load_rules():
+        if rule.holds(f):
+            out.append(
+                {
+                    "rule": rule.id,
+                    "cause": _fill(rule.cause, f),
+                    "action": _fill(rule.action, f),
+                    "why": _fill(rule.why, f),
+                }
+            )
+    return out
+
+
+def headline(incident: Any, causes: dict[str, Any]) -> str:
+    """A one-line title: what happened, and where."""
+    f = facts(incident, causes)
+    kind = incident.kind
+    where = ""
+    if f.get("top_slice") and kind in ("drift", "performance"):
+        where = f" ({f['top_slice']} worst)"
+    if kind == "quality" and "quality_column" in f:
+        if f.get("quality_kind") == "missing_values":
+            return f"{f['quality_column']} arrives empty for {f['quality_value']} of events{where}"
+        return f"Data quality: {f['quality_reason'] or f['quality_column']}"
+    if kind == "drift" and "top_feature" in f:
+        more = f" and {f['drifted_count'] - 1} more" if f["drifted_count"] > 1 else ""
+        perf = f"; {f['perf_metric']} at {f['perf_value']}" if "perf_metric" in f else ""
+        return f"Drift in {f['top_feature']}{more}{perf}{where}"
+    if kind == "performance" and "perf_metric" in f:
+        return (
+            f"{f['perf_metric']} fell to {f['perf_value']} (threshold {f['perf_threshold']}){where}"
+        )
+    if "ops_reason" in f:
+        return f"{kind.capitalize()}: {f['ops_reason']}"
+    if "fairness_reason" in f:
+        return f"Fairness: {f['fairness_reason']}"
+    monitors = sorted({m["monitor"] for m in incident.members})
+    return f"{kind.capitalize()}: {', '.join(monitors[:3])}"

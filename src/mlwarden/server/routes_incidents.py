@@ -1,0 +1,177 @@
+"""Incidents and objectives: list, show, acknowledge, resolve, snooze; objective status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from pydantic import BaseModel, Field
+
+from mlwarden.errors import ValidationError
+from mlwarden.incidents import service as incidents
+from mlwarden.incidents.record import IncidentState
+from mlwarden.monitors.base import Result
+from mlwarden.monitors.service import objective_report
+from mlwarden.server.auth import project_of
+from mlwarden.store.base import Store
+
+__all__ = ["results_hook", "router"]
+
+router = APIRouter(prefix="/v1", tags=["incidents"])
+Project = Annotated[str, Depends(project_of)]
+log = logging.getLogger("mlwarden.server")
+_STATES = ", ".join(s.value for s in IncidentState)
+
+
+def results_hook(app: FastAPI) -> Any:
+    """What runs after monitors store results: incidents folded in, explained and sent out."""
+
+    def on_results(project: str, model: str, results: list[Result], cadence: timedelta) -> None:
+        try:
+            incidents.process(
+                app.state.store,
+                project,
+                model,
+                results,
+                cadence=cadence,
+                dispatcher=getattr(app.state, "dispatcher", None),
+                public_url=app.state.settings.public_url,
+            )
+        except Exception:  # noqa: BLE001 - results are stored; incidents retry next evaluation
+            log.exception("updating the incidents of %s/%s failed", project, model)
+
+    return on_results
+
+
+class IncidentList(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+class ActionIn(BaseModel):
+    by: str = Field(default="", max_length=200, description="Who did it (shown in the timeline).")
+    note: str = Field(default="", max_length=2000)
+
+
+class SnoozeIn(ActionIn):
+    until: datetime | None = Field(default=None, description="Silence notifications until then.")
+    hours: float | None = Field(default=None, gt=0, le=24 * 90, description="... or for so long.")
+
+
+def _states(state: str | None) -> list[str] | None:
+    if state is None:
+        return None
+    out = [s.strip() for s in state.split(",") if s.strip()]
+    for s in out:
+        if s not in {x.value for x in IncidentState}:
+            raise ValidationError(
+                f"The 'state' query parameter must be one of {_STATES} (comma-separated). "
+                f"Got {s!r} instead."
+            )
+    return out
+
+
+@router.get("/incidents", response_model=IncidentList)
+def list_incidents(
+    request: Request,
+    project: Project,
+    model: str | None = None,
+    state: Annotated[str | None, Query(description=f"{_STATES}; comma-separated")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> IncidentList:
+    """Incidents, the most recently active first."""
+    store: Store = request.app.state.store
+    states = _states(state)
+    if model is not None:
+        store.get_model(project, model)
+    items = incidents.list_incidents(
+        store, project, model=model, state=states, limit=limit, offset=offset
+    )
+    total = incidents.count_incidents(store, project, model=model, state=states)
+    return IncidentList(items=[i.to_dict() for i in items], total=total, limit=limit, offset=offset)
+
+
+@router.get("/incidents/{incident_id}")
+def get_incident(incident_id: int, request: Request, project: Project) -> dict[str, Any]:
+    """One incident with its notification log and the actions run for it."""
+    store: Store = request.app.state.store
+    inc = incidents.get_incident(store, project, incident_id)
+    return {
+        **inc.to_dict(),
+        "url": incidents.incident_url(request.app.state.settings.public_url, inc),
+        "deliveries": store.deliveries(project, incident_id=incident_id),
+        "actions": store.action_runs(project, incident_id=incident_id),
+    }
+
+
+@router.post("/incidents/{incident_id}/acknowledge")
+async def acknowledge(
+    incident_id: int, body: ActionIn, request: Request, project: Project
+) -> dict[str, Any]:
+    """Someone is on it (only an open incident can be acknowledged)."""
+    inc = await asyncio.to_thread(
+        incidents.acknowledge,
+        request.app.state.store,
+        project,
+        incident_id,
+        by=body.by,
+        note=body.note,
+        dispatcher=getattr(request.app.state, "dispatcher", None),
+        public_url=request.app.state.settings.public_url,
+    )
+    return inc.to_dict()
+
+
+@router.post("/incidents/{incident_id}/resolve")
+async def resolve(
+    incident_id: int, body: ActionIn, request: Request, project: Project
+) -> dict[str, Any]:
+    """Close an incident by hand; if the condition fires again, a new incident opens."""
+    inc = await asyncio.to_thread(
+        incidents.resolve,
+        request.app.state.store,
+        project,
+        incident_id,
+        by=body.by,
+        note=body.note,
+        dispatcher=getattr(request.app.state, "dispatcher", None),
+        public_url=request.app.state.settings.public_url,
+    )
+    return inc.to_dict()
+
+
+@router.post("/incidents/{incident_id}/snooze")
+async def snooze(
+    incident_id: int, body: SnoozeIn, request: Request, project: Project
+) -> dict[str, Any]:
+    """Silence an incident's notifications until a time (it keeps being updated)."""
+    if (body.until is None) == (body.hours is None):
+        raise ValidationError("Give exactly one of 'until' and 'hours'.")
+    until = body.until or datetime.now(UTC) + timedelta(hours=body.hours or 0)
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    inc = await asyncio.to_thread(
+        incidents.snooze,
+        request.app.state.store,
+        project,
+        incident_id,
+        until=until,
+        by=body.by,
+        note=body.note,
+    )
+    return inc.to_dict()
+
+
+@router.get("/models/{model}/objectives", tags=["monitors"])
+def objectives(model: str, request: Request, project: Project) -> list[dict[str, Any]]:
+    """Each business objective of the model, its monitors and its status
+    (met / at_risk / violated / unknown)."""
+    store: Store = request.app.state.store
+    store.get_model(project, model)
+    return objective_report(store, project, model)
