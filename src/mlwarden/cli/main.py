@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mlwarden._version import __version__
+from mlwarden.cli.alerting import alerting_app
+from mlwarden.cli.incidents import incidents_app
 from mlwarden.errors import MlwardenError
 
 app = typer.Typer(
@@ -28,6 +30,8 @@ models_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(alerting_app, name="alerting")
 # piped output (logs, CI) gets wide lines instead of tables wrapped at 80 columns
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -67,9 +71,13 @@ def serve(
         float,
         typer.Option(help="Seconds between scheduler runs (closed windows, late labels); 0: off."),
     ] = 60.0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="URL people reach this server at; notifications link to incidents."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Run the server (ingest, query API) on a DuckDB file in DATA_DIR."""
+    """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR."""
     from mlwarden.server.run import serve as run
     from mlwarden.server.settings import ServerSettings
 
@@ -83,6 +91,7 @@ def serve(
         max_body_mb=max_body_mb,
         retention_days=retention_days,
         evaluate_every_s=evaluate_every,
+        public_url=public_url,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)

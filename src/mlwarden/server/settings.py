@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mlwarden.errors import ConfigError, expected
 
@@ -57,6 +58,14 @@ class ServerSettings:
             raise ConfigError(expected("option", "max-body-mb", "be > 0", self.max_body_mb))
         if self.retention_days is not None and self.retention_days <= 0:
             raise ConfigError(expected("option", "retention-days", "be > 0", self.retention_days))
+        if self.public_url is not None:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(
+                    expected(
+                        "option", "public-url", "be an http:// or https:// URL", self.public_url
+                    )
+                )
         return self
 
     @property

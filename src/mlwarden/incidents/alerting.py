@@ -1,0 +1,341 @@
+"""Where a project's notifications go and what runs on them: the alerting config and dispatcher.
+
+Each project has one alerting config (YAML, stored by the engine): ``channels:`` (where
+notifications go, see :mod:`mlwarden.incidents.channels`) and ``actions:`` (what runs, see
+:mod:`mlwarden.incidents.actions`). :class:`Alerting` is the server's dispatcher: per project,
+a :class:`~mlwarden.incidents.notifier.Notifier` over its channels and an
+:class:`~mlwarden.incidents.actions.ActionRunner` over its actions, whose deliveries and runs
+are logged in the engine. :meth:`Alerting.dispatch` only queues: neither an evaluation nor an
+API request waits for a network or a command.
+
+Examples
+--------
+>>> cfg = AlertingConfig.from_yaml('''
+... channels:
+...   - {kind: webhook, name: ops, url: "https://hooks.example.com/x", min_severity: high}
+... actions:
+...   - {name: retrain, "on": {kinds: [drift]}, command: [echo, retrain]}
+... ''')
+>>> [c.name for c in cfg.channels], [a.name for a in cfg.actions]
+(['ops'], ['retrain'])
+>>> AlertingConfig.from_yaml(cfg.to_yaml()) == cfg
+True
+>>> AlertingConfig.from_yaml("channel: []")
+Traceback (most recent call last):
+...
+mlwarden.errors.ConfigError: The alerting config has an unknown key 'channel'; keys are channels, actions.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from mlwarden.errors import ConfigError, MlwardenError
+from mlwarden.incidents.actions import Action, ActionRun, ActionRunner, RunStatus
+from mlwarden.incidents.channels.base import Channel, Delivery, DeliveryStatus, now_utc
+from mlwarden.incidents.notifier import Notifier
+from mlwarden.incidents.record import IncidentEvent, Notification
+
+__all__ = ["Alerting", "AlertingConfig", "StoreAuditLog", "StoreDeliveryLog", "ping_notification"]
+
+log = logging.getLogger("mlwarden.incidents")
+_KEYS = ("channels", "actions")
+
+
+@dataclass(frozen=True)
+class AlertingConfig:
+    """A project's channels and actions (validated; names unique within each)."""
+
+    channels: tuple[Channel, ...] = ()
+    actions: tuple[Action, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any) -> AlertingConfig:
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"The alerting config must be a mapping with 'channels' and 'actions'. "
+                f"Got {type(data).__name__} instead."
+            )
+        unknown = sorted(str(k) for k in set(data) - set(_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"The alerting config has an unknown key {unknown[0]!r}; keys are "
+                f"{', '.join(_KEYS)}."
+            )
+        channels = tuple(
+            Channel.from_dict(_entry(item, "channels", i))
+            for i, item in enumerate(_list(data, "channels"))
+        )
+        actions = tuple(
+            Action.from_dict(_entry(item, "actions", i))
+            for i, item in enumerate(_list(data, "actions"))
+        )
+        for what, items in (("channel", channels), ("action", actions)):
+            names = [x.name for x in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ConfigError(
+                    f"Two {what}s are named {dupes[0]!r}; {what} names must be unique."
+                )
+        return cls(channels, actions)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> AlertingConfig:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"The alerting config is not valid YAML{where}: {problem}.") from exc
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "channels": [c.to_dict() for c in self.channels],
+            "actions": [a.to_dict() for a in self.actions],
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def summary(self) -> dict[str, Any]:
+        """What the API shows: the YAML and one line per channel and action."""
+        return {
+            "spec_yaml": self.to_yaml(),
+            "channels": [
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "min_severity": c.min_severity,
+                    "events": c.events,
+                    "objectives": c.objectives,
+                }
+                for c in self.channels
+            ],
+            "actions": [
+                {"name": a.name, "does": a.describe(), "dry_run": a.dry_run} for a in self.actions
+            ],
+        }
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    items = data.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ConfigError(
+            f"The '{key}' of the alerting config must be a list. Got {type(items).__name__} "
+            "instead."
+        )
+    return items
+
+
+def _entry(item: Any, key: str, i: int) -> Any:
+    if not isinstance(item, Mapping):
+        raise ConfigError(
+            f"Entry #{i + 1} of '{key}' in the alerting config must be a mapping. "
+            f"Got {type(item).__name__} instead."
+        )
+    return item
+
+
+class StoreDeliveryLog:
+    """The notifier's :class:`~mlwarden.incidents.notifier.DeliveryLog` in the engine."""
+
+    def __init__(self, store: Any, project: str) -> None:
+        self.store = store
+        self.project = project
+
+    def delivered(self, channel: str, key: str) -> bool:
+        return bool(self.store.delivered(self.project, channel, key))
+
+    def record(self, delivery: Delivery) -> None:
+        d = delivery.to_dict()
+        d["code"] = d.pop("http_status")
+        self.store.record_delivery(self.project, d)
+
+
+class StoreAuditLog:
+    """The actions' :class:`~mlwarden.incidents.actions.AuditLog` in the engine."""
+
+    def __init__(self, store: Any, project: str) -> None:
+        self.store = store
+        self.project = project
+
+    def record(self, run: ActionRun) -> None:
+        self.store.record_action(self.project, run.to_dict())
+
+    def count_since(self, action: str, since: datetime) -> int:
+        return int(self.store.count_actions(self.project, action, since))
+
+
+def ping_notification(project: str, *, by: str = "") -> Notification:
+    """A notification that says it is only a check of the channels (no incident); each one has
+    a key of its own, so a channel that delivered the last one still gets it."""
+    who = f" by {by}" if by else ""
+    return Notification(
+        incident_id=0,
+        project=project,
+        model="mlwarden-ping",
+        event=IncidentEvent.OPENED,
+        severity="critical",
+        title="[ping] mlwarden: checking this channel",
+        text=f"A ping sent{who} from mlwarden to check this channel. There is no incident.",
+        url="",
+        payload={"ping": True, "project": project, "event": "opened"},
+        sequence=time.time_ns(),
+    )
+
+
+class _Project:
+    """One project's notifier and action runner."""
+
+    def __init__(self, store: Any, project: str, config: AlertingConfig, workers: int) -> None:
+        self.config = config
+        self.notifier = Notifier(config.channels, StoreDeliveryLog(store, project), workers=workers)
+        self.runner = ActionRunner(config.actions, StoreAuditLog(store, project))
+
+
+class Alerting:
+    """The server's dispatcher: notifications to channels, incidents to actions, per project.
+
+    Configs are read from the store on first use and replaced by :meth:`configure`. Actions
+    run on one background thread (in order, so rate limits count exactly); channels on the
+    notifier's ``workers`` threads per project.
+    """
+
+    def __init__(self, store: Any, *, workers: int = 2) -> None:
+        self.store = store
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._projects: dict[str, _Project] = {}
+        self._actions: queue.SimpleQueue[tuple[ActionRunner, Notification] | None] = (
+            queue.SimpleQueue()
+        )
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run_actions, name="mlwarden-actions")
+        self._thread.daemon = True
+        self._thread.start()
+
+    # -- configuration -----------------------------------------------------------------------
+    def config(self, project: str) -> AlertingConfig:
+        return self._project(project).config
+
+    def configure(self, project: str, config: AlertingConfig) -> AlertingConfig:
+        """Store and apply a project's config; notifications queued under the old one finish."""
+        fresh = _Project(self.store, project, config, self.workers)
+        self.store.put_alerting(project, config.to_yaml())
+        with self._lock:
+            old = self._projects.get(project)
+            self._projects[project] = fresh
+        if old is not None:
+            threading.Thread(target=old.notifier.close, daemon=True).start()
+        return config
+
+    def _project(self, project: str) -> _Project:
+        with self._lock:
+            found = self._projects.get(project)
+        if found is not None:
+            return found
+        text = self.store.get_alerting(project)
+        try:
+            config = AlertingConfig.from_yaml(text) if text else AlertingConfig()
+        except MlwardenError as exc:  # stored by an older version: say so, alert nobody
+            log.error("The stored alerting config of project %r is invalid: %s", project, exc)
+            config = AlertingConfig()
+        made = _Project(self.store, project, config, self.workers)
+        with self._lock:
+            found = self._projects.setdefault(project, made)
+        if found is not made:
+            made.notifier.close()
+        return found
+
+    # -- the Dispatcher protocol --------------------------------------------------------------
+    def dispatch(self, project: str, notes: Sequence[Notification]) -> None:
+        """Queue ``notes`` for the project's channels and actions; returns at once."""
+        if self._closed:
+            log.warning("alerting is closed: %d notifications of %r not sent", len(notes), project)
+            return
+        p = self._project(project)
+        for note in notes:
+            p.notifier.submit(note)
+            if p.runner.actions:
+                with self._cond:
+                    self._pending += 1
+                self._actions.put((p.runner, note))
+
+    def ping(self, project: str, *, by: str = "") -> list[Delivery]:
+        """Deliver a ping to every channel of the project now (routing ignored); the outcomes."""
+        p = self._project(project)
+        note = ping_notification(project, by=by)
+        out = []
+        for ch in p.config.channels:
+            try:
+                out.append(ch.send(note))
+            except Exception as exc:  # noqa: BLE001 - a channel bug is a failed ping
+                out.append(
+                    ch.delivery(
+                        note,
+                        DeliveryStatus.FAILED,
+                        started_at=now_utc(),
+                        attempts=0,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                )
+        return out
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued notification and action is handled; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._pending == 0, timeout):
+                return False
+        with self._lock:
+            projects = list(self._projects.values())
+        for p in projects:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not p.notifier.flush(left):
+                return False
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish what is queued (up to ``timeout`` seconds) and stop."""
+        self.flush(timeout)
+        self._closed = True
+        self._actions.put(None)
+        with self._lock:
+            projects = list(self._projects.values())
+            self._projects.clear()
+        for p in projects:
+            p.notifier.close(timeout=1.0)
+
+    def _run_actions(self) -> None:
+        while True:
+            item = self._actions.get()
+            if item is None:
+                return
+            runner, note = item
+            try:
+                for run in runner.run(note):
+                    if run.status is RunStatus.FAILED:
+                        log.warning("action %r for %s failed: %s", run.action, run.key, run.detail)
+            except Exception:  # noqa: BLE001 - one bad action must not stop the others
+                log.exception("running the actions for %s failed", note.key)
+            finally:
+                with self._cond:
+                    self._pending -= 1
+                    self._cond.notify_all()
