@@ -15,6 +15,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -55,6 +56,30 @@ def reference(n_num: int, n_cat: int, rows: int = 50_000) -> pa.Table:
     return pa.table(cols)
 
 
+def generate(store: DuckDBStore, model: Any, events: int, n_num: int, n_cat: int) -> None:
+    """``events`` events over DAYS days from START, generated inside DuckDB, labels for half."""
+    num = ", ".join(f"random() * 2 - 1 AS n{i}" for i in range(n_num))
+    cat = ", ".join(f"'v' || CAST(floor(random() * 8) AS INTEGER) AS c{i}" for i in range(n_cat))
+    span = DAYS * 86400
+    sql = (
+        f"INSERT INTO events_{model.uid} BY NAME SELECT 'e' || i AS event_id, 'v1' AS version, "
+        f"TIMESTAMP '{START:%Y-%m-%d}' + to_microseconds(CAST(i * {span} * 1e6 / {events} AS BIGINT)) AS ts, "
+        f"CASE WHEN s > 0.5 THEN '1' ELSE '0' END AS prediction, s AS score, "
+        f"random() * 40 AS latency_ms, 'ok' AS status, {num}, {cat} "
+        "FROM (SELECT i, random() AS s FROM range({lo}, {hi}) r(i))"
+    )
+    step = 1_000_000
+    for lo in range(0, events, step):  # chunks: each one a transaction of the writer
+        chunk = sql.format(lo=lo, hi=min(lo + step, events))
+        store._call(lambda con, q=chunk: con.execute(q).fetchall())
+    store._call(
+        lambda con: con.execute(
+            f"INSERT INTO actuals_{model.uid} SELECT event_id, CASE WHEN random() < score THEN '1' ELSE '0' END, "
+            f"NULL, ts, ts FROM events_{model.uid} WHERE hash(event_id) % 2 = 0"
+        ).fetchall()
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -70,28 +95,7 @@ def main() -> None:
     try:
         model = store.create_model("default", spec)
         t0 = time.perf_counter()
-        num = ", ".join(f"random() * 2 - 1 AS n{i}" for i in range(n_num))
-        cat = ", ".join(
-            f"'v' || CAST(floor(random() * 8) AS INTEGER) AS c{i}" for i in range(n_cat)
-        )
-        span = DAYS * 86400
-        sql = (
-            f"INSERT INTO events_{model.uid} BY NAME SELECT 'e' || i AS event_id, 'v1' AS version, "
-            f"TIMESTAMP '{START:%Y-%m-%d}' + to_microseconds(CAST(i * {span} * 1e6 / {args.events} AS BIGINT)) AS ts, "
-            f"CASE WHEN s > 0.5 THEN '1' ELSE '0' END AS prediction, s AS score, "
-            f"random() * 40 AS latency_ms, 'ok' AS status, {num}, {cat} "
-            "FROM (SELECT i, random() AS s FROM range({lo}, {hi}) r(i))"
-        )
-        step = 1_000_000
-        for lo in range(0, args.events, step):  # chunks: each one a transaction of the writer
-            chunk = sql.format(lo=lo, hi=min(lo + step, args.events))
-            store._call(lambda con, q=chunk: con.execute(q).fetchall())
-        store._call(
-            lambda con: con.execute(
-                f"INSERT INTO actuals_{model.uid} SELECT event_id, CASE WHEN random() < score THEN '1' ELSE '0' END, "
-                f"NULL, ts, ts FROM events_{model.uid} WHERE hash(event_id) % 2 = 0"
-            ).fetchall()
-        )
+        generate(store, model, args.events, n_num, n_cat)
         print(
             f"generated {args.events:,} events x {args.features} features in {time.perf_counter() - t0:.1f} s"
         )

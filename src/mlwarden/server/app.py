@@ -10,15 +10,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 
 from mlwarden._version import __version__
+from mlwarden.incidents.alerting import Alerting
 from mlwarden.server import (
+    metrics,
+    routes_alerting,
+    routes_incidents,
     routes_ingest,
     routes_llm,
     routes_models,
     routes_monitors,
     routes_otlp,
     routes_query,
+    ui,
 )
 from mlwarden.server.api_models import HealthOut
 from mlwarden.server.errors import install_error_handlers
@@ -31,17 +37,23 @@ log = logging.getLogger("mlwarden.server")
 
 
 class IngestCounter:
-    """Rows accepted and rejected since start, per kind (for health and, later, /metrics)."""
+    """Rows accepted and rejected since start, per project, model and kind (for /metrics)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.accepted: dict[str, int] = {}
-        self.rejected: dict[str, int] = {}
+        self._counts: dict[tuple[str, str, str], list[int]] = {}
 
-    def __call__(self, kind: str, accepted: int, rejected: int) -> None:
+    def __call__(self, project: str, model: str, kind: str, accepted: int, rejected: int) -> None:
         with self._lock:
-            self.accepted[kind] = self.accepted.get(kind, 0) + accepted
-            self.rejected[kind] = self.rejected.get(kind, 0) + rejected
+            c = self._counts.setdefault((project, model, kind), [0, 0])
+            c[0] += accepted
+            c[1] += rejected
+
+    def snapshot(self, project: str) -> list[tuple[str, str, int, int]]:
+        """``(model, kind, accepted, rejected)`` of one project, sorted."""
+        with self._lock:
+            rows = [(m, k, c[0], c[1]) for (p, m, k), c in self._counts.items() if p == project]
+        return sorted(rows)
 
 
 def create_app(settings: ServerSettings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -57,6 +69,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             commit_interval=settings.commit_interval_ms / 1000.0,
             retention_days=settings.retention_days,
         )
+        # notifications to channels and automated actions, in the background
+        app.state.dispatcher = Alerting(app.state.store)
         tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
         if settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
@@ -65,6 +79,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.to_thread(app.state.dispatcher.close)
             if own_store:
                 app.state.store.close()
 
@@ -84,6 +99,12 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_monitors.router)
     app.include_router(routes_otlp.router)
     app.include_router(routes_llm.router)
+    app.include_router(routes_incidents.router)
+    app.include_router(routes_alerting.router)
+    app.include_router(metrics.router)  # Prometheus /metrics
+    app.include_router(ui.router)  # the web UI under /ui (and / redirecting to it)
+    app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
+    app.state.on_results = routes_incidents.results_hook(app)
 
     @app.get("/v1/health", response_model=HealthOut, tags=["health"])
     def health(request: Request) -> HealthOut:
@@ -111,7 +132,7 @@ async def _scheduler_loop(app: FastAPI, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            n = await asyncio.to_thread(run_due, app.state.store)
+            n = await asyncio.to_thread(run_due, app.state.store, on_results=app.state.on_results)
             if n:
                 log.info("scheduler: wrote %d monitor results", n)
         except Exception:  # noqa: BLE001 - keep serving; the next round retries

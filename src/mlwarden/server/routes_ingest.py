@@ -84,7 +84,9 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         "new_features": [f.model_dump(mode="json") for f in result.new_features],
     }
     code = 200 if not result.rejected else (207 if result.table.num_rows else 422)
-    request.app.state.ingest_counter(kind, result.table.num_rows, len(result.rejected))
+    request.app.state.ingest_counter(
+        project, model, kind, result.table.num_rows, len(result.rejected)
+    )
     return json_reply(out, status_code=code)
 
 

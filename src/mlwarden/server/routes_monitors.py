@@ -130,7 +130,15 @@ async def evaluate_monitors(
     store: Store = request.app.state.store
     if body.end <= body.start:
         raise ValidationError("The 'end' must be after the 'start'.")
-    n = await asyncio.to_thread(service.evaluate_range, store, project, model, body.start, body.end)
+    n = await asyncio.to_thread(
+        service.evaluate_range,
+        store,
+        project,
+        model,
+        body.start,
+        body.end,
+        on_results=request.app.state.on_results,
+    )
     return {"results": n}
 
 

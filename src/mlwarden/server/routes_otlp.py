@@ -194,7 +194,9 @@ async def post_traces(request: Request, project: Project) -> Response:
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
     except MlwardenError as exc:
         return _reply(error_reply(14, str(exc), protobuf=protobuf), 503, protobuf=protobuf)
-    request.app.state.ingest_counter("spans", table.num_rows, len(rejected))
+    request.app.state.ingest_counter(
+        project, QUARANTINE_MODEL, "spans", table.num_rows, len(rejected)
+    )
     message = ""
     if rejected:
         reasons = "; ".join(f"span {r.index}: {r.reason}" for r in rejected[:5])

@@ -1,0 +1,25 @@
+"""The web UI served by ``mlwarden serve``: server-rendered pages under ``/ui``.
+
+No front-end server and no JavaScript build: Jinja2 templates, a small script for charts
+(uPlot, vendored at a pinned version under ``static/vendor``) and filters that keep every
+view's state in the URL. See ``docs/ui.md``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mlwarden.server.ui import (
+    pages_compare,
+    pages_incidents,
+    pages_model,
+    pages_monitors,
+    pages_overview,
+)
+from mlwarden.server.ui.routing import STATIC_DIR
+
+__all__ = ["STATIC_DIR", "router"]
+
+router = APIRouter(include_in_schema=False)
+for _pages in (pages_overview, pages_model, pages_monitors, pages_compare, pages_incidents):
+    router.include_router(_pages.router)

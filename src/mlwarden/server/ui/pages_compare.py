@@ -1,0 +1,133 @@
+"""Version comparison: two versions side by side on the same windows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from mlwarden.server.ui import ops
+from mlwarden.server.ui.pages_model import model_context
+from mlwarden.server.ui.reference import reference_moments
+from mlwarden.server.ui.routing import HTMLRoute, render, ui_project
+from mlwarden.server.ui.state import ViewState
+from mlwarden.server.ui.views import Chart
+
+router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
+Project = Annotated[str, Depends(ui_project)]
+COLORS = ("#1f5fa8", "#a15c00")
+MAX_FEATURES = 40
+
+
+def _pick(versions: list[str], state: ViewState) -> tuple[str | None, str | None]:
+    """The requested versions, else the two newest."""
+    a = state.a or (versions[-2] if len(versions) >= 2 else versions[0] if versions else None)
+    b = state.b or (versions[-1] if len(versions) >= 2 else None)
+    return a, b
+
+
+@router.get("/ui/models/{model}/compare", response_class=HTMLResponse)
+def compare_page(model: str, request: Request, project: Project) -> Response:
+    """Traffic, errors, latency, output and accuracy of two versions per window, and how far
+    each version's features sit from the reference."""
+    store = request.app.state.store
+    ctx = model_context(store, project, model, ViewState.parse(request.query_params))
+    state: ViewState = ctx["state"]
+    record = ctx["record"]
+    a, b = _pick(ctx["versions"], state)
+    state = replace(state, a=a, b=b)
+    picked = [v for v in (a, b) if v]
+    assert state.start is not None and state.end is not None
+    rows = (
+        ops.version_windows(store, record, start=state.start, end=state.end, versions=picked)
+        if picked
+        else []
+    )
+    buckets = sorted({r["b"] for r in rows})
+    cell = {(r["b"], r["version"]): r for r in rows}
+    metrics: list[tuple[str, str, Any]] = [
+        ("traffic", "events", lambda r: r["n"]),
+        ("error rate", "share", lambda r: r["errors"] / r["n"] if r["n"] else None),
+        ("latency p95", "ms", lambda r: r["p95"]),
+        ("mean score", "score", lambda r: r["score"]),
+    ]
+    if record.spec.effective_positive_class is not None:
+        metrics.append(("positive predictions", "share", lambda r: r.get("positive")))
+    if record.spec.task.is_classification:
+        metrics.append(
+            (
+                "accuracy (labelled)",
+                "accuracy",
+                lambda r: r["correct"] / r["labelled"] if r.get("labelled") else None,
+            )
+        )
+    charts = []
+    for title, unit, fn in metrics:
+        c = Chart(id="cmp-" + title.split()[0], title=title, y_label=unit)
+        c.x = [t.timestamp() for t in buckets]
+        for color, v in zip(COLORS, picked, strict=False):
+            c.add(
+                v,
+                [fn(cell[(t, v)]) if (t, v) in cell else None for t in buckets],
+                color=color,
+                width=2,
+            )
+        charts.append(c)
+    summary = _summary(rows, picked)
+    moments = reference_moments(store, project, record)
+    columns = sorted(moments)[:MAX_FEATURES]
+    means = ops.version_features(
+        store, record, start=state.start, end=state.end, versions=picked, columns=columns
+    )
+    features: list[dict[str, Any]] = []
+    for col in columns:
+        mu, sd = moments[col]
+        shifts: dict[str, float | None] = {}
+        for v in picked:
+            m = means.get(v, {}).get(col)
+            shifts[v] = None if m is None or not sd else (m - mu) / sd
+        top = max((abs(s) for s in shifts.values() if s is not None), default=0.0)
+        features.append(
+            {
+                "column": col,
+                "reference": mu,
+                "means": {v: means.get(v, {}).get(col) for v in picked},
+                "shifts": shifts,
+                "top": top,
+            }
+        )
+    features.sort(key=lambda f: -float(f["top"]))
+    return render(
+        request,
+        "compare.html",
+        {
+            **ctx,
+            "state": state,
+            "project": project,
+            "picked": picked,
+            "charts": charts,
+            "summary": summary,
+            "features": features,
+        },
+    )
+
+
+def _summary(rows: list[dict[str, Any]], versions: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for v in versions:
+        rs = [r for r in rows if r["version"] == v]
+        n = sum(r["n"] for r in rs)
+        labelled = sum(r.get("labelled", 0) for r in rs)
+        out.append(
+            {
+                "version": v,
+                "events": n,
+                "error_rate": sum(r["errors"] for r in rs) / n if n else None,
+                "labelled": labelled,
+                "accuracy": sum(r.get("correct", 0) for r in rs) / labelled if labelled else None,
+                "windows": len(rs),
+            }
+        )
+    return out

@@ -1,0 +1,168 @@
+"""Incidents: the list, one incident (what, when, causes, slices, recommendation, objectives,
+timeline) and its acknowledge / resolve buttons."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mlwarden.errors import NotFoundError, ValidationError
+from mlwarden.server.ui import format as fmt
+from mlwarden.server.ui import incident_source
+from mlwarden.server.ui.routing import HTMLRoute, form_data, render, ui_project
+from mlwarden.server.ui.state import ViewState
+from mlwarden.server.ui.views import paginate
+
+router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
+Project = Annotated[str, Depends(ui_project)]
+PER_PAGE = 25
+STATES = ("open", "acknowledged", "resolved")
+
+
+def _id(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise NotFoundError(f"There is no incident {value!r}.") from exc
+
+
+@router.get("/ui/incidents", response_class=HTMLResponse)
+def incidents_page(request: Request, project: Project) -> Response:
+    """Every incident of the project, newest first; filter by model and state."""
+    store = request.app.state.store
+    state = ViewState.parse({k: v for k, v in request.query_params.items() if k != "model"})
+    model = request.query_params.get("model") or None
+    if state.state is not None and state.state not in STATES:
+        raise ValidationError(
+            f"The 'state' parameter must be one of {', '.join(STATES)}. Got {state.state!r} instead."
+        )
+    total = incident_source.count(store, project, model=model, state=state.state)
+    page = paginate(range(total), state.page, PER_PAGE)
+    items = incident_source.listing(
+        store,
+        project,
+        model=model,
+        state=state.state,
+        limit=PER_PAGE,
+        offset=(page.number - 1) * PER_PAGE,
+    )
+    return render(
+        request,
+        "incidents.html",
+        {
+            "project": project,
+            "state": state,
+            "model": model,
+            "models": sorted(r.name for r in store.list_models(project)),
+            "tab": {"incidents": items},
+            "page": page,
+            "available": incident_source.available(),
+        },
+    )
+
+
+def shown(value: Any) -> str:
+    """A cause's value as text: numbers to 4 digits, ISO times to the minute, yes / no.
+
+    Examples
+    --------
+    >>> shown(True), shown(0.123456), shown("2026-01-02T00:00:00+00:00"), shown(None)
+    ('yes', '0.1235', '2026-01-02 00:00', '–')
+    """
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return fmt.num(value)
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            return fmt.when(datetime.fromisoformat(value)).removesuffix(" UTC")
+        except ValueError:
+            return value
+    if isinstance(value, list | tuple):
+        return ", ".join(shown(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {shown(v)}" for k, v in value.items())
+    return str(value)
+
+
+def causes_view(causes: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each cause section as a table (lists of records; nested columns left out), a list of
+    pairs, or text, in the order the analysis gave them."""
+    out = []
+    for key, value in causes.items():
+        item: dict[str, Any] = {
+            "title": key.replace("_", " "),
+            "kind": "text",
+            "value": shown(value),
+        }
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            cols = [
+                c
+                for c in dict.fromkeys(k for v in value for k in v)
+                if not any(isinstance(v.get(c), list | dict) for v in value)
+            ]
+            rows = [[shown(v.get(c)) for c in cols] for v in value]
+            item.update(kind="table", columns=cols, rows=rows)
+        elif isinstance(value, dict):
+            item.update(kind="pairs", value=[(k, shown(v)) for k, v in value.items()])
+        out.append(item)
+    return out
+
+
+@router.get("/ui/incidents/{incident_id}", response_class=HTMLResponse)
+def incident_page(incident_id: str, request: Request, project: Project) -> Response:
+    """What happened, when, why, what to do, what it threatens, and who did what."""
+    store = request.app.state.store
+    inc = incident_source.get(store, project, _id(incident_id))
+    around = ViewState(
+        start=inc.first_window - timedelta(days=7), end=inc.last_window + timedelta(days=2)
+    )
+    return render(
+        request,
+        "incident.html",
+        {
+            "project": project,
+            "inc": inc,
+            "causes": causes_view(dict(inc.causes or {})),
+            "deliveries": store.deliveries(project, incident_id=inc.id, limit=50),
+            "action_runs": store.action_runs(project, incident_id=inc.id, limit=50),
+            "links": {
+                "drift": f"/ui/models/{inc.model}" + around.query(tab="drift"),
+                "performance": f"/ui/models/{inc.model}" + around.query(tab="performance"),
+                "quality": f"/ui/models/{inc.model}" + around.query(tab="quality"),
+            },
+            "message": {"acknowledged": "Acknowledged.", "resolved": "Resolved."}.get(
+                request.query_params.get("done", ""), ""
+            ),
+        },
+    )
+
+
+async def _act(request: Request, project: str, incident_id: str, action: str) -> Response:
+    form = await form_data(request)
+    fn = incident_source.acknowledge if action == "acknowledged" else incident_source.resolve
+    await asyncio.to_thread(
+        fn,
+        request.app.state,
+        project,
+        _id(incident_id),
+        by=form.get("by", "").strip()[:200] or "web UI",
+        note=form.get("note", "").strip()[:2000],
+    )
+    return RedirectResponse(f"/ui/incidents/{_id(incident_id)}?done={action}", 303)
+
+
+@router.post("/ui/incidents/{incident_id}/acknowledge", response_class=HTMLResponse)
+async def acknowledge(incident_id: str, request: Request, project: Project) -> Response:
+    return await _act(request, project, incident_id, "acknowledged")
+
+
+@router.post("/ui/incidents/{incident_id}/resolve", response_class=HTMLResponse)
+async def resolve(incident_id: str, request: Request, project: Project) -> Response:
+    return await _act(request, project, incident_id, "resolved")

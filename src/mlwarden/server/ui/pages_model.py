@@ -1,0 +1,97 @@
+"""The model page: a header with filters, and one tab at a time (state in the URL)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from mlwarden.server.ui import data, incident_source
+from mlwarden.server.ui.routing import HTMLRoute, render, ui_project
+from mlwarden.server.ui.state import TABS, ViewState
+from mlwarden.server.ui.tabs import drift_tab, fairness_tab, performance_tab, quality_tab
+from mlwarden.server.ui.tabs_ops import operations_tab
+from mlwarden.server.ui.views import paginate
+
+router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
+Project = Annotated[str, Depends(ui_project)]
+INCIDENTS_PER_PAGE = 20
+TAB_LABELS = {
+    "performance": "Performance",
+    "drift": "Drift",
+    "quality": "Data quality",
+    "operations": "Operations",
+    "fairness": "Fairness",
+    "incidents": "Incidents",
+}
+
+
+def model_context(store: Any, project: str, name: str, state: ViewState) -> dict[str, Any]:
+    """What every view of a model shows: record, versions, segments, the resolved range."""
+    record = store.get_model(project, name)
+    _, hi = data.result_span(store, project, name)
+    if hi is None:
+        _, hi = store.event_time_range(record)
+        hi = data._aware(hi)
+    state = state.with_range(hi)
+    return {
+        "record": record,
+        "model": name,
+        "versions": [v.version for v in store.list_versions(project, name)],
+        "segments": data.segments_of(store, project, name),
+        "state": state,
+    }
+
+
+@router.get("/ui/models/{model}", response_class=HTMLResponse)
+def model_page(model: str, request: Request, project: Project) -> Response:
+    """One model, one tab: performance, drift, quality, operations, fairness or incidents."""
+    store = request.app.state.store
+    ctx = model_context(store, project, model, ViewState.parse(request.query_params))
+    state: ViewState = ctx["state"]
+    record = ctx["record"]
+    builders = {
+        "performance": performance_tab,
+        "drift": drift_tab,
+        "quality": quality_tab,
+        "operations": operations_tab,
+        "fairness": fairness_tab,
+    }
+    tab: dict[str, Any]
+    if state.tab == "incidents":
+        tab = incidents_tab(store, project, model, state)
+    else:
+        tab = builders[state.tab](store, project, record, state)
+    tabs = [
+        {
+            "key": t,
+            "label": TAB_LABELS[t],
+            "href": state.query(tab=t, feature=None, window=None, page=None),
+        }
+        for t in TABS
+    ]
+    return render(
+        request,
+        "model.html",
+        {**ctx, "project": project, "tabs": tabs, "tab": tab, "tab_key": state.tab},
+    )
+
+
+def incidents_tab(store: Any, project: str, model: str, state: ViewState) -> dict[str, Any]:
+    total = incident_source.count(store, project, model=model, state=state.state)
+    page = paginate(range(total), state.page, INCIDENTS_PER_PAGE)
+    items = incident_source.listing(
+        store,
+        project,
+        model=model,
+        state=state.state,
+        limit=INCIDENTS_PER_PAGE,
+        offset=(page.number - 1) * INCIDENTS_PER_PAGE,
+    )
+    return {
+        "incidents": items,
+        "page": page,
+        "available": incident_source.available(),
+        "objectives": incident_source.objectives(store, project, model),
+    }

@@ -1,0 +1,243 @@
+"""View models: result rows turned into what templates draw (heat maps, charts, sparklines).
+
+Nothing here reads the store; functions take rows from :mod:`.data` and :mod:`.ops`.
+
+Examples
+--------
+>>> from datetime import datetime, UTC
+>>> w = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2)]
+>>> rows = [
+...     {"monitor": "feature_drift:a", "column": "a", "window_start": w[0], "status": "ok",
+...      "value": 0.01, "threshold": 0.1, "kind": "feature_drift", "reason": ""},
+...     {"monitor": "feature_drift:a", "column": "a", "window_start": w[1], "status": "alert",
+...      "value": 0.3, "threshold": 0.1, "kind": "feature_drift", "reason": ""},
+... ]
+>>> hm = heat_map(rows, lambda m, w: f"?feature={m}", importance={"a": 0.5})
+>>> [c.status for c in hm.rows[0].cells], hm.rows[0].worst, round(hm.rows[0].peak, 1)
+(['ok', 'alert'], 'alert', 3.0)
+>>> sparkline([1, 2, 3], width=20, height=10).startswith('<svg')
+True
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mlwarden.server.ui.format import day, glyph, num, status_word, worst
+
+__all__ = [
+    "Cell",
+    "Chart",
+    "HeatMap",
+    "HeatRow",
+    "bar_chart",
+    "heat_map",
+    "paginate",
+    "sparkline",
+]
+
+
+@dataclass(frozen=True)
+class Cell:
+    window: datetime
+    status: str
+    value: float | None
+    threshold: float | None
+    href: str
+    label: str
+    selected: bool = False
+
+
+@dataclass(frozen=True)
+class HeatRow:
+    name: str
+    monitor: str
+    importance: float | None
+    cells: list[Cell]
+    worst: str
+    #: Largest value / threshold over the range (the "drift" sort key).
+    peak: float
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    windows: list[datetime]
+    rows: list[HeatRow]
+
+
+def heat_map(
+    rows: Sequence[dict[str, Any]],
+    link: Callable[[str, datetime], str],
+    *,
+    importance: dict[str, float] | None = None,
+    sort: str = "importance",
+    selected: tuple[str, datetime] | None = None,
+    name_of: Callable[[dict[str, Any]], str] | None = None,
+) -> HeatMap:
+    """Monitors × windows; ``link(monitor, window)`` is each cell's drill-down URL."""
+    windows = sorted({r["window_start"] for r in rows})
+    by_monitor: dict[str, dict[datetime, dict[str, Any]]] = {}
+    names: dict[str, str] = {}
+    for row in rows:
+        by_monitor.setdefault(row["monitor"], {})[row["window_start"]] = row
+        names[row["monitor"]] = name_of(row) if name_of else (row.get("column") or row["monitor"])
+    out = []
+    for mon, cells_by_w in by_monitor.items():
+        cells = []
+        peak = 0.0
+        for w in windows:
+            r: dict[str, Any] | None = cells_by_w.get(w)
+            status = r["status"] if r else "no_data"
+            value = r["value"] if r else None
+            th = r["threshold"] if r else None
+            if value is not None and th and math.isfinite(value) and th > 0:
+                ratio = (
+                    value / th if r and r.get("direction") != "below" else th / max(value, 1e-12)
+                )
+                peak = max(peak, ratio)
+            label = f"{names[mon]}, {day(w)}: {status_word(status)}"
+            if value is not None:
+                label += f", value {num(value)}" + (f" vs threshold {num(th)}" if th else "")
+            cells.append(
+                Cell(
+                    window=w,
+                    status=status,
+                    value=value,
+                    threshold=th,
+                    href=link(mon, w),
+                    label=label,
+                    selected=selected == (names[mon], w),
+                )
+            )
+        imp = (importance or {}).get(names[mon])
+        out.append(
+            HeatRow(
+                name=names[mon],
+                monitor=mon,
+                importance=imp,
+                cells=cells,
+                worst=worst([c.status for c in cells]),
+                peak=peak,
+            )
+        )
+    if sort == "importance":
+        out.sort(key=lambda h: (-(h.importance or 0.0), -h.peak, h.name))
+    elif sort == "drift":
+        out.sort(key=lambda h: (-h.peak, h.name))
+    else:
+        out.sort(key=lambda h: h.name)
+    return HeatMap(windows=windows, rows=out)
+
+
+@dataclass
+class Chart:
+    """A time-series chart for the browser (uPlot): x in epoch seconds, one list per series.
+
+    ``bands`` pairs series indexes (1-based, as uPlot) whose area between is shaded.
+    """
+
+    id: str
+    title: str
+    y_label: str = ""
+    x: list[float] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
+    bands: list[list[int]] = field(default_factory=list)
+
+    def add(self, label: str, values: Sequence[float | None], **style: Any) -> None:
+        self.series.append({"label": label, "values": list(values), **style})
+
+    @property
+    def empty(self) -> bool:
+        return not self.x or all(
+            all(v is None for v in s["values"]) for s in self.series if not s.get("band")
+        )
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "yLabel": self.y_label,
+            "x": self.x,
+            "series": self.series,
+            "bands": self.bands,
+        }
+
+
+def sparkline(values: Sequence[float | None], *, width: int = 120, height: int = 28) -> str:
+    """A tiny inline SVG line (decorative: pages state the numbers as text too)."""
+    pts = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    if len(pts) < 2:
+        return ""
+    lo = min(v for _, v in pts)
+    hi = max(v for _, v in pts)
+    span = hi - lo or 1.0
+    n = max(len(values) - 1, 1)
+    coords = " ".join(
+        f"{2 + i * (width - 4) / n:.1f},{height - 2 - (v - lo) * (height - 4) / span:.1f}"
+        for i, v in pts
+    )
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'aria-hidden="true" focusable="false"><polyline fill="none" stroke="currentColor" '
+        f'stroke-width="1.5" points="{coords}"/></svg>'
+    )
+
+
+def bar_chart(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float], str]],
+    *,
+    height: int = 180,
+    title: str = "",
+) -> str:
+    """Grouped bars as inline SVG (reference vs current histograms); the page also shows the
+    numbers in a table. ``series``: (name, shares, css class)."""
+    n = max(len(labels), 1)
+    top = max((v for _, vals, _ in series for v in vals), default=0.0) or 1.0
+    width = max(320, n * 28)
+    group = width / n
+    bar = max(2.0, (group - 4) / max(len(series), 1))
+    parts = [
+        f'<svg class="bars" viewBox="0 0 {width} {height + 20}" role="img" '
+        f'aria-label="{html.escape(title)}" preserveAspectRatio="none">'
+    ]
+    for i, lab in enumerate(labels):
+        for j, (name, vals, css) in enumerate(series):
+            v = vals[i] if i < len(vals) else 0.0
+            h = (height - 4) * v / top
+            x = i * group + 2 + j * bar
+            parts.append(
+                f'<rect class="{css}" x="{x:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" '
+                f'height="{h:.1f}"><title>{html.escape(name)} {html.escape(lab)}: '
+                f"{100 * v:.1f}%</title></rect>"
+            )
+    parts.append(f'<line x1="0" y1="{height}" x2="{width}" y2="{height}" class="axis"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: ``items``, its number and whether there are more."""
+
+    items: list[Any]
+    number: int
+    pages: int
+    total: int
+
+
+def paginate(items: Sequence[Any], page: int, size: int) -> Page:
+    """Slice a list already small in memory (pages of a result set use offsets instead)."""
+    total = len(items)
+    pages = max(1, math.ceil(total / size))
+    number = min(page, pages)
+    return Page(list(items[(number - 1) * size : number * size]), number, pages, total)
+
+
+def status_cell(status: str) -> str:
+    """Glyph and word of a status, e.g. for a table cell."""
+    return f"{glyph(status)} {status_word(status)}"

@@ -1,0 +1,262 @@
+"""Every page in Chromium against the real server filled by the demo's simulator."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ui.conftest import MODEL, Demo, Page
+
+M = f"/ui/models/{MODEL}"
+PAGES = {
+    "overview": "/ui/",
+    "performance": M,
+    "drift": f"{M}?tab=drift",
+    "quality": f"{M}?tab=quality",
+    "operations": f"{M}?tab=operations",
+    "fairness": f"{M}?tab=fairness",
+    "incidents-tab": f"{M}?tab=incidents",
+    "performance-north": f"{M}?segment=region%3Dnorth",
+    "monitors": f"{M}/monitors",
+    "compare": f"{M}/compare?a=v1&b=v2",
+    "incidents": "/ui/incidents",
+}
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_page_loads_without_console_errors(
+    name: str, page: Page, demo: Demo, artifacts: Path
+) -> None:
+    response = page.open(PAGES[name])
+    assert response.status == 200
+    assert page.page.locator("main h1").count() == 1
+    page.shot(artifacts, name)
+    assert page.errors == []
+    if name in ("performance", "operations", "compare"):  # uPlot drew into the chart slots
+        assert page.page.locator(".plot canvas").count() >= 2
+
+
+def test_incident_page_loads(page: Page, demo: Demo, artifacts: Path) -> None:
+    items = demo.http.get("/v1/incidents", params={"model": MODEL}).json()["items"]
+    assert items, "the drift opened no incident"
+    page.open(f"/ui/incidents/{items[0]['id']}")
+    assert page.page.locator("h1").inner_text() == items[0]["title"]
+    for heading in (
+        "Recommendation",
+        "Likely causes and slices",
+        "Objectives affected",
+        "Notifications and actions",
+        "Timeline",
+    ):
+        assert page.page.get_by_role("heading", name=heading).count() == 1
+    page.shot(artifacts, "incident")
+    assert page.errors == []
+
+
+def _cells(page: Page, row: str) -> list[tuple[str, str]]:
+    cells = page.page.locator(f'tr[data-row="{row}"] td.cell')
+    return [
+        (
+            cells.nth(i).get_attribute("data-window") or "",
+            cells.nth(i).get_attribute("data-status") or "",
+        )
+        for i in range(cells.count())
+    ]
+
+
+def test_drift_heat_map_shows_the_injected_drift(page: Page, demo: Demo) -> None:
+    page.open(f"{M}?tab=drift")
+    rows = page.page.locator("table.heat tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.row)"
+    )
+    features = [r for r in rows if r not in ("score", "prediction")]
+    assert "credit_score" in features[:2], rows  # the drifted input is among the most important
+    cells = _cells(page, "credit_score")
+    assert len(cells) == 30
+    onset = demo.drift_start.strftime("%Y-%m-%d")
+    before = [s for w, s in cells if w < onset]
+    after = [s for w, s in cells if w >= onset]
+    assert "alert" not in before  # thresholds are calibrated: no false alert before the drift
+    assert after[-5:].count("alert") >= 4  # national shift from day D+7 alerts every day
+    # an undrifted feature stays quiet
+    assert [s for _, s in _cells(page, "age")].count("alert") == 0
+    # statuses are not told by colour alone
+    label = page.page.locator('tr[data-row="credit_score"] td.cell a').last.get_attribute(
+        "aria-label"
+    )
+    assert label and "alert" in label and "credit_score" in label
+    assert page.errors == []
+
+
+def test_clicking_a_cell_opens_reference_vs_current(
+    page: Page, demo: Demo, artifacts: Path
+) -> None:
+    page.open(f"{M}?tab=drift")
+    page.page.locator('tr[data-row="credit_score"] td.cell[data-status="alert"] a').last.click()
+    page.page.wait_for_load_state("networkidle")
+    q = _query(page.page.url)
+    assert q["feature"] == ["credit_score"] and q["tab"] == ["drift"] and "window" in q
+    drill = page.page.locator("#drilldown")
+    assert "credit_score" in drill.locator("h3").inner_text()
+    assert drill.locator("svg.bars rect.ref").count() >= 10
+    assert drill.locator("svg.bars rect.cur").count() >= 10
+    hist = drill.locator("table.histogram tbody tr")
+    assert hist.count() >= 10
+    # the current distribution moved: the lowest bins hold more than the reference's share
+    first = hist.first.locator("td")
+    ref, cur = (float((first.nth(i).text_content() or "").rstrip("%")) for i in (0, 1))
+    assert cur > ref
+    assert page.page.evaluate("document.activeElement.id") == "drilldown"
+    page.shot(artifacts, "drift-drilldown")
+    assert page.errors == []
+
+
+def test_filters_change_the_url_and_a_reload_restores_the_view(page: Page, demo: Demo) -> None:
+    page.open(f"{M}?tab=drift")
+    with page.page.expect_navigation():
+        page.page.select_option("#f-segment", "region=north")
+    assert _query(page.page.url)["segment"] == ["region=north"]
+    with page.page.expect_navigation():
+        page.page.select_option("#f-sort", "drift")
+    start = (demo.today - timedelta(days=10)).strftime("%Y-%m-%d")
+    with page.page.expect_navigation():
+        page.page.fill("#f-start", start)  # fill fires the input's change event
+    page.page.wait_for_load_state("networkidle")
+    q = _query(page.page.url)
+    assert q["segment"] == ["region=north"] and q["sort"] == ["drift"] and q["start"] == [start]
+    assert q["tab"] == ["drift"]
+    first_rows = page.page.locator("table.heat tbody tr").evaluate_all(
+        "r => r.map(x => x.dataset.row)"
+    )
+    url = page.page.url
+    page.page.reload()
+    page.page.wait_for_load_state("networkidle")
+    assert page.page.url == url
+    assert page.page.input_value("#f-segment") == "region=north"
+    assert page.page.input_value("#f-sort") == "drift"
+    assert page.page.input_value("#f-start") == start
+    assert "region=north" in page.page.locator("#view-summary").inner_text()
+    assert (
+        page.page.locator("table.heat tbody tr").evaluate_all("r => r.map(x => x.dataset.row)")
+        == first_rows
+    )
+    assert len(page.page.locator("table.heat thead th.day").all()) == 10
+    # the same URL in a fresh page gives the same view
+    other = page.page.context.new_page()
+    other.goto(url)
+    assert other.input_value("#f-segment") == "region=north"
+    other.close()
+    assert page.errors == []
+
+
+def test_keyboard_reaches_and_follows_the_tabs(page: Page, demo: Demo) -> None:
+    page.open(M)
+    page.page.keyboard.press("Tab")
+    assert page.page.evaluate("document.activeElement.className") == "skip"
+    focused = ""
+    for _ in range(60):
+        page.page.keyboard.press("Tab")
+        focused = page.page.evaluate(
+            "document.activeElement.closest('nav.tabs') ? document.activeElement.textContent : ''"
+        )
+        if focused:
+            break
+    assert focused == "Performance"
+    page.page.keyboard.press("Tab")
+    assert page.page.evaluate("document.activeElement.textContent") == "Drift"
+    with page.page.expect_navigation():
+        page.page.keyboard.press("Enter")
+    assert _query(page.page.url)["tab"] == ["drift"]
+    assert page.page.locator('nav.tabs a[aria-current="page"]').inner_text() == "Drift"
+    # every form control has a label
+    unlabeled = page.page.evaluate(
+        "[...document.querySelectorAll('select, input:not([type=hidden]), textarea')]"
+        ".filter(e => !e.labels || e.labels.length === 0).length"
+    )
+    assert unlabeled == 0
+
+
+@pytest.mark.parametrize("path", ["/ui/", f"{M}?tab=drift"])
+def test_a_narrow_window_has_no_horizontal_overflow(
+    browser: object, demo: Demo, artifacts: Path, path: str
+) -> None:
+    context = browser.new_context(viewport={"width": 400, "height": 800})  # type: ignore[attr-defined]
+    pg = context.new_page()
+    pg.goto(demo.url + path)
+    pg.wait_for_load_state("networkidle")
+    overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    pg.screenshot(
+        path=str(artifacts / f"narrow-{'overview' if path == '/ui/' else 'drift'}.png"),
+        full_page=True,
+    )
+    context.close()
+    assert overflow <= 0
+
+
+def test_monitors_edit_preview_and_reapply(page: Page, demo: Demo) -> None:
+    page.open(f"{M}/monitors")
+    plan = page.page.locator("table.plan tbody tr")
+    assert plan.count() >= 20
+    text = page.page.input_value("#spec")
+    assert "false_alarm_budget: 1 per 30 days" in text
+    page.page.fill("#spec", text.replace("kind: feature_drift", "kind: no_such_kind", 1))
+    page.page.get_by_role("button", name="Preview").click()
+    page.page.wait_for_load_state("networkidle")
+    assert "no_such_kind" in page.page.locator(".error").inner_text()
+    assert "no_such_kind" in page.page.input_value("#spec")  # the edit is kept
+    edited = text.replace("false_alarm_budget: 1 per 30 days", "false_alarm_budget: 1 per 60 days")
+    page.page.fill("#spec", edited)
+    page.page.get_by_role("button", name="Preview").click()
+    page.page.wait_for_load_state("networkidle")
+    assert "Nothing was stored" in page.page.locator(".notice").inner_text()
+    stored = demo.http.get(f"/v1/models/{MODEL}/monitors").json()
+    assert stored["false_alarm_budget"] == "1 per 30 days"
+    page.page.get_by_role("button", name="Apply").click()
+    page.page.wait_for_load_state("networkidle")
+    assert page.page.locator(".notice").inner_text() == "Applied."
+    stored = demo.http.get(f"/v1/models/{MODEL}/monitors").json()
+    assert stored["false_alarm_budget"] == "1 per 60 days"
+    assert page.errors == []
+
+
+def test_version_comparison_shows_both_versions(page: Page, demo: Demo) -> None:
+    page.open(f"{M}/compare")
+    rows = page.page.locator("table.compare-summary tbody tr")
+    assert rows.evaluate_all("r => r.map(x => x.dataset.version)") == ["v1", "v2"]
+    events = [int(re.sub(r"\D", "", rows.nth(i).locator("td").first.inner_text())) for i in (0, 1)]
+    assert events[1] == 5 * 800 and events[0] > events[1]
+    with page.page.expect_navigation():
+        page.page.select_option("#f-b", "")
+    assert "b" not in _query(page.page.url) or _query(page.page.url).get("b") == [""]
+    assert page.errors == []
+
+
+def test_acknowledge_an_incident_from_the_ui(page: Page, demo: Demo, artifacts: Path) -> None:
+    page.open("/ui/incidents?state=open")
+    assert _query(page.page.url)["state"] == ["open"]
+    link = page.page.locator("table.incidents tbody tr th a").first
+    incident_id = int((link.get_attribute("href") or "").rsplit("/", 1)[1])
+    link.click()
+    page.page.wait_for_load_state("networkidle")
+    assert page.page.locator("#incident-state").inner_text() == "open"
+    page.page.fill("#by", "Ada")
+    page.page.fill("#note", "looking at the bureau change")
+    page.page.get_by_role("button", name="Acknowledge").click()
+    page.page.wait_for_load_state("networkidle")
+    assert page.page.locator("#incident-state").inner_text() == "acknowledged"
+    assert page.page.locator(".notice").inner_text() == "Acknowledged."
+    timeline = page.page.locator("#timeline").inner_text()
+    assert "acknowledged by Ada: looking at the bureau change" in timeline
+    assert page.page.get_by_role("button", name="Acknowledge").count() == 0
+    api = demo.http.get(f"/v1/incidents/{incident_id}").json()
+    assert api["state"] == "acknowledged"
+    page.shot(artifacts, "incident-acknowledged")
+    assert page.errors == []
