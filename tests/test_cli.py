@@ -85,5 +85,9 @@ def test_demo_feeds_the_server_and_shows_the_drift(tmp_path: Path) -> None:
             f"{srv.url}/v1/models/loan-default/counts", params={"window": "all"}
         ).json()
         assert sum(c["events"] for c in counts) == 5600
+        # the incidents table is what the server holds: the drift became an incident
+        items = httpx.get(f"{srv.url}/v1/incidents", params={"model": "loan-default"}).json()
+        assert "Incidents (firing monitors grouped" in r.stdout
+        assert any(i["kind"] in ("drift", "performance") for i in items["items"]), items
     finally:
         srv.stop()

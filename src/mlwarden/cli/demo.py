@@ -4,7 +4,9 @@ It starts the server on loopback with a DuckDB file, registers the simulated
 ``loan-default`` classifier with its reference, replays its production traffic
 (drift beginning partway through) over HTTP as Arrow batches, sends the labels
 that have arrived by "now" (they come three days late), and prints what the
-server saw, week by week. Then it keeps serving until Ctrl-C.
+server saw, week by week, which monitors fired, and the incidents they were grouped into
+(with their causes and recommendation). Then it keeps serving until Ctrl-C, the web UI on
+``/ui``.
 """
 
 from __future__ import annotations
@@ -163,6 +165,53 @@ def alerts_table(alerts: list[dict[str, object]], start: datetime, drift_day: in
     return table
 
 
+def incidents_of(url: str, name: str) -> list[dict[str, object]]:
+    """The model's incidents (oldest first), each with its causes and recommendations."""
+    with httpx.Client(base_url=url, timeout=60) as http:
+        r = http.get("/v1/incidents", params={"model": name, "limit": 500})
+        if r.status_code != 200:
+            raise TransportError(
+                f"Listing incidents failed with HTTP {r.status_code}: {r.text[:300]}"
+            )
+        items: list[dict[str, object]] = r.json()["items"]
+    return sorted(items, key=lambda i: str(i["first_window"]))
+
+
+def incidents_table(items: list[dict[str, object]], start: datetime, url: str) -> Table:
+    """One row per incident: when, what, the top cause and slice, the recommendation."""
+    table = Table(title="Incidents (firing monitors grouped by window and cause, explained)")
+    for col in ("#", "day", "severity", "incident", "top cause", "worst slice", "recommended"):
+        table.add_column(col, overflow="fold")
+    for inc in items:
+        when = datetime.fromisoformat(str(inc["first_window"])).replace(tzinfo=UTC)
+        causes = inc.get("causes") or {}
+        assert isinstance(causes, dict)
+        feats = [f for f in causes.get("features") or [] if f.get("alert")]
+        quality = causes.get("quality") or []
+        slices = causes.get("slices") or []
+        recs = inc.get("recommendations") or []
+        assert isinstance(recs, list)
+        top = (
+            f"{feats[0]['name']} (drift {feats[0]['drift']}x)"
+            if feats
+            else str(quality[0].get("reason") or quality[0]["monitor"])
+            if quality
+            else ""
+        )
+        table.add_row(
+            f"[link={url}/ui/incidents/{inc['id']}]{inc['id']}[/link]",
+            str((when - start).days),
+            str(inc["severity"]),
+            f"{inc['title']} ({len(inc.get('members') or [])} results, {inc['state']})",  # type: ignore[arg-type]
+            top,
+            str(slices[0]["description"]) if slices else "",
+            str(recs[0]["action"]) if recs else "",
+        )
+    if not items:
+        table.add_row("", "", "", "(none)", "", "", "")
+    return table
+
+
 def run_demo(
     *,
     port: int = 8000,
@@ -206,12 +255,15 @@ def run_demo(
             f"({sent['events'] / secs:,.0f} events/s)."
         )
         drift_start = start + timedelta(days=drift_day) if drift_day is not None else None
-        out.print(summary_table(server.url, sim.spec_columns["name"], drift_start))
+        name = sim.spec_columns["name"]
+        out.print(summary_table(server.url, name, drift_start))
         with console.status("Setting monitors up from the reference and evaluating every day..."):
-            alerts = monitor(server.url, sim.spec_columns["name"], start, today)
+            alerts = monitor(server.url, name, start, today)
         out.print(alerts_table(alerts, start, drift_day))
+        out.print(incidents_table(incidents_of(server.url, name), start, server.url))
         out.print(
-            f"Explore: {server.url}/docs (API), e.g. {server.url}/v1/models/loan-default/counts?window=day"
+            f"Explore: {server.url}/ui (dashboard), {server.url}/docs (API), "
+            f"{server.url}/metrics (Prometheus)"
         )
         if exit_when_done:
             return
