@@ -66,9 +66,11 @@ def test_drift_is_detected_within_one_window_by_the_right_monitors() -> None:
     # concept shift from day 43 degrades accuracy: labelled and label-free estimates see it
     assert min(alerts["performance:accuracy"]) <= ONSET + 3 + 1
     assert min(alerts["estimated_performance:accuracy"]) <= ONSET + 3 + 7
-    # and nothing but the latency tail fires before the onset
+    # the busier serving cluster: more slow requests than usual from the onset
+    assert min(alerts["latency:p99"]) <= ONSET + 1
+    # and nothing fires before the onset
     early = {m: [d for d in days if d < ONSET] for m, days in alerts.items()}
-    assert {m for m, d in early.items() if d} <= {"latency:p99"}
+    assert not {m for m, d in early.items() if d}, early
     # features that did not move stay quiet
     for quiet in ("feature_drift:age", "feature_drift:loan_purpose", "missing_values:income"):
         assert quiet not in alerts

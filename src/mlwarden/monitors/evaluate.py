@@ -77,11 +77,11 @@ def _evaluate(
     requests: list[Request] = [Volume()]
     for m in mons:
         requests += m.requests()
-    aggs = collect(store, model, requests, run, segment=segment)
     # earlier windows' volumes, for monitors that compare with the recent past
     hist_run = WindowRun(run.origin, run.cadence, run.first - HISTORY, run.first - 1)
     light = Volume(history=True)
     before = collect(store, model, [light], hist_run, segment=segment)[light]
+    aggs = collect(store, model, requests, run, segment=segment, history=(hist_run.first, before))
     volumes = {**before, **aggs[Volume()]}
     label = None if not segment else ",".join(f"{k}={v}" for k, v in segment.items())
     out: list[Result] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from scipy import stats as sps
 
@@ -11,7 +11,7 @@ from mlwarden.errors import ConfigError
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.stats.thresholds import per_window_alpha
-from mlwarden.store.aggregates import Request, Volume
+from mlwarden.store.aggregates import Exceedance, Request, Volume
 
 __all__ = ["Latency"]
 
@@ -21,7 +21,14 @@ QUANTILES = {0.5: "p50", 0.95: "p95", 0.99: "p99"}
 @MONITORS.register
 class Latency(Monitor):
     """A latency quantile (p50 / p95 / p99) of the window: above ``max_ms`` when an objective
-    is set, else above ``factor`` times its median over the previous windows.
+    is set; else above ``factor`` times its median over the previous windows *and* with
+    significantly more requests than usual above that median (binomial test at the calibrated
+    alpha: of ``n`` latencies, ``1 - quantile`` are expected above the usual level).
+
+    The second condition is what keeps the monitor quiet on a healthy service: a window's p99
+    is the 20th slowest of 2000 requests, and where the latency density is thin (a fast body
+    and a slow fallback path) it jumps between the two from one day to the next; the count of
+    requests above the usual p99 does not.
 
     Examples
     --------
@@ -60,7 +67,9 @@ class Latency(Monitor):
         return self
 
     def requests(self) -> list[Request]:
-        return [Volume()]
+        if self.max_ms is not None:
+            return [Volume()]
+        return [Volume(), Exceedance(self.quantile, self.history)]
 
     def evaluate(self, data: WindowData) -> Result:
         key = QUANTILES[self.quantile]
@@ -90,18 +99,11 @@ class Latency(Monitor):
                     n=n,
                     reason="No latency objective and fewer than 3 earlier windows.",
                 )
-            # both a practical factor and beyond the window-to-window spread at the calibrated
-            # alpha (robust: median and MAD of the earlier windows' quantiles)
             med = statistics.median(past)
-            mad = statistics.median(abs(x - med) for x in past) * 1.4826
             cal = Calibration(**self.calibration_)
-            z = float(
-                sps.norm.isf(
-                    per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
-                )
-            )
-            alert = max(self.factor * med, med + z * mad)
-            basis = f"max({self.factor:g}x the recent median, median + {z:.1f} robust SD)"
+            alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
+            exc = data.get(Exceedance(self.quantile, self.history)) or {}
+            return self._against_past(data, key, float(value), n, med, alpha, exc)
         warn = 0.8 * alert
         status = Status.ALERT if value > alert else Status.WARN if value > warn else Status.OK
         return self.result(
@@ -112,4 +114,51 @@ class Latency(Monitor):
             warn=warn,
             n=n,
             reason=f"{key} latency {value:.1f} ms vs {basis} ({alert:.1f} ms)",
+        )
+
+    def _against_past(
+        self,
+        data: WindowData,
+        key: str,
+        value: float,
+        n: int,
+        med: float,
+        alpha: float,
+        exc: dict[str, Any],
+    ) -> Result:
+        """The verdict against the recent past: a practical factor and a binomial count."""
+        above, counted = int(exc.get("above") or 0), int(exc.get("n") or 0)
+        level = float(exc.get("level", med))
+        expected = 1.0 - self.quantile
+        # P(X >= above) for X ~ Binomial(counted, expected): how surprising so many slow requests are
+        p = float(sps.binom.sf(above - 1, counted, expected)) if counted else 1.0
+        share = above / counted if counted else 0.0
+        alert_at = self.factor * med
+        details = {
+            "level_ms": round(level, 3),
+            "above": above,
+            "share_above": round(share, 5),
+            "expected_share": expected,
+            "p_value": p,
+            "alpha": alpha,
+        }
+        if value > alert_at and p <= alpha:
+            status = Status.ALERT
+        elif value > 0.8 * alert_at and p <= min(1.0, 10 * alpha):
+            status = Status.WARN
+        else:
+            status = Status.OK
+        return self.result(
+            data,
+            status,
+            value=value,
+            threshold=alert_at,
+            warn=0.8 * alert_at,
+            n=n,
+            details=details,
+            reason=(
+                f"{key} latency {value:.1f} ms vs {self.factor:g}x the recent median "
+                f"({alert_at:.1f} ms); {share:.2%} of requests slower than the usual {key} "
+                f"({level:.1f} ms), {expected:.0%} expected (p = {p:.2g}, alpha {alpha:.2g})"
+            ),
         )

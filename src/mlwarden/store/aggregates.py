@@ -28,6 +28,7 @@ from mlwarden.store.times import utc_naive
 __all__ = [
     "Categories",
     "Confusion",
+    "Exceedance",
     "GroupConfusion",
     "Histogram",
     "Regression",
@@ -115,6 +116,19 @@ class Regression:
 
 
 @dataclass(frozen=True)
+class Exceedance:
+    """Latencies above their *usual* ``quantile`` per window: the median of that quantile over
+    the ``history`` earlier windows is the window's level, and the engine counts the window's
+    latencies above it (``{"above", "n", "level"}``; no level with fewer than 3 earlier
+    windows). Whether a window has more slow requests than usual is a binomial question with
+    a known null, where the quantile's own value is noisy wherever the latency density is thin
+    (a gap between a fast body and a slow fallback path)."""
+
+    quantile: float = 0.99
+    history: int = 24
+
+
+@dataclass(frozen=True)
 class Rejected:
     """Rows rejected at ingest (quarantined) per window of their arrival, by field."""
 
@@ -136,6 +150,7 @@ Request = (
     | GroupConfusion
     | ScoreBins
     | Regression
+    | Exceedance
     | Rejected
     | Sample
 )
@@ -157,8 +172,14 @@ def collect(
     run: WindowRun,
     *,
     segment: dict[str, str] | None = None,
+    history: tuple[int, dict[int, dict[str, Any]]] | None = None,
 ) -> dict[Request, dict[int, Any]]:
-    """Compute every distinct request over the windows of ``run``."""
+    """Compute every distinct request over the windows of ``run``.
+
+    ``history``: ``(first, volumes)``, the volumes (``Volume(history=True)``) of windows
+    ``first`` to ``run.first - 1``, when the caller has them already; :class:`Exceedance`
+    reuses them instead of scanning those windows again.
+    """
     reqs = list(dict.fromkeys(requests))
     ev = _filtered(store.events(model), run, segment)
     out: dict[Request, dict[int, Any]] = {}
@@ -194,6 +215,12 @@ def collect(
             out[r] = _rejected(store, model, run)
         elif isinstance(r, Sample):
             out[r] = _sample(ev, r)
+    for r in reqs:  # last: they reuse the volumes computed above
+        if isinstance(r, Exceedance):
+            known = None
+            if history is not None and Volume() in out and history[0] <= run.first - r.history:
+                known = {**history[1], **out[Volume()]}
+            out[r] = _exceedance(store, model, r, run, segment, ev, known)
     return out
 
 
@@ -203,20 +230,78 @@ def _rows(expr: Any) -> list[dict[str, Any]]:
     return rows
 
 
+LATENCY_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
 def _volume(ev: Any, *, light: bool = False) -> dict[int, dict[str, Any]]:
     lat = ev.latency_ms
     metrics: dict[str, Any] = {
         "n": ev.count(),
         "latency_n": lat.count(),
-        "p50": lat.quantile(0.5),
-        "p95": lat.quantile(0.95),
-        "p99": lat.quantile(0.99),
+        # one multi-quantile aggregate (one sort per window) instead of one per quantile
+        "_q": lat.quantile(list(LATENCY_QUANTILES.values())),
     }
     if not light:
         metrics["errors"] = (ev.status == "error").sum().fill_null(0)
         metrics["ids"] = ev.event_id.nunique()
-    rows = _rows(ev.group_by("_w").aggregate(**metrics))
-    return {int(r.pop("_w")): r for r in rows}
+    out: dict[int, dict[str, Any]] = {}
+    for r in _rows(ev.group_by("_w").aggregate(**metrics)):
+        qs = r.pop("_q") or [None] * len(LATENCY_QUANTILES)
+        out[int(r.pop("_w"))] = {**r, **dict(zip(LATENCY_QUANTILES, qs, strict=True))}
+    return out
+
+
+def _exceedance(
+    store: Any,
+    model: Any,
+    r: Exceedance,
+    run: WindowRun,
+    segment: dict[str, str] | None,
+    ev: Any,
+    known: dict[int, dict[str, Any]] | None,
+) -> dict[int, dict[str, Any]]:
+    key = next((k for k, q in LATENCY_QUANTILES.items() if q == r.quantile), None)
+    if key is None:
+        raise ValueError(
+            f"No latency quantile {r.quantile}; one of {set(LATENCY_QUANTILES.values())}."
+        )
+    vols = known
+    if vols is None:
+        wide = WindowRun(run.origin, run.cadence, run.first - r.history, run.last)
+        vols = _volume(_filtered(store.events(model), wide, segment), light=True)
+    levels: dict[int, float] = {}
+    for k in range(run.first, run.last + 1):
+        past = [
+            vols[j][key] for j in range(k - r.history, k) if vols.get(j, {}).get(key) is not None
+        ]
+        if len(past) >= 3:
+            levels[k] = float(np.median(past))
+    if not levels:
+        return {}
+    lv = ibis.memtable(
+        pa.table(
+            {
+                "_lw": pa.array(list(levels), pa.int64()),
+                "_lvl": pa.array(list(levels.values()), pa.float64()),
+            }
+        )
+    )
+    lat = ev.filter(ev.latency_ms.notnull())
+    j = lat.inner_join(lv, lat._w == lv._lw)
+    rows = _rows(
+        j.group_by("_w").aggregate(
+            n=j.count(), above=(j.latency_ms > j._lvl).cast("int64").sum().fill_null(0)
+        )
+    )
+    counted = {int(x["_w"]): x for x in rows}
+    return {
+        k: {
+            "above": int(counted.get(k, {}).get("above") or 0),
+            "n": int(counted.get(k, {}).get("n") or 0),
+            "level": level,
+        }
+        for k, level in levels.items()
+    }
 
 
 def _as_label(col: Any) -> Any:
@@ -271,19 +356,62 @@ def _score_bins(ev: Any, r: ScoreBins) -> dict[int, list[tuple[str, int, int]]]:
     return out
 
 
+_SAMPLE_MOD = 1 << 20
+#: Rows kept by the first cut of :func:`_sample`, as a multiple of the limit.
+_OVERSAMPLE = 3.0
+
+
 def _sample(ev: Any, r: Sample) -> dict[int, pa.Table]:
-    # a pseudo-random but reproducible pick: re-evaluating a window gives the same result
+    """The ``limit`` rows of each window with the smallest ``(hash(event_id) % 2^20, hash)``: a
+    pseudo-random but reproducible pick (re-evaluating a window gives the same rows).
+
+    A window-function sort of every row costs more than the rest of a window's aggregates put
+    together, so rows are first cut to about three times ``limit`` by the key (each window's
+    cut from its count); a window left with fewer than it needs is picked again uncut, so the
+    result is the same as ranking every row.
+    """
     base = ev.select("_w", "event_id", *r.columns)
-    rn = ibis.row_number().over(group_by=base._w, order_by=base.event_id.hash())
-    picked = base.mutate(_rn=rn).drop("event_id")
-    table: pa.Table = picked.filter(picked._rn < r.limit).drop("_rn").to_pyarrow()
+    base = base.mutate(_h=base.event_id.hash())
+    base = base.mutate(_k=base._h % _SAMPLE_MOD)
+    counts = {
+        int(x["_w"]): int(x["n"]) for x in _rows(base.group_by("_w").aggregate(n=base.count()))
+    }
+    if not counts:
+        return {}
+    cut = {
+        w: min(_SAMPLE_MOD, math.ceil(_OVERSAMPLE * r.limit * _SAMPLE_MOD / n))
+        for w, n in counts.items()
+    }
+    lv = ibis.memtable(
+        pa.table(
+            {
+                "_cw": pa.array(list(cut), pa.int64()),
+                "_cut": pa.array(list(cut.values()), pa.int64()),
+            }
+        )
+    )
+    j = base.inner_join(lv, base._w == lv._cw)
+    table = _pick(j.filter(j._k.abs() < j._cut).drop("_cw", "_cut"), r.limit)
+    need = {w: min(r.limit, n) for w, n in counts.items()}
+    ws = table.column("_w").to_numpy() if table.num_rows else np.array([], dtype=np.int64)
+    short = [w for w in need if int((ws == w).sum()) < need[w]]
+    if short:  # rare: too few rows under the cut; rank every row of those windows
+        again = _pick(base.filter(base._w.isin(short)), r.limit)
+        keep = table.filter(pa.array(~np.isin(ws, short))) if table.num_rows else table
+        table = pa.concat_tables([keep, again])
+        ws = table.column("_w").to_numpy()
     out: dict[int, pa.Table] = {}
-    if table.num_rows == 0:
-        return out
-    ws = table.column("_w").to_numpy()
     for w in np.unique(ws):
         out[int(w)] = table.filter(pa.array(ws == w)).drop_columns(["_w"])
     return out
+
+
+def _pick(rows: Any, limit: int) -> pa.Table:
+    rn = ibis.row_number().over(group_by=rows._w, order_by=[rows._k.abs(), rows._h])
+    picked = rows.mutate(_rn=rn).drop("event_id")
+    kept = picked.filter(picked._rn < limit).order_by("_w", "_rn")  # ibis counts rows from 0
+    table: pa.Table = kept.drop("_rn", "_h", "_k").to_pyarrow()
+    return table
 
 
 def _rejected(store: Any, model: Any, run: WindowRun) -> dict[int, dict[str, int]]:
