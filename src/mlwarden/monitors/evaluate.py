@@ -7,7 +7,7 @@ whole model is evaluated, and each value of the suite's segment columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,11 +16,15 @@ from mlwarden.monitors.context import Window, WindowData
 from mlwarden.monitors.suite import MAX_SEGMENT_VALUES, MonitorSuite, parse_cadence
 from mlwarden.store.aggregates import Categories, Request, Volume, WindowRun, collect
 
-__all__ = ["ORIGIN", "evaluate", "window_run"]
+__all__ = ["ORIGIN", "Stopped", "evaluate", "window_run"]
 
 #: Windows are aligned to this instant (a Monday), so weekly windows start on Mondays.
 ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
 HISTORY = 24
+
+
+class Stopped(Exception):  # noqa: N818 - control flow inside the server, never shown to users
+    """``evaluate`` was asked to stop (the server shuts down); nothing of the run is kept."""
 
 
 def window_run(start: datetime, end: datetime, cadence: timedelta) -> WindowRun:
@@ -42,8 +46,12 @@ def evaluate(
     segments: bool = True,
     monitors: Iterable[Monitor] | None = None,
     run: WindowRun | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[Result]:
-    """Results of every monitor on every window of ``[start, end)``, whole model and segments."""
+    """Results of every monitor on every window of ``[start, end)``, whole model and segments.
+
+    ``stop`` is asked between the whole model and each segment value; when it says yes the
+    run ends with ``Stopped``."""
     cadence = parse_cadence(suite.cadence)
     run = run or window_run(start, end, cadence)
     mons = list(monitors if monitors is not None else suite.monitors)
@@ -52,6 +60,8 @@ def evaluate(
         ids = {m.id for m in mons}
         for col in suite.segments:
             for value in _segment_values(store, model, col, run):
+                if stop is not None and stop():
+                    raise Stopped
                 # each segment is judged by monitors fitted on its own part of the reference;
                 # a value the reference lacks (or has too little of) gets none
                 own = suite.segment_monitors.get(f"{col}={value}", [])

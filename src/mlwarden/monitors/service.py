@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from mlwarden.errors import ConfigError
 from mlwarden.monitors.base import Result
-from mlwarden.monitors.evaluate import ORIGIN, evaluate
+from mlwarden.monitors.evaluate import ORIGIN, Stopped, evaluate
 from mlwarden.monitors.objectives import objective_status
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
 from mlwarden.schema.spec import ModelSpec
@@ -212,26 +212,41 @@ def evaluate_range(
     end: datetime,
     *,
     on_results: OnResults | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> int:
-    """Evaluate (or re-evaluate) every window of ``[start, end)`` and store the results."""
+    """Evaluate (or re-evaluate) every window of ``[start, end)`` and store the results.
+
+    Raises ``Stopped`` (nothing stored) when ``stop`` says so before the evaluation ends."""
     suite = load_suite(store, project, model)
     record = store.get_model(project, model)
-    results = evaluate(store, record, suite, start, end)
+    results = evaluate(store, record, suite, start, end, stop=stop)
     written: int = store.write_results(project, model, results_table(results))
     if on_results is not None:
         on_results(project, model, results, parse_cadence(suite.cadence))
     return written
 
 
-def run_due(store: Any, *, now: datetime | None = None, on_results: OnResults | None = None) -> int:
+def run_due(
+    store: Any,
+    *,
+    now: datetime | None = None,
+    on_results: OnResults | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> int:
     """Evaluate windows that closed since the last run, and windows whose labels arrived late.
 
-    Idempotent: a window evaluated twice replaces its results."""
+    Idempotent: a window evaluated twice replaces its results. ``stop`` (the server's
+    shutdown) is asked before each model, chunk of windows and segment value; what was not
+    stored is due again at the next run."""
     now = now or datetime.now(UTC)
     total = 0
     for project, model in store.list_suites():
+        if stop is not None and stop():
+            break
         try:
-            total += _run_model(store, project, model, now, on_results)
+            total += _run_model(store, project, model, now, on_results, stop)
+        except Stopped:
+            break  # the rest is due at the next run
         except Exception:  # noqa: BLE001 - one broken model must not stop the others
             log.exception(
                 "evaluating the monitors of %s/%s failed; retrying next round", project, model
@@ -240,7 +255,12 @@ def run_due(store: Any, *, now: datetime | None = None, on_results: OnResults | 
 
 
 def _run_model(
-    store: Any, project: str, model: str, now: datetime, on_results: OnResults | None
+    store: Any,
+    project: str,
+    model: str,
+    now: datetime,
+    on_results: OnResults | None,
+    stop: Callable[[], bool] | None,
 ) -> int:
     total = 0
     _, _, until, labels_until = store.get_suite(project, model)
@@ -253,9 +273,11 @@ def _run_model(
     closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window
     start = utc_aware(until) or utc_aware(lo)
     assert start is not None
-    if start < closed_end:
-        total += evaluate_range(store, project, model, start, closed_end, on_results=on_results)
-        store.mark_evaluated(project, model, until=closed_end)
+    for a, b in _chunks(start, closed_end, cadence):
+        if stop is not None and stop():
+            raise Stopped  # the rest is due at the next run
+        total += evaluate_range(store, project, model, a, b, on_results=on_results, stop=stop)
+        store.mark_evaluated(project, model, until=b)
     # late labels: re-evaluate the windows their events belong to
     latest = store.latest_label_time(record)
     if latest is not None and (labels_until is None or latest > labels_until):
@@ -264,12 +286,43 @@ def _run_model(
         if e_lo is not None:
             e_start = utc_aware(e_lo)
             e_end = min(utc_aware(e_hi) + cadence, closed_end)
-            if e_start < e_end:
+            for a, b in _chunks(e_start, e_end, cadence):
+                if stop is not None and stop():
+                    raise Stopped  # labels_until not moved: these windows are due again
                 total += evaluate_range(
-                    store, project, model, e_start, e_end, on_results=on_results
+                    store, project, model, a, b, on_results=on_results, stop=stop
                 )
         store.mark_evaluated(project, model, labels_until=latest)
     return total
+
+
+#: A backfill is evaluated this many windows at a time, each chunk stored and marked
+#: evaluated before the next: a shutdown waits for one chunk only, and a crash keeps the
+#: chunks already done.
+CHUNK_WINDOWS = 32
+
+
+def _chunks(start: datetime, end: datetime, cadence: timedelta) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut at window boundaries into spans of ``CHUNK_WINDOWS`` windows.
+
+    Examples
+    --------
+    >>> d = timedelta(days=1)
+    >>> [((a - ORIGIN) / d, (b - ORIGIN) / d) for a, b in _chunks(ORIGIN + d / 2, ORIGIN + 70 * d, d)]
+    [(0.5, 32.0), (32.0, 64.0), (64.0, 70.0)]
+    >>> _chunks(ORIGIN, ORIGIN, d)
+    []
+    """
+    out: list[tuple[datetime, datetime]] = []
+    step = cadence * CHUNK_WINDOWS
+    a = start
+    while a < end:
+        # the first chunk ends on a window boundary, so no window is cut between two chunks
+        aligned = ORIGIN + ((a - ORIGIN) // cadence) * cadence
+        b = min(aligned + step, end)
+        out.append((a, b))
+        a = b
+    return out
 
 
 def latest_results(store: Any, project: str, model: str) -> dict[str, tuple[str, str, Any]]:

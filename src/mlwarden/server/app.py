@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -34,6 +35,33 @@ from mlwarden.store import KeyStore, Store, open_store
 __all__ = ["create_app"]
 
 log = logging.getLogger("mlwarden.server")
+T = TypeVar("T")
+
+
+class StoreJobs:
+    """Background work on the store (scheduler, retention): one job at a time, in a thread.
+
+    A thread cannot be cancelled, so shutdown sets ``stopping``, which the scheduler reads
+    between models, and waits for the running job before the store closes (a job that
+    outlived the store failed on a closed connection)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def _run(self, fn: Callable[[], T]) -> T | None:
+        with self._lock:
+            return None if self.stopping.is_set() else fn()
+
+    async def run(self, fn: Callable[[], T]) -> T | None:
+        """``fn()`` in a worker thread, or nothing once shutdown began."""
+        return await asyncio.to_thread(self._run, fn)
+
+    def stop(self) -> None:
+        """No new jobs; returns when the running one (if any) has finished."""
+        self.stopping.set()
+        with self._lock:
+            pass
 
 
 class IngestCounter:
@@ -71,6 +99,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         )
         # notifications to channels and automated actions, in the background
         app.state.dispatcher = Alerting(app.state.store)
+        app.state.jobs = StoreJobs()
         tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
         if settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
@@ -79,6 +108,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.to_thread(app.state.jobs.stop)
             await asyncio.to_thread(app.state.dispatcher.close)
             if own_store:
                 app.state.store.close()
@@ -129,10 +159,14 @@ async def _scheduler_loop(app: FastAPI, every: float) -> None:
 
     if every <= 0:
         return
+    jobs: StoreJobs = app.state.jobs
+    due = functools.partial(
+        run_due, app.state.store, on_results=app.state.on_results, stop=jobs.stopping.is_set
+    )
     while True:
         await asyncio.sleep(every)
         try:
-            n = await asyncio.to_thread(run_due, app.state.store, on_results=app.state.on_results)
+            n = await jobs.run(due)
             if n:
                 log.info("scheduler: wrote %d monitor results", n)
         except Exception:  # noqa: BLE001 - keep serving; the next round retries
@@ -142,7 +176,7 @@ async def _scheduler_loop(app: FastAPI, every: float) -> None:
 async def _retention_loop(app: FastAPI, every: float = 3600.0) -> None:
     while True:
         try:
-            n = await asyncio.to_thread(app.state.store.apply_retention)
+            n = await app.state.jobs.run(app.state.store.apply_retention)
             if n:
                 log.info("retention: deleted %d raw events", n)
         except Exception:  # noqa: BLE001 - keep serving; the next round retries
