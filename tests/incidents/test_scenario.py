@@ -18,7 +18,7 @@ from mlwarden.incidents import service as incidents
 from mlwarden.incidents.record import Incident
 from mlwarden.monitors.service import evaluate_range, objective_report, setup_suite
 from mlwarden.store import DuckDBStore
-from monitors.conftest import load, spec_of
+from monitors.conftest import load, load_resources, spec_of
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -31,6 +31,7 @@ def run_scenario(scenario: Scenario) -> tuple[list[Incident], list[dict[str, obj
         model = store.create_model("p", spec)
         store.put_reference("p", spec.name, sim.reference())
         load(store, model, sim, labels_until_day=scenario.days)
+        load_resources(store, model, sim)
         setup_suite(store, "p", spec.name, cadence="1d")
 
         def on_results(project: str, name: str, results: list, cadence: timedelta) -> None:
@@ -92,6 +93,10 @@ def test_drift_gives_one_incident_naming_feature_segment_and_retraining() -> Non
     assert sorted(i.signature for i in after) in (["model"], ["model", "operations"])
     ops = [i for i in after if i.signature == "operations"]
     assert all(i.kind == "latency" for i in ops)
+    # the servers' CPU rose with the latency: saturation, so scale out
+    for i in ops:
+        assert "resources:process_cpu_percent" in {m["monitor"] for m in i.members}
+        assert i.recommendations[0]["rule"] == "latency-with-resources", i.recommendations
 
 
 @pytest.mark.slow

@@ -31,6 +31,17 @@ def load(
         store.append_actuals(model, actuals_table(act)).result()
 
 
+def load_resources(store: DuckDBStore, model: Any, sim: Simulation) -> Any:
+    """The simulated servers' resource samples in ``<model>.resources`` (the SDK's layout)."""
+    from mlwarden.sdk.resources import resources_spec
+
+    companion = store.create_model(model.project, resources_spec(model.name))
+    r = validate_table(companion.spec, sim.resources())
+    assert not r.rejected
+    store.append_events(companion, r.table).result()
+    return companion
+
+
 def actuals_table(act: pa.Table) -> pa.Table:
     return pa.table(
         {

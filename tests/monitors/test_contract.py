@@ -31,10 +31,12 @@ from mlwarden.monitors.multivariate_drift import MultivariateDrift
 from mlwarden.monitors.out_of_range import OutOfRange
 from mlwarden.monitors.performance import Performance
 from mlwarden.monitors.prediction_drift import PredictionDrift
+from mlwarden.monitors.resources import Resources
 from mlwarden.monitors.schema_violations import SchemaViolations
 from mlwarden.monitors.unseen_categories import UnseenCategories
 from mlwarden.monitors.volume import TrafficVolume
 from mlwarden.schema import validate_table
+from mlwarden.sdk.resources import resources_spec
 from mlwarden.store import DuckDBStore
 
 from .conftest import actuals_table, spec_of
@@ -55,6 +57,7 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "schema_violations": lambda: SchemaViolations(),
     "duplicate_ids": lambda: DuplicateIds(),
     "multivariate_drift": lambda: MultivariateDrift(sample=300),
+    "resources": lambda: Resources("process_cpu_percent", history=2),
     "custom": lambda: CustomMetric(
         "north", "custom_metric:share_of_north", columns=["region"], threshold=0.9
     ),
@@ -75,15 +78,25 @@ def fitted(kind: str, sim: Simulation) -> Monitor:
 
 
 def run(
-    store: DuckDBStore, sim: Simulation, mon: Monitor, events: pa.Table, labels: bool = True
+    store: DuckDBStore,
+    sim: Simulation,
+    mon: Monitor,
+    events: pa.Table,
+    labels: bool = True,
+    resources: pa.Table | None = None,
 ) -> list:
+    """``mon`` over 4 daily windows of ``events`` (with the servers' resource samples of the
+    same days, or ``resources``, in ``<model>.resources``)."""
     spec = spec_of(sim)
     model = store.create_model("p", spec)
+    companion = store.create_model("p", resources_spec(model.name))
     if events.num_rows:
         r = validate_table(spec, events)
         store.append_events(model, r.table).result()
         if labels:
             store.append_actuals(model, actuals_table(sim.actuals())).result()
+        samples = sim.resources(0, 4) if resources is None else resources
+        store.append_events(companion, validate_table(companion.spec, samples).table).result()
     start = sim.scenario.start
     return _evaluate(
         store, model, [mon], window_run(start, start + timedelta(days=4), timedelta(days=1)), None
@@ -144,17 +157,23 @@ def _with_column(events: pa.Table, name: str, values: pa.Array) -> pa.Table:
 def test_all_null_and_single_value_columns(kind: str, small_sim: Simulation) -> None:
     mon = fitted(kind, small_sim)
     events = small_sim.events(0, 4)
+    samples = small_sim.resources(0, 4)
     column = getattr(mon, "column", None) or "credit_score"
     if column in ("score", "prediction"):
         column = "score"
-    typ = events.schema.field(column).type
+    table = samples if column in samples.column_names else events
+    typ = table.schema.field(column).type
     for values in (
-        pa.nulls(events.num_rows, typ),
-        pc.fill_null(pa.nulls(events.num_rows, typ), events.column(column)[0]),
+        pa.nulls(table.num_rows, typ),
+        pc.fill_null(pa.nulls(table.num_rows, typ), table.column(column)[0]),
     ):
+        changed = _with_column(table, column, values)
         store = DuckDBStore()
         try:
-            results = run(store, small_sim, mon, _with_column(events, column, values))
+            if table is samples:
+                results = run(store, small_sim, mon, events, resources=changed)
+            else:
+                results = run(store, small_sim, mon, changed)
         finally:
             store.close()
         for r in results:

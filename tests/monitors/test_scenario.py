@@ -20,7 +20,7 @@ from mlwarden.monitors.suite import MonitorSuite, auto_monitors
 from mlwarden.stats.thresholds import FalseAlarmBudget
 from mlwarden.store import DuckDBStore
 
-from .conftest import load, spec_of
+from .conftest import load, load_resources, spec_of
 
 DAYS = 60
 ONSET = 40
@@ -32,6 +32,7 @@ def alerts_by_day(sim: Simulation, drift: bool) -> dict[str, list[int]]:
     try:
         model = store.create_model("p", spec)
         load(store, model, sim, labels_until_day=DAYS)
+        load_resources(store, model, sim)
         suite = MonitorSuite(spec.name, auto_monitors(spec), cadence="1d").fit(
             spec, sim.reference()
         )
@@ -68,11 +69,17 @@ def test_drift_is_detected_within_one_window_by_the_right_monitors() -> None:
     assert min(alerts["estimated_performance:accuracy"]) <= ONSET + 3 + 7
     # the busier serving cluster: more slow requests than usual from the onset
     assert min(alerts["latency:p99"]) <= ONSET + 1
+    assert min(alerts["resources:process_cpu_percent"]) == ONSET  # and the servers' CPU
     # and nothing fires before the onset
     early = {m: [d for d in days if d < ONSET] for m, days in alerts.items()}
     assert not {m for m, d in early.items() if d}, early
     # features that did not move stay quiet
-    for quiet in ("feature_drift:age", "feature_drift:loan_purpose", "missing_values:income"):
+    for quiet in (
+        "feature_drift:age",
+        "feature_drift:loan_purpose",
+        "missing_values:income",
+        "resources:host_memory_percent",
+    ):
         assert quiet not in alerts
 
 

@@ -26,6 +26,7 @@ from rich.table import Table
 from mlwarden.cli.simulator import Scenario, Simulation
 from mlwarden.errors import TransportError
 from mlwarden.sdk.http import ipc_bytes
+from mlwarden.sdk.resources import resources_spec
 from mlwarden.server.run import BackgroundServer
 from mlwarden.server.settings import ServerSettings
 
@@ -50,7 +51,8 @@ def feed(
     batch_size: int = 5000,
     console: Console | None = None,
 ) -> dict[str, int]:
-    """Register the simulated model and send its reference, events and arrived labels."""
+    """Register the simulated model and send its reference, events, arrived labels and its
+    servers' resource samples (to ``<model>.resources``, as the SDK's sampler would)."""
     console = console or Console(stderr=True)
     name = sim.spec_columns["name"]
     sent = labels = 0
@@ -82,6 +84,17 @@ def feed(
                 _post(http, f"/v1/models/{name}/actuals", chunk)
                 labels += chunk.num_rows
                 progress.update(task, advance=chunk.num_rows)
+        companion = resources_spec(name)
+        r = http.post(
+            "/v1/models",
+            content=companion.model_dump_json(),
+            headers={"content-type": "application/json"},
+        )
+        if r.status_code != 201:
+            raise TransportError(
+                f"Registering {companion.name} failed with HTTP {r.status_code}: {r.text[:300]}"
+            )
+        _post(http, f"/v1/models/{companion.name}/events", sim.resources())
     return {"events": sent, "labels": labels, "reference": ref.num_rows}
 
 

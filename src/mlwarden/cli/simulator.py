@@ -26,7 +26,8 @@ Then things change, counted from the drift onset day D (default day 40):
 * **Day D: covariate shift, one region first.** A credit bureau changes its
   scoring method in the north: ``credit_score`` there drops by about half a
   standard deviation (~35 points). Interest rates, priced from the score, rise
-  with it. The serving cluster gets busier: latency grows a heavier tail.
+  with it. The serving cluster gets busier: latency grows a heavier tail and the
+  model servers' CPU use rises by about 70%.
 * **Day D+3: concept shift.** A downturn hits self-employed borrowers in the
   north, whose default odds jump about eightfold, and rising rates make
   indebted borrowers default more everywhere (the debt-to-income effect almost
@@ -35,6 +36,10 @@ Then things change, counted from the drift onset day D (default day 40):
   north / self-employed segment.
 * **Day D+7: the covariate shift goes national.** Every region's
   ``credit_score`` is now about half a standard deviation lower.
+
+The two model servers (``srv-a``, ``srv-b``) report their resource use every ten
+minutes (``resources()``, the layout of the SDK's sampler, ``<model>.resources``):
+process CPU follows the intraday traffic, memory is steady.
 
 Optionally an **upstream break** from a chosen day: one feature (``income``
 by default) arrives null for ~40% of the events; the model imputes its
@@ -98,6 +103,11 @@ BROAD_LAG_DAYS = 7
 #: Credit-score shift in points (about half of its ~70-point standard deviation).
 CREDIT_SHIFT = -35.0
 ERROR_RATE = 0.005
+#: Model server hosts and their sampling interval (the SDK's resource sampler).
+HOSTS = ("srv-a", "srv-b")
+SAMPLE_EVERY_S = 600
+#: CPU load after the drift onset, relative to before ("the serving cluster gets busier").
+BUSY_CPU = 1.7
 _DAY_US = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -445,6 +455,56 @@ class Simulation:
         )
         self._days[day] = (table, target, labelled)
         return self._days[day]
+
+    def resources(self, day_from: float = 0, day_to: float | None = None) -> pa.Table:
+        """Resource samples of the serving hosts in ``[start + day_from, start + day_to)``,
+        in time order, one row per host every ``SAMPLE_EVERY_S`` (columns as the SDK's sampler
+        logs them to ``<model>.resources``; ``host`` is its segment).
+
+        Examples
+        --------
+        >>> sim = Simulation(Scenario(days=2, events_per_day=100, reference_rows=2000))
+        >>> t = sim.resources(0, 1)
+        >>> t.num_rows, sorted(set(t.column("host").to_pylist()))
+        (288, ['srv-a', 'srv-b'])
+        """
+        lo, to, days = self._range(day_from, day_to)
+        parts = [self._slice(self._resource_day(d), lo, to, d) for d in days]
+        return pa.concat_tables(parts) if parts else self._resource_day(0).slice(0, 0)
+
+    def _resource_day(self, day: int) -> pa.Table:
+        s = self.scenario
+        rng = np.random.default_rng(np.random.SeedSequence([s.seed, 7, day]))
+        per_host = 86_400 // SAMPLE_EVERY_S
+        n = per_host * len(HOSTS)
+        offsets_s = np.repeat(np.arange(per_host) * SAMPLE_EVERY_S, len(HOSTS))
+        hours = offsets_s / 3600.0
+        busy = BUSY_CPU if s.onset is not None and day >= s.onset else 1.0
+        load = 1 + 0.7 * np.cos(2 * np.pi * (hours - 14) / 24)  # the traffic's intraday shape
+        cpu = np.clip(busy * 28.0 * load + rng.normal(0, 3, n), 0.5, None)
+        memory = 52 + 2 * load + rng.normal(0, 0.8, n)
+        start_us = (s.start - _EPOCH) // timedelta(microseconds=1)
+        ts = start_us + day * _DAY_US + offsets_s.astype(np.int64) * 1_000_000
+        hosts = np.tile(np.array(HOSTS), per_host)
+        return pa.table(
+            {
+                "event_id": pa.array(
+                    [f"res-{s.seed}-{day:04d}-{i:04d}" for i in range(n)], pa.string()
+                ),
+                "timestamp": pa.array(ts, pa.timestamp("us", "UTC")),
+                "process_cpu_percent": pa.array(cpu.round(2)),
+                "process_rss_bytes": pa.array(
+                    (1.2 * 2**30 + rng.normal(0, 20 * 2**20, n)).round()
+                ),
+                "process_open_fds": pa.array(np.full(n, 64.0)),
+                "process_threads": pa.array(np.full(n, 16.0)),
+                "host_cpu_percent": pa.array(np.clip(cpu + 6 + rng.normal(0, 2, n), 0, 100).round(2)),
+                "host_memory_percent": pa.array(memory.round(2)),
+                "host_memory_available_bytes": pa.array(((100 - memory) / 100 * 16 * 2**30).round()),
+                "host": pa.array(hosts.tolist(), pa.string()),
+                "status": pa.array(["ok"] * n, pa.string()),
+            }
+        )
 
     def _range(self, day_from: float, day_to: float | None) -> tuple[float, float, range]:
         if day_to is not None and day_to < day_from:

@@ -13,6 +13,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     out_of_range,
     performance,
     prediction_drift,
+    resources,
     schema_violations,
     unseen_categories,
     volume,

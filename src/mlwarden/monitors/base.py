@@ -115,6 +115,8 @@ class Monitor(ABC):
     statistic: ClassVar[str] = ""
     #: Fewest rows for a verdict; fewer gives ``insufficient_data``.
     min_rows: ClassVar[int] = 30
+    #: Evaluated for each segment value too (not what belongs to the serving hosts).
+    per_segment: ClassVar[bool] = True
 
     # -- configuration ----------------------------------------------------------------------
     @classmethod

@@ -11,13 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlwarden.errors import ConfigError
+from mlwarden.errors import ConfigError, NotFoundError
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.evaluate import ORIGIN, Stopped, evaluate
 from mlwarden.monitors.objectives import objective_status
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.stats.thresholds import DEFAULT_BUDGET
+from mlwarden.store.aggregates import RESOURCES_SUFFIX
 from mlwarden.store.times import utc_aware, utc_naive
 
 __all__ = [
@@ -102,7 +103,7 @@ def setup_suite(
     spec: ModelSpec = record.spec
     suite = MonitorSuite(
         model,
-        auto_monitors(spec),
+        auto_monitors(spec, resources=_resource_features(store, project, model)),
         cadence=cadence or choose_cadence(_volume_per_day(store, record)),
         budget=budget or str(DEFAULT_BUDGET),
         segments=list(segments if segments is not None else spec.segments),
@@ -110,6 +111,14 @@ def setup_suite(
     if not dry_run:
         store.put_suite(project, model, suite.to_yaml(), json.dumps(suite.state()))
     return suite
+
+
+def _resource_features(store: Any, project: str, model: str) -> list[str]:
+    """The features the SDK's sampler has reported for the model so far (none: no sampler)."""
+    try:
+        return list(store.get_model(project, model + RESOURCES_SUFFIX).spec.feature_names)
+    except NotFoundError:
+        return []
 
 
 def apply_suite(

@@ -10,6 +10,7 @@ applied, so the file stays short and diffable.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -123,8 +124,8 @@ class MonitorSuite:
                 ctx = FitContext(spec, reference.filter(mask), self.calibration)
                 fitted = []
                 for mon in self.monitors:
-                    if getattr(mon, "column", None) == col:
-                        continue  # constant within the segment
+                    if getattr(mon, "column", None) == col or not mon.per_segment:
+                        continue  # constant within the segment, or not about traffic
                     try:
                         fitted.append(mon.clone().fit(ctx))
                     except MlwardenError:
@@ -250,8 +251,9 @@ def _compact(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and not (k == "state" and not v)}
 
 
-def auto_monitors(spec: ModelSpec) -> list[Monitor]:
-    """The default monitor set for a model spec (unfitted)."""
+def auto_monitors(spec: ModelSpec, *, resources: Sequence[str] = ()) -> list[Monitor]:
+    """The default monitor set for a model spec (unfitted); ``resources``: the features of
+    its ``<model>.resources`` companion so far (GPU columns among them get monitors)."""
     from mlwarden.monitors.duplicate_ids import DuplicateIds
     from mlwarden.monitors.error_rate import ErrorRate
     from mlwarden.monitors.estimated_performance import EstimatedPerformance
@@ -263,6 +265,7 @@ def auto_monitors(spec: ModelSpec) -> list[Monitor]:
     from mlwarden.monitors.out_of_range import OutOfRange
     from mlwarden.monitors.performance import Performance
     from mlwarden.monitors.prediction_drift import PredictionDrift
+    from mlwarden.monitors.resources import resource_monitors
     from mlwarden.monitors.schema_violations import SchemaViolations
     from mlwarden.monitors.unseen_categories import UnseenCategories
     from mlwarden.monitors.volume import TrafficVolume
@@ -301,5 +304,6 @@ def auto_monitors(spec: ModelSpec) -> list[Monitor]:
         ErrorRate(),
         SchemaViolations(),
         DuplicateIds(),
+        *resource_monitors(resources),
     ]
     return out

@@ -30,7 +30,7 @@ __all__ = ["BATCH_BUDGET", "report"]
 
 #: A CI gate is one check per run: at most one false failing report in 100 runs.
 BATCH_BUDGET = "1 per 100 days"
-OPERATIONAL = {"volume", "latency", "error_rate", "schema_violations"}
+OPERATIONAL = {"volume", "latency", "error_rate", "schema_violations", "resources"}
 WINDOW_START = datetime(2000, 1, 3, tzinfo=UTC)
 
 

@@ -30,9 +30,11 @@ __all__ = [
     "Confusion",
     "Exceedance",
     "GroupConfusion",
+    "RESOURCES_SUFFIX",
     "Histogram",
     "Regression",
     "Request",
+    "ResourceUse",
     "ScoreBins",
     "Volume",
     "WindowRun",
@@ -129,6 +131,18 @@ class Exceedance:
 
 
 @dataclass(frozen=True)
+class ResourceUse:
+    """A resource column (CPU %, memory, GPU ...) of the companion model ``<model>.resources``,
+    where the SDK's sampler logs the serving processes: per window the samples' ``n``,
+    ``mean`` and ``max``, and ``past``, the means of up to ``history`` earlier windows (the
+    engine returns one row per window: counts, sums and maxima). Resource use belongs to the
+    serving hosts, not to a segment of the model's traffic: nothing for a segment."""
+
+    column: str
+    history: int = 24
+
+
+@dataclass(frozen=True)
 class Rejected:
     """Rows rejected at ingest (quarantined) per window of their arrival, by field."""
 
@@ -151,6 +165,7 @@ Request = (
     | ScoreBins
     | Regression
     | Exceedance
+    | ResourceUse
     | Rejected
     | Sample
 )
@@ -215,6 +230,8 @@ def collect(
             out[r] = _rejected(store, model, run)
         elif isinstance(r, Sample):
             out[r] = _sample(ev, r)
+        elif isinstance(r, ResourceUse):
+            out[r] = {} if segment else _resource_use(store, model, r, run)
     for r in reqs:  # last: they reuse the volumes computed above
         if isinstance(r, Exceedance):
             known = None
@@ -428,6 +445,39 @@ def _rejected(store: Any, model: Any, run: WindowRun) -> dict[int, dict[str, int
     out: dict[int, dict[str, int]] = {}
     for r in rows:
         out.setdefault(int(r["_w"]), {})[str(r["field"])] = int(r["n"])
+    return out
+
+
+RESOURCES_SUFFIX = ".resources"
+
+
+def _resource_use(
+    store: Any, model: Any, r: ResourceUse, run: WindowRun
+) -> dict[int, dict[str, Any]]:
+    from mlwarden.errors import NotFoundError
+
+    try:
+        companion = store.get_model(model.project, model.name + RESOURCES_SUFFIX)
+    except NotFoundError:
+        return {}  # the sampler never ran for this model
+    if r.column not in companion.spec.feature_names:
+        return {}
+    wide = WindowRun(run.origin, run.cadence, run.first - r.history, run.last)
+    ev = _filtered(store.events(companion), wide, None)
+    x = ev[r.column]
+    rows = _rows(ev.group_by("_w").aggregate(n=x.count(), total=x.sum(), peak=x.max()))
+    seen = {int(row["_w"]): row for row in rows if row["n"]}
+    out: dict[int, dict[str, Any]] = {}
+    for k in range(run.first, run.last + 1):
+        past = [
+            float(seen[j]["total"]) / int(seen[j]["n"]) for j in range(k - r.history, k) if j in seen
+        ]
+        row = seen.get(k)
+        if row is None:
+            out[k] = {"n": 0, "mean": None, "max": None, "past": past}
+        else:
+            n = int(row["n"])
+            out[k] = {"n": n, "mean": float(row["total"]) / n, "max": float(row["peak"]), "past": past}
     return out
 
 
