@@ -115,8 +115,6 @@ class Monitor(ABC):
     statistic: ClassVar[str] = ""
     #: Fewest rows for a verdict; fewer gives ``insufficient_data``.
     min_rows: ClassVar[int] = 30
-    #: Evaluated for each segment value too (not what belongs to the serving hosts).
-    per_segment: ClassVar[bool] = True
 
     # -- configuration ----------------------------------------------------------------------
     @classmethod
@@ -132,6 +130,12 @@ class Monitor(ABC):
         """Stable identity within a model: kind plus its target column, if any."""
         column = getattr(self, "column", None)
         return f"{self.kind}:{column}" if column else self.kind
+
+    @property
+    def per_segment(self) -> bool:
+        """Fitted and evaluated for each segment value too (not what belongs to the serving
+        hosts, nor what costs too much to fit per segment)."""
+        return True
 
     def learned(self) -> dict[str, Any]:
         """What :meth:`fit` learned, JSON-ready (attributes ending in ``_``)."""

@@ -1,30 +1,57 @@
-"""Estimated performance before labels arrive (confidence-based estimation, CBPE)."""
+"""Estimated performance before labels arrive: CBPE for classifiers, DLE for regressors."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from mlwarden.errors import ConfigError
+from mlwarden.errors import ConfigError, StatisticsError
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.monitors.performance import Performance
-from mlwarden.schema.spec import Task
+from mlwarden.schema.batch import score_column
+from mlwarden.schema.spec import FeatureKind, Task
 from mlwarden.stats import classification as cl
-from mlwarden.stats.estimation import CBPE
-from mlwarden.store.aggregates import Request, ScoreBins
+from mlwarden.stats.estimation import CBPE, DLE, Estimate
+from mlwarden.store.aggregates import Request, Sample, ScoreBins
 
 __all__ = ["EstimatedPerformance"]
 
-METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
+#: metric -> tasks it is estimated for
+METRICS: dict[str, tuple[Task, ...]] = {
+    "accuracy": (Task.BINARY, Task.MULTICLASS),
+    "f1": (Task.BINARY, Task.MULTICLASS),
+    "precision": (Task.BINARY,),
+    "recall": (Task.BINARY,),
+    "roc_auc": (Task.BINARY,),
+    "mae": (Task.REGRESSION,),
+    "rmse": (Task.REGRESSION,),
+}
+#: DLE: reference rows its error models are trained on (kept in the monitor's state, so a
+#: reloaded monitor trains the same models), window rows it scores (a bounded sample), and
+#: categories per categorical feature (the rest count as missing).
+DLE_REFERENCE_ROWS = 10_000
+DLE_WINDOW_ROWS = 5_000
+DLE_MAX_CATEGORIES = 50
 
 
 @MONITORS.register
 class EstimatedPerformance(Monitor):
-    """A binary classifier's accuracy / F1 / ROC AUC estimated from its scores alone (scores
-    calibrated on the reference, isotonic), with a confidence band; alerts like the labelled
-    metric would, so a drop is seen days before the labels arrive.
+    """A model's performance estimated without labels, with a confidence band, alerting like
+    the labelled metric would, so a drop is seen days before the labels arrive. Classifiers:
+    accuracy / F1 / precision / recall / ROC AUC by confidence-based estimation (CBPE: scores
+    calibrated on the reference, isotonic; multiclass from the per-class scores, macro
+    averages) over score histograms by predicted class. Regressors: MAE / RMSE by direct
+    loss estimation (DLE: gradient-boosted models of the reference's absolute and squared
+    errors from the features and the prediction, scoring a bounded random sample of the
+    window).
 
     Examples
     --------
@@ -52,12 +79,20 @@ class EstimatedPerformance(Monitor):
     def id(self) -> str:
         return f"{self.kind}:{self.metric}"
 
+    @property
+    def per_segment(self) -> bool:
+        # DLE trains six gradient-boosted models on its reference: per segment value that is
+        # minutes of set-up and megabytes of state; the labelled metric covers segments
+        return not hasattr(self, "dle_")
+
+    # -- state ---------------------------------------------------------------------------------
     def state_to_dict(self) -> dict[str, Any]:
-        if not hasattr(self, "cbpe_"):
+        if not hasattr(self, "labelled_"):
             return {}
-        c = self.cbpe_
-        return {
-            "cbpe": {
+        out: dict[str, Any] = {"labelled": self.labelled_.to_dict(state=True)}
+        if hasattr(self, "cbpe_"):
+            c = self.cbpe_
+            out["cbpe"] = {
                 "params": {
                     "pos_label": c.pos_label,
                     "n_bins": c.n_bins,
@@ -69,84 +104,147 @@ class EstimatedPerformance(Monitor):
                 "score_classes": list(c.score_classes_),
                 "edges": [list(e) for e in c.edges_],
                 "q": [q.tolist() for q in c.q_],
-            },
-            "labelled": self.labelled_.to_dict(state=True),
-        }
+                "columns": list(self.score_columns_),
+            }
+        else:
+            out["dle"] = dict(self.dle_)
+        return out
 
     def load_state(self, state: dict[str, Any]) -> None:
         if not state:
             return
-        s = state["cbpe"]
-        c = CBPE(**s["params"])
-        c.classes_ = tuple(s["classes"])
-        c.score_classes_ = tuple(s["score_classes"])
-        c.edges_ = tuple(tuple(e) for e in s["edges"])
-        c.q_ = [np.asarray(q, dtype=np.float64) for q in s["q"]]
-        self.cbpe_ = c
+        if "cbpe" in state:
+            s = state["cbpe"]
+            c = CBPE(**s["params"])
+            c.classes_ = tuple(s["classes"])
+            c.score_classes_ = tuple(s["score_classes"])
+            c.edges_ = tuple(tuple(e) for e in s["edges"])
+            c.q_ = [np.asarray(q, dtype=np.float64) for q in s["q"]]
+            self.cbpe_ = c
+            self.score_columns_ = list(s["columns"])
+        else:
+            self.dle_ = dict(state["dle"])
         lab = Monitor.from_dict(state["labelled"])
         assert isinstance(lab, Performance)
         self.labelled_ = lab
 
+    # -- fitting -------------------------------------------------------------------------------
     def fit(self, ctx: FitContext) -> Self:
         spec = ctx.spec
-        if spec.task is not Task.BINARY:
-            raise ConfigError("Estimated performance (CBPE) supports binary classifiers for now.")
         if self.metric not in METRICS:
             raise ConfigError(
                 f"The 'metric' must be one of {', '.join(METRICS)}. Got {self.metric!r} instead."
             )
-        if not (spec.score and spec.target and spec.prediction):
-            raise ConfigError("CBPE needs score, target and prediction columns in the reference.")
-        scores = ctx.floats(spec.score)
-        y, p = ctx.labels(spec.target), ctx.labels(spec.prediction)
-        assert scores is not None and y is not None and p is not None
-        keep = [
-            i
-            for i in range(len(y))
-            if y[i] is not None and p[i] is not None and not np.isnan(scores[i])
-        ]
-        pos = spec.effective_positive_class or "1"
-        self.cbpe_ = CBPE(pos_label=pos, n_bootstrap=200).fit(
-            scores[keep],
-            np.asarray([y[i] for i in keep], dtype=object),
-            np.asarray([p[i] for i in keep], dtype=object),
-            classes=list(spec.classes) or None,
-        )
+        if spec.task not in METRICS[self.metric]:
+            raise ConfigError(
+                f"The metric {self.metric!r} cannot be estimated for a {spec.task.value} model."
+            )
+        if not (spec.target and spec.prediction):
+            raise ConfigError("Estimating performance needs target and prediction columns.")
+        if spec.task is Task.REGRESSION:
+            self._fit_dle(ctx)
+        else:
+            self._fit_cbpe(ctx)
         self.labelled_ = Performance(
             self.metric, threshold=self.threshold, min_effect=self.min_effect
         ).fit(ctx)
         return self
 
+    def _fit_cbpe(self, ctx: FitContext) -> None:
+        spec = ctx.spec
+        assert spec.target and spec.prediction
+        if spec.task is Task.BINARY:
+            if not spec.score:
+                raise ConfigError("CBPE needs a score column in the reference.")
+            sources, columns = [spec.score], ["score"]
+        else:
+            if not (spec.scores and spec.classes and len(spec.scores) == len(spec.classes)):
+                raise ConfigError(
+                    "CBPE of a multiclass model needs one score column per class ('scores')."
+                )
+            sources, columns = list(spec.scores), [score_column(c) for c in spec.classes]
+        cols = [ctx.floats(s) for s in sources]
+        y, p = ctx.labels(spec.target), ctx.labels(spec.prediction)
+        if any(c is None for c in cols) or y is None or p is None:
+            raise ConfigError(
+                "CBPE needs its score, target and prediction columns in the reference."
+            )
+        scores = np.column_stack(cols)  # type: ignore[arg-type]
+        keep = np.asarray(
+            [a is not None and b is not None for a, b in zip(y, p, strict=True)]
+        ) & ~np.isnan(scores).any(axis=1)
+        pos = spec.effective_positive_class or "1"
+        self.cbpe_ = CBPE(pos_label=pos, n_bootstrap=200).fit(
+            scores[keep, 0] if spec.task is Task.BINARY else scores[keep],
+            np.asarray(y, dtype=object)[keep],
+            np.asarray(p, dtype=object)[keep],
+            classes=list(spec.classes) or None,
+        )
+        self.score_columns_ = columns
+
+    def _fit_dle(self, ctx: FitContext) -> None:
+        spec = ctx.spec
+        assert spec.target and spec.prediction
+        features = [
+            f
+            for f in spec.features
+            if f.kind in (FeatureKind.NUMERIC, FeatureKind.BOOLEAN, FeatureKind.CATEGORICAL)
+            and ctx.column(f.name) is not None
+        ]
+        categories = {
+            f.name: _top_categories(ctx.label_array(f.name), DLE_MAX_CATEGORIES)
+            for f in features
+            if f.kind is FeatureKind.CATEGORICAL
+        }
+        columns = {
+            f.name: ctx.label_array(f.name) if f.name in categories else ctx.column(f.name)
+            for f in features
+        }
+        matrix = _design(columns, [f.name for f in features], categories)
+        y, p = ctx.floats(spec.target), ctx.floats(spec.prediction)
+        if y is None or p is None:
+            raise ConfigError("DLE needs its target and prediction columns in the reference.")
+        keep = ~(np.isnan(y) | np.isnan(p))
+        idx = np.flatnonzero(keep)
+        if len(idx) > DLE_REFERENCE_ROWS:
+            idx = np.sort(np.random.default_rng(0).choice(idx, DLE_REFERENCE_ROWS, replace=False))
+        if len(idx) < 100:
+            raise ConfigError(f"DLE needs at least 100 labelled reference rows. Got {len(idx)}.")
+        self.dle_ = {
+            "features": [f.name for f in features],
+            "categories": categories,
+            # JSON has no NaN: a missing value is null
+            "x": [[None if v != v else v for v in row] for row in matrix[idx].tolist()],
+            "prediction": p[idx].tolist(),
+            "target": y[idx].tolist(),
+        }
+        self._dle()  # train now: a reference DLE cannot learn from fails at set-up, not later
+
+    def _dle(self) -> DLE:
+        """The error models, trained from the state on first use and kept for this process."""
+        model: DLE | None = getattr(self, "_dle_model", None)
+        if model is None:
+            model = _trained_dle(self.dle_)
+            self._dle_model = model
+        return model
+
+    # -- windows -------------------------------------------------------------------------------
     def requests(self) -> list[Request]:
-        return [ScoreBins(tuple(self.cbpe_.edges_[0]), "prediction")]
+        if hasattr(self, "dle_"):
+            return [Sample((*self.dle_["features"], "prediction"), DLE_WINDOW_ROWS)]
+        return [
+            ScoreBins(tuple(e), "prediction", col)
+            for e, col in zip(self.cbpe_.edges_, self.score_columns_, strict=True)
+        ]
 
     def evaluate(self, data: WindowData) -> Result:
-        rows = data.get(self.requests()[0]) or []
-        n = sum(c for _, _, c in rows)
-        if n == 0:
-            return self.result(data, Status.NO_DATA, reason="No scored events in this window.")
-        if n < self.min_rows:
-            return self.result(
-                data,
-                Status.INSUFFICIENT_DATA,
-                n=n,
-                reason=f"{n} scored events; at least {self.min_rows} are needed.",
-            )
-        classes = tuple(self.cbpe_.classes_)
-        edges = tuple(self.cbpe_.edges_[0])
-        k = len(edges) - 1
-        idx = {str(c): i for i, c in enumerate(classes)}
-        mat = [[0] * k for _ in classes]
-        for c, b, cnt in rows:
-            if c in idx:
-                mat[idx[c]][b] += cnt
-        hist = cl.ScoreHistogram(
-            edges=(edges,),
-            score_classes=tuple(self.cbpe_.score_classes_),
-            classes=classes,
-            counts=(tuple(tuple(r) for r in mat),),
-        )
-        est = getattr(self.cbpe_.estimate(hist), self.metric)
+        if hasattr(self, "dle_"):
+            est, n, what = self._estimate_dle(data)
+        else:
+            est, n, what = self._estimate_cbpe(data)
+        gate = self.gate(data, n, what=what)
+        if gate is not None:
+            return gate
         if est is None or est.value is None:
             return self.result(
                 data,
@@ -156,7 +254,14 @@ class EstimatedPerformance(Monitor):
             )
         alert, warn = self.labelled_.bounds(n)
         value = float(est.value)
-        status = Status.ALERT if value < alert else Status.WARN if value < warn else Status.OK
+        worse = self.labelled_._worse
+        status = (
+            Status.ALERT
+            if worse(value, alert)
+            else Status.WARN
+            if worse(value, warn)
+            else Status.OK
+        )
         return self.result(
             data,
             status,
@@ -164,15 +269,106 @@ class EstimatedPerformance(Monitor):
             threshold=alert,
             warn=warn,
             n=n,
-            direction="below",
+            direction="below" if self.labelled_.higher_is_better_ else "above",
             details={
                 "lower": est.lower,
                 "upper": est.upper,
                 "reference": self.labelled_.reference_value_,
+                "method": "dle" if hasattr(self, "dle_") else "cbpe",
             },
             reason=f"estimated {self.metric} {value:.4g} [{_fmt(est.lower)}, {_fmt(est.upper)}] "
             f"(reference {self.labelled_.reference_value_:.4g}, threshold {alert:.4g})",
         )
+
+    def _estimate_cbpe(self, data: WindowData) -> tuple[Estimate | None, int, str]:
+        classes = tuple(self.cbpe_.classes_)
+        idx = {str(c): i for i, c in enumerate(classes)}
+        counts = []
+        n = 0
+        for req in self.requests():
+            assert isinstance(req, ScoreBins)
+            mat = [[0] * (len(req.edges) - 1) for _ in classes]
+            for c, b, cnt in data.get(req) or []:
+                if c in idx:
+                    mat[idx[c]][b] += cnt
+            counts.append(tuple(tuple(r) for r in mat))
+            n = max(n, sum(map(sum, mat)))
+        if n < self.min_rows:
+            return None, n, "scored events"
+        hist = cl.ScoreHistogram(
+            edges=tuple(self.cbpe_.edges_),
+            score_classes=tuple(self.cbpe_.score_classes_),
+            classes=classes,
+            counts=tuple(counts),
+        )
+        return getattr(self.cbpe_.estimate(hist), self.metric), n, "scored events"
+
+    def _estimate_dle(self, data: WindowData) -> tuple[Estimate | None, int, str]:
+        table: pa.Table | None = data.get(self.requests()[0])
+        pred = None if table is None else table.column("prediction").cast(pa.float64())
+        keep = None if pred is None else pc.is_valid(pred)
+        n = 0 if keep is None else int(pc.sum(keep).as_py() or 0)
+        if table is None or n < self.min_rows:
+            return None, n, "sampled events with a prediction"
+        table = table.filter(keep)
+        s = self.dle_
+        x = _design({f: table.column(f) for f in s["features"]}, s["features"], s["categories"])
+        res = self._dle().estimate_arrays(x, table.column("prediction").to_numpy())
+        return getattr(res, self.metric), n, "sampled events with a prediction"
+
+
+_DLE_CACHE: OrderedDict[str, DLE] = OrderedDict()
+_DLE_LOCK = threading.Lock()
+_DLE_CACHE_SIZE = 8
+
+
+def _trained_dle(state: dict[str, Any]) -> DLE:
+    """DLE trained on a monitor's state; monitors of one reference (MAE and RMSE) and reloads
+    of the same suite share one training per process (keyed by the state's digest)."""
+    key = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+    with _DLE_LOCK:
+        hit = _DLE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    x = np.asarray(state["x"], dtype=np.float64).reshape(
+        len(state["target"]), len(state["features"])
+    )
+    cats = [i for i, f in enumerate(state["features"]) if f in state["categories"]]
+    try:
+        model = DLE(categorical_features=cats).fit(x, state["prediction"], state["target"])
+    except StatisticsError as exc:
+        raise ConfigError(f"DLE cannot be trained on this reference: {exc}") from exc
+    with _DLE_LOCK:
+        _DLE_CACHE[key] = model
+        while len(_DLE_CACHE) > _DLE_CACHE_SIZE:
+            _DLE_CACHE.popitem(last=False)
+    return model
+
+
+def _top_categories(arr: pa.ChunkedArray | None, limit: int) -> list[str]:
+    if arr is None:
+        return []
+    vc = pc.value_counts(arr.drop_null()).to_pylist()
+    return [v["values"] for v in sorted(vc, key=lambda v: (-v["counts"], v["values"]))[:limit]]
+
+
+def _design(
+    columns: dict[str, Any], names: list[str], categories: dict[str, list[str]]
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Rows x features as floats: numbers as they are, categories as their index in
+    ``categories`` (others and missing values NaN, which the error models route)."""
+    out = []
+    for name in names:
+        col = columns[name]
+        if name in categories:
+            labels = col.cast(pa.string()) if not pa.types.is_string(col.type) else col
+            codes = pc.index_in(labels, value_set=pa.array(categories[name], pa.string()))
+            out.append(codes.to_numpy(zero_copy_only=False).astype(np.float64))
+        else:
+            if pa.types.is_boolean(col.type):
+                col = col.cast(pa.int8())
+            out.append(col.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64))
+    return np.column_stack(out) if out else np.empty((0, 0))
 
 
 def _fmt(x: float | None) -> str:

@@ -42,7 +42,6 @@ class Resources(Monitor):
     kind: ClassVar[str] = "resources"
     objective: ClassVar[Objective] = Objective.RESOURCES
     severity: ClassVar[Severity] = Severity.MEDIUM
-    per_segment: ClassVar[bool] = False
     min_rows: ClassVar[int] = 10
 
     def __init__(
@@ -57,6 +56,10 @@ class Resources(Monitor):
         self.max_value = max_value
         self.factor = factor
         self.history = history
+
+    @property
+    def per_segment(self) -> bool:
+        return False  # the serving hosts' use, not a segment of the traffic's
 
     def fit(self, ctx: FitContext) -> Self:
         self.calibration_ = ctx.calibration.to_dict()

@@ -296,8 +296,11 @@ def auto_monitors(spec: ModelSpec, *, resources: Sequence[str] = ()) -> list[Mon
         out += [Fairness(col) for col in spec.sensitive]
     elif spec.task is Task.MULTICLASS:
         out += [Performance("accuracy"), Performance("f1")]
+        if spec.scores:
+            out += [EstimatedPerformance("accuracy"), EstimatedPerformance("f1")]
     elif spec.task is Task.REGRESSION:
         out += [Performance("mae"), Performance("rmse")]
+        out += [EstimatedPerformance("mae"), EstimatedPerformance("rmse")]
     out += [
         TrafficVolume(),
         Latency(quantile=0.99),

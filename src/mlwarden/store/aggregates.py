@@ -106,10 +106,12 @@ class GroupConfusion:
 
 @dataclass(frozen=True)
 class ScoreBins:
-    """Counts of score bins per class: by the actual label (labelled events) or the prediction."""
+    """Counts of score bins per class: by the actual label (labelled events) or the prediction.
+    ``column``: ``score``, or a multiclass model's ``score__<class>``."""
 
     edges: tuple[float, ...]
     by: str = "actual"
+    column: str = "score"
 
 
 @dataclass(frozen=True)
@@ -360,11 +362,12 @@ def _pairs(labelled: Any, group: str | None) -> dict[int, list[tuple[Any, ...]]]
 def _score_bins(ev: Any, r: ScoreBins) -> dict[int, list[tuple[str, int, int]]]:
     """(class, bin, count): bin ``b`` when ``edges[b] <= score < edges[b+1]``, clipped to the
     end bins (``stats.classification.bin_index``)."""
-    ev = ev.filter(ev.score.notnull(), (ev.actual if r.by == "actual" else ev.prediction).notnull())
-    label = ev.actual if r.by == "actual" else ev.prediction
+    score = ev[r.column]
+    ev = ev.filter(score.notnull(), (ev.actual if r.by == "actual" else ev.prediction).notnull())
+    score, label = ev[r.column], ev.actual if r.by == "actual" else ev.prediction
     edges = list(r.edges)
     k = len(edges) - 1
-    cases = [(ev.score < edges[i], i - 1) for i in range(1, k)]
+    cases = [(score < edges[i], i - 1) for i in range(1, k)]
     b = ibis.cases(*cases, else_=k - 1) if cases else ibis.literal(0)
     rows = _rows(ev.group_by(_w=ev._w, cls=label, b=b).aggregate(n=ev.count()))
     out: dict[int, list[tuple[str, int, int]]] = {}

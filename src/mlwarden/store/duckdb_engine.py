@@ -813,9 +813,10 @@ class DuckDBStore(IncidentTables, Store):
         label = "actual" if req.by == "actual" else "prediction"
         inner = str(ibis.to_sql(src, dialect="duckdb"))
         bounds = _boundaries(req.edges[1:-1])
+        score = _q(req.column)
         sql = (
-            f"SELECT _w, {label} AS cls, histogram(score, $b::DOUBLE[]) AS h FROM ({inner}) "
-            f"WHERE score IS NOT NULL AND {label} IS NOT NULL GROUP BY _w, {label}"
+            f"SELECT _w, {label} AS cls, histogram({score}, $b::DOUBLE[]) AS h FROM ({inner}) "
+            f"WHERE {score} IS NOT NULL AND {label} IS NOT NULL GROUP BY _w, {label}"
         )
         try:
             rows = (
