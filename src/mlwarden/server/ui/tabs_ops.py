@@ -71,6 +71,7 @@ def operations_tab(store: Any, project: str, record: Any, state: ViewState) -> d
             "charts": [c for c in (traffic, errors, latency, resources) if c is not None],
             "totals": totals,
             "versions": versions,
+            "exact_latency": bool(state.segment),
         }
     )
     return ctx
