@@ -28,8 +28,9 @@ retention leave their hours in place: the aggregates stay.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -176,7 +177,16 @@ class RollupTables:
     def _events_part(
         self, model: Any, *, submit: bool = True
     ) -> tuple[set[datetime] | None, tuple[pa.Table | None, ...], Future[Any] | None]:
-        """``(stale hours or None for all, fresh (ops, latency, features), pending write)``."""
+        """``(stale hours or None for all, fresh (ops, latency, features), pending write)``.
+
+        One refresh of a model at a time: a read arriving while another computes waits for it
+        (and, after a full build, for its write) instead of doing the same work again."""
+        with _lock(self, model.uid, "events"):
+            return self._events_unlocked(model, submit=submit)
+
+    def _events_unlocked(
+        self, model: Any, *, submit: bool
+    ) -> tuple[set[datetime] | None, tuple[pa.Table | None, ...], Future[Any] | None]:
         key = rollup_key(model.spec)
         table = f"events_{model.uid}"
         state = self._state(model.uid, "events")
@@ -210,12 +220,24 @@ class RollupTables:
                 hours,
                 dict(zip(("rollup_ops", "rollup_latency", "rollup_features"), fresh, strict=True)),
             )
+            if hours is None and future is not None:
+                wait([future])
         return hours, fresh, future
 
     def _labels_part(
         self, model: Any, *, force: bool, submit: bool = True
     ) -> tuple[set[datetime] | None, pa.Table | None, datetime | None, Future[Any] | None]:
-        """``(stale hours or None for all, fresh labels, as of, pending write)``."""
+        """``(stale hours or None for all, fresh labels, as of, pending write)``; one at a time
+        per model, the write waited for."""
+        with _lock(self, model.uid, "labels"):
+            out = self._labels_unlocked(model, force=force, submit=submit)
+            if out[3] is not None:
+                wait([out[3]])
+            return out
+
+    def _labels_unlocked(
+        self, model: Any, *, force: bool, submit: bool
+    ) -> tuple[set[datetime] | None, pa.Table | None, datetime | None, Future[Any] | None]:
         key = rollup_key(model.spec)
         ev, ac = f'"events_{model.uid}"', f'"actuals_{model.uid}"'
         state = self._state(model.uid, "labels")
@@ -347,6 +369,13 @@ class RollupTables:
 
 
 _TS = pa.timestamp("us")
+_LOCKS: dict[tuple[int, int, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(store: object, uid: int, part: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((id(store), uid, part), threading.Lock())
 
 
 def _now() -> datetime:
