@@ -927,8 +927,14 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         return n
 
     def results(self) -> Any:
-        """All monitor results as an ibis table (filter by project and model)."""
-        return self.backend().table("results")
+        """All monitor results as an ibis table (filter by project and model). Kept per thread:
+        its columns are fixed, and looking them up again cost a page ~10% of its time."""
+        be = self.backend()
+        cached = getattr(self._local, "results", None)
+        if cached is None or cached[0] is not be:
+            cached = (be, be.table("results"))
+            self._local.results = cached
+        return cached[1]
 
     def latest_label_time(self, model: ModelRecord) -> datetime | None:
         row = self._read(f"SELECT max(received_at) FROM {_q(f'actuals_{model.uid}')}")

@@ -121,8 +121,10 @@ def _heat(
         kinds=kinds,
     )
 
+    drill = state.drill_link()
+
     def link(name: str, w: datetime) -> str:
-        return state.query(feature=name, window=w) + "#drilldown"
+        return drill(name, w) + "#drilldown"
 
     names = {
         r["monitor"]: (name_of(r) if name_of else r.get("column") or r["monitor"]) for r in rows
