@@ -63,7 +63,12 @@ def compare_page(model: str, request: Request, project: Project) -> Response:
         )
     charts = []
     for title, unit, fn in metrics:
-        c = Chart(id="cmp-" + title.split()[0], title=title, y_label=unit)
+        c = Chart(
+            id="cmp-" + title.split()[0],
+            title=title,
+            y_label=unit,
+            y_format="pct" if unit == "share" else "num",
+        )
         c.x = [t.timestamp() for t in buckets]
         for color, v in zip(COLORS, picked, strict=False):
             c.add(
