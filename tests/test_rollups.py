@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 
 from mlwarden.schema import Feature, ModelSpec, validate_table
 from mlwarden.schema.batch import validate_actuals_table
+from mlwarden.sdk.resources import resources_spec
 from mlwarden.server.ui import ops
 from mlwarden.stats import log_bins
 from mlwarden.store import DuckDBStore
-from mlwarden.store.queries import filter_events
+from mlwarden.store.queries import WINDOWS, filter_events
 from mlwarden.store.rollups import compute_events, compute_labels, merge
 
 START = datetime(2026, 2, 2, tzinfo=UTC)
@@ -352,3 +353,37 @@ def test_binned_quantiles_match_numpy_to_one_bin_on_latencies() -> None:
     qs = [0.5, 0.95, 0.99, 0.999]
     for fast, exact in zip(log_bins.quantiles(bins, counts, qs), np.quantile(x, qs), strict=True):
         assert exact / log_bins.RATIO < fast < exact * log_bins.RATIO
+
+
+def test_resources_are_the_mean_of_the_companion_models_samples(tmp_path: Path) -> None:
+    spec = resources_spec("m")  # what the SDK's sampler registers
+    rng = np.random.default_rng(5)
+    store = DuckDBStore(tmp_path / "db.duckdb")
+    try:
+        model = store.create_model("p", spec)
+        n = 300
+        table = pa.table(
+            {
+                "event_id": [f"r{i}" for i in range(n)],
+                "timestamp": [START + timedelta(minutes=15 * i) for i in range(n)],
+                "process_cpu_percent": rng.random(n) * 100,
+                "host_memory_percent": rng.random(n) * 100,
+                "process_rss_bytes": rng.random(n) * 1e9,
+            }
+        )
+        store.append_events(model, validate_table(spec, table).table).result()
+        cols, rows = ops.resources(store, "p", "m", start=START, end=END)
+        assert cols == ["host_memory_percent", "process_cpu_percent", "process_rss_bytes"]
+        ev = filter_events(store.events(model), start=START, end=END)
+        exact = (
+            ev.group_by(b=ev.ts.truncate(WINDOWS[ops.bucket_for(START, END)]))
+            .aggregate(**{c: ev[c].mean() for c in cols})
+            .order_by("b")
+            .to_pyarrow()
+            .to_pylist()
+        )
+        assert [r["b"] for r in rows] == [e["b"].replace(tzinfo=UTC) for e in exact]
+        for r, e in zip(rows, exact, strict=True):
+            assert [r[c] for c in cols] == pytest.approx([e[c] for c in cols], rel=1e-12)
+    finally:
+        store.close()
