@@ -10,6 +10,7 @@ request (loopback adds well under a millisecond).
 
     python bench/ui.py                       # 10M events x 20 features
     python bench/ui.py --events 1000000 --repeat 10
+    python bench/ui.py --data-dir /some/dir   # fill once, keep it and reuse it next time
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from evaluate import DAYS, START, generate, reference, spec_of
 from mlwarden.incidents import service as incidents
 from mlwarden.monitors.service import evaluate_range, setup_suite
-from mlwarden.store import open_store
+from mlwarden.store import DB_FILE, open_store
 
 TARGET_MS = 300.0
 
@@ -78,13 +79,19 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the filled data here (filled only when empty; --events is then ignored)",
+    )
     args = ap.parse_args()
     n_cat = args.features // 5
     tmp = Path(tempfile.mkdtemp(prefix="mlw-bench-ui-"))
-    data = tmp / "data"
+    data = args.data_dir or tmp / "data"
     proc = None
     try:
-        fill(data, args.events, args.features - n_cat, n_cat)
+        if not (data / DB_FILE).exists():
+            fill(data, args.events, args.features - n_cat, n_cat)
         port = free_port()
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         cmd = [sys.executable, "-m", "mlwarden.cli.main", "serve", "--data-dir", str(data)]

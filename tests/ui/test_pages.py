@@ -260,3 +260,63 @@ def test_acknowledge_an_incident_from_the_ui(page: Page, demo: Demo, artifacts: 
     assert api["state"] == "acknowledged"
     page.shot(artifacts, "incident-acknowledged")
     assert page.errors == []
+
+
+def test_long_lists_are_paginated_and_the_page_is_in_the_url(page: Page, demo: Demo) -> None:
+    page.open(f"{M}/monitors")
+    first = page.page.locator("table.plan tbody tr").evaluate_all(
+        "r => r.map(x => x.querySelector('th').textContent)"
+    )
+    assert len(first) == 50
+    pager = page.page.get_by_role("navigation", name="Monitor pages")
+    assert "Page 1 of 2" in pager.inner_text()
+    with page.page.expect_navigation():
+        pager.get_by_role("link", name="Next ›").click()
+    assert _query(page.page.url)["page"] == ["2"]
+    rest = page.page.locator("table.plan tbody tr").evaluate_all(
+        "r => r.map(x => x.querySelector('th').textContent)"
+    )
+    assert rest and not set(rest) & set(first)
+    page.page.reload()
+    assert "Page 2 of 2" in page.page.get_by_role("navigation", name="Monitor pages").inner_text()
+    assert page.errors == []
+
+
+def test_operations_filters_by_version_and_segment(page: Page, demo: Demo) -> None:
+    page.open(f"{M}?tab=operations")
+    summary = page.page.locator("#tab-title + p").inner_text()
+    assert f"{demo.events:,} events" in summary and "versions v1, v2" in summary
+    # shares are shown as percentages in the charts' tables
+    cells = page.page.locator(
+        "figure:has(figcaption:text-is('Error rate')) details.datatable tbody td"
+    )
+    texts = cells.all_text_contents()
+    assert texts and all(t.endswith("%") or t == "–" for t in texts), texts[:5]
+    with page.page.expect_navigation():
+        page.page.select_option("#f-version", "v2")
+    assert _query(page.page.url)["version"] == ["v2"]
+    assert "4,000 events" in page.page.locator("#tab-title + p").inner_text()
+    # one segment: counted from its events, with exact latency quantiles
+    with page.page.expect_navigation():
+        page.page.select_option("#f-segment", "region=north")
+    q = _query(page.page.url)
+    assert q["segment"] == ["region=north"] and q["version"] == ["v2"]
+    events = int(
+        re.sub(r"\D", "", page.page.locator("#tab-title + p").inner_text().split(" events")[0])
+    )
+    assert 0 < events < 4000
+    assert "exact" in page.page.locator("main").inner_text()
+    assert page.errors == []
+
+
+def test_an_incident_lists_its_causes_without_empty_sections(page: Page, demo: Demo) -> None:
+    items = demo.http.get("/v1/incidents", params={"model": MODEL}).json()["items"]
+    page.open(f"/ui/incidents/{items[0]['id']}")
+    section = page.page.locator("main").inner_text().split("Likely causes and slices")[1]
+    section = section.split("Objectives affected")[0]
+    assert "credit_score" in section
+    headings = page.page.locator("h3").all_inner_texts()
+    for h in headings:  # every heading of a finding is followed by something
+        nxt = page.page.locator(f"h3:text-is('{h}') + *").first
+        assert nxt.inner_text().strip(), h
+    assert page.errors == []

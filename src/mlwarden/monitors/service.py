@@ -223,13 +223,15 @@ def evaluate_range(
     on_results: OnResults | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> int:
-    """Evaluate (or re-evaluate) every window of ``[start, end)`` and store the results.
+    """Evaluate (or re-evaluate) every window of ``[start, end)`` and store the results; the
+    model's hourly roll-ups (what pages read) are brought up to date too.
 
     Raises ``Stopped`` (nothing stored) when ``stop`` says so before the evaluation ends."""
     suite = load_suite(store, project, model)
     record = store.get_model(project, model)
     results = evaluate(store, record, suite, start, end, stop=stop)
     written: int = store.write_results(project, model, results_table(results))
+    store.refresh_rollups(record)
     if on_results is not None:
         on_results(project, model, results, parse_cadence(suite.cadence))
     return written

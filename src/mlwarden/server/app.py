@@ -100,6 +100,13 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         # notifications to channels and automated actions, in the background
         app.state.dispatcher = Alerting(app.state.store)
         app.state.jobs = StoreJobs()
+        # the first click should not pay for imports, cold caches or building roll-ups
+        await asyncio.to_thread(ui.prepare, app.state.store)
+        warm_stop = threading.Event()
+        warming = threading.Thread(
+            target=ui.warm, args=(app.state.store, warm_stop), name="mlwarden-ui-warm", daemon=True
+        )
+        warming.start()
         tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
         if settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
@@ -109,6 +116,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             for task in tasks:
                 task.cancel()
             await asyncio.to_thread(app.state.jobs.stop)
+            warm_stop.set()
+            await asyncio.to_thread(warming.join, 60)
             await asyncio.to_thread(app.state.dispatcher.close)
             if own_store:
                 app.state.store.close()

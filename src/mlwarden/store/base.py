@@ -19,6 +19,7 @@ import pyarrow as pa
 from mlwarden._registry import Registry
 from mlwarden.schema.batch import Rejection
 from mlwarden.schema.spec import ModelSpec
+from mlwarden.store.rollups import Rollup
 
 __all__ = [
     "ENGINES",
@@ -260,6 +261,18 @@ class Store(IncidentStorage, ABC):
     @abstractmethod
     def write_results(self, project: str, model: str, rows: pa.Table) -> int:
         """Store results, replacing those of the same monitor, segment and window."""
+
+    @abstractmethod
+    def rollup(
+        self, model: ModelRecord, *, start: datetime, end: datetime, labels: bool = False
+    ) -> Rollup:
+        """Hourly roll-ups of a model's events in ``[start, end)``
+        (:mod:`mlwarden.store.rollups`), up to date with what is stored; ``labels``: with
+        labelled and correct counts, which may lag by a few minutes."""
+
+    @abstractmethod
+    def refresh_rollups(self, model: ModelRecord, *, wait: bool = True) -> None:
+        """Bring a model's stored roll-ups, labels included, up to date."""
 
     @abstractmethod
     def results(self) -> Any:

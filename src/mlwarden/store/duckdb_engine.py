@@ -9,7 +9,8 @@ Tables (``<uid>`` is a model's numeric id):
 * ``quarantine`` — rejected rows with their index, field and reason;
 * ``spans`` — trace spans of every project (one wide append-only table, a ``project``
   column; columns from :data:`mlwarden.schema.genai.SPAN_SCHEMA`);
-* ``results``, ``incidents`` — written by the monitors and incidents layers.
+* ``results``, ``incidents`` — written by the monitors and incidents layers;
+* ``rollup_*`` — hourly roll-ups of events for pages (:mod:`.duckdb_rollups`).
 
 Every write goes through :class:`~mlwarden.store.writer.GroupCommitWriter`, so
 there is one writing connection; reads use a cursor per thread (DuckDB's MVCC
@@ -46,6 +47,7 @@ from mlwarden.store.base import (
     VersionRecord,
 )
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
+from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
 from mlwarden.store.times import utc_naive
 from mlwarden.store.writer import GroupCommitWriter, WriteRequest
 
@@ -139,7 +141,7 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(IncidentTables, Store):
+class DuckDBStore(IncidentTables, RollupTables, Store):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -194,7 +196,7 @@ class DuckDBStore(IncidentTables, Store):
             raise StorageError(f"Cannot open the database {self.path!r}: {exc}") from exc
         self._wcon = self._con.cursor()
         _drop_placeholder_incidents(self._wcon)
-        for ddl in CATALOG_DDL + INCIDENT_DDL:
+        for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL:
             _all(self._wcon, ddl)
         _all(
             self._wcon, "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]
@@ -926,8 +928,14 @@ class DuckDBStore(IncidentTables, Store):
         return n
 
     def results(self) -> Any:
-        """All monitor results as an ibis table (filter by project and model)."""
-        return self.backend().table("results")
+        """All monitor results as an ibis table (filter by project and model). Kept per thread:
+        its columns are fixed, and looking them up again cost a page ~10% of its time."""
+        be = self.backend()
+        cached = getattr(self._local, "results", None)
+        if cached is None or cached[0] is not be:
+            cached = (be, be.table("results"))
+            self._local.results = cached
+        return cached[1]
 
     def latest_label_time(self, model: ModelRecord) -> datetime | None:
         row = self._read(f"SELECT max(received_at) FROM {_q(f'actuals_{model.uid}')}")

@@ -17,8 +17,9 @@ from mlwarden.server.ui import (
     pages_overview,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
+from mlwarden.server.ui.warm import prepare, warm
 
-__all__ = ["STATIC_DIR", "router"]
+__all__ = ["STATIC_DIR", "prepare", "router", "warm"]
 
 router = APIRouter(include_in_schema=False)
 for _pages in (pages_overview, pages_model, pages_monitors, pages_compare, pages_incidents):

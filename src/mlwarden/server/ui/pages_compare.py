@@ -40,11 +40,9 @@ def compare_page(model: str, request: Request, project: Project) -> Response:
     state = replace(state, a=a, b=b)
     picked = [v for v in (a, b) if v]
     assert state.start is not None and state.end is not None
-    rows = (
-        ops.version_windows(store, record, start=state.start, end=state.end, versions=picked)
-        if picked
-        else []
-    )
+    roll = store.rollup(record, start=state.start, end=state.end, labels=True)
+    unit = ops.bucket_for(state.start, state.end)
+    rows = ops.version_windows(roll, record, unit=unit, versions=picked) if picked else []
     buckets = sorted({r["b"] for r in rows})
     cell = {(r["b"], r["version"]): r for r in rows}
     metrics: list[tuple[str, str, Any]] = [
@@ -65,7 +63,12 @@ def compare_page(model: str, request: Request, project: Project) -> Response:
         )
     charts = []
     for title, unit, fn in metrics:
-        c = Chart(id="cmp-" + title.split()[0], title=title, y_label=unit)
+        c = Chart(
+            id="cmp-" + title.split()[0],
+            title=title,
+            y_label=unit,
+            y_format="pct" if unit == "share" else "num",
+        )
         c.x = [t.timestamp() for t in buckets]
         for color, v in zip(COLORS, picked, strict=False):
             c.add(
@@ -79,7 +82,7 @@ def compare_page(model: str, request: Request, project: Project) -> Response:
     moments = reference_moments(store, project, record)
     columns = sorted(moments)[:MAX_FEATURES]
     means = ops.version_features(
-        store, record, start=state.start, end=state.end, versions=picked, columns=columns
+        store, record, roll, start=state.start, end=state.end, versions=picked, columns=columns
     )
     features: list[dict[str, Any]] = []
     for col in columns:
@@ -110,6 +113,7 @@ def compare_page(model: str, request: Request, project: Project) -> Response:
             "charts": charts,
             "summary": summary,
             "features": features,
+            "labels_as_of": roll.labels_as_of,
         },
     )
 

@@ -92,15 +92,20 @@ def shown(value: Any) -> str:
 
 
 def causes_view(causes: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each cause section as a table (lists of records; nested columns left out), a list of
-    pairs, or text, in the order the analysis gave them."""
-    out = []
+    """The analysis as sections, in the order it gave them: single values together first (one
+    list of pairs), then each table (lists of records; nested columns left out) or list of
+    pairs; an empty finding says so rather than showing a bare heading.
+
+    Examples
+    --------
+    >>> [(c["title"], c["kind"]) for c in causes_view(
+    ...     {"onset": "2026-01-02", "slices": [], "features": [{"name": "x", "drift": 3.1}]})]
+    [('', 'pairs'), ('slices', 'empty'), ('features', 'table')]
+    """
+    out: list[dict[str, Any]] = []
+    single: list[tuple[str, str]] = []
     for key, value in causes.items():
-        item: dict[str, Any] = {
-            "title": key.replace("_", " "),
-            "kind": "text",
-            "value": shown(value),
-        }
+        title = key.replace("_", " ")
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             cols = [
                 c
@@ -108,10 +113,16 @@ def causes_view(causes: dict[str, Any]) -> list[dict[str, Any]]:
                 if not any(isinstance(v.get(c), list | dict) for v in value)
             ]
             rows = [[shown(v.get(c)) for c in cols] for v in value]
-            item.update(kind="table", columns=cols, rows=rows)
-        elif isinstance(value, dict):
-            item.update(kind="pairs", value=[(k, shown(v)) for k, v in value.items()])
-        out.append(item)
+            out.append({"title": title, "kind": "table", "columns": cols, "rows": rows})
+        elif isinstance(value, dict) and value:
+            pairs = [(k.replace("_", " "), shown(v)) for k, v in value.items()]
+            out.append({"title": title, "kind": "pairs", "value": pairs})
+        elif value in (None, "", [], {}):
+            out.append({"title": title, "kind": "empty"})
+        else:
+            single.append((title, shown(value)))
+    if single:
+        out.insert(0, {"title": "", "kind": "pairs", "value": single})
     return out
 
 

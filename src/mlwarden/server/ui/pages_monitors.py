@@ -22,7 +22,7 @@ Project = Annotated[str, Depends(ui_project)]
 PLAN_PAGE = 50
 
 
-def _rows_per_window(store: Any, project: str, model: str) -> int:
+def rows_per_window(store: Any, project: str, model: str) -> int:
     """Threshold sizes are shown at the latest window's volume (1000 without one)."""
     latest = data.latest_rows(store, project, model, kinds=["volume", "feature_drift"])
     sizes = [int(r["n"]) for r in latest if r["n"]]
@@ -69,7 +69,7 @@ def _page(
     store = request.app.state.store
     store.get_model(project, model)
     q = request.query_params
-    rows = positive_int(q.get("rows"), "rows", 0) or _rows_per_window(store, project, model)
+    rows = positive_int(q.get("rows"), "rows", 0) or rows_per_window(store, project, model)
     state = ViewState.parse({"page": q.get("page", "1")})
     latest = {r["monitor"]: r for r in data.latest_rows(store, project, model, with_value=True)}
     plan = _plan_rows(suite, rows, latest) if suite is not None else []

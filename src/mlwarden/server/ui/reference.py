@@ -35,6 +35,7 @@ __all__ = ["importance_of", "model_importance", "reference_moments"]
 
 _cache: dict[tuple[int, str, str, str], tuple[int, Any]] = {}
 _lock = threading.Lock()
+_key_locks: dict[tuple[int, str, str, str], threading.Lock] = {}
 
 
 def _floats(col: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]] | None:
@@ -86,24 +87,29 @@ def importance_of(table: pa.Table, features: list[str], output: str) -> dict[str
 
 
 def _cached(store: Any, project: str, model: Any, what: str, fn: Any) -> Any:
-    """``fn(reference table)`` for the model's latest reference, cached until it changes."""
+    """``fn(reference table)`` for the model's latest reference, cached until it changes; one
+    computation at a time per key (a page arriving meanwhile waits for it, e.g. for the
+    start-up warming)."""
     refs = store.list_references(project, model.name)
     if not refs:
         return {}
     key = (id(store), project, model.name, what)
     uid = max(r.uid for r in refs)
     with _lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[0] == uid:
-        return hit[1]
-    try:
-        _, table = store.get_reference(project, model.name)
-    except NotFoundError:
-        return {}
-    value = fn(table)
-    with _lock:
-        _cache[key] = (uid, value)
-    return value
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:
+        with _lock:
+            hit = _cache.get(key)
+        if hit is not None and hit[0] == uid:
+            return hit[1]
+        try:
+            _, table = store.get_reference(project, model.name)
+        except NotFoundError:
+            return {}
+        value = fn(table)
+        with _lock:
+            _cache[key] = (uid, value)
+        return value
 
 
 def model_importance(store: Any, project: str, model: Any) -> dict[str, float]:

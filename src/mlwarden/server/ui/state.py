@@ -17,7 +17,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,3 +144,24 @@ class ViewState:
         """``?a=b&...`` of this state with ``changes`` applied."""
         p = self.params(**changes)
         return "?" + urlencode(p) if p else ""
+
+    def drill_link(self) -> Callable[[str, datetime], str]:
+        """``self.query(feature=..., window=...)`` as a function, fast: a heat map has hundreds
+        of cells, and encoding the whole state for each took a sixth of a page's time.
+
+        >>> s = ViewState.parse({"tab": "drift", "segment": "region=north", "sort": "drift"})
+        >>> w = datetime(2026, 1, 3, tzinfo=UTC)
+        >>> s.drill_link()("x", w) == s.query(feature="x", window=w)
+        True
+        """
+        p = self.params(feature=None, window=None)
+        names = [f.name for f in fields(self)]
+        cut = names.index("feature")
+        pre = urlencode({k: v for k, v in p.items() if names.index(k) < cut})
+        post = urlencode({k: v for k, v in p.items() if names.index(k) > cut})
+
+        def link(feature: str, window: datetime) -> str:
+            mid = urlencode({"feature": feature, "window": _fmt_time(window)})
+            return "?" + "&".join(x for x in (pre, mid, post) if x)
+
+        return link

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from mlwarden.server.ui import data
+from mlwarden.server.ui.format import num
 from mlwarden.server.ui.reference import model_importance
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import Chart, HeatMap, bar_chart, heat_map, paginate
@@ -121,8 +122,10 @@ def _heat(
         kinds=kinds,
     )
 
+    drill = state.drill_link()
+
     def link(name: str, w: datetime) -> str:
-        return state.query(feature=name, window=w) + "#drilldown"
+        return drill(name, w) + "#drilldown"
 
     names = {
         r["monitor"]: (name_of(r) if name_of else r.get("column") or r["monitor"]) for r in rows
@@ -165,6 +168,23 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
         labels = [labels[i] for i in keep]
         ref = [ref[i] for i in keep]
         cur = [cur[i] for i in keep]
+        quantiles = chart.get("reference_quantiles")
+        axis = [labels[0], labels[len(labels) // 2], labels[-1]] if len(labels) > 2 else labels
+        if quantiles and all(x.startswith("bin ") for x in labels):
+            # numeric bins hold equal shares of the reference: name them by its percentiles
+            edges = [0.0]
+            for share in ref:
+                edges.append(edges[-1] + share)
+            labels = [
+                f"{x} (reference percentiles {100 * lo:.0f}–{100 * hi:.0f})"
+                for x, lo, hi in zip(labels, edges, edges[1:], strict=False)
+            ]
+            if len(quantiles) == 7:  # min, 1, 10, 50, 90, 99 %, max
+                axis = [
+                    f"← low (reference min {num(quantiles[0])})",
+                    f"reference median {num(quantiles[3])}",
+                    f"high (reference max {num(quantiles[6])}) →",
+                ]
         out["histogram"] = {
             "svg": bar_chart(
                 labels,
@@ -172,7 +192,8 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
                 title=f"Reference vs current distribution of {result.get('column') or result['monitor']}",
             ),
             "rows": list(zip(labels, ref, cur, strict=True)),
-            "quantiles": chart.get("reference_quantiles"),
+            "quantiles": quantiles,
+            "axis": axis,
         }
     for k, v in details.items():
         if isinstance(v, dict):
@@ -230,7 +251,12 @@ def fairness_tab(store: Any, project: str, record: Any, state: ViewState) -> dic
         ratio.add("min / max selection rate", [r["value"] for r in rs], color="#1f5fa8", width=2)
         ratio.add("alert threshold", [r["threshold"] for r in rs], color="#b3261e", dash=[2, 3])
         groups = sorted({g for r in rs for g in (r["details"].get("groups") or {})})
-        sel = Chart(id=f"sel-{col}", title=f"Selection rate by {col}", y_label="selection rate")
+        sel = Chart(
+            id=f"sel-{col}",
+            title=f"Selection rate by {col}",
+            y_label="selection rate",
+            y_format="pct",
+        )
         sel.x = _x(windows)
         for g in groups:
             sel.add(

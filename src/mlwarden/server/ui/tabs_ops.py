@@ -32,7 +32,7 @@ def operations_tab(store: Any, project: str, record: Any, state: ViewState) -> d
     cell = {(r["b"], r["version"] or "(none)"): r for r in rows}
 
     traffic = Chart(id="ops-traffic", title="Traffic", y_label="events")
-    errors = Chart(id="ops-errors", title="Error rate", y_label="share of events")
+    errors = Chart(id="ops-errors", title="Error rate", y_label="share of events", y_format="pct")
     latency = Chart(id="ops-latency", title="Latency", y_label="ms")
     for c in (traffic, errors, latency):
         c.x = x
@@ -49,9 +49,11 @@ def operations_tab(store: Any, project: str, record: Any, state: ViewState) -> d
         )
         for q, q_color in (("p50", "#1f5fa8"), ("p95", "#a15c00"), ("p99", "#b3261e")):
             style: dict[str, Any] = {"color": q_color}
-            if i:
+            line = ""
+            if i:  # the legend shows colours only: say which line style is which version
                 style["dash"] = [6, 4] if i == 1 else [2, 3]
-            latency.add(f"{v} {q}", [_get(cell, b, v, q) for b in buckets], **style)
+                line = " (dashed)" if i == 1 else " (dotted)"
+            latency.add(f"{v} {q}{line}", [_get(cell, b, v, q) for b in buckets], **style)
     res_cols, res_rows = ops.resources(
         store, project, record.name, start=state.start, end=state.end
     )
@@ -71,6 +73,7 @@ def operations_tab(store: Any, project: str, record: Any, state: ViewState) -> d
             "charts": [c for c in (traffic, errors, latency, resources) if c is not None],
             "totals": totals,
             "versions": versions,
+            "exact_latency": bool(state.segment),
         }
     )
     return ctx

@@ -138,12 +138,14 @@ def heat_map(
 class Chart:
     """A time-series chart for the browser (uPlot): x in epoch seconds, one list per series.
 
-    ``bands`` pairs series indexes (1-based, as uPlot) whose area between is shaded.
+    ``bands`` pairs series indexes (1-based, as uPlot) whose area between is shaded;
+    ``y_format`` "pct" shows shares (0.012) as percentages (1.2%) on the axis and in the legend.
     """
 
     id: str
     title: str
     y_label: str = ""
+    y_format: str = "num"
     x: list[float] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)
     bands: list[list[int]] = field(default_factory=list)
@@ -161,6 +163,7 @@ class Chart:
         return {
             "title": self.title,
             "yLabel": self.y_label,
+            "yFormat": self.y_format,
             "x": self.x,
             "series": self.series,
             "bands": self.bands,

@@ -34,11 +34,22 @@
       }
       series.push(opt);
     });
+    var yAxis = { label: spec.yLabel || "", size: 60 };
+    if (spec.yFormat === "pct") {
+      // shares as percentages, with as many decimals as the tick spacing needs
+      yAxis.values = function (u, vals, axis, space, incr) {
+        var dec = Math.max(0, Math.min(4, -Math.floor(Math.log10(incr * 100) + 1e-9)));
+        return vals.map(function (v) { return (v * 100).toFixed(dec) + "%"; });
+      };
+      series.forEach(function (s, i) {
+        if (i) s.value = function (u, v) { return v == null ? "--" : (v * 100).toFixed(2) + "%"; };
+      });
+    }
     var opts = {
       width: Math.max(260, el.clientWidth),
       height: 220,
       series: series,
-      axes: [{}, { label: spec.yLabel || "", size: 60 }],
+      axes: [{}, yAxis],
       scales: { x: { time: true } },
       bands: (spec.bands || []).map(function (b) { return { series: b, fill: "rgba(122,62,157,0.15)" }; }),
       legend: { live: true },
@@ -56,6 +67,9 @@
       }, 150);
     });
   }
+
+  // Heat maps wider than the window open on their latest windows (where news is).
+  document.querySelectorAll(".heat-wrap").forEach(function (w) { w.scrollLeft = w.scrollWidth; });
 
   // A drill-down opened from a heat-map cell takes the focus (keyboard and screen readers).
   if (window.location.hash === "#drilldown") {
