@@ -58,3 +58,4 @@ def store() -> Iterator[DuckDBStore]:
 
 def spec_of(sim: Simulation) -> ModelSpec:
     return ModelSpec.model_validate(sim.spec_columns)
+

@@ -115,6 +115,9 @@ class Monitor(ABC):
     statistic: ClassVar[str] = ""
     #: Fewest rows for a verdict; fewer gives ``insufficient_data``.
     min_rows: ClassVar[int] = 30
+    #: What the monitor reads: the model's ``events``, or the trace ``spans`` of an LLM app
+    #: (those have no event segments: they are judged for the whole model only).
+    source: ClassVar[str] = "events"
 
     # -- configuration ----------------------------------------------------------------------
     @classmethod

@@ -123,8 +123,8 @@ class MonitorSuite:
                 ctx = FitContext(spec, reference.filter(mask), self.calibration)
                 fitted = []
                 for mon in self.monitors:
-                    if getattr(mon, "column", None) == col:
-                        continue  # constant within the segment
+                    if getattr(mon, "column", None) == col or mon.source != "events":
+                        continue  # constant within the segment; spans have no event segments
                     try:
                         fitted.append(mon.clone().fit(ctx))
                     except MlwardenError:
@@ -250,8 +250,9 @@ def _compact(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and not (k == "state" and not v)}
 
 
-def auto_monitors(spec: ModelSpec) -> list[Monitor]:
-    """The default monitor set for a model spec (unfitted)."""
+def auto_monitors(spec: ModelSpec, *, spans: bool = False) -> list[Monitor]:
+    """The default monitor set for a model spec (unfitted); ``spans``: the model is an LLM app
+    whose trace spans arrive (its LLM monitors are added)."""
     from mlwarden.monitors.duplicate_ids import DuplicateIds
     from mlwarden.monitors.error_rate import ErrorRate
     from mlwarden.monitors.estimated_performance import EstimatedPerformance
@@ -302,4 +303,32 @@ def auto_monitors(spec: ModelSpec) -> list[Monitor]:
         SchemaViolations(),
         DuplicateIds(),
     ]
+    if spans and spec.task is Task.LLM:
+        out += llm_monitors(spec)
     return out
+
+
+def llm_monitors(spec: ModelSpec) -> list[Monitor]:
+    """The LLM app monitors: safety and quality rates, failures, latency, spend per call, and
+    embedding drift of the text columns the reference holds. Budgets need a stated limit, so
+    they are added by hand (see docs/llm.md)."""
+    from mlwarden.monitors.llm_cost import LlmCost
+    from mlwarden.monitors.llm_errors import LlmErrors
+    from mlwarden.monitors.llm_format import LlmFormat
+    from mlwarden.monitors.llm_injection import LlmInjection
+    from mlwarden.monitors.llm_latency import LlmLatency
+    from mlwarden.monitors.llm_pii import LlmPii
+    from mlwarden.monitors.llm_refusal import LlmRefusal
+
+    return [
+        LlmPii("prompt"),
+        LlmPii("response"),
+        LlmInjection(),
+        LlmRefusal(),
+        LlmFormat(),
+        LlmErrors(),
+        LlmLatency(metric="latency", quantile=0.95),
+        LlmLatency(metric="ttft", quantile=0.95),
+        LlmCost("cost"),
+        LlmCost("tokens", by="user"),
+    ]
