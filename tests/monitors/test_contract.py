@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pytest
 
 from llm_spans import llm_spans
-from mlwarden.cli.llm_simulator import LlmScenario
+from mlwarden.cli.llm_simulator import QUESTIONS, LlmScenario
 from mlwarden.cli.simulator import Simulation
 from mlwarden.monitors import MONITORS, Monitor, MonitorSuite, Status
 from mlwarden.monitors.context import Calibration, FitContext
@@ -30,6 +30,7 @@ from mlwarden.monitors.feature_drift import FeatureDrift
 from mlwarden.monitors.latency import Latency
 from mlwarden.monitors.llm_budget import LlmBudget
 from mlwarden.monitors.llm_cost import LlmCost
+from mlwarden.monitors.llm_embedding_drift import LlmEmbeddingDrift
 from mlwarden.monitors.llm_errors import LlmErrors
 from mlwarden.monitors.llm_format import LlmFormat
 from mlwarden.monitors.llm_injection import LlmInjection
@@ -77,6 +78,7 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "llm_latency": lambda: LlmLatency(metric="ttft", quantile=0.5),
     "llm_cost": lambda: LlmCost("tokens", by="user"),
     "llm_budget": lambda: LlmBudget(0.05, per="1d", by="model"),
+    "llm_embedding_drift": lambda: LlmEmbeddingDrift("prompt", sample=60, reference_rows=60),
 }
 KINDS = sorted(MONITORS.keys())
 
@@ -87,8 +89,13 @@ def test_every_kind_has_an_example() -> None:
 
 def fitted(kind: str, sim: Simulation) -> Monitor:
     spec = spec_of(sim)
+    reference = sim.reference()
+    if kind == "llm_embedding_drift":  # a reference of the app's questions
+        reference = reference.append_column(
+            "prompt", pa.array([QUESTIONS[i % len(QUESTIONS)] for i in range(reference.num_rows)])
+        )
     ctx = FitContext(
-        spec, sim.reference(), Calibration(budget="1 per 30 days", cadence_s=86400, monitors=25)
+        spec, reference, Calibration(budget="1 per 30 days", cadence_s=86400, monitors=25)
     )
     return EXAMPLES[kind]().fit(ctx)
 

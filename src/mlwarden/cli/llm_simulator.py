@@ -6,7 +6,8 @@ user and session, time to first token on streamed calls). A share of prompts car
 data or an injection attempt, some answers refuse, calls asked for JSON sometimes return
 broken JSON, and a few calls fail or time out. From ``spike_day`` on, the prompts grow
 (a retrieval step that stuffs four times the context), so cost per call jumps; from
-``injection_day`` on, a wave of jailbreak attempts arrives.
+``injection_day`` on, a wave of jailbreak attempts arrives; from ``topic_day`` on, half the
+users ask about a new product the bot was not written for.
 
 Examples
 --------
@@ -29,7 +30,7 @@ import numpy as np
 
 from mlwarden.schema.otlp import SpanData, encode_json
 
-__all__ = ["LlmScenario", "LlmSimulation"]
+__all__ = ["NEW_TOPICS", "QUESTIONS", "LlmScenario", "LlmSimulation"]
 
 SYSTEM = "You are the support assistant of Acme Bank. Answer briefly."
 QUESTIONS = [
@@ -41,6 +42,16 @@ QUESTIONS = [
     "Where can I find my account statements?",
     "How do I order a new debit card?",
     "Is there a limit on cash withdrawals per day?",
+]
+#: What users start asking about from ``topic_day`` on (a product launch the bot was not
+#: written for).
+NEW_TOPICS = [
+    "Can I buy bitcoin or ethereum through the new crypto wallet?",
+    "What is the staking reward on the crypto wallet this month?",
+    "How do I connect my hardware wallet to the crypto account?",
+    "Why did my crypto sell order execute below the quoted price?",
+    "Is the crypto wallet covered by the deposit guarantee scheme?",
+    "How are gains on crypto trades reported for taxes?",
 ]
 PII = [
     "Please call me back on +44 20 7946 0958 about my account.",
@@ -82,6 +93,8 @@ class LlmScenario:
     spike_day: int | None = None
     #: From this day on, 10% of prompts are jailbreak attempts.
     injection_day: int | None = None
+    #: From this day on, half the questions are about a new topic (embedding drift).
+    topic_day: int | None = None
     seed: int = 7
 
 
@@ -123,6 +136,8 @@ class LlmSimulation:
         session = f"{user}-s{int(rng.integers(3))}"
         model = "gpt-4o" if rng.random() < 0.25 else "gpt-4o-mini"
         question = QUESTIONS[int(rng.integers(len(QUESTIONS)))]
+        if sc.topic_day is not None and d >= sc.topic_day and rng.random() < 0.5:
+            question = NEW_TOPICS[int(rng.integers(len(NEW_TOPICS)))]
         injected = rng.random() < (0.10 if sc.injection_day is not None and d >= sc.injection_day
                                    else sc.injection_rate)  # fmt: skip
         if injected:

@@ -10,6 +10,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     latency,
     llm_budget,
     llm_cost,
+    llm_embedding_drift,
     llm_errors,
     llm_format,
     llm_injection,

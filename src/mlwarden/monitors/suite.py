@@ -313,6 +313,7 @@ def llm_monitors(spec: ModelSpec) -> list[Monitor]:
     embedding drift of the text columns the reference holds. Budgets need a stated limit, so
     they are added by hand (see docs/llm.md)."""
     from mlwarden.monitors.llm_cost import LlmCost
+    from mlwarden.monitors.llm_embedding_drift import LlmEmbeddingDrift
     from mlwarden.monitors.llm_errors import LlmErrors
     from mlwarden.monitors.llm_format import LlmFormat
     from mlwarden.monitors.llm_injection import LlmInjection
@@ -320,7 +321,12 @@ def llm_monitors(spec: ModelSpec) -> list[Monitor]:
     from mlwarden.monitors.llm_pii import LlmPii
     from mlwarden.monitors.llm_refusal import LlmRefusal
 
-    return [
+    texts = [
+        LlmEmbeddingDrift(f.name)
+        for f in spec.features
+        if f.name in ("prompt", "response") and f.kind is FeatureKind.TEXT
+    ]
+    return texts + [
         LlmPii("prompt"),
         LlmPii("response"),
         LlmInjection(),
