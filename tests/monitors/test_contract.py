@@ -34,6 +34,7 @@ from mlwarden.monitors.llm_embedding_drift import LlmEmbeddingDrift
 from mlwarden.monitors.llm_errors import LlmErrors
 from mlwarden.monitors.llm_format import LlmFormat
 from mlwarden.monitors.llm_injection import LlmInjection
+from mlwarden.monitors.llm_judge import LlmJudge
 from mlwarden.monitors.llm_latency import LlmLatency
 from mlwarden.monitors.llm_pii import LlmPii
 from mlwarden.monitors.llm_refusal import LlmRefusal
@@ -79,6 +80,9 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "llm_cost": lambda: LlmCost("tokens", by="user"),
     "llm_budget": lambda: LlmBudget(0.05, per="1d", by="model"),
     "llm_embedding_drift": lambda: LlmEmbeddingDrift("prompt", sample=60, reference_rows=60),
+    # a judge nobody answers for (port 9, discard): every call fails, deterministically; the
+    # judge's verdicts are tested against a fake OpenAI server in tests/llm/test_llm_judge.py
+    "llm_judge": lambda: LlmJudge(endpoint="http://127.0.0.1:9/v1", model="judge", sample=5),
 }
 KINDS = sorted(MONITORS.keys())
 
@@ -125,7 +129,9 @@ def _spans(sim: Simulation) -> pa.Table:
     return llm_spans(scenario)
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if MONITORS.get(k).source == "spans"])
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if MONITORS.get(k).source == "spans" and k != "llm_judge"]
+)
 def test_span_kinds_judge_the_windows_after_the_first(
     kind: str, small_sim: Simulation, store: DuckDBStore
 ) -> None:

@@ -14,6 +14,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     llm_errors,
     llm_format,
     llm_injection,
+    llm_judge,
     llm_latency,
     llm_pii,
     llm_refusal,
