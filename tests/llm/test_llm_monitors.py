@@ -290,3 +290,23 @@ def test_the_scheduler_evaluates_an_app_that_sends_spans_only() -> None:
     kinds = set(t.filter(t.model == SPEC.name).kind.to_pyarrow().to_pylist())
     assert {"llm_pii", "llm_cost", "llm_latency"} <= kinds
     store.close()
+
+
+def test_trace_page_totals_cover_every_span_of_a_matching_trace() -> None:
+    from mlwarden.store import span_queries as sq
+
+    store, _ = _store(LlmScenario(days=1, calls_per_day=200, start=START))
+    spans = store.spans("default")
+    page, total = sq.trace_page(spans, limit=10, offset=0, flag="pii_in_prompt")
+    rows = spans.to_pyarrow().to_pylist()
+    flagged = {r["trace_id"] for r in rows if r["pii_in_prompt"]}
+    assert total == len(flagged) > 10 and page.num_rows == 10
+    first = page.to_pylist()[0]
+    mine = [r for r in rows if r["trace_id"] == first["trace_id"]]
+    assert first["spans"] == len(mine) == 2  # the handler span too, though it has no flag
+    assert first["cost"] == pytest.approx(sum(r["cost"] or 0 for r in mine))
+    assert first["start_time"] == max(min(r["start_time"] for r in rows if r["trace_id"] == t)
+                                      for t in flagged)  # fmt: skip
+    rest, _ = sq.trace_page(spans, limit=10, offset=10, flag="pii_in_prompt")
+    assert set(rest.column("trace_id").to_pylist()).isdisjoint(page.column("trace_id").to_pylist())
+    store.close()

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -130,8 +131,8 @@ class LlmSimulation:
 
     def _call(self, rng: np.random.Generator, d: int, i: int, t: datetime) -> list[SpanData]:
         sc = self.scenario
-        trace = f"{sc.seed:04x}{d:06x}{i:06x}".ljust(32, "0")
-        root, child = f"{d:06x}{i:06x}a".ljust(16, "0")[:16], f"{d:06x}{i:06x}b".ljust(16, "0")[:16]
+        ids = hashlib.sha256(f"{sc.seed}/{sc.service}/{d}/{i}".encode()).hexdigest()
+        trace, root, child = ids[:32], ids[32:48], ids[48:64]
         user = f"user-{int(rng.integers(sc.users)):03d}"
         session = f"{user}-s{int(rng.integers(3))}"
         model = "gpt-4o" if rng.random() < 0.25 else "gpt-4o-mini"
