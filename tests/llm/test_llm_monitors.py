@@ -295,7 +295,7 @@ def test_the_scheduler_evaluates_an_app_that_sends_spans_only() -> None:
 def test_trace_page_totals_cover_every_span_of_a_matching_trace() -> None:
     from mlwarden.store import span_queries as sq
 
-    store, _ = _store(LlmScenario(days=1, calls_per_day=200, start=START))
+    store, _ = _store(LlmScenario(days=1, calls_per_day=300, start=START, pii_rate=0.2))
     spans = store.spans("default")
     page, total = sq.trace_page(spans, limit=10, offset=0, flag="pii_in_prompt")
     rows = spans.to_pyarrow().to_pylist()
