@@ -40,7 +40,7 @@ def masked_preview(text: str, limit: int = PREVIEW) -> str:
     Examples
     --------
     >>> masked_preview("write to ann@example.org today")
-    'write to ***************** today'
+    'write to *************** today'
     """
     out = list(text[: limit + 40])
     for f in find_pii(text[: limit + 40]).findings:
