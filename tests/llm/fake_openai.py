@@ -1,9 +1,10 @@
 """A local server speaking the OpenAI chat-completions protocol (JSON and SSE streaming).
 
-Model names steer it: ``*-no-usage`` never sends usage (not even when asked), anything else
-answers with usage (cached and reasoning token details included) and, on a stream, a final
-usage-only chunk when ``stream_options.include_usage`` is set. Every request body is kept
-in ``requests`` so tests can see what the wrapper sent.
+Model names steer it: ``*-no-usage`` never sends usage (not even when asked), ``judge*``
+answers as an LLM judge (see ``_judge``), anything else answers with usage (cached and
+reasoning token details included) and, on a stream, a final usage-only chunk when
+``stream_options.include_usage`` is set. Every request body (and its headers) is kept in
+``requests`` (``headers``) so tests can see what the client sent.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ USAGE = {
 
 class FakeOpenAI(http.server.ThreadingHTTPServer):
     requests: list[dict[str, Any]]
+    headers: list[dict[str, str]]
 
     @property
     def base_url(self) -> str:
@@ -43,10 +45,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         self.server.requests.append(body)
+        self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
         if self.path != "/v1/chat/completions":
             self._json(404, {"error": {"message": "not found"}})
             return
         model = body["model"]
+        if model.startswith("judge"):
+            self._judge(body)
+            return
         usage = None if model.endswith("-no-usage") else USAGE
         base = {"id": "chatcmpl-1", "created": 1_700_000_000, "model": model + "-2024-07-18"}
         if not body.get("stream"):
@@ -83,6 +89,37 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
 
+    def _judge(self, body: dict[str, Any]) -> None:
+        """A judge: score 1 for an answer that apologises, 5 otherwise, as JSON
+        (``judge-broken`` answers prose instead, ``judge-down`` fails with 503)."""
+        model = body["model"]
+        if model == "judge-down":
+            self._json(503, {"error": {"message": "overloaded"}})
+            return
+        text = body["messages"][-1]["content"]
+        answer = text.split("ANSWER:", 1)[-1].lower()
+        score = 1 if "sorry" in answer else 5
+        content = json.dumps({"score": score, "reason": "apologises" if score == 1 else "fine"})
+        if model == "judge-broken":
+            content = "I would rate this highly."
+        self._json(
+            200,
+            {
+                "id": "chatcmpl-judge",
+                "object": "chat.completion",
+                "created": 1_700_000_000,
+                "model": "gpt-4o-mini-2024-07-18",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 200, "completion_tokens": 20, "total_tokens": 220},
+            },
+        )
+
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
@@ -100,6 +137,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def fake_openai() -> Iterator[FakeOpenAI]:
     srv = FakeOpenAI(("127.0.0.1", 0), _Handler)
     srv.requests = []
+    srv.headers = []
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:

@@ -37,3 +37,24 @@ def test_docs_snippet_runs_and_its_spans_arrive(
     assert {r["user_id"] for r in rows} == {"ann"}
     llm_row = next(r for r in rows if r["span_type"] == "llm")
     assert llm_row["input_tokens"] == 120 and llm_row["cost"] > 0
+
+
+def test_docs_spec_applies_as_written() -> None:
+    import pyarrow as pa
+
+    from mlwarden.monitors import MonitorSuite
+    from mlwarden.schema.spec import ModelSpec
+
+    (text,) = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL)
+    suite = MonitorSuite.from_yaml(text)
+    suite.fit(ModelSpec(name="support-bot", task="llm", prediction=None), pa.table({}))
+    assert not suite.skipped, suite.skipped
+    ids = [m.id for m in suite.monitors]
+    assert ids == [
+        "llm_budget:cost_per_model",
+        "llm_budget:tokens_per_user",
+        "llm_cost:cost",
+        "llm_injection",
+        "llm_judge",
+    ]
+    assert suite.monitors[0].windows_ == 24  # type: ignore[attr-defined]

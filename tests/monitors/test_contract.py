@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from llm_spans import llm_spans
+from mlwarden.cli.llm_simulator import QUESTIONS, LlmScenario
 from mlwarden.cli.simulator import Simulation
 from mlwarden.monitors import MONITORS, Monitor, MonitorSuite, Status
 from mlwarden.monitors.context import Calibration, FitContext
@@ -26,6 +28,16 @@ from mlwarden.monitors.evaluate import _evaluate, window_run
 from mlwarden.monitors.fairness import Fairness
 from mlwarden.monitors.feature_drift import FeatureDrift
 from mlwarden.monitors.latency import Latency
+from mlwarden.monitors.llm_budget import LlmBudget
+from mlwarden.monitors.llm_cost import LlmCost
+from mlwarden.monitors.llm_embedding_drift import LlmEmbeddingDrift
+from mlwarden.monitors.llm_errors import LlmErrors
+from mlwarden.monitors.llm_format import LlmFormat
+from mlwarden.monitors.llm_injection import LlmInjection
+from mlwarden.monitors.llm_judge import LlmJudge
+from mlwarden.monitors.llm_latency import LlmLatency
+from mlwarden.monitors.llm_pii import LlmPii
+from mlwarden.monitors.llm_refusal import LlmRefusal
 from mlwarden.monitors.missing_values import MissingValues
 from mlwarden.monitors.multivariate_drift import MultivariateDrift
 from mlwarden.monitors.out_of_range import OutOfRange
@@ -61,6 +73,19 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "custom": lambda: CustomMetric(
         "north", "custom_metric:share_of_north", columns=["region"], threshold=0.9
     ),
+    # LLM app kinds read the spans of the model's service (the same name here)
+    "llm_pii": lambda: LlmPii("response"),
+    "llm_injection": lambda: LlmInjection(),
+    "llm_refusal": lambda: LlmRefusal(),
+    "llm_format": lambda: LlmFormat(),
+    "llm_errors": lambda: LlmErrors(),
+    "llm_latency": lambda: LlmLatency(metric="ttft", quantile=0.5),
+    "llm_cost": lambda: LlmCost("tokens", by="user"),
+    "llm_budget": lambda: LlmBudget(0.05, per="1d", by="model"),
+    "llm_embedding_drift": lambda: LlmEmbeddingDrift("prompt", sample=60, reference_rows=60),
+    # a judge nobody answers for (port 9, discard): every call fails, deterministically; the
+    # judge's verdicts are tested against a fake OpenAI server in tests/llm/test_llm_judge.py
+    "llm_judge": lambda: LlmJudge(endpoint="http://127.0.0.1:9/v1", model="judge", sample=5),
 }
 KINDS = sorted(MONITORS.keys())
 
@@ -71,8 +96,13 @@ def test_every_kind_has_an_example() -> None:
 
 def fitted(kind: str, sim: Simulation) -> Monitor:
     spec = spec_of(sim)
+    reference = sim.reference()
+    if kind == "llm_embedding_drift":  # a reference of the app's questions
+        reference = reference.append_column(
+            "prompt", pa.array([QUESTIONS[i % len(QUESTIONS)] for i in range(reference.num_rows)])
+        )
     ctx = FitContext(
-        spec, sim.reference(), Calibration(budget="1 per 30 days", cadence_s=86400, monitors=25)
+        spec, reference, Calibration(budget="1 per 30 days", cadence_s=86400, monitors=25)
     )
     return EXAMPLES[kind]().fit(ctx)
 
@@ -97,10 +127,35 @@ def run(
             store.append_actuals(model, actuals_table(sim.actuals())).result()
         samples = sim.resources(0, 4) if resources is None else resources
         store.append_events(companion, validate_table(companion.spec, samples).table).result()
+        if mon.source == "spans":
+            store.append_spans("p", _spans(sim)).result()
     start = sim.scenario.start
     return _evaluate(
         store, model, [mon], window_run(start, start + timedelta(days=4), timedelta(days=1)), None
     )
+
+
+def _spans(sim: Simulation) -> pa.Table:
+    scenario = LlmScenario(
+        days=4, calls_per_day=600, start=sim.scenario.start, service="loan-default", seed=3
+    )
+    return llm_spans(scenario)
+
+
+@pytest.mark.parametrize(
+    "kind", [k for k in KINDS if MONITORS.get(k).source == "spans" and k != "llm_judge"]
+)
+def test_span_kinds_judge_the_windows_after_the_first(
+    kind: str, small_sim: Simulation, store: DuckDBStore
+) -> None:
+    mon = fitted(kind, small_sim)
+    results = run(store, small_sim, mon, small_sim.events(0, 4))
+    assert [r.n > 0 for r in results] == [True] * 4  # they read the service's spans
+    judged = [r for r in results if r.status in (Status.OK, Status.WARN, Status.ALERT)]
+    assert judged and judged[-1].window_start == results[-1].window_start, [
+        r.reason for r in results
+    ]
+    assert all(r.threshold is not None and math.isfinite(r.threshold) for r in judged)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -172,6 +172,9 @@ def facts(incident: Any, causes: dict[str, Any]) -> dict[str, Any]:
     ops = [m for m in whole if m["kind"] in ("latency", "error_rate", "volume", "resources")]
     if ops:
         f["ops_reason"] = ops[0].get("reason") or ops[0]["monitor"]
+    llm = [m for m in whole if m["kind"].startswith("llm_")]
+    if llm and "ops_reason" not in f:  # an LLM app's incidents name their first monitor's reason
+        f["ops_reason"] = llm[0].get("reason") or llm[0]["monitor"]
     fair = [m for m in members if m["kind"] == "fairness"]
     if fair:
         f["fairness_reason"] = fair[0].get("reason") or fair[0]["monitor"]

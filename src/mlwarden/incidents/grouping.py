@@ -38,6 +38,8 @@ FAMILIES: dict[str, str] = {
     ),
     **dict.fromkeys(("latency", "error_rate", "volume", "resources"), "operations"),
     "fairness": "fairness",
+    # an LLM app's spend per call and its budgets: the rule table's "cost" incidents
+    **dict.fromkeys(("llm_cost", "llm_budget"), "cost"),
 }
 
 #: Firing windows remembered per member (the count of older ones is not kept).
@@ -59,7 +61,9 @@ def family_of(kind: str) -> str:
     Examples
     --------
     >>> family_of("feature_drift"), family_of("latency"), family_of("llm_cost")
-    ('model', 'operations', 'llm_cost')
+    ('model', 'operations', 'cost')
+    >>> family_of("llm_injection")
+    'llm_injection'
     """
     return FAMILIES.get(kind, kind)
 

@@ -115,6 +115,9 @@ class Monitor(ABC):
     statistic: ClassVar[str] = ""
     #: Fewest rows for a verdict; fewer gives ``insufficient_data``.
     min_rows: ClassVar[int] = 30
+    #: What the monitor reads: the model's ``events``, or the trace ``spans`` of an LLM app
+    #: (those have no event segments: they are judged for the whole model only).
+    source: ClassVar[str] = "events"
 
     # -- configuration ----------------------------------------------------------------------
     @classmethod
@@ -134,8 +137,8 @@ class Monitor(ABC):
     @property
     def per_segment(self) -> bool:
         """Fitted and evaluated for each segment value too (not what belongs to the serving
-        hosts, nor what costs too much to fit per segment)."""
-        return True
+        hosts, nor what costs too much to fit per segment, nor an LLM app's spans)."""
+        return self.source == "events"
 
     def learned(self) -> dict[str, Any]:
         """What :meth:`fit` learned, JSON-ready (attributes ending in ``_``)."""

@@ -143,6 +143,9 @@ class WindowData:
     aggregates: dict[Request, Any]
     segment_label: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: Trace spans a monitor made while judging the window (an LLM judge's own calls), as
+    #: normalised span rows; the evaluation stores them under the model's service.
+    emitted: list[dict[str, Any]] = field(default_factory=list)
 
     def get(self, request: Request) -> Any:
         return self.aggregates.get(request)

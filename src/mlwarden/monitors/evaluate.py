@@ -102,6 +102,9 @@ def _evaluate(
         for m in mons:
             try:
                 out.append(m.evaluate(data))
+                if data.emitted:  # spans of the monitor's own calls (an LLM judge's)
+                    _store_spans(store, model, data.emitted)
+                    data.emitted.clear()
             except Exception as exc:  # noqa: BLE001 - one broken monitor must not hide the others
                 out.append(
                     Result(
@@ -116,3 +119,11 @@ def _evaluate(
                     )
                 )
     return out
+
+
+def _store_spans(store: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+    from mlwarden.schema.genai import spans_table
+
+    service = model.spec.span_service
+    table = spans_table([{**r, "service_name": service} for r in rows], model.project)
+    store.append_spans(model.project, table).result()

@@ -16,9 +16,10 @@ from mlwarden.monitors.base import Result
 from mlwarden.monitors.evaluate import ORIGIN, Stopped, evaluate
 from mlwarden.monitors.objectives import objective_status
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
-from mlwarden.schema.spec import ModelSpec
+from mlwarden.schema.spec import ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET
 from mlwarden.store.aggregates import RESOURCES_SUFFIX
+from mlwarden.store.span_aggregates import span_count, span_time_range
 from mlwarden.store.times import utc_aware, utc_naive
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "results_table",
     "run_due",
     "setup_suite",
+    "time_range",
 ]
 
 CADENCES = ("1h", "6h", "1d", "1w")
@@ -78,13 +80,37 @@ def choose_cadence(rows_per_day: float | None) -> str:
     return CADENCES[-1]
 
 
-def _volume_per_day(store: Any, record: Any) -> float | None:
+def _volume_per_day(store: Any, record: Any, *, spans: bool = False) -> float | None:
     lo, hi = store.event_time_range(record)
+    n = int(store.events(record).count().to_pyarrow().as_py())
+    if spans and n == 0:  # an LLM app that sends traces only: its spans' volume
+        lo, hi = span_time_range(store, record)
+        n = span_count(store, record)
     if lo is None or hi is None or hi <= lo:
         return None
-    n = int(store.events(record).count().to_pyarrow().as_py())
     days: float = (hi - lo) / timedelta(days=1)
     return n / max(days, 1 / 24)
+
+
+def _reference(store: Any, record: Any, *, optional: bool) -> pa.Table:
+    """The model's latest reference; an LLM app without one gets an empty table (its span
+    monitors learn from the recent past)."""
+    try:
+        return store.get_reference(record.project, record.name)[1]
+    except NotFoundError:
+        if not optional:
+            raise
+        return pa.table({})
+
+
+def time_range(store: Any, record: Any, suite: MonitorSuite) -> tuple[Any, Any]:
+    """(first, last) time of what the suite reads: events, and spans when it has span monitors."""
+    lo, hi = store.event_time_range(record)
+    if any(m.source == "spans" for m in suite.monitors):
+        s_lo, s_hi = span_time_range(store, record)
+        lo = s_lo if lo is None else (lo if s_lo is None else min(lo, s_lo))
+        hi = s_hi if hi is None else (hi if s_hi is None else max(hi, s_hi))
+    return lo, hi
 
 
 def setup_suite(
@@ -97,14 +123,19 @@ def setup_suite(
     segments: list[str] | None = None,
     dry_run: bool = False,
 ) -> MonitorSuite:
-    """Monitors for a model from its spec and latest reference, thresholds calibrated."""
+    """Monitors for a model from its spec and latest reference, thresholds calibrated. An
+    ``llm`` model whose spans arrive (or whose spec names their ``service``) also gets the LLM
+    monitors, and may go without a reference."""
     record = store.get_model(project, model)
-    _, reference = store.get_reference(project, model)
     spec: ModelSpec = record.spec
+    spans = spec.task is Task.LLM and (spec.service is not None or span_count(store, record) > 0)
+    reference = _reference(store, record, optional=spans)
     suite = MonitorSuite(
         model,
-        auto_monitors(spec, resources=_resource_features(store, project, model)),
-        cadence=cadence or choose_cadence(_volume_per_day(store, record)),
+        auto_monitors(
+            spec, resources=_resource_features(store, project, model), spans=spans
+        ),
+        cadence=cadence or choose_cadence(_volume_per_day(store, record, spans=spans)),
         budget=budget or str(DEFAULT_BUDGET),
         segments=list(segments if segments is not None else spec.segments),
     ).fit(spec, reference)
@@ -129,7 +160,9 @@ def apply_suite(
     if suite.model != model:
         raise ConfigError(f"The spec is for model {suite.model!r}, not {model!r}.")
     record = store.get_model(project, model)
-    _, reference = store.get_reference(project, model)
+    reference = _reference(
+        store, record, optional=any(m.source == "spans" for m in suite.monitors)
+    )
     for col in suite.segments:
         if col not in record.spec.feature_names and col not in record.spec.tag_columns:
             raise ConfigError(
@@ -278,7 +311,7 @@ def _run_model(
     suite = load_suite(store, project, model)
     record = store.get_model(project, model)
     cadence = parse_cadence(suite.cadence)
-    lo, hi = store.event_time_range(record)
+    lo, _ = time_range(store, record, suite)
     if lo is None:
         return 0
     closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window

@@ -251,9 +251,12 @@ def _compact(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and not (k == "state" and not v)}
 
 
-def auto_monitors(spec: ModelSpec, *, resources: Sequence[str] = ()) -> list[Monitor]:
+def auto_monitors(
+    spec: ModelSpec, *, resources: Sequence[str] = (), spans: bool = False
+) -> list[Monitor]:
     """The default monitor set for a model spec (unfitted); ``resources``: the features of
-    its ``<model>.resources`` companion so far (GPU columns among them get monitors)."""
+    its ``<model>.resources`` companion so far (GPU columns among them get monitors);
+    ``spans``: the model is an LLM app whose trace spans arrive (its LLM monitors are added)."""
     from mlwarden.monitors.duplicate_ids import DuplicateIds
     from mlwarden.monitors.error_rate import ErrorRate
     from mlwarden.monitors.estimated_performance import EstimatedPerformance
@@ -309,4 +312,38 @@ def auto_monitors(spec: ModelSpec, *, resources: Sequence[str] = ()) -> list[Mon
         DuplicateIds(),
         *resource_monitors(resources),
     ]
+    if spans and spec.task is Task.LLM:
+        out += llm_monitors(spec)
     return out
+
+
+def llm_monitors(spec: ModelSpec) -> list[Monitor]:
+    """The LLM app monitors: safety and quality rates, failures, latency, spend per call, and
+    embedding drift of the text columns the reference holds. Budgets need a stated limit, so
+    they are added by hand (see docs/llm.md)."""
+    from mlwarden.monitors.llm_cost import LlmCost
+    from mlwarden.monitors.llm_embedding_drift import LlmEmbeddingDrift
+    from mlwarden.monitors.llm_errors import LlmErrors
+    from mlwarden.monitors.llm_format import LlmFormat
+    from mlwarden.monitors.llm_injection import LlmInjection
+    from mlwarden.monitors.llm_latency import LlmLatency
+    from mlwarden.monitors.llm_pii import LlmPii
+    from mlwarden.monitors.llm_refusal import LlmRefusal
+
+    texts = [
+        LlmEmbeddingDrift(f.name)
+        for f in spec.features
+        if f.name in ("prompt", "response") and f.kind is FeatureKind.TEXT
+    ]
+    return texts + [
+        LlmPii("prompt"),
+        LlmPii("response"),
+        LlmInjection(),
+        LlmRefusal(),
+        LlmFormat(),
+        LlmErrors(),
+        LlmLatency(metric="latency", quantile=0.95),
+        LlmLatency(metric="ttft", quantile=0.95),
+        LlmCost("cost"),
+        LlmCost("tokens", by="user"),
+    ]

@@ -44,7 +44,10 @@ from typing import Any
 
 from mlwarden.errors import ConfigError, expected
 
-__all__ = ["BUNDLED_SHA256", "Cost", "Price", "PriceTable", "load_prices"]
+__all__ = ["BUNDLED_SHA256", "PRICES_ENV", "Cost", "Price", "PriceTable", "load_prices"]
+
+#: Environment variable naming a JSON file of extra or overriding prices (read by the server).
+PRICES_ENV = "MLWARDEN_PRICES"
 
 #: SHA-256 of the bundled ``prices.json``; change both together (and bump its version).
 BUNDLED_SHA256 = "7308bf3b6a69230ee660313da754f158c6ee485c0d8cdffb4b46049f9715cfad"

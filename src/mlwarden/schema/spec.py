@@ -157,11 +157,23 @@ class ModelSpec(_Frozen):
     segments: tuple[str, ...] = ()
     sensitive: tuple[str, ...] = ()
     description: str = ""
+    #: LLM apps: the OpenTelemetry ``service.name`` whose trace spans are this model's (its LLM
+    #: monitors and LLM tab read them); ``None`` means the model's own name.
+    service: str | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "model name")
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, v: str | None) -> str | None:
+        if v is not None and not 0 < len(v) <= 256:
+            raise ValueError(
+                f"The 'service' must be a service.name of 1-256 characters. Got {v!r} instead."
+            )
+        return v
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -207,6 +219,11 @@ class ModelSpec(_Frozen):
         return self
 
     # -- helpers used by ingest and the store -------------------------------------------------
+
+    @property
+    def span_service(self) -> str:
+        """The ``service.name`` of this model's trace spans (``service``, else the name)."""
+        return self.service if self.service is not None else self.name
 
     @property
     def feature_names(self) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ from mlwarden.schema.otlp import (
     error_reply,
     export_reply,
 )
-from mlwarden.schema.pricing import PriceTable, load_prices
+from mlwarden.schema.pricing import PRICES_ENV, PriceTable, load_prices
 from mlwarden.server.auth import project_of
 from mlwarden.server.body import media_type, read_body
 from mlwarden.stats.llm_checks import (
@@ -52,8 +52,6 @@ __all__ = ["PRICES_ENV", "QUARANTINE_MODEL", "enrich", "router"]
 router = APIRouter(tags=["llm"])
 Project = Annotated[str, Depends(project_of)]
 
-#: Environment variable naming a JSON file of extra or overriding prices.
-PRICES_ENV = "MLWARDEN_PRICES"
 #: The ``model`` under which rejected spans are quarantined (no model can have this name).
 QUARANTINE_MODEL = "(traces)"
 #: Longest prompt or response text the checks read (characters); the rest is stored unchecked.

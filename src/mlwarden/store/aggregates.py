@@ -23,6 +23,14 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
+from mlwarden.store.span_aggregates import (
+    SpanQuantiles,
+    SpanRequest,
+    SpanSpend,
+    SpanTexts,
+    SpanTotals,
+    collect_spans,
+)
 from mlwarden.store.times import utc_naive
 
 __all__ = [
@@ -170,6 +178,11 @@ Request = (
     | ResourceUse
     | Rejected
     | Sample
+    # a model's trace spans (LLM apps): see mlwarden.store.span_aggregates
+    | SpanTotals
+    | SpanQuantiles
+    | SpanSpend
+    | SpanTexts
 )
 
 
@@ -198,8 +211,13 @@ def collect(
     reuses them instead of scanning those windows again.
     """
     reqs = list(dict.fromkeys(requests))
-    ev = _filtered(store.events(model), run, segment)
     out: dict[Request, dict[int, Any]] = {}
+    spans = [r for r in reqs if isinstance(r, SpanRequest)]
+    if spans:  # spans have no event segments: the whole model's, whatever ``segment`` is
+        for req, value in collect_spans(store, model, spans, run).items():
+            out[req] = value
+        reqs = [r for r in reqs if not isinstance(r, SpanRequest)]
+    ev = _filtered(store.events(model), run, segment)
     hists = [r for r in reqs if isinstance(r, Histogram)]
     if hists:
         out.update(_histograms(store, model, hists, run, segment, ev))

@@ -40,6 +40,7 @@ __all__ = [
     "filter_spans",
     "flag_counts",
     "page_spans",
+    "trace_page",
     "trace_spans",
     "usage",
 ]
@@ -245,3 +246,37 @@ def trace_spans(spans: Any, trace_id: str) -> pa.Table:
     """Every span of one trace, in start order."""
     t = spans.filter(spans.trace_id == trace_id)
     return t.order_by(["start_time", "span_id"]).to_pyarrow()
+
+
+def trace_page(
+    spans: Any, *, limit: int = 25, offset: int = 0, **filters: Any
+) -> tuple[pa.Table, int]:
+    """One page of traces that have a span matching every filter, newest first, with the
+    totals of *all* their spans (first start, spans, LLM calls, errors, tokens, cost, whether
+    any span raised a flag, first user / session / model), and how many traces match."""
+    start, end = filters.get("start"), filters.get("end")
+    matching = filter_spans(spans, **filters).select("trace_id").distinct()
+    total = int(matching.count().to_pyarrow().as_py())
+    base = filter_spans(spans, start=start, end=end)
+    t = base.semi_join(matching, "trace_id")
+    agg = t.group_by("trace_id").aggregate(
+        start_time=t.start_time.min(),
+        end_time=t.end_time.max(),
+        spans=t.count(),
+        llm_calls=(t.span_type == "llm").fill_null(False).sum().fill_null(0),
+        judge_calls=(t.span_type == "judge").fill_null(False).sum().fill_null(0),
+        errors=(t.status_code == "error").sum().fill_null(0),
+        input_tokens=t.input_tokens.sum().fill_null(0),
+        output_tokens=t.output_tokens.sum().fill_null(0),
+        cost=t.cost.sum().fill_null(0.0),
+        flagged=_any_flag(t).max().fill_null(False),
+        pii=(_flag(t, "pii_in_prompt") | _flag(t, "pii_in_response")).max().fill_null(False),
+        injection=_flag(t, "injection").max().fill_null(False),
+        refusal=_flag(t, "refusal").max().fill_null(False),
+        json_invalid=_flag(t, "json_invalid").max().fill_null(False),
+        user_id=t.user_id.min(),
+        session_id=t.session_id.min(),
+        model=t.model.min(),
+    )
+    page = agg.order_by([ibis.desc("start_time"), "trace_id"]).limit(limit, offset=offset)
+    return _int_counts(page.to_pyarrow()), total

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mlwarden.schema.spec import Task
 from mlwarden.server.ui import data, incident_source
 from mlwarden.server.ui.routing import HTMLRoute, render, ui_project
 from mlwarden.server.ui.state import TABS, ViewState
+from mlwarden.server.ui.tab_llm import llm_tab
 from mlwarden.server.ui.tabs import drift_tab, fairness_tab, performance_tab, quality_tab
 from mlwarden.server.ui.tabs_ops import operations_tab
 from mlwarden.server.ui.views import paginate
@@ -23,6 +25,7 @@ TAB_LABELS = {
     "quality": "Data quality",
     "operations": "Operations",
     "fairness": "Fairness",
+    "llm": "LLM",
     "incidents": "Incidents",
 }
 
@@ -61,6 +64,8 @@ def model_page(model: str, request: Request, project: Project) -> Response:
     tab: dict[str, Any]
     if state.tab == "incidents":
         tab = incidents_tab(store, project, model, state)
+    elif state.tab == "llm":  # its own filters are in the query string too (see llm_state)
+        tab = llm_tab(store, project, record, state, request.query_params)
     else:
         tab = builders[state.tab](store, project, record, state)
     tabs = [
@@ -70,6 +75,7 @@ def model_page(model: str, request: Request, project: Project) -> Response:
             "href": state.query(tab=t, feature=None, window=None, page=None),
         }
         for t in TABS
+        if t != "llm" or record.spec.task is Task.LLM  # the LLM tab: for LLM apps only
     ]
     return render(
         request,

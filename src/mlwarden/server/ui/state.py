@@ -27,7 +27,7 @@ from mlwarden.errors import ValidationError
 
 __all__ = ["TABS", "ViewState", "parse_time"]
 
-TABS = ("performance", "drift", "quality", "operations", "fairness", "incidents")
+TABS = ("performance", "drift", "quality", "operations", "fairness", "llm", "incidents")
 SORTS = ("importance", "drift", "name")
 DEFAULT_DAYS = 30
 
