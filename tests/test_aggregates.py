@@ -142,3 +142,64 @@ def test_sample_is_the_ranking_of_every_row_cut_short(
         # the same rows in the order of the key (y: x holds NaN, which equals nothing)
         assert table.column("y").to_pylist() == expect.column("y").to_pylist()
         assert table.column("y").to_pylist() == again[w].column("y").to_pylist()  # reproducible
+
+
+def test_arrow_events_are_counted_like_the_ibis_oracle() -> None:
+    """Batch mode's in-memory events (``use_arrow_events``): histograms and category counts
+    come from the Arrow buffers; the ibis queries over the same registered table are the
+    oracle, over several windows, a segment, NaN, infinities, nulls and a boolean."""
+    rng = np.random.default_rng(12)
+    n = 20_000
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.02] = np.nan
+    x[rng.random(n) < 0.01] = np.inf
+    x[rng.random(n) < 0.01] = -np.inf
+    spec = ModelSpec(
+        name="m",
+        task="binary",
+        features=[
+            Feature(name="x", kind="numeric"),
+            Feature(name="c", kind="categorical"),
+            Feature(name="b", kind="boolean"),
+        ],
+        segments=["region"],
+    )
+    store = DuckDBStore()
+    try:
+        model = store.create_model("p", spec)
+        secs = rng.integers(0, 4 * 86400, n)
+        c = rng.choice(["a", "b", "c", None], n, p=[0.5, 0.3, 0.15, 0.05])
+        table = pa.table(
+            {
+                "event_id": pa.array(np.arange(n)).cast(pa.string()),
+                "version": ["v"] * n,
+                "ts": pa.array((START.timestamp() + secs) * 1_000_000, pa.int64()).cast(
+                    pa.timestamp("us")
+                ),
+                "x": pa.array(x, mask=np.arange(n) % 101 == 0),  # NULLs besides NaN
+                "c": c,
+                "b": rng.random(n) < 0.3,
+                "region": rng.choice(["north", "south"], n),
+            }
+        )
+        store.use_arrow_events(model, table)
+        edges = tuple(float(e) for e in np.quantile(rng.normal(size=5000), np.linspace(0, 1, 300)))
+        for first, last in ((0, 3), (1, 1), (2, 9), (10, 12)):
+            run = aggregates.WindowRun(START, timedelta(days=1), first, last)
+            for segment in (None, {"region": "south"}):
+                reqs = [Histogram("x", edges), Histogram("x", (-1.0, 0.0, 1.0))]
+                cats = [aggregates.Categories("c"), aggregates.Categories("b")]
+                got = collect(store, model, [*reqs, *cats], run, segment=segment)
+                ev = _filtered(store.events(model), run, segment)
+                for r in reqs:
+                    want = histogram_ibis(ev, r)
+                    assert sorted(got[r]) == sorted(want)
+                    for w in want:
+                        assert got[r][w]["counts"] == want[w]["counts"]
+                        assert got[r][w]["n_missing"] == want[w]["n_missing"]
+                        assert got[r][w]["low_sum"] == pytest.approx(want[w]["low_sum"])
+                        assert got[r][w]["high_sum"] == pytest.approx(want[w]["high_sum"])
+                for r in cats:
+                    assert got[r] == aggregates._categories(ev, r.column)
+    finally:
+        store.close()

@@ -194,8 +194,12 @@ def collect(
     ):
         ac = store.actuals(model).select("event_id", "actual", "actual_value")
         labelled = ev.inner_join(ac, "event_id")
+    cats = [r for r in reqs if isinstance(r, Categories)]
+    hot = getattr(store, "category_counts", None)
+    if cats and hot is not None:
+        out.update(hot(model, cats, run, segment) or {})
     for r in reqs:
-        if isinstance(r, Histogram):
+        if isinstance(r, Histogram) or r in out:
             continue
         if isinstance(r, Volume):
             out[r] = _volume(ev, light=r.history)
