@@ -130,6 +130,11 @@ def test_sample_is_the_ranking_of_every_row_cut_short(
     req = Sample(("x", "y"), limit=limit)
     got = collect(store, model, [req], run)[req]
     again = collect(store, model, [req], run)[req]
+    # with the volumes asked too, the sample reuses their counts: the same rows
+    beside = collect(store, model, [Volume(), req], run)[req]
+    assert {w: t.column("y").to_pylist() for w, t in beside.items()} == {
+        w: t.column("y").to_pylist() for w, t in got.items()
+    }
     # the reference: rank every row of each window by the same key, keep the first `limit`
     ev = _filtered(store.events(model), run, None)
     base = ev.select("_w", "event_id", "x", "y").mutate(_h=ev.event_id.hash())
@@ -145,8 +150,8 @@ def test_sample_is_the_ranking_of_every_row_cut_short(
 
 
 def test_arrow_events_are_counted_like_the_ibis_oracle() -> None:
-    """Batch mode's in-memory events (``use_arrow_events``): histograms and category counts
-    come from the Arrow buffers; the ibis queries over the same registered table are the
+    """Batch mode's in-memory events (``use_arrow_events``): histograms, category counts and
+    volumes come from the Arrow buffers; the ibis queries over the same registered table are the
     oracle, over several windows, a segment, NaN, infinities, nulls and a boolean."""
     rng = np.random.default_rng(12)
     n = 20_000
@@ -180,6 +185,8 @@ def test_arrow_events_are_counted_like_the_ibis_oracle() -> None:
                 "c": c,
                 "b": rng.random(n) < 0.3,
                 "region": rng.choice(["north", "south"], n),
+                "latency_ms": pa.nulls(n, pa.float64()),
+                "status": rng.choice(["ok", "error", None], n, p=[0.8, 0.1, 0.1]),
             }
         )
         store.use_arrow_events(model, table)
@@ -201,5 +208,8 @@ def test_arrow_events_are_counted_like_the_ibis_oracle() -> None:
                         assert got[r][w]["high_sum"] == pytest.approx(want[w]["high_sum"])
                 for r in cats:
                     assert got[r] == aggregates._categories(ev, r.column)
+                for light in (False, True):
+                    v = collect(store, model, [Volume(history=light)], run, segment=segment)
+                    assert v[Volume(history=light)] == aggregates._volume(ev, light=light)
     finally:
         store.close()

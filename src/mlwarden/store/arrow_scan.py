@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from mlwarden.stats.binning import WindowHistograms
 from mlwarden.store.times import utc_naive
 
-__all__ = ["Rows", "category_counts", "count_histograms", "histogram_batches", "rows"]
+__all__ = ["Rows", "category_counts", "count_histograms", "histogram_batches", "rows", "volumes"]
 
 _US = 1_000_000
 
@@ -157,3 +157,37 @@ def _split(items: Any) -> tuple[dict[str, int], int]:
             counts[value] = int(n)
     return counts, missing
 
+
+
+def volumes(sel: Rows, *, light: bool) -> dict[int, dict[str, Any]] | None:
+    """``aggregates._volume`` of windows without latencies (a batch report's): events, and
+    errors and distinct ids unless ``light``. None when some row has a latency: its
+    quantiles are the engine's to interpolate."""
+    names = sel.table.column_names
+    if "status" not in names or "latency_ms" not in names:
+        return None
+    if sel.column("latency_ms").null_count != len(sel.w):
+        return None
+    present = sel.present
+    if not present:
+        return {}
+    n = np.bincount(sel.w, minlength=sel.windows)
+    errors = ids = None
+    if not light:
+        err = pc.fill_null(pc.equal(sel.column("status"), "error"), False)
+        errors = np.bincount(sel.w, weights=err.to_numpy(zero_copy_only=False), minlength=sel.windows)
+        eid = sel.column("event_id")
+        if len(present) == 1:
+            ids = {present[0]: pc.count_distinct(eid).as_py()}
+        else:
+            t = pa.table({"w": sel.w, "e": eid}).group_by("w").aggregate([("e", "count_distinct")])
+            ids = dict(zip(t.column("w").to_pylist(), t.column("e_count_distinct").to_pylist(), strict=True))
+    out: dict[int, dict[str, Any]] = {}
+    for k in present:
+        # the keys and order of the query's rows (its "_w" included)
+        v: dict[str, Any] = {"_w": sel.first + k, "n": int(n[k]), "latency_n": 0}
+        if errors is not None and ids is not None:
+            v["errors"] = int(errors[k])
+            v["ids"] = int(ids[k])
+        out[sel.first + k] = {**v, "p50": None, "p95": None, "p99": None}
+    return out
