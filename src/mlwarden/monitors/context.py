@@ -54,6 +54,7 @@ class FitContext:
     importance: dict[str, float] = field(default_factory=dict)
     _numeric: dict[str, Any] = field(default_factory=dict, repr=False)
     _labels: dict[str, Any] = field(default_factory=dict, repr=False)
+    _counts: dict[str, tuple[dict[str, int], int]] = field(default_factory=dict, repr=False)
 
     def numeric_baseline(self, name: str) -> Any:
         """The column's :class:`NumericBaseline`, built once and shared by all monitors."""
@@ -131,6 +132,9 @@ class FitContext:
 
     def category_counts(self, name: str) -> tuple[dict[str, int], int] | None:
         """(count of each category, missing count) of a column, computed in Arrow."""
+        if name in self._counts:  # drift and unseen-category monitors both ask
+            counts, missing = self._counts[name]
+            return dict(counts), missing
         arr = self.label_array(name)
         if arr is None:
             return None
@@ -138,7 +142,8 @@ class FitContext:
         counts = dict(
             zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)
         )
-        return counts, arr.null_count
+        self._counts[name] = (counts, arr.null_count)
+        return dict(counts), arr.null_count
 
 
 @dataclass(frozen=True)

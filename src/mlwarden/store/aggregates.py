@@ -221,8 +221,11 @@ def collect(
             out[r] = _rejected(store, model, run)
     for r in reqs:  # last: they reuse the volumes computed above
         if isinstance(r, Sample):
+            quick = getattr(store, "sample_rows", None)
+            got = None if quick is None else quick(model, r, run, segment)
             vol = out.get(Volume())
-            out[r] = _sample(ev, r, None if vol is None else {w: v["n"] for w, v in vol.items()})
+            counts = None if vol is None else {w: v["n"] for w, v in vol.items()}
+            out[r] = got if got is not None else _sample(ev, r, counts)
         if isinstance(r, Exceedance):
             known = None
             if history is not None and Volume() in out and history[0] <= run.first - r.history:

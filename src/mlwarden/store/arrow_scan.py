@@ -24,7 +24,15 @@ import pyarrow.compute as pc
 from mlwarden.stats.binning import WindowHistograms
 from mlwarden.store.times import utc_naive
 
-__all__ = ["Rows", "category_counts", "count_histograms", "histogram_batches", "rows", "volumes"]
+__all__ = [
+    "Rows",
+    "category_counts",
+    "count_histograms",
+    "histogram_batches",
+    "rows",
+    "sample",
+    "volumes",
+]
 
 _US = 1_000_000
 
@@ -177,8 +185,8 @@ def volumes(sel: Rows, *, light: bool) -> dict[int, dict[str, Any]] | None:
         err = pc.fill_null(pc.equal(sel.column("status"), "error"), False)
         errors = np.bincount(sel.w, weights=err.to_numpy(zero_copy_only=False), minlength=sel.windows)
         eid = sel.column("event_id")
-        if len(present) == 1:
-            ids = {present[0]: pc.count_distinct(eid).as_py()}
+        if len(present) == 1:  # unique's length: half the time of count_distinct here
+            ids = {present[0]: len(pc.unique(eid)) - (1 if eid.null_count else 0)}
         else:
             t = pa.table({"w": sel.w, "e": eid}).group_by("w").aggregate([("e", "count_distinct")])
             ids = dict(zip(t.column("w").to_pylist(), t.column("e_count_distinct").to_pylist(), strict=True))
@@ -190,4 +198,28 @@ def volumes(sel: Rows, *, light: bool) -> dict[int, dict[str, Any]] | None:
             v["errors"] = int(errors[k])
             v["ids"] = int(ids[k])
         out[sel.first + k] = {**v, "p50": None, "p95": None, "p99": None}
+    return out
+
+
+def sample(
+    sel: Rows, hashes: npt.NDArray[np.int64], columns: Sequence[str], limit: int, modulo: int
+) -> dict[int, pa.Table]:
+    """``aggregates._sample`` over in-memory events: the ``limit`` rows of each window with the
+    smallest ``(|hash % modulo|, hash)`` (the remainder takes the dividend's sign, as in SQL),
+    in that order. ``hashes``: the engine's ``hash(event_id)`` of every row of the table as
+    signed 64-bit integers (the one thing only the engine computes).
+    The query version cuts rows by the key before ranking them to spare a sort; a numpy sort
+    of the keys costs less than that cut, and the rows are the same."""
+    h = hashes if sel.keep is None else hashes[np.asarray(sel.keep)]
+    order = np.lexsort((h, np.abs(np.fmod(h, modulo)), sel.w))
+    w_sorted = sel.w[order]
+    starts = np.searchsorted(w_sorted, np.arange(sel.windows + 1))
+    table = sel.table.select(list(columns))
+    if sel.keep is not None:
+        table = table.filter(sel.keep)
+    out: dict[int, pa.Table] = {}
+    for k in range(sel.windows):
+        lo, hi = int(starts[k]), int(starts[k + 1])
+        if hi > lo:
+            out[sel.first + k] = table.take(pa.array(order[lo : min(hi, lo + limit)]))
     return out
