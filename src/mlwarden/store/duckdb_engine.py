@@ -1071,6 +1071,7 @@ class DuckDBStore(IncidentTables, Store):
 
     def close(self) -> None:
         self._writer.close()
+        self._arrow_events.clear()
         try:
             self._con.close()
         except duckdb.Error:  # pragma: no cover
