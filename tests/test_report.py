@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -106,6 +107,25 @@ def test_report_writes_self_contained_html_and_json(files: dict[str, Path]) -> N
     assert any(x["segment"] == "region=north" for x in data["results"])
     r = cli("report", str(files["ref"]), str(files["dir"] / "missing.parquet"))
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_a_drift_report_imports_neither_scipy_stats_nor_scikit_learn(tmp_path: Path) -> None:
+    # they take about half a second each to import, more than the rest of a 1M-row report:
+    # drift statistics on large windows need only scipy.special (stats/tails.py), the PCA of
+    # multivariate drift only numpy (small windows' exact KS law still comes from scipy.stats)
+    rng = np.random.default_rng(5)
+    for name, shift in (("ref", 0.0), ("cur", 0.3)):
+        cols = {f"x{i}": rng.normal(shift, 1.0, 30_000) for i in range(3)}
+        cols["tier"] = rng.choice(["a", "b", "c"], 30_000)
+        pq.write_table(pa.table(cols), tmp_path / f"{name}.parquet")
+    code = (
+        "import sys, mlwarden; "
+        f"r = mlwarden.report({str(tmp_path / 'ref.parquet')!r}, {str(tmp_path / 'cur.parquet')!r}); "
+        "print(r.status.value, [m for m in ('scipy.stats', 'sklearn') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["alert", "[]"]
 
 
 def test_init_writes_an_editable_spec_with_calibrated_thresholds(files: dict[str, Path]) -> None:

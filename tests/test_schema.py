@@ -215,3 +215,34 @@ def test_actuals_validation() -> None:
     )
     assert r.table.column("actual").to_pylist() == ["1"]
     assert [(x.index, x.field) for x in r.rejected] == [(1, "event_id"), (2, "actual")]
+
+
+@pytest.mark.parametrize(
+    ("task", "classes", "actual"),
+    [
+        ("binary", ("0", "1"), pa.array([0, 1, 1, 0])),
+        ("binary", ("0", "1"), pa.array([True, False, True, True])),
+        ("binary", ("0", "1"), pa.array([0.0, 1.0, 1.0, 0.0])),
+        ("multiclass", ("a", "b", "c"), pa.array(["a", "c", "b", "a"])),
+        ("regression", (), pa.array([0.5, 2.0, -3.0, 7.0])),
+        ("regression", (), pa.array([1, 2, 3, 4])),
+        # not plainly valid: the row path words the rejections
+        ("binary", ("0", "1"), pa.array([0, 1, 2, None])),
+        ("binary", ("0", "1"), pa.array([0.5, 1.0, 1.0, 0.0])),
+        ("regression", (), pa.array([0.5, float("inf"), 1.0, 2.0])),
+    ],
+)
+def test_actuals_table_checked_whole_equals_row_by_row(
+    task: str, classes: tuple[str, ...], actual: pa.Array
+) -> None:
+    from mlwarden.schema.batch import validate_actuals_table
+
+    spec = ModelSpec(name="m", task=task, classes=classes, features=[Feature(name="x", kind="numeric")])
+    table = pa.table({"event_id": ["e1", "e2", "e3", "e4"], "actual": actual})
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    got = validate_actuals_table(spec, table, now=now)
+    want = validate_actual_rows(spec, table.to_pylist(), now=now)
+    assert got.table.equals(want.table)
+    assert [(r.index, r.field, r.reason) for r in got.rejected] == [
+        (r.index, r.field, r.reason) for r in want.rejected
+    ]

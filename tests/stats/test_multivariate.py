@@ -7,7 +7,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mlwarden.errors import ConfigError, StatisticsError
-from mlwarden.stats.multivariate import domain_classifier_drift, reconstruction_drift
+from mlwarden.stats.multivariate import (
+    domain_classifier_drift,
+    fit_reconstruction,
+    reconstruction_drift,
+)
 
 
 def correlated(rng: np.random.Generator, n: int, decouple: bool = False) -> np.ndarray:
@@ -109,3 +113,41 @@ def test_reconstruction_edge_cases() -> None:
         reconstruction_drift(ref[:, :1], ref[:, :1])
     with pytest.raises(ConfigError, match="variance"):
         reconstruction_drift(ref, ref, variance=1.5)
+
+
+def _sklearn_residuals(ref: np.ndarray, cur: np.ndarray, variance: float) -> tuple:
+    """The reconstruction as it was written with scikit-learn's PCA (the oracle)."""
+    from sklearn.decomposition import PCA
+
+    order = np.random.default_rng(0).permutation(ref.shape[0])
+    fit, cal = ref[order[: ref.shape[0] // 2]], ref[order[ref.shape[0] // 2 :]]
+    seen = (~np.isnan(fit)).sum(axis=0)
+    mean = np.nansum(fit, axis=0) / np.maximum(seen, 1)
+    var = np.nansum((fit - mean) ** 2, axis=0) / np.maximum(seen, 1)
+    std = np.where(var > 0, np.sqrt(var), 1.0)
+    pca = PCA(n_components=variance, svd_solver="full", random_state=0)
+    pca.fit(np.nan_to_num((fit - mean) / std))
+
+    def residuals(a: np.ndarray) -> np.ndarray:
+        s = np.nan_to_num((a - mean) / std)
+        return (s - pca.inverse_transform(pca.transform(s))) ** 2
+
+    return residuals(cal), residuals(cur), int(pca.n_components_)
+
+
+@pytest.mark.parametrize("variance", [0.3, 0.6, 0.9, 0.99])
+def test_reconstruction_equals_scikit_learn_pca(variance: float) -> None:
+    rng = np.random.default_rng(9)
+    ref = np.hstack([correlated(rng, 3000), rng.normal(size=(3000, 6)) @ rng.normal(size=(6, 6))])
+    ref[rng.random(ref.shape) < 0.01] = np.nan
+    ref[:, 4] = 3.0  # a constant column
+    cur = np.hstack([correlated(rng, 700, decouple=True), rng.normal(size=(700, 6))])
+    want_ref, want_cur, k = _sklearn_residuals(ref, cur, variance)
+    fitted = fit_reconstruction(ref, variance=variance)
+    assert fitted.n_components == k
+    np.testing.assert_allclose(fitted.reference_residuals, want_ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fitted.residuals(cur), want_cur, rtol=1e-9, atol=1e-12)
+    # fitted once and passed in (as the monitor does for every window): the same result
+    assert reconstruction_drift(ref, cur, variance=variance, fitted=fitted) == reconstruction_drift(
+        ref, cur, variance=variance
+    )

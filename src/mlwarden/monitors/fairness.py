@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Self
 
-from scipy import stats as sps
-
 from mlwarden.errors import ConfigError
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import Task
 from mlwarden.stats import fairness as fr
+from mlwarden.stats.tails import norm_sf
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import GroupConfusion, Request
 
@@ -34,7 +33,7 @@ def _below_p_value(metrics: dict[Any, Any], bound: float, min_group: int) -> flo
     if var <= 0:
         return None
     z = (math.log(bound) - math.log(lo.selection_rate / hi.selection_rate)) / math.sqrt(var)
-    return float(sps.norm.sf(z))
+    return norm_sf(z)
 
 
 def group_counts(rows: list[tuple[Any, ...]], positive: str) -> fr.GroupCounts:

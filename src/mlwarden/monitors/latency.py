@@ -5,11 +5,10 @@ from __future__ import annotations
 import statistics
 from typing import Any, ClassVar, Self
 
-from scipy import stats as sps
-
 from mlwarden.errors import ConfigError
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
+from mlwarden.stats.tails import binom_sf
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Exceedance, Request, Volume
 
@@ -131,7 +130,7 @@ class Latency(Monitor):
         level = float(exc.get("level", med))
         expected = 1.0 - self.quantile
         # P(X >= above) for X ~ Binomial(counted, expected): how surprising so many slow requests are
-        p = float(sps.binom.sf(above - 1, counted, expected)) if counted else 1.0
+        p = binom_sf(above - 1, counted, expected) if counted else 1.0
         share = above / counted if counted else 0.0
         alert_at = self.factor * med
         details = {

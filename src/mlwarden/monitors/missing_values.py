@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self
 
 import numpy as np
-from scipy import stats as sps
 
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
+from mlwarden.stats.tails import binom_isf
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Categories, Histogram, Request
 
@@ -27,7 +27,7 @@ def binomial_upper(p0: float, n: int, alpha: float) -> float:
     >>> binomial_upper(0.01, 1000, 1e-4)
     0.024
     """
-    k = int(sps.binom.isf(alpha, n, min(max(p0, 0.0), 1.0)))
+    k = int(binom_isf(alpha, n, min(max(p0, 0.0), 1.0)))
     return k / n
 
 

@@ -18,7 +18,12 @@ from mlwarden.errors import ConfigError
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
-from mlwarden.stats.multivariate import domain_classifier_drift, reconstruction_drift
+from mlwarden.stats.multivariate import (
+    Reconstruction,
+    domain_classifier_drift,
+    fit_reconstruction,
+    reconstruction_drift,
+)
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Request, Sample
 
@@ -43,6 +48,7 @@ class MultivariateDrift(Monitor):
     objective: ClassVar[Objective] = Objective.DATA
     severity: ClassVar[Severity] = Severity.MEDIUM
     min_rows: ClassVar[int] = 200
+    _fitted: tuple[np.ndarray[Any, Any], Reconstruction | None] | None = None
 
     def __init__(
         self,
@@ -73,7 +79,22 @@ class MultivariateDrift(Monitor):
         self.features_ = cols
         self.reference_ = matrix.tolist()
         self.calibration_ = ctx.calibration.to_dict()
+        self._fitted = None
         return self
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self._fitted = None
+
+    def _reference(self) -> tuple[np.ndarray[Any, Any], Reconstruction | None]:
+        """The reference sample as a matrix and, for the reconstruction method, its PCA: both
+        depend on the reference only, so they are built once for all windows."""
+        fitted = getattr(self, "_fitted", None)
+        if fitted is None:
+            ref = np.asarray(self.reference_, dtype=float)
+            pca = fit_reconstruction(ref) if self.method == "reconstruction" else None
+            fitted = self._fitted = (ref, pca)
+        return fitted
 
     def requests(self) -> list[Request]:
         return [Sample(tuple(self.features_), self.sample)]
@@ -94,12 +115,14 @@ class MultivariateDrift(Monitor):
         cur = np.column_stack(
             [table.column(c).to_numpy(zero_copy_only=False).astype(float) for c in self.features_]
         )
-        ref = np.asarray(self.reference_, dtype=float)
+        ref, pca = self._reference()
         cal = Calibration(**self.calibration_)
         alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
         details: dict[str, Any]
         if self.method == "reconstruction":
-            r = reconstruction_drift(ref, cur, feature_names=self.features_, alpha=alpha)
+            r = reconstruction_drift(
+                ref, cur, feature_names=self.features_, alpha=alpha, fitted=pca
+            )
             value, threshold, drifted = float(r.current_error), float(r.upper), bool(r.drifted)
             details = {
                 "reference_error": r.reference_error,

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import numpy as np
-from scipy import stats as sps
 
 from mlwarden.errors import ConfigError
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
@@ -14,6 +13,7 @@ from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import Task
 from mlwarden.stats import classification as cl
 from mlwarden.stats import regression as rg
+from mlwarden.stats.tails import norm_isf
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Confusion, Regression, Request, ScoreBins
 
@@ -239,7 +239,7 @@ class Performance(Monitor):
             if self.min_effect is not None
             else (0.02 if self.higher_is_better_ else 0.05 * abs(ref))
         )
-        z_a, z_w = sps.norm.isf(alpha), sps.norm.isf(min(10 * alpha, 0.5))
+        z_a, z_w = norm_isf(alpha), norm_isf(min(10 * alpha, 0.5))
         sign = -1.0 if self.higher_is_better_ else 1.0
         alert = ref + sign * max(z_a * se, effect)
         warn = ref + sign * max(z_w * se, effect / 2)

@@ -94,6 +94,7 @@ class MonitorSuite:
         FalseAlarmBudget.parse(self.budget)
         parse_cadence(self.cadence)
         ctx = FitContext(spec, reference, self.calibration)
+        ctx.prepare(self._numeric_columns(spec))
         kept: list[Monitor] = []
         skipped = list(self.skipped)
         for mon in self.monitors:
@@ -105,6 +106,11 @@ class MonitorSuite:
         self.skipped = skipped
         self.segment_monitors = self._fit_segments(spec, reference)
         return self
+
+    def _numeric_columns(self, spec: ModelSpec) -> list[str]:
+        """Numeric features some monitor watches (their baselines are built up front)."""
+        watched = {getattr(m, "column", None) for m in self.monitors}
+        return [f.name for f in spec.features if f.kind is FeatureKind.NUMERIC and f.name in watched]
 
     def _fit_segments(self, spec: ModelSpec, reference: pa.Table) -> dict[str, list[Monitor]]:
         """Monitors fitted on each segment's own reference rows: a region is judged against
@@ -122,6 +128,7 @@ class MonitorSuite:
                     continue
                 mask = pc.equal(reference.column(col).cast(pa.string()), item["values"])
                 ctx = FitContext(spec, reference.filter(mask), self.calibration)
+                ctx.prepare(self._numeric_columns(spec))
                 fitted = []
                 for mon in self.monitors:
                     if getattr(mon, "column", None) == col or not mon.per_segment:

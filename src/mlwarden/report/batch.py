@@ -8,11 +8,12 @@ target column, as actuals) and evaluates. One path, not two.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,7 +21,7 @@ from mlwarden.errors import ValidationError
 from mlwarden.monitors.evaluate import evaluate
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors
 from mlwarden.report.result import Report
-from mlwarden.schema.batch import validate_actual_rows, validate_table
+from mlwarden.schema.batch import validate_actuals_table, validate_table
 from mlwarden.schema.infer import infer_spec, to_arrow
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.store.aggregates import WindowRun
@@ -60,30 +61,25 @@ def report(
     >>> r.status.value, [x.monitor for x in r.alerts][:1]
     ('alert', ['feature_drift:x'])
     """
-    ref = to_arrow(reference)
-    cur = to_arrow(current)
+    # the current data is read while the reference is read and the monitors fitted (Arrow
+    # reads files with the GIL released); a failure to read either still raises
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(to_arrow, current)
+        try:
+            ref = to_arrow(reference)
+            spec = spec or _infer(ref, name, target, prediction, score, segments, sensitive)
+            suite = monitors or MonitorSuite(
+                spec.name,
+                [m for m in auto_monitors(spec) if m.kind not in OPERATIONAL],
+                cadence="1d",
+                budget=budget,
+                segments=list(spec.segments),
+            )
+            suite.fit(spec, ref)
+        finally:
+            cur = pending.result()
     if cur.num_rows == 0:
         raise ValidationError("The current data has no rows.")
-    spec = (
-        spec
-        or infer_spec(
-            ref,
-            name=name,
-            target=target,
-            prediction=prediction,
-            score=score,
-            segments=segments,
-            sensitive=sensitive,
-        ).spec
-    )
-    suite = monitors or MonitorSuite(
-        spec.name,
-        [m for m in auto_monitors(spec) if m.kind not in OPERATIONAL],
-        cadence="1d",
-        budget=budget,
-        segments=list(spec.segments),
-    )
-    suite.fit(spec, ref)
     store = DuckDBStore(":memory:", commit_interval=0.0)
     try:
         record = store.create_model("batch", spec)
@@ -96,7 +92,7 @@ def report(
             )
         store.use_arrow_events(record, batch.table)
         if actuals is not None:
-            store.append_actuals(record, validate_actual_rows(spec, actuals).table).result()
+            store.append_actuals(record, validate_actuals_table(spec, actuals).table).result()
         run = WindowRun(WINDOW_START, timedelta(days=1), 0, 0)
         results = evaluate(
             store, record, suite, WINDOW_START, WINDOW_START + timedelta(days=1), run=run
@@ -108,14 +104,37 @@ def report(
     )
 
 
-def _as_events(spec: ModelSpec, cur: pa.Table) -> tuple[pa.Table, list[dict[str, Any]] | None]:
-    """Current rows as flat events (one window) and, if the target is there, as actuals."""
+def _infer(
+    ref: pa.Table,
+    name: str,
+    target: str | None,
+    prediction: str | None,
+    score: str | None,
+    segments: Sequence[str],
+    sensitive: Sequence[str],
+) -> ModelSpec:
+    return infer_spec(
+        ref,
+        name=name,
+        target=target,
+        prediction=prediction,
+        score=score,
+        segments=segments,
+        sensitive=sensitive,
+    ).spec
+
+
+def _as_events(spec: ModelSpec, cur: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+    """Current rows as flat events (one window) and, if the target is there, as actuals.
+
+    Columns only, no object per row: ids are the row numbers (unique, as ids must be; the
+    same on every run, so the multivariate monitor's sample of the window is too).
+    """
     n = cur.num_rows
-    prefix = uuid.uuid4().hex[:12]
-    ids = [f"{prefix}-{i}" for i in range(n)]
+    ids = pc.cast(pa.array(np.arange(n, dtype=np.int64)), pa.string())
     cols: dict[str, Any] = {
         "event_id": ids,
-        "timestamp": pa.array([WINDOW_START] * n, pa.timestamp("us", tz="UTC")),
+        "timestamp": pa.repeat(pa.scalar(WINDOW_START, pa.timestamp("us", tz="UTC")), n),
     }
     if spec.prediction and spec.prediction in cur.column_names:
         cols["prediction"] = cur.column(spec.prediction)
@@ -129,10 +148,6 @@ def _as_events(spec: ModelSpec, cur: pa.Table) -> tuple[pa.Table, list[dict[str,
     actuals = None
     if spec.target and spec.target in cur.column_names:
         target = cur.column(spec.target)
-        keep = pc.is_valid(target).to_pylist()
-        actuals = [
-            {"event_id": i, "actual": a}
-            for i, a, k in zip(ids, target.to_pylist(), keep, strict=True)
-            if k
-        ]
+        keep = pc.is_valid(target)
+        actuals = pa.table({"event_id": ids, "actual": target}).filter(keep)
     return pa.table(cols), actuals

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlwarden.errors import StatisticsError, expected
+from mlwarden.stats.binning import EdgeIndex
 
 __all__ = [
     "OTHER",
@@ -51,7 +52,6 @@ OTHER = "__other__"
 UNSEEN = "__unseen__"
 QUANTILE_LEVELS: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
-_LUT_CELLS = 1 << 16
 _Counts = npt.NDArray[np.int64]
 _Floats = npt.NDArray[np.float64]
 
@@ -290,44 +290,12 @@ class NumericBaseline:
             arr = self._cache["edges"] = np.asarray(self.edges, dtype=np.float64)
         return arr
 
-    def _lut(self) -> tuple[float, float, npt.NDArray[np.int32]] | None:
-        """Cell table over the central 99% of edges: the bin of every cell without an edge.
-
-        Cells that hold an edge (with a margin for rounding), and the two end
-        cells where out-of-range values are clipped, are -1: searched exactly.
-        """
-        if "lut" not in self._cache:
-            e = self._edges_array()
-            lut: tuple[float, float, npt.NDArray[np.int32]] | None = None
-            if e.size > 64:
-                lo, hi = float(e[e.size // 200]), float(e[e.size - 1 - e.size // 200])
-                if hi > lo:
-                    width = (hi - lo) / _LUT_CELLS
-                    starts = lo + width * np.arange(_LUT_CELLS)
-                    first = np.searchsorted(e, starts - 1e-3 * width, side="right")
-                    last = np.searchsorted(e, starts + 1.001 * width, side="right")
-                    table = np.where(first == last, first, -1).astype(np.int32)
-                    table[0] = table[-1] = -1
-                    lut = (lo, 1.0 / width, table)
-            self._cache["lut"] = lut
-        return self._cache["lut"]  # type: ignore[no-any-return]
-
     def _index(self, x: _Floats) -> npt.NDArray[np.intp]:
         """Number of edges <= x, for finite x (``np.searchsorted(edges, x, 'right')``)."""
-        e = self._edges_array()
-        lut = self._lut()
-        if lut is None or x.size < 4096:
-            return np.searchsorted(e, x, side="right")
-        lo, inv, table = lut
-        c = np.subtract(x, lo)
-        with np.errstate(over="ignore", invalid="ignore"):
-            c *= inv
-        np.clip(c, 0, _LUT_CELLS - 1, out=c)
-        b = table[c.astype(np.intp)].astype(np.intp)
-        bad = b < 0
-        if bad.any():
-            b[bad] = np.searchsorted(e, x[bad], side="right")
-        return b
+        ix = self._cache.get("index")
+        if ix is None:
+            ix = self._cache["index"] = EdgeIndex(self._edges_array())
+        return ix.index(x)
 
     def bin(self, values: npt.ArrayLike) -> NumericHistogram:
         """Count raw values into this baseline's bins.

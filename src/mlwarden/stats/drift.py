@@ -52,7 +52,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy import special
-from scipy import stats as sps
 
 from mlwarden.errors import StatisticsError, expected
 from mlwarden.stats.baseline import (
@@ -61,6 +60,7 @@ from mlwarden.stats.baseline import (
     NumericBaseline,
     NumericHistogram,
 )
+from mlwarden.stats.tails import chi2_sf, kolmogorov_sf
 
 __all__ = [
     "COARSE_BINS",
@@ -281,9 +281,11 @@ def ks_sf(d: float, en: float) -> float:
     0.0001
     """
     if en <= 10_000:
-        return float(sps.kstwo.sf(d, max(round(en), 1)))
+        from scipy import stats  # only for small windows: a slow import
+
+        return float(stats.kstwo.sf(d, max(round(en), 1)))
     s = math.sqrt(en)
-    return float(sps.kstwobign.sf((s + 0.12 + 0.11 / s) * d))
+    return kolmogorov_sf((s + 0.12 + 0.11 / s) * d)
 
 
 def _result(name: str, value: float, p: float | None, r: _Floats, c: _Floats) -> DriftResult:
@@ -378,7 +380,7 @@ def chi_square(reference: Counts, current: Counts) -> DriftResult:
     r, c = _pair(reference, current)
     stat = float(_chi2_kernel(r, c))
     df = float(_chi2_df(r, c))
-    p = 1.0 if df == 0 else float(sps.chi2.sf(stat, df))
+    p = 1.0 if df == 0 else chi2_sf(stat, df)
     return _result("chi_square", stat, p, r, c)
 
 

@@ -55,15 +55,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.isotonic import IsotonicRegression
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from mlwarden.errors import StatisticsError, expected
+
+if TYPE_CHECKING:  # scikit-learn is imported where a model is fitted: ~0.5 s to import
+    from sklearn.ensemble import HistGradientBoostingRegressor
 from mlwarden.stats.classification import (
     Average,
     FloatArray,
@@ -228,6 +228,8 @@ class CBPE:
             raise StatisticsError(
                 expected("argument", "reference_labels", "hold at least two classes", labels)
             )
+        from sklearn.isotonic import IsotonicRegression
+
         calibrated = np.empty_like(scores)
         for s, cls in enumerate(score_classes):
             target = (y_idx == labels.index(cls)).astype(np.float64)
@@ -543,6 +545,8 @@ class DLE:
         self.loss = loss
 
     def _model(self, target: FloatArray) -> HistGradientBoostingRegressor:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
         cats = list(self.categorical_features) or None
         # Poisson loss needs a positive total; all-zero errors fall back to squared error
         loss = self.loss if target.sum() > 0 else "squared_error"
@@ -597,6 +601,8 @@ class DLE:
             raise StatisticsError(
                 expected("argument", "reference_targets", "hold >= 4 rows", len(y))
             )
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
             self._fit(xin, xin[:, -1] - y)
         return self
@@ -642,6 +648,8 @@ class DLE:
         xin = self._inputs(features, predictions)
         if len(xin) == 0:
             return DLESums(0, 0.0, 0.0, 0.0, 0.0)
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
             a = np.clip(self.abs_model_.predict(xin), 0.0, None) * self.abs_factor_
             s = np.clip(self.sq_model_.predict(xin), 0.0, None) * self.sq_factor_

@@ -36,23 +36,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
-from sklearn.decomposition import PCA
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.inspection import permutation_importance
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from mlwarden.errors import ConfigError, StatisticsError, expected
+from mlwarden.stats.tails import norm_isf, norm_sf
 
 __all__ = [
     "DomainClassifierResult",
+    "Reconstruction",
     "ReconstructionResult",
     "domain_classifier_drift",
+    "fit_reconstruction",
     "reconstruction_drift",
 ]
 
@@ -152,6 +145,10 @@ def domain_classifier_drift(
         raise ConfigError(expected("parameter", "alpha", "be in (0, 0.5)", alpha))
     if folds < 2:
         raise ConfigError(expected("parameter", "folds", "be at least 2", folds))
+    from sklearn.inspection import permutation_importance
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
     ref, cur, names = _matrices(reference, current, feature_names, max_rows, seed, folds)
     x = np.vstack([ref, cur])
     y = np.r_[np.zeros(ref.shape[0]), np.ones(cur.shape[0])]
@@ -175,12 +172,12 @@ def domain_classifier_drift(
     n1, n2 = ref.shape[0], cur.shape[0]
     sd = math.sqrt((n1 + n2 + 1) / (12 * n1 * n2))
     auc = float(np.mean(aucs))
-    threshold = max(0.5 + float(sps.norm.isf(alpha)) * sd, min_auc)
+    threshold = max(0.5 + norm_isf(alpha) * sd, min_auc)
     return DomainClassifierResult(
         auc=auc,
         threshold=threshold,
         null_std=sd,
-        p_value=float(sps.norm.sf((auc - 0.5) / sd)),
+        p_value=norm_sf((auc - 0.5) / sd),
         drifted=auc > threshold,
         contributions=contributions,
         n_reference=n1,
@@ -189,6 +186,13 @@ def domain_classifier_drift(
 
 
 def _classifier(model: str, seed: int) -> Any:
+    # scikit-learn is imported where a classifier is trained: it takes ~0.5 s to import
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if model == "logistic":
         return make_pipeline(
             SimpleImputer(strategy="median", keep_empty_features=True),
@@ -214,6 +218,67 @@ class ReconstructionResult:
     n_current: int
 
 
+@dataclass(frozen=True)
+class Reconstruction:
+    """PCA fitted on half of a reference (standardised with that half's mean and std), and the
+    reconstruction residuals of the other half: the no-drift errors. It depends on the
+    reference only, so a monitor fits it once for all its windows.
+
+    The principal axes are the right singular vectors of the centred matrix (LAPACK's
+    ``gesdd``, as scikit-learn's ``PCA(svd_solver="full")``), kept while the cumulative
+    explained variance ratio is at most ``variance`` plus one; ``tests/stats/
+    test_multivariate.py`` checks the residuals against scikit-learn's PCA.
+    """
+
+    mean: _Floats
+    std: _Floats
+    center: _Floats
+    components: _Floats
+    reference_residuals: _Floats
+
+    @property
+    def n_components(self) -> int:
+        return int(self.components.shape[0])
+
+    def residuals(self, a: _Floats) -> _Floats:
+        """Squared reconstruction residual of every value of ``a`` (rows x features)."""
+        s = np.nan_to_num((a - self.mean) / self.std)  # missing: the mean
+        c = self.components
+        back = ((s @ c.T) - (self.center @ c.T)) @ c + self.center
+        return (s - back) ** 2
+
+
+def fit_reconstruction(
+    reference: npt.ArrayLike, *, variance: float = 0.9, max_rows: int = 20_000, seed: int = 0
+) -> Reconstruction:
+    """The :class:`Reconstruction` that :func:`reconstruction_drift` uses for this reference
+    (pass it as ``fitted`` to skip refitting it for every window)."""
+    if not 0 < variance < 1:
+        raise ConfigError(expected("parameter", "variance", "be in (0, 1)", variance))
+    ref, _, _ = _matrices(reference, reference, None, max_rows, seed, 4)
+    return _fit_reconstruction(ref, variance, seed)
+
+
+def _fit_reconstruction(ref: _Floats, variance: float, seed: int) -> Reconstruction:
+    if ref.shape[1] < 2:
+        raise StatisticsError(expected("matrix", "reference", "have at least 2 features", 1))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(ref.shape[0])
+    fit, cal = ref[order[: ref.shape[0] // 2]], ref[order[ref.shape[0] // 2 :]]
+    seen = (~np.isnan(fit)).sum(axis=0)
+    mean = np.nansum(fit, axis=0) / np.maximum(seen, 1)
+    var = np.nansum((fit - mean) ** 2, axis=0) / np.maximum(seen, 1)
+    std = np.where(var > 0, np.sqrt(var), 1.0)
+    s = np.nan_to_num((fit - mean) / std)
+    center = s.mean(axis=0)
+    _, sv, vt = np.linalg.svd(s - center, full_matrices=False)
+    explained = sv**2 / (s.shape[0] - 1)
+    ratio = np.cumsum(explained / explained.sum(), dtype=np.float64)
+    k = min(int(np.searchsorted(ratio, variance, side="right")) + 1, vt.shape[0])
+    model = Reconstruction(mean, std, center, vt[:k], np.zeros((0, ref.shape[1])))
+    return Reconstruction(mean, std, center, vt[:k], model.residuals(cal))
+
+
 def reconstruction_drift(
     reference: npt.ArrayLike,
     current: npt.ArrayLike,
@@ -224,6 +289,7 @@ def reconstruction_drift(
     min_relative_change: float = 0.05,
     max_rows: int = 20_000,
     seed: int = 0,
+    fitted: Reconstruction | None = None,
 ) -> ReconstructionResult:
     """Mean PCA reconstruction error of the current rows against the reference's band.
 
@@ -244,33 +310,14 @@ def reconstruction_drift(
     if not 0 < alpha < 1:
         raise ConfigError(expected("parameter", "alpha", "be in (0, 1)", alpha))
     ref, cur, names = _matrices(reference, current, feature_names, max_rows, seed, 4)
-    if ref.shape[1] < 2:
-        raise StatisticsError(expected("matrix", "reference", "have at least 2 features", 1))
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(ref.shape[0])
-    fit, cal = ref[order[: ref.shape[0] // 2]], ref[order[ref.shape[0] // 2 :]]
-    seen = (~np.isnan(fit)).sum(axis=0)
-    mean = np.nansum(fit, axis=0) / np.maximum(seen, 1)
-    var = np.nansum((fit - mean) ** 2, axis=0) / np.maximum(seen, 1)
-    std = np.where(var > 0, np.sqrt(var), 1.0)
-
-    def standardise(a: _Floats) -> _Floats:
-        return np.nan_to_num((a - mean) / std)  # type: ignore[no-any-return]  # missing: mean
-
-    pca = PCA(n_components=variance, svd_solver="full", random_state=seed)
-    pca.fit(standardise(fit))
-
-    def residuals(a: _Floats) -> _Floats:
-        s = standardise(a)
-        return (s - pca.inverse_transform(pca.transform(s))) ** 2  # type: ignore[no-any-return]
-
-    res_ref, res_cur = residuals(cal), residuals(cur)
+    pca = fitted if fitted is not None else _fit_reconstruction(ref, variance, seed)
+    res_ref, res_cur = pca.reference_residuals, pca.residuals(cur)
     err_ref, err_cur = res_ref.mean(axis=1), res_cur.mean(axis=1)
     mu, sd = float(err_ref.mean()), float(err_ref.std(ddof=1))
     m = float(err_cur.mean())
     se = sd * math.sqrt(1 / err_cur.size + 1 / err_ref.size)
-    half = max(float(sps.norm.isf(alpha / 2)) * se, min_relative_change * mu)
-    p = 1.0 if se == 0 else float(2 * sps.norm.sf(abs(m - mu) / se))
+    half = max(norm_isf(alpha / 2) * se, min_relative_change * mu)
+    p = 1.0 if se == 0 else 2 * norm_sf(abs(m - mu) / se)
     excess = res_cur.mean(axis=0) - res_ref.mean(axis=0)
     return ReconstructionResult(
         reference_error=mu,
@@ -279,7 +326,7 @@ def reconstruction_drift(
         upper=mu + half,
         p_value=min(p, 1.0),
         drifted=abs(m - mu) > half,
-        n_components=int(pca.n_components_),
+        n_components=pca.n_components,
         contributions={n: float(v) for n, v in zip(names, excess, strict=True)},
         n_reference=int(ref.shape[0]),
         n_current=int(cur.shape[0]),

@@ -76,7 +76,6 @@ from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
 
 from mlwarden.errors import ConfigError, StatisticsError, expected
 from mlwarden.stats.baseline import CategoricalBaseline, NumericBaseline
@@ -88,6 +87,7 @@ from mlwarden.stats.drift import (
     _wasserstein_kernel,
     ks_sf,
 )
+from mlwarden.stats.tails import chi2_isf, chi2_sf, kolmogorov_isf
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -611,10 +611,10 @@ def calibrate_all(
         elif name == "chi_square" and min(counts[nz].min(), n_current * p[nz].min()) >= 5:
             method = "analytic"
             df = max(int(nz.sum()) - 1, 1)
-            q = float(sps.chi2.isf(alpha, df))
-            qw = float(sps.chi2.isf(warn_alpha, df))
+            q = chi2_isf(alpha, df)
+            qw = chi2_isf(warn_alpha, df)
             value = max(q, effect_units)
-            fap = float(sps.chi2.sf(value, df))
+            fap = chi2_sf(value, df)
         else:
             rng = np.random.default_rng(rng_seed.spawn(1)[0])
             if name == "wasserstein":
@@ -673,6 +673,8 @@ def _simulate_view(
 def _ks_isf(alpha: float, en: float) -> float:
     """Inverse of :func:`mlwarden.stats.drift.ks_sf`."""
     if en <= 10_000:
-        return float(sps.kstwo.isf(alpha, max(round(en), 1)))
+        from scipy import stats  # only for small windows: a slow import
+
+        return float(stats.kstwo.isf(alpha, max(round(en), 1)))
     s = math.sqrt(en)
-    return float(sps.kstwobign.isf(alpha)) / (s + 0.12 + 0.11 / s)
+    return kolmogorov_isf(alpha) / (s + 0.12 + 0.11 / s)

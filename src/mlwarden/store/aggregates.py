@@ -229,11 +229,17 @@ def collect(
     ):
         ac = store.actuals(model).select("event_id", "actual", "actual_value")
         labelled = ev.inner_join(ac, "event_id")
+    cats = [r for r in reqs if isinstance(r, Categories)]
+    hot = getattr(store, "category_counts", None)
+    if cats and hot is not None:
+        out.update(hot(model, cats, run, segment) or {})
     for r in reqs:
-        if isinstance(r, Histogram):
+        if isinstance(r, Histogram) or r in out:
             continue
         if isinstance(r, Volume):
-            out[r] = _volume(ev, light=r.history)
+            quick = getattr(store, "volumes", None)
+            got = None if quick is None else quick(model, run, segment, light=r.history)
+            out[r] = got if got is not None else _volume(ev, light=r.history)
         elif isinstance(r, Categories):
             out[r] = _categories(ev, r.column)
         elif isinstance(r, Confusion):
@@ -248,11 +254,15 @@ def collect(
             out[r] = _regression(labelled)
         elif isinstance(r, Rejected):
             out[r] = _rejected(store, model, run)
-        elif isinstance(r, Sample):
-            out[r] = _sample(ev, r)
         elif isinstance(r, ResourceUse):
             out[r] = {} if segment else _resource_use(store, model, r, run)
     for r in reqs:  # last: they reuse the volumes computed above
+        if isinstance(r, Sample):
+            quick = getattr(store, "sample_rows", None)
+            got = None if quick is None else quick(model, r, run, segment)
+            vol = out.get(Volume())
+            counts = None if vol is None else {w: v["n"] for w, v in vol.items()}
+            out[r] = got if got is not None else _sample(ev, r, counts)
         if isinstance(r, Exceedance):
             known = None
             if history is not None and Volume() in out and history[0] <= run.first - r.history:
@@ -399,21 +409,25 @@ _SAMPLE_MOD = 1 << 20
 _OVERSAMPLE = 3.0
 
 
-def _sample(ev: Any, r: Sample) -> dict[int, pa.Table]:
+def _sample(ev: Any, r: Sample, counts: dict[int, int] | None = None) -> dict[int, pa.Table]:
     """The ``limit`` rows of each window with the smallest ``(hash(event_id) % 2^20, hash)``: a
     pseudo-random but reproducible pick (re-evaluating a window gives the same rows).
 
     A window-function sort of every row costs more than the rest of a window's aggregates put
     together, so rows are first cut to about three times ``limit`` by the key (each window's
     cut from its count); a window left with fewer than it needs is picked again uncut, so the
-    result is the same as ranking every row.
+    result is the same as ranking every row. ``counts``: the rows of each window, when the
+    caller has them (the volumes), saves counting them again.
     """
     base = ev.select("_w", "event_id", *r.columns)
     base = base.mutate(_h=base.event_id.hash())
     base = base.mutate(_k=base._h % _SAMPLE_MOD)
-    counts = {
-        int(x["_w"]): int(x["n"]) for x in _rows(base.group_by("_w").aggregate(n=base.count()))
-    }
+    if counts is None:
+        counts = {
+            int(x["_w"]): int(x["n"])
+            for x in _rows(base.group_by("_w").aggregate(n=base.count()))
+        }
+    counts = {w: n for w, n in counts.items() if n}
     if not counts:
         return {}
     cut = {
