@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Self
 
-from scipy import stats as sps
-
 from mlwarden.errors import ConfigError, expected
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.monitors.llm_rates import MIN_BASELINE
+from mlwarden.stats.tails import norm_isf
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Request
 from mlwarden.store.span_aggregates import SPAN_BY, SPAN_METRICS, SpanSpend, SpanTotals
@@ -113,9 +112,9 @@ class LlmCost(Monitor):
         cal = Calibration(**self.calibration_)
         alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
         se = sd0 / math.sqrt(n)
-        alert = max(mu0 + float(sps.norm.isf(alpha)) * se, (1 + self.min_effect) * mu0)
+        alert = max(mu0 + float(norm_isf(alpha)) * se, (1 + self.min_effect) * mu0)
         warn = max(
-            mu0 + float(sps.norm.isf(min(10 * alpha, 0.5))) * se, (1 + self.min_effect / 2) * mu0
+            mu0 + float(norm_isf(min(10 * alpha, 0.5))) * se, (1 + self.min_effect / 2) * mu0
         )
         details |= {"baseline_mean": mu0, "baseline_sd": sd0, "baseline_calls": n0, "alpha": alpha}
         status = Status.ALERT if mean > alert else Status.WARN if mean > warn else Status.OK
