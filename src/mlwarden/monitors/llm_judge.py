@@ -21,9 +21,8 @@ import json
 import os
 import re
 import time
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-import httpx
 import orjson
 import pyarrow as pa
 
@@ -34,6 +33,9 @@ from mlwarden.monitors.llm_embedding_drift import masked_preview
 from mlwarden.schema.pricing import PRICES_ENV, load_prices
 from mlwarden.store.aggregates import Request
 from mlwarden.store.span_aggregates import JUDGE_TYPE, SpanTexts
+
+if TYPE_CHECKING:  # imported on first use: ~0.1 s every report and CLI call would pay
+    import httpx
 
 __all__ = ["LlmJudge", "judge_messages", "parse_verdict"]
 
@@ -167,6 +169,8 @@ class LlmJudge(Monitor):
         errors: list[str] = []
         calls = tokens = 0
         cost = 0.0
+        import httpx
+
         with httpx.Client(timeout=self.timeout_s) as http:
             for r in picked.values():
                 if r["known"] is not None:
@@ -232,6 +236,8 @@ class LlmJudge(Monitor):
         if self.api_key_env:
             headers["authorization"] = f"Bearer {os.environ.get(self.api_key_env, '')}"
         body = {"model": self.model, "messages": messages, "temperature": 0}
+        import httpx
+
         start = time.time_ns()
         verdict: tuple[int, str] | None = None
         status, message, content = "ok", "", None
