@@ -64,7 +64,9 @@ def to_arrow(data: Any) -> pa.Table:
                 # import alone measured 0.3-0.6 s
                 if path.is_dir():  # a partitioned data set
                     return pq.read_table(path)
-                with pq.ParquetFile(path) as f:
+                # pre_buffer (the default) reads the whole file into one buffer first: 0.3 s
+                # for a 1M x 25 file here against 0.1 s read column by column
+                with pq.ParquetFile(path, pre_buffer=False) as f:
                     return f.read(use_threads=True)
             if suffix in (".csv", ".tsv", ".txt") or suffix == ".gz":
                 import pyarrow.csv as pacsv

@@ -209,6 +209,8 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         self._columns: dict[str, set[str]] = {}
         #: batch mode: events held as Arrow tables (use_arrow_events), by model uid
         self._arrow_events: dict[int, pa.Table] = {}
+        #: ... of which the event ids are unique by construction (not counted again)
+        self._unique_ids: set[int] = set()
         self._lock = threading.Lock()
         self._writer = GroupCommitWriter(
             self._commit, interval=commit_interval, max_rows=max_group_rows
@@ -809,10 +811,13 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         sql = f"SELECT _w - {int(run.first)} AS _w, {cast} FROM ({inner})"
         for batch in self._cursor().execute(sql).to_arrow_reader(_SCAN_ROWS):
             w = batch.column(0).to_numpy().astype(np.intp, copy=False)
-            yield w, {
-                c: batch.column(1 + i).to_numpy(zero_copy_only=False)
-                for i, c in enumerate(columns)
-            }
+            yield (
+                w,
+                {
+                    c: batch.column(1 + i).to_numpy(zero_copy_only=False)
+                    for i, c in enumerate(columns)
+                },
+            )
 
     def category_counts(
         self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
@@ -872,7 +877,9 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         """Hot path of window volumes for batch mode's Arrow events without latencies (None
         otherwise: the caller runs the ibis query, the oracle in tests)."""
         sel = self._arrow_rows(model, run, segment)
-        return None if sel is None else arrow_scan.volumes(sel, light=light)
+        if sel is None:
+            return None
+        return arrow_scan.volumes(sel, light=light, unique_ids=model.uid in self._unique_ids)
 
     def sample_rows(
         self, model: ModelRecord, req: Any, run: Any, segment: dict[str, str] | None
@@ -1057,9 +1064,13 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         """Rejected rows as an ibis table (for data-quality monitors)."""
         return self.backend().table("quarantine")
 
-    def use_arrow_events(self, model: ModelRecord, table: pa.Table) -> None:
+    def use_arrow_events(
+        self, model: ModelRecord, table: pa.Table, *, unique_ids: bool = False
+    ) -> None:
         """Batch mode: answer the model's event queries from an Arrow table, scanned in place
-        (no insert, no copy). Only for this thread's connection; the stored table is dropped."""
+        (no insert, no copy). Only for this thread's connection; the stored table is dropped.
+        ``unique_ids``: the caller made the event ids unique (row numbers), so volumes take
+        the distinct ids as the row count instead of counting 1M strings again."""
         name = f"events_{model.uid}"
         table = _naive(table)
         if "received_at" not in table.column_names:
@@ -1072,6 +1083,10 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         cur = self._cursor()
         cur.register(name, table)
         self._arrow_events[model.uid] = table
+        if unique_ids:
+            self._unique_ids.add(model.uid)
+        else:
+            self._unique_ids.discard(model.uid)
         self._local.ibis = None  # the ibis backend re-reads the catalog
 
     def checkpoint(self) -> None:
@@ -1081,6 +1096,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
     def close(self) -> None:
         self._writer.close()
         self._arrow_events.clear()
+        self._unique_ids.clear()
         try:
             self._con.close()
         except duckdb.Error:  # pragma: no cover
