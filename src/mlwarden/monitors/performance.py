@@ -243,6 +243,10 @@ class Performance(Monitor):
         sign = -1.0 if self.higher_is_better_ else 1.0
         alert = ref + sign * max(z_a * se, effect)
         warn = ref + sign * max(z_w * se, effect / 2)
+        if self.higher_is_better_:
+            # every such metric lies in [0, 1]: a bound below 0 (a window too small to show a
+            # drop) reads as 0, which no value falls under either
+            alert, warn = max(alert, 0.0), max(warn, 0.0)
         if self.threshold is not None:
             alert = self.threshold
         return float(alert), float(warn)
