@@ -109,7 +109,9 @@ def main() -> None:
         )
         print(f"set-up: {len(suite.monitors)} monitors fitted in {time.perf_counter() - t0:.1f} s")
         last = START + timedelta(days=DAYS)
-        print(f"{'round':>5} {'load':>5} {'tick s':>7} {'backfill s':>10} {'backfill / 30 ticks':>20}")
+        print(
+            f"{'round':>5} {'load':>5} {'tick s':>7} {'backfill s':>10} {'backfill / 30 ticks':>20}"
+        )
         for i in range(args.rounds):
             load = os.getloadavg()[0]
             t0 = time.perf_counter()

@@ -109,12 +109,16 @@ def main() -> None:
     ]
     # a wheel install leaves compiled modules; a source checkout run with
     # PYTHONDONTWRITEBYTECODE=1 would compile mlwarden's ~80 modules in every run (~0.3 s)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "src")], check=False)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(HERE.parent / "src")], check=False
+    )
     py = None if args.skip_anchors else anchors_python()
     script = tmp / "ev.py"
     script.write_text(EVIDENTLY)
     print(f"data: {args.rows:,} + {args.rows:,} rows x 20 numeric + 5 categorical features")
-    print(f"{'round':>5} {'load':>5} {'mlwarden s':>10} {'MB':>6} {'evidently s':>11} {'MB':>6} {'ratio':>6}")
+    print(
+        f"{'round':>5} {'load':>5} {'mlwarden s':>10} {'MB':>6} {'evidently s':>11} {'MB':>6} {'ratio':>6}"
+    )
     ratios = []
     for i in range(args.rounds):
         load = os.getloadavg()[0]
@@ -131,7 +135,9 @@ def main() -> None:
     print(f"mlwarden says: {text.strip().splitlines()[0]}")
     print(f"HTML report: {ours_html} ({ours_html.stat().st_size / 1024:.0f} KiB, self-contained)")
     if ratios:
-        print(f"speed-up: median {statistics.median(ratios):.0f}x over {len(ratios)} round(s) (target >= 50x)")
+        print(
+            f"speed-up: median {statistics.median(ratios):.0f}x over {len(ratios)} round(s) (target >= 50x)"
+        )
 
 
 if __name__ == "__main__":

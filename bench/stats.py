@@ -86,7 +86,9 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
 
-OURS_SCRIPT = PEAK + """
+OURS_SCRIPT = (
+    PEAK
+    + """
 import json, sys, time
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -110,8 +112,11 @@ total = time.perf_counter() - t0
 print(json.dumps({{"compute_s": total - load, "total_s": total, "drifted": drifted,
                   "rss_mb": peak_mb()}}))
 """
+)
 
-EVIDENTLY_SCRIPT = PEAK + """
+EVIDENTLY_SCRIPT = (
+    PEAK
+    + """
 import json, time, warnings
 warnings.filterwarnings("ignore")
 import pandas as pd
@@ -130,8 +135,11 @@ for m in res.get("metrics", []):
 print(json.dumps({{"compute_s": t2 - t1, "total_s": t2 - t0, "drifted": drifted,
                   "rss_mb": peak_mb()}}))
 """
+)
 
-NANNYML_SCRIPT = PEAK + """
+NANNYML_SCRIPT = (
+    PEAK
+    + """
 import json, time, warnings
 warnings.filterwarnings("ignore")
 import pandas as pd
@@ -153,6 +161,7 @@ if alerts is not None:
 print(json.dumps({{"compute_s": t2 - t1, "total_s": t2 - t0, "drifted": drifted,
                   "rss_mb": peak_mb()}}))
 """
+)
 
 
 def anchors_python() -> Path:
@@ -160,8 +169,9 @@ def anchors_python() -> Path:
     py = ANCHORS_VENV / "bin" / "python"
     ready = ANCHORS_VENV / ".installed"
     if not ready.exists():
-        print(f"creating {ANCHORS_VENV} (once): pip install {' '.join(ANCHOR_PACKAGES)}",
-              flush=True)
+        print(
+            f"creating {ANCHORS_VENV} (once): pip install {' '.join(ANCHOR_PACKAGES)}", flush=True
+        )
         subprocess.run([sys.executable, "-m", "venv", str(ANCHORS_VENV)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", *ANCHOR_PACKAGES], check=True)
         ready.write_text("ok\n")
@@ -170,8 +180,14 @@ def anchors_python() -> Path:
 
 def run_script(python: Path | str, script: str, timeout: int = 1800) -> dict[str, float]:
     env = dict(os.environ, NML_DISABLE_USAGE_LOGGING="1", PYTHONWARNINGS="ignore")
-    out = subprocess.run([str(python), "-c", script], capture_output=True, text=True,
-                         env=env, timeout=timeout, check=False)
+    out = subprocess.run(
+        [str(python), "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -213,12 +229,19 @@ def false_alarms_and_power(rows: int, monitors: int, seed: int) -> list[str]:
     default = calibrate_all(base, n_cur, monitors=monitors, statistics=names)
     alpha = default["ks"].alpha
     null = window_counts(0.0)
-    lines.append(f"default budget (1 per 30 days, hourly, {monitors} monitors, alpha={alpha:.2e})"
-                 f", {windows} no-drift windows of {n_cur}: {rates(default, null)}")
+    lines.append(
+        f"default budget (1 per 30 days, hourly, {monitors} monitors, alpha={alpha:.2e})"
+        f", {windows} no-drift windows of {n_cur}: {rates(default, null)}"
+    )
     lines.append(f"  same thresholds, 0.1-sigma shift: {rates(default, window_counts(0.1))}")
     test_budget = FalseAlarmBudget(alerts=0.01 * 720, period=timedelta(days=30))
-    loose = calibrate_all(base, n_cur, budget=test_budget, statistics=names,
-                          min_effects=dict.fromkeys(MIN_EFFECT, 0.0))
+    loose = calibrate_all(
+        base,
+        n_cur,
+        budget=test_budget,
+        statistics=names,
+        min_effects=dict.fromkeys(MIN_EFFECT, 0.0),
+    )
     lines.append(f"alpha=0.01 without minimum effect (null quantile alone): {rates(loose, null)}")
     return lines
 
@@ -245,9 +268,16 @@ def main() -> None:
     tracemalloc.stop()
 
     rows: list[tuple[str, dict[str, float]]] = [
-        ("mlwarden (in-process, arrays in RAM)",
-         {"compute_s": in_process, "total_s": in_process, "rss_mb": float("nan"),
-          "traced_mb": peak, "drifted": drifted}),
+        (
+            "mlwarden (in-process, arrays in RAM)",
+            {
+                "compute_s": in_process,
+                "total_s": in_process,
+                "rss_mb": float("nan"),
+                "traced_mb": peak,
+                "drifted": drifted,
+            },
+        ),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         import pyarrow as pa
@@ -258,32 +288,56 @@ def main() -> None:
             paths[side] = str(Path(tmp) / f"{side}.parquet")
             pq.write_table(pa.table(dict(zip(names, cols, strict=True))), paths[side])
         del ref_cols, cur_cols
-        fmt = {"ref": paths["ref"], "cur": paths["cur"], "src": str(ROOT / "src"),
-               "bench": str(HERE)}
-        rows.append(("mlwarden (subprocess, Parquet column by column)",
-                     run_script(sys.executable, textwrap.dedent(OURS_SCRIPT).format(**fmt))))
+        fmt = {
+            "ref": paths["ref"],
+            "cur": paths["cur"],
+            "src": str(ROOT / "src"),
+            "bench": str(HERE),
+        }
+        rows.append(
+            (
+                "mlwarden (subprocess, Parquet column by column)",
+                run_script(sys.executable, textwrap.dedent(OURS_SCRIPT).format(**fmt)),
+            )
+        )
         if not args.skip_anchors:
             py = anchors_python()
-            rows.append(("Evidently DataDriftPreset",
-                         run_script(py, textwrap.dedent(EVIDENTLY_SCRIPT).format(**fmt))))
-            rows.append(("NannyML UnivariateDriftCalculator",
-                         run_script(py, textwrap.dedent(NANNYML_SCRIPT).format(**fmt))))
+            rows.append(
+                (
+                    "Evidently DataDriftPreset",
+                    run_script(py, textwrap.dedent(EVIDENTLY_SCRIPT).format(**fmt)),
+                )
+            )
+            rows.append(
+                (
+                    "NannyML UnivariateDriftCalculator",
+                    run_script(py, textwrap.dedent(NANNYML_SCRIPT).format(**fmt)),
+                )
+            )
 
-    print(f"\n{args.rows:,} reference + {args.rows:,} current rows x {args.features} features "
-          f"({args.features // 4} drifted by 0.25 sigma)")
+    print(
+        f"\n{args.rows:,} reference + {args.rows:,} current rows x {args.features} features "
+        f"({args.features // 4} drifted by 0.25 sigma)"
+    )
     ref_time = rows[1][1].get("compute_s") or rows[0][1]["compute_s"]
     ref_rss = rows[1][1].get("rss_mb") or float("nan")
-    print(f"{'':50s} {'compute s':>10s} {'total s':>9s} {'peak RSS MB':>12s} "
-          f"{'x time':>7s} {'x RSS':>6s} {'drifted':>8s}")
+    print(
+        f"{'':50s} {'compute s':>10s} {'total s':>9s} {'peak RSS MB':>12s} "
+        f"{'x time':>7s} {'x RSS':>6s} {'drifted':>8s}"
+    )
     for label, r in rows:
         if "error" in r:
             print(f"{label:50s} error: {r['error']}")
             continue
-        print(f"{label:50s} {r['compute_s']:10.2f} {r['total_s']:9.2f} {r['rss_mb']:12.0f} "
-              f"{r['compute_s'] / ref_time:7.1f} {r['rss_mb'] / ref_rss:6.1f} "
-              f"{r.get('drifted')!s:>8s}")
-    print(f"mlwarden in-process: memory allocated by the computation (tracemalloc peak, "
-          f"input arrays excluded): {peak:.0f} MB")
+        print(
+            f"{label:50s} {r['compute_s']:10.2f} {r['total_s']:9.2f} {r['rss_mb']:12.0f} "
+            f"{r['compute_s'] / ref_time:7.1f} {r['rss_mb'] / ref_rss:6.1f} "
+            f"{r.get('drifted')!s:>8s}"
+        )
+    print(
+        f"mlwarden in-process: memory allocated by the computation (tracemalloc peak, "
+        f"input arrays excluded): {peak:.0f} MB"
+    )
     print("\nmeasured alert rates (windows simulated as multinomial bin counts):")
     for line in false_alarms_and_power(min(args.rows, 1_000_000), args.features, args.seed + 1):
         print(line)

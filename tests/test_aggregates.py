@@ -216,9 +216,11 @@ def test_arrow_events_are_counted_like_the_ibis_oracle() -> None:
                 for w, t in want_s.items():
                     assert got_s[w].schema == t.schema
                     assert got_s[w].column("c").to_pylist() == t.column("c").to_pylist()
-                    assert np.array_equal(got_s[w].column("x").to_numpy(zero_copy_only=False),
-                                          t.column("x").to_numpy(zero_copy_only=False),
-                                          equal_nan=True)
+                    assert np.array_equal(
+                        got_s[w].column("x").to_numpy(zero_copy_only=False),
+                        t.column("x").to_numpy(zero_copy_only=False),
+                        equal_nan=True,
+                    )
                 for light in (False, True):
                     v = collect(store, model, [Volume(history=light)], run, segment=segment)
                     assert v[Volume(history=light)] == aggregates._volume(ev, light=light)
@@ -254,7 +256,9 @@ def test_grouped_category_counts_equal_the_ibis_oracle() -> None:
         table = pa.table(
             {
                 "event_id": [f"e{i}" for i in range(n)],
-                "timestamp": [START + timedelta(seconds=int(s)) for s in rng.integers(0, 3 * 86400, n)],
+                "timestamp": [
+                    START + timedelta(seconds=int(s)) for s in rng.integers(0, 3 * 86400, n)
+                ],
                 "c": rng.choice(["a", "b", None], n, p=[0.6, 0.3, 0.1]),
                 "b": rng.random(n) < 0.4,
                 "x": rng.integers(0, 4, n).astype(float),

@@ -237,7 +237,9 @@ def test_actuals_table_checked_whole_equals_row_by_row(
 ) -> None:
     from mlwarden.schema.batch import validate_actuals_table
 
-    spec = ModelSpec(name="m", task=task, classes=classes, features=[Feature(name="x", kind="numeric")])
+    spec = ModelSpec(
+        name="m", task=task, classes=classes, features=[Feature(name="x", kind="numeric")]
+    )
     table = pa.table({"event_id": ["e1", "e2", "e3", "e4"], "actual": actual})
     now = datetime(2026, 1, 5, tzinfo=UTC)
     got = validate_actuals_table(spec, table, now=now)

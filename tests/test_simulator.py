@@ -69,8 +69,9 @@ def test_day_ranges_and_batches_concatenate_to_the_whole_stream() -> None:
     whole = sim.events(0, 4)
     assert whole.equals(sim.events())
     assert whole.equals(pa.concat_tables([small().events(d, d + 1) for d in range(4)]))
-    assert whole.equals(pa.concat_tables([sim.events(0, 1.3), sim.events(1.3, 2.5),
-                                          sim.events(2.5, 9)]))
+    assert whole.equals(
+        pa.concat_tables([sim.events(0, 1.3), sim.events(1.3, 2.5), sim.events(2.5, 9)])
+    )
     batches = list(sim.iter_batches(batch_size=350))
     assert [b.num_rows for b in batches] == [350] * 3 + [150]
     assert whole.equals(pa.concat_tables(batches))
@@ -83,8 +84,16 @@ def test_day_ranges_and_batches_concatenate_to_the_whole_stream() -> None:
 def test_event_columns_types_and_values(drifting: Simulation) -> None:
     events = drifting.events()
     assert events.num_rows == 60 * 2000
-    assert events.column_names[:8] == ["event_id", "timestamp", "version", "prediction", "score",
-                                       "latency_ms", "status", "error"]
+    assert events.column_names[:8] == [
+        "event_id",
+        "timestamp",
+        "version",
+        "prediction",
+        "score",
+        "latency_ms",
+        "status",
+        "error",
+    ]
     assert events.column_names[8:] == list(FEATURES)
     types = dict(zip(events.column_names, events.schema.types, strict=True))
     assert types["timestamp"] == pa.timestamp("us", "UTC")
@@ -220,15 +229,18 @@ def test_actuals_arrive_after_the_delay() -> None:
     assert actuals.column_names == ["event_id", "actual", "timestamp"]
     assert actuals.schema.field("actual").type == pa.int64()
     assert actuals.column("event_id").equals(events.column("event_id"))
-    lag = (actuals.column("timestamp").cast(pa.int64()).to_numpy()
-           - events.column("timestamp").cast(pa.int64()).to_numpy())
+    lag = (
+        actuals.column("timestamp").cast(pa.int64()).to_numpy()
+        - events.column("timestamp").cast(pa.int64()).to_numpy()
+    )
     assert (lag == int(2.5 * 86_400_000_000)).all()
     cut = START + timedelta(days=3.5)
     early = sim.actuals(available_at=cut)
     assert 0 < early.num_rows < actuals.num_rows
     assert pc.max(early.column("timestamp")).as_py() <= cut
-    arrived = events.filter(pc.less_equal(events.column("timestamp"),
-                                          pa.scalar(cut - timedelta(days=2.5))))
+    arrived = events.filter(
+        pc.less_equal(events.column("timestamp"), pa.scalar(cut - timedelta(days=2.5)))
+    )
     assert early.column("event_id").equals(arrived.column("event_id"))
     assert sim.actuals(available_at=START + timedelta(days=2)).num_rows == 0
     with pytest.raises(ConfigError, match="'available_at'"):
@@ -239,8 +251,9 @@ def test_label_fraction_keeps_a_subset_of_the_same_labels() -> None:
     full, half = small().actuals(), small(label_fraction=0.5).actuals()
     assert 0.45 < half.num_rows / full.num_rows < 0.55
     labels = dict(zip(col(full, "event_id"), col(full, "actual"), strict=True))
-    assert all(labels[e] == a for e, a in zip(col(half, "event_id"), col(half, "actual"),
-                                               strict=True))
+    assert all(
+        labels[e] == a for e, a in zip(col(half, "event_id"), col(half, "actual"), strict=True)
+    )
 
 
 def test_to_json_rows() -> None:
@@ -249,8 +262,17 @@ def test_to_json_rows() -> None:
     rows = Simulation.to_json_rows(events, ["income", "region", "has_mortgage"], ["region"])
     assert len(rows) == events.num_rows
     ok = next(r for r in rows if r["status"] == "ok")
-    assert set(ok) == {"event_id", "timestamp", "version", "features", "prediction", "score",
-                       "latency_ms", "status", "segments"}
+    assert set(ok) == {
+        "event_id",
+        "timestamp",
+        "version",
+        "features",
+        "prediction",
+        "score",
+        "latency_ms",
+        "status",
+        "segments",
+    }
     assert datetime.fromisoformat(ok["timestamp"]).tzinfo is not None
     assert ok["version"] == "v1" and ok["prediction"] in (0, 1)
     assert set(ok["features"]) == {"income", "region", "has_mortgage"}
@@ -264,9 +286,16 @@ def test_to_json_rows() -> None:
 
 @pytest.mark.parametrize(
     ("arg", "value"),
-    [("days", 0), ("events_per_day", -1), ("drift_start_day", -3), ("upstream_null_share", 1.5),
-     ("label_fraction", -0.1), ("upstream_break_feature", "salary"), ("label_delay_days", -1.0),
-     ("start", datetime(2026, 1, 1))],
+    [
+        ("days", 0),
+        ("events_per_day", -1),
+        ("drift_start_day", -3),
+        ("upstream_null_share", 1.5),
+        ("label_fraction", -0.1),
+        ("upstream_break_feature", "salary"),
+        ("label_delay_days", -1.0),
+        ("start", datetime(2026, 1, 1)),
+    ],
 )
 def test_bad_configuration_names_the_argument(arg: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"'{arg}'"):

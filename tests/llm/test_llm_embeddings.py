@@ -83,7 +83,9 @@ def test_personal_data_is_masked_in_the_examples() -> None:
     assert "4111" not in masked_preview("My card 4111 1111 1111 1111 was charged twice.")
 
 
-def test_without_the_extra_the_monitor_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_extra_the_monitor_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(text_embedding, "_installed", lambda module: module != "tokenizers")
     scenario = LlmScenario(days=1, calls_per_day=100, start=START)
     (r,) = _run(LlmEmbeddingDrift("prompt"), scenario)

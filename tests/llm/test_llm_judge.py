@@ -55,7 +55,9 @@ def test_the_judge_grades_a_sample_and_its_calls_become_priced_spans(
     store, model = app
     monkeypatch.setenv("JUDGE_KEY", "sk-judge-secret")
     with fake_openai() as fake:
-        judge = _fit(LlmJudge(endpoint=fake.base_url, model="judge", sample=30, api_key_env="JUDGE_KEY"))
+        judge = _fit(
+            LlmJudge(endpoint=fake.base_url, model="judge", sample=30, api_key_env="JUDGE_KEY")
+        )
         r = _evaluate(store, model, judge)
         assert len(fake.requests) == 30
         assert all(h["authorization"] == "Bearer sk-judge-secret" for h in fake.headers)
@@ -78,7 +80,9 @@ def test_the_judge_grades_a_sample_and_its_calls_become_priced_spans(
             assert j["input_tokens"] == 200 and j["output_tokens"] == 20
             # gpt-4o-mini: 200 * 0.15 + 20 * 0.60 per 1M tokens
             assert j["cost"] == pytest.approx(42e-6) and j["price_version"]
-        assert r.details["judge_calls"] == 30 and r.details["judge_cost"] == pytest.approx(30 * 42e-6)
+        assert r.details["judge_calls"] == 30 and r.details["judge_cost"] == pytest.approx(
+            30 * 42e-6
+        )
         # tracked like any other call: the usage query counts the judge's tokens by model
         u = usage(store.spans("default"), window=None, by="span_type").to_pylist()
         assert {x["span_type"]: x["input_tokens"] for x in u}["judge"] == 30 * 200
@@ -98,14 +102,19 @@ def Monitor_from(judge: LlmJudge) -> LlmJudge:  # noqa: N802 - reads like a cons
 
 @pytest.mark.parametrize(
     ("model", "reason"),
-    [("judge-broken", "the judge gave no 1-5 score"), ("judge-down", "the judge answered HTTP 503")],
+    [
+        ("judge-broken", "the judge gave no 1-5 score"),
+        ("judge-down", "the judge answered HTTP 503"),
+    ],
 )
 def test_a_judge_without_grades_is_a_status_not_a_crash(app: Any, model: str, reason: str) -> None:
     store, rec = app
     with fake_openai() as fake:
         r = _evaluate(store, rec, _fit(LlmJudge(endpoint=fake.base_url, model=model, sample=8)))
     assert r.status is Status.INSUFFICIENT_DATA and reason in r.reason
-    judges = [s for s in store.spans("default").to_pyarrow().to_pylist() if s["span_type"] == "judge"]
+    judges = [
+        s for s in store.spans("default").to_pyarrow().to_pylist() if s["span_type"] == "judge"
+    ]
     assert len(judges) == 8
     assert {s["status_code"] for s in judges} == {"error" if model == "judge-down" else "ok"}
 
@@ -132,7 +141,9 @@ def test_configured_in_the_spec_through_the_server(tmp_path: Any) -> None:
     srv = ServerProcess(tmp_path / "data", "--evaluate-every", "0").start()
     try:
         with fake_openai() as fake, httpx.Client(base_url=srv.url, timeout=120) as http:
-            r = http.post("/v1/traces", content=sim.payload(0), headers={"content-type": "application/json"})
+            r = http.post(
+                "/v1/traces", content=sim.payload(0), headers={"content-type": "application/json"}
+            )
             assert r.status_code == 200
             http.post("/v1/models", json={"name": "support-bot", "task": "llm", "prediction": None})
             r = http.post("/v1/models/support-bot/monitors/setup", json={"cadence": "1d"})
@@ -151,7 +162,9 @@ def test_configured_in_the_spec_through_the_server(tmp_path: Any) -> None:
                 json={"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()},
             )
             assert r.status_code == 200, r.text
-            (res,) = http.get("/v1/models/support-bot/results", params={"monitor": "llm_judge"}).json()
+            (res,) = http.get(
+                "/v1/models/support-bot/results", params={"monitor": "llm_judge"}
+            ).json()
             assert res["status"] in ("ok", "warn", "alert") and res["details"]["judged"] == 10
             judged = http.get("/v1/llm/spans", params={"span_type": "judge"}).json()
             assert len(judged["spans"]) == 10 == len(fake.requests)

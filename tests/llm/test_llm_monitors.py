@@ -142,7 +142,9 @@ def test_quiet_on_stationary_traffic_and_loud_on_the_injected_days() -> None:
     )
 
     def status(monitor: str, day: int) -> Status:
-        (r,) = [r for r in loud if r.monitor == monitor and r.window_start == START + timedelta(day)]
+        (r,) = [
+            r for r in loud if r.monitor == monitor and r.window_start == START + timedelta(day)
+        ]
         return r.status
 
     assert status("llm_cost:cost", 20) is Status.ALERT
@@ -184,7 +186,9 @@ def test_budget_per_model_per_day_on_hourly_windows() -> None:
 
 
 def test_budget_and_rate_settings_are_validated() -> None:
-    with pytest.raises(ConfigError, match="The 'per' parameter must be a multiple of the monitors' cadence"):
+    with pytest.raises(
+        ConfigError, match="The 'per' parameter must be a multiple of the monitors' cadence"
+    ):
         _fit(LlmBudget(5, per="90m"))
     with pytest.raises(ConfigError, match="The 'limit' parameter must be a number > 0. Got -1"):
         _fit(LlmBudget(-1))
@@ -207,7 +211,10 @@ def test_a_stated_max_rate_is_the_threshold_without_history() -> None:
         START + timedelta(1), run=run,
     )  # fmt: skip
     assert r_stated.status is Status.ALERT and r_stated.threshold == 0.02
-    assert r_stated.details["timeouts"] + r_stated.details["other_errors"] == r_stated.details["errors"]
+    assert (
+        r_stated.details["timeouts"] + r_stated.details["other_errors"]
+        == r_stated.details["errors"]
+    )
     assert r_learned.status is Status.INSUFFICIENT_DATA and "no baseline yet" in r_learned.reason
     store.close()
 
@@ -218,7 +225,9 @@ def test_reference_texts_give_a_baseline_when_history_is_short() -> None:
     mon = LlmPii("prompt").fit(ctx)
     assert mon.reference_ == [20, 200]  # type: ignore[attr-defined]
     store, model = _store(LlmScenario(days=1, calls_per_day=300, start=START, pii_rate=0.0))
-    (r,) = evaluate(store, model, MonitorSuite(SPEC.name, [mon], cadence="1d"), START, START + timedelta(1))
+    (r,) = evaluate(
+        store, model, MonitorSuite(SPEC.name, [mon], cadence="1d"), START, START + timedelta(1)
+    )
     assert r.status is Status.OK and r.details["baseline"] == "reference"
     assert r.details["baseline_rate"] == 0.1
     store.close()
@@ -248,9 +257,13 @@ def test_cost_spike_opens_an_incident_recommending_caching(tmp_path: Any) -> Non
     try:
         with httpx.Client(base_url=srv.url, timeout=120) as http:
             for body in sim.payloads():
-                r = http.post("/v1/traces", content=body, headers={"content-type": "application/json"})
+                r = http.post(
+                    "/v1/traces", content=body, headers={"content-type": "application/json"}
+                )
                 assert r.status_code == 200, r.text
-            r = http.post("/v1/models", json={"name": "support-bot", "task": "llm", "prediction": None})
+            r = http.post(
+                "/v1/models", json={"name": "support-bot", "task": "llm", "prediction": None}
+            )
             assert r.status_code == 201, r.text
             r = http.post("/v1/models/support-bot/monitors/setup", json={"cadence": "1d"})
             assert r.status_code == 200, r.text
@@ -273,7 +286,8 @@ def test_cost_spike_opens_an_incident_recommending_caching(tmp_path: Any) -> Non
             assert "per LLM call" in rec["cause"] and "?" not in rec["cause"]
             assert inc["title"].startswith("Cost: $")
             res = http.get(
-                "/v1/models/support-bot/results", params={"monitor": "llm_cost:cost", "status": "alert"}
+                "/v1/models/support-bot/results",
+                params={"monitor": "llm_cost:cost", "status": "alert"},
             ).json()
             assert res and all(math.isfinite(x["value"]) for x in res)
     finally:

@@ -69,4 +69,3 @@ def store() -> Iterator[DuckDBStore]:
 
 def spec_of(sim: Simulation) -> ModelSpec:
     return ModelSpec.model_validate(sim.spec_columns)
-

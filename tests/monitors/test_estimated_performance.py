@@ -58,7 +58,9 @@ def regression_run() -> tuple[list, dict[int, float], Monitor, dict[int, dict[st
             events = pa.table(
                 {
                     "event_id": [f"e{d}-{i}" for i in range(PER_DAY)],
-                    "timestamp": [START + timedelta(days=d, seconds=60 * i) for i in range(PER_DAY)],
+                    "timestamp": [
+                        START + timedelta(days=d, seconds=60 * i) for i in range(PER_DAY)
+                    ],
                     **{k: v for k, v in cols.items() if k != "target"},  # no labels yet
                 }
             )
@@ -71,9 +73,7 @@ def regression_run() -> tuple[list, dict[int, float], Monitor, dict[int, dict[st
         res = evaluate(store, model, suite, START, START + timedelta(days=DAYS))
     finally:
         store.close()
-    realised = {
-        d: float(np.mean(np.abs(c["target"] - c["prediction"]))) for d, c in days.items()
-    }
+    realised = {d: float(np.mean(np.abs(c["target"] - c["prediction"]))) for d, c in days.items()}
     (mon,) = [m for m in suite.monitors if m.id == "estimated_performance:mae"]
     return res, realised, mon, days
 
@@ -181,7 +181,9 @@ def test_multiclass_cbpe_estimates_accuracy_before_labels() -> None:
             events = pa.table(
                 {
                     "event_id": [f"e{d}-{i}" for i in range(PER_DAY)],
-                    "timestamp": [START + timedelta(days=d, seconds=60 * i) for i in range(PER_DAY)],
+                    "timestamp": [
+                        START + timedelta(days=d, seconds=60 * i) for i in range(PER_DAY)
+                    ],
                     "x": c["x"],
                     **{f"score__{k}": c["p"][:, i] for i, k in enumerate(CLASSES)},
                     "prediction": labels[c["pred"]],
@@ -190,9 +192,7 @@ def test_multiclass_cbpe_estimates_accuracy_before_labels() -> None:
             r = validate_table(MC_SPEC, events)
             assert not r.rejected
             store.append_events(model, r.table).result()
-        suite = MonitorSuite("triage", auto_monitors(MC_SPEC), cadence="1d").fit(
-            MC_SPEC, reference
-        )
+        suite = MonitorSuite("triage", auto_monitors(MC_SPEC), cadence="1d").fit(MC_SPEC, reference)
         assert {"estimated_performance:accuracy", "estimated_performance:f1"} <= {
             m.id for m in suite.monitors
         }

@@ -58,10 +58,14 @@ def _store(days: list[np.ndarray]) -> tuple[DuckDBStore, object, MonitorSuite]:
 def _verdicts(days: list[np.ndarray]) -> list[tuple[Status, float, dict[str, object]]]:
     store, model, suite = _store(days)
     try:
-        res = evaluate(store, model, suite, START, START + timedelta(days=len(days)), segments=False)
+        res = evaluate(
+            store, model, suite, START, START + timedelta(days=len(days)), segments=False
+        )
     finally:
         store.close()
-    return [(r.status, r.value or 0.0, r.details) for r in sorted(res, key=lambda r: r.window_start)]
+    return [
+        (r.status, r.value or 0.0, r.details) for r in sorted(res, key=lambda r: r.window_start)
+    ]
 
 
 def test_exceedance_counts_match_numpy() -> None:

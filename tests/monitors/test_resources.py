@@ -159,7 +159,11 @@ def test_without_the_sampler_it_says_how_to_start_it() -> None:
         mon = Resources().fit(FitContext(model.spec, sim.reference(), Calibration()))
         start = sim.scenario.start
         res = _evaluate(
-            store, model, [mon], window_run(start, start + timedelta(days=2), timedelta(days=1)), None
+            store,
+            model,
+            [mon],
+            window_run(start, start + timedelta(days=2), timedelta(days=1)),
+            None,
         )
     finally:
         store.close()

@@ -29,8 +29,13 @@ def oracle_counts(b: NumericBaseline, values: np.ndarray) -> list[int]:
     """Bin layout by definition: -inf | below e0 | [e_i, e_i+1) ... | at/above last | +inf."""
     x = values[~np.isnan(values)]
     fin = x[np.isfinite(x)]
-    mid = np.bincount(np.searchsorted(np.asarray(b.edges), fin, side="right"),
-                      minlength=len(b.edges) + 1) if b.edges else np.array([fin.size])
+    mid = (
+        np.bincount(
+            np.searchsorted(np.asarray(b.edges), fin, side="right"), minlength=len(b.edges) + 1
+        )
+        if b.edges
+        else np.array([fin.size])
+    )
     return [int(np.sum(x == -np.inf)), *mid.tolist(), int(np.sum(x == np.inf))]
 
 
@@ -89,8 +94,10 @@ def test_rejects_non_numeric() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(ref=arrays(np.float64, st.integers(0, 300), elements=floats),
-       cur=arrays(np.float64, st.integers(0, 300), elements=floats))
+@given(
+    ref=arrays(np.float64, st.integers(0, 300), elements=floats),
+    cur=arrays(np.float64, st.integers(0, 300), elements=floats),
+)
 def test_binning_matches_oracle(ref: np.ndarray, cur: np.ndarray) -> None:
     b = NumericBaseline.from_values(ref, max_bins=64)
     h = b.bin(cur)
@@ -99,9 +106,11 @@ def test_binning_matches_oracle(ref: np.ndarray, cur: np.ndarray) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(ref=arrays(np.float64, st.integers(1, 200), elements=finite),
-       a=arrays(np.float64, st.integers(0, 100), elements=floats),
-       b=arrays(np.float64, st.integers(0, 100), elements=floats))
+@given(
+    ref=arrays(np.float64, st.integers(1, 200), elements=finite),
+    a=arrays(np.float64, st.integers(0, 100), elements=floats),
+    b=arrays(np.float64, st.integers(0, 100), elements=floats),
+)
 def test_merge_of_windows_is_the_whole(ref: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     base = NumericBaseline.from_values(ref)
     whole = base.bin(np.concatenate([a, b]))
@@ -114,8 +123,11 @@ def test_merge_of_windows_is_the_whole(ref: np.ndarray, a: np.ndarray, b: np.nda
 
 def test_large_lookup_path_matches_oracle() -> None:
     rng = np.random.default_rng(3)
-    for ref in (rng.standard_t(2, 300_000), rng.lognormal(0, 3, 300_000),
-                1e6 + 1e-6 * rng.normal(size=300_000)):
+    for ref in (
+        rng.standard_t(2, 300_000),
+        rng.lognormal(0, 3, 300_000),
+        1e6 + 1e-6 * rng.normal(size=300_000),
+    ):
         b = NumericBaseline.from_values(ref)
         cur = np.concatenate([rng.choice(ref, 200_000), [1e308, -1e308, 5e-324, ref.max()]])
         assert list(b.bin(cur).counts) == oracle_counts(b, cur)

@@ -44,10 +44,10 @@ def raw_ks(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("name", sorted(DISTS))
-@pytest.mark.parametrize(("n_ref", "n_cur", "shift"),
-                         [(2000, 500, 0.0), (100_000, 10_000, 0.1), (300_000, 1000, 0.5)])
-def test_ks_and_wasserstein_match_raw_data(name: str, n_ref: int, n_cur: int,
-                                            shift: float) -> None:
+@pytest.mark.parametrize(
+    ("n_ref", "n_cur", "shift"), [(2000, 500, 0.0), (100_000, 10_000, 0.1), (300_000, 1000, 0.5)]
+)
+def test_ks_and_wasserstein_match_raw_data(name: str, n_ref: int, n_cur: int, shift: float) -> None:
     rng = np.random.default_rng(n_ref + n_cur)
     x, y = DISTS[name](rng, n_ref, 0.0), DISTS[name](rng, n_cur, shift)
     b = NumericBaseline.from_values(x)
@@ -134,8 +134,15 @@ def test_bin_wise_statistics_by_definition(pair: tuple[list[int], list[int]]) ->
     pe, qe = np.maximum(p, drift.PSI_EPSILON), np.maximum(q, drift.PSI_EPSILON)
     assert drift.psi(r, c).value == pytest.approx(((qe - pe) * np.log(qe / pe)).sum())
     assert drift.new_category_share(r, c).value == pytest.approx(q[p == 0].sum())
-    for fn in (drift.ks, drift.psi, drift.jensen_shannon, drift.chi_square,
-               drift.total_variation, drift.l_infinity, drift.new_category_share):
+    for fn in (
+        drift.ks,
+        drift.psi,
+        drift.jensen_shannon,
+        drift.chi_square,
+        drift.total_variation,
+        drift.l_infinity,
+        drift.new_category_share,
+    ):
         res = fn(r, c)
         assert math.isfinite(res.value) and res.value >= 0
         assert res.p_value is None or 0 <= res.p_value <= 1
@@ -151,16 +158,19 @@ def test_huge_counts_keep_precision() -> None:
     assert drift.chi_square([10**12, 10**12], [10**12, 10**12 + 1]).value > 0
 
 
-@pytest.mark.parametrize(("reference", "current", "match"), [
-    ([1, 2], [1, 2, 3], "have 2 bins"),
-    ([1, -2], [1, 2], "non-negative"),
-    ([0, 0], [1, 2], "no data"),
-    ([1, 2], [0, 0], "no data"),
-    ([], [], "non-empty"),
-    ([1, np.nan], [1, 1], "finite"),
-    ([[1, 2]], [[1, 2]], "1-D"),
-    (["a"], [1], "numbers"),
-])
+@pytest.mark.parametrize(
+    ("reference", "current", "match"),
+    [
+        ([1, 2], [1, 2, 3], "have 2 bins"),
+        ([1, -2], [1, 2], "non-negative"),
+        ([0, 0], [1, 2], "no data"),
+        ([1, 2], [0, 0], "no data"),
+        ([], [], "non-empty"),
+        ([1, np.nan], [1, 1], "finite"),
+        ([[1, 2]], [[1, 2]], "1-D"),
+        (["a"], [1], "numbers"),
+    ],
+)
 def test_invalid_counts_raise(reference: object, current: object, match: str) -> None:
     for fn in (drift.ks, drift.psi, drift.chi_square, drift.jensen_shannon):
         with pytest.raises(StatisticsError, match=match):
@@ -184,14 +194,23 @@ def test_convenience_entry_points() -> None:
     res = drift.numeric_drift(rng.normal(size=20_000), rng.normal(0.3, 1, 5000))
     assert res["ks"].p_value is not None and res["ks"].p_value < 1e-10
     assert 0.25 < res["wasserstein"].value < 0.35
-    assert set(res) == {"ks", "wasserstein", "psi", "jensen_shannon", "chi_square",
-                        "total_variation", "l_infinity"}
-    cat = drift.categorical_drift(["a"] * 50 + ["b"] * 50 + ["r"] * 2,
-                                  ["a"] * 60 + ["b"] * 35 + ["new"] * 5)
+    assert set(res) == {
+        "ks",
+        "wasserstein",
+        "psi",
+        "jensen_shannon",
+        "chi_square",
+        "total_variation",
+        "l_infinity",
+    }
+    cat = drift.categorical_drift(
+        ["a"] * 50 + ["b"] * 50 + ["r"] * 2, ["a"] * 60 + ["b"] * 35 + ["new"] * 5
+    )
     assert cat["new_category_share"].value == 0.05
     # rare 'r' and the unseen 'new' are pooled: a | b | rare
-    assert cat["chi_square"].value == pytest.approx(stats.chi2_contingency(
-        [[50, 50, 2], [60, 35, 5]], correction=False).statistic)
+    assert cat["chi_square"].value == pytest.approx(
+        stats.chi2_contingency([[50, 50, 2], [60, 35, 5]], correction=False).statistic
+    )
     base = CategoricalBaseline.from_values(["x", "y"] * 10)
     assert drift.categorical_drift(base, base.count(["x"] * 20))["l_infinity"].value == 0.5
 

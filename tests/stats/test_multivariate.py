@@ -24,9 +24,15 @@ def test_domain_classifier_no_drift_stays_quiet() -> None:
     fired = 0
     for seed in range(8):
         rng = np.random.default_rng(seed)
-        res = domain_classifier_drift(rng.normal(size=(600, 3)), rng.normal(size=(400, 3)),
-                                      model="logistic", alpha=0.05, min_auc=0.5, seed=seed,
-                                      importance_repeats=0)
+        res = domain_classifier_drift(
+            rng.normal(size=(600, 3)),
+            rng.normal(size=(400, 3)),
+            model="logistic",
+            alpha=0.05,
+            min_auc=0.5,
+            seed=seed,
+            importance_repeats=0,
+        )
         assert abs(res.auc - 0.5) < 6 * res.null_std
         assert res.null_std == pytest.approx(np.sqrt((1001) / (12 * 600 * 400)))
         fired += res.drifted
@@ -37,8 +43,9 @@ def test_domain_classifier_finds_the_drifted_feature() -> None:
     rng = np.random.default_rng(1)
     ref = correlated(rng, 3000)
     cur = correlated(rng, 3000, decouple=True)  # marginals unchanged, correlation broken
-    res = domain_classifier_drift(ref, cur, feature_names=["a", "b", "c", "d"], max_rows=1500,
-                                  folds=3)
+    res = domain_classifier_drift(
+        ref, cur, feature_names=["a", "b", "c", "d"], max_rows=1500, folds=3
+    )
     assert res.drifted and res.auc > 0.6 and res.p_value < 1e-6
     assert res.n_reference == 1500 and res.n_current == 1500
     top = sorted(res.contributions, key=res.contributions.get, reverse=True)[:2]
@@ -85,8 +92,9 @@ def test_reconstruction_no_drift_and_drift() -> None:
     ref = correlated(rng, 6000)
     quiet = reconstruction_drift(ref, correlated(rng, 3000), variance=0.6)
     assert not quiet.drifted and quiet.lower < quiet.current_error < quiet.upper
-    loud = reconstruction_drift(ref, correlated(rng, 3000, decouple=True),
-                                feature_names=["a", "b", "c", "d"], variance=0.6)
+    loud = reconstruction_drift(
+        ref, correlated(rng, 3000, decouple=True), feature_names=["a", "b", "c", "d"], variance=0.6
+    )
     assert loud.drifted and loud.current_error > loud.upper and loud.p_value < 1e-6
     top = sorted(loud.contributions, key=loud.contributions.get, reverse=True)[:2]
     assert set(top) == {"a", "b"}
@@ -96,8 +104,13 @@ def test_reconstruction_false_alarms_are_rare() -> None:
     fired = 0
     for seed in range(20):
         rng = np.random.default_rng(100 + seed)
-        res = reconstruction_drift(correlated(rng, 2000), correlated(rng, 500), alpha=0.05,
-                                   min_relative_change=0.0, seed=seed)
+        res = reconstruction_drift(
+            correlated(rng, 2000),
+            correlated(rng, 500),
+            alpha=0.05,
+            min_relative_change=0.0,
+            seed=seed,
+        )
         fired += res.drifted
     assert fired <= 4  # alpha 0.05 over 20 runs: P(>= 5) < 0.3%
 

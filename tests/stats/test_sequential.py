@@ -14,11 +14,14 @@ def step(seed: int, shift: float, n: int = 300, at: int = 200) -> np.ndarray:
     return rng.normal(0.0, 1.0, n) + np.where(np.arange(n) >= at, shift, 0.0)
 
 
-@pytest.mark.parametrize("detector", [
-    Cusum(warmup=50),
-    Cusum(target=0.0, std=1.0),
-    PageHinkley(threshold=25.0, delta=0.1),
-])
+@pytest.mark.parametrize(
+    "detector",
+    [
+        Cusum(warmup=50),
+        Cusum(target=0.0, std=1.0),
+        PageHinkley(threshold=25.0, delta=0.1),
+    ],
+)
 def test_detects_a_one_sigma_degradation_soon(detector: Cusum | PageHinkley) -> None:
     delays = []
     for seed in range(10):
@@ -43,8 +46,12 @@ def test_direction_and_slow_drift() -> None:
 
 def test_config_is_the_constructor_and_state_has_underscores() -> None:
     ph = PageHinkley(delta=0.01, threshold=3.0)
-    assert ph.get_params() == {"delta": 0.01, "threshold": 3.0, "min_instances": 30,
-                               "direction": "both"}
+    assert ph.get_params() == {
+        "delta": 0.01,
+        "threshold": 3.0,
+        "min_instances": 30,
+        "direction": "both",
+    }
     assert repr(ph) == "PageHinkley(delta=0.01, threshold=3.0, min_instances=30, direction='both')"
     ph.update(1.0)
     assert ph.n_ == 1 and ph.mean_ == 1.0

@@ -35,13 +35,18 @@ def llm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         with httpx.Client(base_url=srv.url, timeout=300) as http:
             for body in sim.payloads():
-                r = http.post("/v1/traces", content=body, headers={"content-type": "application/json"})
+                r = http.post(
+                    "/v1/traces", content=body, headers={"content-type": "application/json"}
+                )
                 assert r.status_code == 200, r.text
             r = http.post("/v1/models", json={"name": APP, "task": "llm", "prediction": None})
             assert r.status_code == 201, r.text
             r = http.post("/v1/models", json={"name": "churn", "task": "binary", "classes": [0, 1]})
             assert r.status_code == 201, r.text
-            assert http.post(f"/v1/models/{APP}/monitors/setup", json={"cadence": "1d"}).status_code == 200
+            assert (
+                http.post(f"/v1/models/{APP}/monitors/setup", json={"cadence": "1d"}).status_code
+                == 200
+            )
             r = http.post(
                 f"/v1/models/{APP}/evaluate",
                 json={"start": start.isoformat(), "end": today.isoformat()},
@@ -139,7 +144,9 @@ def test_a_trace_opens_with_its_span_tree(llm_page: Page, artifacts: Path) -> No
     text = child.inner_text()
     assert "Prompt" in text and "Response" in text and "PII in prompt" in text
     assert "tokens" in text and "cost" in text
-    assert llm_page.page.locator(f'tr[data-trace="{first}"]').get_attribute("aria-current") == "true"
+    assert (
+        llm_page.page.locator(f'tr[data-trace="{first}"]').get_attribute("aria-current") == "true"
+    )
     llm_page.shot(artifacts, "llm-trace")
     # pages: the next page of traces, then back
     llm_page.open(M)

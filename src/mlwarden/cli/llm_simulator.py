@@ -74,7 +74,6 @@ ANSWERS = [
 REFUSAL = "I'm sorry, but I can't help with that request."
 
 
-
 @dataclass(frozen=True)
 class LlmScenario:
     """What the simulated app does, day by day."""
@@ -212,8 +211,11 @@ class LlmSimulation:
                 start_ns - 2_000_000,
                 end_ns + 3_000_000,
                 kind="server",
-                attributes={"traceloop.span.kind": "workflow", "user.id": user,
-                            "session.id": session},  # fmt: skip
+                attributes={
+                    "traceloop.span.kind": "workflow",
+                    "user.id": user,
+                    "session.id": session,
+                },  # fmt: skip
                 status_code=status,
             ),
             SpanData(

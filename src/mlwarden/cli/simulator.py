@@ -493,14 +493,16 @@ class Simulation:
                 ),
                 "timestamp": pa.array(ts, pa.timestamp("us", "UTC")),
                 "process_cpu_percent": pa.array(cpu.round(2)),
-                "process_rss_bytes": pa.array(
-                    (1.2 * 2**30 + rng.normal(0, 20 * 2**20, n)).round()
-                ),
+                "process_rss_bytes": pa.array((1.2 * 2**30 + rng.normal(0, 20 * 2**20, n)).round()),
                 "process_open_fds": pa.array(np.full(n, 64.0)),
                 "process_threads": pa.array(np.full(n, 16.0)),
-                "host_cpu_percent": pa.array(np.clip(cpu + 6 + rng.normal(0, 2, n), 0, 100).round(2)),
+                "host_cpu_percent": pa.array(
+                    np.clip(cpu + 6 + rng.normal(0, 2, n), 0, 100).round(2)
+                ),
                 "host_memory_percent": pa.array(memory.round(2)),
-                "host_memory_available_bytes": pa.array(((100 - memory) / 100 * 16 * 2**30).round()),
+                "host_memory_available_bytes": pa.array(
+                    ((100 - memory) / 100 * 16 * 2**30).round()
+                ),
                 "host": pa.array(hosts.tolist(), pa.string()),
                 "status": pa.array(["ok"] * n, pa.string()),
             }

@@ -61,7 +61,11 @@ class LlmBudget(Monitor):
         return f"{self.kind}:{self.metric}_per_{self.by or 'app'}"
 
     def fit(self, ctx: FitContext) -> Self:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int | float) or not self.limit > 0:
+        if (
+            isinstance(self.limit, bool)
+            or not isinstance(self.limit, int | float)
+            or not self.limit > 0
+        ):
             raise ConfigError(expected("parameter", "limit", "be a number > 0", self.limit))
         if self.metric not in SPAN_METRICS:
             raise ConfigError(

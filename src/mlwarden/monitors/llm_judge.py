@@ -55,7 +55,10 @@ def judge_messages(criteria: str, prompt: str, response: str) -> list[dict[str, 
                 '{"score": <integer 1 to 5, 5 best>, "reason": "<one sentence>"}'
             ),
         },
-        {"role": "user", "content": f"QUESTION:\n{prompt[:MAX_TEXT]}\n\nANSWER:\n{response[:MAX_TEXT]}"},
+        {
+            "role": "user",
+            "content": f"QUESTION:\n{prompt[:MAX_TEXT]}\n\nANSWER:\n{response[:MAX_TEXT]}",
+        },
     ]
 
 
@@ -127,11 +130,17 @@ class LlmJudge(Monitor):
     def fit(self, ctx: FitContext) -> Self:
         if not isinstance(self.endpoint, str) or not re.match(r"^https?://[^/\s]+", self.endpoint):
             raise ConfigError(
-                expected("parameter", "endpoint", "be an http(s) URL of an OpenAI-compatible API",
-                         self.endpoint)  # fmt: skip
+                expected(
+                    "parameter",
+                    "endpoint",
+                    "be an http(s) URL of an OpenAI-compatible API",
+                    self.endpoint,
+                )  # fmt: skip
             )
         if not isinstance(self.model, str) or not self.model:
-            raise ConfigError(expected("parameter", "model", "be the judge model's name", self.model))
+            raise ConfigError(
+                expected("parameter", "model", "be the judge model's name", self.model)
+            )
         if self.api_key_env is not None and not os.environ.get(self.api_key_env):
             raise ConfigError(
                 f"The environment variable {self.api_key_env!r} named by 'api_key_env' is not set "
@@ -195,8 +204,10 @@ class LlmJudge(Monitor):
             "judge_errors": len(errors),
             "judge_tokens": tokens,
             "judge_cost": cost,
-            "worst": {masked_preview(str(g[2]["prompt"]), 80): f"{g[0]}: {g[1]}"
-                      for g in sorted(grades, key=lambda g: g[0])[:3]},  # fmt: skip
+            "worst": {
+                masked_preview(str(g[2]["prompt"]), 80): f"{g[0]}: {g[1]}"
+                for g in sorted(grades, key=lambda g: g[0])[:3]
+            },  # fmt: skip
         }
         rate = len(failed) / n if n else 0.0
         if n < self.min_rows:
@@ -258,7 +269,10 @@ class LlmJudge(Monitor):
                 if verdict is None:
                     message = "the judge gave no 1-5 score"
         except httpx.HTTPError as exc:
-            status, message = "error", f"the judge could not be reached: {type(exc).__name__}: {exc}"
+            status, message = (
+                "error",
+                f"the judge could not be reached: {type(exc).__name__}: {exc}",
+            )
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             status, message = "error", f"the judge's reply is not a chat completion: {exc}"
         end = time.time_ns()

@@ -107,6 +107,4 @@ class LlmLatency(Latency):
         cal = Calibration(**self.calibration_)
         alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
         exc = {"above": q["above"], "n": q["counted"], "level": q["level"]}
-        return self._against_past(
-            data, key, float(value), n, statistics.median(past), alpha, exc
-        )
+        return self._against_past(data, key, float(value), n, statistics.median(past), alpha, exc)

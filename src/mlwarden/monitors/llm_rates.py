@@ -150,7 +150,6 @@ class SpanRate(Monitor):
             n=n,
             details=details,
             reason=(
-                f"{rate:.2%} {noun} ({k} of {n} {of}); baseline {basis}, "
-                f"threshold {alert:.2%}"
+                f"{rate:.2%} {noun} ({k} of {n} {of}); baseline {basis}, threshold {alert:.2%}"
             ),
         )

@@ -132,9 +132,7 @@ def setup_suite(
     reference = _reference(store, record, optional=spans)
     suite = MonitorSuite(
         model,
-        auto_monitors(
-            spec, resources=_resource_features(store, project, model), spans=spans
-        ),
+        auto_monitors(spec, resources=_resource_features(store, project, model), spans=spans),
         cadence=cadence or choose_cadence(_volume_per_day(store, record, spans=spans)),
         budget=budget or str(DEFAULT_BUDGET),
         segments=list(segments if segments is not None else spec.segments),
@@ -160,9 +158,7 @@ def apply_suite(
     if suite.model != model:
         raise ConfigError(f"The spec is for model {suite.model!r}, not {model!r}.")
     record = store.get_model(project, model)
-    reference = _reference(
-        store, record, optional=any(m.source == "spans" for m in suite.monitors)
-    )
+    reference = _reference(store, record, optional=any(m.source == "spans" for m in suite.monitors))
     for col in suite.segments:
         if col not in record.spec.feature_names and col not in record.spec.tag_columns:
             raise ConfigError(

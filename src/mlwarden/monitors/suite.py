@@ -110,7 +110,9 @@ class MonitorSuite:
     def _numeric_columns(self, spec: ModelSpec) -> list[str]:
         """Numeric features some monitor watches (their baselines are built up front)."""
         watched = {getattr(m, "column", None) for m in self.monitors}
-        return [f.name for f in spec.features if f.kind is FeatureKind.NUMERIC and f.name in watched]
+        return [
+            f.name for f in spec.features if f.kind is FeatureKind.NUMERIC and f.name in watched
+        ]
 
     def _fit_segments(self, spec: ModelSpec, reference: pa.Table) -> dict[str, list[Monitor]]:
         """Monitors fitted on each segment's own reference rows: a region is judged against

@@ -163,7 +163,9 @@ class WindowHistograms:
         }
 
 
-def _per_window(mask: npt.NDArray[np.bool_], w: _Ints | None, windows: int) -> npt.NDArray[np.int64]:
+def _per_window(
+    mask: npt.NDArray[np.bool_], w: _Ints | None, windows: int
+) -> npt.NDArray[np.int64]:
     if w is None:
         return np.array([int(mask.sum())], dtype=np.int64)
     return np.bincount(w[mask], minlength=windows).astype(np.int64)

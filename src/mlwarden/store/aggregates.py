@@ -424,8 +424,7 @@ def _sample(ev: Any, r: Sample, counts: dict[int, int] | None = None) -> dict[in
     base = base.mutate(_k=base._h % _SAMPLE_MOD)
     if counts is None:
         counts = {
-            int(x["_w"]): int(x["n"])
-            for x in _rows(base.group_by("_w").aggregate(n=base.count()))
+            int(x["_w"]): int(x["n"]) for x in _rows(base.group_by("_w").aggregate(n=base.count()))
         }
     counts = {w: n for w, n in counts.items() if n}
     if not counts:
@@ -505,14 +504,21 @@ def _resource_use(
     out: dict[int, dict[str, Any]] = {}
     for k in range(run.first, run.last + 1):
         past = [
-            float(seen[j]["total"]) / int(seen[j]["n"]) for j in range(k - r.history, k) if j in seen
+            float(seen[j]["total"]) / int(seen[j]["n"])
+            for j in range(k - r.history, k)
+            if j in seen
         ]
         row = seen.get(k)
         if row is None:
             out[k] = {"n": 0, "mean": None, "max": None, "past": past}
         else:
             n = int(row["n"])
-            out[k] = {"n": n, "mean": float(row["total"]) / n, "max": float(row["peak"]), "past": past}
+            out[k] = {
+                "n": n,
+                "mean": float(row["total"]) / n,
+                "max": float(row["peak"]),
+                "past": past,
+            }
     return out
 
 

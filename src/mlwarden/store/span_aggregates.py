@@ -286,7 +286,9 @@ def _metric(t: Any, metric: str) -> Any:
         return t.cost
     if metric == "tokens":
         return _tokens(t)
-    raise ConfigError(expected("parameter", "metric", f"be one of {', '.join(SPAN_METRICS)}", metric))
+    raise ConfigError(
+        expected("parameter", "metric", f"be one of {', '.join(SPAN_METRICS)}", metric)
+    )
 
 
 def _spend(spans: Any, r: SpanSpend, run: WindowRun) -> dict[int, dict[str, Any]]:
@@ -314,7 +316,9 @@ def _spend(spans: Any, r: SpanSpend, run: WindowRun) -> dict[int, dict[str, Any]
         t = t.mutate(_g=key)
         t = t.inner_join(m, t._w == m._mw)
     g = t.group_by("_k", "_g").aggregate(value=t._v.sum(), calls=t.count())
-    ranked = g.mutate(_rn=ibis.row_number().over(group_by=g._k, order_by=[ibis.desc(g.value), g._g]))
+    ranked = g.mutate(
+        _rn=ibis.row_number().over(group_by=g._k, order_by=[ibis.desc(g.value), g._g])
+    )
     top = _rows(ranked.filter(ranked._rn < r.top).order_by(["_k", "_rn"]))
     limit = math.inf if r.limit is None else float(r.limit)
     summary = _rows(

@@ -74,9 +74,7 @@ def _series(
     return {k: [v.get(t) for t in x] for k, v in sorted(out.items())}
 
 
-def llm_tab(
-    store: Any, project: str, record: Any, state: ViewState, params: Any
-) -> dict[str, Any]:
+def llm_tab(store: Any, project: str, record: Any, state: ViewState, params: Any) -> dict[str, Any]:
     """Template context of the LLM tab."""
     f = LlmFilters.parse(params)
     spans = model_spans(store, record)
@@ -165,7 +163,11 @@ def trace_view(spans: Any, trace_id: str) -> dict[str, Any] | None:
             if key != "any"
             and (r["json_valid"] is False if key == "json_invalid" else bool(r.get(key)))
         ]
-        judge = orjson.loads(r["attributes"]) if r["span_type"] == "judge" and r.get("attributes") else {}
+        judge = (
+            orjson.loads(r["attributes"])
+            if r["span_type"] == "judge" and r.get("attributes")
+            else {}
+        )
         r["judge_score"] = judge.get("mlwarden.judge.score")
         r["judge_reason"] = judge.get("mlwarden.judge.reason")
         by_id[r["span_id"]] = {**r, "children": []}
