@@ -214,3 +214,26 @@ def test_concurrent_writers_and_readers() -> None:
     assert not errors
     assert store.events(m).count().to_pyarrow().as_py() == 4000
     store.close()
+
+
+def test_a_file_from_before_late_event_marks_gets_the_column(tmp_path: Path) -> None:
+    import duckdb
+
+    store = open_store(tmp_path)
+    store.create_model("p", SPEC)
+    store.put_suite("p", "m", "spec: {}", "{}")
+    path = store.path
+    store.close()
+    con = duckdb.connect(str(path))  # the table as the first release made it
+    con.execute("ALTER TABLE monitor_suites DROP COLUMN events_seen_until")
+    con.close()
+    store = open_store(tmp_path)
+    try:
+        assert store.events_seen_until("p", "m") is None
+        when = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        store.mark_evaluated("p", "m", events_until=when)
+        assert store.events_seen_until("p", "m") == when.replace(tzinfo=None)
+        store.put_suite("p", "m", "spec: {}", "{}")  # re-applying keeps working
+        assert store.get_suite("p", "m")[2] is None
+    finally:
+        store.close()

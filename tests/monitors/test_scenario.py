@@ -204,3 +204,47 @@ def test_upstream_break_and_schema_violations_show_up() -> None:
     assert by["schema_violations"].status is Status.ALERT
     assert "features.age" in by["schema_violations"].reason
     assert by["missing_values:age"].status is not Status.ALERT
+
+
+def test_events_received_late_re_evaluate_their_windows() -> None:
+    """A day uploaded after its window was evaluated (a backfill, a replayed buffer) is
+    evaluated again by the scheduler, without anyone asking."""
+    sim = Simulation(Scenario(days=8, events_per_day=800, drift_start_day=None, seed=3))
+    spec = spec_of(sim)
+    store = DuckDBStore()
+    try:
+        model = store.create_model("p", spec)
+        store.put_reference("p", spec.name, sim.reference())
+        start = sim.scenario.start
+        load(store, model, sim, day_from=0, day_to=4)
+        load(store, model, sim, day_from=5, day_to=8)
+        setup_suite(store, "p", spec.name, cadence="1d")
+        now = start + timedelta(days=8)
+        assert run_due(store, now=now) > 0
+        day4 = _window(store, spec.name, start + timedelta(days=4))
+        assert day4 and {r["status"] for r in day4 if r["kind"] == "feature_drift"} == {"no_data"}
+        assert run_due(store, now=now) == 0  # nothing new, nothing re-evaluated
+
+        load(store, model, sim, day_from=4, day_to=5)  # day 4 arrives late
+        assert run_due(store, now=now) > 0
+        day4 = _window(store, spec.name, start + timedelta(days=4))
+        drift = [r for r in day4 if r["kind"] == "feature_drift"]
+        assert drift and all(r["status"] in ("ok", "warn") for r in drift)
+        assert max(r["n"] for r in drift) == 800
+        # one row per monitor and window still: re-evaluation replaced, not added
+        assert len(day4) == len({r["monitor"] for r in day4})
+        assert run_due(store, now=now) == 0
+    finally:
+        store.close()
+
+
+def _window(store: DuckDBStore, model: str, start: object) -> list[dict[str, object]]:
+    from mlwarden.store.times import utc_naive
+
+    t = store.results()
+    rows = (
+        t.filter(t.model == model, t.segment.isnull(), t.window_start == utc_naive(start))
+        .to_pyarrow()
+        .to_pylist()
+    )
+    return rows

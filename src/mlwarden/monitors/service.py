@@ -273,7 +273,8 @@ def run_due(
     on_results: OnResults | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> int:
-    """Evaluate windows that closed since the last run, and windows whose labels arrived late.
+    """Evaluate windows that closed since the last run, and the windows that labels or events
+    received late belong to.
 
     Idempotent: a window evaluated twice replaces its results. ``stop`` (the server's
     shutdown) is asked before each model, chunk of windows and segment value; what was not
@@ -313,11 +314,17 @@ def _run_model(
     closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window
     start = utc_aware(until) or utc_aware(lo)
     assert start is not None
+    # read before the forward pass: what arrives during it is looked at next run
+    received = store.latest_event_receipt(record)
     for a, b in _chunks(start, closed_end, cadence):
         if stop is not None and stop():
             raise Stopped  # the rest is due at the next run
         total += evaluate_range(store, project, model, a, b, on_results=on_results, stop=stop)
         store.mark_evaluated(project, model, until=b)
+    if until is not None:
+        total += _late_events(store, record, until, received, closed_end, cadence, on_results, stop)
+    elif received is not None:  # the first pass evaluated everything there was
+        store.mark_evaluated(project, model, events_until=received)
     # late labels: re-evaluate the windows their events belong to
     latest = store.latest_label_time(record)
     if latest is not None and (labels_until is None or latest > labels_until):
@@ -333,6 +340,35 @@ def _run_model(
                     store, project, model, a, b, on_results=on_results, stop=stop
                 )
         store.mark_evaluated(project, model, labels_until=latest)
+    return total
+
+
+def _late_events(
+    store: Any,
+    record: Any,
+    until: datetime,
+    received: datetime | None,
+    closed_end: datetime,
+    cadence: timedelta,
+    on_results: OnResults | None,
+    stop: Callable[[], bool] | None,
+) -> int:
+    """Re-evaluate the windows that events received late (a backfill upload, a replayed
+    buffer) fall in, when those windows were evaluated before they arrived."""
+    project, model = record.project, record.name
+    seen = store.events_seen_until(project, model)
+    if received is None or (seen is not None and received <= seen):
+        return 0
+    total = 0
+    e_lo, e_hi = store.late_event_range(record, seen or datetime(1970, 1, 1), received, until)
+    if e_lo is not None:
+        e_start = utc_aware(e_lo)
+        e_end = min(utc_aware(e_hi) + cadence, closed_end)
+        for a, b in _chunks(e_start, e_end, cadence):
+            if stop is not None and stop():
+                raise Stopped  # events_seen_until not moved: these windows are due again
+            total += evaluate_range(store, project, model, a, b, on_results=on_results, stop=stop)
+    store.mark_evaluated(project, model, events_until=received)
     return total
 
 

@@ -256,7 +256,14 @@ class Store(IncidentStorage, ABC):
         *,
         until: datetime | None = None,
         labels_until: datetime | None = None,
-    ) -> None: ...
+        events_until: datetime | None = None,
+    ) -> None:
+        """Move a model's marks: windows evaluated up to ``until``, labels and events
+        received up to ``labels_until`` / ``events_until`` looked at."""
+
+    @abstractmethod
+    def events_seen_until(self, project: str, model: str) -> datetime | None:
+        """Receipt time up to which late events were looked for (None: never)."""
 
     @abstractmethod
     def write_results(self, project: str, model: str, rows: pa.Table) -> int:
@@ -286,6 +293,17 @@ class Store(IncidentStorage, ABC):
 
     @abstractmethod
     def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]: ...
+
+    @abstractmethod
+    def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
+        """When the model's most recent events were received."""
+
+    @abstractmethod
+    def late_event_range(
+        self, model: ModelRecord, since: datetime, until: datetime, before: datetime
+    ) -> tuple[Any, Any]:
+        """Earliest and latest event time of events received in ``(since, until]`` whose
+        event time is before ``before`` (in windows evaluated already)."""
 
     @abstractmethod
     def quarantine_table(self) -> Any:

@@ -81,6 +81,8 @@ CATALOG_DDL = [
     """CREATE TABLE IF NOT EXISTS monitor_suites (
         project VARCHAR, model VARCHAR, spec VARCHAR, state VARCHAR, updated_at TIMESTAMP,
         evaluated_until TIMESTAMP, labels_seen_until TIMESTAMP, PRIMARY KEY (project, model))""",
+    # added after the first release: files made before it get the column here
+    "ALTER TABLE monitor_suites ADD COLUMN IF NOT EXISTS events_seen_until TIMESTAMP",
 ]
 
 
@@ -950,7 +952,8 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         def fn(con: duckdb.DuckDBPyConnection) -> None:
             _all(
                 con,
-                "INSERT INTO monitor_suites VALUES (?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT DO UPDATE "
+                "INSERT INTO monitor_suites (project, model, spec, state, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
                 "SET spec = excluded.spec, state = excluded.state, updated_at = excluded.updated_at, "
                 "evaluated_until = NULL",
                 [project, model, spec, state, _utcnow()],
@@ -987,8 +990,15 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         *,
         until: datetime | None = None,
         labels_until: datetime | None = None,
+        events_until: datetime | None = None,
     ) -> None:
         def fn(con: duckdb.DuckDBPyConnection) -> None:
+            if events_until is not None:
+                _all(
+                    con,
+                    "UPDATE monitor_suites SET events_seen_until = ? WHERE project = ? AND model = ?",
+                    [utc_naive(events_until), project, model],
+                )
             if until is not None:
                 _all(
                     con,
@@ -1003,6 +1013,13 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                 )
 
         self._call(fn)
+
+    def events_seen_until(self, project: str, model: str) -> datetime | None:
+        rows = self._read(
+            "SELECT events_seen_until FROM monitor_suites WHERE project = ? AND model = ?",
+            [project, model],
+        )
+        return rows[0][0] if rows else None
 
     def write_results(self, project: str, model: str, rows: pa.Table) -> int:
         """Store results, replacing earlier results of the same monitor, segment and window
@@ -1058,6 +1075,20 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
 
     def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
         row = self._read(f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')}")
+        return (row[0][0], row[0][1]) if row else (None, None)
+
+    def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
+        row = self._read(f"SELECT max(received_at) FROM {_q(f'events_{model.uid}')}")
+        return row[0][0] if row else None
+
+    def late_event_range(
+        self, model: ModelRecord, since: datetime, until: datetime, before: datetime
+    ) -> tuple[Any, Any]:
+        row = self._read(
+            f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')} "
+            "WHERE received_at > ? AND received_at <= ? AND ts < ?",
+            [utc_naive(since), utc_naive(until), utc_naive(before)],
+        )
         return (row[0][0], row[0][1]) if row else (None, None)
 
     def quarantine_table(self) -> Any:
