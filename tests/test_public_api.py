@@ -16,3 +16,32 @@ def test_all_is_sorted_complete_and_importable() -> None:
     assert public <= set(names) | {"annotations"}, public - set(names)
     for n in names:
         assert hasattr(mlwarden, n)
+
+
+def test_the_sdk_imports_without_the_engine_or_the_statistics() -> None:
+    """A model server that imports mlwarden for its SDK does not load DuckDB, ibis, scipy or
+    the monitors (the names of the package are imported on first use)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlwarden; mlwarden.init; mlwarden.Monitor; mlwarden.ASGIMiddleware; "
+        "print(sorted(m for m in ('duckdb', 'ibis', 'scipy', 'sklearn', 'pandas', "
+        "'mlwarden.monitors', 'mlwarden.store') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_report_is_the_function_whatever_was_imported_first() -> None:
+    import mlwarden.reporting.batch
+
+    assert callable(mlwarden.report)
+    assert mlwarden.report is mlwarden.reporting.batch.report
+    assert mlwarden.Report.__name__ == "Report"
+    try:
+        mlwarden.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("an unknown name must raise AttributeError")

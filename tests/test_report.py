@@ -17,7 +17,7 @@ import yaml
 from mlwarden.cli.simulator import Scenario, Simulation
 from mlwarden.errors import ValidationError
 from mlwarden.monitors import MonitorSuite
-from mlwarden.report import report
+from mlwarden.reporting import report
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_report_writes_self_contained_html_and_json(files: dict[str, Path]) -> N
     data = json.loads(js.read_text())
     assert any(x["segment"] == "region=north" for x in data["results"])
     r = cli("report", str(files["ref"]), str(files["dir"] / "missing.parquet"))
-    assert r.returncode == 2 and "does not exist" in r.stderr
+    assert r.returncode == 2 and "The current file" in r.stderr and "does not exist" in r.stderr
 
 
 def test_a_drift_report_imports_neither_scipy_stats_nor_scikit_learn(tmp_path: Path) -> None:

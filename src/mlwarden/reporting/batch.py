@@ -20,12 +20,13 @@ import pyarrow.compute as pc
 from mlwarden.errors import ValidationError
 from mlwarden.monitors.evaluate import evaluate
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors
-from mlwarden.report.result import Report
+from mlwarden.reporting.result import Report
 from mlwarden.schema.batch import validate_actuals_table, validate_table
-from mlwarden.schema.infer import infer_spec, to_arrow
+from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.store.aggregates import WindowRun
 from mlwarden.store.duckdb_engine import DuckDBStore
+from mlwarden.tables import to_arrow
 
 __all__ = ["BATCH_BUDGET", "report"]
 
@@ -68,7 +69,7 @@ def report(
     # DuckDB, ibis and its DuckDB backend, and the pandas DuckDB imports on a first bound
     # parameter: ~0.9 s of imports
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(to_arrow, current)
+        pending = pool.submit(to_arrow, current, role="current")
         opening = pool.submit(_open_store)
         try:
             ref = to_arrow(reference)
