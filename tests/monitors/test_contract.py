@@ -45,9 +45,10 @@ from mlwarden.monitors.performance import Performance
 from mlwarden.monitors.prediction_drift import PredictionDrift
 from mlwarden.monitors.resources import Resources
 from mlwarden.monitors.schema_violations import SchemaViolations
+from mlwarden.monitors.text_drift import TextDrift
 from mlwarden.monitors.unseen_categories import UnseenCategories
 from mlwarden.monitors.volume import TrafficVolume
-from mlwarden.schema import validate_table
+from mlwarden.schema import Feature, ModelSpec, validate_table
 from mlwarden.sdk.resources import resources_spec
 from mlwarden.store import DuckDBStore
 
@@ -83,6 +84,8 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "llm_cost": lambda: LlmCost("tokens", by="user"),
     "llm_budget": lambda: LlmBudget(0.05, per="1d", by="model"),
     "llm_embedding_drift": lambda: LlmEmbeddingDrift("prompt", sample=60, reference_rows=60),
+    # a free-text feature ("note") the loan model is given for this kind only
+    "text_drift": lambda: TextDrift("note", sample=60, reference_rows=60),
     # a judge nobody answers for (port 9, discard): every call fails, deterministically; the
     # judge's verdicts are tested against a fake OpenAI server in tests/llm/test_llm_judge.py
     "llm_judge": lambda: LlmJudge(endpoint="http://127.0.0.1:9/v1", model="judge", sample=5),
@@ -94,9 +97,26 @@ def test_every_kind_has_an_example() -> None:
     assert sorted(EXAMPLES) == KINDS
 
 
-def fitted(kind: str, sim: Simulation) -> Monitor:
+def _spec(sim: Simulation, kind: str) -> ModelSpec:
     spec = spec_of(sim)
+    if kind != "text_drift":
+        return spec
+    return spec.model_copy(update={"features": (*spec.features, Feature(name="note", kind="text"))})
+
+
+def _notes(table: pa.Table) -> pa.Table:
+    """``table`` with a free-text ``note`` per row (the LLM simulator's questions)."""
+    if "note" in table.column_names:
+        return table
+    notes = [QUESTIONS[i % len(QUESTIONS)] for i in range(table.num_rows)]
+    return table.append_column("note", pa.array(notes, pa.string()))
+
+
+def fitted(kind: str, sim: Simulation) -> Monitor:
+    spec = _spec(sim, kind)
     reference = sim.reference()
+    if kind == "text_drift":
+        reference = _notes(reference)
     if kind == "llm_embedding_drift":  # a reference of the app's questions
         reference = reference.append_column(
             "prompt", pa.array([QUESTIONS[i % len(QUESTIONS)] for i in range(reference.num_rows)])
@@ -117,8 +137,10 @@ def run(
 ) -> list:
     """``mon`` over 4 daily windows of ``events`` (with the servers' resource samples of the
     same days, or ``resources``, in ``<model>.resources``)."""
-    spec = spec_of(sim)
+    spec = _spec(sim, mon.kind)
     model = store.create_model("p", spec)
+    if mon.kind == "text_drift":
+        events = _notes(events)
     companion = store.create_model("p", resources_spec(model.name))
     if events.num_rows:
         r = validate_table(spec, events)
@@ -212,6 +234,8 @@ def _with_column(events: pa.Table, name: str, values: pa.Array) -> pa.Table:
 def test_all_null_and_single_value_columns(kind: str, small_sim: Simulation) -> None:
     mon = fitted(kind, small_sim)
     events = small_sim.events(0, 4)
+    if kind == "text_drift":
+        events = _notes(events)
     samples = small_sim.resources(0, 4)
     column = getattr(mon, "column", None) or "credit_score"
     if column in ("score", "prediction"):

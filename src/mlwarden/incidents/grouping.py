@@ -25,6 +25,7 @@ FAMILIES: dict[str, str] = {
             "feature_drift",
             "multivariate_drift",
             "prediction_drift",
+            "text_drift",
             "missing_values",
             "out_of_range",
             "unseen_categories",
@@ -49,6 +50,7 @@ _DRIFT = (
     "feature_drift",
     "multivariate_drift",
     "prediction_drift",
+    "text_drift",
     "out_of_range",
     "unseen_categories",
 )

@@ -25,6 +25,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     prediction_drift,
     resources,
     schema_violations,
+    text_drift,
     unseen_categories,
     volume,
 )

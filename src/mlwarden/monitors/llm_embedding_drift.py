@@ -122,6 +122,11 @@ class LlmEmbeddingDrift(Monitor):
     def fit(self, ctx: FitContext) -> Self:
         if self.field not in FIELDS:
             raise ConfigError(expected("parameter", "field", "be prompt or response", self.field))
+        self._fit_texts(ctx)
+        return self
+
+    def _fit_texts(self, ctx: FitContext) -> None:
+        """Validate the parameters, then embed a sample of the reference's texts."""
         if self.method not in METHODS:
             raise ConfigError(
                 expected("parameter", "method", f"be one of {', '.join(METHODS)}", self.method)
@@ -132,12 +137,13 @@ class LlmEmbeddingDrift(Monitor):
                 raise ConfigError(
                     expected("parameter", name, f"be an integer >= {self.min_rows}", v)
                 )
-        col = ctx.column(self.field)
+        name = self.text_column
+        col = ctx.column(name)
         texts = [] if col is None else [v for v in col.to_pylist() if isinstance(v, str) and v]
         if len(texts) < self.min_rows:
             raise ConfigError(
-                f"Embedding drift of the {self.field}s needs at least {self.min_rows} texts in a "
-                f"'{self.field}' column of the reference. Got {len(texts)} instead."
+                f"Embedding drift of {name!r} needs at least {self.min_rows} texts in a "
+                f"{name!r} column of the reference. Got {len(texts)} instead."
             )
         texts = self._texts(texts)
         if len(texts) > self.reference_rows:
@@ -146,7 +152,11 @@ class LlmEmbeddingDrift(Monitor):
         self.calibration_ = ctx.calibration.to_dict()
         self.unavailable_ = embedding_support()
         self.reference_ = None if self.unavailable_ else _pack(load_minilm().encode(texts))
-        return self
+
+    @property
+    def text_column(self) -> str:
+        """The column of texts, in the reference and in the window's rows."""
+        return self.field
 
     def _texts(self, texts: list[str]) -> list[str]:
         return [last_user_turn(t) for t in texts] if self.field == "prompt" else texts
@@ -155,7 +165,7 @@ class LlmEmbeddingDrift(Monitor):
         return [SpanTexts(self.field, self.sample)]
 
     def evaluate(self, data: WindowData) -> Result:
-        table: pa.Table | None = data.get(SpanTexts(self.field, self.sample))
+        table: pa.Table | None = data.get(self.requests()[0])
         n = 0 if table is None else table.num_rows
         if self.unavailable_ or self.reference_ is None:
             return self.result(
@@ -165,11 +175,16 @@ class LlmEmbeddingDrift(Monitor):
                 reason=f"{self.unavailable_} Then re-apply the monitors (the reference is "
                 "embedded when they are fitted).",
             )
-        early = self.gate(data, n, what=f"{self.field}s")
+        early = self.gate(data, n, what=f"{self.text_column} texts")
         if early is not None:
             return early
         assert table is not None
-        texts = self._texts([str(t) for t in table.column(self.field).to_pylist()])
+        texts = self._texts(
+            [t for t in table.column(self.text_column).to_pylist() if isinstance(t, str) and t]
+        )
+        early = self.gate(data, len(texts), what=f"{self.text_column} texts")
+        if early is not None:
+            return early
         try:
             # on the reference's float16 grid: the same text must give the same vector on both
             # sides, or a classifier tells them apart by rounding alone
@@ -204,6 +219,6 @@ class LlmEmbeddingDrift(Monitor):
             threshold=float(threshold),
             n=n,
             details=details,
-            reason=f"{self.field}s: {what}; mean similarity to the nearest reference text "
+            reason=f"{self.text_column}: {what}; mean similarity to the nearest reference text "
             f"{nearest.mean():.2f}",
         )

@@ -279,6 +279,7 @@ def auto_monitors(
     from mlwarden.monitors.prediction_drift import PredictionDrift
     from mlwarden.monitors.resources import resource_monitors
     from mlwarden.monitors.schema_violations import SchemaViolations
+    from mlwarden.monitors.text_drift import TextDrift
     from mlwarden.monitors.unseen_categories import UnseenCategories
     from mlwarden.monitors.volume import TrafficVolume
 
@@ -291,6 +292,8 @@ def auto_monitors(
             out.append(OutOfRange(f.name))
         if f.kind is FeatureKind.CATEGORICAL:
             out.append(UnseenCategories(f.name))
+        if f.kind is FeatureKind.TEXT and spec.task is not Task.LLM:  # LLM apps: on spans
+            out.append(TextDrift(f.name))
     if sum(f.kind is FeatureKind.NUMERIC for f in spec.features) >= 2:
         out.append(MultivariateDrift())
     if spec.task is not Task.LLM:

@@ -85,6 +85,7 @@ class Report:
         )
         rows = "\n".join(_row(r) for r in whole)
         charts = "\n".join(_chart(r) for r in whole if r.details.get("chart"))
+        novel = "\n".join(_novel(r) for r in whole if r.details.get("novel"))
         seg = [r for r in self.results if r.segment is not None and r.status is Status.ALERT]
         seg_rows = "\n".join(
             _row(r) for r in sorted(seg, key=lambda r: (r.segment or "", r.monitor))
@@ -98,6 +99,7 @@ at most {html.escape(self.suite.budget)} false failing report(s), over {len(self
 <th>threshold</th><th>why</th></tr></thead><tbody>{rows}</tbody></table></section>
 {f"<section><h2>Segments with alerts</h2><table><tbody>{seg_rows}</tbody></table></section>" if seg_rows else ""}
 <section><h2>Distributions: reference vs current</h2><div class="charts">{charts}</div></section>
+{f"<section><h2>Texts least like the reference</h2>{novel}</section>" if novel else ""}
 """
         if not full:
             return f"<div class='mlwarden-report'>{_STYLE}{body}</div>"
@@ -134,6 +136,19 @@ def _row(r: Result) -> str:
         f"<tr><td class='st' style='color:{color}'>{r.status.value}</td>"
         f"<td>{html.escape(r.monitor)}{seg}</td><td>{_fmt(r.value)}</td><td>{_fmt(r.threshold)}</td>"
         f"<td>{html.escape(r.reason)}</td></tr>"
+    )
+
+
+def _novel(r: Result) -> str:
+    """A text-drift result's window texts least like any reference text (personal data
+    masked), with the cosine similarity to their nearest reference text."""
+    items = "".join(
+        f"<tr><td>{html.escape(str(text))}</td><td>{float(sim):.2f}</td></tr>"
+        for text, sim in r.details["novel"].items()
+    )
+    return (
+        f"<h3>{html.escape(r.monitor)}</h3><table><thead><tr><th>text</th>"
+        f"<th>similarity to the nearest reference text</th></tr></thead><tbody>{items}</tbody></table>"
     )
 
 

@@ -18,7 +18,7 @@ from mlwarden.server.ui.views import Chart, HeatMap, bar_chart, heat_map, pagina
 
 __all__ = ["drift_tab", "fairness_tab", "performance_tab", "quality_tab"]
 
-DRIFT_KINDS = ("feature_drift", "prediction_drift", "multivariate_drift")
+DRIFT_KINDS = ("feature_drift", "prediction_drift", "multivariate_drift", "text_drift")
 QUALITY_KINDS = (
     "missing_values",
     "out_of_range",
