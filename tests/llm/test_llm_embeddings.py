@@ -23,6 +23,7 @@ from mlwarden.schema.spec import Feature, ModelSpec
 from mlwarden.stats import text_embedding
 from mlwarden.stats.text_embedding import load_minilm
 from mlwarden.store import DuckDBStore
+from topics import BANKING, TRAVEL, questions
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -107,33 +108,22 @@ def test_a_reference_without_texts_is_named() -> None:
         LlmEmbeddingDrift("prompt", sample=10).fit(ctx)
 
 
-def _questions(rng: np.random.Generator, n: int, objects: list[str]) -> list[str]:
-    verbs = ["change", "cancel", "renew", "check", "update", "close", "open", "block"]
-    starts = ["How do I", "Can I", "Where can I", "Is it possible to", "Please help me"]
-    return [
-        f"{starts[rng.integers(len(starts))]} {verbs[rng.integers(len(verbs))]} my "
-        f"{objects[rng.integers(len(objects))]}?"
-        for _ in range(n)
-    ]
-
-
 def test_the_classifier_on_embeddings_is_quiet_on_new_texts_of_the_same_kind() -> None:
     from mlwarden.monitors.llm_embedding_drift import _pack, _unpack
     from mlwarden.stats.multivariate import domain_classifier_drift
 
-    banking = ["debit card", "savings account", "standing order", "overdraft", "online banking"]
-    other = ["flight booking", "hotel room", "rental car", "travel insurance", "train ticket"]
+    banking, other = BANKING, TRAVEL
     rng = np.random.default_rng(1)
     model = load_minilm()
 
     def emb(texts: list[str]) -> np.ndarray:
         return _unpack(_pack(model.encode(texts)))
 
-    ref = emb(_questions(rng, 300, banking))
+    ref = emb(questions(rng, 300, banking))
     for seed in (2, 3):
-        same = emb(_questions(np.random.default_rng(seed), 150, banking))
+        same = emb(questions(np.random.default_rng(seed), 150, banking))
         r = domain_classifier_drift(ref, same, model="logistic", alpha=1e-3, importance_repeats=0)
         assert not r.drifted, r.auc
-    mixed = emb(_questions(rng, 100, banking) + _questions(rng, 50, other))
+    mixed = emb(questions(rng, 100, banking) + questions(rng, 50, other))
     r = domain_classifier_drift(ref, mixed, model="logistic", alpha=1e-3, importance_repeats=0)
     assert r.drifted, r.auc

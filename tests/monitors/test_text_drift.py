@@ -17,6 +17,7 @@ from mlwarden.monitors.evaluate import _evaluate, window_run
 from mlwarden.monitors.text_drift import TextDrift
 from mlwarden.schema import Feature, ModelSpec, validate_table
 from mlwarden.store import DuckDBStore
+from topics import BANKING, TRAVEL, questions
 
 SPEC = ModelSpec(
     name="tickets",
@@ -25,18 +26,6 @@ SPEC = ModelSpec(
     prediction="prediction",
 )
 START = datetime(2026, 5, 4, tzinfo=UTC)
-BANKING = ["debit card", "savings account", "standing order", "overdraft", "online banking"]
-TRAVEL = ["flight booking", "hotel room", "rental car", "travel insurance", "train ticket"]
-
-
-def _texts(rng: np.random.Generator, n: int, objects: list[str]) -> list[str]:
-    verbs = ["change", "cancel", "renew", "check", "update", "close", "open", "block"]
-    starts = ["How do I", "Can I", "Where can I", "Is it possible to", "Please help me"]
-    return [
-        f"{starts[rng.integers(len(starts))]} {verbs[rng.integers(len(verbs))]} my "
-        f"{objects[rng.integers(len(objects))]}?"
-        for _ in range(n)
-    ]
 
 
 def _rows(rng: np.random.Generator, texts: list[str]) -> dict[str, object]:
@@ -50,7 +39,7 @@ def _rows(rng: np.random.Generator, texts: list[str]) -> dict[str, object]:
 
 def test_a_new_topic_fires_and_the_same_topics_do_not() -> None:
     rng = np.random.default_rng(7)
-    reference = pa.table(_rows(rng, _texts(rng, 600, BANKING)))
+    reference = pa.table(_rows(rng, questions(rng, 600, BANKING)))
     mon = TextDrift("description", sample=150, reference_rows=300).fit(
         FitContext(SPEC, reference, Calibration(budget="1 per 30 days", cadence_s=86400))
     )
@@ -58,9 +47,9 @@ def test_a_new_topic_fires_and_the_same_topics_do_not() -> None:
     try:
         model = store.create_model("p", SPEC)
         for day in range(4):
-            texts = _texts(rng, 300, BANKING)
+            texts = questions(rng, 300, BANKING)
             if day >= 2:  # a third of the tickets are now about travel
-                texts = texts[:200] + _texts(rng, 100, TRAVEL)
+                texts = texts[:200] + questions(rng, 100, TRAVEL)
             cols = _rows(rng, texts)
             when = START + timedelta(days=day, hours=12)
             events = pa.table(
@@ -102,12 +91,12 @@ def test_a_column_that_is_not_text_is_refused_by_name() -> None:
         TextDrift("description").fit(ctx)
 
 
-def test_a_batch_report_names_the_new_texts() -> None:
+def test_a_batch_report_names_the_newquestions() -> None:
     import mlwarden
 
     rng = np.random.default_rng(0)
-    ref = pa.table(_rows(rng, _texts(rng, 2000, BANKING)))
-    cur = pa.table(_rows(rng, _texts(rng, 600, BANKING) + _texts(rng, 400, TRAVEL)))
+    ref = pa.table(_rows(rng, questions(rng, 2000, BANKING)))
+    cur = pa.table(_rows(rng, questions(rng, 600, BANKING) + questions(rng, 400, TRAVEL)))
     report = mlwarden.report(ref, cur)
     (r,) = [x for x in report.results if x.monitor == "text_drift:description"]
     assert r.status is Status.ALERT

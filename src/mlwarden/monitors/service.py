@@ -330,16 +330,33 @@ def _run_model(
     if latest is not None and (labels_until is None or latest > labels_until):
         since = labels_until or datetime(1970, 1, 1)
         e_lo, e_hi = store.labelled_event_range(record, since)
-        if e_lo is not None:
-            e_start = utc_aware(e_lo)
-            e_end = min(utc_aware(e_hi) + cadence, closed_end)
-            for a, b in _chunks(e_start, e_end, cadence):
-                if stop is not None and stop():
-                    raise Stopped  # labels_until not moved: these windows are due again
-                total += evaluate_range(
-                    store, project, model, a, b, on_results=on_results, stop=stop
-                )
+        # labels_until moves only after: if stopped, these windows are due again
+        total += _reevaluate(store, record, e_lo, e_hi, closed_end, cadence, on_results, stop)
         store.mark_evaluated(project, model, labels_until=latest)
+    return total
+
+
+def _reevaluate(
+    store: Any,
+    record: Any,
+    lo: datetime | None,
+    hi: datetime | None,
+    closed_end: datetime,
+    cadence: timedelta,
+    on_results: OnResults | None,
+    stop: Callable[[], bool] | None,
+) -> int:
+    """Evaluate again the closed windows holding event times ``lo`` to ``hi``."""
+    if lo is None or hi is None:
+        return 0
+    total = 0
+    end = min(utc_aware(hi) + cadence, closed_end)
+    for a, b in _chunks(utc_aware(lo), end, cadence):
+        if stop is not None and stop():
+            raise Stopped
+        total += evaluate_range(
+            store, record.project, record.name, a, b, on_results=on_results, stop=stop
+        )
     return total
 
 
@@ -359,15 +376,9 @@ def _late_events(
     seen = store.events_seen_until(project, model)
     if received is None or (seen is not None and received <= seen):
         return 0
-    total = 0
     e_lo, e_hi = store.late_event_range(record, seen or datetime(1970, 1, 1), received, until)
-    if e_lo is not None:
-        e_start = utc_aware(e_lo)
-        e_end = min(utc_aware(e_hi) + cadence, closed_end)
-        for a, b in _chunks(e_start, e_end, cadence):
-            if stop is not None and stop():
-                raise Stopped  # events_seen_until not moved: these windows are due again
-            total += evaluate_range(store, project, model, a, b, on_results=on_results, stop=stop)
+    # events_seen_until moves only after: if stopped, these windows are due again
+    total = _reevaluate(store, record, e_lo, e_hi, closed_end, cadence, on_results, stop)
     store.mark_evaluated(project, model, events_until=received)
     return total
 
