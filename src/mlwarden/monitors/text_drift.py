@@ -25,8 +25,10 @@ __all__ = ["TextDrift"]
 
 @MONITORS.register
 class TextDrift(LlmEmbeddingDrift):
-    """Drift of the meaning of a text feature: up to ``sample`` texts per window against
-    ``reference_rows`` texts of the reference (see :class:`LlmEmbeddingDrift`). Evaluated for
+    """Drift of the meaning of a text feature, from sentence embeddings of each window's texts.
+
+    Up to ``sample`` texts per window against ``reference_rows`` texts of the reference (see
+    :class:`LlmEmbeddingDrift`). Evaluated for
     the whole model only: embedding every segment value's texts each window costs more than
     what a segment's sample of a few dozen texts could tell.
 
