@@ -115,6 +115,8 @@ def main() -> None:
                 "drift, cell drill-down": f"{m}?tab=drift&feature=n0&window={day}",
                 "quality": f"{m}?tab=quality",
                 "operations": f"{m}?tab=operations",
+                # one segment's view reads events, not roll-ups (kept per version only)
+                "operations, a segment": f"{m}?tab=operations&segment=c0%3Dv3",
                 "fairness": f"{m}?tab=fairness",
                 "incidents tab": f"{m}?tab=incidents",
                 "monitors": f"{m}/monitors",
