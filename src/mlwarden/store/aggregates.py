@@ -14,15 +14,15 @@ value); :func:`histogram_ibis` is the portable version, kept as the oracle.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import ibis
 import numpy as np
 import pyarrow as pa
 
+from mlwarden._lazy import ibis
 from mlwarden.store.span_aggregates import (
     SpanQuantiles,
     SpanRequest,
@@ -217,18 +217,18 @@ def collect(
         for req, value in collect_spans(store, model, spans, run).items():
             out[req] = value
         reqs = [r for r in reqs if not isinstance(r, SpanRequest)]
-    ev = _filtered(store.events(model), run, segment)
+    # the window's events as an ibis expression, built when a request first needs a query
+    # (a store may answer them all in place: batch mode does, without importing ibis)
+    ev = _Deferred(lambda: _filtered(store.events(model), run, segment))
     hists = [r for r in reqs if isinstance(r, Histogram)]
     if hists:
         out.update(_histograms(store, model, hists, run, segment, ev))
-    labelled = None
-    if any(
-        isinstance(r, Confusion | GroupConfusion | Regression)
-        or (isinstance(r, ScoreBins) and r.by == "actual")
-        for r in reqs
-    ):
+
+    def with_labels() -> Any:
         ac = store.actuals(model).select("event_id", "actual", "actual_value")
-        labelled = ev.inner_join(ac, "event_id")
+        return ev().inner_join(ac, "event_id")
+
+    labelled = _Deferred(with_labels)
     cats = [r for r in reqs if isinstance(r, Categories)]
     hot = getattr(store, "category_counts", None)
     if cats and hot is not None:
@@ -239,19 +239,19 @@ def collect(
         if isinstance(r, Volume):
             quick = getattr(store, "volumes", None)
             got = None if quick is None else quick(model, run, segment, light=r.history)
-            out[r] = got if got is not None else _volume(ev, light=r.history)
+            out[r] = got if got is not None else _volume(ev(), light=r.history)
         elif isinstance(r, Categories):
-            out[r] = _categories(ev, r.column)
+            out[r] = _categories(ev(), r.column)
         elif isinstance(r, Confusion):
-            out[r] = _pairs(labelled, None)
+            out[r] = _pairs(labelled(), None)
         elif isinstance(r, GroupConfusion):
-            out[r] = _pairs(labelled, r.column)
+            out[r] = _pairs(labelled(), r.column)
         elif isinstance(r, ScoreBins):
-            src = labelled if r.by == "actual" else ev
+            src = labelled() if r.by == "actual" else ev()
             hot = getattr(store, "score_bins", None)
             out[r] = hot(src, r) if hot is not None else _score_bins(src, r)
         elif isinstance(r, Regression):
-            out[r] = _regression(labelled)
+            out[r] = _regression(labelled())
         elif isinstance(r, Rejected):
             out[r] = _rejected(store, model, run)
         elif isinstance(r, ResourceUse):
@@ -262,13 +262,26 @@ def collect(
             got = None if quick is None else quick(model, r, run, segment)
             vol = out.get(Volume())
             counts = None if vol is None else {w: v["n"] for w, v in vol.items()}
-            out[r] = got if got is not None else _sample(ev, r, counts)
+            out[r] = got if got is not None else _sample(ev(), r, counts)
         if isinstance(r, Exceedance):
             known = None
             if history is not None and Volume() in out and history[0] <= run.first - r.history:
                 known = {**history[1], **out[Volume()]}
-            out[r] = _exceedance(store, model, r, run, segment, ev, known)
+            out[r] = _exceedance(store, model, r, run, segment, ev(), known)
     return out
+
+
+class _Deferred:
+    """A value computed on the first call, then kept."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make: Callable[[], Any] | None = make
+        self._value: Any = None
+
+    def __call__(self) -> Any:
+        if self._make is not None:
+            self._value, self._make = self._make(), None
+        return self._value
 
 
 def _rows(expr: Any) -> list[dict[str, Any]]:
@@ -581,13 +594,13 @@ def _histograms(
     reqs: list[Histogram],
     run: WindowRun,
     segment: dict[str, str] | None,
-    ev: Any,
+    ev: Callable[[], Any],
 ) -> dict[Request, dict[int, Any]]:
     hot = getattr(store, "numeric_histograms", None)
     if hot is not None:
         result: dict[Request, dict[int, Any]] = hot(model, reqs, run, segment)
         return result
-    return {r: histogram_ibis(ev, r) for r in reqs}
+    return {r: histogram_ibis(ev(), r) for r in reqs}
 
 
 def histogram_ibis(ev: Any, r: Histogram) -> dict[int, dict[str, Any]]:

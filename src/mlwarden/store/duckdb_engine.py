@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
-import ibis
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwarden._lazy import ibis
 from mlwarden.errors import ConflictError, NotFoundError, StorageError
 from mlwarden.schema.batch import Rejection, canonical_schema
 from mlwarden.schema.genai import SPAN_SCHEMA

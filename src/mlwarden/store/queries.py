@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-import ibis
 import pyarrow as pa
 
+from mlwarden._lazy import ibis
 from mlwarden.errors import ValidationError, expected
 from mlwarden.store.times import utc_naive
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwarden._lazy import ibis
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.stats import log_bins
 from mlwarden.store.times import utc_naive

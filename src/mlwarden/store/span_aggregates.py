@@ -32,9 +32,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import ibis
 import pyarrow as pa
 
+from mlwarden._lazy import ibis
 from mlwarden.errors import ConfigError, expected
 from mlwarden.store.times import utc_naive
 

@@ -25,9 +25,9 @@ import base64
 from datetime import datetime
 from typing import Any, Literal
 
-import ibis
 import pyarrow as pa
 
+from mlwarden._lazy import ibis
 from mlwarden.errors import ValidationError, expected
 from mlwarden.store.queries import WINDOWS, Window
 from mlwarden.store.times import utc_naive
