@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-import numpy as np
-
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
@@ -61,11 +59,11 @@ class MissingValues(Monitor):
         feat = ctx.spec.feature(self.column)
         self.edges_: list[float] | None = None
         if feat is not None and feat.kind is FeatureKind.NUMERIC:
-            values = ctx.floats(self.column)
-            if values is not None:
-                nulls = int(np.isnan(values).sum())
+            if ctx.reads_as_numbers(self.column):
+                base = ctx.numeric_baseline(self.column)
+                nulls = base.reference.n_missing  # nulls and NaN, as a window's histogram counts
                 # the same edges as the drift monitor's, so both read one histogram
-                self.edges_ = list(ctx.numeric_baseline(self.column).edges)
+                self.edges_ = list(base.edges)
         self.reference_rate_ = nulls / n if n else 0.0
         self.calibration_ = ctx.calibration.to_dict()
         return self

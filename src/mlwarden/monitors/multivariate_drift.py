@@ -75,7 +75,7 @@ class MultivariateDrift(Monitor):
         rng = np.random.default_rng(0)
         n = ctx.reference.num_rows
         idx = np.sort(rng.choice(n, size=min(n, 5 * self.sample), replace=False))
-        matrix = np.column_stack([ctx.floats(c)[idx] for c in cols])  # type: ignore[index]
+        matrix = np.column_stack([ctx.floats(c, rows=idx) for c in cols])  # type: ignore[misc]
         self.features_ = cols
         self.reference_ = matrix.tolist()
         self.calibration_ = ctx.calibration.to_dict()

@@ -94,7 +94,7 @@ class MonitorSuite:
         FalseAlarmBudget.parse(self.budget)
         parse_cadence(self.cadence)
         ctx = FitContext(spec, reference, self.calibration)
-        ctx.prepare(self._numeric_columns(spec))
+        ctx.prepare(self._numeric_columns(spec), self._categorical_columns(spec))
         kept: list[Monitor] = []
         skipped = list(self.skipped)
         for mon in self.monitors:
@@ -114,6 +114,13 @@ class MonitorSuite:
             f.name for f in spec.features if f.kind is FeatureKind.NUMERIC and f.name in watched
         ]
 
+    def _categorical_columns(self, spec: ModelSpec) -> list[str]:
+        """Categorical features some monitor watches (their category counts come up front)."""
+        watched = {getattr(m, "column", None) for m in self.monitors}
+        return [
+            f.name for f in spec.features if f.kind is FeatureKind.CATEGORICAL and f.name in watched
+        ]
+
     def _fit_segments(self, spec: ModelSpec, reference: pa.Table) -> dict[str, list[Monitor]]:
         """Monitors fitted on each segment's own reference rows: a region is judged against
         how that region looked in the reference, not against everyone (regions differ)."""
@@ -130,7 +137,7 @@ class MonitorSuite:
                     continue
                 mask = pc.equal(reference.column(col).cast(pa.string()), item["values"])
                 ctx = FitContext(spec, reference.filter(mask), self.calibration)
-                ctx.prepare(self._numeric_columns(spec))
+                ctx.prepare(self._numeric_columns(spec), self._categorical_columns(spec))
                 fitted = []
                 for mon in self.monitors:
                     if getattr(mon, "column", None) == col or not mon.per_segment:

@@ -37,7 +37,7 @@ class EdgeIndex:
 
     def __init__(self, edges: npt.ArrayLike) -> None:
         self.edges = np.asarray(edges, dtype=np.float64)
-        self._lut: tuple[float, float, npt.NDArray[np.int32]] | None = None
+        self._lut: tuple[float, float, _Ints] | None = None
         e = self.edges
         if e.size > 64:
             lo, hi = float(e[e.size // 200]), float(e[e.size - 1 - e.size // 200])
@@ -46,7 +46,7 @@ class EdgeIndex:
                 starts = lo + width * np.arange(_LUT_CELLS)
                 first = np.searchsorted(e, starts - 1e-3 * width, side="right")
                 last = np.searchsorted(e, starts + 1.001 * width, side="right")
-                table = np.where(first == last, first, -1).astype(np.int32)
+                table = np.where(first == last, first, -1).astype(np.intp)
                 table[0] = table[-1] = -1
                 self._lut = (lo, 1.0 / width, table)
 
@@ -59,7 +59,9 @@ class EdgeIndex:
         with np.errstate(over="ignore", invalid="ignore"):
             c *= inv
         np.clip(c, 0, _LUT_CELLS - 1, out=c)
-        b = table[c.astype(np.intp)].astype(np.intp)
+        # the cells' bins looked up in place: one array of x's size besides ``c``
+        b = c.astype(np.intp)
+        np.take(table, b, out=b, mode="clip")
         bad = b < 0
         if bad.any():
             b[bad] = np.searchsorted(self.edges, x[bad], side="right")
