@@ -170,8 +170,12 @@ def apply_suite(
     return suite
 
 
-def load_suite(store: Any, project: str, model: str) -> MonitorSuite:
-    spec, state, _, _ = store.get_suite(project, model)
+def load_suite(
+    store: Any, project: str, model: str, *, row: tuple[Any, ...] | None = None
+) -> MonitorSuite:
+    """The model's fitted monitors (cached while their stored state is unchanged); ``row``:
+    the :meth:`get_suite` row when the caller read it already."""
+    spec, state, _, _ = row if row is not None else store.get_suite(project, model)
     key = (id(store), project, model)
     with _lock:
         hit = _cache.get(key)
@@ -304,8 +308,9 @@ def _run_model(
     stop: Callable[[], bool] | None,
 ) -> int:
     total = 0
-    _, _, until, labels_until = store.get_suite(project, model)
-    suite = load_suite(store, project, model)
+    row = store.get_suite(project, model)
+    _, _, until, labels_until = row
+    suite = load_suite(store, project, model, row=row)
     record = store.get_model(project, model)
     cadence = parse_cadence(suite.cadence)
     lo, _ = time_range(store, record, suite)
