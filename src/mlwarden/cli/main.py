@@ -339,11 +339,11 @@ def _batch(
 
 @contextmanager
 def _one_shot() -> Iterator[None]:
-    """For a command that runs once and exits, its memory Arrow and numpy buffers freed by
-    reference counts. The cyclic collector would only walk the ~200k objects the imports
-    made, finding nothing (~0.05 s of a report), and the interpreter's exit walks them all
-    once more (~0.3 s). The collector is off while the command runs; what exists when it
-    ends is frozen (:func:`gc.freeze`), which the exit's last collection skips."""
+    """A command that runs once and exits, its memory Arrow and numpy buffers that reference
+    counts free. The cyclic collector would only walk the ~200k objects the imports made,
+    finding nothing (~0.05 s of a report), and the interpreter's exit would walk them all
+    once more (~0.3 s). So the collector is off while the command runs, and what exists when
+    it ends is frozen (:func:`gc.freeze`), which the exit's last collection skips."""
     gc.disable()
     try:
         yield

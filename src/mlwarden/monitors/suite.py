@@ -137,7 +137,10 @@ class MonitorSuite:
                     continue
                 mask = pc.equal(reference.column(col).cast(pa.string()), item["values"])
                 ctx = FitContext(spec, reference.filter(mask), self.calibration)
-                ctx.prepare(self._numeric_columns(spec), self._categorical_columns(spec))
+                ctx.prepare(
+                    self._numeric_columns(spec),
+                    [c for c in self._categorical_columns(spec) if c != col],
+                )
                 fitted = []
                 for mon in self.monitors:
                     if getattr(mon, "column", None) == col or not mon.per_segment:
