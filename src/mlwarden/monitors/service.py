@@ -19,6 +19,7 @@ from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
 from mlwarden.schema.spec import ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET
 from mlwarden.store.aggregates import RESOURCES_SUFFIX
+from mlwarden.store.base import SuiteRow
 from mlwarden.store.span_aggregates import span_count, span_time_range
 from mlwarden.store.times import utc_aware, utc_naive
 
@@ -171,11 +172,11 @@ def apply_suite(
 
 
 def load_suite(
-    store: Any, project: str, model: str, *, row: tuple[Any, ...] | None = None
+    store: Any, project: str, model: str, *, row: SuiteRow | None = None
 ) -> MonitorSuite:
     """The model's fitted monitors (cached while their stored state is unchanged); ``row``:
     the :meth:`get_suite` row when the caller read it already."""
-    spec, state, _, _ = row if row is not None else store.get_suite(project, model)
+    state = (row if row is not None else store.get_suite(project, model)).state
     key = (id(store), project, model)
     with _lock:
         hit = _cache.get(key)
@@ -309,7 +310,7 @@ def _run_model(
 ) -> int:
     total = 0
     row = store.get_suite(project, model)
-    _, _, until, labels_until = row
+    until, labels_until = row.evaluated_until, row.labels_seen_until
     suite = load_suite(store, project, model, row=row)
     record = store.get_model(project, model)
     cadence = parse_cadence(suite.cadence)
@@ -327,7 +328,17 @@ def _run_model(
         total += evaluate_range(store, project, model, a, b, on_results=on_results, stop=stop)
         store.mark_evaluated(project, model, until=b)
     if until is not None:
-        total += _late_events(store, record, until, received, closed_end, cadence, on_results, stop)
+        total += _late_events(
+            store,
+            record,
+            until,
+            row.events_seen_until,
+            received,
+            closed_end,
+            cadence,
+            on_results,
+            stop,
+        )
     elif received is not None:  # the first pass evaluated everything there was
         store.mark_evaluated(project, model, events_until=received)
     # late labels: re-evaluate the windows their events belong to
@@ -369,6 +380,7 @@ def _late_events(
     store: Any,
     record: Any,
     until: datetime,
+    seen: datetime | None,
     received: datetime | None,
     closed_end: datetime,
     cadence: timedelta,
@@ -376,9 +388,9 @@ def _late_events(
     stop: Callable[[], bool] | None,
 ) -> int:
     """Re-evaluate the windows that events received late (a backfill upload, a replayed
-    buffer) fall in, when those windows were evaluated before they arrived."""
+    buffer) fall in, when those windows were evaluated before they arrived; ``seen``: the
+    receipt time up to which late events were looked for already."""
     project, model = record.project, record.name
-    seen = store.events_seen_until(project, model)
     if received is None or (seen is not None and received <= seen):
         return 0
     e_lo, e_hi = store.late_event_range(record, seen or datetime(1970, 1, 1), received, until)

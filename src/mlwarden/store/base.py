@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import pyarrow as pa
 
@@ -28,8 +28,22 @@ __all__ = [
     "ModelRecord",
     "ReferenceRecord",
     "Store",
+    "SuiteRow",
     "VersionRecord",
 ]
+
+
+class SuiteRow(NamedTuple):
+    """A model's stored monitors and the scheduler's marks, read in one go."""
+
+    spec: str
+    state: str
+    #: windows evaluated up to here
+    evaluated_until: datetime | None
+    #: labels received up to here were looked at
+    labels_seen_until: datetime | None
+    #: events received up to here were looked for late arrivals (None: never)
+    events_seen_until: datetime | None
 
 
 @dataclass(frozen=True)
@@ -240,10 +254,8 @@ class Store(IncidentStorage, ABC):
         """Store a model's monitoring spec (YAML) and fitted state (JSON)."""
 
     @abstractmethod
-    def get_suite(
-        self, project: str, model: str
-    ) -> tuple[str, str, datetime | None, datetime | None]:
-        """(spec, state, evaluated until, labels seen until)."""
+    def get_suite(self, project: str, model: str) -> SuiteRow:
+        """The model's monitors (spec YAML, state JSON) and the scheduler's marks."""
 
     @abstractmethod
     def list_suites(self) -> list[tuple[str, str]]: ...
@@ -260,10 +272,6 @@ class Store(IncidentStorage, ABC):
     ) -> None:
         """Move a model's marks: windows evaluated up to ``until``, labels and events
         received up to ``labels_until`` / ``events_until`` looked at."""
-
-    @abstractmethod
-    def events_seen_until(self, project: str, model: str) -> datetime | None:
-        """Receipt time up to which late events were looked for (None: never)."""
 
     @abstractmethod
     def write_results(self, project: str, model: str, rows: pa.Table) -> int:

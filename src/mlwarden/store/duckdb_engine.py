@@ -45,6 +45,7 @@ from mlwarden.store.base import (
     ModelRecord,
     ReferenceRecord,
     Store,
+    SuiteRow,
     VersionRecord,
 )
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
@@ -961,13 +962,10 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
 
         self._call(fn)
 
-    def get_suite(
-        self, project: str, model: str
-    ) -> tuple[str, str, datetime | None, datetime | None]:
-        """(spec YAML, state JSON, evaluated until, labels seen until) of a model's monitors."""
+    def get_suite(self, project: str, model: str) -> SuiteRow:
         rows = self._read(
-            "SELECT spec, state, evaluated_until, labels_seen_until FROM monitor_suites "
-            "WHERE project = ? AND model = ?",
+            "SELECT spec, state, evaluated_until, labels_seen_until, events_seen_until "
+            "FROM monitor_suites WHERE project = ? AND model = ?",
             [project, model],
         )
         if not rows:
@@ -975,8 +973,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                 f"Model {model!r} has no monitors yet; set them up with 'mlwarden init' or "
                 f"POST /v1/models/{model}/monitors/setup."
             )
-        spec, state, until, labels = rows[0]
-        return spec, state, until, labels
+        return SuiteRow(*rows[0])
 
     def list_suites(self) -> list[tuple[str, str]]:
         return [
@@ -1013,13 +1010,6 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                 )
 
         self._call(fn)
-
-    def events_seen_until(self, project: str, model: str) -> datetime | None:
-        rows = self._read(
-            "SELECT events_seen_until FROM monitor_suites WHERE project = ? AND model = ?",
-            [project, model],
-        )
-        return rows[0][0] if rows else None
 
     def write_results(self, project: str, model: str, rows: pa.Table) -> int:
         """Store results, replacing earlier results of the same monitor, segment and window
