@@ -8,6 +8,8 @@ from day 43 (concept shift); labels arrive three days after each event.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -17,8 +19,9 @@ from mlwarden.monitors import Status
 from mlwarden.monitors.evaluate import evaluate
 from mlwarden.monitors.service import load_suite, run_due, setup_suite
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors
+from mlwarden.schema import ModelSpec
 from mlwarden.stats.thresholds import FalseAlarmBudget
-from mlwarden.store import DuckDBStore
+from mlwarden.store import DuckDBStore, ModelRecord
 
 from .conftest import load, load_resources, spec_of
 
@@ -26,11 +29,24 @@ DAYS = 60
 ONSET = 40
 
 
-def alerts_by_day(sim: Simulation, drift: bool) -> dict[str, list[int]]:
+@contextmanager
+def model_store(
+    sim: Simulation, *, reference: bool = False
+) -> Iterator[tuple[DuckDBStore, ModelSpec, ModelRecord]]:
+    """An in-memory store holding the simulated model (and its reference, if asked)."""
     spec = spec_of(sim)
     store = DuckDBStore()
     try:
         model = store.create_model("p", spec)
+        if reference:
+            store.put_reference("p", spec.name, sim.reference())
+        yield store, spec, model
+    finally:
+        store.close()
+
+
+def alerts_by_day(sim: Simulation, drift: bool) -> dict[str, list[int]]:
+    with model_store(sim) as (store, spec, model):
         load(store, model, sim, labels_until_day=DAYS)
         load_resources(store, model, sim)
         suite = MonitorSuite(spec.name, auto_monitors(spec), cadence="1d").fit(
@@ -38,8 +54,6 @@ def alerts_by_day(sim: Simulation, drift: bool) -> dict[str, list[int]]:
         )
         start = sim.scenario.start
         results = evaluate(store, model, suite, start, start + timedelta(days=DAYS), segments=False)
-    finally:
-        store.close()
     out: dict[str, list[int]] = {}
     for r in results:
         if r.status is Status.ALERT:
@@ -86,11 +100,7 @@ def test_drift_is_detected_within_one_window_by_the_right_monitors() -> None:
 @pytest.mark.slow
 def test_late_labels_update_performance_results(tmp_path: object) -> None:
     sim = Simulation(Scenario(days=20, events_per_day=1500, drift_start_day=None, seed=1))
-    spec = spec_of(sim)
-    store = DuckDBStore()
-    try:
-        model = store.create_model("p", spec)
-        store.put_reference("p", spec.name, sim.reference())
+    with model_store(sim, reference=True) as (store, spec, model):
         start = sim.scenario.start
         # day 20: events of 20 days, labels of the first 17 (3 days late)
         load(store, model, sim, labels_until_day=20)
@@ -118,8 +128,6 @@ def test_late_labels_update_performance_results(tmp_path: object) -> None:
         )
         suite = load_suite(store, "p", spec.name)
         assert n == 20 * (1 + 5 * bool(suite.segments))
-    finally:
-        store.close()
 
 
 def _perf(store: DuckDBStore, model: str) -> dict[int, str]:
@@ -133,10 +141,7 @@ def _perf(store: DuckDBStore, model: str) -> dict[int, str]:
 
 def test_results_carry_their_evidence() -> None:
     sim = Simulation(Scenario(days=3, events_per_day=800, drift_start_day=0, seed=2))
-    spec = spec_of(sim)
-    store = DuckDBStore()
-    try:
-        model = store.create_model("p", spec)
+    with model_store(sim) as (store, spec, model):
         load(store, model, sim)
         suite = MonitorSuite(spec.name, auto_monitors(spec), cadence="1d").fit(
             spec, sim.reference()
@@ -149,8 +154,6 @@ def test_results_carry_their_evidence() -> None:
             sim.scenario.start + timedelta(days=3),
             segments=False,
         )
-    finally:
-        store.close()
     drift = next(r for r in res if r.monitor == "feature_drift:credit_score")
     d = drift.details
     assert set(d["chart"]) >= {"labels", "reference", "current"}
@@ -175,10 +178,7 @@ def test_upstream_break_and_schema_violations_show_up() -> None:
             upstream_null_share=0.4,
         )
     )
-    spec = spec_of(sim)
-    store = DuckDBStore()
-    try:
-        model = store.create_model("p", spec)
+    with model_store(sim) as (store, spec, model):
         now = datetime.now(UTC)
         rows = sim.to_json_rows(sim.events(1, 2), spec.feature_names, spec.segments)
         for i, row in enumerate(rows):
@@ -197,8 +197,6 @@ def test_upstream_break_and_schema_violations_show_up() -> None:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         res = evaluate(store, model, suite, day, day + timedelta(days=1), segments=False)
         assert {r.window_start for r in res} == {day}
-    finally:
-        store.close()
     by = {r.monitor: r for r in res}
     assert by["missing_values:income"].status is Status.ALERT
     assert by["schema_violations"].status is Status.ALERT
@@ -210,11 +208,7 @@ def test_events_received_late_re_evaluate_their_windows() -> None:
     """A day uploaded after its window was evaluated (a backfill, a replayed buffer) is
     evaluated again by the scheduler, without anyone asking."""
     sim = Simulation(Scenario(days=8, events_per_day=800, drift_start_day=None, seed=3))
-    spec = spec_of(sim)
-    store = DuckDBStore()
-    try:
-        model = store.create_model("p", spec)
-        store.put_reference("p", spec.name, sim.reference())
+    with model_store(sim, reference=True) as (store, spec, model):
         start = sim.scenario.start
         load(store, model, sim, day_from=0, day_to=4)
         load(store, model, sim, day_from=5, day_to=8)
@@ -234,8 +228,6 @@ def test_events_received_late_re_evaluate_their_windows() -> None:
         # one row per monitor and window still: re-evaluation replaced, not added
         assert len(day4) == len({r["monitor"] for r in day4})
         assert run_due(store, now=now) == 0
-    finally:
-        store.close()
 
 
 def _window(store: DuckDBStore, model: str, start: object) -> list[dict[str, object]]:
