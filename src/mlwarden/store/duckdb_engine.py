@@ -989,25 +989,22 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         labels_until: datetime | None = None,
         events_until: datetime | None = None,
     ) -> None:
+        marks = {
+            "evaluated_until": until,
+            "labels_seen_until": labels_until,
+            "events_seen_until": events_until,
+        }
+        moved = {col: utc_naive(at) for col, at in marks.items() if at is not None}
+        if not moved:
+            return
+        sets = ", ".join(f"{col} = ?" for col in moved)
+
         def fn(con: duckdb.DuckDBPyConnection) -> None:
-            if events_until is not None:
-                _all(
-                    con,
-                    "UPDATE monitor_suites SET events_seen_until = ? WHERE project = ? AND model = ?",
-                    [utc_naive(events_until), project, model],
-                )
-            if until is not None:
-                _all(
-                    con,
-                    "UPDATE monitor_suites SET evaluated_until = ? WHERE project = ? AND model = ?",
-                    [utc_naive(until), project, model],
-                )
-            if labels_until is not None:
-                _all(
-                    con,
-                    "UPDATE monitor_suites SET labels_seen_until = ? WHERE project = ? AND model = ?",
-                    [utc_naive(labels_until), project, model],
-                )
+            _all(
+                con,
+                f"UPDATE monitor_suites SET {sets} WHERE project = ? AND model = ?",
+                [*moved.values(), project, model],
+            )
 
         self._call(fn)
 
