@@ -219,8 +219,9 @@ def test_api_keys_projects_and_unsafe_bind(tmp_path: Path) -> None:
     refused = cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--data-dir", str(data))
     assert refused.returncode == 2
     assert "without API keys" in refused.stderr and "Traceback" not in refused.stderr
-    key_a = cli("keys", "create", "--project", "alpha", "--data-dir", str(data)).stdout.strip()
-    key_b = cli("keys", "create", "--project", "beta", "--data-dir", str(data)).stdout.strip()
+    rw = ("--scope", "ingest", "--scope", "read")
+    key_a = cli("keys", "create", "--project", "alpha", *rw, "--data-dir", str(data)).stdout.strip()
+    key_b = cli("keys", "create", "--project", "beta", *rw, "--data-dir", str(data)).stdout.strip()
     assert key_a.startswith("mlw_") and key_a != key_b
     assert key_a not in (data / "keys.json").read_text()
     srv = ServerProcess(data).start()

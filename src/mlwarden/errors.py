@@ -10,6 +10,7 @@ at the boundary with ``raise ... from exc`` so nothing foreign leaks out::
     ├── NotFoundError          unknown project, model, version, reference, key
     ├── ConflictError          something that already exists or a version mismatch
     ├── AuthError              missing, unknown or revoked API key
+    │   └── ForbiddenError     a valid key without the scope (or origin) the request needs
     ├── PayloadTooLargeError   a request body over the configured limit
     ├── StorageError           the engine failed (DuckDB, ClickHouse, ...)
     ├── StatisticsError        a statistic cannot be computed from what was given
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "FieldError",
+    "ForbiddenError",
     "MlwardenError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -81,6 +83,10 @@ class ConflictError(MlwardenError):
 
 class AuthError(MlwardenError):
     """An API key is missing, unknown or revoked."""
+
+
+class ForbiddenError(AuthError):
+    """The caller is known but may not do this (the key lacks the scope, a foreign origin)."""
 
 
 class PayloadTooLargeError(MlwardenError):

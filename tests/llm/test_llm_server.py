@@ -206,7 +206,7 @@ def test_spans_belong_to_the_api_keys_project(tmp_path: Path) -> None:
     for project in ("alpha", "beta"):
         out = subprocess.run(
             [sys.executable, "-m", "mlwarden.cli.main", "keys", "create", "--project", project,
-             "--data-dir", str(data)],
+             "--scope", "ingest", "--scope", "read", "--data-dir", str(data)],
             capture_output=True, text=True, timeout=120, check=True,
         )  # fmt: skip
         keys[project] = out.stdout.strip()

@@ -78,6 +78,14 @@ def serve(
         str | None,
         typer.Option(help="URL people reach this server at; notifications link to incidents."),
     ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A host name people reach this server by (repeatable); requests naming "
+            "another host are refused (DNS rebinding)."
+        ),
+    ] = None,
+    session_hours: Annotated[float, typer.Option(help="How long a UI login lasts (hours).")] = 12.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR."""
@@ -95,6 +103,8 @@ def serve(
         retention_days=retention_days,
         evaluate_every_s=evaluate_every,
         public_url=public_url,
+        allowed_hosts=tuple(allowed_host or ()),
+        session_hours=session_hours,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)
@@ -105,12 +115,26 @@ def keys_create(
     project: Annotated[str, typer.Option("--project", "-p", help="Project the key acts for.")],
     data_dir: DataDir = Path("mlwarden-data"),
     description: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What the key may do (repeatable): ingest (SDKs: write events, actuals, "
+            "traces; the default), read (API, UI, /metrics), operate (read + act on "
+            "incidents), admin (everything: specs, monitors, alerting)."
+        ),
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
     from mlwarden.store import KeyStore
 
-    key = KeyStore(data_dir / "keys.json").create(project, description=description)
-    err.print(f"Created a key for project {project!r}. Store it now: it is not shown again.")
+    key = KeyStore(data_dir / "keys.json").create(
+        project, description=description, scopes=scope or ["ingest"]
+    )
+    granted = KeyStore(data_dir / "keys.json").authenticate(key).scopes
+    err.print(
+        f"Created a key for project {project!r} with scope {', '.join(granted)}. "
+        "Store it now: it is not shown again."
+    )
     print(key)
 
 
@@ -119,9 +143,16 @@ def keys_list(data_dir: DataDir = Path("mlwarden-data")) -> None:
     """List keys (ids and projects, never the secrets)."""
     from mlwarden.store import KeyStore
 
-    table = Table("id", "project", "created", "revoked", "description")
+    table = Table("id", "project", "scopes", "created", "revoked", "description")
     for k in KeyStore(data_dir / "keys.json").list():
-        table.add_row(k.key_id, k.project, k.created_at, k.revoked_at or "", k.description)
+        table.add_row(
+            k.key_id,
+            k.project,
+            ", ".join(k.scopes),
+            k.created_at,
+            k.revoked_at or "",
+            k.description,
+        )
     out.print(table)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -12,6 +12,7 @@ from mlwarden.store.base import ModelRecord, ReferenceRecord, VersionRecord
 
 __all__ = [
     "HealthOut",
+    "utc",
     "IngestOut",
     "ModelOut",
     "ReferenceOut",
@@ -21,13 +22,19 @@ __all__ = [
 ]
 
 
+def utc(t: datetime) -> datetime:
+    """A stored time (naive means UTC) as an aware one, so replies are RFC 3339."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
 class HealthOut(BaseModel):
     status: str
     version: str
     engine: str
-    models: int
-    rows_committed: int
-    commits: int
+    #: Shown only to callers with the ``read`` scope (their project's models).
+    models: int | None = None
+    rows_committed: int | None = None
+    commits: int | None = None
 
 
 class ModelOut(BaseModel):
@@ -43,8 +50,8 @@ class ModelOut(BaseModel):
             project=r.project,
             name=r.name,
             spec=r.spec,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
+            created_at=utc(r.created_at),
+            updated_at=utc(r.updated_at),
         )
 
 
@@ -66,7 +73,7 @@ class VersionOut(BaseModel):
         return cls(
             model=v.model,
             version=v.version,
-            created_at=v.created_at,
+            created_at=utc(v.created_at),
             description=v.description,
             metadata=v.metadata,
         )
@@ -96,7 +103,7 @@ class ReferenceOut(BaseModel):
             name=r.name,
             rows=r.rows,
             columns=list(r.columns),
-            created_at=r.created_at,
+            created_at=utc(r.created_at),
             spec=spec,
             notes=notes or [],
         )

@@ -14,9 +14,12 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from mlwarden._version import __version__
+from mlwarden.errors import AuthError
 from mlwarden.incidents.alerting import Alerting
 from mlwarden.server import (
+    docs,
     metrics,
+    openapi,
     routes_alerting,
     routes_incidents,
     routes_ingest,
@@ -28,9 +31,13 @@ from mlwarden.server import (
     ui,
 )
 from mlwarden.server.api_models import HealthOut
+from mlwarden.server.auth import presented_key, principal_of
 from mlwarden.server.errors import install_error_handlers
+from mlwarden.server.guard import RequestGuard
+from mlwarden.server.sessions import SessionStore
 from mlwarden.server.settings import ServerSettings
 from mlwarden.store import KeyStore, Store, open_store
+from mlwarden.store.keys import Scope
 
 __all__ = ["create_app"]
 
@@ -127,9 +134,16 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         version=__version__,
         description="Self-hosted observability for ML and LLM systems: ingest, query, monitors.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package below: the product runs air-gapped
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None
+    app.state.sessions = SessionStore(ttl_s=settings.session_hours * 3600)
+    app.add_middleware(RequestGuard, settings=settings)
+    docs.install(app)
+    openapi.install(app)
     app.state.ingest_counter = IngestCounter()
     install_error_handlers(app)
     app.include_router(routes_models.router)
@@ -147,16 +161,23 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
 
     @app.get("/v1/health", response_model=HealthOut, tags=["health"])
     def health(request: Request) -> HealthOut:
-        """Liveness and a few numbers; needs no API key."""
+        """Liveness; needs no API key. The numbers (the caller's project's models, rows and
+        commits since start) only for a caller with the ``read`` scope."""
         s: Store = request.app.state.store
+        out = HealthOut(status="ok", version=__version__, engine=s.kind)
+        try:
+            principal = principal_of(request, presented_key(request))
+        except AuthError:
+            return out
+        if Scope.READ not in principal.scopes:
+            return out
         writer: Any = getattr(s, "_writer", None)
-        return HealthOut(
-            status="ok",
-            version=__version__,
-            engine=s.kind,
-            models=len(s.list_models()),
-            rows_committed=getattr(writer, "rows_", 0),
-            commits=getattr(writer, "commits_", 0),
+        return out.model_copy(
+            update={
+                "models": len(s.list_models(principal.project)),
+                "rows_committed": getattr(writer, "rows_", 0),
+                "commits": getattr(writer, "commits_", 0),
+            }
         )
 
     return app

@@ -1,41 +1,119 @@
-"""Which project a request acts for: API keys when required, 'default' otherwise."""
+"""Who a request acts for and what it may do: API keys and their scopes.
+
+Every route declares the one scope it needs with one of the dependencies below
+(:data:`Ingest`, :data:`Read`, :data:`Operate`, :data:`Admin`); a test walks the app's routes
+and fails on any route without one. Keys are sent as ``Authorization: Bearer <key>`` or
+``X-API-Key: <key>``; the UI sends a session cookie instead (:mod:`mlwarden.server.sessions`).
+
+Keys are required when the server is reachable from other machines (a non-loopback bind
+without ``--insecure``), when told to (``--require-keys``), or as soon as any key exists. The
+first two hold whatever happens to the key file: a server bound off loopback never serves
+without a valid key (fail closed). A keyless loopback server acts for project ``default``
+with every scope.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
 
-from mlwarden.errors import AuthError
+from fastapi import Depends, Request
 
-__all__ = ["DEFAULT_PROJECT", "project_of"]
+from mlwarden.errors import AuthError, ForbiddenError
+from mlwarden.store.keys import KeyStore, Scope
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "Admin",
+    "Ingest",
+    "Operate",
+    "Principal",
+    "Read",
+    "keys_required",
+    "presented_key",
+    "principal_of",
+    "require",
+]
 
 DEFAULT_PROJECT = "default"
 
 
-def project_of(request: Request) -> str:
-    """FastAPI dependency: the project of the request's API key.
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request: its key (None on a keyless server), project and scopes."""
 
-    Keys are required when the server was told to (non-loopback bind, or
-    ``--require-keys``) or as soon as any key exists. Send the key as
-    ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
-    """
+    key_id: str | None
+    project: str
+    scopes: frozenset[Scope]
+
+    def check(self, scope: Scope) -> None:
+        if scope not in self.scopes:
+            held = ", ".join(sorted(s.value for s in self.scopes)) or "none"
+            raise ForbiddenError(
+                f"The API key {self.key_id!r} may not do this: it needs the '{scope.value}' "
+                f"scope and holds {held}. Create a key with it: 'mlwarden keys create "
+                f"--project {self.project} --scope {scope.value}'."
+            )
+
+
+KEYLESS = Principal(None, DEFAULT_PROJECT, frozenset(Scope))
+
+
+def keys_required(request: Request) -> bool:
+    """Whether this request must carry a valid key (or UI session)."""
     state = request.app.state
-    keys = state.keys
-    required = state.settings.require_keys or (keys is not None and keys.any_active())
+    keys: KeyStore | None = state.keys
+    return bool(state.settings.keys_required or (keys is not None and keys.any_active()))
+
+
+def presented_key(request: Request) -> str | None:
+    """The API key in the request's headers, if any."""
     header = request.headers.get("authorization", "")
-    key = (
-        header[7:].strip()
-        if header.lower().startswith("bearer ")
-        else request.headers.get("x-api-key")
-    )
-    if not required:
-        if key and keys is not None:
-            return str(keys.authenticate(key))
-        return DEFAULT_PROJECT
-    if not key:
-        raise AuthError(
-            "This server requires an API key: send 'Authorization: Bearer <key>' "
-            "(create one with 'mlwarden keys create --project NAME')."
-        )
-    if keys is None:  # pragma: no cover - settings prevent it
-        raise AuthError("This server has no key store.")
-    return str(keys.authenticate(key))
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def principal_of(request: Request, key: str | None) -> Principal:
+    """Authenticate ``key`` (None: no key presented) for this request; raise
+    :class:`AuthError` when a key is needed and missing or invalid. The result is kept on
+    ``request.state.principal`` for the access log."""
+    keys: KeyStore | None = request.app.state.keys
+    if key is None:
+        if keys_required(request):
+            raise AuthError(
+                "This server requires an API key: send 'Authorization: Bearer <key>' "
+                "(create one with 'mlwarden keys create --project NAME --scope SCOPE')."
+            )
+        principal = KEYLESS
+    else:
+        if keys is None:
+            raise AuthError("This server has no key store, so no API key is valid here.")
+        k = keys.authenticate(key)
+        principal = Principal(k.key_id, k.project, k.granted())
+    request.state.principal = principal
+    return principal
+
+
+def require(scope: Scope) -> Callable[[Request], str]:
+    """A FastAPI dependency: the project of a caller holding ``scope``."""
+
+    def dependency(request: Request) -> str:
+        principal = principal_of(request, presented_key(request))
+        principal.check(scope)
+        return principal.project
+
+    dependency.__name__ = f"require_{scope.value}"
+    dependency.scope = scope  # type: ignore[attr-defined]  # read by the route audit test
+    return dependency
+
+
+#: Write events, actuals and traces, and register a new model (what an SDK does).
+Ingest = Annotated[str, Depends(require(Scope.INGEST))]
+#: Query the API and read the UI.
+Read = Annotated[str, Depends(require(Scope.READ))]
+#: Act on incidents, evaluate now, ping channels.
+Operate = Annotated[str, Depends(require(Scope.OPERATE))]
+#: Change specs, monitors, references, versions and alerting.
+Admin = Annotated[str, Depends(require(Scope.ADMIN))]

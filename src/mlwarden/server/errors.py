@@ -6,7 +6,7 @@ where ``errors`` lists ``{"index", "field", "reason"}`` items when there are sev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -14,11 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 from mlwarden.errors import (
     AuthError,
     ConfigError,
     ConflictError,
+    ForbiddenError,
     MlwardenError,
     NotFoundError,
     PayloadTooLargeError,
@@ -48,6 +50,7 @@ STATUS: list[tuple[type[MlwardenError], int]] = [
     (ValidationError, 422),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (ForbiddenError, 403),
     (AuthError, 401),
     (PayloadTooLargeError, 413),
     (ConfigError, 400),
@@ -77,7 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = None
         if isinstance(exc, ValidationError) and exc.errors:
             errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors]
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+        headers = {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None
         return json_reply(
             error_body(type(exc).__name__, str(exc), errors),
             status_code=status_of(exc),
@@ -95,8 +98,31 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONReply:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names the first matching route's methods only
+            headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.url.path))
         return json_reply(
             error_body("HTTPError", str(exc.detail)),
             status_code=exc.status_code,
-            headers=exc.headers,
+            headers=headers or None,
         )
+
+
+def _routes(routes: Iterable[Any]) -> Iterator[BaseRoute]:
+    """Every route, through included routers (FastAPI >= 0.165 wraps them)."""
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        else:
+            yield r
+
+
+def allowed_methods(routes: Iterable[Any], path: str) -> list[str]:
+    """The methods every route matching ``path`` answers (for a 405's ``Allow``)."""
+    methods: set[str] = set()
+    for r in _routes(routes):
+        regex = getattr(r, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(r, "methods", None) or ())
+    return sorted(methods)

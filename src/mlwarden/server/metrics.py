@@ -18,16 +18,16 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mlwarden._version import __version__
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Read
 from mlwarden.server.ui import data, incident_source
 
 __all__ = ["MAX_MODELS", "MAX_MONITORS", "STATUS_CODES", "StateCollector", "router"]
@@ -177,7 +177,7 @@ def exposition(store: Any, project: str, ingest: Any) -> bytes:
 
 
 @router.get("/metrics")
-async def metrics(request: Request, project: Annotated[str, Depends(project_of)]) -> Response:
+async def metrics(request: Request, project: Read) -> Response:
     """Prometheus text format (see the module docstring)."""
     state = request.app.state
     body = await asyncio.to_thread(

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.incidents.alerting import Alerting, AlertingConfig
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Admin, Operate, Read
 from mlwarden.server.body import read_body
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/alerting", tags=["alerting"])
-Project = Annotated[str, Depends(project_of)]
 
 
 class AlertingOut(BaseModel):
@@ -36,7 +35,7 @@ def _alerting(request: Request) -> Alerting:
 
 
 @router.get("", response_model=AlertingOut)
-def get_alerting(request: Request, project: Project) -> AlertingOut:
+def get_alerting(request: Request, project: Admin) -> AlertingOut:
     """The project's channels and actions (``${NAME}`` secrets shown as written, unexpanded)."""
     return AlertingOut(**_alerting(request).config(project).summary(), applied=True)
 
@@ -51,7 +50,7 @@ def get_alerting(request: Request, project: Project) -> AlertingOut:
         }
     },
 )
-async def put_alerting(request: Request, project: Project, dry_run: bool = False) -> AlertingOut:
+async def put_alerting(request: Request, project: Admin, dry_run: bool = False) -> AlertingOut:
     """Replace the project's channels and actions with a YAML config (see docs/alerts.md);
     ``dry_run`` only validates it."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
@@ -66,7 +65,7 @@ async def put_alerting(request: Request, project: Project, dry_run: bool = False
 
 
 @router.post("/ping")
-async def ping(body: PingIn, request: Request, project: Project) -> dict[str, Any]:
+async def ping(body: PingIn, request: Request, project: Operate) -> dict[str, Any]:
     """Send a ping to every channel now (routing filters ignored) and say how each went."""
     deliveries = await asyncio.to_thread(_alerting(request).ping, project, by=body.by)
     return {
@@ -78,7 +77,7 @@ async def ping(body: PingIn, request: Request, project: Project) -> dict[str, An
 @router.get("/deliveries")
 def deliveries(
     request: Request,
-    project: Project,
+    project: Read,
     incident_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
@@ -92,7 +91,7 @@ def deliveries(
 @router.get("/actions")
 def action_runs(
     request: Request,
-    project: Project,
+    project: Read,
     incident_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
@@ -15,13 +15,12 @@ from mlwarden.incidents import service as incidents
 from mlwarden.incidents.record import IncidentState
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.service import objective_report
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Operate, Read
 from mlwarden.store.base import Store
 
 __all__ = ["results_hook", "router"]
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
-Project = Annotated[str, Depends(project_of)]
 log = logging.getLogger("mlwarden.server")
 _STATES = ", ".join(s.value for s in IncidentState)
 
@@ -79,7 +78,7 @@ def _states(state: str | None) -> list[str] | None:
 @router.get("/incidents", response_model=IncidentList)
 def list_incidents(
     request: Request,
-    project: Project,
+    project: Read,
     model: str | None = None,
     state: Annotated[str | None, Query(description=f"{_STATES}; comma-separated")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -98,7 +97,7 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-def get_incident(incident_id: int, request: Request, project: Project) -> dict[str, Any]:
+def get_incident(incident_id: int, request: Request, project: Read) -> dict[str, Any]:
     """One incident with its notification log and the actions run for it."""
     store: Store = request.app.state.store
     inc = incidents.get_incident(store, project, incident_id)
@@ -112,7 +111,7 @@ def get_incident(incident_id: int, request: Request, project: Project) -> dict[s
 
 @router.post("/incidents/{incident_id}/acknowledge")
 async def acknowledge(
-    incident_id: int, body: ActionIn, request: Request, project: Project
+    incident_id: int, body: ActionIn, request: Request, project: Operate
 ) -> dict[str, Any]:
     """Someone is on it (only an open incident can be acknowledged)."""
     inc = await asyncio.to_thread(
@@ -130,7 +129,7 @@ async def acknowledge(
 
 @router.post("/incidents/{incident_id}/resolve")
 async def resolve(
-    incident_id: int, body: ActionIn, request: Request, project: Project
+    incident_id: int, body: ActionIn, request: Request, project: Operate
 ) -> dict[str, Any]:
     """Close an incident by hand; if the condition fires again, a new incident opens."""
     inc = await asyncio.to_thread(
@@ -148,7 +147,7 @@ async def resolve(
 
 @router.post("/incidents/{incident_id}/snooze")
 async def snooze(
-    incident_id: int, body: SnoozeIn, request: Request, project: Project
+    incident_id: int, body: SnoozeIn, request: Request, project: Operate
 ) -> dict[str, Any]:
     """Silence an incident's notifications until a time (it keeps being updated)."""
     if (body.until is None) == (body.hours is None):
@@ -169,7 +168,7 @@ async def snooze(
 
 
 @router.get("/models/{model}/objectives", tags=["monitors"])
-def objectives(model: str, request: Request, project: Project) -> list[dict[str, Any]]:
+def objectives(model: str, request: Request, project: Read) -> list[dict[str, Any]]:
     """Each business objective of the model, its monitors and its status
     (met / at_risk / violated / unknown)."""
     store: Store = request.app.state.store

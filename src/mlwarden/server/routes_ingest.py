@@ -8,9 +8,9 @@ its bad rows) are committed. 200: all rows accepted; 207: some rows rejected;
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from mlwarden.schema.batch import (
     BatchResult,
@@ -20,13 +20,12 @@ from mlwarden.schema.batch import (
     validate_table,
 )
 from mlwarden.server.api_models import IngestOut
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Ingest
 from mlwarden.server.body import ARROW_TYPES, media_type, parse_arrow, parse_json, read_body
 from mlwarden.server.errors import JSONReply, json_reply
 from mlwarden.store.base import IngestResult, Store
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
-Project = Annotated[str, Depends(project_of)]
 
 BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -93,7 +92,7 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
 @router.post(
     "/models/{model}/events", response_model=IngestOut, responses=REPLIES, openapi_extra=BODY_DOC
 )
-async def post_events(model: str, request: Request, project: Project) -> JSONReply:
+async def post_events(model: str, request: Request, project: Ingest) -> JSONReply:
     """Log predictions: a JSON array of events or an Arrow IPC stream (flat columns).
 
     Re-sending an event with the same ``event_id`` is a no-op (counted in ``duplicates``)."""
@@ -103,6 +102,6 @@ async def post_events(model: str, request: Request, project: Project) -> JSONRep
 @router.post(
     "/models/{model}/actuals", response_model=IngestOut, responses=REPLIES, openapi_extra=BODY_DOC
 )
-async def post_actuals(model: str, request: Request, project: Project) -> JSONReply:
+async def post_actuals(model: str, request: Request, project: Ingest) -> JSONReply:
     """Log ground truth: ``[{"event_id": ..., "actual": ...}]`` or an Arrow IPC stream."""
     return await _ingest(request, project, model, "actuals")

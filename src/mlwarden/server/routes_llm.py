@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import NotFoundError
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Read
 from mlwarden.server.routes_otlp import QUARANTINE_MODEL
 from mlwarden.store import span_queries as sq
 from mlwarden.store.base import Store
@@ -18,7 +18,6 @@ from mlwarden.store.base import Store
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/llm", tags=["llm"])
-Project = Annotated[str, Depends(project_of)]
 WindowQ = Annotated[
     Literal["minute", "hour", "day", "week", "all"],
     Query(description="Bucket size ('all': one row)."),
@@ -106,7 +105,7 @@ def _grouped(rows: list[dict[str, Any]], by: str | None) -> list[dict[str, Any]]
 @router.get("/spans", response_model=SpanPage)
 def list_spans(
     request: Request,
-    project: Project,
+    project: Read,
     trace_id: str | None = None,
     model: str | None = None,
     user: str | None = None,
@@ -143,7 +142,7 @@ def list_spans(
 
 
 @router.get("/traces/{trace_id}", response_model=TraceOut)
-def get_trace(trace_id: str, request: Request, project: Project) -> TraceOut:
+def get_trace(trace_id: str, request: Request, project: Read) -> TraceOut:
     """One trace as a span tree, with its totals."""
     store: Store = request.app.state.store
     rows = [_span_json(r) for r in sq.trace_spans(store.spans(project), trace_id).to_pylist()]
@@ -174,7 +173,7 @@ def get_trace(trace_id: str, request: Request, project: Project) -> TraceOut:
 @router.get("/usage", response_model=list[UsageRow])
 def usage(
     request: Request,
-    project: Project,
+    project: Read,
     window: WindowQ = "day",
     by: ByQ = "model",
     start: datetime | None = None,
@@ -203,7 +202,7 @@ def usage(
 @router.get("/flags", response_model=list[FlagRow])
 def flags(
     request: Request,
-    project: Project,
+    project: Read,
     window: WindowQ = "day",
     by: ByQ = None,
     start: datetime | None = None,
@@ -240,9 +239,9 @@ def flags(
 
 
 @router.get("/quarantine")
-def quarantine(
+def span_quarantine(
     request: Request,
-    project: Project,
+    project: Read,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
     """The most recently rejected spans, with their reasons."""

@@ -7,13 +7,13 @@ import io
 from typing import Annotated
 
 import pyarrow as pa
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from mlwarden.errors import NotFoundError, ValidationError
 from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.server.api_models import ModelOut, ReferenceOut, VersionIn, VersionOut
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Admin, Ingest, Read, presented_key, principal_of
 from mlwarden.server.body import (
     ARROW_TYPES,
     CSV_TYPES,
@@ -23,9 +23,9 @@ from mlwarden.server.body import (
     read_body,
 )
 from mlwarden.store.base import Store
+from mlwarden.store.keys import Scope
 
 router = APIRouter(prefix="/v1", tags=["models"])
-Project = Annotated[str, Depends(project_of)]
 
 
 def store_of(request: Request) -> Store:
@@ -37,25 +37,28 @@ def store_of(request: Request) -> Store:
 def register_model(
     spec: ModelSpec,
     request: Request,
-    project: Project,
+    project: Ingest,
     replace: Annotated[bool, Query(description="Update the spec of an existing model.")] = False,
 ) -> ModelOut:
-    """Register a model from its spec (idempotent when the spec is unchanged)."""
+    """Register a model from its spec (idempotent when the spec is unchanged). An ``ingest``
+    key may register a new model; changing an existing spec (``replace``) needs ``admin``."""
+    if replace:
+        principal_of(request, presented_key(request)).check(Scope.ADMIN)
     return ModelOut.of(store_of(request).create_model(project, spec, replace=replace))
 
 
 @router.get("/models", response_model=list[ModelOut])
-def list_models(request: Request, project: Project) -> list[ModelOut]:
+def list_models(request: Request, project: Read) -> list[ModelOut]:
     return [ModelOut.of(m) for m in store_of(request).list_models(project)]
 
 
 @router.get("/models/{model}", response_model=ModelOut)
-def get_model(model: str, request: Request, project: Project) -> ModelOut:
+def get_model(model: str, request: Request, project: Read) -> ModelOut:
     return ModelOut.of(store_of(request).get_model(project, model))
 
 
 @router.post("/models/{model}/versions", status_code=201, response_model=VersionOut)
-def create_version(model: str, body: VersionIn, request: Request, project: Project) -> VersionOut:
+def create_version(model: str, body: VersionIn, request: Request, project: Admin) -> VersionOut:
     store = store_of(request)
     return VersionOut.of(
         store.create_version(
@@ -65,12 +68,12 @@ def create_version(model: str, body: VersionIn, request: Request, project: Proje
 
 
 @router.get("/models/{model}/versions", response_model=list[VersionOut])
-def list_versions(model: str, request: Request, project: Project) -> list[VersionOut]:
+def list_versions(model: str, request: Request, project: Read) -> list[VersionOut]:
     return [VersionOut.of(v) for v in store_of(request).list_versions(project, model)]
 
 
 @router.get("/models/{model}/references", response_model=list[ReferenceOut])
-def list_references(model: str, request: Request, project: Project) -> list[ReferenceOut]:
+def list_references(model: str, request: Request, project: Read) -> list[ReferenceOut]:
     store = store_of(request)
     store.get_model(project, model)
     return [ReferenceOut.of(r) for r in store.list_references(project, model)]
@@ -114,7 +117,7 @@ async def upload_reference(
     model: str,
     request: Request,
     response: Response,
-    project: Project,
+    project: Admin,
     version: str | None = None,
     name: str = "",
     create: Annotated[

@@ -7,19 +7,18 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.monitors import service
 from mlwarden.monitors.suite import MonitorSuite
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Admin, Operate, Read
 from mlwarden.server.body import read_body
 from mlwarden.store.base import Store
 from mlwarden.store.times import utc_naive
 
 router = APIRouter(prefix="/v1", tags=["monitors"])
-Project = Annotated[str, Depends(project_of)]
 
 
 class SetupIn(BaseModel):
@@ -62,7 +61,7 @@ def _out(suite: MonitorSuite, rows: int, applied: bool) -> SuiteOut:
 
 
 @router.post("/models/{model}/monitors/setup", response_model=SuiteOut)
-async def setup_monitors(model: str, body: SetupIn, request: Request, project: Project) -> SuiteOut:
+async def setup_monitors(model: str, body: SetupIn, request: Request, project: Admin) -> SuiteOut:
     """Create the model's monitors from its spec and reference, thresholds calibrated to the
     false-alarm budget. ``dry_run`` shows what would be monitored and why, without applying."""
     store: Store = request.app.state.store
@@ -92,7 +91,7 @@ async def setup_monitors(model: str, body: SetupIn, request: Request, project: P
 async def apply_monitors(
     model: str,
     request: Request,
-    project: Project,
+    project: Admin,
     dry_run: bool = False,
     rows_per_window: Annotated[int, Query(ge=1)] = 1000,
 ) -> SuiteOut:
@@ -113,7 +112,7 @@ async def apply_monitors(
 def get_monitors(
     model: str,
     request: Request,
-    project: Project,
+    project: Read,
     rows_per_window: Annotated[int, Query(ge=1)] = 1000,
 ) -> SuiteOut:
     """The model's monitoring spec and each threshold with its expected false alerts per month."""
@@ -124,7 +123,7 @@ def get_monitors(
 
 @router.post("/models/{model}/evaluate")
 async def evaluate_monitors(
-    model: str, body: EvaluateIn, request: Request, project: Project
+    model: str, body: EvaluateIn, request: Request, project: Operate
 ) -> dict[str, int]:
     """Evaluate (or re-evaluate: idempotent) every window of a time range, e.g. a backfill."""
     store: Store = request.app.state.store
@@ -146,7 +145,7 @@ async def evaluate_monitors(
 def results(
     model: str,
     request: Request,
-    project: Project,
+    project: Read,
     monitor: str | None = None,
     status: str | None = None,
     segment: str | None = None,

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mlwarden.errors import MlwardenError, PayloadTooLargeError, ValidationError
@@ -36,7 +36,7 @@ from mlwarden.schema.otlp import (
     export_reply,
 )
 from mlwarden.schema.pricing import PRICES_ENV, PriceTable, load_prices
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Ingest
 from mlwarden.server.body import media_type, read_body
 from mlwarden.stats.llm_checks import (
     Finding,
@@ -50,7 +50,6 @@ from mlwarden.store.base import Store
 __all__ = ["PRICES_ENV", "QUARANTINE_MODEL", "enrich", "router"]
 
 router = APIRouter(tags=["llm"])
-Project = Annotated[str, Depends(project_of)]
 
 #: The ``model`` under which rejected spans are quarantined (no model can have this name).
 QUARANTINE_MODEL = "(traces)"
@@ -160,7 +159,7 @@ def _ingest(body: bytes, protobuf: bool, prices: PriceTable, project: str) -> tu
 
 
 @router.post("/v1/traces", responses=REPLIES, openapi_extra=BODY_DOC, response_class=Response)
-async def post_traces(request: Request, project: Project) -> Response:
+async def post_traces(request: Request, project: Ingest) -> Response:
     """OTLP/HTTP trace export (point an OpenTelemetry exporter at ``<server>/v1/traces``).
 
     Spans are normalised from the OpenTelemetry GenAI conventions (current and deprecated

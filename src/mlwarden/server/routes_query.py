@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import FeatureKind, Task
-from mlwarden.server.auth import project_of
+from mlwarden.server.auth import Read
 from mlwarden.store import queries
 from mlwarden.store.base import Store
 
 router = APIRouter(prefix="/v1", tags=["query"])
-Project = Annotated[str, Depends(project_of)]
 WindowQ = Annotated[
     Literal["minute", "hour", "day", "week", "all"],
     Query(description="Bucket size ('all': one row)."),
@@ -51,7 +50,7 @@ def _rows(table: Any) -> list[dict[str, Any]]:
 def counts(
     model: str,
     request: Request,
-    project: Project,
+    project: Read,
     window: WindowQ = "hour",
     start: datetime | None = None,
     end: datetime | None = None,
@@ -79,7 +78,7 @@ def column(
     model: str,
     column: str,
     request: Request,
-    project: Project,
+    project: Read,
     start: datetime | None = None,
     end: datetime | None = None,
     version: str | None = None,
@@ -112,7 +111,7 @@ def column(
 def confusion(
     model: str,
     request: Request,
-    project: Project,
+    project: Read,
     window: WindowQ = "all",
     by: str | None = None,
     start: datetime | None = None,
@@ -139,7 +138,7 @@ def confusion(
 def quarantine(
     model: str,
     request: Request,
-    project: Project,
+    project: Read,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
     """The most recently rejected rows of a model, with their reasons."""

@@ -42,6 +42,10 @@ class ServerSettings:
     #: Require API keys even on loopback.
     require_keys: bool = False
     public_url: str | None = None
+    #: Host names this server answers to besides its bind address and the public URL's host.
+    allowed_hosts: tuple[str, ...] = ()
+    #: How long a UI login lasts (hours) before the key must be entered again.
+    session_hours: float = 12.0
     #: How often the scheduler looks for closed windows and late labels (seconds; 0: never).
     evaluate_every_s: float = 60.0
 
@@ -66,7 +70,20 @@ class ServerSettings:
                         "option", "public-url", "be an http:// or https:// URL", self.public_url
                     )
                 )
+        for h in self.allowed_hosts:
+            if not h or any(c in h for c in "/@ \t") or not h.isascii():
+                raise ConfigError(expected("option", "allowed-host", "be a host name", h))
+        if not 0 < self.session_hours <= 24 * 30:
+            raise ConfigError(
+                expected("option", "session-hours", "be in (0, 720]", self.session_hours)
+            )
         return self
+
+    @property
+    def keys_required(self) -> bool:
+        """Keys are required on any bind other machines can reach (unless ``insecure``), or
+        when told to; this holds whatever happens to the key file (fail closed)."""
+        return self.require_keys or not (is_loopback(self.host) or self.insecure)
 
     @property
     def max_body_bytes(self) -> int:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.server.ui import ops
 from mlwarden.server.ui.pages_model import model_context
 from mlwarden.server.ui.reference import reference_moments
-from mlwarden.server.ui.routing import HTMLRoute, render, ui_project
+from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import Chart
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
-Project = Annotated[str, Depends(ui_project)]
 COLORS = ("#1f5fa8", "#a15c00")
 MAX_FEATURES = 40
 
@@ -29,7 +28,7 @@ def _pick(versions: list[str], state: ViewState) -> tuple[str | None, str | None
 
 
 @router.get("/ui/models/{model}/compare", response_class=HTMLResponse)
-def compare_page(model: str, request: Request, project: Project) -> Response:
+def compare_page(model: str, request: Request, project: UIRead) -> Response:
     """Traffic, errors, latency, output and accuracy of two versions per window, and how far
     each version's features sit from the reference."""
     store = request.app.state.store

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mlwarden.errors import NotFoundError, ValidationError
 from mlwarden.server.ui import format as fmt
 from mlwarden.server.ui import incident_source
-from mlwarden.server.ui.routing import HTMLRoute, form_data, render, ui_project
+from mlwarden.server.ui.routing import HTMLRoute, UIOperate, UIRead, form_data, render
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import paginate
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
-Project = Annotated[str, Depends(ui_project)]
 PER_PAGE = 25
 STATES = ("open", "acknowledged", "resolved")
 
@@ -31,7 +30,7 @@ def _id(value: str) -> int:
 
 
 @router.get("/ui/incidents", response_class=HTMLResponse)
-def incidents_page(request: Request, project: Project) -> Response:
+def incidents_page(request: Request, project: UIRead) -> Response:
     """Every incident of the project, newest first; filter by model and state."""
     store = request.app.state.store
     state = ViewState.parse({k: v for k, v in request.query_params.items() if k != "model"})
@@ -127,7 +126,7 @@ def causes_view(causes: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @router.get("/ui/incidents/{incident_id}", response_class=HTMLResponse)
-def incident_page(incident_id: str, request: Request, project: Project) -> Response:
+def incident_page(incident_id: str, request: Request, project: UIRead) -> Response:
     """What happened, when, why, what to do, what it threatens, and who did what."""
     store = request.app.state.store
     inc = incident_source.get(store, project, _id(incident_id))
@@ -170,10 +169,10 @@ async def _act(request: Request, project: str, incident_id: str, action: str) ->
 
 
 @router.post("/ui/incidents/{incident_id}/acknowledge", response_class=HTMLResponse)
-async def acknowledge(incident_id: str, request: Request, project: Project) -> Response:
+async def acknowledge(incident_id: str, request: Request, project: UIOperate) -> Response:
     return await _act(request, project, incident_id, "acknowledged")
 
 
 @router.post("/ui/incidents/{incident_id}/resolve", response_class=HTMLResponse)
-async def resolve(incident_id: str, request: Request, project: Project) -> Response:
+async def resolve(incident_id: str, request: Request, project: UIOperate) -> Response:
     return await _act(request, project, incident_id, "resolved")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.schema.spec import Task
 from mlwarden.server.ui import data, incident_source
-from mlwarden.server.ui.routing import HTMLRoute, render, ui_project
+from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 from mlwarden.server.ui.state import TABS, ViewState
 from mlwarden.server.ui.tab_llm import llm_tab
 from mlwarden.server.ui.tabs import drift_tab, fairness_tab, performance_tab, quality_tab
@@ -17,7 +17,6 @@ from mlwarden.server.ui.tabs_ops import operations_tab
 from mlwarden.server.ui.views import paginate
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
-Project = Annotated[str, Depends(ui_project)]
 INCIDENTS_PER_PAGE = 20
 TAB_LABELS = {
     "performance": "Performance",
@@ -48,7 +47,7 @@ def model_context(store: Any, project: str, name: str, state: ViewState) -> dict
 
 
 @router.get("/ui/models/{model}", response_class=HTMLResponse)
-def model_page(model: str, request: Request, project: Project) -> Response:
+def model_page(model: str, request: Request, project: UIRead) -> Response:
     """One model, one tab: performance, drift, quality, operations, fairness or incidents."""
     store = request.app.state.store
     ctx = model_context(store, project, model, ViewState.parse(request.query_params))

@@ -4,21 +4,20 @@ edit-and-re-apply (with a preview that stores nothing)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors import service
 from mlwarden.monitors.suite import MonitorSuite
 from mlwarden.server.ui import data
-from mlwarden.server.ui.routing import HTMLRoute, form_data, positive_int, render, ui_project
+from mlwarden.server.ui.routing import HTMLRoute, UIAdmin, UIRead, form_data, positive_int, render
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import paginate
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
-Project = Annotated[str, Depends(ui_project)]
 PLAN_PAGE = 50
 
 
@@ -100,7 +99,7 @@ def _load(store: Any, project: str, model: str) -> MonitorSuite | None:
 
 
 @router.get("/ui/models/{model}/monitors", response_class=HTMLResponse)
-def monitors_page(model: str, request: Request, project: Project) -> Response:
+def monitors_page(model: str, request: Request, project: UIRead) -> Response:
     """The spec (YAML), and each monitor with its thresholds at the current window size."""
     store = request.app.state.store
     store.get_model(project, model)
@@ -109,7 +108,7 @@ def monitors_page(model: str, request: Request, project: Project) -> Response:
 
 
 @router.post("/ui/models/{model}/monitors", response_class=HTMLResponse)
-async def apply_monitors(model: str, request: Request, project: Project) -> Response:
+async def apply_monitors(model: str, request: Request, project: UIAdmin) -> Response:
     """Preview (validate and fit, store nothing) or apply an edited spec."""
     form = await form_data(request)
     store = request.app.state.store
@@ -145,7 +144,7 @@ async def apply_monitors(model: str, request: Request, project: Project) -> Resp
 
 
 @router.post("/ui/models/{model}/monitors/setup", response_class=HTMLResponse)
-async def setup_monitors(model: str, request: Request, project: Project) -> Response:
+async def setup_monitors(model: str, request: Request, project: UIAdmin) -> Response:
     """Set monitors up automatically from the model's spec and reference."""
     await form_data(request)
     store = request.app.state.store

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mlwarden.errors import AuthError
+from mlwarden.server.sessions import SESSION_COOKIE, SessionStore
 from mlwarden.server.ui import data, incident_source, ops
 from mlwarden.server.ui.format import worst
-from mlwarden.server.ui.routing import COOKIE, HTMLRoute, form_data, render, ui_project
+from mlwarden.server.ui.routing import HTMLRoute, UIRead, form_data, render
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import paginate, sparkline
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
-Project = Annotated[str, Depends(ui_project)]
 PAGE_SIZE = 20
 #: Preferred key metrics, best first (the first one a model has results for is shown).
 KEY_METRICS = ("accuracy", "roc_auc", "f1", "mae", "rmse", "r2")
@@ -49,7 +49,7 @@ def ui_root() -> Response:
 
 
 @router.get("/ui/", response_class=HTMLResponse)
-def overview(request: Request, project: Project) -> Response:
+def overview(request: Request, project: UIRead) -> Response:
     """Every model: status, alerts, open incidents, traffic and its key metric with trend."""
     store = request.app.state.store
     state = ViewState.parse(request.query_params)
@@ -122,7 +122,8 @@ def login_form(request: Request) -> Response:
 
 @router.post("/ui/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
-    """Check an API key and keep it in an HttpOnly cookie for the pages."""
+    """Check an API key and open a server-side session for the pages (the browser keeps only
+    the session's random id, in an HttpOnly cookie that expires with the session)."""
     form = await form_data(request)
     key = form.get("key", "").strip()
     keys = request.app.state.keys
@@ -130,13 +131,18 @@ async def login(request: Request) -> Response:
     try:
         if keys is None or not key:
             raise AuthError("Enter an API key of this server.")
-        keys.authenticate(key)
+        found = keys.authenticate(key)
     except AuthError as exc:
         return render(request, "login.html", {"next": nxt, "error": str(exc)}, status_code=401)
+    sessions: SessionStore = request.app.state.sessions
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:  # a new login never reuses an id the browser had before (session fixation)
+        sessions.drop(old)
     resp = RedirectResponse(nxt, 303)
     resp.set_cookie(
-        COOKIE,
-        key,
+        SESSION_COOKIE,
+        sessions.create(found.key_id),
+        max_age=int(sessions.ttl_s),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -148,8 +154,11 @@ async def login(request: Request) -> Response:
 @router.post("/ui/logout", response_class=HTMLResponse)
 async def logout(request: Request) -> Response:
     await form_data(request)
+    sid = request.cookies.get(SESSION_COOKIE)
+    if sid:
+        request.app.state.sessions.drop(sid)
     resp = RedirectResponse("/ui/login", 303)
-    resp.delete_cookie(COOKIE, path="/")
+    resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
 

@@ -5,43 +5,56 @@ without a required key is sent to the login page, and form posts must come from 
 (an ``Origin``/``Referer`` check: a page on another site cannot make a browser acknowledge an
 incident here).
 
-Browsers cannot send the API's ``Authorization`` header, so the UI also accepts the API key in
-an HttpOnly, SameSite=Strict cookie set by ``/ui/login``. On a loopback server without keys
-the project is ``default``, as for the API.
+Browsers cannot send the API's ``Authorization`` header, so ``/ui/login`` checks an API key
+once and opens a server-side session (:mod:`mlwarden.server.sessions`): the HttpOnly,
+SameSite=Strict cookie holds a random session id, never the key. Pages need the key's ``read``
+scope, incident actions ``operate``, monitor changes ``admin``. Every form carries a token
+that must match the browser's token cookie (CSRF). On a loopback server without keys the
+project is ``default``, as for the API.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from mlwarden._version import __version__
-from mlwarden.errors import AuthError, MlwardenError, ValidationError
-from mlwarden.server.auth import DEFAULT_PROJECT
+from mlwarden.errors import AuthError, ForbiddenError, MlwardenError, ValidationError
+from mlwarden.server.auth import Principal, keys_required, presented_key, principal_of
 from mlwarden.server.errors import status_of
+from mlwarden.server.sessions import SESSION_COOKIE
 from mlwarden.server.ui import format as fmt
+from mlwarden.store.keys import KeyStore, Scope
 
 __all__ = [
-    "COOKIE",
+    "CSRF_COOKIE",
     "HTMLRoute",
     "LoginRequired",
     "STATIC_DIR",
+    "UIAdmin",
+    "UIOperate",
+    "UIRead",
+    "csrf_token",
     "form_data",
     "render",
-    "ui_project",
+    "ui_principal",
+    "ui_require",
 ]
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-COOKIE = "mlwarden_key"
+CSRF_COOKIE = "mlwarden_csrf"
+MAX_FORM_BYTES = 64 * 1024
 log = logging.getLogger("mlwarden.server.ui")
 
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -53,48 +66,105 @@ class LoginRequired(MlwardenError):
     """A page needs an API key and the browser has none (or a bad one)."""
 
 
-def ui_project(request: Request) -> str:
-    """The project of the browser: an API key in a header or the login cookie, else 'default'
-    when the server does not require keys (FastAPI dependency of every page)."""
-    state = request.app.state
-    keys = state.keys
-    required = state.settings.require_keys or (keys is not None and keys.any_active())
-    header = request.headers.get("authorization", "")
-    key = (
-        header[7:].strip()
-        if header.lower().startswith("bearer ")
-        else request.headers.get("x-api-key") or request.cookies.get(COOKIE)
-    )
-    if key and keys is not None:
+def ui_principal(request: Request) -> Principal:
+    """The browser's caller: an API key in a header, else the login session's key, else the
+    keyless ``default`` project when the server does not require keys."""
+    key = presented_key(request)
+    if key is not None:
         try:
-            return str(keys.authenticate(key))
+            return principal_of(request, key)
         except AuthError as exc:
-            if required:
-                raise LoginRequired(str(exc)) from exc
-            return DEFAULT_PROJECT
-    if required:
+            raise LoginRequired(str(exc)) from exc
+    sid = request.cookies.get(SESSION_COOKIE)
+    keys: KeyStore | None = request.app.state.keys
+    if sid and keys is not None:
+        key_id = request.app.state.sessions.lookup(sid)
+        found = keys.get(key_id) if key_id is not None else None
+        if found is not None:
+            principal = Principal(found.key_id, found.project, found.granted())
+            request.state.principal = principal
+            return principal
+    if keys_required(request):
         raise LoginRequired("This server requires an API key.")
-    return DEFAULT_PROJECT
+    return principal_of(request, None)
+
+
+def ui_require(scope: Scope) -> Callable[[Request], str]:
+    """A page dependency: the project of a browser whose key holds ``scope``."""
+
+    def dependency(request: Request) -> str:
+        principal = ui_principal(request)
+        principal.check(scope)
+        return principal.project
+
+    dependency.__name__ = f"ui_require_{scope.value}"
+    dependency.scope = scope  # type: ignore[attr-defined]  # read by the route audit test
+    return dependency
+
+
+#: Pages that show data.
+UIRead = Annotated[str, Depends(ui_require(Scope.READ))]
+#: Forms that act on incidents.
+UIOperate = Annotated[str, Depends(ui_require(Scope.OPERATE))]
+#: Forms that change monitors.
+UIAdmin = Annotated[str, Depends(ui_require(Scope.ADMIN))]
+
+
+def csrf_token(request: Request) -> str:
+    """This browser's form token (double-submit: the same value in a SameSite=Strict cookie and
+    in every form); made on the first page a browser gets."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if not token or len(token) > 100:
+        token = getattr(request.state, "new_csrf", None) or secrets.token_urlsafe(24)
+        request.state.new_csrf = token
+    return token
 
 
 def render(
     request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
-    """Render a page template; ``request`` and ``project`` are always in the context."""
-    return templates.TemplateResponse(
-        request, name, {"request": request, **context}, status_code=status_code
+    """Render a page template; ``request`` and the form token ``csrf`` are always in the
+    context."""
+    csrf = csrf_token(request)
+    resp = templates.TemplateResponse(
+        request, name, {"request": request, "csrf": csrf, **context}, status_code=status_code
     )
+    if getattr(request.state, "new_csrf", None):
+        resp.set_cookie(
+            CSRF_COOKIE,
+            csrf,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/ui",
+        )
+    return resp
 
 
 async def form_data(request: Request) -> dict[str, str]:
-    """An urlencoded form post from this server's own pages (first value of each field)."""
+    """An urlencoded form post from this server's own pages (first value of each field).
+
+    The post must come from a page of this server (``Origin`` or ``Referer``; the request
+    guard has already refused foreign origins and hosts) and carry the browser's form token."""
     origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
-        raise AuthError("Forms must be posted from this server's own pages.")
     if not origin:
-        raise AuthError("Forms must be posted from a browser page of this server.")
+        raise ForbiddenError("Forms must be posted from a browser page of this server.")
+    if urlsplit(origin).netloc != request.headers.get("host", ""):
+        public = request.app.state.settings.public_url
+        if not public or urlsplit(origin).netloc != urlsplit(public).netloc:
+            raise ForbiddenError("Forms must be posted from this server's own pages.")
+    if len(await request.body()) > MAX_FORM_BYTES:
+        raise ValidationError(f"A form post must be under {MAX_FORM_BYTES} bytes.")
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = form.pop("csrf", "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise ForbiddenError(
+            "This form has expired or did not come from this server's pages: reload the page "
+            "and send it again."
+        )
+    return form
 
 
 class HTMLRoute(APIRoute):
