@@ -86,6 +86,13 @@ def serve(
         ),
     ] = None,
     session_hours: Annotated[float, typer.Option(help="How long a UI login lasts (hours).")] = 12.0,
+    redact_pii: Annotated[
+        str,
+        typer.Option(
+            help="Personal data in LLM span text and text features, before it is stored: "
+            "off, mask ([email]), hash ([email:5d41402abc], keyed) or drop (the whole text)."
+        ),
+    ] = "off",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR."""
@@ -105,6 +112,7 @@ def serve(
         public_url=public_url,
         allowed_hosts=tuple(allowed_host or ()),
         session_hours=session_hours,
+        redact_pii=redact_pii,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -36,6 +38,7 @@ from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.guard import RequestGuard
 from mlwarden.server.sessions import SessionStore
 from mlwarden.server.settings import ServerSettings
+from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store import KeyStore, Store, open_store
 from mlwarden.store.keys import Scope
 
@@ -141,6 +144,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None
     app.state.sessions = SessionStore(ttl_s=settings.session_hours * 3600)
+    app.state.redactor = Redactor(settings.redact_pii, key=_redaction_key(settings))
     app.add_middleware(RequestGuard, settings=settings)
     docs.install(app)
     openapi.install(app)
@@ -181,6 +185,25 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         )
 
     return app
+
+
+def _redaction_key(settings: ServerSettings) -> bytes:
+    """The key of hashed personal data: made once per data directory (0600), so the same
+    value hashes the same across restarts and nowhere else."""
+    if settings.redact_pii != "hash":
+        return b""
+    path = settings.redaction_key_path
+    if path is None:
+        return secrets.token_bytes(32)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            key = secrets.token_bytes(32)
+            f.write(key)
+        return key
 
 
 async def _scheduler_loop(app: FastAPI, every: float) -> None:

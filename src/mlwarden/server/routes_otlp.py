@@ -45,6 +45,7 @@ from mlwarden.stats.llm_checks import (
     find_injection,
     find_pii,
 )
+from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store.base import Store
 
 __all__ = ["PRICES_ENV", "QUARANTINE_MODEL", "enrich", "router"]
@@ -150,11 +151,20 @@ def enrich(row: dict[str, Any], prices: PriceTable) -> None:
         ).decode()
 
 
-def _ingest(body: bytes, protobuf: bool, prices: PriceTable, project: str) -> tuple[Any, list[Any]]:
+#: Stored span text that can hold personal data (checks and flags run before it is redacted).
+REDACTED_FIELDS = ("prompt", "response", "status_message", "attributes", "events", "user_id")
+
+
+def _ingest(
+    body: bytes, protobuf: bool, prices: PriceTable, project: str, redactor: Redactor
+) -> tuple[Any, list[Any]]:
     spans, rejected = decode_protobuf(body) if protobuf else decode_json(body)
     rows, bad = normalise(spans)
     for row in rows:
         enrich(row, prices)
+        if redactor.active:
+            for name in REDACTED_FIELDS:
+                row[name] = redactor(row.get(name))
     return spans_table(rows, project), sorted(rejected + bad, key=lambda r: r.index)
 
 
@@ -177,7 +187,9 @@ async def post_traces(request: Request, project: Ingest) -> Response:
     try:
         body = await read_body(request, request.app.state.settings.max_body_bytes)
         prices = _prices(request)
-        table, rejected = await asyncio.to_thread(_ingest, body, protobuf, prices, project)
+        table, rejected = await asyncio.to_thread(
+            _ingest, body, protobuf, prices, project, request.app.state.redactor
+        )
     except PayloadTooLargeError as exc:
         return _reply(error_reply(8, str(exc), protobuf=protobuf), 413, protobuf=protobuf)
     except ValidationError as exc:

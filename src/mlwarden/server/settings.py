@@ -46,6 +46,9 @@ class ServerSettings:
     allowed_hosts: tuple[str, ...] = ()
     #: How long a UI login lasts (hours) before the key must be entered again.
     session_hours: float = 12.0
+    #: Personal data in LLM span text and text features before it is stored: off, mask,
+    #: hash (keyed, stable) or drop (the whole text).
+    redact_pii: str = "off"
     #: How often the scheduler looks for closed windows and late labels (seconds; 0: never).
     evaluate_every_s: float = 60.0
 
@@ -73,6 +76,11 @@ class ServerSettings:
         for h in self.allowed_hosts:
             if not h or any(c in h for c in "/@ \t") or not h.isascii():
                 raise ConfigError(expected("option", "allowed-host", "be a host name", h))
+        modes = ("off", "mask", "hash", "drop")
+        if self.redact_pii not in modes:
+            raise ConfigError(
+                expected("option", "redact-pii", f"be one of {', '.join(modes)}", self.redact_pii)
+            )
         if not 0 < self.session_hours <= 24 * 30:
             raise ConfigError(
                 expected("option", "session-hours", "be in (0, 720]", self.session_hours)
@@ -88,6 +96,10 @@ class ServerSettings:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def redaction_key_path(self) -> Path | None:
+        return None if self.data_dir is None else self.data_dir / "redaction.key"
 
     @property
     def keys_path(self) -> Path | None:

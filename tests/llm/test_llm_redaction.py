@@ -1,0 +1,85 @@
+"""PII redaction at ingest: span text is masked, hashed or dropped before anything is stored,
+while the PII flags are still raised from the original text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlwarden.schema.otlp import SpanData, encode_json
+from serverproc import ServerProcess
+
+T0 = 1_767_225_600_000_000_000
+EMAIL = "jane.doe.7781@example.org"
+CARD = "4111 1111 1111 1111"
+
+
+def _span(i: int) -> SpanData:
+    return SpanData(
+        f"{i:032x}",
+        f"{i:016x}",
+        "chat gpt-4o-mini",
+        T0,
+        T0 + 1_000_000,
+        attributes={
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.user.id": EMAIL,
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": f"I am {EMAIL}, my card is {CARD}. What is my balance?",
+            "gen_ai.completion.0.role": "assistant",
+            "gen_ai.completion.0.content": f"Hello {EMAIL}, your balance is 42.",
+            "gen_ai.usage.input_tokens": 20,
+            "gen_ai.usage.output_tokens": 9,
+        },
+    )
+
+
+def _stored_bytes(data: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file() and "log" not in p.name)
+
+
+@pytest.mark.parametrize("mode", ["off", "mask", "hash", "drop"])
+def test_span_text_is_redacted_before_it_is_stored(tmp_path: Path, mode: str) -> None:
+    data = tmp_path / "d"
+    srv = ServerProcess(data, "--redact-pii", mode).start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as http:
+            for i in (1, 2):
+                r = http.post(
+                    "/v1/traces",
+                    content=encode_json([_span(i)], resource={"service.name": "bot"}),
+                    headers={"content-type": "application/json"},
+                )
+                assert r.status_code == 200, r.text
+            got = http.get("/v1/llm/spans").json()["spans"]
+    finally:
+        srv.stop()
+    assert len(got) == 2
+    stored = _stored_bytes(data)
+    if mode == "off":  # the control: without redaction the text is there to find
+        assert EMAIL in got[0]["prompt"] and EMAIL.encode() in stored
+        return
+    assert EMAIL.encode() not in stored and b"4111 1111" not in stored
+    for s in got:
+        assert s["pii_in_prompt"] and s["pii_in_response"]  # flags from the original text
+        text = " ".join(str(s.get(k) or "") for k in ("prompt", "response", "user_id"))
+        assert EMAIL not in text and "4111" not in text
+    first = got[0]
+    if mode == "mask":
+        assert "[email]" in first["prompt"] and "[credit_card]" in first["prompt"]
+        assert "balance" in first["prompt"]
+    elif mode == "hash":
+        assert "[email:" in first["prompt"] and "balance" in first["prompt"]
+        # the same address hashes the same everywhere (one user stays one user)
+        assert first["user_id"] == got[1]["user_id"] and first["user_id"].startswith("[email:")
+        assert len((data / "redaction.key").read_bytes()) == 32
+        assert (data / "redaction.key").stat().st_mode & 0o077 == 0
+    else:
+        assert first["prompt"] is None and first["response"] is None
+
+
+def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="redact-pii"):
+        ServerProcess(tmp_path / "d", "--redact-pii", "blur").start(timeout=60)
