@@ -8,13 +8,19 @@ a :class:`~mlwarden.incidents.notifier.Notifier` over its channels and an
 are logged in the engine. :meth:`Alerting.dispatch` only queues: neither an evaluation nor an
 API request waits for a network or a command.
 
+The operator bounds what a config may do (:class:`~mlwarden.incidents.channels.policy.AlertingPolicy`:
+the variables it may expand, the hosts it may reach) and owns the command actions: a config
+set through :meth:`Alerting.configure` (the API) may not hold one; they come from the
+server's actions file (:mod:`mlwarden.incidents.server_actions`) and run beside the
+project's own.
+
 Examples
 --------
 >>> cfg = AlertingConfig.from_yaml('''
 ... channels:
 ...   - {kind: webhook, name: ops, url: "https://hooks.example.com/x", min_severity: high}
 ... actions:
-...   - {name: retrain, "on": {kinds: [drift]}, command: [echo, retrain]}
+...   - {name: retrain, "on": {kinds: [drift]}, webhook: "https://ci.example.com/retrain"}
 ... ''')
 >>> [c.name for c in cfg.channels], [a.name for a in cfg.actions]
 (['ops'], ['retrain'])
@@ -42,6 +48,7 @@ import yaml
 from mlwarden.errors import ConfigError, MlwardenError
 from mlwarden.incidents.actions import Action, ActionRun, ActionRunner, RunStatus
 from mlwarden.incidents.channels.base import Channel, Delivery, DeliveryStatus, now_utc
+from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.notifier import Notifier
 from mlwarden.incidents.record import IncidentEvent, Notification
 
@@ -49,6 +56,8 @@ __all__ = ["Alerting", "AlertingConfig", "StoreAuditLog", "StoreDeliveryLog", "p
 
 log = logging.getLogger("mlwarden.incidents")
 _KEYS = ("channels", "actions")
+#: The ``mlwarden serve`` flag naming the operator's actions file (named in refusals).
+ACTIONS_FILE_FLAG = "--actions-file"
 
 
 @dataclass(frozen=True)
@@ -202,10 +211,23 @@ def ping_notification(project: str, *, by: str = "") -> Notification:
 class _Project:
     """One project's notifier and action runner."""
 
-    def __init__(self, store: Any, project: str, config: AlertingConfig, workers: int) -> None:
+    def __init__(
+        self,
+        store: Any,
+        project: str,
+        config: AlertingConfig,
+        *,
+        workers: int,
+        policy: AlertingPolicy,
+        server_actions: Sequence[Action],
+    ) -> None:
         self.config = config
-        self.notifier = Notifier(config.channels, StoreDeliveryLog(store, project), workers=workers)
-        self.runner = ActionRunner(config.actions, StoreAuditLog(store, project))
+        self.notifier = Notifier(
+            config.channels, StoreDeliveryLog(store, project), workers=workers, policy=policy
+        )
+        self.runner = ActionRunner(
+            [*server_actions, *config.actions], StoreAuditLog(store, project), policy=policy
+        )
 
 
 class Alerting:
@@ -214,11 +236,26 @@ class Alerting:
     Configs are read from the store on first use and replaced by :meth:`configure`. Actions
     run on one background thread (in order, so rate limits count exactly); channels on the
     notifier's ``workers`` threads per project.
+
+    The operator's limits: ``env`` (variables ``${NAME}`` may expand besides ``MLWARDEN_*``),
+    ``allow_hosts`` (non-public hosts or networks channels may reach) and ``server_actions``
+    (per project, from the actions file: the only place command actions come from).
     """
 
-    def __init__(self, store: Any, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        workers: int = 2,
+        env: Sequence[str] = (),
+        allow_hosts: Sequence[str] = (),
+        server_actions: Mapping[str, Sequence[Action]] | None = None,
+    ) -> None:
         self.store = store
         self.workers = workers
+        self.policy = AlertingPolicy(env=tuple(env), allow_hosts=tuple(allow_hosts))
+        self.policy.validate()
+        self.server_actions = {p: tuple(a) for p, a in (server_actions or {}).items()}
         self._lock = threading.Lock()
         self._projects: dict[str, _Project] = {}
         self._actions: queue.SimpleQueue[tuple[ActionRunner, Notification] | None] = (
@@ -235,9 +272,44 @@ class Alerting:
     def config(self, project: str) -> AlertingConfig:
         return self._project(project).config
 
+    def check(self, project: str, config: AlertingConfig) -> None:
+        """Raise :class:`ConfigError` unless ``config`` may be set through the API: no command
+        action, no action named like one of the server's, no ``${NAME}`` the policy refuses."""
+        server = {a.name for a in self.server_actions.get(project, ())}
+        for action in config.actions:
+            if action.command is not None:
+                raise ConfigError(
+                    f"The action {action.name!r} runs a command: command actions belong in the "
+                    "server's own configuration, not in an alerting config sent to the API. "
+                    f"The operator defines them in the file given to 'mlwarden serve "
+                    f"{ACTIONS_FILE_FLAG} PATH'; here, use a 'webhook' action."
+                )
+            if action.name in server:
+                raise ConfigError(
+                    f"The action {action.name!r} is defined in the server's actions file "
+                    f"({ACTIONS_FILE_FLAG}) and cannot be replaced through the API; name yours "
+                    "differently."
+                )
+        for item in (*config.channels, *config.actions):
+            item.check_env(self.policy)
+
+    def summary(self, project: str, config: AlertingConfig | None = None) -> dict[str, Any]:
+        """What the API shows of ``config`` (default: the project's): its own channels and
+        actions (``source: api``) and the server's actions (``source: server``, read-only)."""
+        shown = (config or self.config(project)).summary()
+        for a in shown["actions"]:
+            a["source"] = "api"
+        shown["actions"] += [
+            {"name": a.name, "does": a.describe(), "dry_run": a.dry_run, "source": "server"}
+            for a in self.server_actions.get(project, ())
+        ]
+        return shown
+
     def configure(self, project: str, config: AlertingConfig) -> AlertingConfig:
-        """Store and apply a project's config; notifications queued under the old one finish."""
-        fresh = _Project(self.store, project, config, self.workers)
+        """Check (:meth:`check`), store and apply a project's config; notifications queued
+        under the old one finish."""
+        self.check(project, config)
+        fresh = self._make(project, config)
         self.store.put_alerting(project, config.to_yaml())
         with self._lock:
             old = self._projects.get(project)
@@ -257,12 +329,34 @@ class Alerting:
         except MlwardenError as exc:  # stored by an older version: say so, alert nobody
             log.error("The stored alerting config of project %r is invalid: %s", project, exc)
             config = AlertingConfig()
-        made = _Project(self.store, project, config, self.workers)
+        commands = [a.name for a in config.actions if a.command is not None]
+        if commands:  # stored through the API by an older version: never run them
+            log.error(
+                "The stored alerting config of project %r has command actions (%s), which only "
+                "the server's actions file (%s) may define: they are ignored.",
+                project,
+                ", ".join(commands),
+                ACTIONS_FILE_FLAG,
+            )
+            config = AlertingConfig(
+                config.channels, tuple(a for a in config.actions if a.command is None)
+            )
+        made = self._make(project, config)
         with self._lock:
             found = self._projects.setdefault(project, made)
         if found is not made:
             made.notifier.close()
         return found
+
+    def _make(self, project: str, config: AlertingConfig) -> _Project:
+        return _Project(
+            self.store,
+            project,
+            config,
+            workers=self.workers,
+            policy=self.policy,
+            server_actions=self.server_actions.get(project, ()),
+        )
 
     # -- the Dispatcher protocol --------------------------------------------------------------
     def dispatch(self, project: str, notes: Sequence[Notification]) -> None:
@@ -285,7 +379,7 @@ class Alerting:
         out = []
         for ch in p.config.channels:
             try:
-                out.append(ch.send(note))
+                out.append(ch.send(note, policy=self.policy))
             except Exception as exc:  # noqa: BLE001 - a channel bug is a failed ping
                 out.append(
                     ch.delivery(
