@@ -17,10 +17,14 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.record import Incident, IncidentEvent, IncidentState, Notification
 from serverproc import free_port
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+#: The receivers listen on loopback, which alerting refuses unless allowed: tests allow it
+#: explicitly, as an operator would (``mlwarden serve --alerting-allow-host 127.0.0.1``).
+LOCAL = AlertingPolicy(allow_hosts=("127.0.0.1",))
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ Examples
 ...     'projects:\\n  default:\\n    - {name: page, "on": {kinds: [drift]}, command: ["true"]}\\n')
 >>> {p: [a.name for a in acts] for p, acts in load_server_actions(d / "ok.yaml").items()}
 {'default': ['page']}
->>> (d / "bad.yaml").write_text('projects:\\n  default:\\n    - {name: page, command: ["true"]}\\n')
-60
+>>> _ = (d / "bad.yaml").write_text('projects:\\n  default:\\n    - {name: page, command: ["true"]}\\n')
 >>> load_server_actions(d / "bad.yaml")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
