@@ -11,6 +11,7 @@ import pytest
 
 from mlwarden.errors import ConfigError
 from mlwarden.incidents.actions import Action, ActionRunner, MemoryAuditLog, RunStatus
+from mlwarden.incidents.alerting import AlertingConfig
 from mlwarden.incidents.channels import DeliveryStatus, WebhookChannel
 from mlwarden.incidents.channels.policy import AlertingPolicy
 
@@ -125,3 +126,36 @@ def test_command_environment_is_minimal(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert set(env) - {"PATH", "HOME", "LANG", "MLW_TEST_LISTED"} <= {
         k for k in env if k.startswith("MLWARDEN_")
     } | {"LC_CTYPE", "__CF_USER_TEXT_ENCODING"}  # what the OS adds to a process
+
+
+def test_a_stored_command_action_from_an_older_version_never_runs() -> None:
+    from mlwarden.incidents.alerting import Alerting
+    from mlwarden.store import open_store
+
+    store = open_store(None)
+    old = (
+        "channels:\n  - {kind: webhook, name: ops, url: 'https://hooks.example.com/x'}\n"
+        "actions:\n"
+        "  - {name: pwn, 'on': {kinds: [drift]}, command: [/bin/sh, -c, id], dry_run: false}\n"
+        "  - {name: ci, 'on': {kinds: [drift]}, webhook: 'https://ci.example.com/x'}\n"
+    )
+    store.put_alerting("default", old)
+    server = Action("page", on={"kinds": ["drift"]}, command=["true"])
+    alerting = Alerting(store, server_actions={"default": [server]})
+    try:
+        config = alerting.config("default")
+        assert [c.name for c in config.channels] == ["ops"]
+        assert [a.name for a in config.actions] == ["ci"]  # the command is dropped
+        shown = alerting.summary("default")["actions"]
+        assert [(a["name"], a["source"]) for a in shown] == [("ci", "api"), ("page", "server")]
+        # and the API cannot take the operator's action's name
+        with pytest.raises(ConfigError, match="actions file"):
+            alerting.check(
+                "default",
+                AlertingConfig.from_yaml(
+                    "actions:\n  - {name: page, 'on': {kinds: [drift]}, webhook: 'https://a.example'}"
+                ),
+            )
+    finally:
+        alerting.close()
+        store.close()
