@@ -1,35 +1,18 @@
-"""Where a project's notifications go and what runs on them: the alerting config and dispatcher.
+"""Where a project's notifications go and what runs on them: the server's dispatcher.
 
-Each project has one alerting config (YAML, stored by the engine): ``channels:`` (where
-notifications go, see :mod:`mlwarden.incidents.channels`) and ``actions:`` (what runs, see
-:mod:`mlwarden.incidents.actions`). :class:`Alerting` is the server's dispatcher: per project,
-a :class:`~mlwarden.incidents.notifier.Notifier` over its channels and an
+Each project has one alerting config (YAML stored by the engine, read as an
+:class:`~mlwarden.incidents.alerting_config.AlertingConfig`): its channels and actions.
+:class:`Alerting` is the server's dispatcher: per project, a
+:class:`~mlwarden.incidents.notifier.Notifier` over its channels and an
 :class:`~mlwarden.incidents.actions.ActionRunner` over its actions, whose deliveries and runs
 are logged in the engine. :meth:`Alerting.dispatch` only queues: neither an evaluation nor an
 API request waits for a network or a command.
 
-The operator bounds what a config may do (:class:`~mlwarden.incidents.channels.policy.AlertingPolicy`:
-the variables it may expand, the hosts it may reach) and owns the command actions: a config
-set through :meth:`Alerting.configure` (the API) may not hold one; they come from the
-server's actions file (:mod:`mlwarden.incidents.server_actions`) and run beside the
-project's own.
-
-Examples
---------
->>> cfg = AlertingConfig.from_yaml('''
-... channels:
-...   - {kind: webhook, name: ops, url: "https://hooks.example.com/x", min_severity: high}
-... actions:
-...   - {name: retrain, "on": {kinds: [drift]}, webhook: "https://ci.example.com/retrain"}
-... ''')
->>> [c.name for c in cfg.channels], [a.name for a in cfg.actions]
-(['ops'], ['retrain'])
->>> AlertingConfig.from_yaml(cfg.to_yaml()) == cfg
-True
->>> AlertingConfig.from_yaml("channel: []")
-Traceback (most recent call last):
-...
-mlwarden.errors.ConfigError: The alerting config has an unknown key 'channel'; keys are channels, actions.
+The operator bounds what a config may do (an
+:class:`~mlwarden.incidents.channels.policy.AlertingPolicy`: the variables it may expand, the
+hosts it may reach) and owns the command actions: a config set through
+:meth:`Alerting.configure` (the API) may not hold one; they come from the server's actions
+file (:mod:`mlwarden.incidents.server_actions`) and run beside the project's own.
 """
 
 from __future__ import annotations
@@ -39,15 +22,13 @@ import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import yaml
-
 from mlwarden.errors import ConfigError, MlwardenError
 from mlwarden.incidents.actions import Action, ActionRun, ActionRunner, RunStatus
-from mlwarden.incidents.channels.base import Channel, Delivery, DeliveryStatus, now_utc
+from mlwarden.incidents.alerting_config import AlertingConfig
+from mlwarden.incidents.channels.base import Delivery, DeliveryStatus, now_utc
 from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.notifier import Notifier
 from mlwarden.incidents.record import IncidentEvent, Notification
@@ -55,109 +36,8 @@ from mlwarden.incidents.record import IncidentEvent, Notification
 __all__ = ["Alerting", "AlertingConfig", "StoreAuditLog", "StoreDeliveryLog", "ping_notification"]
 
 log = logging.getLogger("mlwarden.incidents")
-_KEYS = ("channels", "actions")
 #: The ``mlwarden serve`` flag naming the operator's actions file (named in refusals).
 ACTIONS_FILE_FLAG = "--actions-file"
-
-
-@dataclass(frozen=True)
-class AlertingConfig:
-    """A project's channels and actions (validated; names unique within each)."""
-
-    channels: tuple[Channel, ...] = ()
-    actions: tuple[Action, ...] = ()
-
-    @classmethod
-    def from_dict(cls, data: Any) -> AlertingConfig:
-        if data is None:
-            return cls()
-        if not isinstance(data, Mapping):
-            raise ConfigError(
-                f"The alerting config must be a mapping with 'channels' and 'actions'. "
-                f"Got {type(data).__name__} instead."
-            )
-        unknown = sorted(str(k) for k in set(data) - set(_KEYS))
-        if unknown:
-            raise ConfigError(
-                f"The alerting config has an unknown key {unknown[0]!r}; keys are "
-                f"{', '.join(_KEYS)}."
-            )
-        channels = tuple(
-            Channel.from_dict(_entry(item, "channels", i))
-            for i, item in enumerate(_list(data, "channels"))
-        )
-        actions = tuple(
-            Action.from_dict(_entry(item, "actions", i))
-            for i, item in enumerate(_list(data, "actions"))
-        )
-        for what, items in (("channel", channels), ("action", actions)):
-            names = [x.name for x in items]
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                raise ConfigError(
-                    f"Two {what}s are named {dupes[0]!r}; {what} names must be unique."
-                )
-        return cls(channels, actions)
-
-    @classmethod
-    def from_yaml(cls, text: str) -> AlertingConfig:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(f"The alerting config is not valid YAML{where}: {problem}.") from exc
-        return cls.from_dict(data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "channels": [c.to_dict() for c in self.channels],
-            "actions": [a.to_dict() for a in self.actions],
-        }
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-
-    def summary(self) -> dict[str, Any]:
-        """What the API shows: the YAML and one line per channel and action."""
-        return {
-            "spec_yaml": self.to_yaml(),
-            "channels": [
-                {
-                    "name": c.name,
-                    "kind": c.kind,
-                    "min_severity": c.min_severity,
-                    "events": c.events,
-                    "objectives": c.objectives,
-                }
-                for c in self.channels
-            ],
-            "actions": [
-                {"name": a.name, "does": a.describe(), "dry_run": a.dry_run} for a in self.actions
-            ],
-        }
-
-
-def _list(data: Mapping[str, Any], key: str) -> list[Any]:
-    items = data.get(key)
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ConfigError(
-            f"The '{key}' of the alerting config must be a list. Got {type(items).__name__} "
-            "instead."
-        )
-    return items
-
-
-def _entry(item: Any, key: str, i: int) -> Any:
-    if not isinstance(item, Mapping):
-        raise ConfigError(
-            f"Entry #{i + 1} of '{key}' in the alerting config must be a mapping. "
-            f"Got {type(item).__name__} instead."
-        )
-    return item
 
 
 class StoreDeliveryLog:
