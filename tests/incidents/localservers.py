@@ -17,10 +17,14 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.record import Incident, IncidentEvent, IncidentState, Notification
 from serverproc import free_port
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+#: The receivers listen on loopback, which alerting refuses unless allowed: tests allow it
+#: explicitly, as an operator would (``mlwarden serve --alerting-allow-host 127.0.0.1``).
+LOCAL = AlertingPolicy(allow_hosts=("127.0.0.1",))
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,12 @@ class Receiver:
 
 @contextmanager
 def http_receiver(
-    *script: tuple[int, dict[str, str]] | int, default: int = 200, delay_s: float = 0.0
+    *script: tuple[int, dict[str, str]] | int,
+    default: int = 200,
+    delay_s: float = 0.0,
+    answer: str = "answer {status}",
 ) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1; a non-2xx status comes with the body ``answer``."""
     steps = [(s, {}) if isinstance(s, int) else s for s in script]
     rec = Receiver(script=list(steps), default=default, delay_s=delay_s)
     lock = threading.Lock()
@@ -67,7 +75,7 @@ def http_receiver(
                 status, headers = rec.script.pop(0) if rec.script else (rec.default, {})
             if rec.delay_s:
                 time.sleep(rec.delay_s)
-            payload = b"{}" if 200 <= status < 300 else f"answer {status}".encode()
+            payload = b"{}" if 200 <= status < 300 else answer.format(status=status).encode()
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

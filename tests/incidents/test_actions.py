@@ -16,7 +16,7 @@ from mlwarden.incidents.actions import Action, ActionRunner, MemoryAuditLog, Run
 from mlwarden.incidents.channels import verify_signature
 from mlwarden.incidents.record import IncidentEvent
 
-from .localservers import T0, http_receiver, note
+from .localservers import LOCAL, T0, http_receiver, note
 
 #: Writes the incident it gets on stdin, and its environment, to the file named by argv[1].
 RECORDER = (
@@ -141,7 +141,7 @@ def test_command_timeout_and_missing_program_are_failures() -> None:
 
 
 def test_webhook_action_posts_the_signed_incident(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLW_TEST_CI_SECRET", "ci-secret")
+    monkeypatch.setenv("MLWARDEN_TEST_CI_SECRET", "ci-secret")
     n = note()
     with http_receiver(503) as rec:
         action = Action.from_dict(
@@ -149,12 +149,12 @@ def test_webhook_action_posts_the_signed_incident(monkeypatch: pytest.MonkeyPatc
                 "name": "trigger-ci",
                 "on": {"kinds": ["drift"], "min_severity": "high"},
                 "webhook": rec.url("/retrain"),
-                "secret": "${MLW_TEST_CI_SECRET}",
+                "secret": "${MLWARDEN_TEST_CI_SECRET}",
                 "dry_run": False,
                 "backoff_s": 0.01,
             }
         )
-        (run,) = ActionRunner([action], MemoryAuditLog()).run(n)
+        (run,) = ActionRunner([action], MemoryAuditLog(), policy=LOCAL).run(n)
     assert (run.status, run.detail) == (RunStatus.DONE, "HTTP 200 (2 attempts)")
     req = rec.requests[-1]
     assert req.path == "/retrain" and req.headers["X-Mlwarden-Action"] == "trigger-ci"
@@ -171,7 +171,7 @@ def test_webhook_action_failure_and_dry_run() -> None:
     with http_receiver(default=404) as rec:
         live = Action("live", on={"kinds": ["drift"]}, webhook=rec.url(), dry_run=False)
         dry = Action("dry", on={"kinds": ["drift"]}, webhook=rec.url("/secret-token"))
-        runs = ActionRunner([live, dry], MemoryAuditLog()).run(note())
+        runs = ActionRunner([live, dry], MemoryAuditLog(), policy=LOCAL).run(note())
         assert rec.count == 1
     assert runs[0].status is RunStatus.FAILED and runs[0].detail.startswith("HTTP 404")
     assert (

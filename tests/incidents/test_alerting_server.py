@@ -11,9 +11,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from incidents.localservers import Receiver, http_receiver
 from mlwarden.cli.demo import feed
@@ -40,27 +42,79 @@ def receiver() -> Iterator[Receiver]:
         yield rec
 
 
+#: What the operator's command writes: the incident from stdin and the environment it got.
+SCRIPT = (
+    "import json, os, pathlib, sys; doc = json.load(sys.stdin); "
+    "pathlib.Path(sys.argv[1]).write_text(json.dumps({'doc': doc, 'env': dict(os.environ)}))"
+)
+#: A secret in the server's environment that no alerting config or command may see.
+PLANTED = {"MLW_TEST_PLANTED_SECRET": "planted-secret-value"}
+
+
+#: What the failing receiver answers: never shown in the deliveries log.
+BODY = "internal-answer-body-5c1d"
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def failing() -> Iterator[Receiver]:
+    with http_receiver(default=500, answer=BODY) as rec:
+        yield rec
+
+
+@pytest.fixture(scope="module")
+def action_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("action") / "action-stdin.json"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, action_out: Path) -> Iterator[ServerProcess]:
     import os
 
+    root = tmp_path_factory.mktemp("alerting")
+    actions = root / "actions.yaml"  # the operator's file: the only place for commands
+    actions.write_text(
+        yaml.safe_dump(
+            {
+                "projects": {
+                    "default": [
+                        {
+                            "name": "retrain",
+                            "on": {"kinds": ["drift", "performance", "quality"]},
+                            "command": [sys.executable, "-c", SCRIPT, str(action_out)],
+                            "dry_run": False,
+                            "max_runs": 1,
+                            "per": "1d",
+                        }
+                    ]
+                }
+            }
+        )
+    )
     os.environ["MLWARDEN_TEST_HOOK_SECRET"] = SECRET  # the server reads ${...} when it sends
+    os.environ.update(PLANTED)
     srv = ServerProcess(
-        tmp_path_factory.mktemp("alerting") / "data",
+        root / "data",
         "--evaluate-every",
         "0",
         "--public-url",
         "http://mlwarden.example:8000",
+        "--actions-file",
+        str(actions),
+        "--alerting-allow-host",
+        "127.0.0.1",
+        "--alerting-env",
+        "MLW_TEST_EXTRA",
     ).start()
     try:
         yield srv
     finally:
         srv.stop()
         os.environ.pop("MLWARDEN_TEST_HOOK_SECRET", None)
+        for k in PLANTED:
+            os.environ.pop(k, None)
 
 
-def _config(receiver: Receiver, out: Path) -> str:
-    script = f"import sys, pathlib; pathlib.Path({str(out)!r}).write_bytes(sys.stdin.buffer.read())"
+def _config(receiver: Receiver, failing: Receiver) -> str:
     return f"""
 channels:
   - kind: webhook
@@ -68,13 +122,11 @@ channels:
     url: {receiver.url("/hooks/mlwarden")}
     secret: ${{MLWARDEN_TEST_HOOK_SECRET}}
     events: [opened, escalated, acknowledged]
-actions:
-  - name: retrain
-    "on": {{kinds: [drift, performance, quality], events: [opened]}}
-    command: [{sys.executable}, -c, "{script}"]
-    dry_run: false
-    max_runs: 1
-    per: 1d
+  - kind: webhook
+    name: failing
+    url: {failing.url("/hooks/mlwarden")}
+    retries: 0
+    events: [opened]
 """
 
 
@@ -97,18 +149,21 @@ def test_bad_configs_are_refused_with_the_reason(server: ServerProcess) -> None:
         assert http.get("/v1/alerting").json()["channels"] == []
 
 
-def test_incidents_reach_the_webhook_and_the_action_once(
-    server: ServerProcess, receiver: Receiver, tmp_path: Path
+def test_incidents_reach_the_webhook_and_the_operators_action_once(
+    server: ServerProcess, receiver: Receiver, failing: Receiver, action_out: Path
 ) -> None:
-    out = tmp_path / "action-stdin.json"
+    out = action_out
     http = httpx.Client(base_url=server.url, timeout=600)
     r = http.put(
         "/v1/alerting",
-        content=_config(receiver, out),
+        content=_config(receiver, failing),
         headers={"content-type": "application/yaml"},
     )
     assert r.status_code == 200, r.text
-    assert [c["name"] for c in r.json()["channels"]] == ["ops"]
+    assert [c["name"] for c in r.json()["channels"]] == ["ops", "failing"]
+    # the operator's command action is shown, read-only, beside the project's config
+    assert [(a["name"], a["source"]) for a in r.json()["actions"]] == [("retrain", "server")]
+    assert "retrain" not in r.json()["spec_yaml"]
     # the stored config keeps the reference to the secret, never its value
     assert "${MLWARDEN_TEST_HOOK_SECRET}" in http.get("/v1/alerting").json()["spec_yaml"]
 
@@ -139,16 +194,33 @@ def test_incidents_reach_the_webhook_and_the_action_once(
     assert body["event"] == "opened"
     assert body["url"] == f"http://mlwarden.example:8000/ui/incidents/{model_incident['id']}"
     assert body["recommendations"], body
-    # the action got the same incident on stdin
-    assert json.loads(out.read_bytes())["id"] in {i["id"] for i in incidents}
+    # the action got the same incident on stdin, and a minimal environment: not the server's
+    got = json.loads(out.read_text())
+    assert got["doc"]["id"] in {i["id"] for i in incidents}
+    env = got["env"]
+    assert env["MLWARDEN_ACTION"] == "retrain" and env["MLWARDEN_INCIDENT_ID"] == str(
+        got["doc"]["id"]
+    )
+    assert "PATH" in env
+    assert not set(PLANTED) & set(env) and "planted-secret-value" not in out.read_text()
+    assert not {"PYTHONWARNINGS", "PWD"} & set(env)  # nothing of the server's beyond the list
 
-    log = http.get("/v1/alerting/deliveries", params={"incident_id": model_incident["id"]}).json()
-    assert {d["status"] for d in log} == {"delivered"}
-    assert {d["channel"] for d in log} == {"ops"}
+    def logged() -> list[dict[str, Any]]:
+        params = {"incident_id": model_incident["id"]}
+        rows: list[dict[str, Any]] = http.get("/v1/alerting/deliveries", params=params).json()
+        return rows
+
+    _wait(lambda: {d["channel"] for d in logged()} == {"ops", "failing"})
+    log = logged()
+    assert {d["status"] for d in log if d["channel"] == "ops"} == {"delivered"}
+    # the failing receiver's status is logged, never its answer's body
+    failed = [d for d in log if d["channel"] == "failing"]
+    assert failed and {(d["status"], d["code"]) for d in failed} == {("failed", 500)}
+    assert BODY not in http.get("/v1/alerting/deliveries").text
     runs = http.get("/v1/alerting/actions").json()
     assert [r["status"] for r in runs].count("done") == 1  # max_runs 1 per day
     shown = http.get(f"/v1/incidents/{model_incident['id']}").json()
-    assert shown["deliveries"] and shown["deliveries"][0]["status"] == "delivered"
+    assert any(d["status"] == "delivered" for d in shown["deliveries"])
 
     # re-evaluating the same days changes nothing: nothing is sent twice
     before = receiver.count

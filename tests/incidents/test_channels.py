@@ -28,20 +28,22 @@ from mlwarden.incidents.channels import (
     title_line,
     verify_signature,
 )
+from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.record import IncidentEvent, Notification
+from mlwarden.incidents.server_actions import load_server_actions
 
-from .localservers import http_receiver, note, smtp_server
+from .localservers import LOCAL, http_receiver, note, smtp_server
 
 FAST = {"backoff_s": 0.01, "max_backoff_s": 0.05}
 
 
 # -- webhook ---------------------------------------------------------------------------------
 def test_webhook_posts_signed_json_that_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLW_TEST_SECRET", "whsec-123")
+    monkeypatch.setenv("MLWARDEN_TEST_SECRET", "whsec-123")
     n = note()
     with http_receiver() as rec:
-        ch = WebhookChannel("ops", url=rec.url(), secret="${MLW_TEST_SECRET}", **FAST)
-        d = ch.send(n)
+        ch = WebhookChannel("ops", url=rec.url(), secret="${MLWARDEN_TEST_SECRET}", **FAST)
+        d = ch.send(n, policy=LOCAL)
     assert d.status is DeliveryStatus.DELIVERED, d.error
     assert (d.attempts, d.http_status, d.key, d.channel, d.kind) == (
         1,
@@ -72,12 +74,12 @@ def test_webhook_posts_signed_json_that_verifies(monkeypatch: pytest.MonkeyPatch
     assert "Retrain on the last 30 days" in doc["text"] and n.url in doc["text"]
     assert doc["key"] == n.key
     # the secret stays a reference in the configuration
-    assert ch.to_dict()["secret"] == "${MLW_TEST_SECRET}" and "whsec" not in repr(ch)
+    assert ch.to_dict()["secret"] == "${MLWARDEN_TEST_SECRET}" and "whsec" not in repr(ch)
 
 
 def test_webhook_without_secret_sends_no_signature() -> None:
     with http_receiver() as rec:
-        d = WebhookChannel("ops", url=rec.url(), **FAST).send(note())
+        d = WebhookChannel("ops", url=rec.url(), **FAST).send(note(), policy=LOCAL)
     assert d.status is DeliveryStatus.DELIVERED
     assert not any(k.lower().startswith("x-mlwarden-sig") for k in rec.requests[0].headers)
 
@@ -96,7 +98,7 @@ def test_verify_signature_refuses_stale_and_garbage() -> None:
 
 def test_webhook_500_twice_then_200_takes_three_attempts() -> None:
     with http_receiver(500, 502) as rec:
-        d = WebhookChannel("ops", url=rec.url(), retries=3, **FAST).send(note())
+        d = WebhookChannel("ops", url=rec.url(), retries=3, **FAST).send(note(), policy=LOCAL)
     assert rec.count == 3
     assert (d.status, d.attempts, d.http_status, d.error) == (DeliveryStatus.DELIVERED, 3, 200, "")
     # every attempt carries the same delivery id, so a receiver can drop duplicates
@@ -105,15 +107,17 @@ def test_webhook_500_twice_then_200_takes_three_attempts() -> None:
 
 def test_webhook_404_is_not_retried() -> None:
     with http_receiver(404) as rec:
-        d = WebhookChannel("ops", url=rec.url("/wrong"), retries=3, **FAST).send(note())
+        d = WebhookChannel("ops", url=rec.url("/wrong"), retries=3, **FAST).send(
+            note(), policy=LOCAL
+        )
     assert rec.count == 1
     assert (d.status, d.attempts, d.http_status) == (DeliveryStatus.FAILED, 1, 404)
-    assert d.error == f"HTTP 404 from http://127.0.0.1:{rec.port}/...: answer 404"
+    assert d.error == f"HTTP 404 from http://127.0.0.1:{rec.port}/..."  # never the answer's body
 
 
 def test_webhook_gives_up_after_retries_on_5xx() -> None:
     with http_receiver(default=503) as rec:
-        d = WebhookChannel("ops", url=rec.url(), retries=2, **FAST).send(note())
+        d = WebhookChannel("ops", url=rec.url(), retries=2, **FAST).send(note(), policy=LOCAL)
     assert rec.count == 3 and d.attempts == 3 and d.status is DeliveryStatus.FAILED
     assert d.error.endswith("(after 3 attempts)") and "HTTP 503" in d.error
 
@@ -122,15 +126,17 @@ def test_webhook_connection_refused_is_retried_then_fails_clearly() -> None:
     with http_receiver() as rec:
         url = rec.url()
     # the receiver is gone: nothing listens on its port any more
-    d = WebhookChannel("ops", url=url, retries=2, **FAST).send(note())
+    d = WebhookChannel("ops", url=url, retries=2, **FAST).send(note(), policy=LOCAL)
     assert (d.status, d.attempts, d.http_status) == (DeliveryStatus.FAILED, 3, None)
-    assert d.error.startswith(f"Could not reach http://127.0.0.1:{rec.port}/...: ConnectError")
+    assert d.error.startswith(f"Not delivered: no answer from 127.0.0.1:{rec.port} ")
     assert d.error.endswith("(after 3 attempts)")
 
 
 def test_webhook_honours_retry_after() -> None:
     with http_receiver((429, {"Retry-After": "1"})) as rec:
-        d = WebhookChannel("ops", url=rec.url(), backoff_s=0.01, max_backoff_s=5).send(note())
+        d = WebhookChannel("ops", url=rec.url(), backoff_s=0.01, max_backoff_s=5).send(
+            note(), policy=LOCAL
+        )
     assert d.status is DeliveryStatus.DELIVERED and d.attempts == 2
     assert rec.requests[1].at - rec.requests[0].at >= 0.95
 
@@ -138,7 +144,9 @@ def test_webhook_honours_retry_after() -> None:
 def test_webhook_retry_after_is_bounded_by_max_backoff() -> None:
     with http_receiver((503, {"Retry-After": "3600"})) as rec:
         t0 = time.monotonic()
-        d = WebhookChannel("ops", url=rec.url(), backoff_s=0.01, max_backoff_s=0.2).send(note())
+        d = WebhookChannel("ops", url=rec.url(), backoff_s=0.01, max_backoff_s=0.2).send(
+            note(), policy=LOCAL
+        )
     assert d.status is DeliveryStatus.DELIVERED and d.attempts == 2
     assert time.monotonic() - t0 < 3
 
@@ -146,13 +154,15 @@ def test_webhook_retry_after_is_bounded_by_max_backoff() -> None:
 def test_webhook_missing_env_var_fails_the_delivery_not_the_caller(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("MLW_TEST_UNSET", raising=False)
+    monkeypatch.delenv("MLWARDEN_TEST_UNSET", raising=False)
     with http_receiver() as rec:
-        d = WebhookChannel("ops", url=rec.url(), secret="${MLW_TEST_UNSET}").send(note())
+        d = WebhookChannel("ops", url=rec.url(), secret="${MLWARDEN_TEST_UNSET}").send(
+            note(), policy=LOCAL
+        )
     assert rec.count == 0
     assert (d.status, d.attempts) == (DeliveryStatus.FAILED, 0)
     assert d.error == (
-        "The environment variable 'MLW_TEST_UNSET' used by the 'secret' parameter of "
+        "The environment variable 'MLWARDEN_TEST_UNSET' used by the 'secret' parameter of "
         "webhook channel 'ops' is not set."
     )
 
@@ -163,8 +173,13 @@ def test_webhook_custom_headers_expand_env(monkeypatch: pytest.MonkeyPatch) -> N
         ch = WebhookChannel(
             "ops", url=rec.url(), headers={"Authorization": "Bearer ${MLW_TEST_TOKEN}"}
         )
-        assert ch.send(note()).status is DeliveryStatus.DELIVERED
-    assert rec.requests[0].headers["Authorization"] == "Bearer t0k"
+        # a name without the MLWARDEN_ prefix needs the operator's allow (--alerting-env)
+        refused = ch.send(note(), policy=LOCAL)
+        allowed = replace(LOCAL, env=("MLW_TEST_TOKEN",))
+        assert ch.send(note(), policy=allowed).status is DeliveryStatus.DELIVERED
+    assert refused.status is DeliveryStatus.FAILED and refused.attempts == 0
+    assert "--alerting-env MLW_TEST_TOKEN" in refused.error and "t0k" not in refused.error
+    assert rec.count == 1 and rec.requests[0].headers["Authorization"] == "Bearer t0k"
 
 
 # -- apprise ---------------------------------------------------------------------------------
@@ -175,7 +190,7 @@ def test_apprise_email_through_local_smtp() -> None:
             f"mailto://mlwarden@127.0.0.1:{port}?to=ml-team@example.com"
             "&from=mlwarden@example.com&mode=insecure"
         )
-        d = AppriseChannel("team", urls=[url], retries=0).send(n)
+        d = AppriseChannel("team", urls=[url], retries=0).send(n, policy=LOCAL)
     assert d.status is DeliveryStatus.DELIVERED, d.error
     (msg,) = messages
     assert msg["Subject"] == title_line(n) == "[high] credit_risk: Inputs drifted: credit_score"
@@ -193,7 +208,9 @@ def test_apprise_email_through_local_smtp() -> None:
 def test_apprise_json_to_local_receiver() -> None:
     n = note(IncidentEvent.RESOLVED)
     with http_receiver() as rec:
-        d = AppriseChannel("hook", urls=[f"json://127.0.0.1:{rec.port}/apprise"]).send(n)
+        d = AppriseChannel("hook", urls=[f"json://127.0.0.1:{rec.port}/apprise"]).send(
+            n, policy=LOCAL
+        )
     assert d.status is DeliveryStatus.DELIVERED, d.error
     (req,) = rec.requests
     doc = json.loads(req.body)
@@ -206,16 +223,16 @@ def test_apprise_json_to_local_receiver() -> None:
 def test_apprise_failure_is_a_failed_delivery_with_the_reason() -> None:
     with http_receiver() as rec:
         url = f"json://127.0.0.1:{rec.port}/gone"
-    d = AppriseChannel("hook", urls=[url], retries=1, backoff_s=0.01).send(note())
+    d = AppriseChannel("hook", urls=[url], retries=1, backoff_s=0.01).send(note(), policy=LOCAL)
     assert d.status is DeliveryStatus.FAILED and d.attempts == 2
     assert d.error.startswith("apprise: failure for JSON (json://127.0.0.1")
-    assert "Connection error" in d.error
+    assert "Connection error" not in d.error  # apprise's words go to the server log only
 
 
 def test_apprise_missing_env_var_is_a_failed_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MLW_TEST_SLACK", raising=False)
-    d = AppriseChannel("slack", urls=["slack://${MLW_TEST_SLACK}"]).send(note())
-    assert d.status is DeliveryStatus.FAILED and "'MLW_TEST_SLACK'" in d.error
+    monkeypatch.delenv("MLWARDEN_TEST_SLACK", raising=False)
+    d = AppriseChannel("slack", urls=["slack://${MLWARDEN_TEST_SLACK}"]).send(note(), policy=LOCAL)
+    assert d.status is DeliveryStatus.FAILED and "'MLWARDEN_TEST_SLACK'" in d.error
 
 
 # -- routing ---------------------------------------------------------------------------------
@@ -373,15 +390,21 @@ def doc_blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(), flags=re.S)
 
 
-def test_doc_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    channels_yaml, actions_yaml = doc_blocks("yaml")
+def test_doc_configuration_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    channels_yaml, actions_yaml, server_yaml = doc_blocks("yaml")
     channels = [Channel.from_dict(c) for c in yaml.safe_load(channels_yaml)["channels"]]
     actions = [Action.from_dict(a) for a in yaml.safe_load(actions_yaml)["actions"]]
     assert [c.name for c in channels] == ["ops", "ml-team", "pager"]
-    assert [a.dry_run for a in actions] == [False, True]
+    assert [(a.dry_run, a.command) for a in actions] == [(False, None)]  # no command via the API
     # the two blocks together are one alerting config, as `mlwarden alerting apply` takes it
     config = AlertingConfig.from_yaml(channels_yaml + actions_yaml)
     assert (config.channels, config.actions) == (tuple(channels), tuple(actions))
+    # the operator's actions file is one the server starts with
+    (tmp_path / "actions.yaml").write_text(server_yaml)
+    server = load_server_actions(tmp_path / "actions.yaml")
+    assert [(a.name, a.dry_run, bool(a.command)) for a in server["default"]] == [
+        ("snapshot-inputs", True, True)
+    ]
     # the apprise URLs are ones apprise takes, once their variables are set
     fake = {
         "SLACK_TOKEN_A": "T1234ABCD",
@@ -393,9 +416,18 @@ def test_doc_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     }
     for k, v in fake.items():
         monkeypatch.setenv(k, v)
+    # as the docs say: MLWARDEN_* names pass as they are, the others need --alerting-env
+    channels[0].check_env(AlertingPolicy())
+    actions[0].check_env(AlertingPolicy())
+    for ch in channels[1:]:
+        with pytest.raises(ConfigError, match="--alerting-env"):
+            ch.check_env(AlertingPolicy())
+    policy = AlertingPolicy(env=tuple(fake))
     for ch in channels:
+        ch.check_env(policy)
         if isinstance(ch, AppriseChannel):
-            AppriseChannel(ch.name, urls=[ch.expand("urls", u) for u in ch.urls]).validate()
+            urls = [ch.expand("urls", u, policy=policy) for u in ch.urls]
+            AppriseChannel(ch.name, urls=urls).validate()
     json.loads(doc_blocks("json")[0])
 
 
@@ -408,7 +440,7 @@ def test_doc_receivers_verify_real_deliveries(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MLWARDEN_WEBHOOK_SECRET", "whsec-doc")
     with http_receiver() as rec:
         ch = WebhookChannel("ops", url=rec.url(), secret="${MLWARDEN_WEBHOOK_SECRET}")
-        assert ch.send(note()).status is DeliveryStatus.DELIVERED
+        assert ch.send(note(), policy=LOCAL).status is DeliveryStatus.DELIVERED
     (req,) = rec.requests
     headers, body = req.headers, req.body
     ts, sig = headers["X-Mlwarden-Timestamp"], headers["X-Mlwarden-Signature"]

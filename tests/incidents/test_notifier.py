@@ -11,10 +11,11 @@ import pytest
 
 from mlwarden.errors import ConfigError
 from mlwarden.incidents.channels import Channel, Delivery, DeliveryStatus, WebhookChannel
+from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.notifier import MemoryDeliveryLog, Notifier
 from mlwarden.incidents.record import IncidentEvent, Notification
 
-from .localservers import T0, http_receiver, note
+from .localservers import LOCAL, T0, http_receiver, note
 
 FAST = {"backoff_s": 0.01, "max_backoff_s": 0.05}
 
@@ -24,7 +25,7 @@ class Exploding(Channel):
 
     kind: ClassVar[str] = "exploding"
 
-    def send(self, note: Notification) -> Delivery:
+    def send(self, note: Notification, *, policy: AlertingPolicy = LOCAL) -> Delivery:
         raise RuntimeError("boom")
 
 
@@ -51,7 +52,9 @@ class FlakyLog(MemoryDeliveryLog):
 def test_retried_delivery_is_recorded_once_as_delivered() -> None:
     book = MemoryDeliveryLog()
     with http_receiver(500, 500) as rec:
-        with Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book) as notifier:
+        with Notifier(
+            [WebhookChannel("ops", url=rec.url(), **FAST)], book, policy=LOCAL
+        ) as notifier:
             notifier.submit(note())
             assert notifier.flush(10)
         assert rec.count == 3
@@ -63,7 +66,9 @@ def test_nothing_is_sent_twice_after_success() -> None:
     book = MemoryDeliveryLog()
     n = note()
     with http_receiver() as rec:
-        with Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book) as notifier:
+        with Notifier(
+            [WebhookChannel("ops", url=rec.url(), **FAST)], book, policy=LOCAL
+        ) as notifier:
             notifier.submit(n)
             notifier.submit(n)  # queued twice before the first is sent: still one POST
             assert notifier.flush(10)
@@ -85,7 +90,7 @@ def test_a_failed_key_is_sent_again_when_resubmitted() -> None:
     book = MemoryDeliveryLog()
     n = note()
     with http_receiver(400) as rec:
-        notifier = Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book)
+        notifier = Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book, policy=LOCAL)
         notifier.submit(n)
         assert notifier.flush(10)
         notifier.submit(n)
@@ -98,7 +103,7 @@ def test_a_raising_channel_does_not_stop_the_others() -> None:
     book = MemoryDeliveryLog()
     with http_receiver() as rec:
         channels = [Exploding("buggy"), WebhookChannel("ops", url=rec.url(), **FAST)]
-        with Notifier(channels, book, workers=1) as notifier:
+        with Notifier(channels, book, workers=1, policy=LOCAL) as notifier:
             notifier.submit(note())
             notifier.submit(note(IncidentEvent.RESOLVED, sequence=1))
             assert notifier.flush(10)
@@ -113,7 +118,9 @@ def test_a_raising_channel_does_not_stop_the_others() -> None:
 def test_a_failing_log_write_does_not_kill_the_worker() -> None:
     book = FlakyLog()
     with http_receiver() as rec:
-        with Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book) as notifier:
+        with Notifier(
+            [WebhookChannel("ops", url=rec.url(), **FAST)], book, policy=LOCAL
+        ) as notifier:
             notifier.submit(note())
             notifier.submit(note(IncidentEvent.RESOLVED, sequence=1))
             assert notifier.flush(10)
@@ -125,7 +132,9 @@ def test_an_unreadable_log_sends_nothing() -> None:
     book = FlakyLog(fail_reads=True)
     book.failed_writes = 1  # writes work
     with http_receiver() as rec:
-        with Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book) as notifier:
+        with Notifier(
+            [WebhookChannel("ops", url=rec.url(), **FAST)], book, policy=LOCAL
+        ) as notifier:
             notifier.submit(note())
             assert notifier.flush(10)
         assert rec.count == 0
@@ -137,7 +146,9 @@ def test_an_unreadable_log_sends_nothing() -> None:
 def test_submit_does_not_wait_for_the_network_and_keeps_order() -> None:
     book = MemoryDeliveryLog()
     with http_receiver(delay_s=0.15) as rec:
-        with Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book) as notifier:
+        with Notifier(
+            [WebhookChannel("ops", url=rec.url(), **FAST)], book, policy=LOCAL
+        ) as notifier:
             t0 = time.monotonic()
             for i, event in enumerate(IncidentEvent):
                 notifier.submit(note(event, sequence=i))
@@ -154,7 +165,7 @@ def test_routing_decides_who_gets_what_and_unrouted_notes_are_not_recorded() -> 
             WebhookChannel("pager", url=pager.url(), min_severity="critical", **FAST),
             WebhookChannel("everyone", url=everyone.url(), **FAST),
         ]
-        with Notifier(channels, book, workers=2) as notifier:
+        with Notifier(channels, book, workers=2, policy=LOCAL) as notifier:
             notifier.submit(note())  # severity high
             notifier.submit(note(severity="critical", sequence=1))
             assert notifier.flush(10)
@@ -165,7 +176,7 @@ def test_routing_decides_who_gets_what_and_unrouted_notes_are_not_recorded() -> 
 def test_after_close_nothing_is_sent_but_it_is_recorded() -> None:
     book = MemoryDeliveryLog()
     with http_receiver() as rec:
-        notifier = Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book)
+        notifier = Notifier([WebhookChannel("ops", url=rec.url(), **FAST)], book, policy=LOCAL)
         assert notifier.close(5)
         notifier.submit(note())
         assert rec.count == 0
@@ -180,7 +191,7 @@ def test_close_with_a_stuck_channel_records_what_was_left() -> None:
     class Stuck(Channel):
         kind: ClassVar[str] = "stuck"
 
-        def send(self, note: Notification) -> Delivery:
+        def send(self, note: Notification, *, policy: AlertingPolicy = LOCAL) -> Delivery:
             sending.set()
             release.wait(10)
             return self.delivery(note, DeliveryStatus.DELIVERED, started_at=T0, attempts=1)

@@ -35,9 +35,10 @@ def _print(config: dict[str, Any]) -> None:
             ", ".join(c["objectives"] or ["all"]),
         )
     out.print(t)
-    t = Table("action", "does", "dry run", title="Actions")
+    t = Table("action", "does", "dry run", "from", title="Actions")
     for a in config["actions"]:
-        t.add_row(a["name"], a["does"], "yes" if a["dry_run"] else "no")
+        source = "server config" if a.get("source") == "server" else "this config"
+        t.add_row(a["name"], a["does"], "yes" if a["dry_run"] else "no", source)
     out.print(t)
 
 
@@ -48,7 +49,10 @@ def apply(
     url: Url = None,
     api_key: ApiKey = None,
 ) -> None:
-    """Replace the project's channels and actions with FILE."""
+    """Replace the project's channels and actions with FILE.
+
+    Command actions are refused by the server: they belong in the server's actions file
+    (mlwarden serve --actions-file), next to the actions it lists as 'server config'."""
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

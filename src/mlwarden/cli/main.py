@@ -93,6 +93,18 @@ def serve(
             "off, mask ([email]), hash ([email:5d41402abc], keyed) or drop (the whole text)."
         ),
     ] = "off",
+    actions_file: Annotated[
+        Path | None,
+        typer.Option(help="YAML file of per-project actions; the only place for commands."),
+    ] = None,
+    alerting_env: Annotated[
+        list[str] | None,
+        typer.Option(help="Variable ${NAME} may expand in alerting configs (repeatable)."),
+    ] = None,
+    alerting_allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Non-public host or CIDR alerting may reach (repeatable)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR."""
@@ -113,6 +125,9 @@ def serve(
         allowed_hosts=tuple(allowed_host or ()),
         session_hours=session_hours,
         redact_pii=redact_pii,
+        actions_file=actions_file,
+        alerting_env=tuple(alerting_env or ()),
+        alerting_allow_hosts=tuple(alerting_allow_host or ()),
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)

@@ -3,7 +3,10 @@
 An :class:`Action` says *when* (``on``: incident kinds and/or signature patterns, a minimum
 severity, the events, ``opened`` by default) and *what*: exactly one of ``webhook`` (POST the
 incident JSON, signed like the webhook channel) or ``command`` (an argv list run without a
-shell, the incident JSON on stdin, ``MLWARDEN_*`` variables in its environment). Actions
+shell, the incident JSON on stdin, a minimal environment: ``PATH``, ``HOME``, ``LANG``, the
+``MLWARDEN_*`` variables of the incident and the variables the operator allows, never the
+whole server environment). Command actions come only from the server's own configuration
+(``mlwarden serve --actions-file``), never from the API. Actions
 are dry runs unless ``dry_run: false`` is written, and rate limited (``max_runs`` per
 ``per``, one a day by default), so a flapping incident cannot trigger ten retrainings.
 
@@ -26,6 +29,7 @@ from typing import Any, Protocol
 
 from mlwarden.errors import ConfigError, expected
 from mlwarden.incidents.channels.base import Configurable, has_env_ref, now_utc
+from mlwarden.incidents.channels.policy import DEFAULT_POLICY, ENV_PREFIX, AlertingPolicy
 from mlwarden.incidents.channels.webhook import (
     check_http_url,
     post_json,
@@ -44,6 +48,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _ON_KEYS = ("kinds", "signatures", "min_severity", "events")
 #: Characters of a command's stderr kept in a run's detail.
 STDERR_TAIL = 400
+#: Variables of the server's environment a command gets (besides the policy's).
+BASE_ENV = ("PATH", "HOME", "LANG")
 
 
 class RunStatus(StrEnum):
@@ -276,19 +282,23 @@ class Action(Configurable):
             return f"POST the incident JSON to {redact_url(self.webhook)}"
         return f"run {list(self.command or [])!r} with the incident JSON on stdin"
 
-    def execute(self, note: Notification) -> tuple[RunStatus, str]:
+    def execute(
+        self, note: Notification, *, policy: AlertingPolicy = DEFAULT_POLICY
+    ) -> tuple[RunStatus, str]:
         """Do it now (no dry run, no rate limit): the status and the detail."""
         try:
             body = to_json(webhook_document(note))
             if self.webhook is not None:
-                return self._post(note, body)
-            return self._run(note, body)
+                return self._post(note, body, policy)
+            return self._run(note, body, policy)
         except ConfigError as exc:  # a ${VAR} that is not set
             return RunStatus.FAILED, str(exc)
 
-    def _post(self, note: Notification, body: bytes) -> tuple[RunStatus, str]:
+    def _post(
+        self, note: Notification, body: bytes, policy: AlertingPolicy
+    ) -> tuple[RunStatus, str]:
         assert self.webhook is not None
-        url = self.expand("webhook", self.webhook)
+        url = self.expand("webhook", self.webhook, policy=policy)
         if problem := check_http_url(url):
             raise ConfigError(f"The 'webhook' of {self.where} must {problem} once expanded.")
         out = post_json(
@@ -301,11 +311,16 @@ class Action(Configurable):
                 "X-Mlwarden-Delivery": note.key,
                 "X-Mlwarden-Action": self.name,
             },
-            secret=self.expand("secret", self.secret) if self.secret is not None else None,
+            secret=(
+                self.expand("secret", self.secret, policy=policy)
+                if self.secret is not None
+                else None
+            ),
             timeout_s=self.timeout_s,
             retries=self.retries,
             backoff_s=self.backoff_s,
             max_backoff_s=max(60.0, self.backoff_s),
+            policy=policy,
         )
         if out.ok:
             return (
@@ -314,11 +329,17 @@ class Action(Configurable):
             )
         return RunStatus.FAILED, out.error
 
-    def _run(self, note: Notification, body: bytes) -> tuple[RunStatus, str]:
-        argv = [self.expand("command", a) for a in self.command or []]
+    def _run(
+        self, note: Notification, body: bytes, policy: AlertingPolicy
+    ) -> tuple[RunStatus, str]:
+        argv = [self.expand("command", a, policy=policy) for a in self.command or []]
         p = note.payload
         env = {
-            **os.environ,
+            k: v
+            for k, v in os.environ.items()
+            if k in BASE_ENV or k in policy.env or k.startswith(ENV_PREFIX)
+        }
+        env |= {
             "MLWARDEN_ACTION": self.name,
             "MLWARDEN_INCIDENT_ID": str(note.incident_id),
             "MLWARDEN_EVENT": note.event.value,
@@ -363,6 +384,7 @@ class ActionRunner:
         audit: AuditLog,
         *,
         clock: Callable[[], datetime] = now_utc,
+        policy: AlertingPolicy = DEFAULT_POLICY,
     ) -> None:
         names: set[str] = set()
         for action in actions:
@@ -373,6 +395,7 @@ class ActionRunner:
         self.actions = list(actions)
         self.audit = audit
         self.clock = clock
+        self.policy = policy
         self._lock = threading.Lock()  # count, run, record: one action run at a time
 
     def run(self, note: Notification) -> list[ActionRun]:
@@ -403,7 +426,7 @@ class ActionRunner:
                     "Action %r (dry run) for %s: would %s", action.name, note.key, action.describe()
                 )
             else:
-                status, detail = action.execute(note)
+                status, detail = action.execute(note, policy=self.policy)
                 log.info("Action %r for %s: %s, %s", action.name, note.key, status.value, detail)
         run = ActionRun(
             action=action.name,

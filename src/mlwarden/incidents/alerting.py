@@ -1,29 +1,18 @@
-"""Where a project's notifications go and what runs on them: the alerting config and dispatcher.
+"""Where a project's notifications go and what runs on them: the server's dispatcher.
 
-Each project has one alerting config (YAML, stored by the engine): ``channels:`` (where
-notifications go, see :mod:`mlwarden.incidents.channels`) and ``actions:`` (what runs, see
-:mod:`mlwarden.incidents.actions`). :class:`Alerting` is the server's dispatcher: per project,
-a :class:`~mlwarden.incidents.notifier.Notifier` over its channels and an
+Each project has one alerting config (YAML stored by the engine, read as an
+:class:`~mlwarden.incidents.alerting_config.AlertingConfig`): its channels and actions.
+:class:`Alerting` is the server's dispatcher: per project, a
+:class:`~mlwarden.incidents.notifier.Notifier` over its channels and an
 :class:`~mlwarden.incidents.actions.ActionRunner` over its actions, whose deliveries and runs
 are logged in the engine. :meth:`Alerting.dispatch` only queues: neither an evaluation nor an
 API request waits for a network or a command.
 
-Examples
---------
->>> cfg = AlertingConfig.from_yaml('''
-... channels:
-...   - {kind: webhook, name: ops, url: "https://hooks.example.com/x", min_severity: high}
-... actions:
-...   - {name: retrain, "on": {kinds: [drift]}, command: [echo, retrain]}
-... ''')
->>> [c.name for c in cfg.channels], [a.name for a in cfg.actions]
-(['ops'], ['retrain'])
->>> AlertingConfig.from_yaml(cfg.to_yaml()) == cfg
-True
->>> AlertingConfig.from_yaml("channel: []")
-Traceback (most recent call last):
-...
-mlwarden.errors.ConfigError: The alerting config has an unknown key 'channel'; keys are channels, actions.
+The operator bounds what a config may do (an
+:class:`~mlwarden.incidents.channels.policy.AlertingPolicy`: the variables it may expand, the
+hosts it may reach) and owns the command actions: a config set through
+:meth:`Alerting.configure` (the API) may not hold one; they come from the server's actions
+file (:mod:`mlwarden.incidents.server_actions`) and run beside the project's own.
 """
 
 from __future__ import annotations
@@ -33,122 +22,22 @@ import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import yaml
-
 from mlwarden.errors import ConfigError, MlwardenError
 from mlwarden.incidents.actions import Action, ActionRun, ActionRunner, RunStatus
-from mlwarden.incidents.channels.base import Channel, Delivery, DeliveryStatus, now_utc
+from mlwarden.incidents.alerting_config import AlertingConfig
+from mlwarden.incidents.channels.base import Delivery, DeliveryStatus, now_utc
+from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.notifier import Notifier
 from mlwarden.incidents.record import IncidentEvent, Notification
 
 __all__ = ["Alerting", "AlertingConfig", "StoreAuditLog", "StoreDeliveryLog", "ping_notification"]
 
 log = logging.getLogger("mlwarden.incidents")
-_KEYS = ("channels", "actions")
-
-
-@dataclass(frozen=True)
-class AlertingConfig:
-    """A project's channels and actions (validated; names unique within each)."""
-
-    channels: tuple[Channel, ...] = ()
-    actions: tuple[Action, ...] = ()
-
-    @classmethod
-    def from_dict(cls, data: Any) -> AlertingConfig:
-        if data is None:
-            return cls()
-        if not isinstance(data, Mapping):
-            raise ConfigError(
-                f"The alerting config must be a mapping with 'channels' and 'actions'. "
-                f"Got {type(data).__name__} instead."
-            )
-        unknown = sorted(str(k) for k in set(data) - set(_KEYS))
-        if unknown:
-            raise ConfigError(
-                f"The alerting config has an unknown key {unknown[0]!r}; keys are "
-                f"{', '.join(_KEYS)}."
-            )
-        channels = tuple(
-            Channel.from_dict(_entry(item, "channels", i))
-            for i, item in enumerate(_list(data, "channels"))
-        )
-        actions = tuple(
-            Action.from_dict(_entry(item, "actions", i))
-            for i, item in enumerate(_list(data, "actions"))
-        )
-        for what, items in (("channel", channels), ("action", actions)):
-            names = [x.name for x in items]
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                raise ConfigError(
-                    f"Two {what}s are named {dupes[0]!r}; {what} names must be unique."
-                )
-        return cls(channels, actions)
-
-    @classmethod
-    def from_yaml(cls, text: str) -> AlertingConfig:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(f"The alerting config is not valid YAML{where}: {problem}.") from exc
-        return cls.from_dict(data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "channels": [c.to_dict() for c in self.channels],
-            "actions": [a.to_dict() for a in self.actions],
-        }
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-
-    def summary(self) -> dict[str, Any]:
-        """What the API shows: the YAML and one line per channel and action."""
-        return {
-            "spec_yaml": self.to_yaml(),
-            "channels": [
-                {
-                    "name": c.name,
-                    "kind": c.kind,
-                    "min_severity": c.min_severity,
-                    "events": c.events,
-                    "objectives": c.objectives,
-                }
-                for c in self.channels
-            ],
-            "actions": [
-                {"name": a.name, "does": a.describe(), "dry_run": a.dry_run} for a in self.actions
-            ],
-        }
-
-
-def _list(data: Mapping[str, Any], key: str) -> list[Any]:
-    items = data.get(key)
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ConfigError(
-            f"The '{key}' of the alerting config must be a list. Got {type(items).__name__} "
-            "instead."
-        )
-    return items
-
-
-def _entry(item: Any, key: str, i: int) -> Any:
-    if not isinstance(item, Mapping):
-        raise ConfigError(
-            f"Entry #{i + 1} of '{key}' in the alerting config must be a mapping. "
-            f"Got {type(item).__name__} instead."
-        )
-    return item
+#: The ``mlwarden serve`` flag naming the operator's actions file (named in refusals).
+ACTIONS_FILE_FLAG = "--actions-file"
 
 
 class StoreDeliveryLog:
@@ -202,10 +91,23 @@ def ping_notification(project: str, *, by: str = "") -> Notification:
 class _Project:
     """One project's notifier and action runner."""
 
-    def __init__(self, store: Any, project: str, config: AlertingConfig, workers: int) -> None:
+    def __init__(
+        self,
+        store: Any,
+        project: str,
+        config: AlertingConfig,
+        *,
+        workers: int,
+        policy: AlertingPolicy,
+        server_actions: Sequence[Action],
+    ) -> None:
         self.config = config
-        self.notifier = Notifier(config.channels, StoreDeliveryLog(store, project), workers=workers)
-        self.runner = ActionRunner(config.actions, StoreAuditLog(store, project))
+        self.notifier = Notifier(
+            config.channels, StoreDeliveryLog(store, project), workers=workers, policy=policy
+        )
+        self.runner = ActionRunner(
+            [*server_actions, *config.actions], StoreAuditLog(store, project), policy=policy
+        )
 
 
 class Alerting:
@@ -214,11 +116,26 @@ class Alerting:
     Configs are read from the store on first use and replaced by :meth:`configure`. Actions
     run on one background thread (in order, so rate limits count exactly); channels on the
     notifier's ``workers`` threads per project.
+
+    The operator's limits: ``env`` (variables ``${NAME}`` may expand besides ``MLWARDEN_*``),
+    ``allow_hosts`` (non-public hosts or networks channels may reach) and ``server_actions``
+    (per project, from the actions file: the only place command actions come from).
     """
 
-    def __init__(self, store: Any, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        workers: int = 2,
+        env: Sequence[str] = (),
+        allow_hosts: Sequence[str] = (),
+        server_actions: Mapping[str, Sequence[Action]] | None = None,
+    ) -> None:
         self.store = store
         self.workers = workers
+        self.policy = AlertingPolicy(env=tuple(env), allow_hosts=tuple(allow_hosts))
+        self.policy.validate()
+        self.server_actions = {p: tuple(a) for p, a in (server_actions or {}).items()}
         self._lock = threading.Lock()
         self._projects: dict[str, _Project] = {}
         self._actions: queue.SimpleQueue[tuple[ActionRunner, Notification] | None] = (
@@ -235,9 +152,44 @@ class Alerting:
     def config(self, project: str) -> AlertingConfig:
         return self._project(project).config
 
+    def check(self, project: str, config: AlertingConfig) -> None:
+        """Raise :class:`ConfigError` unless ``config`` may be set through the API: no command
+        action, no action named like one of the server's, no ``${NAME}`` the policy refuses."""
+        server = {a.name for a in self.server_actions.get(project, ())}
+        for action in config.actions:
+            if action.command is not None:
+                raise ConfigError(
+                    f"The action {action.name!r} runs a command: command actions belong in the "
+                    "server's own configuration, not in an alerting config sent to the API. "
+                    f"The operator defines them in the file given to 'mlwarden serve "
+                    f"{ACTIONS_FILE_FLAG} PATH'; here, use a 'webhook' action."
+                )
+            if action.name in server:
+                raise ConfigError(
+                    f"The action {action.name!r} is defined in the server's actions file "
+                    f"({ACTIONS_FILE_FLAG}) and cannot be replaced through the API; name yours "
+                    "differently."
+                )
+        for item in (*config.channels, *config.actions):
+            item.check_env(self.policy)
+
+    def summary(self, project: str, config: AlertingConfig | None = None) -> dict[str, Any]:
+        """What the API shows of ``config`` (default: the project's): its own channels and
+        actions (``source: api``) and the server's actions (``source: server``, read-only)."""
+        shown = (config or self.config(project)).summary()
+        for a in shown["actions"]:
+            a["source"] = "api"
+        shown["actions"] += [
+            {"name": a.name, "does": a.describe(), "dry_run": a.dry_run, "source": "server"}
+            for a in self.server_actions.get(project, ())
+        ]
+        return shown
+
     def configure(self, project: str, config: AlertingConfig) -> AlertingConfig:
-        """Store and apply a project's config; notifications queued under the old one finish."""
-        fresh = _Project(self.store, project, config, self.workers)
+        """Check (:meth:`check`), store and apply a project's config; notifications queued
+        under the old one finish."""
+        self.check(project, config)
+        fresh = self._make(project, config)
         self.store.put_alerting(project, config.to_yaml())
         with self._lock:
             old = self._projects.get(project)
@@ -257,12 +209,34 @@ class Alerting:
         except MlwardenError as exc:  # stored by an older version: say so, alert nobody
             log.error("The stored alerting config of project %r is invalid: %s", project, exc)
             config = AlertingConfig()
-        made = _Project(self.store, project, config, self.workers)
+        commands = [a.name for a in config.actions if a.command is not None]
+        if commands:  # stored through the API by an older version: never run them
+            log.error(
+                "The stored alerting config of project %r has command actions (%s), which only "
+                "the server's actions file (%s) may define: they are ignored.",
+                project,
+                ", ".join(commands),
+                ACTIONS_FILE_FLAG,
+            )
+            config = AlertingConfig(
+                config.channels, tuple(a for a in config.actions if a.command is None)
+            )
+        made = self._make(project, config)
         with self._lock:
             found = self._projects.setdefault(project, made)
         if found is not made:
             made.notifier.close()
         return found
+
+    def _make(self, project: str, config: AlertingConfig) -> _Project:
+        return _Project(
+            self.store,
+            project,
+            config,
+            workers=self.workers,
+            policy=self.policy,
+            server_actions=self.server_actions.get(project, ()),
+        )
 
     # -- the Dispatcher protocol --------------------------------------------------------------
     def dispatch(self, project: str, notes: Sequence[Notification]) -> None:
@@ -285,7 +259,7 @@ class Alerting:
         out = []
         for ch in p.config.channels:
             try:
-                out.append(ch.send(note))
+                out.append(ch.send(note, policy=self.policy))
             except Exception as exc:  # noqa: BLE001 - a channel bug is a failed ping
                 out.append(
                     ch.delivery(

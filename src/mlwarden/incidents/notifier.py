@@ -31,6 +31,7 @@ from typing import Protocol
 
 from mlwarden.errors import ConfigError, expected
 from mlwarden.incidents.channels.base import Channel, Delivery, DeliveryStatus, now_utc
+from mlwarden.incidents.channels.policy import DEFAULT_POLICY, AlertingPolicy
 from mlwarden.incidents.record import Notification
 
 __all__ = ["DeliveryLog", "MemoryDeliveryLog", "Notifier"]
@@ -92,7 +93,8 @@ class Notifier:
     """Deliver notifications to ``channels`` on ``workers`` background threads.
 
     Channels are validated and their names must be unique (the log keys deliveries by channel
-    name). Use it as a context manager, or call :meth:`close`.
+    name). ``policy`` bounds what channels expand and reach (default: ``MLWARDEN_*``
+    variables, public hosts). Use it as a context manager, or call :meth:`close`.
 
     Examples
     --------
@@ -108,7 +110,14 @@ class Notifier:
     []
     """
 
-    def __init__(self, channels: Sequence[Channel], log: DeliveryLog, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        channels: Sequence[Channel],
+        log: DeliveryLog,
+        *,
+        workers: int = 1,
+        policy: AlertingPolicy = DEFAULT_POLICY,
+    ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(
                 expected("parameter of the notifier", "workers", "be an integer >= 1", workers)
@@ -124,6 +133,7 @@ class Notifier:
         self.channels = list(channels)
         self.log = log
         self.workers = workers
+        self.policy = policy
         n = min(workers, len(self.channels))
         self._queues: list[queue.SimpleQueue[_Item]] = [queue.SimpleQueue() for _ in range(n)]
         self._cond = threading.Condition()
@@ -255,7 +265,7 @@ class Notifier:
                 error="delivered already",
             )
         try:
-            delivery = channel.send(note)
+            delivery = channel.send(note, policy=self.policy)
         except Exception as exc:  # a channel bug is a failed delivery
             log.exception("Channel %r raised while sending %s", channel.name, note.key)
             return self._failed(channel, note, started, f"{type(exc).__name__}: {exc}")

@@ -108,7 +108,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             retention_days=settings.retention_days,
         )
         # notifications to channels and automated actions, in the background
-        app.state.dispatcher = Alerting(app.state.store)
+        app.state.dispatcher = Alerting(app.state.store, **settings.alerting_options())
         app.state.jobs = StoreJobs()
         # the first click should not pay for imports, cold caches or building roll-ups
         await asyncio.to_thread(ui.prepare, app.state.store)

@@ -36,8 +36,9 @@ def _alerting(request: Request) -> Alerting:
 
 @router.get("", response_model=AlertingOut)
 def get_alerting(request: Request, project: Admin) -> AlertingOut:
-    """The project's channels and actions (``${NAME}`` secrets shown as written, unexpanded)."""
-    return AlertingOut(**_alerting(request).config(project).summary(), applied=True)
+    """The project's channels and actions (``${NAME}`` secrets shown as written, unexpanded);
+    actions from the server's actions file are listed with ``source: server`` (read-only)."""
+    return AlertingOut(**_alerting(request).summary(project), applied=True)
 
 
 @router.put(
@@ -52,21 +53,27 @@ def get_alerting(request: Request, project: Admin) -> AlertingOut:
 )
 async def put_alerting(request: Request, project: Admin, dry_run: bool = False) -> AlertingOut:
     """Replace the project's channels and actions with a YAML config (see docs/alerts.md);
-    ``dry_run`` only validates it."""
+    ``dry_run`` only validates it. Command actions are refused: they belong in the server's
+    actions file (``mlwarden serve --actions-file``); so are ``${NAME}`` references the
+    server does not allow (``--alerting-env``)."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:
         raise ValidationError("The alerting config must be UTF-8 text (YAML).") from exc
     config = AlertingConfig.from_yaml(text)
-    if not dry_run:
-        await asyncio.to_thread(_alerting(request).configure, project, config)
-    return AlertingOut(**config.summary(), applied=not dry_run)
+    alerting = _alerting(request)
+    if dry_run:
+        alerting.check(project, config)
+    else:
+        await asyncio.to_thread(alerting.configure, project, config)
+    return AlertingOut(**alerting.summary(project, config), applied=not dry_run)
 
 
 @router.post("/ping")
 async def ping(body: PingIn, request: Request, project: Operate) -> dict[str, Any]:
-    """Send a ping to every channel now (routing filters ignored) and say how each went."""
+    """Send a ping to every channel now (routing filters ignored) and say how each went
+    (HTTP status codes of reachable destinations; never their answers' bodies)."""
     deliveries = await asyncio.to_thread(_alerting(request).ping, project, by=body.by)
     return {
         "deliveries": [d.to_dict() for d in deliveries],

@@ -5,9 +5,12 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from mlwarden.errors import ConfigError, expected
+from mlwarden.incidents.channels.policy import AlertingPolicy
+from mlwarden.incidents.server_actions import load_server_actions
 
 __all__ = ["ServerSettings", "is_loopback"]
 
@@ -51,6 +54,12 @@ class ServerSettings:
     redact_pii: str = "off"
     #: How often the scheduler looks for closed windows and late labels (seconds; 0: never).
     evaluate_every_s: float = 60.0
+    #: The operator's actions file (YAML): per-project actions, the only place for commands.
+    actions_file: Path | None = None
+    #: Environment variables ``${NAME}`` in alerting configs may expand besides MLWARDEN_*.
+    alerting_env: tuple[str, ...] = ()
+    #: Non-public hosts, addresses or networks (CIDR) alerting may reach (default: none).
+    alerting_allow_hosts: tuple[str, ...] = ()
 
     def validate(self) -> ServerSettings:
         if not 0 < self.port < 65536:
@@ -85,6 +94,9 @@ class ServerSettings:
             raise ConfigError(
                 expected("option", "session-hours", "be in (0, 720]", self.session_hours)
             )
+        self.alerting_policy.validate()
+        if self.actions_file is not None:  # refuse a bad file at start-up, naming the entry
+            load_server_actions(self.actions_file, policy=self.alerting_policy)
         return self
 
     @property
@@ -92,6 +104,21 @@ class ServerSettings:
         """Keys are required on any bind other machines can reach (unless ``insecure``), or
         when told to; this holds whatever happens to the key file (fail closed)."""
         return self.require_keys or not (is_loopback(self.host) or self.insecure)
+
+    @property
+    def alerting_policy(self) -> AlertingPolicy:
+        return AlertingPolicy(env=self.alerting_env, allow_hosts=self.alerting_allow_hosts)
+
+    def alerting_options(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`~mlwarden.incidents.alerting.Alerting` (the
+        actions file is read now)."""
+        policy = self.alerting_policy
+        actions = (
+            load_server_actions(self.actions_file, policy=policy)
+            if self.actions_file is not None
+            else {}
+        )
+        return {"env": policy.env, "allow_hosts": policy.allow_hosts, "server_actions": actions}
 
     @property
     def max_body_bytes(self) -> int:

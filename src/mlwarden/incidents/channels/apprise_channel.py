@@ -10,13 +10,25 @@ would point services at GitHub), no plugin directories scanned, one service afte
 in the calling thread. The delivery is ``delivered`` only when every URL accepted the
 notification; otherwise ``failed`` with apprise's reasons, naming the failing services (use
 one channel per target when each must be retried on its own).
+
+Destinations: before apprise gets a URL, the host it names is checked against the server's
+:class:`~mlwarden.incidents.channels.policy.AlertingPolicy` like a webhook's (every address
+it resolves to must be public or allowed by the operator). What cannot be checked: apprise
+resolves the name again itself (a DNS answer that changes in between is not caught), and
+follows what its service plugins do (redirects included). Schemes of hosted services whose
+URL holds tokens where a host would be (``slack://``, ``discord://``, ...; see
+:data:`SERVICE_SCHEMES`) reach their service's fixed public endpoint and are not resolved;
+any other URL must name a host that resolves. Operators who need a strict boundary use
+webhook channels or an egress firewall.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 from mlwarden.errors import ConfigError
 from mlwarden.incidents.channels.base import (
@@ -27,6 +39,7 @@ from mlwarden.incidents.channels.base import (
     has_env_ref,
     now_utc,
 )
+from mlwarden.incidents.channels.policy import DEFAULT_POLICY, AlertingPolicy
 from mlwarden.incidents.channels.render import render_markdown, title_line
 from mlwarden.incidents.record import IncidentEvent, Notification
 
@@ -35,9 +48,16 @@ if TYPE_CHECKING:
 
 __all__ = ["AppriseChannel"]
 
+log = logging.getLogger("mlwarden.incidents")
+
 #: Bounds apprise puts on its per-service retries and wait.
 MAX_RETRIES = 10
 MAX_WAIT_S = 20.0
+#: apprise schemes whose plugin talks only to its hosted service's fixed public endpoint (the
+#: "host" of their URLs is a token): not resolved before sending.
+SERVICE_SCHEMES = frozenset(
+    {"slack", "discord", "pagerduty", "tgram", "msteams", "pover", "opsgenie", "pushbullet"}
+)
 #: Characters of apprise's reasons kept in a failed delivery's error.
 ERROR_CHARS = 500
 
@@ -156,7 +176,7 @@ class AppriseChannel(Channel):
         asset = _asset(timeout_s=self.timeout_s, retries=self.retries, backoff_s=self.backoff_s)
         return apprise.Apprise.instantiate(url, asset=asset)
 
-    def send(self, note: Notification) -> Delivery:
+    def send(self, note: Notification, *, policy: AlertingPolicy = DEFAULT_POLICY) -> Delivery:
         import apprise
 
         started = now_utc()
@@ -167,7 +187,9 @@ class AppriseChannel(Channel):
             )
 
         try:
-            urls = [self.expand("urls", u) for u in self.urls]
+            urls = [self.expand("urls", u, policy=policy) for u in self.urls]
+            for url in urls:
+                _check_destination(url, policy)
         except ConfigError as exc:
             return failed(str(exc))
         asset = _asset(timeout_s=self.timeout_s, retries=self.retries, backoff_s=self.backoff_s)
@@ -196,15 +218,37 @@ class AppriseChannel(Channel):
             return failed(_reasons(result), attempts)
 
 
+def _check_destination(url: str, policy: AlertingPolicy) -> None:
+    """Raise :class:`ConfigError` unless the host ``url`` names may be reached (see the module
+    docstring for what this cannot check)."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in SERVICE_SCHEMES:
+        return
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise ConfigError(f"An apprise URL ({scheme}://...) has no host that can be read.") from exc
+    if not host:
+        raise ConfigError(
+            f"Not delivered: the apprise URL ({scheme}://...) names no host the server's "
+            "destination policy can check."
+        )
+    policy.addresses(host, port or 0)
+
+
 def _reasons(result: apprise.AppriseResult) -> str:
-    """Which services failed and what apprise logged about it, in one line."""
+    """Which services failed, in one line. What apprise logged about it goes to the server's
+    log only: its plugins may quote the answer of the service, which the caller never sees."""
     failing = [f"{r.name} ({r.url})" for r in result if not r]
     seen: dict[str, None] = {}
     for entry in result.logs():
         if entry.level in ("WARNING", "ERROR", "CRITICAL"):
             seen.setdefault(entry.message.strip(), None)
+    if seen:
+        log.info("apprise: %s", "; ".join(seen))
     head = f"apprise: {result.status.name.lower()}"
     if failing:
         head += f" for {', '.join(failing)}"
-    text = head + (": " + "; ".join(seen) if seen else "")
+    text = head + " (details in the server log)"
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 3] + "..."

@@ -8,8 +8,10 @@ them; :meth:`Channel.from_dict` calls it.
 
 ``${NAME}`` references to environment variables in string parameters (a URL, a secret) are
 expanded when a notification is sent, never when the configuration is read, so a secret is
-never written back to the spec. A variable that is not set fails that delivery with a clear
-reason; it does not crash the notifier.
+never written back to the spec. Only the variables the server's
+:class:`~mlwarden.incidents.channels.policy.AlertingPolicy` allows are expanded. A variable
+that is not set, or not allowed, fails that delivery with a clear reason; it does not crash
+the notifier.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, ClassVar, NoReturn
 
 from mlwarden._registry import Registry
 from mlwarden.errors import ConfigError, expected
+from mlwarden.incidents.channels.policy import DEFAULT_POLICY, AlertingPolicy
 from mlwarden.incidents.record import SEVERITIES, IncidentEvent, Notification
 
 __all__ = ["CHANNELS", "Channel", "Configurable", "Delivery", "DeliveryStatus", "expand_env"]
@@ -78,21 +81,26 @@ class Delivery:
         }
 
 
-def expand_env(value: str, *, param: str, where: str) -> str:
-    """Replace ``${NAME}`` with the environment variable ``NAME``.
+def expand_env(value: str, *, param: str, where: str, policy: AlertingPolicy) -> str:
+    """Replace ``${NAME}`` with the environment variable ``NAME``, if ``policy`` allows it.
 
-    Raises :class:`ConfigError` naming the variable and the parameter when it is not set.
+    Raises :class:`ConfigError` naming the variable and the parameter when it is not set or
+    not allowed (then it is not read at all).
 
     Examples
     --------
     >>> os.environ["MLWARDEN_DOC_HOST"] = "hooks.example.com"
-    >>> expand_env("https://${MLWARDEN_DOC_HOST}/x", param="url", where="webhook channel 'ops'")
+    >>> ops = {"where": "webhook channel 'ops'", "policy": AlertingPolicy()}
+    >>> expand_env("https://${MLWARDEN_DOC_HOST}/x", param="url", **ops)
     'https://hooks.example.com/x'
-    >>> expand_env("${MLWARDEN_DOC_UNSET}", param="secret", where="webhook channel 'ops'")
-    ... # doctest: +ELLIPSIS
+    >>> expand_env("${MLWARDEN_DOC_UNSET}", param="secret", **ops)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     mlwarden.errors.ConfigError: The environment variable 'MLWARDEN_DOC_UNSET' used by ... is not set.
+    >>> expand_env("${HOME}", param="secret", **ops)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mlwarden.errors.ConfigError: The 'secret' parameter of webhook channel 'ops' refers to ... 'HOME', ...
     """
 
     def one(match: re.Match[str]) -> str:
@@ -101,6 +109,8 @@ def expand_env(value: str, *, param: str, where: str) -> str:
             raise ConfigError(
                 expected(f"parameter of {where}", param, "use ${NAME} with a variable name", value)
             )
+        if not policy.env_allowed(name):
+            raise ConfigError(policy.refused_env(name, param=param, where=where))
         found = os.environ.get(name)
         if found is None:
             raise ConfigError(
@@ -194,9 +204,15 @@ class Configurable:
             what = "an integer" if integer else "a number"
             self.bad(param, f"be {what} {'>' if positive else '>='} {minimum:g}", value)
 
-    def expand(self, param: str, value: str) -> str:
+    def expand(self, param: str, value: str, *, policy: AlertingPolicy) -> str:
         """``value`` (of parameter ``param``) with its ``${NAME}`` references expanded."""
-        return expand_env(value, param=param, where=self.where)
+        return expand_env(value, param=param, where=self.where, policy=policy)
+
+    def check_env(self, policy: AlertingPolicy) -> None:
+        """Raise :class:`ConfigError` for the first ``${NAME}`` that ``policy`` does not allow
+        (what the server checks before it stores a config)."""
+        for param, value in self.get_params().items():
+            policy.check_env(value, param=param, where=self.where)
 
     def __repr__(self) -> str:
         def shown(k: str, v: Any) -> str:
@@ -321,8 +337,11 @@ class Channel(Configurable, ABC):
 
     # -- delivery --------------------------------------------------------------------------
     @abstractmethod
-    def send(self, note: Notification) -> Delivery:
-        """Deliver ``note`` (with this channel's retries); never raises for a delivery failure."""
+    def send(self, note: Notification, *, policy: AlertingPolicy = DEFAULT_POLICY) -> Delivery:
+        """Deliver ``note`` (with this channel's retries); never raises for a delivery failure.
+
+        ``policy`` bounds the variables expanded and the hosts reached (default: only
+        ``MLWARDEN_*`` variables, only public addresses)."""
 
     def delivery(
         self,

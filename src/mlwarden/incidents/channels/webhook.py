@@ -11,6 +11,9 @@ Connection errors, timeouts, 429 and 5xx are retried with exponential backoff (h
 ``Retry-After``, capped by ``max_backoff_s``); other answers end the delivery: 2xx delivered,
 anything else failed. Each attempt is signed afresh, so a late retry is not refused by a
 receiver's timestamp tolerance.
+
+Where the POST may go is the server's :class:`~mlwarden.incidents.channels.policy.AlertingPolicy`:
+public addresses only unless the operator allows more; the answer's body is never kept.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -37,13 +41,18 @@ from mlwarden.incidents.channels.base import (
     has_env_ref,
     now_utc,
 )
+from mlwarden.incidents.channels.policy import (
+    DEFAULT_POLICY,
+    AlertingPolicy,
+    IPAddress,
+    no_answer,
+)
 from mlwarden.incidents.channels.render import render_text, title_line
 from mlwarden.incidents.record import Notification
 
 __all__ = ["PostOutcome", "WebhookChannel", "post_json", "sign", "verify_signature"]
 
-#: Characters of a failing receiver's answer kept in the error text.
-BODY_TAIL = 200
+log = logging.getLogger("mlwarden.incidents")
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -160,14 +169,12 @@ def check_http_url(url: str) -> str | None:
 
 @dataclass(frozen=True)
 class PostOutcome:
-    """What became of a POST with retries."""
+    """What became of a POST with retries (the receiver's answer body is never kept)."""
 
     ok: bool
     attempts: int
     status_code: int | None
     error: str
-    #: Body of the last answer (at most :data:`BODY_TAIL` characters).
-    answer: str = ""
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -186,6 +193,20 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _pinned(url: httpx.URL, ip: IPAddress) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """The request to ``url`` sent to the checked address ``ip``: the URL with the address as
+    its host, the original ``Host`` header, and the host name for TLS (SNI and the
+    certificate check)."""
+    host = url.host
+    default = {"http": 80, "https": 443}[url.scheme]
+    netloc = host if ":" not in host else f"[{host}]"
+    headers = {"Host": netloc if url.port in (None, default) else f"{netloc}:{url.port}"}
+    extensions: dict[str, Any] = {}
+    if url.scheme == "https":
+        extensions["sni_hostname"] = host
+    return url.copy_with(host=str(ip)), headers, extensions
+
+
 def post_json(
     url: str,
     body: bytes,
@@ -196,18 +217,30 @@ def post_json(
     retries: int,
     backoff_s: float,
     max_backoff_s: float,
+    policy: AlertingPolicy = DEFAULT_POLICY,
 ) -> PostOutcome:
     """POST ``body`` to ``url`` with the retry policy of the module docstring.
 
     Waits between half and all of ``backoff_s * 2**i`` after attempt ``i + 1`` (or what
     ``Retry-After`` asks), never more than ``max_backoff_s``. Signs each attempt when
     ``secret`` is given.
+
+    The host is resolved once and every address checked against ``policy``; the requests go
+    to those checked addresses (the URL's host name kept in ``Host`` and for TLS), so DNS
+    cannot send them elsewhere, and redirects are not followed. A refused destination makes
+    no connection at all. The receiver's answer body is neither kept nor shown; a destination
+    that does not answer (closed port, unknown name, timeout) is reported in one wording.
     """
     where = redact_url(url)
+    target = httpx.URL(url)
+    port = target.port or {"http": 80, "https": 443}[target.scheme]
+    try:
+        addresses = policy.addresses(target.host, port)
+    except ConfigError as exc:
+        return PostOutcome(False, 0, None, str(exc))
     attempts = 0
     code: int | None = None
     error = ""
-    answer = ""
     with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
         while True:
             attempts += 1
@@ -217,26 +250,39 @@ def post_json(
                 sent["X-Mlwarden-Timestamp"] = str(ts)
                 sent["X-Mlwarden-Signature"] = sign(secret, body, ts)
             wait: float | None = None
-            try:
-                response = client.post(url, content=body, headers=sent)
-            except httpx.TransportError as exc:  # connect errors, timeouts, protocol errors
+            response: httpx.Response | None = None
+            for ip in addresses:  # the next address only when this one refused to connect
+                pinned, host_header, extensions = _pinned(target, ip)
+                try:
+                    response = client.post(
+                        pinned,
+                        content=body,
+                        headers={**sent, **host_header},
+                        extensions=extensions,
+                    )
+                    break
+                except httpx.ConnectError as exc:
+                    log.info("webhook: %s (%s) refused to connect: %s", where, ip, exc)
+                except httpx.TransportError as exc:  # timeouts, protocol errors
+                    log.info("webhook: %s (%s) failed: %s: %s", where, ip, type(exc).__name__, exc)
+                    break
+            if response is None:
                 code = None
-                error = f"Could not reach {where}: {type(exc).__name__}: {exc or 'no detail'}"
+                error = no_answer(target.host, port)
                 retry = True
             else:
                 code = response.status_code
-                answer = response.text[:BODY_TAIL]
+                response.close()
                 if 200 <= code < 300:
-                    return PostOutcome(True, attempts, code, "", answer)
+                    return PostOutcome(True, attempts, code, "")
                 retry = code == 429 or code >= 500
-                said = answer.strip()
-                error = f"HTTP {code} from {where}" + (f": {said}" if said else "")
+                error = f"HTTP {code} from {where}"
                 if 300 <= code < 400:
                     error += " (redirects are not followed; use the final URL)"
                 wait = _retry_after(response.headers.get("Retry-After")) if retry else None
             if not retry or attempts > retries:
                 tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-                return PostOutcome(False, attempts, code, error + tries, answer)
+                return PostOutcome(False, attempts, code, error + tries)
             if wait is None:  # jitter: the delay is drawn from the upper half of its doubling
                 wait = backoff_s * 2 ** (attempts - 1) * random.uniform(0.5, 1.0)
             time.sleep(min(wait, max_backoff_s))
@@ -305,23 +351,29 @@ class WebhookChannel(Channel):
         reserved = [
             k
             for k in self.headers or {}
-            if k.lower().startswith("x-mlwarden-") or k.lower() == "content-type"
+            if k.lower().startswith("x-mlwarden-") or k.lower() in ("content-type", "host")
         ]
         if reserved:
-            self.bad("headers", "not set Content-Type or X-Mlwarden-* headers", reserved[0])
+            self.bad("headers", "not set Content-Type, Host or X-Mlwarden-* headers", reserved[0])
         self.check_number("timeout_s", positive=True)
         self.check_number("retries", integer=True)
         self.check_number("backoff_s")
         self.check_number("max_backoff_s")
 
-    def send(self, note: Notification) -> Delivery:
+    def send(self, note: Notification, *, policy: AlertingPolicy = DEFAULT_POLICY) -> Delivery:
         started = now_utc()
         try:
-            url = self.expand("url", self.url)
+            url = self.expand("url", self.url, policy=policy)
             if problem := check_http_url(url):
                 raise ConfigError(f"The 'url' of {self.where} must {problem} once expanded.")
-            secret = self.expand("secret", self.secret) if self.secret is not None else None
-            extra = {k: self.expand("headers", v) for k, v in (self.headers or {}).items()}
+            secret = (
+                self.expand("secret", self.secret, policy=policy)
+                if self.secret is not None
+                else None
+            )
+            extra = {
+                k: self.expand("headers", v, policy=policy) for k, v in (self.headers or {}).items()
+            }
         except ConfigError as exc:
             return self.delivery(
                 note, DeliveryStatus.FAILED, started_at=started, attempts=0, error=str(exc)
@@ -342,6 +394,7 @@ class WebhookChannel(Channel):
             retries=self.retries,
             backoff_s=self.backoff_s,
             max_backoff_s=self.max_backoff_s,
+            policy=policy,
         )
         return self.delivery(
             note,
