@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwarden.errors import FieldError, ValidationError
+from mlwarden.schema.limits import (
+    EARLIEST_EVENT_TIME,
+    EARLIEST_VALUE_TIME,
+    LATEST_TIME,
+    Limits,
+    time_problem,
+)
 from mlwarden.schema.spec import Feature, FeatureKind, ModelSpec, Task, _label
 
 __all__ = [
@@ -177,6 +185,22 @@ def _text(v: Any) -> str | None:
 
 
 def _timestamp(v: Any) -> datetime | None:
+    """A timestamp feature's value: a time from 1800 up to 2200."""
+    return _in_range(_any_time(v), EARLIEST_VALUE_TIME)
+
+
+def _event_time(v: Any) -> datetime | None:
+    """An event's, actual's or span's time: from 1970 up to 2200."""
+    return _in_range(_any_time(v), EARLIEST_EVENT_TIME)
+
+
+def _in_range(t: datetime | None, earliest: datetime) -> datetime | None:
+    if t is not None and (problem := time_problem(t, earliest=earliest)) is not None:
+        raise _Bad(problem)
+    return t
+
+
+def _any_time(v: Any) -> datetime | None:
     if v is None:
         return None
     if isinstance(v, datetime):
@@ -263,9 +287,16 @@ def kind_of_value(v: Any) -> FeatureKind | None:
 
 
 def validate_rows(
-    spec: ModelSpec, rows: Sequence[Any], *, now: datetime | None = None
+    spec: ModelSpec,
+    rows: Sequence[Any],
+    *,
+    now: datetime | None = None,
+    limits: Limits | None = None,
 ) -> BatchResult:
     """Validate JSON event objects into the canonical layout.
+
+    With ``limits``, a request that brings more new feature names than they allow, or whose
+    table would hold more cells than they allow, is refused whole (:class:`ValidationError`).
 
     Examples
     --------
@@ -284,35 +315,77 @@ def validate_rows(
     regression = spec.task is Task.REGRESSION
     llm = spec.task is Task.LLM
     new_features: dict[str, Feature] = {}
+    room = limits.room(spec.column_count) if limits is not None else None
 
-    cols: dict[str, list[Any]] = {n: [] for n in canonical_schema(spec).names}
+    # sparse while reading: (row positions, values) of each column, so a column seen once
+    # does not cost a slot in every row
+    cols: dict[str, tuple[list[int], list[Any]]] = {}
     rejected: list[Rejection] = []
     stamped = [False]
-
+    n = 0
     for i, row in enumerate(rows):
         try:
             out = _check_row(
-                row, features, tags, classes, labels, regression, llm, new_features, now, stamped
+                row,
+                features,
+                tags,
+                classes,
+                labels,
+                regression,
+                llm,
+                new_features,
+                now,
+                stamped,
+                room,
             )
         except _RowError as e:
             rejected.append(Rejection(i, e.field, e.reason, row))
             continue
-        n = len(cols["event_id"])
+        except _TooMany:
+            assert limits is not None
+            limits.check_new(
+                model=spec.name, have=spec.column_count, new=_new_names(rows, features, tags)
+            )
+            raise AssertionError("check_new refuses what room refused") from None
         for name, value in out.items():
-            if name not in cols:  # a feature first seen in this batch
-                cols[name] = [None] * n
-            cols[name].append(value)
-        for c in cols.values():
-            if len(c) == n:
-                c.append(None)
+            if value is not None:
+                where, values = cols.setdefault(name, ([], []))
+                where.append(n)
+                values.append(value)
+        n += 1
 
     evolved = spec.with_features(list(new_features.values())) if new_features else spec
     schema = canonical_schema(evolved)
-    rows_ok = len(cols["event_id"])
-    table = pa.Table.from_pydict(
-        {n: cols.get(n, [None] * rows_ok) for n in schema.names}, schema=schema
-    )
+    if limits is not None:
+        limits.check_cells(model=spec.name, rows=n, columns=len(schema))
+    arrays = []
+    for f in schema:
+        where, values = cols.get(f.name, ([], []))
+        if len(values) == n:
+            arrays.append(pa.array(values, type=f.type))
+            continue
+        dense: list[Any] = [None] * n
+        for k, v in zip(where, values, strict=True):
+            dense[k] = v
+        arrays.append(pa.array(dense, type=f.type))
+    table = pa.Table.from_arrays(arrays, schema=schema)
     return BatchResult(table, rejected, list(new_features.values()), stamped[0])
+
+
+class _TooMany(Exception):
+    """A row brought a new feature name beyond what the limits allow."""
+
+
+def _new_names(rows: Sequence[Any], features: Mapping[str, Any], tags: set[str]) -> int:
+    """How many distinct new feature names (with a value) the rows bring (one linear pass)."""
+    names: set[str] = set()
+    for row in rows:
+        feats = row.get("features") if isinstance(row, dict) else None
+        if isinstance(feats, dict):
+            names.update(
+                k for k, v in feats.items() if v is not None and k not in features and k not in tags
+            )
+    return len(names)
 
 
 class _RowError(Exception):
@@ -332,6 +405,7 @@ def _check_row(
     new_features: dict[str, Feature],
     now: datetime,
     stamped: list[bool],
+    room: int | None,
 ) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise _RowError("", f"Each event must be a JSON object. Got {_show(row)} instead.")
@@ -354,7 +428,7 @@ def _check_row(
         raise _RowError("version", f"The 'version' {e}") from None
     out["version"] = version if version is not None else "default"
     try:
-        ts = _timestamp(row.get("timestamp"))
+        ts = _event_time(row.get("timestamp"))
     except _Bad as e:
         raise _RowError("timestamp", f"The 'timestamp' {e}") from None
     if ts is None:
@@ -443,6 +517,8 @@ def _check_row(
                 kind = kind_of_value(value)
                 if kind is None:
                     continue  # a new feature seen only as null: nothing to learn yet
+                if room is not None and len(new_features) >= room:
+                    raise _TooMany
                 try:
                     feat = Feature(
                         name=name,
@@ -493,15 +569,24 @@ def _check_row(
 # -- Arrow tables -------------------------------------------------------------------------------
 
 
-def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = None) -> BatchResult:
+def validate_table(
+    spec: ModelSpec,
+    table: pa.Table,
+    *,
+    now: datetime | None = None,
+    limits: Limits | None = None,
+) -> BatchResult:
     """Validate a flat Arrow table (one column per event field, feature and segment).
 
     Columns are named like the JSON fields; features and segments by their own
     names; multiclass scores as ``score__<class>``. Unknown columns become new
-    features (schema evolution).
+    features (schema evolution). A table with a repeated column name, or (with ``limits``)
+    more new columns or cells than they allow, is refused whole (:class:`ValidationError`).
     """
     now = now or datetime.now(UTC)
     n = table.num_rows
+    check_unique_columns(table.column_names)
+    present = set(table.column_names)
     bad: dict[int, Rejection] = {}
     new_features: list[Feature] = []
     spec_now = spec
@@ -518,11 +603,19 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
         "error",
         "client_id",
     }
-    for name in table.column_names:
-        if name in reserved_cols or name in feature_names or name in tags:
-            continue
-        if name.startswith("score__"):
-            continue
+    unknown = [
+        name
+        for name in table.column_names
+        if not (
+            name in reserved_cols
+            or name in feature_names
+            or name in tags
+            or name.startswith("score__")
+        )
+    ]
+    if limits is not None:
+        limits.check_new(model=spec.name, have=spec.column_count, new=len(unknown))
+    for name in unknown:
         col = table.column(name)
         kind = kind_from_arrow(col.type)
         if kind is None:
@@ -545,14 +638,22 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
     if new_features:
         spec_now = spec.with_features(new_features)
     schema = canonical_schema(spec_now)
+    if limits is not None:
+        limits.check_cells(model=spec.name, rows=n, columns=len(schema))
 
     out: dict[str, pa.ChunkedArray | pa.Array] = {}
 
     def cast(src: str, dst: str, typ: pa.DataType, conv: Callable[[Any], Any], label: str) -> None:
-        if src not in table.column_names:
+        if src not in present:
             out[dst] = pa.nulls(n, typ)
             return
         col = table.column(src)
+        if pa.types.is_timestamp(typ) and (
+            pa.types.is_timestamp(col.type) or pa.types.is_date(col.type)
+        ):
+            earliest = EARLIEST_EVENT_TIME if conv is _event_time else EARLIEST_VALUE_TIME
+            out[dst] = _times(col, earliest, label, bad)
+            return
         try:
             if pa.types.is_timestamp(typ) and (
                 pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
@@ -601,7 +702,7 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
 
     cast("event_id", "event_id", pa.string(), _identifier, "event_id")
     cast("version", "version", pa.string(), _identifier, "version")
-    cast("timestamp", "ts", TS, _timestamp, "timestamp")
+    cast("timestamp", "ts", TS, _event_time, "timestamp")
     regression = spec.task is Task.REGRESSION
     cast(
         "prediction",
@@ -663,6 +764,52 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
         keep = pa.array([i not in bad for i in range(n)])
         result = result.filter(keep)
     return BatchResult(result, sorted(bad.values(), key=lambda r: r.index), new_features, stamped)
+
+
+def check_unique_columns(names: Sequence[str]) -> None:
+    """Refuse a table whose columns repeat a name (which of them would be the value?)."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for name in names:
+        (repeated if name in seen else seen).add(name)
+    dupes = sorted(repeated)
+    if dupes:
+        raise ValidationError(
+            f"The column names of an Arrow table must be unique. Got {dupes[:10]} more than once.",
+            [FieldError(name, "the column name appears more than once") for name in dupes[:10]],
+        )
+
+
+def _times(
+    col: pa.ChunkedArray, earliest: datetime, label: str, bad: dict[int, Rejection]
+) -> pa.ChunkedArray:
+    """A timestamp or date column as UTC microseconds; rows outside [earliest, 2200) go to
+    ``bad``. Compared in the column's own unit, so a year the target type cannot hold
+    (timestamp[s] in year 300,000) is a rejected row, not an overflow."""
+    if pa.types.is_date(col.type):  # days or ms since the epoch: as seconds, never overflows
+        col = pc.cast(col, pa.timestamp("s" if pa.types.is_date32(col.type) else "ms"))
+    unit = col.type.unit
+    per_s = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+    lo, hi = (int(t.timestamp()) * per_s for t in (earliest, LATEST_TIME))
+    raw = pc.cast(col, pa.int64())
+    outside = pc.fill_null(pc.or_(pc.less(raw, lo), pc.greater_equal(raw, hi)), False)
+    rows = _indices(outside)
+    if not rows:  # in range: microseconds hold it (safe=False only truncates nanoseconds)
+        return pc.cast(col, TS, safe=False)
+    values = raw.to_numpy(zero_copy_only=False)
+    for i in rows:
+        shown = f"{int(values[i])} {unit} since 1970-01-01"
+        bad.setdefault(
+            i,
+            Rejection(
+                i,
+                label,
+                f"The {label!r} must be from {earliest.date()} up to (not including) "
+                f"{LATEST_TIME.date()} UTC. Got {shown} instead.",
+            ),
+        )
+    kept = pc.if_else(outside, pa.scalar(None, raw.type), raw)
+    return pc.cast(pc.cast(kept, pa.timestamp(unit, tz=col.type.tz)), TS, safe=False)
 
 
 def _labels(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -741,11 +888,12 @@ def validate_actual_rows(
             a = row["actual"]
             try:
                 label, value = _actual(a, regression, spec)
-                ts = _timestamp(row.get("timestamp"))
             except _Bad as e:
-                raise _RowError(
-                    "actual" if "timestamp" not in str(e) else "timestamp", f"The value {e}"
-                ) from None
+                raise _RowError("actual", f"The value {e}") from None
+            try:
+                ts = _event_time(row.get("timestamp"))
+            except _Bad as e:
+                raise _RowError("timestamp", f"The 'timestamp' {e}") from None
         except _RowError as e:
             rejected.append(Rejection(i, e.field, e.reason, row))
             continue

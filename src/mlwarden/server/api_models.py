@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from mlwarden.schema.spec import Feature, ModelSpec
+from mlwarden.schema.spec import Feature, ModelSpec, check_name
 from mlwarden.store.base import ModelRecord, ReferenceRecord, VersionRecord
 
 __all__ = [
@@ -52,6 +52,11 @@ class VersionIn(BaseModel):
     version: str
     description: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        return check_name(v, "version name")
 
 
 class VersionOut(BaseModel):

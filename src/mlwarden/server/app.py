@@ -10,7 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from mlwarden._version import __version__
@@ -29,6 +29,7 @@ from mlwarden.server import (
 )
 from mlwarden.server.api_models import HealthOut
 from mlwarden.server.errors import install_error_handlers
+from mlwarden.server.params import clean_params
 from mlwarden.server.settings import ServerSettings
 from mlwarden.store import KeyStore, Store, open_store
 
@@ -127,6 +128,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         version=__version__,
         description="Self-hosted observability for ML and LLM systems: ingest, query, monitors.",
         lifespan=lifespan,
+        # every route: no control characters in query or path parameters
+        dependencies=[Depends(clean_params)],
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None

@@ -10,6 +10,8 @@ import pyarrow as pa
 from fastapi import Request
 
 from mlwarden.errors import PayloadTooLargeError, ValidationError
+from mlwarden.schema.batch import check_unique_columns
+from mlwarden.schema.limits import check_depth
 
 __all__ = ["ARROW_TYPES", "CSV_TYPES", "PARQUET_TYPES", "parse_arrow", "parse_json", "read_body"]
 
@@ -65,6 +67,7 @@ def parse_json(body: bytes, *, what: str) -> list[Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ValidationError(f"The body is not valid JSON: {exc}") from exc
+    check_depth(data)  # before anything walks it recursively (repr, json.dumps, pydantic)
     if isinstance(data, dict):
         if what in data and isinstance(data[what], list):
             return list(data[what])
@@ -77,8 +80,10 @@ def parse_json(body: bytes, *, what: str) -> list[Any]:
 
 
 def parse_arrow(body: bytes) -> pa.Table:
+    """An Arrow IPC stream as a table; its column names must be unique."""
     try:
         with pa.ipc.open_stream(pa.py_buffer(body)) as reader:
+            check_unique_columns(reader.schema.names)
             return reader.read_all()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise ValidationError(f"The body is not a valid Arrow IPC stream: {exc}") from exc

@@ -19,6 +19,8 @@ from mlwarden.schema.batch import (
     validate_rows,
     validate_table,
 )
+from mlwarden.schema.limits import Limits
+from mlwarden.schema.spec import ModelSpec
 from mlwarden.server.api_models import IngestOut
 from mlwarden.server.auth import project_of
 from mlwarden.server.body import ARROW_TYPES, media_type, parse_arrow, parse_json, read_body
@@ -48,19 +50,11 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
     store: Store = request.app.state.store
     record = store.get_model(project, model)
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    arrow = media_type(request) in ARROW_TYPES
-    spec = record.spec
-    result: BatchResult
-    if kind == "events":
-        if arrow:
-            result = validate_table(spec, parse_arrow(body))
-        else:
-            result = validate_rows(spec, parse_json(body, what="events"))
-    else:
-        if arrow:
-            result = validate_actuals_table(spec, parse_arrow(body))
-        else:
-            result = validate_actual_rows(spec, parse_json(body, what="actuals"))
+    media = media_type(request)
+    # parsing and validating is CPU work: a thread, so the loop keeps answering (health too)
+    result = await asyncio.to_thread(
+        _validate, record.spec, body, media, kind, request.app.state.settings.limits
+    )
     futures = []
     if result.table.num_rows:
         if kind == "events":
@@ -88,6 +82,18 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         project, model, kind, result.table.num_rows, len(result.rejected)
     )
     return json_reply(out, status_code=code)
+
+
+def _validate(spec: ModelSpec, body: bytes, media: str, kind: str, limits: Limits) -> BatchResult:
+    """The one funnel of an ingest body: parse (JSON or Arrow IPC), then validate per row."""
+    arrow = media in ARROW_TYPES
+    if kind == "events":
+        if arrow:
+            return validate_table(spec, parse_arrow(body), limits=limits)
+        return validate_rows(spec, parse_json(body, what="events"), limits=limits)
+    if arrow:
+        return validate_actuals_table(spec, parse_arrow(body))
+    return validate_actual_rows(spec, parse_json(body, what="actuals"))
 
 
 @router.post(

@@ -41,6 +41,7 @@ def register_model(
     replace: Annotated[bool, Query(description="Update the spec of an existing model.")] = False,
 ) -> ModelOut:
     """Register a model from its spec (idempotent when the spec is unchanged)."""
+    request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
     return ModelOut.of(store_of(request).create_model(project, spec, replace=replace))
 
 
@@ -152,6 +153,7 @@ async def upload_reference(
             sensitive=sensitive or (),
         )
         spec, notes = inf.spec, list(inf.notes)
+        request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
         await asyncio.to_thread(store.create_model, project, spec)
     ref = await asyncio.to_thread(
         store.put_reference, project, model, table, version=version, name=name

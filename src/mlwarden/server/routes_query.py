@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import FeatureKind, Task
 from mlwarden.server.auth import project_of
+from mlwarden.server.params import TimeQ
 from mlwarden.store import queries
 from mlwarden.store.base import Store
 
@@ -53,8 +53,8 @@ def counts(
     request: Request,
     project: Project,
     window: WindowQ = "hour",
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     version: str | None = None,
     segment: SegmentQ = None,
 ) -> list[dict[str, Any]]:
@@ -80,8 +80,8 @@ def column(
     column: str,
     request: Request,
     project: Project,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     version: str | None = None,
     segment: SegmentQ = None,
     top: Annotated[int, Query(ge=1, le=1000)] = 20,
@@ -115,8 +115,8 @@ def confusion(
     project: Project,
     window: WindowQ = "all",
     by: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     version: str | None = None,
     segment: SegmentQ = None,
 ) -> list[dict[str, Any]]:

@@ -209,6 +209,9 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         )
         self._local = threading.local()
         self._models: dict[tuple[str, str], ModelRecord] = {}
+        #: parsed specs by model, with the JSON text they were parsed from (their version): a
+        #: listing parses only specs that changed (a 20k-feature spec took seconds to parse)
+        self._specs: dict[tuple[str, str], tuple[str, ModelSpec]] = {}
         self._columns: dict[str, set[str]] = {}
         #: batch mode: events held as Arrow tables (use_arrow_events), by model uid
         self._arrow_events: dict[int, pa.Table] = {}
@@ -475,7 +478,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             )
             now = _utcnow()
             if row is not None:
-                old = ModelSpec.model_validate_json(row[1])
+                old = self._parsed_spec(project, spec.name, row[1])
                 if old == spec:
                     return self._get_model_tx(con, project, spec.name)
                 if not replace:
@@ -551,7 +554,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         if row is None:
             raise NotFoundError(f"There is no model named {name!r} in project {project!r}.")
         return ModelRecord(
-            project, name, int(row[0]), ModelSpec.model_validate_json(row[1]), row[2], row[3]
+            project, name, int(row[0]), self._parsed_spec(project, name, row[1]), row[2], row[3]
         )
 
     def get_model(self, project: str, name: str) -> ModelRecord:
@@ -567,7 +570,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             raise NotFoundError(f"There is no model named {name!r} in project {project!r}.")
         uid, spec, created, updated = rows[0]
         rec = ModelRecord(
-            project, name, int(uid), ModelSpec.model_validate_json(spec), created, updated
+            project, name, int(uid), self._parsed_spec(project, name, spec), created, updated
         )
         with self._lock:
             self._models[(project, name)] = rec
@@ -581,9 +584,21 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             params.append(project)
         rows = self._read(sql + " ORDER BY project, name", params)
         return [
-            ModelRecord(p, n, int(u), ModelSpec.model_validate_json(s), c, up)
+            ModelRecord(p, n, int(u), self._parsed_spec(p, n, s), c, up)
             for p, n, u, s, c, up in rows
         ]
+
+    def _parsed_spec(self, project: str, name: str, text: str) -> ModelSpec:
+        """The spec stored as ``text``, parsed once per version of the text."""
+        key = (project, name)
+        with self._lock:
+            hit = self._specs.get(key)
+        if hit is not None and hit[0] == text:
+            return hit[1]
+        spec = ModelSpec.model_validate_json(text)
+        with self._lock:
+            self._specs[key] = (text, spec)
+        return spec
 
     def create_version(
         self,
