@@ -37,6 +37,7 @@ from mlwarden._lazy import ibis
 from mlwarden.errors import ConflictError, NotFoundError, StorageError
 from mlwarden.schema.batch import Rejection, canonical_schema
 from mlwarden.schema.genai import SPAN_SCHEMA
+from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 from mlwarden.schema.spec import Feature, ModelSpec, check_name
 from mlwarden.store import arrow_scan
 from mlwarden.store.base import (
@@ -85,6 +86,14 @@ CATALOG_DDL = [
     # added after the first release: files made before it get the column here
     "ALTER TABLE monitor_suites ADD COLUMN IF NOT EXISTS events_seen_until TIMESTAMP",
 ]
+
+
+#: Event times outside the accepted range (files written before ingest checked it may hold
+#: a year 9999) are left out of the time ranges pages and the scheduler build windows from.
+_IN_RANGE = (
+    f"{{ts}} >= TIMESTAMP '{utc_naive(EARLIEST_EVENT_TIME)}' "
+    f"AND {{ts}} < TIMESTAMP '{utc_naive(LATEST_TIME)}'"
+)
 
 
 def _sql_type(t: pa.DataType) -> str:
@@ -1070,13 +1079,17 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         """Earliest and latest event time of labels received after ``since``."""
         row = self._read(
             f"SELECT min(e.ts), max(e.ts) FROM {_q(f'actuals_{model.uid}')} a "
-            f"JOIN {_q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ?",
+            f"JOIN {_q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ? "
+            f"AND {_IN_RANGE.format(ts='e.ts')}",
             [utc_naive(since)],
         )
         return (row[0][0], row[0][1]) if row else (None, None)
 
     def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
-        row = self._read(f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')}")
+        row = self._read(
+            f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')} "
+            f"WHERE {_IN_RANGE.format(ts='ts')}"
+        )
         return (row[0][0], row[0][1]) if row else (None, None)
 
     def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
@@ -1088,7 +1101,8 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
     ) -> tuple[Any, Any]:
         row = self._read(
             f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')} "
-            "WHERE received_at > ? AND received_at <= ? AND ts < ?",
+            "WHERE received_at > ? AND received_at <= ? AND ts < ? "
+            f"AND {_IN_RANGE.format(ts='ts')}",
             [utc_naive(since), utc_naive(until), utc_naive(before)],
         )
         return (row[0][0], row[0][1]) if row else (None, None)
