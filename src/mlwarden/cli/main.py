@@ -69,7 +69,7 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(help="Largest request body (MiB).")] = 64.0,
     max_features: Annotated[
         int, typer.Option(help="Most columns a model may have (features, segments, scores).")
-    ] = 2000,
+    ] = 1000,
     max_new_features: Annotated[
         int, typer.Option(help="Most new feature names one request may add.")
     ] = 100,

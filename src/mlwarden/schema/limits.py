@@ -74,7 +74,7 @@ class Limits:
     mlwarden.errors.ValidationError: The request brings 5 new feature names for model 'm'; at most 3 may be added per request (server setting --max-new-features). Send the new features in smaller requests, or declare them in the model spec.
     """  # noqa: E501
 
-    max_features: int = 2000
+    max_features: int = 1000
     max_new_features: int = 100
     #: Rows times columns of one request's validated table (~8 bytes a cell): a request of
     #: many tiny rows for a wide model must not build a table of gigabytes.

@@ -89,10 +89,11 @@ def _validate(spec: ModelSpec, body: bytes, media: str, kind: str, limits: Limit
     arrow = media in ARROW_TYPES
     if kind == "events":
         if arrow:
-            return validate_table(spec, parse_arrow(body), limits=limits)
+            table = parse_arrow(body, max_cells=limits.max_cells)
+            return validate_table(spec, table, limits=limits)
         return validate_rows(spec, parse_json(body, what="events"), limits=limits)
     if arrow:
-        return validate_actuals_table(spec, parse_arrow(body))
+        return validate_actuals_table(spec, parse_arrow(body, max_cells=limits.max_cells))
     return validate_actual_rows(spec, parse_json(body, what="actuals"))
 
 
