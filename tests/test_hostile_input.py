@@ -165,6 +165,18 @@ def test_far_future_times_are_rejected_per_row_json_and_arrow(http: httpx.Client
     assert [(x["index"], x["field"]) for x in r.json()["rejected"]] == [(1, "timestamp")]
 
 
+def test_only_the_first_thousand_rejections_are_listed(http: httpx.Client) -> None:
+    model(http, "manybad")
+    rows: list[Any] = [{}] * 5_000 + [event(0)]  # a 15 KB body; listing all made 0.5 MB
+    r = http.post("/v1/models/manybad/events", json=rows)
+    assert r.status_code == 207, r.text
+    out = r.json()
+    assert (out["received"], out["accepted"], out["rejected_count"]) == (5_001, 1, 5_000)
+    assert [x["index"] for x in out["rejected"]] == list(range(1_000))
+    stored = http.get("/v1/models/manybad/quarantine", params={"limit": 10_000}).json()
+    assert len(stored) == 1_000
+
+
 def test_a_stored_far_future_event_does_not_break_pages(tmp_path: Path) -> None:
     """Files written before the range check may hold one: pages and the API still answer."""
     data = tmp_path / "data"

@@ -91,6 +91,13 @@ def hostile(http: httpx.Client) -> Iterator[tuple[str, httpx.Response]]:
         yield f"100 new names #{k}", http.post("/v1/models/m/events", json=[event(k, **names)])
     tiny = [{"prediction": 1.0}] * 200_000  # 200k rows x ~900 columns: 180M cells
     yield "200k tiny rows for a wide model", http.post("/v1/models/m/events", json=tiny)
+    empty = b"[" + b",".join([b"{}"] * 300_000) + b"]"  # 300k rejected rows in 900 KB
+    yield (
+        "300k empty rows",
+        http.post(
+            "/v1/models/m/events", content=empty, headers={"content-type": "application/json"}
+        ),
+    )
     nulls = pa.table({"x": pa.nulls(3_000_000)})  # a few hundred bytes on the wire
     yield "3M rows of nulls", http.post("/v1/models/m/events", content=ipc(nulls), headers=ARROW)
     far = [event(1), {**event(2), "timestamp": "9999-12-31T23:59:59Z"}]
@@ -120,6 +127,7 @@ def test_hostile_stream_stays_under_the_ceiling(tmp_path: Path) -> None:
     assert codes["a 20,000-feature spec"] == 422
     assert codes["200k tiny rows for a wide model"] == 422
     assert codes["3M rows of nulls"] == 422
+    assert codes["300k empty rows"] == 422
     assert codes["a year-9999 row"] == 207
     grown = [codes[f"100 new names #{k}"] for k in range(15)]
     assert grown == [200] * 9 + [422] * 6, grown  # 1 + 9 x 100 columns; a 10th would pass 1000

@@ -14,12 +14,14 @@ by value.
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -86,6 +88,12 @@ class BatchResult:
     new_features: list[Feature] = field(default_factory=list)
     #: Some rows had no timestamp and were stamped with the time they arrived.
     stamped: bool = False
+    #: Rows rejected beyond those in ``rejected`` (only counted, under :class:`Limits`).
+    unlisted: int = 0
+
+    @property
+    def rejected_count(self) -> int:
+        return len(self.rejected) + self.unlisted
 
 
 def feature_type(f: Feature) -> pa.DataType:
@@ -316,6 +324,10 @@ def validate_rows(
     llm = spec.task is Task.LLM
     new_features: dict[str, Feature] = {}
     room = limits.room(spec.column_count) if limits is not None else None
+    listed = limits.max_listed_rejections if limits is not None else len(rows)
+    if limits is not None:  # every row would be one of the table (rejected ones only counted)
+        limits.check_cells(model=spec.name, rows=len(rows), columns=len(canonical_schema(spec)))
+    unlisted = 0
 
     # sparse while reading: (row positions, values) of each column, so a column seen once
     # does not cost a slot in every row
@@ -339,7 +351,10 @@ def validate_rows(
                 room,
             )
         except _RowError as e:
-            rejected.append(Rejection(i, e.field, e.reason, row))
+            if len(rejected) < listed:
+                rejected.append(Rejection(i, e.field, e.reason, row))
+            else:
+                unlisted += 1
             continue
         except _TooMany:
             assert limits is not None
@@ -369,7 +384,7 @@ def validate_rows(
             dense[k] = v
         arrays.append(pa.array(dense, type=f.type))
     table = pa.Table.from_arrays(arrays, schema=schema)
-    return BatchResult(table, rejected, list(new_features.values()), stamped[0])
+    return BatchResult(table, rejected, list(new_features.values()), stamped[0], unlisted)
 
 
 class _TooMany(Exception):
@@ -587,7 +602,8 @@ def validate_table(
     n = table.num_rows
     check_unique_columns(table.column_names)
     present = set(table.column_names)
-    bad: dict[int, Rejection] = {}
+    keep = limits.max_listed_rejections if limits is not None else n
+    bad = _Rejections(n, keep)
     new_features: list[Feature] = []
     spec_now = spec
     feature_names = set(spec.feature_names)
@@ -619,20 +635,19 @@ def validate_table(
         col = table.column(name)
         kind = kind_from_arrow(col.type)
         if kind is None:
-            bad.setdefault(
-                0,
-                Rejection(
+            if n:
+                bad.add(
                     0, name, f"The column {name!r} has type {col.type} which is not a feature type."
-                ),
-            )
+                )
             continue
         try:
             feat = Feature(name=name, kind=kind)
         except ValueError as e:
-            raise_all = Rejection(0, name, f"The column name is not valid: {e}")
+            reason = f"The column name is not valid: {e}"
             return BatchResult(
                 pa.Table.from_pylist([], schema=canonical_schema(spec)),
-                [Rejection(i, raise_all.field, raise_all.reason) for i in range(n)],
+                [Rejection(i, name, reason) for i in range(min(n, keep))],
+                unlisted=max(0, n - keep),
             )
         new_features.append(feat)
     if new_features:
@@ -696,7 +711,7 @@ def validate_table(
                     continue
                 conv_values.append(conv(v))
             except _Bad as e:
-                bad.setdefault(i, Rejection(i, label, f"The {label!r} {e}"))
+                bad.add(i, label, f"The {label!r} {e}")
                 conv_values.append(None)
         out[dst] = pa.array(conv_values, type=typ)
 
@@ -725,45 +740,73 @@ def validate_table(
     # defaults and row-level rules
     eid = out["event_id"]
     if pc.any(pc.is_null(eid)).as_py():
-        filled = [e if e is not None else uuid.uuid4().hex for e in eid.to_pylist()]
-        out["event_id"] = pa.array(filled, pa.string())
+        out["event_id"] = pc.coalesce(eid, _random_ids(n))
     out["version"] = pc.fill_null(out["version"], "default")
     stamped = bool(pc.any(pc.is_null(out["ts"])).as_py())
     out["ts"] = pc.fill_null(out["ts"], pa.scalar(now, TS))
     if spec.task is not Task.LLM:
-        for i in _indices(pc.is_null(out["prediction"])):
-            bad.setdefault(
-                i, Rejection(i, "prediction", "The 'prediction' field is required for this model.")
-            )
+        required = "The 'prediction' field is required for this model."
+        bad.add_all(pc.is_null(out["prediction"]), "prediction", lambda i: required)
     if spec.classes and spec.task.is_classification:
         ok = pc.or_kleene(
             pc.is_in(out["prediction"], value_set=pa.array(list(spec.classes))),
             pc.is_null(out["prediction"]),
         )
-        for i in _indices(pc.invert(ok)):
-            bad.setdefault(
-                i,
-                Rejection(
-                    i,
-                    "prediction",
-                    f"The 'prediction' must be one of the model's classes {sorted(spec.classes)}.",
-                ),
-            )
+        one_of = f"The 'prediction' must be one of the model's classes {sorted(spec.classes)}."
+        bad.add_all(pc.invert(ok), "prediction", lambda i: one_of)
     if not regression:
         s = out["score"]
         outside = pc.or_(pc.less(s, 0.0), pc.greater(s, 1.0))
-        for i in _indices(pc.fill_null(outside, False)):
-            bad.setdefault(i, Rejection(i, "score", "The 'score' must be a probability in [0, 1]."))
-    lat = pc.fill_null(pc.less(out["latency_ms"], 0.0), False)
-    for i in _indices(lat):
-        bad.setdefault(i, Rejection(i, "latency_ms", "The 'latency_ms' must be >= 0."))
+        probability = "The 'score' must be a probability in [0, 1]."
+        bad.add_all(outside, "score", lambda i: probability)
+    negative = "The 'latency_ms' must be >= 0."
+    bad.add_all(pc.less(out["latency_ms"], 0.0), "latency_ms", lambda i: negative)
 
     # chunked as they came: combining every column would copy the whole batch once more
     result = pa.Table.from_arrays([out[name] for name in schema.names], schema=schema)
-    if bad:
-        keep = pa.array([i not in bad for i in range(n)])
-        result = result.filter(keep)
-    return BatchResult(result, sorted(bad.values(), key=lambda r: r.index), new_features, stamped)
+    if bad.count:
+        result = result.filter(pa.array(~bad.mask))
+    listed = sorted(bad.listed.values(), key=lambda r: r.index)
+    return BatchResult(result, listed, new_features, stamped, unlisted=bad.count - len(listed))
+
+
+def _random_ids(n: int) -> pa.Array:
+    """``n`` random 128-bit ids as 32 hex digits (uuid4().hex per row took seconds at 2M rows)."""
+    digits = os.urandom(16 * n).hex()
+    return pa.array([digits[i : i + 32] for i in range(0, 32 * n, 32)], pa.string())
+
+
+class _Rejections:
+    """The rejected rows of a table: a mask of all of them, and the reasons of the first
+    ``keep`` marked (a reason object per row of a 2M-row table took seconds and 300 MB).
+    A row keeps the first reason it was marked with."""
+
+    def __init__(self, n: int, keep: int) -> None:
+        self.mask = np.zeros(n, dtype=bool)
+        self.listed: dict[int, Rejection] = {}
+        self.keep = keep
+
+    @property
+    def count(self) -> int:
+        return int(self.mask.sum())
+
+    def add(self, i: int, field: str, reason: str) -> None:
+        if not self.mask[i]:
+            self.mask[i] = True
+            if len(self.listed) < self.keep:
+                self.listed[i] = Rejection(i, field, reason)
+
+    def add_all(
+        self, where: pa.ChunkedArray | pa.Array, field: str, reason: Callable[[int], str]
+    ) -> None:
+        """Mark the rows where ``where`` is true (null: false); ``reason(i)`` words row i."""
+        hit = _combine(pc.fill_null(where, False)).to_numpy(zero_copy_only=False)
+        new = hit & ~self.mask
+        room = self.keep - len(self.listed)
+        if room > 0 and new.any():
+            for i in np.flatnonzero(new)[:room].tolist():
+                self.listed[i] = Rejection(i, field, reason(i))
+        self.mask |= hit
 
 
 def check_unique_columns(names: Sequence[str]) -> None:
@@ -781,7 +824,7 @@ def check_unique_columns(names: Sequence[str]) -> None:
 
 
 def _times(
-    col: pa.ChunkedArray, earliest: datetime, label: str, bad: dict[int, Rejection]
+    col: pa.ChunkedArray, earliest: datetime, label: str, bad: _Rejections
 ) -> pa.ChunkedArray:
     """A timestamp or date column as UTC microseconds; rows outside [earliest, 2200) go to
     ``bad``. Compared in the column's own unit, so a year the target type cannot hold
@@ -793,21 +836,17 @@ def _times(
     lo, hi = (int(t.timestamp()) * per_s for t in (earliest, LATEST_TIME))
     raw = pc.cast(col, pa.int64())
     outside = pc.fill_null(pc.or_(pc.less(raw, lo), pc.greater_equal(raw, hi)), False)
-    rows = _indices(outside)
-    if not rows:  # in range: microseconds hold it (safe=False only truncates nanoseconds)
-        return pc.cast(col, TS, safe=False)
+    if not pc.any(outside).as_py():  # in range: microseconds hold it (safe=False only
+        return pc.cast(col, TS, safe=False)  # truncates nanoseconds)
     values = raw.to_numpy(zero_copy_only=False)
-    for i in rows:
-        shown = f"{int(values[i])} {unit} since 1970-01-01"
-        bad.setdefault(
-            i,
-            Rejection(
-                i,
-                label,
-                f"The {label!r} must be from {earliest.date()} up to (not including) "
-                f"{LATEST_TIME.date()} UTC. Got {shown} instead.",
-            ),
-        )
+    bad.add_all(
+        outside,
+        label,
+        lambda i: (
+            f"The {label!r} must be from {earliest.date()} up to (not including) "
+            f"{LATEST_TIME.date()} UTC. Got {int(values[i])} {unit} since 1970-01-01 instead."
+        ),
+    )
     kept = pc.if_else(outside, pa.scalar(None, raw.type), raw)
     return pc.cast(pc.cast(kept, pa.timestamp(unit, tz=col.type.tz)), TS, safe=False)
 
@@ -832,13 +871,6 @@ def _combine(a: pa.ChunkedArray | pa.Array) -> pa.Array:
     return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
-def _indices(mask: pa.ChunkedArray | pa.Array) -> list[int]:
-    arr = _combine(mask)
-    if not pc.any(arr).as_py():
-        return []
-    return [int(i) for i in pc.indices_nonzero(arr).to_pylist()]
-
-
 def kind_from_arrow(t: pa.DataType) -> FeatureKind | None:
     if pa.types.is_boolean(t):
         return FeatureKind.BOOLEAN
@@ -857,10 +889,16 @@ def kind_from_arrow(t: pa.DataType) -> FeatureKind | None:
 
 
 def validate_actual_rows(
-    spec: ModelSpec, rows: Sequence[Any], *, now: datetime | None = None
+    spec: ModelSpec,
+    rows: Sequence[Any],
+    *,
+    now: datetime | None = None,
+    limits: Limits | None = None,
 ) -> BatchResult:
     """Validate ``{"event_id": ..., "actual": ..., "timestamp": ...}`` objects."""
     now = now or datetime.now(UTC)
+    listed = limits.max_listed_rejections if limits is not None else len(rows)
+    unlisted = 0
     regression = spec.task is Task.REGRESSION
     eids: list[str] = []
     labels: list[str | None] = []
@@ -895,7 +933,10 @@ def validate_actual_rows(
             except _Bad as e:
                 raise _RowError("timestamp", f"The 'timestamp' {e}") from None
         except _RowError as e:
-            rejected.append(Rejection(i, e.field, e.reason, row))
+            if len(rejected) < listed:
+                rejected.append(Rejection(i, e.field, e.reason, row))
+            else:
+                unlisted += 1
             continue
         assert eid is not None
         eids.append(eid)
@@ -906,7 +947,7 @@ def validate_actual_rows(
         {"event_id": eids, "actual": labels, "actual_value": values, "ts": tss},
         schema=ACTUAL_SCHEMA,
     )
-    return BatchResult(table, rejected)
+    return BatchResult(table, rejected, unlisted=unlisted)
 
 
 def _actual(a: Any, regression: bool, spec: ModelSpec) -> tuple[str | None, float | None]:
@@ -922,7 +963,11 @@ def _actual(a: Any, regression: bool, spec: ModelSpec) -> tuple[str | None, floa
 
 
 def validate_actuals_table(
-    spec: ModelSpec, table: pa.Table, *, now: datetime | None = None
+    spec: ModelSpec,
+    table: pa.Table,
+    *,
+    now: datetime | None = None,
+    limits: Limits | None = None,
 ) -> BatchResult:
     """Validate an Arrow table of actuals (columns event_id, actual, optional timestamp).
 
@@ -932,7 +977,7 @@ def validate_actuals_table(
     fast = _actuals_columns(spec, table, now or datetime.now(UTC))
     if fast is not None:
         return BatchResult(fast)
-    return validate_actual_rows(spec, table.to_pylist(), now=now)
+    return validate_actual_rows(spec, table.to_pylist(), now=now, limits=limits)
 
 
 def _actuals_columns(spec: ModelSpec, table: pa.Table, now: datetime) -> pa.Table | None:

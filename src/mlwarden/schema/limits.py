@@ -79,6 +79,9 @@ class Limits:
     #: Rows times columns of one request's validated table (~8 bytes a cell): a request of
     #: many tiny rows for a wide model must not build a table of gigabytes.
     max_cells: int = 25_000_000
+    #: Rejected rows a reply lists and quarantine keeps, each; the rest are only counted (a
+    #: 3 MB body of a million ``{}`` rows made a 100 MB reply).
+    max_listed_rejections: int = 1000
 
     def validate(self) -> Limits:
         if self.max_features < 1:

@@ -117,7 +117,11 @@ class IngestOut(BaseModel):
     received: int = Field(description="Rows in the request.")
     accepted: int = Field(description="Rows that passed validation and are durably stored.")
     duplicates: int = Field(description="Accepted rows whose event_id was stored already (no-op).")
-    rejected: list[RejectedRow] = Field(description="Rows left out, now in quarantine.")
+    rejected: list[RejectedRow] = Field(
+        description="Rows left out, now in quarantine (the first 1,000 of them; see "
+        "'rejected_count')."
+    )
+    rejected_count: int = Field(default=0, description="All rows left out.")
     new_features: list[Feature] = Field(
         default_factory=list, description="Features first seen here."
     )

@@ -2,7 +2,8 @@
 
 A request is answered only after its good rows (and the quarantine records of
 its bad rows) are committed. 200: all rows accepted; 207: some rows rejected;
-422: no row accepted. Each rejected row is reported with index, field, reason.
+422: no row accepted. Each rejected row is reported with index, field, reason (the first
+1,000 of them; `rejected_count` counts all).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
     )
     stored = done[0] if result.table.num_rows else IngestResult(0, 0)
-    received = result.table.num_rows + len(result.rejected)
+    received = result.table.num_rows + result.rejected_count
     out = {
         "received": received,
         "accepted": result.table.num_rows,
@@ -75,11 +76,12 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         "rejected": [
             {"index": r.index, "field": r.field, "reason": r.reason} for r in result.rejected
         ],
+        "rejected_count": result.rejected_count,
         "new_features": [f.model_dump(mode="json") for f in result.new_features],
     }
-    code = 200 if not result.rejected else (207 if result.table.num_rows else 422)
+    code = 200 if not result.rejected_count else (207 if result.table.num_rows else 422)
     request.app.state.ingest_counter(
-        project, model, kind, result.table.num_rows, len(result.rejected)
+        project, model, kind, result.table.num_rows, result.rejected_count
     )
     return json_reply(out, status_code=code)
 
@@ -93,8 +95,9 @@ def _validate(spec: ModelSpec, body: bytes, media: str, kind: str, limits: Limit
             return validate_table(spec, table, limits=limits)
         return validate_rows(spec, parse_json(body, what="events"), limits=limits)
     if arrow:
-        return validate_actuals_table(spec, parse_arrow(body, max_cells=limits.max_cells))
-    return validate_actual_rows(spec, parse_json(body, what="actuals"))
+        table = parse_arrow(body, max_cells=limits.max_cells)
+        return validate_actuals_table(spec, table, limits=limits)
+    return validate_actual_rows(spec, parse_json(body, what="actuals"), limits=limits)
 
 
 @router.post(
