@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -220,6 +221,14 @@ class ModelSpec(_Frozen):
                     raise ValueError(f"The {group} column name is not valid. Got {col!r} instead.")
         return self
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy (pydantic's), without the look-ups cached on this spec: they describe its
+        fields, which ``update`` may change."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _CACHED:
+            copy.__dict__.pop(name, None)
+        return copy
+
     # -- helpers used by ingest and the store -------------------------------------------------
 
     @property
@@ -239,15 +248,11 @@ class ModelSpec(_Frozen):
         """The feature called ``name`` (a dict look-up: callers loop over every feature)."""
         return self._by_name.get(name)
 
-    @property
+    @cached_property
     def tag_columns(self) -> tuple[str, ...]:
         """Segment and sensitive columns that are not features (stored as strings)."""
         feats = set(self.feature_names)
-        out: list[str] = []
-        for col in (*self.segments, *self.sensitive):
-            if col not in feats and col not in out:
-                out.append(col)
-        return tuple(out)
+        return tuple(c for c in dict.fromkeys((*self.segments, *self.sensitive)) if c not in feats)
 
     @property
     def column_count(self) -> int:
@@ -272,6 +277,10 @@ class ModelSpec(_Frozen):
         data = self.model_dump()
         data["features"] = [*self.features, *extra]
         return type(self).model_validate(data)
+
+
+#: The cached_property look-ups of a ModelSpec (derived from its fields).
+_CACHED = ("feature_names", "_by_name", "tag_columns")
 
 
 def _label(v: Any) -> str:
