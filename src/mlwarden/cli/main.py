@@ -67,6 +67,15 @@ def serve(
         float, typer.Option(help="Group-commit window (ms, <= 200).")
     ] = 50.0,
     max_body_mb: Annotated[float, typer.Option(help="Largest request body (MiB).")] = 64.0,
+    max_features: Annotated[
+        int, typer.Option(help="Most columns a model may have (features, segments, scores).")
+    ] = 1000,
+    max_new_features: Annotated[
+        int, typer.Option(help="Most new feature names one request may add.")
+    ] = 100,
+    max_cells: Annotated[
+        int, typer.Option(help="Most rows x columns in one ingest request.")
+    ] = 25_000_000,
     retention_days: Annotated[
         float | None, typer.Option(help="Delete raw events older than this.")
     ] = None,
@@ -119,6 +128,9 @@ def serve(
         require_keys=require_keys,
         commit_interval_ms=commit_interval_ms,
         max_body_mb=max_body_mb,
+        max_features=max_features,
+        max_new_features=max_new_features,
+        max_cells=max_cells,
         retention_days=retention_days,
         evaluate_every_s=evaluate_every,
         public_url=public_url,

@@ -14,15 +14,25 @@ by value.
 from __future__ import annotations
 
 import math
+import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlwarden.errors import FieldError, ValidationError
+from mlwarden.schema.limits import (
+    EARLIEST_EVENT_TIME,
+    EARLIEST_VALUE_TIME,
+    LATEST_TIME,
+    Limits,
+    time_problem,
+)
 from mlwarden.schema.spec import Feature, FeatureKind, ModelSpec, Task, _label
 
 __all__ = [
@@ -78,6 +88,12 @@ class BatchResult:
     new_features: list[Feature] = field(default_factory=list)
     #: Some rows had no timestamp and were stamped with the time they arrived.
     stamped: bool = False
+    #: Rows rejected beyond those in ``rejected`` (only counted, under :class:`Limits`).
+    unlisted: int = 0
+
+    @property
+    def rejected_count(self) -> int:
+        return len(self.rejected) + self.unlisted
 
 
 def feature_type(f: Feature) -> pa.DataType:
@@ -177,6 +193,22 @@ def _text(v: Any) -> str | None:
 
 
 def _timestamp(v: Any) -> datetime | None:
+    """A timestamp feature's value: a time from 1800 up to 2200."""
+    return _in_range(_any_time(v), EARLIEST_VALUE_TIME)
+
+
+def _event_time(v: Any) -> datetime | None:
+    """An event's, actual's or span's time: from 1970 up to 2200."""
+    return _in_range(_any_time(v), EARLIEST_EVENT_TIME)
+
+
+def _in_range(t: datetime | None, earliest: datetime) -> datetime | None:
+    if t is not None and (problem := time_problem(t, earliest=earliest)) is not None:
+        raise _Bad(problem)
+    return t
+
+
+def _any_time(v: Any) -> datetime | None:
     if v is None:
         return None
     if isinstance(v, datetime):
@@ -263,9 +295,16 @@ def kind_of_value(v: Any) -> FeatureKind | None:
 
 
 def validate_rows(
-    spec: ModelSpec, rows: Sequence[Any], *, now: datetime | None = None
+    spec: ModelSpec,
+    rows: Sequence[Any],
+    *,
+    now: datetime | None = None,
+    limits: Limits | None = None,
 ) -> BatchResult:
     """Validate JSON event objects into the canonical layout.
+
+    With ``limits``, a request that brings more new feature names than they allow, or whose
+    table would hold more cells than they allow, is refused whole (:class:`ValidationError`).
 
     Examples
     --------
@@ -284,35 +323,84 @@ def validate_rows(
     regression = spec.task is Task.REGRESSION
     llm = spec.task is Task.LLM
     new_features: dict[str, Feature] = {}
+    room = limits.room(spec.column_count) if limits is not None else None
+    listed = limits.max_listed_rejections if limits is not None else len(rows)
+    if limits is not None:  # every row would be one of the table (rejected ones only counted)
+        limits.check_cells(model=spec.name, rows=len(rows), columns=len(canonical_schema(spec)))
+    unlisted = 0
 
-    cols: dict[str, list[Any]] = {n: [] for n in canonical_schema(spec).names}
+    # sparse while reading: (row positions, values) of each column, so a column seen once
+    # does not cost a slot in every row
+    cols: dict[str, tuple[list[int], list[Any]]] = {}
     rejected: list[Rejection] = []
     stamped = [False]
-
+    n = 0
     for i, row in enumerate(rows):
         try:
             out = _check_row(
-                row, features, tags, classes, labels, regression, llm, new_features, now, stamped
+                row,
+                features,
+                tags,
+                classes,
+                labels,
+                regression,
+                llm,
+                new_features,
+                now,
+                stamped,
+                room,
             )
         except _RowError as e:
-            rejected.append(Rejection(i, e.field, e.reason, row))
+            if len(rejected) < listed:
+                rejected.append(Rejection(i, e.field, e.reason, row))
+            else:
+                unlisted += 1
             continue
-        n = len(cols["event_id"])
+        except _TooMany:
+            assert limits is not None
+            limits.check_new(
+                model=spec.name, have=spec.column_count, new=_new_names(rows, features, tags)
+            )
+            raise AssertionError("check_new refuses what room refused") from None
         for name, value in out.items():
-            if name not in cols:  # a feature first seen in this batch
-                cols[name] = [None] * n
-            cols[name].append(value)
-        for c in cols.values():
-            if len(c) == n:
-                c.append(None)
+            if value is not None:
+                where, values = cols.setdefault(name, ([], []))
+                where.append(n)
+                values.append(value)
+        n += 1
 
     evolved = spec.with_features(list(new_features.values())) if new_features else spec
     schema = canonical_schema(evolved)
-    rows_ok = len(cols["event_id"])
-    table = pa.Table.from_pydict(
-        {n: cols.get(n, [None] * rows_ok) for n in schema.names}, schema=schema
-    )
-    return BatchResult(table, rejected, list(new_features.values()), stamped[0])
+    if limits is not None:
+        limits.check_cells(model=spec.name, rows=n, columns=len(schema))
+    arrays = []
+    for f in schema:
+        where, values = cols.get(f.name, ([], []))
+        if len(values) == n:
+            arrays.append(pa.array(values, type=f.type))
+            continue
+        dense: list[Any] = [None] * n
+        for k, v in zip(where, values, strict=True):
+            dense[k] = v
+        arrays.append(pa.array(dense, type=f.type))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    return BatchResult(table, rejected, list(new_features.values()), stamped[0], unlisted)
+
+
+class _TooMany(Exception):
+    """A row brought a new feature name beyond what the limits allow."""
+
+
+def _new_names(rows: Sequence[Any], features: Mapping[str, Any], tags: set[str]) -> int:
+    """How many distinct new feature names (with a value) the rows bring (one linear pass)."""
+    names: set[str] = set()
+    for row in rows:
+        feats = row.get("features") if isinstance(row, dict) else None
+        if isinstance(feats, dict):
+            names.update(
+                k for k, v in feats.items() if v is not None and k not in features and k not in tags
+            )
+    return len(names)
 
 
 class _RowError(Exception):
@@ -332,6 +420,7 @@ def _check_row(
     new_features: dict[str, Feature],
     now: datetime,
     stamped: list[bool],
+    room: int | None,
 ) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise _RowError("", f"Each event must be a JSON object. Got {_show(row)} instead.")
@@ -354,7 +443,7 @@ def _check_row(
         raise _RowError("version", f"The 'version' {e}") from None
     out["version"] = version if version is not None else "default"
     try:
-        ts = _timestamp(row.get("timestamp"))
+        ts = _event_time(row.get("timestamp"))
     except _Bad as e:
         raise _RowError("timestamp", f"The 'timestamp' {e}") from None
     if ts is None:
@@ -443,6 +532,8 @@ def _check_row(
                 kind = kind_of_value(value)
                 if kind is None:
                     continue  # a new feature seen only as null: nothing to learn yet
+                if room is not None and len(new_features) >= room:
+                    raise _TooMany
                 try:
                     feat = Feature(
                         name=name,
@@ -493,16 +584,26 @@ def _check_row(
 # -- Arrow tables -------------------------------------------------------------------------------
 
 
-def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = None) -> BatchResult:
+def validate_table(
+    spec: ModelSpec,
+    table: pa.Table,
+    *,
+    now: datetime | None = None,
+    limits: Limits | None = None,
+) -> BatchResult:
     """Validate a flat Arrow table (one column per event field, feature and segment).
 
     Columns are named like the JSON fields; features and segments by their own
     names; multiclass scores as ``score__<class>``. Unknown columns become new
-    features (schema evolution).
+    features (schema evolution). A table with a repeated column name, or (with ``limits``)
+    more new columns or cells than they allow, is refused whole (:class:`ValidationError`).
     """
     now = now or datetime.now(UTC)
     n = table.num_rows
-    bad: dict[int, Rejection] = {}
+    check_unique_columns(table.column_names)
+    present = set(table.column_names)
+    keep = limits.max_listed_rejections if limits is not None else n
+    bad = _Rejections(n, keep)
     new_features: list[Feature] = []
     spec_now = spec
     feature_names = set(spec.feature_names)
@@ -518,41 +619,56 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
         "error",
         "client_id",
     }
-    for name in table.column_names:
-        if name in reserved_cols or name in feature_names or name in tags:
-            continue
-        if name.startswith("score__"):
-            continue
+    unknown = [
+        name
+        for name in table.column_names
+        if not (
+            name in reserved_cols
+            or name in feature_names
+            or name in tags
+            or name.startswith("score__")
+        )
+    ]
+    if limits is not None:
+        limits.check_new(model=spec.name, have=spec.column_count, new=len(unknown))
+    for name in unknown:
         col = table.column(name)
         kind = kind_from_arrow(col.type)
         if kind is None:
-            bad.setdefault(
-                0,
-                Rejection(
+            if n:
+                bad.add(
                     0, name, f"The column {name!r} has type {col.type} which is not a feature type."
-                ),
-            )
+                )
             continue
         try:
             feat = Feature(name=name, kind=kind)
         except ValueError as e:
-            raise_all = Rejection(0, name, f"The column name is not valid: {e}")
+            reason = f"The column name is not valid: {e}"
             return BatchResult(
                 pa.Table.from_pylist([], schema=canonical_schema(spec)),
-                [Rejection(i, raise_all.field, raise_all.reason) for i in range(n)],
+                [Rejection(i, name, reason) for i in range(min(n, keep))],
+                unlisted=max(0, n - keep),
             )
         new_features.append(feat)
     if new_features:
         spec_now = spec.with_features(new_features)
     schema = canonical_schema(spec_now)
+    if limits is not None:
+        limits.check_cells(model=spec.name, rows=n, columns=len(schema))
 
     out: dict[str, pa.ChunkedArray | pa.Array] = {}
 
     def cast(src: str, dst: str, typ: pa.DataType, conv: Callable[[Any], Any], label: str) -> None:
-        if src not in table.column_names:
+        if src not in present:
             out[dst] = pa.nulls(n, typ)
             return
         col = table.column(src)
+        if pa.types.is_timestamp(typ) and (
+            pa.types.is_timestamp(col.type) or pa.types.is_date(col.type)
+        ):
+            earliest = EARLIEST_EVENT_TIME if conv is _event_time else EARLIEST_VALUE_TIME
+            out[dst] = _times(col, earliest, label, bad)
+            return
         try:
             if pa.types.is_timestamp(typ) and (
                 pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
@@ -595,13 +711,13 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
                     continue
                 conv_values.append(conv(v))
             except _Bad as e:
-                bad.setdefault(i, Rejection(i, label, f"The {label!r} {e}"))
+                bad.add(i, label, f"The {label!r} {e}")
                 conv_values.append(None)
         out[dst] = pa.array(conv_values, type=typ)
 
     cast("event_id", "event_id", pa.string(), _identifier, "event_id")
     cast("version", "version", pa.string(), _identifier, "version")
-    cast("timestamp", "ts", TS, _timestamp, "timestamp")
+    cast("timestamp", "ts", TS, _event_time, "timestamp")
     regression = spec.task is Task.REGRESSION
     cast(
         "prediction",
@@ -624,45 +740,115 @@ def validate_table(spec: ModelSpec, table: pa.Table, *, now: datetime | None = N
     # defaults and row-level rules
     eid = out["event_id"]
     if pc.any(pc.is_null(eid)).as_py():
-        filled = [e if e is not None else uuid.uuid4().hex for e in eid.to_pylist()]
-        out["event_id"] = pa.array(filled, pa.string())
+        out["event_id"] = pc.coalesce(eid, _random_ids(n))
     out["version"] = pc.fill_null(out["version"], "default")
     stamped = bool(pc.any(pc.is_null(out["ts"])).as_py())
     out["ts"] = pc.fill_null(out["ts"], pa.scalar(now, TS))
     if spec.task is not Task.LLM:
-        for i in _indices(pc.is_null(out["prediction"])):
-            bad.setdefault(
-                i, Rejection(i, "prediction", "The 'prediction' field is required for this model.")
-            )
+        required = "The 'prediction' field is required for this model."
+        bad.add_all(pc.is_null(out["prediction"]), "prediction", lambda i: required)
     if spec.classes and spec.task.is_classification:
         ok = pc.or_kleene(
             pc.is_in(out["prediction"], value_set=pa.array(list(spec.classes))),
             pc.is_null(out["prediction"]),
         )
-        for i in _indices(pc.invert(ok)):
-            bad.setdefault(
-                i,
-                Rejection(
-                    i,
-                    "prediction",
-                    f"The 'prediction' must be one of the model's classes {sorted(spec.classes)}.",
-                ),
-            )
+        one_of = f"The 'prediction' must be one of the model's classes {sorted(spec.classes)}."
+        bad.add_all(pc.invert(ok), "prediction", lambda i: one_of)
     if not regression:
         s = out["score"]
         outside = pc.or_(pc.less(s, 0.0), pc.greater(s, 1.0))
-        for i in _indices(pc.fill_null(outside, False)):
-            bad.setdefault(i, Rejection(i, "score", "The 'score' must be a probability in [0, 1]."))
-    lat = pc.fill_null(pc.less(out["latency_ms"], 0.0), False)
-    for i in _indices(lat):
-        bad.setdefault(i, Rejection(i, "latency_ms", "The 'latency_ms' must be >= 0."))
+        probability = "The 'score' must be a probability in [0, 1]."
+        bad.add_all(outside, "score", lambda i: probability)
+    negative = "The 'latency_ms' must be >= 0."
+    bad.add_all(pc.less(out["latency_ms"], 0.0), "latency_ms", lambda i: negative)
 
     # chunked as they came: combining every column would copy the whole batch once more
     result = pa.Table.from_arrays([out[name] for name in schema.names], schema=schema)
-    if bad:
-        keep = pa.array([i not in bad for i in range(n)])
-        result = result.filter(keep)
-    return BatchResult(result, sorted(bad.values(), key=lambda r: r.index), new_features, stamped)
+    if bad.count:
+        result = result.filter(pa.array(~bad.mask))
+    listed = sorted(bad.listed.values(), key=lambda r: r.index)
+    return BatchResult(result, listed, new_features, stamped, unlisted=bad.count - len(listed))
+
+
+def _random_ids(n: int) -> pa.Array:
+    """``n`` random 128-bit ids as 32 hex digits (uuid4().hex per row took seconds at 2M rows)."""
+    digits = os.urandom(16 * n).hex()
+    return pa.array([digits[i : i + 32] for i in range(0, 32 * n, 32)], pa.string())
+
+
+class _Rejections:
+    """The rejected rows of a table: a mask of all of them, and the reasons of the first
+    ``keep`` marked (a reason object per row of a 2M-row table took seconds and 300 MB).
+    A row keeps the first reason it was marked with."""
+
+    def __init__(self, n: int, keep: int) -> None:
+        self.mask = np.zeros(n, dtype=bool)
+        self.listed: dict[int, Rejection] = {}
+        self.keep = keep
+
+    @property
+    def count(self) -> int:
+        return int(self.mask.sum())
+
+    def add(self, i: int, field: str, reason: str) -> None:
+        if not self.mask[i]:
+            self.mask[i] = True
+            if len(self.listed) < self.keep:
+                self.listed[i] = Rejection(i, field, reason)
+
+    def add_all(
+        self, where: pa.ChunkedArray | pa.Array, field: str, reason: Callable[[int], str]
+    ) -> None:
+        """Mark the rows where ``where`` is true (null: false); ``reason(i)`` words row i."""
+        hit = _combine(pc.fill_null(where, False)).to_numpy(zero_copy_only=False)
+        new = hit & ~self.mask
+        room = self.keep - len(self.listed)
+        if room > 0 and new.any():
+            for i in np.flatnonzero(new)[:room].tolist():
+                self.listed[i] = Rejection(i, field, reason(i))
+        self.mask |= hit
+
+
+def check_unique_columns(names: Sequence[str]) -> None:
+    """Refuse a table whose columns repeat a name (which of them would be the value?)."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for name in names:
+        (repeated if name in seen else seen).add(name)
+    dupes = sorted(repeated)
+    if dupes:
+        raise ValidationError(
+            f"The column names of an Arrow table must be unique. Got {dupes[:10]} more than once.",
+            [FieldError(name, "the column name appears more than once") for name in dupes[:10]],
+        )
+
+
+def _times(
+    col: pa.ChunkedArray, earliest: datetime, label: str, bad: _Rejections
+) -> pa.ChunkedArray:
+    """A timestamp or date column as UTC microseconds; rows outside [earliest, 2200) go to
+    ``bad``. Compared in the column's own unit, so a year the target type cannot hold
+    (timestamp[s] in year 300,000) is a rejected row, not an overflow."""
+    if pa.types.is_date(col.type):  # days or ms since the epoch: as seconds, never overflows
+        col = pc.cast(col, pa.timestamp("s" if pa.types.is_date32(col.type) else "ms"))
+    unit = col.type.unit
+    per_s = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+    lo, hi = (int(t.timestamp()) * per_s for t in (earliest, LATEST_TIME))
+    raw = pc.cast(col, pa.int64())
+    outside = pc.fill_null(pc.or_(pc.less(raw, lo), pc.greater_equal(raw, hi)), False)
+    if not pc.any(outside).as_py():  # in range: microseconds hold it (safe=False only
+        return pc.cast(col, TS, safe=False)  # truncates nanoseconds)
+    values = raw.to_numpy(zero_copy_only=False)
+    bad.add_all(
+        outside,
+        label,
+        lambda i: (
+            f"The {label!r} must be from {earliest.date()} up to (not including) "
+            f"{LATEST_TIME.date()} UTC. Got {int(values[i])} {unit} since 1970-01-01 instead."
+        ),
+    )
+    kept = pc.if_else(outside, pa.scalar(None, raw.type), raw)
+    return pc.cast(pc.cast(kept, pa.timestamp(unit, tz=col.type.tz)), TS, safe=False)
 
 
 def _labels(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -685,13 +871,6 @@ def _combine(a: pa.ChunkedArray | pa.Array) -> pa.Array:
     return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
-def _indices(mask: pa.ChunkedArray | pa.Array) -> list[int]:
-    arr = _combine(mask)
-    if not pc.any(arr).as_py():
-        return []
-    return [int(i) for i in pc.indices_nonzero(arr).to_pylist()]
-
-
 def kind_from_arrow(t: pa.DataType) -> FeatureKind | None:
     if pa.types.is_boolean(t):
         return FeatureKind.BOOLEAN
@@ -710,10 +889,16 @@ def kind_from_arrow(t: pa.DataType) -> FeatureKind | None:
 
 
 def validate_actual_rows(
-    spec: ModelSpec, rows: Sequence[Any], *, now: datetime | None = None
+    spec: ModelSpec,
+    rows: Sequence[Any],
+    *,
+    now: datetime | None = None,
+    limits: Limits | None = None,
 ) -> BatchResult:
     """Validate ``{"event_id": ..., "actual": ..., "timestamp": ...}`` objects."""
     now = now or datetime.now(UTC)
+    listed = limits.max_listed_rejections if limits is not None else len(rows)
+    unlisted = 0
     regression = spec.task is Task.REGRESSION
     eids: list[str] = []
     labels: list[str | None] = []
@@ -741,13 +926,17 @@ def validate_actual_rows(
             a = row["actual"]
             try:
                 label, value = _actual(a, regression, spec)
-                ts = _timestamp(row.get("timestamp"))
             except _Bad as e:
-                raise _RowError(
-                    "actual" if "timestamp" not in str(e) else "timestamp", f"The value {e}"
-                ) from None
+                raise _RowError("actual", f"The value {e}") from None
+            try:
+                ts = _event_time(row.get("timestamp"))
+            except _Bad as e:
+                raise _RowError("timestamp", f"The 'timestamp' {e}") from None
         except _RowError as e:
-            rejected.append(Rejection(i, e.field, e.reason, row))
+            if len(rejected) < listed:
+                rejected.append(Rejection(i, e.field, e.reason, row))
+            else:
+                unlisted += 1
             continue
         assert eid is not None
         eids.append(eid)
@@ -758,7 +947,7 @@ def validate_actual_rows(
         {"event_id": eids, "actual": labels, "actual_value": values, "ts": tss},
         schema=ACTUAL_SCHEMA,
     )
-    return BatchResult(table, rejected)
+    return BatchResult(table, rejected, unlisted=unlisted)
 
 
 def _actual(a: Any, regression: bool, spec: ModelSpec) -> tuple[str | None, float | None]:
@@ -774,7 +963,11 @@ def _actual(a: Any, regression: bool, spec: ModelSpec) -> tuple[str | None, floa
 
 
 def validate_actuals_table(
-    spec: ModelSpec, table: pa.Table, *, now: datetime | None = None
+    spec: ModelSpec,
+    table: pa.Table,
+    *,
+    now: datetime | None = None,
+    limits: Limits | None = None,
 ) -> BatchResult:
     """Validate an Arrow table of actuals (columns event_id, actual, optional timestamp).
 
@@ -784,7 +977,7 @@ def validate_actuals_table(
     fast = _actuals_columns(spec, table, now or datetime.now(UTC))
     if fast is not None:
         return BatchResult(fast)
-    return validate_actual_rows(spec, table.to_pylist(), now=now)
+    return validate_actual_rows(spec, table.to_pylist(), now=now, limits=limits)
 
 
 def _actuals_columns(spec: ModelSpec, table: pa.Table, now: datetime) -> pa.Table | None:

@@ -71,6 +71,7 @@ from mlwarden.schema.genai_messages import (
     render_prompt,
     render_response,
 )
+from mlwarden.schema.limits import LATEST_TIME
 from mlwarden.schema.otlp import RawSpan
 
 __all__ = ["SPAN_SCHEMA", "normalise", "spans_table"]
@@ -283,6 +284,11 @@ def _check_ids(span: RawSpan) -> Rejection | None:
             "field", "endTimeUnixNano", "be at or after startTimeUnixNano", span.end_ns
         )
         return Rejection(span.index, "endTimeUnixNano", reason, summary)
+    latest = int(LATEST_TIME.timestamp()) * 1_000_000_000
+    for what, ns in (("startTimeUnixNano", span.start_ns), ("endTimeUnixNano", span.end_ns)):
+        if ns >= latest:  # the same range as event times (mlwarden.schema.limits)
+            reason = expected("field", what, f"be before {LATEST_TIME.date()} ({latest} ns)", ns)
+            return Rejection(span.index, what, reason, summary)
     return None
 
 

@@ -34,6 +34,7 @@ import orjson
 
 from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.batch import Rejection
+from mlwarden.schema.limits import MAX_DEPTH, check_depth
 
 __all__ = [
     "JSON_TYPE",
@@ -235,6 +236,8 @@ def decode_json(body: bytes) -> tuple[list[RawSpan], list[Rejection]]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ValidationError(f"The body is not valid JSON: {exc}") from exc
+    # a span is 8 levels deep and each nested AnyValue array 3 more: room for ~15 nestings
+    check_depth(data, limit=2 * MAX_DEPTH)
     if not isinstance(data, dict):
         raise ValidationError(
             expected("body", "body", "be an ExportTraceServiceRequest object", type(data).__name__)

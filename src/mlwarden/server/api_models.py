@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from mlwarden.schema.spec import Feature, ModelSpec
+from mlwarden.schema.spec import Feature, ModelSpec, check_name
 from mlwarden.store.base import ModelRecord, ReferenceRecord, VersionRecord
 
 __all__ = [
@@ -59,6 +59,11 @@ class VersionIn(BaseModel):
     version: str
     description: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        return check_name(v, "version name")
 
 
 class VersionOut(BaseModel):
@@ -119,7 +124,11 @@ class IngestOut(BaseModel):
     received: int = Field(description="Rows in the request.")
     accepted: int = Field(description="Rows that passed validation and are durably stored.")
     duplicates: int = Field(description="Accepted rows whose event_id was stored already (no-op).")
-    rejected: list[RejectedRow] = Field(description="Rows left out, now in quarantine.")
+    rejected: list[RejectedRow] = Field(
+        description="Rows left out, now in quarantine (the first 1,000 of them; see "
+        "'rejected_count')."
+    )
+    rejected_count: int = Field(default=0, description="All rows left out.")
     new_features: list[Feature] = Field(
         default_factory=list, description="Features first seen here."
     )

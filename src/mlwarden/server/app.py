@@ -12,7 +12,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from mlwarden._version import __version__
@@ -36,6 +36,7 @@ from mlwarden.server.api_models import HealthOut
 from mlwarden.server.auth import presented_key, principal_of
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.guard import RequestGuard
+from mlwarden.server.params import clean_params
 from mlwarden.server.sessions import SessionStore
 from mlwarden.server.settings import ServerSettings
 from mlwarden.stats.pii_redaction import Redactor
@@ -140,6 +141,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         docs_url=None,  # served from the package below: the product runs air-gapped
         redoc_url=None,
         generate_unique_id_function=openapi.operation_id,
+        # every route: no control characters in query or path parameters
+        dependencies=[Depends(clean_params)],
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None

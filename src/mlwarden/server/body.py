@@ -10,6 +10,8 @@ import pyarrow as pa
 from fastapi import Request
 
 from mlwarden.errors import PayloadTooLargeError, ValidationError
+from mlwarden.schema.batch import check_unique_columns
+from mlwarden.schema.limits import check_depth
 
 __all__ = ["ARROW_TYPES", "CSV_TYPES", "PARQUET_TYPES", "parse_arrow", "parse_json", "read_body"]
 
@@ -65,6 +67,7 @@ def parse_json(body: bytes, *, what: str) -> list[Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ValidationError(f"The body is not valid JSON: {exc}") from exc
+    check_depth(data)  # before anything walks it recursively (repr, json.dumps, pydantic)
     if isinstance(data, dict):
         if what in data and isinstance(data[what], list):
             return list(data[what])
@@ -76,9 +79,25 @@ def parse_json(body: bytes, *, what: str) -> list[Any]:
     return data
 
 
-def parse_arrow(body: bytes) -> pa.Table:
+def parse_arrow(body: bytes, *, max_cells: int | None = None) -> pa.Table:
+    """An Arrow IPC stream as a table; its column names must be unique, and (``max_cells``)
+    it may hold at most that many rows x columns, checked batch by batch as it is read (a
+    column of nulls costs no bytes in the stream, so the body size does not bound it)."""
     try:
         with pa.ipc.open_stream(pa.py_buffer(body)) as reader:
-            return reader.read_all()
+            names = reader.schema.names
+            check_unique_columns(names)
+            batches: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in reader:
+                rows += batch.num_rows
+                if max_cells is not None and rows * len(names) > max_cells:
+                    raise ValidationError(
+                        f"The Arrow stream has over {rows} rows of {len(names)} columns; the "
+                        f"limit is {max_cells} cells per request (server setting --max-cells). "
+                        "Send smaller batches."
+                    )
+                batches.append(batch)
+            return pa.Table.from_batches(batches, schema=reader.schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise ValidationError(f"The body is not a valid Arrow IPC stream: {exc}") from exc

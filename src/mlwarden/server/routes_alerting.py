@@ -61,6 +61,10 @@ async def put_alerting(request: Request, project: Admin, dry_run: bool = False) 
         text = body.decode()
     except UnicodeDecodeError as exc:
         raise ValidationError("The alerting config must be UTF-8 text (YAML).") from exc
+    if not text.strip():  # an empty body would silently drop every channel and action
+        raise ValidationError(
+            "The body is empty; expected the alerting config as YAML (see docs/alerts.md)."
+        )
     config = AlertingConfig.from_yaml(text)
     alerting = _alerting(request)
     if dry_run:

@@ -2,7 +2,8 @@
 
 A request is answered only after its good rows (and the quarantine records of
 its bad rows) are committed. 200: all rows accepted; 207: some rows rejected;
-422: no row accepted. Each rejected row is reported with index, field, reason.
+422: no row accepted. Each rejected row is reported with index, field, reason (the first
+1,000 of them; `rejected_count` counts all).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from mlwarden.schema.batch import (
     validate_rows,
     validate_table,
 )
+from mlwarden.schema.limits import Limits
+from mlwarden.schema.spec import ModelSpec
 from mlwarden.server.api_models import IngestOut
 from mlwarden.server.auth import Ingest
 from mlwarden.server.body import ARROW_TYPES, media_type, parse_arrow, parse_json, read_body
@@ -47,19 +50,11 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
     store: Store = request.app.state.store
     record = store.get_model(project, model)
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    arrow = media_type(request) in ARROW_TYPES
-    spec = record.spec
-    result: BatchResult
-    if kind == "events":
-        if arrow:
-            result = validate_table(spec, parse_arrow(body))
-        else:
-            result = validate_rows(spec, parse_json(body, what="events"))
-    else:
-        if arrow:
-            result = validate_actuals_table(spec, parse_arrow(body))
-        else:
-            result = validate_actual_rows(spec, parse_json(body, what="actuals"))
+    media = media_type(request)
+    # parsing and validating is CPU work: a thread, so the loop keeps answering (health too)
+    result = await asyncio.to_thread(
+        _validate, record.spec, body, media, kind, request.app.state.settings.limits
+    )
     futures = []
     if result.table.num_rows:
         if kind == "events":
@@ -72,7 +67,7 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
     )
     stored = done[0] if result.table.num_rows else IngestResult(0, 0)
-    received = result.table.num_rows + len(result.rejected)
+    received = result.table.num_rows + result.rejected_count
     out = {
         "received": received,
         "accepted": result.table.num_rows,
@@ -80,13 +75,28 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         "rejected": [
             {"index": r.index, "field": r.field, "reason": r.reason} for r in result.rejected
         ],
+        "rejected_count": result.rejected_count,
         "new_features": [f.model_dump(mode="json") for f in result.new_features],
     }
-    code = 200 if not result.rejected else (207 if result.table.num_rows else 422)
+    code = 200 if not result.rejected_count else (207 if result.table.num_rows else 422)
     request.app.state.ingest_counter(
-        project, model, kind, result.table.num_rows, len(result.rejected)
+        project, model, kind, result.table.num_rows, result.rejected_count
     )
     return json_reply(out, status_code=code)
+
+
+def _validate(spec: ModelSpec, body: bytes, media: str, kind: str, limits: Limits) -> BatchResult:
+    """The one funnel of an ingest body: parse (JSON or Arrow IPC), then validate per row."""
+    arrow = media in ARROW_TYPES
+    if kind == "events":
+        if arrow:
+            table = parse_arrow(body, max_cells=limits.max_cells)
+            return validate_table(spec, table, limits=limits)
+        return validate_rows(spec, parse_json(body, what="events"), limits=limits)
+    if arrow:
+        table = parse_arrow(body, max_cells=limits.max_cells)
+        return validate_actuals_table(spec, table, limits=limits)
+    return validate_actual_rows(spec, parse_json(body, what="actuals"), limits=limits)
 
 
 @router.post(

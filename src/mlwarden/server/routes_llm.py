@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from mlwarden.errors import NotFoundError
 from mlwarden.server.auth import Read
+from mlwarden.server.params import TimeQ
 from mlwarden.server.routes_otlp import QUARANTINE_MODEL
 from mlwarden.store import span_queries as sq
 from mlwarden.store.base import Store
@@ -116,8 +117,8 @@ def list_spans(
         bool | None, Query(description="Only spans with (true) or without (false) a flag.")
     ] = None,
     flag: Annotated[FlagQ | None, Query(description="Only spans that raised this flag.")] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> SpanPage:
@@ -176,8 +177,8 @@ def usage(
     project: Read,
     window: WindowQ = "day",
     by: ByQ = "model",
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     model: str | None = None,
     user: str | None = None,
     session: str | None = None,
@@ -205,8 +206,8 @@ def flags(
     project: Read,
     window: WindowQ = "day",
     by: ByQ = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     model: str | None = None,
     service: str | None = None,
 ) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ def register_model(
     key may register a new model; changing an existing spec (``replace``) needs ``admin``."""
     if replace:
         principal_of(request, presented_key(request)).check(Scope.ADMIN)
+    request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
     return ModelOut.of(store_of(request).create_model(project, spec, replace=replace))
 
 
@@ -155,6 +156,7 @@ async def upload_reference(
             sensitive=sensitive or (),
         )
         spec, notes = inf.spec, list(inf.notes)
+        request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
         await asyncio.to_thread(store.create_model, project, spec)
     ref = await asyncio.to_thread(
         store.put_reference, project, model, table, version=version, name=name

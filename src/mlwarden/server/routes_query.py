@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import FeatureKind, Task
 from mlwarden.server.auth import Read
+from mlwarden.server.params import TimeQ
 from mlwarden.store import queries
 from mlwarden.store.base import Store
 
@@ -52,8 +52,8 @@ def counts(
     request: Request,
     project: Read,
     window: WindowQ = "hour",
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     version: str | None = None,
     segment: SegmentQ = None,
 ) -> list[dict[str, Any]]:
@@ -79,8 +79,8 @@ def column(
     column: str,
     request: Request,
     project: Read,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     version: str | None = None,
     segment: SegmentQ = None,
     top: Annotated[int, Query(ge=1, le=1000)] = 20,
@@ -114,8 +114,8 @@ def confusion(
     project: Read,
     window: WindowQ = "all",
     by: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     version: str | None = None,
     segment: SegmentQ = None,
 ) -> list[dict[str, Any]]:

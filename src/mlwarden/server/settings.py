@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from mlwarden.errors import ConfigError, expected
 from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.server_actions import load_server_actions
+from mlwarden.schema.limits import Limits
 
 __all__ = ["ServerSettings", "is_loopback"]
 
@@ -39,6 +40,12 @@ class ServerSettings:
     #: Longest time a request waits for others to share its commit (group commit).
     commit_interval_ms: float = 50.0
     max_body_mb: float = 64.0
+    #: Columns a model may have (features, segment columns, class scores); see docs/limits.md.
+    max_features: int = Limits.max_features
+    #: New feature names one request may add (schema evolution).
+    max_new_features: int = Limits.max_new_features
+    #: Rows times columns of one request's validated table.
+    max_cells: int = Limits.max_cells
     retention_days: float | None = None
     #: Serve on a non-loopback address without API keys (not recommended).
     insecure: bool = False
@@ -72,6 +79,7 @@ class ServerSettings:
             )
         if self.max_body_mb <= 0:
             raise ConfigError(expected("option", "max-body-mb", "be > 0", self.max_body_mb))
+        self.limits.validate()
         if self.retention_days is not None and self.retention_days <= 0:
             raise ConfigError(expected("option", "retention-days", "be > 0", self.retention_days))
         if self.public_url is not None:
@@ -104,6 +112,14 @@ class ServerSettings:
         """Keys are required on any bind other machines can reach (unless ``insecure``), or
         when told to; this holds whatever happens to the key file (fail closed)."""
         return self.require_keys or not (is_loopback(self.host) or self.insecure)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_features=self.max_features,
+            max_new_features=self.max_new_features,
+            max_cells=self.max_cells,
+        )
 
     @property
     def alerting_policy(self) -> AlertingPolicy:

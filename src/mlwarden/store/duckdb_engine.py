@@ -37,6 +37,7 @@ from mlwarden._lazy import ibis
 from mlwarden.errors import ConflictError, NotFoundError, StorageError
 from mlwarden.schema.batch import Rejection, canonical_schema
 from mlwarden.schema.genai import SPAN_SCHEMA
+from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 from mlwarden.schema.spec import Feature, ModelSpec, check_name
 from mlwarden.store import arrow_scan
 from mlwarden.store.base import (
@@ -85,6 +86,14 @@ CATALOG_DDL = [
     # added after the first release: files made before it get the column here
     "ALTER TABLE monitor_suites ADD COLUMN IF NOT EXISTS events_seen_until TIMESTAMP",
 ]
+
+
+#: Event times outside the accepted range (files written before ingest checked it may hold
+#: a year 9999) are left out of the time ranges pages and the scheduler build windows from.
+_IN_RANGE = (
+    f"{{ts}} >= TIMESTAMP '{utc_naive(EARLIEST_EVENT_TIME)}' "
+    f"AND {{ts}} < TIMESTAMP '{utc_naive(LATEST_TIME)}'"
+)
 
 
 def _sql_type(t: pa.DataType) -> str:
@@ -209,6 +218,9 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         )
         self._local = threading.local()
         self._models: dict[tuple[str, str], ModelRecord] = {}
+        #: parsed specs by model, with the JSON text they were parsed from (their version): a
+        #: listing parses only specs that changed (a 20k-feature spec took seconds to parse)
+        self._specs: dict[tuple[str, str], tuple[str, ModelSpec]] = {}
         self._columns: dict[str, set[str]] = {}
         #: batch mode: events held as Arrow tables (use_arrow_events), by model uid
         self._arrow_events: dict[int, pa.Table] = {}
@@ -475,7 +487,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             )
             now = _utcnow()
             if row is not None:
-                old = ModelSpec.model_validate_json(row[1])
+                old = self._parsed_spec(project, spec.name, row[1])
                 if old == spec:
                     return self._get_model_tx(con, project, spec.name)
                 if not replace:
@@ -551,7 +563,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         if row is None:
             raise NotFoundError(f"There is no model named {name!r} in project {project!r}.")
         return ModelRecord(
-            project, name, int(row[0]), ModelSpec.model_validate_json(row[1]), row[2], row[3]
+            project, name, int(row[0]), self._parsed_spec(project, name, row[1]), row[2], row[3]
         )
 
     def get_model(self, project: str, name: str) -> ModelRecord:
@@ -567,7 +579,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             raise NotFoundError(f"There is no model named {name!r} in project {project!r}.")
         uid, spec, created, updated = rows[0]
         rec = ModelRecord(
-            project, name, int(uid), ModelSpec.model_validate_json(spec), created, updated
+            project, name, int(uid), self._parsed_spec(project, name, spec), created, updated
         )
         with self._lock:
             self._models[(project, name)] = rec
@@ -581,9 +593,21 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             params.append(project)
         rows = self._read(sql + " ORDER BY project, name", params)
         return [
-            ModelRecord(p, n, int(u), ModelSpec.model_validate_json(s), c, up)
+            ModelRecord(p, n, int(u), self._parsed_spec(p, n, s), c, up)
             for p, n, u, s, c, up in rows
         ]
+
+    def _parsed_spec(self, project: str, name: str, text: str) -> ModelSpec:
+        """The spec stored as ``text``, parsed once per version of the text."""
+        key = (project, name)
+        with self._lock:
+            hit = self._specs.get(key)
+        if hit is not None and hit[0] == text:
+            return hit[1]
+        spec = ModelSpec.model_validate_json(text)
+        with self._lock:
+            self._specs[key] = (text, spec)
+        return spec
 
     def create_version(
         self,
@@ -1055,13 +1079,17 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         """Earliest and latest event time of labels received after ``since``."""
         row = self._read(
             f"SELECT min(e.ts), max(e.ts) FROM {_q(f'actuals_{model.uid}')} a "
-            f"JOIN {_q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ?",
+            f"JOIN {_q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ? "
+            f"AND {_IN_RANGE.format(ts='e.ts')}",
             [utc_naive(since)],
         )
         return (row[0][0], row[0][1]) if row else (None, None)
 
     def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
-        row = self._read(f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')}")
+        row = self._read(
+            f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')} "
+            f"WHERE {_IN_RANGE.format(ts='ts')}"
+        )
         return (row[0][0], row[0][1]) if row else (None, None)
 
     def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
@@ -1073,7 +1101,8 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
     ) -> tuple[Any, Any]:
         row = self._read(
             f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')} "
-            "WHERE received_at > ? AND received_at <= ? AND ts < ?",
+            "WHERE received_at > ? AND received_at <= ? AND ts < ? "
+            f"AND {_IN_RANGE.format(ts='ts')}",
             [utc_naive(since), utc_naive(until), utc_naive(before)],
         )
         return (row[0][0], row[0][1]) if row else (None, None)

@@ -170,10 +170,10 @@ def column_summary(
         .to_pyarrow()
         .to_pylist()[0]
     )
+    seen = ev.filter(col.notnull())  # count the filtered relation (ibis refuses ev.count())
     counts = (
-        ev.filter(col.notnull())
-        .group_by(value=col.cast("string"))
-        .aggregate(n=ev.count())
+        seen.group_by(value=seen[column].cast("string"))
+        .aggregate(n=seen.count())
         .order_by([ibis.desc("n"), "value"])
         .limit(top)
         .to_pyarrow()

@@ -1,0 +1,78 @@
+"""Checks every query-string and path parameter meets, before any route reads it.
+
+* :func:`clean_params` (an app-wide dependency): no parameter name or value may hold a
+  control character. A NUL byte in ``?version=`` reached the engine as a string literal and
+  answered 500; no name, filter value or id of ours has a reason to hold one.
+* :data:`TimeQ`: ``start`` and ``end`` are ISO 8601 dates or times within the accepted time
+  range (:mod:`mlwarden.schema.limits`); a bare number (``start=0.5``, read as epoch seconds
+  by pydantic) is refused rather than silently read as 1970.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+from pydantic import BeforeValidator
+
+from mlwarden.errors import FieldError, ValidationError, expected
+from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
+
+__all__ = ["TimeQ", "clean_params", "parse_instant"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_params(request: Request) -> None:
+    """FastAPI dependency: refuse control characters in query and path parameters."""
+    items: list[tuple[str, str, str]] = [
+        ("query parameter", k, v) for k, v in request.query_params.multi_items()
+    ]
+    items += [("path parameter", k, str(v)) for k, v in request.path_params.items()]
+    bad = [(what, k, v) for what, k, v in items if _CONTROL.search(k) or _CONTROL.search(v)]
+    if bad:
+        what, name, value = bad[0]
+        raise ValidationError(
+            expected(what, name, "not contain control characters (such as NUL)", value),
+            [FieldError(k, "contains a control character") for _, k, _ in bad],
+        )
+
+
+def parse_instant(value: Any) -> Any:
+    """An ISO 8601 date or time within the accepted range (naive means UTC).
+
+    Examples
+    --------
+    >>> parse_instant("2026-01-31")
+    datetime.datetime(2026, 1, 31, 0, 0, tzinfo=datetime.timezone.utc)
+    >>> parse_instant("0.5")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be an ISO 8601 date or time such as 2026-01-31 or 2026-01-31T12:00:00Z
+    """
+    if value is None or isinstance(value, datetime):
+        return value
+    must = "must be an ISO 8601 date or time such as 2026-01-31 or 2026-01-31T12:00:00Z"
+    if not isinstance(value, str) or not value[:4].isdigit() or len(value) < 10:
+        raise ValueError(must)
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(must) from None
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)
+    if not EARLIEST_EVENT_TIME <= t < LATEST_TIME:
+        raise ValueError(
+            f"must be from {EARLIEST_EVENT_TIME.date()} up to (not including) "
+            f"{LATEST_TIME.date()} UTC"
+        )
+    return t
+
+
+#: ``start`` / ``end`` query parameters.
+TimeQ = Annotated[
+    datetime | None,
+    BeforeValidator(parse_instant),
+    Query(description="ISO 8601 date or time (UTC unless it says otherwise)."),
+]
