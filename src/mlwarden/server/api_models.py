@@ -28,6 +28,8 @@ class HealthOut(BaseModel):
     models: int
     rows_committed: int
     commits: int
+    #: problems found at start-up that need an operator (e.g. acknowledged data missing)
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ModelOut(BaseModel):

@@ -30,7 +30,8 @@ from mlwarden.server import (
 from mlwarden.server.api_models import HealthOut
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.settings import ServerSettings
-from mlwarden.store import KeyStore, Store, open_store
+from mlwarden.server.storage import open_server_store
+from mlwarden.store import KeyStore, Store
 
 __all__ = ["create_app"]
 
@@ -92,11 +93,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = store or open_store(
-            settings.data_dir,
-            commit_interval=settings.commit_interval_ms / 1000.0,
-            retention_days=settings.retention_days,
-        )
+        app.state.store = store or open_server_store(settings)
         # notifications to channels and automated actions, in the background
         app.state.dispatcher = Alerting(app.state.store)
         app.state.jobs = StoreJobs()
@@ -157,6 +154,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             models=len(s.list_models()),
             rows_committed=getattr(writer, "rows_", 0),
             commits=getattr(writer, "commits_", 0),
+            warnings=s.warnings(),
         )
 
     return app
