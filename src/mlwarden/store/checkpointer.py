@@ -6,6 +6,7 @@ disk fault, a copy of the files of a running server) loses all of it. This threa
 checkpoints once the WAL has held commits for ``after_s`` seconds, or has grown past
 ``max_wal_bytes``, on its own connection: the writer keeps committing (DuckDB holds
 commits only while the checkpoint installs its result) and no request waits for it.
+Every tick it also runs ``on_tick`` (the engine flushes its commit ledger to disk).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ log = logging.getLogger("mlwarden.store")
 
 
 class Checkpointer:
-    """Runs ``checkpoint()`` on a thread when the WAL has been dirty long enough or is large.
+    """Runs ``checkpoint()`` on a thread when the WAL has been dirty long enough (``after_s``;
+    None: never by age) or is large.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> done = threading.Event()
     >>> cp = Checkpointer(done.set, wal=pathlib.Path(tempfile.mkdtemp()) / "x.wal",
-    ...                   after_s=0.01, max_wal_bytes=1 << 30, tick=0.01)
+    ...                   after_s=0.01, max_wal_bytes=1 << 30, on_tick=lambda: None, tick=0.01)
     >>> cp.dirty(); done.wait(10)
     True
     >>> cp.close()
@@ -40,14 +42,16 @@ class Checkpointer:
         checkpoint: Callable[[], None],
         *,
         wal: Path,
-        after_s: float,
+        after_s: float | None,
         max_wal_bytes: int,
+        on_tick: Callable[[], None],
         tick: float = 0.25,
     ) -> None:
         self.checkpoint = checkpoint
         self.wal = wal
         self.after_s = after_s
         self.max_wal_bytes = max_wal_bytes
+        self.on_tick = on_tick
         self.tick = tick
         self._dirty_since: float | None = None
         self._stop = threading.Event()
@@ -65,7 +69,7 @@ class Checkpointer:
         since = self._dirty_since
         if since is None:
             return False
-        if time.monotonic() - since >= self.after_s:
+        if self.after_s is not None and time.monotonic() - since >= self.after_s:
             return True
         try:
             return self.wal.stat().st_size >= self.max_wal_bytes
@@ -74,6 +78,10 @@ class Checkpointer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick):
+            try:
+                self.on_tick()
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                log.warning("checkpointer housekeeping failed: %s", exc)
             if not self._due():
                 continue
             since, self._dirty_since = self._dirty_since, None

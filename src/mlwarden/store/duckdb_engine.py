@@ -239,7 +239,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                 file, self._ledger, wal_bytes=wal_bytes, found_seq=seq, found_rows=rows
             )
             self.warnings_, self._ledger_state = report.warnings, report.state
-            self._record_ledger()
+            self._record_ledger(sync=True)
         self._local = threading.local()
         self._models: dict[tuple[str, str], ModelRecord] = {}
         self._columns: dict[str, set[str]] = {}
@@ -251,13 +251,14 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         self._writer = GroupCommitWriter(
             self._commit, interval=commit_interval, max_rows=max_group_rows
         )
-        if file is not None and checkpoint_after_s:
+        if file is not None:
             self._checkpoint_cur = self._con.cursor()
             self._checkpointer = Checkpointer(
                 self._checkpoint_now,
                 wal=duckdb_open.wal_path(file),
-                after_s=checkpoint_after_s,
+                after_s=checkpoint_after_s or None,
                 max_wal_bytes=int(checkpoint_wal_mb * 1024 * 1024),
+                on_tick=self._sync_ledger,
             )
 
     # -- connections -------------------------------------------------------------------------
@@ -355,16 +356,26 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             self._checkpointer.dirty()
         return results
 
-    def _record_ledger(self) -> None:
-        """Write the ledger state (callers hold ``_ledger_lock`` once threads run)."""
+    def _record_ledger(self, *, sync: bool = False) -> None:
+        """Write the ledger state (callers hold ``_ledger_lock`` once threads run); the
+        Checkpointer flushes it to disk within a tick."""
         if self._ledger is None:
             return
         try:
-            self._ledger.record(self._ledger_state)
+            self._ledger.record(self._ledger_state, sync=sync)
         except OSError as exc:  # the commit itself is durable: never fail it for the ledger
             if not self._ledger_failed:
                 log.error("cannot write the commit ledger %s: %s", self._ledger.path, exc)
             self._ledger_failed = True
+
+    def _sync_ledger(self) -> None:
+        if self._ledger is not None:
+            try:
+                self._ledger.sync()
+            except OSError as exc:
+                if not self._ledger_failed:
+                    log.error("cannot write the commit ledger %s: %s", self._ledger.path, exc)
+                self._ledger_failed = True
 
     def _checkpoint_now(self) -> None:
         """The Checkpointer's job: fold the WAL into the file on a connection of its own."""
@@ -375,6 +386,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                 self._ledger_state, checkpoint_seq=before.seq, checkpoint_rows=before.rows
             )
             self._record_ledger()
+        self._sync_ledger()
         duckdb_open.private(duckdb_open.wal_path(Path(self.path)))
 
     def warnings(self) -> list[str]:

@@ -13,9 +13,12 @@ place and fsynced). At start-up a database whose sequence is behind the
 ledger's lost acknowledged commits; :func:`compare` says how many, and with
 how many rows.
 
-The record is 48 bytes (magic, version, four counters, CRC32), rewritten in
-place with ``pwrite`` + ``fdatasync``: well under a disk sector, so it is
-written whole or not at all; the CRC catches anything else.
+The record is 44 bytes (magic, four counters, CRC32), rewritten in place with
+``pwrite`` before the group's requests are acknowledged, so it survives a crash
+of the server process; :meth:`CommitLedger.sync` (``fdatasync``, called by the
+checkpointer every 0.25 s and at each checkpoint) puts it on the disk itself.
+An ``fdatasync`` per commit cost ~4 ms on the writer thread. Well under a disk
+sector, the record is written whole or not at all; the CRC catches the rest.
 
 Examples
 --------
@@ -62,6 +65,7 @@ class CommitLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._unsynced = False
         self._lock = threading.Lock()
 
     def read(self) -> LedgerState | None:
@@ -79,8 +83,8 @@ class CommitLedger:
             raise ValueError("the ledger's checksum does not match")
         return LedgerState(seq, rows, cseq, crows)
 
-    def record(self, state: LedgerState) -> None:
-        """Write ``state`` in place and wait until it is on disk."""
+    def record(self, state: LedgerState, *, sync: bool = False) -> None:
+        """Write ``state`` in place (to the page cache; ``sync``: and wait for the disk)."""
         body = _BODY.pack(
             _MAGIC, state.seq, state.rows, state.checkpoint_seq, state.checkpoint_rows
         )
@@ -90,9 +94,19 @@ class CommitLedger:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 os.fchmod(self._fd, 0o600)
             os.pwrite(self._fd, data, 0)
-            os.fdatasync(self._fd)
+            self._unsynced = True
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """Put the last record on the disk (``fdatasync``) if it is not there yet."""
+        with self._lock:
+            if self._fd is not None and self._unsynced:
+                self._unsynced = False
+                os.fdatasync(self._fd)
 
     def close(self) -> None:
+        self.sync()
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
