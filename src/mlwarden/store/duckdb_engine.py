@@ -234,12 +234,19 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         if file is not None:
             for f in (file, duckdb_open.wal_path(file)):
                 duckdb_open.private(f)
-            self._ledger = CommitLedger(file.with_name(file.name + ".ledger"))
-            report = duckdb_open.replay_report(
-                file, self._ledger, wal_bytes=wal_bytes, found_seq=seq, found_rows=rows
-            )
-            self.warnings_, self._ledger_state = report.warnings, report.state
-            self._record_ledger(sync=True)
+            ledger = CommitLedger(file.with_name(file.name + ".ledger"))
+            try:
+                claimed = ledger.claim()  # False: another store of this process keeps it
+            except OSError as exc:
+                log.error("cannot open the commit ledger %s: %s", ledger.path, exc)
+                claimed = False
+            if claimed:
+                self._ledger = ledger
+                report = duckdb_open.replay_report(
+                    file, ledger, wal_bytes=wal_bytes, found_seq=seq, found_rows=rows
+                )
+                self.warnings_, self._ledger_state = report.warnings, report.state
+                self._record_ledger(sync=True)
         self._local = threading.local()
         self._models: dict[tuple[str, str], ModelRecord] = {}
         self._columns: dict[str, set[str]] = {}
@@ -335,11 +342,12 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                     results[i] = IngestResult(n, n)
             state = self._ledger_state
             seq, n_rows = state.seq + 1, state.rows + sum(req.rows for req in group)
-            _all(
-                con,
-                "INSERT OR REPLACE INTO meta VALUES ('commit_seq', ?), ('commit_rows', ?)",
-                [str(seq), str(n_rows)],
-            )
+            if self._ledger is not None:  # the commit's number, replayed with its data
+                _all(
+                    con,
+                    "INSERT OR REPLACE INTO meta VALUES ('commit_seq', ?), ('commit_rows', ?)",
+                    [str(seq), str(n_rows)],
+                )
             con.commit()
         except BaseException:
             try:
@@ -349,9 +357,10 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             self._columns.clear()
             raise
         # committed: record it in the ledger before any request of the group is acknowledged
-        with self._ledger_lock:
-            self._ledger_state = replace(self._ledger_state, seq=seq, rows=n_rows)
-            self._record_ledger()
+        if self._ledger is not None:
+            with self._ledger_lock:
+                self._ledger_state = replace(self._ledger_state, seq=seq, rows=n_rows)
+                self._record_ledger()
         if self._checkpointer is not None:
             self._checkpointer.dirty()
         return results

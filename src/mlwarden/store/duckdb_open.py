@@ -121,6 +121,12 @@ def _not_duckdb(path: Path) -> bool:
 
 def explain_failure(path: Path, exc: duckdb.Error) -> StoreOpenError:
     """The error to show when DuckDB cannot open (or replay) ``path``."""
+    if isinstance(exc, duckdb.ConnectionException):
+        # open in this process already: reading the file here could drop that lock
+        return StoreOpenError(
+            f"Cannot open the database {str(path)!r}: this process has it open already with "
+            f"other settings ({exc}). Use the store that is open."
+        )
     if isinstance(exc, duckdb.IOException) and _locked_by_another_process(path):
         return StoreOpenError(
             f"Cannot open the database {str(path)!r}: another process (a running mlwarden "

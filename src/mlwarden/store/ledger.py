@@ -24,8 +24,10 @@ Examples
 --------
 >>> import tempfile, pathlib
 >>> ledger = CommitLedger(pathlib.Path(tempfile.mkdtemp()) / "db.ledger")
->>> ledger.read() is None
-True
+>>> ledger.claim(), ledger.read() is None
+(True, True)
+>>> CommitLedger(ledger.path).claim()  # one store at a time
+False
 >>> ledger.record(LedgerState(seq=3, rows=1500, checkpoint_seq=1, checkpoint_rows=500))
 >>> ledger.read()
 LedgerState(seq=3, rows=1500, checkpoint_seq=1, checkpoint_rows=500)
@@ -34,6 +36,7 @@ LedgerState(seq=3, rows=1500, checkpoint_seq=1, checkpoint_rows=500)
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import threading
@@ -60,7 +63,12 @@ class LedgerState:
 
 
 class CommitLedger:
-    """The ledger file of one database; ``record`` is called by the writer thread only."""
+    """The ledger file of one database, kept by one store at a time (:meth:`claim`).
+
+    A second store opened on the same file in the same process (two monitors writing to one
+    data directory) cannot claim it and keeps no ledger: two independent counters would
+    report losses that did not happen.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -75,6 +83,8 @@ class CommitLedger:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
+        if not data:  # created by claim(), never written
+            return None
         if len(data) < SIZE:
             raise ValueError(f"the ledger has {len(data)} bytes, expected {SIZE}")
         body, (crc,) = data[: _BODY.size], _CRC.unpack_from(data, _BODY.size)
@@ -82,6 +92,18 @@ class CommitLedger:
         if magic != _MAGIC or zlib.crc32(body) != crc:
             raise ValueError("the ledger's checksum does not match")
         return LedgerState(seq, rows, cseq, crows)
+
+    def claim(self) -> bool:
+        """Open the ledger and take its lock; False when another store holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.fchmod(fd, 0o600)
+        self._fd = fd
+        return True
 
     def record(self, state: LedgerState, *, sync: bool = False) -> None:
         """Write ``state`` in place (to the page cache; ``sync``: and wait for the disk)."""
@@ -91,8 +113,7 @@ class CommitLedger:
         data = body + _CRC.pack(zlib.crc32(body))
         with self._lock:
             if self._fd is None:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                os.fchmod(self._fd, 0o600)
+                raise OSError("the ledger is not claimed")
             os.pwrite(self._fd, data, 0)
             self._unsynced = True
         if sync:
