@@ -1223,6 +1223,10 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         except duckdb.Error:  # pragma: no cover
             pass
         if self._ledger is not None:
+            if not duckdb_open.wal_path(Path(self.path)).exists():  # folded in at shutdown
+                s = self._ledger_state
+                self._ledger_state = replace(s, checkpoint_seq=s.seq, checkpoint_rows=s.rows)
+                self._record_ledger()
             self._ledger.close()
 
 
