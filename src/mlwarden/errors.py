@@ -12,7 +12,9 @@ at the boundary with ``raise ... from exc`` so nothing foreign leaks out::
     ├── AuthError              missing, unknown or revoked API key
     │   └── ForbiddenError     a valid key without the scope (or origin) the request needs
     ├── PayloadTooLargeError   a request body over the configured limit
+    ├── RequestTimeoutError    a request body that did not arrive within the deadline
     ├── StorageError           the engine failed (DuckDB, ClickHouse, ...)
+    │   └── StoreOpenError     the database cannot be opened (damaged, read-only, no permission)
     ├── StatisticsError        a statistic cannot be computed from what was given
     └── TransportError         the SDK could not reach the server
 
@@ -35,9 +37,11 @@ __all__ = [
     "MlwardenError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "RequestTimeoutError",
     "SchemaError",
     "StatisticsError",
     "StorageError",
+    "StoreOpenError",
     "TransportError",
     "ValidationError",
     "expected",
@@ -93,8 +97,17 @@ class PayloadTooLargeError(MlwardenError):
     """A request body exceeds the configured limit."""
 
 
+class RequestTimeoutError(MlwardenError):
+    """A request body did not arrive within the server's deadline (a stalled upload)."""
+
+
 class StorageError(MlwardenError):
     """The storage engine failed; the original engine error is chained as ``__cause__``."""
+
+
+class StoreOpenError(StorageError):
+    """The database cannot be opened: it is damaged, its disk is read-only, or permissions
+    forbid it. The message names the file and what to do; ``mlwarden serve`` exits with 4."""
 
 
 class StatisticsError(MlwardenError):

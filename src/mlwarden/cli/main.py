@@ -16,7 +16,7 @@ from rich.table import Table
 from mlwarden._version import __version__
 from mlwarden.cli.alerting import alerting_app
 from mlwarden.cli.incidents import incidents_app
-from mlwarden.errors import MlwardenError
+from mlwarden.errors import MlwardenError, StoreOpenError
 
 app = typer.Typer(
     name="mlwarden",
@@ -114,9 +114,17 @@ def serve(
         list[str] | None,
         typer.Option(help="Non-public host or CIDR alerting may reach (repeatable)."),
     ] = None,
+    checkpoint_after: Annotated[
+        float, typer.Option(help="Fold the WAL into the database after this many s; 0: by size.")
+    ] = 5.0,
+    body_timeout: Annotated[
+        float, typer.Option(help="Longest a request body may take to arrive (s).")
+    ] = 60.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR."""
+    """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR.
+
+    Exits with 4 when the database cannot be opened (damaged, read-only disk, permissions)."""
     from mlwarden.server.run import serve as run
     from mlwarden.server.settings import ServerSettings
 
@@ -140,6 +148,8 @@ def serve(
         actions_file=actions_file,
         alerting_env=tuple(alerting_env or ()),
         alerting_allow_hosts=tuple(alerting_allow_host or ()),
+        checkpoint_after_s=checkpoint_after,
+        body_timeout_s=body_timeout,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)
@@ -516,11 +526,18 @@ def demo(
     )
 
 
+#: exit code when the database cannot be opened (docs/storage.md)
+EXIT_STORE = 4
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: errors are one clear line on stderr, not a traceback (usage errors are
     reported by the CLI framework with the usage line and exit code 2)."""
     try:
         app(args=argv, prog_name="mlwarden")
+    except StoreOpenError as exc:  # a distinct code: service managers should not restart-loop
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        return EXIT_STORE
     except MlwardenError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2

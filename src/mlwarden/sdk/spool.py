@@ -13,13 +13,24 @@ once its owner is gone, so nothing spooled is lost to a crash or a restart.
 
 The spool is capped (bytes on disk, per process); when a new batch does not
 fit, the oldest batches are deleted and their rows counted as dropped.
+
+Batches hold the application's data, so directories are 0700 and files 0600,
+set explicitly (the application's umask is not ours). A spool directory that
+belongs to another user, is a symbolic link, or that group or others may write
+to (someone could read the batches, or plant batches that would be replayed
+under this application's API key) is never used: the spool logs once and moves
+to a fresh private directory (:func:`tempfile.mkdtemp`), which later processes
+do not adopt. Nothing is raised into the application.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
+import stat
+import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -32,10 +43,52 @@ try:
 except ImportError:  # pragma: no cover - Windows: no adoption of other processes' spools
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Entry", "Spool"]
+__all__ = ["Entry", "Spool", "unsafe_reason"]
+
+log = logging.getLogger("mlwarden.sdk")
 
 SUFFIX = ".arrow"
 _CODEC = "zstd" if pa.Codec.is_available("zstd") else None
+
+
+def unsafe_reason(path: Path, *, tighten: bool = True) -> str | None:
+    """Create directory ``path`` (0700) if missing; None when it is this user's and no one
+    else may write to it, otherwise why it must not hold spooled batches. ``tighten``: make
+    a directory of this user that others may read (older versions made them 0755) 0700.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()) / "spool"
+    >>> unsafe_reason(d), oct(d.stat().st_mode & 0o777)
+    (None, '0o700')
+    >>> d.chmod(0o777); unsafe_reason(d)
+    'group or others may write to it (mode 0o777)'
+    """
+    if not hasattr(os, "geteuid"):  # pragma: no cover - Windows: per-user temp folders
+        path.mkdir(parents=True, exist_ok=True)
+        return None
+    try:
+        path.mkdir(mode=0o700)
+        os.chmod(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return unsafe_reason(path, tighten=tighten)
+    st = os.lstat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a directory"
+    if st.st_uid != os.geteuid():
+        return f"it belongs to user {st.st_uid}, not {os.geteuid()}"
+    if mode & 0o022:
+        return f"group or others may write to it (mode {oct(mode)})"
+    if tighten and mode & 0o077:
+        os.chmod(path, 0o700)
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,18 +131,43 @@ class Spool:
         self._seq = 0
         self._dir: Path | None = None
         self._lock_fd: int | None = None
+        self._checked = False
+
+    # -- where -------------------------------------------------------------------------------------
+    def _base(self) -> Path:
+        """The model's spool root, checked once: this user's and private, or else a fresh
+        private directory (logged once)."""
+        with self._lock:
+            if not self._checked:
+                # the directory given (it may be shared by models) is checked; the model's
+                # own directory, where batches live, is also made private
+                why = unsafe_reason(self.root.parent, tighten=False) or unsafe_reason(self.root)
+                if why is not None:
+                    fallback = Path(tempfile.mkdtemp(prefix="mlwarden-spool-")) / self.root.name
+                    fallback.mkdir(mode=0o700)
+                    log.warning(
+                        "mlwarden: not using the spool directory %s (%s); batches are spooled "
+                        "to %s instead, which later processes do not pick up",
+                        self.root,
+                        why,
+                        fallback,
+                    )
+                    self.root = fallback
+                self._checked = True
+            return self.root
 
     # -- own directory -------------------------------------------------------------------------
     def directory(self) -> Path:
         """This process's directory, created (and locked) on first use."""
         if self._dir is None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".new-{os.getpid()}-{secrets.token_hex(4)}"
-            tmp.mkdir()
+            root = self._base()
+            tmp = root / f".new-{os.getpid()}-{secrets.token_hex(4)}"
+            tmp.mkdir(mode=0o700)
+            os.chmod(tmp, 0o700)
             fd = os.open(tmp / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            final = self.root / f"{os.getpid()}-{secrets.token_hex(4)}"
+            final = root / f"{os.getpid()}-{secrets.token_hex(4)}"
             os.rename(tmp, final)
             self._dir, self._lock_fd = final, fd
         return self._dir
@@ -114,6 +192,8 @@ class Spool:
             tmp = d / f".tmp-{name}"
             options = pa.ipc.IpcWriteOptions(compression=_CODEC)
             try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                os.close(fd)  # created 0600 whatever the umask; pyarrow writes into it
                 with pa.OSFile(str(tmp), "wb") as sink:
                     with pa.ipc.new_file(sink, table.schema, options=options) as writer:
                         writer.write_table(table)
@@ -183,7 +263,7 @@ class Spool:
         if fcntl is None or not self.root.is_dir():
             return 0
         adopted = 0
-        for other in sorted(self.root.iterdir()):
+        for other in sorted(self._base().iterdir()):
             if other.name.startswith(".") or other == self._dir or not other.is_dir():
                 continue
             try:
@@ -215,6 +295,7 @@ class Spool:
                 target = d / f"{self._seq:012d}.{kind}.{rows}.{dest}{SUFFIX}"
                 try:
                     os.rename(p, target)
+                    os.chmod(target, 0o600)  # files of older versions were 0644
                     self._add(Entry(target, kind, dest, int(rows), target.stat().st_size))
                     n += 1
                 except OSError:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from mlwarden.schema.spec import Feature, ModelSpec, check_name
 from mlwarden.store.base import ModelRecord, ReferenceRecord, VersionRecord
 
 __all__ = [
     "HealthOut",
+    "UTCDateTime",
     "utc",
     "IngestOut",
     "ModelOut",
@@ -27,6 +28,10 @@ def utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
+#: A time in a reply: the store's naive UTC times come out with their zone (RFC 3339).
+UTCDateTime = Annotated[datetime, AfterValidator(utc)]
+
+
 class HealthOut(BaseModel):
     status: str
     version: str
@@ -35,14 +40,16 @@ class HealthOut(BaseModel):
     models: int | None = None
     rows_committed: int | None = None
     commits: int | None = None
+    #: problems found at start-up that need an operator (e.g. acknowledged data missing)
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ModelOut(BaseModel):
     project: str
     name: str
     spec: ModelSpec
-    created_at: datetime
-    updated_at: datetime
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
 
     @classmethod
     def of(cls, r: ModelRecord) -> ModelOut:
@@ -50,8 +57,8 @@ class ModelOut(BaseModel):
             project=r.project,
             name=r.name,
             spec=r.spec,
-            created_at=utc(r.created_at),
-            updated_at=utc(r.updated_at),
+            created_at=r.created_at,
+            updated_at=r.updated_at,
         )
 
 
@@ -69,7 +76,7 @@ class VersionIn(BaseModel):
 class VersionOut(BaseModel):
     model: str
     version: str
-    created_at: datetime
+    created_at: UTCDateTime
     description: str
     metadata: dict[str, Any]
 
@@ -78,7 +85,7 @@ class VersionOut(BaseModel):
         return cls(
             model=v.model,
             version=v.version,
-            created_at=utc(v.created_at),
+            created_at=v.created_at,
             description=v.description,
             metadata=v.metadata,
         )
@@ -91,7 +98,7 @@ class ReferenceOut(BaseModel):
     name: str
     rows: int
     columns: list[str]
-    created_at: datetime
+    created_at: UTCDateTime
     spec: ModelSpec | None = Field(
         default=None, description="The model's spec (when the call created it)."
     )
@@ -108,7 +115,7 @@ class ReferenceOut(BaseModel):
             name=r.name,
             rows=r.rows,
             columns=list(r.columns),
-            created_at=utc(r.created_at),
+            created_at=r.created_at,
             spec=spec,
             notes=notes or [],
         )

@@ -39,8 +39,9 @@ from mlwarden.server.guard import RequestGuard
 from mlwarden.server.params import clean_params
 from mlwarden.server.sessions import SessionStore
 from mlwarden.server.settings import ServerSettings
+from mlwarden.server.storage import open_server_store
 from mlwarden.stats.pii_redaction import Redactor
-from mlwarden.store import KeyStore, Store, open_store
+from mlwarden.store import KeyStore, Store
 from mlwarden.store.keys import Scope
 
 __all__ = ["create_app"]
@@ -103,11 +104,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = store or open_store(
-            settings.data_dir,
-            commit_interval=settings.commit_interval_ms / 1000.0,
-            retention_days=settings.retention_days,
-        )
+        app.state.store = store or open_server_store(settings)
         # notifications to channels and automated actions, in the background
         app.state.dispatcher = Alerting(app.state.store, **settings.alerting_options())
         app.state.jobs = StoreJobs()
@@ -168,10 +165,11 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
 
     @app.get("/v1/health", response_model=HealthOut, tags=["health"])
     def health(request: Request) -> HealthOut:
-        """Liveness; needs no API key. The numbers (the caller's project's models, rows and
-        commits since start) only for a caller with the ``read`` scope."""
+        """Liveness and start-up warnings (e.g. acknowledged data found missing); needs no API
+        key. The numbers (the caller's project's models, rows and commits since start) only
+        for a caller with the ``read`` scope."""
         s: Store = request.app.state.store
-        out = HealthOut(status="ok", version=__version__, engine=s.kind)
+        out = HealthOut(status="ok", version=__version__, engine=s.kind, warnings=s.warnings())
         try:
             principal = principal_of(request, presented_key(request))
         except AuthError:

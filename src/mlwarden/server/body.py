@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Any
 
@@ -9,7 +10,7 @@ import orjson
 import pyarrow as pa
 from fastapi import Request
 
-from mlwarden.errors import PayloadTooLargeError, ValidationError
+from mlwarden.errors import PayloadTooLargeError, RequestTimeoutError, ValidationError
 from mlwarden.schema.batch import check_unique_columns
 from mlwarden.schema.limits import check_depth
 
@@ -34,11 +35,20 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    # a stalled or trickling upload holds a connection: bound the whole body, not each chunk
+    deadline = float(request.app.state.settings.body_timeout_s)
+    try:
+        async with asyncio.timeout(deadline):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"The request body did not arrive within {deadline:g} s ({size} bytes came); "
+            "send it again, or raise the server's --body-timeout for slow links."
+        ) from None
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "").lower()
     if encoding in ("gzip", "deflate"):

@@ -24,6 +24,7 @@ from mlwarden.errors import (
     MlwardenError,
     NotFoundError,
     PayloadTooLargeError,
+    RequestTimeoutError,
     StorageError,
     ValidationError,
 )
@@ -53,6 +54,7 @@ STATUS: list[tuple[type[MlwardenError], int]] = [
     (ForbiddenError, 403),
     (AuthError, 401),
     (PayloadTooLargeError, 413),
+    (RequestTimeoutError, 408),
     (ConfigError, 400),
     (StorageError, 503),
 ]
@@ -81,6 +83,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, ValidationError) and exc.errors:
             errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors]
         headers = {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None
+        if isinstance(exc, RequestTimeoutError):  # the rest of the body is not worth waiting for
+            headers = {"Connection": "close"}
         return json_reply(
             error_body(type(exc).__name__, str(exc), errors),
             status_code=status_of(exc),

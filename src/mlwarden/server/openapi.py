@@ -73,7 +73,7 @@ def install(app: FastAPI) -> None:
         ]
         for op in ops:
             responses = op.setdefault("responses", {})
-            if "422" in responses:
+            if "HTTPValidationError" in str(responses.get("422", "")):  # FastAPI's, not a route's
                 responses["422"] = _error_response("The request is not valid.")
             responses["default"] = _error_response("An error, in the API's one error shape.")
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})

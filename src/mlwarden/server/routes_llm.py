@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import NotFoundError
+from mlwarden.server.api_models import UTCDateTime, utc
 from mlwarden.server.auth import Read
 from mlwarden.server.params import TimeQ
 from mlwarden.server.routes_otlp import QUARANTINE_MODEL
@@ -43,8 +44,8 @@ class SpanPage(BaseModel):
 class TraceOut(BaseModel):
     trace_id: str
     spans: int
-    start_time: datetime
-    end_time: datetime
+    start_time: UTCDateTime
+    end_time: UTCDateTime
     duration_ms: float
     input_tokens: int
     output_tokens: int
@@ -54,7 +55,7 @@ class TraceOut(BaseModel):
 
 
 class UsageRow(BaseModel):
-    window_start: datetime | None = None
+    window_start: UTCDateTime | None = None
     key: str | None = Field(default=None, description="The value of the 'by' column.")
     spans: int
     llm_spans: int
@@ -71,7 +72,7 @@ class UsageRow(BaseModel):
 
 
 class FlagRow(BaseModel):
-    window_start: datetime | None = None
+    window_start: UTCDateTime | None = None
     key: str | None = None
     spans: int
     with_prompt: int
@@ -93,6 +94,9 @@ def _span_json(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(row.get(col), str):
             row[col] = orjson.loads(row[col])
     row.pop("project", None)
+    for k, v in row.items():
+        if isinstance(v, datetime):
+            row[k] = utc(v)
     return row
 
 

@@ -1,7 +1,10 @@
-"""Start the server: refuse unsafe binds, then run uvicorn (one process: one DuckDB writer)."""
+"""Start the server: refuse unsafe binds, open the store, then run uvicorn (one process: one
+DuckDB writer). A store that cannot be opened stops here, before uvicorn, with one message."""
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 
@@ -10,7 +13,8 @@ import uvicorn
 from mlwarden.errors import ConfigError
 from mlwarden.server.app import create_app
 from mlwarden.server.settings import ServerSettings, is_loopback
-from mlwarden.store import KeyStore
+from mlwarden.server.storage import open_server_store
+from mlwarden.store import KeyStore, Store
 
 __all__ = ["BackgroundServer", "check_bind", "serve"]
 
@@ -28,9 +32,9 @@ def check_bind(settings: ServerSettings) -> None:
         )
 
 
-def _config(settings: ServerSettings, log_level: str) -> uvicorn.Config:
+def _config(settings: ServerSettings, log_level: str, store: Store | None = None) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(settings),
+        create_app(settings, store=store),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
@@ -39,11 +43,30 @@ def _config(settings: ServerSettings, log_level: str) -> uvicorn.Config:
     )
 
 
+def _log_to_stderr(log_level: str) -> None:
+    """mlwarden's own messages (what start-up replayed, data loss) beside uvicorn's."""
+    logger = logging.getLogger("mlwarden")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(log_level.upper() if log_level.upper() != "TRACE" else "DEBUG")
+
+
 def serve(settings: ServerSettings, *, log_level: str = "info") -> None:
-    """Serve until interrupted; on SIGINT/SIGTERM pending commits finish before exit."""
+    """Serve until interrupted; on SIGINT/SIGTERM pending commits finish before exit.
+
+    Raises :class:`~mlwarden.errors.StoreOpenError` (the CLI exits with 4) when the database
+    cannot be opened."""
     settings = settings.validate()
     check_bind(settings)
-    uvicorn.Server(_config(settings, log_level)).run()
+    os.umask(0o077)  # this process's files (WAL, keys, ledger) are the user's alone
+    _log_to_stderr(log_level)
+    store = open_server_store(settings)
+    try:
+        uvicorn.Server(_config(settings, log_level, store)).run()
+    finally:
+        store.close()
 
 
 class BackgroundServer:

@@ -67,6 +67,11 @@ class ServerSettings:
     alerting_env: tuple[str, ...] = ()
     #: Non-public hosts, addresses or networks (CIDR) alerting may reach (default: none).
     alerting_allow_hosts: tuple[str, ...] = ()
+    #: Fold the write-ahead log into the database once it has held commits this long
+    #: (seconds; 0: only by size). Bounds what a damaged WAL can take with it.
+    checkpoint_after_s: float = 5.0
+    #: Longest a request body may take to arrive (seconds); a stalled upload gets 408.
+    body_timeout_s: float = 60.0
 
     def validate(self) -> ServerSettings:
         if not 0 < self.port < 65536:
@@ -80,6 +85,12 @@ class ServerSettings:
         if self.max_body_mb <= 0:
             raise ConfigError(expected("option", "max-body-mb", "be > 0", self.max_body_mb))
         self.limits.validate()
+        if self.checkpoint_after_s < 0:
+            raise ConfigError(
+                expected("option", "checkpoint-after", "be >= 0 (s)", self.checkpoint_after_s)
+            )
+        if self.body_timeout_s <= 0:
+            raise ConfigError(expected("option", "body-timeout", "be > 0 (s)", self.body_timeout_s))
         if self.retention_days is not None and self.retention_days <= 0:
             raise ConfigError(expected("option", "retention-days", "be > 0", self.retention_days))
         if self.public_url is not None:

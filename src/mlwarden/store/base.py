@@ -324,6 +324,11 @@ class Store(IncidentStorage, ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def warnings(self) -> list[str]:
+        """Problems found when the store was opened that an operator must see (logs,
+        ``/v1/health``), e.g. acknowledged writes missing after a crash; none by default."""
+        return []
+
     def __enter__(self) -> Store:
         return self
 
