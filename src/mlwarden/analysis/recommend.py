@@ -230,6 +230,8 @@ def headline(incident: Any, causes: dict[str, Any]) -> str:
         )
     if "ops_reason" in f:
         return f"{kind.capitalize()}: {f['ops_reason']}"
+    if kind == "security" and incident.members:
+        return f"Security: {incident.members[0]['reason']}"
     if "fairness_reason" in f:
         return f"Fairness: {f['fairness_reason']}"
     monitors = sorted({m["monitor"] for m in incident.members})
