@@ -11,6 +11,7 @@ at the boundary with ``raise ... from exc`` so nothing foreign leaks out::
     ├── ConflictError          something that already exists or a version mismatch
     ├── AuthError              missing, unknown or revoked API key
     ├── PayloadTooLargeError   a request body over the configured limit
+    ├── RateLimitError         too many requests from one API key or address; .retry_after
     ├── StorageError           the engine failed (DuckDB, ClickHouse, ...)
     ├── StatisticsError        a statistic cannot be computed from what was given
     └── TransportError         the SDK could not reach the server
@@ -33,6 +34,7 @@ __all__ = [
     "MlwardenError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "RateLimitError",
     "SchemaError",
     "StatisticsError",
     "StorageError",
@@ -85,6 +87,14 @@ class AuthError(MlwardenError):
 
 class PayloadTooLargeError(MlwardenError):
     """A request body exceeds the configured limit."""
+
+
+class RateLimitError(MlwardenError):
+    """A caller sent more requests than its rate limit allows; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StorageError(MlwardenError):

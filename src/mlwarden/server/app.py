@@ -10,7 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from mlwarden._version import __version__
@@ -25,10 +25,14 @@ from mlwarden.server import (
     routes_monitors,
     routes_otlp,
     routes_query,
+    routes_security,
     ui,
 )
+from mlwarden.server.access_log import AccessLogMiddleware
 from mlwarden.server.api_models import HealthOut
 from mlwarden.server.errors import install_error_handlers
+from mlwarden.server.ratelimit import rate_limit
+from mlwarden.server.security import Security
 from mlwarden.server.settings import ServerSettings
 from mlwarden.store import KeyStore, Store, open_store
 
@@ -107,6 +111,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             target=ui.warm, args=(app.state.store, warm_stop), name="mlwarden-ui-warm", daemon=True
         )
         warming.start()
+        app.state.security.start()  # the access log's writer
         tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
         if settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
@@ -119,6 +124,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             warm_stop.set()
             await asyncio.to_thread(warming.join, 60)
             await asyncio.to_thread(app.state.dispatcher.close)
+            await asyncio.to_thread(app.state.security.close)
             if own_store:
                 app.state.store.close()
 
@@ -127,11 +133,14 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         version=__version__,
         description="Self-hosted observability for ML and LLM systems: ingest, query, monitors.",
         lifespan=lifespan,
+        dependencies=[Depends(rate_limit)],  # per key / address and route class: 429
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None
     app.state.ingest_counter = IngestCounter()
+    app.state.security = Security(settings, keys=app.state.keys)
     install_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware, access=app.state.security.access)  # outermost
     app.include_router(routes_models.router)
     app.include_router(routes_ingest.router)
     app.include_router(routes_query.router)
@@ -140,10 +149,11 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_llm.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
+    app.include_router(routes_security.router)
     app.include_router(metrics.router)  # Prometheus /metrics
     app.include_router(ui.router)  # the web UI under /ui (and / redirecting to it)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
-    app.state.on_results = routes_incidents.results_hook(app)
+    app.state.on_results = app.state.security.watch_results(routes_incidents.results_hook(app))
 
     @app.get("/v1/health", response_model=HealthOut, tags=["health"])
     def health(request: Request) -> HealthOut:

@@ -22,6 +22,7 @@ from mlwarden.errors import (
     MlwardenError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitError,
     StorageError,
     ValidationError,
 )
@@ -50,6 +51,7 @@ STATUS: list[tuple[type[MlwardenError], int]] = [
     (ConflictError, 409),
     (AuthError, 401),
     (PayloadTooLargeError, 413),
+    (RateLimitError, 429),
     (ConfigError, 400),
     (StorageError, 503),
 ]
@@ -78,6 +80,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, ValidationError) and exc.errors:
             errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+        if isinstance(exc, RateLimitError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return json_reply(
             error_body(type(exc).__name__, str(exc), errors),
             status_code=status_of(exc),

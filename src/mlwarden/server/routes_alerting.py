@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.incidents.alerting import Alerting, AlertingConfig
+from mlwarden.server.audit import audit
 from mlwarden.server.auth import project_of
 from mlwarden.server.body import read_body
 
@@ -61,7 +62,9 @@ async def put_alerting(request: Request, project: Project, dry_run: bool = False
         raise ValidationError("The alerting config must be UTF-8 text (YAML).") from exc
     config = AlertingConfig.from_yaml(text)
     if not dry_run:
+        before = _alerting(request).config(project).summary()
         await asyncio.to_thread(_alerting(request).configure, project, config)
+        audit(request, "alerting.update", project, before, config.summary(), project=project)
     return AlertingOut(**config.summary(), applied=not dry_run)
 
 

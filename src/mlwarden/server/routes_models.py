@@ -13,6 +13,7 @@ from mlwarden.errors import NotFoundError, ValidationError
 from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.server.api_models import ModelOut, ReferenceOut, VersionIn, VersionOut
+from mlwarden.server.audit import audit
 from mlwarden.server.auth import project_of
 from mlwarden.server.body import (
     ARROW_TYPES,
@@ -41,7 +42,12 @@ def register_model(
     replace: Annotated[bool, Query(description="Update the spec of an existing model.")] = False,
 ) -> ModelOut:
     """Register a model from its spec (idempotent when the spec is unchanged)."""
-    return ModelOut.of(store_of(request).create_model(project, spec, replace=replace))
+    store = store_of(request)
+    before = next((m.spec for m in store.list_models(project) if m.name == spec.name), None)
+    record = store.create_model(project, spec, replace=replace)
+    if before != record.spec:
+        audit(request, "model.register", spec.name, before, record.spec, project=project)
+    return ModelOut.of(record)
 
 
 @router.get("/models", response_model=list[ModelOut])
