@@ -107,6 +107,15 @@ def test_access_audit_rate_limit_and_events(
         assert {"auth_failure", "rate_limited", "admin_change"} <= types, types
         assert any(e.get("key_id") == "deadbeef" for e in events if e["type"] == "auth_failure")
 
+        # the UI page lists them too, and its filters narrow the access log
+        page = http.get("/ui/security", params={"status": 401})
+        assert page.status_code == 200
+        assert "deadbeef" in page.text and "alerting.update" in page.text
+        assert (
+            "/v1/models/{model}"
+            not in page.text.split("Administrative changes")[0].split("Access log")[1]
+        )
+
     # the same events reached syslog (order of arrival is not promised)
     seen: set[str] = set()
     deadline = time.monotonic() + 10

@@ -4,8 +4,9 @@
 counts its bytes in and out; :class:`AccessLog` buffers the entries in memory and a
 background thread writes them in batches (:class:`~mlwarden.store.security_log.JsonLinesLog`,
 one file per day, fsynced) every ``FLUSH_S`` or sooner when many wait, so a request pays for
-a dict and a deque append. The same thread hands 401 / 403 / 429 replies to the security
-events (:mod:`mlwarden.server.security_events`) and prunes files past the retention.
+a dict and a deque append. The same thread hands each batch to ``on_flush`` (the security
+events of 401 / 403 / 429 replies and the checks of :mod:`mlwarden.server.access_watch`)
+and prunes files past the retention.
 
 Who: the key id is the ``<id>`` of a presented key ``mlw_<id>_<secret>`` (read without
 validating it: a 401 names the key that was tried); the project is the validated
@@ -150,6 +151,8 @@ class AccessLog:
         while self._pending and len(batch) < 50_000:
             batch.append(self._pending.popleft())
         if not batch:
+            if self.on_flush is not None:
+                self.on_flush([])  # time passes: windows of the access checks close
             return 0
         if self.project_of_key is not None:
             for e in batch:

@@ -4,11 +4,12 @@ the access log, the audit log, the security events and the rate limiter."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlwarden.monitors.base import Result
 from mlwarden.server.access_log import AccessLog
+from mlwarden.server.access_watch import AccessWatch
 from mlwarden.server.ratelimit import RateLimiter
 from mlwarden.server.security_events import SecurityEvents, from_access, syslog_handler
 from mlwarden.server.settings import ServerSettings
@@ -32,6 +33,7 @@ class Security:
         self.events = SecurityEvents(JsonLinesLog(root, "events"), handler=handler)
         self.audit = JsonLinesLog(root, "audit")
         self.keys = keys
+        self.watch = AccessWatch()
         self.access = AccessLog(
             JsonLinesLog(root, "access"),
             retention_days=settings.access_log_retention_days,
@@ -56,7 +58,21 @@ class Security:
         return None
 
     def _access_events(self, batch: list[dict[str, Any]]) -> None:
-        self.events.emit(e for e in map(from_access, batch) if e is not None)
+        events = [e for e in map(from_access, batch) if e is not None]
+        for f in self.watch.observe(batch, now=datetime.now(UTC)):
+            events.append(
+                self.events.event(
+                    f["type"],
+                    "medium",
+                    f["message"],
+                    key_id=f["key_id"],
+                    client=f["client"],
+                    window_start=f["window_start"],
+                    count=f["count"],
+                    usual=f["usual"],
+                )
+            )
+        self.events.emit(events)
 
     def watch_results(self, on_results: OnResults) -> OnResults:
         """``on_results`` that also emits a ``security_incident`` event per alert of a
