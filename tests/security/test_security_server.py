@@ -35,11 +35,14 @@ def syslog() -> Iterator[socket.socket]:
 
 @pytest.fixture
 def guarded(tmp_path: Path, syslog: socket.socket) -> Iterator[ServerProcess]:
-    """A server whose admin routes allow two requests, then one each five seconds."""
+    """A server whose admin and ingest routes allow two requests each, then one each five
+    seconds."""
     port = syslog.getsockname()[1]
     srv = ServerProcess(
         tmp_path / "data",
         "--rate-limit-admin",
+        "0.2",
+        "--rate-limit-ingest",
         "0.2",
         "--rate-limit-burst-s",
         "10",
@@ -71,6 +74,14 @@ def test_access_audit_rate_limit_and_events(
         assert err["type"] == "RateLimitError" and "admin" in err["message"]
         # reads have their own bucket
         assert http.get("/v1/models/churn").status_code == 200
+        # and so has ingest (a model's events), which the admin requests did not use up
+        codes = [http.post("/v1/models/churn/events", json=[]).status_code for _ in range(2)]
+        assert 429 not in codes, codes
+        for _ in range(10):
+            r = http.post("/v1/models/churn/events", json=[])
+            if r.status_code == 429:
+                break
+        assert r.status_code == 429 and "ingest" in r.json()["error"]["message"], r.text
         # a key nobody has: 401, logged with its id
         bad = http.get("/v1/models", headers={"authorization": "Bearer mlw_deadbeef_nope"})
         assert bad.status_code == 401
@@ -86,7 +97,7 @@ def test_access_audit_rate_limit_and_events(
         first = [p for p in posts if p["status"] == 201][0]
         assert first["request_bytes"] == len(orjson.dumps(SPEC))
         limited = http.get("/v1/security/access", params={"status": 429}).json()
-        assert limited and all(x["route"] == "/v1/models" for x in limited)
+        assert {x["route"] for x in limited} == {"/v1/models", "/v1/models/{model}/events"}
         (failed,) = http.get("/v1/security/access", params={"key": "deadbeef"}).json()
         assert failed["status"] == 401
 

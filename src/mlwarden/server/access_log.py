@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlwarden.store.security_log import JsonLinesLog
 
-__all__ = ["AccessLog", "AccessLogMiddleware", "key_id_of", "presented_key"]
+__all__ = ["AccessLog", "AccessLogMiddleware", "key_id_of", "presented_key", "route_of"]
 
 log = logging.getLogger("mlwarden.server.access")
 

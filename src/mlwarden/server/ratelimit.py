@@ -3,7 +3,7 @@
 Each request takes a token from the bucket of (route class, caller). A bucket holds
 ``rate * burst_s`` tokens and refills at ``rate`` per second; an empty bucket answers 429 in
 the server's JSON error shape with ``Retry-After`` (whole seconds until a token is back).
-Route classes: ``ingest`` (POST of events, actuals, traces), ``admin`` (any other change:
+Route classes: ``ingest`` (POST of a model's events and actuals, OTLP traces), ``admin`` (any other change:
 POST, PUT, PATCH, DELETE) and ``read`` (everything else). A rate of 0 turns a class's limit
 off. The defaults (ServerSettings) are far above what one client of the SDK or the demo
 sends.
@@ -15,8 +15,10 @@ Examples
 (0.0, 0.0, 0.5)
 >>> b.take(0.5)
 0.0
->>> route_class("POST", "/v1/events"), route_class("PUT", "/v1/alerting"), route_class("GET", "/ui")
-('ingest', 'admin', 'read')
+>>> route_class("POST", "/v1/models/{model}/events"), route_class("PUT", "/v1/alerting")
+('ingest', 'admin')
+>>> route_class("POST", "/v1/models/{model}/reference"), route_class("GET", "/ui")
+('admin', 'read')
 """
 
 from __future__ import annotations
@@ -30,20 +32,21 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from mlwarden.errors import RateLimitError
-from mlwarden.server.access_log import key_id_of
+from mlwarden.server.access_log import key_id_of, route_of
 
 __all__ = ["RateLimiter", "TokenBucket", "rate_limit", "route_class"]
 
-INGEST_PATHS = ("/v1/events", "/v1/actuals", "/v1/traces")
+#: Route templates of the ingest class (what the SDK and OpenTelemetry exporters post).
+INGEST_ROUTES = frozenset({"/v1/models/{model}/events", "/v1/models/{model}/actuals", "/v1/traces"})
 #: Buckets kept at most (the least recently used go first: a full bucket is the default).
 MAX_BUCKETS = 50_000
 
 
-def route_class(method: str, path: str) -> str:
-    """``ingest``, ``admin`` or ``read``."""
+def route_class(method: str, route: str) -> str:
+    """``ingest``, ``admin`` or ``read``, from the method and the route template."""
     if method in ("GET", "HEAD", "OPTIONS"):
         return "read"
-    if path.startswith(INGEST_PATHS):
+    if route in INGEST_ROUTES:
         return "ingest"
     return "admin"
 
@@ -98,7 +101,7 @@ async def rate_limit(request: Request) -> None:
     caller's bucket for the route class is empty. It runs after routing, so the access log
     names the route of a refused request too; ``async`` so it costs no thread hop."""
     limiter: RateLimiter = request.app.state.security.limiter
-    cls = route_class(request.method, request.url.path)
+    cls = route_class(request.method, route_of(request.scope))
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header[:7].lower() == "bearer " else None
     key_id = key_id_of(key or request.headers.get("x-api-key"))
