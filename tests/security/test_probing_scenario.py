@@ -128,6 +128,10 @@ def test_a_probing_client_gives_one_security_incident_naming_it(
     assert "app-" not in inc.title and "app-" not in member["reason"]
     # the latest window's patterns: the bisection of the boundary, in near-duplicate steps
     assert "decision boundary" in member["reason"] and "near-duplicates" in member["reason"]
+    # what to do about it names the client too
+    first = inc.recommendations[0]
+    assert first["rule"] == "probing-client", inc.recommendations
+    assert f"client {PROBE}" in first["action"] and "/v1/security/access" in first["action"]
 
 
 @pytest.mark.slow
