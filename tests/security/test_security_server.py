@@ -100,6 +100,13 @@ def test_access_audit_rate_limit_and_events(
         assert {x["route"] for x in limited} == {"/v1/models", "/v1/models/{model}/events"}
         (failed,) = http.get("/v1/security/access", params={"key": "deadbeef"}).json()
         assert failed["status"] == 401
+        # a time range: up to the failed request's own instant excludes it, from it includes it
+        until = {"key": "deadbeef", "until": failed["at"]}
+        assert http.get("/v1/security/access", params=until).json() == []
+        since = {"key": "deadbeef", "since": failed["at"]}
+        assert len(http.get("/v1/security/access", params=since).json()) == 1
+        naive = {"key": "deadbeef", "since": failed["at"][:19]}  # no zone: UTC
+        assert len(http.get("/v1/security/access", params=naive).json()) == 1
 
         audit = http.get("/v1/security/audit").json()
         actions = [a["action"] for a in audit]

@@ -30,7 +30,10 @@ def _security(request: Request) -> Security:
 
 
 def _aware(t: datetime | None) -> datetime | None:
-    return None if t is None or t.tzinfo else (t.replace(tzinfo=UTC) if t else None)
+    """A time without a zone is UTC."""
+    if t is None:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _visible(request: Request, project: str) -> Callable[[dict[str, Any]], bool]:

@@ -113,14 +113,12 @@ class JsonLinesLog:
         until: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` entries for which ``keep`` holds, newest first, in ``[since, until)``."""
-        lo = None if since is None else since.astimezone(UTC).isoformat()
-        hi = None if until is None else until.astimezone(UTC).isoformat()
         out: list[dict[str, Any]] = []
         for e in self.entries(since=since):
-            at = str(e.get("at", ""))
-            if hi is not None and at >= hi:
+            at = _instant(e)
+            if until is not None and at >= until:
                 continue
-            if lo is not None and at < lo:
+            if since is not None and at < since:
                 if self.root is not None:
                     break  # files are read newest first and appended in time order
                 continue
@@ -141,3 +139,11 @@ class JsonLinesLog:
                     path.unlink(missing_ok=True)
                     n += 1
         return n
+
+
+def _instant(entry: dict[str, Any]) -> datetime:
+    try:
+        at = datetime.fromisoformat(str(entry.get("at")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
