@@ -98,8 +98,10 @@ class AccessLog:
         retention_days: float | None = None,
         project_of_key: Callable[[str], str | None] | None = None,
         on_flush: Callable[[list[dict[str, Any]]], None] | None = None,
+        also_prune: tuple[JsonLinesLog, ...] = (),
     ) -> None:
         self.file = log_file
+        self.also_prune = also_prune
         self.retention_days = retention_days
         self.project_of_key = project_of_key
         self.on_flush = on_flush
@@ -141,7 +143,8 @@ class AccessLog:
                 self.flush()
                 if self.retention_days and time.monotonic() - pruned > PRUNE_EVERY_S:
                     pruned = time.monotonic()
-                    self.file.prune(keep_days=self.retention_days)
+                    for f in (self.file, *self.also_prune):
+                        f.prune(keep_days=self.retention_days)
             except Exception:  # noqa: BLE001 - the log must not take the server down
                 log.exception("writing the access log failed")
 

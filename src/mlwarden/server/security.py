@@ -39,6 +39,7 @@ class Security:
             retention_days=settings.access_log_retention_days,
             project_of_key=self._project_of_key,
             on_flush=self._access_events,
+            also_prune=(self.events.file,),  # the audit log is kept: it is the record
         )
         self.limiter = RateLimiter(
             {
