@@ -60,7 +60,7 @@ def probe_rows(sim: Simulation, day: int) -> pa.Table:
             | {
                 "event_id": f"probe-{day}-{k:04d}",
                 "timestamp": start + timedelta(seconds=20 * k),
-                "credit_score": int(round(credit)) if day == 2 else int(round(credit)),
+                "credit_score": int(round(credit)),
                 "income": float(round(income)),
                 "score": float(score),
                 "prediction": int(score >= 0.5),
