@@ -74,8 +74,16 @@ def test_every_route_declares_the_scope_it_needs() -> None:
     assert scopes[("POST", "/v1/incidents/{incident_id}/acknowledge")] is Scope.OPERATE
     assert scopes[("POST", "/ui/models/{model}/monitors")] is Scope.ADMIN
     assert scopes[("GET", "/v1/models")] is Scope.READ
-    # every GET reads, no GET writes
-    assert all(s is Scope.READ or p == "/v1/alerting" for (m, p), s in scopes.items() if m == "GET")
+    # every GET reads, but those showing secrets-adjacent configuration or who did what
+    admin_reads = {"/v1/alerting", "/ui/security"} | {
+        p for _, p in scopes if p.startswith("/v1/security/")
+    }
+    assert all(
+        s is (Scope.ADMIN if p in admin_reads else Scope.READ)
+        for (m, p), s in scopes.items()
+        if m == "GET"
+    )
+    assert scopes[("GET", "/v1/security/access")] is Scope.ADMIN
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ at the boundary with ``raise ... from exc`` so nothing foreign leaks out::
     │   └── ForbiddenError     a valid key without the scope (or origin) the request needs
     ├── PayloadTooLargeError   a request body over the configured limit
     ├── RequestTimeoutError    a request body that did not arrive within the deadline
+    ├── RateLimitError         too many requests from one API key or address; .retry_after
     ├── StorageError           the engine failed (DuckDB, ClickHouse, ...)
     │   └── StoreOpenError     the database cannot be opened (damaged, read-only, no permission)
     ├── StatisticsError        a statistic cannot be computed from what was given
@@ -38,6 +39,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "RequestTimeoutError",
+    "RateLimitError",
     "SchemaError",
     "StatisticsError",
     "StorageError",
@@ -99,6 +101,14 @@ class PayloadTooLargeError(MlwardenError):
 
 class RequestTimeoutError(MlwardenError):
     """A request body did not arrive within the server's deadline (a stalled upload)."""
+
+
+class RateLimitError(MlwardenError):
+    """A caller sent more requests than its rate limit allows; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StorageError(MlwardenError):

@@ -43,6 +43,7 @@ from mlwarden.monitors.multivariate_drift import MultivariateDrift
 from mlwarden.monitors.out_of_range import OutOfRange
 from mlwarden.monitors.performance import Performance
 from mlwarden.monitors.prediction_drift import PredictionDrift
+from mlwarden.monitors.probing import Probing
 from mlwarden.monitors.resources import Resources
 from mlwarden.monitors.schema_violations import SchemaViolations
 from mlwarden.monitors.text_drift import TextDrift
@@ -70,6 +71,7 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "schema_violations": lambda: SchemaViolations(),
     "duplicate_ids": lambda: DuplicateIds(),
     "multivariate_drift": lambda: MultivariateDrift(sample=300),
+    "probing": lambda: Probing(),
     "resources": lambda: Resources("process_cpu_percent", history=2),
     "custom": lambda: CustomMetric(
         "north", "custom_metric:share_of_north", columns=["region"], threshold=0.9

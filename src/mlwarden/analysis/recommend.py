@@ -175,6 +175,13 @@ def facts(incident: Any, causes: dict[str, Any]) -> dict[str, Any]:
     llm = [m for m in whole if m["kind"].startswith("llm_")]
     if llm and "ops_reason" not in f:  # an LLM app's incidents name their first monitor's reason
         f["ops_reason"] = llm[0].get("reason") or llm[0]["monitor"]
+    probes = [m for m in members if m["kind"] == "probing"]
+    if probes:  # the security family: who probes, and how
+        evidence = probes[0].get("evidence") or {}
+        f |= {
+            "probe_client": evidence.get("client", "?"),
+            "probe_patterns": evidence.get("patterns", "?"),
+        }
     fair = [m for m in members if m["kind"] == "fairness"]
     if fair:
         f["fairness_reason"] = fair[0].get("reason") or fair[0]["monitor"]
@@ -230,6 +237,8 @@ def headline(incident: Any, causes: dict[str, Any]) -> str:
         )
     if "ops_reason" in f:
         return f"{kind.capitalize()}: {f['ops_reason']}"
+    if kind == "security" and incident.members:
+        return f"Security: {incident.members[0]['reason']}"
     if "fairness_reason" in f:
         return f"Fairness: {f['fairness_reason']}"
     monitors = sorted({m["monitor"] for m in incident.members})

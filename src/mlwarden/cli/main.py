@@ -121,6 +121,20 @@ def serve(
         float, typer.Option(help="Longest a request body may take to arrive (s).")
     ] = 60.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    rate_limit_ingest: Annotated[
+        float, typer.Option(help="Ingest requests/s per API key or address; 0: no limit.")
+    ] = 1000.0,
+    rate_limit_read: Annotated[float, typer.Option(help="Read requests/s per caller.")] = 500.0,
+    rate_limit_admin: Annotated[float, typer.Option(help="Admin requests/s per caller.")] = 100.0,
+    rate_limit_burst_s: Annotated[
+        float, typer.Option(help="Seconds of requests a caller may send at once.")
+    ] = 10.0,
+    access_log_retention_days: Annotated[
+        float, typer.Option(help="Days of access log kept.")
+    ] = 30.0,
+    syslog_address: Annotated[
+        str | None, typer.Option(help="Send security events to syslog: host:port or a socket.")
+    ] = None,
 ) -> None:
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR.
 
@@ -150,6 +164,12 @@ def serve(
         alerting_allow_hosts=tuple(alerting_allow_host or ()),
         checkpoint_after_s=checkpoint_after,
         body_timeout_s=body_timeout,
+        rate_limit_ingest_per_s=rate_limit_ingest,
+        rate_limit_read_per_s=rate_limit_read,
+        rate_limit_admin_per_s=rate_limit_admin,
+        rate_limit_burst_s=rate_limit_burst_s,
+        access_log_retention_days=access_log_retention_days,
+        syslog_address=syslog_address,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)

@@ -39,6 +39,8 @@ FAMILIES: dict[str, str] = {
     ),
     **dict.fromkeys(("latency", "error_rate", "volume", "resources"), "operations"),
     "fairness": "fairness",
+    # clients probing or extracting the model: "security" incidents
+    "probing": "security",
     # an LLM app's spend per call and its budgets: the rule table's "cost" incidents
     **dict.fromkeys(("llm_cost", "llm_budget"), "cost"),
 }

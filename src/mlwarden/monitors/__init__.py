@@ -23,6 +23,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     out_of_range,
     performance,
     prediction_drift,
+    probing,
     resources,
     schema_violations,
     text_drift,

@@ -287,6 +287,7 @@ def auto_monitors(
     from mlwarden.monitors.out_of_range import OutOfRange
     from mlwarden.monitors.performance import Performance
     from mlwarden.monitors.prediction_drift import PredictionDrift
+    from mlwarden.monitors.probing import Probing
     from mlwarden.monitors.resources import resource_monitors
     from mlwarden.monitors.schema_violations import SchemaViolations
     from mlwarden.monitors.text_drift import TextDrift
@@ -334,6 +335,8 @@ def auto_monitors(
         DuplicateIds(),
         *resource_monitors(resources),
     ]
+    if spec.task is not Task.LLM and any(f.kind is FeatureKind.NUMERIC for f in spec.features):
+        out.append(Probing())
     if spans and spec.task is Task.LLM:
         out += llm_monitors(spec)
     return out

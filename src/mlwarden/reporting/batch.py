@@ -33,8 +33,16 @@ __all__ = ["BATCH_BUDGET", "report"]
 #: A CI gate is one check per run: at most one false failing report in 100 runs.
 BATCH_BUDGET = "1 per 100 days"
 #: not judged in batch mode: what a file of rows has no notion of (traffic, latency, errors,
-#: hosts), and duplicate ids, which are the row numbers there
-OPERATIONAL = {"volume", "latency", "error_rate", "schema_violations", "resources", "duplicate_ids"}
+#: hosts, clients), and duplicate ids, which are the row numbers there
+OPERATIONAL = {
+    "volume",
+    "latency",
+    "error_rate",
+    "schema_violations",
+    "resources",
+    "duplicate_ids",
+    "probing",
+}
 WINDOW_START = datetime(2000, 1, 3, tzinfo=UTC)
 
 

@@ -30,13 +30,17 @@ from mlwarden.server import (
     routes_monitors,
     routes_otlp,
     routes_query,
+    routes_security,
     ui,
 )
+from mlwarden.server.access_log import AccessLogMiddleware
 from mlwarden.server.api_models import HealthOut
 from mlwarden.server.auth import presented_key, principal_of
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.guard import RequestGuard
 from mlwarden.server.params import clean_params
+from mlwarden.server.ratelimit import rate_limit
+from mlwarden.server.security import Security
 from mlwarden.server.sessions import SessionStore
 from mlwarden.server.settings import ServerSettings
 from mlwarden.server.storage import open_server_store
@@ -115,6 +119,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             target=ui.warm, args=(app.state.store, warm_stop), name="mlwarden-ui-warm", daemon=True
         )
         warming.start()
+        app.state.security.start()  # the access log's writer
         tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
         if settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
@@ -127,6 +132,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             warm_stop.set()
             await asyncio.to_thread(warming.join, 60)
             await asyncio.to_thread(app.state.dispatcher.close)
+            await asyncio.to_thread(app.state.security.close)
             if own_store:
                 app.state.store.close()
 
@@ -139,7 +145,10 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         redoc_url=None,
         generate_unique_id_function=openapi.operation_id,
         # every route: no control characters in query or path parameters
-        dependencies=[Depends(clean_params)],
+        dependencies=[
+            Depends(clean_params),
+            Depends(rate_limit),
+        ],  # rate: per key / address and route class: 429
     )
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None
@@ -149,7 +158,9 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     docs.install(app)
     openapi.install(app)
     app.state.ingest_counter = IngestCounter()
+    app.state.security = Security(settings, keys=app.state.keys)
     install_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware, access=app.state.security.access)  # outermost
     app.include_router(routes_models.router)
     app.include_router(routes_ingest.router)
     app.include_router(routes_query.router)
@@ -158,10 +169,11 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_llm.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
+    app.include_router(routes_security.router)
     app.include_router(metrics.router)  # Prometheus /metrics
     app.include_router(ui.router)  # the web UI under /ui (and / redirecting to it)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
-    app.state.on_results = routes_incidents.results_hook(app)
+    app.state.on_results = app.state.security.watch_results(routes_incidents.results_hook(app))
 
     @app.get("/v1/health", response_model=HealthOut, tags=["health"])
     def health(request: Request) -> HealthOut:

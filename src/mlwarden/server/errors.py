@@ -24,6 +24,7 @@ from mlwarden.errors import (
     MlwardenError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitError,
     RequestTimeoutError,
     StorageError,
     ValidationError,
@@ -55,6 +56,7 @@ STATUS: list[tuple[type[MlwardenError], int]] = [
     (AuthError, 401),
     (PayloadTooLargeError, 413),
     (RequestTimeoutError, 408),
+    (RateLimitError, 429),
     (ConfigError, 400),
     (StorageError, 503),
 ]
@@ -85,6 +87,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None
         if isinstance(exc, RequestTimeoutError):  # the rest of the body is not worth waiting for
             headers = {"Connection": "close"}
+        if isinstance(exc, RateLimitError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return json_reply(
             error_body(type(exc).__name__, str(exc), errors),
             status_code=status_of(exc),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.incidents.alerting import Alerting, AlertingConfig
+from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Operate, Read
 from mlwarden.server.body import read_body
 
@@ -70,7 +71,11 @@ async def put_alerting(request: Request, project: Admin, dry_run: bool = False) 
     if dry_run:
         alerting.check(project, config)
     else:
+        before = alerting.summary(project)
         await asyncio.to_thread(alerting.configure, project, config)
+        audit(
+            request, "alerting.update", project, before, alerting.summary(project), project=project
+        )
     return AlertingOut(**alerting.summary(project, config), applied=not dry_run)
 
 

@@ -15,6 +15,7 @@ from mlwarden.incidents import service as incidents
 from mlwarden.incidents.record import IncidentState
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.service import objective_report
+from mlwarden.server.audit import audit_incident
 from mlwarden.server.auth import Operate, Read
 from mlwarden.store.base import Store
 
@@ -114,6 +115,7 @@ async def acknowledge(
     incident_id: int, body: ActionIn, request: Request, project: Operate
 ) -> dict[str, Any]:
     """Someone is on it (only an open incident can be acknowledged)."""
+    before = incidents.get_incident(request.app.state.store, project, incident_id).state
     inc = await asyncio.to_thread(
         incidents.acknowledge,
         request.app.state.store,
@@ -124,6 +126,7 @@ async def acknowledge(
         dispatcher=getattr(request.app.state, "dispatcher", None),
         public_url=request.app.state.settings.public_url,
     )
+    audit_incident(request, "acknowledge", inc, before, project=project, by=body.by, note=body.note)
     return inc.to_dict()
 
 
@@ -132,6 +135,7 @@ async def resolve(
     incident_id: int, body: ActionIn, request: Request, project: Operate
 ) -> dict[str, Any]:
     """Close an incident by hand; if the condition fires again, a new incident opens."""
+    before = incidents.get_incident(request.app.state.store, project, incident_id).state
     inc = await asyncio.to_thread(
         incidents.resolve,
         request.app.state.store,
@@ -142,6 +146,7 @@ async def resolve(
         dispatcher=getattr(request.app.state, "dispatcher", None),
         public_url=request.app.state.settings.public_url,
     )
+    audit_incident(request, "resolve", inc, before, project=project, by=body.by, note=body.note)
     return inc.to_dict()
 
 
@@ -155,6 +160,7 @@ async def snooze(
     until = body.until or datetime.now(UTC) + timedelta(hours=body.hours or 0)
     if until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
+    before = incidents.get_incident(request.app.state.store, project, incident_id).state
     inc = await asyncio.to_thread(
         incidents.snooze,
         request.app.state.store,
@@ -164,6 +170,7 @@ async def snooze(
         by=body.by,
         note=body.note,
     )
+    audit_incident(request, "snooze", inc, before, project=project, by=body.by, note=body.note)
     return inc.to_dict()
 
 

@@ -13,6 +13,7 @@ from mlwarden.errors import NotFoundError, ValidationError
 from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.server.api_models import ModelOut, ReferenceOut, VersionIn, VersionOut
+from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Ingest, Read, presented_key, principal_of
 from mlwarden.server.body import (
     ARROW_TYPES,
@@ -45,7 +46,12 @@ def register_model(
     if replace:
         principal_of(request, presented_key(request)).check(Scope.ADMIN)
     request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
-    return ModelOut.of(store_of(request).create_model(project, spec, replace=replace))
+    store = store_of(request)
+    before = next((m.spec for m in store.list_models(project) if m.name == spec.name), None)
+    record = store.create_model(project, spec, replace=replace)
+    if before != record.spec:
+        audit(request, "model.register", spec.name, before, record.spec, project=project)
+    return ModelOut.of(record)
 
 
 @router.get("/models", response_model=list[ModelOut])

@@ -72,6 +72,16 @@ class ServerSettings:
     checkpoint_after_s: float = 5.0
     #: Longest a request body may take to arrive (seconds); a stalled upload gets 408.
     body_timeout_s: float = 60.0
+    #: Requests per second per API key (or client address without one), by route class; a
+    #: bucket holds ``rate * rate_limit_burst_s`` requests. 0 turns a class's limit off.
+    rate_limit_ingest_per_s: float = 1000.0
+    rate_limit_read_per_s: float = 500.0
+    rate_limit_admin_per_s: float = 100.0
+    rate_limit_burst_s: float = 10.0
+    #: Days of access log kept (files of older days are deleted); None: kept forever.
+    access_log_retention_days: float | None = 30.0
+    #: Where security events also go as syslog messages: ``host:port`` (UDP) or a socket path.
+    syslog_address: str | None = None
 
     def validate(self) -> ServerSettings:
         if not 0 < self.port < 65536:
@@ -93,6 +103,20 @@ class ServerSettings:
             raise ConfigError(expected("option", "body-timeout", "be > 0 (s)", self.body_timeout_s))
         if self.retention_days is not None and self.retention_days <= 0:
             raise ConfigError(expected("option", "retention-days", "be > 0", self.retention_days))
+        for name in ("ingest", "read", "admin"):
+            rate = getattr(self, f"rate_limit_{name}_per_s")
+            if rate < 0:
+                raise ConfigError(expected("option", f"rate-limit-{name}", "be >= 0", rate))
+        if self.rate_limit_burst_s <= 0:
+            raise ConfigError(
+                expected("option", "rate-limit-burst-s", "be > 0", self.rate_limit_burst_s)
+            )
+        if self.access_log_retention_days is not None and self.access_log_retention_days <= 0:
+            raise ConfigError(
+                expected(
+                    "option", "access-log-retention-days", "be > 0", self.access_log_retention_days
+                )
+            )
         if self.public_url is not None:
             parts = urlsplit(self.public_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

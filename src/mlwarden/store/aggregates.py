@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlwarden._lazy import ibis
+from mlwarden.store.client_aggregates import ClientProfile, client_profiles
 from mlwarden.store.span_aggregates import (
     SpanQuantiles,
     SpanRequest,
@@ -178,6 +179,8 @@ Request = (
     | ResourceUse
     | Rejected
     | Sample
+    # per-client numbers for the probing monitor: see mlwarden.store.client_aggregates
+    | ClientProfile
     # a model's trace spans (LLM apps): see mlwarden.store.span_aggregates
     | SpanTotals
     | SpanQuantiles
@@ -256,6 +259,8 @@ def collect(
             out[r] = _rejected(store, model, run)
         elif isinstance(r, ResourceUse):
             out[r] = {} if segment else _resource_use(store, model, r, run)
+        elif isinstance(r, ClientProfile):
+            out[r] = client_profiles(ev(), r)
     for r in reqs:  # last: they reuse the volumes computed above
         if isinstance(r, Sample):
             quick = getattr(store, "sample_rows", None)

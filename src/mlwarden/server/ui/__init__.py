@@ -15,6 +15,7 @@ from mlwarden.server.ui import (
     pages_model,
     pages_monitors,
     pages_overview,
+    pages_security,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
 from mlwarden.server.ui.warm import prepare, warm
@@ -22,5 +23,12 @@ from mlwarden.server.ui.warm import prepare, warm
 __all__ = ["STATIC_DIR", "prepare", "router", "warm"]
 
 router = APIRouter(include_in_schema=False)
-for _pages in (pages_overview, pages_model, pages_monitors, pages_compare, pages_incidents):
+for _pages in (
+    pages_overview,
+    pages_model,
+    pages_monitors,
+    pages_compare,
+    pages_incidents,
+    pages_security,
+):
     router.include_router(_pages.router)

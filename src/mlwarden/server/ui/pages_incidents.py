@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mlwarden.errors import NotFoundError, ValidationError
+from mlwarden.server.audit import audit
 from mlwarden.server.ui import format as fmt
 from mlwarden.server.ui import incident_source
 from mlwarden.server.ui.routing import HTMLRoute, UIOperate, UIRead, form_data, render
@@ -157,14 +158,11 @@ def incident_page(incident_id: str, request: Request, project: UIRead) -> Respon
 async def _act(request: Request, project: str, incident_id: str, action: str) -> Response:
     form = await form_data(request)
     fn = incident_source.acknowledge if action == "acknowledged" else incident_source.resolve
-    await asyncio.to_thread(
-        fn,
-        request.app.state,
-        project,
-        _id(incident_id),
-        by=form.get("by", "").strip()[:200] or "web UI",
-        note=form.get("note", "").strip()[:2000],
-    )
+    by, note = form.get("by", "").strip()[:200] or "web UI", form.get("note", "").strip()[:2000]
+    await asyncio.to_thread(fn, request.app.state, project, _id(incident_id), by=by, note=note)
+    verb = "acknowledge" if action == "acknowledged" else "resolve"
+    after = {"state": action, "by": by, "note": note}
+    audit(request, f"incident.{verb}", f"incident {_id(incident_id)}", None, after, project=project)
     return RedirectResponse(f"/ui/incidents/{_id(incident_id)}?done={action}", 303)
 
 

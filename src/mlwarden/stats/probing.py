@@ -1,0 +1,147 @@
+"""Signs that one client probes a model: a grid sweep, boundary-hugging scores, near-duplicates.
+
+Someone who wants to copy a model (extraction) or learn where it flips (probing) queries it in
+ways ordinary traffic never does:
+
+* a **grid sweep**: a feature takes a few equally spaced levels, each used about as often as
+  the others (:func:`grid_like`), while the inputs as a whole are mostly distinct (the levels
+  of several features are combined);
+* **boundary hugging**: scores sit near the decision boundary much more often than the
+  reference's do (a one-sided Fisher test of the client's share against the reference's:
+  :func:`mlwarden.stats.rate_tests.fisher_p`);
+* **near-duplicates**: many inputs that fall in one cell of a fine grid over the features.
+  Under "the client's inputs are draws from the reference population" two inputs share a
+  cell with probability ``q`` (the reference's collision rate, :func:`collision_rate`); the
+  number of duplicate rows is at most the number of colliding pairs, about Poisson with mean
+  ``n (n - 1) / 2 * q``, so :func:`duplicates_p` is a conservative p-value.
+
+Examples
+--------
+>>> grid_like([0.0, 1.0, 2.0, 3.0], [25, 25, 24, 26])
+True
+>>> grid_like([0.0, 1.0, 2.5, 3.0], [25, 25, 24, 26])  # not equally spaced
+False
+>>> grid_like([0.0, 1.0, 2.0, 3.0], [80, 10, 6, 4])  # far from uniform use
+False
+>>> duplicates_p(0, 100, 1e-6)
+1.0
+>>> duplicates_p(60, 100, 1e-6) < 1e-30
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from mlwarden.errors import StatisticsError, expected
+
+__all__ = [
+    "MIN_LEVELS",
+    "boundary_share",
+    "collision_rate",
+    "duplicates_p",
+    "grid_like",
+    "quantize",
+]
+
+#: Fewest levels a swept feature shows (two levels are a flag, not a sweep).
+MIN_LEVELS = 3
+#: Largest deviation of a step between levels from their mean step, relative to it (a sweep
+#: of an integer feature in non-integer steps is rounded: 500, 527, 555, 582 ...).
+STEP_TOLERANCE = 0.05
+#: Largest ratio of the most to the least used level that still reads as "near-uniform".
+MAX_LEVEL_IMBALANCE = 3.0
+
+
+def grid_like(levels: npt.ArrayLike, counts: npt.ArrayLike) -> bool:
+    """Whether the distinct values ``levels`` (any order, with their ``counts``) are at least
+    :data:`MIN_LEVELS` equally spaced levels (within :data:`STEP_TOLERANCE`) used near-uniformly (the most used at most
+    :data:`MAX_LEVEL_IMBALANCE` times the least used)."""
+    lv = np.asarray(levels, dtype=np.float64)
+    ct = np.asarray(counts, dtype=np.float64)
+    if lv.shape != ct.shape or lv.ndim != 1:
+        raise StatisticsError(expected("argument", "counts", f"have {lv.size} items", ct.size))
+    if lv.size < MIN_LEVELS:
+        return False
+    order = np.argsort(lv)
+    x, c = lv[order], ct[order]
+    if not np.all(np.isfinite(x)) or c.min() <= 0:
+        return False
+    steps = np.diff(x)
+    step = (x[-1] - x[0]) / (len(x) - 1)
+    if step <= 0 or np.max(np.abs(steps - step)) > STEP_TOLERANCE * step:
+        return False
+    return bool(c.max() <= MAX_LEVEL_IMBALANCE * c.min())
+
+
+def quantize(
+    columns: Sequence[npt.ArrayLike], lows: Sequence[float], steps: Sequence[float]
+) -> npt.NDArray[np.float64]:
+    """Rows of cell indices ``floor((x - low) / step)`` of each column (NaN for a missing value,
+    which matches only other missing values in :func:`collision_rate`)."""
+    cols = [
+        np.floor((np.asarray(x, dtype=np.float64) - lo) / st)
+        for x, lo, st in zip(columns, lows, steps, strict=True)
+    ]
+    if not cols:
+        return np.zeros((0, 0))
+    return np.column_stack(cols)
+
+
+def collision_rate(cells: npt.NDArray[np.float64]) -> float:
+    """An upper estimate of the chance that two rows drawn from the population of ``cells``
+    (rows of :func:`quantize`) share a cell: the share of colliding pairs among the rows'
+    pairs, with three pairs added (the "rule of three" bound when none collide).
+
+    Examples
+    --------
+    >>> collision_rate(np.array([[0.0], [1.0], [2.0], [3.0]]))  # 6 pairs, none collide
+    0.5
+    >>> round(collision_rate(np.arange(2000, dtype=float).reshape(-1, 1) // 2), 7)
+    0.0005018
+    """
+    n = len(cells)
+    if n < 2:
+        raise StatisticsError(expected("argument", "cells", "hold at least 2 rows", n))
+    filled = np.where(np.isnan(cells), -1e300, cells)  # np.unique treats each NaN as distinct
+    _, counts = np.unique(filled, axis=0, return_counts=True)
+    pairs = n * (n - 1) / 2
+    colliding = float(np.sum(counts * (counts - 1) / 2))
+    return min(1.0, (colliding + 3.0) / pairs)
+
+
+def duplicates_p(duplicates: int, n: int, q: float) -> float:
+    """Conservative p-value of ``duplicates`` rows (``n`` minus the distinct cells) among ``n``
+    draws whose pairs collide with probability ``q``: ``P(Poisson(n (n - 1) / 2 * q) >=
+    duplicates)``."""
+    if not 0 <= duplicates <= n:
+        raise StatisticsError(expected("argument", "duplicates", f"be in 0..{n}", duplicates))
+    if not 0 <= q <= 1:
+        raise StatisticsError(expected("argument", "q", "be in [0, 1]", q))
+    if duplicates == 0:
+        return 1.0
+    from scipy import stats as sps
+
+    lam = n * (n - 1) / 2 * q
+    if lam == 0:
+        return 0.0
+    return float(min(1.0, sps.poisson.sf(duplicates - 1, lam)))
+
+
+def boundary_share(scores: npt.ArrayLike, band: float) -> tuple[int, int]:
+    """``(k, n)``: scores within ``band`` of 0.5, and scores present.
+
+    Examples
+    --------
+    >>> boundary_share([0.48, 0.9, 0.53, float("nan")], 0.05)
+    (2, 3)
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if not 0 < band < 0.5 or math.isnan(band):
+        raise StatisticsError(expected("argument", "band", "be in (0, 0.5)", band))
+    return int(np.sum(np.abs(s - 0.5) < band)), int(s.size)
