@@ -30,9 +30,9 @@ column = "x"
 incident_id = 1
 trace_id = "{trace}"
 
-# Rules across fields that JSON Schema cannot state: a schema-valid request may still be refused.
+# Rules JSON Schema cannot state: a schema-valid request may still be refused, for a reason.
 [[operations]]
-include-operation-id = ["evaluate_monitors"]   # 'end' must be after 'start'
+include-operation-id = ["evaluate_monitors"]   # 'end' after 'start', at most 3,000 windows
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "409", "422"]
 
 [[operations]]
@@ -40,9 +40,30 @@ include-operation-id = ["snooze"]   # exactly one of 'until' and 'hours'; 'until
 checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "404", "409", "422"]
 
 [[operations]]
-include-operation-id = ["upload_reference", "put_alerting", "apply_monitors"]
-# the body must parse (CSV / Parquet / Arrow; YAML of the documented shape)
+include-operation-id = ["list_spans"]   # 'cursor' is an opaque token from an earlier page
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
+# 'by' and the column of a 'segment' filter name columns of the model
+include-operation-id = ["confusion", "counts", "column"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
+# a spec's rules across fields: 'dim' for embeddings only, the positive class among the classes
+include-operation-id = ["register_model"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "403", "409", "422"]
+
+[[operations]]
+# a row's required fields follow the model's spec (207 / 422 with a reason per row)
+include-operation-id = ["post_events", "post_actuals"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "413", "422"]
+
+[[operations]]
+# the body is a file (CSV / Parquet / Arrow) or YAML text that must parse to the documented
+# shape; the budget is a small language ('1 per 30 days', 'two per week')
+include-operation-id = ["upload_reference", "put_alerting", "apply_monitors", "setup_monitors"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "404", "409", "413", "415", "422"]
+checks.negative_data_rejection.enabled = false
 """
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlwarden.errors import ConfigError, NotFoundError
+from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.evaluate import ORIGIN, Stopped, evaluate
 from mlwarden.monitors.objectives import objective_status
@@ -247,6 +247,11 @@ def _jsonable(x: Any) -> Any:
 OnResults = Callable[[str, str, list[Result], timedelta], None]
 
 
+#: Most windows one evaluation of a range may hold (four months of hourly windows, eight years
+#: of daily ones): a request must not hold the scheduler for minutes.
+MAX_EVALUATE_WINDOWS = 3_000
+
+
 def evaluate_range(
     store: Any,
     project: str,
@@ -260,8 +265,17 @@ def evaluate_range(
     """Evaluate (or re-evaluate) every window of ``[start, end)`` and store the results; the
     model's hourly roll-ups (what pages read) are brought up to date too.
 
-    Raises ``Stopped`` (nothing stored) when ``stop`` says so before the evaluation ends."""
+    Raises ``Stopped`` (nothing stored) when ``stop`` says so before the evaluation ends, and
+    :class:`ValidationError` for a range of more than :data:`MAX_EVALUATE_WINDOWS` windows (one
+    request must not hold the scheduler for minutes: split a long backfill)."""
     suite = load_suite(store, project, model)
+    windows = (end - start) / parse_cadence(suite.cadence)
+    if windows > MAX_EVALUATE_WINDOWS:
+        raise ValidationError(
+            f"The range from {start.isoformat()} to {end.isoformat()} holds {windows:,.0f} "
+            f"windows of the model's cadence ({suite.cadence}); evaluate at most "
+            f"{MAX_EVALUATE_WINDOWS:,} windows at a time (split the range)."
+        )
     record = store.get_model(project, model)
     results = evaluate(store, record, suite, start, end, stop=stop)
     written: int = store.write_results(project, model, results_table(results))

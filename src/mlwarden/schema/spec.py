@@ -15,7 +15,14 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "RESERVED_FIELDS",
@@ -26,6 +33,12 @@ __all__ = [
     "check_name",
 ]
 
+#: A class label as requests may send it (it is stored as its canonical string).
+_LABEL_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+}
+_LABELS_SCHEMA: dict[str, Any] = {"type": "array", "items": _LABEL_SCHEMA}
+_LABEL_OR_NULL_SCHEMA: dict[str, Any] = {"anyOf": [*_LABEL_SCHEMA["anyOf"], {"type": "null"}]}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\- ]{0,127}$")
 
@@ -48,6 +61,14 @@ RESERVED_FIELDS: frozenset[str] = frozenset(
         "actual",
     }
 )
+
+#: A feature, segment or sensitive column name, as the OpenAPI document states it.
+_COLUMN_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": COLUMN_RE.pattern,
+    "not": {"enum": sorted(RESERVED_FIELDS)},
+}
+ColumnName = Annotated[str, WithJsonSchema(_COLUMN_SCHEMA)]
 
 
 class Task(StrEnum):
@@ -101,7 +122,7 @@ class _Frozen(BaseModel):
 class Feature(_Frozen):
     """One input column of a model."""
 
-    name: str
+    name: ColumnName
     kind: FeatureKind
     #: Embedding dimension (embedding features only).
     dim: Annotated[int, Field(gt=0)] | None = None
@@ -144,7 +165,8 @@ class ModelSpec(_Frozen):
     True
     """
 
-    name: str
+    # validators word the errors; the schema states the same rules
+    name: Annotated[str, WithJsonSchema({"type": "string", "pattern": NAME_RE.pattern})]
     task: Task
     features: tuple[Feature, ...] = ()
     prediction: str | None = "prediction"
@@ -155,14 +177,19 @@ class ModelSpec(_Frozen):
     timestamp: str | None = None
     event_id: str | None = None
     #: Class labels (as strings) of a classifier; empty means "learn from data".
-    classes: tuple[str, ...] = ()
-    positive_class: str | None = None
-    segments: tuple[str, ...] = ()
-    sensitive: tuple[str, ...] = ()
+    classes: Annotated[tuple[str, ...], WithJsonSchema(_LABELS_SCHEMA)] = ()
+    positive_class: Annotated[str | None, WithJsonSchema(_LABEL_OR_NULL_SCHEMA)] = None
+    segments: tuple[ColumnName, ...] = ()
+    sensitive: tuple[ColumnName, ...] = ()
     description: str = ""
     #: LLM apps: the OpenTelemetry ``service.name`` whose trace spans are this model's (its LLM
     #: monitors and LLM tab read them); ``None`` means the model's own name.
-    service: str | None = None
+    service: Annotated[
+        str | None,
+        WithJsonSchema(
+            {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, {"type": "null"}]}
+        ),
+    ] = None
 
     @field_validator("name")
     @classmethod
@@ -284,7 +311,10 @@ _CACHED = ("feature_names", "_by_name", "tag_columns")
 
 
 def _label(v: Any) -> str:
-    """Canonical string form of a class label (``1``, ``1.0`` and ``True`` become ``"1"``)."""
+    """Canonical string form of a class label (``1``, ``1.0`` and ``True`` become ``"1"``);
+    a label is a string, number or boolean, never a list or mapping."""
+    if not isinstance(v, str | int | float | bool):
+        raise ValueError(f"A class label must be a string, number or boolean. Got {v!r} instead.")
     if isinstance(v, bool):
         return "1" if v else "0"
     if isinstance(v, float) and v.is_integer():

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
 
-from mlwarden.schema.spec import Feature, ModelSpec, check_name
+from mlwarden.schema.spec import NAME_RE, Feature, ModelSpec, check_name
 from mlwarden.store.base import ModelRecord, ReferenceRecord, VersionRecord
 
 __all__ = [
@@ -63,7 +63,8 @@ class ModelOut(BaseModel):
 
 
 class VersionIn(BaseModel):
-    version: str
+    # the validator below words the error; the schema states the same rule
+    version: Annotated[str, WithJsonSchema({"type": "string", "pattern": NAME_RE.pattern})]
     description: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -3,6 +3,8 @@
 * Operation ids are the handlers' names (``acknowledge``, ``post_events``), not FastAPI's
   path-derived ones; handler names are unique across the API (FastAPI warns otherwise, and
   warnings fail the tests).
+* Text parameters say what :func:`~mlwarden.server.params.clean_params` enforces: no
+  control characters.
 * Errors: every operation documents the one error shape the server sends,
   ``{"error": {"type", "message", "errors"}}``, for 422 and as its ``default`` response (401,
   403, 404, 409, 413, 415, 421, 429, 503: whatever the route's checks refuse with), instead of
@@ -53,6 +55,22 @@ def _error_response(description: str) -> dict[str, Any]:
     }
 
 
+#: What :func:`mlwarden.server.params.clean_params` enforces on every query and path parameter.
+NO_CONTROL = "^[^\\x00-\\x1f\\x7f]*$"
+
+
+def _no_control_characters(schema: dict[str, Any]) -> None:
+    """State the server's rule on text parameters in their schema (strings without a
+    pattern or format of their own)."""
+    if schema.get("type") == "string":
+        if not {"pattern", "format", "enum", "const"} & set(schema):
+            schema["pattern"] = NO_CONTROL
+    for branch in schema.get("anyOf", ()):
+        _no_control_characters(branch)
+    if isinstance(schema.get("items"), dict):
+        _no_control_characters(schema["items"])
+
+
 def install(app: FastAPI) -> None:
     """Make ``app.openapi()`` post-process FastAPI's document as the module docs say."""
 
@@ -72,6 +90,8 @@ def install(app: FastAPI) -> None:
             if method in ("get", "put", "post", "delete", "patch")
         ]
         for op in ops:
+            for param in op.get("parameters", []):
+                _no_control_characters(param.get("schema", {}))
             responses = op.setdefault("responses", {})
             if "HTTPValidationError" in str(responses.get("422", "")):  # FastAPI's, not a route's
                 responses["422"] = _error_response("The request is not valid.")

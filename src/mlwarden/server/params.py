@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query, Request
@@ -40,6 +40,14 @@ def clean_params(request: Request) -> None:
         )
 
 
+class OutOfRange(ValueError):
+    """A well-formed time outside the accepted range; ``clamped`` is the nearest bound."""
+
+    def __init__(self, message: str, *, clamped: datetime) -> None:
+        super().__init__(message)
+        self.clamped = clamped
+
+
 def parse_instant(value: Any) -> Any:
     """An ISO 8601 date or time within the accepted range (naive means UTC).
 
@@ -63,16 +71,33 @@ def parse_instant(value: Any) -> Any:
         raise ValueError(must) from None
     t = t if t.tzinfo else t.replace(tzinfo=UTC)
     if not EARLIEST_EVENT_TIME <= t < LATEST_TIME:
-        raise ValueError(
+        raise OutOfRange(
             f"must be from {EARLIEST_EVENT_TIME.date()} up to (not including) "
-            f"{LATEST_TIME.date()} UTC"
+            f"{LATEST_TIME.date()} UTC",
+            clamped=max(EARLIEST_EVENT_TIME, min(t, LATEST_TIME - timedelta(microseconds=1))),
         )
     return t
+
+
+def clamp_instant(value: Any) -> Any:
+    """A query's time filter: an ISO 8601 date or time, brought into the accepted range (a
+    filter from year 1717 means "from the first stored event"; nothing is stored outside).
+
+    >>> clamp_instant("1717-09-30T19:11:12Z").year, clamp_instant("5590-01-01").year
+    (1970, 2199)
+    """
+    try:
+        return parse_instant(value)
+    except OutOfRange as exc:
+        return exc.clamped
 
 
 #: ``start`` / ``end`` query parameters.
 TimeQ = Annotated[
     datetime | None,
-    BeforeValidator(parse_instant),
-    Query(description="ISO 8601 date or time (UTC unless it says otherwise)."),
+    BeforeValidator(clamp_instant),
+    Query(
+        description="ISO 8601 date or time (UTC unless it says otherwise); times before 1970 "
+        "or from 2200 on read as those bounds."
+    ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
@@ -30,6 +31,13 @@ class PingIn(BaseModel):
     by: str = Field(default="", max_length=200, description="Who sent it (shown in the text).")
 
 
+def _holds_nothing(text: str) -> bool:
+    try:
+        return yaml.safe_load(text) is None
+    except yaml.YAMLError:
+        return False  # AlertingConfig.from_yaml says where the YAML is broken
+
+
 def _alerting(request: Request) -> Alerting:
     found: Alerting = request.app.state.dispatcher
     return found
@@ -48,7 +56,19 @@ def get_alerting(request: Request, project: Admin) -> AlertingOut:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/yaml": {"schema": {"type": "string"}}},
+            # YAML text of this shape (entries as docs/alerts.md describes them)
+            "content": {
+                "application/yaml": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "channels": {"type": ["array", "null"], "items": {"type": "object"}},
+                            "actions": {"type": ["array", "null"], "items": {"type": "object"}},
+                        },
+                        "additionalProperties": False,
+                    }
+                }
+            },
         }
     },
 )
@@ -62,7 +82,9 @@ async def put_alerting(request: Request, project: Admin, dry_run: bool = False) 
         text = body.decode()
     except UnicodeDecodeError as exc:
         raise ValidationError("The alerting config must be UTF-8 text (YAML).") from exc
-    if not text.strip():  # an empty body would silently drop every channel and action
+    # an empty body (or a YAML document of nothing: 'null', only comments) would silently drop
+    # every channel and action; 'channels: []' says so on purpose
+    if not text.strip() or _holds_nothing(text):
         raise ValidationError(
             "The body is empty; expected the alerting config as YAML (see docs/alerts.md)."
         )

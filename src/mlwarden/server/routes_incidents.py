@@ -63,6 +63,11 @@ class SnoozeIn(ActionIn):
     hours: float | None = Field(default=None, gt=0, le=24 * 90, description="... or for so long.")
 
 
+_WORDS = "|".join(x.value for x in IncidentState)
+#: What :func:`_states` reads: states separated by commas, blanks around them ignored.
+_STATE_LIST = rf"^ *(?:(?:{_WORDS}) *)?(?:, *(?:(?:{_WORDS}) *)?)*$"
+
+
 def _states(state: str | None) -> list[str] | None:
     if state is None:
         return None
@@ -81,7 +86,9 @@ def list_incidents(
     request: Request,
     project: Read,
     model: str | None = None,
-    state: Annotated[str | None, Query(description=f"{_STATES}; comma-separated")] = None,
+    state: Annotated[
+        str | None, Query(description=f"{_STATES}; comma-separated", pattern=_STATE_LIST)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IncidentList:

@@ -131,7 +131,7 @@ def list_spans(
     page, next_cursor = sq.page_spans(
         store.spans(project),
         limit=limit,
-        cursor=cursor,
+        cursor=cursor or None,  # an empty cursor is the first page
         start=start,
         end=end,
         trace_id=trace_id,

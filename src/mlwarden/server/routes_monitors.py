@@ -8,30 +8,39 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from mlwarden.errors import ValidationError
 from mlwarden.monitors import service
 from mlwarden.monitors.suite import MonitorSuite
 from mlwarden.server.auth import Admin, Operate, Read
 from mlwarden.server.body import read_body
+from mlwarden.server.params import TimeQ, parse_instant
 from mlwarden.store.base import Store
 from mlwarden.store.times import utc_naive
 
 router = APIRouter(prefix="/v1", tags=["monitors"])
 
 
+#: What ``parse_cadence`` reads (blanks and case ignored; empty: chosen from volume).
+_CADENCE = r"^\s*(?:[0-9]+\s*(?:[mM][iI][nN]|[mMhHdDwW]))?\s*$"
+
+
 class SetupIn(BaseModel):
-    cadence: str | None = Field(
-        default=None, description="'1h', '6h', '1d', '1w'; default: chosen from volume."
-    )
+    cadence: Annotated[
+        str | None,
+        WithJsonSchema({"anyOf": [{"type": "string", "pattern": _CADENCE}, {"type": "null"}]}),
+    ] = Field(default=None, description="'1h', '6h', '1d', '1w'; default: chosen from volume.")
     false_alarm_budget: str | None = Field(
         default=None, description="e.g. 'one per 30 days' (the default)."
     )
     segments: list[str] | None = None
-    dry_run: bool = False
+    dry_run: StrictBool = False
     rows_per_window: int = Field(
-        default=1000, ge=1, description="Window size the plan's thresholds are shown at."
+        default=1000,
+        ge=1,
+        le=100_000_000,
+        description="Window size the plan's thresholds are shown at.",
     )
 
 
@@ -45,8 +54,10 @@ class SuiteOut(BaseModel):
 
 
 class EvaluateIn(BaseModel):
-    start: datetime
-    end: datetime
+    model_config = ConfigDict(extra="forbid")
+
+    start: Annotated[datetime, BeforeValidator(parse_instant)]
+    end: Annotated[datetime, BeforeValidator(parse_instant)]
 
 
 def _out(suite: MonitorSuite, rows: int, applied: bool) -> SuiteOut:
@@ -149,8 +160,8 @@ def results(
     monitor: str | None = None,
     status: str | None = None,
     segment: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: TimeQ = None,
+    end: TimeQ = None,
     whole_model: bool = True,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ) -> list[dict[str, Any]]:

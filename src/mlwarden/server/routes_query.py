@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import FeatureKind, Task
@@ -24,7 +25,12 @@ def _window(w: str) -> queries.Window:
     return None if w == "all" else w  # type: ignore[return-value]
 
 
-SegmentQ = Annotated[list[str] | None, Query(description="Filter 'column:value' (repeatable).")]
+#: 'column:value' (an empty one filters nothing), no control characters (what the server reads).
+SEGMENT_PATTERN = "^([^\\x00-\\x1f\\x7f:]+:[^\\x00-\\x1f\\x7f]*)?$"
+SegmentQ = Annotated[
+    list[Annotated[str, Field(pattern=SEGMENT_PATTERN)]] | None,
+    Query(description="Filter 'column:value' (repeatable)."),
+]
 
 
 def _segment(items: list[str] | None) -> dict[str, str] | None:
@@ -32,13 +38,15 @@ def _segment(items: list[str] | None) -> dict[str, str] | None:
         return None
     out: dict[str, str] = {}
     for item in items:
+        if not item:  # an empty 'segment=' filters nothing, like an absent one
+            continue
         col, sep, value = item.partition(":")
         if not sep or not col:
             raise ValidationError(
                 f"The 'segment' parameter must look like 'column:value'. Got {item!r} instead."
             )
         out[col] = value
-    return out
+    return out or None
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:
@@ -127,6 +135,7 @@ def confusion(
     flt = {"start": start, "end": end, "version": version, "segment": _segment(segment)}
     if rec.spec.task is Task.REGRESSION:
         return _rows(queries.regression_sums(ev, ac, window=_window(window), **flt))
+    by = by or None  # an empty 'by=' groups by nothing, like an absent one
     if by is not None and by not in ev.columns:
         raise ValidationError(
             f"The 'by' column must be a column of model {model!r}. Got {by!r} instead."
