@@ -318,7 +318,13 @@ def auto_monitors(
                 EstimatedPerformance("accuracy"),
                 EstimatedPerformance("roc_auc"),
             ]
-        out += [Fairness(col) for col in spec.sensitive]
+        # selection-rate parity (the four-fifths rule) and error-rate parity (equalised odds:
+        # the TPR and FPR gaps, ProPublica's COMPAS finding) per sensitive attribute
+        out += [
+            Fairness(col, metric=metric)
+            for col in spec.sensitive
+            for metric in ("disparate_impact", "equalized_odds")
+        ]
     elif spec.task is Task.MULTICLASS:
         out += [Performance("accuracy"), Performance("f1")]
         if spec.scores:

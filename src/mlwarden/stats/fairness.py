@@ -37,7 +37,6 @@ import numpy as np
 import numpy.typing as npt
 
 from mlwarden.errors import StatisticsError, expected
-from mlwarden.stats.tails import norm_sf
 from mlwarden.stats.classification import (
     Label,
     _as_1d,
@@ -48,6 +47,7 @@ from mlwarden.stats.classification import (
     _same_length,
     _sorted_labels,
 )
+from mlwarden.stats.tails import norm_sf
 
 __all__ = [
     "FOUR_FIFTHS",
