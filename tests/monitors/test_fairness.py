@@ -224,3 +224,35 @@ def test_plan_shows_threshold_and_policy() -> None:
 def test_bad_parameters_name_the_field(params: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigError, match=f"'{field}'"):
         fitted(rows(50, scale=0.1), **params)
+
+
+def test_incident_title_and_recommendation_name_the_group() -> None:
+    from mlwarden.analysis.recommend import headline, recommend
+    from mlwarden.incidents.grouping import member_of
+    from mlwarden.incidents.record import Incident, IncidentState
+
+    r = fitted(rows(1), metric="fpr_difference").evaluate(window(rows(2, fpr=PLANTED)))
+    assert r.status is Status.ALERT
+    inc = Incident(
+        id=1,
+        project="p",
+        model="recid",
+        signature="fairness",
+        kind="fairness",
+        title="",
+        severity="high",
+        state=IncidentState.OPEN,
+        opened_at=START,
+        updated_at=START,
+        first_window=START,
+        last_window=START,
+        members=(member_of(r, severity="high"),),
+    )
+    fpr = r.details["groups"]["African-American"]["fpr"]
+    title = headline(inc, {})
+    assert title.startswith("Fairness across race: African-American gets a false positive rate")
+    assert f"{fpr:.3g}" in title
+    rec = next(x for x in recommend(inc, {}) if x["rule"] == "fairness-gap")
+    assert "to the cost of African-American" in rec["cause"]
+    assert "rebalance the training data for African-American" in rec["action"]
+    assert "false positive rate difference" in rec["why"]
