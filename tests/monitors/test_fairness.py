@@ -256,3 +256,21 @@ def test_incident_title_and_recommendation_name_the_group() -> None:
     assert "to the cost of African-American" in rec["cause"]
     assert "rebalance the training data for African-American" in rec["action"]
     assert "false positive rate difference" in rec["why"]
+
+
+def test_a_small_group_with_a_rare_rate_does_not_set_the_value() -> None:
+    # the demo: 'nonbinary' with 31 rows and 1 selection read 0.29 against a 0.84 reference
+    def demo(n_small: int, small_selected: int) -> Rows:
+        g = ["female"] * 1000 + ["male"] * 1000 + ["nonbinary"] * n_small
+        p = [1] * 110 + [0] * 890 + [1] * 95 + [0] * 905
+        p += [1] * small_selected + [0] * (n_small - small_selected)
+        return np.asarray(g), np.asarray([0, 1] * (len(g) // 2) + [0] * (len(g) % 2)), np.asarray(p)
+
+    mon = fitted(demo(400, 40))
+    assert mon.reference_left_out_ == {}
+    r = mon.evaluate(window(demo(31, 1)))
+    assert r.value == pytest.approx(0.095 / 0.110)
+    assert r.details["left_out"] == {"nonbinary": 31}
+    assert r.details["rows_needed"]["selection_rate"] > 31  # 5 selections at the pooled ~10%
+    assert "the fewest to measure a rate near the pooled selection rate" in r.reason
+    assert r.status is Status.OK and "within its threshold" in r.reason

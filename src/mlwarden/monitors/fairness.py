@@ -9,7 +9,8 @@ computes them on the same rows.
 
 One story for the value, the threshold and the verdict: groups with fewer than ``min_group``
 rows behind their rate (all rows for a selection rate, actual negatives for a false positive
-rate, actual positives for a true / false negative rate) are left out of the value, of the
+rate, actual positives for a true / false negative rate; more when :data:`MIN_EXPECTED`
+events at the pooled rate need more) are left out of the value, of the
 reference value and of the significance test alike, and listed in the details. A value past
 its threshold alerts only when the gap between the two groups that set it is beyond chance at
 the calibrated per-window alpha; otherwise the status and the reason say that it is past the
@@ -18,6 +19,7 @@ threshold but not significant at these group sizes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -29,7 +31,12 @@ from mlwarden.stats import fairness as fr
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import GroupConfusion, Request
 
-__all__ = ["METRICS", "POLICIES", "Fairness", "FairnessMetric", "group_counts"]
+__all__ = ["METRICS", "MIN_EXPECTED", "POLICIES", "Fairness", "FairnessMetric", "group_counts"]
+
+#: Fewest events on the rarer side of a group's rate (selected or not, a false positive or
+#: not) at the pooled rate for the group to be judged: the usual n*p >= 5 of the normal
+#: approximation the significance test makes.
+MIN_EXPECTED = 5
 
 
 @dataclass(frozen=True)
@@ -230,18 +237,41 @@ class Fairness(Monitor):
             raise ConfigError(expected("parameter", "min_group", "be at least 1", self.min_group))
 
     # -- the metric on per-group counts ---------------------------------------------------------
-    def _split(self, gc: fr.GroupCounts) -> tuple[dict[str, fr.GroupMetrics], dict[str, int]]:
-        """Groups with enough rows behind every rate of the metric, and those left out (with
-        the smallest count behind their rates)."""
+    def _needs(self, gc: fr.GroupCounts) -> dict[str, int]:
+        """Fewest rows behind each rate of the metric for a group to be judged: ``min_group``,
+        and enough that a rate near the pooled one has ``MIN_EXPECTED`` events on its rarer
+        side (the normal approximation the test makes holds; a 31-row group selected at 10%
+        has 3 selections and swings the ratio from 0.25 to 0.8 between windows)."""
+        tp, fp, fn, tn = (sum(getattr(gc, f)) for f in ("tp", "fp", "fn", "tn"))
+        hits = {
+            "selection_rate": (tp + fp, tp + fp + fn + tn),
+            "false_positive_rate": (fp, fp + tn),
+            "true_positive_rate": (tp, tp + fn),
+            "false_negative_rate": (fn, tp + fn),
+        }
+        out = {}
+        for rate in self._metric.rates:
+            k, n = hits[rate]
+            rare = min(k, n - k) / n if n else 0.0
+            need = math.ceil(MIN_EXPECTED / rare) if rare > 0 else 0
+            out[rate] = max(self.min_group, need)
+        return out
+
+    def _split(
+        self, gc: fr.GroupCounts
+    ) -> tuple[dict[str, fr.GroupMetrics], dict[str, int], dict[str, int]]:
+        """Groups with enough rows behind every rate of the metric, those left out (with the
+        smallest count behind their rates) and the rows each rate needs."""
+        needs = self._needs(gc)
         kept: dict[str, fr.GroupMetrics] = {}
         out: dict[str, int] = {}
         for g, m in fr.group_metrics(gc).items():
-            size = min(int(getattr(m, _SIZE[r][0])) for r in self._metric.rates)
-            if size >= self.min_group:
+            sizes = {r: int(getattr(m, _SIZE[r][0])) for r in self._metric.rates}
+            if all(sizes[r] >= needs[r] for r in sizes):
                 kept[str(g)] = m
             else:
-                out[str(g)] = size
-        return kept, out
+                out[str(g)] = min(sizes.values())
+        return kept, out, needs
 
     def _measure(self, kept: dict[str, fr.GroupMetrics]) -> _Gap | None:
         """The metric's value on the kept groups, with the pair of groups that sets it."""
@@ -272,7 +302,7 @@ class Fairness(Monitor):
             if g is not None and a is not None and q is not None:
                 tally[(g, a, q)] = tally.get((g, a, q), 0) + 1
         gc = group_counts([(g, a, q, n) for (g, a, q), n in tally.items()], self.positive_)
-        kept, out = self._split(gc)
+        kept, out, _ = self._split(gc)
         gap = self._measure(kept)
         self.reference_value_ = None if gap is None else float(gap.value)
         self.reference_left_out_ = out
@@ -324,14 +354,21 @@ class Fairness(Monitor):
     def requests(self) -> list[Request]:
         return [GroupConfusion(self.column)]
 
-    def _left_out_text(self, out: dict[str, int]) -> str:
+    def _left_out_text(self, out: dict[str, int], needs: dict[str, int]) -> str:
         if not out:
             return ""
         rates = self._metric.rates
         unit = _SIZE[rates[0]][1] if len(rates) == 1 else "actual positives or negatives"
+        need = max(needs.values())
+        why = (
+            ""
+            if need <= self.min_group
+            else f" (the fewest to measure a rate near the pooled "
+            f"{'/'.join(_RATE_LABEL[r] for r in rates)})"
+        )
         listed = ", ".join(f"{g!r} ({n})" for g, n in sorted(out.items())[:5])
         more = f" and {len(out) - 5} more" if len(out) > 5 else ""
-        return f"; left out under {self.min_group} {unit}: {listed}{more}"
+        return f"; left out under {need} {unit}{why}: {listed}{more}"
 
     def evaluate(self, data: WindowData) -> Result:
         rows = data.get(GroupConfusion(self.column)) or []
@@ -342,7 +379,7 @@ class Fairness(Monitor):
         m = self._metric
         gc = group_counts(rows, self.positive_)
         all_metrics = fr.group_metrics(gc)
-        kept, out = self._split(gc)
+        kept, out, needs = self._split(gc)
         groups = {
             str(g): {
                 "selection_rate": gm.selection_rate,
@@ -362,8 +399,9 @@ class Fairness(Monitor):
             "groups": groups,
             "left_out": out,
             "min_group": self.min_group,
+            "rows_needed": needs,
         }
-        left = self._left_out_text(out)
+        left = self._left_out_text(out, needs)
         gap = self._measure(kept)
         if gap is None:
             why = (
