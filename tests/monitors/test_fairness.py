@@ -274,3 +274,37 @@ def test_a_small_group_with_a_rare_rate_does_not_set_the_value() -> None:
     assert r.details["rows_needed"]["selection_rate"] > 31  # 5 selections at the pooled ~10%
     assert "the fewest to measure a rate near the pooled selection rate" in r.reason
     assert r.status is Status.OK and "within its threshold" in r.reason
+
+
+def test_auto_set_up_picks_metrics_per_task_and_the_plan_says_which() -> None:
+    from mlwarden.monitors import MonitorSuite
+    from mlwarden.monitors.service import plan
+    from mlwarden.monitors.suite import auto_monitors
+
+    g, y, p = rows(60, fpr={"African-American": 0.45}, scale=0.2)  # unfair from the start
+    ref = pa.table(
+        {"priors": np.arange(len(g), dtype=float), "race": g, "actual": y, "prediction": p}
+    )
+    suite = MonitorSuite("recid", auto_monitors(SPEC), cadence="7d").fit(SPEC, ref)
+    items = {x["monitor"]: x for x in plan(suite, rows_per_window=2000)}
+    fair = [m for m in suite.monitors if m.kind == "fairness"]
+    assert sorted(m.id for m in fair) == ["fairness:race", "fairness:race:equalized_odds"]
+    for mon in fair:
+        item = items[mon.id]
+        assert item["threshold"]["threshold"] == pytest.approx(mon.bounds()[0])
+        assert f"judged by the {mon.policy_} policy" in item["why"]
+    eo = next(m for m in fair if m.metric == "equalized_odds")
+    assert eo.policy_ == "reference"  # the reference already fails 0.1
+    assert eo.bounds()[0] == pytest.approx(eo.reference_value_ + 0.05)
+    # a regressor's sensitive attribute: listed as skipped, saying why
+    reg = ModelSpec.model_validate(
+        {**SPEC.model_dump(), "task": "regression", "positive_class": None}
+    )
+    rsuite = MonitorSuite("price", auto_monitors(reg), cadence="7d").fit(
+        reg,
+        ref.set_column(2, "actual", pa.array(y.astype(float))).set_column(
+            3, "prediction", pa.array(p.astype(float))
+        ),
+    )
+    skipped = {x["monitor"]: x for x in plan(rsuite, rows_per_window=2000) if "skipped" in x}
+    assert "binary classifier" in skipped["fairness:race"]["skipped"]

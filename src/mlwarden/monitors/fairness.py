@@ -289,7 +289,11 @@ class Fairness(Monitor):
         self._check()
         spec = ctx.spec
         if spec.task is not Task.BINARY:
-            raise ConfigError("Fairness monitors need a binary classifier.")
+            raise ConfigError(
+                f"Fairness of {self.column!r} is judged on a binary classifier's decisions; this "
+                f"model is a {spec.task.value} model (compare its groups' performance by "
+                f"segmenting on {self.column!r} instead)."
+            )
         if not (spec.target and spec.prediction) or ctx.column(self.column) is None:
             raise ConfigError(
                 f"Fairness of {self.column!r} needs it, the target and the prediction in the reference."

@@ -325,7 +325,10 @@ def auto_monitors(
             for col in spec.sensitive
             for metric in ("disparate_impact", "equalized_odds")
         ]
-    elif spec.task is Task.MULTICLASS:
+    elif spec.task in (Task.MULTICLASS, Task.REGRESSION):
+        # not judged (no single decision to compare): the plan lists them as skipped, saying why
+        out += [Fairness(col) for col in spec.sensitive]
+    if spec.task is Task.MULTICLASS:
         out += [Performance("accuracy"), Performance("f1")]
         if spec.scores:
             out += [EstimatedPerformance("accuracy"), EstimatedPerformance("f1")]
