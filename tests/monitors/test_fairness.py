@@ -308,3 +308,12 @@ def test_auto_set_up_picks_metrics_per_task_and_the_plan_says_which() -> None:
     )
     skipped = {x["monitor"]: x for x in plan(rsuite, rows_per_window=2000) if "skipped" in x}
     assert "binary classifier" in skipped["fairness:race"]["skipped"]
+
+
+def test_too_few_labels_say_what_window_would_be_enough() -> None:
+    mon = fitted(rows(70))
+    g, y, p = rows(71, scale=0.01)  # ~90 labelled events in a 7-day window
+    r = mon.evaluate(window((g[:40], y[:40], p[:40])))
+    assert r.status is Status.INSUFFICIENT_DATA
+    assert "40 labelled events; at least 100 are needed" in r.reason
+    assert "a window of 18 days would hold enough" in r.reason

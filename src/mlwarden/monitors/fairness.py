@@ -20,7 +20,8 @@ threshold but not significant at these group sizes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, ClassVar, Self
 
 from mlwarden.errors import ConfigError, expected
@@ -379,6 +380,14 @@ class Fairness(Monitor):
         n = sum(int(r[-1]) for r in rows)
         gated = self.gate(data, n, what="labelled events")
         if gated is not None:
+            if gated.status is Status.INSUFFICIENT_DATA:  # say what window would be enough
+                days = data.window.length / timedelta(days=1)
+                enough = math.ceil(self.min_rows / n * days)
+                gated = replace(
+                    gated,
+                    reason=f"{gated.reason[:-1]}: at this rate a window of {enough} days "
+                    "would hold enough (a longer cadence, or labels sooner).",
+                )
             return gated
         m = self._metric
         gc = group_counts(rows, self.positive_)
