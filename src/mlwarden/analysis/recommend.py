@@ -182,9 +182,24 @@ def facts(incident: Any, causes: dict[str, Any]) -> dict[str, Any]:
             "probe_client": evidence.get("client", "?"),
             "probe_patterns": evidence.get("patterns", "?"),
         }
-    fair = [m for m in members if m["kind"] == "fairness"]
+    fair = sorted(
+        (m for m in members if m["kind"] == "fairness"), key=lambda m: m.get("segment") is not None
+    )
     if fair:
-        f["fairness_reason"] = fair[0].get("reason") or fair[0]["monitor"]
+        fm, ev = fair[0], fair[0].get("evidence") or {}
+        f |= {
+            "fairness_reason": fm.get("reason") or fm["monitor"],
+            "fairness_column": fm.get("column") or "the sensitive attribute",
+            "fairness_group": ev.get("disadvantaged_group") or "the disadvantaged group",
+            "fairness_other": ev.get("compared_group") or "the best-treated group",
+            "fairness_metric": ev.get("metric_label") or "disparity",
+        }
+        if ev.get("disadvantaged_group") is not None and ev.get("rate"):
+            f |= {
+                "fairness_rate": str(ev["rate"]).replace("_", " "),
+                "fairness_value": _num(ev.get("disadvantaged_rate")),
+                "fairness_other_value": _num(ev.get("compared_rate")),
+            }
     return f
 
 
@@ -239,6 +254,12 @@ def headline(incident: Any, causes: dict[str, Any]) -> str:
         return f"{kind.capitalize()}: {f['ops_reason']}"
     if kind == "security" and incident.members:
         return f"Security: {incident.members[0]['reason']}"
+    if "fairness_rate" in f:
+        return (
+            f"Fairness across {f['fairness_column']}: {f['fairness_group']} gets a "
+            f"{f['fairness_rate']} of {f['fairness_value']} against {f['fairness_other_value']} "
+            f"for {f['fairness_other']}"
+        )
     if "fairness_reason" in f:
         return f"Fairness: {f['fairness_reason']}"
     monitors = sorted({m["monitor"] for m in incident.members})

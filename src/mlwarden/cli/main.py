@@ -407,6 +407,7 @@ def _batch(
     score: str | None,
     segment: list[str] | None,
     budget: str,
+    sensitive: list[str] | None = None,
 ) -> Any:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -429,6 +430,7 @@ def _batch(
             prediction=prediction,
             score=score,
             segments=segment or (),
+            sensitive=sensitive or (),
             budget=budget,
         )
 
@@ -455,6 +457,10 @@ PredOpt = Annotated[str | None, typer.Option(help="Prediction column.")]
 ScoreOpt = Annotated[str | None, typer.Option(help="Score column.")]
 SegOpt = Annotated[list[str] | None, typer.Option(help="Segment column (repeatable).")]
 BudgetOpt = Annotated[str, typer.Option(help="False failing reports allowed, in words.")]
+SensOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="Sensitive attribute to judge fairness across (repeatable)."),
+]
 
 
 @app.command()
@@ -471,11 +477,12 @@ def report(
     prediction: PredOpt = None,
     score: ScoreOpt = None,
     segment: SegOpt = None,
+    sensitive: SensOpt = None,
     budget: BudgetOpt = "1 per 100 days",
 ) -> None:
     """Batch mode: the same monitors over one window; a self-contained HTML report (and JSON)."""
     with _one_shot():
-        rep = _batch(reference, current, target, prediction, score, segment, budget)
+        rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive)
         output.write_text(rep.to_html())
         if json_out is not None:
             json_out.write_text(rep.to_json())
@@ -495,6 +502,7 @@ def check(
     prediction: PredOpt = None,
     score: ScoreOpt = None,
     segment: SegOpt = None,
+    sensitive: SensOpt = None,
     budget: BudgetOpt = "1 per 100 days",
 ) -> None:
     """CI gate: exit 1 when any monitor is at or above --fail-on, 0 otherwise."""
@@ -503,7 +511,7 @@ def check(
             f"The '--fail-on' option must be 'alert' or 'warn'. Got {fail_on!r} instead."
         )
     with _one_shot():
-        rep = _batch(reference, current, target, prediction, score, segment, budget)
+        rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive)
         if json_out is not None:
             json_out.write_text(rep.to_json())
         out.print(rep.summary())

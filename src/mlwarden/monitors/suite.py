@@ -319,8 +319,17 @@ def auto_monitors(
                 EstimatedPerformance("accuracy"),
                 EstimatedPerformance("roc_auc"),
             ]
+        # selection-rate parity (the four-fifths rule) and error-rate parity (equalised odds:
+        # the TPR and FPR gaps, ProPublica's COMPAS finding) per sensitive attribute
+        out += [
+            Fairness(col, metric=metric)
+            for col in spec.sensitive
+            for metric in ("disparate_impact", "equalized_odds")
+        ]
+    elif spec.task in (Task.MULTICLASS, Task.REGRESSION):
+        # not judged (no single decision to compare): the plan lists them as skipped, saying why
         out += [Fairness(col) for col in spec.sensitive]
-    elif spec.task is Task.MULTICLASS:
+    if spec.task is Task.MULTICLASS:
         out += [Performance("accuracy"), Performance("f1")]
         if spec.scores:
             out += [EstimatedPerformance("accuracy"), EstimatedPerformance("f1")]

@@ -2,15 +2,19 @@
 
 :class:`GroupCounts` holds, per value of a sensitive attribute, the four binary
 confusion counts (additive: windows and segments merge by addition). From them:
-per-group selection rate, true/false positive rate, accuracy and count
-(:func:`group_metrics`), demographic-parity difference and ratio, the
-disparate-impact ratio with the four-fifths rule, and equalized-odds difference and
-ratio, all equal to fairlearn's (``MetricFrame``, ``demographic_parity_*``,
-``equalized_odds_*`` with ``method="between_groups"``) on the same rows.
+per-group selection rate, true/false positive and false negative rate, accuracy and
+count (:func:`group_metrics`), demographic-parity difference and ratio, the
+disparate-impact ratio with the four-fifths rule, the differences of one error rate
+across groups (false positive rate, false negative rate, true positive rate = equal
+opportunity) and equalized-odds difference and ratio, all equal to fairlearn's
+(``MetricFrame``, ``demographic_parity_*``, ``equalized_odds_*`` with
+``method="between_groups"``) on the same rows. :meth:`GroupCounts.only` keeps some
+groups (a monitor leaves out groups too small to judge), and :func:`ratio_p_value` /
+:func:`difference_p_value` say whether a gap between two groups is beyond chance.
 
 Conventions, chosen to agree with fairlearn:
 
-* A group with no actual positives has TPR 0, and one with no actual negatives FPR 0
+* A group with no actual positives has TPR 0 and FNR 0, and one with no actual negatives FPR 0
   (fairlearn computes the rates with scikit-learn's ``confusion_matrix(normalize=
   "true")``, which turns 0/0 into 0). :class:`GroupMetrics` carries ``n_positive`` and
   ``n_negative`` so a caller can tell such a rate from a measured 0.
@@ -24,6 +28,7 @@ Conventions, chosen to agree with fairlearn:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,6 +47,7 @@ from mlwarden.stats.classification import (
     _same_length,
     _sorted_labels,
 )
+from mlwarden.stats.tails import norm_sf
 
 __all__ = [
     "FOUR_FIFTHS",
@@ -49,10 +55,15 @@ __all__ = [
     "GroupMetrics",
     "demographic_parity_difference",
     "demographic_parity_ratio",
+    "difference_p_value",
     "disparate_impact_ratio",
+    "equal_opportunity_difference",
     "equalized_odds_difference",
     "equalized_odds_ratio",
+    "false_negative_rate_difference",
+    "false_positive_rate_difference",
     "group_metrics",
+    "ratio_p_value",
     "violates_four_fifths_rule",
 ]
 
@@ -147,6 +158,21 @@ class GroupCounts:
         cols = list(zip(*(acc[g] for g in groups), strict=True)) or [(), (), (), ()]
         return cls(groups, *(tuple(c) for c in cols))
 
+    def only(self, groups: Iterable[Label]) -> GroupCounts:
+        """The counts of ``groups`` alone (groups not present are ignored).
+
+        Examples
+        --------
+        >>> GroupCounts.from_rows([("a", 1, 0, 0, 0), ("b", 0, 1, 0, 0)]).only(["b"]).fp
+        (1,)
+        """
+        keep = set(groups)
+        idx = [i for i, g in enumerate(self.groups) if g in keep]
+        return GroupCounts(
+            tuple(self.groups[i] for i in idx),
+            *(tuple(getattr(self, f)[i] for i in idx) for f in ("tp", "fp", "fn", "tn")),
+        )
+
     def __add__(self, other: GroupCounts) -> GroupCounts:
         if not isinstance(other, GroupCounts):
             return NotImplemented
@@ -168,6 +194,7 @@ class GroupMetrics:
     selection_rate: float
     true_positive_rate: float
     false_positive_rate: float
+    false_negative_rate: float
     accuracy: float
 
 
@@ -195,6 +222,7 @@ def group_metrics(counts: GroupCounts) -> dict[Label, GroupMetrics]:
             selection_rate=(tp + fp) / n,
             true_positive_rate=tp / (tp + fn) if tp + fn else 0.0,
             false_positive_rate=fp / (fp + tn) if fp + tn else 0.0,
+            false_negative_rate=fn / (tp + fn) if tp + fn else 0.0,
             accuracy=(tp + tn) / n,
         )
     return out
@@ -314,3 +342,94 @@ def equalized_odds_ratio(counts: GroupCounts, *, agg: Agg = "worst_case") -> flo
     if tpr is None or fpr is None:
         return None
     return min(tpr, fpr) if agg == "worst_case" else (tpr + fpr) / 2.0
+
+
+def false_positive_rate_difference(counts: GroupCounts) -> float | None:
+    """Largest minus smallest false positive rate across groups (ProPublica's COMPAS
+    finding is a gap in this rate).
+
+    Examples
+    --------
+    >>> false_positive_rate_difference(GroupCounts.from_rows([("a", 0, 1, 0, 3), ("b", 0, 2, 0, 2)]))
+    0.25
+    """
+    return _difference(_rates(counts, "false_positive_rate"))
+
+
+def false_negative_rate_difference(counts: GroupCounts) -> float | None:
+    """Largest minus smallest false negative rate across groups.
+
+    Examples
+    --------
+    >>> false_negative_rate_difference(GroupCounts.from_rows([("a", 3, 0, 1, 0), ("b", 1, 0, 1, 0)]))
+    0.25
+    """
+    return _difference(_rates(counts, "false_negative_rate"))
+
+
+def equal_opportunity_difference(counts: GroupCounts) -> float | None:
+    """Largest minus smallest true positive rate across groups (equal opportunity; the same
+    number as the false negative rate difference).
+
+    Examples
+    --------
+    >>> equal_opportunity_difference(GroupCounts.from_rows([("a", 3, 0, 1, 0), ("b", 1, 0, 1, 0)]))
+    0.25
+    """
+    return _difference(_rates(counts, "true_positive_rate"))
+
+
+def _clipped(rate: float, n: int) -> float:
+    """A rate kept half a count away from 0 and 1, so its variance is never 0."""
+    half = 0.5 / n
+    return min(max(rate, half), 1.0 - half)
+
+
+def _check_pair(low: tuple[float, int], high: tuple[float, int]) -> None:
+    for name, (rate, n) in (("low", low), ("high", high)):
+        if not (0.0 <= rate <= 1.0 and n >= 1):
+            raise StatisticsError(
+                expected("argument", name, "be a (rate in [0, 1], size >= 1) pair", (rate, n))
+            )
+
+
+def ratio_p_value(low: tuple[float, int], high: tuple[float, int], *, bound: float) -> float:
+    """One-sided p-value of "the true ratio of the ``low`` rate over the ``high`` rate is at
+    least ``bound``" from two ``(rate, rows it is measured on)`` pairs: the delta method on the
+    log of the ratio, rates kept half a count from 0 and 1. Small when the ratio is
+    convincingly below ``bound``.
+
+    Examples
+    --------
+    >>> round(ratio_p_value((0.2, 1000), (0.5, 1000), bound=0.8), 6)
+    0.0
+    >>> ratio_p_value((0.0, 2), (0.5, 40), bound=0.8) > 0.05  # 0 of 2 proves nothing
+    True
+    """
+    _check_pair(low, high)
+    if not 0.0 < bound:
+        raise StatisticsError(expected("argument", "bound", "be above 0", bound))
+    (r1, n1), (r2, n2) = low, high
+    p1, p2 = _clipped(r1, n1), _clipped(r2, n2)
+    var = (1 - p1) / (n1 * p1) + (1 - p2) / (n2 * p2)
+    z = (math.log(bound) - math.log(p1 / p2)) / math.sqrt(var)
+    return norm_sf(z)
+
+
+def difference_p_value(low: tuple[float, int], high: tuple[float, int], *, bound: float) -> float:
+    """One-sided p-value of "the true ``high`` rate minus the ``low`` rate is at most
+    ``bound``" from two ``(rate, rows it is measured on)`` pairs (a Wald test, rates kept half
+    a count from 0 and 1). Small when the gap is convincingly above ``bound``.
+
+    Examples
+    --------
+    >>> difference_p_value((0.23, 2000), (0.45, 2000), bound=0.1) < 1e-9
+    True
+    >>> difference_p_value((0.0, 3), (0.5, 3), bound=0.1) > 0.05
+    True
+    """
+    _check_pair(low, high)
+    (r1, n1), (r2, n2) = low, high
+    p1, p2 = _clipped(r1, n1), _clipped(r2, n2)
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    return norm_sf((r2 - r1 - bound) / se)

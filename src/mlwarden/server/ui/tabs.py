@@ -239,20 +239,30 @@ def fairness_tab(store: Any, project: str, record: Any, state: ViewState) -> dic
         kinds=["fairness"],
         details=True,
     )
-    by_col: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_col[str(r.get("column") or r["monitor"])].append(r)
+    by_monitor: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:  # one section per monitor: an attribute may be judged by several metrics
+        by_monitor[str(r["monitor"])].append(r)
     sections = []
-    for col in sorted(by_col):
-        rs = by_col[col]
+    for mon in sorted(by_monitor):
+        rs = by_monitor[mon]
+        col = str(rs[0].get("column") or mon)
+        label = next(
+            (r["details"]["metric_label"] for r in rs if r["details"].get("metric_label")), ""
+        )
+        label = label or "disparate impact"
         windows = [r["window_start"] for r in rs]
-        ratio = Chart(id=f"fair-{col}", title=f"Disparate impact across {col}", y_label="ratio")
+        key = mon.replace(":", "-")
+        ratio = Chart(
+            id=f"fair-{key}",
+            title=f"{label[0].upper()}{label[1:]} across {col}",
+            y_label="ratio" if label == "disparate impact" else "difference",
+        )
         ratio.x = _x(windows)
-        ratio.add("min / max selection rate", [r["value"] for r in rs], color="#1f5fa8", width=2)
+        ratio.add(label, [r["value"] for r in rs], color="#1f5fa8", width=2)
         ratio.add("alert threshold", [r["threshold"] for r in rs], color="#b3261e", dash=[2, 3])
         groups = sorted({g for r in rs for g in (r["details"].get("groups") or {})})
         sel = Chart(
-            id=f"sel-{col}",
+            id=f"sel-{key}",
             title=f"Selection rate by {col}",
             y_label="selection rate",
             y_format="pct",
@@ -266,7 +276,7 @@ def fairness_tab(store: Any, project: str, record: Any, state: ViewState) -> dic
         last = next((r for r in reversed(rs) if r["details"].get("groups")), None)
         sections.append(
             {
-                "column": col,
+                "column": col if label == "disparate impact" else f"{col}: {label}",
                 "ratio": ratio,
                 "selection": sel,
                 "latest": last,
