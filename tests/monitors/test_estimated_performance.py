@@ -314,16 +314,16 @@ def test_too_small_a_reference_says_so_instead_of_estimating() -> None:
         return pa.table({"x": x, "score": p, "prediction": (p >= 0.5).astype(int), "target": y})
 
     rep = mlwarden.report(
-        binary(80), binary(400), target="target", prediction="prediction", score="score"
+        binary(150), binary(400), target="target", prediction="prediction", score="score"
     )
     by = {r.monitor: r for r in rep.results if r.segment is None}
     for metric in ("accuracy", "roc_auc"):
         r = by[f"estimated_performance:{metric}"]
         assert r.status is Status.INSUFFICIENT_DATA and r.value is None
         assert r.details["cause"] == "insufficient_reference"
-        assert r.details["reference_rows"] == 80
-        assert r.details["needed_rows"] >= 100
-        assert "insufficient_reference" in r.reason and "80" in r.reason
+        assert r.details["reference_rows"] == 150
+        assert r.details["needed_rows"] == 200
+        assert "insufficient_reference" in r.reason and "150" in r.reason
     # a reference with enough rows but too few of one class names the class and the size
     skewed = binary(3000)
     few = pa.concat_tables(

@@ -43,10 +43,11 @@ DLE_MAX_CATEGORIES = 50
 #: Smallest references an estimate is trusted on; below them the monitor's every window is
 #: ``insufficient_data`` (``insufficient_reference``) rather than a confident wrong number.
 #: CBPE: its band covered the realised accuracy / ROC AUC / F1 of a calibrated model in >= 90%
-#: of 300-row windows from 100 reference rows up, given enough rows of each class to fill
-#: calibration cells (``tests/stats/test_estimation.py``). DLE: a 100-row reference covered
-#: 63% of windows (gradient-boosted error models on 50-row halves), 300 rows >= 90%.
-CBPE_MIN_REFERENCE_ROWS = 100
+#: of 300-row windows from 300 reference rows up, and at 100 rows only just (ROC AUC 88-92%:
+#: ten calibration bins), given enough rows of each class to fill calibration cells
+#: (``tests/stats/test_estimation.py``, ``bench/estimation.py``). DLE: a 100-row reference
+#: covered 63% of windows (gradient-boosted error models on 50-row halves), 300 rows >= 90%.
+CBPE_MIN_REFERENCE_ROWS = 200
 CBPE_MIN_CLASS_ROWS = 20
 DLE_MIN_REFERENCE_ROWS = 300
 #: the cause named in an ``insufficient_reference`` result's details
