@@ -94,8 +94,10 @@ class EstimatedPerformance(Monitor):
     @property
     def per_segment(self) -> bool:
         # DLE trains six gradient-boosted models on its reference: per segment value that is
-        # minutes of set-up and megabytes of state; the labelled metric covers segments
-        return not hasattr(self, "dle_")
+        # minutes of set-up and megabytes of state; the labelled metric covers segments. A DLE
+        # whose whole reference is too small has no segment large enough either.
+        dle = hasattr(self, "dle_") or self.metric in ("mae", "rmse")
+        return not (dle and (hasattr(self, "dle_") or hasattr(self, "short_reference_")))
 
     # -- state ---------------------------------------------------------------------------------
     def state_to_dict(self) -> dict[str, Any]:
