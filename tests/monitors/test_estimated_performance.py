@@ -352,3 +352,8 @@ def test_too_small_a_reference_says_so_instead_of_estimating() -> None:
         "needed_rows": 300,
         "method": "dle",
     }
+    # refitted on a reference large enough, the same monitor estimates again
+    from mlwarden.monitors.context import FitContext
+
+    mon.fit(FitContext(REG_SPEC, pa.table(_regression(rng, 400, 0.0))))
+    assert mon.requests() != [] and "short_reference" not in mon.state_to_dict()

@@ -96,8 +96,9 @@ class EstimatedPerformance(Monitor):
         # DLE trains six gradient-boosted models on its reference: per segment value that is
         # minutes of set-up and megabytes of state; the labelled metric covers segments. A DLE
         # whose whole reference is too small has no segment large enough either.
-        dle = hasattr(self, "dle_") or self.metric in ("mae", "rmse")
-        return not (dle and (hasattr(self, "dle_") or hasattr(self, "short_reference_")))
+        if hasattr(self, "dle_"):
+            return False
+        return not (hasattr(self, "short_reference_") and self.metric in ("mae", "rmse"))
 
     # -- state ---------------------------------------------------------------------------------
     def state_to_dict(self) -> dict[str, Any]:
@@ -164,6 +165,8 @@ class EstimatedPerformance(Monitor):
             )
         if not (spec.target and spec.prediction):
             raise ConfigError("Estimating performance needs target and prediction columns.")
+        for learned in ("short_reference_", "cbpe_", "dle_", "_dle_model"):  # a refit starts over
+            self.__dict__.pop(learned, None)
         if spec.task is Task.REGRESSION:
             self._fit_dle(ctx)
         else:
