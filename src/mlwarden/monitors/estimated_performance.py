@@ -59,11 +59,14 @@ class EstimatedPerformance(Monitor):
     """A model's performance estimated without labels, with a confidence band, alerting like
     the labelled metric would, so a drop is seen days before the labels arrive. Classifiers:
     accuracy / F1 / precision / recall / ROC AUC by confidence-based estimation (CBPE: scores
-    calibrated on the reference, isotonic; multiclass from the per-class scores, macro
-    averages) over score histograms by predicted class. Regressors: MAE / RMSE by direct
+    calibrated on the reference, in cells of at least ten reference rows, isotonic from 2,000
+    rows; multiclass from the per-class scores, macro averages) over score histograms by
+    predicted class. Regressors: MAE / RMSE by direct
     loss estimation (DLE: gradient-boosted models of the reference's absolute and squared
     errors from the features and the prediction, scoring a bounded random sample of the
-    window).
+    window). Below the reference an estimate can be trusted on (CBPE: 200 labelled rows with
+    scores, 20 of each class; DLE: 300 labelled rows) every window is ``insufficient_data``
+    with ``details["cause"] == "insufficient_reference"`` and the size needed.
 
     Examples
     --------
