@@ -5,13 +5,18 @@ in memory on the same rows (the oracle of the engine path)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mlwarden.monitors import Monitor, MonitorSuite, Status, auto_monitors
+from mlwarden.monitors.context import Window, WindowData
 from mlwarden.monitors.estimated_performance import EstimatedPerformance
 from mlwarden.monitors.evaluate import evaluate, window_run
 from mlwarden.schema import Feature, ModelSpec, validate_table
@@ -237,3 +242,118 @@ def test_bad_configurations_are_refused_clearly() -> None:
     no_scores = MC_SPEC.model_copy(update={"scores": ()})
     with pytest.raises(ConfigError, match="one score column per class"):
         EstimatedPerformance("accuracy").fit(FitContext(no_scores, pa.table({"x": [1.0]})))
+
+
+# -- issue 15: a user's own small model ---------------------------------------------------------
+def _breast_cancer_tables() -> tuple[pa.Table, pa.Table, float]:
+    """A scikit-learn classifier trained on 341 rows of the bundled breast-cancer data (the
+    reference: its training rows) and 228 healthy held-out rows (the current window)."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_breast_cancer(return_X_y=True)
+    xr, xc, yr, yc = train_test_split(x, y, test_size=0.4, random_state=0, stratify=y)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(xr, yr)
+
+    def table(xs: np.ndarray, ys: np.ndarray) -> pa.Table:
+        cols = {f"f{i}": xs[:, i] for i in range(xs.shape[1])}
+        score = model.predict_proba(xs)[:, 1]
+        return pa.table({**cols, "score": score, "prediction": model.predict(xs), "target": ys})
+
+    return table(xr, yr), table(xc, yc), float(np.mean(model.predict(xc) == yc))
+
+
+def test_small_reference_of_a_users_classifier_raises_no_false_alert(tmp_path: Path) -> None:
+    """Issue 15: on main, 1,000 calibration bins for 341 reference rows put most current
+    rows in empty cells (the base rate): estimated accuracy 0.67 and ROC AUC 0.66 against
+    0.97 / 0.99 realised, an alert, and `mlwarden check --target` exiting 1."""
+    from sklearn.metrics import roc_auc_score
+
+    import mlwarden
+
+    ref, cur, accuracy = _breast_cancer_tables()
+    assert (ref.num_rows, cur.num_rows) == (341, 228)
+    rep = mlwarden.report(ref, cur, target="target", prediction="prediction", score="score")
+    by = {r.monitor: r for r in rep.results if r.segment is None}
+    realised = {
+        "accuracy": accuracy,
+        "roc_auc": roc_auc_score(cur.column("target"), cur.column("score")),
+    }
+    for metric, value in realised.items():
+        est = by[f"estimated_performance:{metric}"]
+        assert est.status is Status.OK, est.reason
+        assert est.value == pytest.approx(value, abs=0.035), metric
+        assert est.details["lower"] <= est.value <= est.details["upper"]
+    pq.write_table(ref, tmp_path / "reference.parquet")
+    pq.write_table(cur, tmp_path / "current.parquet")
+    run = subprocess.run(
+        [sys.executable, "-m", "mlwarden.cli.main", "check", str(tmp_path / "reference.parquet")]
+        + [str(tmp_path / "current.parquet"), "--target", "target", "--score", "score"]
+        + ["--prediction", "prediction"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_too_small_a_reference_says_so_instead_of_estimating() -> None:
+    """Below the reference an estimate can be trusted on, every window is
+    insufficient_data with the cause and the size needed, for CBPE and DLE alike."""
+    import mlwarden
+
+    rng = np.random.default_rng(15)
+
+    def binary(n: int) -> pa.Table:
+        x = rng.normal(size=n)
+        p = 1 / (1 + np.exp(-2.5 * x))
+        y = (rng.uniform(size=n) < p).astype(int)
+        return pa.table({"x": x, "score": p, "prediction": (p >= 0.5).astype(int), "target": y})
+
+    rep = mlwarden.report(
+        binary(150), binary(400), target="target", prediction="prediction", score="score"
+    )
+    by = {r.monitor: r for r in rep.results if r.segment is None}
+    for metric in ("accuracy", "roc_auc"):
+        r = by[f"estimated_performance:{metric}"]
+        assert r.status is Status.INSUFFICIENT_DATA and r.value is None
+        assert r.details["cause"] == "insufficient_reference"
+        assert r.details["reference_rows"] == 150
+        assert r.details["needed_rows"] == 200
+        assert "insufficient_reference" in r.reason and "150" in r.reason
+    # a reference with enough rows but too few of one class names the class and the size
+    skewed = binary(3000)
+    few = pa.concat_tables(
+        [skewed.filter(pa.compute.equal(skewed["target"], 0)).slice(0, 10)]
+        + [skewed.filter(pa.compute.equal(skewed["target"], 1)).slice(0, 290)]
+    )
+    rep = mlwarden.report(few, binary(400), target="target", prediction="prediction", score="score")
+    r = {r.monitor: r for r in rep.results if r.segment is None}["estimated_performance:accuracy"]
+    assert r.status is Status.INSUFFICIENT_DATA and r.details["needed_rows"] == 600
+    assert "10 of class '0'" in r.reason
+
+    reg = _regression(rng, 150, 0.0)
+    (mon,) = [
+        m
+        for m in MonitorSuite("p", auto_monitors(REG_SPEC)).fit(REG_SPEC, pa.table(reg)).monitors
+        if m.id == "estimated_performance:mae"
+    ]
+    assert mon.requests() == [] and not mon.per_segment  # no segment is larger
+    back = Monitor.from_dict(mon.to_dict())  # the verdict survives a reload
+    assert back.to_dict() == mon.to_dict()
+    res = back.evaluate(WindowData(Window(START, START + timedelta(days=1)), {}))
+    assert res.status is Status.INSUFFICIENT_DATA
+    assert res.details == {
+        "cause": "insufficient_reference",
+        "reference_rows": 150,
+        "needed_rows": 300,
+        "method": "dle",
+    }
+    # refitted on a reference large enough, the same monitor estimates again
+    from mlwarden.monitors.context import FitContext
+
+    mon.fit(FitContext(REG_SPEC, pa.table(_regression(rng, 400, 0.0))))
+    assert mon.requests() != [] and "short_reference" not in mon.state_to_dict()

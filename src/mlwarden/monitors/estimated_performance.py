@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -40,6 +40,18 @@ METRICS: dict[str, tuple[Task, ...]] = {
 DLE_REFERENCE_ROWS = 10_000
 DLE_WINDOW_ROWS = 5_000
 DLE_MAX_CATEGORIES = 50
+#: Smallest references an estimate is trusted on; below them the monitor's every window is
+#: ``insufficient_data`` (``insufficient_reference``) rather than a confident wrong number.
+#: CBPE: its band covered the realised accuracy / ROC AUC / F1 of a calibrated model in >= 90%
+#: of 300-row windows from 300 reference rows up, and at 100 rows only just (ROC AUC 88-92%:
+#: ten calibration bins), given enough rows of each class to fill calibration cells
+#: (``tests/stats/test_estimation.py``, ``bench/estimation.py``). DLE: a 100-row reference
+#: covered 63% of windows (gradient-boosted error models on 50-row halves), 300 rows >= 90%.
+CBPE_MIN_REFERENCE_ROWS = 200
+CBPE_MIN_CLASS_ROWS = 20
+DLE_MIN_REFERENCE_ROWS = 300
+#: the cause named in an ``insufficient_reference`` result's details
+INSUFFICIENT_REFERENCE = "insufficient_reference"
 
 
 @MONITORS.register
@@ -47,11 +59,14 @@ class EstimatedPerformance(Monitor):
     """A model's performance estimated without labels, with a confidence band, alerting like
     the labelled metric would, so a drop is seen days before the labels arrive. Classifiers:
     accuracy / F1 / precision / recall / ROC AUC by confidence-based estimation (CBPE: scores
-    calibrated on the reference, isotonic; multiclass from the per-class scores, macro
-    averages) over score histograms by predicted class. Regressors: MAE / RMSE by direct
+    calibrated on the reference, in cells of at least ten reference rows, isotonic from 2,000
+    rows; multiclass from the per-class scores, macro averages) over score histograms by
+    predicted class. Regressors: MAE / RMSE by direct
     loss estimation (DLE: gradient-boosted models of the reference's absolute and squared
     errors from the features and the prediction, scoring a bounded random sample of the
-    window).
+    window). Below the reference an estimate can be trusted on (CBPE: 200 labelled rows with
+    scores, 20 of each class; DLE: 300 labelled rows) every window is ``insufficient_data``
+    with ``details["cause"] == "insufficient_reference"`` and the size needed.
 
     Examples
     --------
@@ -82,20 +97,27 @@ class EstimatedPerformance(Monitor):
     @property
     def per_segment(self) -> bool:
         # DLE trains six gradient-boosted models on its reference: per segment value that is
-        # minutes of set-up and megabytes of state; the labelled metric covers segments
-        return not hasattr(self, "dle_")
+        # minutes of set-up and megabytes of state; the labelled metric covers segments. A DLE
+        # whose whole reference is too small has no segment large enough either.
+        if hasattr(self, "dle_"):
+            return False
+        return not (hasattr(self, "short_reference_") and self.metric in ("mae", "rmse"))
 
     # -- state ---------------------------------------------------------------------------------
     def state_to_dict(self) -> dict[str, Any]:
         if not hasattr(self, "labelled_"):
             return {}
         out: dict[str, Any] = {"labelled": self.labelled_.to_dict(state=True)}
-        if hasattr(self, "cbpe_"):
+        if hasattr(self, "short_reference_"):
+            out["short_reference"] = dict(self.short_reference_)
+        elif hasattr(self, "cbpe_"):
             c = self.cbpe_
             out["cbpe"] = {
                 "params": {
                     "pos_label": c.pos_label,
                     "n_bins": c.n_bins,
+                    "min_bin_rows": c.min_bin_rows,
+                    "isotonic_min_rows": c.isotonic_min_rows,
                     "confidence": c.confidence,
                     "n_bootstrap": c.n_bootstrap,
                     "random_state": c.random_state,
@@ -104,6 +126,7 @@ class EstimatedPerformance(Monitor):
                 "score_classes": list(c.score_classes_),
                 "edges": [list(e) for e in c.edges_],
                 "q": [q.tolist() for q in c.q_],
+                "n_reference": c.n_reference_,
                 "columns": list(self.score_columns_),
             }
         else:
@@ -113,13 +136,17 @@ class EstimatedPerformance(Monitor):
     def load_state(self, state: dict[str, Any]) -> None:
         if not state:
             return
-        if "cbpe" in state:
+        if "short_reference" in state:
+            self.short_reference_ = dict(state["short_reference"])
+        elif "cbpe" in state:
             s = state["cbpe"]
             c = CBPE(**s["params"])
             c.classes_ = tuple(s["classes"])
             c.score_classes_ = tuple(s["score_classes"])
             c.edges_ = tuple(tuple(e) for e in s["edges"])
             c.q_ = [np.asarray(q, dtype=np.float64) for q in s["q"]]
+            # states saved before the reference size was kept: bands without its error
+            c.n_reference_ = int(s.get("n_reference", 0))
             self.cbpe_ = c
             self.score_columns_ = list(s["columns"])
         else:
@@ -141,6 +168,8 @@ class EstimatedPerformance(Monitor):
             )
         if not (spec.target and spec.prediction):
             raise ConfigError("Estimating performance needs target and prediction columns.")
+        for learned in ("short_reference_", "cbpe_", "dle_", "_dle_model"):  # a refit starts over
+            self.__dict__.pop(learned, None)
         if spec.task is Task.REGRESSION:
             self._fit_dle(ctx)
         else:
@@ -173,6 +202,28 @@ class EstimatedPerformance(Monitor):
         keep = np.asarray(
             [a is not None and b is not None for a, b in zip(y, p, strict=True)]
         ) & ~np.isnan(scores).any(axis=1)
+        labels = np.asarray(y, dtype=object)[keep]
+        found = Counter(str(v) for v in labels)
+        per_class = {c: found.get(c, 0) for c in [str(c) for c in spec.classes] or sorted(found)}
+        if len(per_class) < 2:
+            per_class["another class"] = 0
+        fewest = min(per_class.values())
+        if len(labels) < CBPE_MIN_REFERENCE_ROWS or fewest < CBPE_MIN_CLASS_ROWS:
+            rarest = min(per_class, key=lambda c: per_class[c])
+            needed = (
+                None
+                if fewest == 0
+                else max(CBPE_MIN_REFERENCE_ROWS, -(-CBPE_MIN_CLASS_ROWS * len(labels) // fewest))
+            )
+            self.short_reference_ = {
+                "reference_rows": len(labels),
+                "needed_rows": needed,
+                "what": f"labelled reference rows with scores ({per_class[rarest]} of class "
+                f"{rarest!r})",
+                "needs": f"at least {CBPE_MIN_REFERENCE_ROWS}, with {CBPE_MIN_CLASS_ROWS} of "
+                "each class",
+            }
+            return
         pos = spec.effective_positive_class or "1"
         self.cbpe_ = CBPE(pos_label=pos, n_bootstrap=200).fit(
             scores[keep, 0] if spec.task is Task.BINARY else scores[keep],
@@ -208,8 +259,14 @@ class EstimatedPerformance(Monitor):
         idx = np.flatnonzero(keep)
         if len(idx) > DLE_REFERENCE_ROWS:
             idx = np.sort(np.random.default_rng(0).choice(idx, DLE_REFERENCE_ROWS, replace=False))
-        if len(idx) < 100:
-            raise ConfigError(f"DLE needs at least 100 labelled reference rows. Got {len(idx)}.")
+        if len(idx) < DLE_MIN_REFERENCE_ROWS:
+            self.short_reference_ = {
+                "reference_rows": len(idx),
+                "needed_rows": DLE_MIN_REFERENCE_ROWS,
+                "what": "labelled reference rows with a prediction",
+                "needs": f"at least {DLE_MIN_REFERENCE_ROWS}",
+            }
+            return
         self.dle_ = {
             "features": [f.name for f in features],
             "categories": categories,
@@ -230,6 +287,8 @@ class EstimatedPerformance(Monitor):
 
     # -- windows -------------------------------------------------------------------------------
     def requests(self) -> list[Request]:
+        if hasattr(self, "short_reference_"):
+            return []
         if hasattr(self, "dle_"):
             return [Sample((*self.dle_["features"], "prediction"), DLE_WINDOW_ROWS)]
         return [
@@ -238,6 +297,8 @@ class EstimatedPerformance(Monitor):
         ]
 
     def evaluate(self, data: WindowData) -> Result:
+        if hasattr(self, "short_reference_"):
+            return self._short_reference(data)
         if hasattr(self, "dle_"):
             est, n, what = self._estimate_dle(data)
         else:
@@ -278,6 +339,26 @@ class EstimatedPerformance(Monitor):
             },
             reason=f"estimated {self.metric} {value:.4g} [{_fmt(est.lower)}, {_fmt(est.upper)}] "
             f"(reference {self.labelled_.reference_value_:.4g}, threshold {alert:.4g})",
+        )
+
+    def _short_reference(self, data: WindowData) -> Result:
+        """Every window's result when the reference is too small to trust an estimate."""
+        short = self.short_reference_
+        method = "DLE" if self.metric in ("mae", "rmse") else "CBPE"
+        return self.result(
+            data,
+            Status.INSUFFICIENT_DATA,
+            n=data.n,
+            details={
+                "cause": INSUFFICIENT_REFERENCE,
+                "reference_rows": short["reference_rows"],
+                "needed_rows": short["needed_rows"],
+                "method": method.lower(),
+            },
+            reason=f"{INSUFFICIENT_REFERENCE}: the reference has {short['reference_rows']} "
+            f"{short['what']}; estimating {self.metric} ({method}) needs {short['needs']}"
+            + (f" (about {short['needed_rows']} rows)" if short["needed_rows"] else "")
+            + ". The labelled performance monitor still judges windows with labels.",
         )
 
     def _estimate_cbpe(self, data: WindowData) -> tuple[Estimate | None, int, str]:

@@ -1,10 +1,17 @@
 """Label-free performance estimation: CBPE for classifiers, DLE for regressors.
 
 **CBPE** (confidence-based performance estimation, as NannyML 0.13). ``fit`` learns on
-the reference, per score column, an isotonic calibration map (one-vs-rest for
-multiclass, rows renormalised to sum to one) and quantile bin edges of the raw score.
-It then averages the calibrated probability over the reference rows of each cell
-(score bin x predicted class): ``q[s][j, b]`` estimates the chance that a row of
+the reference, per score column, quantile bin edges of the raw score, at most one bin
+per ``min_bin_rows`` reference rows, and a calibrated probability per reference row: an
+isotonic map (one-vs-rest for multiclass, rows renormalised to sum to one) on a
+reference of at least ``isotonic_min_rows`` rows; below that the row's own label
+(histogram binning), because isotonic regression overfits a small reference (pooling
+only where the data break monotonicity makes it steeper than the truth: +0.018
+accuracy on 100 rows of a calibrated model, +0.010 on 300, +0.004 on 1,000), while a
+cell's share of its reference labels is unbiased. Bins finer than the reference can
+fill (1,000 bins for 341 rows) left most current rows in cells without a reference row,
+which got the base rate. ``fit`` then averages the calibrated probability over the
+reference rows of each cell (score bin x predicted class): ``q[s][j, b]`` estimates the chance that a row of
 predicted class ``j`` whose score ``s`` falls in bin ``b`` is of class ``s``. A window
 is only its :class:`~mlwarden.stats.classification.ScoreHistogram` *grouped by
 predicted class* (``GROUP BY bin(score), prediction``; additive), so the expected
@@ -23,8 +30,15 @@ coupling: their errors share rows, and independent draws gave too narrow a band)
 The band is the central ``confidence`` interval of the metric over the draws: where
 the realised value should fall if the reference calibration holds (a cell's rows
 share one probability, which slightly widens the band against the per-row
-Poisson-binomial: conservative). The ROC AUC of a window with fewer than two rows
-is undefined (``None``).
+Poisson-binomial: conservative). The calibration is itself learnt from the
+reference's labels: a cell's ``q`` is a mean over its reference rows, so on a window of
+``n`` rows the estimate carries about ``n / n_reference`` times the variance of the
+window's own label noise; the band's half-widths are scaled by
+``sqrt((1 + n / n_reference + 1 / r) / (1 - 1 / r))`` with ``r`` reference rows per bin
+(``1 / r``: the window's count per bin differs from the reference's; ``1 - 1 / r``: a
+cell's ``q(1 - q)`` underestimates its variance). Without it, a 300-row reference
+covered the realised accuracy of 300-row windows in 85% of them instead of 95%. The ROC AUC of a window
+with fewer than two rows is undefined (``None``).
 
 **DLE** (direct loss estimation). ``fit`` trains two scikit-learn
 ``HistGradientBoostingRegressor`` models on reference features plus the prediction:
@@ -41,8 +55,11 @@ differs from the estimate by ``mean(|e| - a_hat)``, of variance
 two models; for MSE ``Var(e^2 | x)`` is taken proportional to ``s_hat^2``; both scaled
 on the out-of-fold residuals. Model: the two half-reference models are independent
 estimates, so their window difference ``D`` has twice the variance of one and four
-times that of the full model: ``(D / 2n)^2`` is added. The RMSE band is the square
-root of the MSE band.
+times that of the full model: ``(D / 2n)^2`` is added. Reference: the recalibration
+factors are ratios of the reference's error totals, so they carry its sampling error,
+about ``n / n_reference`` times the window's: the sampling variance is scaled by
+``1 + n / n_reference`` (a 300-row reference otherwise covered ~88% of 300-row windows).
+The RMSE band is the square root of the MSE band.
 
 Undefined values (empty window, no predicted positives for precision, ...) are
 ``None`` in :class:`Estimate`; invalid input raises
@@ -145,8 +162,11 @@ class CBPE:
     """Confidence-based performance estimation for binary and multiclass classifiers.
 
     Parameters are stored as given: ``pos_label`` (binary: the class whose score is
-    passed), ``n_bins`` (quantile bins per score column), ``confidence`` (band level),
-    ``n_bootstrap`` (draws for the band), ``random_state`` (seed of the draws).
+    passed), ``n_bins`` (most quantile bins per score column), ``min_bin_rows``
+    (reference rows per bin on average: a reference of ``r`` rows gets at most
+    ``r // min_bin_rows`` bins), ``isotonic_min_rows`` (smallest reference calibrated
+    by isotonic regression; smaller ones use histogram binning), ``confidence`` (band
+    level), ``n_bootstrap`` (draws for the band), ``random_state`` (seed of the draws).
 
     Examples
     --------
@@ -166,12 +186,16 @@ class CBPE:
         *,
         pos_label: Label = 1,
         n_bins: int = 1000,
+        min_bin_rows: int = 10,
+        isotonic_min_rows: int = 2000,
         confidence: float = 0.95,
         n_bootstrap: int = 400,
         random_state: int = 0,
     ) -> None:
         self.pos_label = pos_label
         self.n_bins = n_bins
+        self.min_bin_rows = min_bin_rows
+        self.isotonic_min_rows = isotonic_min_rows
         self.confidence = confidence
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
@@ -191,11 +215,15 @@ class CBPE:
 
         Examples
         --------
-        >>> CBPE(n_bins=4).fit([0.1, 0.9, 0.4, 0.7], [0, 1, 1, 0], [0, 1, 0, 1]).classes_
+        >>> CBPE(n_bins=4, min_bin_rows=1).fit([0.1, 0.9, 0.4, 0.7], [0, 1, 1, 0], [0, 1, 0, 1]).classes_
         (0, 1)
         """
         if int(self.n_bins) < 1:
             raise StatisticsError(expected("parameter", "n_bins", "be >= 1", self.n_bins))
+        if int(self.min_bin_rows) < 1:
+            raise StatisticsError(
+                expected("parameter", "min_bin_rows", "be >= 1", self.min_bin_rows)
+            )
         if int(self.n_bootstrap) < 0:
             raise StatisticsError(expected("parameter", "n_bootstrap", "be >= 0", self.n_bootstrap))
         _check_confidence(self.confidence)
@@ -228,21 +256,28 @@ class CBPE:
             raise StatisticsError(
                 expected("argument", "reference_labels", "hold at least two classes", labels)
             )
-        from sklearn.isotonic import IsotonicRegression
-
         calibrated = np.empty_like(scores)
+        isotonic = len(y) >= int(self.isotonic_min_rows)
         for s, cls in enumerate(score_classes):
             target = (y_idx == labels.index(cls)).astype(np.float64)
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            calibrated[:, s] = iso.fit(scores[:, s], target).predict(scores[:, s])
+            if isotonic:
+                from sklearn.isotonic import IsotonicRegression
+
+                iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+                calibrated[:, s] = iso.fit(scores[:, s], target).predict(scores[:, s])
+            else:  # histogram binning: a cell's q is the share of its reference rows of class s
+                calibrated[:, s] = target
         if len(score_classes) > 1:
             total = calibrated.sum(axis=1, keepdims=True)
             uniform = np.full_like(calibrated, 1.0 / len(score_classes))
             calibrated = np.divide(calibrated, total, out=uniform, where=total > 0)
         edges, q = [], []
         k = len(labels)
+        # a bin holds ``min_bin_rows`` reference rows on average: finer bins than the
+        # reference can fill leave current rows in cells no reference row calibrates
+        n_bins = max(1, min(int(self.n_bins), len(y) // int(self.min_bin_rows)))
         for s in range(len(score_classes)):
-            e = _quantile_edges(scores[:, s], int(self.n_bins))
+            e = _quantile_edges(scores[:, s], n_bins)
             nb = len(e) - 1
             b = bin_index(scores[:, s], e)
             cell = p_idx * nb + b
@@ -260,6 +295,7 @@ class CBPE:
         self.score_classes_: tuple[Label, ...] = score_classes
         self.edges_: tuple[tuple[float, ...], ...] = tuple(edges)
         self.q_: list[FloatArray] = q
+        self.n_reference_: int = len(y)
         return self
 
     def _fitted(self) -> None:
@@ -273,7 +309,7 @@ class CBPE:
 
         Examples
         --------
-        >>> est = CBPE(n_bins=2).fit([0.1, 0.9, 0.4, 0.7], [0, 1, 1, 0], [0, 1, 0, 1])
+        >>> est = CBPE(n_bins=2, min_bin_rows=2).fit([0.1, 0.9, 0.4, 0.7], [0, 1, 1, 0], [0, 1, 0, 1])
         >>> est.histogram([0.2, 0.8], [0, 1]).counts
         (((1, 0), (0, 1)),)
         """
@@ -291,7 +327,7 @@ class CBPE:
 
         Examples
         --------
-        >>> est = CBPE(n_bins=2).fit([0.1, 0.9, 0.4, 0.7], [0, 1, 1, 0], [0, 1, 0, 1])
+        >>> est = CBPE(n_bins=2, min_bin_rows=2).fit([0.1, 0.9, 0.4, 0.7], [0, 1, 1, 0], [0, 1, 0, 1])
         >>> est.estimate_arrays([0.2, 0.8], [0, 1]).n
         2
         """
@@ -302,7 +338,7 @@ class CBPE:
 
         Examples
         --------
-        >>> est = CBPE(n_bins=2).fit([0.1, 0.9, 0.4, 0.7], [0, 1, 1, 0], [0, 1, 0, 1])
+        >>> est = CBPE(n_bins=2, min_bin_rows=2).fit([0.1, 0.9, 0.4, 0.7], [0, 1, 1, 0], [0, 1, 0, 1])
         >>> est.estimate(est.histogram([], [])).roc_auc
         Estimate(value=None, lower=None, upper=None)
         """
@@ -349,8 +385,8 @@ class CBPE:
         }
         aucs = [_auc_from_bins(p, c.sum(axis=0) - p) for p, c in zip(pos_bins, counts, strict=True)]
         roc = None if n < 2 or any(a is None for a in aucs) else float(np.mean(np.asarray(aucs)))
-        res = {m: self._band(point[m], draws[m]) for m in point}
-        return CBPEResult(n, self.classes_, table, **res, roc_auc=self._band(roc, auc_draws))
+        res = {m: self._band(point[m], draws[m], n) for m in point}
+        return CBPEResult(n, self.classes_, table, **res, roc_auc=self._band(roc, auc_draws, n))
 
     def _expected(
         self, counts: list[IntArray], n_pred: IntArray
@@ -407,7 +443,7 @@ class CBPE:
         # comonotonically (average the sorted draws), a conservative bound
         return np.asarray(np.mean(np.sort(np.stack(per_column), axis=1), axis=0))
 
-    def _band(self, value: float | None, draws: FloatArray) -> Estimate:
+    def _band(self, value: float | None, draws: FloatArray, n: int) -> Estimate:
         if value is None:
             return NO_ESTIMATE
         ok = draws[np.isfinite(draws)]
@@ -415,7 +451,18 @@ class CBPE:
             return Estimate(value, None, None)
         alpha = 1.0 - float(self.confidence)
         lo, hi = np.quantile(ok, [alpha / 2.0, 1.0 - alpha / 2.0])
-        return Estimate(value, min(float(lo), value), max(float(hi), value))
+        return self._widened(value, float(lo), float(hi), n)
+
+    def _widened(self, value: float, lo: float, hi: float, n: int) -> Estimate:
+        """The band of the window's label noise widened by the reference's own: see the
+        module notes (``r`` reference rows per bin on average)."""
+        if self.n_reference_ > 0:
+            r = max(self.n_reference_ / (len(self.edges_[0]) - 1), 2.0)
+            f = math.sqrt((1.0 + n / self.n_reference_ + 1.0 / r) / (1.0 - 1.0 / r))
+        else:
+            f = 1.0
+        lo, hi = value - f * (value - lo), value + f * (hi - value)
+        return Estimate(value, max(min(lo, value), 0.0), min(max(hi, value), 1.0))
 
 
 def _metric_draws(draws: FloatArray, ip: int, binary: bool) -> dict[str, FloatArray]:
@@ -633,6 +680,7 @@ class DLE:
         self.sq_model_ = self._model(sq_t).fit(xin, sq_t)
         self.half_models_ = halves
         self.n_features_ = xin.shape[1] - 1
+        self.n_reference_ = len(err)
 
     def aggregate(self, features: npt.ArrayLike, predictions: npt.ArrayLike) -> DLESums:
         """The additive window aggregate of raw rows.
@@ -685,11 +733,14 @@ class DLE:
         z = NormalDist().inv_cdf(0.5 + float(self.confidence) / 2.0)
         n = window.n
         mae = window.sum_pred_abs_err / n
+        # the recalibration factors are ratios of reference totals: they carry the
+        # reference's sampling error, about n / n_reference times the window's own
+        ref = 1.0 + n / self.n_reference_ if getattr(self, "n_reference_", 0) > 0 else 1.0
         # sampling noise of the realised errors plus model noise: the two half-data
         # models differ by twice the variance of one, four times that of the full model
         se_mae = (
             math.hypot(
-                math.sqrt(self.abs_scale_ * window.sum_var_abs_err),
+                math.sqrt(ref * self.abs_scale_ * window.sum_var_abs_err),
                 window.sum_half_diff_abs_err / 2,
             )
             / n
@@ -697,7 +748,8 @@ class DLE:
         mse = window.sum_pred_sq_err / n
         se_mse = (
             math.hypot(
-                math.sqrt(self.sq_scale_ * window.sum_pred_sq_err2), window.sum_half_diff_sq_err / 2
+                math.sqrt(ref * self.sq_scale_ * window.sum_pred_sq_err2),
+                window.sum_half_diff_sq_err / 2,
             )
             / n
         )
