@@ -26,6 +26,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlwarden.store.keys import key_id_of
 from mlwarden.store.security_log import JsonLinesLog
 
 __all__ = ["AccessLog", "AccessLogMiddleware", "key_id_of", "presented_key", "route_of"]
@@ -52,20 +53,6 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
         elif name == b"x-api-key":
             api_key = value.decode("latin-1").strip()
     return bearer or api_key
-
-
-def key_id_of(key: str | None) -> str | None:
-    """The ``<id>`` of ``mlw_<id>_<secret>``, without validating the key.
-
-    Examples
-    --------
-    >>> key_id_of("mlw_1a2b3c4d_s3cr3t"), key_id_of("nonsense"), key_id_of(None)
-    ('1a2b3c4d', None, None)
-    """
-    if not key or not key.startswith("mlw_"):
-        return None
-    key_id, sep, secret = key[4:].partition("_")
-    return key_id if sep and key_id and secret else None
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -35,7 +35,7 @@ from mlwarden.server import (
 )
 from mlwarden.server.access_log import AccessLogMiddleware
 from mlwarden.server.api_models import HealthOut
-from mlwarden.server.auth import presented_key, principal_of
+from mlwarden.server.auth import api_principal
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.guard import RequestGuard
 from mlwarden.server.params import clean_params
@@ -183,7 +183,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         s: Store = request.app.state.store
         out = HealthOut(status="ok", version=__version__, engine=s.kind, warnings=s.warnings())
         try:
-            principal = principal_of(request, presented_key(request))
+            principal = api_principal(request)
         except AuthError:
             return out
         if Scope.READ not in principal.scopes:

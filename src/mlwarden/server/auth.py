@@ -30,10 +30,12 @@ __all__ = [
     "Operate",
     "Principal",
     "Read",
+    "api_principal",
     "keys_required",
     "presented_key",
     "principal_of",
     "require",
+    "scoped",
 ]
 
 DEFAULT_PROJECT = "default"
@@ -96,17 +98,31 @@ def principal_of(request: Request, key: str | None) -> Principal:
     return principal
 
 
-def require(scope: Scope) -> Callable[[Request], str]:
-    """A FastAPI dependency: the project of a caller holding ``scope``."""
+def scoped(
+    scope: Scope, resolve: Callable[[Request], Principal], *, name: str
+) -> Callable[[Request], str]:
+    """A FastAPI dependency: the project of the caller ``resolve`` finds, which must hold
+    ``scope``. The scope is kept on the dependency (``.scope``), where the route audit test
+    reads it."""
 
     def dependency(request: Request) -> str:
-        principal = principal_of(request, presented_key(request))
+        principal = resolve(request)
         principal.check(scope)
         return principal.project
 
-    dependency.__name__ = f"require_{scope.value}"
-    dependency.scope = scope  # type: ignore[attr-defined]  # read by the route audit test
+    dependency.__name__ = f"{name}_{scope.value}"
+    dependency.scope = scope  # type: ignore[attr-defined]
     return dependency
+
+
+def api_principal(request: Request) -> Principal:
+    """The caller of an API request: the key in its headers, or none."""
+    return principal_of(request, presented_key(request))
+
+
+def require(scope: Scope) -> Callable[[Request], str]:
+    """A FastAPI dependency: the project of an API caller holding ``scope``."""
+    return scoped(scope, api_principal, name="require")
 
 
 #: Write events, actuals and traces, and register a new model (what an SDK does).

@@ -14,7 +14,7 @@ from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.server.api_models import ModelOut, ReferenceOut, VersionIn, VersionOut
 from mlwarden.server.audit import audit
-from mlwarden.server.auth import Admin, Ingest, Read, presented_key, principal_of
+from mlwarden.server.auth import Admin, Ingest, Read, api_principal
 from mlwarden.server.body import (
     ARROW_TYPES,
     CSV_TYPES,
@@ -44,7 +44,7 @@ def register_model(
     """Register a model from its spec (idempotent when the spec is unchanged). An ``ingest``
     key may register a new model; changing an existing spec (``replace``) needs ``admin``."""
     if replace:
-        principal_of(request, presented_key(request)).check(Scope.ADMIN)
+        api_principal(request).check(Scope.ADMIN)
     request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
     store = store_of(request)
     before = next((m.spec for m in store.list_models(project) if m.name == spec.name), None)

@@ -81,16 +81,17 @@ def parse_scopes(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(v for v in valid if v in names)
 
 
-def key_id_of(key: str) -> str | None:
-    """The id part of a presented key (not validated), for logs; None if malformed.
+def key_id_of(key: str | None) -> str | None:
+    """The ``<id>`` of a presented key ``mlw_<id>_<secret>``, without validating it (for logs
+    and rate limits); None when it is not shaped like a key.
 
-    >>> key_id_of("mlw_1a2b3c4d_secret"), key_id_of("nope")
-    ('1a2b3c4d', None)
+    >>> key_id_of("mlw_1a2b3c4d_secret"), key_id_of("nope"), key_id_of(None)
+    ('1a2b3c4d', None, None)
     """
-    if not key.startswith(PREFIX) or key.count("_") < 2:
+    if not key or not key.startswith(PREFIX):
         return None
-    key_id = key[len(PREFIX) :].partition("_")[0]
-    return key_id if key_id.isalnum() and len(key_id) <= 32 else None
+    key_id, sep, secret = key[len(PREFIX) :].partition("_")
+    return key_id if sep and key_id and secret else None
 
 
 @dataclass(frozen=True)

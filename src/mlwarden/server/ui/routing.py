@@ -30,7 +30,7 @@ from fastapi.templating import Jinja2Templates
 
 from mlwarden._version import __version__
 from mlwarden.errors import AuthError, ForbiddenError, MlwardenError, ValidationError
-from mlwarden.server.auth import Principal, keys_required, presented_key, principal_of
+from mlwarden.server.auth import Principal, keys_required, presented_key, principal_of, scoped
 from mlwarden.server.errors import status_of
 from mlwarden.server.sessions import SESSION_COOKIE
 from mlwarden.server.ui import format as fmt
@@ -91,15 +91,7 @@ def ui_principal(request: Request) -> Principal:
 
 def ui_require(scope: Scope) -> Callable[[Request], str]:
     """A page dependency: the project of a browser whose key holds ``scope``."""
-
-    def dependency(request: Request) -> str:
-        principal = ui_principal(request)
-        principal.check(scope)
-        return principal.project
-
-    dependency.__name__ = f"ui_require_{scope.value}"
-    dependency.scope = scope  # type: ignore[attr-defined]  # read by the route audit test
-    return dependency
+    return scoped(scope, ui_principal, name="ui_require")
 
 
 #: Pages that show data.
