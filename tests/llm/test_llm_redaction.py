@@ -83,3 +83,33 @@ def test_span_text_is_redacted_before_it_is_stored(tmp_path: Path, mode: str) ->
 def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="redact-pii"):
         ServerProcess(tmp_path / "d", "--redact-pii", "blur").start(timeout=60)
+
+
+def test_text_features_are_redacted_before_they_are_stored(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    srv = ServerProcess(data, "--redact-pii", "mask").start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as http:
+            spec = {
+                "name": "tickets",
+                "task": "binary",
+                "features": [
+                    {"name": "note", "kind": "text"},
+                    {"name": "amount", "kind": "numeric"},
+                ],
+            }
+            assert http.post("/v1/models", json=spec).status_code == 201
+            rows = [
+                {"event_id": "a", "features": {"note": f"mail {EMAIL} now", "amount": 3.0},
+                 "prediction": 1},
+                {"event_id": "b", "features": {"note": "nothing here", "amount": 4.0},
+                 "prediction": 0},
+            ]  # fmt: skip
+            r = http.post("/v1/models/tickets/events", json=rows)
+            assert r.status_code == 200, r.text
+            top = http.get("/v1/models/tickets/columns/note").json()
+    finally:
+        srv.stop()
+    values = {t["value"] for t in top["top"]}
+    assert values == {"mail [email] now", "nothing here"}, top
+    assert EMAIL.encode() not in _stored_bytes(data)

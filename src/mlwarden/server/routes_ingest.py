@@ -9,8 +9,10 @@ its bad rows) are committed. 200: all rows accepted; 207: some rows rejected;
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
+import pyarrow as pa
 from fastapi import APIRouter, Request
 
 from mlwarden.schema.batch import (
@@ -21,11 +23,12 @@ from mlwarden.schema.batch import (
     validate_table,
 )
 from mlwarden.schema.limits import Limits
-from mlwarden.schema.spec import ModelSpec
+from mlwarden.schema.spec import FeatureKind, ModelSpec
 from mlwarden.server.api_models import IngestOut
 from mlwarden.server.auth import Ingest
 from mlwarden.server.body import ARROW_TYPES, media_type, parse_arrow, parse_json, read_body
 from mlwarden.server.errors import JSONReply, json_reply
+from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store.base import IngestResult, Store
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
@@ -53,7 +56,13 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
     media = media_type(request)
     # parsing and validating is CPU work: a thread, so the loop keeps answering (health too)
     result = await asyncio.to_thread(
-        _validate, record.spec, body, media, kind, request.app.state.settings.limits
+        _validate,
+        record.spec,
+        body,
+        media,
+        kind,
+        request.app.state.settings.limits,
+        request.app.state.redactor,
     )
     futures = []
     if result.table.num_rows:
@@ -85,18 +94,39 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
     return json_reply(out, status_code=code)
 
 
-def _validate(spec: ModelSpec, body: bytes, media: str, kind: str, limits: Limits) -> BatchResult:
-    """The one funnel of an ingest body: parse (JSON or Arrow IPC), then validate per row."""
+def _validate(
+    spec: ModelSpec, body: bytes, media: str, kind: str, limits: Limits, redactor: Redactor
+) -> BatchResult:
+    """The one funnel of an ingest body: parse (JSON or Arrow IPC), validate per row, and take
+    personal data out of text features when the server redacts it."""
     arrow = media in ARROW_TYPES
     if kind == "events":
         if arrow:
             table = parse_arrow(body, max_cells=limits.max_cells)
-            return validate_table(spec, table, limits=limits)
-        return validate_rows(spec, parse_json(body, what="events"), limits=limits)
+            result = validate_table(spec, table, limits=limits)
+        else:
+            result = validate_rows(spec, parse_json(body, what="events"), limits=limits)
+        return _redacted(spec, result, redactor)
     if arrow:
         table = parse_arrow(body, max_cells=limits.max_cells)
         return validate_actuals_table(spec, table, limits=limits)
     return validate_actual_rows(spec, parse_json(body, what="actuals"), limits=limits)
+
+
+def _redacted(spec: ModelSpec, result: BatchResult, redactor: Redactor) -> BatchResult:
+    """``result`` with its text features' values passed through ``redactor`` (before they are
+    stored: the text drift and missing-value monitors then see the redacted text)."""
+    if not redactor.active or not result.table.num_rows:
+        return result
+    text = {f.name for f in (*spec.features, *result.new_features) if f.kind is FeatureKind.TEXT}
+    table = result.table
+    for name in sorted(text & set(table.column_names)):
+        column = table.column(name)
+        values = [redactor(v) for v in column.to_pylist()]
+        table = table.set_column(
+            table.column_names.index(name), name, pa.array(values, type=column.type)
+        )
+    return replace(result, table=table)
 
 
 @router.post(
