@@ -3,6 +3,7 @@ CSRF, security headers: each on the real server over real HTTP."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -319,6 +320,20 @@ def test_cli_key_scopes(tmp_path: Path) -> None:
     assert "admin" in listed.stdout and "ingest" in listed.stdout
     bad = cli("keys", "create", "--project", "p", "--scope", "root", "--data-dir", d)
     assert bad.returncode != 0 and "'root'" in bad.stderr and "Traceback" not in bad.stderr
+    key_id = admin.stdout.strip()[4:].split("_")[0]
+    assert cli("keys", "revoke", key_id, "--data-dir", d).returncode == 0
+    # key changes are in the audit log, with before / after and never a secret or its hash
+    lines = [
+        json.loads(line)
+        for f in sorted((tmp_path / "d" / "security" / "audit").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+    assert [e["action"] for e in lines] == ["key.create", "key.create", "key.revoke"]
+    revoke = lines[-1]
+    assert revoke["target"] == key_id and revoke["before"]["revoked_at"] is None
+    assert revoke["after"]["revoked_at"] and revoke["after"]["scopes"] == ["admin"]
+    text = json.dumps(lines)
+    assert admin.stdout.strip() not in text and "hash" not in text
 
 
 def test_keys_from_before_scopes_ingest_and_read(tmp_path: Path) -> None:

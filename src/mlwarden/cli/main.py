@@ -195,7 +195,9 @@ def keys_create(
     key = KeyStore(data_dir / "keys.json").create(
         project, description=description, scopes=scope or ["ingest"]
     )
-    granted = KeyStore(data_dir / "keys.json").authenticate(key).scopes
+    made = KeyStore(data_dir / "keys.json").authenticate(key)
+    granted = made.scopes
+    _audit_key(data_dir, "key.create", made.key_id, None, _key_view(made))
     err.print(
         f"Created a key for project {project!r} with scope {', '.join(granted)}. "
         "Store it now: it is not shown again."
@@ -226,8 +228,51 @@ def keys_revoke(key_id: str, data_dir: DataDir = Path("mlwarden-data")) -> None:
     """Revoke a key by id; requests with it fail from now on."""
     from mlwarden.store import KeyStore
 
-    KeyStore(data_dir / "keys.json").revoke(key_id)
+    store = KeyStore(data_dir / "keys.json")
+    before = next((k for k in store.list() if k.key_id == key_id), None)
+    store.revoke(key_id)
+    after = next((k for k in store.list() if k.key_id == key_id), None)
+    _audit_key(
+        data_dir,
+        "key.revoke",
+        key_id,
+        before and _key_view(before),
+        after and _key_view(after),
+    )
     err.print(f"Revoked key {key_id}.")
+
+
+def _key_view(k: Any) -> dict[str, Any]:
+    """What the audit log keeps of a key: never its hash."""
+    return {
+        "project": k.project,
+        "scopes": list(k.scopes),
+        "description": k.description,
+        "created_at": k.created_at,
+        "revoked_at": k.revoked_at,
+    }
+
+
+def _audit_key(data_dir: Path, action: str, key_id: str, before: Any, after: Any) -> None:
+    """Key changes are made here, on the key file, not through the API: the CLI appends them to
+    the server's audit log itself (the same append-only file, O_APPEND + fsync)."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from mlwarden.store.security_log import JsonLinesLog, security_root
+
+    entry = {
+        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "action": action,
+        "target": key_id,
+        "project": (after or before or {}).get("project"),
+        "key_id": None,
+        "client": f"cli:{getpass.getuser()}",
+        "user_agent": "mlwarden-cli",
+        "before": before,
+        "after": after,
+    }
+    JsonLinesLog(security_root(data_dir), "audit").append([entry])
 
 
 @models_app.command("list")

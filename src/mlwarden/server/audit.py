@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel
 
-from mlwarden.server.access_log import key_id_of
+from mlwarden.server.auth import presented_key
+from mlwarden.store.keys import key_id_of
 
 __all__ = ["audit", "audit_incident"]
 
@@ -38,11 +39,7 @@ def audit(
     an incident id, a project's alerting config), with JSON-able ``before`` / ``after``."""
     security = request.app.state.security
     principal = getattr(request.state, "principal", None)
-    header = request.headers.get("authorization", "")
-    key = header[7:].strip() if header.lower().startswith("bearer ") else None
-    key_id = getattr(principal, "key_id", None) or key_id_of(
-        key or request.headers.get("x-api-key")
-    )
+    key_id = getattr(principal, "key_id", None) or key_id_of(presented_key(request))
     client = request.client.host if request.client else None
     entry = {
         "at": datetime.now(UTC).isoformat(timespec="milliseconds"),

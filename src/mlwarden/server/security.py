@@ -14,7 +14,7 @@ from mlwarden.server.ratelimit import RateLimiter
 from mlwarden.server.security_events import SecurityEvents, from_access, syslog_handler
 from mlwarden.server.settings import ServerSettings
 from mlwarden.store.keys import KeyStore
-from mlwarden.store.security_log import JsonLinesLog
+from mlwarden.store.security_log import JsonLinesLog, security_root
 
 __all__ = ["SECURITY_KINDS", "Security"]
 
@@ -28,7 +28,7 @@ class Security:
     """Access log, audit log, security events and rate limits of one server."""
 
     def __init__(self, settings: ServerSettings, *, keys: KeyStore | None) -> None:
-        root = None if settings.data_dir is None else settings.data_dir / "security"
+        root = security_root(settings.data_dir)
         handler = syslog_handler(settings.syslog_address) if settings.syslog_address else None
         self.events = SecurityEvents(JsonLinesLog(root, "events"), handler=handler)
         self.audit = JsonLinesLog(root, "audit")

@@ -34,10 +34,15 @@ import orjson
 
 from mlwarden.errors import StorageError
 
-__all__ = ["JsonLinesLog"]
+__all__ = ["JsonLinesLog", "security_root"]
 
 #: Entries kept in memory when there is no data directory.
 MEMORY_ENTRIES = 100_000
+
+
+def security_root(data_dir: str | os.PathLike[str] | None) -> Path | None:
+    """Where a data directory's security logs live (None: in memory)."""
+    return None if data_dir is None else Path(data_dir) / "security"
 
 
 class JsonLinesLog:
