@@ -40,9 +40,7 @@ def _cat_probs(k: int, zipf: bool) -> np.ndarray:
     return p / p.sum()
 
 
-def _categorical(
-    rng: np.random.Generator, n: int, k: int, zipf: bool, shift: bool
-) -> pa.Array:
+def _categorical(rng: np.random.Generator, n: int, k: int, zipf: bool, shift: bool) -> pa.Array:
     p = _cat_probs(k, zipf)
     if shift:  # 5 points from the second category to the first (where it has them)
         p = p.copy()
@@ -128,9 +126,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=22)
     ap.add_argument("--no-shifts", action="store_true", help="only the null reports")
     args = ap.parse_args()
-    sizes = (
-        [tuple(int(x) for x in s.split("/")) for s in args.sizes] if args.sizes else list(SIZES)
-    )
+    sizes = [tuple(int(x) for x in s.split("/")) for s in args.sizes] if args.sizes else list(SIZES)
     names = make_table(np.random.default_rng(0), 10).column_names
     print(f"mlwarden {mlwarden.__version__}; {args.reports} reports per size; budget {BUDGET:.0%}")
     for n_ref, n_cur in sizes:

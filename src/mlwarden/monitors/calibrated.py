@@ -61,6 +61,11 @@ class ThresholdCache:
             self._cache[key] = t
         return t
 
+    def p_value(self, n: int, value: float) -> float | None:
+        """Null probability of the statistic reaching ``value`` in a window of ``n`` values
+        (at its size bucket: a little conservative, like the threshold)."""
+        return self.get(n).p_value(value)
+
     def describe(self, n: int) -> dict[str, Any]:
         t = self.get(n)
         return {

@@ -70,8 +70,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
@@ -264,13 +264,14 @@ class Threshold:
     ``false_alarm_probability`` is the null probability of exceeding ``value``
     (at most ``alpha``; smaller when the minimum effect dominates) and
     ``expected_false_alerts_per_month`` is that times the windows in 30 days,
-    for this one monitor.
+    for this one monitor. ``null_sf`` is the null law's survival function the threshold was
+    read from (analytic, or the fitted tail of the replicates), for :meth:`p_value`.
 
     Examples
     --------
     >>> t = Threshold("ks", 0.03, 0.02, 0.03, 0.02, 1e-4, 1e-4, 0.072, 1000, 1000, "analytic")
-    >>> t.status(0.01), t.status(0.025), t.status(0.05)
-    ('ok', 'warn', 'alert')
+    >>> t.status(0.01), t.status(0.025), t.status(0.05), t.p_value(0.05)
+    ('ok', 'warn', 'alert', None)
     """
 
     statistic: str
@@ -284,6 +285,15 @@ class Threshold:
     n_reference: int
     n_current: int
     method: str
+    null_sf: Callable[[float], float] | None = field(default=None, repr=False, compare=False)
+
+    def p_value(self, value: float) -> float | None:
+        """Null probability of a statistic at least ``value`` at this window size: the
+        analytic law's, or the bootstrap replicates' (their fitted tail beyond the 90%
+        quantile, so p-values far below ``1 / replicates`` are extrapolated, not zero)."""
+        if self.null_sf is None:
+            return None
+        return float(min(max(self.null_sf(float(value)), 0.0), 1.0))
 
     def status(self, value: float) -> str:
         """``'alert'`` above :attr:`value`, ``'warn'`` above :attr:`warn`, else ``'ok'``."""
@@ -608,6 +618,7 @@ def calibrate_all(
             qw = _ks_isf(warn_alpha, en)
             value = max(q, effect_units)
             fap = ks_sf(value, en)
+            sf: Callable[[float], float] = _KsSf(en)
         elif name == "chi_square" and min(counts[nz].min(), n_current * p[nz].min()) >= 5:
             method = "analytic"
             df = max(int(nz.sum()) - 1, 1)
@@ -615,6 +626,7 @@ def calibrate_all(
             qw = chi2_isf(warn_alpha, df)
             value = max(q, effect_units)
             fap = chi2_sf(value, df)
+            sf = _Chi2Sf(df)
         else:
             rng = np.random.default_rng(rng_seed.spawn(1)[0])
             if name == "wasserstein":
@@ -634,6 +646,7 @@ def calibrate_all(
             q, qw = tail.isf(alpha), tail.isf(warn_alpha)
             value = max(q, effect_units)
             fap = tail.sf(value)
+            sf = tail.sf
         out[name] = Threshold(
             statistic=name,
             value=float(value),
@@ -646,8 +659,25 @@ def calibrate_all(
             n_reference=int(n_ref),
             n_current=int(n_current),
             method=method,
+            null_sf=sf,
         )
     return out
+
+
+@dataclass(frozen=True)
+class _KsSf:
+    en: float
+
+    def __call__(self, x: float) -> float:
+        return ks_sf(x, self.en)
+
+
+@dataclass(frozen=True)
+class _Chi2Sf:
+    df: int
+
+    def __call__(self, x: float) -> float:
+        return chi2_sf(x, self.df)
 
 
 def _simulate_view(
