@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from scipy import stats
 
 from mlwarden.monitors import Status
@@ -129,3 +130,28 @@ def test_out_of_range_fires_on_a_range_break() -> None:
     res = mon.evaluate(histogram(ctx, broken))
     assert res.status is Status.ALERT, res
     assert res.details["above"] >= 30 and res.details["p_value"] < 1e-6
+
+
+def test_every_drift_statistic_carries_a_p_value() -> None:
+    """Categorical drift results had ``p_value: null``: each threshold's null law gives one."""
+    from mlwarden.monitors.feature_drift import FeatureDrift
+
+    rng = np.random.default_rng(27)
+    ctx = context(rng.normal(size=5000), rng.choice(LABELS[:10], 5000))
+    for statistic in ("jensen_shannon", "psi", "total_variation", "l_infinity", "chi_square"):
+        mon = FeatureDrift("c", statistic=statistic).fit(ctx)
+        same = mon.evaluate(categories(rng.choice(LABELS[:10], 2000)))
+        moved = mon.evaluate(categories(rng.choice(LABELS[:10], 2000, p=[0.2] + [0.8 / 9] * 9)))
+        assert isinstance(same.details["p_value"], float) and same.details["p_value"] > 1e-3
+        assert moved.status is Status.ALERT and moved.details["p_value"] < 1e-4, statistic
+    mon = FeatureDrift("x").fit(ctx)  # numeric: KS, whose law is analytic
+    x = rng.normal(size=2000)
+    res = mon.evaluate(
+        WindowData(
+            WINDOW,
+            {Histogram("x", mon.baseline_.edges): mon.baseline_.bin(x).to_dict()},  # type: ignore[union-attr,arg-type]
+        )
+    )
+    # the two-sample KS law at en = n m / (n + m), as scipy.stats.ks_2samp's exact p-value
+    want = stats.kstwo.sf(res.value, round(5000 * 2000 / 7000))
+    assert res.details["p_value"] == pytest.approx(want, rel=1e-6)

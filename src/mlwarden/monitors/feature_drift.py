@@ -158,7 +158,7 @@ class FeatureDrift(Monitor):
         details: dict[str, Any] = {
             "statistics": {k: v.value for k, v in stats.items()},
             # the calibrated null's (every statistic has one, categorical ones included)
-            "p_value": th.p_value(value),
+            "p_value": self._thresholds.p_value(cur.n, value),
             "threshold": self._thresholds.describe(cur.n),
             "chart": self.chart(cur),
             "missing": cur.n_missing,
