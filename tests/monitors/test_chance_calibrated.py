@@ -96,6 +96,18 @@ def test_unseen_categories_keep_a_fixed_threshold_and_round_trip() -> None:
     assert again.evaluate(categories(rng.choice(LABELS, 1000))).threshold == 0.01
 
 
+def test_unseen_categories_load_a_state_stored_by_an_earlier_version() -> None:
+    stored = {
+        "kind": "unseen_categories",
+        "column": "c",
+        "threshold": 0.01,
+        "state": {"categories_": ["a", "b"], "truncated_": False},
+    }
+    mon = Monitor.from_dict(stored)
+    res = mon.evaluate(categories(np.array(["a"] * 97 + ["z"] * 3, dtype=object)))
+    assert res.status is Status.ALERT and res.threshold == 0.01 and res.value == 0.03
+
+
 POPULATIONS = {
     "normal": stats.norm(),
     "exponential": stats.expon(),

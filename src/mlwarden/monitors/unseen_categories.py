@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Self
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.calibrated import ThresholdCache
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
-from mlwarden.stats.baseline import CategoricalBaseline
+from mlwarden.stats.baseline import CategoricalBaseline, CategoryCounts
 from mlwarden.stats.thresholds import MIN_EFFECT
 from mlwarden.store.aggregates import Categories, Request
 
@@ -59,7 +59,16 @@ class UnseenCategories(Monitor):
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if "baseline" not in state:  # unfitted, or a state without counts: fit again
+        if "categories_" in state:  # stored by an earlier version: categories, no counts
+            seen = [str(c) for c in state["categories_"]]
+            other = 1 if state.get("truncated_") else 0
+            # counts of 2: no category seen once, so no unseen mass (the old fixed rule)
+            legacy = CategoryCounts(counts=(*[2] * len(seen), other, 0))
+            state = {
+                "baseline": CategoricalBaseline(tuple(seen), legacy).to_dict(),
+                "calibration": Calibration().to_dict(),
+            }
+        if "baseline" not in state:  # unfitted
             return
         self.baseline_ = CategoricalBaseline.from_dict(state["baseline"])
         self.calibration_ = Calibration(**state["calibration"])
