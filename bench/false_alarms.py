@@ -125,6 +125,7 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="*", help="n_ref/n_cur pairs (default: the four sizes)")
     ap.add_argument("--seed", type=int, default=22)
     ap.add_argument("--no-shifts", action="store_true", help="only the null reports")
+    ap.add_argument("--no-joint", action="store_true", help="skip the joint-shift reports")
     args = ap.parse_args()
     sizes = [tuple(int(x) for x in s.split("/")) for s in args.sizes] if args.sizes else list(SIZES)
     names = make_table(np.random.default_rng(0), 10).column_names
@@ -154,6 +155,8 @@ def main() -> None:
         for name in names:
             tag = "shifted" if shiftable(name) else "null   "
             print(f"  {tag} {name:<18} {cols.get(name, 0) / args.reports:6.1%}")
+        if args.no_joint:
+            continue
         _, kinds_j, _, _, _ = scenario(
             n_ref, n_cur, args.reports, args.seed + 2, lambda r, n: make_table(r, n, joint=True)
         )
