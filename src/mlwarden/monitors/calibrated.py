@@ -49,17 +49,28 @@ class ThresholdCache:
         key = size_bucket(n)
         t = self._cache.get(key)
         if t is None:
-            t = calibrate(
-                self.baseline,
-                self.statistic,
-                key,
-                budget=self.calibration.parsed_budget,
-                window=self.calibration.cadence,
-                monitors=self.calibration.monitors,
-                min_effect=self.min_effect,
-            )
-            self._cache[key] = t
+            t = self._cache[key] = self._calibrate(key)
         return t
+
+    def _calibrate(self, n: int) -> Threshold:
+        return calibrate(
+            self.baseline,
+            self.statistic,
+            n,
+            budget=self.calibration.parsed_budget,
+            window=self.calibration.cadence,
+            monitors=self.calibration.monitors,
+            min_effect=self.min_effect,
+        )
+
+    def p_value(self, n: int, value: float) -> float | None:
+        """Null probability of the statistic reaching ``value`` in a window of ``n`` values:
+        exact at ``n`` for an analytic law; for a simulated one, that of its size bucket (a
+        little conservative, like the threshold)."""
+        t = self.get(n)
+        if t.method == "analytic" and t.n_current != n:
+            t = self._calibrate(n)
+        return t.p_value(value)
 
     def describe(self, n: int) -> dict[str, Any]:
         t = self.get(n)

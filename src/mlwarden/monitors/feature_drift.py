@@ -157,7 +157,8 @@ class FeatureDrift(Monitor):
         status = Status.ALERT if value > alert else Status.WARN if value > warn else Status.OK
         details: dict[str, Any] = {
             "statistics": {k: v.value for k, v in stats.items()},
-            "p_value": stats[self.statistic_].p_value,
+            # the calibrated null's (every statistic has one, categorical ones included)
+            "p_value": self._thresholds.p_value(cur.n, value),
             "threshold": self._thresholds.describe(cur.n),
             "chart": self.chart(cur),
             "missing": cur.n_missing,

@@ -6,8 +6,8 @@ from typing import ClassVar, Self
 
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
-from mlwarden.monitors.missing_values import binomial_upper
 from mlwarden.stats.baseline import NumericBaseline
+from mlwarden.stats.range_null import OutsideCount
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Histogram, Request
 
@@ -18,9 +18,11 @@ __all__ = ["OutOfRange"]
 class OutOfRange(Monitor):
     """Share of values below the reference minimum or above its maximum (or infinite).
 
-    Under no drift a new value exceeds the reference range with probability about
-    ``2 / (n_ref + 1)``; the threshold is that rate's binomial tail at the calibrated alpha,
-    and at least 1%.
+    Under no drift a new value falls outside the range of ``n_ref`` reference values with
+    probability ``2 / (n_ref + 1)`` on average, and the count of such values in a window of
+    ``m`` is beta-binomial (the reference's extremes are random too: see
+    :mod:`mlwarden.stats.range_null`); the threshold is that law's tail at the calibrated
+    alpha, and at least ``min_effect`` (1%). A fixed ``threshold`` overrides it.
 
     Examples
     --------
@@ -62,13 +64,13 @@ class OutOfRange(Monitor):
             return early
         cal = Calibration(**self.calibration_)
         alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
-        p0 = 2.0 / (self.n_reference_ + 1)
-        alert = (
-            self.threshold
-            if self.threshold is not None
-            else max(binomial_upper(p0, n, alpha), self.min_effect)
-        )
-        warn = alert / 2
+        n_ref = max(int(self.n_reference_), 1)
+        law = OutsideCount(n_ref, n)
+        if self.threshold is not None:
+            alert, warn = self.threshold, self.threshold / 2
+        else:
+            alert = max(law.upper(alpha) / n, self.min_effect)
+            warn = max(law.upper(min(10 * alpha, 0.5)) / n, self.min_effect / 2)
         status = Status.ALERT if share > alert else Status.WARN if share > warn else Status.OK
         return self.result(
             data,
@@ -82,6 +84,8 @@ class OutOfRange(Monitor):
                 "above": int(counts[-2] + counts[-1]),
                 "reference_min": self.minimum_,
                 "reference_max": self.maximum_,
+                "expected_share": 2.0 / (n_ref + 1),
+                "p_value": law.sf(outside),
             },
             reason=f"{share:.2%} of values outside [{self.minimum_:.4g}, {self.maximum_:.4g}]",
         )

@@ -31,9 +31,13 @@ The threshold is its ``1 - alpha`` quantile, at the actual sizes:
   bins, plus values beyond the reference range drawn from a generalized
   Pareto tail fitted to the reference; categorical counts are simulated from
   an estimated population (Good-Turing / Chao1 unseen categories, shrunk
-  towards uniform) since the plug-in fails for sparse references, and the
-  new-category share's null is widened by the error of the Good-Turing
-  unseen-mass estimate (Esty). Seeded: same inputs, same threshold.
+  towards uniform) since the plug-in fails for sparse references, with the
+  share of each category seen 1-20 times drawn per replicate from its
+  empirical-Bayes posterior (a Poisson mixture fitted to the counts of
+  counts: :mod:`mlwarden.stats.count_posterior`), so simulated references
+  pool rare categories as often as real ones; the new-category share's null
+  is widened by the error of the Good-Turing unseen-mass estimate (Esty).
+  Seeded: same inputs, same threshold.
 
 **3. Tail fit.** An alpha of 1e-5 lies beyond ``R = 1000`` replicates.
 Peaks over threshold: the excesses of the replicates over their 90% quantile
@@ -61,17 +65,18 @@ minimum effect: an early, more frequent-by-chance signal.
 off): within budget for normal, lognormal, Student-t(2) and Poisson columns
 and for 2 / 10 / 500 categories, references of 1k-1M rows, windows of
 100-1M rows. Known limits: normalised Wasserstein on Student-t(2) with
-windows 1000x the reference (about 2x alpha: KS suits such columns), and
-hundreds of Zipf-distributed categories many seen about 5 times (2-5x alpha,
-from the pooling of rare categories).
+windows 1000x the reference (about 2x alpha: KS suits such columns).
+Hundreds of Zipf-distributed categories many seen about 5 times, 2-5x alpha
+with the plug-in, are within budget since the posterior draws (JS 0.059,
+chi-square 0.066, PSI 0.051, TV 0.052 at alpha 0.05).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
@@ -79,6 +84,7 @@ import numpy.typing as npt
 
 from mlwarden.errors import ConfigError, StatisticsError, expected
 from mlwarden.stats.baseline import CategoricalBaseline, NumericBaseline
+from mlwarden.stats.count_posterior import CountPosterior
 from mlwarden.stats.drift import (
     COARSE_BINS,
     MIN_CATEGORY_COUNT,
@@ -264,13 +270,14 @@ class Threshold:
     ``false_alarm_probability`` is the null probability of exceeding ``value``
     (at most ``alpha``; smaller when the minimum effect dominates) and
     ``expected_false_alerts_per_month`` is that times the windows in 30 days,
-    for this one monitor.
+    for this one monitor. ``null_sf`` is the null law's survival function the threshold was
+    read from (analytic, or the fitted tail of the replicates), for :meth:`p_value`.
 
     Examples
     --------
     >>> t = Threshold("ks", 0.03, 0.02, 0.03, 0.02, 1e-4, 1e-4, 0.072, 1000, 1000, "analytic")
-    >>> t.status(0.01), t.status(0.025), t.status(0.05)
-    ('ok', 'warn', 'alert')
+    >>> t.status(0.01), t.status(0.025), t.status(0.05), t.p_value(0.05)
+    ('ok', 'warn', 'alert', None)
     """
 
     statistic: str
@@ -284,6 +291,15 @@ class Threshold:
     n_reference: int
     n_current: int
     method: str
+    null_sf: Callable[[float], float] | None = field(default=None, repr=False, compare=False)
+
+    def p_value(self, value: float) -> float | None:
+        """Null probability of a statistic at least ``value`` at this window size: the
+        analytic law's, or the bootstrap replicates' (their fitted tail beyond the 90%
+        quantile, so p-values far below ``1 / replicates`` are extrapolated, not zero)."""
+        if self.null_sf is None:
+            return None
+        return float(min(max(self.null_sf(float(value)), 0.0), 1.0))
 
     def status(self, value: float) -> str:
         """``'alert'`` above :attr:`value`, ``'warn'`` above :attr:`warn`, else ``'ok'``."""
@@ -608,6 +624,7 @@ def calibrate_all(
             qw = _ks_isf(warn_alpha, en)
             value = max(q, effect_units)
             fap = ks_sf(value, en)
+            sf: Callable[[float], float] = _KsSf(en)
         elif name == "chi_square" and min(counts[nz].min(), n_current * p[nz].min()) >= 5:
             method = "analytic"
             df = max(int(nz.sum()) - 1, 1)
@@ -615,6 +632,7 @@ def calibrate_all(
             qw = chi2_isf(warn_alpha, df)
             value = max(q, effect_units)
             fap = chi2_sf(value, df)
+            sf = _Chi2Sf(df)
         else:
             rng = np.random.default_rng(rng_seed.spawn(1)[0])
             if name == "wasserstein":
@@ -634,6 +652,7 @@ def calibrate_all(
             q, qw = tail.isf(alpha), tail.isf(warn_alpha)
             value = max(q, effect_units)
             fap = tail.sf(value)
+            sf = tail.sf
         out[name] = Threshold(
             statistic=name,
             value=float(value),
@@ -646,8 +665,25 @@ def calibrate_all(
             n_reference=int(n_ref),
             n_current=int(n_current),
             method=method,
+            null_sf=sf,
         )
     return out
+
+
+@dataclass(frozen=True)
+class _KsSf:
+    en: float
+
+    def __call__(self, x: float) -> float:
+        return ks_sf(x, self.en)
+
+
+@dataclass(frozen=True)
+class _Chi2Sf:
+    df: int
+
+    def __call__(self, x: float) -> float:
+        return chi2_sf(x, self.df)
 
 
 def _simulate_view(
@@ -661,13 +697,53 @@ def _simulate_view(
     """Simulated (reference, window) count pairs for the bin-wise statistics."""
     if isinstance(baseline, CategoricalBaseline):
         pop = _categorical_population(baseline)
-        sim_r = _simulate(pop, n_ref, replicates, rng)
-        sim_c = _simulate(pop, n_current, replicates, rng)
+        rows = _posterior_rows(baseline, pop, replicates, rng)
+        if rows is None:
+            sim_r = _simulate(pop, n_ref, replicates, rng)
+            sim_c = _simulate(pop, n_current, replicates, rng)
+        else:
+            sim_r = _simulate_rows(rows, n_ref, rng)
+            sim_c = _simulate_rows(rows, n_current, rng)
         return (
             _merge_unseen(sim_r, sim_r, baseline.truncated),
             _merge_unseen(sim_c, sim_r, baseline.truncated),
         )
     return _simulate(p, n_ref, replicates, rng), _simulate(p, n_current, replicates, rng)
+
+
+def _posterior_rows(
+    baseline: CategoricalBaseline, pop: _Floats, replicates: int, rng: np.random.Generator
+) -> _Floats | None:
+    """Per replicate, the population with each sparsely seen category's share drawn from
+    its empirical-Bayes posterior (:mod:`mlwarden.stats.count_posterior`), or None when no
+    category was seen 1..4 x ``MIN_CATEGORY_COUNT`` times (the plug-in is then fine).
+
+    Simulating references from the observed counts draws Poisson(r) for a category seen r
+    times, more dispersed than real references' Poisson(lambda): near the pooling cut that
+    pools too many categories and lowers the null of every pooled statistic (measured 2-5x
+    alpha on hundreds of Zipf categories). Drawing lambda first keeps the real dispersion.
+    """
+    if baseline.truncated:
+        return None
+    counts = np.asarray(baseline.reference.counts[:-2], dtype=np.float64)
+    limit = 4 * MIN_CATEGORY_COUNT
+    sparse = np.flatnonzero((counts >= 1) & (counts <= limit))
+    if sparse.size == 0:
+        return None
+    lam = CountPosterior.fit(counts, max_count=limit).draw(counts[sparse], replicates, rng)
+    rows = np.broadcast_to(pop, (replicates, pop.size)).copy()
+    rows[:, sparse] *= lam / counts[sparse]
+    return rows / rows.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def _simulate_rows(rows: _Floats, n: float, rng: np.random.Generator) -> _Floats:
+    """Counts of one sample of size n per row of proportions, shape (R, K)."""
+    if n * rows[rows > 0].min() >= 25:
+        z = rng.standard_normal(rows.shape)
+        sp = np.sqrt(rows)
+        noise = z * sp - (z * sp).sum(axis=1, keepdims=True) * rows
+        return np.maximum(n * rows + math.sqrt(n) * noise, 0.0)  # type: ignore[no-any-return]
+    return rng.multinomial(int(n), rows).astype(np.float64)
 
 
 def _ks_isf(alpha: float, en: float) -> float:
