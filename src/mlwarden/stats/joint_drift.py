@@ -129,8 +129,8 @@ class JointReference:
         --------
         >>> import numpy as np
         >>> ref = JointReference.fit(np.random.default_rng(0).standard_t(2, size=(1000, 2)))
-        >>> np.round(ref.mean, 6).tolist(), np.round(np.diag(ref.cov), 2).tolist()
-        [[0.0, 0.0], [0.99, 0.99]]
+        >>> bool(np.allclose(ref.mean, 0)), np.round(np.diag(ref.cov), 2).tolist()
+        (True, [0.99, 0.99])
         """
         x = _matrix(reference, "reference")
         labels = tuple(names) if names is not None else tuple(f"x{i}" for i in range(x.shape[1]))
