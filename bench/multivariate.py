@@ -29,7 +29,9 @@ import pyarrow as pa
 @dataclass(frozen=True)
 class Case:
     name: str
-    shapes: str  # one letter per feature: n normal, l lognormal, t Student-t(2), c correlated normal
+    shapes: (
+        str  # one letter per feature: n normal, l lognormal, t Student-t(2), c correlated normal
+    )
     rows: int
     shift: float = 0.0  # in SDs, added to the first three features of the current file
 
@@ -99,7 +101,9 @@ def run(case: Case, reports: int, seed: int) -> dict[str, float]:
         failed += rep.failed("alert")
         if math.isnan(alpha):
             s = rep.suite
-            alpha = per_window_alpha(s.budget, window=s.calibration.cadence, monitors=len(s.monitors))
+            alpha = per_window_alpha(
+                s.budget, window=s.calibration.cadence, monitors=len(s.monitors)
+            )
     return {
         "alerts": alerts,
         "failed": failed,

@@ -27,7 +27,6 @@ import pyarrow as pa
 
 from mlwarden.errors import ConfigError, expected
 from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
-from mlwarden.monitors.calibrated import size_bucket
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
 from mlwarden.stats.joint_drift import MIN_VALUES, JointReference
@@ -165,7 +164,7 @@ class MultivariateDrift(Monitor):
             return self._classifier(data, cur, alpha, n)
         ref = self._reference()
         stat = ref.statistic(cur)
-        tail = ref.tail(size_bucket(n), replicates=REPLICATES)
+        tail = ref.tail(n, replicates=REPLICATES)
         value = float(stat.value)
         threshold = float(tail.isf(alpha))
         warn = float(tail.isf(min(10 * alpha, 0.5)))
@@ -185,7 +184,7 @@ class MultivariateDrift(Monitor):
             "null": {
                 "method": "reference splits",
                 "replicates": REPLICATES,
-                "window_rows": ref.null_size(size_bucket(n)),
+                "window_rows": ref.null_size(n),
                 "reference_rows": ref.n,
             },
             "contributions": {c: float(score[c]) for c in top},
