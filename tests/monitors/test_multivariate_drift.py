@@ -138,3 +138,29 @@ def test_a_batch_report_judges_the_whole_window() -> None:
     (mv,) = [r for r in rep.results if r.kind == "multivariate_drift" and r.segment is None]
     assert mv.status is Status.ALERT and mv.n == 4000
     assert set(mv.details["features"]) == {"f0", "f1", "f2"}
+
+
+def test_the_demo_drift_is_seen_and_its_quiet_days_are_not() -> None:
+    # main stayed green through the demo's drift while single features alerted strongly
+    from mlwarden.cli.simulator import Scenario, Simulation
+    from mlwarden.monitors.evaluate import _evaluate, window_run
+    from mlwarden.schema import ModelSpec, validate_table
+    from mlwarden.store import DuckDBStore
+
+    sim = Simulation(Scenario(days=4, events_per_day=2000, drift_start_day=2, reference_rows=20000))
+    spec = ModelSpec.model_validate(sim.spec_columns)
+    cal = Calibration(cadence_s=86400, monitors=40)
+    mon = MultivariateDrift().fit(FitContext(spec, sim.reference(), cal))
+    store = DuckDBStore()
+    try:
+        model = store.create_model("p", spec)
+        for batch in sim.iter_batches(batch_size=50_000):
+            store.append_events(model, validate_table(spec, batch).table).result()
+        start = sim.scenario.start
+        days = window_run(start, start + timedelta(days=4), timedelta(days=1))
+        results = _evaluate(store, model, [mon], days, None)
+    finally:
+        store.close()
+    whole = [r for r in results if r.segment is None]
+    assert [r.status for r in whole] == [Status.OK, Status.OK, Status.ALERT, Status.ALERT]
+    assert all(r.n == 2000 for r in whole)

@@ -142,6 +142,17 @@ class MultivariateDrift(Monitor):
             )
         return fitted
 
+    def _alpha(self) -> float:
+        cal = Calibration(**self.calibration_)
+        return per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
+
+    def bounds(self, n: int) -> tuple[float, float]:
+        """(alert, warn) thresholds of the joint statistic for a window of ``n`` sampled rows
+        (the classifier's depend on the window's rows and are given with its results)."""
+        tail = self._reference().tail(min(n, self.sample), replicates=REPLICATES)
+        alpha = self._alpha()
+        return float(tail.isf(alpha)), float(tail.isf(min(10 * alpha, 0.5)))
+
     def requests(self) -> list[Request]:
         return [Sample(tuple(self.features_), self.sample)]
 
@@ -159,15 +170,14 @@ class MultivariateDrift(Monitor):
             ]
         ).astype(np.float64)
         cal = Calibration(**self.calibration_)
-        alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
+        alpha = self._alpha()
         if self.resolved_method == "classifier":
             return self._classifier(data, cur, alpha, n)
         ref = self._reference()
         stat = ref.statistic(cur)
         tail = ref.tail(n, replicates=REPLICATES)
         value = float(stat.value)
-        threshold = float(tail.isf(alpha))
-        warn = float(tail.isf(min(10 * alpha, 0.5)))
+        threshold, warn = self.bounds(n)
         p = float(min(max(tail.sf(value), 0.0), 1.0))
         shifts = dict(zip(self.features_, np.asarray(stat.mean_shift, dtype=float), strict=True))
         spreads = dict(zip(self.features_, np.asarray(stat.spread_ratio, dtype=float), strict=True))
