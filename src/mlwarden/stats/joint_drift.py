@@ -277,12 +277,13 @@ def _null(values: _Floats, c: int, replicates: int, seed: int) -> _Floats:
     step = max(1, min(replicates, _CHUNK // max(n * d, 1)))
     split = np.ones((step, n), dtype=bool)
     split[:, :c] = False
+    counts = np.int16 if 2 * n + 3 < np.iinfo(np.int16).max else np.int32
     for start in range(0, replicates, step):
         b = min(step, replicates - start)
         in_ref = rng.permuted(split[:b], axis=1)
         z = np.zeros((b, d, n), dtype=np.float32)
         for j, (order, runs, ends, lookup, rows, at) in enumerate(plans):
-            cum = np.cumsum(in_ref[:, order], axis=1, dtype=np.int32)
+            cum = np.cumsum(in_ref[:, order], axis=1, dtype=counts)
             if runs is not None:
                 cum = cum[:, ends]
             k = cum + 1  # 2 (below + equal / 2 + 1 / 2), the scores' index
@@ -292,12 +293,12 @@ def _null(values: _Floats, c: int, replicates: int, seed: int) -> _Floats:
                 z[:, j, :] = lookup[k]
             else:  # missing values: the reference part's count varies by replicate
                 z[:, j, rows] = _ndtri(k / (2.0 * (cum[:, -1:] + 1)))
-        w = (~in_ref).astype(np.float32)
-        zt = np.swapaxes(z, 1, 2)
+        window = np.nonzero(~in_ref)[1].reshape(b, c)  # each row has c, in row order
+        zc = np.take_along_axis(z, window[:, None, :], axis=2)
         total = z.sum(axis=2, dtype=np.float64)
-        sum_c = (z @ w[:, :, None])[:, :, 0].astype(np.float64)
-        gram = (z @ zt).astype(np.float64)
-        gram_c = ((z * w[:, None, :]) @ zt).astype(np.float64)
+        sum_c = zc.sum(axis=2, dtype=np.float64)
+        gram = (z @ np.swapaxes(z, 1, 2)).astype(np.float64)
+        gram_c = (zc @ np.swapaxes(zc, 1, 2)).astype(np.float64)
         m_c, m_r = sum_c / c, (total - sum_c) / r
         s_c = gram_c / c - m_c[:, :, None] * m_c[:, None, :]
         s_r = (gram - gram_c) / r - m_r[:, :, None] * m_r[:, None, :]
