@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -277,7 +278,7 @@ def _null(values: _Floats, c: int, replicates: int, seed: int) -> _Floats:
     step = max(1, min(replicates, _CHUNK // max(n * d, 1)))
     split = np.ones((step, n), dtype=bool)
     split[:, :c] = False
-    counts = np.int16 if 2 * n + 3 < np.iinfo(np.int16).max else np.int32
+    counts: Any = np.int16 if 2 * n + 3 < np.iinfo(np.int16).max else np.int32
     for start in range(0, replicates, step):
         b = min(step, replicates - start)
         in_ref = rng.permuted(split[:b], axis=1)
