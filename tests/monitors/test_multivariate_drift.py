@@ -164,3 +164,15 @@ def test_the_demo_drift_is_seen_and_its_quiet_days_are_not() -> None:
     whole = [r for r in results if r.segment is None]
     assert [r.status for r in whole] == [Status.OK, Status.OK, Status.ALERT, Status.ALERT]
     assert all(r.n == 2000 for r in whole)
+
+
+def test_bounds_are_the_thresholds_the_windows_get_and_the_classifier_still_runs() -> None:
+    rng = np.random.default_rng(9)
+    ref = draw(rng, "tln", 2000)
+    mon = fitted(ref, LOOSE)
+    res = judge(mon, draw(rng, "tln", 700))
+    assert mon.bounds(700) == (res.threshold, res.warn)  # what the dry run shows
+    assert res.warn is not None and res.threshold is not None and res.warn < res.threshold
+    clf = fitted(ref, LOOSE, method="classifier")
+    moved = judge(clf, draw(rng, "tln", 700, shift=1.0))
+    assert moved.status is Status.ALERT and "domain classifier AUC" in moved.reason
