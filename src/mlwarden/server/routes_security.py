@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from mlwarden.server.api_replies import AccessEntry, AuditEntry
 from mlwarden.server.auth import DEFAULT_PROJECT, Admin
 from mlwarden.server.params import TimeQ
 from mlwarden.server.security import Security
@@ -44,7 +45,7 @@ def _visible(request: Request, project: str) -> Callable[[dict[str, Any]], bool]
     return lambda e: e.get("project") in (project, None)
 
 
-@router.get("/access")
+@router.get("/access", response_model=list[AccessEntry])
 def access(
     request: Request,
     project: Admin,
@@ -73,7 +74,7 @@ def access(
     return sec.access.file.query(keep, limit=limit, since=_aware(since), until=_aware(until))
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=list[AuditEntry])
 def audit_log(
     request: Request,
     project: Admin,
