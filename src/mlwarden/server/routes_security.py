@@ -103,7 +103,14 @@ def audit_log(
 @router.get(
     "/events.jsonl",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
+    responses={
+        200: {
+            "description": "One JSON object per line: 'at' (RFC 3339), 'type' (e.g. "
+            "auth_failure, throttled, admin_change), 'severity', 'message', 'key_id', 'project', "
+            "'client', and fields of the event's type (e.g. 'action' and 'target').",
+            "content": {"application/x-ndjson": {}},
+        }
+    },
 )
 def events(
     request: Request,
