@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,3 +31,32 @@ def test_served_openapi_matches_snapshot(server: ServerProcess) -> None:
         "/v1/models/{model}/events",
         "/v1/models/{model}/actuals",
     } <= paths
+
+
+def _untyped(schema: dict[str, Any], components: dict[str, Any]) -> bool:
+    """An object with no named properties, or an array of them (what ``dict[str, Any]`` makes)."""
+    while "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return any(_untyped(s, components) for s in schema[key])
+    if schema.get("type") == "array":
+        return _untyped(schema.get("items", {}), components)
+    if schema.get("type") == "object" or not schema:
+        return not schema.get("properties")
+    return False
+
+
+def test_every_json_reply_names_its_fields(server: ServerProcess) -> None:
+    served = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+    components = served["components"]["schemas"]
+    untyped = [
+        f"{method.upper()} {path} {code}"
+        for path, ops in served["paths"].items()
+        for method, op in ops.items()
+        for code, reply in op["responses"].items()
+        if code.startswith("2")
+        for media, content in reply.get("content", {}).items()
+        if media == "application/json" and _untyped(content.get("schema", {}), components)
+    ]
+    assert untyped == []

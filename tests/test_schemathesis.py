@@ -1,11 +1,13 @@
 """Schemathesis against the real server: every operation of the OpenAPI document, all checks,
 a bounded number of generated requests each, zero failures.
 
-The server is seeded first (a model with a reference, events, monitors, a span), and the
-path parameters point at what exists, so generated requests reach the routes' logic instead
-of stopping at 404. The few operations whose rules join several fields (an end after a start,
-a snooze in the future, a reference that parses as CSV) cannot say so in JSON Schema; for them
-the configuration below expects a 4xx for some schema-valid requests, and says why.
+The server is seeded first (a model with a reference, events, labels, monitors, an incident,
+quarantined rows, failed deliveries, a span), and the path parameters point at what exists,
+so generated requests reach the routes' logic instead of stopping at 404 and the replies
+checked against their schemas carry rows. The few operations whose rules join several fields
+(an end after a start, a snooze in the future, a reference that parses as CSV) cannot say so
+in JSON Schema; for them the configuration below expects a 4xx for some schema-valid
+requests, and says why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -97,6 +100,7 @@ def _seed(url: str) -> str:
         ]
         assert http.post("/v1/models/m/events", json=events).status_code == 200
         assert http.post("/v1/models/m/monitors/setup", json={}).status_code == 200
+        _seed_replies(http)
         trace = f"{7:032x}"
         span = SpanData(trace, f"{7:016x}", "chat", T0, T0 + 10**6, attributes={})
         r = http.post(
@@ -104,6 +108,34 @@ def _seed(url: str) -> str:
         )
         assert r.status_code == 200
         return trace
+
+
+def _seed_replies(http: httpx.Client) -> None:
+    """Rows for the list replies (labels, quarantine, deliveries) and incident 1 (drifted
+    events, evaluated), so the replies checked against their schemas are not all empty."""
+    labels = [{"event_id": f"e{i}", "actual": i % 2} for i in range(100)]
+    assert http.post("/v1/models/m/actuals", json=labels).status_code == 200
+    bad = [{"event_id": "bad", "features": {"x": "zz"}, "prediction": 1}]
+    assert http.post("/v1/models/m/events", json=bad).status_code == 422
+    # loopback is refused by the destination policy: every delivery is logged as failed
+    hook = "channels:\n  - {kind: webhook, name: hook, url: 'http://127.0.0.1:9/x'}\n"
+    r = http.put("/v1/alerting", content=hook, headers={"content-type": "application/yaml"})
+    assert r.status_code == 200, r.text
+    drifted = [
+        {"event_id": f"d{i}", "features": {"x": 1000 + i, "region": "zz"}, "prediction": 1}
+        for i in range(300)
+    ]
+    assert http.post("/v1/models/m/events", json=drifted).status_code == 200
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    span = {
+        "start": (hour - timedelta(hours=1)).isoformat(),
+        "end": (hour + timedelta(hours=1)).isoformat(),
+    }
+    assert http.post("/v1/models/m/evaluate", json=span).status_code == 200
+    assert http.get("/v1/incidents/1").status_code == 200
+    broken = b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}'
+    r = http.post("/v1/traces", content=broken, headers={"content-type": "application/json"})
+    assert r.status_code == 200
 
 
 def test_the_api_keeps_its_openapi_promises(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.incidents.alerting import Alerting, AlertingConfig
+from mlwarden.server.api_replies import ActionRunRow, DeliveryRow, PingOut
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Operate, Read
 from mlwarden.server.body import read_body
@@ -101,7 +102,7 @@ async def put_alerting(request: Request, project: Admin, dry_run: bool = False) 
     return AlertingOut(**alerting.summary(project, config), applied=not dry_run)
 
 
-@router.post("/ping")
+@router.post("/ping", response_model=PingOut)
 async def ping(body: PingIn, request: Request, project: Operate) -> dict[str, Any]:
     """Send a ping to every channel now (routing filters ignored) and say how each went
     (HTTP status codes of reachable destinations; never their answers' bodies)."""
@@ -112,7 +113,7 @@ async def ping(body: PingIn, request: Request, project: Operate) -> dict[str, An
     }
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", response_model=list[DeliveryRow])
 def deliveries(
     request: Request,
     project: Read,
@@ -126,7 +127,7 @@ def deliveries(
     return rows
 
 
-@router.get("/actions")
+@router.get("/actions", response_model=list[ActionRunRow])
 def action_runs(
     request: Request,
     project: Read,

@@ -15,6 +15,7 @@ from mlwarden.incidents import service as incidents
 from mlwarden.incidents.record import IncidentState
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.service import objective_report
+from mlwarden.server.api_replies import IncidentDetail, IncidentOut, ObjectiveOut
 from mlwarden.server.audit import audit_incident
 from mlwarden.server.auth import Operate, Read
 from mlwarden.store.base import Store
@@ -47,7 +48,7 @@ def results_hook(app: FastAPI) -> Any:
 
 
 class IncidentList(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[IncidentOut]
     total: int
     limit: int
     offset: int
@@ -104,7 +105,7 @@ def list_incidents(
     return IncidentList(items=[i.to_dict() for i in items], total=total, limit=limit, offset=offset)
 
 
-@router.get("/incidents/{incident_id}")
+@router.get("/incidents/{incident_id}", response_model=IncidentDetail)
 def get_incident(incident_id: int, request: Request, project: Read) -> dict[str, Any]:
     """One incident with its notification log and the actions run for it."""
     store: Store = request.app.state.store
@@ -117,7 +118,7 @@ def get_incident(incident_id: int, request: Request, project: Read) -> dict[str,
     }
 
 
-@router.post("/incidents/{incident_id}/acknowledge")
+@router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentOut)
 async def acknowledge(
     incident_id: int, body: ActionIn, request: Request, project: Operate
 ) -> dict[str, Any]:
@@ -137,7 +138,7 @@ async def acknowledge(
     return inc.to_dict()
 
 
-@router.post("/incidents/{incident_id}/resolve")
+@router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut)
 async def resolve(
     incident_id: int, body: ActionIn, request: Request, project: Operate
 ) -> dict[str, Any]:
@@ -157,7 +158,7 @@ async def resolve(
     return inc.to_dict()
 
 
-@router.post("/incidents/{incident_id}/snooze")
+@router.post("/incidents/{incident_id}/snooze", response_model=IncidentOut)
 async def snooze(
     incident_id: int, body: SnoozeIn, request: Request, project: Operate
 ) -> dict[str, Any]:
@@ -181,7 +182,7 @@ async def snooze(
     return inc.to_dict()
 
 
-@router.get("/models/{model}/objectives", tags=["monitors"])
+@router.get("/models/{model}/objectives", tags=["monitors"], response_model=list[ObjectiveOut])
 def objectives(model: str, request: Request, project: Read) -> list[dict[str, Any]]:
     """Each business objective of the model, its monitors and its status
     (met / at_risk / violated / unknown)."""

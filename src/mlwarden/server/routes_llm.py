@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from mlwarden.errors import NotFoundError
 from mlwarden.server.api_models import UTCDateTime, utc
+from mlwarden.server.api_replies import QuarantineRow
 from mlwarden.server.auth import Read
 from mlwarden.server.params import TimeQ
 from mlwarden.server.routes_otlp import QUARANTINE_MODEL
@@ -243,7 +244,7 @@ def flags(
     return out
 
 
-@router.get("/quarantine")
+@router.get("/quarantine", response_model=list[QuarantineRow])
 def span_quarantine(
     request: Request,
     project: Read,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from mlwarden.errors import ValidationError
 from mlwarden.monitors import service
 from mlwarden.monitors.suite import MonitorSuite
+from mlwarden.server.api_replies import EvaluateOut, ResultRow
 from mlwarden.server.auth import Admin, Operate, Read
 from mlwarden.server.body import read_body
 from mlwarden.server.params import TimeQ, parse_instant
@@ -132,7 +133,7 @@ def get_monitors(
     return _out(service.load_suite(store, project, model), rows_per_window, True)
 
 
-@router.post("/models/{model}/evaluate")
+@router.post("/models/{model}/evaluate", response_model=EvaluateOut)
 async def evaluate_monitors(
     model: str, body: EvaluateIn, request: Request, project: Operate
 ) -> dict[str, int]:
@@ -152,7 +153,7 @@ async def evaluate_monitors(
     return {"results": n}
 
 
-@router.get("/models/{model}/results")
+@router.get("/models/{model}/results", response_model=list[ResultRow])
 def results(
     model: str,
     request: Request,

@@ -69,7 +69,27 @@ BODY_DOC: dict[str, Any] = {
 REPLIES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "ExportTraceServiceResponse (partialSuccess counts quarantined spans).",
-        "content": {PROTOBUF_TYPE: {}, JSON_TYPE: {}},
+        "content": {
+            PROTOBUF_TYPE: {},  # binary: OpenAPI 3.1 needs no schema for it
+            JSON_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "partialSuccess": {
+                            "type": "object",
+                            "description": "Present when some spans were quarantined.",
+                            "properties": {
+                                "rejectedSpans": {"type": "integer", "minimum": 1},
+                                "errorMessage": {"type": "string"},
+                            },
+                            "required": ["rejectedSpans", "errorMessage"],
+                            "additionalProperties": False,
+                        }
+                    },
+                    "additionalProperties": False,
+                }
+            },
+        },
     },
     400: {"description": "The body is not a decodable ExportTraceServiceRequest."},
     413: {"description": "The body is over the size limit."},

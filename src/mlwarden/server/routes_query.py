@@ -9,6 +9,14 @@ from pydantic import Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import FeatureKind, Task
+from mlwarden.server.api_replies import (
+    ColumnNumeric,
+    ColumnTop,
+    ConfusionRow,
+    CountsRow,
+    QuarantineRow,
+    RegressionRow,
+)
 from mlwarden.server.auth import Read
 from mlwarden.server.params import TimeQ
 from mlwarden.store import queries
@@ -54,7 +62,9 @@ def _rows(table: Any) -> list[dict[str, Any]]:
     return rows
 
 
-@router.get("/models/{model}/counts")
+@router.get(
+    "/models/{model}/counts", response_model=list[CountsRow], response_model_exclude_unset=True
+)
 def counts(
     model: str,
     request: Request,
@@ -81,7 +91,7 @@ def counts(
     )
 
 
-@router.get("/models/{model}/columns/{column}")
+@router.get("/models/{model}/columns/{column}", response_model=ColumnNumeric | ColumnTop)
 def column(
     model: str,
     column: str,
@@ -115,7 +125,11 @@ def column(
     return {"column": column, "kind": feat.kind.value if feat else column, **out}
 
 
-@router.get("/models/{model}/confusion")
+@router.get(
+    "/models/{model}/confusion",
+    response_model=list[ConfusionRow] | list[RegressionRow],
+    response_model_exclude_unset=True,
+)
 def confusion(
     model: str,
     request: Request,
@@ -143,7 +157,7 @@ def confusion(
     return _rows(queries.confusion_counts(ev, ac, window=_window(window), by=by, **flt))
 
 
-@router.get("/models/{model}/quarantine")
+@router.get("/models/{model}/quarantine", response_model=list[QuarantineRow])
 def quarantine(
     model: str,
     request: Request,

@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from mlwarden.server.api_replies import AccessEntry, AuditEntry
 from mlwarden.server.auth import DEFAULT_PROJECT, Admin
 from mlwarden.server.params import TimeQ
 from mlwarden.server.security import Security
@@ -44,7 +45,7 @@ def _visible(request: Request, project: str) -> Callable[[dict[str, Any]], bool]
     return lambda e: e.get("project") in (project, None)
 
 
-@router.get("/access")
+@router.get("/access", response_model=list[AccessEntry])
 def access(
     request: Request,
     project: Admin,
@@ -73,7 +74,7 @@ def access(
     return sec.access.file.query(keep, limit=limit, since=_aware(since), until=_aware(until))
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=list[AuditEntry])
 def audit_log(
     request: Request,
     project: Admin,
@@ -102,7 +103,14 @@ def audit_log(
 @router.get(
     "/events.jsonl",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}}},
+    responses={
+        200: {
+            "description": "One JSON object per line: 'at' (RFC 3339), 'type' (e.g. "
+            "auth_failure, throttled, admin_change), 'severity', 'message', 'key_id', 'project', "
+            "'client', and fields of the event's type (e.g. 'action' and 'target').",
+            "content": {"application/x-ndjson": {}},
+        }
+    },
 )
 def events(
     request: Request,
