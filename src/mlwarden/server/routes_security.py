@@ -38,7 +38,27 @@ def _aware(t: datetime | None) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _visible(request: Request, project: str) -> Callable[[dict[str, Any]], bool]:
+def access_filter(
+    visible: Callable[[dict[str, Any]], bool],
+    *,
+    key: str | None,
+    status: int | None,
+    route: str | None,
+) -> Callable[[dict[str, Any]], bool]:
+    """Access-log entries the caller may see that match the key, status and route filters."""
+
+    def keep(e: dict[str, Any]) -> bool:
+        return (
+            visible(e)
+            and (key is None or e.get("key_id") == key)
+            and (status is None or e.get("status") == status)
+            and (route is None or e.get("route") == route)
+        )
+
+    return keep
+
+
+def visible_to(request: Request, project: str) -> Callable[[dict[str, Any]], bool]:
     keys = request.app.state.keys
     if project == DEFAULT_PROJECT and (keys is None or not keys.any_active()):
         return lambda e: True
@@ -61,16 +81,7 @@ def access(
     when."""
     sec = _security(request)
     sec.access.flush()  # what this caller just did is in the answer
-    visible = _visible(request, project)
-
-    def keep(e: dict[str, Any]) -> bool:
-        return (
-            visible(e)
-            and (key is None or e.get("key_id") == key)
-            and (status is None or e.get("status") == status)
-            and (route is None or e.get("route") == route)
-        )
-
+    keep = access_filter(visible_to(request, project), key=key, status=status, route=route)
     return sec.access.file.query(keep, limit=limit, since=_aware(since), until=_aware(until))
 
 
@@ -86,7 +97,7 @@ def audit_log(
 ) -> list[dict[str, Any]]:
     """Administrative changes, newest first, each with who, when and the state before and
     after."""
-    visible = _visible(request, project)
+    visible = visible_to(request, project)
 
     def keep(e: dict[str, Any]) -> bool:
         return (
@@ -123,7 +134,7 @@ def events(
     throttled callers, administrative changes, security incidents."""
     sec = _security(request)
     sec.access.flush()
-    visible = _visible(request, project)
+    visible = visible_to(request, project)
     rows = sec.events.file.query(
         lambda e: visible(e) and (type is None or e.get("type") == type),
         limit=limit,

@@ -3,13 +3,11 @@ administrative changes of the browser's project."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.errors import ValidationError
-from mlwarden.server.auth import DEFAULT_PROJECT
+from mlwarden.server.routes_security import access_filter, visible_to
 from mlwarden.server.ui.routing import HTMLRoute, UIAdmin, render
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
@@ -30,19 +28,8 @@ def security_page(request: Request, project: UIAdmin) -> Response:
             raise ValidationError(
                 f"The 'status' parameter must be an HTTP status. Got {q['status']!r} instead."
             ) from exc
-    keys = request.app.state.keys
-    everything = project == DEFAULT_PROJECT and (keys is None or not keys.any_active())
-
-    def visible(e: dict[str, Any]) -> bool:
-        return everything or e.get("project") in (project, None)
-
-    def keep(e: dict[str, Any]) -> bool:
-        return (
-            visible(e)
-            and (key is None or e.get("key_id") == key)
-            and (status is None or e.get("status") == status)
-            and (route is None or e.get("route") == route)
-        )
+    visible = visible_to(request, project)
+    keep = access_filter(visible, key=key, status=status, route=route)
 
     sec.access.flush()
     return render(
