@@ -36,7 +36,7 @@ browser:
 	  else echo "The UI tests need Chromium: install Debian's 'chromium' package."; exit 1; fi; }
 
 unit: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
