@@ -12,11 +12,28 @@ from pathlib import Path
 
 import httpx
 
+#: Ports handed out below Linux's ephemeral range (32768-60999), a block per pytest-xdist
+#: worker: a port one worker probed free and released is never handed to another worker, whose
+#: server would otherwise answer the first one's health check.
+_PORT_BASE, _PORT_BLOCK = 20_000, 1_500
+_next_port: list[int] = []
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = _PORT_BASE + _PORT_BLOCK * (int(worker) if worker.isdigit() else 0)
+    if not _next_port:
+        _next_port.append(first + os.getpid() % 100)  # a re-run does not reuse a TIME_WAIT port
+    for _ in range(_PORT_BLOCK):
+        port = _next_port[0]
+        _next_port[0] = first + (port + 1 - first) % _PORT_BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + _PORT_BLOCK - 1}")
 
 
 class ServerProcess:
@@ -31,7 +48,7 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float = 180.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             sys.executable,

@@ -27,7 +27,7 @@ MODEL = "loan-default"
 SECRET = "hook-secret-for-tests"
 
 
-def _wait(pred: object, timeout: float = 60.0) -> None:
+def _wait(pred: object, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():  # type: ignore[operator]

@@ -30,7 +30,7 @@ ROOT = TESTS.parent
 EXAMPLES = ROOT / "examples"
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 180.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -67,7 +67,7 @@ class AppProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> AppProcess:
+    def start(self, timeout: float = 180.0) -> AppProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(  # its own process group: workers can be cleaned up
                 self.cmd,
