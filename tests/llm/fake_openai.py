@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -91,8 +92,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _judge(self, body: dict[str, Any]) -> None:
         """A judge: score 1 for an answer that apologises, 5 otherwise, as JSON
-        (``judge-broken`` answers prose instead, ``judge-down`` fails with 503)."""
+        (``judge-broken`` answers prose instead, ``judge-down`` fails with 503, ``judge-slow``
+        takes 1.5 s to answer)."""
         model = body["model"]
+        if model == "judge-slow":
+            time.sleep(1.5)
         if model == "judge-down":
             self._json(503, {"error": {"message": "overloaded"}})
             return

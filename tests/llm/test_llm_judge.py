@@ -119,10 +119,31 @@ def test_a_judge_without_grades_is_a_status_not_a_crash(app: Any, model: str, re
     assert {s["status_code"] for s in judges} == {"error" if model == "judge-down" else "ok"}
 
 
-def test_an_unreachable_judge_is_named(app: Any) -> None:
+def test_an_unreachable_judge_is_named_and_not_called_again_and_again(app: Any) -> None:
     store, rec = app
-    r = _evaluate(store, rec, _fit(LlmJudge(endpoint="http://127.0.0.1:9/v1", model="j", sample=6)))
+    judge = LlmJudge(endpoint="http://127.0.0.1:9/v1", model="j", sample=10, concurrency=4)
+    r = _evaluate(store, rec, _fit(judge))
     assert r.status is Status.INSUFFICIENT_DATA and "could not be reached" in r.reason
+    # one round of 4 calls reached nothing: the other 6 answers wait for the next evaluation
+    assert r.details["judge_calls"] == 4 and r.details["skipped"] == 6
+    assert "6 answers left for the next evaluation" in r.reason
+
+
+def test_a_slow_judge_stops_at_its_budget_and_the_rest_waits(app: Any) -> None:
+    """Each call takes 1.5 s; the budget (1 s) is spent after the first round of 3 concurrent
+    calls, so the evaluation ends there instead of spending 30 calls' worth of time."""
+    store, rec = app
+    slow: dict[str, Any] = {"model": "judge-slow", "sample": 30, "budget_s": 1, "concurrency": 3}
+    with fake_openai() as fake:
+        r = _evaluate(store, rec, _fit(LlmJudge(**{**slow, "endpoint": fake.base_url})))
+        assert len(fake.requests) == 3
+    assert r.details["judged"] == 3 and r.details["skipped"] == 27
+    assert r.status is Status.INSUFFICIENT_DATA and "budget of 1 s" in r.reason
+    # the next evaluation keeps the 3 grades and asks about the next 3 answers
+    with fake_openai() as fake:
+        again = _evaluate(store, rec, _fit(LlmJudge(**{**slow, "endpoint": fake.base_url})))
+        assert len(fake.requests) == 3
+    assert again.details["judged"] == 6 and again.details["skipped"] == 24
 
 
 def test_off_by_default_and_validated() -> None:
@@ -133,6 +154,8 @@ def test_off_by_default_and_validated() -> None:
         _fit(LlmJudge(endpoint="http://127.0.0.1:1/v1", model="j", api_key_env="NO_SUCH_KEY"))
     with pytest.raises(ConfigError, match="The 'min_score' parameter must be an integer from 2"):
         _fit(LlmJudge(endpoint="http://127.0.0.1:1/v1", model="j", min_score=1))
+    with pytest.raises(ConfigError, match="The 'concurrency' parameter must be from 1 to 32"):
+        _fit(LlmJudge(endpoint="http://127.0.0.1:1/v1", model="j", concurrency=0))
 
 
 def test_configured_in_the_spec_through_the_server(tmp_path: Any) -> None:

@@ -12,6 +12,12 @@ The judge's own calls are recorded as spans of the model's service (``span_type 
 child of the span they grade, user and session left empty), priced from the price table like
 any call, so its tokens and cost show in usage, budgets and the LLM tab. A graded span is not
 sent again when its window is re-evaluated: the grade is read back from its judge span.
+
+A slow or dead judge does not stall the server's evaluations: calls go ``concurrency`` at a
+time, no new round starts once ``budget_s`` seconds have passed (so an evaluation spends at most
+``budget_s`` plus one call's ``timeout_s`` on the judge), and a round in which no call reached
+the endpoint stops the rest. Answers left unjudged are counted (``details.skipped``) and judged
+when the window is evaluated again.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import orjson
@@ -41,6 +48,8 @@ __all__ = ["LlmJudge", "judge_messages", "parse_verdict"]
 
 DEFAULT_CRITERIA = "Is the answer helpful, correct and on topic for the question?"
 MAX_TEXT = 4000
+#: How a judge call's error message starts when the endpoint was not reached (or timed out).
+UNREACHED = "the judge could not be reached"
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
@@ -117,6 +126,8 @@ class LlmJudge(Monitor):
         min_score: int = 3,
         max_fail_rate: float = 0.2,
         timeout_s: float = 30.0,
+        budget_s: float = 60.0,
+        concurrency: int = 4,
     ) -> None:
         self.endpoint = endpoint
         self.model = model
@@ -126,6 +137,8 @@ class LlmJudge(Monitor):
         self.min_score = min_score
         self.max_fail_rate = max_fail_rate
         self.timeout_s = timeout_s
+        self.budget_s = budget_s
+        self.concurrency = concurrency
 
     def fit(self, ctx: FitContext) -> Self:
         if not isinstance(self.endpoint, str) or not re.match(r"^https?://[^/\s]+", self.endpoint):
@@ -151,6 +164,8 @@ class LlmJudge(Monitor):
             ("min_score", self.min_score, 1 < self.min_score <= 5, "be an integer from 2 to 5"),
             ("max_fail_rate", self.max_fail_rate, 0 <= self.max_fail_rate < 1, "be in [0, 1)"),
             ("timeout_s", self.timeout_s, self.timeout_s > 0, "be > 0"),
+            ("budget_s", self.budget_s, self.budget_s > 0, "be > 0"),
+            ("concurrency", self.concurrency, 1 <= self.concurrency <= 32, "be from 1 to 32"),
         )
         for name, value, ok, must in checks:
             if not ok:
@@ -176,24 +191,44 @@ class LlmJudge(Monitor):
             return self.result(data, Status.NO_DATA, reason="No answers to judge in this window.")
         grades: list[tuple[int, str, dict[str, Any]]] = []
         errors: list[str] = []
-        calls = tokens = 0
+        calls = tokens = skipped = 0
         cost = 0.0
+        stopped = ""
+        todo: list[dict[str, Any]] = []
+        for r in picked.values():
+            if r["known"] is not None:
+                grades.append((*r["known"], r))
+            else:
+                todo.append(r)
         import httpx
 
-        with httpx.Client(timeout=self.timeout_s) as http:
-            for r in picked.values():
-                if r["known"] is not None:
-                    grades.append((*r["known"], r))
+        deadline = time.monotonic() + self.budget_s
+        with (
+            httpx.Client(timeout=self.timeout_s) as http,
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="mlwarden-judge") as pool,
+        ):
+            for at in range(0, len(todo), self.concurrency):
+                chunk = todo[at : at + self.concurrency]
+                if not stopped and time.monotonic() >= deadline:
+                    stopped = f"the judge's budget of {self.budget_s:g} s per evaluation ran out"
+                if stopped:
+                    skipped += len(chunk)
                     continue
-                verdict, row = self._judge(http, r)
-                data.emitted.append(row)
-                calls += 1
-                tokens += int(row.get("total_tokens") or 0)
-                cost += float(row.get("cost") or 0.0)
-                if verdict is None:
-                    errors.append(row.get("status_message") or "the judge gave no 1-5 score")
-                else:
-                    grades.append((*verdict, r))
+                reached = 0
+                for r, (verdict, row, ok) in zip(
+                    chunk, pool.map(lambda r: self._judge(http, r), chunk), strict=True
+                ):
+                    data.emitted.append(row)
+                    calls += 1
+                    reached += ok
+                    tokens += int(row.get("total_tokens") or 0)
+                    cost += float(row.get("cost") or 0.0)
+                    if verdict is None:
+                        errors.append(row.get("status_message") or "the judge gave no 1-5 score")
+                    else:
+                        grades.append((*verdict, r))
+                if not reached:
+                    stopped = f"no call of a round of {len(chunk)} reached the judge"
         n = len(grades)
         failed = [g for g in grades if g[0] < self.min_score]
         details: dict[str, Any] = {
@@ -204,14 +239,16 @@ class LlmJudge(Monitor):
             "judge_errors": len(errors),
             "judge_tokens": tokens,
             "judge_cost": cost,
+            "skipped": skipped,
             "worst": {
                 masked_preview(str(g[2]["prompt"]), 80): f"{g[0]}: {g[1]}"
                 for g in sorted(grades, key=lambda g: g[0])[:3]
             },  # fmt: skip
         }
         rate = len(failed) / n if n else 0.0
+        left = f"; {skipped} answers left for the next evaluation: {stopped}" if skipped else ""
         if n < self.min_rows:
-            why = f"; judge errors: {errors[0]}" if errors else ""
+            why = (f"; judge errors: {errors[0]}" if errors else "") + left
             return self.result(
                 data,
                 Status.INSUFFICIENT_DATA,
@@ -234,14 +271,15 @@ class LlmJudge(Monitor):
             details=details,
             reason=(
                 f"{rate:.0%} of {n} sampled answers graded below {self.min_score} by {self.model} "
-                f"(mean {details['mean_score']}; threshold {self.max_fail_rate:.0%})"
+                f"(mean {details['mean_score']}; threshold {self.max_fail_rate:.0%}){left}"
             ),
         )
 
     def _judge(
         self, http: httpx.Client, r: dict[str, Any]
-    ) -> tuple[tuple[int, str] | None, dict[str, Any]]:
-        """Grade one answer; the verdict (or None) and the judge call's span row."""
+    ) -> tuple[tuple[int, str] | None, dict[str, Any], bool]:
+        """Grade one answer: the verdict (or None), the judge call's span row, and whether the
+        endpoint answered at all."""
         messages = judge_messages(self.criteria, str(r["prompt"]), str(r["response"]))
         headers = {"content-type": "application/json"}
         if self.api_key_env:
@@ -254,6 +292,7 @@ class LlmJudge(Monitor):
         status, message, content = "ok", "", None
         usage: dict[str, Any] = {}
         response_model = None
+        reached = True
         try:
             resp = http.post(
                 self.endpoint.rstrip("/") + "/chat/completions", json=body, headers=headers
@@ -269,10 +308,8 @@ class LlmJudge(Monitor):
                 if verdict is None:
                     message = "the judge gave no 1-5 score"
         except httpx.HTTPError as exc:
-            status, message = (
-                "error",
-                f"the judge could not be reached: {type(exc).__name__}: {exc}",
-            )
+            status, message = "error", f"{UNREACHED}: {type(exc).__name__}: {exc}"
+            reached = False
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             status, message = "error", f"the judge's reply is not a chat completion: {exc}"
         end = time.time_ns()
@@ -314,7 +351,7 @@ class LlmJudge(Monitor):
             "response": content,
             "attributes": orjson.dumps(attrs).decode(),
         }
-        return verdict, row
+        return verdict, row, reached
 
 
 def _verdict(attributes: Any, key: str) -> tuple[int, str] | None:
