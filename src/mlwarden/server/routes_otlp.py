@@ -16,6 +16,7 @@ environment variable when it is set (read when the server starts).
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -118,26 +119,31 @@ def _segments(messages: Sequence[Message]) -> list[tuple[str, int, str]]:
 
 
 def enrich(row: dict[str, Any], prices: PriceTable) -> None:
-    """Add cost, price version, check flags and findings to a normalised span row (checks run
-    on LLM spans; injection only on non-system messages)."""
-    cost = None
-    for model in (row["response_model"], row["request_model"]):
-        cost = prices.cost(
-            model,
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cache_read_tokens=row["cache_read_tokens"],
-            cache_write_tokens=row["cache_write_tokens"],
-            reasoning_tokens=row["reasoning_tokens"],
-        )
-        if cost is not None:
-            break
-    if cost is not None:
-        row["cost"], row["price_version"] = float(cost.amount), cost.version
-    elif isinstance(row.get("reported_cost"), int | float) and not isinstance(
-        row["reported_cost"], bool
-    ):
-        row["cost"], row["price_version"] = float(row["reported_cost"]), "reported"
+    """Add cost (the one the span reports, else the price table's; ``cost_source`` says which),
+    price version, check flags and findings to a normalised span row (checks run on LLM
+    spans; injection only on non-system messages)."""
+    reported = row.get("reported_cost")
+    if isinstance(reported, int | float | str) and not isinstance(reported, bool):
+        try:
+            amount = float(reported)
+        except ValueError:
+            amount = math.nan
+        if math.isfinite(amount) and amount >= 0:  # what the library was charged wins
+            row["cost"], row["price_version"], row["cost_source"] = amount, "reported", "reported"
+    if row.get("cost_source") is None:
+        for model in (row["response_model"], row["request_model"]):
+            cost = prices.cost(
+                model,
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                cache_read_tokens=row["cache_read_tokens"],
+                cache_write_tokens=row["cache_write_tokens"],
+                reasoning_tokens=row["reasoning_tokens"],
+            )
+            if cost is not None:
+                row["cost"], row["price_version"] = float(cost.amount), cost.version
+                row["cost_source"] = "price_table"
+                break
     found: list[tuple[str, Finding]] = []
     prompt, response = row["prompt"], row["response"]
     if row["span_type"] not in (None, "llm"):
