@@ -29,6 +29,7 @@ from mlwarden.server import (
     routes_models,
     routes_monitors,
     routes_otlp,
+    routes_otlp_signals,
     routes_query,
     routes_security,
     ui,
@@ -166,6 +167,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_query.router)
     app.include_router(routes_monitors.router)
     app.include_router(routes_otlp.router)
+    app.include_router(routes_otlp_signals.router)
     app.include_router(routes_llm.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)

@@ -19,15 +19,17 @@ import asyncio
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mlwarden.errors import MlwardenError, PayloadTooLargeError, ValidationError
-from mlwarden.schema.genai import normalise, spans_table
-from mlwarden.schema.genai_messages import Message
+from mlwarden.schema.genai import SPAN_SCHEMA, normalise, spans_table
+from mlwarden.schema.genai_messages import Message, render_prompt, render_response
 from mlwarden.schema.otlp import (
     JSON_TYPE,
     PROTOBUF_TYPE,
@@ -36,6 +38,7 @@ from mlwarden.schema.otlp import (
     error_reply,
     export_reply,
 )
+from mlwarden.schema.otlp_logs import TEXT_COLUMNS, span_texts
 from mlwarden.schema.pricing import PRICES_ENV, PriceTable, load_prices
 from mlwarden.server.auth import Ingest
 from mlwarden.server.body import media_type, read_body
@@ -49,7 +52,15 @@ from mlwarden.stats.llm_checks import (
 from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store.base import Store
 
-__all__ = ["PRICES_ENV", "QUARANTINE_MODEL", "enrich", "router"]
+__all__ = [
+    "PRICES_ENV",
+    "QUARANTINE_MODEL",
+    "apply_logs",
+    "enrich",
+    "otlp_response",
+    "prices_of",
+    "router",
+]
 
 router = APIRouter(tags=["llm"])
 
@@ -98,7 +109,8 @@ REPLIES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _prices(request: Request) -> PriceTable:
+def prices_of(request: Request) -> PriceTable:
+    """The app's price table (read once, when first needed)."""
     state = request.app.state
     table: PriceTable | None = getattr(state, "prices", None)
     if table is None:
@@ -177,6 +189,11 @@ def enrich(row: dict[str, Any], prices: PriceTable) -> None:
         ).decode()
 
 
+#: Rows of :meth:`Store.fill_span_texts`.
+TEXTS_SCHEMA = pa.schema(
+    [("trace_id", pa.string()), ("span_id", pa.string())]
+    + [(c, SPAN_SCHEMA.field(c).type) for c in TEXT_COLUMNS]
+)
 #: Stored span text that can hold personal data (checks and flags run before it is redacted).
 REDACTED_FIELDS = ("prompt", "response", "status_message", "attributes", "events", "user_id")
 
@@ -192,6 +209,71 @@ def _ingest(
             for name in REDACTED_FIELDS:
                 row[name] = redactor(row.get(name))
     return spans_table(rows, project), sorted(rejected + bad, key=lambda r: r.index)
+
+
+def _texts_row(
+    trace_id: str, span_id: str, logs: list[dict[str, Any]], prices: PriceTable
+) -> dict[str, Any] | None:
+    """The texts a span's log records hold, checked as a span's are; None when they hold none."""
+    ins, outs, finish = span_texts(logs)
+    if not ins and not outs:
+        return None
+    row: dict[str, Any] = {
+        "span_type": "llm", "response_model": None, "request_model": None,
+        "input_tokens": None, "output_tokens": None, "cache_read_tokens": None,
+        "cache_write_tokens": None, "reasoning_tokens": None, "expects_json": False,
+        "input_messages": ins, "prompt": render_prompt(ins), "response": render_response(outs),
+        "finish_reason": finish, "trace_id": trace_id, "span_id": span_id,
+        "content_source": "logs",
+    }  # fmt: skip
+    enrich(row, prices)
+    return row
+
+
+def _fill_from_logs(
+    store: Store,
+    project: str,
+    keys: set[tuple[str, str]],
+    prices: PriceTable,
+    redactor: Redactor,
+) -> Future[int] | None:
+    """Texts of the spans ``keys`` from their stored log records, written onto the spans
+    that have none (runs in a worker thread; the write is handed to the writer)."""
+    if not keys:
+        return None
+    logs = store.span_logs(project)
+    traces = sorted({t for t, _ in keys})
+    found = logs.filter(logs.trace_id.isin(traces)).to_pyarrow().to_pylist()
+    by_span: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in found:
+        if (r["trace_id"], r["span_id"]) in keys:
+            by_span.setdefault((r["trace_id"], r["span_id"]), []).append(r)
+    rows = [
+        row
+        for (tid, sid), recs in sorted(by_span.items())
+        if (row := _texts_row(tid, sid, recs, prices)) is not None
+    ]
+    if not rows:
+        return None
+    for row in rows:
+        for name in ("prompt", "response"):
+            row[name] = redactor(row.get(name)) if redactor.active else row.get(name)
+    table = pa.Table.from_pylist(
+        [{c: r.get(c) for c in ("trace_id", "span_id", *TEXT_COLUMNS)} for r in rows],
+        schema=TEXTS_SCHEMA,
+    )
+    return store.fill_span_texts(project, table)
+
+
+async def apply_logs(request: Request, project: str, keys: set[tuple[str, str]]) -> None:
+    """Put the texts of the spans ``keys`` that arrived as OTLP logs onto those spans, after
+    both were stored: whichever of span and logs commits last finds the other."""
+    state = request.app.state
+    future = await asyncio.to_thread(
+        _fill_from_logs, state.store, project, keys, prices_of(request), state.redactor
+    )
+    if future is not None:
+        await asyncio.wrap_future(future)
 
 
 @router.post("/v1/traces", responses=REPLIES, openapi_extra=BODY_DOC, response_class=Response)
@@ -212,7 +294,7 @@ async def post_traces(request: Request, project: Ingest) -> Response:
     store: Store = request.app.state.store
     try:
         body = await read_body(request, request.app.state.settings.max_body_bytes)
-        prices = _prices(request)
+        prices = prices_of(request)
         table, rejected = await asyncio.to_thread(
             _ingest, body, protobuf, prices, project, request.app.state.redactor
         )
@@ -232,12 +314,35 @@ async def post_traces(request: Request, project: Ingest) -> Response:
     request.app.state.ingest_counter(
         project, QUARANTINE_MODEL, "spans", table.num_rows, len(rejected)
     )
+    textless = _textless(table)
+    if textless:  # content sent as logs (event mode) may be stored already
+        try:
+            await apply_logs(request, project, textless)
+        except MlwardenError as exc:
+            return _reply(error_reply(14, str(exc), protobuf=protobuf), 503, protobuf=protobuf)
     message = ""
     if rejected:
         reasons = "; ".join(f"span {r.index}: {r.reason}" for r in rejected[:5])
         more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
         message = f"{len(rejected)} span(s) quarantined: {reasons}{more}"
     return _reply(export_reply(len(rejected), message, protobuf=protobuf), 200, protobuf=protobuf)
+
+
+def _textless(table: pa.Table) -> set[tuple[str, str]]:
+    """(trace id, span id) of LLM spans (or of no known type) without prompt and response."""
+    if not table.num_rows:
+        return set()
+    cols = table.select(["trace_id", "span_id", "span_type", "prompt", "response"]).to_pylist()
+    return {
+        (r["trace_id"], r["span_id"])
+        for r in cols
+        if r["span_type"] in (None, "llm") and r["prompt"] is None and r["response"] is None
+    }
+
+
+def otlp_response(content: bytes, status: int, *, protobuf: bool) -> Response:
+    """An OTLP reply in the request's encoding."""
+    return _reply(content, status, protobuf=protobuf)
 
 
 def _reply(content: bytes, status: int, *, protobuf: bool) -> Response:

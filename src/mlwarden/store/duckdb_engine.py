@@ -54,6 +54,7 @@ from mlwarden.store.base import (
 from mlwarden.store.checkpointer import Checkpointer
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
+from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
 from mlwarden.store.ledger import CommitLedger, LedgerState
 from mlwarden.store.times import utc_naive
 from mlwarden.store.writer import GroupCommitWriter, WriteRequest
@@ -192,7 +193,7 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(IncidentTables, RollupTables, Store):
+class DuckDBStore(IncidentTables, RollupTables, SignalTables, Store):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -250,7 +251,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         self._wcon = self._con.cursor()
         try:
             _drop_placeholder_incidents(self._wcon)
-            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL:
+            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL:
                 _all(self._wcon, ddl)
             _all(
                 self._wcon,
@@ -926,6 +927,8 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                 _all(con, f"DELETE FROM {_q(f'actuals_{uid}')} WHERE ts < ?", [cutoff])
                 deleted += int(n)
             _all(con, "DELETE FROM spans WHERE start_time < ?", [cutoff])
+            _all(con, "DELETE FROM span_logs WHERE time < ?", [cutoff])
+            _all(con, "DELETE FROM llm_metrics WHERE time < ?", [cutoff])
             return deleted
 
         result: int = self._call(fn)
