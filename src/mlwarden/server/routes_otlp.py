@@ -28,6 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mlwarden.errors import MlwardenError, PayloadTooLargeError, ValidationError
+from mlwarden.schema.batch import Rejection
 from mlwarden.schema.genai import SPAN_SCHEMA, normalise, spans_table
 from mlwarden.schema.genai_messages import Message, render_prompt, render_response
 from mlwarden.schema.otlp import (
@@ -58,7 +59,9 @@ __all__ = [
     "apply_logs",
     "enrich",
     "otlp_response",
+    "ingest_traces",
     "prices_of",
+    "rejection_message",
     "router",
 ]
 
@@ -109,9 +112,8 @@ REPLIES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def prices_of(request: Request) -> PriceTable:
-    """The app's price table (read once, when first needed)."""
-    state = request.app.state
+def prices_of(state: Any) -> PriceTable:
+    """The app's price table (read once, when first needed; ``state``: the app's state)."""
     table: PriceTable | None = getattr(state, "prices", None)
     if table is None:
         table = load_prices(os.environ.get(PRICES_ENV) or None)
@@ -230,7 +232,7 @@ def _texts_row(
     return row
 
 
-def _fill_from_logs(
+def fill_from_logs(
     store: Store,
     project: str,
     keys: set[tuple[str, str]],
@@ -270,7 +272,7 @@ async def apply_logs(request: Request, project: str, keys: set[tuple[str, str]])
     both were stored: whichever of span and logs commits last finds the other."""
     state = request.app.state
     future = await asyncio.to_thread(
-        _fill_from_logs, state.store, project, keys, prices_of(request), state.redactor
+        fill_from_logs, state.store, project, keys, prices_of(state), state.redactor
     )
     if future is not None:
         await asyncio.wrap_future(future)
@@ -294,7 +296,7 @@ async def post_traces(request: Request, project: Ingest) -> Response:
     store: Store = request.app.state.store
     try:
         body = await read_body(request, request.app.state.settings.max_body_bytes)
-        prices = prices_of(request)
+        prices = prices_of(request.app.state)
         table, rejected = await asyncio.to_thread(
             _ingest, body, protobuf, prices, project, request.app.state.redactor
         )
@@ -326,6 +328,35 @@ async def post_traces(request: Request, project: Ingest) -> Response:
         more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
         message = f"{len(rejected)} span(s) quarantined: {reasons}{more}"
     return _reply(export_reply(len(rejected), message, protobuf=protobuf), 200, protobuf=protobuf)
+
+
+def ingest_traces(state: Any, project: str, body: bytes) -> list[Rejection]:
+    """A protobuf ``ExportTraceServiceRequest`` stored as ``POST /v1/traces`` stores it, in the
+    calling thread (the gRPC receiver's); returns the rejected spans. Raises
+    :class:`ValidationError` for an undecodable body, :class:`MlwardenError` when storing fails."""
+    table, rejected = _ingest(body, True, prices_of(state), project, state.redactor)
+    futures = []
+    if table.num_rows:
+        futures.append(state.store.append_spans(project, table))
+    if rejected:
+        futures.append(state.store.quarantine(project, QUARANTINE_MODEL, "spans", rejected))
+    for f in futures:
+        f.result()
+    state.ingest_counter(project, QUARANTINE_MODEL, "spans", table.num_rows, len(rejected))
+    filled = fill_from_logs(state.store, project, _textless(table), prices_of(state),
+                            state.redactor)  # fmt: skip
+    if filled is not None:
+        filled.result()
+    return rejected
+
+
+def rejection_message(rejected: Sequence[Rejection], what: str = "span") -> str:
+    """The ``partialSuccess.errorMessage`` of a reply: the first five reasons."""
+    if not rejected:
+        return ""
+    reasons = "; ".join(f"{what} {r.index}: {r.reason}" for r in rejected[:5])
+    more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+    return f"{len(rejected)} {what}(s) rejected: {reasons}{more}"
 
 
 def _textless(table: pa.Table) -> set[tuple[str, str]]:

@@ -32,11 +32,17 @@ from mlwarden.server.api_models import UTCDateTime
 from mlwarden.server.auth import Ingest, Read
 from mlwarden.server.body import media_type, read_body
 from mlwarden.server.params import TimeQ
-from mlwarden.server.routes_otlp import BODY_DOC, apply_logs, otlp_response
+from mlwarden.server.routes_otlp import (
+    BODY_DOC,
+    apply_logs,
+    fill_from_logs,
+    otlp_response,
+    prices_of,
+)
 from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store import metric_queries
 
-__all__ = ["log_reply", "metric_reply", "router"]
+__all__ = ["ingest_logs", "ingest_metrics", "log_reply", "metric_reply", "router"]
 
 router = APIRouter(tags=["llm"])
 
@@ -191,6 +197,29 @@ async def post_metrics(request: Request, project: Ingest) -> Response:
         return otlp_response(error_reply(14, str(exc), protobuf=protobuf), 503, protobuf=protobuf)
     reply = metric_reply(len(rejected), _message("metric", rejected), protobuf=protobuf)
     return otlp_response(reply, 200, protobuf=protobuf)
+
+
+def ingest_logs(state: Any, project: str, body: bytes) -> list[Rejection]:
+    """A protobuf ``ExportLogsServiceRequest`` stored as ``POST /v1/logs`` stores it, in the
+    calling thread (the gRPC receiver's); returns the rejected records."""
+    rows, rejected = decode_logs(body, protobuf=True)
+    genai = [r for r in rows if str(r["event_name"] or "").startswith("gen_ai.")]
+    if genai:
+        table = _redacted(logs_table(genai, project), state.redactor)
+        state.store.append_span_logs(project, table).result()
+        keys = {(r["trace_id"], r["span_id"]) for r in genai if r["trace_id"] and r["span_id"]}
+        filled = fill_from_logs(state.store, project, keys, prices_of(state), state.redactor)
+        if filled is not None:
+            filled.result()
+    return rejected
+
+
+def ingest_metrics(state: Any, project: str, body: bytes) -> list[Rejection]:
+    """A protobuf ``ExportMetricsServiceRequest`` stored as ``POST /v1/metrics`` stores it."""
+    points, rejected = decode_metrics(body, protobuf=True)
+    if points:
+        state.store.append_metric_points(project, metrics_table(points, project)).result()
+    return rejected
 
 
 class MetricRow(BaseModel):
