@@ -193,17 +193,21 @@ def prompt_and_response(
         ins += [("system", m[1]) for m in _messages(attrs["gen_ai.system_instructions"], "system")]
     ins += _messages(attrs.get("gen_ai.input.messages"), "user")
     outs = _messages(attrs.get("gen_ai.output.messages"), "assistant")
-    ev_in, ev_out = _from_events(events)
+    if ins and outs:  # the current conventions: nothing else to look at
+        return ins, outs
+    ev_in, ev_out = _from_events(events) if events else ([], [])
+    # the other dialects, first found wins; each read only when the earlier ones found nothing
     for candidates, target in (
-        ((_indexed(attrs, "gen_ai.prompt"), _indexed(attrs, "llm.input_messages"),
-          _messages(attrs.get("gen_ai.prompt"), "user"), ev_in, _embedding_texts(attrs),
-          _value(attrs.get("input.value"), "user")), ins),
-        ((_indexed(attrs, "gen_ai.completion"), _indexed(attrs, "llm.output_messages"),
-          _messages(attrs.get("gen_ai.completion"), "assistant"), ev_out,
-          _value(attrs.get("output.value"), "assistant")), outs),
+        ((lambda: _indexed(attrs, "gen_ai.prompt"), lambda: _indexed(attrs, "llm.input_messages"),
+          lambda: _messages(attrs.get("gen_ai.prompt"), "user"), lambda: ev_in,
+          lambda: _embedding_texts(attrs), lambda: _value(attrs.get("input.value"), "user")), ins),
+        ((lambda: _indexed(attrs, "gen_ai.completion"),
+          lambda: _indexed(attrs, "llm.output_messages"),
+          lambda: _messages(attrs.get("gen_ai.completion"), "assistant"), lambda: ev_out,
+          lambda: _value(attrs.get("output.value"), "assistant")), outs),
     ):  # fmt: skip
         if not target:
-            target += next((c for c in candidates if c), [])
+            target += next((found for c in candidates if (found := c())), [])
     return ins, outs
 
 
