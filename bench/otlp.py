@@ -2,7 +2,7 @@
 
 Builds ``--requests`` protobuf ``ExportTraceServiceRequest`` bodies of ``--spans`` spans each
 (agent traces: a root with user and session, then LLM calls with GenAI attributes, a short
-prompt and response, tokens), encodes them up front, and sends them from ``--clients``
+prompt and response unless ``--no-content``, tokens), encodes them up front, and sends them from ``--clients``
 concurrent clients to a server process on loopback with a fresh DuckDB file: once to
 ``POST /v1/traces`` and once to the gRPC receiver (``--otlp-grpc-port``). Each span is decoded,
 normalised, priced, checked (PII, injection, refusal) and stored before its request is
@@ -42,7 +42,7 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
-def body(k: int, spans: int) -> bytes:
+def body(k: int, spans: int, *, content: bool = True) -> bytes:
     """Request ``k``: ``spans`` spans, traces of a root and three LLM calls."""
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
@@ -70,10 +70,34 @@ def body(k: int, spans: int) -> bytes:
         s.attributes.extend([
             _kv("gen_ai.operation.name", "chat"), _kv("gen_ai.provider.name", "openai"),
             _kv("gen_ai.request.model", "gpt-4o-mini"), _kv("gen_ai.usage.input_tokens", 40),
-            _kv("gen_ai.usage.output_tokens", 9), _kv("gen_ai.input.messages", msgs),
-            _kv("gen_ai.output.messages", out),
+            _kv("gen_ai.usage.output_tokens", 9),
         ])  # fmt: skip
+        if content:  # the texts, which the PII, injection and refusal checks read
+            s.attributes.extend([_kv("gen_ai.input.messages", msgs),
+                                 _kv("gen_ai.output.messages", out)])  # fmt: skip
     return req.SerializeToString()
+
+
+def http_sender(url: str) -> Callable[[bytes], None]:
+    http = httpx.Client(base_url=url, timeout=300)
+
+    def send(b: bytes) -> None:
+        r = http.post("/v1/traces", content=b, headers={"content-type": "application/x-protobuf"})
+        r.raise_for_status()
+
+    return send
+
+
+def grpc_sender(port: int) -> Callable[[bytes], None]:
+    import grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+
+    def send(b: bytes) -> None:
+        export(b, timeout=300)
+
+    return send
 
 
 def run(send: Callable[[bytes], None], bodies: list[bytes], clients: int) -> float:
@@ -88,37 +112,21 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--spans", type=int, default=500)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--no-content", action="store_true", help="spans without prompt/response")
     args = ap.parse_args()
-    import grpc
-
     n = args.requests * args.spans
     print(f"{args.requests} requests x {args.spans} spans, {args.clients} clients", flush=True)
     results = {}
     for transport in ("http", "grpc"):
         offset = 0 if transport == "http" else args.requests  # fresh ids each run
-        bodies = [body(offset + k, args.spans) for k in range(args.requests)]
+        bodies = [body(offset + k, args.spans, content=not args.no_content)
+                  for k in range(args.requests)]  # fmt: skip
         tmp = Path(tempfile.mkdtemp(prefix="mlw-otlp-bench-"))
         port = free_port()
         srv = ServerProcess(tmp / "data", "--otlp-grpc-port", str(port),
                             "--rate-limit-ingest", "0", "--evaluate-every", "0").start()  # fmt: skip
         try:
-            if transport == "http":
-                http = httpx.Client(base_url=srv.url, timeout=300)
-
-                def send(b: bytes) -> None:
-                    r = http.post("/v1/traces", content=b,
-                                  headers={"content-type": "application/x-protobuf"})  # fmt: skip
-                    r.raise_for_status()
-
-            else:
-                channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-                export = channel.unary_unary(
-                    "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-                )
-
-                def send(b: bytes) -> None:
-                    export(b, timeout=300)
-
+            send = http_sender(srv.url) if transport == "http" else grpc_sender(port)
             send(body(10_000_000, 10))  # warm up (imports, prices, checks)
             elapsed = run(send, bodies, args.clients)
             results[transport] = n / elapsed

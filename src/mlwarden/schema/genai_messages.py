@@ -43,6 +43,16 @@ _INDEXED = re.compile(
     r"\.(\d+)\.(.+)$"
 )
 _ROLE_EVENTS = re.compile(r"^gen_ai\.(system|user|assistant|tool)\.message$")
+#: Key prefixes of the messages of the dialects read after the current GenAI attributes.
+_OTHER_DIALECTS = (
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "llm.input_messages",
+    "llm.output_messages",
+    "embedding.embeddings",
+    "input.value",
+    "output.value",
+)
 _EMBEDDING_TEXT = re.compile(r"^embedding\.embeddings\.(\d+)\.embedding\.text$")
 
 
@@ -193,8 +203,8 @@ def prompt_and_response(
         ins += [("system", m[1]) for m in _messages(attrs["gen_ai.system_instructions"], "system")]
     ins += _messages(attrs.get("gen_ai.input.messages"), "user")
     outs = _messages(attrs.get("gen_ai.output.messages"), "assistant")
-    if ins and outs:  # the current conventions: nothing else to look at
-        return ins, outs
+    if (ins and outs) or not (events or any(k.startswith(_OTHER_DIALECTS) for k in attrs)):
+        return ins, outs  # nothing else to look at
     ev_in, ev_out = _from_events(events) if events else ([], [])
     # the other dialects, first found wins; each read only when the earlier ones found nothing
     for candidates, target in (
