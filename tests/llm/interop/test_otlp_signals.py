@@ -188,3 +188,35 @@ def test_a_trace_without_reported_tokens_says_so(http: httpx.Client) -> None:
     page = http.get("/ui/models/nostream", params={"tab": "llm", "trace": tid})
     assert page.status_code == 200
     assert "not reported" in page.text and "0 / 0" not in page.text
+
+
+def test_metrics_in_otlp_json(http: httpx.Client) -> None:
+    """LiteLLM-style time-to-first-token as a delta histogram and a sum, sent as OTLP/JSON."""
+    t = str(int(datetime.now(UTC).timestamp()) * 10**9)
+    model = {"key": "gen_ai.request.model", "value": {"stringValue": "claude-3-5-haiku"}}
+    point = {"timeUnixNano": t, "count": "2", "sum": 0.9, "min": 0.4, "max": 0.5,
+             "bucketCounts": ["0", "2"], "explicitBounds": [0.1], "attributes": [model]}  # fmt: skip
+    body = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        {"name": "litellm.ttft", "unit": "s",
+         "histogram": {"aggregationTemporality": "AGGREGATION_TEMPORALITY_DELTA",
+                       "dataPoints": [point, point]}},
+        {"name": "litellm.requests", "sum": {"aggregationTemporality": 1, "isMonotonic": True,
+         "dataPoints": [{"timeUnixNano": t, "asInt": "3", "attributes": [model]}]}},
+        {"name": "", "gauge": {"dataPoints": []}},
+    ]}]}]}  # fmt: skip
+    r = http.post("/v1/metrics", json=body)
+    assert r.status_code == 200 and r.json()["partialSuccess"]["rejectedDataPoints"] == 1
+    rows = {
+        m["name"]: m for m in http.get("/v1/llm/metrics", params={"name": "litellm.ttft"}).json()
+    }
+    ttft = rows["litellm.ttft"]
+    assert (ttft["count"], ttft["sum"], ttft["min"], ttft["max"], ttft["points"]) == (
+        4,
+        1.8,
+        0.4,
+        0.5,
+        2,
+    )
+    assert ttft["model"] == "claude-3-5-haiku"
+    (requests,) = http.get("/v1/llm/metrics", params={"name": "litellm.requests"}).json()
+    assert requests["sum"] == 3.0
