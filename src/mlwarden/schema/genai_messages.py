@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -207,17 +207,24 @@ def prompt_and_response(
         return ins, outs  # nothing else to look at
     ev_in, ev_out = _from_events(events) if events else ([], [])
     # the other dialects, first found wins; each read only when the earlier ones found nothing
-    for candidates, target in (
-        ((lambda: _indexed(attrs, "gen_ai.prompt"), lambda: _indexed(attrs, "llm.input_messages"),
-          lambda: _messages(attrs.get("gen_ai.prompt"), "user"), lambda: ev_in,
-          lambda: _embedding_texts(attrs), lambda: _value(attrs.get("input.value"), "user")), ins),
-        ((lambda: _indexed(attrs, "gen_ai.completion"),
-          lambda: _indexed(attrs, "llm.output_messages"),
-          lambda: _messages(attrs.get("gen_ai.completion"), "assistant"), lambda: ev_out,
-          lambda: _value(attrs.get("output.value"), "assistant")), outs),
-    ):  # fmt: skip
+    reads_in: list[Callable[[], list[Message]]] = [
+        lambda: _indexed(attrs, "gen_ai.prompt"),
+        lambda: _indexed(attrs, "llm.input_messages"),
+        lambda: _messages(attrs.get("gen_ai.prompt"), "user"),
+        lambda: ev_in,
+        lambda: _embedding_texts(attrs),
+        lambda: _value(attrs.get("input.value"), "user"),
+    ]
+    reads_out: list[Callable[[], list[Message]]] = [
+        lambda: _indexed(attrs, "gen_ai.completion"),
+        lambda: _indexed(attrs, "llm.output_messages"),
+        lambda: _messages(attrs.get("gen_ai.completion"), "assistant"),
+        lambda: ev_out,
+        lambda: _value(attrs.get("output.value"), "assistant"),
+    ]
+    for reads, target in ((reads_in, ins), (reads_out, outs)):
         if not target:
-            target += next((found for c in candidates if (found := c())), [])
+            target += next((found for read in reads if (found := read())), [])
     return ins, outs
 
 
