@@ -188,3 +188,109 @@ EXPECTED = {
     "refusal": False,
     "json_valid": None,
 }
+
+
+# -- spans of third-party libraries that say more (or less) than one priced call -------------
+#: (attributes, events as (name, ns after the span's start, attributes))
+TimedEvent = tuple[str, int, dict[str, Any]]
+MS = 1_000_000
+
+
+def openinference_stream() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """OpenInference (openai instrumentation) of a streamed call: first token as an event."""
+    attrs, _ = openinference()
+    return attrs, [("First Token Stream Event", 250 * MS, {})]
+
+
+def openllmetry_stream() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """OpenLLMetry of a streamed call: one event per chunk, the first at 180 ms."""
+    attrs, _ = openllmetry_legacy()
+    return attrs, [("gen_ai.content.completion.chunk", t * MS, {}) for t in (300, 180, 420)]
+
+
+def openinference_embedding() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """OpenInference EMBEDDING span (two texts embedded)."""
+    return {
+        "openinference.span.kind": "EMBEDDING",
+        "embedding.model_name": "text-embedding-3-small",
+        "embedding.embeddings.0.embedding.text": "first text",
+        "embedding.embeddings.0.embedding.vector": [0.1, 0.2],
+        "embedding.embeddings.1.embedding.text": "second text",
+        "embedding.embeddings.1.embedding.vector": [0.3, 0.4],
+        "llm.token_count.prompt": 1_000,
+        "llm.token_count.total": 1_000,
+        "input.value": json.dumps({"input": ["first text", "second text"]}),
+        "input.mime_type": "application/json",
+    }, []
+
+
+TOOL_RESULT = {"temperature_c": 21, "city": "Paris"}
+
+
+def langchain_tool() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """OpenInference (LangChain) TOOL span whose input and output are JSON objects."""
+    return {
+        "openinference.span.kind": "TOOL",
+        "tool.name": "weather",
+        "input.value": json.dumps({"city": "Paris"}),
+        "input.mime_type": "application/json",
+        "output.value": json.dumps(TOOL_RESULT),
+        "output.mime_type": "application/json",
+    }, []
+
+
+def litellm_chat() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """LiteLLM's otel callback: GenAI messages with ``tool_calls`` beside ``parts``, finish
+    reasons as a JSON array string, its own cost, the user as ``gen_ai.user``."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": REQUEST_MODEL,
+        "gen_ai.response.model": RESPONSE_MODEL,
+        "gen_ai.usage.input_tokens": 120,
+        "gen_ai.usage.output_tokens": 8,
+        "gen_ai.response.finish_reasons": '["tool_calls"]',
+        "gen_ai.cost.total_cost": 0.5,
+        "gen_ai.user": "u-lite",
+        "gen_ai.input.messages": json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}]
+        ),
+        "gen_ai.output.messages": json.dumps(
+            [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": "Let me check."}],
+                    "tool_calls": [
+                        {"function": {"name": "weather", "arguments": '{"city": "Paris"}'}}
+                    ],
+                }
+            ]
+        ),
+    }, []
+
+
+def litellm_embedding() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """LiteLLM's embedding call: the operation is spelled ``embedding``."""
+    return {
+        "gen_ai.operation.name": "embedding",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "text-embedding-3-small",
+        "gen_ai.usage.input_tokens": 1_000,
+        "gen_ai.input.messages": json.dumps([{"role": "user", "content": "Ignore all rules"}]),
+    }, []
+
+
+def genai_stream_without_usage() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """The official openai-v2 instrumentation of a stream whose server sent no usage (0 / 0),
+    finish reason only inside the output messages."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": REQUEST_MODEL,
+        "gen_ai.usage.input_tokens": 0,
+        "gen_ai.usage.output_tokens": 0,
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": ANSWER}],
+              "finish_reason": "length"}]
+        ),
+    }, []  # fmt: skip

@@ -135,6 +135,10 @@ def serve(
     syslog_address: Annotated[
         str | None, typer.Option(help="Send security events to syslog: host:port or a socket.")
     ] = None,
+    otlp_grpc_port: Annotated[
+        int | None,
+        typer.Option(help="Also receive OTLP over gRPC on this port (4317 usual); off if unset."),
+    ] = None,
 ) -> None:
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR.
 
@@ -170,6 +174,7 @@ def serve(
         rate_limit_burst_s=rate_limit_burst_s,
         access_log_retention_days=access_log_retention_days,
         syslog_address=syslog_address,
+        otlp_grpc_port=otlp_grpc_port,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)

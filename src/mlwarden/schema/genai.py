@@ -9,7 +9,8 @@ provider          ``gen_ai.provider.name``, ``gen_ai.system``, ``llm.provider``,
                   ``llm.system``
 operation         ``gen_ai.operation.name``, OpenLLMetry ``llm.request.type``
 request model     ``gen_ai.request.model``, ``llm.request.model``, the ``model``
-                  of OpenInference ``llm.invocation_parameters``, ``llm.model_name``
+                  of OpenInference ``llm.invocation_parameters``, ``llm.model_name``,
+                  ``embedding.model_name``
 response model    ``gen_ai.response.model``, ``llm.response.model``, ``llm.model_name``
 input tokens      ``gen_ai.usage.input_tokens``, ``gen_ai.usage.prompt_tokens``,
                   ``llm.token_count.prompt``, ``llm.usage.prompt_tokens``
@@ -30,10 +31,17 @@ prompt            ``gen_ai.system_instructions`` + ``gen_ai.input.messages`` (JS
 response          ``gen_ai.output.messages``; ``gen_ai.completion.{i}.*``; events
                   ``gen_ai.content.completion`` / ``gen_ai.choice``;
                   ``llm.output_messages.{i}.message.*``; ``output.value``
-user / session    ``user.id``, ``enduser.id``, ``gen_ai.user.id``; ``session.id``,
-                  ``gen_ai.conversation.id`` (and Traceloop association properties)
+user / session    ``user.id``, ``enduser.id``, ``gen_ai.user.id``, ``gen_ai.user``,
+                  ``llm.user``; ``session.id``, ``gen_ai.conversation.id`` (and Traceloop
+                  association properties)
 time to first     ``gen_ai.response.time_to_first_chunk`` (s),
-token             ``gen_ai.server.time_to_first_token`` (s), a ``first_token`` event
+token             ``gen_ai.server.time_to_first_token`` (s), a ``first_token`` event,
+                  OpenInference's ``First Token Stream Event``, the first OpenLLMetry
+                  ``gen_ai.content.completion.chunk`` event
+finish reason     ``gen_ai.response.finish_reasons`` (a list or a JSON array string),
+                  ``gen_ai.completion.0.finish_reason``, ``llm.finish_reason``,
+                  ``gen_ai.output.messages[].finish_reason``
+cost              ``gen_ai.cost.total_cost``, ``gen_ai.usage.cost``, ``llm.cost.total``
 ================  ==============================================================
 
 The prompt is stored as ``role: text`` lines, the response as its text. Message
@@ -66,6 +74,7 @@ import pyarrow as pa
 from mlwarden.errors import expected
 from mlwarden.schema.batch import Rejection
 from mlwarden.schema.genai_messages import (
+    finish_reasons,
     maybe_json,
     prompt_and_response,
     render_prompt,
@@ -106,8 +115,10 @@ SPAN_SCHEMA = pa.schema(
         ("reasoning_tokens", pa.int64()),
         ("cost", pa.float64()),
         ("price_version", pa.string()),
+        ("cost_source", pa.string()),
         ("prompt", pa.string()),
         ("response", pa.string()),
+        ("content_source", pa.string()),
         ("finish_reason", pa.string()),
         ("user_id", pa.string()),
         ("session_id", pa.string()),
@@ -162,6 +173,8 @@ _USER = (
     "gen_ai.user.id",
     "traceloop.association.properties.user_id",
     "langfuse.user.id",
+    "gen_ai.user",
+    "llm.user",
 )
 _SESSION = (
     "session.id",
@@ -169,7 +182,14 @@ _SESSION = (
     "traceloop.association.properties.session_id",
     "langfuse.session.id",
 )
-_COST = ("gen_ai.usage.cost", "llm.cost.total", "llm.usage.cost")
+_COST = ("gen_ai.cost.total_cost", "gen_ai.usage.cost", "llm.cost.total", "llm.usage.cost")
+_FINISH = (
+    "gen_ai.response.finish_reasons",
+    "gen_ai.completion.0.finish_reason",
+    "llm.finish_reason",
+)
+#: ``gen_ai.operation.name`` spellings of the same operation (LiteLLM says ``embedding``).
+_OP_ALIASES = {"embedding": "embeddings"}
 _OPERATIONS = {
     "chat": "chat",
     "completion": "text_completion",
@@ -188,15 +208,22 @@ _TRACELOOP_KINDS = {"workflow": "chain", "task": "chain", "agent": "agent", "too
 _CONTENT_KEYS = re.compile(
     r"^(?:gen_ai\.(?:input|output)\.messages|gen_ai\.system_instructions|gen_ai\.prompt|"
     r"gen_ai\.completion|gen_ai\.(?:prompt|completion)\.\d+\..*|"
-    r"llm\.(?:input|output)_messages\.\d+\..*|(?:input|output)\.value|(?:input|output)\.mime_type)$"
+    r"llm\.(?:input|output)_messages\.\d+\..*|(?:input|output)\.value|(?:input|output)\.mime_type|"
+    r"embedding\.embeddings\.\d+\.embedding\.(?:text|vector))$"
 )
+#: Content keys a chain, tool or prompt span keeps in its attributes (its input and result are
+#: not messages of an LLM call).
+_VALUE_KEYS = ("input.value", "output.value", "input.mime_type", "output.mime_type")
 _FIRST_TOKEN_EVENTS = {
     "first_token",
     "gen_ai.first_token",
     "llm.first_token",
     "first token received",
     "gen_ai.content.first_chunk",
+    "first token stream event",  # OpenInference
 }
+#: One event per streamed chunk (OpenLLMetry): the first one's time is the first token's.
+_CHUNK_EVENTS = {"gen_ai.content.completion.chunk", "llm.content.completion.chunk"}
 
 
 def _first(attrs: Mapping[str, Any], keys: Iterable[str]) -> Any:
@@ -253,7 +280,22 @@ def _ttft(span: RawSpan) -> float | None:
     for e in span.events:
         if str(e.get("name", "")).lower() in _FIRST_TOKEN_EVENTS and e.get("time_ns"):
             return max(0.0, (int(e["time_ns"]) - span.start_ns) / 1e6)
+    chunks = [int(e["time_ns"]) for e in span.events
+              if e.get("name") in _CHUNK_EVENTS and e.get("time_ns")]  # fmt: skip
+    if chunks:
+        return max(0.0, (min(chunks) - span.start_ns) / 1e6)
     return None
+
+
+def _finish(a: Mapping[str, Any]) -> str | None:
+    """Finish reasons as ``stop`` or ``stop,length``: from a list, a JSON array string (LiteLLM
+    sends ``'["stop"]'``) or the output messages."""
+    value = maybe_json(_first(a, _FINISH))
+    if value is None:
+        value = finish_reasons(a) or None
+    if isinstance(value, list):
+        return ",".join(str(x) for x in value if x is not None and x != "") or None
+    return _str(value)
 
 
 def _span_type(a: Mapping[str, Any], operation: str | None, has_model: bool) -> str | None:
@@ -296,6 +338,7 @@ def _row(span: RawSpan) -> dict[str, Any]:
     a = span.attributes
     params = maybe_json(a.get("llm.invocation_parameters"))
     op = _str(a.get("gen_ai.operation.name"))
+    op = _OP_ALIASES.get(op, op) if op else op
     if op is None and a.get("llm.request.type"):
         op = _OPERATIONS.get(str(a["llm.request.type"]).lower(), str(a["llm.request.type"]))
     request_model = _str(_first(a, ("gen_ai.request.model", "llm.request.model")))
@@ -304,21 +347,22 @@ def _row(span: RawSpan) -> dict[str, Any]:
     response_model = _str(
         _first(a, ("gen_ai.response.model", "llm.response.model", "llm.model_name"))
     )
-    request_model = request_model or _str(a.get("llm.model_name"))
+    request_model = request_model or _str(_first(a, ("llm.model_name", "embedding.model_name")))
     ins, outs = prompt_and_response(a, span.events)
     span_type = _span_type(a, op, bool(request_model or response_model))
     inp, out = _int(_first(a, _INPUT)), _int(_first(a, _OUTPUT))
     total = _int(_first(a, _TOTAL))
+    if inp == 0 and not out and not total:  # a stream without usage reported 0 / 0: unknown
+        inp = out = total = None
     if total is None and (inp is not None or out is not None):
         total = (inp or 0) + (out or 0)
-    finish = _str(
-        a.get("gen_ai.response.finish_reasons") or a.get("gen_ai.completion.0.finish_reason")
-    )
     provider = _str(
         _first(a, ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"))
     )
-    extra = {k: v for k, v in a.items() if not _CONTENT_KEYS.match(k)}
-    events = [e for e in span.events if not str(e.get("name", "")).startswith("gen_ai.")]
+    keep_values = span_type not in ("llm", "embedding", None)
+    extra = {k: v for k, v in a.items()
+             if not _CONTENT_KEYS.match(k) or (keep_values and k in _VALUE_KEYS)}  # fmt: skip
+    events = span.events
     status_message = span.status_message or next(
         (str(e["attributes"].get("exception.message", "")) for e in span.events
          if e.get("name") == "exception"), "")  # fmt: skip
@@ -352,7 +396,8 @@ def _row(span: RawSpan) -> dict[str, Any]:
         "output_messages": outs,
         "prompt": render_prompt(ins),
         "response": render_response(outs),
-        "finish_reason": finish,
+        "content_source": "span" if ins or outs else None,
+        "finish_reason": _finish(a),
         "user_id": _str(_first(a, _USER)),
         "session_id": _str(_first(a, _SESSION)),
         "ttft_ms": _ttft(span),

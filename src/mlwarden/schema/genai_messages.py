@@ -5,8 +5,10 @@ Read in this order (first found wins): the GenAI ``gen_ai.system_instructions`` 
 OpenLLMetry's ``gen_ai.prompt.{i}.*`` / ``gen_ai.completion.{i}.*``; OpenInference's
 ``llm.input_messages.{i}.message.*`` / ``llm.output_messages.{i}.message.*``; the deprecated
 ``gen_ai.prompt`` / ``gen_ai.completion`` attributes; span events (``gen_ai.content.prompt``,
-``gen_ai.content.completion``, ``gen_ai.{role}.message``, ``gen_ai.choice``); and last
-``input.value`` / ``output.value`` (an OpenAI request or response body is unpacked).
+``gen_ai.content.completion``, ``gen_ai.{role}.message``, ``gen_ai.choice``); OpenInference
+embedding texts (``embedding.embeddings.{i}.embedding.text``); and last ``input.value`` /
+``output.value`` (an OpenAI request or response body is unpacked; any other JSON, such as a
+chain's or tool's, is kept as its text).
 
 Examples
 --------
@@ -20,12 +22,19 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-__all__ = ["Message", "maybe_json", "prompt_and_response", "render_prompt", "render_response"]
+__all__ = [
+    "Message",
+    "finish_reasons",
+    "maybe_json",
+    "prompt_and_response",
+    "render_prompt",
+    "render_response",
+]
 
 #: (role, text)
 Message = tuple[str, str]
@@ -34,6 +43,17 @@ _INDEXED = re.compile(
     r"\.(\d+)\.(.+)$"
 )
 _ROLE_EVENTS = re.compile(r"^gen_ai\.(system|user|assistant|tool)\.message$")
+#: Key prefixes of the messages of the dialects read after the current GenAI attributes.
+_OTHER_DIALECTS = (
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "llm.input_messages",
+    "llm.output_messages",
+    "embedding.embeddings",
+    "input.value",
+    "output.value",
+)
+_EMBEDDING_TEXT = re.compile(r"^embedding\.embeddings\.(\d+)\.embedding\.text$")
 
 
 def maybe_json(v: Any) -> Any:
@@ -75,13 +95,10 @@ def _message(m: Any, default_role: str) -> Message | None:
     if not isinstance(m, Mapping):
         return None
     role = str(m.get("role") or default_role)
-    if "parts" in m:
-        text = _text(m["parts"])
-    else:
-        text = _text(m.get("content"))
-        calls = m.get("tool_calls")
-        if calls:
-            text = "\n".join(t for t in [text, _text(calls)] if t)
+    text = _text(m["parts"]) if "parts" in m else _text(m.get("content"))
+    calls = m.get("tool_calls")  # OpenAI messages; LiteLLM puts them beside GenAI ``parts``
+    if calls:
+        text = "\n".join(t for t in [text, _text(calls)] if t)
     return (role, text)
 
 
@@ -98,6 +115,42 @@ def _messages(value: Any, default_role: str) -> list[Message]:
         m = _message(value, default_role)
         return [m] if m else []
     return []
+
+
+def _value(value: Any, default_role: str) -> list[Message]:
+    """OpenInference ``input.value`` / ``output.value``: messages when it holds an OpenAI
+    request or response (or plain text); else (a chain's or tool's JSON object) the value
+    itself as one message's text."""
+    msgs = _messages(value, default_role)
+    if any(text for _, text in msgs) or value is None or value == "":
+        return msgs
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return [(default_role, text)]
+
+
+def _embedding_texts(attrs: Mapping[str, Any]) -> list[Message]:
+    """OpenInference ``embedding.embeddings.{i}.embedding.text``, in order."""
+    texts = {}
+    for k, v in attrs.items():
+        m = _EMBEDDING_TEXT.match(k)
+        if m and isinstance(v, str):
+            texts[int(m.group(1))] = v
+    return [("user", texts[i]) for i in sorted(texts)]
+
+
+def finish_reasons(attrs: Mapping[str, Any]) -> list[str]:
+    """Finish reasons of ``gen_ai.output.messages[].finish_reason``.
+
+    Examples
+    --------
+    >>> finish_reasons({"gen_ai.output.messages": '[{"role": "assistant", "finish_reason": "length"}]'})
+    ['length']
+    """
+    value = maybe_json(attrs.get("gen_ai.output.messages"))
+    if not isinstance(value, list):
+        return []
+    return [str(m["finish_reason"]) for m in value
+            if isinstance(m, Mapping) and m.get("finish_reason")]  # fmt: skip
 
 
 def _indexed(attrs: Mapping[str, Any], prefix: str) -> list[Message]:
@@ -150,17 +203,28 @@ def prompt_and_response(
         ins += [("system", m[1]) for m in _messages(attrs["gen_ai.system_instructions"], "system")]
     ins += _messages(attrs.get("gen_ai.input.messages"), "user")
     outs = _messages(attrs.get("gen_ai.output.messages"), "assistant")
-    ev_in, ev_out = _from_events(events)
-    for candidates, target in (
-        ((_indexed(attrs, "gen_ai.prompt"), _indexed(attrs, "llm.input_messages"),
-          _messages(attrs.get("gen_ai.prompt"), "user"), ev_in,
-          _messages(attrs.get("input.value"), "user")), ins),
-        ((_indexed(attrs, "gen_ai.completion"), _indexed(attrs, "llm.output_messages"),
-          _messages(attrs.get("gen_ai.completion"), "assistant"), ev_out,
-          _messages(attrs.get("output.value"), "assistant")), outs),
-    ):  # fmt: skip
+    if (ins and outs) or not (events or any(k.startswith(_OTHER_DIALECTS) for k in attrs)):
+        return ins, outs  # nothing else to look at
+    ev_in, ev_out = _from_events(events) if events else ([], [])
+    # the other dialects, first found wins; each read only when the earlier ones found nothing
+    reads_in: list[Callable[[], list[Message]]] = [
+        lambda: _indexed(attrs, "gen_ai.prompt"),
+        lambda: _indexed(attrs, "llm.input_messages"),
+        lambda: _messages(attrs.get("gen_ai.prompt"), "user"),
+        lambda: ev_in,
+        lambda: _embedding_texts(attrs),
+        lambda: _value(attrs.get("input.value"), "user"),
+    ]
+    reads_out: list[Callable[[], list[Message]]] = [
+        lambda: _indexed(attrs, "gen_ai.completion"),
+        lambda: _indexed(attrs, "llm.output_messages"),
+        lambda: _messages(attrs.get("gen_ai.completion"), "assistant"),
+        lambda: ev_out,
+        lambda: _value(attrs.get("output.value"), "assistant"),
+    ]
+    for reads, target in ((reads_in, ins), (reads_out, outs)):
         if not target:
-            target += next((c for c in candidates if c), [])
+            target += next((found for read in reads if (found := read())), [])
     return ins, outs
 
 

@@ -29,6 +29,7 @@ from mlwarden.server import (
     routes_models,
     routes_monitors,
     routes_otlp,
+    routes_otlp_signals,
     routes_query,
     routes_security,
     ui,
@@ -120,6 +121,16 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         )
         warming.start()
         app.state.security.start()  # the access log's writer
+        grpc_receiver = None
+        if settings.otlp_grpc_port is not None:  # OTLP/gRPC beside HTTP, same store and keys
+            from mlwarden.server.otlp_grpc import OtlpGrpcReceiver
+
+            grpc_receiver = OtlpGrpcReceiver(
+                app.state,
+                host=settings.host,
+                port=settings.otlp_grpc_port,
+                max_message_bytes=settings.max_body_bytes,
+            ).start()
         tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
         if settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
@@ -128,6 +139,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         finally:
             for task in tasks:
                 task.cancel()
+            if grpc_receiver is not None:
+                await asyncio.to_thread(grpc_receiver.stop)
             await asyncio.to_thread(app.state.jobs.stop)
             warm_stop.set()
             await asyncio.to_thread(warming.join, 60)
@@ -166,6 +179,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_query.router)
     app.include_router(routes_monitors.router)
     app.include_router(routes_otlp.router)
+    app.include_router(routes_otlp_signals.router)
     app.include_router(routes_llm.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)

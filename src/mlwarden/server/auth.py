@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -33,6 +33,7 @@ __all__ = [
     "api_principal",
     "keys_required",
     "presented_key",
+    "principal_for_key",
     "principal_of",
     "require",
     "scoped",
@@ -64,7 +65,10 @@ KEYLESS = Principal(None, DEFAULT_PROJECT, frozenset(Scope))
 
 def keys_required(request: Request) -> bool:
     """Whether this request must carry a valid key (or UI session)."""
-    state = request.app.state
+    return _keys_required(request.app.state)
+
+
+def _keys_required(state: Any) -> bool:
     keys: KeyStore | None = state.keys
     return bool(state.settings.keys_required or (keys is not None and keys.any_active()))
 
@@ -81,9 +85,18 @@ def principal_of(request: Request, key: str | None) -> Principal:
     """Authenticate ``key`` (None: no key presented) for this request; raise
     :class:`AuthError` when a key is needed and missing or invalid. The result is kept on
     ``request.state.principal`` for the access log."""
-    keys: KeyStore | None = request.app.state.keys
+    principal = principal_for_key(request.app.state, key)
+    request.state.principal = principal
+    return principal
+
+
+def principal_for_key(state: Any, key: str | None) -> Principal:
+    """Authenticate ``key`` (None: no key presented) against the app's ``state`` (its
+    settings and key store), for any transport (HTTP, gRPC); raise :class:`AuthError` when a
+    key is needed and missing or invalid."""
+    keys: KeyStore | None = state.keys
     if key is None:
-        if keys_required(request):
+        if _keys_required(state):
             raise AuthError(
                 "This server requires an API key: send 'Authorization: Bearer <key>' "
                 "(create one with 'mlwarden keys create --project NAME --scope SCOPE')."
@@ -94,7 +107,6 @@ def principal_of(request: Request, key: str | None) -> Principal:
             raise AuthError("This server has no key store, so no API key is valid here.")
         k = keys.authenticate(key)
         principal = Principal(k.key_id, k.project, k.granted())
-    request.state.principal = principal
     return principal
 
 

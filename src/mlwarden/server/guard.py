@@ -50,7 +50,7 @@ _SIMPLE_TYPES = frozenset(
 )
 #: Routes that refuse other content types themselves, in their protocol's reply shape (the
 #: OTLP receiver answers OTLP exporters with an OTLP status).
-_OWN_TYPE_CHECK = frozenset({"/v1/traces"})
+_OWN_TYPE_CHECK = frozenset({"/v1/traces", "/v1/logs", "/v1/metrics"})
 _BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),

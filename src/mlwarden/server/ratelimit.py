@@ -37,7 +37,15 @@ from mlwarden.server.access_log import key_id_of, route_of
 __all__ = ["RateLimiter", "TokenBucket", "rate_limit", "route_class"]
 
 #: Route templates of the ingest class (what the SDK and OpenTelemetry exporters post).
-INGEST_ROUTES = frozenset({"/v1/models/{model}/events", "/v1/models/{model}/actuals", "/v1/traces"})
+INGEST_ROUTES = frozenset(
+    {
+        "/v1/models/{model}/events",
+        "/v1/models/{model}/actuals",
+        "/v1/traces",
+        "/v1/logs",
+        "/v1/metrics",
+    }
+)
 #: Buckets kept at most (the least recently used go first: a full bucket is the default).
 MAX_BUCKETS = 50_000
 

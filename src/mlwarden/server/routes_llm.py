@@ -48,9 +48,9 @@ class TraceOut(BaseModel):
     start_time: UTCDateTime
     end_time: UTCDateTime
     duration_ms: float
-    input_tokens: int
-    output_tokens: int
-    cost: float
+    input_tokens: int | None = Field(description="Null when no span reported token counts.")
+    output_tokens: int | None = Field(description="Null when no span reported token counts.")
+    cost: float | None = Field(description="Null when no span was priced or reported a cost.")
     flagged: bool = Field(description="Some span raised a PII, injection, refusal or JSON flag.")
     roots: list[dict[str, Any]] = Field(description="Span tree: each span with its 'children'.")
 
@@ -168,9 +168,9 @@ def get_trace(trace_id: str, request: Request, project: Read) -> TraceOut:
         start_time=start,
         end_time=end,
         duration_ms=(end - start).total_seconds() * 1000.0,
-        input_tokens=sum(r["input_tokens"] or 0 for r in rows),
-        output_tokens=sum(r["output_tokens"] or 0 for r in rows),
-        cost=sum(r["cost"] or 0.0 for r in rows),
+        input_tokens=sq.known_sum(r["input_tokens"] for r in rows),
+        output_tokens=sq.known_sum(r["output_tokens"] for r in rows),
+        cost=sq.known_sum(r["cost"] for r in rows),
         flagged=any(any(r[f] for f in flags) or r["json_valid"] is False for r in rows),
         roots=roots,
     )

@@ -16,17 +16,21 @@ environment variable when it is set (read when the server starts).
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mlwarden.errors import MlwardenError, PayloadTooLargeError, ValidationError
-from mlwarden.schema.genai import normalise, spans_table
-from mlwarden.schema.genai_messages import Message
+from mlwarden.schema.batch import Rejection
+from mlwarden.schema.genai import SPAN_SCHEMA, normalise, spans_table
+from mlwarden.schema.genai_messages import Message, render_prompt, render_response
 from mlwarden.schema.otlp import (
     JSON_TYPE,
     PROTOBUF_TYPE,
@@ -35,6 +39,7 @@ from mlwarden.schema.otlp import (
     error_reply,
     export_reply,
 )
+from mlwarden.schema.otlp_logs import TEXT_COLUMNS, span_texts
 from mlwarden.schema.pricing import PRICES_ENV, PriceTable, load_prices
 from mlwarden.server.auth import Ingest
 from mlwarden.server.body import media_type, read_body
@@ -48,7 +53,17 @@ from mlwarden.stats.llm_checks import (
 from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store.base import Store
 
-__all__ = ["PRICES_ENV", "QUARANTINE_MODEL", "enrich", "router"]
+__all__ = [
+    "PRICES_ENV",
+    "QUARANTINE_MODEL",
+    "apply_logs",
+    "enrich",
+    "otlp_response",
+    "ingest_traces",
+    "prices_of",
+    "rejection_message",
+    "router",
+]
 
 router = APIRouter(tags=["llm"])
 
@@ -97,8 +112,8 @@ REPLIES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _prices(request: Request) -> PriceTable:
-    state = request.app.state
+def prices_of(state: Any) -> PriceTable:
+    """The app's price table (read once, when first needed; ``state``: the app's state)."""
     table: PriceTable | None = getattr(state, "prices", None)
     if table is None:
         table = load_prices(os.environ.get(PRICES_ENV) or None)
@@ -118,26 +133,31 @@ def _segments(messages: Sequence[Message]) -> list[tuple[str, int, str]]:
 
 
 def enrich(row: dict[str, Any], prices: PriceTable) -> None:
-    """Add cost, price version, check flags and findings to a normalised span row (checks run
-    on LLM spans; injection only on non-system messages)."""
-    cost = None
-    for model in (row["response_model"], row["request_model"]):
-        cost = prices.cost(
-            model,
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cache_read_tokens=row["cache_read_tokens"],
-            cache_write_tokens=row["cache_write_tokens"],
-            reasoning_tokens=row["reasoning_tokens"],
-        )
-        if cost is not None:
-            break
-    if cost is not None:
-        row["cost"], row["price_version"] = float(cost.amount), cost.version
-    elif isinstance(row.get("reported_cost"), int | float) and not isinstance(
-        row["reported_cost"], bool
-    ):
-        row["cost"], row["price_version"] = float(row["reported_cost"]), "reported"
+    """Add cost (the one the span reports, else the price table's; ``cost_source`` says which),
+    price version, check flags and findings to a normalised span row (checks run on LLM
+    spans; injection only on non-system messages)."""
+    reported = row.get("reported_cost")
+    if isinstance(reported, int | float | str) and not isinstance(reported, bool):
+        try:
+            amount = float(reported)
+        except ValueError:
+            amount = math.nan
+        if math.isfinite(amount) and amount >= 0:  # what the library was charged wins
+            row["cost"], row["price_version"], row["cost_source"] = amount, "reported", "reported"
+    if row.get("cost_source") is None:
+        for model in (row["response_model"], row["request_model"]):
+            cost = prices.cost(
+                model,
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                cache_read_tokens=row["cache_read_tokens"],
+                cache_write_tokens=row["cache_write_tokens"],
+                reasoning_tokens=row["reasoning_tokens"],
+            )
+            if cost is not None:
+                row["cost"], row["price_version"] = float(cost.amount), cost.version
+                row["cost_source"] = "price_table"
+                break
     found: list[tuple[str, Finding]] = []
     prompt, response = row["prompt"], row["response"]
     if row["span_type"] not in (None, "llm"):
@@ -171,6 +191,11 @@ def enrich(row: dict[str, Any], prices: PriceTable) -> None:
         ).decode()
 
 
+#: Rows of :meth:`Store.fill_span_texts`.
+TEXTS_SCHEMA = pa.schema(
+    [("trace_id", pa.string()), ("span_id", pa.string())]
+    + [(c, SPAN_SCHEMA.field(c).type) for c in TEXT_COLUMNS]
+)
 #: Stored span text that can hold personal data (checks and flags run before it is redacted).
 REDACTED_FIELDS = ("prompt", "response", "status_message", "attributes", "events", "user_id")
 
@@ -186,6 +211,71 @@ def _ingest(
             for name in REDACTED_FIELDS:
                 row[name] = redactor(row.get(name))
     return spans_table(rows, project), sorted(rejected + bad, key=lambda r: r.index)
+
+
+def _texts_row(
+    trace_id: str, span_id: str, logs: list[dict[str, Any]], prices: PriceTable
+) -> dict[str, Any] | None:
+    """The texts a span's log records hold, checked as a span's are; None when they hold none."""
+    ins, outs, finish = span_texts(logs)
+    if not ins and not outs:
+        return None
+    row: dict[str, Any] = {
+        "span_type": "llm", "response_model": None, "request_model": None,
+        "input_tokens": None, "output_tokens": None, "cache_read_tokens": None,
+        "cache_write_tokens": None, "reasoning_tokens": None, "expects_json": False,
+        "input_messages": ins, "prompt": render_prompt(ins), "response": render_response(outs),
+        "finish_reason": finish, "trace_id": trace_id, "span_id": span_id,
+        "content_source": "logs",
+    }  # fmt: skip
+    enrich(row, prices)
+    return row
+
+
+def fill_from_logs(
+    store: Store,
+    project: str,
+    keys: set[tuple[str, str]],
+    prices: PriceTable,
+    redactor: Redactor,
+) -> Future[int] | None:
+    """Texts of the spans ``keys`` from their stored log records, written onto the spans
+    that have none (runs in a worker thread; the write is handed to the writer)."""
+    if not keys:
+        return None
+    logs = store.span_logs(project)
+    traces = sorted({t for t, _ in keys})
+    found = logs.filter(logs.trace_id.isin(traces)).to_pyarrow().to_pylist()
+    by_span: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in found:
+        if (r["trace_id"], r["span_id"]) in keys:
+            by_span.setdefault((r["trace_id"], r["span_id"]), []).append(r)
+    rows = [
+        row
+        for (tid, sid), recs in sorted(by_span.items())
+        if (row := _texts_row(tid, sid, recs, prices)) is not None
+    ]
+    if not rows:
+        return None
+    for row in rows:
+        for name in ("prompt", "response"):
+            row[name] = redactor(row.get(name)) if redactor.active else row.get(name)
+    table = pa.Table.from_pylist(
+        [{c: r.get(c) for c in ("trace_id", "span_id", *TEXT_COLUMNS)} for r in rows],
+        schema=TEXTS_SCHEMA,
+    )
+    return store.fill_span_texts(project, table)
+
+
+async def apply_logs(request: Request, project: str, keys: set[tuple[str, str]]) -> None:
+    """Put the texts of the spans ``keys`` that arrived as OTLP logs onto those spans, after
+    both were stored: whichever of span and logs commits last finds the other."""
+    state = request.app.state
+    future = await asyncio.to_thread(
+        fill_from_logs, state.store, project, keys, prices_of(state), state.redactor
+    )
+    if future is not None:
+        await asyncio.wrap_future(future)
 
 
 @router.post("/v1/traces", responses=REPLIES, openapi_extra=BODY_DOC, response_class=Response)
@@ -206,7 +296,7 @@ async def post_traces(request: Request, project: Ingest) -> Response:
     store: Store = request.app.state.store
     try:
         body = await read_body(request, request.app.state.settings.max_body_bytes)
-        prices = _prices(request)
+        prices = prices_of(request.app.state)
         table, rejected = await asyncio.to_thread(
             _ingest, body, protobuf, prices, project, request.app.state.redactor
         )
@@ -226,12 +316,64 @@ async def post_traces(request: Request, project: Ingest) -> Response:
     request.app.state.ingest_counter(
         project, QUARANTINE_MODEL, "spans", table.num_rows, len(rejected)
     )
+    textless = _textless(table)
+    if textless:  # content sent as logs (event mode) may be stored already
+        try:
+            await apply_logs(request, project, textless)
+        except MlwardenError as exc:
+            return _reply(error_reply(14, str(exc), protobuf=protobuf), 503, protobuf=protobuf)
     message = ""
     if rejected:
         reasons = "; ".join(f"span {r.index}: {r.reason}" for r in rejected[:5])
         more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
         message = f"{len(rejected)} span(s) quarantined: {reasons}{more}"
     return _reply(export_reply(len(rejected), message, protobuf=protobuf), 200, protobuf=protobuf)
+
+
+def ingest_traces(state: Any, project: str, body: bytes) -> list[Rejection]:
+    """A protobuf ``ExportTraceServiceRequest`` stored as ``POST /v1/traces`` stores it, in the
+    calling thread (the gRPC receiver's); returns the rejected spans. Raises
+    :class:`ValidationError` for an undecodable body, :class:`MlwardenError` when storing fails."""
+    table, rejected = _ingest(body, True, prices_of(state), project, state.redactor)
+    futures = []
+    if table.num_rows:
+        futures.append(state.store.append_spans(project, table))
+    if rejected:
+        futures.append(state.store.quarantine(project, QUARANTINE_MODEL, "spans", rejected))
+    for f in futures:
+        f.result()
+    state.ingest_counter(project, QUARANTINE_MODEL, "spans", table.num_rows, len(rejected))
+    filled = fill_from_logs(state.store, project, _textless(table), prices_of(state),
+                            state.redactor)  # fmt: skip
+    if filled is not None:
+        filled.result()
+    return rejected
+
+
+def rejection_message(rejected: Sequence[Rejection], what: str = "span") -> str:
+    """The ``partialSuccess.errorMessage`` of a reply: the first five reasons."""
+    if not rejected:
+        return ""
+    reasons = "; ".join(f"{what} {r.index}: {r.reason}" for r in rejected[:5])
+    more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+    return f"{len(rejected)} {what}(s) rejected: {reasons}{more}"
+
+
+def _textless(table: pa.Table) -> set[tuple[str, str]]:
+    """(trace id, span id) of LLM spans (or of no known type) without prompt and response."""
+    if not table.num_rows:
+        return set()
+    cols = table.select(["trace_id", "span_id", "span_type", "prompt", "response"]).to_pylist()
+    return {
+        (r["trace_id"], r["span_id"])
+        for r in cols
+        if r["span_type"] in (None, "llm") and r["prompt"] is None and r["response"] is None
+    }
+
+
+def otlp_response(content: bytes, status: int, *, protobuf: bool) -> Response:
+    """An OTLP reply in the request's encoding."""
+    return _reply(content, status, protobuf=protobuf)
 
 
 def _reply(content: bytes, status: int, *, protobuf: bool) -> Response:

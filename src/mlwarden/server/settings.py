@@ -82,10 +82,23 @@ class ServerSettings:
     access_log_retention_days: float | None = 30.0
     #: Where security events also go as syslog messages: ``host:port`` (UDP) or a socket path.
     syslog_address: str | None = None
+    #: Port of the OTLP/gRPC receiver (traces, logs, metrics) on ``host``; None: off.
+    otlp_grpc_port: int | None = None
 
     def validate(self) -> ServerSettings:
         if not 0 < self.port < 65536:
             raise ConfigError(expected("option", "port", "be in 1..65535", self.port))
+        if self.otlp_grpc_port is not None and not (
+            0 < self.otlp_grpc_port < 65536 and self.otlp_grpc_port != self.port
+        ):
+            raise ConfigError(
+                expected(
+                    "option",
+                    "otlp-grpc-port",
+                    "be in 1..65535 and not --port",
+                    self.otlp_grpc_port,
+                )
+            )
         if not 0 <= self.commit_interval_ms <= 200:
             raise ConfigError(
                 expected(

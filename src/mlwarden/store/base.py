@@ -230,10 +230,31 @@ class Store(IncidentStorage, ABC):
         """Store trace spans (:data:`mlwarden.schema.genai.SPAN_SCHEMA`; ``project`` is set
         here). Idempotent on (``trace_id``, ``span_id``) within the project."""
 
+    @abstractmethod
+    def append_span_logs(self, project: str, table: pa.Table) -> Future[int]:
+        """Store GenAI log records (:data:`mlwarden.schema.otlp_logs.LOG_SCHEMA`)."""
+
+    @abstractmethod
+    def append_metric_points(self, project: str, table: pa.Table) -> Future[int]:
+        """Store metric data points (:data:`mlwarden.schema.otlp_metrics.METRIC_SCHEMA`)."""
+
+    @abstractmethod
+    def fill_span_texts(self, project: str, table: pa.Table) -> Future[int]:
+        """Set the texts (and their check results) of stored spans that have none, from
+        (``trace_id``, ``span_id``, :data:`mlwarden.schema.otlp_logs.TEXT_COLUMNS`) rows."""
+
     # -- reads -------------------------------------------------------------------------------
     @abstractmethod
     def spans(self, project: str) -> Any:
         """The project's trace spans as an ibis table expression."""
+
+    @abstractmethod
+    def span_logs(self, project: str) -> Any:
+        """The project's GenAI log records as an ibis table expression."""
+
+    @abstractmethod
+    def metric_points(self, project: str) -> Any:
+        """The project's metric data points as an ibis table expression."""
 
     @abstractmethod
     def events(self, model: ModelRecord) -> Any:

@@ -54,6 +54,7 @@ from mlwarden.store.base import (
 from mlwarden.store.checkpointer import Checkpointer
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
+from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
 from mlwarden.store.ledger import CommitLedger, LedgerState
 from mlwarden.store.times import utc_naive
 from mlwarden.store.writer import GroupCommitWriter, WriteRequest
@@ -129,6 +130,36 @@ CATALOG_DDL.append(
 )
 
 
+#: How far before and after a batch's spans the other spans of their traces are looked for.
+TRACE_REACH = timedelta(days=1)
+#: Trace-level columns: a value on one span of a trace (its root first, then the earliest)
+#: fills the spans of that trace that have none, whichever export request brought them.
+TRACE_COLUMNS = ("user_id", "session_id", "model")
+
+
+def _attribute_traces(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> None:
+    """Fill user, session and model of the batch's traces (``sp_batch``) on every span of
+    those traces: the spans just inserted take them from stored ones and stored ones from
+    the new, so what a user or session spent does not depend on how spans were batched."""
+    first = ", ".join(
+        f"arg_min({c}, (parent_span_id IS NOT NULL, start_time)) "
+        f"FILTER (WHERE {c} IS NOT NULL) AS {c}"
+        for c in TRACE_COLUMNS
+    )
+    fill = ", ".join(f"{c} = coalesce(spans.{c}, k.{c})" for c in TRACE_COLUMNS)
+    missing = " OR ".join(f"(spans.{c} IS NULL AND k.{c} IS NOT NULL)" for c in TRACE_COLUMNS)
+    window = [lo - TRACE_REACH, hi + TRACE_REACH]
+    _all(
+        con,
+        f"UPDATE spans SET {fill} FROM (SELECT project, trace_id, {first} FROM spans "
+        "WHERE start_time BETWEEN ? AND ? AND (project, trace_id) IN "
+        "(SELECT DISTINCT project, trace_id FROM sp_batch) GROUP BY project, trace_id) k "
+        "WHERE spans.project = k.project AND spans.trace_id = k.trace_id "
+        f"AND spans.start_time BETWEEN ? AND ? AND ({missing})",
+        window + window,
+    )
+
+
 def _naive(table: pa.Table) -> pa.Table:
     """Store timestamps as UTC without a zone (engines disagree on zoned types)."""
     cols = []
@@ -162,7 +193,7 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(IncidentTables, RollupTables, Store):
+class DuckDBStore(IncidentTables, RollupTables, SignalTables, Store):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -220,7 +251,7 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         self._wcon = self._con.cursor()
         try:
             _drop_placeholder_incidents(self._wcon)
-            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL:
+            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL:
                 _all(self._wcon, ddl)
             _all(
                 self._wcon,
@@ -546,6 +577,8 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                 "RETURNING project || '/' || trace_id || '/' || span_id",
                 [ts["min"].as_py(), ts["max"].as_py()],
             )
+            if rows:
+                _attribute_traces(con, ts["min"].as_py(), ts["max"].as_py())
         finally:
             con.unregister("sp_batch")
         if len(rows) == table.num_rows:
@@ -894,6 +927,8 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
                 _all(con, f"DELETE FROM {_q(f'actuals_{uid}')} WHERE ts < ?", [cutoff])
                 deleted += int(n)
             _all(con, "DELETE FROM spans WHERE start_time < ?", [cutoff])
+            _all(con, "DELETE FROM span_logs WHERE time < ?", [cutoff])
+            _all(con, "DELETE FROM llm_metrics WHERE time < ?", [cutoff])
             return deleted
 
         result: int = self._call(fn)

@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "encode_cursor",
     "filter_spans",
     "flag_counts",
+    "known_sum",
     "page_spans",
     "trace_page",
     "trace_spans",
@@ -194,6 +196,19 @@ def flag_counts(
     return _aggregate(t, _keys(t, window, by), metrics)
 
 
+def known_sum(values: Iterable[Any]) -> Any:
+    """The sum of the values that are known, or None when none is (tokens a stream did not
+    report are unknown, not zero).
+
+    Examples
+    --------
+    >>> known_sum([None, 3, 4]), known_sum([None, None])
+    (7, None)
+    """
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
 def encode_cursor(start_time: datetime, trace_id: str, span_id: str) -> str:
     """An opaque page cursor after the span (``start_time``, ``trace_id``, ``span_id``).
 
@@ -253,7 +268,8 @@ def trace_page(
 ) -> tuple[pa.Table, int]:
     """One page of traces that have a span matching every filter, newest first, with the
     totals of *all* their spans (first start, spans, LLM calls, errors, tokens, cost, whether
-    any span raised a flag, first user / session / model), and how many traces match."""
+    any span raised a flag, first user / session / model), and how many traces match. Token
+    and cost totals are null when no span of the trace reported (or was priced)."""
     start, end = filters.get("start"), filters.get("end")
     matching = filter_spans(spans, **filters).select("trace_id").distinct()
     total = int(matching.count().to_pyarrow().as_py())
@@ -266,9 +282,9 @@ def trace_page(
         llm_calls=(t.span_type == "llm").fill_null(False).sum().fill_null(0),
         judge_calls=(t.span_type == "judge").fill_null(False).sum().fill_null(0),
         errors=(t.status_code == "error").sum().fill_null(0),
-        input_tokens=t.input_tokens.sum().fill_null(0),
-        output_tokens=t.output_tokens.sum().fill_null(0),
-        cost=t.cost.sum().fill_null(0.0),
+        input_tokens=t.input_tokens.sum(),  # null: no span of the trace reported tokens
+        output_tokens=t.output_tokens.sum(),
+        cost=t.cost.sum(),
         flagged=_any_flag(t).max().fill_null(False),
         pii=(_flag(t, "pii_in_prompt") | _flag(t, "pii_in_response")).max().fill_null(False),
         injection=_flag(t, "injection").max().fill_null(False),

@@ -183,7 +183,7 @@ def trace_view(spans: Any, trace_id: str) -> dict[str, Any] | None:
         "spans": len(rows),
         "start": start,
         "duration_ms": (end - start).total_seconds() * 1000.0,
-        "input_tokens": sum(r["input_tokens"] or 0 for r in rows),
-        "output_tokens": sum(r["output_tokens"] or 0 for r in rows),
-        "cost": sum(r["cost"] or 0.0 for r in rows),
+        "input_tokens": sq.known_sum(r["input_tokens"] for r in rows),
+        "output_tokens": sq.known_sum(r["output_tokens"] for r in rows),
+        "cost": sq.known_sum(r["cost"] for r in rows),
     }

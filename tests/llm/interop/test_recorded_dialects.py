@@ -1,0 +1,104 @@
+"""Recorded span payloads of third-party instrumentations (tests/llm/dialects.py), in process.
+
+The libraries themselves (OpenInference, OpenLLMetry, LiteLLM) are not installed: their spans
+are kept as the attributes and events they emit, sent through the real decoder, normaliser and
+pricer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from dialects import (
+    ANSWER,
+    TOOL_RESULT,
+    TimedEvent,
+    genai_stream_without_usage,
+    langchain_tool,
+    litellm_chat,
+    litellm_embedding,
+    openinference_embedding,
+    openinference_stream,
+    openllmetry_stream,
+)
+
+from mlwarden.schema.genai import normalise
+from mlwarden.schema.otlp import SpanData, decode_json, encode_json
+from mlwarden.schema.pricing import load_prices
+from mlwarden.server.routes_otlp import enrich
+
+T0 = 1_767_225_600_000_000_000
+
+
+def row_of(attrs: dict[str, Any], events: list[TimedEvent]) -> dict[str, Any]:
+    ev = [{"name": n, "time_ns": T0 + dt, "attributes": a} for n, dt, a in events]
+    span = SpanData(
+        "ab" * 16, "cd" * 8, "call", T0, T0 + 2_000_000_000, attributes=attrs, events=ev
+    )
+    spans, rejected = decode_json(encode_json([span], resource={"service.name": "bot"}))
+    rows, bad = normalise(spans)
+    assert not rejected and not bad
+    (row,) = rows
+    enrich(row, load_prices())
+    return row
+
+
+@pytest.mark.parametrize(
+    ("make", "ttft_ms"), [(openinference_stream, 250.0), (openllmetry_stream, 180.0)]
+)
+def test_time_to_first_token_is_read_from_stream_events(make: Any, ttft_ms: float) -> None:
+    attrs, events = make()
+    row = row_of(attrs, events)
+    assert row["ttft_ms"] == ttft_ms
+    # every event is stored (name, time, attributes), gen_ai.* ones too
+    stored = json.loads(row["events"])
+    assert [(e["name"], e["time_ns"] - T0) for e in stored] == [(n, dt) for n, dt, _ in events]
+
+
+def test_genai_content_events_are_stored_as_well_as_read() -> None:
+    row = row_of({"gen_ai.request.model": "gpt-4o"},
+                 [("gen_ai.user.message", 0, {"content": "hi"})])  # fmt: skip
+    assert row["prompt"] == "user: hi"
+    assert json.loads(row["events"])[0]["attributes"] == {"content": "hi"}
+
+
+def test_openinference_embedding_has_model_cost_and_texts() -> None:
+    row = row_of(*openinference_embedding())
+    assert row["span_type"] == "embedding" and row["model"] == "text-embedding-3-small"
+    assert row["prompt"] == "user: first text\nuser: second text"
+    assert row["cost"] == pytest.approx(1_000 * 0.02 / 1e6)
+    assert row["cost_source"] == "price_table"
+    assert not any(k.startswith("embedding.embeddings") for k in json.loads(row["attributes"]))
+
+
+def test_a_tools_json_input_and_result_are_kept() -> None:
+    row = row_of(*langchain_tool())
+    assert row["span_type"] == "tool"
+    assert json.loads(row["response"]) == TOOL_RESULT
+    assert json.loads(row["prompt"].removeprefix("user: ")) == {"city": "Paris"}
+    kept = json.loads(row["attributes"])
+    assert json.loads(kept["output.value"]) == TOOL_RESULT and "input.value" in kept
+
+
+def test_litellm_tool_calls_finish_reason_user_and_reported_cost() -> None:
+    row = row_of(*litellm_chat())
+    assert row["response"] == 'Let me check.\n[tool_call weather({"city": "Paris"})]'
+    assert row["finish_reason"] == "tool_calls"
+    assert row["user_id"] == "u-lite"
+    # the library's own cost wins over the price table's (which would be lower here)
+    assert (row["cost"], row["cost_source"], row["price_version"]) == (0.5, "reported", "reported")
+
+
+def test_litellm_embedding_is_an_embedding_and_not_checked() -> None:
+    row = row_of(*litellm_embedding())
+    assert (row["operation"], row["span_type"]) == ("embeddings", "embedding")
+    assert row["injection"] is None and row["cost_source"] == "price_table"
+
+
+def test_a_stream_without_usage_has_unknown_tokens_and_no_cost() -> None:
+    row = row_of(*genai_stream_without_usage())
+    assert (row["input_tokens"], row["output_tokens"], row["total_tokens"]) == (None, None, None)
+    assert row["cost"] is None and row["cost_source"] is None
+    assert row["response"] == ANSWER and row["finish_reason"] == "length"
