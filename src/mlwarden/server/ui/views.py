@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mlwarden.server.ui.axes import time_axis, value_axis
 from mlwarden.server.ui.format import day, glyph, num, status_word, worst
 
 __all__ = [
@@ -139,7 +140,9 @@ class Chart:
     """A time-series chart for the browser (uPlot): x in epoch seconds, one list per series.
 
     ``bands`` pairs series indexes (1-based, as uPlot) whose area between is shaded;
-    ``y_format`` "pct" shows shares (0.012) as percentages (1.2%) on the axis and in the legend.
+    ``y_format`` "pct" shows shares (0.012) as percentages (1.2%) on the axis and in the legend,
+    "usd" amounts of money; ``x_step`` is the data's bucket in seconds when known. The axes
+    (range, ticks, labels) are decided here, by :mod:`.axes`, not by the browser.
     """
 
     id: str
@@ -149,6 +152,7 @@ class Chart:
     x: list[float] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)
     bands: list[list[int]] = field(default_factory=list)
+    x_step: float | None = None
 
     def add(self, label: str, values: Sequence[float | None], **style: Any) -> None:
         self.series.append({"label": label, "values": list(values), **style})
@@ -160,7 +164,11 @@ class Chart:
         )
 
     def payload(self) -> dict[str, Any]:
+        x_axis = time_axis(self.x, step_hint=self.x_step)
+        y_axis = value_axis((v for s in self.series for v in s["values"]), fmt=self.y_format)
         return {
+            "xAxis": x_axis.payload() if x_axis else None,
+            "yAxis": y_axis.payload(),
             "title": self.title,
             "yLabel": self.y_label,
             "yFormat": self.y_format,

@@ -16,13 +16,43 @@
     form.addEventListener("submit", function (e) { e.preventDefault(); window.location.assign(cleanUrl(form)); });
   });
 
-  // Charts: each [data-chart] names a JSON script with x (epoch s) and series.
+  // Charts: each [data-chart] names a JSON script with x (epoch s), series and both axes
+  // (range, ticks and labels decided by the server, see ui/axes.py); what was drawn is
+  // written back on the element (data-x-*, data-y-*) for tests and tools.
   var PALETTE = ["#1f5fa8", "#7a3e9d", "#0f7b6c", "#a15c00", "#b3261e", "#4a4a4a"];
   var charts = [];
+  function fmtNum(v) {
+    if (Math.abs(v) >= 1e4) return Math.round(v).toLocaleString("en-US");
+    return String(Number(v.toPrecision(4)));
+  }
+  function fmtValue(format, v) {
+    if (v == null) return "--";
+    if (format === "pct") return (v * 100).toFixed(2) + "%";
+    if (format === "usd") return (v < 0 ? "-$" : "$") + fmtNum(Math.abs(v));
+    return fmtNum(v);
+  }
+  function fmtTime(v) {
+    return v == null ? "--" : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  }
+  function axisOf(spec, el, name, label) {
+    // fixed ticks and labels: uPlot draws exactly the server's, and records what it drew
+    return {
+      label: label || "",
+      splits: function () { return spec.ticks.slice(); },
+      values: function (u, splits) {
+        var out = splits.map(function (v) {
+          var i = spec.ticks.indexOf(v);
+          return i < 0 ? "" : spec.labels[i];
+        });
+        el.setAttribute("data-" + name + "-labels", JSON.stringify(out));
+        return out;
+      }
+    };
+  }
   function build(el) {
     var spec = JSON.parse(document.getElementById(el.getAttribute("data-chart")).textContent);
     var data = [spec.x];
-    var series = [{}];
+    var series = [{ value: function (u, v) { return fmtTime(v); } }];
     spec.series.forEach(function (s, i) {
       data.push(s.values);
       var opt = { label: s.label, spanGaps: false, points: { show: spec.x.length < 60 } };
@@ -32,30 +62,38 @@
         opt.stroke = s.color || PALETTE[i % PALETTE.length]; opt.width = s.width || 1.5;
         if (s.dash) opt.dash = s.dash;
       }
+      opt.value = function (u, v) { return fmtValue(spec.yFormat, v); };
       series.push(opt);
     });
-    var yAxis = { label: spec.yLabel || "", size: 60 };
-    if (spec.yFormat === "pct") {
-      // shares as percentages, with as many decimals as the tick spacing needs
-      yAxis.values = function (u, vals, axis, space, incr) {
-        var dec = Math.max(0, Math.min(4, -Math.floor(Math.log10(incr * 100) + 1e-9)));
-        return vals.map(function (v) { return (v * 100).toFixed(dec) + "%"; });
-      };
-      series.forEach(function (s, i) {
-        if (i) s.value = function (u, v) { return v == null ? "--" : (v * 100).toFixed(2) + "%"; };
-      });
-    }
+    var xa = spec.xAxis, ya = spec.yAxis;
+    var longest = Math.max.apply(null, ya.labels.map(function (l) { return l.length; }).concat([1]));
+    var yAxis = axisOf(ya, el, "y", spec.yLabel);
+    yAxis.size = Math.max(50, 16 + 8 * longest) + (spec.yLabel ? 20 : 0);
+    var xAxis = axisOf(xa, el, "x", "");
+    xAxis.size = 48;
     var opts = {
       width: Math.max(260, el.clientWidth),
       height: 220,
       series: series,
-      axes: [{}, yAxis],
-      scales: { x: { time: true } },
+      axes: [xAxis, yAxis],
+      scales: {
+        x: { time: true, range: function () { return [xa.min, xa.max]; } },
+        y: { range: function () { return [ya.min, ya.max]; } }
+      },
       bands: (spec.bands || []).map(function (b) { return { series: b, fill: "rgba(122,62,157,0.15)" }; }),
       legend: { live: true },
-      cursor: { drag: { x: false, y: false } }
+      cursor: { drag: { x: false, y: false } },
+      hooks: {
+        draw: [function (u) {
+          ["x", "y"].forEach(function (k) {
+            el.setAttribute("data-" + k + "-min", String(u.scales[k].min));
+            el.setAttribute("data-" + k + "-max", String(u.scales[k].max));
+          });
+        }]
+      }
     };
-    charts.push({ el: el, plot: new uPlot(opts, data, el) });
+    var plot = new uPlot(opts, data, el);
+    charts.push({ el: el, plot: plot });
   }
   if (typeof uPlot !== "undefined") {
     document.querySelectorAll("[data-chart]").forEach(build);
