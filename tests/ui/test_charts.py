@@ -150,3 +150,42 @@ def test_data_table_writes_costs_out(drawn: Any) -> None:
     assert "$0.0000633" in html and "e-05" not in html.split("<script")[0]
     payload = next(c for c, _ in charts if c.id == "usd-all-equal").payload()
     assert json.dumps(payload["yAxis"]["labels"]).count("$") == len(payload["yAxis"]["labels"])
+
+
+def test_sub_day_heat_map_columns_read_hours_under_their_day(browser: Any, artifacts: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mlwarden.server.ui.state import ViewState
+    from mlwarden.server.ui.views import heat_map
+
+    start = datetime(2026, 1, 1, 21, tzinfo=UTC)
+    windows = [start + timedelta(hours=6 * i) for i in range(12)]  # 6-hourly, 4 days
+    rows = [
+        {"monitor": f"volume:{m}", "column": None, "window_start": w, "status": "ok",
+         "value": 1.0, "threshold": 2.0, "kind": "volume", "reason": ""}
+        for m in ("a", "b") for w in windows
+    ]  # fmt: skip
+    hm = heat_map(rows, lambda m, w: "#", name_of=lambda r: r["monitor"])
+    assert hm.subday
+    body = templates.env.from_string(
+        '{% from "macros.html" import heatmap %}{{ heatmap(hm, state, "Monitors") }}'
+    ).render(hm=hm, state=ViewState())
+    context = browser.new_context(viewport={"width": 1280, "height": 600})
+    pg = context.new_page()
+    css = (STATIC_DIR / "app.css").read_text()
+    pg.set_content(f"<!doctype html><html><head><style>{css}</style></head><body>{body}</body>")
+    heads = pg.locator("th.day").all_inner_texts()
+    assert heads == ["21", "03", "09", "15", "21", "03", "09", "15", "21", "03", "09", "15"]
+    days = pg.locator("th.dayhead").all_inner_texts()
+    assert days == ["01", "Jan 02", "Jan 03", "Jan 04"]
+    keys = pg.locator('tr[data-row="volume:a"] td.cell').evaluate_all(
+        "cs => cs.map(c => c.dataset.window)"
+    )
+    assert len(set(keys)) == 12 and keys[0] == "2026-01-01 21:00"
+    assert "hour of the day" in pg.locator("#heat-legend").inner_text()
+    # the first column is whole: right of the row heads, not under them
+    head = pg.locator("thead th.rowhead").bounding_box()
+    first = pg.locator("th.day").first.bounding_box()
+    assert first["x"] >= head["x"] + head["width"] - 0.5 and first["width"] >= 20
+    pg.screenshot(path=str(artifacts / "heat-subday.png"), full_page=True)
+    context.close()

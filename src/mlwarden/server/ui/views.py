@@ -70,6 +70,31 @@ class HeatMap:
     windows: list[datetime]
     rows: list[HeatRow]
 
+    @property
+    def subday(self) -> bool:
+        """Whether windows are shorter than a day (columns then read hours, grouped by day)."""
+        pairs = zip(self.windows, self.windows[1:], strict=False)
+        return any((b - a).total_seconds() < 86400 for a, b in pairs)
+
+    def column_label(self, w: datetime) -> str:
+        """A column's head: the hour for sub-day windows, else the day of the month."""
+        return w.strftime("%H" if self.subday else "%d")
+
+    def column_key(self, w: datetime) -> str:
+        """A column's window as text: the day, or the day and time for sub-day windows."""
+        return w.strftime("%Y-%m-%d %H:%M") if self.subday else day(w)
+
+    def days(self) -> list[tuple[str, str, int]]:
+        """(date, its head, number of columns) groups of a sub-day map's columns, in order;
+        a day of one or two columns is headed by its day of month only (it must fit)."""
+        groups: list[tuple[str, datetime, int]] = []
+        for w in self.windows:
+            if groups and groups[-1][0] == day(w):
+                groups[-1] = (groups[-1][0], groups[-1][1], groups[-1][2] + 1)
+            else:
+                groups.append((day(w), w, 1))
+        return [(d, w.strftime("%b %d" if n > 2 else "%d"), n) for d, w, n in groups]
+
 
 def heat_map(
     rows: Sequence[dict[str, Any]],
@@ -82,6 +107,7 @@ def heat_map(
 ) -> HeatMap:
     """Monitors × windows; ``link(monitor, window)`` is each cell's drill-down URL."""
     windows = sorted({r["window_start"] for r in rows})
+    subday = HeatMap(windows=windows, rows=[]).subday
     by_monitor: dict[str, dict[datetime, dict[str, Any]]] = {}
     names: dict[str, str] = {}
     for row in rows:
@@ -101,7 +127,8 @@ def heat_map(
                     value / th if r and r.get("direction") != "below" else th / max(value, 1e-12)
                 )
                 peak = max(peak, ratio)
-            label = f"{names[mon]}, {day(w)}: {status_word(status)}"
+            when = w.strftime("%Y-%m-%d %H:%M UTC") if subday else day(w)
+            label = f"{names[mon]}, {when}: {status_word(status)}"
             if value is not None:
                 label += f", value {num(value)}" + (f" vs threshold {num(th)}" if th else "")
             cells.append(
