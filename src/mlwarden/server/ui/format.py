@@ -8,6 +8,8 @@ Examples
 ('0.1235', '–', '12,346', '5.1%', '1,234,567')
 >>> usd(6.33e-05), usd(1234.5), usd(0.5), usd(0), usd(None)
 ('$0.0000633', '$1,234.50', '$0.50', '$0', '–')
+>>> plural(1, "monitor"), plural(12, "monitor"), plural(1234, "query", "queries")
+('1 monitor', '12 monitors', '1,234 queries')
 >>> glyph("alert"), status_word("insufficient_data")
 ('▲', 'too little data')
 """
@@ -26,6 +28,7 @@ __all__ = [
     "glyph",
     "num",
     "pct",
+    "plural",
     "status_word",
     "usd",
     "worst",
@@ -76,6 +79,12 @@ def usd(x: Any, digits: int = 3) -> str:
     return f"{sign}${body}"
 
 
+def plural(n: Any, word: str, many: str | None = None) -> str:
+    """A count with its noun, singular for one: ``1 monitor``, ``2 monitors``."""
+    k = int(n or 0)
+    return f"{k:,} {word if k == 1 else (many or word + 's')}"
+
+
 def count(x: Any) -> str:
     return "–" if x is None else f"{int(x):,}"
 
@@ -119,6 +128,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "num": num,
     "pct": pct,
     "count": count,
+    "plural": plural,
     "usd": usd,
     "day": day,
     "when": when,

@@ -34,6 +34,7 @@ from mlwarden.server.auth import Principal, keys_required, presented_key, princi
 from mlwarden.server.errors import status_of
 from mlwarden.server.sessions import SESSION_COOKIE
 from mlwarden.server.ui import format as fmt
+from mlwarden.server.ui.units import measure
 from mlwarden.store.keys import KeyStore, Scope
 
 __all__ = [
@@ -60,6 +61,7 @@ log = logging.getLogger("mlwarden.server.ui")
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
 templates.env.filters.update(fmt.FILTERS)
+templates.env.filters["measure"] = measure
 
 
 class LoginRequired(MlwardenError):

@@ -170,6 +170,7 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
         cur = [cur[i] for i in keep]
         quantiles = chart.get("reference_quantiles")
         axis = [labels[0], labels[len(labels) // 2], labels[-1]] if len(labels) > 2 else labels
+        ticks, x_title = list(labels), "category"
         if quantiles and all(x.startswith("bin ") for x in labels):
             # numeric bins hold equal shares of the reference: name them by its percentiles
             edges = [0.0]
@@ -179,6 +180,8 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
                 f"{x} (reference percentiles {100 * lo:.0f}–{100 * hi:.0f})"
                 for x, lo, hi in zip(labels, edges, edges[1:], strict=False)
             ]
+            ticks = [f"{100 * hi:.0f}" for hi in edges[1:]]
+            x_title = "bins by reference percentile (upper edge), low to high"
             if len(quantiles) == 7:  # min, 1, 10, 50, 90, 99 %, max
                 axis = [
                     f"← low (reference min {num(quantiles[0])})",
@@ -190,6 +193,8 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
                 labels,
                 [("reference", ref, "ref"), ("current", cur, "cur")],
                 title=f"Reference vs current distribution of {result.get('column') or result['monitor']}",
+                ticks=ticks,
+                x_title=x_title,
             ),
             "rows": list(zip(labels, ref, cur, strict=True)),
             "quantiles": quantiles,

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from mlwarden.server.ui import ops
+from mlwarden.server.ui.placement import kinds_of
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.tabs import _heat
 from mlwarden.server.ui.views import Chart
 
 __all__ = ["operations_tab"]
 
-OPS_KINDS = ("volume", "error_rate", "latency")
+#: Traffic, errors, latency, resources...: every kind placed on this tab.
+OPS_KINDS = kinds_of("operations")
 PALETTE = ("#1f5fa8", "#7a3e9d", "#0f7b6c", "#a15c00", "#b3261e", "#4a4a4a")
 
 

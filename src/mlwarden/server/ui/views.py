@@ -231,29 +231,60 @@ def bar_chart(
     *,
     height: int = 180,
     title: str = "",
+    ticks: Sequence[str] | None = None,
+    x_title: str = "",
 ) -> str:
-    """Grouped bars as inline SVG (reference vs current histograms); the page also shows the
-    numbers in a table. ``series``: (name, shares, css class)."""
+    """Grouped bars of shares as inline SVG (reference vs current histograms), with a share
+    axis on the left and each bin's name (``ticks``, short; default ``labels``) under its
+    bars; the page also shows the numbers in a table. ``series``: (name, shares, css class).
+
+    >>> svg = bar_chart(["a", "b"], [("ref", [0.25, 0.75], "ref")], title="t")
+    >>> svg.count("<rect"), '>80%</text>' in svg, '>b</text>' in svg
+    (2, True, True)
+    """
     n = max(len(labels), 1)
-    top = max((v for _, vals, _ in series for v in vals), default=0.0) or 1.0
-    width = max(320, n * 28)
-    group = width / n
+    names = list(ticks) if ticks is not None else list(labels)
+    y = value_axis([v for _, vals, _ in series for v in vals] + [0.0], fmt="pct", ticks=4)
+    left, bottom = 48, 34 if x_title else 22
+    group = max(18.0, min(60.0, 640 / n))
+    width = left + n * group + 8
+    top = y.max or 1.0
     bar = max(2.0, (group - 4) / max(len(series), 1))
+    every = max(1, math.ceil(n * 44 / (width - left)))  # name every k-th bin so names fit
     parts = [
-        f'<svg class="bars" viewBox="0 0 {width} {height + 20}" role="img" '
-        f'aria-label="{html.escape(title)}" preserveAspectRatio="none">'
+        f'<svg class="bars" viewBox="0 0 {width:.0f} {height + bottom}" role="img" '
+        f'aria-label="{html.escape(title)}" style="max-width:{width:.0f}px">'
     ]
+    for t, lab in zip(y.ticks, y.labels, strict=True):
+        yy = height - (height - 6) * t / top
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - 4:.0f}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
+            f'<text class="ytick" x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{lab}</text>'
+        )
     for i, lab in enumerate(labels):
         for j, (name, vals, css) in enumerate(series):
             v = vals[i] if i < len(vals) else 0.0
-            h = (height - 4) * v / top
-            x = i * group + 2 + j * bar
+            h = (height - 6) * v / top
+            x = left + i * group + 2 + j * bar
             parts.append(
                 f'<rect class="{css}" x="{x:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" '
                 f'height="{h:.1f}"><title>{html.escape(name)} {html.escape(lab)}: '
                 f"{100 * v:.1f}%</title></rect>"
             )
-    parts.append(f'<line x1="0" y1="{height}" x2="{width}" y2="{height}" class="axis"/>')
+        if i % every == 0:
+            short = names[i] if len(names[i]) <= 12 else names[i][:11] + "…"
+            parts.append(
+                f'<text class="xtick" x="{left + (i + 0.5) * group:.1f}" y="{height + 14}" '
+                f'text-anchor="middle">{html.escape(short)}</text>'
+            )
+    parts.append(
+        f'<line x1="{left}" y1="{height}" x2="{width - 4:.0f}" y2="{height}" class="axis"/>'
+    )
+    if x_title:
+        parts.append(
+            f'<text class="xtitle" x="{left + n * group / 2:.1f}" y="{height + bottom - 4}" '
+            f'text-anchor="middle">{html.escape(x_title)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
