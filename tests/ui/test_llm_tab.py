@@ -6,6 +6,7 @@ model registered as an LLM app, its monitors set up with daily windows and evalu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,7 +87,21 @@ def test_llm_tab_loads_without_console_errors(llm_page: Page, artifacts: Path) -
     assert llm_page.page.locator(".plot canvas").count() >= 4  # cost, tokens, users, flags
     assert len(_trace_rows(llm_page)) == 25
     summary = llm_page.page.locator("section.tab > p").first.inner_text()
-    assert "LLM calls" in summary and "$" in summary
+    assert "LLM calls" in summary and "$" in summary and "e-0" not in summary
+    # an LLM app's tabs are the ones that apply to it
+    tabs = llm_page.page.locator("nav.tabs a").all_inner_texts()
+    assert tabs == ["LLM", "Operations", "Incidents"]
+    # costs are dollars written out, axes have distinct ticks, no "None" series
+    costs = llm_page.page.locator("table.traces tbody tr td:nth-child(8)").all_inner_texts()
+    assert costs and all(c.startswith("$") and "e-" not in c for c in costs), costs
+    axes = llm_page.page.locator(".plot").evaluate_all(
+        "els => els.map(e => [e.getAttribute('data-chart'), JSON.parse(e.dataset.yLabels)])"
+    )
+    for chart, labels in axes:
+        assert len(set(labels)) == len(labels) >= 2, (chart, labels)
+    cost_labels = dict(axes)["chart-llm-cost-model"]
+    assert all(label.startswith("$") for label in cost_labels), cost_labels
+    assert "None" not in llm_page.page.locator(".u-legend").all_inner_texts()
     # the LLM monitors' heat map shows the cost spike and the jailbreak wave
     statuses = llm_page.page.locator('tr[data-row="llm_cost:cost"] td.cell').evaluate_all(
         "cells => cells.map(c => c.dataset.status)"
@@ -161,6 +176,40 @@ def test_a_trace_opens_with_its_span_tree(llm_page: Page, artifacts: Path) -> No
 def test_only_llm_apps_have_the_tab(llm_app: str) -> None:
     html = httpx.get(f"{llm_app}/ui/models/churn").text
     assert ">LLM</a>" not in html
-    assert ">LLM</a>" in httpx.get(f"{llm_app}/ui/models/{APP}").text
+    # a model without monitors links to setting them up from its empty performance tab
+    assert 'href="/ui/models/churn/monitors" id="setup-link"' in html
+    app = httpx.get(f"{llm_app}/ui/models/{APP}").text  # an LLM app opens on its LLM tab
+    assert ">LLM</a>" in app and 'aria-current="page">LLM<' in app and ">Drift</a>" not in app
+    r = httpx.get(f"{llm_app}/ui/models/{APP}?tab=drift")
+    assert r.status_code == 422 and "must be one of llm, operations, incidents" in r.text
     r = httpx.get(f"{llm_app}{M}&flag=bogus")
     assert r.status_code == 422 and "The &#39;flag&#39; parameter must be one of any" in r.text
+
+
+def test_overview_counts_an_llm_apps_monitors_and_spans(llm_app: str) -> None:
+    html = httpx.get(f"{llm_app}/ui/").text
+    row = html.split(f'data-model="{APP}"')[1].split("</tr>")[0]
+    monitors = re.search(r"([\d,]+) monitors?", row)
+    assert monitors and int(monitors.group(1).replace(",", "")) >= 5, row
+    spans = re.search(r"([\d,]+) spans? on", row)
+    assert spans and int(spans.group(1).replace(",", "")) > 0, row
+    churn = html.split('data-model="churn"')[1].split("</tr>")[0]
+    assert "set up monitors" in churn and "0 events" in churn
+
+
+def test_evaluate_now_shows_progress_then_what_it_stored(llm_page: Page) -> None:
+    llm_page.open(f"/ui/models/{APP}/monitors")
+    assert llm_page.page.locator("#evaluate-status").text_content() == ""
+    with llm_page.page.expect_navigation(timeout=120_000):
+        llm_page.page.get_by_role("button", name="Evaluate now").click(no_wait_after=True)
+        # the submit handler has run: the button is busy and the status says what happens
+        busy = llm_page.page.locator("#evaluate-now").get_attribute("aria-busy")
+        status = llm_page.page.locator("#evaluate-status").text_content() or ""
+    llm_page.page.wait_for_load_state("networkidle")
+    assert busy == "true" and "Evaluating" in status
+    notice = llm_page.page.locator(".notice").inner_text()
+    m = re.search(
+        r"Evaluated the windows from (\S+ \S+) to (\S+ \S+) UTC: ([\d,]+) results", notice
+    )
+    assert m and int(m.group(3).replace(",", "")) > 10, notice
+    assert llm_page.errors == []

@@ -103,14 +103,29 @@ def _validate(
     if kind == "events":
         if arrow:
             table = parse_arrow(body, max_cells=limits.max_cells)
-            result = validate_table(spec, table, limits=limits)
+            result = _with_payloads(validate_table(spec, table, limits=limits), table)
         else:
             result = validate_rows(spec, parse_json(body, what="events"), limits=limits)
         return _redacted(spec, result, redactor)
     if arrow:
         table = parse_arrow(body, max_cells=limits.max_cells)
-        return validate_actuals_table(spec, table, limits=limits)
+        return _with_payloads(validate_actuals_table(spec, table, limits=limits), table)
     return validate_actual_rows(spec, parse_json(body, what="actuals"), limits=limits)
+
+
+def _with_payloads(result: BatchResult, table: pa.Table) -> BatchResult:
+    """``result`` with each rejected row's own values from the Arrow ``table`` it came from:
+    the column checks of a table name the row and the reason, not the row, and a quarantine
+    record without its payload (the SDK sends Arrow) cannot be inspected or replayed."""
+    if all(r.row is not None for r in result.rejected):
+        return result
+    rows = [
+        replace(r, row=table.slice(r.index, 1).to_pylist()[0])
+        if r.row is None and 0 <= r.index < table.num_rows
+        else r
+        for r in result.rejected
+    ]
+    return replace(result, rejected=rows)
 
 
 def _redacted(spec: ModelSpec, result: BatchResult, redactor: Redactor) -> BatchResult:

@@ -253,7 +253,7 @@ def bar_chart(
     every = max(1, math.ceil(n * 44 / (width - left)))  # name every k-th bin so names fit
     parts = [
         f'<svg class="bars" viewBox="0 0 {width:.0f} {height + bottom}" role="img" '
-        f'aria-label="{html.escape(title)}" style="max-width:{width:.0f}px">'
+        f'aria-label="{html.escape(title)}" width="{width:.0f}" height="{height + bottom}">'
     ]
     for t, lab in zip(y.ticks, y.labels, strict=True):
         yy = height - (height - 6) * t / top

@@ -106,6 +106,26 @@
     });
   }
 
+  // Long form posts (Evaluate now) say they are working until the next page arrives.
+  document.querySelectorAll("form[data-busy]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var status = form.querySelector('[role="status"]');
+      var button = form.querySelector('button[type="submit"]');
+      var started = Date.now();
+      if (button) { button.disabled = true; button.setAttribute("aria-busy", "true"); }
+      if (!status) return;
+      var bar = document.createElement("span");
+      bar.className = "progress"; bar.setAttribute("aria-hidden", "true");
+      bar.appendChild(document.createElement("span"));
+      var text = document.createElement("span");
+      status.textContent = "";
+      status.appendChild(bar); status.appendChild(document.createTextNode(" ")); status.appendChild(text);
+      function tick() { text.textContent = form.getAttribute("data-busy") + " (" + Math.round((Date.now() - started) / 1000) + " s)"; }
+      tick();
+      setInterval(tick, 1000);
+    });
+  });
+
   // Heat maps wider than the window open on their latest windows (where news is).
   document.querySelectorAll(".heat-wrap").forEach(function (w) { w.scrollLeft = w.scrollWidth; });
 
