@@ -189,3 +189,34 @@ def test_sub_day_heat_map_columns_read_hours_under_their_day(browser: Any, artif
     assert first["x"] >= head["x"] + head["width"] - 0.5 and first["width"] >= 20
     pg.screenshot(path=str(artifacts / "heat-subday.png"), full_page=True)
     context.close()
+
+
+def test_dark_mode_follows_the_system_setting(browser: Any, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 900, "height": 500}, color_scheme="dark")
+    pg = context.new_page()
+    chart = _charts()[2][0]  # num two-days
+    pg.set_content(_html([chart]))
+    pg.wait_for_function("document.querySelector('.plot[data-y-max]') !== null")
+    bg = pg.evaluate("getComputedStyle(document.body).backgroundColor")
+    fg = pg.evaluate("getComputedStyle(document.body).color")
+    assert bg == "rgb(18, 20, 23)" and fg == "rgb(230, 230, 230)"
+    card = pg.evaluate("getComputedStyle(document.querySelector('.card')).backgroundColor")
+    assert card == "rgb(24, 27, 32)"
+    pg.screenshot(path=str(artifacts / "charts-dark.png"), full_page=True)
+    context.close()
+
+
+def test_chart_data_tables_download_as_csv(drawn: Any, browser: Any, tmp_path: Path) -> None:
+    charts, _ = drawn
+    chart = next(c for c, _ in charts if c.id == "usd-all-equal")
+    context = browser.new_context(accept_downloads=True)
+    pg = context.new_page()
+    pg.set_content(_html([chart]))
+    assert pg.locator(".csv-link").count() == 1  # the data table's, not the legend's
+    pg.locator("details.datatable summary").click()
+    with pg.expect_download() as info:
+        pg.locator(".csv-link a").click()
+    lines = Path(info.value.path()).read_text().splitlines()
+    assert lines[0] == "window,value" and len(lines) == 6
+    assert lines[1] == "2026-01-01,$0.0000633"
+    context.close()

@@ -200,16 +200,48 @@ def test_overview_counts_an_llm_apps_monitors_and_spans(llm_app: str) -> None:
 def test_evaluate_now_shows_progress_then_what_it_stored(llm_page: Page) -> None:
     llm_page.open(f"/ui/models/{APP}/monitors")
     assert llm_page.page.locator("#evaluate-status").text_content() == ""
+    # what the page shows once the submit handler ran, kept across the navigation that follows
+    llm_page.page.evaluate(
+        """() => document.getElementById('evaluate-form').addEventListener('submit', () => {
+            sessionStorage.setItem('busy', document.getElementById('evaluate-now')
+                .getAttribute('aria-busy'));
+            sessionStorage.setItem('status', document.getElementById('evaluate-status')
+                .textContent);
+        })"""
+    )
     with llm_page.page.expect_navigation(timeout=120_000):
-        llm_page.page.get_by_role("button", name="Evaluate now").click(no_wait_after=True)
-        # the submit handler has run: the button is busy and the status says what happens
-        busy = llm_page.page.locator("#evaluate-now").get_attribute("aria-busy")
-        status = llm_page.page.locator("#evaluate-status").text_content() or ""
+        llm_page.page.get_by_role("button", name="Evaluate now").click()
     llm_page.page.wait_for_load_state("networkidle")
-    assert busy == "true" and "Evaluating" in status
+    busy = llm_page.page.evaluate("sessionStorage.getItem('busy')")
+    status = llm_page.page.evaluate("sessionStorage.getItem('status')") or ""
+    assert busy == "true" and "Evaluating" in status, (busy, status)
     notice = llm_page.page.locator(".notice").inner_text()
     m = re.search(
         r"Evaluated the windows from (\S+ \S+) to (\S+ \S+) UTC: ([\d,]+) results", notice
     )
     assert m and int(m.group(3).replace(",", "")) > 10, notice
+    assert llm_page.errors == []
+
+
+def test_a_cadence_change_shows_one_cadence_at_a_time(llm_page: Page, llm_app: str) -> None:
+    # runs last in this module: it moves the app's monitors from daily to 6-hour windows
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with httpx.Client(base_url=llm_app, timeout=300) as http:
+        r = http.post(f"/v1/models/{APP}/monitors/setup", json={"cadence": "6h"})
+        assert r.status_code == 200, r.text
+        r = http.post(
+            f"/v1/models/{APP}/evaluate",
+            json={"start": (today - timedelta(days=2)).isoformat(), "end": today.isoformat()},
+        )
+        assert r.status_code == 200, r.text
+    llm_page.open(M)
+    heads = llm_page.page.locator("table.heat th.day").all_inner_texts()
+    assert heads[:4] == ["00", "06", "12", "18"], heads  # 6-hour windows only, by hour
+    assert llm_page.page.input_value("#f-cadence") == "6h"
+    with llm_page.page.expect_navigation():
+        llm_page.page.select_option("#f-cadence", "1d")
+    assert _query(llm_page.page.url)["cadence"] == ["1d"]
+    days = llm_page.page.locator("table.heat th.day").all_inner_texts()
+    assert len(days) >= DAYS - 1 and len(set(days)) == len(days), days  # daily, one per day
+    assert llm_page.page.locator("table.heat th.dayhead").count() == 0
     assert llm_page.errors == []

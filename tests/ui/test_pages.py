@@ -82,6 +82,25 @@ def test_operations_heat_map_has_resource_monitors_and_unknown_segments_are_said
     )
     error_max = float(axes[1][0])  # the error-rate chart: a share, not 0 to 10,000 %
     assert 0 < error_max <= 1
+    # every table downloads as CSV: the heat map with its dates and statuses
+    with page.page.expect_download() as info:
+        page.page.locator(".heat-wrap + .csv-link a").click()
+    lines = Path(info.value.path()).read_text().splitlines()
+    assert lines[0].startswith("name,") and re.search(r",\d{4}-\d{2}-\d{2}", lines[0])
+    assert any(row.startswith("resources") for row in lines[1:])
+    assert {c for row in lines[1:] for c in row.split(",")[1:]} <= {
+        "ok",
+        "warn",
+        "alert",
+        "insufficient_data",
+        "no_data",
+    }
+    # quick ranges: the last 7 days, in the URL
+    with page.page.expect_navigation():
+        page.page.locator('#view-summary a[data-range="7d"]').click()
+    q = _query(page.page.url)
+    assert q["tab"] == ["operations"] and "start" in q and "end" in q
+    assert len(page.page.locator("table.heat th.day").all_inner_texts()) <= 7
     assert page.errors == []
     response = page.open(f"{M}?tab=operations&segment=region%3Dnowhere")
     assert response.status == 200

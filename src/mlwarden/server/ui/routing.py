@@ -19,6 +19,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -60,6 +61,7 @@ log = logging.getLogger("mlwarden.server.ui")
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
+templates.env.globals["timedelta_day"] = timedelta(days=1)  # quick ranges: last 24 h, 7 d, 30 d
 templates.env.filters.update(fmt.FILTERS)
 templates.env.filters["measure"] = measure
 

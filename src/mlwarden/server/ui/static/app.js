@@ -34,10 +34,18 @@
   function fmtTime(v) {
     return v == null ? "--" : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
+  function cssVar(name, fallback) {
+    var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return v || fallback;
+  }
   function axisOf(spec, el, name, label) {
-    // fixed ticks and labels: uPlot draws exactly the server's, and records what it drew
+    // fixed ticks and labels: uPlot draws exactly the server's, and records what it drew;
+    // text and grid in the page's colours (light or dark, as the system says)
     return {
       label: label || "",
+      stroke: cssVar("--fg", "#1a1a1a"),
+      grid: { stroke: cssVar("--line", "#d0d0d0"), width: 1 },
+      ticks: { stroke: cssVar("--line", "#d0d0d0"), width: 1 },
       splits: function () { return spec.ticks.slice(); },
       values: function (u, splits) {
         var out = splits.map(function (v) {
@@ -124,6 +132,39 @@
       tick();
       setInterval(tick, 1000);
     });
+  });
+
+  // Every table can be downloaded as CSV (what it shows: a heat-map cell is its status, a
+  // column head with a full date in its title is that date).
+  function csvText(cell) {
+    var abbr = cell.querySelector("abbr[title]");
+    var t = cell.getAttribute("data-csv") || cell.getAttribute("data-status") ||
+      (abbr ? abbr.getAttribute("title") : null) || cell.textContent || "";
+    t = t.replace(/\s+/g, " ").trim();
+    if (/^[=+\-@]/.test(t) && isNaN(Number(t))) t = "'" + t; // not a formula in a spreadsheet
+    return /[",\r\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
+  }
+  document.querySelectorAll("main table:not(.u-legend)").forEach(function (table, i) {
+    if (table.querySelectorAll("tbody tr").length === 0) return;
+    var link = document.createElement("a");
+    var name = (document.title.split(" · ")[0] + "-" + (table.getAttribute("data-csv-name") || table.className.split(" ").pop() || "table") + "-" + (i + 1))
+      .replace(/[^A-Za-z0-9._-]+/g, "-");
+    link.href = "#"; link.className = "csv small"; link.download = name + ".csv";
+    link.textContent = "Download CSV";
+    link.addEventListener("click", function () {
+      var lines = [];
+      table.querySelectorAll("tr").forEach(function (tr) {
+        lines.push(Array.prototype.map.call(tr.children, csvText).join(","));
+      });
+      var blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv;charset=utf-8" });
+      if (link.href.indexOf("blob:") === 0) URL.revokeObjectURL(link.href);
+      link.href = URL.createObjectURL(blob);
+    });
+    var after = table.closest(".scroll") || table;
+    var p = document.createElement("p");
+    p.className = "csv-link";
+    p.appendChild(link);
+    after.parentNode.insertBefore(p, after.nextSibling);
   });
 
   // Heat maps wider than the window open on their latest windows (where news is).
