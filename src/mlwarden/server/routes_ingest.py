@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import APIRouter, Request
 
 from mlwarden.schema.batch import (
@@ -120,12 +121,27 @@ def _with_payloads(result: BatchResult, table: pa.Table) -> BatchResult:
     if all(r.row is not None for r in result.rejected):
         return result
     rows = [
-        replace(r, row=table.slice(r.index, 1).to_pylist()[0])
-        if r.row is None and 0 <= r.index < table.num_rows
+        replace(r, row=_row(table, r.index)) if r.row is None and 0 <= r.index < table.num_rows
         else r
         for r in result.rejected
-    ]
+    ]  # fmt: skip
     return replace(result, rejected=rows)
+
+
+def _row(table: pa.Table, i: int) -> dict[str, Any]:
+    """Row ``i`` as Python values; a value Python cannot hold (a timestamp in the year 31970,
+    often the very reason of the rejection) as Arrow writes it."""
+    out: dict[str, Any] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        cell = column.slice(i, 1)
+        try:
+            out[name] = cell.to_pylist()[0]
+        except (OverflowError, ValueError, pa.ArrowException):
+            try:
+                out[name] = pc.cast(cell, pa.string()).to_pylist()[0]
+            except pa.ArrowException:
+                out[name] = f"<{column.type} value that cannot be shown>"
+    return out
 
 
 def _redacted(spec: ModelSpec, result: BatchResult, redactor: Redactor) -> BatchResult:
