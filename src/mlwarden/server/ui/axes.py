@@ -183,7 +183,7 @@ def _time_labels(ticks: Sequence[float], step: float) -> list[str]:
 
 
 def time_axis(
-    xs: Iterable[float], *, step_hint: float | None = None, max_ticks: int = 6
+    xs: Iterable[float], *, step_hint: float | None = None, max_ticks: int = 8
 ) -> Axis | None:
     """The x axis of epoch seconds ``xs`` (None without any); ``step_hint`` is the data's
     bucket in seconds when known (else the smallest gap between points, or a day)."""
