@@ -10,8 +10,11 @@ import pytest
 CSS = Path(__file__).resolve().parents[2] / "src/mlwarden/server/ui/static/app.css"
 
 
-def _vars() -> dict[str, str]:
-    root = re.search(r":root\s*\{(.*?)\}", CSS.read_text(), flags=re.S)
+def _vars(scheme: str = "light") -> dict[str, str]:
+    text = CSS.read_text()
+    if scheme == "dark":  # the block inside @media (prefers-color-scheme: dark)
+        text = text[text.index("prefers-color-scheme: dark") :]
+    root = re.search(r":root\s*\{(.*?)\}", text, flags=re.S)
     assert root is not None
     found = re.findall(r"--([a-z-]+):\s*#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})\b", root.group(1))
     return {k: "#" + (h if len(h) == 6 else "".join(c * 2 for c in h)) for k, h in found}
@@ -49,6 +52,14 @@ def test_contrast_formula_matches_wcag_examples() -> None:
         ("none-fg", "none-bg"),
     ],
 )
-def test_text_colour_pairs_meet_aa(fg: str, bg: str) -> None:
-    v = _vars()
-    assert contrast(v[fg], v[bg]) >= 4.5, (fg, bg, round(contrast(v[fg], v[bg]), 2))
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_colour_pairs_meet_aa(fg: str, bg: str, scheme: str) -> None:
+    v = _vars(scheme)
+    assert contrast(v[fg], v[bg]) >= 4.5, (scheme, fg, bg, round(contrast(v[fg], v[bg]), 2))
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_cards_and_errors_meet_aa(scheme: str) -> None:
+    v = _vars(scheme)
+    assert contrast(v["fg"], v["card"]) >= 4.5 and contrast(v["link"], v["card"]) >= 4.5
+    assert contrast(v["error-fg"], v["error-bg"]) >= 4.5

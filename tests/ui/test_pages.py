@@ -7,8 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pyarrow as pa
 import pytest
 
+from mlwarden.cli.demo import _post
+from mlwarden.server.ui.placement import tab_of
 from ui.conftest import MODEL, Demo, Page
 
 M = f"/ui/models/{MODEL}"
@@ -57,8 +60,52 @@ def test_incident_page_loads(page: Page, demo: Demo, artifacts: Path) -> None:
         "Timeline",
     ):
         assert page.page.get_by_role("heading", name=heading).count() == 1
+    # links go to the tabs of the incident's monitors (a drift incident: not Operations)
+    links = page.page.locator("#incident-links a")
+    tabs = {
+        _query(links.nth(i).get_attribute("href") or "")["tab"][0] for i in range(links.count())
+    }
+    assert tabs == {tab_of(m["monitor"]) for m in items[0]["members"]}, tabs
     page.shot(artifacts, "incident")
     assert page.errors == []
+
+
+def test_operations_heat_map_has_resource_monitors_and_unknown_segments_are_said(
+    page: Page, demo: Demo
+) -> None:
+    page.open(f"{M}?tab=operations")
+    rows = page.page.locator("table.heat tbody tr").evaluate_all("r => r.map(x => x.dataset.row)")
+    assert any(r.startswith("resources") for r in rows), rows
+    assert any(r.startswith("volume") for r in rows), rows
+    axes = page.page.locator(".plot").evaluate_all(
+        "els => els.map(e => [e.dataset.yMax, JSON.parse(e.dataset.xLabels)])"
+    )
+    error_max = float(axes[1][0])  # the error-rate chart: a share, not 0 to 10,000 %
+    assert 0 < error_max <= 1
+    # every table downloads as CSV: the heat map with its dates and statuses
+    with page.page.expect_download() as info:
+        page.page.locator(".heat-wrap + .csv-link a").click()
+    lines = Path(info.value.path()).read_text().splitlines()
+    assert lines[0].startswith("name,") and re.search(r",\d{4}-\d{2}-\d{2}", lines[0])
+    assert any(row.startswith("resources") for row in lines[1:])
+    assert {c for row in lines[1:] for c in row.split(",")[1:]} <= {
+        "ok",
+        "warn",
+        "alert",
+        "insufficient_data",
+        "no_data",
+    }
+    # quick ranges: the last 7 days, in the URL
+    with page.page.expect_navigation():
+        page.page.locator('#view-summary a[data-range="7d"]').click()
+    q = _query(page.page.url)
+    assert q["tab"] == ["operations"] and "start" in q and "end" in q
+    assert len(page.page.locator("table.heat th.day").all_inner_texts()) <= 7
+    assert page.errors == []
+    response = page.open(f"{M}?tab=operations&segment=region%3Dnowhere")
+    assert response.status == 200
+    notice = page.page.locator("#unknown-segment").inner_text()
+    assert "region=nowhere" in notice and "region=north" in notice
 
 
 def _cells(page: Page, row: str) -> list[tuple[str, str]]:
@@ -108,6 +155,11 @@ def test_clicking_a_cell_opens_reference_vs_current(
     assert "credit_score" in drill.locator("h3").inner_text()
     assert drill.locator("svg.bars rect.ref").count() >= 10
     assert drill.locator("svg.bars rect.cur").count() >= 10
+    # the histogram has a share axis and names its bins
+    yticks = drill.locator("svg.bars text.ytick").all_text_contents()
+    assert len(yticks) >= 3 and all(t.endswith("%") for t in yticks) and yticks[0] == "0%"
+    assert drill.locator("svg.bars text.xtick").count() >= 3
+    assert "percentile" in drill.locator("svg.bars text.xtitle").text_content()
     hist = drill.locator("table.histogram tbody tr")
     assert hist.count() >= 10
     # the current distribution moved: the lowest bins hold more than the reference's share
@@ -321,4 +373,35 @@ def test_an_incident_lists_its_causes_without_empty_sections(page: Page, demo: D
     for h in headings:  # every heading of a finding is followed by something
         nxt = page.page.locator(f"h3:text-is('{h}') + *").first
         assert nxt.inner_text().strip(), h
+    assert page.errors == []
+
+
+def test_rejected_rows_keep_their_payload_and_are_listed(page: Page, demo: Demo) -> None:
+    now = demo.today.isoformat()
+    # the SDK's way (Arrow): the row's own values must reach the quarantine, not "null"
+    table = pa.table(
+        {
+            "event_id": ["q-arrow-1", "q-arrow-2"],
+            "timestamp": pa.array([demo.today, demo.today], pa.timestamp("us", tz="UTC")),
+            "prediction": [0, 1],
+            "latency_ms": [-5.0, 3.0],
+        }
+    )
+    out = _post(demo.http, f"/v1/models/{MODEL}/events", table)
+    assert out["rejected_count"] == 1, out
+    # curl's way (JSON)
+    r = demo.http.post(
+        f"/v1/models/{MODEL}/events",
+        json=[{"event_id": "q-json-1", "timestamp": now, "prediction": 0, "latency_ms": -1.0}],
+    )
+    assert r.status_code == 422, r.text
+    page.open(f"{M}/quarantine")
+    rows = page.page.locator("table.quarantine tbody tr")
+    assert rows.count() >= 2
+    text = {rows.nth(i).locator("td.payload pre").text_content() for i in range(rows.count())}
+    arrow = next(t for t in text if t and "q-arrow-1" in t)
+    assert '"latency_ms": -5.0' in arrow and "q-arrow-2" not in arrow
+    assert any(t and "q-json-1" in t for t in text)
+    assert "null" not in text
+    assert "latency_ms" in page.page.locator("table.reasons").inner_text()
     assert page.errors == []

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import APIRouter, Request
 
 from mlwarden.schema.batch import (
@@ -103,14 +104,44 @@ def _validate(
     if kind == "events":
         if arrow:
             table = parse_arrow(body, max_cells=limits.max_cells)
-            result = validate_table(spec, table, limits=limits)
+            result = _with_payloads(validate_table(spec, table, limits=limits), table)
         else:
             result = validate_rows(spec, parse_json(body, what="events"), limits=limits)
         return _redacted(spec, result, redactor)
     if arrow:
         table = parse_arrow(body, max_cells=limits.max_cells)
-        return validate_actuals_table(spec, table, limits=limits)
+        return _with_payloads(validate_actuals_table(spec, table, limits=limits), table)
     return validate_actual_rows(spec, parse_json(body, what="actuals"), limits=limits)
+
+
+def _with_payloads(result: BatchResult, table: pa.Table) -> BatchResult:
+    """``result`` with each rejected row's own values from the Arrow ``table`` it came from:
+    the column checks of a table name the row and the reason, not the row, and a quarantine
+    record without its payload (the SDK sends Arrow) cannot be inspected or replayed."""
+    if all(r.row is not None for r in result.rejected):
+        return result
+    rows = [
+        replace(r, row=_row(table, r.index)) if r.row is None and 0 <= r.index < table.num_rows
+        else r
+        for r in result.rejected
+    ]  # fmt: skip
+    return replace(result, rejected=rows)
+
+
+def _row(table: pa.Table, i: int) -> dict[str, Any]:
+    """Row ``i`` as Python values; a value Python cannot hold (a timestamp in the year 31970,
+    often the very reason of the rejection) as Arrow writes it."""
+    out: dict[str, Any] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        cell = column.slice(i, 1)
+        try:
+            out[name] = cell.to_pylist()[0]
+        except (OverflowError, ValueError, pa.ArrowException):
+            try:
+                out[name] = pc.cast(cell, pa.string()).to_pylist()[0]
+            except pa.ArrowException:
+                out[name] = f"<{column.type} value that cannot be shown>"
+    return out
 
 
 def _redacted(spec: ModelSpec, result: BatchResult, redactor: Redactor) -> BatchResult:

@@ -15,6 +15,7 @@ from mlwarden.server.ui import (
     pages_model,
     pages_monitors,
     pages_overview,
+    pages_quarantine,
     pages_security,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
@@ -29,6 +30,7 @@ for _pages in (
     pages_monitors,
     pages_compare,
     pages_incidents,
+    pages_quarantine,
     pages_security,
 ):
     router.include_router(_pages.router)

@@ -6,6 +6,10 @@ Examples
 --------
 >>> num(0.123456), num(None), num(12345.6), pct(0.0512), count(1234567)
 ('0.1235', '–', '12,346', '5.1%', '1,234,567')
+>>> usd(6.33e-05), usd(1234.5), usd(0.5), usd(0), usd(None)
+('$0.0000633', '$1,234.50', '$0.50', '$0', '–')
+>>> plural(1, "monitor"), plural(12, "monitor"), plural(1234, "query", "queries")
+('1 monitor', '12 monitors', '1,234 queries')
 >>> glyph("alert"), status_word("insufficient_data")
 ('▲', 'too little data')
 """
@@ -17,7 +21,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FILTERS", "STATUS_ORDER", "count", "glyph", "num", "pct", "status_word", "worst"]
+__all__ = [
+    "FILTERS",
+    "STATUS_ORDER",
+    "count",
+    "glyph",
+    "num",
+    "pct",
+    "plural",
+    "status_word",
+    "usd",
+    "worst",
+]
 
 #: Worst first.
 STATUS_ORDER = ("alert", "warn", "ok", "insufficient_data", "no_data")
@@ -45,6 +60,29 @@ def pct(x: Any, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     return f"{100 * float(x):.{digits}f}%"
+
+
+def usd(x: Any, digits: int = 3) -> str:
+    """An amount of money in US dollars: cents from a dollar up, else ``digits`` significant
+    digits written out (LLM calls cost fractions of a cent: never ``6.33e-05``)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    v = float(x)
+    if v == 0:
+        return "$0"
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    decimals = 2 if v >= 1 else max(2, digits - 1 - math.floor(math.log10(v)))
+    body = f"{v:,.{decimals}f}"
+    whole, _, frac = body.partition(".")
+    body = f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
+    return f"{sign}${body}"
+
+
+def plural(n: Any, word: str, many: str | None = None) -> str:
+    """A count with its noun, singular for one: ``1 monitor``, ``2 monitors``."""
+    k = int(n or 0)
+    return f"{k:,} {word if k == 1 else (many or word + 's')}"
 
 
 def count(x: Any) -> str:
@@ -90,6 +128,8 @@ FILTERS: dict[str, Callable[..., str]] = {
     "num": num,
     "pct": pct,
     "count": count,
+    "plural": plural,
+    "usd": usd,
     "day": day,
     "when": when,
     "ts": ts,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,6 +15,7 @@ from mlwarden.errors import NotFoundError, ValidationError
 from mlwarden.server.audit import audit
 from mlwarden.server.ui import format as fmt
 from mlwarden.server.ui import incident_source
+from mlwarden.server.ui.placement import TAB_NAMES, tabs_of_monitors
 from mlwarden.server.ui.routing import HTMLRoute, UIOperate, UIRead, form_data, render
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import paginate
@@ -143,11 +145,11 @@ def incident_page(incident_id: str, request: Request, project: UIRead) -> Respon
             "causes": causes_view(dict(inc.causes or {})),
             "deliveries": store.deliveries(project, incident_id=inc.id, limit=50),
             "action_runs": store.action_runs(project, incident_id=inc.id, limit=50),
-            "links": {
-                "drift": f"/ui/models/{inc.model}" + around.query(tab="drift"),
-                "performance": f"/ui/models/{inc.model}" + around.query(tab="performance"),
-                "quality": f"/ui/models/{inc.model}" + around.query(tab="quality"),
-            },
+            "links": [
+                (TAB_NAMES[t], f"/ui/models/{quote(inc.model, safe='')}" + around.query(tab=t))
+                for t in tabs_of_monitors(str(m.get("monitor", "")) for m in inc.members)
+                or ["incidents"]
+            ],
             "message": {"acknowledged": "Acknowledged.", "resolved": "Resolved."}.get(
                 request.query_params.get("done", ""), ""
             ),

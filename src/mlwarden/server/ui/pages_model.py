@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import Task
 from mlwarden.server.ui import data, incident_source
+from mlwarden.server.ui.placement import TAB_NAMES, tabs_for_llm
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 from mlwarden.server.ui.state import TABS, ViewState
 from mlwarden.server.ui.tab_llm import llm_tab
@@ -18,15 +21,7 @@ from mlwarden.server.ui.views import paginate
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 INCIDENTS_PER_PAGE = 20
-TAB_LABELS = {
-    "performance": "Performance",
-    "drift": "Drift",
-    "quality": "Data quality",
-    "operations": "Operations",
-    "fairness": "Fairness",
-    "llm": "LLM",
-    "incidents": "Incidents",
-}
+TAB_LABELS = TAB_NAMES
 
 
 def model_context(store: Any, project: str, name: str, state: ViewState) -> dict[str, Any]:
@@ -37,11 +32,16 @@ def model_context(store: Any, project: str, name: str, state: ViewState) -> dict
         _, hi = store.event_time_range(record)
         hi = data._aware(hi)
     state = state.with_range(hi)
+    segments = data.segments_of(store, project, name)
     return {
         "record": record,
         "model": name,
         "versions": [v.version for v in store.list_versions(project, name)],
-        "segments": data.segments_of(store, project, name),
+        "segments": segments,
+        # a segment from a hand-made or stale link: say so rather than show empty charts
+        "unknown_segment": state.segment
+        if state.segment and state.segment not in segments and len(segments) < data.MAX_SEGMENTS
+        else None,
         "state": state,
     }
 
@@ -53,6 +53,17 @@ def model_page(model: str, request: Request, project: UIRead) -> Response:
     ctx = model_context(store, project, model, ViewState.parse(request.query_params))
     state: ViewState = ctx["state"]
     record = ctx["record"]
+    shown = [t for t in TABS if t != "llm"]
+    if record.spec.task is Task.LLM:  # predictions, labels and features it has not
+        shown = list(tabs_for_llm())
+        if "tab" not in request.query_params:
+            state = replace(state, tab="llm")
+            ctx["state"] = state
+    if state.tab not in shown:
+        raise ValidationError(
+            f"The 'tab' parameter of {record.spec.task.value} model {model!r} must be one of "
+            f"{', '.join(shown)}. Got {state.tab!r} instead."
+        )
     builders = {
         "performance": performance_tab,
         "drift": drift_tab,
@@ -73,8 +84,7 @@ def model_page(model: str, request: Request, project: UIRead) -> Response:
             "label": TAB_LABELS[t],
             "href": state.query(tab=t, feature=None, window=None, page=None),
         }
-        for t in TABS
-        if t != "llm" or record.spec.task is Task.LLM  # the LLM tab: for LLM apps only
+        for t in shown
     ]
     return render(
         request,

@@ -4,17 +4,28 @@ edit-and-re-apply (with a preview that stores nothing)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors import service
-from mlwarden.monitors.suite import MonitorSuite
+from mlwarden.monitors.evaluate import ORIGIN
+from mlwarden.monitors.suite import MonitorSuite, parse_cadence
 from mlwarden.server.ui import data
-from mlwarden.server.ui.routing import HTMLRoute, UIAdmin, UIRead, form_data, positive_int, render
-from mlwarden.server.ui.state import ViewState
+from mlwarden.server.ui.routing import (
+    HTMLRoute,
+    UIAdmin,
+    UIOperate,
+    UIRead,
+    form_data,
+    positive_int,
+    render,
+)
+from mlwarden.server.ui.state import ViewState, parse_time
 from mlwarden.server.ui.views import paginate
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
@@ -103,8 +114,58 @@ def monitors_page(model: str, request: Request, project: UIRead) -> Response:
     """The spec (YAML), and each monitor with its thresholds at the current window size."""
     store = request.app.state.store
     store.get_model(project, model)
-    msg = "Applied." if request.query_params.get("applied") else ""
+    q = request.query_params
+    msg = "Applied." if q.get("applied") else ""
+    if q.get("evaluated") is not None:
+        n = int(q["evaluated"]) if q["evaluated"].isdigit() else 0
+        lo, hi = (parse_time(q.get(k) or "2024-01-01", k) for k in ("from", "to"))
+        msg = (
+            f"Evaluated the windows from {lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC: "
+            f"{n:,} result{'' if n == 1 else 's'} stored."
+            if n
+            else "Nothing to evaluate: this model has no data in a closed window yet."
+        )
     return _page(request, project, model, suite=_load(store, project, model), message=msg)
+
+
+def evaluation_range(store: Any, project: str, model: str) -> tuple[datetime, datetime] | None:
+    """The windows "Evaluate now" runs: every window of the cadence holding the model's data,
+    at most the latest ``MAX_EVALUATE_WINDOWS`` (None without data or monitors)."""
+    suite = service.load_suite(store, project, model)
+    lo, hi = service.time_range(store, store.get_model(project, model), suite)
+    if lo is None or hi is None:
+        return None
+    lo, hi = data._aware(lo), data._aware(hi)
+    cadence = parse_cadence(suite.cadence)
+    start = ORIGIN + ((lo - ORIGIN) // cadence) * cadence
+    end = ORIGIN + ((hi - ORIGIN) // cadence + 1) * cadence
+    return max(start, end - service.MAX_EVALUATE_WINDOWS * cadence), end
+
+
+@router.post("/ui/models/{model}/monitors/evaluate", response_class=HTMLResponse)
+async def evaluate_now(model: str, request: Request, project: UIOperate) -> Response:
+    """Evaluate every window of the model's data now (idempotent: the API's ``evaluate`` over
+    the model's whole range), then show how many results were stored."""
+    await form_data(request)
+    store = request.app.state.store
+    rng = await asyncio.to_thread(evaluation_range, store, project, model)
+    n = 0
+    if rng is not None:
+        n = await asyncio.to_thread(
+            service.evaluate_range,
+            store,
+            project,
+            model,
+            rng[0],
+            rng[1],
+            on_results=request.app.state.on_results,
+        )
+    q = {"evaluated": str(n)}
+    if rng is not None:
+        q.update(
+            {"from": rng[0].strftime("%Y-%m-%d %H:%M"), "to": rng[1].strftime("%Y-%m-%d %H:%M")}
+        )
+    return RedirectResponse(f"/ui/models/{quote(model, safe='')}/monitors?{urlencode(q)}", 303)
 
 
 @router.post("/ui/models/{model}/monitors", response_class=HTMLResponse)

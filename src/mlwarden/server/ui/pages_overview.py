@@ -10,13 +10,17 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mlwarden.errors import AuthError
+from mlwarden.errors import AuthError, NotFoundError
+from mlwarden.monitors import service as monitor_service
+from mlwarden.schema.spec import Task
 from mlwarden.server.sessions import SESSION_COOKIE, SessionStore
 from mlwarden.server.ui import data, incident_source, ops
 from mlwarden.server.ui.format import worst
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, form_data, render
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import paginate, sparkline
+from mlwarden.store import span_queries as sq
+from mlwarden.store.span_aggregates import model_spans
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 PAGE_SIZE = 20
@@ -31,6 +35,22 @@ def _key_monitor(monitors: set[str]) -> str | None:
                 return f"{kind}:{metric}"
     perf = sorted(m for m in monitors if m.startswith(("performance:", "estimated_performance:")))
     return perf[0] if perf else None
+
+
+def applied_monitors(store: Any, project: str, model: str) -> int:
+    """How many monitors a model has applied (whether or not any window was evaluated yet)."""
+    try:
+        return len(monitor_service.load_suite(store, project, model).monitors)
+    except NotFoundError:
+        return 0
+
+
+def traffic(store: Any, rec: Any, *, start: Any, end: Any) -> list[tuple[Any, int]]:
+    """Per day: events, or the spans of an LLM app (which sends traces, not events)."""
+    if rec.spec.task is not Task.LLM:
+        return ops.daily_counts(store, rec, start=start, end=end)
+    rows = sq.usage(model_spans(store, rec), window="day", by=None, start=start, end=end)
+    return sorted((data._aware(r["window_start"]), int(r["spans"])) for r in rows.to_pylist())
 
 
 def companion(name: str, names: set[str]) -> bool:
@@ -82,20 +102,22 @@ def overview(request: Request, project: UIRead) -> Response:
         statuses = [r["status"] for r in rows]
         key = _key_monitor({m for (mod, m) in series if mod == rec.name})
         points = [r for r in series.get((rec.name, key or ""), []) if r["value"] is not None]
-        traffic = ops.daily_counts(store, rec, start=state.end - timedelta(days=14), end=state.end)
+        counts = traffic(store, rec, start=state.end - timedelta(days=14), end=state.end)
         cards.append(
             {
                 "name": rec.name,
                 "task": rec.spec.task.value,
                 "status": worst(statuses),
                 "alerts": sorted(r["monitor"] for r in rows if r["status"] == "alert"),
-                "monitors": len(rows),
+                "monitors": max(len(rows), applied_monitors(store, project, rec.name)),
+                "evaluated": len(rows),
+                "unit": "span" if rec.spec.task is Task.LLM else "event",
                 "incidents": incident_source.count(
                     store, project, model=rec.name, state=incident_source.UNRESOLVED
                 ),
-                "traffic_last": traffic[-1][1] if traffic else 0,
-                "traffic_day": traffic[-1][0] if traffic else None,
-                "traffic_spark": sparkline([float(n) for _, n in traffic]),
+                "traffic_last": counts[-1][1] if counts else 0,
+                "traffic_day": counts[-1][0] if counts else None,
+                "traffic_spark": sparkline([float(n) for _, n in counts]),
                 "key": key,
                 "key_value": points[-1]["value"] if points else None,
                 "key_first": points[0]["value"] if points else None,

@@ -19,6 +19,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -34,6 +35,7 @@ from mlwarden.server.auth import Principal, keys_required, presented_key, princi
 from mlwarden.server.errors import status_of
 from mlwarden.server.sessions import SESSION_COOKIE
 from mlwarden.server.ui import format as fmt
+from mlwarden.server.ui.units import measure
 from mlwarden.store.keys import KeyStore, Scope
 
 __all__ = [
@@ -59,7 +61,9 @@ log = logging.getLogger("mlwarden.server.ui")
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
+templates.env.globals["timedelta_day"] = timedelta(days=1)  # quick ranges: last 24 h, 7 d, 30 d
 templates.env.filters.update(fmt.FILTERS)
+templates.env.filters["measure"] = measure
 
 
 class LoginRequired(MlwardenError):

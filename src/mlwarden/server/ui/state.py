@@ -2,7 +2,8 @@
 
 Query parameters: ``version``, ``start`` and ``end`` (dates or ISO times, UTC), ``segment``
 (``column=value``), ``tab``, ``feature`` and ``window`` (the drift drill-down), ``sort``,
-``state`` (incident filter), ``a`` and ``b`` (compared versions) and ``page``. The model is in the path.
+``state`` (incident filter), ``a`` and ``b`` (compared versions), ``page`` and ``cadence`` (the
+window length shown when the monitors changed cadence). The model is in the path.
 
 Examples
 --------
@@ -17,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +32,7 @@ __all__ = ["TABS", "ViewState", "parse_time"]
 TABS = ("performance", "drift", "quality", "operations", "fairness", "llm", "incidents")
 SORTS = ("importance", "drift", "name")
 DEFAULT_DAYS = 30
+CADENCE = re.compile(r"[1-9][0-9]{0,3}[mhdw]")
 
 
 def parse_time(value: str, name: str) -> datetime:
@@ -67,6 +70,8 @@ class ViewState:
     a: str | None = None
     b: str | None = None
     page: int = 1
+    #: The window length whose results are shown ('6h', '1d'); None: the monitors' current one.
+    cadence: str | None = None
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> ViewState:
@@ -95,6 +100,12 @@ class ViewState:
             raise ValidationError(
                 f"The 'page' parameter must be an integer >= 1. Got {p.get('page')!r} instead."
             )
+        cadence = p.get("cadence")
+        if cadence is not None and not CADENCE.fullmatch(cadence):
+            raise ValidationError(
+                f"The 'cadence' parameter must look like '1h', '6h', '1d' or '1w'. Got {cadence!r} "
+                "instead."
+            )
         start = parse_time(p["start"], "start") if "start" in p else None
         end = parse_time(p["end"], "end") if "end" in p else None
         if start and end and end <= start:
@@ -112,6 +123,7 @@ class ViewState:
             a=p.get("a"),
             b=p.get("b"),
             page=page,
+            cadence=cadence,
         )
 
     def with_range(self, hi: datetime | None) -> ViewState:

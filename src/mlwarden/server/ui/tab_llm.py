@@ -65,12 +65,17 @@ def _epoch(t: datetime) -> float:
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
+#: The series of spans without a model (or user) name.
+NO_NAME = {"model": "(no model name)", "user": "(no user)"}
+
+
 def _series(
     rows: list[dict[str, Any]], key: str, value: str, x: list[datetime]
 ) -> dict[str, list[float | None]]:
     out: dict[str, dict[datetime, float]] = {}
     for r in rows:
-        out.setdefault(str(r[key]), {})[r["window_start"]] = float(r[value])
+        name = NO_NAME.get(key, "(none)") if r[key] is None else str(r[key])
+        out.setdefault(name, {})[r["window_start"]] = float(r[value] or 0.0)
     return {k: [v.get(t) for t in x] for k, v in sorted(out.items())}
 
 
@@ -84,10 +89,11 @@ def llm_tab(store: Any, project: str, record: Any, state: ViewState, params: Any
     by_model = sq.usage(spans, window=bucket, by="model", **rng, **who).to_pylist()
     x = sorted({r["window_start"] for r in by_model})
     xs = [_epoch(t) for t in x]
-    cost = Chart(id="llm-cost-model", title="Cost by model (USD)", y_label="USD")
+    step = 3600.0 if bucket == "hour" else 86400.0
+    cost = Chart(id="llm-cost-model", title="Cost by model (USD)", y_label="USD", y_format="usd")
     tokens = Chart(id="llm-tokens-model", title="Tokens by model", y_label="tokens")
     for c in (cost, tokens):
-        c.x = xs
+        c.x, c.x_step = xs, step
     for i, (m, vals) in enumerate(_series(by_model, "model", "cost", x).items()):
         cost.add(m, vals, color=PALETTE[i % len(PALETTE)], width=2)
     for r in by_model:
@@ -98,8 +104,8 @@ def llm_tab(store: Any, project: str, record: Any, state: ViewState, params: Any
     top = sorted(totals_by_user, key=lambda r: (-r["cost"], str(r["user"])))[:TOP_USERS]
     users = [r["user"] for r in top if r["user"] is not None]
     user_cost = Chart(id="llm-cost-user", title=f"Cost of the top {len(users)} users (USD)",
-                      y_label="USD")  # fmt: skip
-    user_cost.x = xs
+                      y_label="USD", y_format="usd")  # fmt: skip
+    user_cost.x, user_cost.x_step = xs, step
     if users:
         rows = sq.usage(spans.filter(spans.user_id.isin(users)), window=bucket, by="user",
                         **rng, **who).to_pylist()  # fmt: skip
@@ -107,8 +113,10 @@ def llm_tab(store: Any, project: str, record: Any, state: ViewState, params: Any
             user_cost.add(u, vals, color=PALETTE[i % len(PALETTE)])
     flag_rows = sq.flag_counts(spans, window=bucket, **rng, **who).to_pylist()
     fx = sorted({r["window_start"] for r in flag_rows})
-    flags = Chart(id="llm-flags", title="Flagged share of checked calls", y_label="share")
-    flags.x = [_epoch(t) for t in fx]
+    flags = Chart(
+        id="llm-flags", title="Flagged share of checked calls", y_label="share", y_format="pct"
+    )
+    flags.x, flags.x_step = [_epoch(t) for t in fx], step
     at = {r["window_start"]: r for r in flag_rows}
     for i, (flag, of) in enumerate(_OF.items()):
         flags.add(

@@ -10,7 +10,10 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from mlwarden.errors import NotFoundError
+from mlwarden.monitors import service
 from mlwarden.server.ui import data
+from mlwarden.server.ui.cadence import CadencePick, one_cadence
 from mlwarden.server.ui.format import num
 from mlwarden.server.ui.reference import model_importance
 from mlwarden.server.ui.state import ViewState
@@ -30,6 +33,22 @@ PERF_KINDS = ("performance", "estimated_performance")
 HEAT_ROWS_PER_PAGE = 25
 
 
+def current_cadence(store: Any, project: str, model: str) -> str | None:
+    """The window length of the model's monitors now (None without monitors)."""
+    try:
+        return str(service.load_suite(store, project, model).cadence)
+    except NotFoundError:
+        return None
+
+
+def _one_cadence(
+    store: Any, project: str, record: Any, state: ViewState, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], CadencePick]:
+    return one_cadence(
+        rows, current=current_cadence(store, project, record.name), wanted=state.cadence
+    )
+
+
 def _x(windows: list[datetime]) -> list[float]:
     return [w.timestamp() for w in windows]
 
@@ -46,6 +65,7 @@ def performance_tab(store: Any, project: str, record: Any, state: ViewState) -> 
         kinds=PERF_KINDS,
         details=True,
     )
+    rows, pick = _one_cadence(store, project, record, state, rows)
     by_metric: dict[str, dict[str, dict[datetime, dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(dict)
     )
@@ -84,7 +104,7 @@ def performance_tab(store: Any, project: str, record: Any, state: ViewState) -> 
         with_value=True,
     )
     segments.sort(key=lambda r: (r["monitor"], r["segment"] is not None, r["segment"] or ""))
-    return {"charts": charts, "segment_rows": segments}
+    return {"charts": charts, "segment_rows": segments, "cadence": pick}
 
 
 def _val(r: dict[str, Any] | None) -> float | None:
@@ -121,6 +141,7 @@ def _heat(
         segment=state.segment,
         kinds=kinds,
     )
+    rows, pick = _one_cadence(store, project, record, state, rows)
 
     drill = state.drill_link()
 
@@ -143,6 +164,7 @@ def _heat(
         "heat": HeatMap(windows=hm.windows, rows=page.items),
         "heat_page": page,
         "drill": None,
+        "cadence": pick,
     }
     if state.feature and state.window:
         mon = next((m for m, n in names.items() if n == state.feature), None)
@@ -170,6 +192,7 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
         cur = [cur[i] for i in keep]
         quantiles = chart.get("reference_quantiles")
         axis = [labels[0], labels[len(labels) // 2], labels[-1]] if len(labels) > 2 else labels
+        ticks, x_title = list(labels), "category"
         if quantiles and all(x.startswith("bin ") for x in labels):
             # numeric bins hold equal shares of the reference: name them by its percentiles
             edges = [0.0]
@@ -179,6 +202,8 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
                 f"{x} (reference percentiles {100 * lo:.0f}–{100 * hi:.0f})"
                 for x, lo, hi in zip(labels, edges, edges[1:], strict=False)
             ]
+            ticks = [f"{100 * hi:.0f}" for hi in edges[1:]]
+            x_title = "bins by reference percentile (upper edge), low to high"
             if len(quantiles) == 7:  # min, 1, 10, 50, 90, 99 %, max
                 axis = [
                     f"← low (reference min {num(quantiles[0])})",
@@ -190,6 +215,8 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
                 labels,
                 [("reference", ref, "ref"), ("current", cur, "cur")],
                 title=f"Reference vs current distribution of {result.get('column') or result['monitor']}",
+                ticks=ticks,
+                x_title=x_title,
             ),
             "rows": list(zip(labels, ref, cur, strict=True)),
             "quantiles": quantiles,

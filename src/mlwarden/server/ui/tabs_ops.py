@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from mlwarden.server.ui import ops
+from mlwarden.server.ui.placement import kinds_of
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.tabs import _heat
 from mlwarden.server.ui.views import Chart
 
 __all__ = ["operations_tab"]
 
-OPS_KINDS = ("volume", "error_rate", "latency")
+#: Traffic, errors, latency, resources...: every kind placed on this tab.
+OPS_KINDS = kinds_of("operations")
 PALETTE = ("#1f5fa8", "#7a3e9d", "#0f7b6c", "#a15c00", "#b3261e", "#4a4a4a")
 
 
@@ -34,8 +36,11 @@ def operations_tab(store: Any, project: str, record: Any, state: ViewState) -> d
     traffic = Chart(id="ops-traffic", title="Traffic", y_label="events")
     errors = Chart(id="ops-errors", title="Error rate", y_label="share of events", y_format="pct")
     latency = Chart(id="ops-latency", title="Latency", y_label="ms")
+    step = {"hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0}[
+        ops.bucket_for(state.start, state.end)
+    ]
     for c in (traffic, errors, latency):
-        c.x = x
+        c.x, c.x_step = x, step
     for i, v in enumerate(versions):
         color = PALETTE[i % len(PALETTE)]
         traffic.add(f"{v}", [_get(cell, b, v, "n") for b in buckets], color=color, width=2)
@@ -60,7 +65,7 @@ def operations_tab(store: Any, project: str, record: Any, state: ViewState) -> d
     resources = None
     if res_rows:
         resources = Chart(id="ops-resources", title="Resources (mean)", y_label="percent")
-        resources.x = [r["b"].timestamp() for r in res_rows]
+        resources.x, resources.x_step = [r["b"].timestamp() for r in res_rows], step
         for i, name in enumerate(col for col in res_cols if col.endswith("_percent")):
             resources.add(name.replace("_", " "), [r[name] for r in res_rows], color=PALETTE[i % 6])
     totals = {

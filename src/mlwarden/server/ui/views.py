@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mlwarden.server.ui.axes import time_axis, value_axis
 from mlwarden.server.ui.format import day, glyph, num, status_word, worst
 
 __all__ = [
@@ -69,6 +70,31 @@ class HeatMap:
     windows: list[datetime]
     rows: list[HeatRow]
 
+    @property
+    def subday(self) -> bool:
+        """Whether windows are shorter than a day (columns then read hours, grouped by day)."""
+        pairs = zip(self.windows, self.windows[1:], strict=False)
+        return any((b - a).total_seconds() < 86400 for a, b in pairs)
+
+    def column_label(self, w: datetime) -> str:
+        """A column's head: the hour for sub-day windows, else the day of the month."""
+        return w.strftime("%H" if self.subday else "%d")
+
+    def column_key(self, w: datetime) -> str:
+        """A column's window as text: the day, or the day and time for sub-day windows."""
+        return w.strftime("%Y-%m-%d %H:%M") if self.subday else day(w)
+
+    def days(self) -> list[tuple[str, str, int]]:
+        """(date, its head, number of columns) groups of a sub-day map's columns, in order;
+        a day of one or two columns is headed by its day of month only (it must fit)."""
+        groups: list[tuple[str, datetime, int]] = []
+        for w in self.windows:
+            if groups and groups[-1][0] == day(w):
+                groups[-1] = (groups[-1][0], groups[-1][1], groups[-1][2] + 1)
+            else:
+                groups.append((day(w), w, 1))
+        return [(d, w.strftime("%b %d" if n > 2 else "%d"), n) for d, w, n in groups]
+
 
 def heat_map(
     rows: Sequence[dict[str, Any]],
@@ -81,6 +107,7 @@ def heat_map(
 ) -> HeatMap:
     """Monitors × windows; ``link(monitor, window)`` is each cell's drill-down URL."""
     windows = sorted({r["window_start"] for r in rows})
+    subday = HeatMap(windows=windows, rows=[]).subday
     by_monitor: dict[str, dict[datetime, dict[str, Any]]] = {}
     names: dict[str, str] = {}
     for row in rows:
@@ -100,7 +127,8 @@ def heat_map(
                     value / th if r and r.get("direction") != "below" else th / max(value, 1e-12)
                 )
                 peak = max(peak, ratio)
-            label = f"{names[mon]}, {day(w)}: {status_word(status)}"
+            when = w.strftime("%Y-%m-%d %H:%M UTC") if subday else day(w)
+            label = f"{names[mon]}, {when}: {status_word(status)}"
             if value is not None:
                 label += f", value {num(value)}" + (f" vs threshold {num(th)}" if th else "")
             cells.append(
@@ -139,7 +167,9 @@ class Chart:
     """A time-series chart for the browser (uPlot): x in epoch seconds, one list per series.
 
     ``bands`` pairs series indexes (1-based, as uPlot) whose area between is shaded;
-    ``y_format`` "pct" shows shares (0.012) as percentages (1.2%) on the axis and in the legend.
+    ``y_format`` "pct" shows shares (0.012) as percentages (1.2%) on the axis and in the legend,
+    "usd" amounts of money; ``x_step`` is the data's bucket in seconds when known. The axes
+    (range, ticks, labels) are decided here, by :mod:`.axes`, not by the browser.
     """
 
     id: str
@@ -149,6 +179,7 @@ class Chart:
     x: list[float] = field(default_factory=list)
     series: list[dict[str, Any]] = field(default_factory=list)
     bands: list[list[int]] = field(default_factory=list)
+    x_step: float | None = None
 
     def add(self, label: str, values: Sequence[float | None], **style: Any) -> None:
         self.series.append({"label": label, "values": list(values), **style})
@@ -160,7 +191,11 @@ class Chart:
         )
 
     def payload(self) -> dict[str, Any]:
+        x_axis = time_axis(self.x, step_hint=self.x_step)
+        y_axis = value_axis((v for s in self.series for v in s["values"]), fmt=self.y_format)
         return {
+            "xAxis": x_axis.payload() if x_axis else None,
+            "yAxis": y_axis.payload(),
             "title": self.title,
             "yLabel": self.y_label,
             "yFormat": self.y_format,
@@ -196,29 +231,60 @@ def bar_chart(
     *,
     height: int = 180,
     title: str = "",
+    ticks: Sequence[str] | None = None,
+    x_title: str = "",
 ) -> str:
-    """Grouped bars as inline SVG (reference vs current histograms); the page also shows the
-    numbers in a table. ``series``: (name, shares, css class)."""
+    """Grouped bars of shares as inline SVG (reference vs current histograms), with a share
+    axis on the left and each bin's name (``ticks``, short; default ``labels``) under its
+    bars; the page also shows the numbers in a table. ``series``: (name, shares, css class).
+
+    >>> svg = bar_chart(["a", "b"], [("ref", [0.25, 0.75], "ref")], title="t")
+    >>> svg.count("<rect"), '>80%</text>' in svg, '>b</text>' in svg
+    (2, True, True)
+    """
     n = max(len(labels), 1)
-    top = max((v for _, vals, _ in series for v in vals), default=0.0) or 1.0
-    width = max(320, n * 28)
-    group = width / n
+    names = list(ticks) if ticks is not None else list(labels)
+    y = value_axis([v for _, vals, _ in series for v in vals] + [0.0], fmt="pct", ticks=4)
+    left, bottom = 48, 34 if x_title else 22
+    group = max(18.0, min(60.0, 640 / n))
+    width = left + n * group + 8
+    top = y.max or 1.0
     bar = max(2.0, (group - 4) / max(len(series), 1))
+    every = max(1, math.ceil(n * 44 / (width - left)))  # name every k-th bin so names fit
     parts = [
-        f'<svg class="bars" viewBox="0 0 {width} {height + 20}" role="img" '
-        f'aria-label="{html.escape(title)}" preserveAspectRatio="none">'
+        f'<svg class="bars" viewBox="0 0 {width:.0f} {height + bottom}" role="img" '
+        f'aria-label="{html.escape(title)}" width="{width:.0f}" height="{height + bottom}">'
     ]
+    for t, lab in zip(y.ticks, y.labels, strict=True):
+        yy = height - (height - 6) * t / top
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - 4:.0f}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
+            f'<text class="ytick" x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{lab}</text>'
+        )
     for i, lab in enumerate(labels):
         for j, (name, vals, css) in enumerate(series):
             v = vals[i] if i < len(vals) else 0.0
-            h = (height - 4) * v / top
-            x = i * group + 2 + j * bar
+            h = (height - 6) * v / top
+            x = left + i * group + 2 + j * bar
             parts.append(
                 f'<rect class="{css}" x="{x:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" '
                 f'height="{h:.1f}"><title>{html.escape(name)} {html.escape(lab)}: '
                 f"{100 * v:.1f}%</title></rect>"
             )
-    parts.append(f'<line x1="0" y1="{height}" x2="{width}" y2="{height}" class="axis"/>')
+        if i % every == 0:
+            short = names[i] if len(names[i]) <= 12 else names[i][:11] + "…"
+            parts.append(
+                f'<text class="xtick" x="{left + (i + 0.5) * group:.1f}" y="{height + 14}" '
+                f'text-anchor="middle">{html.escape(short)}</text>'
+            )
+    parts.append(
+        f'<line x1="{left}" y1="{height}" x2="{width - 4:.0f}" y2="{height}" class="axis"/>'
+    )
+    if x_title:
+        parts.append(
+            f'<text class="xtitle" x="{left + n * group / 2:.1f}" y="{height + bottom - 4}" '
+            f'text-anchor="middle">{html.escape(x_title)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
