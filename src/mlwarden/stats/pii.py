@@ -47,6 +47,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from mlwarden.stats.llm_findings import CheckResult, Finding, redact
+from mlwarden.stats.pii_address import find_addresses
 
 __all__ = ["PII_TYPES", "find_pii", "iban_valid", "luhn_valid"]
 
@@ -394,43 +395,6 @@ def _secrets(text: str) -> Iterator[Finding]:
             yield Finding(CHECK, f"secret:{kind}", start, end, preview)
 
 
-# A house number, capitalised street-name words and a street type (742 Evergreen Terrace,
-# 1550 N. Lake Shore Drive, 221B Baker Street); a Romance street word after the number
-# (47 rue de Rivoli, 77 Calle Mayor); a Germanic street name then its number (Hauptstraße 5,
-# Keizersgracht 123); a PO box. Lower-case or missing name words ("3 avenues of growth",
-# "500 Drive units") and words of other kinds after the number do not match.
-_STREET_TYPES = (
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|"
-    r"Terrace|Close|Crescent|Square|Sq|Parkway|Pkwy|Highway|Hwy|Row|Mews|Gardens|Grove|Walk|"
-    r"Circle|Cir|Trail|Alley)"
-)
-_ADDRESS = re.compile(
-    r"(?<![\w.,/-])\d{1,5}[A-Za-z]?,?\s+(?:(?:[NSEW]\.?|North|South|East|West)\s+)?"
-    rf"(?:[A-Z][a-z'’]+\.?\s+){{1,3}}{_STREET_TYPES}\b\.?"
-    r"|(?<![\w.,/-])\d{1,5}(?:bis|ter)?,?\s+(?i:rue|avenue|boulevard|bd|place|chemin|allée|"
-    r"calle|avenida|paseo|plaza|via|viale|piazza|corso|rua|travessa)\s+"
-    r"(?:(?:de|del|de\s+la|la|le|les|des|du|di|da|do|dos|das)\s+)*[A-Z][\w'’-]+"
-    r"|\bP\.?\s?O\.?\s+Box\s+\d{1,6}\b"
-)
-_GERMANIC_STREETS = (
-    "straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "gracht", "laan", "straat",
-    "plein", "ring", "damm", "ufer", "gade", "vej", "gatan", "vägen",
-)  # fmt: skip
-_ADDRESS_GERMANIC = re.compile(
-    rf"\b[A-Z][a-zäöüß]+(?:{'|'.join(re.escape(s) for s in _GERMANIC_STREETS)})\s+\d{{1,4}}[a-z]?\b"
-)
-
-
-def _addresses(text: str) -> Iterator[Finding]:
-    if not any(c.isdigit() for c in text):
-        return
-    low = text.lower()
-    germanic = any(s in low for s in _GERMANIC_STREETS)
-    for pattern in (_ADDRESS, _ADDRESS_GERMANIC) if germanic else (_ADDRESS,):
-        for m in pattern.finditer(text):
-            yield Finding(CHECK, "address", m.start(), m.end(), redact(m.group()))
-
-
 _DETECTORS: dict[str, Callable[[str], Iterable[Finding]]] = {
     "email": _emails,
     "phone": _phones,
@@ -439,7 +403,7 @@ _DETECTORS: dict[str, Callable[[str], Iterable[Finding]]] = {
     "ip_address": _ips,
     "national_id": _national_ids,
     "secret": _secrets,
-    "address": _addresses,
+    "address": find_addresses,
 }
 #: The groups of personal data :func:`find_pii` looks for (its ``types`` argument).
 PII_TYPES: tuple[str, ...] = tuple(_DETECTORS)
