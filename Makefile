@@ -5,7 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit browser bench clean
+.PHONY: install demo test lint typecheck unit browser bench clean openai1
+
+# The oldest supported openai (1.x), beside the newest in the venv: the SDK's wrapper is tested
+# against both (tests/llm/test_llm_sdk_safety.py). Its other dependencies are the venv's.
+OPENAI1 := .venv-openai1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +39,13 @@ browser:
 	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The UI tests need Chromium: install Debian's 'chromium' package."; exit 1; fi; }
 
-unit: $(STAMP) browser
+$(OPENAI1)/.installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(OPENAI1) "openai==1.55.3" "distro>=1.7"
+	touch $@
+
+openai1: $(OPENAI1)/.installed
+
+unit: $(STAMP) browser openai1
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
@@ -47,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/sdk.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OPENAI1) .pytest_cache .mypy_cache .ruff_cache

@@ -19,18 +19,26 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "src"))
 
 from llm_checks_blind import BLIND  # noqa: E402
-from llm_checks_data import KNOWN_LIMITS, LABELLED, Example  # noqa: E402
+from llm_checks_data import (  # noqa: E402
+    INJECTION_MESSAGES,
+    KNOWN_LIMITS,
+    LABELLED,
+    Conversation,
+    Example,
+)
 from mlwarden.stats.llm_checks import (  # noqa: E402
     check_json,
     detect_refusal,
     find_injection,
     find_pii,
 )
+from mlwarden.stats.prompt_injection import find_injection_in_messages  # noqa: E402
 
 
 def detector(key: str) -> Callable[[str], bool]:
@@ -46,7 +54,14 @@ def detector(key: str) -> Callable[[str], bool]:
     return lambda t: find_pii(t, types=[key]).flagged
 
 
-def score(examples: list[Example], fires: Callable[[str], bool]) -> dict[str, object]:
+def conversation_fires(messages: list[tuple[str, str]]) -> bool:
+    """Injection in a conversation, every message checked as ingest checks it."""
+    return find_injection_in_messages((role, 0, text) for role, text in messages).flagged
+
+
+def score(
+    examples: list[Example] | list[Conversation], fires: Callable[[Any], bool]
+) -> dict[str, object]:
     tp = fp = fn = tn = 0
     errors = []
     for text, label in examples:
@@ -130,6 +145,8 @@ def main() -> None:
     args = ap.parse_args()
     print("labelled set of the patterns' author (a regression floor)")
     table(evaluate(), args.errors)
+    print("\nconversations: system prompts with retrieved text, tool results, role-play")
+    table({"injection (messages)": score(INJECTION_MESSAGES, conversation_fires)}, args.errors)
     print("\nlabelled set written without reading the patterns (bench/llm_checks_blind.py)")
     table(evaluate(BLIND), args.errors)
     caught = [t for key, t in KNOWN_LIMITS if detector(key)(t)]

@@ -213,7 +213,7 @@ def memory_probe(url: str, spool: str) -> None:
     proc = psutil.Process()
     rows = feature_rows()
     rss0 = proc.memory_info().rss
-    monitor = mlwarden.init(model="bench", url=url, task="binary", spool_dir=spool)
+    monitor = mlwarden.init(model="bench", url=url, task="binary", create=True, spool_dir=spool)
     monitor._pipeline.warm.wait(60)
     rss_init = proc.memory_info().rss
     peak_queue = 0

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 import mlwarden
 
-monitor = mlwarden.init(model="bench", task="binary")
+monitor = mlwarden.init(model="bench", task="binary", create=True)
 
 
 def endpoint(**middleware: Any) -> FastAPI:

@@ -34,7 +34,9 @@ def score_customers(n: int, seed: int = 0) -> pd.DataFrame:
 
 def main(n: int = 5000) -> int:
     scored = score_customers(n)
-    with mlwarden.init(model="churn-batch", version="2026-03", task="binary") as monitor:
+    with mlwarden.init(
+        model="churn-batch", version="2026-03", task="binary", create=True
+    ) as monitor:
         event_ids = monitor.log_batch(scored, score="score", segments=["region"])
 
         # ... weeks later, the truth arrives; join it by event id

@@ -52,7 +52,7 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-monitor = mlwarden.init(model="churn", task="binary")  # server from MLWARDEN_URL
+monitor = mlwarden.init(model="churn", task="binary", create=True)  # server from MLWARDEN_URL
 app.add_middleware(
     mlwarden.ASGIMiddleware,
     monitor=monitor,

@@ -34,7 +34,7 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-monitor = mlwarden.init(model="churn", task="binary")  # server from MLWARDEN_URL
+monitor = mlwarden.init(model="churn", task="binary", create=True)  # server from MLWARDEN_URL
 app.wsgi_app = mlwarden.WSGIMiddleware(
     app.wsgi_app, monitor=monitor, prediction="prediction", score="score", features="features"
 )

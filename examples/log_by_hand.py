@@ -21,7 +21,7 @@ def fraud_score(features: dict[str, float | str]) -> float:
 
 def main(n: int = 1000) -> int:
     rng = random.Random(0)
-    monitor = mlwarden.init(model="fraud", version="v1", task="binary")
+    monitor = mlwarden.init(model="fraud", version="v1", task="binary", create=True)
     for i in range(n):
         features = {
             "amount": round(rng.expovariate(1 / 800), 2),

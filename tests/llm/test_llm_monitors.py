@@ -27,6 +27,7 @@ from mlwarden.monitors.context import Calibration, FitContext
 from mlwarden.monitors.evaluate import evaluate, window_run
 from mlwarden.monitors.llm_budget import LlmBudget
 from mlwarden.monitors.llm_errors import LlmErrors
+from mlwarden.monitors.llm_injection import LlmInjection
 from mlwarden.monitors.llm_pii import LlmPii
 from mlwarden.monitors.service import setup_suite
 from mlwarden.schema.spec import ModelSpec
@@ -210,12 +211,33 @@ def test_a_stated_max_rate_is_the_threshold_without_history() -> None:
         store, model, MonitorSuite(SPEC.name, [stated, learned], cadence="1d"), START,
         START + timedelta(1), run=run,
     )  # fmt: skip
-    assert r_stated.status is Status.ALERT and r_stated.threshold == 0.02
+    # judged on the window's own counts: alert above the share a 2% rate exceeds by chance
+    # with probability at most alpha (one-sided binomial), not above 2% itself
+    critical = sps.binom.isf(r_stated.details["alpha"], 400, 0.02) / 400
+    assert r_stated.status is Status.ALERT and r_stated.threshold == pytest.approx(critical)
+    assert r_stated.warn == 0.02 and r_stated.value > critical > 0.02
     assert (
         r_stated.details["timeouts"] + r_stated.details["other_errors"]
         == r_stated.details["errors"]
     )
     assert r_learned.status is Status.INSUFFICIENT_DATA and "no baseline yet" in r_learned.reason
+    store.close()
+
+
+def test_a_stated_max_rate_judges_injections_from_the_first_window() -> None:
+    """Day one, no history, no reference: 17% of prompts are injections. A stated maximum
+    alerts from the first window; without one there is nothing to judge against yet."""
+    scenario = LlmScenario(days=1, calls_per_day=300, start=START, injection_rate=0.17, seed=6)
+    store, model = _store(scenario)
+    stated = _fit(LlmInjection(max_rate=0.05), 86400)
+    learned = _fit(LlmInjection(), 86400)
+    r_stated, r_learned = evaluate(
+        store, model, MonitorSuite(SPEC.name, [stated, learned], cadence="1d"), START,
+        START + timedelta(1),
+    )  # fmt: skip
+    assert r_stated.value > 0.1 and r_stated.status is Status.ALERT
+    assert "stated limit 5.00%" in r_stated.reason
+    assert r_learned.status is Status.INSUFFICIENT_DATA and "max_rate" in r_learned.reason
     store.close()
 
 

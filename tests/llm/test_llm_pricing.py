@@ -24,7 +24,7 @@ def test_bundled_table_is_pinned_versioned_and_documented() -> None:
     data = json.loads(raw)
     assert data["version"] and data["as_of"] and "Illustrative" in data["provenance"]
     assert len(data["models"]) >= 30
-    t = load_prices()
+    t = load_prices(maintained=False)
     assert t.version == data["version"] and t.sha256 == BUNDLED_SHA256
     for price in t.prices.values():
         assert price.input >= 0 and price.output >= 0
@@ -32,7 +32,7 @@ def test_bundled_table_is_pinned_versioned_and_documented() -> None:
 
 def test_cost_without_cache_hand_computed() -> None:
     # gpt-4o: $2.50 in, $10.00 out per 1M; 1234 in, 567 out
-    c = load_prices().cost("gpt-4o", input_tokens=1234, output_tokens=567)
+    c = load_prices(maintained=False).cost("gpt-4o", input_tokens=1234, output_tokens=567)
     assert c is not None
     assert c.amount == (D(1234) * D("2.50") + D(567) * D("10.00")) / D(1_000_000)
     assert c.amount == D("0.008755")
@@ -43,7 +43,7 @@ def test_cost_with_cache_read_and_write_hand_computed() -> None:
     # 10,000 input of which 6,000 read from cache and 2,000 written to it; 500 output
     # (10000 - 6000 - 2000) * 3.00 + 6000 * 0.30 + 2000 * 3.75 + 500 * 15.00
     #   = 6000 + 1800 + 7500 + 7500 = 22,800 per 1M tokens = $0.0228
-    c = load_prices().cost(
+    c = load_prices(maintained=False).cost(
         "claude-sonnet-4-20250514",
         input_tokens=10_000,
         output_tokens=500,
@@ -55,7 +55,7 @@ def test_cost_with_cache_read_and_write_hand_computed() -> None:
 
 
 def test_cache_price_falls_back_to_input_price_and_reasoning_priced_separately() -> None:
-    t = load_prices()
+    t = load_prices(maintained=False)
     # gpt-4-turbo has no cache price: cached tokens cost the input price
     plain = t.cost("gpt-4-turbo", input_tokens=1000, output_tokens=0)
     cached = t.cost("gpt-4-turbo", input_tokens=1000, output_tokens=0, cache_read_tokens=600)
@@ -117,3 +117,28 @@ def test_bad_override_files_are_config_errors(tmp_path: Path, content: str, mess
         load_prices(f)
     with pytest.raises(ConfigError, match="Cannot read"):
         load_prices(tmp_path / "missing.json")
+
+
+def test_the_maintained_source_prices_newer_models_and_overrides_still_win(
+    tmp_path: Path,
+) -> None:
+    """genai-prices (its bundled snapshot) prices what the hand-kept table lacks, in front of
+    it; the user's file wins over both; the version names every source."""
+    pytest.importorskip("genai_prices")
+    bundled, t = load_prices(maintained=False), load_prices()
+    assert "+genai-prices-" in t.version and t.version.startswith(bundled.version)
+    for model in ("gpt-5.1", "claude-sonnet-4-5-20250929", "gemini-3-pro-preview"):
+        assert bundled.cost(model, input_tokens=1000, output_tokens=100) is None
+        c = t.cost(model, input_tokens=1000, output_tokens=100)
+        assert c is not None and c.amount > 0 and c.version == t.version, model
+    # gpt-5.1: $1.25 in, $0.125 cached, $10 out per 1M
+    c = t.cost("openai/gpt-5.1", input_tokens=2000, output_tokens=300, cache_read_tokens=1000)
+    assert c is not None and c.amount == (1000 * D("1.25") + 1000 * D("0.125") + 300 * 10) / 10**6
+    assert t.cost("no-such-model-9", input_tokens=10, output_tokens=10) is None
+    mine = tmp_path / "prices.json"
+    mine.write_text(
+        json.dumps({"version": "acme-1", "models": {"gpt-5.1": {"input": 1, "output": 1}}})
+    )
+    over = load_prices(mine)
+    c = over.cost("gpt-5.1", input_tokens=10**6, output_tokens=10**6)
+    assert c is not None and c.amount == 2 and c.version == f"{t.version}+acme-1"

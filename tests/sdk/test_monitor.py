@@ -211,7 +211,7 @@ def test_a_transport_that_raises_is_retried(tmp_path: Path) -> None:
 def test_missing_model_is_registered_when_the_task_is_known(tmp_path: Path) -> None:
     t = Scripted()
     t.known = set()
-    m = monitor(tmp_path, t, task="binary")
+    m = monitor(tmp_path, t, task="binary", create=True)
     m.log({"age": 41}, 1, segments={"region": "eu"})
     assert m.flush(5)
     m.close()
@@ -230,7 +230,7 @@ def test_missing_model_without_a_task_is_dropped_and_explained(
     assert m.flush(5)
     m.close()
     assert not t.registered and m.stats().dropped == 1
-    assert any("pass task=" in r.message for r in caplog.records)
+    assert any("create=True and task=" in r.message for r in caplog.records)
 
 
 def test_spool_of_an_ended_process_is_adopted(tmp_path: Path) -> None:

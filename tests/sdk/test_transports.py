@@ -55,7 +55,7 @@ def test_local_transport_writes_validated_rows_and_quarantines_bad_ones(tmp_path
     from mlwarden.store import open_store
     from mlwarden.store.queries import event_counts
 
-    m = mlwarden.init(model="local", path=tmp_path / "data", task="regression")
+    m = mlwarden.init(model="local", path=tmp_path / "data", task="regression", create=True)
     good = [m.log({"x": float(i)}, float(i) * 2) for i in range(20)]
     m.log({"x": 1.0}, "not a number")
     for event_id in good[:5]:
@@ -141,7 +141,7 @@ def test_sigterm_flushes_then_chains_to_the_previous_handler(tmp_path: Path, pre
         import mlwarden
         if {custom}:
             signal.signal(signal.SIGTERM, lambda *a: (print("previous handler"), sys.exit(3)))
-        m = mlwarden.init(model="jobs", path={str(data)!r}, task="binary", flush_interval=600)
+        m = mlwarden.init(model="jobs", path={str(data)!r}, task="binary", create=True, flush_interval=600)
         for i in range(100):
             m.log({{"x": i}}, i % 2)
         os.kill(os.getpid(), signal.SIGTERM)
@@ -159,7 +159,7 @@ def test_exit_without_close_flushes(tmp_path: Path) -> None:
     done = run_script(
         f"""
         import mlwarden
-        m = mlwarden.init(model="jobs", path={str(data)!r}, task="binary", flush_interval=600)
+        m = mlwarden.init(model="jobs", path={str(data)!r}, task="binary", create=True, flush_interval=600)
         for i in range(100):
             m.log({{"x": i}}, i % 2)
         """,

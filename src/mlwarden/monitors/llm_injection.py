@@ -14,9 +14,10 @@ __all__ = ["LlmInjection"]
 
 @MONITORS.register
 class LlmInjection(SpanRate):
-    """Share of prompts flagged as injection or jailbreak attempts (user and tool turns, the
-    ingest heuristics), against the recent past or the reference: binomial tail at the
-    calibrated alpha and a half-point minimum effect, or a stated ``max_rate``.
+    """Share of prompts flagged as injection or jailbreak attempts (user, system and tool
+    messages, the ingest heuristics), against the recent past or the reference: binomial tail
+    at the calibrated alpha and a half-point minimum effect, or a stated ``max_rate`` (judged
+    from the first window: a one-sided binomial test of the window's count against it).
 
     Examples
     --------

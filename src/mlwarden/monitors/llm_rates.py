@@ -8,7 +8,11 @@ window against the baseline counts is significant at the calibrated alpha
 (:func:`mlwarden.stats.rate_tests.fisher_upper`) *and* a minimum effect above the baseline
 rate; warn at ten times alpha and half the effect. The baseline is, first found:
 
-1. a stated limit (``max_rate``): alert above it, warn above half of it;
+1. a stated limit (``max_rate``), judged from the first window on the window's own counts:
+   alert when the one-sided binomial test of the window's count against the limit is
+   significant at the calibrated alpha (a window of 3 with 1 flagged is not evidence that a
+   2% limit is broken; 70 of 400 is), warn when the window's share is above the limit without
+   being significantly so;
 2. the pooled rate of the ``history`` earlier windows, when they hold at least
    :data:`MIN_BASELINE` counted spans (the recent past of this app);
 3. the rate in the reference data, for checks that can be run on a reference text column
@@ -23,6 +27,7 @@ from typing import Any, ClassVar, Self
 
 from mlwarden.monitors.base import Monitor, Result, Status
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
+from mlwarden.monitors.missing_values import binomial_upper
 from mlwarden.stats.llm_checks import CheckResult
 from mlwarden.stats.rate_tests import fisher_upper
 from mlwarden.stats.thresholds import per_window_alpha
@@ -111,8 +116,10 @@ class SpanRate(Monitor):
         alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
         details: dict[str, Any] = {num: k, den: n, **self.extra(current)}
         if self.max_rate is not None:
-            alert, warn = float(self.max_rate), float(self.max_rate) / 2
-            basis = f"stated limit {alert:.2%}"
+            limit = float(self.max_rate)
+            alert, warn = binomial_upper(limit, n, alpha), limit
+            basis = f"stated limit {limit:.2%} (a one-sided binomial test at alpha {alpha:.2g})"
+            details |= {"max_rate": limit, "alpha": alpha}
         else:
             if past_n >= MIN_BASELINE:
                 k0, n0 = past_k, past_n

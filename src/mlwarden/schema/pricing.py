@@ -1,12 +1,15 @@
 """Token prices and the cost of one LLM call, from a versioned price table shipped as data.
 
-The bundled table (``prices.json`` beside this module) holds illustrative list
-prices per million tokens with a version string, a date and a provenance note;
-its SHA-256 is pinned in :data:`BUNDLED_SHA256` so a change to the file is a
-deliberate, reviewed change (a test compares them). Users add or override
-prices with a file of the same shape (:func:`load_prices`); the version of a
-table with overrides is ``<bundled version>+<override version or hash>``, and
-that version is stored with every cost computed from it.
+Where a price comes from, first found: the user's overrides (a file of the
+``prices.json`` shape, :func:`load_prices`), then the maintained ``genai-prices``
+package's snapshot (:mod:`mlwarden.schema.pricing_maintained`: newer models,
+long-context tiers, dated changes), then the bundled table (``prices.json``
+beside this module: illustrative list prices per million tokens with a version
+string, a date and a provenance note; its SHA-256 is pinned in
+:data:`BUNDLED_SHA256` so a change to the file is a deliberate, reviewed
+change). The table's version names all three, ``<bundled version>
++genai-prices-<version>+<override version or hash>``, and that version is
+stored with every cost computed from it.
 
 Cost of one call (token counts as the OpenTelemetry GenAI conventions and the
 OpenAI API report them: input tokens *include* cached tokens, output tokens
@@ -35,7 +38,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwarden.errors import ConfigError, expected
+from mlwarden.schema import pricing_maintained
 
 __all__ = ["BUNDLED_SHA256", "PRICES_ENV", "Cost", "Price", "PriceTable", "load_prices"]
 
@@ -89,6 +93,10 @@ class PriceTable:
     currency: str = "USD"
     as_of: str = ""
     provenance: str = ""
+    #: Whether the maintained source (genai-prices) prices models before the bundled table.
+    maintained: bool = False
+    #: Models whose price comes from the user's overrides (they win over every source).
+    overridden: frozenset[str] = frozenset()
 
     def lookup(self, model: str | None) -> Price | None:
         """The price of ``model``, trying the name as given, then without a provider prefix
@@ -124,8 +132,20 @@ class PriceTable:
         reasoning_tokens: int | None = None,
     ) -> Cost | None:
         """The cost of one call, or None when the model is unpriced or no tokens are known."""
+        if not model or (input_tokens is None and output_tokens is None):
+            return None
         price = self.lookup(model)
-        if price is None or (input_tokens is None and output_tokens is None):
+        if self.maintained and (price is None or price.model not in self.overridden):
+            found = pricing_maintained.cost(
+                _candidates(model),
+                input_tokens=input_tokens or 0,
+                output_tokens=output_tokens or 0,
+                cache_read_tokens=cache_read_tokens or 0,
+                cache_write_tokens=cache_write_tokens or 0,
+            )
+            if found is not None:
+                return Cost(found[0].normalize(), found[1], self.version)
+        if price is None:
             return None
         inp, out = Decimal(input_tokens or 0), Decimal(output_tokens or 0)
         read, write = Decimal(cache_read_tokens or 0), Decimal(cache_write_tokens or 0)
@@ -157,6 +177,22 @@ class PriceTable:
             currency=self.currency,
             as_of=self.as_of,
             provenance=self.provenance + f" Overridden by {source}.",
+            maintained=self.maintained,
+            overridden=self.overridden | frozenset(new_prices) | frozenset(new_aliases),
+        )
+
+    def with_maintained(self) -> PriceTable:
+        """This table with the maintained source (genai-prices, when installed) in front of the
+        bundled prices; itself when the package is missing."""
+        tag = pricing_maintained.version()
+        if tag is None or self.maintained:
+            return self
+        return replace(
+            self,
+            version=f"{self.version}+{tag}",
+            sha256=hashlib.sha256(self.sha256.encode() + tag.encode()).hexdigest(),
+            maintained=True,
+            provenance=self.provenance + f" Models priced by {tag} take its prices first.",
         )
 
 
@@ -240,9 +276,11 @@ def _table(raw: bytes, source: str) -> PriceTable:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str | None, mtime: float) -> PriceTable:
+def _load(path: str | None, mtime: float, maintained: bool) -> PriceTable:
     raw = resources.files("mlwarden.schema").joinpath("prices.json").read_bytes()
     table = _table(raw, "the bundled prices.json")
+    if maintained:
+        table = table.with_maintained()
     if path is None:
         return table
     try:
@@ -256,21 +294,24 @@ def _load(path: str | None, mtime: float) -> PriceTable:
     return table.with_overrides(extra, source=str(path))
 
 
-def load_prices(path: str | Path | None = None) -> PriceTable:
-    """The bundled price table, with the models of the JSON file at ``path`` added or
-    overriding (re-read when the file changes).
+def load_prices(path: str | Path | None = None, *, maintained: bool = True) -> PriceTable:
+    """The price table: the bundled prices, the maintained source in front of them
+    (``maintained=False``: the bundled table alone), and the models of the JSON file at
+    ``path`` added or overriding (re-read when the file changes).
 
     Examples
     --------
-    >>> t = load_prices()
+    >>> t = load_prices(maintained=False)
     >>> t.sha256 == BUNDLED_SHA256, t.currency, t.lookup("gpt-4o").output
     (True, 'USD', Decimal('10.00'))
+    >>> load_prices().cost("gpt-5.1", input_tokens=1000, output_tokens=100).model
+    'gpt-5.1'
     """
     if path is None:
-        return _load(None, 0.0)
+        return _load(None, 0.0, maintained)
     p = Path(path)
     try:
         mtime = p.stat().st_mtime
     except OSError as exc:
         raise ConfigError(f"Cannot read the price file {str(p)!r}: {exc}") from exc
-    return _load(str(p), mtime)
+    return _load(str(p), mtime, maintained)

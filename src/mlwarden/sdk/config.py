@@ -51,6 +51,7 @@ def init(
     api_key: str | None = None,
     transport: Transport | None = None,
     task: Task | str | None = None,
+    create: bool = False,
     batch_size: int = 1000,
     flush_interval: float | None = None,
     max_queue: int = 20_000,
@@ -67,9 +68,15 @@ def init(
     written directly, for notebooks and batch jobs), or ``transport`` (e.g.
     :class:`InMemoryTransport` in tests); by default ``MLWARDEN_URL``, then
     ``MLWARDEN_PATH``, then ``http://127.0.0.1:8000``. Every argument not given
-    falls back to its environment variable (see :data:`ENV`). With ``task``,
-    the SDK registers the model on the server if it is missing (spec from the
-    first batch; features are added as they appear).
+    falls back to its environment variable (see :data:`ENV`).
+
+    The model must exist at the destination: a name it does not have raises
+    :class:`~mlwarden.errors.ConfigError` here, at start-up (naming the models
+    it has), so a typo never starts a new model. ``create=True`` with ``task``
+    registers a missing model instead (spec from the first batch; features are
+    added as they appear). When the destination cannot be asked (down, an
+    ingest-only API key), events for a missing model are dropped and explained,
+    never registered without ``create=True``.
 
     Examples
     --------
@@ -85,6 +92,7 @@ def init(
             "The 'model' argument is required (or set MLWARDEN_MODEL). Got None instead."
         )
     version = version or os.environ.get("MLWARDEN_VERSION") or None
+    made_here = transport is None
     if transport is None:
         if url is not None and path is not None:
             raise ConfigError("Pass either url= (a server) or path= (a local store), not both.")
@@ -105,20 +113,26 @@ def init(
     sample = resource_interval
     if sample is None:
         sample = _env_float("MLWARDEN_RESOURCE_INTERVAL")
-    return Monitor(
-        model,
-        transport=transport,
-        version=version,
-        task=task,
-        batch_size=batch_size,
-        flush_interval=_pick(flush_interval, "MLWARDEN_FLUSH_INTERVAL", 1.0),
-        max_queue=max_queue,
-        spool_dir=spool_dir or os.environ.get("MLWARDEN_SPOOL_DIR") or None,
-        spool_max_bytes=int((spool_mb if spool_mb is not None else 256.0) * 1024 * 1024),
-        max_backoff=_pick(max_backoff, "MLWARDEN_MAX_BACKOFF", 30.0),
-        exit_timeout=exit_timeout,
-        resource_interval=sample,
-    )
+    try:
+        return Monitor(
+            model,
+            transport=transport,
+            version=version,
+            task=task,
+            create=create,
+            batch_size=batch_size,
+            flush_interval=_pick(flush_interval, "MLWARDEN_FLUSH_INTERVAL", 1.0),
+            max_queue=max_queue,
+            spool_dir=spool_dir or os.environ.get("MLWARDEN_SPOOL_DIR") or None,
+            spool_max_bytes=int((spool_mb if spool_mb is not None else 256.0) * 1024 * 1024),
+            max_backoff=_pick(max_backoff, "MLWARDEN_MAX_BACKOFF", 30.0),
+            exit_timeout=exit_timeout,
+            resource_interval=sample,
+        )
+    except BaseException:
+        if made_here:  # refused (say, a model that does not exist): release what we opened
+            transport.close()
+        raise
 
 
 def _pick(value: float | None, env: str, default: float) -> float:

@@ -275,7 +275,8 @@ class Deliverer:
                 self.counters.warn_once(
                     f"missing:{dest}",
                     "mlwarden: model %r is not registered at %s; register it (mlwarden models "
-                    "register ...) or pass task=... to mlwarden.init so the SDK registers it.",
+                    "register ...) or pass create=True and task=... to mlwarden.init so the SDK "
+                    "registers it.",
                     dest,
                     self.transport.describe(),
                 )

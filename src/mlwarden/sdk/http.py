@@ -106,6 +106,18 @@ class HTTPTransport(Transport):
             return Outcome(Result.OK)
         return _outcome(r.status_code, _json(r), r.headers.get("retry-after"), 0)
 
+    def model_names(self) -> list[str] | None:
+        import httpx
+
+        try:  # a short wait: this runs at the app's start-up
+            r = self._http().get("/v1/models", timeout=min(self.timeout, 5.0))
+        except httpx.HTTPError:
+            return None
+        body = _json(r) if r.status_code == 200 else None
+        if not isinstance(body, list):
+            return None  # not allowed to list (an ingest-only key), or not an mlwarden server
+        return [str(m["name"]) for m in body if isinstance(m, dict) and "name" in m]
+
     def _post(self, path: str, table: pa.Table) -> Outcome:
         import httpx
 

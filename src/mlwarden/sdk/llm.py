@@ -42,6 +42,7 @@ from typing import Any, TypeVar, overload
 
 from mlwarden.schema.otlp import SpanData
 from mlwarden.sdk.llm_export import InMemoryExporter, OTLPExporter, SpanExporter
+from mlwarden.sdk.llm_guard import FAULTS, guard
 
 __all__ = [
     "ActiveSpan",
@@ -50,6 +51,7 @@ __all__ = [
     "SpanExporter",
     "configure",
     "current_span",
+    "sdk_errors",
     "start_span",
     "trace",
     "wrap_openai",
@@ -85,6 +87,10 @@ class ActiveSpan:
             self.attributes[key] = value
 
     def record_exception(self, exc: BaseException) -> None:
+        with guard("record_exception"):  # str(exc) is the app's code and may fail
+            self._record_exception(exc)
+
+    def _record_exception(self, exc: BaseException) -> None:
         self.status_code, self.status_message = "error", f"{type(exc).__name__}: {exc}"
         self.events.append(
             {
@@ -98,6 +104,10 @@ class ActiveSpan:
         if self.ended:
             return
         self.ended = True
+        with guard("span export"):
+            self._export()
+
+    def _export(self) -> None:
         _state.tracer.exporter.export(
             SpanData(
                 trace_id=self.trace_id,
@@ -164,6 +174,25 @@ def current_span() -> ActiveSpan | None:
     return _current.get()
 
 
+def sdk_errors() -> int:
+    """How many times tracing failed on the SDK's side in this process (each failure is
+    logged once per place, on the ``mlwarden.sdk.llm`` logger, and never reaches the app).
+
+    Examples
+    --------
+    >>> sdk_errors() >= 0
+    True
+    """
+    return FAULTS.count_
+
+
+def _detached(name: str) -> ActiveSpan:
+    """A span that records nothing, for when opening a real one failed."""
+    return ActiveSpan(
+        name=name, trace_id="0" * 32, span_id="0" * 16, parent_span_id=None, ended=True
+    )
+
+
 def _new_span(name: str, kind: str, attributes: Mapping[str, Any] | None) -> ActiveSpan:
     parent = _current.get()
     span = ActiveSpan(
@@ -195,8 +224,10 @@ def start_span(
     recorded as ``openinference.span.kind`` (the GenAI conventions name only LLM, tool and
     agent operations; tools and agents also get ``gen_ai.operation.name``).
     """
-    span = _new_span(name, kind, attributes)
-    _mark_kind(span, kind)
+    span = _detached(name)
+    with guard("start_span"):
+        span = _new_span(name, kind, attributes)
+        _mark_kind(span, kind)
     token = _current.set(span)
     try:
         yield span
@@ -252,12 +283,18 @@ def trace(
         def _open(
             args: Any, kwargs: Any
         ) -> tuple[ActiveSpan, contextvars.Token[ActiveSpan | None], bool]:
-            keep = _state.tracer.capture_content if capture is None else capture
-            span = _new_span(span_name, kind, None)
-            _mark_kind(span, kind)
-            if keep:
-                span.set("input.value", _inputs(f, args, kwargs))
+            span, keep = _detached(span_name), False
+            with guard("@trace"):
+                keep = _state.tracer.capture_content if capture is None else capture
+                span = _new_span(span_name, kind, None)
+                _mark_kind(span, kind)
+                if keep:
+                    span.set("input.value", _inputs(f, args, kwargs))
             return span, _current.set(span), keep
+
+        def _output(span: ActiveSpan, out: Any) -> None:
+            with guard("@trace"):
+                span.set("output.value", _dump(out))
 
         if inspect.iscoroutinefunction(f):
 
@@ -267,7 +304,7 @@ def trace(
                 try:
                     out = await f(*args, **kwargs)
                     if keep:
-                        span.set("output.value", _dump(out))
+                        _output(span, out)
                     return out
                 except BaseException as exc:
                     span.record_exception(exc)
@@ -284,7 +321,7 @@ def trace(
             try:
                 out = f(*args, **kwargs)
                 if keep:
-                    span.set("output.value", _dump(out))
+                    _output(span, out)
                 return out
             except BaseException as exc:
                 span.record_exception(exc)
@@ -305,16 +342,21 @@ def wrap_openai(
     include_usage: bool = True,
     capture_content: bool | None = None,
 ) -> C:
-    """Record a GenAI span for every ``client.chat.completions.create`` call of an
-    OpenAI-compatible client (``openai.OpenAI``, ``openai.AsyncOpenAI``, or any client with that
-    shape), streaming or not; returns the same client.
+    """Record a GenAI span for every ``chat.completions.create``, ``embeddings.create`` and
+    ``responses.create`` call of an OpenAI-compatible client (``openai.OpenAI``,
+    ``openai.AsyncOpenAI``, or any client with that shape), streaming or not, and of the clients
+    its ``with_options(...)`` returns; returns the same client. Tracing never breaks a call: a
+    failure of the SDK's own is logged once and counted (:func:`sdk_errors`).
 
     ``provider``: ``gen_ai.provider.name`` (e.g. ``"azure.ai.openai"``, ``"ollama"``).
     ``include_usage``: on streams, ask for token usage (``stream_options``); turn off for a
     server that rejects the option. ``capture_content``: record messages (default: as
     configured).
     """
-    from mlwarden.sdk.llm_openai import instrument
+    with guard("wrap_openai"):  # a client of an unexpected shape is left as it is
+        from mlwarden.sdk.llm_call import Options
+        from mlwarden.sdk.llm_openai import instrument
 
-    instrument(client, provider=provider, include_usage=include_usage, capture=capture_content)
+        opts = Options(provider=provider, include_usage=include_usage, capture=capture_content)
+        instrument(client, opts)
     return client

@@ -24,7 +24,13 @@ import threading
 import time
 from typing import Any
 
+# Imported here, on the thread that imports the SDK, never first on the exporter thread: an
+# import running on a background thread is visible half-done in ``sys.modules``, and a library
+# probing ``sys.modules["httpx"]`` at that moment (openai 3.x does) breaks the app's call.
+import httpx
+
 from mlwarden.schema.otlp import SpanData, encode_json
+from mlwarden.sdk.llm_guard import FAULTS
 
 __all__ = ["InMemoryExporter", "OTLPExporter", "SpanExporter"]
 
@@ -90,6 +96,7 @@ class OTLPExporter(SpanExporter):
         self._pid = -1
         self._q: queue.Queue[SpanData | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._client: httpx.Client | None = None
         self._pending = 0
         self._idle = threading.Condition(self._lock)
 
@@ -106,6 +113,8 @@ class OTLPExporter(SpanExporter):
                 return
             self._pid, self._pending = os.getpid(), 0
             self._q = queue.Queue(maxsize=self.max_queue)
+            # built here, on the app's thread, so the exporter thread imports nothing
+            self._client = httpx.Client(timeout=self.timeout)
             self._thread = threading.Thread(target=self._run, name="mlwarden-spans", daemon=True)
             self._thread.start()
 
@@ -138,8 +147,8 @@ class OTLPExporter(SpanExporter):
             self._thread = None
 
     def _run(self) -> None:
-        import httpx
-
+        client = self._client
+        assert client is not None
         headers = {"content-type": "application/json", "content-encoding": "gzip"}
         key = self.api_key or os.environ.get("MLWARDEN_API_KEY")
         if key:
@@ -147,7 +156,7 @@ class OTLPExporter(SpanExporter):
         resource = {
             "service.name": self.service_name or os.environ.get("OTEL_SERVICE_NAME") or "llm-app"
         }
-        with httpx.Client(timeout=self.timeout) as client:
+        with client:
             while True:
                 first = self._q.get()
                 if first is None:
@@ -166,11 +175,19 @@ class OTLPExporter(SpanExporter):
                 self._send(client, batch, headers, resource)
 
     def _send(
-        self, client: Any, batch: list[SpanData], headers: dict[str, str], resource: dict[str, Any]
+        self,
+        client: httpx.Client,
+        batch: list[SpanData],
+        headers: dict[str, str],
+        resource: dict[str, Any],
     ) -> None:
-        body = gzip.compress(encode_json(batch, resource=resource, scope="mlwarden.sdk.llm"), 1)
         ok = False
-        for attempt in range(self.retries + 1):
+        try:
+            body = gzip.compress(encode_json(batch, resource=resource, scope="mlwarden.sdk.llm"), 1)
+        except Exception as exc:  # noqa: BLE001 - a span we cannot encode is dropped, not fatal
+            FAULTS.record("span encoding", exc)
+            body = b""
+        for attempt in range(self.retries + 1 if body else 0):
             try:
                 r = client.post(self.endpoint, content=body, headers=headers)
             except Exception as exc:  # noqa: BLE001 - any transport failure is retried

@@ -93,6 +93,12 @@ class LocalTransport(Transport):
             duplicates=stored.duplicates if stored is not None else 0,
         )
 
+    def model_names(self) -> list[str] | None:
+        try:
+            return [m.name for m in self.store().list_models(self.project)]
+        except MlwardenError:
+            return None
+
     def register_model(self, spec: ModelSpec) -> Outcome:
         try:
             self.store().create_model(self.project, spec)

@@ -10,6 +10,7 @@ event is dropped and counted.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
 import threading
@@ -71,6 +72,7 @@ class Monitor:
         transport: Transport,
         version: str | None = None,
         task: Task | str | None = None,
+        create: bool = False,
         batch_size: int = 1000,
         flush_interval: float = 1.0,
         max_queue: int = 20_000,
@@ -84,6 +86,7 @@ class Monitor:
         self.transport = transport
         self.version = version
         self.task = task
+        self.create = create
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_queue = max_queue
@@ -93,6 +96,7 @@ class Monitor:
         self.exit_timeout = exit_timeout
         self.resource_interval = resource_interval
         self._check()
+        self._check_exists()
         self._companions: dict[str, ModelSpec] = {}
         self._segments: set[str] = set()
         self._sampler: Any = None
@@ -110,12 +114,34 @@ class Monitor:
         if self.task is not None and self.task not in {t.value for t in Task}:
             must = f"be one of {', '.join(t.value for t in Task)}"
             raise ConfigError(expected("argument", "task", must, self.task))
+        if self.create and self.task is None:
+            must = "be given with create=True (the task of the model to register)"
+            raise ConfigError(expected("argument", "task", must, self.task))
         for name in ("batch_size", "max_queue", "spool_max_bytes"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(expected("argument", name, "be >= 1", getattr(self, name)))
         for name in ("flush_interval", "max_backoff", "exit_timeout"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(expected("argument", name, "be > 0", getattr(self, name)))
+
+    def _check_exists(self) -> None:
+        """Refuse a model the receiver does not have, unless asked to create it: a typo in the
+        name must not start a new model. When the receiver cannot say (down, an ingest-only
+        key, a transport without a registry) the name is checked at delivery instead, and
+        still never created without ``create=True``."""
+        if self.create:
+            return
+        names = self.transport.model_names()
+        if names is None or self.model in names:
+            return
+        near = difflib.get_close_matches(self.model, names, n=1)
+        have = ", ".join(repr(n) for n in sorted(names)[:20]) or "none"
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"Model {self.model!r} does not exist at {self.transport.describe()} (it has: "
+            f"{have}).{hint} To register it, pass create=True with task=... to mlwarden.init, "
+            "or run `mlwarden models register`."
+        )
 
     def __repr__(self) -> str:
         return f"Monitor(model={self.model!r}, transport={self.transport.describe()!r})"
@@ -387,6 +413,6 @@ class Monitor:
     def _spec_for(self, dest: str, table: pa.Table) -> ModelSpec | None:
         if dest in self._companions:
             return self._companions[dest]
-        if dest == self.model and self.task is not None:
+        if dest == self.model and self.task is not None and self.create:
             return ModelSpec(name=self.model, task=Task(self.task), segments=sorted(self._segments))
         return None

@@ -64,6 +64,11 @@ class Transport(ABC):
         """Register a model that the receiver does not know yet (an existing one is fine)."""
         return Outcome(Result.FAILED, reason=f"{type(self).__name__} cannot register models")
 
+    def model_names(self) -> list[str] | None:
+        """The models the receiver has, to check a name at start-up; None when it cannot say
+        (unreachable, not allowed to list, or no registry)."""
+        return None
+
     def after_fork(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Called in a forked child: drop connections and handles shared with the parent."""
 

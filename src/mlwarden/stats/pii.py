@@ -10,12 +10,14 @@ type            validation
 email           local part, ``@``, a dotted domain with an alphabetic TLD
 phone           ``+`` country code, or a NANP number (area and exchange 2-9) with
                 separators; bare digit runs only next to words like "call";
-                never right after "order", "invoice", "ref", "id", "#", ...
+                a UK mobile (07xxx xxxxxx); never right after "order", "invoice",
+                "ref", "id", "#", ...
 credit_card     13-19 digits, a known issuer prefix, the Luhn checksum, not one
                 repeated digit
 iban            country code, check digits, the ISO 13616 mod-97 checksum and the
                 country's length
-ip_address      IPv4 with octets 0-255 (not a version number), IPv6 parsed by
+ip_address      IPv4 with octets 0-255 (not a version number, nor after "update
+                to" unless a network word comes between), IPv6 parsed by
                 :mod:`ipaddress`
 us_ssn          ``AAA-GG-SSSS`` outside the never-issued ranges (area 000, 666,
                 900-999; group 00; serial 0000; advertised sample numbers)
@@ -23,6 +25,9 @@ uk_nino         UK National Insurance number with its prefix exclusions
 secret          AWS access keys, GitHub tokens, ``sk-`` API keys, Slack tokens,
                 Google API keys, Stripe keys, private key blocks, JWTs whose
                 header decodes to JSON with ``alg``
+address         a house number, capitalised street-name words and a street
+                type ("742 Evergreen Terrace"); "47 rue de Rivoli";
+                "Hauptstraße 5"; PO boxes
 ==============  =================================================================
 
 Examples
@@ -42,6 +47,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from mlwarden.stats.llm_findings import CheckResult, Finding, redact
+from mlwarden.stats.pii_address import find_addresses
 
 __all__ = ["PII_TYPES", "find_pii", "iban_valid", "luhn_valid"]
 
@@ -56,6 +62,8 @@ _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w
 _PHONE_NANP = re.compile(
     r"(?<![\w.+-])(?:1[ .-])?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-]|\.\d)"
 )
+# a UK mobile in national form: 07xxx xxxxxx (11 digits, one block of five)
+_PHONE_UK_MOBILE = re.compile(r"(?<![\w.+-])07\d{3}[ -]?\d{3}[ -]?\d{3}(?![\w-]|\.\d)")
 _PHONE_BARE = re.compile(r"(?<![\w.+-])\d{10,11}(?![\w-]|\.\d)")
 _PHONE_CONTEXT = re.compile(
     r"\b(?:call|phone|tel|telephone|mobile|cell|whatsapp|sms|text me|fax|reach me|contact)\b",
@@ -74,6 +82,18 @@ _IBAN = re.compile(
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _VERSION_CONTEXT = re.compile(
     r"(?:\bv|\bversion|\bver\.?|\brelease|\bbuild|\bsection|\bchapter|\bclause|§)\s*$",
+    re.IGNORECASE,
+)
+#: "update to 10.4.2.1", "after upgrading the driver to ...": a version, unless the words in
+#: between name a network thing ("update the DNS record to 203.0.113.7").
+_UPGRADE_TO = re.compile(
+    r"\b(?:updat|upgrad|downgrad|bump|roll(?:ed|ing)?\s+back|patch|pin|migrat)\w*"
+    r"(?P<between>(?:\s+[\w.-]+){0,4}?)\s+to\s*$",
+    re.IGNORECASE,
+)
+_NETWORK_NOUNS = re.compile(
+    r"\b(?:ip|ips|address|host|hosts|server|dns|record|gateway|subnet|route|proxy|endpoint|node|"
+    r"box|machine|interface|nameserver|resolver|peer|firewall|allowlist|whitelist)\b",
     re.IGNORECASE,
 )
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
@@ -218,7 +238,10 @@ def _emails(text: str) -> Iterator[Finding]:
 
 def _phones(text: str) -> Iterator[Finding]:
     seen: list[tuple[int, int]] = []
-    for pattern, needs_context in ((_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_BARE, True)):
+    patterns = (
+        (_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_UK_MOBILE, False), (_PHONE_BARE, True)
+    )  # fmt: skip
+    for pattern, needs_context in patterns:
         for m in pattern.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in seen):
                 continue
@@ -229,6 +252,8 @@ def _phones(text: str) -> Iterator[Finding]:
             if pattern is _PHONE_INTL:
                 if not 8 <= len(digits) <= 15:
                     continue
+            elif pattern is _PHONE_UK_MOBILE:
+                pass  # the pattern is the whole rule
             else:
                 national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
                 if len(national) != 10 or national[0] in "01" or national[3] in "01":
@@ -278,6 +303,9 @@ def _ips(text: str) -> Iterator[Finding]:
         if any(int(p) > 255 or (len(p) > 1 and p[0] == "0") for p in parts):
             continue
         if _VERSION_CONTEXT.search(_before(text, m.start(), 12)):
+            continue
+        upgrade = _UPGRADE_TO.search(_before(text, m.start(), 60))
+        if upgrade and not _NETWORK_NOUNS.search(upgrade.group("between")):
             continue
         yield Finding(CHECK, "ip_address", m.start(), m.end(), parts[0] + ".*.*.*")
     for m in _IPV6.finditer(text):
@@ -375,6 +403,7 @@ _DETECTORS: dict[str, Callable[[str], Iterable[Finding]]] = {
     "ip_address": _ips,
     "national_id": _national_ids,
     "secret": _secrets,
+    "address": find_addresses,
 }
 #: The groups of personal data :func:`find_pii` looks for (its ``types`` argument).
 PII_TYPES: tuple[str, ...] = tuple(_DETECTORS)
@@ -395,7 +424,7 @@ def find_pii(text: str, *, types: Iterable[str] | None = None) -> CheckResult:
     >>> find_pii("x", types=["fax"])
     Traceback (most recent call last):
     ...
-    mlwarden.errors.ConfigError: The 'types' argument must be a subset of email, phone, credit_card, iban, ip_address, national_id, secret. Got ['fax'] instead.
+    mlwarden.errors.ConfigError: The 'types' argument must be a subset of email, phone, credit_card, iban, ip_address, national_id, secret, address. Got ['fax'] instead.
     """  # noqa: E501
     chosen = PII_TYPES if types is None else tuple(types)
     unknown = [t for t in chosen if t not in _DETECTORS]
@@ -408,7 +437,9 @@ def find_pii(text: str, *, types: Iterable[str] | None = None) -> CheckResult:
     if not text:
         return CheckResult(CHECK, False)
     # most specific first: secrets and checksummed numbers win overlaps over phones and IPs
-    order = ("secret", "credit_card", "iban", "national_id", "email", "ip_address", "phone")
+    order = (
+        "secret", "credit_card", "iban", "national_id", "email", "ip_address", "phone", "address"
+    )  # fmt: skip
     found: list[Finding] = []
     for group in order:
         if group not in chosen:

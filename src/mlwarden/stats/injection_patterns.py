@@ -1,0 +1,265 @@
+"""The phrase patterns of :mod:`mlwarden.stats.prompt_injection`: one table, by type.
+
+Each row is ``(type, pattern, score, triggers)``: the score is the confidence that a match is an
+attack; the pattern runs only on text containing one of its (lowercase) trigger strings, which
+keeps the check fast. Patterns must not use uppercase escapes (``\\S``, ``\\W``): they are
+also run lower-cased (:func:`mlwarden.stats.llm_findings.casefree`).
+
+Examples
+--------
+>>> sorted({kind for kind, _, _, _ in INJECTION_PATTERNS})[:3]
+['addressed_to_model', 'fake_authority', 'fake_delimiter']
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["INJECTION_PATTERNS"]
+
+_I = re.IGNORECASE
+
+_TARGETS = (
+    r"(?:instructions?|prompts?|rules|directions|guidelines|directives|commands|constraints|"
+    r"restrictions|guardrails|programming|polic(?:y|ies)|system messages?|context)"
+)
+#: Names for the model that a document would use only to speak to it (not "model", "agent" or
+#: "bot" alone: product specs and support notes use those for other things).
+_MODEL_NOUNS = (
+    r"(?:assistant|AI\s+assistant|AI\s+model|AI\s+agent|language\s+model|LLM|chatbot|copilot|"
+    r"GPT|ChatGPT|Claude|Gemini)"
+)
+_RULES = (
+    r"(?:polic(?:y|ies)|guidelines|rules|restrictions|instructions|filters|guardrails|"
+    r"programming|configuration|content\s+polic(?:y|ies)|safety\s+(?:rules|settings|guidelines))"
+)
+_STRONG = r"(?:previous|prior|above|earlier|preceding|initial|original|system|developer|safety|your|former|existing)"
+
+#: Triggers of the patterns that look for the model's names ("ai" alone is in too many words).
+_ADDRESSEES = (
+    "assistant", "ai ", "ai,", "ai:", "ai!", "ais ", "language model", "llm", "chatbot",
+    "copilot", "gpt", "claude", "gemini",
+)  # fmt: skip
+
+#: (type, pattern, score, triggers): what :func:`find_injection` looks for; a pattern runs only
+#: on text containing one of its (lowercase) trigger strings, which keeps the check fast.
+INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:ignore|disregard|forget|skip|override|bypass|neglect|abandon)\b"
+            rf"(?:\s+(?:all|any|every|of|the|these|those|my|our|{_STRONG})){{0,4}}?\s+{_STRONG}"
+            rf"(?:\s+\w+)?\s+{_TARGETS}\b",
+            _I,
+        ),
+        0.9,
+        ("ignore", "disregard", "forget", "skip", "override", "bypass", "neglect", "abandon"),
+    ),
+    (
+        "ignore_instructions",
+        re.compile(
+            rf"\b(?:ignore|disregard|forget|bypass)\s+(?:all|everything|any)\s+(?:(?:the|of|your)\s+)*{_TARGETS}\b"
+            r"|\b(?:ignore|disregard|forget)\s+(?:all|everything)\s+(?:you\s+(?:were|have been)\s+told|above)"
+            r"|\b(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?the\s+above(?=\s*(?:and\b|[,;:!'\"]|$))"
+            r"|\byou\s+(?:must|will|shall)\s+(?:now\s+)?obey\b",
+            _I,
+        ),
+        0.7,
+        ("ignore", "disregard", "forget", "bypass", "obey"),
+    ),
+    (
+        "jailbreak",
+        re.compile(
+            r"\b(?:you\s+are|you're|act\s+as|become|pretend\s+to\s+be)\s+(?:now\s+)?(?:a\s+|an\s+)?"
+            r"(?:DAN|STAN|DUDE|AIM|evil\s+(?:AI|assistant|confidant))\b"
+            r"|\bdo\s+anything\s+now\b"
+            r"|\b(?:developer|god|jailbreak|unrestricted|unfiltered|dan)\s+mode\b"
+            r"|\bjailbr(?:eak|oken)\s+(?:prompt|enabled|activated|yourself)\b",
+            _I,
+        ),
+        0.9,
+        ("dan", "stan", "dude", "aim", "evil", "anything now", "mode", "jailbr"),
+    ),
+    (
+        "system_prompt_exfiltration",
+        re.compile(
+            r"\b(?:reveal|show|print|repeat|output|display|leak|dump|recite|tell\s+me|give\s+me|share|"
+            r"what\s+(?:is|are|was|were))\s+(?:me\s+|us\s+)?(?:your|the)\s+"
+            r"(?:(?:full|entire|complete|exact|verbatim|original|initial|hidden|secret|internal)\s+)*"
+            r"(?:system\s+(?:prompt|message|instructions?)|(?:initial|original|hidden|secret|internal|"
+            r"developer|pre-?prompt)\s+(?:prompt|instructions?|rules|message))"
+            r"|\brepeat\s+(?:the\s+|all\s+(?:the\s+)?|everything\s+)?(?:words|text|lines|everything|instructions)\s+"
+            r"(?:above|before|preceding)"
+            r"|\b(?:print|output|repeat)\s+everything\s+(?:above|before)\b"
+            r"|\bstarting\s+(?:with|from)\s+[\"']you\s+are\b"
+            r"|\b(?:exact|full|complete|original|initial|verbatim)\s+(?:instructions|rules|prompt|text)\s+"
+            r"you\s+(?:were|have\s+been|got)\s+given\b",
+            _I,
+        ),
+        0.8,
+        ("prompt", "instruction", "rules", "message", "above", "before", "preceding", "you are"),
+    ),
+    (
+        "roleplay_override",
+        re.compile(
+            r"\b(?:pretend|imagine|act|behave|role-?play)\b[^.!?\n]{0,60}?\b(?:no|without|free\s+(?:of|from)|"
+            r"not\s+bound\s+by|unbound\s+by|ignoring)\s+(?:any\s+|all\s+)?(?:\w+\s+)?(?:restrictions|rules|filters|"
+            r"limits|limitations|guidelines|censorship|ethics|morals|policies|content\s+polic(?:y|ies))\b"
+            r"|\byou\s+are\s+no\s+longer\b[^.!?\n]{0,40}?\b(?:AI|assistant|bound|restricted|ChatGPT|Claude|"
+            r"language\s+model|limited)\b"
+            r"|\b(?:you\s+have|with)\s+no\s+(?:restrictions|limits|filters|rules|guidelines)\b",
+            _I,
+        ),
+        0.8,
+        ("pretend", "imagine", "act", "behave", "role", "no longer", " no "),
+    ),
+    (
+        "roleplay_override",
+        re.compile(
+            r"\b(?:without|no|free\s+of)\s+(?:any\s+)?(?:ethical|moral|safety|content)\s+(?:guidelines|"
+            r"restrictions|filters|constraints|considerations|limits|polic(?:y|ies))\b",
+            _I,
+        ),
+        0.6,
+        ("ethical", "moral", "safety", "content"),
+    ),
+    (
+        "roleplay_override",
+        re.compile(
+            r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall)\b|\bstay\s+in\s+character\b"
+            r"|\bnever\s+(?:refuse|say\s+no|decline)\b",
+            _I,
+        ),
+        0.3,
+        ("from now on", "character", "never"),
+    ),
+    (
+        "fake_delimiter",
+        re.compile(
+            r"<\|im_start\|>\s*system|<\|(?:system|im_sep|endoftext)\|>|\[/?INST\]|<<SYS>>|</?system>"
+            r"|^\s*#{2,}\s*(?:system|new\s+instructions?)\b"
+            r"|#{2,}\s*(?:system|admin|developer)\s+(?:update|override|message|notice|instructions?)\b"
+            r"|\b(?:system|admin|developer|root)\s+override\b"
+            r"|\[(?:system|admin|developer)\]"
+            r"|^\s*(?:system|developer)\s*:\s"
+            r"|\bnew\s+(?:system\s+)?(?:instructions?|directives?|orders|task)\s*:"
+            r"|\bend\s+of\s+(?:the\s+)?(?:system\s+)?prompt\b",
+            _I | re.MULTILINE,
+        ),
+        0.6,
+        (
+            "<|",
+            "inst]",
+            "<<sys",
+            "system",
+            "###",
+            "developer",
+            "instruction",
+            "end of",
+            "admin",
+            "directive",
+            "orders",
+            "task",
+        ),
+    ),
+    # Text that speaks to the model from inside content (a retrieved page, an e-mail, a tool
+    # result): ordinary documents address people, not "the AI reading this".
+    (
+        "addressed_to_model",
+        re.compile(
+            rf"\b(?:if\s+you\s+are|as)\s+an?\s+(?:AI|{_MODEL_NOUNS})\b[^.\n]{{0,40}}?\b(?:you\s+)?"
+            r"(?:must|should|need\s+to|are\s+(?:required|instructed)\s+to)\b"
+            rf"|\b(?:any|all|every)?\s*(?:AI|{_MODEL_NOUNS})s?\s+(?:reading|processing|parsing|"
+            r"summari[sz]ing|analy[sz]ing|that\s+(?:reads?|process(?:es)?|sees?))\s+(?:this|these)\b"
+            rf"|\b(?:note|message|notice|attention|instructions?|directives?)\s+(?:to|for)\s+"
+            rf"(?:the\s+|any\s+|all\s+)?(?:AI|{_MODEL_NOUNS})s?\b"
+            rf"|\battention\b[,:!]?\s+(?:all\s+|any\s+)?(?:AI|{_MODEL_NOUNS})s?\b",
+            _I,
+        ),
+        0.8,
+        _ADDRESSEES,
+    ),
+    (
+        "addressed_to_model",
+        re.compile(
+            rf"(?:^|(?<=[.!?:;\"'>(\[{{-]))\s*(?:hey\s+|dear\s+|hi\s+)?(?:AI\s+)?(?:AI|{_MODEL_NOUNS})"
+            r"\s*[,:]\s*[^\n]{0,80}?\b(?:ignore|disregard|forget|stop|instead|forward|send|include|"
+            r"recommend|rate|grant|reveal|print|output|execute|delete|silently|do\s+not\s+mention|"
+            r"don't\s+mention|reply\s+that|respond\s+(?:only|with)|tell\s+(?:the\s+)?(?:user|reader))\b",
+            _I | re.MULTILINE,
+        ),
+        0.7,
+        _ADDRESSEES,
+    ),
+    (
+        "addressed_to_model",
+        re.compile(
+            r"\bfrom\s+(?:now|this\s+point|here)\s+(?:on|forward|onwards?)\b[^.\n]{0,40}?"
+            rf"\bthe\s+(?:AI|{_MODEL_NOUNS})\s+(?:must|will|shall|should|is\s+to)\b",
+            _I,
+        ),
+        0.6,
+        ("from now", "from this point", "from here"),
+    ),
+    # A claimed authority changing the model's own rules ("your policy has been updated").
+    (
+        "fake_authority",
+        re.compile(
+            rf"\b(?:your|the\s+(?:AI|{_MODEL_NOUNS})'?s?)\s+(?:\w+\s+){{0,2}}?{_RULES}\s+"
+            r"(?:has|have|are|is)\s+(?:now\s+)?(?:been\s+)?(?:changed|updated|revised|lifted|"
+            r"suspended|removed|disabled|relaxed|overridden|replaced|waived|off)\b"
+            r"|\b(?:updated|changed|revised|lifted|suspended|disabled|removed|relaxed|overrid(?:den|es?)|"
+            rf"supersedes?|replaces?|waived)\s+(?:all\s+)?(?:your|the\s+(?:AI|{_MODEL_NOUNS})'?s?)\s+"
+            rf"(?:\w+\s+){{0,2}}?{_RULES}"
+            r"|\b(?:approved|granted|authori[sz]ed)\s+(?:an?\s+)?(?:exception|exemption|override)\s+"
+            rf"(?:to|from|for)\s+(?:your|the)\s+(?:\w+\s+){{0,2}}?{_RULES}"
+            r"|\byou\s+are\s+now\s+(?:permitted|allowed|authori[sz]ed|cleared|free)\s+to\b"
+            r"|\b(?:safety|content|moderation)\s+(?:filters?|rules|guidelines|restrictions|guardrails|"
+            r"polic(?:y|ies)|settings)\s+(?:are\s+|have\s+been\s+|were\s+)?(?:now\s+)?(?:disabled|"
+            r"suspended|lifted|removed|deactivated|turned\s+off|switched\s+off|waived)\b",
+            _I,
+        ),
+        0.8,
+        (
+            "polic",
+            "guideline",
+            "rule",
+            "restriction",
+            "instruction",
+            "filter",
+            "guardrail",
+            "programming",
+            "now permitted",
+            "now allowed",
+            "now authori",
+            "now cleared",
+            "now free",
+            "settings",
+        ),
+    ),
+    # The "late grandmother" pretext: a role-play that asks for a procedure. Each half is
+    # ordinary alone (a story from grandma; steps in a tutoring role-play); together they flag.
+    (
+        "roleplay_pretext",
+        re.compile(
+            r"\b(?:act|pretend|role-?play|play|imagine\s+you\s+are|be)\s+(?:as\s+|to\s+be\s+|"
+            r"the\s+role\s+of\s+)?my\s+(?:deceased|late|dead|departed|passed)\s+\w+",
+            _I,
+        ),
+        0.4,
+        ("deceased", "late", "dead", "departed", "passed"),
+    ),
+    (
+        "roleplay_procedure",
+        re.compile(
+            r"\b(?:act|pretend|role-?play|imagine)\b[^\n]{0,200}?\b(?:the\s+steps?\s+(?:to|for|of)|"
+            r"exactly\s+how\s+to|step[- ]by[- ]step|how\s+to\s+(?:make|produce|build|synthesi[sz]e|"
+            r"open|pick|hack|bypass|disable|break)|the\s+recipe\s+for|"
+            r"(?:tell|read|give|recite|teach)\s+me\s+(?:the\s+)?(?:\w+\s+){0,2}(?:keys|codes|passwords|"
+            r"serial\s+numbers|licen[cs]e\s+keys|recipes?|steps|instructions|formulas?))\b",
+            _I,
+        ),
+        0.4,
+        ("act ", "pretend", "role", "imagine"),
+    ),
+]
