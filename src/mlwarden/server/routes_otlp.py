@@ -47,10 +47,10 @@ from mlwarden.stats.llm_checks import (
     Finding,
     check_json,
     detect_refusal,
-    find_injection,
     find_pii,
 )
 from mlwarden.stats.pii_redaction import Redactor
+from mlwarden.stats.prompt_injection import find_injection_in_messages
 from mlwarden.store.base import Store
 
 __all__ = [
@@ -135,7 +135,7 @@ def _segments(messages: Sequence[Message]) -> list[tuple[str, int, str]]:
 def enrich(row: dict[str, Any], prices: PriceTable) -> None:
     """Add cost (the one the span reports, else the price table's; ``cost_source`` says which),
     price version, check flags and findings to a normalised span row (checks run on LLM
-    spans; injection only on non-system messages)."""
+    spans; injection on user, system and tool messages, not the assistant's own turns)."""
     reported = row.get("reported_cost")
     if isinstance(reported, int | float | str) and not isinstance(reported, bool):
         try:
@@ -167,14 +167,9 @@ def enrich(row: dict[str, Any], prices: PriceTable) -> None:
         pii = find_pii(prompt[:MAX_CHECK_CHARS])
         row["pii_in_prompt"] = pii.flagged
         found += [("prompt", f) for f in pii.findings]
-        score, flagged = 0.0, False
-        for role, offset, text in _segments(row["input_messages"]):
-            if role == "system" or offset >= MAX_CHECK_CHARS:
-                continue
-            inj = find_injection(text[:MAX_CHECK_CHARS])
-            score, flagged = max(score, inj.score), flagged or inj.flagged
-            found += [("prompt", f.shifted(offset)) for f in inj.findings]
-        row["injection"], row["injection_score"] = flagged, score
+        inj = find_injection_in_messages(_segments(row["input_messages"]), limit=MAX_CHECK_CHARS)
+        row["injection"], row["injection_score"] = inj.flagged, inj.score
+        found += [("prompt", f) for f in inj.findings]
     if response:
         text = response[:MAX_CHECK_CHARS]
         pii = find_pii(text)
