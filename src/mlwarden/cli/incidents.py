@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlwarden.cli.client import ApiClient
+from mlwarden.cli.options import ApiKey, Url
 
 __all__ = ["incidents_app"]
 
@@ -18,8 +19,6 @@ incidents_app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console(width=None if sys.stdout.isatty() else 160)
-Url = Annotated[str | None, typer.Option("--url", help="Server URL [env MLWARDEN_URL].")]
-ApiKey = Annotated[str | None, typer.Option("--api-key", help="API key [env MLWARDEN_API_KEY].")]
 By = Annotated[str, typer.Option("--by", help="Who you are (shown in the timeline).")]
 Note = Annotated[str, typer.Option("--note", help="A note for the timeline.")]
 

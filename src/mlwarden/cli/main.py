@@ -16,6 +16,7 @@ from rich.table import Table
 from mlwarden._version import __version__
 from mlwarden.cli.alerting import alerting_app
 from mlwarden.cli.incidents import incidents_app
+from mlwarden.cli.options import ApiKey, Url
 from mlwarden.errors import MlwardenError, StoreOpenError
 
 app = typer.Typer(
@@ -42,8 +43,6 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 DataDir = Annotated[
     Path, typer.Option("--data-dir", "-d", help="Where the database and keys live.")
 ]
-Url = Annotated[str | None, typer.Option("--url", help="Server URL [env MLWARDEN_URL].")]
-ApiKey = Annotated[str | None, typer.Option("--api-key", help="API key [env MLWARDEN_API_KEY].")]
 
 
 @app.command()
@@ -325,10 +324,25 @@ def models_register(
         list[str] | None, typer.Option(help="Sensitive attribute (repeatable).")
     ] = None,
     version: Annotated[str | None, typer.Option(help="Version the reference belongs to.")] = None,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update", help="Apply a spec that differs from the registered one (else refused)."
+        ),
+    ] = False,
+    monitors: Annotated[
+        bool,
+        typer.Option(
+            "--monitors/--no-monitors",
+            help="Set the monitors up from this reference (new model, changed spec, or none yet).",
+        ),
+    ] = True,
     url: Url = None,
     api_key: ApiKey = None,
 ) -> None:
-    """Register a model from its reference data (spec inferred) and upload the reference."""
+    """Register a model from its reference data (spec inferred: target, prediction, score and
+    features) and upload the reference; the monitors are set up from it. Registering again
+    with other options changes the spec only with --update."""
     from mlwarden.cli.client import ApiClient
 
     if not reference.exists():
@@ -352,6 +366,8 @@ def models_register(
         "segments": segment or [],
         "sensitive": sensitive or [],
         "version": version,
+        "update": "true" if update else None,
+        "monitors": "true" if monitors else "false",
     }
     with ApiClient(url, api_key=api_key) as c:
         r = c.request(
@@ -361,9 +377,24 @@ def models_register(
             content=reference.read_bytes(),
             headers={"content-type": ctype},
         )
-    for note in r.get("notes", []):
-        err.print(f"  {note}")
-    out.print(f"Registered {name!r}: reference of {r['rows']:,} rows stored (id {r['id']}).")
+    if r.get("created"):
+        for note in r.get("notes", []):
+            err.print(f"  {note}", highlight=False, markup=False)
+        head = f"Registered {name!r}"
+    elif r.get("changes"):
+        err.print(f"Changed the spec of {name!r}:")
+        for line in r["changes"]:
+            err.print(f"  {line}", highlight=False, markup=False)
+        head = f"Updated {name!r}"
+    else:
+        head = f"{name!r} is registered already with this spec"
+    out.print(f"{head}: reference of {r['rows']:,} rows stored (id {r['id']}).", highlight=False)
+    if r.get("monitors") is not None:
+        out.print(
+            f"Set up {r['monitors']} monitors from it; they evaluate as events arrive "
+            f"(mlwarden monitors show {name}).",
+            highlight=False,
+        )
 
 
 @app.command()

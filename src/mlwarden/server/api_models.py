@@ -104,10 +104,24 @@ class ReferenceOut(BaseModel):
         default=None, description="The model's spec (when the call created it)."
     )
     notes: list[str] = Field(default_factory=list, description="How the spec was inferred.")
+    created: bool = Field(default=False, description="The call registered the model.")
+    changes: list[str] = Field(
+        default_factory=list, description="What the call changed in an existing model's spec."
+    )
+    monitors: int | None = Field(
+        default=None, description="Monitors the call set up (none: it set none up)."
+    )
 
     @classmethod
     def of(
-        cls, r: ReferenceRecord, spec: ModelSpec | None = None, notes: list[str] | None = None
+        cls,
+        r: ReferenceRecord,
+        spec: ModelSpec | None = None,
+        notes: list[str] | None = None,
+        *,
+        created: bool = False,
+        changes: list[str] | None = None,
+        monitors: int | None = None,
     ) -> ReferenceOut:
         return cls(
             id=r.uid,
@@ -119,6 +133,9 @@ class ReferenceOut(BaseModel):
             created_at=r.created_at,
             spec=spec,
             notes=notes or [],
+            created=created,
+            changes=changes or [],
+            monitors=monitors,
         )
 
 
