@@ -623,7 +623,8 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
         if old.task != new.task:
             raise ConflictError(
                 f"The task of model {old.name!r} cannot change from {old.task.value!r} to "
-                f"{new.task.value!r}; register a new model instead."
+                f"{new.task.value!r}; delete the model first (mlwarden models delete "
+                f"{old.name}; DELETE /v1/models/{old.name}) or register a new one."
             )
         for f in new.features:
             o = old.feature(f.name)
