@@ -397,6 +397,58 @@ def models_register(
         )
 
 
+@models_app.command("delete")
+def models_delete(
+    name: str,
+    version: Annotated[
+        str | None, typer.Option(help="Delete only this version (its events and references).")
+    ] = None,
+    reference: Annotated[
+        int | None, typer.Option(help="Delete only this reference (by id).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Delete a model with all its data (events, labels, references, monitors, results,
+    incidents), or one version or reference of it. Asks first unless --yes."""
+    from mlwarden.cli.client import ApiClient
+
+    what = (
+        f"version {version!r} of model {name!r} (its events, labels and references)"
+        if version is not None
+        else f"reference {reference} of model {name!r}"
+        if reference is not None
+        else f"model {name!r} and all its data (events, labels, references, monitors, "
+        "results, incidents)"
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            raise MlwardenError(f"Not deleting {what}: confirm with --yes (no terminal to ask).")
+        if not typer.confirm(f"Delete {what}? This cannot be undone.", default=False):
+            raise typer.Exit(1)
+    with ApiClient(url, api_key=api_key) as c:
+        if version is not None:
+            r = c.request("DELETE", f"/v1/models/{name}/versions/{version}")
+        elif reference is not None:
+            r = c.request("DELETE", f"/v1/models/{name}/references/{reference}")
+        else:
+            r = c.request("DELETE", f"/v1/models/{name}")
+    removed = r.get("removed", {}) if isinstance(r, dict) else {}
+    detail = ", ".join(f"{n:,} {t}" for t, n in removed.items() if n)
+    out.print(f"Deleted {what}" + (f": {detail}." if detail else "."), highlight=False)
+
+
+@models_app.command("rename")
+def models_rename(old: str, new: str, url: Url = None, api_key: ApiKey = None) -> None:
+    """Rename a model; its data, monitors and incidents follow it (SDKs must use the new name)."""
+    from mlwarden.cli.client import ApiClient
+
+    with ApiClient(url, api_key=api_key) as c:
+        c.request("PATCH", f"/v1/models/{old}", json={"name": new})
+    out.print(f"Renamed model {old!r} to {new!r}.", highlight=False)
+
+
 @app.command()
 def init(
     reference: Annotated[Path, typer.Argument(help="Reference data: Parquet, CSV or Arrow file.")],

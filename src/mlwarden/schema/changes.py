@@ -53,14 +53,14 @@ def describe_changes(old: ModelSpec, new: ModelSpec) -> list[str]:
     ["target: none -> 'y'", "segments: none -> 'clinic'"]
     """
     lines = []
-    for f in _ROLES:
-        a, b = getattr(old, f), getattr(new, f)
+    for name in _ROLES:
+        a, b = getattr(old, name), getattr(new, name)
         if a != b:
-            lines.append(f"{f}: {_show(a)} -> {_show(b)}")
-    for f in _LISTS:
-        a, b = getattr(old, f), getattr(new, f)
-        if a != b:
-            lines.append(f"{f}: {_show_all(a)} -> {_show_all(b)}")
+            lines.append(f"{name}: {_show(a)} -> {_show(b)}")
+    for name in _LISTS:
+        xs, ys = getattr(old, name), getattr(new, name)
+        if xs != ys:
+            lines.append(f"{name}: {_show_all(xs)} -> {_show_all(ys)}")
     added = [f.name for f in new.features if old.feature(f.name) is None]
     if added:
         lines.append(f"features added: {_show_all(added)}")

@@ -139,6 +139,25 @@ class ReferenceOut(BaseModel):
         )
 
 
+class RenameIn(BaseModel):
+    """A model's new name (``PATCH /v1/models/{model}``)."""
+
+    name: Annotated[str, WithJsonSchema({"type": "string", "pattern": NAME_RE.pattern})]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "model name")
+
+
+class DeletedOut(BaseModel):
+    """What a delete removed: rows per table."""
+
+    model: str
+    version: str | None = None
+    removed: dict[str, int] = Field(default_factory=dict)
+
+
 class RejectedRow(BaseModel):
     index: int = Field(description="Position of the row in the request (0-based).")
     field: str = Field(description="The field at fault, e.g. 'features.age'.")

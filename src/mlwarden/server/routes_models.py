@@ -14,7 +14,14 @@ from mlwarden.monitors import service
 from mlwarden.schema.changes import describe_changes, merge_registered
 from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
-from mlwarden.server.api_models import ModelOut, ReferenceOut, VersionIn, VersionOut
+from mlwarden.server.api_models import (
+    DeletedOut,
+    ModelOut,
+    ReferenceOut,
+    RenameIn,
+    VersionIn,
+    VersionOut,
+)
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Ingest, Read, api_principal
 from mlwarden.server.body import (
@@ -66,6 +73,28 @@ def get_model(model: str, request: Request, project: Read) -> ModelOut:
     return ModelOut.of(store_of(request).get_model(project, model))
 
 
+@router.delete("/models/{model}", response_model=DeletedOut)
+def delete_model(model: str, request: Request, project: Admin) -> DeletedOut:
+    """Delete a model and everything stored of it: events, labels, versions, references,
+    monitors, results, roll-ups, incidents (and their deliveries and action runs), quarantined
+    rows. Other models are untouched. Cannot be undone."""
+    store = store_of(request)
+    before = store.get_model(project, model).spec
+    removed = store.delete_model(project, model)
+    audit(request, "model.delete", model, before, None, project=project)
+    return DeletedOut(model=model, removed=removed)
+
+
+@router.patch("/models/{model}", response_model=ModelOut)
+def rename_model(model: str, body: RenameIn, request: Request, project: Admin) -> ModelOut:
+    """Rename a model; its data, monitors and incidents follow it. SDKs logging under the old
+    name get 404 until they use the new one."""
+    store = store_of(request)
+    record = store.rename_model(project, model, body.name)
+    audit(request, "model.rename", model, {"name": model}, {"name": body.name}, project=project)
+    return ModelOut.of(record)
+
+
 @router.post("/models/{model}/versions", status_code=201, response_model=VersionOut)
 def create_version(model: str, body: VersionIn, request: Request, project: Admin) -> VersionOut:
     store = store_of(request)
@@ -79,6 +108,23 @@ def create_version(model: str, body: VersionIn, request: Request, project: Admin
 @router.get("/models/{model}/versions", response_model=list[VersionOut])
 def list_versions(model: str, request: Request, project: Read) -> list[VersionOut]:
     return [VersionOut.of(v) for v in store_of(request).list_versions(project, model)]
+
+
+@router.delete("/models/{model}/versions/{version}", response_model=DeletedOut)
+def delete_version(model: str, version: str, request: Request, project: Admin) -> DeletedOut:
+    """Delete a version: its events and their labels, its references and its record."""
+    removed = store_of(request).delete_version(project, model, version)
+    audit(request, "version.delete", f"{model}/{version}", removed, None, project=project)
+    return DeletedOut(model=model, version=version, removed=removed)
+
+
+@router.delete("/models/{model}/references/{reference_id}", status_code=204)
+def delete_reference(model: str, reference_id: int, request: Request, project: Admin) -> Response:
+    """Delete one reference (the monitors keep the baseline they were fitted on until they are
+    set up again)."""
+    store_of(request).delete_reference(project, model, reference_id)
+    audit(request, "reference.delete", f"{model}/{reference_id}", None, None, project=project)
+    return Response(status_code=204)
 
 
 @router.get("/models/{model}/references", response_model=list[ReferenceOut])

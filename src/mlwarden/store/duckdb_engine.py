@@ -53,6 +53,7 @@ from mlwarden.store.base import (
 )
 from mlwarden.store.checkpointer import Checkpointer
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
+from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
 from mlwarden.store.ledger import CommitLedger, LedgerState
 from mlwarden.store.times import utc_naive
@@ -162,7 +163,7 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(IncidentTables, RollupTables, Store):
+class DuckDBStore(IncidentTables, RollupTables, ModelRemoval, Store):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -655,6 +656,16 @@ class DuckDBStore(IncidentTables, RollupTables, Store):
             if f.name not in have:
                 _all(con, f"ALTER TABLE {_q(events)} ADD COLUMN {_q(f.name)} {_sql_type(f.type)}")
         self._columns.pop(events, None)
+
+    def _forget(self, project: str, name: str, uid: int) -> None:
+        """Drop the cached look-ups of a model deleted or renamed."""
+        with self._lock:
+            self._models.pop((project, name), None)
+            self._specs.pop((project, name), None)
+            self._columns.pop(f"events_{uid}", None)
+            self._columns.pop(f"actuals_{uid}", None)
+            self._arrow_events.pop(uid, None)
+            self._unique_ids.discard(uid)
 
     def _get_model_tx(self, con: duckdb.DuckDBPyConnection, project: str, name: str) -> ModelRecord:
         row = _one(
