@@ -146,7 +146,7 @@ def guess_target(table: pa.Table, *, taken: Collection[str], prediction: str | N
             continue
         both = pc.and_(pc.is_valid(lab), pc.is_valid(pred_labels))
         n = pc.sum(both).as_py() or 0
-        same = pc.sum(pc.and_(both, pc.fill_null(pc.equal(lab, pred_labels), False))).as_py()
+        same = pc.sum(pc.and_kleene(both, pc.equal(lab, pred_labels))).as_py()
         agreement[c] = (same or 0) / n if n else 0.0
     ranked = sorted(agreement, key=lambda c: -agreement[c])
     if not ranked:
