@@ -3,6 +3,7 @@ references deleted, over the API and the CLI, on the real server; other models u
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -144,6 +145,10 @@ def _play(server: ServerProcess, http: httpx.Client, tmp_path: Path) -> None:
         assert http.post(f"/v1/models/{name}/evaluate", json=span).json()["results"] > 0
     incidents = http.get("/v1/incidents", params={"model": "gone"}).json()["items"]
     assert incidents, "the drift of 'gone' should have opened an incident"
+    r = cli("incidents", "snooze", str(incidents[0]["id"]), "--hours", "2", "--url", server.url)
+    assert r.returncode == 0 and "silenced until" in r.stdout, r.stderr
+    timeline = http.get(f"/v1/incidents/{incidents[0]['id']}").json()["timeline"]
+    assert timeline[-1]["event"] == "snoozed" and timeline[-1]["by"] == getpass.getuser()
 
     # a delete without --yes and without a terminal asks for --yes and deletes nothing
     r = cli("models", "delete", "gone", "--url", server.url)

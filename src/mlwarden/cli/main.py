@@ -23,6 +23,7 @@ from rich.table import Table
 from mlwarden._version import __version__
 from mlwarden.cli.alerting import alerting_app
 from mlwarden.cli.incidents import incidents_app
+from mlwarden.cli.monitors import monitors_app
 from mlwarden.cli.options import ApiKey, Url
 from mlwarden.errors import MlwardenError, StoreOpenError
 
@@ -41,6 +42,7 @@ models_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+app.add_typer(monitors_app, name="monitors")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(alerting_app, name="alerting")
 # piped output (logs, CI) gets wide lines instead of tables wrapped at 80 columns
@@ -531,7 +533,11 @@ def init(
     out.print(table)
     if not dry_run:
         output.write_text(suite.to_yaml())
-        err.print(f"Wrote {output} (edit it, then apply it with PUT /v1/models/{name}/monitors).")
+        err.print(
+            f"Wrote {output}; edit it, then apply it to the server with "
+            f"'mlwarden monitors apply {name} {output}'.",
+            highlight=False,
+        )
 
 
 def _batch(

@@ -1107,8 +1107,9 @@ class DuckDBStore(IncidentTables, RollupTables, ModelRemoval, Store):
         )
         if not rows:
             raise NotFoundError(
-                f"Model {model!r} has no monitors yet; set them up with 'mlwarden init' or "
-                f"POST /v1/models/{model}/monitors/setup."
+                f"Model {model!r} has no monitors yet; set them up with 'mlwarden monitors "
+                f"setup {model}' or POST /v1/models/{model}/monitors/setup (registering a "
+                "model with its reference sets them up)."
             )
         return SuiteRow(*rows[0])
 
