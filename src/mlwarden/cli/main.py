@@ -65,7 +65,9 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind; non-loopback needs API keys.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on.", envvar="MLWARDEN_PORT", show_envvar=True)
+    ] = 8000,
     data_dir: DataDir = Path("mlwarden-data"),
     insecure: Annotated[
         bool, typer.Option(help="Allow a non-loopback bind without API keys.")
@@ -404,6 +406,31 @@ def models_register(
             f"(mlwarden monitors show {name}).",
             highlight=False,
         )
+
+
+@models_app.command("log")
+def models_log(
+    name: str,
+    data: Annotated[
+        Path, typer.Argument(help="Scored rows (Parquet, CSV, Arrow), laid out like the reference.")
+    ],
+    version: Annotated[str | None, typer.Option(help="Model version of these rows.")] = None,
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Send a file of scored rows as events of a model (its label column, if any, as labels).
+    Rows without a timestamp column are stamped with the time they arrive."""
+    from mlwarden.cli.client import ApiClient
+    from mlwarden.cli.logfile import log_file, read_file
+
+    table = read_file(data)
+    with ApiClient(url, api_key=api_key) as c:
+        accepted, labelled = log_file(c, name, table, version=version)
+    out.print(
+        f"Logged {accepted:,} of {table.num_rows:,} rows as events of {name!r}"
+        + (f", {labelled:,} with labels." if labelled else "."),
+        highlight=False,
+    )
 
 
 @models_app.command("delete")
