@@ -353,7 +353,7 @@ def _run_model(
     suite = load_suite(store, project, model, row=row)
     record = store.get_model(project, model)
     cadence = parse_cadence(suite.cadence)
-    lo, _ = time_range(store, record, suite)
+    lo, hi = time_range(store, record, suite)
     if lo is None:
         return 0
     closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window
@@ -379,7 +379,8 @@ def _run_model(
             stop,
         )
     elif received is not None:  # the first pass evaluated everything there was
-        if row.events_seen_until is None:  # the model's first events: judge them now
+        # the model's first events, some in the open window: judge them now
+        if row.events_seen_until is None and hi is not None and utc_aware(hi) >= closed_end:
             total += evaluate_partial(store, project, model, closed_end, now)
         store.mark_evaluated(project, model, events_until=received)
     # late labels: re-evaluate the windows their events belong to
