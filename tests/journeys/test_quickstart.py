@@ -124,7 +124,8 @@ def test_the_readme_quick_start_works_as_written(tmp_path: Path) -> None:
             assert perf["status"] in ("ok", "warn") and perf["n"] == 189, perf
         show = next(v for k, v in ran.items() if k.startswith("mlwarden monitors show"))
         assert "performance:accuracy" in show.stdout
-        assert any(k.startswith("mlwarden check") for k in ran)  # exit 0: healthy data
+        check = next(v for k, v in ran.items() if k.startswith("mlwarden check"))
+        assert "target: malignant" in check.stderr, check.stderr  # exit 0 (asserted above)
     finally:
         if server is not None:
             server.terminate()

@@ -603,6 +603,23 @@ def _batch(
         )
 
 
+def _say_roles(rep: Any) -> None:
+    """What the batch run took each column as, and which monitors it could not run: a missing
+    target shows here, not only in the JSON's 'skipped'."""
+    spec = rep.spec
+    roles = ", ".join(
+        f"{r}: {getattr(spec, r) or 'none'}" for r in ("target", "prediction", "score")
+    )
+    err.print(f"{spec.task.value} model; {roles}; {len(spec.features)} features.", highlight=False)
+    skipped = rep.suite.skipped
+    if skipped:
+        err.print(f"{len(skipped)} monitor(s) skipped:", highlight=False)
+        for s in skipped[:10]:
+            err.print(f"  {s.monitor}: {s.reason}", highlight=False, markup=False)
+    if spec.target is None and spec.task.value != "llm":
+        err.print("No target column: pass --target COLUMN to judge performance.", highlight=False)
+
+
 @contextmanager
 def _one_shot() -> Iterator[None]:
     """A command that runs once and exits, its memory Arrow and numpy buffers that reference
@@ -651,6 +668,7 @@ def report(
     """Batch mode: the same monitors over one window; a self-contained HTML report (and JSON)."""
     with _one_shot():
         rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive)
+        _say_roles(rep)
         output.write_text(rep.to_html())
         if json_out is not None:
             json_out.write_text(rep.to_json())
@@ -680,6 +698,7 @@ def check(
         )
     with _one_shot():
         rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive)
+        _say_roles(rep)
         if json_out is not None:
             json_out.write_text(rep.to_json())
         out.print(rep.summary())
