@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -48,10 +49,19 @@ def reference(n: int, seed: int = 0) -> pa.Table:
     return pa.table(cols)
 
 
+#: CPU seconds of the last timed command (wall time alone misleads on a shared machine)
+CPU: list[float] = [0.0]
+
+
 def timed(args: list[str]) -> float:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(args, capture_output=True, text=True)
     took = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {r.stderr[-2000:]}")
     return took
@@ -63,7 +73,9 @@ def bench_preview(path: Path, rows: int) -> tuple[float, float]:
 
     from serverproc import ServerProcess
 
-    srv = ServerProcess(path.parent / f"data-{rows}", "--evaluate-every", "0").start()
+    srv = ServerProcess(
+        path.parent / f"data-{rows}", "--evaluate-every", "0", "--max-body-mb", "4096"
+    ).start()
     try:
         reg = timed(
             [sys.executable, "-m", "mlwarden.cli.main", "models", "register", str(path),
@@ -118,8 +130,12 @@ def main() -> None:
                 [sys.executable, "-m", "mlwarden.cli.main", "init", str(path), "--dry-run",
                  "--segment", "clinic"]
             )  # fmt: skip
+            init_cpu = CPU[0]
             reg, preview = bench_preview(path, n)
-            print(f"{n:>10,}  {init:>13.2f} s  {reg:>13.2f} s  {preview:>6.2f} s")
+            print(
+                f"{n:>10,}  {init:>13.2f} s  {reg:>13.2f} s  {preview:>6.2f} s"
+                f"   (init CPU {init_cpu:.2f} s; load {os.getloadavg()[0]:.1f})"
+            )
             print("   ", others(table))
 
 
