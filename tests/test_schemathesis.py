@@ -62,6 +62,18 @@ include-operation-id = ["post_events", "post_actuals"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "413", "422"]
 
 [[operations]]
+# deletes and the rename act on models seeded for them, not on 'm' that the others need:
+# the first succeeds, later ones find the model gone (or the new name taken)
+include-operation-id = ["delete_model", "rename_model"]
+parameters = { model = "scratch" }
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "409", "422"]
+
+[[operations]]
+include-operation-id = ["delete_version", "delete_reference"]
+parameters = { model = "scratch-v" }
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404"]
+
+[[operations]]
 # the body is a file (CSV / Parquet / Arrow) or YAML text that must parse to the documented
 # shape; the budget is a small language ('1 per 30 days', 'two per week')
 include-operation-id = ["upload_reference", "put_alerting", "apply_monitors", "setup_monitors"]
@@ -100,6 +112,9 @@ def _seed(url: str) -> str:
         ]
         assert http.post("/v1/models/m/events", json=events).status_code == 200
         assert http.post("/v1/models/m/monitors/setup", json={}).status_code == 200
+        for scratch in ("scratch", "scratch-v"):
+            body = {**spec, "name": scratch}
+            assert http.post("/v1/models", json=body).status_code == 201
         _seed_replies(http)
         trace = f"{7:032x}"
         span = SpanData(trace, f"{7:016x}", "chat", T0, T0 + 10**6, attributes={})

@@ -180,7 +180,7 @@ def test_bad_inputs_get_precise_errors_and_good_rows_land(server: ServerProcess)
         r = http.get("/v1/models/churn/counts", params={"window": "fortnight"})
         assert r.status_code == 422
         r = http.get("/v1/models/churn/columns/nope")
-        assert r.status_code == 422 and "'nope'" in r.json()["error"]["message"]
+        assert r.status_code == 404 and "'nope'" in r.json()["error"]["message"]
         assert http.get("/v1/health").json()["status"] == "ok"
 
 

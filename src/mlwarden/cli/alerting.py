@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlwarden.cli.client import ApiClient
+from mlwarden.cli.options import ApiKey, Url
 from mlwarden.errors import ConfigError
 
 __all__ = ["alerting_app"]
@@ -20,8 +21,6 @@ alerting_app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console(width=None if sys.stdout.isatty() else 160)
-Url = Annotated[str | None, typer.Option("--url", help="Server URL [env MLWARDEN_URL].")]
-ApiKey = Annotated[str | None, typer.Option("--api-key", help="API key [env MLWARDEN_API_KEY].")]
 
 
 def _print(config: dict[str, Any]) -> None:

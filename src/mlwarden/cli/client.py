@@ -56,4 +56,6 @@ class ApiClient:
                 422: ValidationError,
             }.get(r.status_code, MlwardenError)
             raise cls(f"{message} (HTTP {r.status_code})")
+        if r.status_code == 204 or not r.content:
+            return None
         return r.json()

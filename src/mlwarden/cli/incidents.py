@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlwarden.cli.client import ApiClient
+from mlwarden.cli.options import ApiKey, Url
 
 __all__ = ["incidents_app"]
 
@@ -18,9 +19,12 @@ incidents_app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console(width=None if sys.stdout.isatty() else 160)
-Url = Annotated[str | None, typer.Option("--url", help="Server URL [env MLWARDEN_URL].")]
-ApiKey = Annotated[str | None, typer.Option("--api-key", help="API key [env MLWARDEN_API_KEY].")]
-By = Annotated[str, typer.Option("--by", help="Who you are (shown in the timeline).")]
+By = Annotated[
+    str | None,
+    typer.Option(
+        "--by", "--actor", help="Who you are, in the timeline (default: your OS user name)."
+    ),
+]
 Note = Annotated[str, typer.Option("--note", help="A note for the timeline.")]
 
 
@@ -103,38 +107,58 @@ def show(incident_id: int, url: Url = None, api_key: ApiKey = None) -> None:
         out.print(i["url"])
 
 
+def _actor(by: str | None) -> str:
+    """Who acts: ``--by``, else the OS user (never an anonymous 'someone')."""
+    if by:
+        return by
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name (a container without /etc/passwd entry)
+        return ""
+
+
 def _act(
     incident_id: int, what: str, body: dict[str, Any], url: str | None, key: str | None
-) -> None:
+) -> dict[str, Any]:
     with ApiClient(url, api_key=key) as c:
-        i = c.request("POST", f"/v1/incidents/{incident_id}/{what}", json=body)
-    out.print(f"Incident {i['id']} is {i['state']}.")
+        i: dict[str, Any] = c.request("POST", f"/v1/incidents/{incident_id}/{what}", json=body)
+    return i
 
 
 @incidents_app.command("ack")
 def ack(
-    incident_id: int, by: By = "", note: Note = "", url: Url = None, api_key: ApiKey = None
+    incident_id: int, by: By = None, note: Note = "", url: Url = None, api_key: ApiKey = None
 ) -> None:
     """Acknowledge an open incident."""
-    _act(incident_id, "acknowledge", {"by": by, "note": note}, url, api_key)
+    i = _act(incident_id, "acknowledge", {"by": _actor(by), "note": note}, url, api_key)
+    out.print(f"Incident {i['id']} is {i['state']}.")
 
 
 @incidents_app.command("resolve")
 def resolve(
-    incident_id: int, by: By = "", note: Note = "", url: Url = None, api_key: ApiKey = None
+    incident_id: int, by: By = None, note: Note = "", url: Url = None, api_key: ApiKey = None
 ) -> None:
     """Resolve an incident by hand."""
-    _act(incident_id, "resolve", {"by": by, "note": note}, url, api_key)
+    i = _act(incident_id, "resolve", {"by": _actor(by), "note": note}, url, api_key)
+    out.print(f"Incident {i['id']} is {i['state']}.")
 
 
 @incidents_app.command("snooze")
 def snooze(
     incident_id: int,
     hours: Annotated[float, typer.Option("--hours", help="Silence notifications this long.")],
-    by: By = "",
+    by: By = None,
     note: Note = "",
     url: Url = None,
     api_key: ApiKey = None,
 ) -> None:
-    """Silence an incident's notifications for a while."""
-    _act(incident_id, "snooze", {"hours": hours, "by": by, "note": note}, url, api_key)
+    """Silence an incident's notifications for a while (its state does not change)."""
+    body = {"hours": hours, "by": _actor(by), "note": note}
+    i = _act(incident_id, "snooze", body, url, api_key)
+    until = (i.get("snoozed_until") or "")[:16] or f"{hours:g} h from now"
+    out.print(
+        f"Incident {i['id']}: notifications silenced until {until} (it stays {i['state']}).",
+        highlight=False,
+    )

@@ -129,8 +129,14 @@ class Probing(Monitor):
         """No reference sample of a client's size looks like a grid in this feature."""
         finite = x[np.isfinite(x)]
         rng = np.random.default_rng(0)
+        # all values distinct (a continuous feature): a sample holds as many levels as rows,
+        # so one over max_levels is never a grid (sizes only grow: no later draw is skipped
+        # that an earlier one depended on)
+        distinct = np.unique(finite).size == finite.size
         for mult in NULL_SIZES:
             size = min(finite.size, mult * self.min_client_rows)
+            if distinct and size > self.max_levels:
+                break
             for _ in range(NULL_SAMPLES):
                 sample = rng.choice(finite, size=size, replace=False)
                 levels, counts = np.unique(sample, return_counts=True)

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "MIN_ROWS_PER_WINDOW",
     "apply_suite",
     "choose_cadence",
+    "evaluate_partial",
     "evaluate_range",
     "latest_results",
     "load_suite",
@@ -285,6 +287,29 @@ def evaluate_range(
     return written
 
 
+def evaluate_partial(store: Any, project: str, model: str, start: datetime, now: datetime) -> int:
+    """Evaluate the open window ``[start, start + cadence)`` on the events it holds so far,
+    the results marked ``partial`` (``details.partial``, the reason says so); they are
+    replaced when the window closes. The scheduler calls this once, on a model's first
+    events, so a new model shows results within a scheduler period instead of a cadence
+    (6 h). Partial results open no incidents: a window is judged whole."""
+    suite = load_suite(store, project, model)
+    record = store.get_model(project, model)
+    results = evaluate(store, record, suite, start, start + parse_cadence(suite.cadence))
+    until = utc_aware(now).isoformat()
+    marked = [
+        replace(
+            r,
+            details={**r.details, "partial": True, "until": until},
+            reason=f"partial window (events until {until}): {r.reason}",
+        )
+        for r in results
+    ]
+    written: int = store.write_results(project, model, results_table(marked))
+    store.refresh_rollups(record)
+    return written
+
+
 def run_due(
     store: Any,
     *,
@@ -328,7 +353,7 @@ def _run_model(
     suite = load_suite(store, project, model, row=row)
     record = store.get_model(project, model)
     cadence = parse_cadence(suite.cadence)
-    lo, _ = time_range(store, record, suite)
+    lo, hi = time_range(store, record, suite)
     if lo is None:
         return 0
     closed_end = ORIGIN + ((now - ORIGIN) // cadence) * cadence  # start of the open window
@@ -354,6 +379,9 @@ def _run_model(
             stop,
         )
     elif received is not None:  # the first pass evaluated everything there was
+        # the model's first events, some in the open window: judge them now
+        if row.events_seen_until is None and hi is not None and utc_aware(hi) >= closed_end:
+            total += evaluate_partial(store, project, model, closed_end, now)
         store.mark_evaluated(project, model, events_until=received)
     # late labels: re-evaluate the windows their events belong to
     latest = store.latest_label_time(record)

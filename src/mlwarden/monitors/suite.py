@@ -167,7 +167,7 @@ class MonitorSuite:
     def to_yaml(self) -> str:
         header = (
             f"# mlwarden monitors of model {self.model!r}. Edit and re-apply:\n"
-            "#   mlwarden init --apply ... or PUT /v1/models/{model}/monitors\n"
+            f"#   mlwarden monitors apply {self.model} FILE (or PUT /v1/models/{self.model}/monitors)\n"
             "# Thresholds are calibrated from the reference unless a monitor sets 'threshold'.\n"
         )
         body: str = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)

@@ -15,6 +15,7 @@ binary, a few integer or string labels → multiclass, otherwise regression.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwarden.errors import SchemaError, expected
+from mlwarden.schema.roles import guess_target
 from mlwarden.schema.spec import RESERVED_FIELDS, Feature, FeatureKind, ModelSpec, Task, _label
 from mlwarden.tables import to_arrow
 
 __all__ = ["Inference", "infer_spec", "to_arrow"]
 
-TARGET_NAMES = ("target", "label", "y", "y_true", "actual", "ground_truth")
 PREDICTION_NAMES = ("prediction", "pred", "y_pred", "predicted", "predicted_label")
 SCORE_NAMES = ("score", "proba", "probability", "y_score", "y_proba", "predicted_probability")
 TIMESTAMP_NAMES = ("timestamp", "ts", "event_time", "time", "datetime")
@@ -64,8 +65,11 @@ def infer_spec(
 ) -> Inference:
     """Infer a :class:`ModelSpec` from reference data.
 
-    Column roles not given are guessed by common names (``target``/``label``,
-    ``prediction``/``pred``, ``score``/``proba``, ``timestamp``, ``event_id``).
+    Column roles not given are guessed by common names (``prediction``/``pred``,
+    ``score``/``proba``, ``timestamp``, ``event_id``); the target by name or, failing that, as
+    the one column holding the prediction's labels that agrees with it
+    (:func:`mlwarden.schema.roles.guess_target`). The notes say what each role is and why,
+    and which columns were left out.
 
     Examples
     --------
@@ -90,14 +94,15 @@ def infer_spec(
                         "column", given, f"be a column of the data ({', '.join(cols)})", given
                     ).replace(f"The {given!r} column must", f"The {what} column {given!r} must")
                 )
+            notes.append(f"{what.capitalize()}: column {given!r} (given).")
             return given
         for n in names:
             if n in cols:
-                notes.append(f"Using column {n!r} as the {what}.")
+                notes.append(f"{what.capitalize()}: column {n!r} (by its name).")
                 return n
         return None
 
-    target_col = role(target, TARGET_NAMES, "target")
+    target_col = role(target, (), "target")
     pred_col = role(prediction, PREDICTION_NAMES, "prediction")
     score_col = role(score, SCORE_NAMES, "score")
     ts_col = role(timestamp, TIMESTAMP_NAMES, "timestamp")
@@ -107,14 +112,32 @@ def infer_spec(
             raise SchemaError(
                 f"The column {s!r} is not in the data; columns are {', '.join(cols)}."
             )
+    if target_col is None:
+        taken = {pred_col, score_col, ts_col, id_col, *scores, *segments, *sensitive, *exclude}
+        if features is not None:
+            taken.update(features)
+        guess = guess_target(table, taken={c for c in taken if c}, prediction=pred_col)
+        target_col = guess.column
+        if guess.column is not None:
+            notes.append(f"Target: column {guess.column!r} ({guess.reason}).")
+        elif pred_col is not None or guess.candidates:
+            could = (
+                f"; it could be {', '.join(map(repr, guess.candidates))}"
+                if guess.candidates
+                else ""
+            )
+            notes.append(
+                f"No target column: {guess.reason}{could}. Performance monitors need one: "
+                "say which column holds the label (--target COLUMN; target= in Python)."
+            )
 
     label_col = target_col or pred_col
     task_v = Task(task) if task is not None else _infer_task(table, label_col, scores)
     if task is None:
         notes.append(
-            f"Task {task_v.value!r} inferred from column {label_col!r}."
+            f"Task: {task_v.value!r} (from the values of column {label_col!r})."
             if label_col
-            else "No target or prediction column: task set to 'llm'."
+            else "Task: 'llm' (no target or prediction column)."
         )
     classes: tuple[str, ...] = ()
     if task_v.is_classification and label_col is not None:
@@ -169,6 +192,15 @@ def infer_spec(
             dim = int(pc.max(lens).as_py()) if len(lens) else None
         feats.append(Feature(name=c, kind=kind, dim=dim))
     feature_names = {f.name for f in feats}
+    by_kind = Counter(f.kind.value for f in feats)
+    notes.append(
+        f"Features: {len(feats)}"
+        + (f" ({', '.join(f'{n} {k}' for k, n in by_kind.most_common())})" if feats else "")
+        + "."
+    )
+    for group, names in (("segments", segments), ("sensitive attributes", sensitive)):
+        if names:
+            notes.append(f"{group.capitalize()}: {', '.join(map(repr, names))}.")
     for s in (*segments, *sensitive):
         if s not in feature_names:
             tags.add(s)
@@ -256,12 +288,12 @@ def _infer_kind(
         distinct = len(uniq)
         if n >= 50 and distinct >= 0.95 * n:
             notes.append(
-                f"Column {name!r} has a distinct value in {distinct / n:.0%} of rows: an identifier, "
-                "left out of the features (pass kinds={...} to keep it)."
+                f"Left out: column {name!r} has a distinct value in {distinct / n:.0%} of rows, "
+                "an identifier (declare it as a feature in the model's spec to keep it)."
             )
             return None
         return FeatureKind.CATEGORICAL
-    notes.append(f"Column {name!r} has type {t}, which mlwarden cannot monitor; left out.")
+    notes.append(f"Left out: column {name!r} has type {t}, which mlwarden cannot monitor.")
     return None
 
 

@@ -104,10 +104,24 @@ class ReferenceOut(BaseModel):
         default=None, description="The model's spec (when the call created it)."
     )
     notes: list[str] = Field(default_factory=list, description="How the spec was inferred.")
+    created: bool = Field(default=False, description="The call registered the model.")
+    changes: list[str] = Field(
+        default_factory=list, description="What the call changed in an existing model's spec."
+    )
+    monitors: int | None = Field(
+        default=None, description="Monitors the call set up (none: it set none up)."
+    )
 
     @classmethod
     def of(
-        cls, r: ReferenceRecord, spec: ModelSpec | None = None, notes: list[str] | None = None
+        cls,
+        r: ReferenceRecord,
+        spec: ModelSpec | None = None,
+        notes: list[str] | None = None,
+        *,
+        created: bool = False,
+        changes: list[str] | None = None,
+        monitors: int | None = None,
     ) -> ReferenceOut:
         return cls(
             id=r.uid,
@@ -119,7 +133,29 @@ class ReferenceOut(BaseModel):
             created_at=r.created_at,
             spec=spec,
             notes=notes or [],
+            created=created,
+            changes=changes or [],
+            monitors=monitors,
         )
+
+
+class RenameIn(BaseModel):
+    """A model's new name (``PATCH /v1/models/{model}``)."""
+
+    name: Annotated[str, WithJsonSchema({"type": "string", "pattern": NAME_RE.pattern})]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "model name")
+
+
+class DeletedOut(BaseModel):
+    """What a delete removed: rows per table."""
+
+    model: str
+    version: str | None = None
+    removed: dict[str, int] = Field(default_factory=dict)
 
 
 class RejectedRow(BaseModel):

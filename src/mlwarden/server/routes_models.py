@@ -9,10 +9,19 @@ from typing import Annotated
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request, Response, status
 
-from mlwarden.errors import NotFoundError, ValidationError
+from mlwarden.errors import ConflictError, MlwardenError, NotFoundError, ValidationError
+from mlwarden.monitors import service
+from mlwarden.schema.changes import describe_changes, merge_registered
 from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
-from mlwarden.server.api_models import ModelOut, ReferenceOut, VersionIn, VersionOut
+from mlwarden.server.api_models import (
+    DeletedOut,
+    ModelOut,
+    ReferenceOut,
+    RenameIn,
+    VersionIn,
+    VersionOut,
+)
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Ingest, Read, api_principal
 from mlwarden.server.body import (
@@ -64,6 +73,28 @@ def get_model(model: str, request: Request, project: Read) -> ModelOut:
     return ModelOut.of(store_of(request).get_model(project, model))
 
 
+@router.delete("/models/{model}", response_model=DeletedOut)
+def delete_model(model: str, request: Request, project: Admin) -> DeletedOut:
+    """Delete a model and everything stored of it: events, labels, versions, references,
+    monitors, results, roll-ups, incidents (and their deliveries and action runs), quarantined
+    rows. Other models are untouched. Cannot be undone."""
+    store = store_of(request)
+    before = store.get_model(project, model).spec
+    removed = store.delete_model(project, model)
+    audit(request, "model.delete", model, before, None, project=project)
+    return DeletedOut(model=model, removed=removed)
+
+
+@router.patch("/models/{model}", response_model=ModelOut)
+def rename_model(model: str, body: RenameIn, request: Request, project: Admin) -> ModelOut:
+    """Rename a model; its data, monitors and incidents follow it. SDKs logging under the old
+    name get 404 until they use the new one."""
+    store = store_of(request)
+    record = store.rename_model(project, model, body.name)
+    audit(request, "model.rename", model, {"name": model}, {"name": body.name}, project=project)
+    return ModelOut.of(record)
+
+
 @router.post("/models/{model}/versions", status_code=201, response_model=VersionOut)
 def create_version(model: str, body: VersionIn, request: Request, project: Admin) -> VersionOut:
     store = store_of(request)
@@ -77,6 +108,23 @@ def create_version(model: str, body: VersionIn, request: Request, project: Admin
 @router.get("/models/{model}/versions", response_model=list[VersionOut])
 def list_versions(model: str, request: Request, project: Read) -> list[VersionOut]:
     return [VersionOut.of(v) for v in store_of(request).list_versions(project, model)]
+
+
+@router.delete("/models/{model}/versions/{version}", response_model=DeletedOut)
+def delete_version(model: str, version: str, request: Request, project: Admin) -> DeletedOut:
+    """Delete a version: its events and their labels, its references and its record."""
+    removed = store_of(request).delete_version(project, model, version)
+    audit(request, "version.delete", f"{model}/{version}", removed, None, project=project)
+    return DeletedOut(model=model, version=version, removed=removed)
+
+
+@router.delete("/models/{model}/references/{reference_id}", status_code=204)
+def delete_reference(model: str, reference_id: int, request: Request, project: Admin) -> Response:
+    """Delete one reference (the monitors keep the baseline they were fitted on until they are
+    set up again)."""
+    store_of(request).delete_reference(project, model, reference_id)
+    audit(request, "reference.delete", f"{model}/{reference_id}", None, None, project=project)
+    return Response(status_code=204)
 
 
 @router.get("/models/{model}/references", response_model=list[ReferenceOut])
@@ -128,8 +176,23 @@ async def upload_reference(
     version: str | None = None,
     name: str = "",
     create: Annotated[
-        bool, Query(description="Register the model from this data if it is new.")
+        bool,
+        Query(
+            description="Register the model from this data if it is new; if it exists, infer "
+            "its spec again and compare (a different spec is refused unless 'update')."
+        ),
     ] = False,
+    update: Annotated[
+        bool,
+        Query(description="With 'create': apply a spec that differs from the stored one."),
+    ] = False,
+    monitors: Annotated[
+        bool,
+        Query(
+            description="With 'create': set the monitors up from this reference when the model "
+            "is new, its spec changed or it has none yet."
+        ),
+    ] = True,
     task: str | None = None,
     target: str | None = None,
     prediction: str | None = None,
@@ -138,33 +201,72 @@ async def upload_reference(
     sensitive: Annotated[list[str] | None, Query()] = None,
 ) -> ReferenceOut:
     """Upload reference data (Parquet, CSV or Arrow IPC); with ``create=true`` also register the
-    model, its spec inferred from the data."""
+    model, its spec inferred from the data, and set its monitors up."""
     store = store_of(request)
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     table = await asyncio.to_thread(_read_table, body, media_type(request))
     if table.num_rows == 0:
         raise ValidationError("The reference data has no rows.")
-    spec = None
-    notes: list[str] = []
     try:
-        store.get_model(project, model)
+        existing: ModelSpec | None = store.get_model(project, model).spec
     except NotFoundError:
         if not create:
             raise
-        inf = infer_spec(
-            table,
-            name=model,
-            task=task,
-            target=target,
-            prediction=prediction,
-            score=score,
-            segments=segments or (),
-            sensitive=sensitive or (),
+        existing = None
+    if not create:
+        ref = await asyncio.to_thread(
+            store.put_reference, project, model, table, version=version, name=name
         )
-        spec, notes = inf.spec, list(inf.notes)
-        request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
-        await asyncio.to_thread(store.create_model, project, spec)
+        return ReferenceOut.of(ref)
+    inf = await asyncio.to_thread(
+        infer_spec,
+        table,
+        name=model,
+        task=task,
+        target=target,
+        prediction=prediction,
+        score=score,
+        segments=segments or (),
+        sensitive=sensitive or (),
+    )
+    spec, notes, changes = inf.spec, list(inf.notes), []
+    if existing is not None:
+        spec = merge_registered(existing, inf.spec)
+        changes = describe_changes(existing, spec)
+        if changes and not update:
+            raise ConflictError(
+                f"Model {model!r} is registered with another spec; registering it again from "
+                f"this data would change {'; '.join(changes)}. Nothing was stored. To apply "
+                "it, register again with update=true (CLI: --update)."
+            )
+    request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
+    if existing is None or changes:
+        await asyncio.to_thread(store.create_model, project, spec, replace=existing is not None)
+        audit(request, "model.register", model, existing, spec, project=project)
     ref = await asyncio.to_thread(
         store.put_reference, project, model, table, version=version, name=name
     )
-    return ReferenceOut.of(ref, spec, notes)
+    n_monitors = None
+    if monitors and (existing is None or changes or not _has_suite(store, project, model)):
+        try:
+            suite = await asyncio.to_thread(service.setup_suite, store, project, model)
+        except MlwardenError as exc:  # the model and reference are stored: say why, go on
+            notes.append(f"Monitors not set up: {exc}")
+        else:
+            n_monitors = len(suite.monitors)
+    return ReferenceOut.of(
+        ref,
+        spec,
+        notes,
+        created=existing is None,
+        changes=changes,
+        monitors=n_monitors,
+    )
+
+
+def _has_suite(store: Store, project: str, model: str) -> bool:
+    try:
+        store.get_suite(project, model)
+    except NotFoundError:
+        return False
+    return True

@@ -56,6 +56,7 @@ __all__ = [
     "precision",
     "recall",
     "roc_auc",
+    "roc_auc_draws",
 ]
 
 Label: TypeAlias = str | int | float
@@ -648,6 +649,21 @@ def _auc_from_bins_batch(pos: FloatArray, neg: FloatArray) -> FloatArray:
     out = np.full(den.shape, np.nan)
     np.divide(num, den, out=out, where=den > 0)
     return out
+
+
+def roc_auc_draws(pos: npt.ArrayLike, neg: npt.ArrayLike) -> FloatArray:
+    """ROC AUC of many binned draws at once (a bootstrap): positives and negatives per
+    ascending score bin along the last axis; NaN where a draw lacks a class. Each value is
+    :func:`roc_auc` of the same counts.
+
+    Examples
+    --------
+    >>> roc_auc_draws([[0, 1, 1], [0, 0, 0]], [[1, 1, 0], [1, 0, 1]]).tolist()
+    [0.875, nan]
+    """
+    return _auc_from_bins_batch(
+        np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    )
 
 
 def _ap_from_bins(pos: FloatArray, neg: FloatArray) -> float | None:

@@ -73,6 +73,7 @@ chi-square 0.066, PSI 0.051, TV 0.052 at alpha 0.05).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -749,8 +750,15 @@ def _simulate_rows(rows: _Floats, n: float, rng: np.random.Generator) -> _Floats
 def _ks_isf(alpha: float, en: float) -> float:
     """Inverse of :func:`mlwarden.stats.drift.ks_sf`."""
     if en <= 10_000:
-        from scipy import stats  # only for small windows: a slow import
-
-        return float(stats.kstwo.isf(alpha, max(round(en), 1)))
+        return _kstwo_isf(alpha, max(round(en), 1))
     s = math.sqrt(en)
     return kolmogorov_isf(alpha) / (s + 0.12 + 0.11 / s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _kstwo_isf(alpha: float, n: int) -> float:
+    """scipy's exact inverse (a root search, ~8 ms), once per (alpha, n): every drift monitor
+    of a window asks it with the same window size and budget (30 features x segments)."""
+    from scipy import stats  # only for small windows: a slow import
+
+    return float(stats.kstwo.isf(alpha, n))

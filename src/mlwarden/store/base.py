@@ -204,6 +204,22 @@ class Store(IncidentStorage, ABC):
     @abstractmethod
     def list_references(self, project: str, model: str) -> list[ReferenceRecord]: ...
 
+    @abstractmethod
+    def delete_model(self, project: str, name: str) -> dict[str, int]:
+        """Delete a model and all its data; the rows removed per table."""
+
+    @abstractmethod
+    def rename_model(self, project: str, name: str, new_name: str) -> ModelRecord:
+        """Rename a model; its data, monitors and incidents follow it."""
+
+    @abstractmethod
+    def delete_version(self, project: str, model: str, version: str) -> dict[str, int]:
+        """Delete a version's events, labels and references; the rows removed per table."""
+
+    @abstractmethod
+    def delete_reference(self, project: str, model: str, reference_id: int) -> None:
+        """Delete one reference."""
+
     # -- ingest ------------------------------------------------------------------------------
     @abstractmethod
     def append_events(

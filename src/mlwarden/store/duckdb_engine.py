@@ -53,6 +53,7 @@ from mlwarden.store.base import (
 )
 from mlwarden.store.checkpointer import Checkpointer
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
+from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
 from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
 from mlwarden.store.ledger import CommitLedger, LedgerState
@@ -193,7 +194,7 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(IncidentTables, RollupTables, SignalTables, Store):
+class DuckDBStore(IncidentTables, RollupTables, SignalTables, ModelRemoval, Store):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -656,7 +657,8 @@ class DuckDBStore(IncidentTables, RollupTables, SignalTables, Store):
         if old.task != new.task:
             raise ConflictError(
                 f"The task of model {old.name!r} cannot change from {old.task.value!r} to "
-                f"{new.task.value!r}; register a new model instead."
+                f"{new.task.value!r}; delete the model first (mlwarden models delete "
+                f"{old.name}; DELETE /v1/models/{old.name}) or register a new one."
             )
         for f in new.features:
             o = old.feature(f.name)
@@ -687,6 +689,16 @@ class DuckDBStore(IncidentTables, RollupTables, SignalTables, Store):
             if f.name not in have:
                 _all(con, f"ALTER TABLE {_q(events)} ADD COLUMN {_q(f.name)} {_sql_type(f.type)}")
         self._columns.pop(events, None)
+
+    def _forget(self, project: str, name: str, uid: int) -> None:
+        """Drop the cached look-ups of a model deleted or renamed."""
+        with self._lock:
+            self._models.pop((project, name), None)
+            self._specs.pop((project, name), None)
+            self._columns.pop(f"events_{uid}", None)
+            self._columns.pop(f"actuals_{uid}", None)
+            self._arrow_events.pop(uid, None)
+            self._unique_ids.discard(uid)
 
     def _get_model_tx(self, con: duckdb.DuckDBPyConnection, project: str, name: str) -> ModelRecord:
         row = _one(
@@ -1130,8 +1142,9 @@ class DuckDBStore(IncidentTables, RollupTables, SignalTables, Store):
         )
         if not rows:
             raise NotFoundError(
-                f"Model {model!r} has no monitors yet; set them up with 'mlwarden init' or "
-                f"POST /v1/models/{model}/monitors/setup."
+                f"Model {model!r} has no monitors yet; set them up with 'mlwarden monitors "
+                f"setup {model}' or POST /v1/models/{model}/monitors/setup (registering a "
+                "model with its reference sets them up)."
             )
         return SuiteRow(*rows[0])
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from mlwarden._lazy import ibis
-from mlwarden.errors import ValidationError, expected
+from mlwarden.errors import NotFoundError, ValidationError, expected
 from mlwarden.store.times import utc_naive
 
 __all__ = [
@@ -143,9 +143,13 @@ def regression_sums(
 def column_summary(
     events: Any, column: str, *, numeric: bool, top: int = 20, **filters: Any
 ) -> dict[str, Any]:
-    """Count, nulls and either moments + exact quantiles (numeric) or top values (other kinds)."""
+    """Count, nulls and either moments + exact quantiles (numeric) or top values (other kinds).
+
+    A column the model does not have is a :class:`NotFoundError` (a 404 on the API): the name
+    is part of the path, like the model's.
+    """
     if column not in events.columns:
-        raise ValidationError(expected("column", column, "be a column of the model", column))
+        raise NotFoundError(expected("column", column, "be a column of the model", column))
     ev = filter_events(events, **filters)
     col = ev[column]
     if numeric:
