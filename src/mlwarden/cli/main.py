@@ -431,12 +431,17 @@ def init(
             table.add_row(it["monitor"], f"[yellow]skipped:[/yellow] {it['skipped']}", "", "")
             continue
         th = it.get("threshold") or {}
-        fa = th.get("expected_false_alerts_per_month")
+        fa = it.get("expected_false_alerts_per_month")
+        level = "set per window"
+        if "threshold" in th:
+            level = f"{'<' if th.get('direction') == 'below' else '>'} {th['threshold']:.4g}"
+        if it.get("reference") is not None:
+            level += f"\n(reference {it['reference']:.4g})"
         table.add_row(
             it["monitor"],
-            it["why"],
-            f"{th['threshold']:.4g}" if "threshold" in th else "-",
-            f"{fa:.3f}" if fa is not None else "-",
+            f"{it['why']}\n[dim]{it['how']}[/dim]",
+            level,
+            f"{fa:.3f}" if fa is not None else "not estimated",
         )
     out.print(table)
     if not dry_run:

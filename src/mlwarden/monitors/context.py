@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwarden.schema.spec import ModelSpec
-from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
+from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget, per_window_alpha
 from mlwarden.store.aggregates import Request
 
 __all__ = ["MONITOR_BINS", "Calibration", "FitContext", "Window", "WindowData"]
@@ -40,6 +40,16 @@ class Calibration:
     @property
     def parsed_budget(self) -> FalseAlarmBudget:
         return FalseAlarmBudget.parse(self.budget)
+
+    @property
+    def alpha(self) -> float:
+        """Per-window false-alarm probability of one monitor (its share of the budget)."""
+        return per_window_alpha(self.parsed_budget, window=self.cadence, monitors=self.monitors)
+
+    def per_month(self, alpha: float, *, window: timedelta | None = None) -> float:
+        """False alerts in 30 days of a monitor alerting with probability ``alpha`` per window
+        (``window``: its own evaluation window, when longer than the cadence)."""
+        return alpha * (timedelta(days=30) / (window or self.cadence))
 
     def to_dict(self) -> dict[str, Any]:
         return {"budget": self.budget, "cadence_s": self.cadence_s, "monitors": self.monitors}

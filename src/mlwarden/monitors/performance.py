@@ -8,7 +8,15 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from mlwarden.errors import ConfigError
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import Task
 from mlwarden.stats import classification as cl
@@ -250,6 +258,33 @@ class Performance(Monitor):
         if self.threshold is not None:
             alert = self.threshold
         return float(alert), float(warn)
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        n = max(rows, self.min_rows)
+        alert, warn = self.bounds(n)
+        ref = self.reference_value_
+        side = "below" if self.higher_is_better_ else "above"
+        if self.threshold is not None:
+            return ThresholdPlan(
+                how=f"Fixed in the spec: alerts {side} {self.threshold:.4g} (reference "
+                f"{ref:.4g}); how often it fires on a healthy model depends on that distance.",
+                threshold=alert,
+                warn=warn,
+                direction=side,
+                reference=ref,
+            )
+        cal = Calibration(**self.calibration_)
+        return ThresholdPlan(
+            how=f"The reference's {self.metric} ({ref:.4g} on {self.n_reference_:,} rows) "
+            f"{'minus' if self.higher_is_better_ else 'plus'} what chance gives at {n:,} "
+            "labelled events with the monitor's share of the false-alarm budget, and at least "
+            "the smallest effect worth an alert; fewer labels in a window widen it.",
+            threshold=alert,
+            warn=warn,
+            direction=side,
+            reference=ref,
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
 
     def evaluate(self, data: WindowData) -> Result:
         req = self.requests()[0]

@@ -189,22 +189,35 @@ def load_suite(
 
 
 def plan(suite: MonitorSuite, *, rows_per_window: int) -> list[dict[str, Any]]:
-    """What a dry run shows: each monitor, why, and its threshold at the expected window size."""
+    """What a dry run shows: each monitor, why, how it decides and its threshold at the expected
+    window size, and the false alerts a month it is expected to raise when nothing changed.
+
+    ``threshold`` (a mapping of ``threshold``, ``warn``, ``direction`` and, for calibrated
+    drift, ``statistic`` and ``method``) is there when the level is known before any window;
+    ``how`` always says how the level is set, naming the reference value it derives from.
+    """
     out = []
     for m in suite.monitors:
+        tp = m.threshold_plan(rows_per_window)
         item: dict[str, Any] = {
             "monitor": m.id,
             "kind": m.kind,
             "objective": m.objective.value,
             "severity": m.severity.value,
             "why": m.explain(),
+            "how": tp.how,
+            "reference": tp.reference,
+            "expected_false_alerts_per_month": tp.false_alerts_per_month,
         }
-        th = getattr(m, "_thresholds", None)
-        if th is not None:
-            item["threshold"] = th.describe(rows_per_window)
-        elif hasattr(m, "bounds"):
-            alert, warn = m.bounds(rows_per_window)
-            item["threshold"] = {"threshold": alert, "warn": warn}
+        if tp.threshold is not None:
+            item["threshold"] = {
+                "threshold": tp.threshold,
+                "warn": tp.warn,
+                "direction": tp.direction,
+                "statistic": tp.statistic,
+                "method": tp.method,
+                "expected_false_alerts_per_month": tp.false_alerts_per_month,
+            }
         out.append(item)
     for s in suite.skipped:
         out.append({"monitor": s.monitor, "skipped": s.reason})
@@ -466,4 +479,8 @@ def latest_results(store: Any, project: str, model: str) -> dict[str, tuple[str,
 def objective_report(store: Any, project: str, model: str) -> list[dict[str, Any]]:
     """Status of each of a model's objectives (met / at_risk / violated / unknown)."""
     suite = load_suite(store, project, model)
-    return objective_status(suite.objective_specs, latest_results(store, project, model))
+    return objective_status(
+        suite.objective_specs,
+        latest_results(store, project, model),
+        monitors=[m.id for m in suite.monitors],
+    )
