@@ -10,6 +10,9 @@ weights drift by these numbers: drift in a feature the model ignores matters les
 
 from __future__ import annotations
 
+import logging
+import threading
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -19,10 +22,10 @@ import pyarrow as pa
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
 
-from mlwarden.errors import ConfigError, StatisticsError, expected
+from mlwarden.errors import ConfigError, MlwardenError, StatisticsError, expected
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 
-__all__ = ["feature_importance"]
+__all__ = ["feature_importance", "model_importance"]
 
 #: Share of the (subsampled) reference held out to measure permutation importance.
 HOLDOUT = 0.25
@@ -35,6 +38,39 @@ REPEATS = 5
 MAX_CATEGORIES = 250
 
 _Floats = npt.NDArray[np.float64]
+
+log = logging.getLogger("mlwarden.analysis")
+#: Importance per store (it lives as long as its store), then per (project, model, reference).
+_computed: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], dict[str, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+_lock = threading.Lock()
+
+
+def model_importance(store: Any, record: Any) -> dict[str, float]:
+    """Feature importance of a stored model, from its latest reference (see
+    :func:`feature_importance`); ``{}`` without a reference or when it cannot be learned.
+
+    The one definition of feature importance: the incident's root cause ranking and the
+    pages (the drift heat map's order) both read it. Computed once per reference.
+    """
+    try:
+        ref_rec, reference = store.get_reference(record.project, record.name)
+    except MlwardenError:
+        return {}
+    key = (record.project, record.name, str(ref_rec.uid))
+    with _lock:
+        hit = _computed.get(store, {}).get(key)
+    if hit is not None:
+        return hit
+    try:
+        imp = feature_importance(record.spec, reference)
+    except MlwardenError as exc:
+        log.info("no feature importance for %s: %s", record.name, exc)
+        imp = {}
+    with _lock:
+        _computed.setdefault(store, {})[key] = imp
+    return imp
 
 
 def feature_importance(
