@@ -64,6 +64,8 @@ class FitContext:
     calibration: Calibration = field(default_factory=Calibration)
     #: Feature importance in [0, 1] (root cause weighting), when known.
     importance: dict[str, float] = field(default_factory=dict)
+    #: Most quantile bins of numeric baselines (fewer for a small segment's reference).
+    bins: int = MONITOR_BINS
     _numeric: dict[str, Any] = field(default_factory=dict, repr=False)
     _labels: dict[str, Any] = field(default_factory=dict, repr=False)
     _counts: dict[str, tuple[dict[str, int], int]] = field(default_factory=dict, repr=False)
@@ -103,9 +105,7 @@ class FitContext:
         from mlwarden.stats.baseline import NumericBaseline
 
         values = self.floats(name)
-        return NumericBaseline.from_values(
-            values if values is not None else [], max_bins=MONITOR_BINS
-        )
+        return NumericBaseline.from_values(values if values is not None else [], max_bins=self.bins)
 
     def column(self, name: str) -> pa.ChunkedArray | None:
         return self.reference.column(name) if name in self.reference.column_names else None

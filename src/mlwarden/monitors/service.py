@@ -221,6 +221,28 @@ def plan(suite: MonitorSuite, *, rows_per_window: int) -> list[dict[str, Any]]:
         out.append(item)
     for s in suite.skipped:
         out.append({"monitor": s.monitor, "skipped": s.reason})
+    for seg in suite.segment_plans:
+        name = f"segment {seg.label}"
+        if seg.resolution == "none":
+            out.append({"monitor": name, "skipped": seg.note, "segment": seg.to_dict()})
+            continue
+        mons = suite.segment_monitors.get(seg.label, [])
+        out.append(
+            {
+                "monitor": name,
+                "kind": "segment",
+                "objective": "data_quality_and_drift",
+                "severity": "medium",
+                "why": f"The monitors of the whole model on the rows of {seg.label} alone, "
+                "judged against that segment's own part of the reference.",
+                "how": f"{seg.note} {len(mons)} monitors fitted.",
+                "reference": None,
+                "expected_false_alerts_per_month": sum(
+                    m.threshold_plan(rows_per_window).false_alerts_per_month or 0.0 for m in mons
+                ),
+                "segment": seg.to_dict(),
+            }
+        )
     return out
 
 

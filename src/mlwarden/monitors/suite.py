@@ -23,15 +23,12 @@ from mlwarden.errors import ConfigError, MlwardenError
 from mlwarden.monitors.base import MONITORS, Monitor
 from mlwarden.monitors.context import Calibration, FitContext
 from mlwarden.monitors.objectives import ObjectiveSpec, default_objectives
+from mlwarden.monitors.segments import MAX_SEGMENT_VALUES, SegmentPlan, plan_segment
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
 
-__all__ = ["MonitorSuite", "Skipped", "auto_monitors", "parse_cadence"]
+__all__ = ["MAX_SEGMENT_VALUES", "MonitorSuite", "Skipped", "auto_monitors", "parse_cadence"]
 
-#: Segment values with fewer reference rows get no monitors of their own.
-MIN_SEGMENT_REFERENCE = 300
-#: Most values of one segment column that get monitors (the most frequent in the reference).
-MAX_SEGMENT_VALUES = 10
 CADENCE_RE = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
 UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -70,6 +67,8 @@ class MonitorSuite:
     skipped: list[Skipped] = field(default_factory=list)
     #: The monitors fitted on each segment's part of the reference ("region=north" -> monitors).
     segment_monitors: dict[str, list[Monitor]] = field(default_factory=dict)
+    #: How each segment value seen in the reference is monitored, and why (see ``segments``).
+    segment_plans: list[SegmentPlan] = field(default_factory=list)
     #: Business objectives traced to these monitors (``None``: one per monitored area).
     objectives: list[ObjectiveSpec] | None = None
 
@@ -123,20 +122,26 @@ class MonitorSuite:
 
     def _fit_segments(self, spec: ModelSpec, reference: pa.Table) -> dict[str, list[Monitor]]:
         """Monitors fitted on each segment's own reference rows: a region is judged against
-        how that region looked in the reference, not against everyone (regions differ)."""
+        how that region looked in the reference, not against everyone (regions differ). A
+        value with little reference is fitted at a coarser resolution, or not at all; each
+        value's :class:`SegmentPlan` says which and why."""
         out: dict[str, list[Monitor]] = {}
+        self.segment_plans = []
         for col in self.segments:
             if col not in reference.column_names:
                 continue
             values = pc.value_counts(reference.column(col).cast(pa.string())).to_pylist()
             values = sorted(
-                (v for v in values if v["values"] is not None), key=lambda v: -v["counts"]
-            )[:MAX_SEGMENT_VALUES]
-            for item in values:
-                if item["counts"] < MIN_SEGMENT_REFERENCE:
+                (v for v in values if v["values"] is not None),
+                key=lambda v: (-v["counts"], v["values"]),
+            )
+            for item in values[:MAX_SEGMENT_VALUES]:
+                seg = plan_segment(col, item["values"], int(item["counts"]))
+                self.segment_plans.append(seg)
+                if seg.resolution == "none":
                     continue
                 mask = pc.equal(reference.column(col).cast(pa.string()), item["values"])
-                ctx = FitContext(spec, reference.filter(mask), self.calibration)
+                ctx = FitContext(spec, reference.filter(mask), self.calibration, bins=seg.bins)
                 ctx.prepare(
                     self._numeric_columns(spec),
                     [c for c in self._categorical_columns(spec) if c != col],
@@ -149,7 +154,17 @@ class MonitorSuite:
                         fitted.append(mon.clone().fit(ctx))
                     except MlwardenError:
                         continue  # too little of the segment in the reference for this one
-                out[f"{col}={item['values']}"] = fitted
+                out[seg.label] = fitted
+            if len(values) > MAX_SEGMENT_VALUES:
+                rest = values[MAX_SEGMENT_VALUES:]
+                self.segment_plans.append(
+                    plan_segment(
+                        col,
+                        f"({len(rest)} more values)",
+                        sum(int(v["counts"]) for v in rest),
+                        rank=MAX_SEGMENT_VALUES,
+                    )
+                )
         return out
 
     # -- YAML ---------------------------------------------------------------------------------
@@ -230,6 +245,7 @@ class MonitorSuite:
         """Everything, learned state included (stored by the server, not meant for editing)."""
         return self.to_dict(state=True) | {
             "skipped": [s.__dict__ for s in self.skipped],
+            "segment_plans": [p.to_dict() for p in self.segment_plans],
             "segment_monitors": {
                 label: [_compact(m.to_dict(state=True)) for m in mons]
                 for label, mons in self.segment_monitors.items()
@@ -239,9 +255,14 @@ class MonitorSuite:
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> MonitorSuite:
         suite = cls.from_dict(
-            {k: v for k, v in data.items() if k not in ("skipped", "segment_monitors")}
+            {
+                k: v
+                for k, v in data.items()
+                if k not in ("skipped", "segment_monitors", "segment_plans")
+            }
         )
         suite.skipped = [Skipped(**s) for s in data.get("skipped", [])]
+        suite.segment_plans = [SegmentPlan.from_dict(p) for p in data.get("segment_plans", [])]
         suite.segment_monitors = {
             label: [Monitor.from_dict(m) for m in mons]
             for label, mons in (data.get("segment_monitors") or {}).items()
