@@ -392,7 +392,7 @@ def init(
     """Set monitors up from a reference file: infer the schema, calibrate every threshold to the
     false-alarm budget, print the plan and write a readable YAML spec."""
     from mlwarden.monitors.service import plan
-    from mlwarden.monitors.suite import MonitorSuite, auto_monitors
+    from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence, slow_windows
     from mlwarden.schema.infer import infer_spec, to_arrow
 
     with err.status("Reading the reference and calibrating thresholds..."):
@@ -406,9 +406,10 @@ def init(
             segments=segment or (),
             sensitive=sensitive or (),
         )
+        per_day = rows_per_window * (86400 / parse_cadence(cadence).total_seconds())
         suite = MonitorSuite(
             name,
-            auto_monitors(inf.spec),
+            slow_windows(auto_monitors(inf.spec), rows_per_day=per_day, cadence=cadence),
             cadence=cadence,
             budget=budget,
             segments=list(segment or []),

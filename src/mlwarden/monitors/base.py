@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -26,7 +26,7 @@ from mlwarden._registry import Registry
 from mlwarden.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mlwarden.monitors.context import FitContext, WindowData
+    from mlwarden.monitors.context import Calibration, FitContext, WindowData
     from mlwarden.store.aggregates import Request
 
 __all__ = [
@@ -177,6 +177,9 @@ class Monitor(ABC):
     #: What the monitor reads: the model's ``events``, or the trace ``spans`` of an LLM app
     #: (those have no event segments: they are judged for the whole model only).
     source: ClassVar[str] = "events"
+    #: Its own evaluation window ('30d'), longer than the suite's cadence, for kinds that take
+    #: a ``window`` parameter (slow ones: labelled performance, fairness); None: the cadence.
+    window: str | None = None
 
     # -- configuration ----------------------------------------------------------------------
     @classmethod
@@ -273,6 +276,21 @@ class Monitor(ABC):
         """What is watched and why, in whole sentences of plain text (for the set-up plan)."""
         doc = type(self).__doc__ or ""
         return plain_text(doc) if doc.strip() else self.kind
+
+    def window_length(self) -> timedelta | None:
+        """The monitor's own evaluation window, when it has one (see :attr:`window`)."""
+        if self.window is None:
+            return None
+        from mlwarden.monitors.suite import parse_cadence  # the suite imports this module
+
+        return parse_cadence(self.window)
+
+    def calibration_of(self, ctx: FitContext) -> Calibration:
+        """The fit context's calibration, for windows of the monitor's own length if it has
+        one (fewer windows a month: each may spend more of the false-alarm budget)."""
+        length = self.window_length()
+        cal = ctx.calibration
+        return cal if length is None else replace(cal, cadence_s=length.total_seconds())
 
     def threshold_plan(self, rows: int) -> ThresholdPlan:
         """How the fitted monitor decides at windows of ``rows`` rows (the set-up plan).

@@ -206,6 +206,7 @@ class Fairness(Monitor):
         limit: float | None = None,
         margin: float = 0.05,
         min_group: int = 30,
+        window: str | None = None,
     ) -> None:
         self.column = column
         self.metric = metric
@@ -213,6 +214,7 @@ class Fairness(Monitor):
         self.limit = limit
         self.margin = margin
         self.min_group = min_group
+        self.window = window
 
     @property
     def id(self) -> str:
@@ -324,7 +326,7 @@ class Fairness(Monitor):
         self.policy_ = (
             self.policy if self.policy != "auto" else ("absolute" if meets else "reference")
         )
-        self.calibration_ = ctx.calibration.to_dict()
+        self.calibration_ = self.calibration_of(ctx).to_dict()
         return self
 
     def bounds(self, rows: int = 0) -> tuple[float, float]:

@@ -83,10 +83,12 @@ class Performance(Monitor):
         *,
         threshold: float | None = None,
         min_effect: float | None = None,
+        window: str | None = None,
     ) -> None:
         self.metric = metric
         self.threshold = threshold
         self.min_effect = min_effect
+        self.window = window
 
     @property
     def id(self) -> str:
@@ -223,7 +225,7 @@ class Performance(Monitor):
             if v is not None:
                 boots.append(v)
         self.sd_per_row_ = float(np.std(boots) * np.sqrt(size)) if boots else 0.0
-        self.calibration_ = ctx.calibration.to_dict()
+        self.calibration_ = self.calibration_of(ctx).to_dict()
         return self
 
     def requests(self) -> list[Request]:

@@ -15,7 +15,7 @@ from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.evaluate import ORIGIN, Stopped, evaluate
 from mlwarden.monitors.objectives import objective_status
-from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
+from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence, slow_windows
 from mlwarden.schema.spec import ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET
 from mlwarden.store.aggregates import RESOURCES_SUFFIX
@@ -93,6 +93,17 @@ def _volume_per_day(store: Any, record: Any, *, spans: bool = False) -> float | 
     return n / max(days, 1 / 24)
 
 
+def _labels_per_day(store: Any, record: Any) -> float | None:
+    """Labelled events a day over the events' time range; before any label arrives, events a
+    day (the most labels there could be)."""
+    lo, hi = store.event_time_range(record)
+    if lo is None or hi is None or hi <= lo:
+        return None
+    labelled = int(store.actuals(record).count().to_pyarrow().as_py())
+    days = max((hi - lo) / timedelta(days=1), 1 / 24)
+    return labelled / days if labelled else _volume_per_day(store, record)
+
+
 def _reference(store: Any, record: Any, *, optional: bool) -> pa.Table:
     """The model's latest reference; an LLM app without one gets an empty table (its span
     monitors learn from the recent past)."""
@@ -131,10 +142,12 @@ def setup_suite(
     spec: ModelSpec = record.spec
     spans = spec.task is Task.LLM and (spec.service is not None or span_count(store, record) > 0)
     reference = _reference(store, record, optional=spans)
+    cadence = cadence or choose_cadence(_volume_per_day(store, record, spans=spans))
+    monitors = auto_monitors(spec, resources=_resource_features(store, project, model), spans=spans)
     suite = MonitorSuite(
         model,
-        auto_monitors(spec, resources=_resource_features(store, project, model), spans=spans),
-        cadence=cadence or choose_cadence(_volume_per_day(store, record, spans=spans)),
+        slow_windows(monitors, rows_per_day=_labels_per_day(store, record), cadence=cadence),
+        cadence=cadence,
         budget=budget or str(DEFAULT_BUDGET),
         segments=list(segments if segments is not None else spec.segments),
     ).fit(spec, reference)
@@ -199,13 +212,20 @@ def plan(suite: MonitorSuite, *, rows_per_window: int) -> list[dict[str, Any]]:
     out = []
     for m in suite.monitors:
         tp = m.threshold_plan(rows_per_window)
+        how = tp.how
+        if m.window is not None:
+            how = (
+                f"Judged on windows of {m.window} (not the {suite.cadence} cadence), each as it "
+                f"closes, so a window holds enough labelled events. {how}"
+            )
         item: dict[str, Any] = {
             "monitor": m.id,
             "kind": m.kind,
             "objective": m.objective.value,
             "severity": m.severity.value,
             "why": m.explain(),
-            "how": tp.how,
+            "how": how,
+            "window": m.window or suite.cadence,
             "reference": tp.reference,
             "expected_false_alerts_per_month": tp.false_alerts_per_month,
         }

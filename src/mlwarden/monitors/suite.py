@@ -27,7 +27,14 @@ from mlwarden.monitors.segments import MAX_SEGMENT_VALUES, SegmentPlan, plan_seg
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
 
-__all__ = ["MAX_SEGMENT_VALUES", "MonitorSuite", "Skipped", "auto_monitors", "parse_cadence"]
+__all__ = [
+    "MAX_SEGMENT_VALUES",
+    "MonitorSuite",
+    "Skipped",
+    "auto_monitors",
+    "parse_cadence",
+    "slow_windows",
+]
 
 CADENCE_RE = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
 UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -369,6 +376,50 @@ def auto_monitors(
         out.append(Probing())
     if spans and spec.task is Task.LLM:
         out += llm_monitors(spec)
+    return out
+
+
+#: Windows auto set-up may give a slow monitor, shortest first.
+SLOW_WINDOWS = ("1d", "7d", "14d", "30d")
+#: A slow monitor's window is chosen to hold this many times its minimum rows on average.
+SLOW_MARGIN = 2.0
+
+
+def slow_windows(
+    monitors: Sequence[Monitor], *, rows_per_day: float | None, cadence: str
+) -> list[Monitor]:
+    """``monitors`` with a window of their own for those that take one (labelled performance,
+    fairness) when the cadence's windows would hold fewer than ``SLOW_MARGIN`` times their
+    minimum rows: the shortest of :data:`SLOW_WINDOWS` that would (the longest otherwise).
+    ``rows_per_day``: labelled events a day (or events, before labels arrive).
+
+    Examples
+    --------
+    >>> from mlwarden.monitors.fairness import Fairness
+    >>> [m.window for m in slow_windows([Fairness("sex")], rows_per_day=40 / 7, cadence="1w")]
+    ['30d']
+    >>> [m.window for m in slow_windows([Fairness("sex")], rows_per_day=500, cadence="1d")]
+    [None]
+    """
+    if not rows_per_day:
+        return list(monitors)
+    step = parse_cadence(cadence)
+    out: list[Monitor] = []
+    for m in monitors:
+        if "window" not in m.param_names() or m.window is not None:
+            out.append(m)
+            continue
+        need = SLOW_MARGIN * m.min_rows
+        if rows_per_day * (step / timedelta(days=1)) >= need:
+            out.append(m)
+            continue
+        longer = [w for w in SLOW_WINDOWS if parse_cadence(w) > step]
+        if not longer:
+            out.append(m)
+            continue
+        fits = [w for w in longer if rows_per_day * parse_cadence(w) / timedelta(days=1) >= need]
+        chosen = fits[0] if fits else longer[-1]
+        out.append(type(m)(**{**m.get_params(), "window": chosen}))
     return out
 
 
