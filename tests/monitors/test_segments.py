@@ -68,6 +68,10 @@ def test_every_value_has_a_plan_that_says_why(suite: MonitorSuite) -> None:
     items = {x["monitor"]: x for x in plan(suite, rows_per_window=200)}
     assert "coarser resolution" in items["segment clinic=d"]["how"]
     assert "not monitored on its own" in items["segment clinic=e"]["skipped"]
+    # the four monitored values share one false-alarm budget ("1 per 30 days") between them
+    segs = [x for k, x in items.items() if k.startswith("segment ") and "skipped" not in x]
+    assert len(segs) == 4
+    assert 0 < sum(x["expected_false_alerts_per_month"] for x in segs) <= 1.0 + 1e-9
     # the plan survives the suite's stored state
     again = MonitorSuite.from_state(suite.state())
     assert again.segment_plans == suite.segment_plans

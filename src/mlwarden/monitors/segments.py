@@ -5,7 +5,8 @@ reference rows (:data:`MIN_FULL_REFERENCE`) they are fitted as for the whole mod
 fewer, down to :data:`MIN_COARSE_REFERENCE`, they are fitted at a coarser resolution: numeric
 baselines of fewer quantile bins (about ten reference rows each), and thresholds calibrated
 for the small reference (the two-sample null laws and the bootstrap standard errors widen as
-the reference shrinks), so the segment's false alarms stay within the monitor's budget.
+the reference shrinks), so the segment's false alarms stay within its budget. All monitored values share one
+false-alarm budget between them (see ``MonitorSuite._fit_segments``).
 Below that a value is not monitored on its own (its rows still count in the whole model) and
 the plan says so, as it does for values beyond the most frequent :data:`MAX_SEGMENT_VALUES`.
 """

@@ -211,7 +211,10 @@ def plan(suite: MonitorSuite, *, rows_per_window: int) -> list[dict[str, Any]]:
     """
     out = []
     for m in suite.monitors:
-        tp = m.threshold_plan(rows_per_window)
+        length = m.window_length()
+        step = parse_cadence(suite.cadence)
+        rows = rows_per_window if length is None else round(rows_per_window * (length / step))
+        tp = m.threshold_plan(max(rows, 1))
         how = tp.how
         if m.window is not None:
             how = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +23,12 @@ from mlwarden.errors import ConfigError, MlwardenError
 from mlwarden.monitors.base import MONITORS, Monitor
 from mlwarden.monitors.context import Calibration, FitContext
 from mlwarden.monitors.objectives import ObjectiveSpec, default_objectives
-from mlwarden.monitors.segments import MAX_SEGMENT_VALUES, SegmentPlan, plan_segment
+from mlwarden.monitors.segments import (
+    MAX_SEGMENT_VALUES,
+    MIN_COARSE_REFERENCE,
+    SegmentPlan,
+    plan_segment,
+)
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
 
@@ -127,6 +132,18 @@ class MonitorSuite:
             f.name for f in spec.features if f.kind is FeatureKind.CATEGORICAL and f.name in watched
         ]
 
+    def _monitored_values(self, reference: pa.Table) -> int:
+        """How many segment values will get monitors of their own (all columns)."""
+        n = 0
+        for col in self.segments:
+            if col in reference.column_names:
+                counts = pc.value_counts(reference.column(col).cast(pa.string())).to_pylist()
+                top = sorted(
+                    (int(v["counts"]) for v in counts if v["values"] is not None), reverse=True
+                )
+                n += sum(c >= MIN_COARSE_REFERENCE for c in top[:MAX_SEGMENT_VALUES])
+        return n
+
     def _fit_segments(self, spec: ModelSpec, reference: pa.Table) -> dict[str, list[Monitor]]:
         """Monitors fitted on each segment's own reference rows: a region is judged against
         how that region looked in the reference, not against everyone (regions differ). A
@@ -134,6 +151,12 @@ class MonitorSuite:
         value's :class:`SegmentPlan` says which and why."""
         out: dict[str, list[Monitor]] = {}
         self.segment_plans = []
+        # the segment values' monitors share one false-alarm budget between them (as the whole
+        # model's monitors share one): a column of 10 values must not raise 10 times the alarms
+        shared = replace(
+            self.calibration,
+            monitors=self.calibration.monitors * max(self._monitored_values(reference), 1),
+        )
         for col in self.segments:
             if col not in reference.column_names:
                 continue
@@ -148,7 +171,7 @@ class MonitorSuite:
                 if seg.resolution == "none":
                     continue
                 mask = pc.equal(reference.column(col).cast(pa.string()), item["values"])
-                ctx = FitContext(spec, reference.filter(mask), self.calibration, bins=seg.bins)
+                ctx = FitContext(spec, reference.filter(mask), shared, bins=seg.bins)
                 ctx.prepare(
                     self._numeric_columns(spec),
                     [c for c in self._categorical_columns(spec) if c != col],
