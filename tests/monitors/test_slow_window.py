@@ -86,3 +86,18 @@ def test_auto_set_up_gives_slow_monitors_a_longer_window_and_judges_them(
     assert all(r.status is Status.OK for r in fair), [r.reason for r in fair]
     weekly = [r for r in results if r.monitor == "feature_drift:age" and r.segment is None]
     assert len(weekly) == 13 and weekly[0].window_end - weekly[0].window_start == timedelta(days=7)
+
+
+def test_a_slow_monitor_on_the_cadence_says_what_window_would_hold_enough(
+    stored: DuckDBStore,
+) -> None:
+    from mlwarden.monitors import MonitorSuite
+    from mlwarden.monitors.performance import Performance
+
+    _, reference = stored.get_reference("p", "clinic")
+    suite = MonitorSuite("clinic", [Performance("accuracy")], cadence="1w").fit(SPEC, reference)
+    model = stored.get_model("p", "clinic")
+    (first, *_) = evaluate(stored, model, suite, ORIGIN, ORIGIN + timedelta(days=7))
+    assert first.status is Status.INSUFFICIENT_DATA
+    assert f"{PER_DAY * 7} labelled events; at least 50 are needed" in first.reason
+    assert "a window of 9 days would hold enough (set 'window' on this monitor" in first.reason

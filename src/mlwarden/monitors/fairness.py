@@ -428,7 +428,7 @@ class Fairness(Monitor):
                 gated = replace(
                     gated,
                     reason=f"{gated.reason[:-1]}: at this rate a window of {enough} days "
-                    "would hold enough (a longer cadence, or labels sooner).",
+                    "would hold enough (set 'window' on this monitor, or send labels sooner).",
                 )
             return gated
         m = self._metric

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -314,7 +316,9 @@ class Performance(Monitor):
                 Status.INSUFFICIENT_DATA,
                 value=value,
                 n=n,
-                reason=f"{n} labelled events; at least {self.min_rows} are needed.",
+                reason=f"{n} labelled events; at least {self.min_rows} are needed: at this "
+                f"rate a window of {enough_days(self.min_rows, n, data)} days would hold enough "
+                "(set 'window' on this monitor, or send labels sooner).",
             )
         alert, warn = self.bounds(n)
         status = Status.OK
@@ -334,3 +338,19 @@ class Performance(Monitor):
             reason=f"{self.metric} {value:.4g} (reference {self.reference_value_:.4g}, "
             f"threshold {alert:.4g}) on {n} labelled events",
         )
+
+
+def enough_days(need: int, have: int, data: WindowData) -> int:
+    """Days a window would need to hold ``need`` labelled events at the rate of ``have`` in
+    this window (the hint of an ``insufficient_data`` result).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from mlwarden.monitors.context import Window
+    >>> w = Window(datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 12, tzinfo=UTC))
+    >>> enough_days(100, 40, WindowData(w, {}))
+    18
+    """
+    days = (data.window.end - data.window.start) / timedelta(days=1)
+    return math.ceil(need / max(have, 1) * days)
