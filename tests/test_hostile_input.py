@@ -293,3 +293,88 @@ def test_empty_alerting_config_is_422(http: httpx.Client) -> None:
         http.put("/v1/alerting", content=b"", headers={"content-type": "application/yaml"})
     )
     assert "empty" in err["message"]
+
+
+# -- 7. numbers too large to sum --------------------------------------------------------------
+
+
+def test_a_value_beyond_float64_rejects_its_row_only(http: httpx.Client) -> None:
+    """``1e400`` is valid JSON that no float holds: its row goes to quarantine with the reason,
+    the two good rows are stored (the whole body used to be refused)."""
+    model(http, "huge")
+    body = b"[%s, %s, %s]" % (
+        httpx.Request("POST", "/", json=event(0)).content,
+        httpx.Request("POST", "/", json=event(1)).content.replace(b'"x":1.0', b'"x":1e400'),
+        httpx.Request("POST", "/", json=event(2)).content,
+    )
+    assert b"1e400" in body
+    r = http.post(
+        "/v1/models/huge/events", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 207, r.text
+    out = r.json()
+    assert out["accepted"] == 2
+    assert [(x["index"], x["field"]) for x in out["rejected"]] == [(1, "features.x")]
+    assert "magnitude at most 1e+150" in out["rejected"][0]["reason"]
+    stored = http.get("/v1/models/huge/quarantine").json()
+    assert [(q["row_index"], q["field"]) for q in stored] == [(1, "features.x")]
+
+
+@pytest.mark.parametrize("arrow", [False, True], ids=["json", "arrow"])
+def test_values_whose_squares_overflow_are_rejected_and_sums_stay_finite(
+    http: httpx.Client, arrow: bool
+) -> None:
+    """Two values of 1e308 made the window's sum and sum of squares null (inf) for every row:
+    such values are rejected per row, so the stored column's moments are finite and exact."""
+    name = f"big_{'arrow' if arrow else 'json'}"
+    model(http, name)
+    xs = [float(i) for i in range(40)]
+    xs[3] = xs[7] = 1e308
+    xs[9] = -1e200
+    if arrow:
+        t = pa.table(
+            {
+                "event_id": [f"e{i}" for i in range(40)],
+                "timestamp": pa.array([NOW - timedelta(minutes=i) for i in range(40)]),
+                "prediction": [1.0] * 40,
+                "x": xs,
+                "c": ["a"] * 40,
+            }
+        )
+        r = http.post(f"/v1/models/{name}/events", content=ipc(t), headers=ARROW)
+    else:
+        r = http.post(f"/v1/models/{name}/events", json=[event(i, x=x) for i, x in enumerate(xs)])
+    assert r.status_code == 207, r.text
+    assert [x["index"] for x in r.json()["rejected"]] == [3, 7, 9]
+    kept = [x for i, x in enumerate(xs) if i not in (3, 7, 9)]
+    col = http.get(f"/v1/models/{name}/columns/x").json()
+    assert col["n"] == 37
+    assert col["sum"] == pytest.approx(sum(kept))
+    assert col["sum_sq"] == pytest.approx(sum(x * x for x in kept))
+
+
+def test_a_regression_actual_beyond_the_range_is_rejected_alone(http: httpx.Client) -> None:
+    model(http, "huge_actuals")
+    assert http.post("/v1/models/huge_actuals/events", json=[event(0), event(1)]).status_code == 200
+    body = b'[{"event_id": "e0", "actual": 2.5}, {"event_id": "e1", "actual": -1e400}]'
+    r = http.post(
+        "/v1/models/huge_actuals/actuals",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 207, r.text
+    assert [(x["index"], x["field"]) for x in r.json()["rejected"]] == [(1, "actual")]
+    t = pa.table({"event_id": ["e0", "e1"], "actual": [1.0, 1e300]})
+    r = http.post("/v1/models/huge_actuals/actuals", content=ipc(t), headers=ARROW)
+    assert r.status_code == 207, r.text
+    assert [x["index"] for x in r.json()["rejected"]] == [1]
+
+
+def test_nan_literals_stay_invalid_json(http: httpx.Client) -> None:
+    model(http, "nan_literal")
+    r = http.post(
+        "/v1/models/nan_literal/events",
+        content=b'[{"prediction": 1.0, "features": {"x": NaN}}, {"x": 1e400}]',
+        headers={"content-type": "application/json"},
+    )
+    assert "not valid JSON" in error_of(r)["message"]

@@ -262,3 +262,24 @@ def test_all_null_and_single_value_columns(kind: str, small_sim: Simulation) -> 
             assert r.value is None or math.isfinite(r.value)
     if kind in ("feature_drift", "missing_values"):
         assert results  # a single value differs from the reference: the drift monitor says so
+
+
+#: kinds whose rule is the user's own (a stated metric or judge): no false-alarm estimate
+USER_RULES = {"custom", "llm_judge"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_plan_says_how_each_kind_decides(kind: str, small_sim: Simulation) -> None:
+    """Every kind tells the set-up plan its threshold (or how it is set) and the false alerts
+    a month it raises on an unchanged model, and its why text is whole plain sentences."""
+    mon = Monitor.from_dict(json.loads(json.dumps(fitted(kind, small_sim).to_dict())))
+    plan = mon.threshold_plan(1000)
+    assert plan.how.endswith(".") and plan.how[0].isupper(), plan.how
+    assert "``" not in plan.how + mon.explain() and ":class:" not in mon.explain()
+    assert mon.explain().endswith((".", ")")), mon.explain()
+    for x in (plan.threshold, plan.warn, plan.reference):
+        assert x is None or math.isfinite(x)
+    if kind not in USER_RULES:
+        assert plan.false_alerts_per_month is not None, kind
+        # one monitor's share of "1 per 30 days" over 25 monitors
+        assert 0.0 <= plan.false_alerts_per_month <= 1 / 25 + 1e-9, kind

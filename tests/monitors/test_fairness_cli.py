@@ -4,6 +4,7 @@ batch report, on COMPAS-like files (the real CLI, a child process)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,12 +37,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, columns: int | None = None) -> subprocess.CompletedProcess[str]:
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "mlwarden.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
 
 
@@ -81,3 +84,53 @@ def test_report_takes_sensitive_and_writes_fairness_results(files: dict[str, Pat
     assert r.returncode == 0, r.stdout + r.stderr
     kinds = {x["monitor"]: x["status"] for x in json.loads(js.read_text())["results"]}
     assert kinds["fairness:race:equalized_odds"] == "alert"
+
+
+def test_init_dry_run_shows_reference_relative_thresholds_and_false_alerts(
+    files: dict[str, Path],
+) -> None:
+    """A reference that already fails the four-fifths rule: the plan shows the threshold it
+    became (the reference value minus the margin) and the reference it derives from, and every
+    monitor's expected false alerts a month; why texts are plain whole sentences."""
+    from mlwarden.monitors import MonitorSuite
+    from mlwarden.monitors.fairness import Fairness
+    from mlwarden.monitors.service import plan
+    from mlwarden.monitors.suite import auto_monitors
+    from mlwarden.schema.infer import infer_spec
+
+    ref = table(rows(5, tpr={"African-American": 0.15}, fpr={"African-American": 0.05}), 5)
+    path = files["dir"] / "unfair_reference.parquet"
+    pq.write_table(ref, path)
+    spec = infer_spec(
+        ref, name="recid", target="label", prediction="prediction", sensitive=["race"]
+    ).spec
+    suite = MonitorSuite("recid", auto_monitors(spec)).fit(spec, ref)
+    di = next(m for m in suite.monitors if isinstance(m, Fairness) and m.metric != "equalized_odds")
+    assert di.policy_ == "reference" and di.reference_value_ is not None
+    assert di.reference_value_ < 0.75  # fails the four-fifths rule by more than the margin
+    items = {x["monitor"]: x for x in plan(suite, rows_per_window=1000)}
+    item = items[di.id]
+    became = di.reference_value_ - di.margin
+    assert item["threshold"]["threshold"] == pytest.approx(became)
+    assert item["reference"] == pytest.approx(di.reference_value_)
+    assert f"at {became:.3f}" in item["how"] and "four-fifths rule" in item["how"]
+    for it in items.values():
+        if "skipped" not in it:
+            assert it["expected_false_alerts_per_month"] is not None, it["monitor"]
+            assert "``" not in it["why"] and it["why"].endswith((".", ")")), it["why"]
+
+    out = cli(
+        "init", str(path), "--name", "recid", "--target", "label", "--prediction",
+        "prediction", "--sensitive", "race", "--dry-run", columns=1000,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = " ".join(out.stdout.split())
+    assert f"< {became:.4g}" in said and f"(reference {di.reference_value_:.4g})" in said
+    cells = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in out.stdout.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip()
+    ]
+    assert len(cells) == len(suite.monitors) + len(suite.skipped)
+    for monitor, _why, level, false_alerts in cells:  # no threshold or false alerts left as "-"
+        assert level not in ("", "-") and false_alerts not in ("", "-"), monitor

@@ -10,46 +10,22 @@ reads results and aggregates from the store; nothing here reads raw rows into Py
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from mlwarden.analysis.importance import feature_importance
+from mlwarden.analysis.importance import model_importance
 from mlwarden.analysis.slices import find_slices
 from mlwarden.errors import MlwardenError
 from mlwarden.store.times import utc_aware, utc_naive
 
-__all__ = ["explain", "importance_of"]
+__all__ = ["explain"]
 
 log = logging.getLogger("mlwarden.analysis")
 _QUALITY_KINDS = ("missing_values", "schema_violations", "out_of_range", "unseen_categories")
 _SLICE_METRIC = {"latency": "latency", "errors": "error_rate"}
-_cache: dict[tuple[int, str, str, int], dict[str, float]] = {}
-_lock = threading.Lock()
-
-
-def importance_of(store: Any, record: Any) -> dict[str, float]:
-    """Feature importance of a model from its latest reference (cached per reference)."""
-    try:
-        ref_rec, reference = store.get_reference(record.project, record.name)
-    except MlwardenError:
-        return {}
-    key = (id(store), record.project, record.name, ref_rec.uid)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
-    try:
-        imp = feature_importance(record.spec, reference)
-    except MlwardenError as exc:
-        log.info("no feature importance for %s: %s", record.name, exc)
-        imp = {}
-    with _lock:
-        _cache[key] = imp
-    return imp
 
 
 def _reference(store: Any, record: Any) -> pa.Table | None:
@@ -80,6 +56,9 @@ def _drift_ranking(
         .to_pylist()
     )
     best: dict[str, dict[str, Any]] = {}
+    # the earliest alerting window of each feature, kept apart from its worst window (a later,
+    # worse window used to replace the record and, with it, when the alerts began)
+    first_alert: dict[str, datetime] = {}
     for r in rows:
         ratio = r["value"] / r["threshold"]
         cur = best.get(r["column"])
@@ -89,13 +68,15 @@ def _drift_ranking(
                 "drift": round(ratio, 3),
                 "value": r["value"],
                 "threshold": r["threshold"],
-                "window": utc_aware(r["window_start"]).isoformat(),
+                "worst_window": utc_aware(r["window_start"]).isoformat(),
                 "alert": r["status"] == "alert",
             }
         if r["status"] == "alert":
-            first = best[r["column"]].get("first_alert")
-            when = utc_aware(r["window_start"]).isoformat()
-            best[r["column"]]["first_alert"] = min(first, when) if first else when
+            when = utc_aware(r["window_start"])
+            first_alert[r["column"]] = min(first_alert.get(r["column"], when), when)
+    for name, when in first_alert.items():
+        best[name]["alert"] = True
+        best[name]["first_alert"] = when.isoformat()
     top = max(importance.values(), default=0.0) or 1.0
     out = []
     for name, item in best.items():
@@ -195,7 +176,7 @@ def explain(
     members = list(incident.members)
     causes: dict[str, Any] = {"onset": start.isoformat(), "window_end": end.isoformat()}
     if incident.signature == "model":
-        importance = _safe("importance", lambda: importance_of(store, record), {})
+        importance = _safe("importance", lambda: model_importance(store, record), {})
         causes["features"] = _safe(
             "drift ranking",
             lambda: _drift_ranking(store, record, start, end, importance)[:10],

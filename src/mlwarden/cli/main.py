@@ -516,7 +516,7 @@ def init(
     """Set monitors up from a reference file: infer the schema, calibrate every threshold to the
     false-alarm budget, print the plan and write a readable YAML spec."""
     from mlwarden.monitors.service import plan
-    from mlwarden.monitors.suite import MonitorSuite, auto_monitors
+    from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence, slow_windows
     from mlwarden.schema.infer import infer_spec, to_arrow
 
     with err.status("Reading the reference and calibrating thresholds..."):
@@ -530,9 +530,10 @@ def init(
             segments=segment or (),
             sensitive=sensitive or (),
         )
+        per_day = rows_per_window * (86400 / parse_cadence(cadence).total_seconds())
         suite = MonitorSuite(
             name,
-            auto_monitors(inf.spec),
+            slow_windows(auto_monitors(inf.spec), rows_per_day=per_day, cadence=cadence),
             cadence=cadence,
             budget=budget,
             segments=list(segment or []),
@@ -555,12 +556,17 @@ def init(
             table.add_row(it["monitor"], f"[yellow]skipped:[/yellow] {it['skipped']}", "", "")
             continue
         th = it.get("threshold") or {}
-        fa = th.get("expected_false_alerts_per_month")
+        fa = it.get("expected_false_alerts_per_month")
+        level = "set per window"
+        if "threshold" in th:
+            level = f"{'<' if th.get('direction') == 'below' else '>'} {th['threshold']:.4g}"
+        if it.get("reference") is not None:
+            level += f"\n(reference {it['reference']:.4g})"
         table.add_row(
             it["monitor"],
-            it["why"],
-            f"{th['threshold']:.4g}" if "threshold" in th else "-",
-            f"{fa:.3f}" if fa is not None else "-",
+            f"{it['why']}\n[dim]{it['how']}[/dim]",
+            level,
+            f"{fa:.3f}" if fa is not None else "not estimated",
         )
     out.print(table)
     if not dry_run:

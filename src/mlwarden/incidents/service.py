@@ -114,16 +114,28 @@ def notification(
 def _threatened(
     specs: Sequence[ObjectiveSpec], inc: Incident, latest: dict[str, tuple[str, str, Any]]
 ) -> list[dict[str, Any]]:
-    monitors = {m["monitor"] for m in inc.members}
-    linked = [o for o in specs if any(o.matches(m) for m in monitors)]
+    """The objectives this incident threatens, each with its status *in the incident*: what
+    the incident's own firing results do to it (violated by a whole-model alert, at risk when
+    only segments alerted), not the latest results, which may be later and healthy (a drift
+    incident read "data-quality: met"). ``status_now`` is the latest status, for reference."""
+    linked = [o for o in specs if any(o.matches(m["monitor"]) for m in inc.members)]
+    at_incident: dict[str, tuple[str, str, Any]] = {}
+    for m in inc.members:
+        status = "alert" if m.get("segment") is None else "warn"
+        seen = at_incident.get(m["monitor"])
+        if seen is None or (seen[0] == "warn" and status == "alert"):
+            at_incident[m["monitor"]] = (status, m.get("reason", ""), m["last_window"])
+    now = {s["name"]: s["status"] for s in objective_status(linked, latest)}
     return [
         {
             "name": s["name"],
             "description": s.get("description", ""),
             "status": s["status"],
+            "status_now": now.get(s["name"], "unknown"),
             "severity": s["severity"],
+            "monitors": [f["monitor"] for f in s["firing"]],
         }
-        for s in objective_status(linked, latest)
+        for s in objective_status(linked, at_incident)
     ]
 
 

@@ -15,8 +15,9 @@ small for a verdict is ``insufficient_data``, each with a reason.
 from __future__ import annotations
 
 import inspect
+import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -25,10 +26,19 @@ from mlwarden._registry import Registry
 from mlwarden.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mlwarden.monitors.context import FitContext, WindowData
+    from mlwarden.monitors.context import Calibration, FitContext, WindowData
     from mlwarden.store.aggregates import Request
 
-__all__ = ["MONITORS", "Monitor", "Objective", "Result", "Severity", "Status"]
+__all__ = [
+    "MONITORS",
+    "Monitor",
+    "Objective",
+    "Result",
+    "Severity",
+    "Status",
+    "ThresholdPlan",
+    "plain_text",
+]
 
 
 class Status(StrEnum):
@@ -101,6 +111,55 @@ class Result:
         }
 
 
+@dataclass(frozen=True)
+class ThresholdPlan:
+    """How a monitor decides, as the set-up plan shows it.
+
+    ``threshold`` / ``warn`` are the levels at the plan's window size (None when each window's
+    data sets them: then ``how`` says how); ``reference`` is the reference value they derive
+    from, if any; ``false_alerts_per_month`` the alerts expected in 30 days when nothing has
+    changed (0 for a fixed limit a healthy model never reaches).
+    """
+
+    how: str
+    threshold: float | None = None
+    warn: float | None = None
+    direction: str = "above"
+    reference: float | None = None
+    false_alerts_per_month: float | None = None
+    #: The statistic compared and how its null law was found, for calibrated drift kinds.
+    statistic: str = ""
+    method: str = ""
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_EMPHASIS = re.compile(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+
+
+def plain_text(doc: str, *, limit: int = 320) -> str:
+    r"""The first paragraph of a docstring as plain text in whole sentences: reStructuredText
+    markup taken out, lines joined, cut after the last sentence that fits in ``limit``.
+
+    Examples
+    --------
+    >>> plain_text("Above ``max_ms`` *and* slow (see :class:`Latency`).\n  Second line.\n\nMore.")
+    'Above max_ms and slow (see Latency). Second line.'
+    """
+    para = doc.strip().split("\n\n")[0]
+    text = " ".join(para.split())
+    text = _ROLE.sub(lambda m: m[1].rsplit(".", 1)[-1], text).replace("``", "")
+    text = _EMPHASIS.sub(r"\1", text)
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in _SENTENCE_END.split(text):
+        if kept and len(kept) + 1 + len(sentence) > limit:
+            break
+        kept = f"{kept} {sentence}".strip()
+    return kept
+
+
 class Monitor(ABC):
     """Base of every monitor kind.
 
@@ -118,6 +177,9 @@ class Monitor(ABC):
     #: What the monitor reads: the model's ``events``, or the trace ``spans`` of an LLM app
     #: (those have no event segments: they are judged for the whole model only).
     source: ClassVar[str] = "events"
+    #: Its own evaluation window ('30d'), longer than the suite's cadence, for kinds that take
+    #: a ``window`` parameter (slow ones: labelled performance, fairness); None: the cadence.
+    window: str | None = None
 
     # -- configuration ----------------------------------------------------------------------
     @classmethod
@@ -211,9 +273,31 @@ class Monitor(ABC):
         """Turn one window's aggregates into a result."""
 
     def explain(self) -> str:
-        """One line for the dry run: what is watched and why."""
-        doc = (type(self).__doc__ or "").strip().splitlines()
-        return doc[0] if doc else self.kind
+        """What is watched and why, in whole sentences of plain text (for the set-up plan)."""
+        doc = type(self).__doc__ or ""
+        return plain_text(doc) if doc.strip() else self.kind
+
+    def window_length(self) -> timedelta | None:
+        """The monitor's own evaluation window, when it has one (see :attr:`window`)."""
+        if self.window is None:
+            return None
+        from mlwarden.monitors.suite import parse_cadence  # the suite imports this module
+
+        return parse_cadence(self.window)
+
+    def calibration_of(self, ctx: FitContext) -> Calibration:
+        """The fit context's calibration, for windows of the monitor's own length if it has
+        one (fewer windows a month: each may spend more of the false-alarm budget)."""
+        length = self.window_length()
+        cal = ctx.calibration
+        return cal if length is None else replace(cal, cadence_s=length.total_seconds())
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        """How the fitted monitor decides at windows of ``rows`` rows (the set-up plan).
+
+        Kinds override this; the default says the monitor's own rule decides."""
+        del rows
+        return ThresholdPlan(how=f"Decided by the {self.kind} rule described on the left.")
 
     # -- helpers for kinds -------------------------------------------------------------------
     def gate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mlwarden.monitors.base import ThresholdPlan
 from mlwarden.monitors.context import Calibration
 from mlwarden.stats.baseline import CategoricalBaseline, NumericBaseline
 from mlwarden.stats.thresholds import Threshold, calibrate
@@ -71,6 +72,18 @@ class ThresholdCache:
         if t.method == "analytic" and t.n_current != n:
             t = self._calibrate(n)
         return t.p_value(value)
+
+    def plan(self, n: int, *, how: str) -> ThresholdPlan:
+        """The set-up plan's view of the threshold at windows of ``n`` values."""
+        t = self.get(n)
+        return ThresholdPlan(
+            how=how,
+            threshold=t.value,
+            warn=t.warn,
+            false_alerts_per_month=t.expected_false_alerts_per_month,
+            statistic=t.statistic,
+            method=t.method,
+        )
 
     def describe(self, n: int) -> dict[str, Any]:
         t = self.get(n)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwarden.schema.spec import ModelSpec
-from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
+from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget, per_window_alpha
 from mlwarden.store.aggregates import Request
 
 __all__ = ["MONITOR_BINS", "Calibration", "FitContext", "Window", "WindowData"]
@@ -41,6 +41,16 @@ class Calibration:
     def parsed_budget(self) -> FalseAlarmBudget:
         return FalseAlarmBudget.parse(self.budget)
 
+    @property
+    def alpha(self) -> float:
+        """Per-window false-alarm probability of one monitor (its share of the budget)."""
+        return per_window_alpha(self.parsed_budget, window=self.cadence, monitors=self.monitors)
+
+    def per_month(self, alpha: float, *, window: timedelta | None = None) -> float:
+        """False alerts in 30 days of a monitor alerting with probability ``alpha`` per window
+        (``window``: its own evaluation window, when longer than the cadence)."""
+        return alpha * (timedelta(days=30) / (window or self.cadence))
+
     def to_dict(self) -> dict[str, Any]:
         return {"budget": self.budget, "cadence_s": self.cadence_s, "monitors": self.monitors}
 
@@ -54,6 +64,8 @@ class FitContext:
     calibration: Calibration = field(default_factory=Calibration)
     #: Feature importance in [0, 1] (root cause weighting), when known.
     importance: dict[str, float] = field(default_factory=dict)
+    #: Most quantile bins of numeric baselines (fewer for a small segment's reference).
+    bins: int = MONITOR_BINS
     _numeric: dict[str, Any] = field(default_factory=dict, repr=False)
     _labels: dict[str, Any] = field(default_factory=dict, repr=False)
     _counts: dict[str, tuple[dict[str, int], int]] = field(default_factory=dict, repr=False)
@@ -93,9 +105,7 @@ class FitContext:
         from mlwarden.stats.baseline import NumericBaseline
 
         values = self.floats(name)
-        return NumericBaseline.from_values(
-            values if values is not None else [], max_bins=MONITOR_BINS
-        )
+        return NumericBaseline.from_values(values if values is not None else [], max_bins=self.bins)
 
     def column(self, name: str) -> pa.ChunkedArray | None:
         return self.reference.column(name) if name in self.reference.column_names else None

@@ -7,7 +7,15 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 from mlwarden.errors import ConfigError
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.store.aggregates import Categories, Request, Volume
 
@@ -75,6 +83,19 @@ class CustomMetric(Monitor):
 
     def requests(self) -> list[Request]:
         return [Volume(), *(Categories(c) for c in self.columns or [])]
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        if self.threshold is None:
+            return ThresholdPlan(
+                how="No threshold: the value is recorded, never alerted on.",
+                false_alerts_per_month=0.0,
+            )
+        return ThresholdPlan(
+            how=f"Stated in the spec: alerts {self.direction} {self.threshold:g}; how often it "
+            "fires on a healthy model depends on your metric.",
+            threshold=float(self.threshold),
+            direction=self.direction,
+        )
 
     def evaluate(self, data: WindowData) -> Result:
         if data.n == 0:

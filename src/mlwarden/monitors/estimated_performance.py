@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 from collections import Counter, OrderedDict
+from dataclasses import replace
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -13,7 +14,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwarden.errors import ConfigError, StatisticsError
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.monitors.performance import Performance
 from mlwarden.schema.batch import score_column
@@ -295,6 +304,23 @@ class EstimatedPerformance(Monitor):
             ScoreBins(tuple(e), "prediction", col)
             for e, col in zip(self.cbpe_.edges_, self.score_columns_, strict=True)
         ]
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        if hasattr(self, "short_reference_"):
+            short = self.short_reference_
+            return ThresholdPlan(
+                how=f"Not judged: the reference has {short['reference_rows']} {short['what']}; "
+                f"an estimate needs {short['needs']}. The labelled metric still judges windows.",
+                false_alerts_per_month=0.0,
+            )
+        n = min(rows, DLE_WINDOW_ROWS) if hasattr(self, "dle_") else rows
+        labelled = self.labelled_.threshold_plan(n)
+        method = "DLE" if hasattr(self, "dle_") else "CBPE"
+        return replace(
+            labelled,
+            how=f"Estimated without labels ({method}), then judged like "
+            f"the labelled metric: {labelled.how[0].lower()}{labelled.how[1:]}",
+        )
 
     def evaluate(self, data: WindowData) -> Result:
         if hasattr(self, "short_reference_"):

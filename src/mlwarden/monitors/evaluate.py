@@ -16,7 +16,7 @@ from mlwarden.monitors.context import Window, WindowData
 from mlwarden.monitors.suite import MAX_SEGMENT_VALUES, MonitorSuite, parse_cadence
 from mlwarden.store.aggregates import Categories, Request, Volume, WindowRun, collect
 
-__all__ = ["ORIGIN", "Stopped", "evaluate", "window_run"]
+__all__ = ["ORIGIN", "Stopped", "closing_run", "evaluate", "window_run"]
 
 #: Windows are aligned to this instant (a Monday), so weekly windows start on Mondays.
 ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
@@ -55,7 +55,7 @@ def evaluate(
     cadence = parse_cadence(suite.cadence)
     run = run or window_run(start, end, cadence)
     mons = list(monitors if monitors is not None else suite.monitors)
-    results = _evaluate(store, model, mons, run, None)
+    results = _by_window(store, model, mons, run, None)
     if segments:
         ids = {m.id for m in mons}
         for col in suite.segments:
@@ -67,8 +67,43 @@ def evaluate(
                 own = suite.segment_monitors.get(f"{col}={value}", [])
                 seg = [m for m in own if m.id in ids]
                 if seg:
-                    results += _evaluate(store, model, seg, run, {col: value})
+                    results += _by_window(store, model, seg, run, {col: value})
     return results
+
+
+def _by_window(
+    store: Any, model: Any, mons: list[Monitor], run: WindowRun, segment: dict[str, str] | None
+) -> list[Result]:
+    """``mons`` on the windows of ``run``; a monitor with a window of its own (longer than
+    the cadence) on its own windows that close within the run (see :func:`closing_run`)."""
+    groups: dict[timedelta | None, list[Monitor]] = {}
+    for m in mons:
+        length = m.window_length()
+        groups.setdefault(None if length is None or length <= run.cadence else length, []).append(m)
+    out: list[Result] = []
+    for length, group in groups.items():
+        own = run if length is None else closing_run(run, length)
+        if own is not None:
+            out += _evaluate(store, model, group, own, segment)
+    return out
+
+
+def closing_run(run: WindowRun, length: timedelta) -> WindowRun | None:
+    """The windows of ``length`` (aligned to :data:`ORIGIN`) that end within ``run``'s range,
+    so a slow monitor is judged once per its own window, as that window closes.
+
+    Examples
+    --------
+    >>> day = timedelta(days=1)
+    >>> r = closing_run(window_run(ORIGIN + 29 * day, ORIGIN + 61 * day, day), 30 * day)
+    >>> r.range_start.date(), r.range_end.date()
+    (datetime.date(2024, 1, 1), datetime.date(2024, 3, 1))
+    >>> closing_run(window_run(ORIGIN + 31 * day, ORIGIN + 32 * day, day), 30 * day) is None
+    True
+    """
+    first = int((run.range_start - run.origin) // length)
+    last = int((run.range_end - run.origin) // length) - 1
+    return WindowRun(run.origin, length, first, last) if last >= first else None
 
 
 def _segment_values(store: Any, model: Any, column: str, run: WindowRun) -> list[str]:

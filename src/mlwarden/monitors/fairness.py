@@ -25,7 +25,15 @@ from datetime import timedelta
 from typing import Any, ClassVar, Self
 
 from mlwarden.errors import ConfigError, expected
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import Task
 from mlwarden.stats import fairness as fr
@@ -198,6 +206,7 @@ class Fairness(Monitor):
         limit: float | None = None,
         margin: float = 0.05,
         min_group: int = 30,
+        window: str | None = None,
     ) -> None:
         self.column = column
         self.metric = metric
@@ -205,6 +214,7 @@ class Fairness(Monitor):
         self.limit = limit
         self.margin = margin
         self.min_group = min_group
+        self.window = window
 
     @property
     def id(self) -> str:
@@ -316,7 +326,7 @@ class Fairness(Monitor):
         self.policy_ = (
             self.policy if self.policy != "auto" else ("absolute" if meets else "reference")
         )
-        self.calibration_ = ctx.calibration.to_dict()
+        self.calibration_ = self.calibration_of(ctx).to_dict()
         return self
 
     def bounds(self, rows: int = 0) -> tuple[float, float]:
@@ -332,6 +342,38 @@ class Fairness(Monitor):
             alert = self._limit()
         warn = alert + self.margin / 2 if ratio else alert - self.margin / 2
         return round(alert, 12), round(min(max(warn, 0.0), 1.0), 12)
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        del rows
+        alert, warn = self.bounds()
+        m = self._metric
+        side = "below" if m.form == "ratio" else "above"
+        lim = self._limit()
+        rule = (
+            "the four-fifths rule" if m.form == "ratio" and lim == fr.FOUR_FIFTHS else "the limit"
+        )
+        ref = self.reference_value_
+        ref_txt = "undefined" if ref is None else f"{ref:.3f}"
+        if self.policy_ == "reference" and ref is not None:
+            how = (
+                f"The reference already fails {rule} ({lim:g}): its {m.label} is {ref_txt}, so "
+                f"the monitor alerts {self.margin:g} {side} it, at {alert:.3f}, when a window "
+                "is significantly past that."
+            )
+        else:
+            how = (
+                f"{rule[0].upper()}{rule[1:]}: alerts {side} {alert:g} when a window is "
+                f"significantly past it (reference {ref_txt})."
+            )
+        cal = Calibration(**self.calibration_)
+        return ThresholdPlan(
+            how=how,
+            threshold=alert,
+            warn=warn,
+            direction=side,
+            reference=ref,
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
 
     def explain(self) -> str:
         m = self._metric
@@ -386,7 +428,7 @@ class Fairness(Monitor):
                 gated = replace(
                     gated,
                     reason=f"{gated.reason[:-1]}: at this rate a window of {enough} days "
-                    "would hold enough (a longer cadence, or labels sooner).",
+                    "would hold enough (set 'window' on this monitor, or send labels sooner).",
                 )
             return gated
         m = self._metric

@@ -7,7 +7,15 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from mlwarden.errors import ConfigError
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.calibrated import ThresholdCache
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
@@ -172,6 +180,21 @@ class FeatureDrift(Monitor):
             n=cur.n,
             reason=f"{self.statistic_} = {value:.4g} vs threshold {alert:.4g} at {cur.n} values",
             details=details,
+        )
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        if self.threshold is not None:
+            return ThresholdPlan(
+                how=f"Fixed in the spec: {self.statistic_} above {self.threshold:g}.",
+                threshold=self.threshold,
+                warn=self.threshold / 2,
+                statistic=self.statistic_,
+            )
+        return self._thresholds.plan(
+            rows,
+            how=f"Calibrated on the reference: the {self.statistic_} chance reaches at this "
+            "window size with the monitor's share of the false-alarm budget, and at least the "
+            "smallest effect worth an alert.",
         )
 
     def chart(self, cur: NumericHistogram | CategoryCounts) -> dict[str, Any]:

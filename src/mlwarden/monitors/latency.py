@@ -6,7 +6,15 @@ import statistics
 from typing import Any, ClassVar, Self
 
 from mlwarden.errors import ConfigError
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.stats.tails import binom_sf
 from mlwarden.stats.thresholds import per_window_alpha
@@ -64,6 +72,24 @@ class Latency(Monitor):
             )
         self.calibration_ = ctx.calibration.to_dict()
         return self
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        key = QUANTILES.get(self.quantile, f"p{self.quantile * 100:g}")
+        if self.max_ms is not None:
+            return ThresholdPlan(
+                how=f"The objective: alerts when the {key} latency is above {self.max_ms:g} ms "
+                "(warns above 80% of it).",
+                threshold=float(self.max_ms),
+                warn=0.8 * float(self.max_ms),
+                false_alerts_per_month=0.0,
+            )
+        cal = Calibration(**self.calibration_)
+        return ThresholdPlan(
+            how=f"Set by the service's own past: alerts when the {key} latency is above "
+            f"{self.factor:g}x its median over the last {self.history} windows and "
+            "significantly more requests than usual are above that median.",
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
 
     def requests(self) -> list[Request]:
         if self.max_ms is not None:

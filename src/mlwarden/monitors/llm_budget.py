@@ -6,7 +6,15 @@ from datetime import timedelta
 from typing import Any, ClassVar, Self
 
 from mlwarden.errors import ConfigError, expected
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.monitors.llm_cost import spend_text
 from mlwarden.monitors.suite import parse_cadence
@@ -98,6 +106,17 @@ class LlmBudget(Monitor):
 
     def requests(self) -> list[Request]:
         return [self._request()]
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        unit = "USD" if self.metric == "cost" else "tokens"
+        who = f" per {self.by}" if self.by else ""
+        return ThresholdPlan(
+            how=f"The stated budget: alerts when {self.limit:g} {unit} per {self.per}{who} is "
+            "spent, warns at 80% of it.",
+            threshold=float(self.limit),
+            warn=0.8 * float(self.limit),
+            false_alerts_per_month=0.0,
+        )
 
     def evaluate(self, data: WindowData) -> Result:
         s: dict[str, Any] = data.get(self._request()) or {}

@@ -6,7 +6,15 @@ import math
 from typing import Any, ClassVar, Self
 
 from mlwarden.errors import ConfigError, expected
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.monitors.llm_rates import MIN_BASELINE
 from mlwarden.stats.tails import norm_isf
@@ -81,6 +89,15 @@ class LlmCost(Monitor):
 
     def requests(self) -> list[Request]:
         return [SpanTotals(self.history), SpanSpend(self.metric, self.by, 1, None, 5)]
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        cal = Calibration(**self.calibration_)
+        return ThresholdPlan(
+            how=f"Set by the app's own past: alerts when the mean {self.metric} per call is "
+            f"significantly above that of the last {self.history} windows at the monitor's "
+            f"share of the false-alarm budget, and at least {self.min_effect:.0%} above it.",
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
 
     def evaluate(self, data: WindowData) -> Result:
         agg = data.get(SpanTotals(self.history)) or {}

@@ -18,7 +18,15 @@ import numpy as np
 import pyarrow as pa
 
 from mlwarden.errors import ConfigError, MlwardenError, expected
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.stats.llm_checks import find_pii
 from mlwarden.stats.multivariate import domain_classifier_drift, reconstruction_drift
@@ -160,6 +168,14 @@ class LlmEmbeddingDrift(Monitor):
 
     def _texts(self, texts: list[str]) -> list[str]:
         return [last_user_turn(t) for t in texts] if self.field == "prompt" else texts
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        cal = Calibration(**self.calibration_)
+        return ThresholdPlan(
+            how=f"A test of the window's sampled texts against {self.reference_rows:,} "
+            "reference texts, significant at the monitor's share of the false-alarm budget.",
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
 
     def requests(self) -> list[Request]:
         return [SpanTexts(self.field, self.sample)]

@@ -34,7 +34,15 @@ import orjson
 import pyarrow as pa
 
 from mlwarden.errors import ConfigError, expected
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.monitors.llm_embedding_drift import masked_preview
 from mlwarden.schema.pricing import PRICES_ENV, load_prices
@@ -178,6 +186,15 @@ class LlmJudge(Monitor):
 
     def requests(self) -> list[Request]:
         return [self._request()]
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        return ThresholdPlan(
+            how=f"A stated limit: alerts above {self.max_fail_rate:.0%} of {self.sample} sampled "
+            f"answers graded below {self.min_score}, warns above half of it; how often a "
+            "healthy app crosses it depends on the judge.",
+            threshold=self.max_fail_rate,
+            warn=self.max_fail_rate / 2,
+        )
 
     def evaluate(self, data: WindowData) -> Result:
         table: pa.Table | None = data.get(self._request())

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-from mlwarden.monitors.base import Monitor, Result, Status
+from mlwarden.monitors.base import Monitor, Result, Status, ThresholdPlan
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.monitors.missing_values import binomial_upper
 from mlwarden.stats.llm_checks import CheckResult
@@ -81,6 +81,24 @@ class SpanRate(Monitor):
         self.calibration_ = ctx.calibration.to_dict()
         self.reference_ = self.reference_counts(ctx)
         return self
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        noun, of = self.words()
+        if self.max_rate is not None:
+            return ThresholdPlan(
+                how=f"The stated limit: alerts above {self.max_rate:.2%} {noun}.",
+                threshold=float(self.max_rate),
+                warn=float(self.max_rate) / 2,
+                false_alerts_per_month=0.0,
+            )
+        cal = Calibration(**self.calibration_)
+        return ThresholdPlan(
+            how=f"Set by the app's own past (or the reference): alerts when the share of "
+            f"{noun} is significantly above that of the last {self.history} windows at the "
+            f"monitor's share of the false-alarm budget, and at least {self.min_effect:.0%} "
+            "above it.",
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
 
     def requests(self) -> list[Request]:
         return [SpanTotals(self.history)]

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
 from mlwarden.stats.tails import binom_isf
-from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Categories, Histogram, Request
 
 __all__ = ["MissingValues", "binomial_upper"]
@@ -73,6 +80,37 @@ class MissingValues(Monitor):
             return [Histogram(self.column, tuple(self.edges_))]
         return [Categories(self.column)]
 
+    def bounds(self, n: int) -> tuple[float, float]:
+        """(alert, warn) shares of missing values at a window of ``n`` rows."""
+        if self.threshold is not None:
+            return self.threshold, self.threshold / 2
+        alpha = Calibration(**self.calibration_).alpha
+        p0 = self.reference_rate_
+        alert = max(binomial_upper(p0, n, alpha), p0 + self.min_effect)
+        warn = max(binomial_upper(p0, n, min(10 * alpha, 0.5)), p0 + self.min_effect / 2)
+        return alert, warn
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        alert, warn = self.bounds(max(rows, self.min_rows))
+        cal = Calibration(**self.calibration_)
+        if self.threshold is not None:
+            return ThresholdPlan(
+                how=f"Fixed in the spec: alerts above {self.threshold:.1%} missing.",
+                threshold=alert,
+                warn=warn,
+                reference=self.reference_rate_,
+                false_alerts_per_month=0.0,
+            )
+        return ThresholdPlan(
+            how=f"The reference's missing share ({self.reference_rate_:.1%}) plus what chance "
+            f"gives at this window size with the monitor's share of the false-alarm budget, and "
+            f"at least {self.min_effect:.0%} more.",
+            threshold=alert,
+            warn=warn,
+            reference=self.reference_rate_,
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
+
     def evaluate(self, data: WindowData) -> Result:
         (req,) = self.requests()
         raw = data.get(req)
@@ -87,14 +125,7 @@ class MissingValues(Monitor):
         early = self.gate(data, n, what="rows", value=rate if n else None)
         if early is not None:
             return early
-        cal = Calibration(**self.calibration_)
-        alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
-        if self.threshold is not None:
-            alert, warn = self.threshold, self.threshold / 2
-        else:
-            p0 = self.reference_rate_
-            alert = max(binomial_upper(p0, n, alpha), p0 + self.min_effect)
-            warn = max(binomial_upper(p0, n, min(10 * alpha, 0.5)), p0 + self.min_effect / 2)
+        alert, warn = self.bounds(n)
         status = Status.ALERT if rate > alert else Status.WARN if rate > warn else Status.OK
         details: dict[str, Any] = {"missing": missing, "reference_rate": self.reference_rate_}
         return self.result(

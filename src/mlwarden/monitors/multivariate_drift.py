@@ -26,7 +26,15 @@ import numpy as np
 import pyarrow as pa
 
 from mlwarden.errors import ConfigError, expected
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
 from mlwarden.stats.joint_drift import MIN_VALUES, JointReference
@@ -152,6 +160,27 @@ class MultivariateDrift(Monitor):
         tail = self._reference().tail(min(n, self.sample), replicates=REPLICATES)
         alpha = self._alpha()
         return float(tail.isf(alpha)), float(tail.isf(min(10 * alpha, 0.5)))
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        cal = Calibration(**self.calibration_)
+        per_month = cal.per_month(self._alpha())
+        if self.resolved_method == "classifier":
+            return ThresholdPlan(
+                how="A classifier tells the window's rows from the reference's; alerts when it "
+                "does so better than chance at the monitor's share of the false-alarm budget.",
+                false_alerts_per_month=per_month,
+            )
+        alert, warn = self.bounds(max(rows, self.min_rows))
+        return ThresholdPlan(
+            how=f"Calibrated on splits of the reference: the joint statistic chance reaches at "
+            f"{min(rows, self.sample):,} sampled rows with the monitor's share of the "
+            "false-alarm budget.",
+            threshold=alert,
+            warn=warn,
+            false_alerts_per_month=per_month,
+            statistic=self.statistic,
+            method="reference splits",
+        )
 
     def requests(self) -> list[Request]:
         return [Sample(tuple(self.features_), self.sample)]

@@ -137,22 +137,32 @@ def objectives_of(monitor_id: str, objectives: Iterable[ObjectiveSpec]) -> list[
 
 
 def objective_status(
-    objectives: Sequence[ObjectiveSpec], latest: dict[str, tuple[str, str, Any]]
+    objectives: Sequence[ObjectiveSpec],
+    latest: dict[str, tuple[str, str, Any]],
+    *,
+    monitors: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Status of each objective from the latest whole-model result of each monitor.
 
-    ``latest`` maps monitor id to (status, reason, window_start).
+    ``latest`` maps monitor id to (status, reason, window_start). ``monitors``: the ids of the
+    model's monitors, so ``linked`` lists each monitor an objective's patterns match (one
+    pattern such as ``feature_drift:*`` matches many), with a result yet or not; by default
+    those with a result.
 
     Examples
     --------
     >>> o = ObjectiveSpec("slo", "p99 under 300 ms", ["latency:*"])
     >>> objective_status([o], {"latency:p99": ("alert", "p99 412 ms", "2026-01-02")})[0]["status"]
     'violated'
+    >>> d = ObjectiveSpec("data", "", ["feature_drift:*"])
+    >>> objective_status([d], {}, monitors=["feature_drift:a", "feature_drift:b"])[0]["linked"]
+    ['feature_drift:a', 'feature_drift:b']
     """
+    ids = set(latest) if monitors is None else set(monitors) | set(latest)
     out = []
     for o in objectives:
-        linked = sorted(m for m in latest if o.matches(m))
-        statuses = {m: latest[m][0] for m in linked}
+        linked = sorted(m for m in ids if o.matches(m))
+        statuses = {m: latest[m][0] for m in linked if m in latest}
         if any(s == "alert" for s in statuses.values()):
             status = "violated"
         elif any(s == "warn" for s in statuses.values()):
@@ -161,7 +171,7 @@ def objective_status(
             status = "met"
         else:
             status = "unknown"
-        firing = [m for m in linked if statuses[m] in ("alert", "warn")]
+        firing = [m for m in linked if statuses.get(m) in ("alert", "warn")]
         out.append(
             {
                 **o.to_dict(),
@@ -170,7 +180,7 @@ def objective_status(
                 "firing": [
                     {"monitor": m, "status": statuses[m], "reason": latest[m][1]} for m in firing
                 ],
-                "as_of": max((str(latest[m][2]) for m in linked), default=None),
+                "as_of": max((str(latest[m][2]) for m in statuses), default=None),
             }
         )
     return out

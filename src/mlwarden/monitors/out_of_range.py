@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import ClassVar, Self
 
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.stats.baseline import NumericBaseline
 from mlwarden.stats.range_null import OutsideCount
-from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Histogram, Request
 
 __all__ = ["OutOfRange"]
@@ -53,6 +60,36 @@ class OutOfRange(Monitor):
     def requests(self) -> list[Request]:
         return [Histogram(self.column, tuple(self.edges_))]
 
+    def bounds(self, n: int) -> tuple[float, float]:
+        """(alert, warn) shares of values outside the reference range at ``n`` values."""
+        if self.threshold is not None:
+            return self.threshold, self.threshold / 2
+        alpha = Calibration(**self.calibration_).alpha
+        law = OutsideCount(max(int(self.n_reference_), 1), n)
+        alert = max(law.upper(alpha) / n, self.min_effect)
+        warn = max(law.upper(min(10 * alpha, 0.5)) / n, self.min_effect / 2)
+        return alert, warn
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        alert, warn = self.bounds(max(rows, self.min_rows))
+        cal = Calibration(**self.calibration_)
+        if self.threshold is not None:
+            return ThresholdPlan(
+                how=f"Fixed in the spec: alerts above {self.threshold:.1%} out of range.",
+                threshold=alert,
+                warn=warn,
+                false_alerts_per_month=0.0,
+            )
+        return ThresholdPlan(
+            how=f"The share of values outside the reference's range [{self.minimum_:.4g}, "
+            f"{self.maximum_:.4g}] that chance gives with {self.n_reference_:,} reference rows "
+            "and the monitor's share of the false-alarm budget, and at least "
+            f"{self.min_effect:.0%}.",
+            threshold=alert,
+            warn=warn,
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
+
     def evaluate(self, data: WindowData) -> Result:
         raw = data.get(Histogram(self.column, tuple(self.edges_)))
         counts = raw["counts"] if raw else []
@@ -62,15 +99,9 @@ class OutOfRange(Monitor):
         early = self.gate(data, n, what="values", value=share if n else None)
         if early is not None:
             return early
-        cal = Calibration(**self.calibration_)
-        alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
+        alert, warn = self.bounds(n)
         n_ref = max(int(self.n_reference_), 1)
         law = OutsideCount(n_ref, n)
-        if self.threshold is not None:
-            alert, warn = self.threshold, self.threshold / 2
-        else:
-            alert = max(law.upper(alpha) / n, self.min_effect)
-            warn = max(law.upper(min(10 * alpha, 0.5)) / n, self.min_effect / 2)
         status = Status.ALERT if share > alert else Status.WARN if share > warn else Status.OK
         return self.result(
             data,

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from mlwarden.errors import ConfigError
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.schema.spec import Task
 from mlwarden.stats import classification as cl
@@ -81,10 +91,12 @@ class Performance(Monitor):
         *,
         threshold: float | None = None,
         min_effect: float | None = None,
+        window: str | None = None,
     ) -> None:
         self.metric = metric
         self.threshold = threshold
         self.min_effect = min_effect
+        self.window = window
 
     @property
     def id(self) -> str:
@@ -175,7 +187,7 @@ class Performance(Monitor):
         self.n_reference_ = n
         size = min(BOOT_ROWS, n)
         self.sd_per_row_ = float(np.std(boots) * np.sqrt(size)) if len(boots) else 0.0
-        self.calibration_ = ctx.calibration.to_dict()
+        self.calibration_ = self.calibration_of(ctx).to_dict()
         return self
 
     def _fit_regression(
@@ -310,6 +322,33 @@ class Performance(Monitor):
             alert = self.threshold
         return float(alert), float(warn)
 
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        n = max(rows, self.min_rows)
+        alert, warn = self.bounds(n)
+        ref = self.reference_value_
+        side = "below" if self.higher_is_better_ else "above"
+        if self.threshold is not None:
+            return ThresholdPlan(
+                how=f"Fixed in the spec: alerts {side} {self.threshold:.4g} (reference "
+                f"{ref:.4g}); how often it fires on a healthy model depends on that distance.",
+                threshold=alert,
+                warn=warn,
+                direction=side,
+                reference=ref,
+            )
+        cal = Calibration(**self.calibration_)
+        return ThresholdPlan(
+            how=f"The reference's {self.metric} ({ref:.4g} on {self.n_reference_:,} rows) "
+            f"{'minus' if self.higher_is_better_ else 'plus'} what chance gives at {n:,} "
+            "labelled events with the monitor's share of the false-alarm budget, and at least "
+            "the smallest effect worth an alert; fewer labels in a window widen it.",
+            threshold=alert,
+            warn=warn,
+            direction=side,
+            reference=ref,
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
+
     def evaluate(self, data: WindowData) -> Result:
         req = self.requests()[0]
         raw = data.get(req)
@@ -336,7 +375,9 @@ class Performance(Monitor):
                 Status.INSUFFICIENT_DATA,
                 value=value,
                 n=n,
-                reason=f"{n} labelled events; at least {self.min_rows} are needed.",
+                reason=f"{n} labelled events; at least {self.min_rows} are needed: at this "
+                f"rate a window of {enough_days(self.min_rows, n, data)} days would hold enough "
+                "(set 'window' on this monitor, or send labels sooner).",
             )
         alert, warn = self.bounds(n)
         status = Status.OK
@@ -356,3 +397,19 @@ class Performance(Monitor):
             reason=f"{self.metric} {value:.4g} (reference {self.reference_value_:.4g}, "
             f"threshold {alert:.4g}) on {n} labelled events",
         )
+
+
+def enough_days(need: int, have: int, data: WindowData) -> int:
+    """Days a window would need to hold ``need`` labelled events at the rate of ``have`` in
+    this window (the hint of an ``insufficient_data`` result).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from mlwarden.monitors.context import Window
+    >>> w = Window(datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 12, tzinfo=UTC))
+    >>> enough_days(100, 40, WindowData(w, {}))
+    18
+    """
+    days = (data.window.end - data.window.start) / timedelta(days=1)
+    return math.ceil(need / max(have, 1) * days)

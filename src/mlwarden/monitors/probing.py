@@ -26,7 +26,15 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from mlwarden.errors import ConfigError, expected
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
 from mlwarden.stats.probing import collision_rate, duplicates_p, grid_like, quantize
@@ -123,6 +131,7 @@ class Probing(Monitor):
             self.score_, self.ref_near_, self.ref_scored_ = None, 0, 0
         cal = ctx.calibration
         self.alpha_ = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
+        self.false_alerts_per_month_ = cal.per_month(self.alpha_)
         return self
 
     def _can_reveal_grid(self, x: np.ndarray[Any, np.dtype[np.float64]]) -> bool:
@@ -153,6 +162,15 @@ class Probing(Monitor):
             band=self.band,
             min_rows=self.min_client_rows,
             max_levels=self.max_levels,
+        )
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        return ThresholdPlan(
+            how=f"Each client with {self.min_client_rows}+ events in a window is tested against "
+            "the reference (grid sweeps, scores near the decision boundary, repeated rows); the "
+            "monitor's share of the false-alarm budget is split between the clients tested.",
+            threshold=0.0,
+            false_alerts_per_month=self.learned().get("false_alerts_per_month_"),
         )
 
     def requests(self) -> list[Request]:

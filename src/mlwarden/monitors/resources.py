@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Any, ClassVar, Self
 
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Request, ResourceUse
@@ -64,6 +72,22 @@ class Resources(Monitor):
     def fit(self, ctx: FitContext) -> Self:
         self.calibration_ = ctx.calibration.to_dict()
         return self
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        if self.max_value is not None:
+            return ThresholdPlan(
+                how=f"The limit: alerts when the window's mean is above {self.max_value:g}.",
+                threshold=float(self.max_value),
+                warn=0.9 * float(self.max_value),
+                false_alerts_per_month=0.0,
+            )
+        cal = Calibration(**self.calibration_)
+        return ThresholdPlan(
+            how=f"Set by the server's own past: above {self.factor:g}x the median of the last "
+            f"{self.history} windows and as many robust standard deviations above it as the "
+            "monitor's share of the false-alarm budget allows.",
+            false_alerts_per_month=cal.per_month(cal.alpha),
+        )
 
     def requests(self) -> list[Request]:
         return [ResourceUse(self.column, self.history)]

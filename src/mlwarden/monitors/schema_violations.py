@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Self
 
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.store.aggregates import Rejected, Request, Volume
 
@@ -33,6 +41,16 @@ class SchemaViolations(Monitor):
     def fit(self, ctx: FitContext) -> Self:
         self.fitted_ = True
         return self
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        return ThresholdPlan(
+            how=f"A fixed limit: alerts above {self.max_share:.0%} rejected rows, warns above "
+            f"{self.max_share / 5:.1%}. Valid senders reject none, so an alert is a breach, "
+            "not chance.",
+            threshold=self.max_share,
+            warn=self.max_share / 5,
+            false_alerts_per_month=0.0,
+        )
 
     def requests(self) -> list[Request]:
         return [Volume(), Rejected()]

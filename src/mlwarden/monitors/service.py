@@ -16,7 +16,7 @@ from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.evaluate import ORIGIN, Stopped, evaluate
 from mlwarden.monitors.objectives import objective_status
-from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence
+from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence, slow_windows
 from mlwarden.schema.spec import ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET
 from mlwarden.store.aggregates import RESOURCES_SUFFIX
@@ -95,6 +95,17 @@ def _volume_per_day(store: Any, record: Any, *, spans: bool = False) -> float | 
     return n / max(days, 1 / 24)
 
 
+def _labels_per_day(store: Any, record: Any) -> float | None:
+    """Labelled events a day over the events' time range; before any label arrives, events a
+    day (the most labels there could be)."""
+    lo, hi = store.event_time_range(record)
+    if lo is None or hi is None or hi <= lo:
+        return None
+    labelled = int(store.actuals(record).count().to_pyarrow().as_py())
+    days = max((hi - lo) / timedelta(days=1), 1 / 24)
+    return labelled / days if labelled else _volume_per_day(store, record)
+
+
 def _reference(store: Any, record: Any, *, optional: bool) -> pa.Table:
     """The model's latest reference; an LLM app without one gets an empty table (its span
     monitors learn from the recent past)."""
@@ -133,10 +144,12 @@ def setup_suite(
     spec: ModelSpec = record.spec
     spans = spec.task is Task.LLM and (spec.service is not None or span_count(store, record) > 0)
     reference = _reference(store, record, optional=spans)
+    cadence = cadence or choose_cadence(_volume_per_day(store, record, spans=spans))
+    monitors = auto_monitors(spec, resources=_resource_features(store, project, model), spans=spans)
     suite = MonitorSuite(
         model,
-        auto_monitors(spec, resources=_resource_features(store, project, model), spans=spans),
-        cadence=cadence or choose_cadence(_volume_per_day(store, record, spans=spans)),
+        slow_windows(monitors, rows_per_day=_labels_per_day(store, record), cadence=cadence),
+        cadence=cadence,
         budget=budget or str(DEFAULT_BUDGET),
         segments=list(segments if segments is not None else spec.segments),
     ).fit(spec, reference)
@@ -191,25 +204,70 @@ def load_suite(
 
 
 def plan(suite: MonitorSuite, *, rows_per_window: int) -> list[dict[str, Any]]:
-    """What a dry run shows: each monitor, why, and its threshold at the expected window size."""
+    """What a dry run shows: each monitor, why, how it decides and its threshold at the expected
+    window size, and the false alerts a month it is expected to raise when nothing changed.
+
+    ``threshold`` (a mapping of ``threshold``, ``warn``, ``direction`` and, for calibrated
+    drift, ``statistic`` and ``method``) is there when the level is known before any window;
+    ``how`` always says how the level is set, naming the reference value it derives from.
+    """
     out = []
     for m in suite.monitors:
+        length = m.window_length()
+        step = parse_cadence(suite.cadence)
+        rows = rows_per_window if length is None else round(rows_per_window * (length / step))
+        tp = m.threshold_plan(max(rows, 1))
+        how = tp.how
+        if m.window is not None:
+            how = (
+                f"Judged on windows of {m.window} (not the {suite.cadence} cadence), each as it "
+                f"closes, so a window holds enough labelled events. {how}"
+            )
         item: dict[str, Any] = {
             "monitor": m.id,
             "kind": m.kind,
             "objective": m.objective.value,
             "severity": m.severity.value,
             "why": m.explain(),
+            "how": how,
+            "window": m.window or suite.cadence,
+            "reference": tp.reference,
+            "expected_false_alerts_per_month": tp.false_alerts_per_month,
         }
-        th = getattr(m, "_thresholds", None)
-        if th is not None:
-            item["threshold"] = th.describe(rows_per_window)
-        elif hasattr(m, "bounds"):
-            alert, warn = m.bounds(rows_per_window)
-            item["threshold"] = {"threshold": alert, "warn": warn}
+        if tp.threshold is not None:
+            item["threshold"] = {
+                "threshold": tp.threshold,
+                "warn": tp.warn,
+                "direction": tp.direction,
+                "statistic": tp.statistic,
+                "method": tp.method,
+                "expected_false_alerts_per_month": tp.false_alerts_per_month,
+            }
         out.append(item)
     for s in suite.skipped:
         out.append({"monitor": s.monitor, "skipped": s.reason})
+    for seg in suite.segment_plans:
+        name = f"segment {seg.label}"
+        if seg.resolution == "none":
+            out.append({"monitor": name, "skipped": seg.note, "segment": seg.to_dict()})
+            continue
+        mons = suite.segment_monitors.get(seg.label, [])
+        out.append(
+            {
+                "monitor": name,
+                "kind": "segment",
+                "objective": "data_quality_and_drift",
+                "severity": "medium",
+                "why": f"The monitors of the whole model on the rows of {seg.label} alone, "
+                "judged against that segment's own part of the reference.",
+                "how": f"{seg.note} {len(mons)} monitors fitted.",
+                "reference": None,
+                "expected_false_alerts_per_month": sum(
+                    m.threshold_plan(rows_per_window).false_alerts_per_month or 0.0 for m in mons
+                ),
+                "segment": seg.to_dict(),
+            }
+        )
     return out
 
 
@@ -494,4 +552,8 @@ def latest_results(store: Any, project: str, model: str) -> dict[str, tuple[str,
 def objective_report(store: Any, project: str, model: str) -> list[dict[str, Any]]:
     """Status of each of a model's objectives (met / at_risk / violated / unknown)."""
     suite = load_suite(store, project, model)
-    return objective_status(suite.objective_specs, latest_results(store, project, model))
+    return objective_status(
+        suite.objective_specs,
+        latest_results(store, project, model),
+        monitors=[m.id for m in suite.monitors],
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,15 +23,24 @@ from mlwarden.errors import ConfigError, MlwardenError
 from mlwarden.monitors.base import MONITORS, Monitor
 from mlwarden.monitors.context import Calibration, FitContext
 from mlwarden.monitors.objectives import ObjectiveSpec, default_objectives
+from mlwarden.monitors.segments import (
+    MAX_SEGMENT_VALUES,
+    MIN_COARSE_REFERENCE,
+    SegmentPlan,
+    plan_segment,
+)
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
 
-__all__ = ["MonitorSuite", "Skipped", "auto_monitors", "parse_cadence"]
+__all__ = [
+    "MAX_SEGMENT_VALUES",
+    "MonitorSuite",
+    "Skipped",
+    "auto_monitors",
+    "parse_cadence",
+    "slow_windows",
+]
 
-#: Segment values with fewer reference rows get no monitors of their own.
-MIN_SEGMENT_REFERENCE = 300
-#: Most values of one segment column that get monitors (the most frequent in the reference).
-MAX_SEGMENT_VALUES = 10
 CADENCE_RE = re.compile(r"^(\d+)\s*(m|min|h|d|w)$")
 UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -70,6 +79,8 @@ class MonitorSuite:
     skipped: list[Skipped] = field(default_factory=list)
     #: The monitors fitted on each segment's part of the reference ("region=north" -> monitors).
     segment_monitors: dict[str, list[Monitor]] = field(default_factory=dict)
+    #: How each segment value seen in the reference is monitored, and why (see ``segments``).
+    segment_plans: list[SegmentPlan] = field(default_factory=list)
     #: Business objectives traced to these monitors (``None``: one per monitored area).
     objectives: list[ObjectiveSpec] | None = None
 
@@ -121,22 +132,46 @@ class MonitorSuite:
             f.name for f in spec.features if f.kind is FeatureKind.CATEGORICAL and f.name in watched
         ]
 
+    def _monitored_values(self, reference: pa.Table) -> int:
+        """How many segment values will get monitors of their own (all columns)."""
+        n = 0
+        for col in self.segments:
+            if col in reference.column_names:
+                counts = pc.value_counts(reference.column(col).cast(pa.string())).to_pylist()
+                top = sorted(
+                    (int(v["counts"]) for v in counts if v["values"] is not None), reverse=True
+                )
+                n += sum(c >= MIN_COARSE_REFERENCE for c in top[:MAX_SEGMENT_VALUES])
+        return n
+
     def _fit_segments(self, spec: ModelSpec, reference: pa.Table) -> dict[str, list[Monitor]]:
         """Monitors fitted on each segment's own reference rows: a region is judged against
-        how that region looked in the reference, not against everyone (regions differ)."""
+        how that region looked in the reference, not against everyone (regions differ). A
+        value with little reference is fitted at a coarser resolution, or not at all; each
+        value's :class:`SegmentPlan` says which and why."""
         out: dict[str, list[Monitor]] = {}
+        self.segment_plans = []
+        # the segment values' monitors share one false-alarm budget between them (as the whole
+        # model's monitors share one): a column of 10 values must not raise 10 times the alarms
+        shared = replace(
+            self.calibration,
+            monitors=self.calibration.monitors * max(self._monitored_values(reference), 1),
+        )
         for col in self.segments:
             if col not in reference.column_names:
                 continue
             values = pc.value_counts(reference.column(col).cast(pa.string())).to_pylist()
             values = sorted(
-                (v for v in values if v["values"] is not None), key=lambda v: -v["counts"]
-            )[:MAX_SEGMENT_VALUES]
-            for item in values:
-                if item["counts"] < MIN_SEGMENT_REFERENCE:
+                (v for v in values if v["values"] is not None),
+                key=lambda v: (-v["counts"], v["values"]),
+            )
+            for item in values[:MAX_SEGMENT_VALUES]:
+                seg = plan_segment(col, item["values"], int(item["counts"]))
+                self.segment_plans.append(seg)
+                if seg.resolution == "none":
                     continue
                 mask = pc.equal(reference.column(col).cast(pa.string()), item["values"])
-                ctx = FitContext(spec, reference.filter(mask), self.calibration)
+                ctx = FitContext(spec, reference.filter(mask), shared, bins=seg.bins)
                 ctx.prepare(
                     self._numeric_columns(spec),
                     [c for c in self._categorical_columns(spec) if c != col],
@@ -149,7 +184,17 @@ class MonitorSuite:
                         fitted.append(mon.clone().fit(ctx))
                     except MlwardenError:
                         continue  # too little of the segment in the reference for this one
-                out[f"{col}={item['values']}"] = fitted
+                out[seg.label] = fitted
+            if len(values) > MAX_SEGMENT_VALUES:
+                rest = values[MAX_SEGMENT_VALUES:]
+                self.segment_plans.append(
+                    plan_segment(
+                        col,
+                        f"({len(rest)} more values)",
+                        sum(int(v["counts"]) for v in rest),
+                        rank=MAX_SEGMENT_VALUES,
+                    )
+                )
         return out
 
     # -- YAML ---------------------------------------------------------------------------------
@@ -230,6 +275,7 @@ class MonitorSuite:
         """Everything, learned state included (stored by the server, not meant for editing)."""
         return self.to_dict(state=True) | {
             "skipped": [s.__dict__ for s in self.skipped],
+            "segment_plans": [p.to_dict() for p in self.segment_plans],
             "segment_monitors": {
                 label: [_compact(m.to_dict(state=True)) for m in mons]
                 for label, mons in self.segment_monitors.items()
@@ -239,9 +285,14 @@ class MonitorSuite:
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> MonitorSuite:
         suite = cls.from_dict(
-            {k: v for k, v in data.items() if k not in ("skipped", "segment_monitors")}
+            {
+                k: v
+                for k, v in data.items()
+                if k not in ("skipped", "segment_monitors", "segment_plans")
+            }
         )
         suite.skipped = [Skipped(**s) for s in data.get("skipped", [])]
+        suite.segment_plans = [SegmentPlan.from_dict(p) for p in data.get("segment_plans", [])]
         suite.segment_monitors = {
             label: [Monitor.from_dict(m) for m in mons]
             for label, mons in (data.get("segment_monitors") or {}).items()
@@ -348,6 +399,50 @@ def auto_monitors(
         out.append(Probing())
     if spans and spec.task is Task.LLM:
         out += llm_monitors(spec)
+    return out
+
+
+#: Windows auto set-up may give a slow monitor, shortest first.
+SLOW_WINDOWS = ("1d", "7d", "14d", "30d")
+#: A slow monitor's window is chosen to hold this many times its minimum rows on average.
+SLOW_MARGIN = 2.0
+
+
+def slow_windows(
+    monitors: Sequence[Monitor], *, rows_per_day: float | None, cadence: str
+) -> list[Monitor]:
+    """``monitors`` with a window of their own for those that take one (labelled performance,
+    fairness) when the cadence's windows would hold fewer than ``SLOW_MARGIN`` times their
+    minimum rows: the shortest of :data:`SLOW_WINDOWS` that would (the longest otherwise).
+    ``rows_per_day``: labelled events a day (or events, before labels arrive).
+
+    Examples
+    --------
+    >>> from mlwarden.monitors.fairness import Fairness
+    >>> [m.window for m in slow_windows([Fairness("sex")], rows_per_day=40 / 7, cadence="1w")]
+    ['30d']
+    >>> [m.window for m in slow_windows([Fairness("sex")], rows_per_day=500, cadence="1d")]
+    [None]
+    """
+    if not rows_per_day:
+        return list(monitors)
+    step = parse_cadence(cadence)
+    out: list[Monitor] = []
+    for m in monitors:
+        if "window" not in m.param_names() or m.window is not None:
+            out.append(m)
+            continue
+        need = SLOW_MARGIN * m.min_rows
+        if rows_per_day * (step / timedelta(days=1)) >= need:
+            out.append(m)
+            continue
+        longer = [w for w in SLOW_WINDOWS if parse_cadence(w) > step]
+        if not longer:
+            out.append(m)
+            continue
+        fits = [w for w in longer if rows_per_day * parse_cadence(w) / timedelta(days=1) >= need]
+        chosen = fits[0] if fits else longer[-1]
+        out.append(type(m)(**{**m.get_params(), "window": chosen}))
     return out
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.calibrated import ThresholdCache
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.stats.baseline import CategoricalBaseline, CategoryCounts
@@ -85,6 +93,27 @@ class UnseenCategories(Monitor):
 
     def requests(self) -> list[Request]:
         return [Categories(self.column)]
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        if self.threshold is not None:
+            return ThresholdPlan(
+                how=f"Fixed in the spec: alerts above {self.threshold:.1%} new values.",
+                threshold=self.threshold,
+                warn=self.threshold / 2,
+                false_alerts_per_month=0.0,
+            )
+        if self.baseline_.n == 0:
+            return ThresholdPlan(
+                how="The reference holds no values: alerts above the smallest effect.",
+                threshold=self.min_effect,
+                warn=self.min_effect / 2,
+            )
+        return self._thresholds.plan(
+            rows,
+            how=f"Calibrated on the reference: the share of unseen values chance gives (expected "
+            f"{self.expected_share():.2%}) at this window size and the monitor's share of the "
+            f"false-alarm budget, and at least {self.min_effect:.0%}.",
+        )
 
     def evaluate(self, data: WindowData) -> Result:
         raw = data.get(Categories(self.column))

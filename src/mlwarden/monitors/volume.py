@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import ClassVar, Self
 
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.store.aggregates import Request, Volume
 
@@ -36,6 +45,17 @@ class TrafficVolume(Monitor):
     def fit(self, ctx: FitContext) -> Self:
         self.fitted_ = True
         return self
+
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
+        return ThresholdPlan(
+            how=f"Set by the traffic: alerts below {self.low:g}x or above {self.high:g}x the "
+            f"median of the last {self.history} windows with traffic (warns at "
+            f"{2 * self.low:g}x / {self.high / 2:g}x).",
+            threshold=self.low,
+            warn=2 * self.low,
+            direction="below",
+            false_alerts_per_month=_steady_false_alerts(rows, self.low, self.high),
+        )
 
     def requests(self) -> list[Request]:
         return [Volume()]
@@ -71,3 +91,17 @@ class TrafficVolume(Monitor):
             details={"events": n, "median_events": median, "high": self.high},
             reason=f"{n} events, {ratio:.2f}x the median of the last {len(past)} windows ({median:g})",
         )
+
+
+def _steady_false_alerts(rows: int, low: float, high: float) -> float:
+    """Alerts in 30 hourly windows a day of steady (Poisson) traffic of ``rows`` events a window
+    would raise: the chance a window falls under ``low`` or over ``high`` times its mean.
+    Traffic with daily or weekly cycles is judged against its own recent median, so a cycle
+    deeper than ``low`` would raise more (the plan says so)."""
+    from scipy.stats import poisson
+
+    mean = max(float(rows), 1.0)
+    p = float(
+        poisson.cdf(math.ceil(low * mean) - 1, mean) + poisson.sf(math.floor(high * mean), mean)
+    )
+    return p * 30 * 24

@@ -30,6 +30,7 @@ from mlwarden.schema.limits import (
     EARLIEST_EVENT_TIME,
     EARLIEST_VALUE_TIME,
     LATEST_TIME,
+    MAX_MAGNITUDE,
     Limits,
     time_problem,
 )
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 MAX_ID = 128
+#: Embeddings are stored as float32: a larger value would become inf.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 TS = pa.timestamp("us", tz="UTC")
 EVENT_FIELDS = (
     "event_id",
@@ -162,9 +165,15 @@ def _number(v: Any) -> float | None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise _Bad(f"must be a number or null. Got {_show(v)} instead.")
-    x = float(v)
-    if math.isinf(x):
-        raise _Bad(f"must be a finite number. Got {_show(v)} instead.")
+    try:
+        x = float(v)
+    except OverflowError:  # an integer beyond float64 (JSON parsed by the standard library)
+        x = math.inf if v > 0 else -math.inf
+    if not abs(x) <= MAX_MAGNITUDE:
+        raise _Bad(
+            f"must be a finite number of magnitude at most {MAX_MAGNITUDE:g}. "
+            f"Got {_show(v)} instead."
+        )
     return x
 
 
@@ -240,7 +249,16 @@ def _embedding(dim: int | None) -> Callable[[Any], list[float] | None]:
             raise _Bad(f"must be a list of numbers. Got {_show(v)} instead.")
         if dim is not None and len(v) != dim:
             raise _Bad(f"must have {dim} values. Got {len(v)} instead.")
-        return [float(x) for x in v]
+        try:
+            out = [float(x) for x in v]
+        except OverflowError:
+            out = [math.inf]
+        if not all(abs(x) <= _FLOAT32_MAX for x in out):  # stored as float32: no inf, no NaN
+            raise _Bad(
+                f"must hold finite numbers of magnitude at most {_FLOAT32_MAX:.4g}. "
+                f"Got {_show(v)} instead."
+            )
+        return out
 
     return conv
 
@@ -693,10 +711,10 @@ def validate_table(
                 return
             out[dst] = pc.cast(col, typ)
             if pa.types.is_floating(typ):
-                finite = pc.is_finite(out[dst])
-                nonfinite = pc.and_(pc.is_valid(out[dst]), pc.invert(finite))
+                big = pc.greater(pc.abs(out[dst]), MAX_MAGNITUDE)  # inf too; NaN is false
+                nonfinite = pc.or_(pc.is_nan(out[dst]), big)
                 if pc.any(nonfinite).as_py():
-                    raise pa.ArrowInvalid("non-finite values")
+                    raise pa.ArrowInvalid("non-finite or too large values")
             return
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             pass
@@ -996,7 +1014,7 @@ def _actuals_columns(spec: ModelSpec, table: pa.Table, now: datetime) -> pa.Tabl
         if not (pa.types.is_integer(actual.type) or pa.types.is_floating(actual.type)):
             return None
         values = pc.cast(actual, pa.float64())
-        if not pc.all(pc.is_finite(values)).as_py():
+        if not pc.all(pc.less_equal(pc.abs(values), MAX_MAGNITUDE)).as_py():
             return None
         labels: Any = pa.nulls(n, pa.string())
     else:

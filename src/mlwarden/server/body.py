@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import zlib
 from typing import Any
 
@@ -76,7 +77,7 @@ def parse_json(body: bytes, *, what: str) -> list[Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"The body is not valid JSON: {exc}") from exc
+        data = _loads_wide(body, exc)
     check_depth(data)  # before anything walks it recursively (repr, json.dumps, pydantic)
     if isinstance(data, dict):
         if what in data and isinstance(data[what], list):
@@ -87,6 +88,31 @@ def parse_json(body: bytes, *, what: str) -> list[Any]:
             f"The body must be a JSON array of {what} (or one object). Got {type(data).__name__} instead."
         )
     return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads_wide(body: bytes, error: orjson.JSONDecodeError) -> Any:
+    """Valid JSON orjson refuses: a number beyond float64 (``1e400``) is valid JSON but
+    orjson fails the whole body on it. The standard library reads it as inf, so the row
+    that holds it is rejected alone (its value out of range) and its neighbours are kept.
+    ``NaN`` / ``Infinity`` literals stay refused: they are not JSON."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant, parse_int=_int)
+        orjson.dumps(data)  # what orjson refuses beside numbers (a lone surrogate) stays refused
+    except (ValueError, RecursionError, orjson.JSONEncodeError):  # UnicodeError: a ValueError
+        raise ValidationError(f"The body is not valid JSON: {error}") from error
+    return data
+
+
+def _int(text: str) -> int | float:
+    """An integer as orjson reads it: beyond 64 bits, a float (so ``inf`` past float64)."""
+    if len(text) > 21:  # no int() on thousands of digits (Python refuses past 4,300)
+        return float(text)
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else float(text)
 
 
 def parse_arrow(body: bytes, *, max_cells: int | None = None) -> pa.Table:

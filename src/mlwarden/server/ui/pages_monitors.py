@@ -57,7 +57,7 @@ def _plan_rows(
                 "from_latest": from_latest,
                 "direction": last.get("direction") or "above",
                 "statistic": th.get("statistic", ""),
-                "false_alerts": th.get("expected_false_alerts_per_month"),
+                "false_alerts": item.get("expected_false_alerts_per_month"),
                 "method": th.get("method", ""),
             }
         )
