@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 # The oldest supported openai (1.x), beside the newest in the venv: the SDK's wrapper is tested
 # against both (tests/llm/test_llm_sdk_safety.py). Its other dependencies are the venv's.
 OPENAI1 := .venv-openai1
+# the suite runs on three workers, a test file each at a time (its servers and browser shared):
+# most of its time is spent waiting on real servers, so three fit in two cores
+PYTEST_ARGS ?= -n 3 --dist loadfile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -111,6 +111,17 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        new_context = b.new_context
+
+        def patient_context(*args: Any, **kwargs: Any) -> Any:
+            # a loaded machine (the suite runs servers and browsers side by side) can take far
+            # longer than Playwright's 30 s to answer a form post; waits end once the page is there
+            context = new_context(*args, **kwargs)
+            context.set_default_timeout(180_000)
+            context.set_default_navigation_timeout(180_000)
+            return context
+
+        b.new_context = patient_context
         yield b
         b.close()
 

@@ -47,7 +47,8 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(alerting_app, name="alerting")
 # piped output (logs, CI) gets wide lines instead of tables wrapped at 80 columns
 out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+# errors are never hard-wrapped: a log line holds the whole message, path and all
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, soft_wrap=True)
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", "-d", help="Where the database and keys live.")

@@ -27,7 +27,8 @@ monitors_app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+# errors are never hard-wrapped: a log line holds the whole message, path and all
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160, soft_wrap=True)
 
 RowsOpt = Annotated[int, typer.Option(help="Window size the thresholds are shown at.")]
 #: Windows per evaluate request: a request stays short, the bar moves.
