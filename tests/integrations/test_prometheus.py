@@ -6,6 +6,7 @@ in Prometheus and returns series."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 
 from integrations.binaries import prometheus, wait_for
 from integrations.seeded import ERRORS, EVENTS, MODEL, seed
+from sdk.conftest import AppProcess, predict, uvicorn_app
 from serverproc import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +26,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "mlwarden-dashboard.json"
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 METRIC = re.compile(r"\bmlwarden_[a-z0-9_]+")
 #: What Grafana puts for the dashboard's variables: every value.
+PREDICTIONS = 5
 VARIABLES = {"$project": ".*", "$model": ".*", "$monitor": ".*"}
 
 
@@ -41,19 +44,38 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def prom(tmp_path_factory: pytest.TempPathFactory, server: ServerProcess) -> Iterator[str]:
-    """Prometheus with the shipped scrape config, pointed at the test's server, every second."""
+def app(tmp_path_factory: pytest.TempPathFactory, server: ServerProcess) -> Iterator[AppProcess]:
+    """``examples/fastapi_app.py`` (its own ``/metrics``) logging to the test's server."""
+    env = {**os.environ, "MLWARDEN_URL": server.url, "PYTHONWARNINGS": "ignore"}
+    proc = uvicorn_app("fastapi_app", env, tmp_path_factory.mktemp("app") / "app.log").start()
+    try:
+        with httpx.Client() as http:
+            predict(proc, PREDICTIONS, http)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def prom(
+    tmp_path_factory: pytest.TempPathFactory, server: ServerProcess, app: AppProcess
+) -> Iterator[str]:
+    """Prometheus with the shipped scrape config, pointed at the test's server, every second,
+    and a job for the example model server."""
     config = yaml.safe_load(SCRAPE_CONFIG.read_text())
     config["global"]["scrape_interval"] = "1s"
     job = config["scrape_configs"][0]
     job["static_configs"][0]["targets"] = [f"127.0.0.1:{server.port}"]
+    config["scrape_configs"].append(
+        {"job_name": "churn-app", "static_configs": [{"targets": [f"127.0.0.1:{app.port}"]}]}
+    )
     with prometheus(tmp_path_factory.mktemp("prometheus"), yaml.safe_dump(config)) as url:
 
         def up() -> bool:
             targets = httpx.get(f"{url}/api/v1/targets", timeout=5).json()["data"]
-            return any(t["health"] == "up" for t in targets["activeTargets"])
+            return sum(t["health"] == "up" for t in targets["activeTargets"]) == 2
 
-        wait_for("a successful scrape", up)
+        wait_for("a successful scrape of both targets", up)
         # three scrapes, so rate() and increase() over the dashboard's ranges have two points
         wait_for(
             "three scrapes",
@@ -123,3 +145,13 @@ def test_every_dashboard_query_names_real_series_and_returns_data(prom: str) -> 
             assert name in known, f"panel {where!r} queries {name}, which Prometheus lacks"
         result = query(prom, _promql(expr))
         assert result, f"panel {where!r}: {expr!r} returns nothing after a scrape"
+
+
+def test_the_example_model_servers_own_metrics_come_back_through_prometheus(prom: str) -> None:
+    job = 'job="churn-app", route="/predict", method="POST", status_code="200"'
+    assert one(prom, f"mlwarden_http_requests_total{{{job}}}") == PREDICTIONS
+    count = 'sum(mlwarden_http_request_duration_seconds_count{job="churn-app"})'
+    assert one(prom, count) >= PREDICTIONS
+    # the SDK's delivery counters: every prediction was handed to the SDK
+    [logged] = query(prom, 'mlwarden_sdk_rows_logged_total{job="churn-app", model="churn"}')
+    assert float(logged["value"][1]) >= PREDICTIONS
