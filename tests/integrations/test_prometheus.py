@@ -18,11 +18,13 @@ import yaml
 
 from integrations.binaries import prometheus, wait_for
 from integrations.seeded import ERRORS, EVENTS, MODEL, seed
+from mlwarden.incidents.alerting_config import AlertingConfig
 from sdk.conftest import AppProcess, predict, uvicorn_app
 from serverproc import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "mlwarden-dashboard.json"
+GUIDE = ROOT / "docs" / "integrations" / "prometheus.md"
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 METRIC = re.compile(r"\bmlwarden_[a-z0-9_]+")
 #: What Grafana puts for the dashboard's variables: every value.
@@ -155,3 +157,13 @@ def test_the_example_model_servers_own_metrics_come_back_through_prometheus(prom
     # the SDK's delivery counters: every prediction was handed to the SDK
     [logged] = query(prom, 'mlwarden_sdk_rows_logged_total{job="churn-app", model="churn"}')
     assert float(logged["value"][1]) >= PREDICTIONS
+
+
+def test_the_guides_snippets_are_the_shipped_config_and_valid_channels() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", GUIDE.read_text(), flags=re.S)
+    assert yaml.safe_load(blocks[0]) == yaml.safe_load(SCRAPE_CONFIG.read_text())
+    channels = [b for b in blocks if "kind: alertmanager" in b]
+    assert channels
+    for block in channels:
+        config = AlertingConfig.from_yaml(block)
+        assert [c.kind for c in config.channels] == ["alertmanager"]
