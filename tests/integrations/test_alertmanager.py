@@ -16,7 +16,8 @@ import pytest
 from incidents.localservers import LOCAL, Receiver, http_receiver, note
 from integrations.binaries import alertmanager, wait_for
 from integrations.seeded import MODEL, seed
-from mlwarden.incidents.channels import AlertmanagerChannel, DeliveryStatus
+from mlwarden.errors import ConfigError
+from mlwarden.incidents.channels import AlertmanagerChannel, Channel, DeliveryStatus
 from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.record import IncidentEvent
 from serverproc import ServerProcess
@@ -184,3 +185,32 @@ def test_a_private_alertmanager_needs_the_operators_allowance(am: str) -> None:
     refused = ch.send(note(), policy=AlertingPolicy())
     assert refused.status is DeliveryStatus.FAILED and refused.attempts == 0
     assert "--alerting-allow-host" in refused.error
+
+
+@pytest.mark.parametrize(
+    ("conf", "words"),
+    [
+        ({"url": "alertmanager:9093"}, "'url' parameter of alertmanager channel 'am' must be"),
+        ({"url": "http://am:9093", "labels": {"severity": "x"}}, "other than alertname"),
+        ({"url": "http://am:9093", "labels": {"bad-name": "x"}}, "Got {'bad-name': 'x'}"),
+        ({"url": "http://am:9093", "labels": {"team": 1}}, "'labels' parameter"),
+        ({"url": "http://am:9093", "expires_after_s": 0}, "'expires_after_s' parameter"),
+        ({"url": "http://am:9093", "headers": {"Host": "x"}}, "not set Content-Type or Host"),
+        ({"url": "http://am:9093", "alertname": " "}, "'alertname' parameter"),
+    ],
+)
+def test_bad_alertmanager_channels_are_refused_naming_the_parameter(
+    conf: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Channel.from_dict({"kind": "alertmanager", "name": "am", **conf})
+    assert words in str(info.value)
+
+
+def test_the_url_may_come_from_the_environment(am: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLWARDEN_TEST_AM_URL", am)
+    ch = AlertmanagerChannel("am", url="${MLWARDEN_TEST_AM_URL}", retries=0)
+    ch.validate()
+    delivered = ch.send(note(model="from-env", id=77), policy=LOCAL)
+    assert delivered.status is DeliveryStatus.DELIVERED, delivered.error
+    assert ch.to_dict()["url"] == "${MLWARDEN_TEST_AM_URL}"
