@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit browser bench clean openai1
+.PHONY: install demo test lint typecheck unit browser promtools bench clean openai1
 
 # The oldest supported openai (1.x), beside the newest in the venv: the SDK's wrapper is tested
 # against both (tests/llm/test_llm_sdk_safety.py). Its other dependencies are the venv's.
@@ -42,13 +42,23 @@ browser:
 	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The UI tests need Chromium: install Debian's 'chromium' package."; exit 1; fi; }
 
+# The Prometheus and Alertmanager integration tests (tests/integrations/) start Debian's own
+# binaries on loopback ports.
+promtools:
+	@{ command -v prometheus && command -v prometheus-alertmanager; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	  else echo "The integration tests need Debian's 'prometheus' and 'prometheus-alertmanager'."; \
+	    exit 1; fi; }
+
 $(OPENAI1)/.installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(OPENAI1) "openai==1.55.3" "distro>=1.7"
 	touch $@
 
 openai1: $(OPENAI1)/.installed
 
-unit: $(STAMP) browser openai1
+unit: $(STAMP) browser promtools openai1
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

@@ -59,4 +59,5 @@ app.add_middleware(
     prediction="prediction",
     score="score",
     features="features",
+    metrics_path="/metrics",  # Prometheus: requests, latency, errors, the SDK's delivery
 )

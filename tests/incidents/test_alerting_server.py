@@ -134,7 +134,7 @@ def test_bad_configs_are_refused_with_the_reason(server: ServerProcess) -> None:
     with httpx.Client(base_url=server.url) as http:
         cases = {
             "channels: [\n  - {kind: webhook": "not valid YAML at line",
-            "channels:\n  - {kind: sms, name: x}": "must be one of apprise, webhook",
+            "channels:\n  - {kind: sms, name: x}": "must be one of alertmanager, apprise, webhook",
             "channels:\n  - {kind: webhook, name: ops, url: ops.example.com/hook}": "'url'",
             "actions:\n  - {name: a, 'on': {kinds: [drift]}}": "exactly one of 'webhook'",
             "chanels: []": "unknown key 'chanels'",

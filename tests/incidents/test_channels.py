@@ -260,8 +260,8 @@ def test_routing(routing: dict[str, object], changes: dict[str, object], accepte
 
 
 # -- configuration ---------------------------------------------------------------------------
-def test_registry_lists_both_kinds_and_round_trips() -> None:
-    assert CHANNELS.keys() == ["apprise", "webhook"]
+def test_registry_lists_every_kind_and_round_trips() -> None:
+    assert CHANNELS.keys() == ["alertmanager", "apprise", "webhook"]
     for conf in (
         {
             "kind": "webhook",
@@ -271,6 +271,7 @@ def test_registry_lists_both_kinds_and_round_trips() -> None:
             "events": ["opened", "escalated"],
         },
         {"kind": "apprise", "name": "team", "urls": ["slack://T1/B2/C3"], "min_severity": "high"},
+        {"kind": "alertmanager", "name": "am", "url": "http://am:9093", "labels": {"team": "ml"}},
     ):
         ch = Channel.from_dict(conf)
         out = ch.to_dict()
@@ -318,11 +319,11 @@ def test_registry_lists_both_kinds_and_round_trips() -> None:
         ),
         (
             {"kind": "sms", "name": "ops"},
-            "The 'channel' kind must be one of apprise, webhook. Got 'sms' instead.",
+            "The 'channel' kind must be one of alertmanager, apprise, webhook. Got 'sms' instead.",
         ),
         (
             {"name": "ops", "url": "https://h.example"},
-            "The 'kind' parameter of channel 'ops' must be one of apprise, webhook. "
+            "The 'kind' parameter of channel 'ops' must be one of alertmanager, apprise, webhook. "
             "Got None instead.",
         ),
         (

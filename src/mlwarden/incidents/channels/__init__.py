@@ -1,10 +1,11 @@
-"""Alert channels: where incident notifications go (webhook, apprise: Slack, e-mail, ...).
+"""Alert channels: where incident notifications go (webhook, Alertmanager, apprise: Slack, e-mail, ...).
 
 Importing this package registers every channel kind in :data:`CHANNELS`.
 """
 
 from __future__ import annotations
 
+from mlwarden.incidents.channels.alertmanager import AlertmanagerChannel
 from mlwarden.incidents.channels.apprise_channel import AppriseChannel
 from mlwarden.incidents.channels.base import CHANNELS, Channel, Delivery, DeliveryStatus
 from mlwarden.incidents.channels.render import render_markdown, render_text, title_line
@@ -12,6 +13,7 @@ from mlwarden.incidents.channels.webhook import WebhookChannel, sign, verify_sig
 
 __all__ = [
     "CHANNELS",
+    "AlertmanagerChannel",
     "AppriseChannel",
     "Channel",
     "Delivery",
