@@ -35,6 +35,7 @@ LLM_KINDS = (
     "llm_budget",
     "llm_embedding_drift",
     "llm_judge",
+    "llm_score",
 )
 TOP_USERS = 5
 PALETTE = ("#1f5fa8", "#7a3e9d", "#0f7b6c", "#a15c00", "#b3261e", "#4a4a4a")
