@@ -37,6 +37,9 @@ from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 
 __all__ = [
     "DATA_TYPES",
+    "MAX_COMMENT",
+    "MAX_ID",
+    "MAX_NAME",
     "SCORE_SCHEMA",
     "SOURCES",
     "ScoreBatch",
@@ -147,7 +150,8 @@ def _row(item: Any, now: datetime) -> dict[str, Any]:
     if unknown:
         must = f"be one of {', '.join(sorted(_FIELDS | {'value'}))}"
         raise _Bad(unknown[0], expected("field name", unknown[0], must, unknown[0]))
-    source = item.get("source", "api")
+    source = item.get("source")
+    source = "api" if source is None else source
     if source not in SOURCES:
         raise _Bad("source", expected("field", "source", f"be one of {', '.join(SOURCES)}", source))
     data_type, value, label = _value(item)

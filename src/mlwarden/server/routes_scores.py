@@ -16,7 +16,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
-from mlwarden.schema.scores import validate_scores
+from mlwarden.schema.scores import (
+    DATA_TYPES,
+    MAX_COMMENT,
+    MAX_ID,
+    MAX_NAME,
+    SOURCES,
+    validate_scores,
+)
 from mlwarden.server.api_models import RejectedRow, UTCDateTime, utc
 from mlwarden.server.auth import Ingest, Read
 from mlwarden.server.body import parse_json, read_body
@@ -31,17 +38,36 @@ router = APIRouter(prefix="/v1/llm", tags=["llm"])
 #: Most scores in one request.
 MAX_SCORES = 10_000
 
+_ID = {"type": "string", "maxLength": MAX_ID}
+_NULL_ID = {"type": ["string", "null"], "maxLength": MAX_ID}
+#: One score of the request body (what JSON Schema can say; the rest is checked per item).
+SCORE_ITEM: dict[str, Any] = {
+    "type": "object",
+    "required": ["trace_id", "name", "value"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {**_NULL_ID, "description": "Re-sending a score with its id replaces it."},
+        "trace_id": {**_ID, "minLength": 1},
+        "span_id": _NULL_ID,
+        "session_id": _NULL_ID,
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+        "value": {"oneOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}]},
+        "data_type": {"enum": [*DATA_TYPES, None], "description": "Inferred from the value."},
+        "comment": {"type": ["string", "null"], "maxLength": MAX_COMMENT},
+        "source": {"enum": [*SOURCES, None], "default": "api"},
+        "timestamp": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "Default: now.",
+        },
+    },
+}
 BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {"type": "array", "items": {"type": "object"}},
-                        {"type": "object"},
-                    ]
-                }
+                "schema": {"oneOf": [{"type": "array", "items": SCORE_ITEM}, SCORE_ITEM]}
             }
         },
     }
