@@ -184,3 +184,22 @@ def test_stated_max_rate_and_min_mean(http: httpx.Client, seeded: tuple[str, dat
     assert rows["llm_score:stars"]["status"] == "alert"
     assert rows["llm_score:stars"]["direction"] == "below"
     assert rows["llm_score:user_feedback"]["status"] == "alert"  # 50% vs a stated 20%
+
+
+def test_scores_age_out_with_spans_under_retention() -> None:
+    from mlwarden.schema.scores import validate_scores
+    from mlwarden.store import DuckDBStore
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    rows = [{"id": "old", "trace_id": "t", "name": "n", "value": 1.0,
+             "timestamp": (now - timedelta(days=10)).isoformat()},
+            {"id": "new", "trace_id": "t", "name": "n", "value": 2.0,
+             "timestamp": (now - timedelta(days=1)).isoformat()}]  # fmt: skip
+    store = DuckDBStore(":memory:", retention_days=5)
+    try:
+        assert store.put_scores("p", validate_scores(rows).table).result() == (2, 0)
+        store.apply_retention(now=now)
+        left = store.scores("p").to_pyarrow().column("id").to_pylist()
+    finally:
+        store.close()
+    assert left == ["new"]

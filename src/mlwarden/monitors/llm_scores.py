@@ -24,7 +24,15 @@ from typing import Any, ClassVar, Self
 from scipy.stats import norm
 
 from mlwarden.errors import ConfigError, expected
-from mlwarden.monitors.base import MONITORS, Monitor, Objective, Result, Severity, Status
+from mlwarden.monitors.base import (
+    MONITORS,
+    Monitor,
+    Objective,
+    Result,
+    Severity,
+    Status,
+    ThresholdPlan,
+)
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.monitors.llm_rates import MIN_BASELINE, SpanRate
 from mlwarden.stats.thresholds import per_window_alpha
@@ -89,12 +97,10 @@ class LlmScore(SpanRate):
     def words(self) -> tuple[str, str]:
         return f"'{self.score}' scores that are false", f"'{self.score}' scores"
 
-    def threshold_plan(self, rows: int) -> Any:
+    def threshold_plan(self, rows: int) -> ThresholdPlan:
         plan = super().threshold_plan(rows)
         if self.metric != "mean":
             return plan
-        from mlwarden.monitors.base import ThresholdPlan
-
         if self.min_mean is not None:
             return ThresholdPlan(
                 how=f"The stated floor: alerts when the mean '{self.score}' is significantly "
