@@ -62,6 +62,12 @@ include-operation-id = ["post_events", "post_actuals"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "413", "422"]
 
 [[operations]]
+# a score's value must fit its data_type (true / false for boolean), a name must not be blank
+# and a timestamp within the accepted years: checked per item (207 / 422 with a reason)
+include-operation-id = ["post_scores"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "413", "422"]
+
+[[operations]]
 # deletes and the rename act on models seeded for them, not on 'm' that the others need:
 # the first succeeds, later ones find the model gone (or the new name taken)
 include-operation-id = ["delete_model", "rename_model"]

@@ -38,6 +38,7 @@ from mlwarden.monitors.llm_judge import LlmJudge
 from mlwarden.monitors.llm_latency import LlmLatency
 from mlwarden.monitors.llm_pii import LlmPii
 from mlwarden.monitors.llm_refusal import LlmRefusal
+from mlwarden.monitors.llm_scores import LlmScore
 from mlwarden.monitors.missing_values import MissingValues
 from mlwarden.monitors.multivariate_drift import MultivariateDrift
 from mlwarden.monitors.out_of_range import OutOfRange
@@ -80,6 +81,7 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "llm_pii": lambda: LlmPii("response"),
     "llm_injection": lambda: LlmInjection(),
     "llm_refusal": lambda: LlmRefusal(),
+    "llm_score": lambda: LlmScore("user_feedback", max_rate=0.2),
     "llm_format": lambda: LlmFormat(),
     "llm_errors": lambda: LlmErrors(),
     "llm_latency": lambda: LlmLatency(metric="ttft", quantile=0.5),
@@ -152,11 +154,24 @@ def run(
         samples = sim.resources(0, 4) if resources is None else resources
         store.append_events(companion, validate_table(companion.spec, samples).table).result()
         if mon.source == "spans":
-            store.append_spans("p", _spans(sim)).result()
+            spans = _spans(sim)
+            store.append_spans("p", spans).result()
+            if mon.kind == "llm_score":  # scores of those traces: thumbs, 1 in 10 down
+                store.put_scores("p", _thumbs(spans)).result()
     start = sim.scenario.start
     return _evaluate(
         store, model, [mon], window_run(start, start + timedelta(days=4), timedelta(days=1)), None
     )
+
+
+def _thumbs(spans: pa.Table) -> pa.Table:
+    from mlwarden.schema.scores import validate_scores
+
+    rows = [{"id": t, "trace_id": t, "name": "user_feedback", "value": i % 10 != 0,
+             "timestamp": ts.isoformat()}
+            for i, (t, ts) in enumerate(zip(spans.column("trace_id").to_pylist(),
+                                            spans.column("start_time").to_pylist(), strict=True))]  # fmt: skip
+    return validate_scores(rows).table
 
 
 def _spans(sim: Simulation) -> pa.Table:

@@ -18,6 +18,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     llm_latency,
     llm_pii,
     llm_refusal,
+    llm_scores,
     missing_values,
     multivariate_drift,
     out_of_range,

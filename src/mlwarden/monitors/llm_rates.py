@@ -100,8 +100,13 @@ class SpanRate(Monitor):
             false_alerts_per_month=cal.per_month(cal.alpha),
         )
 
+    def totals_request(self) -> Request:
+        """The request whose answer :meth:`counts` reads (the span totals; kinds over other
+        counts, such as the scores', name theirs)."""
+        return SpanTotals(self.history)
+
     def requests(self) -> list[Request]:
-        return [SpanTotals(self.history)]
+        return [self.totals_request()]
 
     def keys(self) -> tuple[str, str]:
         """The span totals counted: (flagged, out of)."""
@@ -120,7 +125,7 @@ class SpanRate(Monitor):
         return {}
 
     def evaluate(self, data: WindowData) -> Result:
-        agg = data.get(SpanTotals(self.history)) or {}
+        agg = data.get(self.totals_request()) or {}
         current = agg.get("current") or {}
         k, n = self.counts(current)
         num, den = self.keys()

@@ -15,6 +15,7 @@ import pyarrow as pa
 from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.evaluate import ORIGIN, Stopped, evaluate
+from mlwarden.monitors.llm_scores import score_monitors
 from mlwarden.monitors.objectives import objective_status
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence, slow_windows
 from mlwarden.schema.spec import ModelSpec, Task
@@ -146,6 +147,8 @@ def setup_suite(
     reference = _reference(store, record, optional=spans)
     cadence = cadence or choose_cadence(_volume_per_day(store, record, spans=spans))
     monitors = auto_monitors(spec, resources=_resource_features(store, project, model), spans=spans)
+    if spans:  # a score monitor per score name the app's traces have received
+        monitors += score_monitors(store, record)
     suite = MonitorSuite(
         model,
         slow_windows(monitors, rows_per_day=_labels_per_day(store, record), cadence=cadence),

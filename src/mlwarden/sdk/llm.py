@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from mlwarden.schema.otlp import SpanData
+from mlwarden.schema.scores import validate_scores
 from mlwarden.sdk.llm_export import InMemoryExporter, OTLPExporter, SpanExporter
 from mlwarden.sdk.llm_guard import FAULTS, guard
 
@@ -51,6 +52,7 @@ __all__ = [
     "SpanExporter",
     "configure",
     "current_span",
+    "score",
     "sdk_errors",
     "start_span",
     "trace",
@@ -184,6 +186,55 @@ def sdk_errors() -> int:
     True
     """
     return FAULTS.count_
+
+
+def score(
+    *,
+    name: str,
+    value: bool | float | str,
+    trace_id: str | None = None,
+    span_id: str | None = None,
+    session_id: str | None = None,
+    comment: str | None = None,
+    source: str = "api",
+    data_type: str | None = None,
+    id: str | None = None,
+) -> str | None:
+    """Score a trace (``POST /v1/llm/scores``): user feedback (``value=True`` / ``False``), a
+    rating, a label. ``trace_id`` defaults to the trace being recorded in this context. The
+    score leaves with the spans (the configured exporter's queue and thread); it gets an
+    ``id`` here, so a retried send replaces rather than duplicates. Returns the id, or None
+    when the score was not sent: an invalid score is logged (``mlwarden.sdk.llm`` logger) and
+    counted in :func:`sdk_errors`, never raised into the app.
+
+    Examples
+    --------
+    >>> exporter = configure(exporter=InMemoryExporter())
+    >>> score(trace_id="ab" * 16, name="user_feedback", value=False, id="s1")
+    's1'
+    >>> score(trace_id="ab" * 16, name="stars", value=float("nan")) is None
+    True
+    >>> [(s["name"], s["value"]) for s in exporter.scores]
+    [('user_feedback', False)]
+    """
+    with guard("score"):
+        span = _current.get()
+        item: dict[str, Any] = {
+            "id": id or secrets.token_hex(16),
+            "trace_id": trace_id or (span.trace_id if span is not None else None),
+            "name": name,
+            "value": value,
+            "source": source,
+        }
+        extra = {"span_id": span_id, "session_id": session_id, "comment": comment,
+                 "data_type": data_type}  # fmt: skip
+        item |= {k: v for k, v in extra.items() if v is not None}
+        bad = validate_scores([item]).rejected
+        if bad:
+            raise ValueError(bad[0].reason)
+        _state.tracer.exporter.export_score(item)
+        return str(item["id"])
+    return None
 
 
 def _detached(name: str) -> ActiveSpan:

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import os
 import queue
@@ -43,6 +44,9 @@ class SpanExporter:
     def export(self, span: SpanData) -> None:
         raise NotImplementedError
 
+    def export_score(self, score: dict[str, Any]) -> None:
+        """Send a trace score (an item of ``POST /v1/llm/scores``); by default dropped."""
+
     def flush(self, timeout: float = 10.0) -> bool:
         return True
 
@@ -55,9 +59,13 @@ class InMemoryExporter(SpanExporter):
 
     def __init__(self) -> None:
         self.spans: list[SpanData] = []
+        self.scores: list[dict[str, Any]] = []
 
     def export(self, span: SpanData) -> None:
         self.spans.append(span)
+
+    def export_score(self, score: dict[str, Any]) -> None:
+        self.scores.append(score)
 
 
 class OTLPExporter(SpanExporter):
@@ -67,7 +75,8 @@ class OTLPExporter(SpanExporter):
     default ``MLWARDEN_URL`` or http://127.0.0.1:8000. ``api_key``: default
     ``MLWARDEN_API_KEY``. A batch goes out at ``max_batch`` spans or every ``interval``
     seconds; a failed POST is retried ``retries`` times with backoff, then dropped and counted
-    in :attr:`dropped_`.
+    in :attr:`dropped_`. Trace scores (:meth:`export_score`) share the queue and the thread and
+    go to ``<url>/v1/llm/scores`` as JSON (counted in the same :attr:`sent_` / :attr:`dropped_`).
     """
 
     def __init__(
@@ -94,16 +103,20 @@ class OTLPExporter(SpanExporter):
         self.dropped_ = 0
         self._lock = threading.Lock()
         self._pid = -1
-        self._q: queue.Queue[SpanData | None] = queue.Queue()
+        self._q: queue.Queue[SpanData | dict[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._client: httpx.Client | None = None
         self._pending = 0
         self._idle = threading.Condition(self._lock)
 
     @property
-    def endpoint(self) -> str:
+    def base_url(self) -> str:
         base = self.url or os.environ.get("MLWARDEN_URL") or "http://127.0.0.1:8000"
-        return base.rstrip("/") + "/v1/traces"
+        return base.rstrip("/")
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url + "/v1/traces"
 
     def _start(self) -> None:
         if self._pid == os.getpid() and self._thread is not None:
@@ -119,10 +132,16 @@ class OTLPExporter(SpanExporter):
             self._thread.start()
 
     def export(self, span: SpanData) -> None:
+        self._enqueue(span)
+
+    def export_score(self, score: dict[str, Any]) -> None:
+        self._enqueue(score)
+
+    def _enqueue(self, item: SpanData | dict[str, Any]) -> None:
         self._start()
         with self._lock:
             try:
-                self._q.put_nowait(span)
+                self._q.put_nowait(item)
             except queue.Full:
                 self.dropped_ += 1
                 return
@@ -169,10 +188,30 @@ class OTLPExporter(SpanExporter):
                     except queue.Empty:
                         break
                     if item is None:
-                        self._send(client, batch, headers, resource)
+                        self._send_all(client, batch, headers, resource)
                         return
                     batch.append(item)
-                self._send(client, batch, headers, resource)
+                self._send_all(client, batch, headers, resource)
+
+    def _send_all(
+        self,
+        client: httpx.Client,
+        batch: list[SpanData | dict[str, Any]],
+        headers: dict[str, str],
+        resource: dict[str, Any],
+    ) -> None:
+        spans = [x for x in batch if isinstance(x, SpanData)]
+        scores = [x for x in batch if not isinstance(x, SpanData)]
+        if spans:
+            self._send(client, spans, headers, resource)
+        if scores:
+            try:
+                body = json.dumps(scores).encode()
+            except Exception as exc:  # noqa: BLE001 - a score we cannot encode is dropped
+                FAULTS.record("score encoding", exc)
+                body = b""
+            plain = {k: v for k, v in headers.items() if k != "content-encoding"}
+            self._post(client, self.base_url + "/v1/llm/scores", body, plain, len(scores))
 
     def _send(
         self,
@@ -181,15 +220,21 @@ class OTLPExporter(SpanExporter):
         headers: dict[str, str],
         resource: dict[str, Any],
     ) -> None:
-        ok = False
         try:
             body = gzip.compress(encode_json(batch, resource=resource, scope="mlwarden.sdk.llm"), 1)
         except Exception as exc:  # noqa: BLE001 - a span we cannot encode is dropped, not fatal
             FAULTS.record("span encoding", exc)
             body = b""
+        self._post(client, self.endpoint, body, headers, len(batch))
+
+    def _post(
+        self, client: httpx.Client, url: str, body: bytes, headers: dict[str, str], n: int
+    ) -> None:
+        """POST ``body`` (``n`` spans or scores; empty: drop them) with retries, and count."""
+        ok = False
         for attempt in range(self.retries + 1 if body else 0):
             try:
-                r = client.post(self.endpoint, content=body, headers=headers)
+                r = client.post(url, content=body, headers=headers)
             except Exception as exc:  # noqa: BLE001 - any transport failure is retried
                 log.debug("span export failed: %s", exc)
             else:
@@ -203,8 +248,8 @@ class OTLPExporter(SpanExporter):
                 time.sleep(min(0.25 * 2**attempt, 5.0))
         with self._idle:
             if ok:
-                self.sent_ += len(batch)
+                self.sent_ += n
             else:
-                self.dropped_ += len(batch)
-            self._pending -= len(batch)
+                self.dropped_ += n
+            self._pending -= n
             self._idle.notify_all()

@@ -31,6 +31,7 @@ from mlwarden.server import (
     routes_otlp,
     routes_otlp_signals,
     routes_query,
+    routes_scores,
     routes_security,
     ui,
 )
@@ -181,6 +182,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_otlp.router)
     app.include_router(routes_otlp_signals.router)
     app.include_router(routes_llm.router)
+    app.include_router(routes_scores.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
     app.include_router(routes_security.router)

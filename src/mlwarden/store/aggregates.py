@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from mlwarden._lazy import ibis
 from mlwarden.store.client_aggregates import ClientProfile, client_profiles
+from mlwarden.store.score_queries import ScoreTotals
 from mlwarden.store.span_aggregates import (
     SpanQuantiles,
     SpanRequest,
@@ -183,6 +184,8 @@ Request = (
     | ClientProfile
     # a model's trace spans (LLM apps): see mlwarden.store.span_aggregates
     | SpanTotals
+    # scores of a model's traces: see mlwarden.store.score_queries
+    | ScoreTotals
     | SpanQuantiles
     | SpanSpend
     | SpanTexts

@@ -255,6 +255,15 @@ class Store(IncidentStorage, ABC):
         """Store metric data points (:data:`mlwarden.schema.otlp_metrics.METRIC_SCHEMA`)."""
 
     @abstractmethod
+    def put_scores(self, project: str, table: pa.Table) -> Future[tuple[int, int]]:
+        """Store trace scores (:data:`mlwarden.schema.scores.SCORE_SCHEMA`); a stored score
+        of the same ``id`` is replaced. Returns (new ids, replaced scores)."""
+
+    @abstractmethod
+    def scores(self, project: str) -> Any:
+        """The project's trace scores as an ibis table expression."""
+
+    @abstractmethod
     def fill_span_texts(self, project: str, table: pa.Table) -> Future[int]:
         """Set the texts (and their check results) of stored spans that have none, from
         (``trace_id``, ``span_id``, :data:`mlwarden.schema.otlp_logs.TEXT_COLUMNS`) rows."""

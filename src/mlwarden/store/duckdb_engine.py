@@ -7,6 +7,7 @@ Tables (``<uid>`` is a model's numeric id):
   ``event_id`` makes re-sent events a no-op;
 * ``actuals_<uid>`` — labels keyed by ``event_id``; a newer label replaces an older one;
 * ``quarantine`` — rejected rows with their index, field and reason;
+* ``scores`` — scores of traces (feedback, ratings; :mod:`.duckdb_scores`);
 * ``spans`` — trace spans of every project (one wide append-only table, a ``project``
   column; columns from :data:`mlwarden.schema.genai.SPAN_SCHEMA`);
 * ``results``, ``incidents`` — written by the monitors and incidents layers;
@@ -55,6 +56,7 @@ from mlwarden.store.checkpointer import Checkpointer
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
+from mlwarden.store.duckdb_scores import SCORE_DDL, ScoreTables
 from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
 from mlwarden.store.ledger import CommitLedger, LedgerState
 from mlwarden.store.times import utc_naive
@@ -194,7 +196,7 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(IncidentTables, RollupTables, SignalTables, ModelRemoval, Store):
+class DuckDBStore(IncidentTables, RollupTables, SignalTables, ScoreTables, ModelRemoval, Store):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -252,7 +254,7 @@ class DuckDBStore(IncidentTables, RollupTables, SignalTables, ModelRemoval, Stor
         self._wcon = self._con.cursor()
         try:
             _drop_placeholder_incidents(self._wcon)
-            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL:
+            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL + SCORE_DDL:
                 _all(self._wcon, ddl)
             _all(
                 self._wcon,
@@ -941,6 +943,7 @@ class DuckDBStore(IncidentTables, RollupTables, SignalTables, ModelRemoval, Stor
             _all(con, "DELETE FROM spans WHERE start_time < ?", [cutoff])
             _all(con, "DELETE FROM span_logs WHERE time < ?", [cutoff])
             _all(con, "DELETE FROM llm_metrics WHERE time < ?", [cutoff])
+            _all(con, "DELETE FROM scores WHERE ts < ?", [cutoff])
             return deleted
 
         result: int = self._call(fn)

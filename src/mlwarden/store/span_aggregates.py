@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from mlwarden._lazy import ibis
 from mlwarden.errors import ConfigError, expected
+from mlwarden.store.score_queries import ScoreTotals, model_scores, window_totals
 from mlwarden.store.times import utc_naive
 
 if TYPE_CHECKING:
@@ -133,7 +134,8 @@ class SpanTexts:
     judged: bool = False
 
 
-SpanRequest = SpanTotals | SpanQuantiles | SpanSpend | SpanTexts
+#: ``ScoreTotals`` (scores of the model's traces) ride along: they are read the same way.
+SpanRequest = SpanTotals | SpanQuantiles | SpanSpend | SpanTexts | ScoreTotals
 
 
 def model_spans(store: Any, model: Any) -> Any:
@@ -395,4 +397,6 @@ def collect_spans(
             out[r] = _spend(spans, r, run)
         elif isinstance(r, SpanTexts):
             out[r] = _texts(store, model, spans, r, run)
+        elif isinstance(r, ScoreTotals):
+            out[r] = window_totals(model_scores(store, model), r, run)
     return out

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from mlwarden.server.ui import (
     pages_compare,
+    pages_feedback,
     pages_incidents,
     pages_model,
     pages_monitors,
@@ -32,5 +33,6 @@ for _pages in (
     pages_incidents,
     pages_quarantine,
     pages_security,
+    pages_feedback,
 ):
     router.include_router(_pages.router)

@@ -16,6 +16,7 @@ from mlwarden.server.ui.llm_state import FLAG_CHOICES, LlmFilters
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.tabs import _heat
 from mlwarden.server.ui.views import Chart, Page
+from mlwarden.store import score_queries as sc
 from mlwarden.store import span_queries as sq
 from mlwarden.store.queries import Window
 from mlwarden.store.span_aggregates import model_spans
@@ -23,6 +24,8 @@ from mlwarden.store.span_aggregates import model_spans
 __all__ = ["TRACES_PER_PAGE", "llm_tab"]
 
 TRACES_PER_PAGE = 25
+#: Scores shown on an opened trace (newest first).
+MAX_SCORES = 200
 #: The monitor kinds whose results the tab's heat map shows.
 LLM_KINDS = (
     "llm_pii",
@@ -35,6 +38,7 @@ LLM_KINDS = (
     "llm_budget",
     "llm_embedding_drift",
     "llm_judge",
+    "llm_score",
 )
 TOP_USERS = 5
 PALETTE = ("#1f5fa8", "#7a3e9d", "#0f7b6c", "#a15c00", "#b3261e", "#4a4a4a")
@@ -147,9 +151,29 @@ def llm_tab(store: Any, project: str, record: Any, state: ViewState, params: Any
         "page": Page([], min(page_no, pages), pages, n),
         "models": sorted({str(r["model"]) for r in by_model if r["model"] is not None}),
         "flag_choices": [(k, FLAG_LABELS[k]) for k in FLAG_CHOICES],
-        "trace": trace_view(spans, f.trace) if f.trace else None,
+        "trace": _with_scores(store, project, trace_view(spans, f.trace)) if f.trace else None,
         "bucket": bucket,
     }
+
+
+def _with_scores(store: Any, project: str, view: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``view`` (a trace) with its scores: ``scores`` of the whole trace, each span's own in
+    its ``scores``, newest first."""
+    if view is None:
+        return None
+    t = sc.filtered(store.scores(project), trace_id=view["trace_id"])
+    rows = t.order_by([t.ts.desc(), t.id]).limit(MAX_SCORES).to_pyarrow().to_pylist()
+    for r in rows:
+        r["shown"] = r["label"] if r["data_type"] == "categorical" else (
+            ("true" if r["value"] == 1.0 else "false") if r["data_type"] == "boolean"
+            else f"{r['value']:g}")  # fmt: skip
+    view["scores"] = [r for r in rows if not r["span_id"]]
+    stack = list(view["roots"])
+    while stack:
+        node = stack.pop()
+        node["scores"] = [r for r in rows if r["span_id"] == node["span_id"]]
+        stack.extend(node["children"])
+    return view
 
 
 def _monitor(r: dict[str, Any]) -> str:
