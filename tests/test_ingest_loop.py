@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-
 from tests.serverproc import ServerProcess
 
 ROWS = 160_000  # ~40 MB of JSON
