@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlwarden.errors import ConfigError, ConflictError
+from mlwarden.incidents import versioned
 from mlwarden.incidents.grouping import (
     group_firing,
     incident_kind,
@@ -29,7 +30,6 @@ from mlwarden.incidents.record import (
     IncidentEvent,
     IncidentState,
     from_row,
-    to_row,
 )
 from mlwarden.monitors.base import MONITORS, Result
 from mlwarden.store.times import utc_aware, utc_naive
@@ -94,6 +94,51 @@ def update(
     by_window: dict[datetime, list[Result]] = {}
     for r in results:
         by_window.setdefault(r.window_start, []).append(r)
+    seen = _alerts(store, project, model, results, cadence)
+    happened: dict[int, set[IncidentEvent]] = {}
+
+    def attempt() -> list[Incident]:  # again from a fresh read if a person acted meanwhile
+        touched, events = _fold(
+            store,
+            project,
+            model,
+            by_window,
+            seen,
+            cadence=cadence,
+            resolve_after=resolve_after,
+            now=now,
+        )
+        happened.clear()
+        happened.update(events)
+        return list(touched.values())
+
+    stored = {
+        i.id: i for i in versioned.commit(store, attempt, what=f"the incidents of model {model!r}")
+    }
+    changes = []
+    for i, evs in happened.items():
+        if IncidentEvent.OPENED in evs:
+            changes.append(Change(stored[i], IncidentEvent.OPENED))
+        elif IncidentEvent.ESCALATED in evs:
+            changes.append(Change(stored[i], IncidentEvent.ESCALATED))
+        if IncidentEvent.RESOLVED in evs:
+            changes.append(Change(stored[i], IncidentEvent.RESOLVED))
+    return changes
+
+
+def _fold(
+    store: Any,
+    project: str,
+    model: str,
+    by_window: dict[datetime, list[Result]],
+    seen: set[tuple[str, str | None, datetime]],
+    *,
+    cadence: timedelta,
+    resolve_after: int,
+    now: datetime,
+) -> tuple[dict[int, Incident], dict[int, set[IncidentEvent]]]:
+    """The model's incidents as stored now, with the windows folded in: the incidents touched
+    and what happened to each."""
     active = {
         inc.signature: inc
         for inc in (
@@ -108,8 +153,6 @@ def update(
         touched[inc.id] = inc
         if ev is not None:
             happened.setdefault(inc.id, set()).add(ev)
-
-    seen = _alerts(store, project, model, results, cadence)
 
     def strong(r: Result) -> bool:
         # A whole-model alert counts at once; a segment's alert only when the same monitor
@@ -163,16 +206,7 @@ def update(
                 )
                 del active[fam]
                 note(inc, IncidentEvent.RESOLVED)
-    store.put_incidents([to_row(i) for i in touched.values()])
-    changes = []
-    for i, evs in happened.items():
-        if IncidentEvent.OPENED in evs:
-            changes.append(Change(touched[i], IncidentEvent.OPENED))
-        elif IncidentEvent.ESCALATED in evs:
-            changes.append(Change(touched[i], IncidentEvent.ESCALATED))
-        if IncidentEvent.RESOLVED in evs:
-            changes.append(Change(touched[i], IncidentEvent.RESOLVED))
-    return changes
+    return touched, happened
 
 
 def _alerts(
@@ -311,21 +345,23 @@ def _transition(
     **changes: Any,
 ) -> Incident:
     now = _now(now)
-    inc = from_row(store.get_incident(project, incident_id))
-    if target is IncidentState.ACKNOWLEDGED and inc.state is not IncidentState.OPEN:
-        raise ConflictError(
-            f"Incident {incident_id} is {inc.state.value}; only an open incident can be acknowledged."
+
+    def act(inc: Incident) -> Incident:
+        if target is IncidentState.ACKNOWLEDGED and inc.state is not IncidentState.OPEN:
+            raise ConflictError(
+                f"Incident {incident_id} is {inc.state.value}; only an open incident can be "
+                "acknowledged."
+            )
+        if target is IncidentState.RESOLVED and inc.state is IncidentState.RESOLVED:
+            raise ConflictError(f"Incident {incident_id} is resolved already.")
+        return inc.evolve(
+            state=target,
+            updated_at=now,
+            timeline=(*inc.timeline, _event(now, target.value, by=by or "someone", note=note)),
+            **changes,
         )
-    if target is IncidentState.RESOLVED and inc.state is IncidentState.RESOLVED:
-        raise ConflictError(f"Incident {incident_id} is resolved already.")
-    inc = inc.evolve(
-        state=target,
-        updated_at=now,
-        timeline=(*inc.timeline, _event(now, target.value, by=by or "someone", note=note)),
-        **changes,
-    )
-    store.put_incidents([to_row(inc)])
-    return inc
+
+    return versioned.change(store, project, incident_id, act, what=f"the {target.value} state")
 
 
 def acknowledge(
@@ -385,14 +421,17 @@ def snooze(
         raise ConfigError(
             f"The 'until' parameter must be in the future. Got {until.isoformat()!r} instead."
         )
-    inc = from_row(store.get_incident(project, incident_id))
-    inc = inc.evolve(
-        snoozed_until=until,
-        updated_at=now,
-        timeline=(
-            *inc.timeline,
-            _event(now, "snoozed", by=by or "someone", note=note or f"until {until.isoformat()}"),
-        ),
-    )
-    store.put_incidents([to_row(inc)])
-    return inc
+
+    def act(inc: Incident) -> Incident:
+        return inc.evolve(
+            snoozed_until=until,
+            updated_at=now,
+            timeline=(
+                *inc.timeline,
+                _event(
+                    now, "snoozed", by=by or "someone", note=note or f"until {until.isoformat()}"
+                ),
+            ),
+        )
+
+    return versioned.change(store, project, incident_id, act, what="the snooze")

@@ -79,6 +79,9 @@ class Incident:
     resolved_at: datetime | None = None
     #: Who did what when: ``{"at": iso, "event": ..., "by": ..., "note": ...}``.
     timeline: tuple[dict[str, Any], ...] = ()
+    #: Writes of the stored row this record was read from (0: not stored yet); a write of the
+    #: record is refused once the row moved on (see :mod:`mlwarden.incidents.versioned`).
+    version: int = 0
 
     def evolve(self, **changes: Any) -> Incident:
         return replace(self, **changes)
@@ -91,6 +94,7 @@ class Incident:
             elif isinstance(v, tuple):
                 out[k] = list(v)
         out["state"] = self.state.value
+        del out["version"]  # bookkeeping of the store, not part of the incident as shown
         return out
 
 
@@ -144,6 +148,7 @@ def to_row(inc: Incident) -> dict[str, Any]:
         "snoozed_until": inc.snoozed_until,
         "healthy_windows": inc.healthy_windows,
         "body": json.dumps({k: getattr(inc, k) for k in _BODY}, default=_jsonable),
+        "version": inc.version,
     }
 
 
@@ -170,6 +175,7 @@ def from_row(row: dict[str, Any]) -> Incident:
         recommendations=tuple(body.get("recommendations", ())),
         objectives=tuple(body.get("objectives", ())),
         timeline=tuple(body.get("timeline", ())),
+        version=int(row.get("version") or 0),
     )
 
 

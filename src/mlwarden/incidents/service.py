@@ -10,14 +10,14 @@ notification per change goes to the dispatcher (channels and actions, see
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mlwarden.analysis.recommend import headline, recommend
 from mlwarden.analysis.rootcause import explain
 from mlwarden.errors import MlwardenError
-from mlwarden.incidents import lifecycle
+from mlwarden.incidents import lifecycle, versioned
 from mlwarden.incidents.lifecycle import RESOLVE_AFTER, Change
 from mlwarden.incidents.record import (
     SEVERITIES,
@@ -26,7 +26,6 @@ from mlwarden.incidents.record import (
     IncidentState,
     Notification,
     from_row,
-    to_row,
 )
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.objectives import ObjectiveSpec, objective_status
@@ -139,13 +138,19 @@ def _threatened(
     ]
 
 
-def _enrich(store: Any, inc: Incident, cadence: timedelta, *, slices: bool) -> Incident:
+def _analyse(store: Any, inc: Incident, cadence: timedelta, *, slices: bool) -> dict[str, Any]:
+    """Root cause analysis of an incident (the slow part: seconds on a large model)."""
     record = store.get_model(inc.project, inc.model)
     try:
-        causes = explain(store, record, inc, cadence=cadence, slices=slices)
+        return explain(store, record, inc, cadence=cadence, slices=slices)
     except MlwardenError as exc:
         log.warning("root cause analysis of incident %s failed: %s", inc.id, exc)
-        causes = {"error": str(exc)}
+        return {"error": str(exc)}
+
+
+def _enrich(store: Any, inc: Incident, causes: dict[str, Any]) -> Incident:
+    """``inc`` with its causes, and what follows from them and its members: recommendations,
+    headline, threatened objectives, severity (cheap: applied again to a re-read incident)."""
     inc = inc.evolve(causes=causes)
     try:
         suite = load_suite(store, inc.project, inc.model)
@@ -168,6 +173,28 @@ def _enrich(store: Any, inc: Incident, cadence: timedelta, *, slices: bool) -> I
     )
 
 
+def _store_analyses(
+    store: Any, analysed: dict[int, tuple[Incident, dict[str, Any]]]
+) -> dict[int, Incident]:
+    """Store each incident with its analysis. The analysis took time, in which people may have
+    acknowledged, snoozed or resolved it (or a later evaluation grown it): then the incident is
+    read again and the analysis applied to what is stored now, so nothing they did is lost."""
+    first = [True]
+
+    def attempt() -> list[Incident]:
+        fresh = not first[0]
+        first[0] = False
+        out = []
+        for inc, causes in analysed.values():
+            if fresh:
+                inc = from_row(store.get_incident(inc.project, inc.id))
+            out.append(_enrich(store, inc, causes))
+        return out
+
+    stored = versioned.commit(store, attempt, what="the root cause analyses")
+    return {i.id: i for i in stored}
+
+
 def process(
     store: Any,
     project: str,
@@ -180,25 +207,31 @@ def process(
     resolve_after: int = RESOLVE_AFTER,
     slices: bool = True,
     now: datetime | None = None,
+    on_analysed: Callable[[Incident], None] | None = None,
 ) -> list[Change]:
-    """Fold evaluated results into incidents, explain what changed and tell people."""
+    """Fold evaluated results into incidents, explain what changed and tell people.
+
+    ``on_analysed`` is called after each incident's root cause analysis, before the analysis
+    is stored (a seam for tests and tracing: what happens to the incident meanwhile is kept).
+    """
     now = now or datetime.now(UTC)
     changes = lifecycle.update(
         store, project, model, results, cadence=cadence, resolve_after=resolve_after, now=now
     )
-    out: list[Change] = []
-    enriched: dict[int, Incident] = {}
+    analysed: dict[int, tuple[Incident, dict[str, Any]]] = {}
     for ch in changes:
-        inc = enriched.get(ch.incident.id, ch.incident)
         if (
             ch.event in (IncidentEvent.OPENED, IncidentEvent.ESCALATED)
-            and ch.incident.id not in enriched
+            and ch.incident.id not in analysed
         ):
-            inc = _enrich(store, ch.incident, cadence, slices=slices)
-            enriched[inc.id] = inc
-        out.append(Change(inc, ch.event))
-    if enriched:
-        store.put_incidents([to_row(i) for i in enriched.values()])
+            analysed[ch.incident.id] = (
+                ch.incident,
+                _analyse(store, ch.incident, cadence, slices=slices),
+            )
+            if on_analysed is not None:
+                on_analysed(ch.incident)
+    enriched = _store_analyses(store, analysed) if analysed else {}
+    out = [Change(enriched.get(ch.incident.id, ch.incident), ch.event) for ch in changes]
     if dispatcher is not None:
         notes = [
             notification(ch.incident, ch.event, public_url=public_url)

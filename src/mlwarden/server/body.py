@@ -15,7 +15,15 @@ from mlwarden.errors import PayloadTooLargeError, RequestTimeoutError, Validatio
 from mlwarden.schema.batch import check_unique_columns
 from mlwarden.schema.limits import check_depth
 
-__all__ = ["ARROW_TYPES", "CSV_TYPES", "PARQUET_TYPES", "parse_arrow", "parse_json", "read_body"]
+__all__ = [
+    "ARROW_TYPES",
+    "CSV_TYPES",
+    "PARQUET_TYPES",
+    "inflate",
+    "parse_arrow",
+    "parse_json",
+    "read_body",
+]
 
 ARROW_TYPES = ("application/vnd.apache.arrow.stream", "application/x-arrow", "application/arrow")
 PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
@@ -29,8 +37,11 @@ def _too_large(limit: int) -> PayloadTooLargeError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, decompressed if gzip, refusing anything over ``limit`` bytes (before or after)."""
+async def read_body(request: Request, limit: int, *, decompress: bool = True) -> bytes:
+    """The body, decompressed if gzip, refusing anything over ``limit`` bytes (before or after).
+
+    ``decompress=False``: the body as sent; the caller passes it to :func:`inflate` (CPU work:
+    on a worker thread, not the event loop)."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(limit)
@@ -51,7 +62,15 @@ async def read_body(request: Request, limit: int) -> bytes:
             "send it again, or raise the server's --body-timeout for slow links."
         ) from None
     body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "").lower()
+    if not decompress:
+        return body
+    return inflate(body, request.headers.get("content-encoding", ""), limit)
+
+
+def inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    """``body`` decompressed per its ``Content-Encoding`` (gzip, deflate or identity),
+    refusing more than ``limit`` bytes after."""
+    encoding = encoding.lower()
     if encoding in ("gzip", "deflate"):
         d = zlib.decompressobj(wbits=47)  # gzip or zlib header
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.incidents import service as incidents
-from mlwarden.incidents.record import IncidentState
+from mlwarden.incidents.record import Incident, IncidentState
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.service import objective_report
 from mlwarden.server.api_replies import IncidentDetail, IncidentOut, ObjectiveOut
@@ -82,6 +83,15 @@ def _states(state: str | None) -> list[str] | None:
     return out
 
 
+def _act(
+    fn: Callable[..., Incident], store: Store, project: str, incident_id: int, **kw: Any
+) -> tuple[IncidentState, Incident]:
+    """The incident's state before, and the incident after ``fn`` (reads and the write on a
+    worker thread, off the event loop)."""
+    before = incidents.get_incident(store, project, incident_id).state
+    return before, fn(store, project, incident_id, **kw)
+
+
 @router.get("/incidents", response_model=IncidentList)
 def list_incidents(
     request: Request,
@@ -123,8 +133,8 @@ async def acknowledge(
     incident_id: int, body: ActionIn, request: Request, project: Operate
 ) -> dict[str, Any]:
     """Someone is on it (only an open incident can be acknowledged)."""
-    before = incidents.get_incident(request.app.state.store, project, incident_id).state
-    inc = await asyncio.to_thread(
+    before, inc = await asyncio.to_thread(
+        _act,
         incidents.acknowledge,
         request.app.state.store,
         project,
@@ -143,8 +153,8 @@ async def resolve(
     incident_id: int, body: ActionIn, request: Request, project: Operate
 ) -> dict[str, Any]:
     """Close an incident by hand; if the condition fires again, a new incident opens."""
-    before = incidents.get_incident(request.app.state.store, project, incident_id).state
-    inc = await asyncio.to_thread(
+    before, inc = await asyncio.to_thread(
+        _act,
         incidents.resolve,
         request.app.state.store,
         project,
@@ -168,8 +178,8 @@ async def snooze(
     until = body.until or datetime.now(UTC) + timedelta(hours=body.hours or 0)
     if until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
-    before = incidents.get_incident(request.app.state.store, project, incident_id).state
-    inc = await asyncio.to_thread(
+    before, inc = await asyncio.to_thread(
+        _act,
         incidents.snooze,
         request.app.state.store,
         project,

@@ -9,6 +9,7 @@ its bad rows) are committed. 200: all rows accepted; 207: some rows rejected;
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -27,10 +28,17 @@ from mlwarden.schema.limits import Limits
 from mlwarden.schema.spec import FeatureKind, ModelSpec
 from mlwarden.server.api_models import IngestOut
 from mlwarden.server.auth import Ingest
-from mlwarden.server.body import ARROW_TYPES, media_type, parse_arrow, parse_json, read_body
+from mlwarden.server.body import (
+    ARROW_TYPES,
+    inflate,
+    media_type,
+    parse_arrow,
+    parse_json,
+    read_body,
+)
 from mlwarden.server.errors import JSONReply, json_reply
 from mlwarden.stats.pii_redaction import Redactor
-from mlwarden.store.base import IngestResult, Store
+from mlwarden.store.base import IngestResult, ModelRecord, Store
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -52,27 +60,23 @@ REPLIES: dict[int | str, dict[str, Any]] = {
 
 async def _ingest(request: Request, project: str, model: str, kind: str) -> JSONReply:
     store: Store = request.app.state.store
-    record = store.get_model(project, model)
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
-    media = media_type(request)
-    # parsing and validating is CPU work: a thread, so the loop keeps answering (health too)
-    result = await asyncio.to_thread(
-        _validate,
-        record.spec,
+    settings = request.app.state.settings
+    record = await asyncio.to_thread(store.get_model, project, model)  # 404 before the body
+    body = await read_body(request, settings.max_body_bytes, decompress=False)
+    # everything CPU-bound (inflating, parsing, validating, redacting, the quarantine records)
+    # on a worker thread: the event loop keeps answering health checks and pages meanwhile
+    result, futures = await asyncio.to_thread(
+        _accept,
+        store,
+        record,
         body,
-        media,
+        media_type(request),
+        request.headers.get("content-encoding", ""),
         kind,
-        request.app.state.settings.limits,
-        request.app.state.redactor,
+        limits=settings.limits,
+        max_body_bytes=settings.max_body_bytes,
+        redactor=request.app.state.redactor,
     )
-    futures = []
-    if result.table.num_rows:
-        if kind == "events":
-            futures.append(store.append_events(record, result.table, stamped=result.stamped))
-        else:
-            futures.append(store.append_actuals(record, result.table))
-    if result.rejected:
-        futures.append(store.quarantine(project, model, kind, result.rejected))
     done: list[IngestResult] = list(
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
     )
@@ -93,6 +97,33 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         project, model, kind, result.table.num_rows, result.rejected_count
     )
     return json_reply(out, status_code=code)
+
+
+def _accept(
+    store: Store,
+    record: ModelRecord,
+    body: bytes,
+    media: str,
+    encoding: str,
+    kind: str,
+    *,
+    limits: Limits,
+    max_body_bytes: int,
+    redactor: Redactor,
+) -> tuple[BatchResult, list[Future[IngestResult]]]:
+    """Inflate and validate a body and hand its good rows and its rejections to the writer
+    (on a worker thread); the futures resolve when they are committed."""
+    body = inflate(body, encoding, max_body_bytes)
+    result = _validate(record.spec, body, media, kind, limits, redactor)
+    futures = []
+    if result.table.num_rows:
+        if kind == "events":
+            futures.append(store.append_events(record, result.table, stamped=result.stamped))
+        else:
+            futures.append(store.append_actuals(record, result.table))
+    if result.rejected:
+        futures.append(store.quarantine(record.project, record.name, kind, result.rejected))
+    return result, futures
 
 
 def _validate(

@@ -99,7 +99,10 @@ class IncidentStorage(ABC):
     def new_incident_id(self) -> int: ...
 
     @abstractmethod
-    def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> None: ...
+    def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> list[int]:
+        """Compare-and-set, all rows or none: each row's ``version`` must be the stored one
+        (0 for a new incident), and a stored row's version becomes one more. Returns the ids
+        whose stored version moved on (nothing written): re-read them, re-apply, try again."""
 
     @abstractmethod
     def get_incident(self, project: str, incident_id: int) -> dict[str, Any]: ...

@@ -3,6 +3,9 @@
 A mixin of :class:`~mlwarden.store.duckdb_engine.DuckDBStore`: writes go through the store's
 group-commit writer (``_call``), reads through its per-thread cursor (``_read``). An incident
 is one row; what grows with it (members, causes, recommendations, timeline) is one JSON body.
+Each row carries a ``version``: a write names the version it read and is refused when the row
+moved on since (compare-and-set inside the writer's transaction), so a slow writer (the root
+cause analysis) cannot overwrite what a person did meanwhile.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ INCIDENT_DDL = [
         id BIGINT PRIMARY KEY, project VARCHAR, model VARCHAR, signature VARCHAR, kind VARCHAR,
         state VARCHAR, severity VARCHAR, title VARCHAR, opened_at TIMESTAMP, updated_at TIMESTAMP,
         first_window TIMESTAMP, last_window TIMESTAMP, resolved_at TIMESTAMP,
-        snoozed_until TIMESTAMP, healthy_windows INTEGER, body VARCHAR)""",
+        snoozed_until TIMESTAMP, healthy_windows INTEGER, body VARCHAR,
+        version BIGINT DEFAULT 0)""",
+    # files written before incidents had versions
+    "ALTER TABLE incidents ADD COLUMN IF NOT EXISTS version BIGINT DEFAULT 0",
     """CREATE TABLE IF NOT EXISTS deliveries (
         project VARCHAR, channel VARCHAR, kind VARCHAR, key VARCHAR, incident_id BIGINT,
         event VARCHAR, status VARCHAR, attempts INTEGER, code INTEGER, error VARCHAR,
@@ -35,7 +41,8 @@ INCIDENT_DDL = [
 ]
 
 #: Columns of an incident row; ``body`` is JSON (members, causes, recommendations, objectives,
-#: timeline). The incidents layer turns rows into :class:`mlwarden.incidents.Incident`.
+#: timeline); ``version`` counts the row's writes (0: never stored). The incidents layer turns
+#: rows into :class:`mlwarden.incidents.Incident`.
 INCIDENT_COLUMNS = (
     "id",
     "project",
@@ -53,6 +60,7 @@ INCIDENT_COLUMNS = (
     "snoozed_until",
     "healthy_windows",
     "body",
+    "version",
 )
 _COLUMNS = ", ".join(INCIDENT_COLUMNS)
 
@@ -62,9 +70,12 @@ def _aware(t: Any) -> Any:
 
 
 def _naive_row(row: dict[str, Any]) -> list[Any]:
-    return [
-        utc_naive(v) if isinstance(v, datetime) else v for v in (row[c] for c in INCIDENT_COLUMNS)
+    """The row's values in column order; ``version`` (last) an int, 0 when absent."""
+    values = [
+        utc_naive(v) if isinstance(v, datetime) else v
+        for v in (row[c] for c in INCIDENT_COLUMNS[:-1])
     ]
+    return [*values, int(row.get("version") or 0)]
 
 
 def _as_dict(row: Sequence[Any]) -> dict[str, Any]:
@@ -83,19 +94,36 @@ class IncidentTables:
             self._call(lambda con: con.execute("SELECT nextval('incident_seq')").fetchone()[0])
         )
 
-    def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> None:
-        """Insert or replace incident rows (by id) in one transaction."""
+    def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> list[int]:
+        """Store incident rows in one transaction, all or none: each row's ``version`` must be
+        the stored one (0 for an incident not stored yet); each stored row's version becomes one
+        more. Returns the ids whose stored version differs (nothing is written then): the
+        caller re-reads them and re-applies its change."""
         if not incidents:
-            return
+            return []
         rows = [_naive_row(i) for i in incidents]
+        ids = [int(r[0]) for r in rows]
+        expected = {int(r[0]): int(r[-1]) for r in rows}
         marks = ", ".join("?" * len(rows[0]))
 
-        def fn(con: Any) -> None:
+        def fn(con: Any) -> list[int]:
+            found = con.execute(
+                f"SELECT id, version FROM incidents WHERE id IN ({', '.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+            stored = {int(i): int(v or 0) for i, v in found}
+            conflicts = [i for i in ids if stored.get(i, 0) != expected[i]]
+            if conflicts:  # a result, not an exception: the group's other writes stay committed
+                return conflicts
             for r in rows:
                 con.execute("DELETE FROM incidents WHERE id = ?", [r[0]]).fetchall()
-                con.execute(f"INSERT INTO incidents ({_COLUMNS}) VALUES ({marks})", r).fetchall()
+                con.execute(
+                    f"INSERT INTO incidents ({_COLUMNS}) VALUES ({marks})", [*r[:-1], r[-1] + 1]
+                ).fetchall()
+            return []
 
-        self._call(fn)
+        conflicts: list[int] = self._call(fn)
+        return conflicts
 
     def get_incident(self, project: str, incident_id: int) -> dict[str, Any]:
         rows = self._read(

@@ -122,6 +122,10 @@ class ModelRemoval:
                     f"UPDATE {table} SET model = ? WHERE project = ? AND model = ?",
                     [new_name, project, name],
                 )
+            con.execute(  # a write of an incident read before the rename must read it again
+                "UPDATE incidents SET version = version + 1 WHERE project = ? AND model = ?",
+                [new_name, project],
+            )
             row = con.execute(
                 "SELECT spec, state FROM monitor_suites WHERE project = ? AND model = ?",
                 [project, new_name],
