@@ -46,3 +46,15 @@ def test_bad_input() -> None:
         outside_upper(0, 10, 0.01)
     with pytest.raises(StatisticsError):
         outside_upper(10, 10, 1.5)
+
+
+@pytest.mark.parametrize(("n_ref", "m"), [(1000, 200_000), (2000, 5_000_000), (50, 1_000_000)])
+def test_windows_far_larger_than_the_reference_read_a_scaled_beta(n_ref: int, m: int) -> None:
+    """A window of 100+ times the reference reads m x Beta(2, n - 1): within 1% of scipy's exact
+    beta-binomial quantiles (and without summing millions of terms)."""
+    law = OutsideCount(n_ref, m)
+    ref = stats.betabinom(m, 2, n_ref - 1)
+    for alpha in (0.05, 1e-3, 1e-5):
+        exact = int(ref.isf(alpha))  # the smallest c with P(K > c) <= alpha
+        assert law.upper(alpha) == pytest.approx(exact, rel=0.01)
+        assert law.sf(exact) == pytest.approx(float(ref.sf(exact - 1)), rel=0.05, abs=1e-8)

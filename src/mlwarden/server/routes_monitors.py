@@ -105,7 +105,7 @@ async def apply_monitors(
     request: Request,
     project: Admin,
     dry_run: bool = False,
-    rows_per_window: Annotated[int, Query(ge=1)] = 1000,
+    rows_per_window: Annotated[int, Query(ge=1, le=100_000_000)] = 1000,
 ) -> SuiteOut:
     """Apply an edited monitoring spec (YAML, as returned by GET)."""
     store: Store = request.app.state.store
@@ -125,7 +125,7 @@ def get_monitors(
     model: str,
     request: Request,
     project: Read,
-    rows_per_window: Annotated[int, Query(ge=1)] = 1000,
+    rows_per_window: Annotated[int, Query(ge=1, le=100_000_000)] = 1000,
 ) -> SuiteOut:
     """The model's monitoring spec and each threshold with its expected false alerts per month."""
     store: Store = request.app.state.store
