@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -149,16 +148,6 @@ def test_reference_model_is_realistic(drifting: Simulation) -> None:
     # natural correlations
     assert np.corrcoef(np.log(col(ref, "income")), np.log(col(ref, "loan_amount")))[0, 1] > 0.3
     assert np.corrcoef(col(ref, "credit_score"), col(ref, "interest_rate"))[0, 1] < -0.6
-
-
-def test_model_is_trained_fast_and_stream_is_generated_fast() -> None:
-    began = time.perf_counter()
-    sim = Simulation(Scenario())
-    trained = time.perf_counter()
-    sim.events()
-    done = time.perf_counter()
-    assert trained - began < 2.0
-    assert done - trained < 2.0  # ~0.25 s measured; slack for a busy machine
 
 
 def test_credit_score_shifts_half_a_sd_in_the_north_first_then_everywhere(

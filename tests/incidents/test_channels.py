@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -143,12 +142,11 @@ def test_webhook_honours_retry_after() -> None:
 
 def test_webhook_retry_after_is_bounded_by_max_backoff() -> None:
     with http_receiver((503, {"Retry-After": "3600"})) as rec:
-        t0 = time.monotonic()
         d = WebhookChannel("ops", url=rec.url(), backoff_s=0.01, max_backoff_s=0.2).send(
             note(), policy=LOCAL
         )
     assert d.status is DeliveryStatus.DELIVERED and d.attempts == 2
-    assert time.monotonic() - t0 < 3
+    assert rec.requests[1].at - rec.requests[0].at < 60  # not the hour it asked for
 
 
 def test_webhook_missing_env_var_fails_the_delivery_not_the_caller(
