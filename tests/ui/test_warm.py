@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
+from mlwarden.analysis.importance import _computed
 from mlwarden.schema import Feature, ModelSpec, validate_table
 from mlwarden.server.ui import warm
-from mlwarden.server.ui.reference import _cache
 from mlwarden.store import DuckDBStore
 
 SPEC = ModelSpec(
@@ -56,7 +57,7 @@ def test_warming_builds_rollups_and_caches_importance(tmp_path: Path) -> None:
         assert store._state(model.uid, "events") is not None
         assert store._events_part(model, submit=False)[0] == set()  # nothing left to compute
         assert store._state(model.uid, "labels") is not None
-        assert (id(store), "default", "w", "importance") in _cache
+        assert [k[:2] for k in _computed[store]] == [("default", "w")]
     finally:
         store.close()
 
@@ -68,5 +69,22 @@ def test_warming_stops_when_the_server_does(tmp_path: Path) -> None:
         stop.set()
         assert warm(store, stop) == 0
         assert store._state(store.get_model("default", "w").uid, "events") is None
+    finally:
+        store.close()
+
+
+def test_the_drift_map_ranks_features_by_the_incidents_importance(tmp_path: Path) -> None:
+    """One definition of feature importance: the page's numbers are the incidents' numbers."""
+    from mlwarden.analysis import model_importance as incidents_importance
+    from mlwarden.server.ui.reference import model_importance as page_importance
+
+    store = _store(tmp_path / "db.duckdb")
+    try:
+        model = store.get_model("default", "w")
+        shared = incidents_importance(store, model)
+        page = page_importance(store, "default", model)
+        assert shared and all(page[f] == v for f, v in shared.items())
+        assert sum(shared.values()) == pytest.approx(1.0)
+        assert page["score"] == page["prediction"] == 1.0  # the outputs head the map
     finally:
         store.close()

@@ -1,41 +1,34 @@
 """What pages derive from a model's reference, computed once per reference and cached.
 
-Feature importance, for ordering the drift heat map, and feature moments, for comparing
-versions.
-
-mlwarden does not hold the model, so importance is measured on the reference, model-agnostic:
-how strongly the model's output (score, else prediction) moves with the feature. Numeric and
-boolean features: |Spearman correlation|; categorical features: the correlation ratio (eta) of
-the output across categories. Both lie in [0, 1]. Computed once per reference and cached.
-
-Examples
---------
->>> import numpy as np, pyarrow as pa
->>> rng = np.random.default_rng(0)
->>> x = rng.normal(size=500)
->>> t = pa.table({"x": x, "noise": rng.normal(size=500), "score": x + 0.1 * rng.normal(size=500)})
->>> imp = importance_of(t, ["x", "noise"], "score")
->>> imp["x"] > 0.9 > 0.2 > imp["noise"]
-True
+Feature importance, for ordering the drift heat map, is the one definition the incidents use
+(:func:`mlwarden.analysis.model_importance`: a surrogate of the model's output learned on the
+reference), with the model's own outputs first; feature moments are for comparing versions.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats as sps
 
+from mlwarden.analysis.importance import model_importance as shared_importance
 from mlwarden.errors import NotFoundError
 
-__all__ = ["importance_of", "model_importance", "reference_moments"]
+__all__ = ["model_importance", "reference_moments"]
 
-_cache: dict[tuple[int, str, str, str], tuple[int, Any]] = {}
+#: Per store (held weakly: a closed store's entries go with it, and a new store never reads
+#: another's), per (project, model, what): the reference uid the value was computed from.
+_cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], tuple[int, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 _lock = threading.Lock()
-_key_locks: dict[tuple[int, str, str, str], threading.Lock] = {}
+_key_locks: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], threading.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _floats(col: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]] | None:
@@ -50,42 +43,6 @@ def _floats(col: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]] | Non
     return arr
 
 
-def _eta(labels: list[Any], y: np.ndarray[Any, np.dtype[np.float64]]) -> float:
-    keys = np.array(["" if v is None else str(v) for v in labels])
-    total = float(((y - y.mean()) ** 2).sum())
-    if total <= 0:
-        return 0.0
-    between = 0.0
-    for k in np.unique(keys):
-        g = y[keys == k]
-        between += len(g) * float((g.mean() - y.mean()) ** 2)
-    return float(np.sqrt(between / total))
-
-
-def importance_of(table: pa.Table, features: list[str], output: str) -> dict[str, float]:
-    """Association of each feature with ``output`` on ``table`` (0 when it cannot be told)."""
-    y = _floats(table.column(output)) if output in table.column_names else None
-    out: dict[str, float] = {}
-    for f in features:
-        if y is None or f not in table.column_names:
-            out[f] = 0.0
-            continue
-        col = table.column(f)
-        x = None if pa.types.is_string(col.type) else _floats(col)
-        ok = ~np.isnan(y)
-        if x is not None:
-            ok &= ~np.isnan(x)
-            if ok.sum() < 10 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
-                out[f] = 0.0
-                continue
-            rho = sps.spearmanr(x[ok], y[ok]).statistic
-            out[f] = float(abs(rho)) if np.isfinite(rho) else 0.0
-        else:
-            labels = col.to_pylist()
-            out[f] = _eta([v for v, k in zip(labels, ok, strict=True) if k], y[ok])
-    return out
-
-
 def _cached(store: Any, project: str, model: Any, what: str, fn: Any) -> Any:
     """``fn(reference table)`` for the model's latest reference, cached until it changes; one
     computation at a time per key (a page arriving meanwhile waits for it, e.g. for the
@@ -93,13 +50,13 @@ def _cached(store: Any, project: str, model: Any, what: str, fn: Any) -> Any:
     refs = store.list_references(project, model.name)
     if not refs:
         return {}
-    key = (id(store), project, model.name, what)
+    key = (project, model.name, what)
     uid = max(r.uid for r in refs)
     with _lock:
-        key_lock = _key_locks.setdefault(key, threading.Lock())
+        key_lock = _key_locks.setdefault(store, {}).setdefault(key, threading.Lock())
     with key_lock:
         with _lock:
-            hit = _cache.get(key)
+            hit = _cache.get(store, {}).get(key)
         if hit is not None and hit[0] == uid:
             return hit[1]
         try:
@@ -108,23 +65,17 @@ def _cached(store: Any, project: str, model: Any, what: str, fn: Any) -> Any:
             return {}
         value = fn(table)
         with _lock:
-            _cache[key] = (uid, value)
+            _cache.setdefault(store, {})[key] = (uid, value)
         return value
 
 
 def model_importance(store: Any, project: str, model: Any) -> dict[str, float]:
-    """Feature importance of a model (see the module docstring), from its latest reference."""
-    spec = model.spec
-
-    def compute(table: pa.Table) -> dict[str, float]:
-        output = spec.score if spec.score in table.column_names else spec.prediction
-        imp = importance_of(table, [f.name for f in spec.features], output or "")
-        for alias, col in (("score", spec.score), ("prediction", spec.prediction)):
-            imp[alias] = 1.0 if col else 0.0  # the model's own outputs sort first
-        return imp
-
-    out: dict[str, float] = _cached(store, project, model, "importance", compute)
-    return out
+    """Feature importance of a model (the incidents' definition), from its latest reference,
+    with the model's own outputs (``score``, ``prediction``) first."""
+    imp = {f.name: 0.0 for f in model.spec.features} | shared_importance(store, model)
+    for alias, col in (("score", model.spec.score), ("prediction", model.spec.prediction)):
+        imp[alias] = 1.0 if col else 0.0  # the whole output: first in the map
+    return imp
 
 
 def reference_moments(store: Any, project: str, model: Any) -> dict[str, tuple[float, float]]:
