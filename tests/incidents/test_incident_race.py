@@ -233,3 +233,31 @@ def test_a_file_from_before_versions_opens_and_its_incidents_take_actions(tmp_pa
         assert done.version == 1 and service.get_incident(s, "p", 7) == done
     finally:
         s.close()
+
+
+def healthy(day: int, *monitors: str) -> list[Result]:
+    return [
+        r.__class__(**{**r.__dict__, "status": Status.OK, "value": 0.01})
+        for r in fired(day, *monitors)
+    ]
+
+
+def test_a_snoozed_incident_that_resolves_itself_still_says_so(store: DuckDBStore) -> None:
+    """A snooze silences news, not the end: Alertmanager, PagerDuty or a ticket that heard of
+    the incident must hear it resolved, or it stays firing there."""
+    (opened,) = service.process(
+        store, "p", "m", fired(1, "feature_drift:x"), cadence=DAY, slices=False, now=NOW
+    )
+    lifecycle.snooze(store, "p", opened.incident.id, until=NOW + 20 * DAY, by="c", now=NOW)
+    outbox = Outbox()
+    service.process(
+        store, "p", "m", fired(2, "feature_drift:x"), cadence=DAY, slices=False, now=NOW,
+        dispatcher=outbox,
+    )  # fmt: skip
+    assert outbox.notes == []  # still firing while snoozed: silent
+    recovered = [r for d in (3, 4, 5, 6) for r in healthy(d, "feature_drift:x")]
+    (change,) = service.process(
+        store, "p", "m", recovered, cadence=DAY, slices=False, now=NOW, dispatcher=outbox
+    )
+    assert change.incident.state is IncidentState.RESOLVED
+    assert [n.event.value for n in outbox.notes] == ["resolved"]

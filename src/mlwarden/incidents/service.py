@@ -233,10 +233,13 @@ def process(
     enriched = _store_analyses(store, analysed) if analysed else {}
     out = [Change(enriched.get(ch.incident.id, ch.incident), ch.event) for ch in changes]
     if dispatcher is not None:
+        # a snooze silences what is news (opened, escalated, reopened), never the resolution:
+        # receivers that track state (Alertmanager, PagerDuty, a ticket) must hear it ended
         notes = [
             notification(ch.incident, ch.event, public_url=public_url)
             for ch in out
-            if not (ch.incident.snoozed_until and ch.incident.snoozed_until > now)
+            if ch.event is IncidentEvent.RESOLVED
+            or not (ch.incident.snoozed_until and ch.incident.snoozed_until > now)
         ]
         if notes:
             dispatcher.dispatch(project, notes)
