@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -64,7 +65,11 @@ RESULT_SCHEMA = pa.schema(
     ]
 )
 log = logging.getLogger("mlwarden.monitors")
-_cache: dict[tuple[int, str, str], tuple[str, MonitorSuite]] = {}
+#: Fitted suites per store (held weakly: they go with their store, and a store made later at
+#: the same address never reads another's), per (project, model), with the state they parse.
+_cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[str, MonitorSuite]]] = (
+    weakref.WeakKeyDictionary()
+)
 _lock = threading.Lock()
 
 
@@ -195,14 +200,14 @@ def load_suite(
     """The model's fitted monitors (cached while their stored state is unchanged); ``row``:
     the :meth:`get_suite` row when the caller read it already."""
     state = (row if row is not None else store.get_suite(project, model)).state
-    key = (id(store), project, model)
+    key = (project, model)
     with _lock:
-        hit = _cache.get(key)
+        hit = _cache.get(store, {}).get(key)
         if hit is not None and hit[0] == state:
             return hit[1]
     suite = MonitorSuite.from_state(json.loads(state))
     with _lock:
-        _cache[key] = (state, suite)
+        _cache.setdefault(store, {})[key] = (state, suite)
     return suite
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, wait
 from datetime import UTC, datetime, timedelta
@@ -369,13 +370,16 @@ class RollupTables:
 
 
 _TS = pa.timestamp("us")
-_LOCKS: dict[tuple[int, int, str], threading.Lock] = {}
+#: One lock per store (held weakly), model and part: a store made later never shares them.
+_LOCKS: weakref.WeakKeyDictionary[object, dict[tuple[int, str], threading.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 _LOCKS_GUARD = threading.Lock()
 
 
 def _lock(store: object, uid: int, part: str) -> threading.Lock:
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault((id(store), uid, part), threading.Lock())
+        return _LOCKS.setdefault(store, {}).setdefault((uid, part), threading.Lock())
 
 
 def _now() -> datetime:
