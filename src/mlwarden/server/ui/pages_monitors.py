@@ -15,6 +15,7 @@ from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors import service
 from mlwarden.monitors.evaluate import ORIGIN
 from mlwarden.monitors.suite import MonitorSuite, parse_cadence
+from mlwarden.server.audit import audit
 from mlwarden.server.ui import data
 from mlwarden.server.ui.routing import (
     HTMLRoute,
@@ -73,6 +74,7 @@ def _page(
     text: str | None = None,
     message: str = "",
     error: str = "",
+    delete_error: str = "",
     preview: bool = False,
     status_code: int = 200,
 ) -> Response:
@@ -96,6 +98,7 @@ def _page(
             "rows": rows,
             "message": message,
             "error": error,
+            "delete_error": delete_error,
             "preview": preview,
         },
         status_code=status_code,
@@ -126,6 +129,26 @@ def monitors_page(model: str, request: Request, project: UIRead) -> Response:
             else "Nothing to evaluate: this model has no data in a closed window yet."
         )
     return _page(request, project, model, suite=_load(store, project, model), message=msg)
+
+
+@router.post("/ui/models/{model}/delete", response_class=HTMLResponse)
+async def delete_model(model: str, request: Request, project: UIAdmin) -> Response:
+    """Delete the model and everything stored of it, once its name is typed to confirm."""
+    form = await form_data(request)
+    store = request.app.state.store
+    if form.get("confirm", "").strip() != model:
+        return _page(
+            request,
+            project,
+            model,
+            suite=_load(store, project, model),
+            delete_error=f"Nothing was deleted: type the model's name, {model}, to confirm.",
+            status_code=422,
+        )
+    before = await asyncio.to_thread(store.get_model, project, model)
+    await asyncio.to_thread(store.delete_model, project, model)
+    audit(request, "model.delete", model, before.spec, None, project=project)
+    return RedirectResponse(f"/ui/?{urlencode({'deleted': model})}", 303)
 
 
 def evaluation_range(store: Any, project: str, model: str) -> tuple[datetime, datetime] | None:

@@ -133,6 +133,7 @@ def overview(request: Request, project: UIRead) -> Response:
             "page": page,
             "state": state,
             "incidents_available": incident_source.available(),
+            "deleted": request.query_params.get("deleted", ""),
         },
     )
 
