@@ -75,6 +75,7 @@ def test_demo_feeds_the_server_and_shows_the_drift(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "Sent 5,600 events" in r.stderr
+    assert "days evaluated" in r.stderr  # the backfill shows its progress
     assert "loan-default" in r.stdout and "drift" in r.stdout
     # the data stays in --data-dir and a server opened on it sees the same events
     srv = ServerProcess(tmp_path / "demo").start()

@@ -11,6 +11,7 @@ server saw, week by week, which monitors fired, and the incidents they were grou
 
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 import time
@@ -33,6 +34,8 @@ from mlwarden.server.settings import ServerSettings
 __all__ = ["feed", "run_demo"]
 
 ARROW = "application/vnd.apache.arrow.stream"
+#: Days of the backfill per evaluate request (the demo shows progress between them).
+EVALUATE_DAYS = 7
 
 
 def _post(http: httpx.Client, path: str, table: pa.Table) -> dict[str, object]:
@@ -135,21 +138,40 @@ def summary_table(url: str, name: str, drift_start: datetime | None) -> Table:
     return table
 
 
-def monitor(url: str, name: str, start: datetime, end: datetime) -> list[dict[str, object]]:
-    """Auto set-up (thresholds calibrated to the default budget), a backfill, and the alerts."""
+def monitor(
+    url: str, name: str, start: datetime, end: datetime, *, console: Console | None = None
+) -> list[dict[str, object]]:
+    """Auto set-up (thresholds calibrated to the default budget), a backfill a week at a time
+    (with a progress bar on ``console``), and the alerts."""
+    console = console or Console(stderr=True)
     with httpx.Client(base_url=url, timeout=600) as http:
-        r = http.post(f"/v1/models/{name}/monitors/setup", json={"cadence": "1d"})
+        with console.status("Setting monitors up from the reference (thresholds calibrated)..."):
+            r = http.post(f"/v1/models/{name}/monitors/setup", json={"cadence": "1d"})
         if r.status_code != 200:
             raise TransportError(
                 f"Setting monitors up failed with HTTP {r.status_code}: {r.text[:300]}"
             )
-        r = http.post(
-            f"/v1/models/{name}/evaluate", json={"start": start.isoformat(), "end": end.isoformat()}
-        )
-        if r.status_code != 200:
-            raise TransportError(
-                f"Evaluating monitors failed with HTTP {r.status_code}: {r.text[:300]}"
-            )
+        days = max(1, math.ceil((end - start) / timedelta(days=1)))
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        ]
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("days evaluated", total=days)
+            for first in range(0, days, EVALUATE_DAYS):
+                a = start + timedelta(days=first)
+                b = min(end, start + timedelta(days=first + EVALUATE_DAYS))
+                r = http.post(
+                    f"/v1/models/{name}/evaluate",
+                    json={"start": a.isoformat(), "end": b.isoformat()},
+                )
+                if r.status_code != 200:
+                    raise TransportError(
+                        f"Evaluating monitors failed with HTTP {r.status_code}: {r.text[:300]}"
+                    )
+                progress.update(task, advance=min(EVALUATE_DAYS, days - first))
         alerts: list[dict[str, object]] = http.get(
             f"/v1/models/{name}/results", params={"status": "alert", "limit": 10_000}
         ).json()
@@ -270,8 +292,7 @@ def run_demo(
         drift_start = start + timedelta(days=drift_day) if drift_day is not None else None
         name = sim.spec_columns["name"]
         out.print(summary_table(server.url, name, drift_start))
-        with console.status("Setting monitors up from the reference and evaluating every day..."):
-            alerts = monitor(server.url, name, start, today)
+        alerts = monitor(server.url, name, start, today, console=console)
         out.print(alerts_table(alerts, start, drift_day))
         out.print(incidents_table(incidents_of(server.url, name), start, server.url))
         out.print(
