@@ -7,6 +7,7 @@ the facts the templates name and checks the conditions.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -231,8 +232,28 @@ def recommend(
     return out
 
 
+#: A parenthesis that holds a test's p-value or alpha: the incident's details keep it, its
+#: title does not.
+_STATS = re.compile(r"\s*\([^()]*\b(?:p|alpha)\s*[=<>][^()]*\)")
+
+
+def clause(reason: str) -> str:
+    """The part of a monitor's reason a title shows: its first clause, without the test's
+    p-value and alpha (the incident's details keep the whole reason).
+
+    Examples
+    --------
+    >>> clause("p99 latency 115.8 ms vs 2x the recent median (97.9 ms); 4.70% of requests "
+    ...        "slower than the usual p99 (48.9 ms), 1% expected (p = 1.2e-33, alpha 0.00058)")
+    'p99 latency 115.8 ms vs 2x the recent median (97.9 ms)'
+    >>> clause("error rate 4.1% vs 0.5% (p = 0.0001)")
+    'error rate 4.1% vs 0.5%'
+    """
+    return _STATS.sub("", reason).split(";")[0].strip()
+
+
 def headline(incident: Any, causes: dict[str, Any]) -> str:
-    """A one-line title: what happened, and where."""
+    """A one-line title: what happened, and where (p-values stay in the details)."""
     f = facts(incident, causes)
     kind = incident.kind
     where = ""
@@ -241,7 +262,7 @@ def headline(incident: Any, causes: dict[str, Any]) -> str:
     if kind == "quality" and "quality_column" in f:
         if f.get("quality_kind") == "missing_values":
             return f"{f['quality_column']} arrives empty for {f['quality_value']} of events{where}"
-        return f"Data quality: {f['quality_reason'] or f['quality_column']}"
+        return f"Data quality: {clause(f['quality_reason']) or f['quality_column']}"
     if kind == "drift" and "top_feature" in f:
         more = f" and {f['drifted_count'] - 1} more" if f["drifted_count"] > 1 else ""
         perf = f"; {f['perf_metric']} at {f['perf_value']}" if "perf_metric" in f else ""
@@ -251,9 +272,9 @@ def headline(incident: Any, causes: dict[str, Any]) -> str:
             f"{f['perf_metric']} fell to {f['perf_value']} (threshold {f['perf_threshold']}){where}"
         )
     if "ops_reason" in f:
-        return f"{kind.capitalize()}: {f['ops_reason']}"
+        return f"{kind.capitalize()}: {clause(f['ops_reason'])}"
     if kind == "security" and incident.members:
-        return f"Security: {incident.members[0]['reason']}"
+        return f"Security: {clause(str(incident.members[0]['reason']))}"
     if "fairness_rate" in f:
         return (
             f"Fairness across {f['fairness_column']}: {f['fairness_group']} gets a "
@@ -261,6 +282,6 @@ def headline(incident: Any, causes: dict[str, Any]) -> str:
             f"for {f['fairness_other']}"
         )
     if "fairness_reason" in f:
-        return f"Fairness: {f['fairness_reason']}"
+        return f"Fairness: {clause(f['fairness_reason'])}"
     monitors = sorted({m["monitor"] for m in incident.members})
     return f"{kind.capitalize()}: {', '.join(monitors[:3])}"
