@@ -21,8 +21,6 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Self
 
-from scipy.stats import norm
-
 from mlwarden.errors import ConfigError, expected
 from mlwarden.monitors.base import (
     MONITORS,
@@ -35,6 +33,7 @@ from mlwarden.monitors.base import (
 )
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
 from mlwarden.monitors.llm_rates import MIN_BASELINE, SpanRate
+from mlwarden.stats.tails import norm_isf
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Request
 from mlwarden.store.score_queries import ScoreTotals, model_scores, score_kinds
@@ -131,7 +130,7 @@ class LlmScore(SpanRate):
         var = max(cur.get("sum_sq", 0.0) / n - mean * mean, 0.0) * n / max(n - 1, 1)
         cal = Calibration(**self.calibration_)
         alpha = per_window_alpha(cal.parsed_budget, window=cal.cadence, monitors=cal.monitors)
-        z, z_warn = float(norm.isf(alpha)), float(norm.isf(min(10 * alpha, 0.5)))
+        z, z_warn = norm_isf(alpha), norm_isf(min(10 * alpha, 0.5))
         details: dict[str, Any] = {"n": n, "mean": mean, "std": math.sqrt(var), "alpha": alpha}
         if self.min_mean is not None:
             floor = float(self.min_mean)

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special
 
 from mlwarden.errors import StatisticsError, expected
 
@@ -86,8 +86,8 @@ class OutsideCount:
         """P(at least ``k`` outside)."""
         if k <= 0:
             return 1.0
-        if self._scaled:
-            return float(stats.beta.sf((k - 0.5) / self.m, 2.0, self.n_ref - 1.0))
+        if self._scaled:  # Beta's upper tail is the regularised incomplete beta's complement
+            return float(special.betaincc(2.0, self.n_ref - 1.0, min(1.0, (k - 0.5) / self.m)))
         return float(self._sf[k]) if k < len(self._sf) else 0.0
 
     def upper(self, alpha: float) -> int:
@@ -96,7 +96,7 @@ class OutsideCount:
         if not 0 < alpha < 1:
             raise StatisticsError(expected("probability", "alpha", "lie in (0, 1)", alpha))
         if self._scaled:  # P(K >= c + 1) <= alpha
-            q = float(stats.beta.isf(alpha, 2.0, self.n_ref - 1.0))
+            q = float(special.betainccinv(2.0, self.n_ref - 1.0, alpha))
             return min(self.m, max(0, math.ceil(self.m * q - 0.5)))
         above = np.flatnonzero(self._sf[1:] <= alpha)  # P(K > c) = sf[c + 1], non-increasing
         return int(above[0]) if above.size else self.m
