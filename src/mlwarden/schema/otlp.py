@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -343,6 +344,32 @@ def decode_protobuf(body: bytes) -> tuple[list[RawSpan], list[Rejection]]:
 
 
 # -- replies ---------------------------------------------------------------------------------
+def partial_reply(
+    response: str, field: str, rejected: int, message: str, *, protobuf: bool
+) -> bytes:
+    """An OTLP ``Export*ServiceResponse`` (``response``: its generated class, by dotted path,
+    imported only for a protobuf reply), with ``partial_success`` when ``rejected`` items (its
+    ``field``, e.g. ``rejected_spans``) were refused.
+
+    Examples
+    --------
+    >>> partial_reply("x.Unused", "rejected_data_points", 3, "bad", protobuf=False)
+    b'{"partialSuccess":{"rejectedDataPoints":3,"errorMessage":"bad"}}'
+    """
+    if protobuf:
+        module, _, name = response.rpartition(".")
+        resp = getattr(importlib.import_module(module), name)()
+        if rejected:
+            setattr(resp.partial_success, field, rejected)
+            resp.partial_success.error_message = message
+        return bytes(resp.SerializeToString())
+    if not rejected:
+        return b"{}"
+    head, *rest = field.split("_")
+    camel = head + "".join(w.capitalize() for w in rest)
+    return orjson.dumps({"partialSuccess": {camel: rejected, "errorMessage": message}})
+
+
 def export_reply(rejected: int, message: str, *, protobuf: bool) -> bytes:
     """An ``ExportTraceServiceResponse``; ``partial_success`` when spans were rejected.
 
@@ -353,22 +380,13 @@ def export_reply(rejected: int, message: str, *, protobuf: bool) -> bytes:
     >>> export_reply(2, "2 spans have no spanId", protobuf=False)
     b'{"partialSuccess":{"rejectedSpans":2,"errorMessage":"2 spans have no spanId"}}'
     """
-    if protobuf:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTracePartialSuccess,
-            ExportTraceServiceResponse,
-        )
-
-        resp = ExportTraceServiceResponse()
-        if rejected:
-            resp.partial_success.CopyFrom(
-                ExportTracePartialSuccess(rejected_spans=rejected, error_message=message)
-            )
-        out: bytes = resp.SerializeToString()
-        return out
-    if not rejected:
-        return b"{}"
-    return orjson.dumps({"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}})
+    return partial_reply(
+        "opentelemetry.proto.collector.trace.v1.trace_service_pb2.ExportTraceServiceResponse",
+        "rejected_spans",
+        rejected,
+        message,
+        protobuf=protobuf,
+    )
 
 
 def error_reply(code: int, message: str, *, protobuf: bool) -> bytes:

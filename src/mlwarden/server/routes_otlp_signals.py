@@ -18,14 +18,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from mlwarden.errors import MlwardenError, PayloadTooLargeError, ValidationError
 from mlwarden.schema.batch import Rejection
-from mlwarden.schema.otlp import JSON_TYPE, PROTOBUF_TYPE, error_reply
+from mlwarden.schema.otlp import JSON_TYPE, PROTOBUF_TYPE, error_reply, partial_reply
 from mlwarden.schema.otlp_logs import decode_logs, logs_table
 from mlwarden.schema.otlp_metrics import decode_metrics, metrics_table
 from mlwarden.server.api_models import UTCDateTime
@@ -79,41 +78,23 @@ def log_reply(rejected: int, message: str, *, protobuf: bool) -> bytes:
     >>> log_reply(1, "bad id", protobuf=False)
     b'{"partialSuccess":{"rejectedLogRecords":1,"errorMessage":"bad id"}}'
     """
-    if protobuf:
-        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-            ExportLogsServiceResponse,
-        )
-
-        resp = ExportLogsServiceResponse()
-        if rejected:
-            resp.partial_success.rejected_log_records = rejected
-            resp.partial_success.error_message = message
-        out: bytes = resp.SerializeToString()
-        return out
-    if not rejected:
-        return b"{}"
-    return orjson.dumps(
-        {"partialSuccess": {"rejectedLogRecords": rejected, "errorMessage": message}}
+    return partial_reply(
+        "opentelemetry.proto.collector.logs.v1.logs_service_pb2.ExportLogsServiceResponse",
+        "rejected_log_records",
+        rejected,
+        message,
+        protobuf=protobuf,
     )
 
 
 def metric_reply(rejected: int, message: str, *, protobuf: bool) -> bytes:
     """An ``ExportMetricsServiceResponse``."""
-    if protobuf:
-        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-            ExportMetricsServiceResponse,
-        )
-
-        resp = ExportMetricsServiceResponse()
-        if rejected:
-            resp.partial_success.rejected_data_points = rejected
-            resp.partial_success.error_message = message
-        out: bytes = resp.SerializeToString()
-        return out
-    if not rejected:
-        return b"{}"
-    return orjson.dumps(
-        {"partialSuccess": {"rejectedDataPoints": rejected, "errorMessage": message}}
+    return partial_reply(
+        "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2.ExportMetricsServiceResponse",
+        "rejected_data_points",
+        rejected,
+        message,
+        protobuf=protobuf,
     )
 
 
