@@ -44,7 +44,24 @@ class _Ending:
                 self._rec.end(exc)
 
 
-class TracedStream:
+class _Proxy:
+    """What both streams share: the wrapped stream's other attributes, and the recording
+    ended when a stream is dropped unread to its end."""
+
+    _stream: Any
+
+    def __del__(self) -> None:
+        end = self.__dict__.get("_end")
+        if end is not None:
+            end()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+class TracedStream(_Proxy):
     """A sync stream that records as it is read (iterate it, or use it as a context manager)."""
 
     def __init__(self, stream: Any, rec: StreamRecorder) -> None:
@@ -79,18 +96,8 @@ class TracedStream:
         if close is not None:
             close()
 
-    def __del__(self) -> None:
-        end = self.__dict__.get("_end")
-        if end is not None:
-            end()
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._stream, name)
-
-
-class AsyncTracedStream:
+class AsyncTracedStream(_Proxy):
     """An async stream that records as it is read."""
 
     def __init__(self, stream: Any, rec: StreamRecorder) -> None:
@@ -126,16 +133,6 @@ class AsyncTracedStream:
             out = close()
             if inspect.isawaitable(out):
                 await out
-
-    def __del__(self) -> None:
-        end = self.__dict__.get("_end")
-        if end is not None:
-            end()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._stream, name)
 
 
 def traced_stream(stream: Any, rec: StreamRecorder) -> TracedStream | AsyncTracedStream:
