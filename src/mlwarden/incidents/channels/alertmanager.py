@@ -231,15 +231,7 @@ class AlertmanagerChannel(Channel):
                 ok = isinstance(k, str) and _LABEL.fullmatch(k) and not k.startswith("__")
                 if not ok or k in OWN_LABELS or not isinstance(v, str):
                     self.bad("labels", must_labels, {k: v})
-        ok_headers = self.headers is None or (
-            isinstance(self.headers, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items())
-        )
-        if not ok_headers:
-            self.bad("headers", "be a mapping of header names to strings", self.headers)
-        reserved = [k for k in self.headers or {} if k.lower() in ("content-type", "host")]
-        if reserved:
-            self.bad("headers", "not set Content-Type or Host", reserved[0])
+        self.check_headers(self.headers, reserved="Content-Type or Host", mlwarden_headers=False)
         self.check_number("expires_after_s", positive=True)
         self.check_number("timeout_s", positive=True)
         self.check_number("retries", integer=True)
@@ -279,11 +271,4 @@ class AlertmanagerChannel(Channel):
             max_backoff_s=self.max_backoff_s,
             policy=policy,
         )
-        return self.delivery(
-            note,
-            DeliveryStatus.DELIVERED if outcome.ok else DeliveryStatus.FAILED,
-            started_at=started,
-            attempts=outcome.attempts,
-            http_status=outcome.status_code,
-            error=outcome.error,
-        )
+        return outcome.delivery(self, note, started)

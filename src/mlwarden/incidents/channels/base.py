@@ -192,6 +192,25 @@ class Configurable:
         if choices is not None and any(v not in choices for v in value):
             self.bad(param, must, value)
 
+    def check_headers(self, headers: Any, *, reserved: str, mlwarden_headers: bool) -> None:
+        """``headers`` is None or a mapping of header names to strings, none of them
+        Content-Type or Host (nor ``X-Mlwarden-*`` when ``mlwarden_headers``: the channel sets
+        those); ``reserved`` says which, in the error."""
+        ok = headers is None or (
+            isinstance(headers, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        )
+        if not ok:
+            self.bad("headers", "be a mapping of header names to strings", headers)
+        taken = [
+            k
+            for k in headers or {}
+            if k.lower() in ("content-type", "host")
+            or (mlwarden_headers and k.lower().startswith("x-mlwarden-"))
+        ]
+        if taken:
+            self.bad("headers", f"not set {reserved}", taken[0])
+
     def check_number(
         self, param: str, *, integer: bool = False, minimum: float = 0.0, positive: bool = False
     ) -> None:

@@ -176,6 +176,17 @@ class PostOutcome:
     status_code: int | None
     error: str
 
+    def delivery(self, channel: Channel, note: Notification, started: datetime) -> Delivery:
+        """``channel``'s delivery record of ``note``, posted from ``started``."""
+        return channel.delivery(
+            note,
+            DeliveryStatus.DELIVERED if self.ok else DeliveryStatus.FAILED,
+            started_at=started,
+            attempts=self.attempts,
+            http_status=self.status_code,
+            error=self.error,
+        )
+
 
 def _retry_after(value: str | None) -> float | None:
     if not value:
@@ -342,19 +353,11 @@ class WebhookChannel(Channel):
             self.bad("url", problem, self.url)
         if self.secret is not None and (not isinstance(self.secret, str) or not self.secret):
             self.bad("secret", "be a non-empty string (or ${ENV_VAR})", "***")
-        ok_headers = self.headers is None or (
-            isinstance(self.headers, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items())
+        self.check_headers(
+            self.headers,
+            reserved="Content-Type, Host or X-Mlwarden-* headers",
+            mlwarden_headers=True,
         )
-        if not ok_headers:
-            self.bad("headers", "be a mapping of header names to strings", self.headers)
-        reserved = [
-            k
-            for k in self.headers or {}
-            if k.lower().startswith("x-mlwarden-") or k.lower() in ("content-type", "host")
-        ]
-        if reserved:
-            self.bad("headers", "not set Content-Type, Host or X-Mlwarden-* headers", reserved[0])
         self.check_number("timeout_s", positive=True)
         self.check_number("retries", integer=True)
         self.check_number("backoff_s")
@@ -396,11 +399,4 @@ class WebhookChannel(Channel):
             max_backoff_s=self.max_backoff_s,
             policy=policy,
         )
-        return self.delivery(
-            note,
-            DeliveryStatus.DELIVERED if outcome.ok else DeliveryStatus.FAILED,
-            started_at=started,
-            attempts=outcome.attempts,
-            http_status=outcome.status_code,
-            error=outcome.error,
-        )
+        return outcome.delivery(self, note, started)
