@@ -228,11 +228,9 @@ def _summary(s: Any) -> Any:
     return s
 
 
-def decode_json(body: bytes) -> tuple[list[RawSpan], list[Rejection]]:
-    """Spans of an OTLP/JSON ``ExportTraceServiceRequest``; spans that cannot be read are
-    returned as rejections (index = position among the request's spans)."""
-    if not body.strip():
-        raise ValidationError("The body is empty; expected an OTLP/JSON ExportTraceServiceRequest.")
+def json_resources(body: bytes, request: str, field: str, snake: str) -> list[Any]:
+    """The resource list (``field``, or its ``snake`` spelling) of an OTLP/JSON export
+    ``request`` body: valid JSON, within the nesting limit, an object, a list there."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -241,11 +239,20 @@ def decode_json(body: bytes) -> tuple[list[RawSpan], list[Rejection]]:
     check_depth(data, limit=2 * MAX_DEPTH)
     if not isinstance(data, dict):
         raise ValidationError(
-            expected("body", "body", "be an ExportTraceServiceRequest object", type(data).__name__)
+            expected("body", "body", f"be an {request} object", type(data).__name__)
         )
-    rs_list = _get(data, "resourceSpans", "resource_spans", default=[])
-    if not isinstance(rs_list, list):
-        raise ValidationError(expected("field", "resourceSpans", "be a list", rs_list))
+    found = _get(data, field, snake, default=[])
+    if not isinstance(found, list):
+        raise ValidationError(expected("field", field, "be a list", found))
+    return found
+
+
+def decode_json(body: bytes) -> tuple[list[RawSpan], list[Rejection]]:
+    """Spans of an OTLP/JSON ``ExportTraceServiceRequest``; spans that cannot be read are
+    returned as rejections (index = position among the request's spans)."""
+    if not body.strip():
+        raise ValidationError("The body is empty; expected an OTLP/JSON ExportTraceServiceRequest.")
+    rs_list = json_resources(body, "ExportTraceServiceRequest", "resourceSpans", "resource_spans")
     spans: list[RawSpan] = []
     rejected: list[Rejection] = []
     index = 0

@@ -32,11 +32,19 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from mlwarden.errors import ValidationError, expected
+from mlwarden.errors import ValidationError
 from mlwarden.schema.batch import Rejection
 from mlwarden.schema.genai_messages import Message, finish_reasons, prompt_and_response
-from mlwarden.schema.limits import MAX_DEPTH, check_depth
-from mlwarden.schema.otlp import _get, _hex_id, _int, _json_attrs, _json_value, _pb_attrs, _pb_value
+from mlwarden.schema.otlp import (
+    _get,
+    _hex_id,
+    _int,
+    _json_attrs,
+    _json_value,
+    _pb_attrs,
+    _pb_value,
+    json_resources,
+)
 
 __all__ = [
     "DETAILS_EVENT",
@@ -107,18 +115,7 @@ def _row(
 
 
 def _decode_json(body: bytes) -> tuple[list[dict[str, Any]], list[Rejection]]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"The body is not valid JSON: {exc}") from exc
-    check_depth(data, limit=2 * MAX_DEPTH)
-    if not isinstance(data, dict):
-        raise ValidationError(
-            expected("body", "body", "be an ExportLogsServiceRequest object", type(data).__name__)
-        )
-    rl_list = _get(data, "resourceLogs", "resource_logs", default=[]) or []
-    if not isinstance(rl_list, list):
-        raise ValidationError(expected("field", "resourceLogs", "be a list", rl_list))
+    rl_list = json_resources(body, "ExportLogsServiceRequest", "resourceLogs", "resource_logs")
     rows: list[dict[str, Any]] = []
     rejected: list[Rejection] = []
     index = 0

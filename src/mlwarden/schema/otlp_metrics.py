@@ -33,8 +33,7 @@ import pyarrow as pa
 
 from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.batch import Rejection
-from mlwarden.schema.limits import MAX_DEPTH, check_depth
-from mlwarden.schema.otlp import _get, _int, _json_attrs, _pb_attrs
+from mlwarden.schema.otlp import _get, _int, _json_attrs, _pb_attrs, json_resources
 
 __all__ = ["METRIC_SCHEMA", "decode_metrics", "metrics_of_request", "metrics_table"]
 
@@ -161,20 +160,9 @@ def _json_metric(m: Mapping[str, Any], resource: Mapping[str, Any]) -> list[dict
 
 
 def _decode_json(body: bytes) -> tuple[list[dict[str, Any]], list[Rejection]]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"The body is not valid JSON: {exc}") from exc
-    check_depth(data, limit=2 * MAX_DEPTH)
-    if not isinstance(data, dict):
-        raise ValidationError(
-            expected(
-                "body", "body", "be an ExportMetricsServiceRequest object", type(data).__name__
-            )
-        )
-    rm_list = _get(data, "resourceMetrics", "resource_metrics", default=[]) or []
-    if not isinstance(rm_list, list):
-        raise ValidationError(expected("field", "resourceMetrics", "be a list", rm_list))
+    rm_list = json_resources(
+        body, "ExportMetricsServiceRequest", "resourceMetrics", "resource_metrics"
+    )
     points: list[dict[str, Any]] = []
     rejected: list[Rejection] = []
     index = 0
