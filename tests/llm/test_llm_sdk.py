@@ -34,14 +34,6 @@ MESSAGES = [
 
 
 @pytest.fixture
-def exporter() -> Iterator[InMemoryExporter]:
-    ex = InMemoryExporter()
-    configure(exporter=ex)
-    yield ex
-    configure(exporter=InMemoryExporter())
-
-
-@pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
     with fake_openai() as f:
         yield f

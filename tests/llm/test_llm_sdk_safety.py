@@ -9,13 +9,12 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, fake_openai
+from fake_openai import FakeOpenAI
 
 import mlwarden
 from mlwarden.sdk.llm import (
@@ -35,20 +34,6 @@ ROOT = HERE.parents[1]
 #: Where ``make openai1`` installs the oldest supported openai (1.x) for these tests.
 OPENAI1 = Path(os.environ.get("MLWARDEN_OPENAI1_DIR") or ROOT / ".venv-openai1")
 MESSAGES = [{"role": "user", "content": "Capital of France?"}]
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with fake_openai() as f:
-        yield f
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemoryExporter]:
-    ex = InMemoryExporter()
-    configure(exporter=ex)
-    yield ex
-    configure(exporter=InMemoryExporter())
 
 
 def _run_app(fake: FakeOpenAI, extra_path: Path | None) -> dict[str, Any]:

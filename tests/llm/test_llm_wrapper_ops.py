@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, fake_openai
+from fake_openai import FakeOpenAI
 
 from mlwarden.schema.genai import normalise
 from mlwarden.schema.otlp import SpanData, decode_json, encode_json
 from mlwarden.schema.pricing import load_prices
-from mlwarden.sdk.llm import InMemoryExporter, configure, wrap_openai
+from mlwarden.sdk.llm import InMemoryExporter, wrap_openai
 from mlwarden.server.routes_otlp import enrich
 
 openai = pytest.importorskip("openai")
@@ -26,20 +25,6 @@ WEATHER_CALL = {
     "name": "get_weather",
     "arguments": '{"city": "Paris"}',
 }
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with fake_openai() as f:
-        yield f
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemoryExporter]:
-    ex = InMemoryExporter()
-    configure(exporter=ex)
-    yield ex
-    configure(exporter=InMemoryExporter())
 
 
 def row_of(span: SpanData) -> dict[str, Any]:
