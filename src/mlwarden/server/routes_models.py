@@ -78,11 +78,17 @@ def delete_model(model: str, request: Request, project: Admin) -> DeletedOut:
     """Delete a model and everything stored of it: events, labels, versions, references,
     monitors, results, roll-ups, incidents (and their deliveries and action runs), quarantined
     rows. Other models are untouched. Cannot be undone."""
+    return DeletedOut(model=model, removed=remove_model(request, project, model))
+
+
+def remove_model(request: Request, project: str, model: str) -> dict[str, int]:
+    """Delete ``model`` with everything stored of it, audited (the API's and the UI's delete);
+    the rows removed per table."""
     store = store_of(request)
     before = store.get_model(project, model).spec
-    removed = store.delete_model(project, model)
+    removed: dict[str, int] = store.delete_model(project, model)
     audit(request, "model.delete", model, before, None, project=project)
-    return DeletedOut(model=model, removed=removed)
+    return removed
 
 
 @router.patch("/models/{model}", response_model=ModelOut)

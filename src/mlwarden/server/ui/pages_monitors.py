@@ -15,7 +15,7 @@ from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors import service
 from mlwarden.monitors.evaluate import ORIGIN
 from mlwarden.monitors.suite import MonitorSuite, parse_cadence
-from mlwarden.server.audit import audit
+from mlwarden.server.routes_models import remove_model
 from mlwarden.server.ui import data
 from mlwarden.server.ui.routing import (
     HTMLRoute,
@@ -145,9 +145,7 @@ async def delete_model(model: str, request: Request, project: UIAdmin) -> Respon
             delete_error=f"Nothing was deleted: type the model's name, {model}, to confirm.",
             status_code=422,
         )
-    before = await asyncio.to_thread(store.get_model, project, model)
-    await asyncio.to_thread(store.delete_model, project, model)
-    audit(request, "model.delete", model, before.spec, None, project=project)
+    await asyncio.to_thread(remove_model, request, project, model)
     return RedirectResponse(f"/ui/?{urlencode({'deleted': model})}", 303)
 
 
