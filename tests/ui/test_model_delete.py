@@ -57,5 +57,9 @@ def test_a_model_is_deleted_only_once_its_name_is_typed(browser: Any, server_url
         assert httpx.get(f"{server_url}/v1/models/cancr2").status_code == 404
         counts = httpx.get(f"{server_url}/v1/models/cancer/counts", params={"window": "day"})
         assert sum(r["events"] for r in counts.json()) == 20  # the other model is untouched
+        audit = httpx.get(f"{server_url}/v1/security/audit").json()
+        deleted = [a for a in audit if a["action"] == "model.delete"]
+        assert [(a["target"], a["after"]) for a in deleted] == [("cancr2", None)]
+        assert deleted[0]["before"]["name"] == "cancr2"
     finally:
         context.close()
