@@ -44,15 +44,41 @@ class ModelRemoval:
 
     _call: Callable[[Callable[[duckdb.DuckDBPyConnection], Any]], Any]
     get_model: Callable[[str, str], ModelRecord]
+    list_models: Callable[..., list[ModelRecord]]
     _forget: Callable[[str, str, int], None]
 
     def delete_model(self, project: str, name: str) -> Removed:
-        """Delete a model and everything stored of it; returns the rows removed per table."""
+        """Delete a model and everything stored of it; returns the rows removed per table.
+
+        An LLM app's trace spans (those of its OpenTelemetry service, and their scores) go with
+        it, unless another model of the project reads the same service.
+        """
         rec = self.get_model(project, name)
         uid = rec.uid
+        service = rec.spec.span_service
+        shared = any(
+            m.spec.span_service == service for m in self.list_models(project) if m.uid != uid
+        )
 
         def fn(con: duckdb.DuckDBPyConnection) -> Removed:
             out: Removed = {}
+            if not shared:
+                where = "project = ? AND service_name = ?"
+                out["spans"] = _count(
+                    con, f"SELECT count(*) FROM spans WHERE {where}", [project, service]
+                )
+                out["scores"] = _count(
+                    con,
+                    "SELECT count(*) FROM scores WHERE project = ? AND trace_id IN "
+                    f"(SELECT trace_id FROM spans WHERE {where})",
+                    [project, project, service],
+                )
+                con.execute(
+                    "DELETE FROM scores WHERE project = ? AND trace_id IN "
+                    f"(SELECT trace_id FROM spans WHERE {where})",
+                    [project, project, service],
+                )
+                con.execute(f"DELETE FROM spans WHERE {where}", [project, service])
             for table in (f"events_{uid}", f"actuals_{uid}"):
                 out[table.split("_")[0]] = _count(con, f"SELECT count(*) FROM {_q(table)}", [])
                 con.execute(f"DROP TABLE IF EXISTS {_q(table)}")
@@ -109,7 +135,19 @@ class ModelRemoval:
                 f"The model name {new_name!r} is taken in project {project!r}; delete that "
                 "model first or choose another name."
             )
-        spec = rec.spec.model_copy(update={"name": new_name})
+        # an LLM app keeps reading the spans its code sends under the old service name
+        spans = rec.spec.service is None and bool(
+            self._call(
+                lambda con: con.execute(
+                    "SELECT 1 FROM spans WHERE project = ? AND service_name = ? LIMIT 1",
+                    [project, name],
+                ).fetchone()
+            )
+        )
+        update: dict[str, Any] = {"name": new_name}
+        if spans or (rec.spec.task.value == "llm" and rec.spec.service is None):
+            update["service"] = name
+        spec = rec.spec.model_copy(update=update)
         spec = ModelSpec.model_validate(spec.model_dump())
 
         def fn(con: duckdb.DuckDBPyConnection) -> None:
