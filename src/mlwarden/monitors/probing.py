@@ -124,7 +124,8 @@ class Probing(Monitor):
         s = ctx.floats(score) if score else None
         if s is not None:
             s = s[np.isfinite(s)]
-            self.score_ = score
+            # events always carry it as 'score', whatever the reference calls it
+            self.score_: str | None = "score"
             self.ref_near_ = int(np.sum(np.abs(s - 0.5) < self.band))
             self.ref_scored_ = int(s.size)
         else:

@@ -166,7 +166,16 @@ def _as_events(spec: ModelSpec, cur: pa.Table) -> tuple[pa.Table, pa.Table | Non
     if spec.prediction and spec.prediction in cur.column_names:
         cols["prediction"] = cur.column(spec.prediction)
     elif spec.task.value != "llm":
-        raise ValidationError(f"The current data has no prediction column {spec.prediction!r}.")
+        if spec.prediction is None:
+            raise ValidationError(
+                "No column of the reference data is named like a prediction (prediction, pred, "
+                "y_pred, ...): say which column holds the model's prediction (--prediction "
+                "COLUMN; prediction= in Python)."
+            )
+        raise ValidationError(
+            f"The current data has no prediction column {spec.prediction!r}; its columns are "
+            f"{', '.join(cur.column_names)}."
+        )
     if spec.score and spec.score in cur.column_names:
         cols["score"] = cur.column(spec.score)
     for name in (*spec.feature_names, *spec.tag_columns):

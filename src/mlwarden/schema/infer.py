@@ -25,7 +25,16 @@ import pyarrow.compute as pc
 
 from mlwarden.errors import SchemaError, expected
 from mlwarden.schema.roles import guess_target
-from mlwarden.schema.spec import RESERVED_FIELDS, Feature, FeatureKind, ModelSpec, Task, _label
+from mlwarden.schema.roles import normalized_name as _norm
+from mlwarden.schema.spec import (
+    COLUMN_RE,
+    RESERVED_FIELDS,
+    Feature,
+    FeatureKind,
+    ModelSpec,
+    Task,
+    _label,
+)
 from mlwarden.tables import to_arrow
 
 __all__ = ["Inference", "infer_spec", "to_arrow"]
@@ -34,6 +43,12 @@ PREDICTION_NAMES = ("prediction", "pred", "y_pred", "predicted", "predicted_labe
 SCORE_NAMES = ("score", "proba", "probability", "y_score", "y_proba", "predicted_probability")
 TIMESTAMP_NAMES = ("timestamp", "ts", "event_time", "time", "datetime")
 ID_NAMES = ("event_id", "id", "identifier", "request_id")
+#: First words that make a column's name a prediction's or a score's ("pred (class)",
+#: "score/prob"), used when exactly one column has one.
+_ROLE_PREFIXES = {
+    "prediction": ("prediction", "pred", "predicted"),
+    "score": ("score", "proba", "probability", "prob"),
+}
 MAX_CLASSES = 50
 TEXT_MEAN_LEN = 40
 
@@ -81,7 +96,7 @@ def infer_spec(
     ('binary', [('age', 'numeric'), ('city', 'categorical')])
     """
     table = to_arrow(data)
-    cols = table.column_names
+    cols: list[str] = list(table.column_names)
     if table.num_columns == 0:
         raise SchemaError("The reference data has no columns.")
     notes: list[str] = []
@@ -100,6 +115,23 @@ def infer_spec(
             if n in cols:
                 notes.append(f"{what.capitalize()}: column {n!r} (by its name).")
                 return n
+        # the same names written otherwise: "Prediction", "y-pred", "Score (prob)"
+        normed = {c: _norm(c) for c in cols}
+        for n in names:
+            like = [c for c in cols if normed[c] == n]
+            if len(like) == 1:
+                notes.append(f"{what.capitalize()}: column {like[0]!r} (by its name).")
+                return like[0]
+        prefixes = _ROLE_PREFIXES.get(what, ())
+        like = [
+            c
+            for c in cols
+            if normed[c].split("_")[0] in prefixes
+            and (what != "score" or pa.types.is_floating(table.schema.field(c).type))
+        ]
+        if len(like) == 1:
+            notes.append(f"{what.capitalize()}: column {like[0]!r} (named like a {what}).")
+            return like[0]
         return None
 
     target_col = role(target, (), "target")
@@ -185,6 +217,13 @@ def infer_spec(
             else _infer_kind(table.column(c), c, notes, len(chosen))
         )
         if kind is None:
+            continue
+        if not COLUMN_RE.match(c):
+            notes.append(
+                f"Left out column {c!r}: a feature's name cannot start or end with a space nor "
+                "hold control characters, quotes, backslash, '=', ':' or ','; rename it to "
+                "monitor it."
+            )
             continue
         dim = None
         if kind is FeatureKind.EMBEDDING:

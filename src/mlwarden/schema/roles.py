@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TARGET_NAMES", "TargetGuess", "guess_target"]
+__all__ = ["TARGET_NAMES", "TargetGuess", "guess_target", "normalized_name"]
 
 #: Exact names of a label column (compared lower-cased, punctuation as '_'), by priority.
 TARGET_NAMES = (
@@ -63,8 +63,16 @@ class TargetGuess:
     candidates: tuple[str, ...] = ()
 
 
-def _norm(name: str) -> str:
+def normalized_name(name: str) -> str:
+    """A column's name lower-cased, each run of other characters as one '_'.
+
+    >>> normalized_name("Score (prob)")
+    'score_prob'
+    """
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+_norm = normalized_name
 
 
 def _by_name(columns: list[str]) -> list[str]:

@@ -40,7 +40,13 @@ _LABEL_SCHEMA: dict[str, Any] = {
 _LABELS_SCHEMA: dict[str, Any] = {"type": "array", "items": _LABEL_SCHEMA}
 _LABEL_OR_NULL_SCHEMA: dict[str, Any] = {"anyOf": [*_LABEL_SCHEMA["anyOf"], {"type": "null"}]}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\- ]{0,127}$")
+#: Column names as data frames have them ("age (years)", "income/month", "# visits", "Größe"):
+#: 1-128 characters, not starting or ending with a space, without control characters, quotes,
+#: backslash, or the separators of monitor and segment names ('=', ':', ',').
+COLUMN_RE = re.compile(
+    r"^[^\x00-\x20\x7f-\x9f\"'\\=:,](?:[^\x00-\x1f\x7f-\x9f\"'\\=:,]{0,126}"
+    r"[^\x00-\x20\x7f-\x9f\"'\\=:,])?$"
+)
 
 #: Top-level fields of an event; no feature or segment may use these names.
 RESERVED_FIELDS: frozenset[str] = frozenset(
@@ -133,8 +139,9 @@ class Feature(_Frozen):
     def _name(cls, v: str) -> str:
         if not COLUMN_RE.match(v):
             raise ValueError(
-                "The feature name must be 1-128 characters: letters, digits, '_', '.', '-' or "
-                f"space, starting with a letter or '_'. Got {v!r} instead."
+                "The feature name must be 1-128 characters, not starting or ending with a space, "
+                "without control characters, quotes, backslash, '=', ':' or ','. "
+                f"Got {v!r} instead."
             )
         if v in RESERVED_FIELDS:
             raise ValueError(

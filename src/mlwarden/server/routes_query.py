@@ -91,7 +91,7 @@ def counts(
     )
 
 
-@router.get("/models/{model}/columns/{column}", response_model=ColumnNumeric | ColumnTop)
+@router.get("/models/{model}/columns/{column:path}", response_model=ColumnNumeric | ColumnTop)
 def column(
     model: str,
     column: str,
