@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
@@ -37,7 +38,19 @@ def _span(i: int) -> SpanData:
 
 
 def _stored_bytes(data: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file() and "log" not in p.name)
+    """Everything the server keeps under ``data``: the raw bytes of its files (the ledger, the
+    WAL), and the text of every table of its DuckDB files (DuckDB compresses the strings it
+    checkpoints, so a byte search of the database file finds nothing either way)."""
+    out = [p.read_bytes() for p in data.rglob("*") if p.is_file() and "log" not in p.name]
+    for db in data.rglob("*.duckdb"):
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+                rows = con.execute(f'SELECT * FROM "{table}"').fetchall()
+                out.append(repr(rows).encode())
+        finally:
+            con.close()
+    return b"".join(out)
 
 
 @pytest.mark.parametrize("mode", ["off", "mask", "hash", "drop"])
@@ -108,8 +121,32 @@ def test_text_features_are_redacted_before_they_are_stored(tmp_path: Path) -> No
             r = http.post("/v1/models/tickets/events", json=rows)
             assert r.status_code == 200, r.text
             top = http.get("/v1/models/tickets/columns/note").json()
+            # rejected rows are kept for people to read, and must not keep the person either:
+            # one quoted in the reason (a text where a number belongs), one in a text feature
+            bad = [
+                {"event_id": "c", "features": {"note": "ok", "amount": EMAIL}, "prediction": 1},
+                {"event_id": "d", "features": {"note": f"to {EMAIL}", "amount": 1.0},
+                 "prediction": "not a class", "timestamp": "yesterday"},
+            ]  # fmt: skip
+            r = http.post("/v1/models/tickets/events", json=bad)
+            assert r.json()["rejected_count"] == 2, r.text  # 422: no row was accepted
+            quarantined = http.get("/v1/models/tickets/quarantine").json()
+            span = SpanData("ab" * 16, "cd" * 8, f"ask {EMAIL}", 5, 1,  # ends before it starts
+                            attributes={"gen_ai.prompt.0.content": f"I am {EMAIL}"})  # fmt: skip
+            r = http.post(
+                "/v1/traces",
+                content=encode_json([span], resource={"service.name": "bot"}),
+                headers={"content-type": "application/json"},
+            )
+            assert r.status_code == 200, r.text
+            spans_quarantined = http.get("/v1/llm/quarantine").json()
     finally:
         srv.stop()
     values = {t["value"] for t in top["top"]}
     assert values == {"mail [email] now", "nothing here"}, top
+    assert len(quarantined) == 2, quarantined
+    assert {q["event_id"] for q in quarantined if "event_id" in q} <= {"c", "d"}
+    assert EMAIL not in str(quarantined) and "[email]" in str(quarantined), quarantined
+    assert len(spans_quarantined) == 1, spans_quarantined
+    assert EMAIL not in str(spans_quarantined) and "ask [email]" in str(spans_quarantined)
     assert EMAIL.encode() not in _stored_bytes(data)

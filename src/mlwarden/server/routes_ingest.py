@@ -141,8 +141,10 @@ def _validate(
         return _redacted(spec, result, redactor)
     if arrow:
         table = parse_arrow(body, max_cells=limits.max_cells)
-        return _with_payloads(validate_actuals_table(spec, table, limits=limits), table)
-    return validate_actual_rows(spec, parse_json(body, what="actuals"), limits=limits)
+        result = _with_payloads(validate_actuals_table(spec, table, limits=limits), table)
+    else:
+        result = validate_actual_rows(spec, parse_json(body, what="actuals"), limits=limits)
+    return _redacted(spec, result, redactor)
 
 
 def _with_payloads(result: BatchResult, table: pa.Table) -> BatchResult:
@@ -177,8 +179,17 @@ def _row(table: pa.Table, i: int) -> dict[str, Any]:
 
 def _redacted(spec: ModelSpec, result: BatchResult, redactor: Redactor) -> BatchResult:
     """``result`` with its text features' values passed through ``redactor`` (before they are
-    stored: the text drift and missing-value monitors then see the redacted text)."""
-    if not redactor.active or not result.table.num_rows:
+    stored: the text drift and missing-value monitors then see the redacted text), and its
+    rejected rows' payloads and reasons too (the quarantine keeps them)."""
+    if not redactor.active:
+        return result
+    if result.rejected:  # quarantined rows are kept for people to read: no personal data either
+        rejected = [
+            replace(r, row=redactor.payload(r.row), reason=redactor.reason(r.reason))
+            for r in result.rejected
+        ]
+        result = replace(result, rejected=rejected)
+    if not result.table.num_rows:
         return result
     text = {f.name for f in (*spec.features, *result.new_features) if f.kind is FeatureKind.TEXT}
     table = result.table

@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -205,7 +206,12 @@ def _ingest(
         if redactor.active:
             for name in REDACTED_FIELDS:
                 row[name] = redactor(row.get(name))
-    return spans_table(rows, project), sorted(rejected + bad, key=lambda r: r.index)
+    out = sorted(rejected + bad, key=lambda r: r.index)
+    if redactor.active:  # the quarantine keeps what was sent: without its personal data
+        out = [
+            replace(r, row=redactor.payload(r.row), reason=redactor.reason(r.reason)) for r in out
+        ]
+    return spans_table(rows, project), out
 
 
 def _texts_row(

@@ -29,11 +29,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 from enum import StrEnum
+from typing import Any
 
 from mlwarden.errors import ConfigError, expected
 from mlwarden.stats.pii import find_pii
 
 __all__ = ["RedactionMode", "Redactor"]
+
+
+#: Keys of a rejected payload that identify the row: kept as sent, so the row can be found.
+_IDENTIFIERS = frozenset(
+    {
+        "event_id", "timestamp", "version", "trace_id", "span_id", "parent_span_id",
+        "traceId", "spanId", "parentSpanId", "startTimeUnixNano", "endTimeUnixNano",
+    }
+)  # fmt: skip
 
 
 class RedactionMode(StrEnum):
@@ -79,6 +89,32 @@ class Redactor:
             pos = f.end
         out.append(text[pos:])
         return "".join(out)
+
+    def payload(self, value: Any) -> Any:
+        """A rejected row as sent (dicts, lists, scalars) with every text in it redacted, but
+        the identifiers of the row (``event_id``, ``timestamp``, trace and span ids).
+
+        A row is quarantined because it is malformed, so which of its fields is a text feature
+        cannot be trusted: every string is passed through the detectors.
+
+        >>> Redactor("mask").payload({"event_id": "e1", "features": {"note": "ann@example.com"}})
+        {'event_id': 'e1', 'features': {'note': '[email]'}}
+        """
+        if not self.active:
+            return value
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: v if k in _IDENTIFIERS else self.payload(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.payload(v) for v in value]
+        return value
+
+    def reason(self, text: str) -> str:
+        """A rejection's reason (which may quote the value at fault) with its personal data
+        masked; in ``drop`` mode a reason with any is withheld."""
+        out = self(text)
+        return out if out is not None else "(the reason quoted personal data: withheld)"
 
     def _token(self, kind: str, value: str) -> str:
         kind = kind.split(":")[0]
