@@ -29,6 +29,7 @@ from mlwarden.monitors.segments import (
     SegmentPlan,
     plan_segment,
 )
+from mlwarden.schema.limits import without_huge_rows
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 from mlwarden.stats.thresholds import DEFAULT_BUDGET, FalseAlarmBudget
 
@@ -104,6 +105,7 @@ class MonitorSuite:
         ``skipped`` with the reason (and left out)."""
         FalseAlarmBudget.parse(self.budget)
         parse_cadence(self.cadence)
+        reference, _ = without_huge_rows(reference)  # as events with them are rejected
         ctx = FitContext(spec, reference, self.calibration)
         ctx.prepare(self._numeric_columns(spec), self._categorical_columns(spec))
         kept: list[Monitor] = []

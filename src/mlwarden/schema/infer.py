@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwarden.errors import SchemaError, expected
+from mlwarden.schema.limits import MAX_MAGNITUDE, without_huge_rows
 from mlwarden.schema.roles import guess_target
 from mlwarden.schema.roles import normalized_name as _norm
 from mlwarden.schema.spec import (
@@ -230,6 +231,13 @@ def infer_spec(
             lens = pc.list_value_length(table.column(c)).drop_null()
             dim = int(pc.max(lens).as_py()) if len(lens) else None
         feats.append(Feature(name=c, kind=kind, dim=dim))
+    _, huge = without_huge_rows(table)
+    if huge:
+        cols_txt = ", ".join(f"{n} in {c!r}" for c, n in huge.items())
+        notes.append(
+            f"Reference rows left out of the monitors' fit: values beyond ±{MAX_MAGNITUDE:g} or "
+            f"infinite ({cols_txt}); events holding such values are rejected too."
+        )
     feature_names = {f.name for f in feats}
     by_kind = Counter(f.kind.value for f in feats)
     notes.append(

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from mlwarden.errors import ConfigError, FieldError, ValidationError, expected
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "Limits",
     "check_depth",
     "time_problem",
+    "without_huge_rows",
 ]
 
 #: Event, actual and span times must lie in [EARLIEST_EVENT_TIME, LATEST_TIME).
@@ -39,6 +43,31 @@ MAX_DEPTH = 32
 #: window's sum of squares must stay a finite float64: 1e308 twice made the sums of 4,435
 #: rows null. With every value within 1e150, even 1e8 rows of it sum (and square) finite.
 MAX_MAGNITUDE = 1e150
+
+
+def without_huge_rows(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
+    """``table`` without the rows holding a number beyond :data:`MAX_MAGNITUDE` (or infinite)
+    in a numeric column, and how many rows each such column put out.
+
+    Events with such values are rejected; a reference holding them (often a sentinel such as
+    1e300 for "unknown") would give monitors infinite sums and thresholds, so they are left out
+    of it the same way. NaN and null stay: they are missing values.
+
+    >>> t, out = without_huge_rows(pa.table({"a": [1.0, 1e200, float("nan")], "b": [1, 2, 3]}))
+    >>> t.column("b").to_pylist(), out
+    ([1, 3], {'a': 1})
+    """
+    keep = None
+    out: dict[str, int] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not pa.types.is_floating(column.type):
+            continue  # integers of 64 bits cannot exceed 1e150
+        huge = pc.fill_null(pc.greater(pc.abs(column), MAX_MAGNITUDE), False)
+        n = pc.sum(huge).as_py() or 0
+        if n:
+            out[name] = int(n)
+            keep = pc.invert(huge) if keep is None else pc.and_(keep, pc.invert(huge))
+    return (table if keep is None else table.filter(keep)), out
 
 
 def time_problem(t: datetime, *, earliest: datetime = EARLIEST_EVENT_TIME) -> str | None:

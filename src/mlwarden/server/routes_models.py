@@ -13,6 +13,7 @@ from mlwarden.errors import ConflictError, MlwardenError, NotFoundError, Validat
 from mlwarden.monitors import service
 from mlwarden.schema.changes import describe_changes, merge_registered
 from mlwarden.schema.infer import infer_spec
+from mlwarden.schema.limits import MAX_MAGNITUDE, without_huge_rows
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.server.api_models import (
     DeletedOut,
@@ -213,6 +214,19 @@ async def upload_reference(
     table = await asyncio.to_thread(_read_table, body, media_type(request))
     if table.num_rows == 0:
         raise ValidationError("The reference data has no rows.")
+    table, huge = await asyncio.to_thread(without_huge_rows, table)
+    left_out = (
+        [
+            f"{sum(huge.values())} reference row(s) left out: values beyond "
+            f"±{MAX_MAGNITUDE:g} or infinite ("
+            + ", ".join(f"{n} in {c!r}" for c, n in huge.items())
+            + "); events holding such values are rejected too."
+        ]
+        if huge
+        else []
+    )
+    if table.num_rows == 0:
+        raise ValidationError(f"The reference data has no rows left: {left_out[0]}")
     try:
         existing: ModelSpec | None = store.get_model(project, model).spec
     except NotFoundError:
@@ -223,7 +237,7 @@ async def upload_reference(
         ref = await asyncio.to_thread(
             store.put_reference, project, model, table, version=version, name=name
         )
-        return ReferenceOut.of(ref)
+        return ReferenceOut.of(ref, notes=left_out)
     inf = await asyncio.to_thread(
         infer_spec,
         table,
@@ -235,7 +249,7 @@ async def upload_reference(
         segments=segments or (),
         sensitive=sensitive or (),
     )
-    spec, notes, changes = inf.spec, list(inf.notes), []
+    spec, notes, changes = inf.spec, [*left_out, *inf.notes], []
     if existing is not None:
         spec = merge_registered(existing, inf.spec)
         changes = describe_changes(existing, spec)
