@@ -237,16 +237,18 @@ def test_yaml_on_key_and_round_trip() -> None:
                 "webhook": "https://h.example",
                 "command": ["true"],
             },
-            "The action 'x' must set exactly one of 'webhook' and 'command'; it sets both.",
+            "The action 'x' must set exactly one of 'webhook', 'command' and 'pipeline'; it sets "
+            "'webhook' and 'command'.",
         ),
         (
             {"name": "x", "on": {"kinds": ["drift"]}},
-            "The action 'x' must set exactly one of 'webhook' and 'command'; it sets neither.",
+            "The action 'x' must set exactly one of 'webhook', 'command' and 'pipeline'; it sets "
+            "none.",
         ),
         (
             {"name": "x", "on": {"kinds": ["drift"]}, "command": ["true"], "shell": True},
             "The action 'x' has no parameter 'shell'; its parameters are backoff_s, command, "
-            "dry_run, max_runs, name, on, per, retries, secret, timeout_s, webhook.",
+            "dry_run, max_runs, name, on, per, pipeline, retries, secret, timeout_s, webhook.",
         ),
         (
             {"name": "x", "on": {"min_severity": "high"}, "command": ["true"]},

@@ -1,8 +1,10 @@
-"""Automated actions: run a command or call a webhook when an incident matches (opt-in).
+"""Automated actions: run a command, call a webhook or start a pipeline when an incident matches.
 
 An :class:`Action` says *when* (``on``: incident kinds and/or signature patterns, a minimum
 severity, the events, ``opened`` by default) and *what*: exactly one of ``webhook`` (POST the
-incident JSON, signed like the webhook channel) or ``command`` (an argv list run without a
+incident JSON, signed like the webhook channel), ``pipeline`` (start an Airflow DAG run, an Argo
+workflow, a GitHub Actions workflow or a Kubeflow pipeline run with the incident as its
+parameters: :mod:`mlwarden.incidents.pipelines`) or ``command`` (an argv list run without a
 shell, the incident JSON on stdin, a minimal environment: ``PATH``, ``HOME``, ``LANG``, the
 ``MLWARDEN_*`` variables of the incident and the variables the operator allows, never the
 whole server environment). Command actions come only from the server's own configuration
@@ -37,6 +39,7 @@ from mlwarden.incidents.channels.webhook import (
     to_json,
     webhook_document,
 )
+from mlwarden.incidents.pipelines import check_pipeline, pipeline_call
 from mlwarden.incidents.record import SEVERITIES, IncidentEvent, Notification
 
 __all__ = ["Action", "ActionRun", "ActionRunner", "AuditLog", "MemoryAuditLog", "RunStatus"]
@@ -146,10 +149,10 @@ class Action(Configurable):
     >>> retrain.dry_run, retrain.max_runs  # a dry run unless told otherwise
     (True, 2)
     >>> Action.from_dict({"name": "x", "on": {"kinds": ["drift"]}, "webhook": "https://h.example",
-    ...                   "command": ["true"]})
+    ...                   "command": ["true"]})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mlwarden.errors.ConfigError: The action 'x' must set exactly one of 'webhook' and 'command'; it sets both.
+    mlwarden.errors.ConfigError: The action 'x' must set exactly one of 'webhook', ... it sets 'webhook' and 'command'.
     """
 
     def __init__(
@@ -159,6 +162,7 @@ class Action(Configurable):
         on: dict[str, Any],
         webhook: str | None = None,
         command: list[str] | None = None,
+        pipeline: dict[str, Any] | None = None,
         secret: str | None = None,
         dry_run: bool = True,
         max_runs: int | None = 1,
@@ -171,6 +175,7 @@ class Action(Configurable):
         self.on = on
         self.webhook = webhook
         self.command = command
+        self.pipeline = pipeline
         self.secret = secret
         self.dry_run = dry_run
         self.max_runs = max_runs
@@ -209,11 +214,15 @@ class Action(Configurable):
         """Check the configuration; raise :class:`ConfigError` naming the bad parameter."""
         self.check_name("an action")
         self._validate_on()
-        if (self.webhook is None) == (self.command is None):
-            sets = "both" if self.webhook is not None else "neither"
+        given = [k for k in ("webhook", "command", "pipeline") if getattr(self, k) is not None]
+        if len(given) != 1:
+            sets = " and ".join(repr(k) for k in given) if given else "none"
             raise ConfigError(
-                f"The {self.where} must set exactly one of 'webhook' and 'command'; it sets {sets}."
+                f"The {self.where} must set exactly one of 'webhook', 'command' and 'pipeline'; "
+                f"it sets {sets}."
             )
+        if self.pipeline is not None:
+            check_pipeline(self.pipeline, where=self.where)
         if self.webhook is not None:
             if not isinstance(self.webhook, str):
                 self.bad("webhook", "be an http:// or https:// URL with a host", self.webhook)
@@ -280,6 +289,13 @@ class Action(Configurable):
         """What a run does, for dry runs and logs (URLs redacted)."""
         if self.webhook is not None:
             return f"POST the incident JSON to {redact_url(self.webhook)}"
+        if self.pipeline is not None:
+            p = self.pipeline
+            what = {"airflow": f"DAG {p.get('dag_id')!r}",
+                    "argo": f"workflow template {p.get('template')!r}",
+                    "github": f"workflow {p.get('workflow')!r} of {p.get('repository')!r}",
+                    "kubeflow": f"pipeline {p.get('pipeline_id')!r}"}.get(str(p.get("kind")), "")  # fmt: skip
+            return f"start the {p.get('kind')} {what} with the incident as its parameters"
         return f"run {list(self.command or [])!r} with the incident JSON on stdin"
 
     def execute(
@@ -290,6 +306,8 @@ class Action(Configurable):
             body = to_json(webhook_document(note))
             if self.webhook is not None:
                 return self._post(note, body, policy)
+            if self.pipeline is not None:
+                return self._start(note, policy)
             return self._run(note, body, policy)
         except ConfigError as exc:  # a ${VAR} that is not set
             return RunStatus.FAILED, str(exc)
@@ -328,6 +346,33 @@ class Action(Configurable):
                 f"HTTP {out.status_code} ({out.attempts} attempt{'s' * (out.attempts > 1)})",
             )
         return RunStatus.FAILED, out.error
+
+    def _start(self, note: Notification, policy: AlertingPolicy) -> tuple[RunStatus, str]:
+        assert self.pipeline is not None
+        call = pipeline_call(
+            self.pipeline,
+            note,
+            expand=lambda param, value: self.expand(param, value, policy=policy),
+        )
+        if problem := check_http_url(call.url):
+            raise ConfigError(f"The 'pipeline.url' of {self.where} must {problem} once expanded.")
+        out = post_json(
+            call.url,
+            to_json(call.body),
+            headers={**call.headers, "X-Mlwarden-Delivery": note.key},
+            secret=None,
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            max_backoff_s=max(60.0, self.backoff_s),
+            policy=policy,
+        )
+        kind = self.pipeline["kind"]
+        if out.ok:
+            return RunStatus.DONE, f"{kind}: started {call.run} (HTTP {out.status_code})"
+        if call.conflict_is_done and out.status_code == 409:
+            return RunStatus.DONE, f"{kind}: {call.run} was started already (HTTP 409)"
+        return RunStatus.FAILED, f"{kind}: {out.error}"
 
     def _run(
         self, note: Notification, body: bytes, policy: AlertingPolicy
