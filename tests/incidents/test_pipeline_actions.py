@@ -59,7 +59,8 @@ def test_each_pipeline_is_started_once_with_the_incident() -> None:
         params = s["parameters"]
         assert params["incident_id"] == str(n.incident_id), kind
         assert params["model"] == n.model and params["signature"] == payload["signature"]
-        assert params["retrain_from"] == str(payload["first_window"]), kind
+        onset = (payload.get("causes") or {}).get("onset") or payload["first_window"]
+        assert params["retrain_from"] == str(onset), kind
         assert params["retrain_to"] == str(payload["last_window"]), kind
         assert all(isinstance(v, str) for v in params.values())
     assert n.key == "default/credit_risk/12/0/opened"  # as a valid run name:
@@ -75,6 +76,16 @@ def test_each_pipeline_is_started_once_with_the_incident() -> None:
     )
     assert by["argo"].status is RunStatus.DONE and "started already" in by["argo"].detail
     assert sum(s["kind"] in ("airflow", "argo") for s in fake.started) == 2
+
+
+def test_the_window_to_retrain_on_starts_at_the_onset_found() -> None:
+    with fake_pipelines() as fake:
+        p = _pipelines(fake.url)["kubeflow"]
+        action = Action("k", on=ON, pipeline=p, dry_run=False)
+        n = note(causes={"onset": "2026-02-26T00:00:00+00:00", "features": []})
+        (run,) = ActionRunner([action], MemoryAuditLog(), policy=LOCAL).run(n)
+    assert run.status is RunStatus.DONE, run.detail
+    assert fake.started[0]["parameters"]["retrain_from"] == "2026-02-26T00:00:00+00:00"
 
 
 def test_undeclared_parameters_fail_and_a_chosen_subset_goes_through() -> None:

@@ -3,8 +3,9 @@
 An action's ``pipeline`` (instead of ``webhook`` or ``command``) names one of four kinds and
 where to start it. Each run sends the request that system's stable API documents, with the
 incident as its parameters: the incident id, model, kind, signature, severity, a link, and the
-window to retrain on (``retrain_from`` / ``retrain_to``: the start of the first and the last
-window that fired, ISO 8601 UTC).
+window to retrain on (``retrain_from``: the onset of the change the root-cause analysis found,
+as in the incident's "retrain on the window since ..." recommendation, else the first window
+that fired; ``retrain_to``: the start of the last window that fired; ISO 8601 UTC).
 
 ========== ================================================================ ==================
 kind       request                                                          identity
@@ -145,7 +146,11 @@ def check_pipeline(spec: object, *, where: str) -> None:
 def parameters(note: Notification) -> dict[str, str]:
     """The incident as a pipeline's parameters (strings: every API takes those)."""
     p = note.payload
-    first, last = p.get("first_window"), p.get("last_window")
+    found = p.get("causes")
+    causes: dict[str, Any] = found if isinstance(found, dict) else {}
+    # the root-cause analysis' onset of the change when it found one (the recommendation's
+    # "retrain on the window since ..."), else the first window that fired
+    first, last = causes.get("onset") or p.get("first_window"), p.get("last_window")
     values = {
         "incident_id": note.incident_id,
         "project": note.project,
