@@ -150,6 +150,20 @@ def serve(
         int | None,
         typer.Option(help="Also receive OTLP over gRPC on this port (4317 usual); off if unset."),
     ] = None,
+    otlp_metrics_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="Push the /metrics state over OTLP/HTTP to this collector base URL "
+            "(e.g. http://collector:4318); off if unset."
+        ),
+    ] = None,
+    otlp_metrics_interval: Annotated[
+        float, typer.Option(help="Seconds between two OTLP metrics pushes.")
+    ] = 60.0,
+    otlp_metrics_header: Annotated[
+        list[str] | None,
+        typer.Option(help="A header of each OTLP metrics push, NAME=VALUE (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR.
 
@@ -186,9 +200,26 @@ def serve(
         access_log_retention_days=access_log_retention_days,
         syslog_address=syslog_address,
         otlp_grpc_port=otlp_grpc_port,
+        otlp_metrics_endpoint=otlp_metrics_endpoint,
+        otlp_metrics_interval_s=otlp_metrics_interval,
+        otlp_metrics_headers=_headers(otlp_metrics_header or [], "--otlp-metrics-header"),
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)
+
+
+def _headers(items: list[str], option: str) -> tuple[tuple[str, str], ...]:
+    """``NAME=VALUE`` options as header pairs; a clear error for anything else."""
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value:
+            raise typer.BadParameter(
+                f"must look like NAME=VALUE (e.g. DD-API-KEY=...). Got {item!r} instead.",
+                param_hint=option,
+            )
+        out.append((name.strip(), value))
+    return tuple(out)
 
 
 @keys_app.command("create")

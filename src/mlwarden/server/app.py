@@ -132,6 +132,16 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 port=settings.otlp_grpc_port,
                 max_message_bytes=settings.max_body_bytes,
             ).start()
+        pusher = None
+        if settings.otlp_metrics_endpoint is not None:  # OTLP metrics out, beside /metrics
+            from mlwarden.server.otlp_push import OtlpMetricsPusher
+
+            pusher = OtlpMetricsPusher(
+                app.state,
+                endpoint=settings.otlp_metrics_endpoint,
+                interval_s=settings.otlp_metrics_interval_s,
+                headers=dict(settings.otlp_metrics_headers),
+            ).start()
         tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
         if settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
@@ -142,6 +152,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 task.cancel()
             if grpc_receiver is not None:
                 await asyncio.to_thread(grpc_receiver.stop)
+            if pusher is not None:  # one last push, before the store closes
+                await asyncio.to_thread(pusher.stop)
             await asyncio.to_thread(app.state.jobs.stop)
             warm_stop.set()
             await asyncio.to_thread(warming.join, 60)

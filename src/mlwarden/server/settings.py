@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,12 @@ class ServerSettings:
     syslog_address: str | None = None
     #: Port of the OTLP/gRPC receiver (traces, logs, metrics) on ``host``; None: off.
     otlp_grpc_port: int | None = None
+    #: Push the /metrics state over OTLP/HTTP to this collector base URL; None: off.
+    otlp_metrics_endpoint: str | None = None
+    #: Seconds between two pushes.
+    otlp_metrics_interval_s: float = 60.0
+    #: Headers of each push (an API key of the receiving service).
+    otlp_metrics_headers: tuple[tuple[str, str], ...] = ()
 
     def validate(self) -> ServerSettings:
         if not 0 < self.port < 65536:
@@ -97,6 +104,23 @@ class ServerSettings:
                     "otlp-grpc-port",
                     "be in 1..65535 and not --port",
                     self.otlp_grpc_port,
+                )
+            )
+        if self.otlp_metrics_endpoint is not None and not re.match(
+            r"^https?://[^/\s]+", self.otlp_metrics_endpoint
+        ):
+            raise ConfigError(
+                expected(
+                    "option",
+                    "otlp-metrics-endpoint",
+                    "be an http:// or https:// URL (the collector's base URL)",
+                    self.otlp_metrics_endpoint,
+                )
+            )
+        if not self.otlp_metrics_interval_s >= 1:
+            raise ConfigError(
+                expected(
+                    "option", "otlp-metrics-interval", "be >= 1 (s)", self.otlp_metrics_interval_s
                 )
             )
         if not 0 <= self.commit_interval_ms <= 200:
