@@ -22,6 +22,7 @@ __all__ = [
     "WINDOWS",
     "column_summary",
     "confusion_counts",
+    "score_bins",
     "event_counts",
     "filter_events",
     "regression_sums",
@@ -115,6 +116,32 @@ def confusion_counts(
     keys["actual"] = joined.actual
     out = joined.group_by(**keys).aggregate(n=joined.count()).order_by(list(keys))
     return _int_counts(out.to_pyarrow())
+
+
+def score_bins(
+    events: Any, actuals: Any, *, bins: int, positive: str, **filters: Any
+) -> tuple[list[int], list[int], int, int]:
+    """Labelled events with a score, counted in ``bins`` equal bins over [0, 1] by whether their
+    actual is ``positive``: (positives per bin, negatives per bin, scores below 0, scores above 1).
+
+    Bin ``b`` holds ``b/bins <= score < (b+1)/bins`` (a score within 1e-9 below an edge counts
+    as on it, so decimal scores such as 0.58 land where they are written); scores outside
+    [0, 1] fall in the end bins and are counted apart."""
+    ev = filter_events(events, **filters)
+    joined = ev.inner_join(actuals.select("event_id", "actual"), "event_id")
+    joined = joined.filter(joined.score.notnull(), joined.actual.notnull())
+    raw = (joined.score * bins + 1e-9).floor().cast("int64")
+    b = ibis.greatest(ibis.least(raw, bins - 1), 0)
+    grouped = joined.group_by(
+        b=b, pos=(joined.actual == positive), low=joined.score < 0, high=joined.score > 1
+    ).aggregate(n=joined.count())
+    pos, neg = [0] * bins, [0] * bins
+    below = above = 0
+    for row in grouped.to_pyarrow().to_pylist():
+        (pos if row["pos"] else neg)[int(row["b"])] += int(row["n"])
+        below += int(row["n"]) if row["low"] else 0
+        above += int(row["n"]) if row["high"] else 0
+    return pos, neg, below, above
 
 
 def regression_sums(
