@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BeforeValidator
 
 from mlwarden.analysis.window_compare import MAX_ROWS, TimeWindow, compare_windows
-from mlwarden.monitors.window_reference import reference_from_window
+from mlwarden.monitors.window_reference import WindowReference, reference_from_window
 from mlwarden.server.api_windows import CompareOut, FromWindowIn, FromWindowOut
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Read
@@ -70,6 +70,23 @@ def reference_from_events(
         max_rows=body.max_rows,
         name=body.name,
     )
+    audit_window_reference(
+        request, project, model, made, start=body.start, end=body.end, segment=body.segment
+    )
+    return FromWindowOut.of(made)
+
+
+def audit_window_reference(
+    request: Request,
+    project: str,
+    model: str,
+    made: WindowReference,
+    *,
+    start: datetime,
+    end: datetime,
+    segment: dict[str, str] | None,
+) -> None:
+    """The audit entry of a reference made from a window (the API's and the UI's)."""
     audit(
         request,
         "reference.from_window",
@@ -77,13 +94,13 @@ def reference_from_events(
         None,
         {
             "reference": made.reference.uid,
-            "start": body.start.isoformat(),
-            "end": body.end.isoformat(),
-            "segment": body.segment,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "segment": segment,
             "events": made.events,
             "rows": made.rows,
+            "sampled": made.sampled,
             "monitors": made.monitors,
         },
         project=project,
     )
-    return FromWindowOut.of(made)
