@@ -5,6 +5,8 @@ caller's project; on the real server with real HTTP."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -284,6 +286,32 @@ def test_empty_or_small_windows_are_refused(env: Env) -> None:
     r = env.http.post(url, json={"start": "2026-01-02", "end": "2026-01-01"}, headers=admin)
     assert r.status_code == 422
     assert len(env.http.get(f"/v1/models/{MODEL}/references", headers=admin).json()) == n_refs
+
+
+def test_cli_makes_a_window_the_reference(env: Env) -> None:
+    admin = env.keys["admin"]
+    args = ["models", "reference-from-window", MODEL, "--start", A0.isoformat(),
+            "--end", (A0 + timedelta(hours=3)).isoformat(), "--segment", "region=north",
+            "--url", str(env.http.base_url), "--api-key", admin]  # fmt: skip
+    n_refs = len(env.http.get(f"/v1/models/{MODEL}/references", headers=_h(admin)).json())
+    r = _cli(*args)  # no terminal to confirm on: refused
+    assert r.returncode != 0 and "confirm with --yes" in r.stderr
+    r = _cli(*args, "--yes")
+    assert r.returncode == 0, r.stderr
+    north = sum(g == "north" for g in env.sent.region["a"])
+    refs = env.http.get(f"/v1/models/{MODEL}/references", headers=_h(admin)).json()
+    assert len(refs) == n_refs + 1 and refs[-1]["rows"] == north
+    assert f"Reference {refs[-1]['id']} of '{MODEL}': {north:,} rows" in r.stdout
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlwarden.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_search_is_case_insensitive_bounded_and_project_scoped(env: Env) -> None:
