@@ -17,7 +17,6 @@ window's, aggregated in the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +30,7 @@ from mlwarden.monitors.feature_drift import FeatureDrift
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 from mlwarden.stats import classification as cls_stats
 from mlwarden.stats import regression as reg_stats
+from mlwarden.stats.baseline import CategoricalBaseline
 from mlwarden.stats.drift import DriftResult, categorical_drift, ks, numeric_drift
 from mlwarden.store import queries
 from mlwarden.store.window_rows import window_rows
@@ -232,8 +232,11 @@ def _floats(col: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.asarray(arr, dtype=np.float64)
 
 
-def _labels(col: pa.ChunkedArray) -> list[str]:
-    return [str(v) for v in pc.cast(col, pa.string()).to_pylist() if v is not None]
+def _tally(col: pa.ChunkedArray) -> dict[str, int]:
+    """Count of each value (as a string; booleans 'true' / 'false'), counted by Arrow."""
+    counted = pc.value_counts(pc.cast(col, pa.string()).drop_null())
+    values = counted.field("values").to_pylist()
+    return dict(zip(values, counted.field("counts").to_pylist(), strict=True))
 
 
 def _column(name: str, numeric: bool, a: pa.ChunkedArray, b: pa.ChunkedArray) -> ColumnComparison:
@@ -248,12 +251,13 @@ def _column(name: str, numeric: bool, a: pa.ChunkedArray, b: pa.ChunkedArray) ->
             res["ks"] = _exact_ks(va, vb)
             return _compared(name, "numeric", stat, "ks", res, side_a, side_b)
     else:
-        la, lb = _labels(a), _labels(b)
-        side_a = _category_side(la, len(a), lb)
-        side_b = _category_side(lb, len(b), la)
+        ca, cb = _tally(a), _tally(b)
+        side_a = _category_side(ca, len(a), cb)
+        side_b = _category_side(cb, len(b), ca)
         stat = "jensen_shannon"
-        if la and lb:
-            res = categorical_drift(la, lb)
+        if ca and cb:
+            base = CategoricalBaseline.from_counts(ca)
+            res = categorical_drift(base, base.count_mapping(cb))
             return _compared(name, "categorical", stat, "chi_square", res, side_a, side_b)
     kind = "numeric" if numeric else "categorical"
     which = "A" if side_a.n == 0 else "B"
@@ -311,22 +315,16 @@ def _numeric_side(values: np.ndarray[Any, np.dtype[np.float64]], rows: int) -> C
     )
 
 
-def _category_side(values: Sequence[str], rows: int, other: Sequence[str]) -> ColumnSide:
-    if not values:
+def _category_side(mine: dict[str, int], rows: int, theirs: dict[str, int]) -> ColumnSide:
+    n = sum(mine.values())
+    if not n:
         return ColumnSide(n=0, missing=rows)
-    mine, theirs = _tally(values), _tally(other)
     top = sorted(set(mine) | set(theirs), key=lambda k: (-(mine.get(k, 0) + theirs.get(k, 0)), k))
-    n = len(values)
     return ColumnSide(
         n=n,
         missing=rows - n,
         shares={k: mine.get(k, 0) / n for k in top[:TOP_CATEGORIES]},
     )
-
-
-def _tally(values: Sequence[str]) -> dict[str, int]:
-    keys, counts = np.unique(np.asarray(values, dtype=object).astype(str), return_counts=True)
-    return {str(k): int(c) for k, c in zip(keys, counts, strict=True)}
 
 
 def _side(

@@ -86,6 +86,11 @@ def reference_from_window(
     record = store.get_model(project, model)
     spec: ModelSpec = record.spec
     mapping = _columns(spec)
+    if spec.task is Task.LLM or not mapping:
+        raise ValidationError(
+            f"Model {model!r} has no features or outputs a reference could hold (an LLM app's "
+            "monitors learn from its recent spans). Nothing was stored."
+        )
     got = window_rows(
         store,
         record,
