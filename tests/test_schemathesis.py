@@ -80,6 +80,21 @@ parameters = { model = "scratch-v" }
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404"]
 
 [[operations]]
+# each window's end after its start; a 'segment' names a column of the model
+include-operation-id = ["compare"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
+# 'end' after 'start', and the window must hold at least 100 events (a segment: a column)
+include-operation-id = ["reference_from_events"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
+# 'q' must hold more than spaces
+include-operation-id = ["search_route"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "422"]
+
+[[operations]]
 # the body is a file (CSV / Parquet / Arrow) or YAML text that must parse to the documented
 # shape; the budget is a small language ('1 per 30 days', 'two per week')
 include-operation-id = ["upload_reference", "put_alerting", "apply_monitors", "setup_monitors"]

@@ -25,6 +25,7 @@ from mlwarden.cli.alerting import alerting_app
 from mlwarden.cli.incidents import incidents_app
 from mlwarden.cli.monitors import monitors_app
 from mlwarden.cli.options import ApiKey, Url
+from mlwarden.cli.window_reference import reference_from_window
 from mlwarden.errors import MlwardenError, StoreOpenError
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ keys_app = typer.Typer(
 models_app = typer.Typer(
     help="List, inspect and register models on a running server.", no_args_is_help=True
 )
+models_app.command("reference-from-window")(reference_from_window)
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(monitors_app, name="monitors")

@@ -33,7 +33,9 @@ from mlwarden.server import (
     routes_otlp_signals,
     routes_query,
     routes_scores,
+    routes_search,
     routes_security,
+    routes_windows,
     ui,
 )
 from mlwarden.server.access_log import AccessLogMiddleware
@@ -200,6 +202,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
     app.include_router(routes_security.router)
+    app.include_router(routes_windows.router)
+    app.include_router(routes_search.router)
     app.include_router(metrics.router)  # Prometheus /metrics
     app.include_router(ui.router)  # the web UI under /ui (and / redirecting to it)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")

@@ -120,6 +120,11 @@ class IncidentStorage(ABC):
     ) -> list[dict[str, Any]]: ...
 
     @abstractmethod
+    def find_incidents(self, project: str, text: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Incidents of ``project`` whose title or model holds ``text`` (any case), or whose id
+        it is (``12`` or ``#12``); newest first, at most ``limit``."""
+
+    @abstractmethod
     def count_incidents(
         self,
         project: str | None = None,

@@ -10,6 +10,7 @@ cause analysis) cannot overwrite what a person did meanwhile.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -164,6 +165,20 @@ class IncidentTables:
             f"SELECT {_COLUMNS} FROM incidents WHERE {where} "
             "ORDER BY last_window DESC, id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
+        )
+        return [_as_dict(r) for r in rows]
+
+    def find_incidents(self, project: str, text: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Incidents of ``project`` whose title or model holds ``text`` (any case), or whose id
+        it is (``12`` or ``#12``); newest first."""
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+        digits = text.strip().lstrip("#")
+        ident = int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 18 else -1
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM incidents WHERE project = ? AND (id = ? OR "
+            "title ILIKE ? ESCAPE '\\' OR model ILIKE ? ESCAPE '\\') "
+            "ORDER BY id = ? DESC, last_window DESC, id DESC LIMIT ?",
+            [project, ident, pattern, pattern, ident, limit],
         )
         return [_as_dict(r) for r in rows]
 

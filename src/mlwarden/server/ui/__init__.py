@@ -11,12 +11,14 @@ from fastapi import APIRouter
 
 from mlwarden.server.ui import (
     pages_compare,
+    pages_compare_windows,
     pages_feedback,
     pages_incidents,
     pages_model,
     pages_monitors,
     pages_overview,
     pages_quarantine,
+    pages_search,
     pages_security,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
@@ -30,8 +32,10 @@ for _pages in (
     pages_model,
     pages_monitors,
     pages_compare,
+    pages_compare_windows,
     pages_incidents,
     pages_quarantine,
+    pages_search,
     pages_security,
     pages_feedback,
 ):
