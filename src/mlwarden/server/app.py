@@ -23,6 +23,7 @@ from mlwarden.server import (
     metrics,
     openapi,
     routes_alerting,
+    routes_annotations,
     routes_incidents,
     routes_ingest,
     routes_llm,
@@ -185,6 +186,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_scores.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
+    app.include_router(routes_annotations.router)
     app.include_router(routes_security.router)
     app.include_router(metrics.router)  # Prometheus /metrics
     app.include_router(ui.router)  # the web UI under /ui (and / redirecting to it)
