@@ -80,6 +80,18 @@ parameters = { model = "scratch-v" }
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404"]
 
 [[operations]]
+# an annotation's 'end' must come after its 'time'
+include-operation-id = ["create_model_annotation", "create_project_annotation"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
+# an annotation id is one made earlier in the run, or gone; the model is pinned to 'm', so a
+# request generated with an invalid model name is sent with the valid one (and may succeed)
+include-operation-id = ["delete_model_annotation", "delete_project_annotation"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404"]
+checks.negative_data_rejection.expected-statuses = ["200", "400", "404", "405", "422"]
+
+[[operations]]
 # the body is a file (CSV / Parquet / Arrow) or YAML text that must parse to the documented
 # shape; the budget is a small language ('1 per 30 days', 'two per week')
 include-operation-id = ["upload_reference", "put_alerting", "apply_monitors", "setup_monitors"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from mlwarden.errors import expected
 from mlwarden.schema.limits import time_problem
@@ -57,17 +57,18 @@ class AnnotationIn(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    text: str
+    # the bounds are checked by the validators below (in our wording); declared for OpenAPI
+    text: str = Field(json_schema_extra={"minLength": 1, "maxLength": MAX_TEXT, "pattern": r"\S"})
     kind: AnnotationKind = AnnotationKind.NOTE
     time: datetime | None = None
     end: datetime | None = None
-    author: str = ""
+    author: str = Field("", json_schema_extra={"maxLength": MAX_AUTHOR})
 
     @field_validator("text")
     @classmethod
     def _text(cls, v: str) -> str:
         t = v.strip()
-        if not t or len(t) > MAX_TEXT:
+        if not t or len(v) > MAX_TEXT:
             raise ValueError(
                 expected("field", "text", f"be 1-{MAX_TEXT} characters (not only spaces)", v)
             )
@@ -77,9 +78,16 @@ class AnnotationIn(BaseModel):
     @classmethod
     def _author(cls, v: str) -> str:
         t = v.strip()
-        if len(t) > MAX_AUTHOR:
+        if len(v) > MAX_AUTHOR:
             raise ValueError(expected("field", "author", f"be at most {MAX_AUTHOR} characters", v))
         return t
+
+    @field_validator("time", "end", mode="before")
+    @classmethod
+    def _iso(cls, v: object, info: ValidationInfo) -> object:
+        if v is None or isinstance(v, (str, datetime)):
+            return v  # a number is not read as epoch seconds: ISO 8601 only
+        raise ValueError(expected("field", str(info.field_name), "be an ISO 8601 time", v))
 
     @field_validator("time", "end")
     @classmethod
