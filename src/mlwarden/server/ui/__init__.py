@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mlwarden.server.ui import (
+    pages_annotations,
     pages_compare,
     pages_feedback,
     pages_incidents,
@@ -34,5 +35,6 @@ for _pages in (
     pages_quarantine,
     pages_security,
     pages_feedback,
+    pages_annotations,
 ):
     router.include_router(_pages.router)
