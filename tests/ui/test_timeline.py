@@ -166,6 +166,13 @@ def test_dragging_across_a_chart_zooms_and_back_returns(page: Page, demo: Demo) 
     page.page.go_forward()
     page.page.wait_for_load_state("networkidle")
     assert page.page.url == zoomed
+    # the filters show the zoomed times and keep them when another filter changes
+    assert page.page.input_value("#f-start") == q["start"][0]
+    with page.page.expect_navigation():
+        page.page.select_option("#f-segment", "region=north")
+    q2 = _query(page.page.url)
+    assert q2["start"] == q["start"] and q2["end"] == q["end"]
+    assert q2["segment"] == ["region=north"]
     with page.page.expect_navigation():
         page.page.click("#reset-zoom")
     q = _query(page.page.url)
