@@ -93,6 +93,16 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
 # 'q' must hold more than spaces
 include-operation-id = ["search_route"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "422"]
+# an annotation's 'end' must come after its 'time'
+include-operation-id = ["create_model_annotation", "create_project_annotation"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
+# an annotation id is one made earlier in the run, or gone; the model is pinned to 'm', so a
+# request generated with an invalid model name is sent with the valid one (and may succeed)
+include-operation-id = ["delete_model_annotation", "delete_project_annotation"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404"]
+checks.negative_data_rejection.expected-statuses = ["200", "400", "404", "405", "422"]
 
 [[operations]]
 # the body is a file (CSV / Parquet / Arrow) or YAML text that must parse to the documented

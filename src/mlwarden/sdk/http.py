@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from mlwarden.schema.annotation import AnnotationIn
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.sdk.transport import Outcome, Result, Transport
 
@@ -105,6 +106,19 @@ class HTTPTransport(Transport):
         if r.status_code in (200, 201, 409):  # 409: registered meanwhile with another spec
             return Outcome(Result.OK)
         return _outcome(r.status_code, _json(r), r.headers.get("retry-after"), 0)
+
+    def annotate(self, model: str, annotation: AnnotationIn) -> Outcome:
+        import httpx
+
+        try:
+            r = self._http().post(
+                f"/v1/models/{model}/annotations",
+                content=annotation.model_dump_json(exclude_none=True),
+                headers={"content-type": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            return Outcome(Result.RETRY, reason=f"{type(exc).__name__} from {self.url}")
+        return _outcome(r.status_code, _json(r), r.headers.get("retry-after"), 1)
 
     def model_names(self) -> list[str] | None:
         import httpx

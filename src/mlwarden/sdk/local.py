@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from mlwarden.errors import ConflictError, MlwardenError, NotFoundError, StorageError
+from mlwarden.schema.annotation import AnnotationIn
 from mlwarden.schema.batch import validate_actuals_table, validate_table
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.sdk.transport import Outcome, Result, Transport
@@ -98,6 +99,17 @@ class LocalTransport(Transport):
             return [m.name for m in self.store().list_models(self.project)]
         except MlwardenError:
             return None
+
+    def annotate(self, model: str, annotation: AnnotationIn) -> Outcome:
+        try:
+            self.store().put_annotation(self.project, model, annotation)
+        except NotFoundError as exc:
+            return Outcome(Result.MISSING_MODEL, reason=str(exc))
+        except StorageError as exc:
+            return Outcome(Result.RETRY, reason=str(exc))
+        except MlwardenError as exc:
+            return Outcome(Result.FAILED, reason=f"{type(exc).__name__}: {exc}")
+        return Outcome(Result.OK, accepted=1)
 
     def register_model(self, spec: ModelSpec) -> Outcome:
         try:

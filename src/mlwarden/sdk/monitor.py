@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 from mlwarden.errors import ConfigError, ValidationError, expected
 from mlwarden.schema.spec import ModelSpec, Task, check_name
 from mlwarden.sdk import lifecycle
+from mlwarden.sdk.annotate import send_annotation
 from mlwarden.sdk.columns import EventItem, batch_table
 from mlwarden.sdk.delivery import MonitorStats
 from mlwarden.sdk.ids import EventIds
@@ -334,6 +336,22 @@ class Monitor:
         self._wake.set()
         ids: list[str] = events.column("event_id").to_pylist()
         return ids
+
+    def annotate(
+        self,
+        text: str,
+        *,
+        kind: str = "note",
+        at: datetime | None = None,
+        end: datetime | None = None,
+        author: str = "",
+    ) -> bool:
+        """Mark ``text`` at ``at`` (default now) on the model's charts: ``kind`` is deploy,
+        note, incident, config or data. Sent at once; never raises: False when it was not
+        stored (the reason is logged). See :func:`mlwarden.sdk.annotate.send_annotation`."""
+        return send_annotation(
+            self.transport, self.model, text, kind=kind, at=at, end=end, author=author
+        )
 
     # -- control -------------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 import pyarrow as pa
 
+from mlwarden.schema.annotation import AnnotationIn
 from mlwarden.schema.spec import ModelSpec
 
 __all__ = ["InMemoryTransport", "Outcome", "Result", "Transport"]
@@ -64,6 +65,10 @@ class Transport(ABC):
         """Register a model that the receiver does not know yet (an existing one is fine)."""
         return Outcome(Result.FAILED, reason=f"{type(self).__name__} cannot register models")
 
+    def annotate(self, model: str, annotation: AnnotationIn) -> Outcome:
+        """Store an annotation (a deploy, a note) of ``model`` on the receiver."""
+        return Outcome(Result.FAILED, reason=f"{type(self).__name__} cannot store annotations")
+
     def model_names(self) -> list[str] | None:
         """The models the receiver has, to check a name at start-up; None when it cannot say
         (unreachable, not allowed to list, or no registry)."""
@@ -100,6 +105,7 @@ class InMemoryTransport(Transport):
         self.events: list[tuple[str, pa.Table]] = []
         self.actuals: list[tuple[str, pa.Table]] = []
         self.models: dict[str, ModelSpec] = {}
+        self.annotations: list[tuple[str, AnnotationIn]] = []
         self._lock = threading.Lock()
 
     def send_events(self, model: str, table: pa.Table) -> Outcome:
@@ -116,6 +122,11 @@ class InMemoryTransport(Transport):
         with self._lock:
             self.models.setdefault(spec.name, spec)
         return Outcome(Result.OK)
+
+    def annotate(self, model: str, annotation: AnnotationIn) -> Outcome:
+        with self._lock:
+            self.annotations.append((model, annotation))
+        return Outcome(Result.OK, accepted=1)
 
     def events_table(self, model: str) -> pa.Table:
         """Every event batch sent to ``model``, as one table (columns unified, missing = null)."""

@@ -24,6 +24,7 @@ from mlwarden.server import (
     openapi,
     routes_alerting,
     routes_decision,
+    routes_annotations,
     routes_incidents,
     routes_ingest,
     routes_llm,
@@ -201,6 +202,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_scores.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
+    app.include_router(routes_annotations.router)
     app.include_router(routes_security.router)
     app.include_router(routes_windows.router)
     app.include_router(routes_search.router)

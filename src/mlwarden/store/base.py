@@ -17,6 +17,7 @@ from typing import Any, ClassVar, NamedTuple
 import pyarrow as pa
 
 from mlwarden._registry import Registry
+from mlwarden.schema.annotation import Annotation, AnnotationIn
 from mlwarden.schema.batch import Rejection
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.store.rollups import Rollup
@@ -227,6 +228,29 @@ class Store(IncidentStorage, ABC):
     @abstractmethod
     def delete_reference(self, project: str, model: str, reference_id: int) -> None:
         """Delete one reference."""
+
+    # -- annotations (markers on charts) --------------------------------------------------------
+    @abstractmethod
+    def put_annotation(self, project: str, model: str | None, ann: AnnotationIn) -> Annotation:
+        """Store an annotation of ``model`` (None: the whole project); ``time`` defaults to
+        now. An unknown model raises :class:`~mlwarden.errors.NotFoundError`."""
+
+    @abstractmethod
+    def annotations(
+        self,
+        project: str,
+        model: str | None,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Annotation]:
+        """Annotations of ``model`` and of the whole project (only those when None) that
+        overlap ``[start, end)``, oldest first."""
+
+    @abstractmethod
+    def delete_annotation(self, project: str, model: str | None, annotation_id: int) -> Annotation:
+        """Delete one annotation of ``model`` (None: of the whole project); returns it."""
 
     # -- ingest ------------------------------------------------------------------------------
     @abstractmethod

@@ -7,6 +7,7 @@ Tables (``<uid>`` is a model's numeric id):
   ``event_id`` makes re-sent events a no-op;
 * ``actuals_<uid>`` — labels keyed by ``event_id``; a newer label replaces an older one;
 * ``quarantine`` — rejected rows with their index, field and reason;
+* ``annotations`` — deploys, notes and incidents marked on charts (:mod:`.duckdb_annotations`);
 * ``scores`` — scores of traces (feedback, ratings; :mod:`.duckdb_scores`);
 * ``spans`` — trace spans of every project (one wide append-only table, a ``project``
   column; columns from :data:`mlwarden.schema.genai.SPAN_SCHEMA`);
@@ -53,6 +54,7 @@ from mlwarden.store.base import (
     VersionRecord,
 )
 from mlwarden.store.checkpointer import Checkpointer
+from mlwarden.store.duckdb_annotations import ANNOTATION_DDL, AnnotationTables
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
@@ -196,7 +198,15 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(IncidentTables, RollupTables, SignalTables, ScoreTables, ModelRemoval, Store):
+class DuckDBStore(
+    IncidentTables,
+    RollupTables,
+    SignalTables,
+    ScoreTables,
+    AnnotationTables,
+    ModelRemoval,
+    Store,
+):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -254,7 +264,9 @@ class DuckDBStore(IncidentTables, RollupTables, SignalTables, ScoreTables, Model
         self._wcon = self._con.cursor()
         try:
             _drop_placeholder_incidents(self._wcon)
-            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL + SCORE_DDL:
+            for ddl in (
+                CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL + SCORE_DDL + ANNOTATION_DDL
+            ):
                 _all(self._wcon, ddl)
             _all(
                 self._wcon,

@@ -22,7 +22,15 @@ from mlwarden.store.base import ModelRecord
 __all__ = ["ModelRemoval", "Removed"]
 
 #: Shared tables keyed by (project, model name).
-_BY_NAME = ("versions", "refs", "quarantine", "results", "monitor_suites", "incidents")
+_BY_NAME = (
+    "versions",
+    "refs",
+    "quarantine",
+    "results",
+    "monitor_suites",
+    "incidents",
+    "annotations",
+)
 #: Tables keyed by the model's uid (its hourly roll-ups and their bookkeeping).
 _BY_UID = ("rollup_state", "rollup_ops", "rollup_latency", "rollup_features", "rollup_labels")
 

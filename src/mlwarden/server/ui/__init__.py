@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mlwarden.server.ui import (
+    pages_annotations,
     pages_compare,
     pages_compare_windows,
     pages_feedback,
@@ -38,5 +39,6 @@ for _pages in (
     pages_search,
     pages_security,
     pages_feedback,
+    pages_annotations,
 ):
     router.include_router(_pages.router)

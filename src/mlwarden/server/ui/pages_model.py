@@ -9,11 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.errors import ValidationError
+from mlwarden.schema.annotation import MAX_TEXT, AnnotationKind
 from mlwarden.schema.spec import Task
 from mlwarden.server.ui import data, incident_source
+from mlwarden.server.ui.markers import markers_for
 from mlwarden.server.ui.placement import TAB_NAMES, tabs_for_llm
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
-from mlwarden.server.ui.state import TABS, ViewState
+from mlwarden.server.ui.state import REFRESH, TABS, ViewState
 from mlwarden.server.ui.tab_llm import llm_tab
 from mlwarden.server.ui.tabs import drift_tab, fairness_tab, performance_tab, quality_tab
 from mlwarden.server.ui.tabs_ops import operations_tab
@@ -86,10 +88,27 @@ def model_page(model: str, request: Request, project: UIRead) -> Response:
         }
         for t in shown
     ]
+    assert state.start is not None and state.end is not None  # with_range filled them
+    markers = markers_for(store, project, model, start=state.start, end=state.end)
     return render(
         request,
         "model.html",
-        {**ctx, "project": project, "tabs": tabs, "tab": tab, "tab_key": state.tab},
+        {
+            **ctx,
+            "project": project,
+            "tabs": tabs,
+            "tab": tab,
+            "tab_key": state.tab,
+            # deploys and notes on every chart, zoom and auto-refresh (ui.md "Time")
+            "markers": markers,
+            "marker_payload": [m.payload() for m in markers],
+            "annotation_kinds": [k.value for k in AnnotationKind],
+            "annotation_max_text": MAX_TEXT,
+            "refresh_choices": list(REFRESH.items()),
+            "zoomed": "start" in request.query_params or "end" in request.query_params,
+            # the note form comes back to this exact view (not the range it resolved to)
+            "back_query": f"?{request.url.query}" if request.url.query else "",
+        },
     )
 
 

@@ -3,7 +3,8 @@
 Query parameters: ``version``, ``start`` and ``end`` (dates or ISO times, UTC), ``segment``
 (``column=value``), ``tab``, ``feature`` and ``window`` (the drift drill-down), ``sort``,
 ``state`` (incident filter), ``a`` and ``b`` (compared versions), ``page`` and ``cadence`` (the
-window length shown when the monitors changed cadence). The model is in the path.
+window length shown when the monitors changed cadence), ``refresh`` (auto-refresh: ``30s``,
+``1m`` or ``5m``; absent: off). The model is in the path.
 
 Examples
 --------
@@ -27,12 +28,14 @@ from urllib.parse import urlencode
 
 from mlwarden.errors import ValidationError
 
-__all__ = ["TABS", "ViewState", "parse_time"]
+__all__ = ["REFRESH", "TABS", "ViewState", "parse_time"]
 
 TABS = ("performance", "drift", "quality", "operations", "fairness", "llm", "incidents")
 SORTS = ("importance", "drift", "name")
 DEFAULT_DAYS = 30
 CADENCE = re.compile(r"[1-9][0-9]{0,3}[mhdw]")
+#: Auto-refresh choices: the URL's value, its seconds.
+REFRESH = {"30s": 30, "1m": 60, "5m": 300}
 
 
 def parse_time(value: str, name: str) -> datetime:
@@ -72,6 +75,13 @@ class ViewState:
     page: int = 1
     #: The window length whose results are shown ('6h', '1d'); None: the monitors' current one.
     cadence: str | None = None
+    #: Reload the page's data every so often (a key of ``REFRESH``); None: off.
+    refresh: str | None = None
+
+    @property
+    def refresh_seconds(self) -> int | None:
+        """The auto-refresh interval in seconds, None when off."""
+        return REFRESH.get(self.refresh) if self.refresh else None
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> ViewState:
@@ -106,6 +116,12 @@ class ViewState:
                 f"The 'cadence' parameter must look like '1h', '6h', '1d' or '1w'. Got {cadence!r} "
                 "instead."
             )
+        refresh = p.get("refresh")
+        if refresh is not None and refresh not in REFRESH:
+            raise ValidationError(
+                f"The 'refresh' parameter must be one of {', '.join(REFRESH)} (absent: off). "
+                f"Got {refresh!r} instead."
+            )
         start = parse_time(p["start"], "start") if "start" in p else None
         end = parse_time(p["end"], "end") if "end" in p else None
         if start and end and end <= start:
@@ -124,6 +140,7 @@ class ViewState:
             b=p.get("b"),
             page=page,
             cadence=cadence,
+            refresh=refresh,
         )
 
     def with_range(self, hi: datetime | None) -> ViewState:

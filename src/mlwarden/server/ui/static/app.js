@@ -91,6 +91,8 @@
       bands: (spec.bands || []).map(function (b) { return { series: b, fill: "rgba(122,62,157,0.15)" }; }),
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
+      // markers, drag to zoom (timeline.js registers them before this script runs)
+      plugins: (window.mlwardenChartPlugins || []).map(function (make) { return make(el, spec); }),
       hooks: {
         draw: [function (u) {
           ["x", "y"].forEach(function (k) {
@@ -103,8 +105,18 @@
     var plot = new uPlot(opts, data, el);
     charts.push({ el: el, plot: plot });
   }
+  function mountCharts(root) {
+    if (typeof uPlot !== "undefined") root.querySelectorAll("[data-chart]").forEach(build);
+  }
+  function unmountCharts(root) {
+    charts = charts.filter(function (c) {
+      if (!root.contains(c.el)) return true;
+      c.plot.destroy();
+      return false;
+    });
+  }
+  mountCharts(document);
   if (typeof uPlot !== "undefined") {
-    document.querySelectorAll("[data-chart]").forEach(build);
     var pending = null;
     window.addEventListener("resize", function () {
       clearTimeout(pending);
@@ -144,7 +156,10 @@
     if (/^[=+\-@]/.test(t) && isNaN(Number(t))) t = "'" + t; // not a formula in a spreadsheet
     return /[",\r\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
   }
-  document.querySelectorAll("main table:not(.u-legend)").forEach(function (table, i) {
+  function csvLinks(root) {
+  var tables = root === document ? document.querySelectorAll("main table:not(.u-legend)")
+    : root.querySelectorAll("table:not(.u-legend)");
+  tables.forEach(function (table, i) {
     if (table.querySelectorAll("tbody tr").length === 0) return;
     var link = document.createElement("a");
     var name = (document.title.split(" · ")[0] + "-" + (table.getAttribute("data-csv-name") || table.className.split(" ").pop() || "table") + "-" + (i + 1))
@@ -166,6 +181,14 @@
     p.appendChild(link);
     after.parentNode.insertBefore(p, after.nextSibling);
   });
+  }
+  csvLinks(document);
+
+  // A part of the page swapped for a fresh copy (auto-refresh, timeline.js) is set up again.
+  window.mlwarden = {
+    mount: function (root) { mountCharts(root); csvLinks(root); },
+    unmount: unmountCharts
+  };
 
   // Heat maps wider than the window open on their latest windows (where news is).
   document.querySelectorAll(".heat-wrap").forEach(function (w) { w.scrollLeft = w.scrollWidth; });
