@@ -30,6 +30,7 @@ from typing import Any
 
 from mlwarden._lazy import ibis
 from mlwarden.errors import ValidationError, expected
+from mlwarden.store.span_queries import known_sum
 from mlwarden.store.times import utc_naive
 
 __all__ = [
@@ -167,20 +168,15 @@ def session_turns(spans: Any, session_id: str) -> list[dict[str, Any]]:
     for turn in turns.values():
         calls = turn["calls"]
         turn["duration_ms"] = (turn["end"] - turn["start"]).total_seconds() * 1000.0
-        turn["input_tokens"] = _known(c["input_tokens"] for c in calls)
-        turn["output_tokens"] = _known(c["output_tokens"] for c in calls)
-        turn["cost"] = _known(c["cost"] for c in calls)
+        turn["input_tokens"] = known_sum(c["input_tokens"] for c in calls)
+        turn["output_tokens"] = known_sum(c["output_tokens"] for c in calls)
+        turn["cost"] = known_sum(c["cost"] for c in calls)
         turn["ttft_ms"] = next((c["ttft_ms"] for c in calls if c["ttft_ms"] is not None), None)
         turn["flags"] = sorted({f for c in calls for f in c["flags"]})
         turn["question"] = next((last_user_turn(c["prompt"]) for c in calls if c["prompt"]), None)
         turn["answer"] = next((c["response"] for c in reversed(calls) if c["response"]), None)
         out.append(turn)
     return out
-
-
-def _known(values: Any) -> Any:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
 
 
 _TURN = re.compile(r"^(system|user|assistant|tool|developer|function): ", re.MULTILINE)

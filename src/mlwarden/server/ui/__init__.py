@@ -13,6 +13,7 @@ from mlwarden.server.ui import (
     pages_compare,
     pages_feedback,
     pages_incidents,
+    pages_llm_sessions,
     pages_model,
     pages_monitors,
     pages_overview,
@@ -34,5 +35,6 @@ for _pages in (
     pages_quarantine,
     pages_security,
     pages_feedback,
+    pages_llm_sessions,
 ):
     router.include_router(_pages.router)
