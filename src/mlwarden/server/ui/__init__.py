@@ -13,6 +13,7 @@ from mlwarden.server.ui import (
     pages_compare,
     pages_feedback,
     pages_incidents,
+    pages_llm_dashboard,
     pages_llm_sessions,
     pages_model,
     pages_monitors,
@@ -36,5 +37,6 @@ for _pages in (
     pages_security,
     pages_feedback,
     pages_llm_sessions,
+    pages_llm_dashboard,
 ):
     router.include_router(_pages.router)
