@@ -19,6 +19,7 @@ from mlwarden.server.ui import (
     pages_monitors,
     pages_overview,
     pages_quarantine,
+    pages_review,
     pages_security,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
@@ -38,5 +39,6 @@ for _pages in (
     pages_feedback,
     pages_llm_sessions,
     pages_llm_dashboard,
+    pages_review,
 ):
     router.include_router(_pages.router)
