@@ -21,6 +21,7 @@ from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 from mlwarden.server.ui.tab_llm import PALETTE
 from mlwarden.server.ui.views import Chart
 from mlwarden.store import llm_breakdown as lb
+from mlwarden.store.queries import Window
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 #: The dashboard's group-by choices and their labels.
@@ -69,7 +70,7 @@ def dashboard_page(model: str, request: Request, project: UIRead) -> Response:
     rng = app.range()
     rows = [_derived(r) for r in lb.breakdown(app.spans, by=by, **rng, limit=MAX_ROWS)]
     assert app.state.start is not None and app.state.end is not None
-    bucket = "hour" if app.state.end - app.state.start <= timedelta(days=3) else "day"
+    bucket: Window = "hour" if app.state.end - app.state.start <= timedelta(days=3) else "day"
     step = 3600.0 if bucket == "hour" else 86400.0
     series = [_derived(r) for r in lb.breakdown(app.spans, by=by, window=bucket, **rng)]
     top = [r["key"] for r in rows[:TOP]]
