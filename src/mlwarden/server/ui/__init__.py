@@ -18,6 +18,7 @@ from mlwarden.server.ui import (
     pages_model,
     pages_monitors,
     pages_overview,
+    pages_prices,
     pages_quarantine,
     pages_review,
     pages_security,
@@ -40,5 +41,6 @@ for _pages in (
     pages_llm_sessions,
     pages_llm_dashboard,
     pages_review,
+    pages_prices,
 ):
     router.include_router(_pages.router)
