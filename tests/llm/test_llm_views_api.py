@@ -140,7 +140,7 @@ def test_a_price_set_through_the_api_prices_the_next_span_and_a_recost(
     _send_call(http, "e2" * 16, model)
     assert _cost(http, "e2" * 16) == pytest.approx(2.0)  # no restart
     assert _cost(http, "e1" * 16) is None  # stored spans keep their cost until a recost
-    r = http.post("/v1/llm/prices/recost", json={**RANGE, "model": model})
+    r = http.post("/v1/llm/recost", json={**RANGE, "model": model})
     assert r.status_code == 200, r.text
     assert (r.json()["checked"], r.json()["changed"], r.json()["version"]) == (2, 1, version)
     assert _cost(http, "e1" * 16) == pytest.approx(2.0)

@@ -3,7 +3,7 @@
 ``GET /v1/llm/prices`` (read) shows the table's version and the overrides set here;
 ``PUT /v1/llm/prices/{model}`` and ``DELETE`` (admin) set or remove one model's price, used
 for the next span received (:mod:`mlwarden.server.price_overrides`). Spans already stored keep
-their cost until ``POST /v1/llm/prices/recost`` (admin) prices a time range again with the
+their cost until ``POST /v1/llm/recost`` (admin) prices a time range again with the
 current table. Every change is in the audit log.
 """
 
@@ -34,9 +34,11 @@ router = APIRouter(prefix="/v1/llm", tags=["llm"])
 MILLION = Decimal(1_000_000)
 #: Most spans one recost request prices again.
 MAX_RECOST = 1_000_000
-ModelP = Annotated[str, Path(min_length=1, max_length=200, description="The model name.")]
+ModelP = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=r"\S", description="The model name.")
+]
 _FIELDS = ("input", "output", "cache_read", "cache_write", "reasoning")
-_Price = Annotated[Decimal, Field(ge=0, le=1_000_000_000, allow_inf_nan=False)]
+_Price = Annotated[float, Field(ge=0, le=1_000_000_000, allow_inf_nan=False)]
 
 
 class PriceIn(BaseModel):
@@ -56,7 +58,7 @@ class PriceIn(BaseModel):
     def per_million(self) -> dict[str, str]:
         """The prices per million tokens, as decimal strings (the price table's unit)."""
         scale = MILLION if self.unit == "per_token" else Decimal(1)
-        return {f: str((v * scale).normalize()) for f in _FIELDS
+        return {f: format((Decimal(repr(v)) * scale).normalize(), "f") for f in _FIELDS
                 if (v := getattr(self, f)) is not None}  # fmt: skip
 
 
@@ -114,7 +116,7 @@ def get_prices(request: Request, project: Read) -> dict[str, Any]:
 @router.put("/prices/{model}", response_model=PriceOut)
 def put_price(model: ModelP, body: PriceIn, request: Request, project: Admin) -> dict[str, Any]:
     """Set a model's prices (they win over every other source) for the next spans received.
-    Stored spans keep their cost: ``POST /v1/llm/prices/recost`` prices a range again."""
+    Stored spans keep their cost: ``POST /v1/llm/recost`` prices a range again."""
     state = request.app.state
     name = model.strip().lower()
     if not name:
@@ -145,7 +147,10 @@ def recost(
     model: str | None = None,
 ) -> tuple[int, int]:  # fmt: skip
     """Price the project's spans started in ``[start, end)`` again with ``table`` (spans that
-    reported their own cost keep it); returns (spans checked, spans changed)."""
+    reported their own cost keep it); returns (spans checked, spans changed). An empty range
+    (``end`` not after ``start``) checks nothing."""
+    if end <= start:
+        return 0, 0
     t = store.spans(project)
     t = t.filter(
         t.start_time >= utc_naive(start),
@@ -182,14 +187,12 @@ def recost(
     return len(rows), changed
 
 
-@router.post("/prices/recost", response_model=RecostOut)
+@router.post("/recost", response_model=RecostOut)
 async def post_recost(body: RecostIn, request: Request, project: Admin) -> dict[str, Any]:
     """Price the project's stored spans of a time range again with the current prices
     (after a change): each span's cost and price version are replaced, except costs the spans
     reported themselves."""
     start, end = body.start, body.end
-    if end <= start:
-        raise ValidationError("The 'end' must be after the 'start'.")
     state = request.app.state
     table = prices_of(state)
     checked, changed = await asyncio.to_thread(

@@ -77,7 +77,7 @@ async def prices_form(request: Request, project: UIAdmin) -> Response:
         r: RecostIn = _checked(RecostIn, {"start": form.get("start", ""), "end": form.get("end", ""),
                                           "model": form.get("model") or None})  # fmt: skip
         if r.end <= r.start:
-            raise ValidationError("The 'end' must be after the 'start'.")
+            raise ValidationError("The 'end' must be after the 'start'.")  # a form: say so
         table = prices_of(state)
         checked, changed = await asyncio.to_thread(recost, state.store, project, table,
                                                    start=r.start, end=r.end, model=r.model)  # fmt: skip
