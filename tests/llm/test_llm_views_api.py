@@ -132,7 +132,7 @@ def test_a_price_set_through_the_api_prices_the_next_span_and_a_recost(
     _send_call(http, "e1" * 16, model)
     assert _cost(http, "e1" * 16) is None  # unknown model: unpriced
     r = http.put(f"/v1/llm/prices/{model}",
-                 json={"unit": "per_token", "input": "0.000002", "output": "0.000008"})  # fmt: skip
+                 json={"unit": "per_token", "input": 0.000002, "output": 0.000008})  # fmt: skip
     assert r.status_code == 200, r.text
     assert r.json()["prices"] == {"input": "2", "output": "8"}  # per million
     version = r.json()["version"]
@@ -156,11 +156,12 @@ def test_a_price_set_through_the_api_prices_the_next_span_and_a_recost(
 @pytest.mark.parametrize(
     "body",
     [
-        {"input": "1", "output": "2"},  # no unit
-        {"unit": "per_million_tokens", "input": "-1", "output": "2"},
-        {"unit": "per_million_tokens", "input": "NaN", "output": "2"},
-        {"unit": "per_hour", "input": "1", "output": "2"},
-        {"unit": "per_token", "input": "1"},
+        {"input": 1, "output": 2},  # no unit
+        {"unit": "per_million_tokens", "input": -1, "output": 2},
+        {"unit": "per_million_tokens", "input": "NaN", "output": 2},
+        {"unit": "per_million_tokens", "input": True, "output": 2},
+        {"unit": "per_hour", "input": 1, "output": 2},
+        {"unit": "per_token", "input": 1},
     ],
 )
 def test_bad_prices_are_refused(http: httpx.Client, body: dict[str, Any]) -> None:

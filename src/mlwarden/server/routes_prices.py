@@ -38,7 +38,8 @@ ModelP = Annotated[
     str, Path(min_length=1, max_length=200, pattern=r"\S", description="The model name.")
 ]
 _FIELDS = ("input", "output", "cache_read", "cache_write", "reasoning")
-_Price = Annotated[float, Field(ge=0, le=1_000_000_000, allow_inf_nan=False)]
+#: A JSON number (strict: true / false and strings are refused, as the schema says).
+_Price = Annotated[float, Field(ge=0, le=1_000_000_000, allow_inf_nan=False, strict=True)]
 
 
 class PriceIn(BaseModel):

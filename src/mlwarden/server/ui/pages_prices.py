@@ -37,6 +37,14 @@ def _checked(model: type[pydantic.BaseModel], data: dict[str, Any]) -> Any:
         raise ValidationError(expected("field", field, e["msg"].lower(), e.get("input"))) from None
 
 
+def _number(text: str) -> float | str:
+    """A form field as a number (as the API takes it); left as text (refused) when it is not."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 @router.get("/ui/prices", response_class=HTMLResponse)
 def prices_page(request: Request, project: UIRead) -> Response:
     """The price table's version and overrides, with the forms that change them."""
@@ -58,7 +66,7 @@ async def prices_form(request: Request, project: UIAdmin) -> Response:
             expected("field", "model", "be a model name (1 to 200 characters)", name)
         )
     if action == "set":
-        data = {f: form[f] for f in _PRICE_FIELDS if form.get(f, "").strip()}
+        data = {f: _number(form[f]) for f in _PRICE_FIELDS if form.get(f, "").strip()}
         body: PriceIn = _checked(PriceIn, {"unit": form.get("unit", ""), **data})
         before = overrides_of(state).models().get(name)
         prices = body.per_million()
