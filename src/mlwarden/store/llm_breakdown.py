@@ -38,6 +38,7 @@ from typing import Any
 
 from mlwarden.errors import ValidationError, expected
 from mlwarden.store.queries import WINDOWS, Window
+from mlwarden.store.span_queries import any_flag
 from mlwarden.store.times import utc_naive
 
 __all__ = ["DIMENSIONS", "METRICS", "breakdown", "with_dimensions"]
@@ -75,14 +76,14 @@ PROMPT_VERSION_KEYS = (
     "prompt.version",
 )
 _ROUTE = ("http.route",)
-_FLAGS = ("pii_in_prompt", "pii_in_response", "injection", "refusal")
 #: How far around the range the other spans of a trace are looked for (as ingest does).
 _TRACE_SLACK = timedelta(days=1)
 
 
 def _attr(column: Any, keys: tuple[str, ...]) -> Any:
-    """The first of ``keys`` in a JSON attributes string column (string or number value; the
-    attributes are stored compact, ``{"k":v}``), null when absent."""
+    """The value of one of ``keys`` (the first found in the text) in a JSON attributes string
+    column (a string or number value; attributes are stored compact, ``{"k":v}``), null when
+    none is there."""
     names = "|".join(k.replace(".", r"\.") for k in keys)
     return column.re_extract(rf'"(?:{names})":"?([^",}}]+)', 1).nullif("")
 
@@ -109,13 +110,6 @@ def with_dimensions(
     return j.mutate(prompt_version=j._own_pv.coalesce(j._trace_pv)).drop(
         "_own_pv", "_tid", "_trace_pv"
     )
-
-
-def _flagged(t: Any) -> Any:
-    out = ~t.json_valid.fill_null(True)
-    for f in _FLAGS:
-        out = out | t[f].fill_null(False)
-    return out
 
 
 def breakdown(
@@ -150,7 +144,7 @@ def breakdown(
     agg = t.group_by(**keys).aggregate(
         calls=t.count(),
         errors=(t.status_code == "error").sum().fill_null(0),
-        flagged=_flagged(t).sum().fill_null(0),
+        flagged=any_flag(t).sum().fill_null(0),
         input_tokens=t.input_tokens.sum(),
         output_tokens=t.output_tokens.sum(),
         cost=t.cost.sum().fill_null(0.0),

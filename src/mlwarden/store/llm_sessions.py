@@ -30,7 +30,7 @@ from typing import Any
 
 from mlwarden._lazy import ibis
 from mlwarden.errors import ValidationError, expected
-from mlwarden.store.span_queries import known_sum
+from mlwarden.store.span_queries import FLAGS, any_flag, known_sum
 from mlwarden.store.times import utc_naive
 
 __all__ = [
@@ -57,14 +57,6 @@ USER_SORTS: dict[str, tuple[str, bool]] = {
 }
 #: Most spans of one session read for its conversation.
 MAX_SESSION_SPANS = 5000
-_FLAGS = ("pii_in_prompt", "pii_in_response", "injection", "refusal")
-
-
-def _flagged(t: Any) -> Any:
-    out = ~t.json_valid.fill_null(True)
-    for f in _FLAGS:
-        out = out | t[f].fill_null(False)
-    return out
 
 
 def _ranged(t: Any, start: datetime | None, end: datetime | None) -> Any:
@@ -83,7 +75,7 @@ def _totals(t: Any) -> dict[str, Any]:
         "traces": t.trace_id.nunique(),
         "calls": is_llm.sum().fill_null(0),
         "errors": (t.status_code == "error").sum().fill_null(0),
-        "flagged": _flagged(t).sum().fill_null(0),
+        "flagged": any_flag(t).sum().fill_null(0),
         "input_tokens": t.input_tokens.sum(),
         "output_tokens": t.output_tokens.sum(),
         "cost": t.cost.sum().fill_null(0.0),
@@ -160,7 +152,7 @@ def session_turns(spans: Any, session_id: str) -> list[dict[str, Any]]:
         turn["end"] = max(turn["end"], r["end_time"])
         turn["errors"] += r["status_code"] == "error"
         if r["span_type"] == "llm":
-            r["flags"] = [f for f in _FLAGS if r.get(f)] + (
+            r["flags"] = [f for f in FLAGS if f != "json_invalid" and r.get(f)] + (
                 ["json_invalid"] if r["json_valid"] is False else []
             )
             turn["calls"].append(r)
@@ -276,7 +268,7 @@ def review_queue(
     t = t.filter((t.span_type == "llm").fill_null(False))
     human = scores.filter(scores.source == "human").select("trace_id")
     t = t.anti_join(human, "trace_id")
-    agg = t.group_by("trace_id").aggregate(start=t.start_time.min(), flagged=_flagged(t).max())
+    agg = t.group_by("trace_id").aggregate(start=t.start_time.min(), flagged=any_flag(t).max())
     if mode == "flagged":
         order = [ibis.desc("flagged"), ibis.desc("start"), "trace_id"]
     elif mode == "unscored":
