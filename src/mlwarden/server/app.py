@@ -28,10 +28,12 @@ from mlwarden.server import (
     routes_incidents,
     routes_ingest,
     routes_llm,
+    routes_llm_views,
     routes_models,
     routes_monitors,
     routes_otlp,
     routes_otlp_signals,
+    routes_prices,
     routes_query,
     routes_scores,
     routes_search,
@@ -45,6 +47,7 @@ from mlwarden.server.auth import api_principal
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.guard import RequestGuard
 from mlwarden.server.params import clean_params
+from mlwarden.server.price_overrides import FILE_NAME, PriceOverrides
 from mlwarden.server.ratelimit import rate_limit
 from mlwarden.server.security import Security
 from mlwarden.server.sessions import SessionStore
@@ -183,6 +186,9 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.state.settings = settings
     app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None
     app.state.sessions = SessionStore(ttl_s=settings.session_hours * 3600)
+    app.state.price_overrides = PriceOverrides(
+        settings.data_dir / FILE_NAME if settings.data_dir is not None else None
+    )
     app.state.redactor = Redactor(settings.redact_pii, key=_redaction_key(settings))
     app.add_middleware(RequestGuard, settings=settings)
     docs.install(app)
@@ -200,6 +206,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_otlp_signals.router)
     app.include_router(routes_llm.router)
     app.include_router(routes_scores.router)
+    app.include_router(routes_llm_views.router)
+    app.include_router(routes_prices.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
     app.include_router(routes_annotations.router)

@@ -118,6 +118,9 @@ def prices_of(state: Any) -> PriceTable:
     table: PriceTable | None = getattr(state, "prices", None)
     if table is None:
         table = load_prices(os.environ.get(PRICES_ENV) or None)
+        overrides = getattr(state, "price_overrides", None)  # set through the API (admin)
+        if overrides is not None:
+            table = overrides.applied(table)
         state.prices = table
     return table
 

@@ -300,6 +300,12 @@ class Store(IncidentStorage, ABC):
         """Set the texts (and their check results) of stored spans that have none, from
         (``trace_id``, ``span_id``, :data:`mlwarden.schema.otlp_logs.TEXT_COLUMNS`) rows."""
 
+    @abstractmethod
+    def set_span_costs(self, project: str, table: pa.Table) -> Future[int]:
+        """Set the cost of stored spans from (``trace_id``, ``span_id``, ``cost``,
+        ``price_version``, ``cost_source``) rows (a recost after a price change); spans that
+        reported their own cost keep it. Returns how many spans changed."""
+
     # -- reads -------------------------------------------------------------------------------
     @abstractmethod
     def spans(self, project: str) -> Any:

@@ -96,6 +96,29 @@ class SignalTables:
 
         return self._writer.submit("call", None, fn, table.num_rows)
 
+    def set_span_costs(self, project: str, table: pa.Table) -> Future[int]:
+        """Set ``cost``, ``price_version`` and ``cost_source`` of the stored spans of
+        (``trace_id``, ``span_id``) rows, except costs the spans reported themselves; returns
+        how many spans changed."""
+
+        def fn(con: duckdb.DuckDBPyConnection) -> int:
+            con.register("cost_batch", table)
+            try:
+                rows = con.execute(
+                    "UPDATE spans SET cost = u.cost, price_version = u.price_version, "
+                    "cost_source = u.cost_source FROM cost_batch u WHERE spans.project = ? "
+                    "AND spans.trace_id = u.trace_id AND spans.span_id = u.span_id "
+                    "AND spans.cost_source IS DISTINCT FROM 'reported' "
+                    "AND (spans.cost IS DISTINCT FROM u.cost "
+                    "OR spans.price_version IS DISTINCT FROM u.price_version) RETURNING 1",
+                    [project],
+                ).fetchall()
+            finally:
+                con.unregister("cost_batch")
+            return len(rows)
+
+        return self._writer.submit("call", None, fn, table.num_rows)
+
     def span_logs(self, project: str) -> Any:
         """The project's GenAI log records as an ibis table expression."""
         t = self.backend().table("span_logs")

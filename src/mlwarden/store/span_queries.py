@@ -36,6 +36,7 @@ from mlwarden.store.times import utc_naive
 __all__ = [
     "FLAGS",
     "GROUPS",
+    "any_flag",
     "decode_cursor",
     "encode_cursor",
     "filter_spans",
@@ -73,6 +74,12 @@ def _any_flag(t: Any) -> Any:
     for f in FLAGS[1:]:
         out = out | _flag(t, f)
     return out
+
+
+def any_flag(spans: Any) -> Any:
+    """Whether a span raised any flag (PII, injection, refusal, invalid JSON), as an ibis
+    boolean expression over ``spans``."""
+    return _any_flag(spans)
 
 
 def filter_spans(

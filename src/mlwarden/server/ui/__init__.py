@@ -15,11 +15,15 @@ from mlwarden.server.ui import (
     pages_compare_windows,
     pages_feedback,
     pages_incidents,
+    pages_llm_dashboard,
+    pages_llm_sessions,
     pages_model,
     pages_monitors,
     pages_overview,
+    pages_prices,
     pages_quarantine,
     pages_search,
+    pages_review,
     pages_security,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
@@ -40,5 +44,9 @@ for _pages in (
     pages_security,
     pages_feedback,
     pages_annotations,
+    pages_llm_sessions,
+    pages_llm_dashboard,
+    pages_review,
+    pages_prices,
 ):
     router.include_router(_pages.router)
