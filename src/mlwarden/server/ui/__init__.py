@@ -22,8 +22,8 @@ from mlwarden.server.ui import (
     pages_overview,
     pages_prices,
     pages_quarantine,
-    pages_search,
     pages_review,
+    pages_search,
     pages_security,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
