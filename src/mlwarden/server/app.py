@@ -31,6 +31,7 @@ from mlwarden.server import (
     routes_otlp,
     routes_otlp_signals,
     routes_query,
+    routes_samples,
     routes_scores,
     routes_security,
     ui,
@@ -178,6 +179,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_models.router)
     app.include_router(routes_ingest.router)
     app.include_router(routes_query.router)
+    app.include_router(routes_samples.router)
     app.include_router(routes_monitors.router)
     app.include_router(routes_otlp.router)
     app.include_router(routes_otlp_signals.router)
