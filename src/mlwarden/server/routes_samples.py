@@ -23,15 +23,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator
 
-from mlwarden.errors import ValidationError
+from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.spec import Task
 from mlwarden.server.auth import Read
 from mlwarden.server.params import clamp_instant
 from mlwarden.server.routes_query import SegmentQ, _segment
-from mlwarden.store.base import Store
+from mlwarden.store.base import ModelRecord, Store
 from mlwarden.store.event_sample import MAX_SAMPLE, sample_events
 
-__all__ = ["router", "sample_filename"]
+__all__ = ["router", "sample_download", "sample_filename"]
 
 router = APIRouter(prefix="/v1", tags=["query"])
 
@@ -153,14 +153,38 @@ def events_sample(
 ) -> StreamingResponse:
     """A uniform random sample of the events in ``[start, end)`` (and the segment's), with
     their actuals, as a CSV, Parquet or JSON download."""
+    store: Store = request.app.state.store
+    return sample_download(
+        store,
+        store.get_model(project, model),
+        start=start,
+        end=end,
+        segment=_segment(segment),
+        limit=limit,
+        fmt=format,
+        seed=seed,
+    )
+
+
+def sample_download(
+    store: Store,
+    rec: ModelRecord,
+    *,
+    start: datetime,
+    end: datetime,
+    segment: dict[str, str] | None,
+    limit: int,
+    fmt: str,
+    seed: int | None,
+) -> StreamingResponse:
+    """The download of a sample (the API's and the UI's)."""
     if end <= start:
         raise ValidationError(
             f"The 'end' parameter must be after the 'start' ({start.isoformat()}). "
             f"Got {end.isoformat()!r} instead."
         )
-    store: Store = request.app.state.store
-    rec = store.get_model(project, model)
-    seg = _segment(segment)
+    if fmt not in MEDIA:
+        raise ValidationError(expected("parameter", "format", f"be one of {', '.join(MEDIA)}", fmt))
     seed = secrets.randbelow(2**31) if seed is None else seed
     table, total = sample_events(
         store.events(rec),
@@ -170,13 +194,13 @@ def events_sample(
         regression=rec.spec.task is Task.REGRESSION,
         start=start,
         end=end,
-        segment=seg,
+        segment=segment,
     )
-    write = {"csv": _csv, "parquet": _parquet, "json": _json}[format]
-    name = sample_filename(model, start, end, seg, format)
+    write = {"csv": _csv, "parquet": _parquet, "json": _json}[fmt]
+    name = sample_filename(rec.name, start, end, segment, fmt)
     return StreamingResponse(
         write(table),
-        media_type=MEDIA[format],
+        media_type=MEDIA[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "X-Mlwarden-Window-Events": str(total),

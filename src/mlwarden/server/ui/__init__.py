@@ -11,12 +11,14 @@ from fastapi import APIRouter
 
 from mlwarden.server.ui import (
     pages_compare,
+    pages_feature,
     pages_feedback,
     pages_incidents,
     pages_model,
     pages_monitors,
     pages_overview,
     pages_quarantine,
+    pages_sample,
     pages_security,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
@@ -30,6 +32,8 @@ for _pages in (
     pages_model,
     pages_monitors,
     pages_compare,
+    pages_feature,
+    pages_sample,
     pages_incidents,
     pages_quarantine,
     pages_security,
