@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from ui.conftest import MODEL, Demo, Page
@@ -95,7 +94,7 @@ def test_every_place_naming_a_feature_links_to_its_page(demo: Demo) -> None:
     assert re.search(r'id="drill-links"><a href="/ui/models/[^"]+/features/credit_score', drill)
     quality = demo.http.get(f"/ui/models/{MODEL}", params={"tab": "quality"}).text
     assert f'href="{F}/' in quality
-    incidents = demo.http.get("/v1/incidents", params={"model": MODEL}).json()
+    incidents = demo.http.get("/v1/incidents", params={"model": MODEL}).json()["items"]
     drifted = next(
         i for i in incidents if any(m.get("column") == "credit_score" for m in i["members"])
     )

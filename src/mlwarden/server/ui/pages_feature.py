@@ -191,7 +191,11 @@ def _incidents(store: Any, project: str, model: str, column: str) -> list[Any]:
         named = any(m.get("column") == column for m in inc.members)
         features = (inc.causes or {}).get("features") if isinstance(inc.causes, dict) else None
         if not named and isinstance(features, list):
-            named = any(isinstance(f, dict) and f.get("name") == column for f in features)
+            # the root cause ranks every feature: only one that alerted names it
+            named = any(
+                isinstance(f, dict) and f.get("name") == column and f.get("alert")
+                for f in features
+            )
         if named:
             found.append(inc)
     return found

@@ -4,6 +4,7 @@ timeline) and its acknowledge / resolve buttons."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -144,7 +145,8 @@ def incident_page(incident_id: str, request: Request, project: UIRead) -> Respon
         features = feature_columns(store.get_model(project, inc.model))
     except NotFoundError:  # the model was deleted since: its incidents stay
         features = {}
-    segments = sorted({str(m["segment"]) for m in inc.members if m.get("segment")})[:3]
+    fired = Counter(str(m["segment"]) for m in inc.members if m.get("segment"))
+    segments = [s for s, _ in fired.most_common(3)]  # the segments most of it is about
     return render(
         request,
         "incident.html",
