@@ -148,3 +148,10 @@ def test_the_feature_page_renders_in_the_browser(page: Page, demo: Demo, artifac
     assert page.page.locator("[data-chart=chart-feature-dist] canvas").count() == 1
     page.shot(artifacts, "feature-credit_score")
     assert page.errors == []
+
+
+def test_a_range_too_long_or_an_unknown_segment_column_is_a_422_page(demo: Demo) -> None:
+    r = demo.http.get(f"{F}/credit_score", params={"start": "1990-01-01"})
+    assert r.status_code == 422 and "windows of 1d" in r.text and "narrow the range" in r.text
+    r = demo.http.get(f"{F}/credit_score", params={"segment": "nope=1"})
+    assert r.status_code == 422 and "segment column" in r.text

@@ -79,13 +79,13 @@ def _segment(state: ViewState) -> dict[str, str] | None:
     return {col: value}
 
 
-def _run(start: datetime, end: datetime, cadence: timedelta) -> WindowRun:
+def _run(start: datetime, end: datetime, cadence: timedelta, label: str) -> WindowRun:
     first = (start - ORIGIN) // cadence
     last = -((ORIGIN - end) // cadence) - 1  # the window holding the instant before 'end'
     if last - first + 1 > MAX_WINDOWS:
         raise ValidationError(
             f"The range {start.date()} – {end.date()} holds {last - first + 1} windows of "
-            f"{cadence}; a feature page draws at most {MAX_WINDOWS}: narrow the range."
+            f"{label}; a feature page draws at most {MAX_WINDOWS}: narrow the range."
         )
     return WindowRun(ORIGIN, cadence, int(first), int(max(first, last)))
 
@@ -193,8 +193,7 @@ def _incidents(store: Any, project: str, model: str, column: str) -> list[Any]:
         if not named and isinstance(features, list):
             # the root cause ranks every feature: only one that alerted names it
             named = any(
-                isinstance(f, dict) and f.get("name") == column and f.get("alert")
-                for f in features
+                isinstance(f, dict) and f.get("name") == column and f.get("alert") for f in features
             )
         if named:
             found.append(inc)
@@ -217,7 +216,7 @@ def feature_page(model: str, column: str, request: Request, project: UIRead) -> 
     stored, kind = columns[column]
     cadence_text = state.cadence or current_cadence(store, project, model) or "1d"
     cadence = parse_cadence(cadence_text)
-    run = _run(state.start, state.end, cadence)
+    run = _run(state.start, state.end, cadence, cadence_text)
     numeric = kind == FeatureKind.NUMERIC.value
     drawn = kind in {k.value for k in DISTRIBUTED}
     windows = (
