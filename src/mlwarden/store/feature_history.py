@@ -62,12 +62,12 @@ def feature_history(
     >>> import ibis, pyarrow as pa
     >>> from datetime import UTC, datetime, timedelta
     >>> ev = ibis.memtable(pa.table({"ts": [datetime(2026, 1, 1, h) for h in range(4)],
-    ...     "x": [1.0, None, 3.0, 5.0], "c": ["a", "b", "a", "c"]}))
+    ...     "x": [1.0, None, 3.0, 5.0], "c": ["a", "b", "a", None]}))
     >>> run = WindowRun(datetime(2024, 1, 1, tzinfo=UTC), timedelta(hours=2), 8772, 8773)
     >>> [(w.start.hour, w.n, w.missing) for w in feature_history(ev, "x", run=run, numeric=True)]
     [(0, 2, 1), (2, 2, 0)]
-    >>> [w.counts for w in feature_history(ev, "c", run=run, numeric=False, top=1)]
-    [{'a': 1, '(other)': 1}, {'a': 1, '(other)': 1}]
+    >>> [(w.counts, w.missing) for w in feature_history(ev, "c", run=run, numeric=False, top=1)]
+    [({'a': 1, '(other)': 1}, 0), ({'a': 1}, 1)]
     """
     if column not in events.columns:
         raise NotFoundError(expected("column", column, "be a column of the model", column))
@@ -76,11 +76,18 @@ def feature_history(
     )
     ev = ev.mutate(_w=run.index_expr(ev.ts))
     col = ev[column]
-    metrics: dict[str, Any] = {"n": ev.count(), "missing": col.isnull().sum().fill_null(0)}
     if numeric:
-        metrics["_q"] = col.cast("float64").quantile(list(QUANTILES))
-    totals = ev.group_by("_w").aggregate(**metrics).order_by("_w").to_pyarrow().to_pylist()
-    if numeric:
+        totals = (
+            ev.group_by("_w")
+            .aggregate(
+                n=ev.count(),
+                missing=col.isnull().sum().fill_null(0),
+                _q=col.cast("float64").quantile(list(QUANTILES)),
+            )
+            .order_by("_w")
+            .to_pyarrow()
+            .to_pylist()
+        )
         return [
             FeatureWindow(
                 start=run.start(int(r["_w"])),
@@ -90,7 +97,8 @@ def feature_history(
             )
             for r in totals
         ]
-    seen = ev.filter(col.notnull()).mutate(_v=_label(col))
+    label = _label(col)
+    seen = ev.filter(col.notnull()).mutate(_v=label)
     tops = (
         seen.group_by("_v")
         .aggregate(_n=seen.count())
@@ -100,20 +108,25 @@ def feature_history(
         .column("_v")
         .to_pylist()
     )
-    named = seen.mutate(_c=seen._v.isin(tops).ifelse(seen._v, OTHER))
-    counts: dict[int, dict[str, int]] = {}
+    # one pass per window and shown category; the missing ones are the null category
+    named = ev.mutate(
+        _c=ibis.cases((label.isnull(), ibis.null("string")), (label.isin(tops), label), else_=OTHER)
+    )
     rows = named.group_by(["_w", "_c"]).aggregate(_n=named.count()).to_pyarrow().to_pylist()
+    per: dict[int, tuple[dict[str, int], list[int]]] = {}
     for r in rows:
-        counts.setdefault(int(r["_w"]), {})[str(r["_c"])] = int(r["_n"])
+        counts, missing = per.setdefault(int(r["_w"]), ({}, [0]))
+        if r["_c"] is None:
+            missing[0] += int(r["_n"])
+        else:
+            counts[str(r["_c"])] = int(r["_n"])
     order = {v: i for i, v in enumerate([*tops, OTHER])}
     return [
         FeatureWindow(
-            start=run.start(int(r["_w"])),
-            n=int(r["n"]),
-            missing=int(r["missing"]),
-            counts=dict(
-                sorted(counts.get(int(r["_w"]), {}).items(), key=lambda kv: order.get(kv[0], 0))
-            ),
+            start=run.start(w),
+            n=sum(counts.values()) + missing[0],
+            missing=missing[0],
+            counts=dict(sorted(counts.items(), key=lambda kv: order.get(kv[0], 0))),
         )
-        for r in totals
+        for w, (counts, missing) in sorted(per.items())
     ]
