@@ -23,6 +23,7 @@ from mlwarden.server import (
     metrics,
     openapi,
     routes_alerting,
+    routes_feature,
     routes_incidents,
     routes_ingest,
     routes_llm,
@@ -180,6 +181,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_ingest.router)
     app.include_router(routes_query.router)
     app.include_router(routes_samples.router)
+    app.include_router(routes_feature.router)
     app.include_router(routes_monitors.router)
     app.include_router(routes_otlp.router)
     app.include_router(routes_otlp_signals.router)

@@ -10,17 +10,16 @@ page too, as the drift heat map names them.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from mlwarden.errors import NotFoundError, ValidationError
-from mlwarden.monitors.evaluate import ORIGIN
+from mlwarden.errors import NotFoundError
 from mlwarden.monitors.suite import parse_cadence
 from mlwarden.schema.spec import FeatureKind, Task
+from mlwarden.server.routes_feature import window_run
 from mlwarden.server.ui import data, incident_source
 from mlwarden.server.ui.pages_model import model_context
 from mlwarden.server.ui.reference import feature_reference, model_importance
@@ -28,7 +27,6 @@ from mlwarden.server.ui.routing import HTMLRoute, UIRead, render, templates
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.tabs import DRIFT_KINDS, QUALITY_KINDS, current_cadence
 from mlwarden.server.ui.views import Chart
-from mlwarden.store.aggregates import WindowRun
 from mlwarden.store.feature_history import OTHER, QUANTILES, FeatureWindow, feature_history
 
 __all__ = ["feature_columns", "feature_href", "router"]
@@ -36,8 +34,6 @@ __all__ = ["feature_columns", "feature_href", "router"]
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 #: Categories drawn per window (the rest are one "other").
 TOP_CATEGORIES = 8
-#: Windows one page draws; a longer range at a short cadence asks for a narrower one.
-MAX_WINDOWS = 3000
 #: Incidents of the model looked through for the feature's name.
 INCIDENTS_SCANNED = 200
 DISTRIBUTED = (FeatureKind.NUMERIC, FeatureKind.CATEGORICAL, FeatureKind.BOOLEAN)
@@ -77,17 +73,6 @@ def _segment(state: ViewState) -> dict[str, str] | None:
         return None
     col, _, value = state.segment.partition("=")
     return {col: value}
-
-
-def _run(start: datetime, end: datetime, cadence: timedelta, label: str) -> WindowRun:
-    first = (start - ORIGIN) // cadence
-    last = -((ORIGIN - end) // cadence) - 1  # the window holding the instant before 'end'
-    if last - first + 1 > MAX_WINDOWS:
-        raise ValidationError(
-            f"The range {start.date()} – {end.date()} holds {last - first + 1} windows of "
-            f"{label}; a feature page draws at most {MAX_WINDOWS}: narrow the range."
-        )
-    return WindowRun(ORIGIN, cadence, int(first), int(max(first, last)))
 
 
 def _x(windows: list[FeatureWindow]) -> list[float]:
@@ -216,7 +201,7 @@ def feature_page(model: str, column: str, request: Request, project: UIRead) -> 
     stored, kind = columns[column]
     cadence_text = state.cadence or current_cadence(store, project, model) or "1d"
     cadence = parse_cadence(cadence_text)
-    run = _run(state.start, state.end, cadence, cadence_text)
+    run = window_run(state.start, state.end, cadence, cadence_text)
     numeric = kind == FeatureKind.NUMERIC.value
     drawn = kind in {k.value for k in DISTRIBUTED}
     windows = (

@@ -1,6 +1,8 @@
-"""A sample of a window's events as a download (``GET /v1/models/{m}/events/sample``): the
-window's and segment's events only, with their actuals, in CSV / Parquet / JSON, reproducible
-by seed, and clear 422s for what cannot be answered. One real server for the module."""
+"""From an alert to the data, on one real server: a sample of a window's events as a download
+(``GET /v1/models/{m}/events/sample``: the window's and segment's events only, with their
+actuals, in CSV / Parquet / JSON, reproducible by seed), one column per window
+(``GET /v1/models/{m}/columns/{c}/windows``, the feature page's numbers), and clear 422s for
+what cannot be answered."""
 
 from __future__ import annotations
 
@@ -155,3 +157,58 @@ def test_bad_requests_are_clear_422s(
 def test_an_unknown_model_is_a_404(http: httpx.Client) -> None:
     r = http.get("/v1/models/nope/events/sample", params=_day(0))
     assert r.status_code == 404
+
+
+WINDOWS = "/v1/models/loans/columns/{}/windows"
+THREE_DAYS = {"start": DAY0.isoformat(), "end": (DAY0 + timedelta(days=3)).isoformat()}
+
+
+def test_a_numeric_column_per_window_agrees_with_the_column_summary(http: httpx.Client) -> None:
+    r = http.get(WINDOWS.format("income"), params={**THREE_DAYS, "cadence": "1d"})
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    assert [(w["window_start"][:10], w["n"], w["missing"]) for w in rows] == [
+        ("2026-03-01", PER_DAY, 0),
+        ("2026-03-02", PER_DAY, 0),
+        ("2026-03-03", PER_DAY, 0),
+    ]
+    whole = http.get("/v1/models/loans/columns/income", params=_day(1)).json()
+    assert rows[1]["quantiles"]["p50"] == pytest.approx(whole["p50"])
+    assert "counts" not in rows[1]
+    # without a cadence: the model has no monitors, so days; 6-hour windows when asked
+    assert http.get(WINDOWS.format("income"), params=THREE_DAYS).json() == rows
+    six = http.get(WINDOWS.format("income"), params={**_day(0), "cadence": "6h"}).json()
+    assert sum(w["n"] for w in six) == PER_DAY and len(six) == 4
+
+
+def test_a_categorical_column_per_window_counts_its_top_categories(http: httpx.Client) -> None:
+    rows = http.get(WINDOWS.format("region"), params={**_day(2), "top": 2}).json()
+    assert len(rows) == 1 and "quantiles" not in rows[0]
+    counts = rows[0]["counts"]
+    assert sum(counts.values()) == rows[0]["n"] == PER_DAY
+    assert len(counts) == 3 and "(other)" in counts
+    eu = http.get(WINDOWS.format("region"), params={**_day(2), "segment": "region:eu"}).json()
+    assert eu[0]["counts"] == {"eu": PER_DAY // 3}
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "says"),
+    [
+        ({"start": "2026-03-02", "end": "2026-03-01"}, 422, "'end' parameter must be after"),
+        ({**THREE_DAYS, "cadence": "2x"}, 422, "cadence"),
+        ({"start": "1970-01-01", "end": "2026-01-01", "cadence": "1h"}, 422, "narrow the range"),
+        ({**THREE_DAYS, "segment": "nope:x"}, 422, "'nope'"),
+        ({**THREE_DAYS, "top": 0}, 422, "top"),
+    ],
+)
+def test_bad_window_requests_are_clear_errors(
+    http: httpx.Client, params: dict[str, object], status: int, says: str
+) -> None:
+    r = http.get(WINDOWS.format("income"), params=params)
+    assert r.status_code == status, r.text
+    assert says in r.text, r.text
+
+
+def test_an_unknown_column_per_window_is_a_404(http: httpx.Client) -> None:
+    r = http.get(WINDOWS.format("nope"), params=THREE_DAYS)
+    assert r.status_code == 404, r.text
