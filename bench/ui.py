@@ -108,6 +108,7 @@ def main() -> None:
             first = http.get("/v1/incidents", params={"limit": 1}).json()["items"]
             m = "/ui/models/bench"
             day = (START + timedelta(days=DAYS - 1)).strftime("%Y-%m-%d")
+            next_day = (START + timedelta(days=DAYS)).strftime("%Y-%m-%d")
             pages = {
                 "overview": "/ui/",
                 "performance": m,
@@ -122,6 +123,10 @@ def main() -> None:
                 "monitors": f"{m}/monitors",
                 "compare": f"{m}/compare?a=v1",
                 "incidents": "/ui/incidents",
+                # the feature page computes quantiles / category counts per window from events
+                "feature, numeric": f"{m}/features/n0",
+                "feature, categorical": f"{m}/features/c0",
+                "sample of a day (CSV)": f"{m}/events/sample?start={day}&end={next_day}",
             }
             if first:
                 pages["incident"] = f"/ui/incidents/{first[0]['id']}"

@@ -192,6 +192,12 @@ def test_server_monitors_names_with_punctuation(http: httpx.Client) -> None:
     assert page.status_code == 200, page.text
     assert "income/month" in page.text and "Größe" in page.text
     assert "plan [tier]" in page.text
+    # the feature page and its API twin take names with '/' (quoted as %2F in links)
+    feature = http.get(f"/ui/models/names/features/{quote('income/month', safe='')}")
+    assert feature.status_code == 200 and "income/month" in feature.text, feature.text[:500]
+    r = http.get(f"/v1/models/names/columns/{quote('income/month', safe='')}/windows",
+                 params={"start": START.isoformat(), "end": (START + 2 * DAY).isoformat()})  # fmt: skip
+    assert r.status_code == 200, r.text
 
 
 def test_api_refuses_a_feature_name_it_cannot_keep_with_the_reason(http: httpx.Client) -> None:

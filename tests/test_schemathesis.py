@@ -48,7 +48,8 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
 
 [[operations]]
 # 'by' and the column of a 'segment' filter name columns of the model
-include-operation-id = ["confusion", "counts", "column"]
+# (events_sample, column_windows: 'end' after 'start', at most 3,000 windows)
+include-operation-id = ["confusion", "counts", "column", "events_sample", "column_windows"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
 
 [[operations]]

@@ -25,6 +25,7 @@ from mlwarden.server import (
     routes_alerting,
     routes_annotations,
     routes_decision,
+    routes_feature,
     routes_incidents,
     routes_ingest,
     routes_llm,
@@ -35,6 +36,7 @@ from mlwarden.server import (
     routes_otlp_signals,
     routes_prices,
     routes_query,
+    routes_samples,
     routes_scores,
     routes_search,
     routes_security,
@@ -199,8 +201,10 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.add_middleware(AccessLogMiddleware, access=app.state.security.access)  # outermost
     app.include_router(routes_models.router)
     app.include_router(routes_ingest.router)
-    app.include_router(routes_query.router)
     app.include_router(routes_decision.router)
+    app.include_router(routes_samples.router)
+    app.include_router(routes_feature.router)
+    app.include_router(routes_query.router)  # after routes_feature: .../columns/{name:path}
     app.include_router(routes_monitors.router)
     app.include_router(routes_otlp.router)
     app.include_router(routes_otlp_signals.router)

@@ -20,7 +20,7 @@ from mlwarden.server.api_replies import (
 from mlwarden.server.auth import Read
 from mlwarden.server.params import TimeQ
 from mlwarden.store import queries
-from mlwarden.store.base import Store
+from mlwarden.store.base import ModelRecord, Store
 
 router = APIRouter(prefix="/v1", tags=["query"])
 WindowQ = Annotated[
@@ -91,6 +91,17 @@ def counts(
     )
 
 
+def is_numeric(rec: ModelRecord, column: str) -> bool:
+    """Whether a stored column is summarised as numbers (else as categories)."""
+    feat = rec.spec.feature(column)
+    return (
+        (feat is not None and feat.kind is FeatureKind.NUMERIC)
+        or column in ("latency_ms", "score")
+        or (column == "prediction" and rec.spec.task is Task.REGRESSION)
+    )
+
+
+# a name may hold '/' ("income/month"); routes under a column (.../windows) are registered first
 @router.get("/models/{model}/columns/{column:path}", response_model=ColumnNumeric | ColumnTop)
 def column(
     model: str,
@@ -107,11 +118,7 @@ def column(
     store: Store = request.app.state.store
     rec = store.get_model(project, model)
     feat = rec.spec.feature(column)
-    numeric = (
-        (feat is not None and feat.kind is FeatureKind.NUMERIC)
-        or column in ("latency_ms", "score")
-        or (column == "prediction" and rec.spec.task is Task.REGRESSION)
-    )
+    numeric = is_numeric(rec, column)
     out = queries.column_summary(
         store.events(rec),
         column,

@@ -4,6 +4,7 @@ timeline) and its acknowledge / resolve buttons."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -12,12 +13,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mlwarden.errors import NotFoundError, ValidationError
+from mlwarden.monitors.suite import parse_cadence
 from mlwarden.server.audit import audit
 from mlwarden.server.ui import format as fmt
 from mlwarden.server.ui import incident_source
+from mlwarden.server.ui.pages_feature import feature_columns
 from mlwarden.server.ui.placement import TAB_NAMES, tabs_of_monitors
 from mlwarden.server.ui.routing import HTMLRoute, UIOperate, UIRead, form_data, render
 from mlwarden.server.ui.state import ViewState
+from mlwarden.server.ui.tabs import current_cadence
 from mlwarden.server.ui.views import paginate
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
@@ -136,6 +140,13 @@ def incident_page(incident_id: str, request: Request, project: UIRead) -> Respon
     around = ViewState(
         start=inc.first_window - timedelta(days=7), end=inc.last_window + timedelta(days=2)
     )
+    cadence = parse_cadence(current_cadence(store, project, inc.model) or "1d")
+    try:
+        features = feature_columns(store.get_model(project, inc.model))
+    except NotFoundError:  # the model was deleted since: its incidents stay
+        features = {}
+    fired = Counter(str(m["segment"]) for m in inc.members if m.get("segment"))
+    segments = [s for s, _ in fired.most_common(3)]  # the segments most of it is about
     return render(
         request,
         "incident.html",
@@ -150,6 +161,11 @@ def incident_page(incident_id: str, request: Request, project: UIRead) -> Respon
                 for t in tabs_of_monitors(str(m.get("monitor", "")) for m in inc.members)
                 or ["incidents"]
             ],
+            "features": features,
+            "feature_state": ViewState(start=around.start, end=around.end),
+            # the incident's windows, whole model and each segment that fired
+            "sample_window": (inc.first_window, inc.last_window + cadence),
+            "sample_segments": [None, *segments] if features else [],
             "message": {"acknowledged": "Acknowledged.", "resolved": "Resolved."}.get(
                 request.query_params.get("done", ""), ""
             ),

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from mlwarden.analysis.importance import model_importance as shared_importance
 from mlwarden.errors import NotFoundError
 
-__all__ = ["model_importance", "reference_moments"]
+__all__ = ["feature_reference", "model_importance", "reference_moments"]
 
 #: Per store (held weakly: a closed store's entries go with it, and a new store never reads
 #: another's), per (project, model, what): the reference uid the value was computed from.
@@ -94,3 +94,35 @@ def reference_moments(store: Any, project: str, model: Any) -> dict[str, tuple[f
 
     moments: dict[str, tuple[float, float]] = _cached(store, project, model, "moments", compute)
     return moments
+
+
+def feature_reference(
+    store: Any, project: str, model: Any, column: str, *, numeric: bool
+) -> dict[str, Any]:
+    """One feature in the latest reference: ``n``, ``missing`` and either ``quantiles`` (5, 25,
+    50, 75 and 95 %) or ``shares`` of each category (the 1,000 most frequent); ``{}`` without
+    a reference or when the reference lacks the column."""
+
+    def compute(table: pa.Table) -> dict[str, Any]:
+        if column not in table.column_names:
+            return {}
+        col = table.column(column)
+        out: dict[str, Any] = {"n": table.num_rows, "missing": col.null_count}
+        if numeric:
+            x = _floats(col)
+            x = x[np.isfinite(x)] if x is not None else None
+            qs = [5, 25, 50, 75, 95]
+            out["quantiles"] = (
+                [float(v) for v in np.percentile(x, qs)] if x is not None and x.size else None
+            )
+            return out
+        if pa.types.is_boolean(col.type):
+            col = pc.if_else(col, "1", "0")
+        counts = pc.value_counts(pc.drop_null(pc.cast(col, pa.string()))).to_pylist()
+        counts.sort(key=lambda c: (-c["counts"], str(c["values"])))
+        seen = max(sum(c["counts"] for c in counts), 1)
+        out["shares"] = {str(c["values"]): c["counts"] / seen for c in counts[:1000]}
+        return out
+
+    profile: dict[str, Any] = _cached(store, project, model, f"feature:{column}", compute)
+    return profile

@@ -63,6 +63,8 @@ class HeatRow:
     worst: str
     #: Largest value / threshold over the range (the "drift" sort key).
     peak: float
+    #: The column the row's monitor watches (its feature page), if one.
+    column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,10 @@ def heat_map(
     subday = HeatMap(windows=windows, rows=[]).subday
     by_monitor: dict[str, dict[datetime, dict[str, Any]]] = {}
     names: dict[str, str] = {}
+    columns: dict[str, str | None] = {}
     for row in rows:
         by_monitor.setdefault(row["monitor"], {})[row["window_start"]] = row
+        columns[row["monitor"]] = row.get("column")
         names[row["monitor"]] = name_of(row) if name_of else (row.get("column") or row["monitor"])
     out = []
     for mon, cells_by_w in by_monitor.items():
@@ -151,6 +155,7 @@ def heat_map(
                 cells=cells,
                 worst=worst([c.status for c in cells]),
                 peak=peak,
+                column=columns[mon],
             )
         )
     if sort == "importance":
