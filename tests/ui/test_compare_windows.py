@@ -47,7 +47,7 @@ def test_two_windows_side_by_side(page: Page, demo: Demo, artifacts: Path) -> No
     # the form shows the windows of the URL, and the feature links lead to its drift
     assert page.page.locator("#w-a-start").input_value() == windows["a_start"]
     href = rows.first.locator("th a").get_attribute("href")
-    assert href == f"/ui/models/{MODEL}?tab=drift&feature={top['column']}"
+    assert href == f"/ui/models/{MODEL}/features/{top['column']}"
     page.shot(artifacts, "compare-windows")
 
     # a quick pick: the URL carries the state, the page shows the last day against the one before
@@ -139,7 +139,7 @@ def test_header_search_finds_models_features_and_incidents(
     link = page.page.get_by_role("link", name="credit_score", exact=True)
     link.click()
     page.page.wait_for_load_state("networkidle")
-    assert page.page.url.endswith(f"/ui/models/{MODEL}?tab=drift&feature=credit_score")
+    assert page.page.url.endswith(f"/ui/models/{MODEL}/features/credit_score")
 
     items = demo.http.get("/v1/incidents", params={"model": MODEL}).json()["items"]
     assert items, "the demo's drift opened an incident"
