@@ -37,9 +37,18 @@ class Endpoint:
     def check(self, *, field: str) -> None:
         """Raise :class:`ValidationError` naming ``field`` for a bad endpoint."""
         if not isinstance(self.url, str) or not re.match(r"^https?://[^/\s]+", self.url):
-            raise ValidationError(expected("field", f"{field}.endpoint", "be an http(s) URL of an OpenAI-compatible API", self.url))
+            raise ValidationError(
+                expected(
+                    "field",
+                    f"{field}.endpoint",
+                    "be an http(s) URL of an OpenAI-compatible API",
+                    self.url,
+                )
+            )
         if not isinstance(self.model, str) or not 0 < len(self.model) <= 200:
-            raise ValidationError(expected("field", f"{field}.model", "be a model name", self.model))
+            raise ValidationError(
+                expected("field", f"{field}.model", "be a model name", self.model)
+            )
         if self.api_key_env is not None and not os.environ.get(str(self.api_key_env)):
             raise ValidationError(
                 f"The environment variable {self.api_key_env!r} named by '{field}.api_key_env' is "
@@ -47,7 +56,9 @@ class Endpoint:
             )
         ok = isinstance(self.timeout_s, int | float) and not isinstance(self.timeout_s, bool)
         if not ok or not 0 < self.timeout_s <= 600:
-            raise ValidationError(expected("field", f"{field}.timeout_s", "be in (0, 600]", self.timeout_s))
+            raise ValidationError(
+                expected("field", f"{field}.timeout_s", "be in (0, 600]", self.timeout_s)
+            )
 
 
 @dataclass(frozen=True)

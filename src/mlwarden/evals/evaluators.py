@@ -7,17 +7,14 @@ what graded it). :meth:`Evaluator.grade` returns a :class:`Grade`: a ``value`` (
 and a short ``detail``. A grade that cannot be given (no expected output to compare with)
 has ``value`` None and says why: it is left out of the comparison, never counted as a fail.
 
+Specs (``{"kind": ..., **params}``) become evaluators through
+:func:`mlwarden.evals.catalog.build_evaluator`, which knows every kind.
+
 Examples
 --------
->>> ev = build_evaluator({"kind": "exact_match", "ignore_case": True})
+>>> ev = ExactMatch(ignore_case=True)
 >>> ev.grade({"input": "q", "expected_output": "Paris"}, " paris ").passed
 True
->>> build_evaluator({"kind": "regex", "pattern": "("})
-Traceback (most recent call last):
-...
-mlwarden.errors.ValidationError: The 'pattern' parameter of evaluator 'regex' must be a regular expression. Got '(' instead.
->>> EVALUATORS.keys()[:4]
-['embedding_similarity', 'exact_match', 'injection', 'json_schema']
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from typing import Any, ClassVar
 import orjson
 
 from mlwarden._registry import Registry
-from mlwarden.errors import ConfigError, ValidationError, expected
+from mlwarden.errors import ValidationError, expected
 from mlwarden.evals import json_match
 from mlwarden.stats.llm_quality import detect_refusal
 from mlwarden.stats.pii import find_pii
@@ -42,8 +39,7 @@ __all__ = [
     "EVALUATORS",
     "Evaluator",
     "Grade",
-    "build_evaluator",
-    "build_evaluators",
+    "check_label",
 ]
 
 #: Longest output an evaluator reads (a regex over megabytes is a denial of service).
@@ -87,13 +83,23 @@ class Evaluator(ABC):
     def bad(self, param: str, must: str, got: Any) -> ValidationError:
         return ValidationError(expected(f"parameter of evaluator {self.kind!r}", param, must, got))
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 - most kinds check something; none is required to
         """Raise :class:`ValidationError` naming a bad parameter."""
 
     @abstractmethod
     def grade(self, item: dict[str, Any], output: str | None) -> Grade: ...
 
-    def grade_all(self, items: Sequence[dict[str, Any]], outputs: Sequence[str | None]) -> list[Grade]:
+    def grade_remote(
+        self, http: Any, item: dict[str, Any], output: str | None
+    ) -> tuple[Grade, bool, bool]:
+        """The grade of an evaluator that calls an endpoint with ``http`` (an
+        ``httpx.Client``), whether it made a call and whether the call reached the endpoint.
+        Offline evaluators make none."""
+        return self.grade(item, output), False, False
+
+    def grade_all(
+        self, items: Sequence[dict[str, Any]], outputs: Sequence[str | None]
+    ) -> list[Grade]:
         """Grade many (an evaluator that batches, like embeddings, overrides this)."""
         return [self.grade(i, o) for i, o in zip(items, outputs, strict=True)]
 
@@ -101,49 +107,12 @@ class Evaluator(ABC):
 EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
 
 
-def build_evaluator(spec: Any) -> Evaluator:
-    """An evaluator from ``{"kind": ..., **params}``, checked; :class:`ValidationError`
-    names what is wrong."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
-        raise ValidationError(expected("field", "evaluators[]", 'be an object with a "kind"', spec))
-    try:
-        cls = EVALUATORS.get(spec["kind"])
-    except ConfigError as exc:
-        raise ValidationError(str(exc)) from exc
-    params = inspect.signature(cls).parameters
-    args = {k: v for k, v in spec.items() if k != "kind"}
-    unknown = sorted(set(args) - set(params))
-    if unknown:
-        must = f"be one of {', '.join(params) or '(none)'}"
-        raise ValidationError(expected(f"parameter of evaluator {cls.kind!r}", unknown[0], must, unknown[0]))
-    missing = [p.name for p in params.values() if p.default is inspect.Parameter.empty and p.name not in args]
-    if missing:
-        raise ValidationError(f"The {missing[0]!r} parameter of evaluator {cls.kind!r} is required.")
-    ev = cls(**args)
-    try:
-        ev.check()
-    except ConfigError as exc:  # a parameter a lower layer refused: bad input here
-        raise ValidationError(str(exc)) from exc
-    return ev
-
-
-def build_evaluators(specs: Any) -> list[Evaluator]:
-    """Evaluators from a list of specs; result names must be distinct."""
-    if not isinstance(specs, list) or not specs or len(specs) > 20:
-        raise ValidationError(expected("field", "evaluators", "be a list of 1 to 20 evaluators", specs))
-    out = [build_evaluator(s) for s in specs]
-    names = [e.label for e in out]
-    dup = next((n for n in names if names.count(n) > 1), None)
-    if dup is not None:
-        raise ValidationError(f"Two evaluators are named {dup!r}; give one a distinct 'name'.")
-    return out
-
-
 def _no_output(output: str | None) -> Grade | None:
     return Grade(None, None, "no output to grade") if output is None else None
 
 
-def _check_name(ev: Evaluator, name: Any) -> None:
+def check_label(ev: Evaluator, name: Any) -> None:
+    """Raise for a bad ``name`` parameter (the name results are stored under)."""
     if name is not None and not (isinstance(name, str) and re.fullmatch(r"[\w.\-]{1,64}", name)):
         raise ev.bad("name", "be 1-64 letters, digits, '_', '.' or '-'", name)
 
@@ -162,7 +131,7 @@ class ExactMatch(Evaluator):
     def check(self) -> None:
         if not isinstance(self.ignore_case, bool):
             raise self.bad("ignore_case", "be true or false", self.ignore_case)
-        _check_name(self, self.name)
+        check_label(self, self.name)
 
     def grade(self, item: dict[str, Any], output: str | None) -> Grade:
         want = item.get("expected_output")
@@ -189,15 +158,20 @@ class RegexMatch(Evaluator):
         self.name = name
 
     def check(self) -> None:
-        try:
-            self.compiled_ = re.compile(self.pattern) if isinstance(self.pattern, str) else None
-        except re.error:
-            self.compiled_ = None
-        if self.compiled_ is None or len(self.pattern) > 1000:
-            raise self.bad("pattern", "be a regular expression", self.pattern)
+        compiled: re.Pattern[str] | None = None
+        if isinstance(self.pattern, str) and len(self.pattern) <= 1000:
+            try:
+                compiled = re.compile(self.pattern)
+            except re.error:
+                compiled = None
+        if compiled is None:
+            raise self.bad(
+                "pattern", "be a regular expression of at most 1000 characters", self.pattern
+            )
+        self.compiled_ = compiled
         if not isinstance(self.must_match, bool):
             raise self.bad("must_match", "be true or false", self.must_match)
-        _check_name(self, self.name)
+        check_label(self, self.name)
 
     def grade(self, item: dict[str, Any], output: str | None) -> Grade:
         if (g := _no_output(output)) is not None:
@@ -220,7 +194,7 @@ class JsonSchemaMatch(Evaluator):
 
     def check(self) -> None:
         json_match.check_schema(self.schema)
-        _check_name(self, self.name)
+        check_label(self, self.name)
 
     def grade(self, item: dict[str, Any], output: str | None) -> Grade:
         if (g := _no_output(output)) is not None:
@@ -246,7 +220,7 @@ class _TextCheck(Evaluator):
     def check(self) -> None:
         if self.field not in ("input", "output"):
             raise self.bad("field", "be input or output", self.field)
-        _check_name(self, self.name)
+        check_label(self, self.name)
 
     def detect(self, text: str) -> Any:
         raise NotImplementedError
@@ -305,7 +279,7 @@ class EmbeddingSimilarity(Evaluator):
         ok = isinstance(self.threshold, int | float) and not isinstance(self.threshold, bool)
         if not ok or not -1 <= self.threshold <= 1:
             raise self.bad("threshold", "be a number in [-1, 1]", self.threshold)
-        _check_name(self, self.name)
+        check_label(self, self.name)
         from mlwarden.stats.text_embedding import embedding_support
 
         reason = embedding_support()
@@ -315,7 +289,17 @@ class EmbeddingSimilarity(Evaluator):
     def grade(self, item: dict[str, Any], output: str | None) -> Grade:
         return self.grade_all([item], [output])[0]
 
-    def grade_all(self, items: Sequence[dict[str, Any]], outputs: Sequence[str | None]) -> list[Grade]:
+    def grade_remote(
+        self, http: Any, item: dict[str, Any], output: str | None
+    ) -> tuple[Grade, bool, bool]:
+        """The grade of an evaluator that calls an endpoint with ``http`` (an
+        ``httpx.Client``), whether it made a call and whether the call reached the endpoint.
+        Offline evaluators make none."""
+        return self.grade(item, output), False, False
+
+    def grade_all(
+        self, items: Sequence[dict[str, Any]], outputs: Sequence[str | None]
+    ) -> list[Grade]:
         from mlwarden.stats.text_embedding import load_minilm
 
         pairs = [(i, str(o)[:MAX_GRADED], str(it["expected_output"])) for i, (it, o)

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_TEXT",
     "ItemBatch",
+    "decode_item",
     "item_id",
     "parse_upload",
     "validate_items",
@@ -54,8 +55,8 @@ _TEXTS = ("input", "output", "expected_output")
 
 @dataclass(frozen=True)
 class ItemBatch:
-    """The good items (dicts of :data:`FIELDS`, ``context`` as a list of strings or None,
-    ``metadata`` as a JSON text or None, ``id`` set) and the rejected ones."""
+    """The good items as stored (dicts of :data:`FIELDS`, ``id`` set; ``context`` -- a JSON
+    list of strings -- and ``metadata`` as JSON text or None) and the rejected ones."""
 
     items: list[dict[str, Any]]
     rejected: list[Rejection]
@@ -73,6 +74,15 @@ def item_id(item: dict[str, Any]) -> str:
         return f"span-{item['source_trace_id'] or ''}-{item['source_span_id']}"[:MAX_ID]
     key = orjson.dumps([item.get("input"), item.get("context"), item.get("expected_output")])
     return hashlib.sha256(key).hexdigest()[:24]
+
+
+def decode_item(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored item with ``context`` as a list of strings (or None) and ``metadata`` as a
+    dict (or None), as evaluators and prompt templates read it."""
+    out = dict(row)
+    out["context"] = orjson.loads(row["context"]) if row.get("context") else None
+    out["metadata"] = orjson.loads(row["metadata"]) if row.get("metadata") else None
+    return out
 
 
 def _text(item: dict[str, Any], field: str, limit: int, *, required: bool = False) -> str | None:
@@ -107,7 +117,8 @@ def _item(raw: Any) -> dict[str, Any]:
         must = f"be one of {', '.join(FIELDS)}"
         raise _Bad(unknown[0], expected("field name", unknown[0], must, unknown[0]))
     out: dict[str, Any] = {f: _text(raw, f, MAX_TEXT, required=f == "input") for f in _TEXTS}
-    out["context"] = _context(raw.get("context"))
+    ctx = _context(raw.get("context"))
+    out["context"] = orjson.dumps(ctx).decode() if ctx else None
     meta = raw.get("metadata")
     if meta is not None and not isinstance(meta, dict):
         raise _Bad("metadata", expected("field", "metadata", "be a JSON object", str(meta)[:40]))
@@ -160,7 +171,9 @@ def parse_upload(body: bytes, *, fmt: Literal["jsonl", "csv"]) -> list[Any]:
                 try:
                     out.append(orjson.loads(line))
                 except orjson.JSONDecodeError as exc:
-                    raise ValidationError(f"Line {n} of the JSONL upload is not JSON: {exc}.") from None
+                    raise ValidationError(
+                        f"Line {n} of the JSONL upload is not JSON: {exc}."
+                    ) from None
         return out
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []

@@ -40,7 +40,7 @@ def _full() -> Any:
     """The ``jsonschema`` module when installed, else None."""
     if importlib.util.find_spec("jsonschema") is None:
         return None
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]  # optional, no stubs
 
     return jsonschema
 
@@ -55,7 +55,9 @@ def check_schema(schema: Any) -> None:
         try:
             full.validators.validator_for(schema).check_schema(schema)
         except full.SchemaError as exc:
-            raise ConfigError(f"The 'schema' parameter is not a valid JSON Schema: {exc.message}") from exc
+            raise ConfigError(
+                f"The 'schema' parameter is not a valid JSON Schema: {exc.message}"
+            ) from exc
         return
     _walk(schema)
 
@@ -74,7 +76,9 @@ def _walk(s: Any) -> None:
     types = s.get("type")
     for t in types if isinstance(types, list) else [types] if types is not None else []:
         if t not in _TYPES:
-            raise ConfigError(expected("JSON Schema keyword", "type", f"be one of {', '.join(_TYPES)}", t))
+            raise ConfigError(
+                expected("JSON Schema keyword", "type", f"be one of {', '.join(_TYPES)}", t)
+            )
     for sub in (s.get("properties") or {}).values():
         _walk(sub)
     for key in ("items", "additionalProperties"):
@@ -84,7 +88,9 @@ def _walk(s: Any) -> None:
         try:
             re.compile(s["pattern"])
         except (re.error, TypeError) as exc:
-            raise ConfigError(expected("JSON Schema keyword", "pattern", "be a regular expression", s["pattern"])) from exc
+            raise ConfigError(
+                expected("JSON Schema keyword", "pattern", "be a regular expression", s["pattern"])
+            ) from exc
 
 
 def _is(v: Any, t: str) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mlwarden.evals.endpoint import Endpoint, chat
-from mlwarden.evals.evaluators import EVALUATORS, Evaluator, Grade, _check_name
+from mlwarden.evals.evaluators import EVALUATORS, Evaluator, Grade, check_label
 from mlwarden.monitors.llm_judge import parse_verdict
 
 __all__ = ["TEMPLATES", "JudgeTemplate", "LlmJudgeEvaluator"]
@@ -120,24 +120,31 @@ class LlmJudgeEvaluator(Evaluator):
         ok = isinstance(self.min_score, int) and not isinstance(self.min_score, bool)
         if not ok or not 1 < self.min_score <= 5:
             raise self.bad("min_score", "be an integer from 2 to 5", self.min_score)
-        _check_name(self, self.name)
+        check_label(self, self.name)
         self.endpoint_ = Endpoint(self.endpoint, self.model, self.api_key_env, self.timeout_s)
 
     def grade(self, item: dict[str, Any], output: str | None) -> Grade:
-        raise NotImplementedError("a judge grades through grade_remote (it needs an HTTP client)")
+        import httpx
 
-    def grade_remote(self, http: Any, item: dict[str, Any], output: str | None) -> tuple[Grade, bool]:
-        """The grade and whether the endpoint was reached."""
+        with httpx.Client() as http:
+            return self.grade_remote(http, item, output)[0]
+
+    def grade_remote(
+        self, http: Any, item: dict[str, Any], output: str | None
+    ) -> tuple[Grade, bool, bool]:
         t = TEMPLATES[self.template]
         if output is None:
-            return Grade(None, None, "no output to grade", template=t.ref), True
+            return Grade(None, None, "no output to grade", template=t.ref), False, False
         if t.needs_context and not item.get("context"):
-            return Grade(None, None, "the item has no retrieved context", template=t.ref), True
+            why = "the item has no retrieved context"
+            return Grade(None, None, why, template=t.ref), False, False
         reply = chat(http, self.endpoint_, messages(t, item, output))
         verdict = parse_verdict(reply.content or "") if reply.error is None else None
         if verdict is None:
             why = reply.error or "the judge gave no 1-5 score"
-            return Grade(None, None, why, reply.tokens, reply.cost, t.ref), reply.reached
+            return Grade(None, None, why, reply.tokens, reply.cost, t.ref), True, reply.reached
         score, reason = verdict
-        return Grade(float(score), score >= self.min_score, reason, reply.tokens, reply.cost,
-                     t.ref), True  # fmt: skip
+        grade = Grade(
+            float(score), score >= self.min_score, reason, reply.tokens, reply.cost, t.ref
+        )
+        return grade, True, True

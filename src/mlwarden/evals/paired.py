@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 __all__ = ["Comparison", "mean_ci", "compare_scores"]
@@ -37,7 +38,9 @@ __all__ = ["Comparison", "mean_ci", "compare_scores"]
 LEVEL = 0.95
 
 
-def mean_ci(x: Sequence[float], level: float = LEVEL) -> tuple[float | None, float | None, float | None]:
+def mean_ci(
+    x: Sequence[float] | npt.NDArray[np.float64], level: float = LEVEL
+) -> tuple[float | None, float | None, float | None]:
     """(mean, low, high): Student's t interval of the mean; None bounds below two values."""
     if not len(x):
         return None, None, None
@@ -107,7 +110,9 @@ def compare_scores(a: Sequence[float], b: Sequence[float], *, scale: str) -> Com
         return Comparison(**base, test="mcnemar_exact", p_value=p, statistic=float(b_only),
                           a_only=a_only, b_only=b_only)  # fmt: skip
     if n < 2:
-        return Comparison(**base, test="wilcoxon", p_value=None, reason="fewer than two paired items")
+        return Comparison(
+            **base, test="wilcoxon", p_value=None, reason="fewer than two paired items"
+        )
     if not np.any(d != 0):
         return Comparison(**base, test="wilcoxon", p_value=None,
                           reason="every item has the same value in both runs")  # fmt: skip

@@ -17,12 +17,14 @@ from fastapi.staticfiles import StaticFiles
 
 from mlwarden._version import __version__
 from mlwarden.errors import AuthError
+from mlwarden.evals.jobs import EvalJobs
 from mlwarden.incidents.alerting import Alerting
 from mlwarden.server import (
     docs,
     metrics,
     openapi,
     routes_alerting,
+    routes_evals,
     routes_incidents,
     routes_ingest,
     routes_llm,
@@ -114,6 +116,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         # notifications to channels and automated actions, in the background
         app.state.dispatcher = Alerting(app.state.store, **settings.alerting_options())
         app.state.jobs = StoreJobs()
+        app.state.evals = EvalJobs()  # experiment runs, in their own worker thread
         # the first click should not pay for imports, cold caches or building roll-ups
         await asyncio.to_thread(ui.prepare, app.state.store)
         warm_stop = threading.Event()
@@ -143,6 +146,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             if grpc_receiver is not None:
                 await asyncio.to_thread(grpc_receiver.stop)
             await asyncio.to_thread(app.state.jobs.stop)
+            await asyncio.to_thread(app.state.evals.stop)
             warm_stop.set()
             await asyncio.to_thread(warming.join, 60)
             await asyncio.to_thread(app.state.dispatcher.close)
@@ -183,6 +187,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_otlp_signals.router)
     app.include_router(routes_llm.router)
     app.include_router(routes_scores.router)
+    app.include_router(routes_evals.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
     app.include_router(routes_security.router)

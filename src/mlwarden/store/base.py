@@ -19,6 +19,7 @@ import pyarrow as pa
 from mlwarden._registry import Registry
 from mlwarden.schema.batch import Rejection
 from mlwarden.schema.spec import ModelSpec
+from mlwarden.store.eval_storage import EvalStorage
 from mlwarden.store.rollups import Rollup
 
 __all__ = [
@@ -157,7 +158,7 @@ class IncidentStorage(ABC):
     def get_alerting(self, project: str) -> str | None: ...
 
 
-class Store(IncidentStorage, ABC):
+class Store(IncidentStorage, EvalStorage, ABC):
     """A storage engine. Writes go through a group-commit writer; reads are ibis."""
 
     kind: ClassVar[str]

@@ -53,6 +53,7 @@ from mlwarden.store.base import (
     VersionRecord,
 )
 from mlwarden.store.checkpointer import Checkpointer
+from mlwarden.store.duckdb_evals import EVAL_DDL, EvalTables
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
@@ -196,7 +197,9 @@ def _utcnow() -> datetime:
 
 
 @ENGINES.register
-class DuckDBStore(IncidentTables, RollupTables, SignalTables, ScoreTables, ModelRemoval, Store):
+class DuckDBStore(
+    IncidentTables, RollupTables, SignalTables, ScoreTables, EvalTables, ModelRemoval, Store
+):
     """A DuckDB database file (or ``":memory:"`` for batch mode and tests).
 
     Examples
@@ -254,7 +257,7 @@ class DuckDBStore(IncidentTables, RollupTables, SignalTables, ScoreTables, Model
         self._wcon = self._con.cursor()
         try:
             _drop_placeholder_incidents(self._wcon)
-            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL + SCORE_DDL:
+            for ddl in CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL + SCORE_DDL + EVAL_DDL:
                 _all(self._wcon, ddl)
             _all(
                 self._wcon,
