@@ -8,7 +8,7 @@ Examples
 >>> build_evaluator({"kind": "regex", "pattern": "("})
 Traceback (most recent call last):
 ...
-mlwarden.errors.ValidationError: The 'pattern' parameter of evaluator 'regex' must be a regular expression. Got '(' instead.
+mlwarden.errors.ValidationError: The 'pattern' parameter of evaluator 'regex' must be a regular expression of at most 1000 characters. Got '(' instead.
 >>> EVALUATORS.keys()
 ['embedding_similarity', 'exact_match', 'injection', 'json_schema', 'llm_judge', 'pii', 'refusal', 'regex']
 """  # noqa: E501

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,6 +41,7 @@ __all__ = [
     "decode_item",
     "item_id",
     "parse_upload",
+    "text_ok",
     "validate_items",
 ]
 
@@ -51,6 +53,7 @@ MAX_ID = 128
 FIELDS = ("input", "output", "expected_output", "context", "metadata",
           "source_trace_id", "source_span_id", "id")  # fmt: skip
 _TEXTS = ("input", "output", "expected_output")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,15 @@ def _text(item: dict[str, Any], field: str, limit: int, *, required: bool = Fals
     if not isinstance(v, str) or (required and not v.strip()) or len(v) > limit:
         must = f"be a{' non-empty' if required else ''} string of at most {limit} characters"
         raise _Bad(field, expected("field", field, must, v if not isinstance(v, str) else v[:40]))
+    if not text_ok(v):
+        raise _Bad(field, expected("field", field, "be text (no NUL, no lone surrogate)", v[:40]))
     return v
+
+
+def text_ok(v: str) -> bool:
+    """Whether ``v`` can be stored as text: no NUL character, no unpaired surrogate (JSON
+    allows ``"\\ud800"``; UTF-8 cannot hold it)."""
+    return "\x00" not in v and not _SURROGATE.search(v)
 
 
 def _context(v: Any) -> list[str] | None:
@@ -102,7 +113,7 @@ def _context(v: Any) -> list[str] | None:
         return None
     if isinstance(v, str):
         return [v]
-    ok = isinstance(v, list) and all(isinstance(p, str) for p in v)
+    ok = isinstance(v, list) and all(isinstance(p, str) and text_ok(p) for p in v)
     if not ok or sum(len(p) for p in v) > MAX_TEXT:
         must = f"be a string or a list of strings of at most {MAX_TEXT} characters in all"
         raise _Bad("context", expected("field", "context", must, str(v)[:40]))
@@ -122,7 +133,12 @@ def _item(raw: Any) -> dict[str, Any]:
     meta = raw.get("metadata")
     if meta is not None and not isinstance(meta, dict):
         raise _Bad("metadata", expected("field", "metadata", "be a JSON object", str(meta)[:40]))
-    out["metadata"] = orjson.dumps(meta).decode() if meta else None
+    try:
+        out["metadata"] = orjson.dumps(meta).decode() if meta else None
+    except orjson.JSONEncodeError:
+        raise _Bad(
+            "metadata", "The 'metadata' field must be JSON text (no lone surrogate)."
+        ) from None
     for f in ("source_trace_id", "source_span_id"):
         out[f] = _text(raw, f, MAX_ID)
     out["id"] = _text(raw, "id", MAX_ID) or item_id(out)

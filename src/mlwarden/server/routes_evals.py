@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from mlwarden.errors import ConfigError, FieldError, ValidationError, expected
 from mlwarden.evals.catalog import build_evaluators, describe
 from mlwarden.evals.compare import compare_runs
 from mlwarden.evals.from_traces import MAX_FROM_TRACES, SpanPick, items_from_spans
-from mlwarden.evals.items import MAX_ITEMS, parse_upload, validate_items
+from mlwarden.evals.items import MAX_ITEMS, parse_upload, text_ok, validate_items
 from mlwarden.evals.jobs import EvalJobs
 from mlwarden.evals.judges import TEMPLATES
 from mlwarden.evals.runner import STATUSES, ExperimentRun, RunLimits
@@ -44,6 +44,18 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/llm", tags=["evals"])
 MAX_IDS = 5000
+
+
+def _text(v: str) -> str:
+    if not text_ok(v):
+        raise ValueError("must be text without NUL characters or lone surrogates")
+    return v
+
+
+#: A span or trace id: what the store holds (hex), a little wider for other dialects.
+Id = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._:\-]{1,128}$")]
+#: A name or label in a filter: no NUL, no lone surrogate (neither can be stored or matched).
+Text = Annotated[str, StringConstraints(max_length=200), AfterValidator(_text)]
 
 
 class DatasetIn(BaseModel):
@@ -79,13 +91,13 @@ class DatasetPage(DatasetOut):
 
 
 class SpanFilter(BaseModel):
-    model: str | None = None
-    service: str | None = None
+    model: Text | None = None
+    service: Text | None = None
     start: datetime | None = None
     end: datetime | None = None
-    flag: str | None = Field(default=None, description="A flag spans raised (pii_in_prompt, ...).")
+    flag: Text | None = Field(default=None, description="A flag spans raised (pii_in_prompt, ...).")
     flagged: bool | None = None
-    score_name: str | None = None
+    score_name: Text | None = None
     score_min: float | None = None
     score_max: float | None = None
     limit: int = Field(default=100, ge=1, le=MAX_FROM_TRACES)
@@ -96,8 +108,8 @@ class ItemsIn(BaseModel):
     """One of: ``items`` (objects), ``span_ids`` / ``trace_ids`` (stored LLM spans), ``filter``."""
 
     items: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_ITEMS)
-    span_ids: list[str] | None = Field(default=None, max_length=MAX_IDS)
-    trace_ids: list[str] | None = Field(default=None, max_length=MAX_IDS)
+    span_ids: list[Id] | None = Field(default=None, max_length=MAX_IDS)
+    trace_ids: list[Id] | None = Field(default=None, max_length=MAX_IDS)
     filter: SpanFilter | None = None
 
 
@@ -280,6 +292,8 @@ async def upload_items(
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     fmt = format or ("csv" if ctype == "text/csv" else "jsonl")
     raw = parse_upload(body, fmt=fmt)
+    if not raw:
+        raise ValidationError(f"The upload holds no items: send {fmt.upper()} rows with an input.")
     return await asyncio.to_thread(_add, _store(request), project, name, raw)
 
 
