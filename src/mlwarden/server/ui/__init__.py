@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from mlwarden.server.ui import (
     pages_compare,
+    pages_evals,
     pages_feedback,
     pages_incidents,
     pages_model,
@@ -34,5 +35,6 @@ for _pages in (
     pages_quarantine,
     pages_security,
     pages_feedback,
+    pages_evals,
 ):
     router.include_router(_pages.router)
