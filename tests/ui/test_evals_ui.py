@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from llm.fake_openai import fake_openai
 from scipy import stats
 
+from llm.fake_openai import fake_openai
 from mlwarden.schema.otlp import SpanData, encode_json
 from serverproc import ServerProcess
 from ui.conftest import Page
