@@ -5,8 +5,11 @@ compared with paired tests whose p-values match scipy's on the same per-item val
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +17,9 @@ import pytest
 from fake_openai import FakeOpenAI
 from scipy import stats
 
+from mlwarden.errors import ConflictError, NotFoundError, ValidationError
 from mlwarden.schema.otlp import SpanData, encode_json
+from mlwarden.sdk.evals import EvalClient
 from serverproc import ServerProcess
 
 N = 50
@@ -249,3 +254,38 @@ def test_bad_datasets_and_uploads_get_clear_errors(http: httpx.Client) -> None:
     r = http.post("/v1/llm/experiments", json={"dataset": "uploads", "version": 9,
                                                 "evaluators": [{"kind": "pii"}]})  # fmt: skip
     assert r.status_code == 404 and "no version 9" in r.text
+
+
+def test_the_sdk_and_the_cli_run_and_compare_experiments(
+    evals_server: ServerProcess, tmp_path: Path
+) -> None:
+    with EvalClient(evals_server.url) as ev:
+        assert ev.create_dataset("sdk", exist_ok=True)["version"] == 0
+        assert ev.create_dataset("sdk", exist_ok=True)["name"] == "sdk"  # no conflict
+        with pytest.raises(ConflictError):
+            ev.create_dataset("sdk")
+        items = [{"input": f"q{i}", "output": "yes" if i % 4 else "no", "expected_output": "yes"}
+                 for i in range(8)]  # fmt: skip
+        assert ev.add_items("sdk", items=items)["version"] == 1
+        seen: list[int] = []
+        base = ev.run("sdk", evaluators=[{"kind": "regex", "pattern": "^no$"}], name="base",
+                      on_progress=lambda r: seen.append(r["done"]))  # fmt: skip
+        assert base["status"] == "done" and seen[-1] == 8
+        with pytest.raises(ValidationError, match="'ignore_case' parameter of evaluator"):
+            ev.start("sdk", evaluators=[{"kind": "exact_match", "ignore_case": "yes"}])
+        with pytest.raises(NotFoundError):
+            ev.dataset("missing")
+    spec = tmp_path / "run.yaml"
+    spec.write_text(
+        "dataset: sdk\nname: exact\nevaluators:\n  - kind: regex\n    pattern: '^yes$'\n"
+    )
+    cli = subprocess.run(
+        [sys.executable, "-m", "mlwarden.cli.main", "evals", "run", str(spec), "--url",
+         evals_server.url, "--baseline", base["id"]],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "done, 8 of 8 items" in cli.stdout
+    # regex '^no$' passes items 0 and 4, '^yes$' the six others: McNemar on 2 + 6 discordant
+    assert f"{stats.binomtest(6, 8, 0.5).pvalue:.3g}" in cli.stdout
+    assert "mcnemar_exact" in cli.stdout
