@@ -117,6 +117,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         app.state.dispatcher = Alerting(app.state.store, **settings.alerting_options())
         app.state.jobs = StoreJobs()
         app.state.evals = EvalJobs()  # experiment runs, in their own worker thread
+        await asyncio.to_thread(app.state.store.interrupt_runs)  # left by a previous process
         # the first click should not pay for imports, cold caches or building roll-ups
         await asyncio.to_thread(ui.prepare, app.state.store)
         warm_stop = threading.Event()

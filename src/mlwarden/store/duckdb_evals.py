@@ -162,6 +162,17 @@ class EvalTables(EvalStorage):
 
         self._write(fn)
 
+    def interrupt_runs(self) -> int:
+        def fn(con: duckdb.DuckDBPyConnection) -> int:
+            rows = con.execute(
+                "UPDATE eval_runs SET status = 'cancelled', finished_at = ?, error = 'the server "
+                "stopped before the run finished; start it again' WHERE status IN ('queued', "
+                "'running') RETURNING id", [_now()]).fetchall()  # fmt: skip
+            return len(rows)
+
+        n: int = self._write(fn)
+        return n
+
     def put_run_rows(
         self,
         project: str,

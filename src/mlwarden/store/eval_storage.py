@@ -67,6 +67,11 @@ class EvalStorage(ABC):
         """Set some columns of a run (status, done, error, times, tokens, cost)."""
 
     @abstractmethod
+    def interrupt_runs(self) -> int:
+        """At start-up: runs a previous process left ``queued`` or ``running`` end
+        ``cancelled`` (their finished items kept). Returns how many."""
+
+    @abstractmethod
     def put_run_rows(
         self,
         project: str,
