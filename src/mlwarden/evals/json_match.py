@@ -23,7 +23,7 @@ from typing import Any
 
 from mlwarden.errors import ConfigError, expected
 
-__all__ = ["SUPPORTED", "check_schema", "errors"]
+__all__ = ["SUPPORTED", "check_schema", "errors", "jsonschema_module"]
 
 _TYPES: dict[str, Any] = {
     "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
@@ -36,7 +36,7 @@ SUPPORTED = frozenset({"type", "properties", "required", "additionalProperties",
                        "minItems", "maxItems", "pattern"}) | _ANNOTATIONS  # fmt: skip
 
 
-def _full() -> Any:
+def jsonschema_module() -> Any:
     """The ``jsonschema`` module when installed, else None."""
     if importlib.util.find_spec("jsonschema") is None:
         return None
@@ -50,7 +50,7 @@ def check_schema(schema: Any) -> None:
     a keyword the subset does not check."""
     if not isinstance(schema, dict):
         raise ConfigError(expected("parameter", "schema", "be a JSON Schema object", schema))
-    full = _full()
+    full = jsonschema_module()
     if full is not None:
         try:
             full.validators.validator_for(schema).check_schema(schema)
@@ -145,7 +145,7 @@ def _check(s: Any, v: Any, at: str, out: list[str]) -> None:
 
 def errors(schema: dict[str, Any], value: Any) -> list[str]:
     """What in ``value`` breaks ``schema`` (empty when it matches)."""
-    full = _full()
+    full = jsonschema_module()
     if full is not None:
         v = full.validators.validator_for(schema)(schema)
         return [f"$.{'.'.join(map(str, e.absolute_path))}: {e.message}".replace("$.:", "$:")
