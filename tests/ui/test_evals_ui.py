@@ -21,6 +21,7 @@ from ui.conftest import Page
 
 APP = "evals-ui"
 TRACE = "cd" * 16
+OTHER = "ef" * 16
 N = 12
 
 
@@ -48,14 +49,15 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         attrs = {"gen_ai.request.model": "m", "gen_ai.operation.name": "chat",
                  "gen_ai.prompt": json.dumps([{"role": "user", "content": "What is 2+2?"}]),
                  "gen_ai.completion": json.dumps([{"role": "assistant", "content": "4"}])}  # fmt: skip
-        span = SpanData(TRACE, "1" * 16, "chat", ns, ns + 10**9, attributes=attrs)
+        spans = [SpanData(TRACE, "1" * 16, "chat", ns, ns + 10**9, attributes=attrs),
+                 SpanData(OTHER, "2" * 16, "chat", ns + 10**9, ns + 2 * 10**9, attributes=attrs)]  # fmt: skip
         # items 0-8 echo the question (= expected) with prompt A, items 0-3 with prompt B too
         items = [{"input": f"q{i}", "expected_output": f"q{i}",
                   "context": [f"q{i}" if i < 4 else f"p{i}"]} for i in range(N)]  # fmt: skip
         for i in range(9, N):
             items[i]["expected_output"] = f"p{i}"
         with httpx.Client(base_url=srv.url, timeout=60) as http, fake_openai() as fake:
-            body = encode_json([span], resource={"service.name": APP})
+            body = encode_json(spans, resource={"service.name": APP})
             r = http.post("/v1/traces", content=body, headers={"content-type": "application/json"})
             assert r.status_code == 200, r.text
             r = http.post("/v1/models", json={"name": APP, "task": "llm", "prediction": None})
@@ -92,9 +94,20 @@ def test_a_trace_is_added_to_a_dataset_from_the_llm_tab(ev_page: Page, app_url: 
     assert [(i["source_trace_id"], i["input"], i["output"]) for i in ds["page"]] == [
         (TRACE, "user: What is 2+2?", "4")
     ]
+    # several traces ticked in the traces table at once
+    assert ev_page.open(f"/ui/models/{APP}?tab=llm").status == 200
+    for trace in (TRACE, OTHER):
+        ev_page.page.get_by_label(f"Select trace {trace[:12]}").check()
+    picked = ev_page.page.locator("#traces-to-dataset")
+    picked.get_by_label("Add the selected traces' LLM calls to dataset").fill("picked")
+    with ev_page.page.expect_navigation():
+        picked.get_by_role("button", name="Add selected to dataset").click()
+    assert "tab=llm" in ev_page.page.url
+    ds = httpx.get(f"{app_url}/v1/llm/datasets/picked").json()
+    assert sorted(i["source_trace_id"] for i in ds["page"]) == sorted([TRACE, OTHER])
     assert ev_page.open("/ui/datasets").status == 200
     links = ev_page.page.locator("table.datasets a").all_inner_texts()
-    assert links == ["cmp", "from-ui"]
+    assert links == ["cmp", "from-ui", "picked"]
     assert ev_page.errors == []
 
 

@@ -1,17 +1,18 @@
 """Evaluation pages: datasets (list, a version's items, its runs), a run, and two runs side
 by side with per-item differences and each evaluator's paired test.
 
-The LLM tab's trace view posts its "Add to dataset" form here: the trace's LLM calls become
-items (prompt as input, response as output, the span as source) of the dataset named,
-created when it does not exist yet. That post needs the ``operate`` scope and the form
-token, like the feedback buttons.
+The LLM tab posts its "Add to dataset" forms here (traces ticked in the traces table, or the
+trace open in the trace view): their LLM calls become items (prompt as input, response as
+output, the span as source) of the dataset named, created when it does not exist yet. That
+post needs the ``operate`` scope and the form token, like the feedback buttons.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -36,6 +37,8 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 PAGE_SIZE = 50
+#: Most traces added from one form post.
+MAX_PICKED = 200
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 
 
@@ -94,15 +97,17 @@ def run_page(run_id: str, request: Request, project: UIRead) -> Response:
 
 @router.post("/ui/datasets/add")
 async def add_to_dataset(request: Request, project: UIOperate) -> Response:
-    """Add a trace's LLM calls (or one of its spans) to a dataset and go back to the trace."""
-    import re
-
-    form = await form_data(request)
-    name, trace = form.get("dataset", "").strip(), form.get("trace_id", "")
+    """Add the LLM calls of the selected traces (``trace_id``, repeated; or one of their
+    spans, ``span_id``) to a dataset and go back to the LLM tab."""
+    form = await form_data(request)  # origin and form token checked; first value of each
+    picked = parse_qs((await request.body()).decode("utf-8", "replace")).get("trace_id", [])
+    name = form.get("dataset", "").strip()
     if not re.fullmatch(_NAME, name):
         raise ValidationError(
             expected("field", "dataset", "be 1-100 letters, digits, '_', '.', '-'", name)
         )
+    if not picked or len(picked) > MAX_PICKED:
+        raise ValidationError(f"Select from 1 to {MAX_PICKED} traces to add to a dataset.")
     store = request.app.state.store
 
     def add() -> dict[str, Any]:
@@ -111,10 +116,10 @@ async def add_to_dataset(request: Request, project: UIOperate) -> Response:
         except NotFoundError:
             store.create_dataset(project, name, "Made from traces in the UI.")
         span = form.get("span_id") or None
-        pick = SpanPick(trace_ids=(trace,), span_ids=(span,) if span else ())
+        pick = SpanPick(trace_ids=tuple(picked), span_ids=(span,) if span else ())
         batch = validate_items(items_from_spans(store, project, pick))
         if not batch.items:
-            raise ValidationError(f"Trace {trace!r} has no LLM call with a prompt to add.")
+            raise ValidationError("The selected traces have no LLM call with a prompt to add.")
         out: dict[str, Any] = store.add_items(project, name, batch.items)
         return out
 
@@ -122,5 +127,6 @@ async def add_to_dataset(request: Request, project: UIOperate) -> Response:
     back = form.get("back", "")
     model = form.get("model", "")
     if model and back.startswith("?"):
-        return RedirectResponse(f"/ui/models/{quote(model, safe='')}{back}#trace", 303)
+        at = "#trace" if "trace=" in back else ""
+        return RedirectResponse(f"/ui/models/{quote(model, safe='')}{back}{at}", 303)
     return RedirectResponse(f"/ui/datasets/{quote(name, safe='')}", 303)
