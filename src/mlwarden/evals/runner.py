@@ -65,7 +65,7 @@ class ExperimentRun:
     def __call__(self) -> None:
         try:
             status, error = self._run()
-        except (MlwardenError, OSError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # the worker's boundary: any error ends the run "failed"
             log.exception("experiment run %s failed", self.run_id)
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         try:
