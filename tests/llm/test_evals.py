@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fake_openai import FakeOpenAI
+from fastapi.routing import APIRoute
 from scipy import stats
 
 from mlwarden.errors import ConflictError, NotFoundError, ValidationError
@@ -289,3 +290,19 @@ def test_the_sdk_and_the_cli_run_and_compare_experiments(
     # regex '^no$' passes items 0 and 4, '^yes$' the six others: McNemar on 2 + 6 discordant
     assert f"{stats.binomtest(6, 8, 0.5).pvalue:.3g}" in cli.stdout
     assert "mcnemar_exact" in cli.stdout
+
+
+def test_reads_need_read_and_changes_need_operate() -> None:
+    from mlwarden.server import routes_evals
+    from mlwarden.store.keys import Scope
+
+    scopes = {
+        (m, r.path): [d.call.scope for d in r.dependant.dependencies if hasattr(d.call, "scope")]
+        for r in routes_evals.router.routes
+        if isinstance(r, APIRoute)
+        for m in r.methods
+    }
+    assert len(scopes) == 10
+    for (method, path), found in scopes.items():
+        want = Scope.READ if method == "GET" else Scope.OPERATE
+        assert found == [want], (method, path)
