@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,6 +68,8 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "413", "422"]
 # and a timestamp within the accepted years: checked per item (207 / 422 with a reason)
 include-operation-id = ["post_scores"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "413", "422"]
+# an array with some bad items is answered 207, the bad ones listed with their reasons
+checks.negative_data_rejection.expected-statuses = ["207", "400", "401", "403", "404", "413", "415", "422", "429"]
 
 [[operations]]
 # deletes and the rename act on models seeded for them, not on 'm' that the others need:
@@ -111,6 +114,24 @@ checks.negative_data_rejection.expected-statuses = ["200", "400", "404", "405", 
 include-operation-id = ["upload_reference", "put_alerting", "apply_monitors", "setup_monitors"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "404", "409", "413", "415", "422"]
 checks.negative_data_rejection.enabled = false
+
+[[operations]]
+# evaluations on the seeded dataset and run; an item's fields, a task's and an evaluator's
+# parameters follow their kind, and items come from exactly one source: 422 with the reason
+include-operation-id = ["get_dataset", "add_items", "start_experiment"]
+parameters = { name = "evals" }
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "409", "422"]
+
+[[operations]]
+# the body is a JSON Lines or CSV file whose rows must be items
+include-operation-id = ["upload_items"]
+parameters = { name = "evals" }
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "413", "422"]
+checks.negative_data_rejection.enabled = false
+
+[[operations]]
+include-operation-id = ["get_experiment", "compare_experiments"]
+parameters = { run_id = "{run}", other_id = "{run}" }
 """
 
 
@@ -185,13 +206,34 @@ def _seed_replies(http: httpx.Client) -> None:
     assert r.status_code == 200
 
 
+def _seed_evals(url: str) -> str:
+    """A dataset of two items and a finished run over it (for the evaluation operations)."""
+    with httpx.Client(base_url=url, timeout=60) as http:
+        assert http.post("/v1/llm/datasets", json={"name": "evals"}).status_code == 201
+        items = [{"input": "2+2?", "output": "4", "expected_output": "4"},
+                 {"input": "hi", "output": "hello", "expected_output": "hey"}]  # fmt: skip
+        r = http.post("/v1/llm/datasets/evals/items", json={"items": items})
+        assert r.status_code == 200, r.text
+        body = {"dataset": "evals", "evaluators": [{"kind": "exact_match"}]}
+        r = http.post("/v1/llm/experiments", json=body)
+        assert r.status_code == 202, r.text
+        run_id: str = r.json()["id"]
+        for _ in range(600):
+            if http.get(f"/v1/llm/experiments/{run_id}").json()["status"] == "done":
+                return run_id
+            time.sleep(0.05)
+        raise AssertionError("the seeded experiment did not finish")
+
+
 def test_the_api_keeps_its_openapi_promises(tmp_path: Path) -> None:
     srv = ServerProcess(tmp_path / "data").start()
     try:
         trace = _seed(srv.url)
         work = tmp_path / "st"
         work.mkdir()
-        (work / "schemathesis.toml").write_text(CONFIG.replace("{trace}", trace))
+        run_id = _seed_evals(srv.url)
+        config = CONFIG.replace("{trace}", trace).replace("{run}", run_id)
+        (work / "schemathesis.toml").write_text(config)
         run = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"),

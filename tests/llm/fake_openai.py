@@ -1,6 +1,7 @@
 """A local server speaking the OpenAI chat-completions protocol (JSON and SSE streaming).
 
-Model names steer it: ``*-no-usage`` never sends usage (not even when asked), ``judge*``
+Model names steer it: ``*-no-usage`` never sends usage (not even when asked), ``*-echo``
+answers with the last message's text (evaluation experiments), ``judge*``
 answers as an LLM judge (see ``_judge``), ``*-tools`` answers with a tool call (streamed as
 argument fragments), anything else answers with usage (cached and reasoning token details
 included) and, on a stream, a final usage-only chunk when ``stream_options.include_usage`` is
@@ -67,6 +68,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if model.endswith("-tools"):
             self._tools(body)
+            return
+        if model.endswith("-echo") and not body.get("stream"):
+            choice = {"index": 0, "finish_reason": "stop",
+                      "message": {"role": "assistant", "content": body["messages"][-1]["content"]}}  # fmt: skip
+            reply = {"id": "chatcmpl-echo", "object": "chat.completion", "created": 1_700_000_000,
+                     "model": "gpt-4o-mini-2024-07-18", "choices": [choice], "usage": USAGE}  # fmt: skip
+            self._json(200, reply)
             return
         usage = None if model.endswith("-no-usage") else USAGE
         base = {"id": "chatcmpl-1", "created": 1_700_000_000, "model": model + "-2024-07-18"}

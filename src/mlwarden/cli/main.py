@@ -23,6 +23,7 @@ from rich.table import Table
 from mlwarden._version import __version__
 from mlwarden.cli.alerting import alerting_app
 from mlwarden.cli.annotate import annotate
+from mlwarden.cli.evals import evals_app
 from mlwarden.cli.incidents import incidents_app
 from mlwarden.cli.monitors import monitors_app
 from mlwarden.cli.options import ApiKey, Url
@@ -49,6 +50,7 @@ app.add_typer(monitors_app, name="monitors")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(alerting_app, name="alerting")
 app.command("annotate")(annotate)
+app.add_typer(evals_app, name="evals")
 # piped output (logs, CI) gets wide lines instead of tables wrapped at 80 columns
 out = Console(width=None if sys.stdout.isatty() else 160)
 # errors are never hard-wrapped: a log line holds the whole message, path and all

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mlwarden._version import __version__
 from mlwarden.errors import AuthError
+from mlwarden.evals.jobs import EvalJobs
 from mlwarden.incidents.alerting import Alerting
 from mlwarden.server import (
     docs,
@@ -26,6 +27,7 @@ from mlwarden.server import (
     routes_annotations,
     routes_decision,
     routes_feature,
+    routes_evals,
     routes_incidents,
     routes_ingest,
     routes_llm,
@@ -123,6 +125,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         # notifications to channels and automated actions, in the background
         app.state.dispatcher = Alerting(app.state.store, **settings.alerting_options())
         app.state.jobs = StoreJobs()
+        app.state.evals = EvalJobs()  # experiment runs, in their own worker thread
+        await asyncio.to_thread(app.state.store.interrupt_runs)  # left by a previous process
         # the first click should not pay for imports, cold caches or building roll-ups
         await asyncio.to_thread(ui.prepare, app.state.store)
         warm_stop = threading.Event()
@@ -164,6 +168,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             if pusher is not None:  # one last push, before the store closes
                 await asyncio.to_thread(pusher.stop)
             await asyncio.to_thread(app.state.jobs.stop)
+            await asyncio.to_thread(app.state.evals.stop)
             warm_stop.set()
             await asyncio.to_thread(warming.join, 60)
             await asyncio.to_thread(app.state.dispatcher.close)
@@ -212,6 +217,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_scores.router)
     app.include_router(routes_llm_views.router)
     app.include_router(routes_prices.router)
+    app.include_router(routes_evals.router)
     app.include_router(routes_incidents.router)
     app.include_router(routes_alerting.router)
     app.include_router(routes_annotations.router)

@@ -20,6 +20,7 @@ from mlwarden._registry import Registry
 from mlwarden.schema.annotation import Annotation, AnnotationIn
 from mlwarden.schema.batch import Rejection
 from mlwarden.schema.spec import ModelSpec
+from mlwarden.store.eval_storage import EvalStorage
 from mlwarden.store.rollups import Rollup
 
 __all__ = [
@@ -163,7 +164,7 @@ class IncidentStorage(ABC):
     def get_alerting(self, project: str) -> str | None: ...
 
 
-class Store(IncidentStorage, ABC):
+class Store(IncidentStorage, EvalStorage, ABC):
     """A storage engine. Writes go through a group-commit writer; reads are ibis."""
 
     kind: ClassVar[str]

@@ -55,6 +55,7 @@ from mlwarden.store.base import (
 )
 from mlwarden.store.checkpointer import Checkpointer
 from mlwarden.store.duckdb_annotations import ANNOTATION_DDL, AnnotationTables
+from mlwarden.store.duckdb_evals import EVAL_DDL, EvalTables
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
@@ -204,6 +205,7 @@ class DuckDBStore(
     SignalTables,
     ScoreTables,
     AnnotationTables,
+    EvalTables,
     ModelRemoval,
     Store,
 ):
@@ -265,7 +267,13 @@ class DuckDBStore(
         try:
             _drop_placeholder_incidents(self._wcon)
             for ddl in (
-                CATALOG_DDL + INCIDENT_DDL + ROLLUP_DDL + SIGNAL_DDL + SCORE_DDL + ANNOTATION_DDL
+                CATALOG_DDL
+                + INCIDENT_DDL
+                + ROLLUP_DDL
+                + SIGNAL_DDL
+                + SCORE_DDL
+                + ANNOTATION_DDL
+                + EVAL_DDL
             ):
                 _all(self._wcon, ddl)
             _all(

@@ -14,6 +14,7 @@ from mlwarden.server.ui import (
     pages_compare,
     pages_compare_windows,
     pages_feature,
+    pages_evals,
     pages_feedback,
     pages_incidents,
     pages_llm_dashboard,
@@ -52,5 +53,6 @@ for _pages in (
     pages_llm_dashboard,
     pages_review,
     pages_prices,
+    pages_evals,
 ):
     router.include_router(_pages.router)
