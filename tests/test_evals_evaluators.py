@@ -23,7 +23,9 @@ def test_embedding_similarity_ranks_a_paraphrase_above_an_unrelated_answer() -> 
     assert none.value is None and none.passed is None
 
 
-@pytest.mark.skipif(jsonschema_module() is not None, reason="jsonschema installed: the subset is not used")
+@pytest.mark.skipif(
+    jsonschema_module() is not None, reason="jsonschema installed: the subset is not used"
+)
 def test_the_json_schema_subset_checks_what_it_knows_and_refuses_the_rest() -> None:
     schema = {"type": "object", "required": ["answer"], "additionalProperties": False,
               "properties": {"answer": {"type": "string", "maxLength": 5},
