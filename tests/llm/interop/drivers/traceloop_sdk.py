@@ -1,0 +1,40 @@
+"""OpenLLMetry through the Traceloop SDK (its OpenAI instrumentation only); session and user
+are Traceloop association properties."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["TRACELOOP_TELEMETRY"] = "false"
+os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
+
+import openai  # noqa: E402
+from _common import OPENAI_URL, SESSION, USER, report, run_openai_app, span_exporter  # noqa: E402
+from traceloop.sdk import Traceloop  # noqa: E402
+from traceloop.sdk.instruments import Instruments  # noqa: E402
+
+tee = span_exporter()
+Traceloop.init(
+    app_name="interop-traceloop",
+    exporter=tee,
+    disable_batch=True,
+    telemetry_enabled=False,
+    instruments={Instruments.OPENAI},
+)
+client = openai.OpenAI(base_url=OPENAI_URL, api_key="test", max_retries=0)
+
+
+def session():  # type: ignore[no-untyped-def]
+    from contextlib import contextmanager
+
+    @contextmanager
+    def props():  # type: ignore[no-untyped-def]
+        Traceloop.set_association_properties({"user_id": USER, "session_id": SESSION})
+        yield
+        Traceloop.set_association_properties({})
+
+    return props()
+
+
+seen = run_openai_app(openai, client, session=session)
+report(tee, seen=seen, versions={"openai": openai.__version__})

@@ -1,0 +1,267 @@
+"""The real instrumentation libraries, pinned in ``.venv-interop`` (``make interop``), drive a
+real ``openai`` client (LangChain, LiteLLM) against the fake OpenAI server and export to the
+real server over OTLP HTTP protobuf, gRPC and logs; every stored field is compared with what
+the library itself exported (each driver keeps a copy: ``drivers/_common.py``).
+
+Cases per driver: a chat call, a stream with and one without usage, a tool call and the call
+with its result, a 3-turn session of one user, an embedding and an error (503). Which attribute
+each library reports a field in is listed below (``REPORTED``): where a library reports nothing
+(LiteLLM's session, openai-v2's time to first token), the stored field must be empty too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mlwarden.schema.pricing import load_prices
+from serverproc import ServerProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+DRIVERS = Path(__file__).resolve().parent / "drivers"
+#: Where ``make interop`` installs the pinned libraries (tests/llm/interop/requirements.txt).
+VENV = Path(os.environ.get("MLWARDEN_INTEROP_VENV") or ROOT / ".venv-interop")
+PYTHON = VENV / "bin" / "python"
+ANSWER = "The capital of France is Paris."
+TOOL_RESULT = '{"city": "Paris", "temperature_c": 21}'
+USER, SESSION = "u-interop", "s-interop"
+CASES = {"chat", "stream-usage", "stream-no-usage", "tool", "tool-result",
+         "turn0", "turn1", "turn2", "embed", "error"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Driver:
+    script: str
+    transport: str  # http (protobuf) or grpc
+    service: str
+    #: cases the library makes no span for
+    missing: frozenset[str] = frozenset()
+
+
+DRIVERS_RUN = {
+    "openai-v2": Driver("openai_v2.py", "http", "interop-openai-v2"),
+    "openinference-openai": Driver(
+        "openinference_openai.py", "grpc", "interop-openinference-openai"
+    ),  # fmt: skip
+    # OpenInference's LangChain instrumentation makes no span for embeddings
+    "openinference-langchain": Driver(
+        "openinference_langchain.py",
+        "http",
+        "interop-openinference-langchain",
+        frozenset({"embed"}),
+    ),  # fmt: skip
+    "traceloop": Driver("traceloop_sdk.py", "http", "interop-traceloop"),
+    "litellm": Driver("litellm_otel.py", "grpc", "interop-litellm"),
+}
+
+#: The attributes each field is reported in, by the libraries above (first found wins).
+REPORTED = {
+    "model": ("gen_ai.response.model", "llm.model_name", "embedding.model_name",
+              "gen_ai.request.model"),
+    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    "input_tokens": ("gen_ai.usage.input_tokens", "llm.token_count.prompt"),
+    "output_tokens": ("gen_ai.usage.output_tokens", "llm.token_count.completion"),
+    "cache_read_tokens": ("gen_ai.usage.cache_read.input_tokens",
+                          "llm.token_count.prompt_details.cache_read"),
+    "finish_reason": ("gen_ai.response.finish_reasons", "llm.finish_reason"),
+    "user_id": ("user.id", "traceloop.association.properties.user_id", "gen_ai.user",
+                "llm.user"),
+    "session_id": ("session.id", "traceloop.association.properties.session_id"),
+    "cost": ("gen_ai.cost.total_cost",),
+}  # fmt: skip
+FIRST_TOKEN_EVENTS = ("First Token Stream Event", "gen_ai.content.completion.chunk")
+
+
+@pytest.fixture(scope="module")
+def runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServerProcess, dict[str, Any]]]:
+    """Every driver run once (at the same time) against one server and one fake OpenAI."""
+    if not PYTHON.exists():
+        pytest.skip(f"no interop venv at {VENV}: run `make interop`")
+    from fake_openai import fake_openai
+
+    grpc_port = free_port()
+    srv = ServerProcess(tmp_path_factory.mktemp("interop") / "data",
+                        "--otlp-grpc-port", str(grpc_port)).start()  # fmt: skip
+    try:
+        with fake_openai() as fake:
+            env = {**os.environ, "PYTHONWARNINGS": "ignore", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+            env.pop("PYTHONPATH", None)  # the drivers see the interop venv only
+            procs = {
+                name: subprocess.Popen(
+                    [
+                        str(PYTHON),
+                        str(DRIVERS / d.script),
+                        srv.url,
+                        f"127.0.0.1:{grpc_port}",
+                        fake.base_url,
+                        d.transport,
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    cwd=DRIVERS,
+                )  # fmt: skip
+                for name, d in DRIVERS_RUN.items()
+            }
+            out: dict[str, Any] = {}
+            for name, p in procs.items():
+                stdout, stderr = p.communicate(timeout=300)
+                assert p.returncode == 0, f"{name}: {stderr.decode()[-3000:]}"
+                out[name] = json.loads(stdout.decode().strip().splitlines()[-1])
+        yield srv, out
+    finally:
+        srv.stop()
+
+
+def _stored(srv: ServerProcess, service: str, span_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The stored rows of these spans, once all arrived (bounded wait)."""
+    deadline = time.monotonic() + 60
+    while True:
+        r = httpx.get(f"{srv.url}/v1/llm/spans", params={"service": service, "limit": 1000},
+                      timeout=30)  # fmt: skip
+        assert r.status_code == 200, r.text
+        rows = {s["span_id"]: s for s in r.json()["spans"]}
+        if span_ids <= rows.keys() or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def _text(span: dict[str, Any], logs: list[dict[str, Any]]) -> str:
+    """Everything the library exported about one span (its attributes and its log records)."""
+    mine = [x for x in logs if x["span_id"] == span["span_id"]]
+    return json.dumps([span["attributes"], mine])
+
+
+def _case(span: dict[str, Any], text: str) -> str | None:
+    """The case of a span: the last ``case:`` marker it carries (a turn also carries the
+    earlier turns), or ``embed`` for an embedding without content."""
+    marks = re.findall(r"case:([a-z0-9-]+)", text)
+    if marks:
+        return str(marks[-1])
+    a = span["attributes"]
+    if "mbedding" in span["name"] or a.get("gen_ai.operation.name") in ("embeddings", "embedding"):
+        return "embed"
+    return None
+
+
+def _reported(field: str, span: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> Any:
+    """What the library reported for ``field`` on this span or, for user and session, on the
+    nearest ancestor span that carries it (the app's conversation span)."""
+    s: dict[str, Any] | None = span
+    while s is not None:
+        for key in REPORTED[field]:
+            v = s["attributes"].get(key)
+            if v is not None and v != "":
+                return v
+        if field not in ("user_id", "session_id"):
+            return None
+        s = by_id.get(s["parent_span_id"] or "")
+    return None
+
+
+def _finish(v: Any, span: dict[str, Any], logs: list[dict[str, Any]]) -> str | None:
+    """The finish reasons on the span, or in its output messages (openai-v2 sends a stream's
+    only there, in its log record)."""
+    if v is None:
+        for x in [span, *(x for x in logs if x["span_id"] == span["span_id"])]:
+            out = x["attributes"].get("gen_ai.output.messages")
+            out = json.loads(out) if isinstance(out, str) else out
+            reasons = [m["finish_reason"] for m in out or [] if m.get("finish_reason")]
+            if reasons:
+                return ",".join(reasons)
+    if isinstance(v, str) and v.startswith("["):
+        v = json.loads(v)
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v) or None
+    return v
+
+
+def _first_token_ms(span: dict[str, Any]) -> float | None:
+    times = [e["time_ns"] for e in span["events"] if e["name"] in FIRST_TOKEN_EVENTS]
+    return (min(times) - span["start_ns"]) / 1e6 if times else None
+
+
+@pytest.mark.parametrize("library", list(DRIVERS_RUN))
+def test_every_stored_field_is_what_the_library_sent(
+    runs: tuple[ServerProcess, dict[str, Any]], library: str
+) -> None:
+    srv, out = runs
+    driver, sent = DRIVERS_RUN[library], out[library]
+    assert set(sent["exports"]) == {"SUCCESS"}, sent["exports"]
+    assert set(sent.get("log_exports", ["SUCCESS"])) == {"SUCCESS"}
+    assert sent["seen"]["chat"] == ANSWER and sent["seen"]["tool"][0] == "get_weather"
+    by_id = {s["span_id"]: s for s in sent["spans"]}
+    cases: dict[str, dict[str, Any]] = {}
+    for s in sent["spans"]:
+        text = _text(s, sent["logs"])
+        case = _case(s, text)
+        if case is not None and (case not in cases or s["name"] != "raw_gen_ai_request"):
+            cases[case] = {**s, "text": text}
+    assert set(cases) == CASES - driver.missing, sorted(cases)
+    rows = _stored(srv, driver.service, set(by_id))
+    assert set(by_id) <= rows.keys(), "spans the library sent are missing"
+    prices = load_prices()
+    for case, span in sorted(cases.items()):
+        row, where = rows[span["span_id"]], f"{library}/{case}"
+        got = {f: row[f] for f in REPORTED}
+        want = {f: _reported(f, span, by_id) for f in REPORTED}
+        want["provider"] = want["provider"].lower() if want["provider"] else None
+        want["finish_reason"] = _finish(want["finish_reason"], span, sent["logs"])
+        for f in ("input_tokens", "output_tokens", "cache_read_tokens"):
+            want[f] = int(want[f]) if want[f] is not None else None
+        if want["cost"] is not None:
+            want["cost"] = pytest.approx(float(want["cost"]))
+            assert row["cost_source"] == "reported", where
+        else:
+            priced = prices.cost(row["model"], input_tokens=row["input_tokens"],
+                                 output_tokens=row["output_tokens"],
+                                 cache_read_tokens=row["cache_read_tokens"],
+                                 cache_write_tokens=row["cache_write_tokens"],
+                                 reasoning_tokens=row["reasoning_tokens"])  # fmt: skip
+            want["cost"] = pytest.approx(float(priced.amount)) if priced else None
+            assert row["cost_source"] == ("price_table" if priced else None), where
+        assert got == want, where
+        # the fake's usage, where the library reported usage at all
+        if case in ("chat", "turn0", "tool") and row["input_tokens"] is not None:
+            assert (row["input_tokens"], row["output_tokens"]) == (120, 8), where
+        # content: stored wherever the library exported it
+        user_text = {"embed": "case:embed first"}.get(case, f"case:{case} ")
+        if user_text in span["text"]:
+            assert user_text.strip() in (row["prompt"] or ""), where
+        else:
+            assert row["prompt"] is None, where
+        if case == "tool-result" and "temperature_c" in span["text"]:
+            assert TOOL_RESULT in row["prompt"], where
+        if case == "tool":
+            assert "get_weather" in row["response"] and "Paris" in row["response"], where
+        elif case in ("embed", "error"):
+            assert not row["response"], where
+        elif ANSWER in span["text"]:
+            assert row["response"] == ANSWER, where
+        # time to first token: from the library's first-token event, or none
+        ttft = _first_token_ms(span)
+        assert row["ttft_ms"] == (pytest.approx(ttft, abs=1e-3) if ttft is not None else None)
+        # the error: its status, and the library's message
+        if case == "error":
+            assert span["status"] == "ERROR" and row["status_code"] == "error", where
+            assert "overloaded" in row["status_message"], where
+        else:
+            assert row["status_code"] != "error", where
+    # the session: every turn attributed to its session and user where the library said so
+    for turn in ("turn0", "turn1", "turn2"):
+        row = rows[cases[turn]["span_id"]]
+        assert row["user_id"] == USER, (library, turn)
+        if library != "litellm":  # LiteLLM exports no session id (metadata is not exported)
+            assert row["session_id"] == SESSION, (library, turn)
