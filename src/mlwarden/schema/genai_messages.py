@@ -166,10 +166,12 @@ def _indexed(attrs: Mapping[str, Any], prefix: str) -> list[Message]:
     for i in sorted(by_index):
         d = by_index[i]
         parts = [d[k] for k in sorted(d) if k.startswith("contents.") and k.endswith(".text")]
-        calls = [
+        calls = [  # OpenInference ``tool_calls.{j}.tool_call.function.*``; LiteLLM 1.110's
+            # ``function_call.*`` (its tool call, the GenAI message's ``parts`` left empty)
             f"[tool_call {d[k]}({d.get(k.replace('.name', '.arguments'), '')})]"
             for k in sorted(d)
-            if k.startswith("tool_calls.") and k.endswith("function.name")
+            if (k.startswith("tool_calls.") and k.endswith("function.name"))
+            or k == "function_call.name"
         ]
         text = _text(d.get("content")) if "content" in d else "\n".join(str(p) for p in parts)
         text = "\n".join(t for t in [text, *calls] if t)
@@ -203,7 +205,9 @@ def prompt_and_response(
         ins += [("system", m[1]) for m in _messages(attrs["gen_ai.system_instructions"], "system")]
     ins += _messages(attrs.get("gen_ai.input.messages"), "user")
     outs = _messages(attrs.get("gen_ai.output.messages"), "assistant")
-    if (ins and outs) or not (events or any(k.startswith(_OTHER_DIALECTS) for k in attrs)):
+    if (ins and _has_text(outs)) or not (
+        events or any(k.startswith(_OTHER_DIALECTS) for k in attrs)
+    ):
         return ins, outs  # nothing else to look at
     ev_in, ev_out = _from_events(events) if events else ([], [])
     # the other dialects, first found wins; each read only when the earlier ones found nothing
@@ -225,7 +229,14 @@ def prompt_and_response(
     for reads, target in ((reads_in, ins), (reads_out, outs)):
         if not target:
             target += next((found for read in reads if (found := read())), [])
+        elif not _has_text(target):  # messages without text (LiteLLM's empty ``parts`` beside
+            # its tool call in ``gen_ai.completion.0.function_call.*``): a dialect with text wins
+            target[:] = next((found for read in reads if _has_text(found := read())), target)
     return ins, outs
+
+
+def _has_text(messages: Sequence[Message]) -> bool:
+    return any(text for _, text in messages)
 
 
 def render_prompt(messages: Sequence[Message]) -> str | None:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ CASES = {"chat", "stream-usage", "stream-no-usage", "tool", "tool-result",
          "turn0", "turn1", "turn2", "embed", "error"}  # fmt: skip
 
 
+#: Where ``make openai1`` installs the oldest supported openai (1.x) for the SDK's driver.
+OPENAI1 = Path(os.environ.get("MLWARDEN_OPENAI1_DIR") or ROOT / ".venv-openai1")
+
+
 @dataclass(frozen=True)
 class Driver:
     script: str
@@ -46,6 +51,25 @@ class Driver:
     service: str
     #: cases the library makes no span for
     missing: frozenset[str] = frozenset()
+    #: run by the project's python (the SDK) rather than the interop venv's
+    project: bool = False
+    #: with the oldest supported openai first on the path
+    openai1: bool = False
+
+    def command(self, *args: str) -> tuple[list[str], dict[str, str]] | str:
+        """The command line and environment, or why this driver cannot run here."""
+        env = {**os.environ, "PYTHONWARNINGS": "ignore", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        env.pop("PYTHONPATH", None)  # the interop drivers see their venv only
+        python = PYTHON
+        if self.project:
+            python = Path(sys.executable)
+            paths = [OPENAI1] if self.openai1 else []
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in [*paths, ROOT / "src"])
+            if self.openai1 and not (OPENAI1 / "openai").is_dir():
+                return f"no openai 1.x at {OPENAI1}: run `make openai1`"
+        elif not PYTHON.exists():
+            return f"no interop venv at {VENV}: run `make interop`"
+        return [str(python), str(DRIVERS / self.script), *args], env
 
 
 DRIVERS_RUN = {
@@ -62,6 +86,11 @@ DRIVERS_RUN = {
     ),  # fmt: skip
     "traceloop": Driver("traceloop_sdk.py", "http", "interop-traceloop"),
     "litellm": Driver("litellm_otel.py", "grpc", "interop-litellm"),
+    # the project's own SDK, with the newest openai (the venv's) and the oldest supported
+    "mlwarden-sdk": Driver("mlwarden_sdk.py", "http", "interop-mlwarden", project=True),
+    "mlwarden-sdk-openai1": Driver(
+        "mlwarden_sdk.py", "http", "interop-mlwarden-openai1", project=True, openai1=True
+    ),  # fmt: skip
 }
 
 #: The attributes each field is reported in, by the libraries above (first found wins).
@@ -86,9 +115,8 @@ FIRST_TOKEN_EVENTS = ("First Token Stream Event", "gen_ai.content.completion.chu
 def runs(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[ServerProcess, dict[str, Any]]]:
-    """Every driver run once (at the same time) against one server and one fake OpenAI."""
-    if not PYTHON.exists():
-        pytest.skip(f"no interop venv at {VENV}: run `make interop`")
+    """Every driver that can run here run once (all at the same time) against one server and
+    one fake OpenAI: its output, or why it could not run."""
     from fake_openai import fake_openai
 
     grpc_port = free_port()
@@ -96,26 +124,16 @@ def runs(
                         "--otlp-grpc-port", str(grpc_port)).start()  # fmt: skip
     try:
         with fake_openai() as fake:
-            env = {**os.environ, "PYTHONWARNINGS": "ignore", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-            env.pop("PYTHONPATH", None)  # the drivers see the interop venv only
-            procs = {
-                name: subprocess.Popen(
-                    [
-                        str(PYTHON),
-                        str(DRIVERS / d.script),
-                        srv.url,
-                        f"127.0.0.1:{grpc_port}",
-                        fake.base_url,
-                        d.transport,
-                    ],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    cwd=DRIVERS,
-                )  # fmt: skip
-                for name, d in DRIVERS_RUN.items()
-            }
+            args = (srv.url, f"127.0.0.1:{grpc_port}", fake.base_url)
             out: dict[str, Any] = {}
+            procs = {}
+            for name, d in DRIVERS_RUN.items():
+                cmd = d.command(*args, d.transport)
+                if isinstance(cmd, str):
+                    out[name] = cmd
+                    continue
+                procs[name] = subprocess.Popen(cmd[0], env=cmd[1], cwd=DRIVERS,
+                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
             for name, p in procs.items():
                 stdout, stderr = p.communicate(timeout=300)
                 assert p.returncode == 0, f"{name}: {stderr.decode()[-3000:]}"
@@ -165,6 +183,9 @@ def _reported(field: str, span: dict[str, Any], by_id: dict[str, dict[str, Any]]
             v = s["attributes"].get(key)
             if v is not None and v != "":
                 return v
+        params = s["attributes"].get("llm.invocation_parameters")  # OpenInference's request
+        if field == "model" and params:
+            return json.loads(params).get("model")
         if field not in ("user_id", "session_id"):
             return None
         s = by_id.get(s["parent_span_id"] or "")
@@ -189,6 +210,9 @@ def _finish(v: Any, span: dict[str, Any], logs: list[dict[str, Any]]) -> str | N
 
 
 def _first_token_ms(span: dict[str, Any]) -> float | None:
+    seconds = span["attributes"].get("gen_ai.response.time_to_first_chunk")  # mlwarden's SDK
+    if seconds is not None:
+        return float(seconds) * 1000.0
     times = [e["time_ns"] for e in span["events"] if e["name"] in FIRST_TOKEN_EVENTS]
     return (min(times) - span["start_ns"]) / 1e6 if times else None
 
@@ -199,6 +223,11 @@ def test_every_stored_field_is_what_the_library_sent(
 ) -> None:
     srv, out = runs
     driver, sent = DRIVERS_RUN[library], out[library]
+    if isinstance(sent, str):
+        pytest.skip(sent)
+    if driver.project:
+        assert sent["sdk_errors"] == 0
+        assert sent["versions"]["openai"].startswith("1.") == driver.openai1
     assert set(sent["exports"]) == {"SUCCESS"}, sent["exports"]
     assert set(sent.get("log_exports", ["SUCCESS"])) == {"SUCCESS"}
     assert sent["seen"]["chat"] == ANSWER and sent["seen"]["tool"][0] == "get_weather"
@@ -210,7 +239,7 @@ def test_every_stored_field_is_what_the_library_sent(
         if case is not None and (case not in cases or s["name"] != "raw_gen_ai_request"):
             cases[case] = {**s, "text": text}
     assert set(cases) == CASES - driver.missing, sorted(cases)
-    rows = _stored(srv, driver.service, set(by_id))
+    rows = _stored(srv, sent.get("service", driver.service), set(by_id))
     assert set(by_id) <= rows.keys(), "spans the library sent are missing"
     prices = load_prices()
     for case, span in sorted(cases.items()):

@@ -19,6 +19,7 @@ from dialects import (
     langchain_tool,
     litellm_chat,
     litellm_embedding,
+    litellm_tool_call,
     openinference_embedding,
     openinference_stream,
     openllmetry_stream,
@@ -70,7 +71,10 @@ def test_openinference_embedding_has_model_cost_and_texts() -> None:
     assert row["prompt"] == "user: first text\nuser: second text"
     assert row["cost"] == pytest.approx(1_000 * 0.02 / 1e6)
     assert row["cost_source"] == "price_table"
-    assert not any(k.startswith("embedding.embeddings") for k in json.loads(row["attributes"]))
+    # the vectors are stored nowhere: not as the response (the library's output.value), not kept
+    assert row["response"] is None
+    kept = json.loads(row["attributes"])
+    assert not any(k.startswith("embedding.embeddings") or k == "output.value" for k in kept)
 
 
 def test_a_tools_json_input_and_result_are_kept() -> None:
@@ -89,6 +93,12 @@ def test_litellm_tool_calls_finish_reason_user_and_reported_cost() -> None:
     assert row["user_id"] == "u-lite"
     # the library's own cost wins over the price table's (which would be lower here)
     assert (row["cost"], row["cost_source"], row["price_version"]) == (0.5, "reported", "reported")
+
+
+def test_litellm_tool_call_beside_empty_parts_is_the_response() -> None:
+    row = row_of(*litellm_tool_call())
+    assert row["response"] == '[tool_call get_weather({"city": "Paris"})]'
+    assert (row["prompt"], row["finish_reason"]) == ("user: Weather in Paris?", "tool_calls")
 
 
 def test_litellm_embedding_is_an_embedding_and_not_checked() -> None:
