@@ -294,3 +294,35 @@ def test_every_stored_field_is_what_the_library_sent(
         assert row["user_id"] == USER, (library, turn)
         if library != "litellm":  # LiteLLM exports no session id (metadata is not exported)
             assert row["session_id"] == SESSION, (library, turn)
+
+
+def test_the_metrics_stored_are_what_the_libraries_recorded(
+    runs: tuple[ServerProcess, dict[str, Any]],
+) -> None:
+    """openai-v2 (OTLP HTTP) and LiteLLM (gRPC) export GenAI client metrics: token usage,
+    operation duration and LiteLLM's time to first token, cost and durations."""
+    srv, out = runs
+    recorded = [
+        m for sent in out.values() if isinstance(sent, dict) for m in sent.get("metrics", [])
+    ]
+    if not recorded:
+        pytest.skip("no driver recording metrics ran")
+    want: dict[tuple[str, str | None, str | None], list[float]] = {}
+    for m in recorded:
+        a = m["attributes"]
+        key = (m["name"], a.get("gen_ai.response.model") or a.get("gen_ai.request.model"),
+               a.get("gen_ai.token.type"))  # fmt: skip
+        count_sum = want.setdefault(key, [0, 0.0])
+        count_sum[0] += m["count"]
+        count_sum[1] += m["sum"]
+    assert ("gen_ai.server.time_to_first_token", "gpt-4o-mini", None) in want  # LiteLLM's
+    deadline = time.monotonic() + 60
+    while True:
+        rows = httpx.get(f"{srv.url}/v1/llm/metrics", timeout=30).json()
+        got = {(r["name"], r["model"], r["token_type"]): [r["count"], r["sum"]] for r in rows}
+        if got.keys() >= want.keys() or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert got.keys() == want.keys()
+    for key, (count, total) in want.items():
+        assert got[key] == [count, pytest.approx(total)], key

@@ -112,6 +112,53 @@ def log_exporter() -> LogTee:
     return LogTee(HTTPLogExporter(f"{MLWARDEN_URL}/v1/logs", timeout=30))
 
 
+class Metrics:
+    """A meter provider exporting OTLP metrics over ``TRANSPORT`` when flushed, and an
+    in-memory reader of the same instruments (what the library recorded)."""
+
+    def __init__(self, service: str) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import (
+            InMemoryMetricReader,
+            PeriodicExportingMetricReader,
+        )
+
+        if TRANSPORT == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            exporter: Any = OTLPMetricExporter(endpoint=GRPC_ENDPOINT, insecure=True, timeout=30)
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                OTLPMetricExporter as HTTPMetricExporter,
+            )
+
+            exporter = HTTPMetricExporter(f"{MLWARDEN_URL}/v1/metrics", timeout=30)
+        self.memory = InMemoryMetricReader()
+        reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+        self.provider = MeterProvider(
+            metric_readers=[reader, self.memory],
+            resource=Resource.create({"service.name": service}),
+        )
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Export (once, cumulative) and return every histogram / sum data point recorded."""
+        assert self.provider.force_flush(30_000)
+        data = self.memory.get_metrics_data()
+        self.provider.shutdown()
+        out = []
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    for p in m.data.data_points:
+                        out.append({
+                            "name": m.name,
+                            "attributes": {k: _value(v) for k, v in p.attributes.items()},
+                            "count": getattr(p, "count", None),
+                            "sum": getattr(p, "sum", getattr(p, "value", None)),
+                        })  # fmt: skip
+        return out
+
+
 def providers(service: str, *, logs: bool = False) -> tuple[TracerProvider, Tee, Any, Any]:
     """A tracer provider (and a logger provider when ``logs``) exporting synchronously."""
     resource = Resource.create({"service.name": service})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from importlib.metadata import version
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
@@ -17,14 +18,18 @@ from _common import (  # noqa: E402
     TOOL_RESULT,
     USER,
     WEATHER_TOOL,
+    Metrics,
     report,
     span_exporter,
 )
 from litellm.integrations.opentelemetry import OpenTelemetry, OpenTelemetryConfig  # noqa: E402
 
 tee = span_exporter()
-otel = OpenTelemetry(config=OpenTelemetryConfig(exporter=tee, service_name="interop-litellm",
-                                                skip_set_global=True))  # fmt: skip
+metrics = Metrics("interop-litellm")
+config = OpenTelemetryConfig(
+    exporter=tee, service_name="interop-litellm", skip_set_global=True, enable_metrics=True
+)
+otel = OpenTelemetry(config=config, meter_provider=metrics.provider)
 litellm.callbacks = [otel]
 KW = {"api_base": OPENAI_URL, "api_key": "test", "max_retries": 0}
 
@@ -71,13 +76,11 @@ try:
     litellm.completion(model="openai/judge-down", messages=user("error"), **KW)
 except Exception as exc:  # noqa: BLE001 - LiteLLM maps the 503 to its own exception classes
     seen["error"] = type(exc).__name__
-# LiteLLM logs its callbacks on a worker thread: wait (bounded) until every call was exported
-deadline = time.monotonic() + 30
-while len(tee.memory.get_finished_spans()) < 10 and time.monotonic() < deadline:
-    time.sleep(0.1)
-time.sleep(1.0)
-report(
-    tee,
-    seen=seen,
-    versions={"litellm": litellm.__version__ if hasattr(litellm, "__version__") else None},
-)
+# LiteLLM logs its callbacks on a worker thread: wait (bounded) until every call's span (its
+# raw_gen_ai_request child ends before it) was exported
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    if sum(s.name == "litellm_request" for s in tee.memory.get_finished_spans()) >= len(seen):
+        break
+    time.sleep(0.05)
+report(tee, seen=seen, metrics=metrics.finish(), versions={"litellm": version("litellm")})
