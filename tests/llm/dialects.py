@@ -299,6 +299,20 @@ def litellm_tool_call() -> tuple[dict[str, Any], list[TimedEvent]]:
     }, []
 
 
+def langchain_error() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """OpenInference LangChain 0.1.80's span of a chat call that failed (503): an assistant
+    output message without content, the exception as an event (recorded from the library)."""
+    return {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "openai",
+        "llm.model_name": "judge-down",
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": "Capital of France?",
+        "llm.output_messages.0.message.role": "assistant",
+    }, [("exception", 2 * MS, {"exception.type": "openai.InternalServerError",
+                               "exception.message": "Error code: 503 - overloaded"})]  # fmt: skip
+
+
 def litellm_embedding() -> tuple[dict[str, Any], list[TimedEvent]]:
     """LiteLLM's embedding call: the operation is spelled ``embedding``."""
     return {

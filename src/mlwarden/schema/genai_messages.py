@@ -245,4 +245,6 @@ def render_prompt(messages: Sequence[Message]) -> str | None:
 
 
 def render_response(messages: Sequence[Message]) -> str | None:
-    return "\n".join(t for _, t in messages) if messages else None
+    """The output text; None when no message has any (a failed call's empty assistant message,
+    as OpenInference's LangChain instrumentation sends it)."""
+    return "\n".join(t for _, t in messages if t) or None

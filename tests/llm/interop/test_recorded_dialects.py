@@ -16,6 +16,7 @@ from dialects import (
     TOOL_RESULT,
     TimedEvent,
     genai_stream_without_usage,
+    langchain_error,
     langchain_tool,
     litellm_chat,
     litellm_embedding,
@@ -99,6 +100,12 @@ def test_litellm_tool_call_beside_empty_parts_is_the_response() -> None:
     row = row_of(*litellm_tool_call())
     assert row["response"] == '[tool_call get_weather({"city": "Paris"})]'
     assert (row["prompt"], row["finish_reason"]) == ("user: Weather in Paris?", "tool_calls")
+
+
+def test_a_failed_calls_empty_output_message_is_no_response() -> None:
+    row = row_of(*langchain_error())
+    assert (row["prompt"], row["response"]) == ("user: Capital of France?", None)
+    assert row["status_message"] == "Error code: 503 - overloaded"
 
 
 def test_litellm_embedding_is_an_embedding_and_not_checked() -> None:
