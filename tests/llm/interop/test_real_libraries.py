@@ -69,7 +69,7 @@ class Driver:
                 return f"no openai 1.x at {OPENAI1}: run `make openai1`"
         elif not PYTHON.exists():
             return f"no interop venv at {VENV}: run `make interop`"
-        return [str(python), str(DRIVERS / self.script), *args], env
+        return [str(python), str(DRIVERS / "_run.py"), str(DRIVERS / self.script), *args], env
 
 
 DRIVERS_RUN = {
@@ -228,6 +228,7 @@ def test_every_stored_field_is_what_the_library_sent(
     if driver.project:
         assert sent["sdk_errors"] == 0
         assert sent["versions"]["openai"].startswith("1.") == driver.openai1
+    assert sent["blocked"] == []  # nothing but loopback was reached for
     assert set(sent["exports"]) == {"SUCCESS"}, sent["exports"]
     assert set(sent.get("log_exports", ["SUCCESS"])) == {"SUCCESS"}
     assert sent["seen"]["chat"] == ANSWER and sent["seen"]["tool"][0] == "get_weather"

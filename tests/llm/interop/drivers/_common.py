@@ -213,12 +213,19 @@ def log_json(r: ReadableLogRecord) -> dict[str, Any]:
     }
 
 
+def blocked() -> list[str] | None:
+    """What the network guard (``_run.py``) refused, or None when run without it."""
+    guard = sys.modules.get("_netguard")
+    return list(guard.BLOCKED) if guard is not None else None
+
+
 def report(tee: Tee, log_tee: LogTee | None = None, **extra: Any) -> None:
     """Print what the library exported (and how the exports went) as the last line."""
     out: dict[str, Any] = {
         "spans": [span_json(s) for s in tee.memory.get_finished_spans()],
         "exports": tee.results,
         "logs": [],
+        "blocked": blocked(),
         **extra,
     }
     if log_tee is not None:

@@ -4,10 +4,11 @@ the app's conversation span (``start_span``), inherited by its calls."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
-from _common import MLWARDEN_URL, OPENAI_URL, SESSION, USER, run_openai_app
+from _common import MLWARDEN_URL, OPENAI_URL, SESSION, USER, blocked, run_openai_app
 
 from mlwarden.schema.otlp import SpanData
 from mlwarden.sdk.llm import (
@@ -62,10 +63,11 @@ seen = run_openai_app(
     session=lambda: start_span("conversation", attributes={"session.id": SESSION, "user.id": USER}),
 )
 flushed = tee.flush(60)
-print(__import__("json").dumps({
+print(json.dumps({
     "spans": [span_json(s) for s in tee.spans],
     "exports": ["SUCCESS" if flushed and not otlp.dropped_ else f"DROPPED {otlp.dropped_}"],
     "logs": [],
+    "blocked": blocked(),
     "seen": seen,
     "service": service,
     "versions": {"openai": openai.__version__},

@@ -9,13 +9,22 @@ os.environ["TRACELOOP_TELEMETRY"] = "false"
 os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
 
 import openai  # noqa: E402
-from _common import OPENAI_URL, SESSION, USER, report, run_openai_app, span_exporter  # noqa: E402
+from _common import (  # noqa: E402
+    MLWARDEN_URL,
+    OPENAI_URL,
+    SESSION,
+    USER,
+    report,
+    run_openai_app,
+    span_exporter,
+)
 from traceloop.sdk import Traceloop  # noqa: E402
 from traceloop.sdk.instruments import Instruments  # noqa: E402
 
 tee = span_exporter()
 Traceloop.init(
     app_name="interop-traceloop",
+    api_endpoint=MLWARDEN_URL,  # never its cloud, whatever it would send there
     exporter=tee,
     disable_batch=True,
     telemetry_enabled=False,
