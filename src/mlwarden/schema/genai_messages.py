@@ -179,6 +179,16 @@ def _indexed(attrs: Mapping[str, Any], prefix: str) -> list[Message]:
     return out
 
 
+def _role_event(role: str, attrs: Mapping[str, Any]) -> list[Message]:
+    """A ``gen_ai.{role}.message`` event: its ``content`` text as it is (a tool's JSON result
+    stays text) and an assistant's ``tool_calls`` beside it (OpenLLMetry sends both)."""
+    content = attrs.get("content")
+    calls = maybe_json(attrs.get("tool_calls"))
+    if isinstance(content, str) or calls:
+        return [m] if (m := _message({"content": content, "tool_calls": calls}, role)) else []
+    return _messages(content or attrs.get("gen_ai.event.content"), role)
+
+
 def _from_events(events: Sequence[Mapping[str, Any]]) -> tuple[list[Message], list[Message]]:
     ins: list[Message] = []
     outs: list[Message] = []
@@ -189,9 +199,13 @@ def _from_events(events: Sequence[Mapping[str, Any]]) -> tuple[list[Message], li
         elif name == "gen_ai.content.completion":
             outs += _messages(attrs.get("gen_ai.completion"), "assistant")
         elif m := _ROLE_EVENTS.match(name):
-            ins += _messages(attrs.get("content") or attrs.get("gen_ai.event.content"), m.group(1))
+            ins += _role_event(m.group(1), attrs)
         elif name == "gen_ai.choice":
             msg = maybe_json(attrs.get("message"))
+            calls = maybe_json(attrs.get("tool_calls"))  # OpenLLMetry: beside the message
+            if calls and (msg is None or isinstance(msg, Mapping)):
+                msg = {"role": "assistant", **(msg or {})}
+                msg["tool_calls"] = msg.get("tool_calls") or calls
             outs += _messages(msg if msg is not None else attrs.get("content"), "assistant")
     return ins, outs
 

@@ -55,11 +55,17 @@ class Driver:
     project: bool = False
     #: with the oldest supported openai first on the path
     openai1: bool = False
+    #: environment of the driver's own
+    env: tuple[tuple[str, str], ...] = ()
+    #: cases whose content the library sends as log records that are not joined to their span
+    #: (known gap: only LLM spans take texts from logs, an embedding's input is not stored)
+    unjoined: frozenset[str] = frozenset()
 
     def command(self, *args: str) -> tuple[list[str], dict[str, str]] | str:
         """The command line and environment, or why this driver cannot run here."""
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         env.pop("PYTHONPATH", None)  # the interop drivers see their venv only
+        env.update(self.env)
         python = PYTHON
         if self.project:
             python = Path(sys.executable)
@@ -85,6 +91,14 @@ DRIVERS_RUN = {
         frozenset({"embed"}),
     ),  # fmt: skip
     "traceloop": Driver("traceloop_sdk.py", "http", "interop-traceloop"),
+    # the same with messages as events: OTLP log records, over gRPC
+    "traceloop-events": Driver(
+        "traceloop_sdk.py",
+        "grpc",
+        "interop-traceloop-events",
+        env=(("INTEROP_EVENTS", "1"),),
+        unjoined=frozenset({"embed"}),
+    ),
     "litellm": Driver("litellm_otel.py", "grpc", "interop-litellm"),
     # the project's own SDK, with the newest openai (the venv's) and the oldest supported
     "mlwarden-sdk": Driver("mlwarden_sdk.py", "http", "interop-mlwarden", project=True),
@@ -192,11 +206,21 @@ def _reported(field: str, span: dict[str, Any], by_id: dict[str, dict[str, Any]]
     return None
 
 
-def _finish(v: Any, span: dict[str, Any], logs: list[dict[str, Any]]) -> str | None:
+def _finish(
+    v: Any, span: dict[str, Any], logs: list[dict[str, Any]], *, logs_win: bool
+) -> str | None:
     """The finish reasons on the span, or in its output messages (openai-v2 sends a stream's
-    only there, in its log record)."""
+    only there, in its log record). Texts joined from log records bring the records' finish
+    reason (``logs_win``): Traceloop's events say ``tool_calls`` where its span says
+    ``tool_call``."""
+    mine = [x for x in logs if x["span_id"] == span["span_id"]]
+    from_logs = [str(x["body"]["finish_reason"]) for x in mine
+                 if x["event_name"] == "gen_ai.choice" and isinstance(x["body"], dict)
+                 and x["body"].get("finish_reason")]  # fmt: skip
+    if logs_win and from_logs:
+        return ",".join(from_logs)
     if v is None:
-        for x in [span, *(x for x in logs if x["span_id"] == span["span_id"])]:
+        for x in [span, *mine]:
             out = x["attributes"].get("gen_ai.output.messages")
             out = json.loads(out) if isinstance(out, str) else out
             reasons = [m["finish_reason"] for m in out or [] if m.get("finish_reason")]
@@ -248,7 +272,9 @@ def test_every_stored_field_is_what_the_library_sent(
         got = {f: row[f] for f in REPORTED}
         want = {f: _reported(f, span, by_id) for f in REPORTED}
         want["provider"] = want["provider"].lower() if want["provider"] else None
-        want["finish_reason"] = _finish(want["finish_reason"], span, sent["logs"])
+        want["finish_reason"] = _finish(
+            want["finish_reason"], span, sent["logs"], logs_win=row["content_source"] == "logs"
+        )
         for f in ("input_tokens", "output_tokens", "cache_read_tokens"):
             want[f] = int(want[f]) if want[f] is not None else None
         if want["cost"] is not None:
@@ -268,7 +294,7 @@ def test_every_stored_field_is_what_the_library_sent(
             assert (row["input_tokens"], row["output_tokens"]) == (120, 8), where
         # content: stored wherever the library exported it
         user_text = {"embed": "case:embed first"}.get(case, f"case:{case} ")
-        if user_text in span["text"]:
+        if user_text in span["text"] and case not in driver.unjoined:
             assert user_text.strip() in (row["prompt"] or ""), where
         else:
             assert row["prompt"] is None, where

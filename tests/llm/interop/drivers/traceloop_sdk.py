@@ -1,5 +1,6 @@
 """OpenLLMetry through the Traceloop SDK (its OpenAI instrumentation only); session and user
-are Traceloop association properties."""
+are Traceloop association properties. With ``INTEROP_EVENTS=1`` messages go as events (OTLP
+log records, ``use_attributes=False``) instead of span attributes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 
 os.environ["TRACELOOP_TELEMETRY"] = "false"
 os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
+EVENTS = os.environ.get("INTEROP_EVENTS") == "1"
 
 import openai  # noqa: E402
 from _common import (  # noqa: E402
@@ -14,6 +16,7 @@ from _common import (  # noqa: E402
     OPENAI_URL,
     SESSION,
     USER,
+    providers,
     report,
     run_openai_app,
     span_exporter,
@@ -21,11 +24,19 @@ from _common import (  # noqa: E402
 from traceloop.sdk import Traceloop  # noqa: E402
 from traceloop.sdk.instruments import Instruments  # noqa: E402
 
+SERVICE = "interop-traceloop-events" if EVENTS else "interop-traceloop"
 tee = span_exporter()
+log_tee = None
+if EVENTS:  # events go to the global logger provider: the app sets it
+    from opentelemetry._logs import set_logger_provider
+
+    _, _, lp, log_tee = providers(SERVICE, logs=True)
+    set_logger_provider(lp)
 Traceloop.init(
-    app_name="interop-traceloop",
+    app_name=SERVICE,
     api_endpoint=MLWARDEN_URL,  # never its cloud, whatever it would send there
     exporter=tee,
+    use_attributes=not EVENTS,
     disable_batch=True,
     telemetry_enabled=False,
     instruments={Instruments.OPENAI},
@@ -46,4 +57,4 @@ def session():  # type: ignore[no-untyped-def]
 
 
 seen = run_openai_app(openai, client, session=session)
-report(tee, seen=seen, versions={"openai": openai.__version__})
+report(tee, log_tee, seen=seen, versions={"openai": openai.__version__})
