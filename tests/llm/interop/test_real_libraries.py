@@ -7,6 +7,10 @@ Cases per driver: a chat call, a stream with and one without usage, a tool call 
 with its result, a 3-turn session of one user, an embedding and an error (503). Which attribute
 each library reports a field in is listed below (``REPORTED``): where a library reports nothing
 (LiteLLM's session, openai-v2's time to first token), the stored field must be empty too.
+The project's own SDK runs the same app with the newest ``openai`` (the project venv's) and the
+oldest supported (``make openai1``). All drivers run at once, behind a loopback-only network
+guard (``drivers/_run.py``); a driver whose venv is missing is skipped, saying which make target
+installs it.
 """
 
 from __future__ import annotations
