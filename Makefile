@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit browser promtools bench clean openai1
+.PHONY: install demo test lint typecheck unit browser promtools bench clean openai1 interop
 
 # The oldest supported openai (1.x), beside the newest in the venv: the SDK's wrapper is tested
 # against both (tests/llm/test_llm_sdk_safety.py). Its other dependencies are the venv's.
@@ -58,7 +58,21 @@ $(OPENAI1)/.installed: $(STAMP)
 
 openai1: $(OPENAI1)/.installed
 
-unit: $(STAMP) browser promtools openai1
+# The instrumentation libraries LLM apps run (OpenTelemetry's openai-v2, OpenInference for OpenAI
+# and LangChain, OpenLLMetry's Traceloop SDK, LiteLLM), pinned in a venv of their own: the interop
+# tests (tests/llm/interop/test_real_libraries.py) run a driver per library with its python. The
+# list pins the whole environment, so it installs without the resolver (--no-deps).
+INTEROP := .venv-interop
+INTEROP_REQ := tests/llm/interop/requirements.txt
+
+$(INTEROP)/.installed: $(INTEROP_REQ)
+	$(PYTHON) -m venv $(INTEROP)
+	$(INTEROP)/bin/python -m pip install --quiet --no-deps -r $(INTEROP_REQ)
+	touch $@
+
+interop: $(INTEROP)/.installed
+
+unit: $(STAMP) browser promtools openai1 interop
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
@@ -70,4 +84,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/sdk.py
 
 clean:
-	rm -rf $(VENV) $(OPENAI1) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OPENAI1) $(INTEROP) .pytest_cache .mypy_cache .ruff_cache

@@ -221,6 +221,15 @@ def openinference_embedding() -> tuple[dict[str, Any], list[TimedEvent]]:
         "llm.token_count.total": 1_000,
         "input.value": json.dumps({"input": ["first text", "second text"]}),
         "input.mime_type": "application/json",
+        # openinference-instrumentation-openai 0.1.66 sends the response body, vectors included
+        "output.value": json.dumps(
+            {
+                "data": [{"embedding": [0.1, 0.2], "index": 0}],
+                "model": "text-embedding-3-small",
+                "object": "list",
+            }
+        ),
+        "output.mime_type": "application/json",
     }, []
 
 
@@ -267,6 +276,41 @@ def litellm_chat() -> tuple[dict[str, Any], list[TimedEvent]]:
             ]
         ),
     }, []
+
+
+def litellm_tool_call() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """What LiteLLM 1.110.2's otel callback sends for a tool call (recorded from the real
+    library): empty ``parts``, the call in OpenLLMetry's ``gen_ai.completion.0.function_call.*``."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": REQUEST_MODEL,
+        "gen_ai.usage.input_tokens": 120,
+        "gen_ai.usage.output_tokens": 8,
+        "gen_ai.input.messages": json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}]
+        ),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [], "finish_reason": "tool_calls"}]
+        ),
+        "gen_ai.response.finish_reasons": '["tool_calls"]',
+        "gen_ai.completion.0.function_call.arguments": '{"city": "Paris"}',
+        "gen_ai.completion.0.function_call.name": "get_weather",
+    }, []
+
+
+def langchain_error() -> tuple[dict[str, Any], list[TimedEvent]]:
+    """OpenInference LangChain 0.1.80's span of a chat call that failed (503): an assistant
+    output message without content, the exception as an event (recorded from the library)."""
+    return {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "openai",
+        "llm.model_name": "judge-down",
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": "Capital of France?",
+        "llm.output_messages.0.message.role": "assistant",
+    }, [("exception", 2 * MS, {"exception.type": "openai.InternalServerError",
+                               "exception.message": "Error code: 503 - overloaded"})]  # fmt: skip
 
 
 def litellm_embedding() -> tuple[dict[str, Any], list[TimedEvent]]:

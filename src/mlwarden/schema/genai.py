@@ -350,6 +350,8 @@ def _row(span: RawSpan) -> dict[str, Any]:
     request_model = request_model or _str(_first(a, ("llm.model_name", "embedding.model_name")))
     ins, outs = prompt_and_response(a, span.events)
     span_type = _span_type(a, op, bool(request_model or response_model))
+    if span_type == "embedding":  # its output is vectors (OpenInference's ``output.value``)
+        outs = []
     inp, out = _int(_first(a, _INPUT)), _int(_first(a, _OUTPUT))
     total = _int(_first(a, _TOTAL))
     if inp == 0 and not out and not total:  # a stream without usage reported 0 / 0: unknown

@@ -166,15 +166,27 @@ def _indexed(attrs: Mapping[str, Any], prefix: str) -> list[Message]:
     for i in sorted(by_index):
         d = by_index[i]
         parts = [d[k] for k in sorted(d) if k.startswith("contents.") and k.endswith(".text")]
-        calls = [
+        calls = [  # OpenInference ``tool_calls.{j}.tool_call.function.*``; LiteLLM 1.110's
+            # ``function_call.*`` (its tool call, the GenAI message's ``parts`` left empty)
             f"[tool_call {d[k]}({d.get(k.replace('.name', '.arguments'), '')})]"
             for k in sorted(d)
-            if k.startswith("tool_calls.") and k.endswith("function.name")
+            if (k.startswith("tool_calls.") and k.endswith("function.name"))
+            or k == "function_call.name"
         ]
         text = _text(d.get("content")) if "content" in d else "\n".join(str(p) for p in parts)
         text = "\n".join(t for t in [text, *calls] if t)
         out.append((str(d.get("role") or default), text))
     return out
+
+
+def _role_event(role: str, attrs: Mapping[str, Any]) -> list[Message]:
+    """A ``gen_ai.{role}.message`` event: its ``content`` text as it is (a tool's JSON result
+    stays text) and an assistant's ``tool_calls`` beside it (OpenLLMetry sends both)."""
+    content = attrs.get("content")
+    calls = maybe_json(attrs.get("tool_calls"))
+    if isinstance(content, str) or calls:
+        return [m] if (m := _message({"content": content, "tool_calls": calls}, role)) else []
+    return _messages(content or attrs.get("gen_ai.event.content"), role)
 
 
 def _from_events(events: Sequence[Mapping[str, Any]]) -> tuple[list[Message], list[Message]]:
@@ -187,9 +199,13 @@ def _from_events(events: Sequence[Mapping[str, Any]]) -> tuple[list[Message], li
         elif name == "gen_ai.content.completion":
             outs += _messages(attrs.get("gen_ai.completion"), "assistant")
         elif m := _ROLE_EVENTS.match(name):
-            ins += _messages(attrs.get("content") or attrs.get("gen_ai.event.content"), m.group(1))
+            ins += _role_event(m.group(1), attrs)
         elif name == "gen_ai.choice":
             msg = maybe_json(attrs.get("message"))
+            calls = maybe_json(attrs.get("tool_calls"))  # OpenLLMetry: beside the message
+            if calls and (msg is None or isinstance(msg, Mapping)):
+                msg = {"role": "assistant", **(msg or {})}
+                msg["tool_calls"] = msg.get("tool_calls") or calls
             outs += _messages(msg if msg is not None else attrs.get("content"), "assistant")
     return ins, outs
 
@@ -203,7 +219,9 @@ def prompt_and_response(
         ins += [("system", m[1]) for m in _messages(attrs["gen_ai.system_instructions"], "system")]
     ins += _messages(attrs.get("gen_ai.input.messages"), "user")
     outs = _messages(attrs.get("gen_ai.output.messages"), "assistant")
-    if (ins and outs) or not (events or any(k.startswith(_OTHER_DIALECTS) for k in attrs)):
+    if (ins and _has_text(outs)) or not (
+        events or any(k.startswith(_OTHER_DIALECTS) for k in attrs)
+    ):
         return ins, outs  # nothing else to look at
     ev_in, ev_out = _from_events(events) if events else ([], [])
     # the other dialects, first found wins; each read only when the earlier ones found nothing
@@ -225,7 +243,14 @@ def prompt_and_response(
     for reads, target in ((reads_in, ins), (reads_out, outs)):
         if not target:
             target += next((found for read in reads if (found := read())), [])
+        elif not _has_text(target):  # messages without text (LiteLLM's empty ``parts`` beside
+            # its tool call in ``gen_ai.completion.0.function_call.*``): a dialect with text wins
+            target[:] = next((found for read in reads if _has_text(found := read())), target)
     return ins, outs
+
+
+def _has_text(messages: Sequence[Message]) -> bool:
+    return any(text for _, text in messages)
 
 
 def render_prompt(messages: Sequence[Message]) -> str | None:
@@ -234,4 +259,6 @@ def render_prompt(messages: Sequence[Message]) -> str | None:
 
 
 def render_response(messages: Sequence[Message]) -> str | None:
-    return "\n".join(t for _, t in messages) if messages else None
+    """The output text; None when no message has any (a failed call's empty assistant message,
+    as OpenInference's LangChain instrumentation sends it)."""
+    return "\n".join(t for _, t in messages if t) or None
