@@ -129,6 +129,23 @@ REPORTED = {
 FIRST_TOKEN_EVENTS = ("First Token Stream Event", "gen_ai.content.completion.chunk")
 
 
+#: ``make test`` builds the interop venv in the background while the suite runs
+#: (``make interop-bg``): its marker says a build is under way; the tests wait for it.
+BUILD_WAIT_S = 1800
+
+
+def _wait_for_build() -> None:
+    building, failed = VENV / ".building", VENV / ".failed"
+    deadline = time.monotonic() + BUILD_WAIT_S
+    while building.exists() and time.monotonic() < deadline:
+        time.sleep(2)
+    if failed.exists():
+        log = VENV / "build.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        pytest.fail(f"building {VENV} failed (make interop):\n{tail}")
+    assert not building.exists(), f"{VENV} still building after {BUILD_WAIT_S} s"
+
+
 @pytest.fixture(scope="module")
 def runs(
     tmp_path_factory: pytest.TempPathFactory,
@@ -136,6 +153,8 @@ def runs(
     """Every driver that can run here run once (all at the same time) against one server and
     one fake OpenAI: its output, or why it could not run."""
     from fake_openai import fake_openai
+
+    _wait_for_build()
 
     grpc_port = free_port()
     srv = ServerProcess(tmp_path_factory.mktemp("interop") / "data",
