@@ -113,16 +113,22 @@ REPLIES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def prices_of(state: Any) -> PriceTable:
-    """The app's price table (read once, when first needed; ``state``: the app's state)."""
+def prices_of(state: Any, project: str | None = None) -> PriceTable:
+    """The app's price table (read once, when first needed; ``state``: the app's state), with
+    ``project``'s price overrides (set through the API) in front when a project is given."""
     table: PriceTable | None = getattr(state, "prices", None)
     if table is None:
         table = load_prices(os.environ.get(PRICES_ENV) or None)
-        overrides = getattr(state, "price_overrides", None)  # set through the API (admin)
-        if overrides is not None:
-            table = overrides.applied(table)
         state.prices = table
-    return table
+        state.project_prices = {}
+    overrides = getattr(state, "price_overrides", None)  # set through the API (admin)
+    if project is None or overrides is None:
+        return table
+    cached: dict[str, PriceTable] = state.project_prices
+    out = cached.get(project)
+    if out is None:
+        out = cached[project] = overrides.applied(table, project)
+    return out
 
 
 def _segments(messages: Sequence[Message]) -> list[tuple[str, int, str]]:
@@ -276,7 +282,7 @@ async def apply_logs(request: Request, project: str, keys: set[tuple[str, str]])
     both were stored: whichever of span and logs commits last finds the other."""
     state = request.app.state
     future = await asyncio.to_thread(
-        fill_from_logs, state.store, project, keys, prices_of(state), state.redactor
+        fill_from_logs, state.store, project, keys, prices_of(state, project), state.redactor
     )
     if future is not None:
         await asyncio.wrap_future(future)
@@ -300,7 +306,7 @@ async def post_traces(request: Request, project: Ingest) -> Response:
     store: Store = request.app.state.store
     try:
         body = await read_body(request, request.app.state.settings.max_body_bytes)
-        prices = prices_of(request.app.state)
+        prices = prices_of(request.app.state, project)
         table, rejected = await asyncio.to_thread(
             _ingest, body, protobuf, prices, project, request.app.state.redactor
         )
@@ -338,7 +344,7 @@ def ingest_traces(state: Any, project: str, body: bytes) -> list[Rejection]:
     """A protobuf ``ExportTraceServiceRequest`` stored as ``POST /v1/traces`` stores it, in the
     calling thread (the gRPC receiver's); returns the rejected spans. Raises
     :class:`ValidationError` for an undecodable body, :class:`MlwardenError` when storing fails."""
-    table, rejected = _ingest(body, True, prices_of(state), project, state.redactor)
+    table, rejected = _ingest(body, True, prices_of(state, project), project, state.redactor)
     futures = []
     if table.num_rows:
         futures.append(state.store.append_spans(project, table))
@@ -347,7 +353,7 @@ def ingest_traces(state: Any, project: str, body: bytes) -> list[Rejection]:
     for f in futures:
         f.result()
     state.ingest_counter(project, QUARANTINE_MODEL, "spans", table.num_rows, len(rejected))
-    filled = fill_from_logs(state.store, project, _textless(table), prices_of(state),
+    filled = fill_from_logs(state.store, project, _textless(table), prices_of(state, project),
                             state.redactor)  # fmt: skip
     if filled is not None:
         filled.result()

@@ -189,7 +189,9 @@ def ingest_logs(state: Any, project: str, body: bytes) -> list[Rejection]:
         table = _redacted(logs_table(genai, project), state.redactor)
         state.store.append_span_logs(project, table).result()
         keys = {(r["trace_id"], r["span_id"]) for r in genai if r["trace_id"] and r["span_id"]}
-        filled = fill_from_logs(state.store, project, keys, prices_of(state), state.redactor)
+        filled = fill_from_logs(
+            state.store, project, keys, prices_of(state, project), state.redactor
+        )
         if filled is not None:
             filled.result()
     return rejected

@@ -101,17 +101,21 @@ def overrides_of(state: Any) -> PriceOverrides:
     return overrides
 
 
-def forget_prices(state: Any) -> PriceTable:
-    """Build the app's price table again (after a change of overrides) and return it."""
-    state.prices = None
-    return prices_of(state)
+def forget_prices(state: Any, project: str) -> PriceTable:
+    """Build ``project``'s price table again (after a change of its overrides) and return it."""
+    prices_of(state)  # the shared table, so the per-project cache exists
+    state.project_prices.pop(project, None)
+    return prices_of(state, project)
 
 
 @router.get("/prices", response_model=PricesOut)
 def get_prices(request: Request, project: Read) -> dict[str, Any]:
-    """The price table's version and the per-model prices set through this API."""
+    """The project's price table version and the per-model prices it set through this API."""
     state = request.app.state
-    return {"version": prices_of(state).version, "overrides": overrides_of(state).models()}
+    return {
+        "version": prices_of(state, project).version,
+        "overrides": overrides_of(state).models(project),
+    }
 
 
 @router.put("/prices/{model}", response_model=PriceOut)
@@ -122,10 +126,10 @@ def put_price(model: ModelP, body: PriceIn, request: Request, project: Admin) ->
     name = model.strip().lower()
     if not name:
         raise ValidationError("The 'model' path parameter must not be blank.")
-    before = overrides_of(state).models().get(name)
+    before = overrides_of(state).models(project).get(name)
     prices = body.per_million()
-    overrides_of(state).put(name, prices)
-    table = forget_prices(state)
+    overrides_of(state).put(project, name, prices)
+    table = forget_prices(state, project)
     audit(request, "prices.update", name, before, prices, project=project)
     return {"model": name, "prices": prices, "version": table.version}
 
@@ -135,12 +139,12 @@ def delete_price(model: ModelP, request: Request, project: Admin) -> dict[str, A
     """Remove a model's price set through this API (the other sources price it again)."""
     state = request.app.state
     name = model.strip().lower()
-    before = overrides_of(state).models().get(name)
-    if before is None or not overrides_of(state).remove(name):
+    before = overrides_of(state).models(project).get(name)
+    if before is None or not overrides_of(state).remove(project, name):
         raise NotFoundError(f"There is no price override for model {name!r}.")
-    table = forget_prices(state)
+    table = forget_prices(state, project)
     audit(request, "prices.remove", name, before, None, project=project)
-    return {"version": table.version, "overrides": overrides_of(state).models()}
+    return {"version": table.version, "overrides": overrides_of(state).models(project)}
 
 
 def recost(
@@ -195,7 +199,7 @@ async def post_recost(body: RecostIn, request: Request, project: Admin) -> dict[
     reported themselves."""
     start, end = body.start, body.end
     state = request.app.state
-    table = prices_of(state)
+    table = prices_of(state, project)
     checked, changed = await asyncio.to_thread(
         recost, state.store, project, table, start=start, end=end, model=body.model
     )

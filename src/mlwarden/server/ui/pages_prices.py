@@ -50,8 +50,8 @@ def prices_page(request: Request, project: UIRead) -> Response:
     """The price table's version and overrides, with the forms that change them."""
     state = request.app.state
     return render(request, "llm_prices.html", {
-        "project": project, "version": prices_of(state).version,
-        "overrides": overrides_of(state).models(), "done": request.query_params.get("done", "")})  # fmt: skip
+        "project": project, "version": prices_of(state, project).version,
+        "overrides": overrides_of(state).models(project), "done": request.query_params.get("done", "")})  # fmt: skip
 
 
 @router.post("/ui/prices")
@@ -68,17 +68,17 @@ async def prices_form(request: Request, project: UIAdmin) -> Response:
     if action == "set":
         data = {f: _number(form[f]) for f in _PRICE_FIELDS if form.get(f, "").strip()}
         body: PriceIn = _checked(PriceIn, {"unit": form.get("unit", ""), **data})
-        before = overrides_of(state).models().get(name)
+        before = overrides_of(state).models(project).get(name)
         prices = body.per_million()
-        overrides_of(state).put(name, prices)
-        forget_prices(state)
+        overrides_of(state).put(project, name, prices)
+        forget_prices(state, project)
         audit(request, "prices.update", name, before, prices, project=project)
         done = f"Price of {name} set."
     elif action == "remove":
-        before = overrides_of(state).models().get(name)
-        if before is None or not overrides_of(state).remove(name):
+        before = overrides_of(state).models(project).get(name)
+        if before is None or not overrides_of(state).remove(project, name):
             raise NotFoundError(f"There is no price override for model {name!r}.")
-        forget_prices(state)
+        forget_prices(state, project)
         audit(request, "prices.remove", name, before, None, project=project)
         done = f"Price of {name} removed."
     elif action == "recost":
@@ -86,7 +86,7 @@ async def prices_form(request: Request, project: UIAdmin) -> Response:
                                           "model": form.get("model") or None})  # fmt: skip
         if r.end <= r.start:
             raise ValidationError("The 'end' must be after the 'start'.")  # a form: say so
-        table = prices_of(state)
+        table = prices_of(state, project)
         checked, changed = await asyncio.to_thread(recost, state.store, project, table,
                                                    start=r.start, end=r.end, model=r.model)  # fmt: skip
         after = {"start": r.start.isoformat(), "end": r.end.isoformat(), "model": r.model,
