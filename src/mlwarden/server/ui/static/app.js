@@ -150,8 +150,15 @@
   // column head with a full date in its title is that date).
   function csvText(cell) {
     var abbr = cell.querySelector("abbr[title]");
+    var text = cell.textContent;
+    if (cell.querySelector("form, button, input, select, textarea")) {
+      // a cell's controls (Delete, Acknowledge) are not data
+      var copy = cell.cloneNode(true);
+      copy.querySelectorAll("form, button, input, select, textarea").forEach(function (c) { c.remove(); });
+      text = copy.textContent;
+    }
     var t = cell.getAttribute("data-csv") || cell.getAttribute("data-status") ||
-      (abbr ? abbr.getAttribute("title") : null) || cell.textContent || "";
+      (abbr ? abbr.getAttribute("title") : null) || text || "";
     t = t.replace(/\s+/g, " ").trim();
     if (/^[=+\-@]/.test(t) && isNaN(Number(t))) t = "'" + t; // not a formula in a spreadsheet
     return /[",\r\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
