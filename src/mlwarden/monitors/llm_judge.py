@@ -119,6 +119,9 @@ class LlmJudge(Monitor):
 
     kind: ClassVar[str] = "llm_judge"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "llm_judge"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
     source: ClassVar[str] = "spans"
     min_rows: ClassVar[int] = 5
