@@ -190,6 +190,10 @@ class Monitor(ABC):
     #: Its own evaluation window ('30d'), longer than the suite's cadence, for kinds that take
     #: a ``window`` parameter (slow ones: labelled performance, fairness); None: the cadence.
     window: str | None = None
+    #: It calls out to the network for its verdicts (an LLM judge): the scheduler evaluates it
+    #: on what was fetched already, and the judge job (:mod:`mlwarden.monitors.judging`) makes
+    #: the calls on a thread of its own, so no evaluation waits on a slow endpoint.
+    calls_out: ClassVar[bool] = False
 
     # -- configuration ----------------------------------------------------------------------
     @classmethod
