@@ -138,8 +138,9 @@ def _evaluate(
     mons: list[Monitor],
     run: WindowRun,
     segment: dict[str, str] | None,
-    how: _How,
+    how: _How | None = None,
 ) -> list[Result]:
+    how = how or _How(call_out=False, stop=None)
     requests: list[Request] = [Volume()]
     for m in mons:
         requests += m.requests()
