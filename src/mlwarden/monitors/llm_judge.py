@@ -227,32 +227,8 @@ class LlmJudge(Monitor):
         if not data.call_out:
             todo, skipped = [], len(todo)
             stopped = "the judge job grades them" if skipped else ""
-        import httpx
-
-        deadline = time.monotonic() + self.budget_s
-        with httpx.Client(timeout=self.timeout_s) as http:
-            for at in range(0, len(todo), self.concurrency):
-                chunk = todo[at : at + self.concurrency]
-                if not stopped and time.monotonic() >= deadline:
-                    stopped = f"the judge's budget of {self.budget_s:g} s per evaluation ran out"
-                answers = None if stopped else self._round(http, chunk, data.stop)
-                if answers is None:
-                    stopped = stopped or "the judge job stopped"
-                    skipped += len(chunk)
-                    continue
-                reached = 0
-                for r, (verdict, row, ok) in zip(chunk, answers, strict=True):
-                    data.emitted.append(row)
-                    calls += 1
-                    reached += ok
-                    tokens += int(row.get("total_tokens") or 0)
-                    cost += float(row.get("cost") or 0.0)
-                    if verdict is None:
-                        errors.append(row.get("status_message") or "the judge gave no 1-5 score")
-                    else:
-                        grades.append((*verdict, r))
-                if not reached:
-                    stopped = f"no call of a round of {len(chunk)} reached the judge"
+        if todo:
+            calls, tokens, cost, skipped, stopped = self._call_out(data, todo, grades, errors)
         n = len(grades)
         failed = [g for g in grades if g[0] < self.min_score]
         details: dict[str, Any] = {
@@ -298,6 +274,46 @@ class LlmJudge(Monitor):
                 f"(mean {details['mean_score']}; threshold {self.max_fail_rate:.0%}){left}"
             ),
         )
+
+    def _call_out(
+        self,
+        data: WindowData,
+        todo: list[dict[str, Any]],
+        grades: list[tuple[int, str, dict[str, Any]]],
+        errors: list[str],
+    ) -> tuple[int, int, float, int, str]:
+        """Ask the judge about ``todo`` in rounds (grades and errors appended); returns the
+        calls made, their tokens and cost, the answers skipped, and why it stopped early."""
+        import httpx
+
+        calls = tokens = skipped = 0
+        cost = 0.0
+        stopped = ""
+        deadline = time.monotonic() + self.budget_s
+        with httpx.Client(timeout=self.timeout_s) as http:
+            for at in range(0, len(todo), self.concurrency):
+                chunk = todo[at : at + self.concurrency]
+                if not stopped and time.monotonic() >= deadline:
+                    stopped = f"the judge's budget of {self.budget_s:g} s per evaluation ran out"
+                answers = None if stopped else self._round(http, chunk, data.stop)
+                if answers is None:
+                    stopped = stopped or "the judge job stopped"
+                    skipped += len(chunk)
+                    continue
+                reached = 0
+                for r, (verdict, row, ok) in zip(chunk, answers, strict=True):
+                    data.emitted.append(row)
+                    calls += 1
+                    reached += ok
+                    tokens += int(row.get("total_tokens") or 0)
+                    cost += float(row.get("cost") or 0.0)
+                    if verdict is None:
+                        errors.append(row.get("status_message") or "the judge gave no 1-5 score")
+                    else:
+                        grades.append((*verdict, r))
+                if not reached:
+                    stopped = f"no call of a round of {len(chunk)} reached the judge"
+        return calls, tokens, cost, skipped, stopped
 
     def _round(
         self, http: httpx.Client, chunk: list[dict[str, Any]], stop: Callable[[], bool] | None
