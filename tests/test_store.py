@@ -226,6 +226,7 @@ def test_a_file_from_before_late_event_marks_gets_the_column(tmp_path: Path) -> 
     store.close()
     con = duckdb.connect(str(path))  # the table as the first release made it
     con.execute("ALTER TABLE monitor_suites DROP COLUMN events_seen_until")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     store = open_store(tmp_path)
     try:

@@ -37,7 +37,7 @@ def _fit(judge: LlmJudge) -> LlmJudge:
 
 def _evaluate(store: DuckDBStore, model: Any, judge: LlmJudge) -> Any:
     suite = MonitorSuite(SPEC.name, [judge], cadence="1d")
-    (r,) = evaluate(store, model, suite, START, START + timedelta(days=1))
+    (r,) = evaluate(store, model, suite, START, START + timedelta(days=1), call_out=True)
     return r
 
 
@@ -193,3 +193,21 @@ def test_configured_in_the_spec_through_the_server(tmp_path: Any) -> None:
             assert len(judged["spans"]) == 10 == len(fake.requests)
     finally:
         srv.stop()
+
+
+def test_without_call_out_the_judge_is_not_asked_and_its_answers_wait(app: Any) -> None:
+    """The scheduler evaluates without calling out: the window's answers wait for the judge
+    job, which grades them (``call_out``); the scheduler's next evaluation reads the grades."""
+    store, rec = app
+    suite = MonitorSuite(SPEC.name, [], cadence="1d")
+    with fake_openai() as fake:
+        judge = _fit(LlmJudge(endpoint=fake.base_url, model="judge", sample=8))
+        suite.monitors = [judge]
+        (waiting,) = evaluate(store, rec, suite, START, START + timedelta(days=1))
+        assert fake.requests == []
+        assert waiting.status is Status.NO_DATA or waiting.details["skipped"] == 8
+        assert "the judge job grades them" in waiting.reason
+        graded = _evaluate(store, rec, judge)
+        assert len(fake.requests) == 8 and graded.details["judged"] == 8
+        (later,) = evaluate(store, rec, suite, START, START + timedelta(days=1))
+        assert len(fake.requests) == 8 and later.details["judged"] == 8

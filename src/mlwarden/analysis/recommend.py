@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from mlwarden.errors import ConfigError
+from mlwarden.monitors.taxonomy import incident_family_of, tab_of
 
 __all__ = ["Rule", "facts", "headline", "load_rules", "recommend"]
 
@@ -170,10 +171,10 @@ def facts(incident: Any, causes: dict[str, Any]) -> dict[str, Any]:
             "slice_value": _num(s.get("value")),
             "slice_rest": _num(s.get("rest")),
         }
-    ops = [m for m in whole if m["kind"] in ("latency", "error_rate", "volume", "resources")]
+    ops = [m for m in whole if incident_family_of(m["kind"]) == "operations"]
     if ops:
         f["ops_reason"] = ops[0].get("reason") or ops[0]["monitor"]
-    llm = [m for m in whole if m["kind"].startswith("llm_")]
+    llm = [m for m in whole if tab_of(m["kind"]) == "llm"]  # the kinds of an LLM app's spans
     if llm and "ops_reason" not in f:  # an LLM app's incidents name their first monitor's reason
         f["ops_reason"] = llm[0].get("reason") or llm[0]["monitor"]
     probes = [m for m in members if m["kind"] == "probing"]

@@ -19,12 +19,12 @@ import pyarrow as pa
 from mlwarden.analysis.importance import model_importance
 from mlwarden.analysis.slices import find_slices
 from mlwarden.errors import MlwardenError
+from mlwarden.monitors.taxonomy import kinds_in_family
 from mlwarden.store.times import utc_aware, utc_naive
 
 __all__ = ["explain"]
 
 log = logging.getLogger("mlwarden.analysis")
-_QUALITY_KINDS = ("missing_values", "schema_violations", "out_of_range", "unseen_categories")
 _SLICE_METRIC = {"latency": "latency", "errors": "error_rate"}
 
 
@@ -96,9 +96,10 @@ def _drift_ranking(
 
 
 def _quality(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    quality_kinds = kinds_in_family("quality")
     out = []
     for m in members:
-        if m["kind"] not in _QUALITY_KINDS or m.get("segment") is not None:
+        if m["kind"] not in quality_kinds or m.get("segment") is not None:
             continue
         ev = m.get("evidence") or {}
         item = {

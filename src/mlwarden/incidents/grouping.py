@@ -5,7 +5,8 @@ prediction, multivariate drift, estimated and then realised performance, each on
 model and on segments. They share a cause, so they share an incident. Monitors are grouped
 into *families* whose members explain one another (a model's data and its performance; its
 serving operations; its fairness); an open incident of a family absorbs that family's later
-firing windows until it has been healthy for a while.
+firing windows until it has been healthy for a while. Both the families and an incident's
+kind come from the ``family`` each monitor kind declares (:mod:`mlwarden.monitors.taxonomy`).
 """
 
 from __future__ import annotations
@@ -15,52 +16,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlwarden.monitors.base import Result
+from mlwarden.monitors.taxonomy import (
+    MODEL_FAMILIES,
+    OPERATIONS_FAMILIES,
+    incident_family_of,
+)
+from mlwarden.monitors.taxonomy import family_of as family_of_kind
 
-__all__ = ["FAMILIES", "Group", "family_of", "group_firing", "incident_kind", "member_of"]
-
-#: Monitor kind -> family. A kind not listed is its own family.
-FAMILIES: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "feature_drift",
-            "multivariate_drift",
-            "prediction_drift",
-            "text_drift",
-            "missing_values",
-            "out_of_range",
-            "unseen_categories",
-            "schema_violations",
-            "duplicate_ids",
-            "performance",
-            "estimated_performance",
-            "custom",
-        ),
-        "model",
-    ),
-    **dict.fromkeys(("latency", "error_rate", "volume", "resources"), "operations"),
-    "fairness": "fairness",
-    # clients probing or extracting the model: "security" incidents
-    "probing": "security",
-    # an LLM app's spend per call and its budgets: the rule table's "cost" incidents
-    **dict.fromkeys(("llm_cost", "llm_budget"), "cost"),
-}
+__all__ = ["Group", "family_of", "group_firing", "incident_kind", "member_of"]
 
 #: Firing windows remembered per member (the count of older ones is not kept).
 MAX_WINDOWS = 400
-_QUALITY = ("missing_values", "schema_violations")
-_DRIFT = (
-    "feature_drift",
-    "multivariate_drift",
-    "prediction_drift",
-    "text_drift",
-    "out_of_range",
-    "unseen_categories",
-)
-_PERFORMANCE = ("performance", "estimated_performance", "custom")
 
 
 def family_of(kind: str) -> str:
-    """The family of a monitor kind.
+    """The incident family of a monitor kind (from the ``family`` its class declares, see
+    :mod:`mlwarden.monitors.taxonomy`).
 
     Examples
     --------
@@ -69,7 +40,7 @@ def family_of(kind: str) -> str:
     >>> family_of("llm_injection")
     'llm_injection'
     """
-    return FAMILIES.get(kind, kind)
+    return incident_family_of(kind)
 
 
 def incident_kind(family: str, kinds: Iterable[str]) -> str:
@@ -84,24 +55,11 @@ def incident_kind(family: str, kinds: Iterable[str]) -> str:
     >>> incident_kind("operations", ["latency"])
     'latency'
     """
-    ks = set(kinds)
+    families = {family_of_kind(k) for k in kinds}
     if family == "model":
-        if ks & set(_QUALITY):
-            return "quality"
-        if ks & set(_DRIFT):
-            return "drift"
-        if ks & set(_PERFORMANCE):
-            return "performance"
-        return "quality"
+        return next((f for f in MODEL_FAMILIES if f in families), "quality")
     if family == "operations":
-        for kind, name in (
-            ("error_rate", "errors"),
-            ("latency", "latency"),
-            ("resources", "resources"),
-        ):
-            if kind in ks:
-                return name
-        return "traffic"
+        return next((f for f in OPERATIONS_FAMILIES if f in families), "traffic")
     return family
 
 

@@ -163,13 +163,23 @@ def plain_text(doc: str, *, limit: int = 320) -> str:
 class Monitor(ABC):
     """Base of every monitor kind.
 
-    Subclasses set ``kind``, ``objective``, ``severity`` and ``statistic`` and
-    implement :meth:`requests` (the aggregates needed), :meth:`fit` (learn from
-    the reference) and :meth:`evaluate` (one window's data to a result).
+    Subclasses set ``kind``, ``objective``, ``family``, ``tab``, ``batch``, ``severity`` and
+    ``statistic`` and implement :meth:`requests` (the aggregates needed), :meth:`fit` (learn
+    from the reference) and :meth:`evaluate` (one window's data to a result).
     """
 
     kind: ClassVar[str]
     objective: ClassVar[Objective]
+    #: The problem a firing of it describes (see :mod:`mlwarden.monitors.taxonomy`): "drift",
+    #: "quality", "performance", "latency", "errors", "traffic", "resources", "fairness",
+    #: "security", "cost", or the kind itself for a kind in a family of its own. Incidents are
+    #: named after it and grouped by it; root cause reads the "quality" family as causes.
+    family: ClassVar[str]
+    #: The model page's tab that shows its results (a key of the UI's tab names).
+    tab: ClassVar[str]
+    #: Judged by a batch report (a file of rows has no traffic, latency, errors, hosts or
+    #: clients, and its ids are row numbers; an LLM app's spans are not rows of a file).
+    batch: ClassVar[bool]
     severity: ClassVar[Severity] = Severity.MEDIUM
     statistic: ClassVar[str] = ""
     #: Fewest rows for a verdict; fewer gives ``insufficient_data``.
@@ -180,6 +190,10 @@ class Monitor(ABC):
     #: Its own evaluation window ('30d'), longer than the suite's cadence, for kinds that take
     #: a ``window`` parameter (slow ones: labelled performance, fairness); None: the cadence.
     window: str | None = None
+    #: It calls out to the network for its verdicts (an LLM judge): the scheduler evaluates it
+    #: on what was fetched already, and the judge job (:mod:`mlwarden.monitors.judging`) makes
+    #: the calls on a thread of its own, so no evaluation waits on a slow endpoint.
+    calls_out: ClassVar[bool] = False
 
     # -- configuration ----------------------------------------------------------------------
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -208,6 +208,11 @@ class WindowData:
     #: Trace spans a monitor made while judging the window (an LLM judge's own calls), as
     #: normalised span rows; the evaluation stores them under the model's service.
     emitted: list[dict[str, Any]] = field(default_factory=list)
+    #: Monitors that call out to the network (see ``Monitor.calls_out``) may do so for this
+    #: window: the judge job and an explicit evaluation request, never the scheduler.
+    call_out: bool = False
+    #: Asked between a calling-out monitor's rounds of calls: true once its job must stop.
+    stop: Callable[[], bool] | None = None
 
     def get(self, request: Request) -> Any:
         return self.aggregates.get(request)

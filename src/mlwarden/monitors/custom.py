@@ -51,6 +51,9 @@ class CustomMetric(Monitor):
 
     kind: ClassVar[str] = "custom"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "performance"
+    tab: ClassVar[str] = "performance"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.MEDIUM
 
     def __init__(

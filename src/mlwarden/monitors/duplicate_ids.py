@@ -33,6 +33,9 @@ class DuplicateIds(Monitor):
 
     kind: ClassVar[str] = "duplicate_ids"
     objective: ClassVar[Objective] = Objective.DATA
+    family: ClassVar[str] = "quality"
+    tab: ClassVar[str] = "quality"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
 
     def __init__(self, *, max_share: float = 0.001) -> None:

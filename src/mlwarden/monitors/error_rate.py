@@ -32,6 +32,9 @@ class ErrorRate(Monitor):
 
     kind: ClassVar[str] = "error_rate"
     objective: ClassVar[Objective] = Objective.RELIABILITY
+    family: ClassVar[str] = "errors"
+    tab: ClassVar[str] = "operations"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.HIGH
 
     def __init__(self, *, max_rate: float = 0.05) -> None:

@@ -85,6 +85,9 @@ class EstimatedPerformance(Monitor):
 
     kind: ClassVar[str] = "estimated_performance"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "performance"
+    tab: ClassVar[str] = "performance"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.HIGH
     min_rows: ClassVar[int] = 100
 

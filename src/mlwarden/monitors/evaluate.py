@@ -8,6 +8,7 @@ whole model is evaluated, and each value of the suite's segment columns.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,15 +48,19 @@ def evaluate(
     monitors: Iterable[Monitor] | None = None,
     run: WindowRun | None = None,
     stop: Callable[[], bool] | None = None,
+    call_out: bool = False,
 ) -> list[Result]:
     """Results of every monitor on every window of ``[start, end)``, whole model and segments.
 
     ``stop`` is asked between the whole model and each segment value; when it says yes the
-    run ends with ``Stopped``."""
+    run ends with ``Stopped``. With ``call_out``, monitors that call out to the network (an
+    LLM judge) make their calls (asking ``stop`` between rounds); without it they judge on
+    what earlier calls stored."""
     cadence = parse_cadence(suite.cadence)
     run = run or window_run(start, end, cadence)
     mons = list(monitors if monitors is not None else suite.monitors)
-    results = _by_window(store, model, mons, run, None)
+    how = _How(call_out, stop)
+    results = _by_window(store, model, mons, run, None, how)
     if segments:
         ids = {m.id for m in mons}
         for col in suite.segments:
@@ -67,12 +72,23 @@ def evaluate(
                 own = suite.segment_monitors.get(f"{col}={value}", [])
                 seg = [m for m in own if m.id in ids]
                 if seg:
-                    results += _by_window(store, model, seg, run, {col: value})
+                    results += _by_window(store, model, seg, run, {col: value}, how)
     return results
 
 
+@dataclass(frozen=True)
+class _How:
+    call_out: bool
+    stop: Callable[[], bool] | None
+
+
 def _by_window(
-    store: Any, model: Any, mons: list[Monitor], run: WindowRun, segment: dict[str, str] | None
+    store: Any,
+    model: Any,
+    mons: list[Monitor],
+    run: WindowRun,
+    segment: dict[str, str] | None,
+    how: _How,
 ) -> list[Result]:
     """``mons`` on the windows of ``run``; a monitor with a window of its own (longer than
     the cadence) on its own windows that close within the run (see :func:`closing_run`)."""
@@ -84,7 +100,7 @@ def _by_window(
     for length, group in groups.items():
         own = run if length is None else closing_run(run, length)
         if own is not None:
-            out += _evaluate(store, model, group, own, segment)
+            out += _evaluate(store, model, group, own, segment, how)
     return out
 
 
@@ -117,8 +133,14 @@ def _segment_values(store: Any, model: Any, column: str, run: WindowRun) -> list
 
 
 def _evaluate(
-    store: Any, model: Any, mons: list[Monitor], run: WindowRun, segment: dict[str, str] | None
+    store: Any,
+    model: Any,
+    mons: list[Monitor],
+    run: WindowRun,
+    segment: dict[str, str] | None,
+    how: _How | None = None,
 ) -> list[Result]:
+    how = how or _How(call_out=False, stop=None)
     requests: list[Request] = [Volume()]
     for m in mons:
         requests += m.requests()
@@ -133,11 +155,19 @@ def _evaluate(
     for k in range(run.first, run.last + 1):
         window = Window(run.start(k), run.start(k + 1))
         history = [volumes.get(j, {"n": 0}) for j in range(k - HISTORY, k)]
-        data = WindowData(window, {r: v.get(k) for r, v in aggs.items()}, label, history)
+        data = WindowData(
+            window,
+            {r: v.get(k) for r, v in aggs.items()},
+            label,
+            history,
+            call_out=how.call_out,
+            stop=how.stop,
+        )
         for m in mons:
             try:
                 out.append(m.evaluate(data))
-                if data.emitted:  # spans of the monitor's own calls (an LLM judge's)
+                stopping = how.stop is not None and how.stop()
+                if data.emitted and not stopping:  # spans of its own calls (an LLM judge's)
                     _store_spans(store, model, data.emitted)
                     data.emitted.clear()
             except Exception as exc:  # noqa: BLE001 - one broken monitor must not hide the others

@@ -194,6 +194,9 @@ class Fairness(Monitor):
 
     kind: ClassVar[str] = "fairness"
     objective: ClassVar[Objective] = Objective.FAIRNESS
+    family: ClassVar[str] = "fairness"
+    tab: ClassVar[str] = "fairness"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.HIGH
     min_rows: ClassVar[int] = 100
 

@@ -48,6 +48,9 @@ class FeatureDrift(Monitor):
 
     kind: ClassVar[str] = "feature_drift"
     objective: ClassVar[Objective] = Objective.DATA
+    family: ClassVar[str] = "drift"
+    tab: ClassVar[str] = "drift"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.MEDIUM
     min_rows: ClassVar[int] = 50
 

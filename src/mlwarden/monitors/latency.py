@@ -45,6 +45,9 @@ class Latency(Monitor):
 
     kind: ClassVar[str] = "latency"
     objective: ClassVar[Objective] = Objective.LATENCY
+    family: ClassVar[str] = "latency"
+    tab: ClassVar[str] = "operations"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
 
     def __init__(

@@ -47,6 +47,9 @@ class LlmBudget(Monitor):
 
     kind: ClassVar[str] = "llm_budget"
     objective: ClassVar[Objective] = Objective.COST
+    family: ClassVar[str] = "cost"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.HIGH
     source: ClassVar[str] = "spans"
     min_rows: ClassVar[int] = 1

@@ -55,6 +55,9 @@ class LlmCost(Monitor):
 
     kind: ClassVar[str] = "llm_cost"
     objective: ClassVar[Objective] = Objective.COST
+    family: ClassVar[str] = "cost"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
     source: ClassVar[str] = "spans"
 

@@ -106,6 +106,9 @@ class LlmEmbeddingDrift(Monitor):
 
     kind: ClassVar[str] = "llm_embedding_drift"
     objective: ClassVar[Objective] = Objective.DATA
+    family: ClassVar[str] = "llm_embedding_drift"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
     source: ClassVar[str] = "spans"
     min_rows: ClassVar[int] = 50

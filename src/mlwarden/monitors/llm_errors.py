@@ -24,6 +24,9 @@ class LlmErrors(SpanRate):
 
     kind: ClassVar[str] = "llm_errors"
     objective: ClassVar[Objective] = Objective.RELIABILITY
+    family: ClassVar[str] = "llm_errors"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.HIGH
     numerator: ClassVar[str] = "errors"
     denominator: ClassVar[str] = "llm"

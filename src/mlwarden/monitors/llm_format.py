@@ -24,6 +24,9 @@ class LlmFormat(SpanRate):
 
     kind: ClassVar[str] = "llm_format"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "llm_format"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
     numerator: ClassVar[str] = "json_invalid"
     denominator: ClassVar[str] = "json_checked"

@@ -27,6 +27,9 @@ class LlmInjection(SpanRate):
 
     kind: ClassVar[str] = "llm_injection"
     objective: ClassVar[Objective] = Objective.SECURITY
+    family: ClassVar[str] = "llm_injection"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.HIGH
     numerator: ClassVar[str] = "injection"
     denominator: ClassVar[str] = "with_prompt"

@@ -13,11 +13,13 @@ child of the span they grade, user and session left empty), priced from the pric
 any call, so its tokens and cost show in usage, budgets and the LLM tab. A graded span is not
 sent again when its window is re-evaluated: the grade is read back from its judge span.
 
-A slow or dead judge does not stall the server's evaluations: calls go ``concurrency`` at a
-time, no new round starts once ``budget_s`` seconds have passed (so an evaluation spends at most
-``budget_s`` plus one call's ``timeout_s`` on the judge), and a round in which no call reached
-the endpoint stops the rest. Answers left unjudged are counted (``details.skipped``) and judged
-when the window is evaluated again.
+A slow or dead judge does not stall the server's evaluations: the scheduler evaluates this kind
+on the grades stored already (``calls_out``), and the judge job (:mod:`mlwarden.monitors.judging`)
+makes the calls on a thread of its own, then stores the window's result again. Calls go
+``concurrency`` at a time, no new round starts once ``budget_s`` seconds have passed (so a
+window spends at most ``budget_s`` plus one call's ``timeout_s`` on the judge), a round in which
+no call reached the endpoint stops the rest, and a stopping job leaves its calls in flight
+behind. Answers left unjudged are counted (``details.skipped``) and judged later.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import orjson
@@ -119,9 +122,13 @@ class LlmJudge(Monitor):
 
     kind: ClassVar[str] = "llm_judge"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "llm_judge"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
     source: ClassVar[str] = "spans"
     min_rows: ClassVar[int] = 5
+    calls_out: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -217,35 +224,11 @@ class LlmJudge(Monitor):
                 grades.append((*r["known"], r))
             else:
                 todo.append(r)
-        import httpx
-
-        deadline = time.monotonic() + self.budget_s
-        with (
-            httpx.Client(timeout=self.timeout_s) as http,
-            ThreadPoolExecutor(self.concurrency, thread_name_prefix="mlwarden-judge") as pool,
-        ):
-            for at in range(0, len(todo), self.concurrency):
-                chunk = todo[at : at + self.concurrency]
-                if not stopped and time.monotonic() >= deadline:
-                    stopped = f"the judge's budget of {self.budget_s:g} s per evaluation ran out"
-                if stopped:
-                    skipped += len(chunk)
-                    continue
-                reached = 0
-                for r, (verdict, row, ok) in zip(
-                    chunk, pool.map(lambda r: self._judge(http, r), chunk), strict=True
-                ):
-                    data.emitted.append(row)
-                    calls += 1
-                    reached += ok
-                    tokens += int(row.get("total_tokens") or 0)
-                    cost += float(row.get("cost") or 0.0)
-                    if verdict is None:
-                        errors.append(row.get("status_message") or "the judge gave no 1-5 score")
-                    else:
-                        grades.append((*verdict, r))
-                if not reached:
-                    stopped = f"no call of a round of {len(chunk)} reached the judge"
+        if not data.call_out:
+            todo, skipped = [], len(todo)
+            stopped = "the judge job grades them" if skipped else ""
+        if todo:
+            calls, tokens, cost, skipped, stopped = self._call_out(data, todo, grades, errors)
         n = len(grades)
         failed = [g for g in grades if g[0] < self.min_score]
         details: dict[str, Any] = {
@@ -292,9 +275,72 @@ class LlmJudge(Monitor):
             ),
         )
 
-    def _judge(
-        self, http: httpx.Client, r: dict[str, Any]
-    ) -> tuple[tuple[int, str] | None, dict[str, Any], bool]:
+    def _call_out(
+        self,
+        data: WindowData,
+        todo: list[dict[str, Any]],
+        grades: list[tuple[int, str, dict[str, Any]]],
+        errors: list[str],
+    ) -> tuple[int, int, float, int, str]:
+        """Ask the judge about ``todo`` in rounds (grades and errors appended); returns the
+        calls made, their tokens and cost, the answers skipped, and why it stopped early."""
+        import httpx
+
+        calls = tokens = skipped = 0
+        cost = 0.0
+        stopped = ""
+        deadline = time.monotonic() + self.budget_s
+        with httpx.Client(timeout=self.timeout_s) as http:
+            for at in range(0, len(todo), self.concurrency):
+                chunk = todo[at : at + self.concurrency]
+                if not stopped and time.monotonic() >= deadline:
+                    stopped = f"the judge's budget of {self.budget_s:g} s per evaluation ran out"
+                answers = None if stopped else self._round(http, chunk, data.stop)
+                if answers is None:
+                    stopped = stopped or "the judge job stopped"
+                    skipped += len(chunk)
+                    continue
+                reached = 0
+                for r, (verdict, row, ok) in zip(chunk, answers, strict=True):
+                    data.emitted.append(row)
+                    calls += 1
+                    reached += ok
+                    tokens += int(row.get("total_tokens") or 0)
+                    cost += float(row.get("cost") or 0.0)
+                    if verdict is None:
+                        errors.append(row.get("status_message") or "the judge gave no 1-5 score")
+                    else:
+                        grades.append((*verdict, r))
+                if not reached:
+                    stopped = f"no call of a round of {len(chunk)} reached the judge"
+        return calls, tokens, cost, skipped, stopped
+
+    def _round(
+        self, http: httpx.Client, chunk: list[dict[str, Any]], stop: Callable[[], bool] | None
+    ) -> list[_Answer] | None:
+        """One round of calls, at once, each on a daemon thread; None when ``stop`` says so
+        before they are all answered (the calls are left behind: nothing waits on them, not
+        even the interpreter's exit, as it would on a thread pool's workers)."""
+        answers: list[_Answer | None] = [None] * len(chunk)
+        done = threading.Semaphore(0)
+
+        def call(i: int, r: dict[str, Any]) -> None:
+            try:
+                answers[i] = self._judge(http, r)
+            finally:
+                done.release()
+
+        for i, r in enumerate(chunk):
+            threading.Thread(target=call, args=(i, r), name="mlwarden-judge", daemon=True).start()
+        for _ in chunk:
+            while not done.acquire(timeout=0.1):
+                if stop is not None and stop():
+                    return None
+        if any(a is None for a in answers):  # a call failed in a way _judge does not catch
+            return None
+        return [a for a in answers if a is not None]
+
+    def _judge(self, http: httpx.Client, r: dict[str, Any]) -> _Answer:
         """Grade one answer: the verdict (or None), the judge call's span row, and whether the
         endpoint answered at all."""
         messages = judge_messages(self.criteria, str(r["prompt"]), str(r["response"]))
@@ -369,6 +415,10 @@ class LlmJudge(Monitor):
             "attributes": orjson.dumps(attrs).decode(),
         }
         return verdict, row, reached
+
+
+#: A judge call: its verdict (or None), its span row, and whether the endpoint answered.
+_Answer = tuple[tuple[int, str] | None, dict[str, Any], bool]
 
 
 def _verdict(attributes: Any, key: str) -> tuple[int, str] | None:

@@ -34,6 +34,9 @@ class LlmLatency(Latency):
 
     kind: ClassVar[str] = "llm_latency"
     objective: ClassVar[Objective] = Objective.LATENCY
+    family: ClassVar[str] = "llm_latency"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
     source: ClassVar[str] = "spans"
 

@@ -30,6 +30,9 @@ class LlmPii(SpanRate):
 
     kind: ClassVar[str] = "llm_pii"
     objective: ClassVar[Objective] = Objective.SECURITY
+    family: ClassVar[str] = "llm_pii"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.HIGH
 
     def __init__(

@@ -27,6 +27,9 @@ class LlmRefusal(SpanRate):
 
     kind: ClassVar[str] = "llm_refusal"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "llm_refusal"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
     numerator: ClassVar[str] = "refusal"
     denominator: ClassVar[str] = "with_response"

@@ -57,6 +57,9 @@ class LlmScore(SpanRate):
 
     kind: ClassVar[str] = "llm_score"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "llm_score"
+    tab: ClassVar[str] = "llm"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
 
     def __init__(

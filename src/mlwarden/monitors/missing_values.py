@@ -49,6 +49,9 @@ class MissingValues(Monitor):
 
     kind: ClassVar[str] = "missing_values"
     objective: ClassVar[Objective] = Objective.DATA
+    family: ClassVar[str] = "quality"
+    tab: ClassVar[str] = "quality"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.HIGH
     min_rows: ClassVar[int] = 30
 

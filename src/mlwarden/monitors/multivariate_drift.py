@@ -65,6 +65,9 @@ class MultivariateDrift(Monitor):
 
     kind: ClassVar[str] = "multivariate_drift"
     objective: ClassVar[Objective] = Objective.DATA
+    family: ClassVar[str] = "drift"
+    tab: ClassVar[str] = "drift"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.MEDIUM
     statistic: ClassVar[str] = "joint_normal_scores"
     min_rows: ClassVar[int] = 200

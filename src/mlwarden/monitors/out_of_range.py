@@ -39,6 +39,12 @@ class OutOfRange(Monitor):
 
     kind: ClassVar[str] = "out_of_range"
     objective: ClassVar[Objective] = Objective.DATA
+    #: values beyond the reference's range are a shift of the distribution's tails: its
+    #: incidents are drift incidents (a broken producer shows as missing values or rejects),
+    #: while the model page lists it with the other per-column checks
+    family: ClassVar[str] = "drift"
+    tab: ClassVar[str] = "quality"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.MEDIUM
 
     def __init__(

@@ -82,6 +82,9 @@ class Performance(Monitor):
 
     kind: ClassVar[str] = "performance"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "performance"
+    tab: ClassVar[str] = "performance"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.HIGH
     min_rows: ClassVar[int] = 50
 

@@ -23,4 +23,7 @@ class PredictionDrift(FeatureDrift):
 
     kind: ClassVar[str] = "prediction_drift"
     objective: ClassVar[Objective] = Objective.PERFORMANCE
+    family: ClassVar[str] = "drift"
+    tab: ClassVar[str] = "drift"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.HIGH

@@ -67,6 +67,9 @@ class Probing(Monitor):
 
     kind: ClassVar[str] = "probing"
     objective: ClassVar[Objective] = Objective.SECURITY
+    family: ClassVar[str] = "security"
+    tab: ClassVar[str] = "operations"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.HIGH
     statistic: ClassVar[str] = "clients probing"
     min_rows: ClassVar[int] = 1

@@ -49,6 +49,9 @@ class Resources(Monitor):
 
     kind: ClassVar[str] = "resources"
     objective: ClassVar[Objective] = Objective.RESOURCES
+    family: ClassVar[str] = "resources"
+    tab: ClassVar[str] = "operations"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.MEDIUM
     min_rows: ClassVar[int] = 10
 

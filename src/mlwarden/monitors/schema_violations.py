@@ -33,6 +33,9 @@ class SchemaViolations(Monitor):
 
     kind: ClassVar[str] = "schema_violations"
     objective: ClassVar[Objective] = Objective.DATA
+    family: ClassVar[str] = "quality"
+    tab: ClassVar[str] = "quality"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.HIGH
 
     def __init__(self, *, max_share: float = 0.01) -> None:

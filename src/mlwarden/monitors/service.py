@@ -329,9 +329,12 @@ def evaluate_range(
     *,
     on_results: OnResults | None = None,
     stop: Callable[[], bool] | None = None,
+    call_out: bool = False,
 ) -> int:
     """Evaluate (or re-evaluate) every window of ``[start, end)`` and store the results; the
-    model's hourly roll-ups (what pages read) are brought up to date too.
+    model's hourly roll-ups (what pages read) are brought up to date too. With ``call_out``
+    (an explicit request, never the scheduler) monitors that call out to the network (an LLM
+    judge) make their calls, within their own budget.
 
     Raises ``Stopped`` (nothing stored) when ``stop`` says so before the evaluation ends, and
     :class:`ValidationError` for a range of more than :data:`MAX_EVALUATE_WINDOWS` windows (one
@@ -345,7 +348,7 @@ def evaluate_range(
             f"{MAX_EVALUATE_WINDOWS:,} windows at a time (split the range)."
         )
     record = store.get_model(project, model)
-    results = evaluate(store, record, suite, start, end, stop=stop)
+    results = evaluate(store, record, suite, start, end, stop=stop, call_out=call_out)
     written: int = store.write_results(project, model, results_table(results))
     store.refresh_rollups(record)
     if on_results is not None:

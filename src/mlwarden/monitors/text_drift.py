@@ -40,6 +40,9 @@ class TextDrift(LlmEmbeddingDrift):
 
     kind: ClassVar[str] = "text_drift"
     objective: ClassVar[Objective] = Objective.DATA
+    family: ClassVar[str] = "drift"
+    tab: ClassVar[str] = "drift"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.MEDIUM
     source: ClassVar[str] = "events"
 

@@ -44,6 +44,10 @@ class UnseenCategories(Monitor):
 
     kind: ClassVar[str] = "unseen_categories"
     objective: ClassVar[Objective] = Objective.DATA
+    #: a new category is a shift of the distribution (see ``out_of_range``)
+    family: ClassVar[str] = "drift"
+    tab: ClassVar[str] = "quality"
+    batch: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.MEDIUM
 
     def __init__(

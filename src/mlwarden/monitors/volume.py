@@ -35,6 +35,9 @@ class TrafficVolume(Monitor):
 
     kind: ClassVar[str] = "volume"
     objective: ClassVar[Objective] = Objective.RELIABILITY
+    family: ClassVar[str] = "traffic"
+    tab: ClassVar[str] = "operations"
+    batch: ClassVar[bool] = False
     severity: ClassVar[Severity] = Severity.HIGH
 
     def __init__(self, *, low: float = 0.2, high: float = 5.0, history: int = 24) -> None:

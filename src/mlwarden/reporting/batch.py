@@ -32,17 +32,6 @@ __all__ = ["BATCH_BUDGET", "report"]
 
 #: A CI gate is one check per run: at most one false failing report in 100 runs.
 BATCH_BUDGET = "1 per 100 days"
-#: not judged in batch mode: what a file of rows has no notion of (traffic, latency, errors,
-#: hosts, clients), and duplicate ids, which are the row numbers there
-OPERATIONAL = {
-    "volume",
-    "latency",
-    "error_rate",
-    "schema_violations",
-    "resources",
-    "duplicate_ids",
-    "probing",
-}
 WINDOW_START = datetime(2000, 1, 3, tzinfo=UTC)
 
 
@@ -83,7 +72,7 @@ def report(
             spec = spec or _infer(ref, name, target, prediction, score, segments, sensitive)
             suite = monitors or MonitorSuite(
                 spec.name,
-                [m for m in auto_monitors(spec) if m.kind not in OPERATIONAL],
+                [m for m in auto_monitors(spec) if type(m).batch],
                 cadence="1d",
                 budget=budget,
                 segments=list(spec.segments),

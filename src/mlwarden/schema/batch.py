@@ -6,20 +6,21 @@ with its index, field and reason and left out; good rows are never lost
 because of a bad neighbour. Unknown feature names are schema evolution: they
 become new features, their kind inferred from the first value seen.
 
-JSON rows are checked in one tight pass (no pydantic object per row); Arrow
-columns are cast whole and only a column whose cast fails is inspected value
-by value.
+One rule set for both: JSON rows are checked for their shape row by row and
+flattened into columns (no pydantic object per row); then JSON columns and Arrow
+columns meet the same column rules (:func:`_column_rules`), so one defect reads
+the same either way. Arrow columns are cast whole and only a column whose cast
+fails is inspected value by value.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -239,16 +240,21 @@ def _any_time(v: Any) -> datetime | None:
     raise _Bad(f"must be an ISO 8601 time or epoch seconds. Got {_show(v)} instead.")
 
 
-def _embedding(dim: int | None) -> Callable[[Any], list[float] | None]:
-    def conv(v: Any) -> list[float] | None:
+@dataclass(frozen=True)
+class _Embedding:
+    """An embedding feature's converter: a list of ``dim`` finite numbers."""
+
+    dim: int | None
+
+    def __call__(self, v: Any) -> list[float] | None:
         if v is None:
             return None
         if not isinstance(v, list | tuple) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) for x in v
         ):
             raise _Bad(f"must be a list of numbers. Got {_show(v)} instead.")
-        if dim is not None and len(v) != dim:
-            raise _Bad(f"must have {dim} values. Got {len(v)} instead.")
+        if self.dim is not None and len(v) != self.dim:
+            raise _Bad(f"must have {self.dim} values. Got {len(v)} instead.")
         try:
             out = [float(x) for x in v]
         except OverflowError:
@@ -259,8 +265,6 @@ def _embedding(dim: int | None) -> Callable[[Any], list[float] | None]:
                 f"Got {_show(v)} instead."
             )
         return out
-
-    return conv
 
 
 def _identifier(v: Any) -> str | None:
@@ -292,7 +296,7 @@ def converter(f: Feature) -> Callable[[Any], Any]:
         case FeatureKind.TIMESTAMP:
             return _timestamp
         case FeatureKind.EMBEDDING:
-            return _embedding(f.dim)
+            return _Embedding(f.dim)
     raise AssertionError(f.kind)  # pragma: no cover
 
 
@@ -321,6 +325,11 @@ def validate_rows(
 ) -> BatchResult:
     """Validate JSON event objects into the canonical layout.
 
+    Each row's shape is checked (an object of event fields, ``features`` and ``segments``
+    objects of name: value, ``scores`` of the model's classes) and flattened into the columns
+    of an Arrow table; the values then meet the same column rules as an Arrow table's
+    (:func:`validate_table`), with the same messages.
+
     With ``limits``, a request that brings more new feature names than they allow, or whose
     table would hold more cells than they allow, is refused whole (:class:`ValidationError`).
 
@@ -332,84 +341,59 @@ def validate_rows(
     ...                          {"event_id": "b", "features": {"x": "oops"}, "prediction": 0}])
     >>> r.table.num_rows, [(x.index, x.field) for x in r.rejected]
     (1, [(1, 'features.x')])
+    >>> r.rejected[0].reason
+    "The 'features.x' must be a number or null. Got 'oops' instead."
     """
     now = now or datetime.now(UTC)
-    features = {f.name: (f, converter(f)) for f in spec.features}
-    tags = set(spec.tag_columns)
-    classes = set(spec.classes)
-    labels = _score_labels(spec)
-    regression = spec.task is Task.REGRESSION
-    llm = spec.task is Task.LLM
-    new_features: dict[str, Feature] = {}
-    room = limits.room(spec.column_count) if limits is not None else None
-    listed = limits.max_listed_rejections if limits is not None else len(rows)
+    n = len(rows)
     if limits is not None:  # every row would be one of the table (rejected ones only counted)
-        limits.check_cells(model=spec.name, rows=len(rows), columns=len(canonical_schema(spec)))
-    unlisted = 0
-
+        limits.check_cells(model=spec.name, rows=n, columns=len(canonical_schema(spec)))
+    bad = _Rejections(n, limits.max_listed_rejections if limits is not None else n)
+    shape = _RowShape(spec, limits.room(spec.column_count) if limits is not None else None)
     # sparse while reading: (row positions, values) of each column, so a column seen once
     # does not cost a slot in every row
     cols: dict[str, tuple[list[int], list[Any]]] = {}
-    rejected: list[Rejection] = []
-    stamped = [False]
-    n = 0
     for i, row in enumerate(rows):
         try:
-            out = _check_row(
-                row,
-                features,
-                tags,
-                classes,
-                labels,
-                regression,
-                llm,
-                new_features,
-                now,
-                stamped,
-                room,
-            )
+            flat = shape.flatten(row)
         except _RowError as e:
-            if len(rejected) < listed:
-                rejected.append(Rejection(i, e.field, e.reason, row))
-            else:
-                unlisted += 1
+            bad.add(i, e.field, e.reason)
             continue
         except _TooMany:
             assert limits is not None
             limits.check_new(
-                model=spec.name, have=spec.column_count, new=_new_names(rows, features, tags)
+                model=spec.name,
+                have=spec.column_count,
+                new=_new_names(rows, shape.features, shape.tags),
             )
             raise AssertionError("check_new refuses what room refused") from None
-        for name, value in out.items():
+        for name, value in flat.items():
             if value is not None:
                 where, values = cols.setdefault(name, ([], []))
-                where.append(n)
+                where.append(i)
                 values.append(value)
-        n += 1
 
-    evolved = spec.with_features(list(new_features.values())) if new_features else spec
+    new_features = list(shape.new_features.values())
+    evolved = spec.with_features(new_features) if new_features else spec
     schema = canonical_schema(evolved)
     if limits is not None:
-        limits.check_cells(model=spec.name, rows=n, columns=len(schema))
-    arrays = []
-    for f in schema:
-        where, values = cols.get(f.name, ([], []))
-        if len(values) == n:
-            arrays.append(pa.array(values, type=f.type))
-            continue
-        dense: list[Any] = [None] * n
-        for k, v in zip(where, values, strict=True):
-            dense[k] = v
-        arrays.append(pa.array(dense, type=f.type))
-    table = pa.Table.from_arrays(arrays, schema=schema)
-    return BatchResult(table, rejected, list(new_features.values()), stamped[0], unlisted)
+        limits.check_cells(model=spec.name, rows=n - bad.count, columns=len(schema))
+    out: dict[str, pa.ChunkedArray | pa.Array] = {}
+
+    def cast(src: str, dst: str, typ: pa.DataType, conv: Callable[[Any], Any], label: str) -> None:
+        where, values = cols.get(src, ([], []))
+        out[dst] = _convert(where, values, n, typ, conv, label, bad)
+
+    result = _column_rules(spec, evolved, schema, n, cast, out, bad, now)
+    result.rejected = [replace(r, row=rows[r.index]) for r in result.rejected]
+    return result
 
 
 class _TooMany(Exception):
     """A row brought a new feature name beyond what the limits allow."""
 
 
-def _new_names(rows: Sequence[Any], features: Mapping[str, Any], tags: set[str]) -> int:
+def _new_names(rows: Sequence[Any], features: Collection[str], tags: set[str]) -> int:
     """How many distinct new feature names (with a value) the rows bring (one linear pass)."""
     names: set[str] = set()
     for row in rows:
@@ -427,176 +411,212 @@ class _RowError(Exception):
         self.reason = reason
 
 
-def _check_row(
-    row: Any,
-    features: dict[str, tuple[Feature, Callable[[Any], Any]]],
-    tags: set[str],
-    classes: set[str],
-    labels: tuple[str, ...],
-    regression: bool,
-    llm: bool,
-    new_features: dict[str, Feature],
-    now: datetime,
-    stamped: list[bool],
-    room: int | None,
-) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise _RowError("", f"Each event must be a JSON object. Got {_show(row)} instead.")
-    unknown = [k for k in row if k not in EVENT_FIELDS]
-    if unknown:
-        raise _RowError(
-            unknown[0],
-            f"The {unknown[0]!r} field is not an event field; expected one of "
-            f"{', '.join(EVENT_FIELDS)}.",
-        )
-    out: dict[str, Any] = {}
-    try:
-        eid = _identifier(row.get("event_id"))
-    except _Bad as e:
-        raise _RowError("event_id", f"The 'event_id' {e}") from None
-    out["event_id"] = eid if eid is not None else uuid.uuid4().hex
-    try:
-        version = _identifier(row.get("version"))
-    except _Bad as e:
-        raise _RowError("version", f"The 'version' {e}") from None
-    out["version"] = version if version is not None else "default"
-    try:
-        ts = _event_time(row.get("timestamp"))
-    except _Bad as e:
-        raise _RowError("timestamp", f"The 'timestamp' {e}") from None
-    if ts is None:
-        stamped[0] = True
-    out["ts"] = ts if ts is not None else now
+class _RowShape:
+    """The shape of JSON event objects, row by row: what is not an object of event fields (or
+    whose ``features``, ``segments`` or ``scores`` are not objects of the right names) is
+    rejected here; the values are left to the column rules. New feature names are learned
+    from their first non-null value."""
 
-    pred = row.get("prediction")
-    if pred is None and not llm:
-        raise _RowError("prediction", "The 'prediction' field is required for this model.")
-    try:
-        if regression:
-            out["prediction"] = _number(pred)
-        else:
-            out["prediction"] = _category(pred)
-    except _Bad as e:
-        raise _RowError("prediction", f"The 'prediction' {e}") from None
-    if classes and out["prediction"] is not None and out["prediction"] not in classes:
-        raise _RowError(
-            "prediction",
-            f"The 'prediction' must be one of the model's classes {sorted(classes)}. "
-            f"Got {_show(pred)} instead.",
-        )
-    try:
-        score = _number(row.get("score"))
-    except _Bad as e:
-        raise _RowError("score", f"The 'score' {e}") from None
-    if score is not None and not regression and not 0.0 <= score <= 1.0:
-        raise _RowError(
-            "score", f"The 'score' must be a probability in [0, 1]. Got {score!r} instead."
-        )
-    out["score"] = score
-    scores = row.get("scores")
-    if scores is not None:
+    def __init__(self, spec: ModelSpec, room: int | None) -> None:
+        self.features = set(spec.feature_names)
+        self.tags = set(spec.tag_columns)
+        self.labels = _score_labels(spec)
+        self.room = room
+        self.new_features: dict[str, Feature] = {}
+
+    def flatten(self, row: Any) -> dict[str, Any]:
+        """One row as column name -> raw value (the columns of :func:`validate_table`)."""
+        if not isinstance(row, dict):
+            raise _RowError("", f"Each event must be a JSON object. Got {_show(row)} instead.")
+        out: dict[str, Any] = {}
+        for k, v in row.items():
+            if k in _FLAT_FIELDS:
+                out[k] = v
+            elif k not in EVENT_FIELDS:
+                raise _RowError(
+                    k,
+                    f"The {k!r} field is not an event field; expected one of "
+                    f"{', '.join(EVENT_FIELDS)}.",
+                )
+        scores = row.get("scores")
+        if scores is not None:
+            out.update(self._scores(scores))
+        feats = row.get("features")
+        if feats is not None:
+            out.update(self._features(feats))
+        segs = row.get("segments")
+        if segs is not None:
+            out.update(self._segments(segs))
+        return out
+
+    def _scores(self, scores: Any) -> dict[str, Any]:
         if not isinstance(scores, dict):
             raise _RowError(
                 "scores",
                 f"The 'scores' must be an object of class: score. Got {_show(scores)} instead.",
             )
+        out = {}
         for k, v in scores.items():
             key = _label(k)
-            if labels and key not in labels:
+            if self.labels and key not in self.labels:
                 raise _RowError(
-                    f"scores.{k}",
-                    f"The class {key!r} is not one of the model's classes {list(labels)}.",
+                    f"scores.{key}",
+                    f"The class {key!r} is not one of the model's classes {list(self.labels)}.",
                 )
-            try:
-                x = _number(v)
-            except _Bad as e:
-                raise _RowError(f"scores.{k}", f"The score {e}") from None
-            if x is not None and not 0.0 <= x <= 1.0:
-                raise _RowError(
-                    f"scores.{k}", f"The score must be a probability in [0, 1]. Got {x!r} instead."
-                )
-            out[score_column(key)] = x
-    try:
-        out["latency_ms"] = _number(row.get("latency_ms"))
-    except _Bad as e:
-        raise _RowError("latency_ms", f"The 'latency_ms' {e}") from None
-    if out["latency_ms"] is not None and out["latency_ms"] < 0:
-        raise _RowError(
-            "latency_ms", f"The 'latency_ms' must be >= 0. Got {out['latency_ms']!r} instead."
-        )
-    for name in ("status", "error", "client_id"):
-        try:
-            out[name] = _text(row.get(name))
-        except _Bad as e:
-            raise _RowError(name, f"The {name!r} {e}") from None
+            out[score_column(key)] = v
+        return out
 
-    feats = row.get("features")
-    if feats is None:
-        feats = {}
-    if not isinstance(feats, dict):
-        raise _RowError(
-            "features",
-            f"The 'features' must be an object of name: value. Got {_show(feats)} instead.",
-        )
-    for name, value in feats.items():
-        known = features.get(name) or (
-            (new_features[name], converter(new_features[name])) if name in new_features else None
-        )
-        if known is None:
-            if name in tags:
-                known_tag = True
-            else:
-                known_tag = False
-                kind = kind_of_value(value)
-                if kind is None:
-                    continue  # a new feature seen only as null: nothing to learn yet
-                if room is not None and len(new_features) >= room:
-                    raise _TooMany
-                try:
-                    feat = Feature(
-                        name=name,
-                        kind=kind,
-                        dim=len(value) if kind is FeatureKind.EMBEDDING else None,
-                    )
-                except ValueError as e:
-                    raise _RowError(
-                        f"features.{name}", f"The feature name is not valid: {e}"
-                    ) from None
-                new_features[name] = feat
-                known = (feat, converter(feat))
-            if known_tag:
-                try:
-                    out[name] = _category(value)
-                except _Bad as e:
-                    raise _RowError(f"features.{name}", f"The value of {name!r} {e}") from None
-                continue
-        assert known is not None
-        try:
-            out[name] = known[1](value)
-        except _Bad as e:
+    def _features(self, feats: Any) -> dict[str, Any]:
+        if not isinstance(feats, dict):
             raise _RowError(
-                f"features.{name}", f"The value of {known[0].kind.value} feature {name!r} {e}"
-            ) from None
+                "features",
+                f"The 'features' must be an object of name: value. Got {_show(feats)} instead.",
+            )
+        for name, value in feats.items():
+            if name in self.features or name in self.tags or name in self.new_features:
+                continue
+            kind = kind_of_value(value)
+            if kind is None:
+                continue  # a new feature seen only as null: nothing to learn yet
+            if self.room is not None and len(self.new_features) >= self.room:
+                raise _TooMany
+            try:
+                feat = Feature(
+                    name=name,
+                    kind=kind,
+                    dim=len(value) if kind is FeatureKind.EMBEDDING else None,
+                )
+            except ValueError as e:
+                raise _RowError(f"features.{name}", f"The feature name is not valid: {e}") from None
+            self.new_features[name] = feat
+        return feats
 
-    segs = row.get("segments")
-    if segs is not None:
+    def _segments(self, segs: Any) -> dict[str, Any]:
         if not isinstance(segs, dict):
             raise _RowError(
                 "segments",
                 f"The 'segments' must be an object of name: value. Got {_show(segs)} instead.",
             )
-        for name, value in segs.items():
-            if name not in tags and name not in features:
+        for name in segs:
+            if name not in self.tags and name not in self.features:
                 raise _RowError(
                     f"segments.{name}",
                     f"The segment {name!r} is not declared; the model's segments are "
-                    f"{sorted(tags | (set(features) & set()))} (declare it in the model spec).",
+                    f"{sorted(self.tags)} (declare it in the model spec).",
                 )
-            try:
-                out[name] = _category(value) if name in tags else features[name][1](value)
-            except _Bad as e:
-                raise _RowError(f"segments.{name}", f"The value of segment {name!r} {e}") from None
-    return out
+        return segs
+
+
+#: Event fields that are one column each (the others are objects of several).
+_FLAT_FIELDS = frozenset(EVENT_FIELDS) - {"features", "scores", "segments"}
+
+
+def _convert(
+    where: Sequence[int],
+    values: Sequence[Any],
+    n: int,
+    typ: pa.DataType,
+    conv: Callable[[Any], Any],
+    label: str,
+    bad: _Rejections,
+) -> pa.Array:
+    """A column of ``n`` rows from the values at rows ``where``, each through ``conv``; a value
+    it refuses is a rejection of its row, worded ``The '<label>' <why>``. NaN is a missing
+    value (as pandas writes one)."""
+    dense: list[Any] = [None] * n
+    for i, v in zip(where, values, strict=True):
+        try:
+            if isinstance(v, float) and v != v:  # NaN
+                if conv is _number:
+                    continue
+                v = None
+            dense[i] = conv(v)
+        except _Bad as e:
+            bad.add(i, label, f"The {label!r} {e}")
+    return pa.array(dense, type=typ)
+
+
+class _Cast(Protocol):
+    def __call__(
+        self, src: str, dst: str, typ: pa.DataType, conv: Callable[[Any], Any], label: str
+    ) -> None: ...
+
+
+def _column_rules(
+    spec: ModelSpec,
+    evolved: ModelSpec,
+    schema: pa.Schema,
+    n: int,
+    cast: _Cast,
+    out: dict[str, pa.ChunkedArray | pa.Array],
+    bad: _Rejections,
+    now: datetime,
+) -> BatchResult:
+    """The rules of the wire contract, on columns: each source column through ``cast`` into
+    ``out`` (which rejects the values its converter refuses), then defaults and the rules that
+    span a row. One rule set for JSON rows and Arrow tables, so one defect reads the same."""
+    cast("event_id", "event_id", pa.string(), _identifier, "event_id")
+    cast("version", "version", pa.string(), _identifier, "version")
+    cast("timestamp", "ts", TS, _event_time, "timestamp")
+    regression = spec.task is Task.REGRESSION
+    cast(
+        "prediction",
+        "prediction",
+        prediction_type(spec),
+        _number if regression else _category,
+        "prediction",
+    )
+    cast("score", "score", pa.float64(), _number, "score")
+    for label in _score_labels(evolved):
+        cast(score_column(label), score_column(label), pa.float64(), _number, f"scores.{label}")
+    cast("latency_ms", "latency_ms", pa.float64(), _number, "latency_ms")
+    for name in ("status", "error", "client_id"):
+        cast(name, name, pa.string(), _text, name)
+    for f in evolved.features:
+        cast(f.name, f.name, feature_type(f), converter(f), f"features.{f.name}")
+    for t in evolved.tag_columns:
+        cast(t, t, pa.string(), _category, f"segments.{t}")
+
+    # defaults and row-level rules
+    eid = out["event_id"]
+    if pc.any(pc.is_null(eid)).as_py():
+        out["event_id"] = pc.coalesce(eid, _random_ids(n))
+    out["version"] = pc.fill_null(out["version"], "default")
+    stamped = bool(pc.any(pc.is_null(out["ts"])).as_py())
+    out["ts"] = pc.fill_null(out["ts"], pa.scalar(now, TS))
+    pred = out["prediction"]
+    if spec.task is not Task.LLM:
+        required = "The 'prediction' field is required for this model."
+        bad.add_all(pc.is_null(pred), "prediction", lambda i: required)
+    if spec.classes and spec.task.is_classification:
+        ok = pc.or_kleene(pc.is_in(pred, value_set=pa.array(list(spec.classes))), pc.is_null(pred))
+        one_of = f"The 'prediction' must be one of the model's classes {sorted(spec.classes)}."
+        bad.add_all(pc.invert(ok), "prediction", _got(one_of, pred))
+    if not regression:
+        for col, label in [
+            ("score", "score"),
+            *[(score_column(c), f"scores.{c}") for c in _score_labels(evolved)],
+        ]:
+            s = out[col]
+            outside = pc.or_(pc.less(s, 0.0), pc.greater(s, 1.0))
+            probability = f"The {label!r} must be a probability in [0, 1]."
+            bad.add_all(outside, label, _got(probability, s))
+    lat = out["latency_ms"]
+    negative = "The 'latency_ms' must be >= 0."
+    bad.add_all(pc.less(lat, 0.0), "latency_ms", _got(negative, lat))
+
+    # chunked as they came: combining every column would copy the whole batch once more
+    result = pa.Table.from_arrays([out[name] for name in schema.names], schema=schema)
+    if bad.count:
+        result = result.filter(pa.array(~bad.mask))
+    listed = sorted(bad.listed.values(), key=lambda r: r.index)
+    new_features = [f for f in evolved.features if f.name not in set(spec.feature_names)]
+    return BatchResult(result, listed, new_features, stamped, unlisted=bad.count - len(listed))
+
+
+def _got(rule: str, col: pa.ChunkedArray | pa.Array) -> Callable[[int], str]:
+    """The message of a row that breaks ``rule``: the rule and the row's value."""
+    return lambda i: f"{rule} Got {_show(col[i].as_py())} instead."
 
 
 # -- Arrow tables -------------------------------------------------------------------------------
@@ -688,104 +708,70 @@ def validate_table(
             out[dst] = _times(col, earliest, label, bad)
             return
         try:
-            if pa.types.is_timestamp(typ) and (
-                pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
-            ):
-                raise pa.ArrowInvalid("epoch numbers go through the converter")
-            textual = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
-            if textual and (pa.types.is_floating(typ) or pa.types.is_boolean(typ)):
-                raise pa.ArrowInvalid("numbers and booleans as text are checked as in JSON")
-            if (
-                pa.types.is_string(typ)
-                and conv is _category
-                and not (
-                    pa.types.is_string(col.type)
-                    or pa.types.is_large_string(col.type)
-                    or pa.types.is_dictionary(col.type)
-                )
-            ):
-                labels = _labels(col)
-                if labels is None:
-                    raise pa.ArrowInvalid("labels go through the converter for canonical form")
-                out[dst] = labels
-                return
-            out[dst] = pc.cast(col, typ)
-            if pa.types.is_floating(typ):
-                big = pc.greater(pc.abs(out[dst]), MAX_MAGNITUDE)  # inf too; NaN is false
-                nonfinite = pc.or_(pc.is_nan(out[dst]), big)
-                if pc.any(nonfinite).as_py():
-                    raise pa.ArrowInvalid("non-finite or too large values")
-            return
+            whole = _whole_cast(col, typ, conv)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            pass
-        values = col.to_pylist()
-        conv_values: list[Any] = []
-        for i, v in enumerate(values):
-            try:
-                if isinstance(v, float) and math.isnan(v) and conv is not _number:
-                    v = None
-                if isinstance(v, float) and math.isnan(v):
-                    conv_values.append(None)
-                    continue
-                conv_values.append(conv(v))
-            except _Bad as e:
-                bad.add(i, label, f"The {label!r} {e}")
-                conv_values.append(None)
-        out[dst] = pa.array(conv_values, type=typ)
+            whole = None
+        if whole is not None:
+            if pa.types.is_timestamp(typ):  # parsed from text: in range as any time
+                earliest = EARLIEST_EVENT_TIME if conv is _event_time else EARLIEST_VALUE_TIME
+                whole = _times(whole, earliest, label, bad)
+            out[dst] = whole
+            return
+        out[dst] = _convert(range(n), col.to_pylist(), n, typ, conv, label, bad)
 
-    cast("event_id", "event_id", pa.string(), _identifier, "event_id")
-    cast("version", "version", pa.string(), _identifier, "version")
-    cast("timestamp", "ts", TS, _event_time, "timestamp")
-    regression = spec.task is Task.REGRESSION
-    cast(
-        "prediction",
-        "prediction",
-        prediction_type(spec),
-        _number if regression else _category,
-        "prediction",
-    )
-    cast("score", "score", pa.float64(), _number, "score")
-    for label in _score_labels(spec_now):
-        cast(score_column(label), score_column(label), pa.float64(), _number, score_column(label))
-    cast("latency_ms", "latency_ms", pa.float64(), _number, "latency_ms")
-    for name in ("status", "error", "client_id"):
-        cast(name, name, pa.string(), _text, name)
-    for f in spec_now.features:
-        cast(f.name, f.name, feature_type(f), converter(f), f"features.{f.name}")
-    for t in spec_now.tag_columns:
-        cast(t, t, pa.string(), _category, f"segments.{t}")
+    return _column_rules(spec, spec_now, schema, n, cast, out, bad, now)
 
-    # defaults and row-level rules
-    eid = out["event_id"]
-    if pc.any(pc.is_null(eid)).as_py():
-        out["event_id"] = pc.coalesce(eid, _random_ids(n))
-    out["version"] = pc.fill_null(out["version"], "default")
-    stamped = bool(pc.any(pc.is_null(out["ts"])).as_py())
-    out["ts"] = pc.fill_null(out["ts"], pa.scalar(now, TS))
-    if spec.task is not Task.LLM:
-        required = "The 'prediction' field is required for this model."
-        bad.add_all(pc.is_null(out["prediction"]), "prediction", lambda i: required)
-    if spec.classes and spec.task.is_classification:
-        ok = pc.or_kleene(
-            pc.is_in(out["prediction"], value_set=pa.array(list(spec.classes))),
-            pc.is_null(out["prediction"]),
-        )
-        one_of = f"The 'prediction' must be one of the model's classes {sorted(spec.classes)}."
-        bad.add_all(pc.invert(ok), "prediction", lambda i: one_of)
-    if not regression:
-        s = out["score"]
-        outside = pc.or_(pc.less(s, 0.0), pc.greater(s, 1.0))
-        probability = "The 'score' must be a probability in [0, 1]."
-        bad.add_all(outside, "score", lambda i: probability)
-    negative = "The 'latency_ms' must be >= 0."
-    bad.add_all(pc.less(out["latency_ms"], 0.0), "latency_ms", lambda i: negative)
 
-    # chunked as they came: combining every column would copy the whole batch once more
-    result = pa.Table.from_arrays([out[name] for name in schema.names], schema=schema)
-    if bad.count:
-        result = result.filter(pa.array(~bad.mask))
-    listed = sorted(bad.listed.values(), key=lambda r: r.index)
-    return BatchResult(result, listed, new_features, stamped, unlisted=bad.count - len(listed))
+def _whole_cast(
+    col: pa.ChunkedArray, typ: pa.DataType, conv: Callable[[Any], Any]
+) -> pa.ChunkedArray | None:
+    """The column cast whole to ``typ`` when that is what ``conv`` makes of each of its values
+    (so every value is valid), else None: the column then goes value by value through ``conv``
+    (:func:`_convert`), which words each rejection as for JSON. Arrow's own casts are more
+    lenient than the wire contract (true as 1.0, 5 as "5", 2.5 as a version, lists of any
+    length), so only the source types whose cast agrees are cast whole."""
+    src = col.type
+    text = pa.types.is_string(src) or pa.types.is_large_string(src)
+    labels = text or (pa.types.is_dictionary(src) and pa.types.is_string(src.value_type))
+    number = pa.types.is_integer(src) or pa.types.is_floating(src) or pa.types.is_decimal(src)
+    if conv is _number:
+        if not number:
+            return None
+        cast = pc.cast(col, typ)
+        big = pc.greater(pc.abs(cast), MAX_MAGNITUDE)  # inf too; NaN is false
+        return None if pc.any(pc.or_(pc.is_nan(cast), big)).as_py() else cast
+    if conv is _boolean:
+        return pc.cast(col, typ) if pa.types.is_boolean(src) else None
+    if conv is _text:
+        return pc.cast(col, typ) if labels else None
+    if conv is _identifier:
+        if not (text or pa.types.is_integer(src)):
+            return None
+        ids = pc.cast(col, typ)
+        lengths = pc.utf8_length(ids)
+        ok = pc.and_(pc.greater_equal(lengths, 1), pc.less_equal(lengths, MAX_ID))
+        return ids if pc.all(ok).as_py() in (True, None) else None
+    if conv is _category:
+        return pc.cast(col, typ) if labels else _labels(col)
+    if pa.types.is_timestamp(typ):  # numbers are epoch times: the converter reads them
+        return pc.cast(col, typ) if text else None
+    if isinstance(conv, _Embedding):  # lists of numbers of the feature's length
+        if not (pa.types.is_list(src) or pa.types.is_large_list(src)):
+            return None
+        item = src.value_type
+        if not (pa.types.is_integer(item) or pa.types.is_floating(item)):
+            return None
+        flat = pc.list_flatten(col)
+        if flat.null_count or (
+            len(flat) and not pc.all(pc.less_equal(pc.abs(flat), _FLOAT32_MAX)).as_py()
+        ):
+            return None
+        if conv.dim is not None and len(col) - col.null_count:
+            lengths = pc.list_value_length(col)
+            if pc.min(lengths).as_py() != conv.dim or pc.max(lengths).as_py() != conv.dim:
+                return None
+        return pc.cast(col, typ)
+    return None
 
 
 def _random_ids(n: int) -> pa.Array:
@@ -858,15 +844,26 @@ def _times(
         return pc.cast(col, TS, safe=False)  # truncates nanoseconds)
     values = raw.to_numpy(zero_copy_only=False)
     bad.add_all(
-        outside,
-        label,
-        lambda i: (
-            f"The {label!r} must be from {earliest.date()} up to (not including) "
-            f"{LATEST_TIME.date()} UTC. Got {int(values[i])} {unit} since 1970-01-01 instead."
-        ),
+        outside, label, lambda i: f"The {label!r} {_time_problem(values[i], unit, earliest)}"
     )
     kept = pc.if_else(outside, pa.scalar(None, raw.type), raw)
     return pc.cast(pc.cast(kept, pa.timestamp(unit, tz=col.type.tz)), TS, safe=False)
+
+
+def _time_problem(value: Any, unit: str, earliest: datetime) -> str:
+    """Why a time of ``value`` ``unit`` since 1970 is outside [earliest, 2200), worded as for a
+    JSON time when a datetime holds it."""
+    per_s = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+    try:
+        t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=int(value) * 1_000_000 // per_s
+        )
+    except OverflowError:
+        return (
+            f"must be from {earliest.date()} up to (not including) {LATEST_TIME.date()} UTC. "
+            f"Got {int(value)} {unit} since 1970-01-01 instead."
+        )
+    return time_problem(t, earliest=earliest) or ""
 
 
 def _labels(col: pa.ChunkedArray) -> pa.ChunkedArray | None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -19,6 +18,8 @@ from mlwarden._version import __version__
 from mlwarden.errors import AuthError
 from mlwarden.evals.jobs import EvalJobs
 from mlwarden.incidents.alerting import Alerting
+from mlwarden.monitors.judging import JudgeJob
+from mlwarden.monitors.scheduler import StoreJobs, scheduler_loop
 from mlwarden.server import (
     docs,
     metrics,
@@ -64,33 +65,6 @@ from mlwarden.store.keys import Scope
 __all__ = ["create_app"]
 
 log = logging.getLogger("mlwarden.server")
-T = TypeVar("T")
-
-
-class StoreJobs:
-    """Background work on the store (scheduler, retention): one job at a time, in a thread.
-
-    A thread cannot be cancelled, so shutdown sets ``stopping``, which the scheduler reads
-    between models, and waits for the running job before the store closes (a job that
-    outlived the store failed on a closed connection)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.stopping = threading.Event()
-
-    def _run(self, fn: Callable[[], T]) -> T | None:
-        with self._lock:
-            return None if self.stopping.is_set() else fn()
-
-    async def run(self, fn: Callable[[], T]) -> T | None:
-        """``fn()`` in a worker thread, or nothing once shutdown began."""
-        return await asyncio.to_thread(self._run, fn)
-
-    def stop(self) -> None:
-        """No new jobs; returns when the running one (if any) has finished."""
-        self.stopping.set()
-        with self._lock:
-            pass
 
 
 class IngestCounter:
@@ -127,6 +101,13 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         app.state.jobs = StoreJobs()
         app.state.evals = EvalJobs()  # experiment runs, in their own worker thread
         await asyncio.to_thread(app.state.store.interrupt_runs)  # left by a previous process
+        # calls out to the network (an LLM judge) on a thread of their own, not the scheduler's
+        judge = JudgeJob(
+            app.state.store,
+            jobs=app.state.jobs,
+            every=settings.evaluate_every_s,
+            on_results=app.state.on_results,
+        ).start()
         # the first click should not pay for imports, cold caches or building roll-ups
         await asyncio.to_thread(ui.prepare, app.state.store)
         warm_stop = threading.Event()
@@ -155,7 +136,13 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 interval_s=settings.otlp_metrics_interval_s,
                 headers=dict(settings.otlp_metrics_headers),
             ).start()
-        tasks = [asyncio.create_task(_scheduler_loop(app, settings.evaluate_every_s))]
+        scheduler = scheduler_loop(
+            app.state.store,
+            app.state.jobs,
+            every=settings.evaluate_every_s,
+            on_results=app.state.on_results,
+        )
+        tasks = [asyncio.create_task(scheduler)]
         if settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
         try:
@@ -167,6 +154,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 await asyncio.to_thread(grpc_receiver.stop)
             if pusher is not None:  # one last push, before the store closes
                 await asyncio.to_thread(pusher.stop)
+            await asyncio.to_thread(judge.stop)
             await asyncio.to_thread(app.state.jobs.stop)
             await asyncio.to_thread(app.state.evals.stop)
             warm_stop.set()
@@ -271,26 +259,6 @@ def _redaction_key(settings: ServerSettings) -> bytes:
             key = secrets.token_bytes(32)
             f.write(key)
         return key
-
-
-async def _scheduler_loop(app: FastAPI, every: float) -> None:
-    """Evaluate monitors of every model as windows close and as late labels arrive."""
-    from mlwarden.monitors.service import run_due
-
-    if every <= 0:
-        return
-    jobs: StoreJobs = app.state.jobs
-    due = functools.partial(
-        run_due, app.state.store, on_results=app.state.on_results, stop=jobs.stopping.is_set
-    )
-    while True:
-        await asyncio.sleep(every)
-        try:
-            n = await jobs.run(due)
-            if n:
-                log.info("scheduler: wrote %d monitor results", n)
-        except Exception:  # noqa: BLE001 - keep serving; the next round retries
-            log.exception("monitor evaluation failed")
 
 
 async def _retention_loop(app: FastAPI, every: float = 3600.0) -> None:

@@ -149,6 +149,7 @@ async def evaluate_monitors(
         body.start,
         body.end,
         on_results=request.app.state.on_results,
+        call_out=True,  # asked for: an LLM judge grades this model's windows now
     )
     return {"results": n}
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlwarden.monitors.base import Result
+from mlwarden.monitors.taxonomy import kinds_in_family
 from mlwarden.server.access_log import AccessLog
 from mlwarden.server.access_watch import AccessWatch
 from mlwarden.server.ratelimit import RateLimiter
@@ -18,8 +19,8 @@ from mlwarden.store.security_log import JsonLinesLog, security_root
 
 __all__ = ["SECURITY_KINDS", "Security"]
 
-#: Monitor kinds whose alerts are security events (the "security" incident family).
-SECURITY_KINDS = frozenset({"probing"})
+#: Monitor kinds whose alerts are security events (the kinds of the "security" family).
+SECURITY_KINDS = kinds_in_family("security")
 
 OnResults = Callable[[str, str, list[Result], timedelta], None]
 

@@ -38,12 +38,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwarden._lazy import ibis
-from mlwarden.errors import ConflictError, NotFoundError, StorageError
+from mlwarden.errors import ConflictError, NotFoundError, StorageError, StoreOpenError
 from mlwarden.schema.batch import Rejection, canonical_schema
 from mlwarden.schema.genai import SPAN_SCHEMA
 from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 from mlwarden.schema.spec import Feature, ModelSpec, check_name
-from mlwarden.store import arrow_scan, duckdb_open
+from mlwarden.store import arrow_scan, duckdb_migrations, duckdb_open
 from mlwarden.store.base import (
     ENGINES,
     IngestResult,
@@ -69,7 +69,6 @@ __all__ = ["DuckDBStore"]
 
 log = logging.getLogger("mlwarden.store")
 
-SCHEMA_VERSION = "1"
 #: Rows per streamed batch of a scan counted in numpy (40 double columns: ~80 MB).
 _SCAN_ROWS = 1 << 18
 
@@ -95,9 +94,8 @@ CATALOG_DDL = [
         details VARCHAR, evaluated_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS monitor_suites (
         project VARCHAR, model VARCHAR, spec VARCHAR, state VARCHAR, updated_at TIMESTAMP,
-        evaluated_until TIMESTAMP, labels_seen_until TIMESTAMP, PRIMARY KEY (project, model))""",
-    # added after the first release: files made before it get the column here
-    "ALTER TABLE monitor_suites ADD COLUMN IF NOT EXISTS events_seen_until TIMESTAMP",
+        evaluated_until TIMESTAMP, labels_seen_until TIMESTAMP,
+        events_seen_until TIMESTAMP, PRIMARY KEY (project, model))""",
 ]
 
 
@@ -265,23 +263,23 @@ class DuckDBStore(
             raise duckdb_open.explain_failure(file, exc) from exc
         self._wcon = self._con.cursor()
         try:
-            _drop_placeholder_incidents(self._wcon)
-            for ddl in (
+            # the layout version checked (a newer one refused), missing tables created, and
+            # the file upgraded to this release's layout (docs/storage.md)
+            duckdb_migrations.open_schema(
+                self._wcon,
                 CATALOG_DDL
                 + INCIDENT_DDL
                 + ROLLUP_DDL
                 + SIGNAL_DDL
                 + SCORE_DDL
                 + ANNOTATION_DDL
-                + EVAL_DDL
-            ):
-                _all(self._wcon, ddl)
-            _all(
-                self._wcon,
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                [SCHEMA_VERSION],
+                + EVAL_DDL,
+                where=self.path,
             )
             seq, rows = _commit_counters(self._wcon)
+        except StoreOpenError:
+            self._con.close()
+            raise
         except duckdb.Error as exc:
             self._con.close()
             if file is None:
@@ -1334,20 +1332,6 @@ def _commit_counters(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """The sequence number and row count of the last group commit the database holds."""
     got = dict(_all(con, "SELECT key, value FROM meta WHERE key IN ('commit_seq', 'commit_rows')"))
     return int(got.get("commit_seq", 0)), int(got.get("commit_rows", 0))
-
-
-def _drop_placeholder_incidents(con: duckdb.DuckDBPyConnection) -> None:
-    """Files made before incidents existed hold an empty placeholder table of another layout."""
-    cols = {
-        r[0]
-        for r in _all(
-            con, "SELECT column_name FROM duckdb_columns() WHERE table_name = 'incidents'"
-        )
-    }
-    if cols and "signature" not in cols:
-        if _one(con, "SELECT count(*) FROM incidents")[0]:
-            raise StorageError("The incidents table has an unknown layout and holds rows.")
-        _all(con, "DROP TABLE incidents")
 
 
 def _first_of_each(col: pa.ChunkedArray) -> pa.Array | None:

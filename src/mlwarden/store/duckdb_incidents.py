@@ -28,8 +28,6 @@ INCIDENT_DDL = [
         first_window TIMESTAMP, last_window TIMESTAMP, resolved_at TIMESTAMP,
         snoozed_until TIMESTAMP, healthy_windows INTEGER, body VARCHAR,
         version BIGINT DEFAULT 0)""",
-    # files written before incidents had versions
-    "ALTER TABLE incidents ADD COLUMN IF NOT EXISTS version BIGINT DEFAULT 0",
     """CREATE TABLE IF NOT EXISTS deliveries (
         project VARCHAR, channel VARCHAR, kind VARCHAR, key VARCHAR, incident_id BIGINT,
         event VARCHAR, status VARCHAR, attempts INTEGER, code INTEGER, error VARCHAR,

@@ -1,12 +1,7 @@
 """Where things live in the UI: the tab that shows each monitor kind, the tabs of each task.
 
-Derived from the monitor registry (each kind's ``objective`` and ``source``), so a new kind
-lands on its tab without a list to edit here:
-
-* kinds over spans are the LLM tab's;
-* drift kinds (``*_drift``) the drift tab's, other data kinds the data-quality tab's;
-* performance kinds the performance tab's; fairness the fairness tab's;
-* response time, resources, reliability, security and cost of events the operations tab's.
+Derived from the monitor registry (the ``tab`` each kind declares on its class, see
+:mod:`mlwarden.monitors.taxonomy`), so a new kind lands on its tab without a list to edit here.
 
 Examples
 --------
@@ -23,9 +18,8 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from mlwarden.monitors import MONITORS, Objective
+from mlwarden.monitors import taxonomy
 
 __all__ = ["TAB_NAMES", "kinds_of", "tab_of", "tabs_for_llm", "tabs_of_monitors"]
 
@@ -39,35 +33,16 @@ TAB_NAMES = {
     "llm": "LLM",
     "incidents": "Incidents",
 }
-_BY_OBJECTIVE = {
-    Objective.PERFORMANCE: "performance",
-    Objective.FAIRNESS: "fairness",
-    Objective.LATENCY: "operations",
-    Objective.RESOURCES: "operations",
-    Objective.RELIABILITY: "operations",
-    Objective.SECURITY: "operations",
-    Objective.COST: "operations",
-}
 
 
 def tab_of(monitor: str) -> str | None:
     """The tab showing a monitor kind (or a monitor id ``kind:...``); None for unknown kinds."""
-    kind = monitor.partition(":")[0]
-    if kind not in MONITORS:
-        return None
-    cls: Any = MONITORS.get(kind)
-    if getattr(cls, "source", "events") == "spans":
-        return "llm"
-    if kind.endswith("_drift"):
-        return "drift"
-    if cls.objective is Objective.DATA:
-        return "quality"
-    return _BY_OBJECTIVE.get(cls.objective, "operations")
+    return taxonomy.tab_of(monitor.partition(":")[0])
 
 
 def kinds_of(tab: str) -> tuple[str, ...]:
     """The registered monitor kinds a tab shows, sorted."""
-    return tuple(sorted(k for k in MONITORS.keys() if tab_of(k) == tab))
+    return taxonomy.kinds_on_tab(tab)
 
 
 def tabs_of_monitors(monitors: Iterable[str]) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from mlwarden.server.ui.llm_state import FLAG_CHOICES, LlmFilters
+from mlwarden.server.ui.placement import kinds_of
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.tabs import _heat
 from mlwarden.server.ui.views import Chart, Page
@@ -27,19 +28,7 @@ TRACES_PER_PAGE = 25
 #: Scores shown on an opened trace (newest first).
 MAX_SCORES = 200
 #: The monitor kinds whose results the tab's heat map shows.
-LLM_KINDS = (
-    "llm_pii",
-    "llm_injection",
-    "llm_refusal",
-    "llm_format",
-    "llm_errors",
-    "llm_latency",
-    "llm_cost",
-    "llm_budget",
-    "llm_embedding_drift",
-    "llm_judge",
-    "llm_score",
-)
+LLM_KINDS = kinds_of("llm")
 TOP_USERS = 5
 PALETTE = ("#1f5fa8", "#7a3e9d", "#0f7b6c", "#a15c00", "#b3261e", "#4a4a4a")
 FLAG_LABELS = {

@@ -15,20 +15,17 @@ from mlwarden.monitors import service
 from mlwarden.server.ui import data
 from mlwarden.server.ui.cadence import CadencePick, one_cadence
 from mlwarden.server.ui.format import num
+from mlwarden.server.ui.placement import kinds_of
 from mlwarden.server.ui.reference import model_importance
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import Chart, HeatMap, bar_chart, heat_map, paginate
 
 __all__ = ["drift_tab", "fairness_tab", "performance_tab", "quality_tab"]
 
-DRIFT_KINDS = ("feature_drift", "prediction_drift", "multivariate_drift", "text_drift")
-QUALITY_KINDS = (
-    "missing_values",
-    "out_of_range",
-    "unseen_categories",
-    "schema_violations",
-    "duplicate_ids",
-)
+DRIFT_KINDS = kinds_of("drift")
+QUALITY_KINDS = kinds_of("quality")
+#: The realised-vs-estimated charts pair these two kinds (other performance kinds, such as
+#: custom metrics, have no estimate to draw beside them).
 PERF_KINDS = ("performance", "estimated_performance")
 HEAT_ROWS_PER_PAGE = 25
 
