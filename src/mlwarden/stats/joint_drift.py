@@ -283,9 +283,14 @@ def _null(values: _Floats, c: int, replicates: int, seed: int) -> _Floats:
     split = np.ones((step, n), dtype=bool)
     split[:, :c] = False
     counts: Any = np.int16 if 2 * n + 3 < np.iinfo(np.int16).max else np.int32
-    for start in range(0, replicates, step):
-        b = min(step, replicates - start)
-        in_ref = rng.permuted(split[:b], axis=1)
+    # the splits are drawn in order first, so the replicates do not depend on the threads
+    splits = [
+        (start, rng.permuted(split[: min(step, replicates - start)], axis=1))
+        for start in range(0, replicates, step)
+    ]
+
+    def chunk(start: int, in_ref: npt.NDArray[np.bool_]) -> None:
+        b = in_ref.shape[0]
         z = np.zeros((b, d, n), dtype=np.float32)
         for j, (order, runs, ends, lookup, rows, at) in enumerate(plans):
             cum = np.cumsum(in_ref[:, order], axis=1, dtype=counts)
@@ -308,6 +313,17 @@ def _null(values: _Floats, c: int, replicates: int, seed: int) -> _Floats:
         s_c = gram_c / c - m_c[:, :, None] * m_c[:, None, :]
         s_r = (gram - gram_c) / r - m_r[:, :, None] * m_r[:, None, :]
         out[start : start + b] = _score(m_r, s_r, r, m_c, s_c, c).value
+
+    if len(splits) == 1:
+        chunk(*splits[0])
+        return out
+    # numpy releases the GIL in the sort-free counting, gathers and products: two chunks at a
+    # time use both cores of a small machine
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for job in [pool.submit(chunk, start, in_ref) for start, in_ref in splits]:
+            job.result()
     return out
 
 
