@@ -234,7 +234,7 @@ class CBPE:
         _same_length(("reference_scores", scores), ("reference_labels", y), ("predictions", pred))
         if len(y) == 0:
             raise StatisticsError(expected("argument", "reference_labels", "not be empty", 0))
-        seen = [*y.tolist(), *pred.tolist()]
+        seen = list(set(y.tolist()) | set(pred.tolist()))  # each distinct label checked once
         if scores.ndim == 1:
             pos = _label(self.pos_label)
             labels = _sorted_labels([*seen, pos, *(classes or [])])
