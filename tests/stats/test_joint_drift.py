@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from mlwarden.errors import ConfigError, StatisticsError
+from mlwarden.stats import joint_drift as jd
 from mlwarden.stats.joint_drift import JointReference, _null, joint_drift
 
 
@@ -116,3 +117,23 @@ def test_errors() -> None:
         JointReference.fit(x).statistic(np.zeros((10, 3)))
     with pytest.raises(ConfigError, match="alpha"):
         joint_drift(x, x, alpha=0.7)
+
+
+def test_the_statistic_is_the_whitened_one() -> None:
+    """One solve against [S_c - S_r | m_c - m_r] gives what whitening by the symmetric inverse
+    square root of the ridged reference covariance gave (the former eigendecomposition)."""
+    rng = np.random.default_rng(7)
+    d, b = 12, 40
+    ref, cur = rng.standard_t(3, (b, 200, d)), rng.standard_t(3, (b, 50, d)) + 0.1
+    m_r, m_c = ref.mean(axis=1), cur.mean(axis=1)
+    s_r = np.einsum("bni,bnj->bij", ref - m_r[:, None], ref - m_r[:, None]) / 200
+    s_c = np.einsum("bni,bnj->bij", cur - m_c[:, None], cur - m_c[:, None]) / 50
+    got = jd._score(m_r, s_r, 200, m_c, s_c, 50)
+    lam, vec = np.linalg.eigh(s_r + jd.RIDGE * np.eye(d))
+    w = (vec / np.sqrt(lam)[:, None, :]) @ np.swapaxes(vec, -1, -2)
+    en = 200 * 50 / 250
+    loc = en * np.sum((w @ (m_c - m_r)[..., None])[..., 0] ** 2, axis=-1)
+    dep = en / 2 * np.sum((w @ (s_c - s_r) @ w) ** 2, axis=(-2, -1))
+    np.testing.assert_allclose(got.location, (loc - d) / np.sqrt(2 * d), rtol=1e-10)
+    k2 = d * (d + 1) / 2
+    np.testing.assert_allclose(got.dependence, (dep - k2) / np.sqrt(2 * k2), rtol=1e-10)

@@ -313,6 +313,12 @@ class Monitor(ABC):
         del rows
         return ThresholdPlan(how=f"Decided by the {self.kind} rule described on the left.")
 
+    def false_alerts_per_month(self, rows: int) -> float | None:
+        """The false alerts expected in 30 days at windows of ``rows`` rows: that of
+        :meth:`threshold_plan`. Kinds whose rate is known without computing the threshold
+        (a resampled null) override this, so a plan that only sums the rates stays quick."""
+        return self.threshold_plan(rows).false_alerts_per_month
+
     # -- helpers for kinds -------------------------------------------------------------------
     def gate(
         self, data: WindowData, n: int, *, what: str = "events", value: float | None = None

@@ -205,17 +205,18 @@ class EstimatedPerformance(Monitor):
                 )
             sources, columns = list(spec.scores), [score_column(c) for c in spec.classes]
         cols = [ctx.floats(s) for s in sources]
-        y, p = ctx.labels(spec.target), ctx.labels(spec.prediction)
+        y, p = ctx.label_array(spec.target), ctx.label_array(spec.prediction)
         if any(c is None for c in cols) or y is None or p is None:
             raise ConfigError(
                 "CBPE needs its score, target and prediction columns in the reference."
             )
         scores = np.column_stack(cols)  # type: ignore[arg-type]
-        keep = np.asarray(
-            [a is not None and b is not None for a, b in zip(y, p, strict=True)]
-        ) & ~np.isnan(scores).any(axis=1)
-        labels = np.asarray(y, dtype=object)[keep]
-        found = Counter(str(v) for v in labels)
+        # in Arrow, not row by row in Python: a 1M-row reference took ~1 s a fit here
+        keep = np.asarray(pc.and_(pc.is_valid(y), pc.is_valid(p))) & ~np.isnan(scores).any(axis=1)
+        kept = pa.array(keep)
+        vc = pc.value_counts(y.filter(kept)).to_pylist()
+        found = Counter({str(v["values"]): int(v["counts"]) for v in vc})
+        labels = y.filter(kept)
         per_class = {c: found.get(c, 0) for c in [str(c) for c in spec.classes] or sorted(found)}
         if len(per_class) < 2:
             per_class["another class"] = 0
@@ -239,8 +240,8 @@ class EstimatedPerformance(Monitor):
         pos = spec.effective_positive_class or "1"
         self.cbpe_ = CBPE(pos_label=pos, n_bootstrap=200).fit(
             scores[keep, 0] if spec.task is Task.BINARY else scores[keep],
-            np.asarray(y, dtype=object)[keep],
-            np.asarray(p, dtype=object)[keep],
+            labels.to_numpy(zero_copy_only=False),
+            p.filter(kept).to_numpy(zero_copy_only=False),
             classes=list(spec.classes) or None,
         )
         self.score_columns_ = columns

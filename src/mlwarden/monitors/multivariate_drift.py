@@ -164,6 +164,11 @@ class MultivariateDrift(Monitor):
         alpha = self._alpha()
         return float(tail.isf(alpha)), float(tail.isf(min(10 * alpha, 0.5)))
 
+    def false_alerts_per_month(self, rows: int) -> float | None:
+        """The monitor's share of the budget: known without the null replicates."""
+        del rows
+        return Calibration(**self.calibration_).per_month(self._alpha())
+
     def threshold_plan(self, rows: int) -> ThresholdPlan:
         cal = Calibration(**self.calibration_)
         per_month = cal.per_month(self._alpha())

@@ -139,10 +139,13 @@ class Performance(Monitor):
             return cl.roc_auc(h), sum(n for _, _, n in bins)
         if not conf:
             return None, 0
-        cc = cl.ConfusionCounts.from_pairs(conf)
-        n = sum(c for *_, c in conf)
+        return self._metric(cl.ConfusionCounts.from_pairs(conf)), sum(c for *_, c in conf)
+
+    def _metric(self, cc: cl.ConfusionCounts) -> float | None:
+        """The monitor's metric of a confusion matrix (classification metrics)."""
+        m = self.metric
         if m == "accuracy":
-            return cl.accuracy(cc), n
+            return cl.accuracy(cc)
         average = "binary" if self.binary_ else "macro"
         fn: Callable[..., float | None] = {
             "f1": cl.f1,
@@ -152,7 +155,7 @@ class Performance(Monitor):
         kwargs: dict[str, Any] = {"average": average, "zero_division": 0.0}
         if self.binary_:
             kwargs["pos_label"] = self.positive_
-        return fn(cc, **kwargs), n
+        return fn(cc, **kwargs)
 
     def _check(self, ctx: FitContext) -> None:
         if self.metric not in METRICS:
@@ -266,9 +269,18 @@ class Performance(Monitor):
         boots = []
         if draws is not None:
             flat = np.arange(BOOT_REPS)[:, None] * k * k + yc[draws] * k + pcd[draws]
-            per = np.bincount(flat.ravel(), minlength=BOOT_REPS * k * k).reshape(BOOT_REPS, -1)
-            for cells in per:
-                v, _ = self._compute(conf(cells), None, None)
+            per = np.bincount(flat.ravel(), minlength=BOOT_REPS * k * k).reshape(BOOT_REPS, k, k)
+            # each draw's matrix over the labels it holds, as ConfusionCounts.from_pairs(conf)
+            # builds it (labels are sorted strings), without its per-cell label checks
+            seen = (per.sum(axis=1) + per.sum(axis=2)) > 0
+            for mat, held in zip(per, seen, strict=True):
+                idx = np.flatnonzero(held)
+                if idx.size == 0:
+                    continue
+                cc = cl.ConfusionCounts(
+                    tuple(labels[i] for i in idx), tuple(map(tuple, mat[np.ix_(idx, idx)].tolist()))
+                )
+                v = self._metric(cc)
                 if v is not None:
                     boots.append(v)
         return value, n, boots

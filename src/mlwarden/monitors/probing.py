@@ -120,9 +120,13 @@ class Probing(Monitor):
         self.grid_ = grid
         cells = quantize(values, [g[1] for g in grid], [g[2] for g in grid])
         self.collision_ = collision_rate(cells) if len(cells) >= 2 else 1.0
-        self.gridable_ = [
-            g[0] for g, x in zip(grid, values, strict=True) if self._can_reveal_grid(x)
-        ]
+        # each column's check draws from its own seed: two at a time, numpy's sorts of a
+        # million values release the GIL
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reveal = list(pool.map(self._can_reveal_grid, values))
+        self.gridable_ = [g[0] for g, ok in zip(grid, reveal, strict=True) if ok]
         score = ctx.spec.score
         s = ctx.floats(score) if score else None
         if s is not None:

@@ -271,7 +271,7 @@ def plan(suite: MonitorSuite, *, rows_per_window: int) -> list[dict[str, Any]]:
                 "how": f"{seg.note} {len(mons)} monitors fitted.",
                 "reference": None,
                 "expected_false_alerts_per_month": sum(
-                    m.threshold_plan(rows_per_window).false_alerts_per_month or 0.0 for m in mons
+                    m.false_alerts_per_month(rows_per_window) or 0.0 for m in mons
                 ),
                 "segment": seg.to_dict(),
             }

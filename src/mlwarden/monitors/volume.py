@@ -16,6 +16,7 @@ from mlwarden.monitors.base import (
     ThresholdPlan,
 )
 from mlwarden.monitors.context import FitContext, WindowData
+from mlwarden.stats.tails import poisson_cdf, poisson_sf
 from mlwarden.store.aggregates import Request, Volume
 
 __all__ = ["TrafficVolume"]
@@ -101,10 +102,6 @@ def _steady_false_alerts(rows: int, low: float, high: float) -> float:
     would raise: the chance a window falls under ``low`` or over ``high`` times its mean.
     Traffic with daily or weekly cycles is judged against its own recent median, so a cycle
     deeper than ``low`` would raise more (the plan says so)."""
-    from scipy.stats import poisson
-
     mean = max(float(rows), 1.0)
-    p = float(
-        poisson.cdf(math.ceil(low * mean) - 1, mean) + poisson.sf(math.floor(high * mean), mean)
-    )
+    p = poisson_cdf(math.ceil(low * mean) - 1, mean) + poisson_sf(math.floor(high * mean), mean)
     return p * 30 * 24

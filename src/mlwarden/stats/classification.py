@@ -84,6 +84,8 @@ def _label(value: Any) -> Label:
 
 
 def _sorted_labels(values: Iterable[Any]) -> tuple[Label, ...]:
+    if isinstance(values, np.ndarray):  # the distinct values first: one hash a row, not a check
+        values = set(values.tolist())
     unique = {_label(v) for v in values}
     try:
         return tuple(sorted(unique))
@@ -161,6 +163,11 @@ def _index(labels: Sequence[Label], values: npt.NDArray[Any], name: str) -> npt.
     """Positions of ``values`` in ``labels``; unknown values raise."""
     lookup = {lab: i for i, lab in enumerate(labels)}
     try:
+        if isinstance(values, np.ndarray) and values.ndim == 1:
+            # each distinct value checked once, then one dictionary look-up a row
+            items = values.tolist()
+            codes = {v: lookup[_label(v)] for v in set(items)}
+            return np.fromiter(map(codes.__getitem__, items), dtype=np.intp, count=len(items))
         return np.fromiter((lookup[_label(v)] for v in values), dtype=np.intp, count=len(values))
     except KeyError as exc:
         raise StatisticsError(

@@ -60,7 +60,7 @@ from mlwarden.stats.baseline import (
     NumericBaseline,
     NumericHistogram,
 )
-from mlwarden.stats.tails import chi2_sf, kolmogorov_sf
+from mlwarden.stats.tails import chi2_sf, kolmogorov_sf, kstwo_sf
 
 __all__ = [
     "COARSE_BINS",
@@ -281,9 +281,7 @@ def ks_sf(d: float, en: float) -> float:
     0.0001
     """
     if en <= 10_000:
-        from scipy import stats  # only for small windows: a slow import
-
-        return float(stats.kstwo.sf(d, max(round(en), 1)))
+        return kstwo_sf(d, max(round(en), 1))
     s = math.sqrt(en)
     return kolmogorov_sf((s + 0.12 + 0.11 / s) * d)
 

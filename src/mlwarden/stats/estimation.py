@@ -78,6 +78,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlwarden.errors import StatisticsError, expected
+from mlwarden.stats.isotonic import isotonic_fit
 
 if TYPE_CHECKING:  # scikit-learn is imported where a model is fitted: ~0.5 s to import
     from sklearn.ensemble import HistGradientBoostingRegressor
@@ -233,7 +234,7 @@ class CBPE:
         _same_length(("reference_scores", scores), ("reference_labels", y), ("predictions", pred))
         if len(y) == 0:
             raise StatisticsError(expected("argument", "reference_labels", "not be empty", 0))
-        seen = [*y.tolist(), *pred.tolist()]
+        seen = list(set(y.tolist()) | set(pred.tolist()))  # each distinct label checked once
         if scores.ndim == 1:
             pos = _label(self.pos_label)
             labels = _sorted_labels([*seen, pos, *(classes or [])])
@@ -260,11 +261,8 @@ class CBPE:
         isotonic = len(y) >= int(self.isotonic_min_rows)
         for s, cls in enumerate(score_classes):
             target = (y_idx == labels.index(cls)).astype(np.float64)
-            if isotonic:
-                from sklearn.isotonic import IsotonicRegression
-
-                iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-                calibrated[:, s] = iso.fit(scores[:, s], target).predict(scores[:, s])
+            if isotonic:  # scikit-learn's IsotonicRegression's fit, without its 0.8 s import
+                calibrated[:, s] = isotonic_fit(scores[:, s], target, y_min=0.0, y_max=1.0)
             else:  # histogram binning: a cell's q is the share of its reference rows of class s
                 calibrated[:, s] = target
         if len(score_classes) > 1:

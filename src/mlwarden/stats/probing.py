@@ -108,10 +108,41 @@ def collision_rate(cells: npt.NDArray[np.float64]) -> float:
     if n < 2:
         raise StatisticsError(expected("argument", "cells", "hold at least 2 rows", n))
     filled = np.where(np.isnan(cells), -1e300, cells)  # np.unique treats each NaN as distinct
-    _, counts = np.unique(filled, axis=0, return_counts=True)
+    counts = _row_counts(filled)
     pairs = n * (n - 1) / 2
     colliding = float(np.sum(counts * (counts - 1) / 2))
     return min(1.0, (colliding + 3.0) / pairs)
+
+
+#: Odd 64-bit multipliers of the row hash (splitmix64's).
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+
+
+def _row_counts(cells: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """How many times each distinct row occurs (in no particular order): the counts of
+    ``np.unique(cells, axis=0, return_counts=True)`` without its sort of whole rows (2.3 s on
+    1M rows of 30 columns). Rows are grouped by a 64-bit hash of their values, then every row
+    is checked against the first of its group, so a hash collision (never seen; ~1e-8 at 1M
+    rows) falls back to ``np.unique`` and the counts are exact."""
+    n, d = cells.shape
+    cols = (np.ascontiguousarray(cells.T) + 0.0).view(np.uint64)  # + 0.0: -0.0 becomes 0.0
+    h = np.zeros(n, dtype=np.uint64)
+    for col in cols:
+        h ^= col * _MIX[1]
+        h = (h ^ (h >> np.uint64(31))) * _MIX[2] + _MIX[0]
+    order = np.argsort(h)
+    hs = h[order]
+    new = np.r_[True, hs[1:] != hs[:-1]]
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.r_[starts, n])
+    # rows alone in their group need no check: only a shared hash could have merged rows
+    shared = np.repeat(sizes > 1, sizes)
+    rows, heads = order[shared], order[starts][(np.cumsum(new) - 1)[shared]]
+    if any(not np.array_equal(col[rows], col[heads]) for col in cols):
+        _, counts = np.unique(cells, axis=0, return_counts=True)
+        return np.asarray(counts, dtype=np.int64)
+    out: npt.NDArray[np.int64] = sizes.astype(np.int64)
+    return out
 
 
 def duplicates_p(duplicates: int, n: int, q: float) -> float:

@@ -94,7 +94,7 @@ from mlwarden.stats.drift import (
     _wasserstein_kernel,
     ks_sf,
 )
-from mlwarden.stats.tails import chi2_isf, chi2_sf, kolmogorov_isf
+from mlwarden.stats.tails import chi2_isf, chi2_sf, kolmogorov_isf, kstwo_isf
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -757,8 +757,7 @@ def _ks_isf(alpha: float, en: float) -> float:
 
 @functools.lru_cache(maxsize=4096)
 def _kstwo_isf(alpha: float, n: int) -> float:
-    """scipy's exact inverse (a root search, ~8 ms), once per (alpha, n): every drift monitor
-    of a window asks it with the same window size and budget (30 features x segments)."""
-    from scipy import stats  # only for small windows: a slow import
-
-    return float(stats.kstwo.isf(alpha, n))
+    """The exact inverse of ``kstwo.sf`` (:func:`mlwarden.stats.tails.kstwo_isf`), once per
+    (alpha, n): every drift monitor of a window asks it with the same window size and budget
+    (30 features x segments)."""
+    return kstwo_isf(alpha, n)
