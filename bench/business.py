@@ -94,7 +94,8 @@ def main() -> None:
                 theirs.append(confusion_matrix(y, s >= t - 1e-12, labels=[False, True]).ravel())
             t_ref = time.perf_counter() - t0
             for j, (tn, fp, fn, tp) in zip(range(0, BINS + 1, 10), theirs, strict=True):
-                assert (curve.tp[j], curve.fp[j]) == (tp, fp), (j, curve.tp[j], tp)
+                got = (curve.tp[j], curve.fp[j], curve.fn[j], curve.tn[j])
+                assert got == (tp, fp, fn, tn), (j, got, (tp, fp, fn, tn))
             print(
                 f"{i + 1:>5} {load:5.1f} {ours:10.2f} {t_bins:7.2f} {t_ref:17.2f} {t_ref / ours:6.1f}",
                 flush=True,
