@@ -97,6 +97,8 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
 # 'q' must hold more than spaces
 include-operation-id = ["search_route"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "422"]
+
+[[operations]]
 # an annotation's 'end' must come after its 'time'
 include-operation-id = ["create_model_annotation", "create_project_annotation"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]

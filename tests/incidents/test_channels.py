@@ -390,7 +390,7 @@ def doc_blocks(lang: str) -> list[str]:
 
 
 def test_doc_configuration_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    channels_yaml, actions_yaml, server_yaml = doc_blocks("yaml")
+    channels_yaml, actions_yaml, server_yaml, pipelines_yaml = doc_blocks("yaml")
     channels = [Channel.from_dict(c) for c in yaml.safe_load(channels_yaml)["channels"]]
     actions = [Action.from_dict(a) for a in yaml.safe_load(actions_yaml)["actions"]]
     assert [c.name for c in channels] == ["ops", "ml-team", "pager"]
@@ -398,6 +398,14 @@ def test_doc_configuration_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     # the two blocks together are one alerting config, as `mlwarden alerting apply` takes it
     config = AlertingConfig.from_yaml(channels_yaml + actions_yaml)
     assert (config.channels, config.actions) == (tuple(channels), tuple(actions))
+    # the pipeline actions are valid as written, one of each kind
+    pipelines = [Action.from_dict(a) for a in yaml.safe_load(pipelines_yaml)["actions"]]
+    assert [a.pipeline["kind"] for a in pipelines if a.pipeline] == [
+        "airflow",
+        "argo",
+        "github",
+        "kubeflow",
+    ]
     # the operator's actions file is one the server starts with
     (tmp_path / "actions.yaml").write_text(server_yaml)
     server = load_server_actions(tmp_path / "actions.yaml")
