@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -93,3 +95,15 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+@contextmanager
+def http_client(data_dir: Path, *args: str, timeout: float = 300) -> Iterator[httpx.Client]:
+    """A server on ``data_dir`` (``args``: its options) and an HTTP client of it, for a module's
+    tests; the server stops when the block ends."""
+    srv = ServerProcess(data_dir, *args).start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=timeout) as client:
+            yield client
+    finally:
+        srv.stop()

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlwarden.schema.infer import infer_spec
-from serverproc import ServerProcess
+from serverproc import http_client
 
 START = datetime(2026, 9, 7, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -127,13 +127,8 @@ def test_cli_init_and_check_on_such_names(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    srv = ServerProcess(tmp_path_factory.mktemp("names") / "data", "--evaluate-every", "0")
-    srv.start()
-    try:
-        with httpx.Client(base_url=srv.url, timeout=300) as client:
-            yield client
-    finally:
-        srv.stop()
+    with http_client(tmp_path_factory.mktemp("names") / "data", "--evaluate-every", "0") as client:
+        yield client
 
 
 def _py(v: Any) -> Any:

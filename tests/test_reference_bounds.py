@@ -23,7 +23,7 @@ import pytest
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors
 from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.limits import without_huge_rows
-from serverproc import ServerProcess
+from serverproc import http_client
 
 
 def table(n: int = 2000, seed: int = 0) -> pa.Table:
@@ -69,13 +69,8 @@ def test_the_fit_is_finite_and_init_says_what_it_left_out(tmp_path: Path) -> Non
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    srv = ServerProcess(tmp_path_factory.mktemp("bounds") / "data", "--evaluate-every", "0")
-    srv.start()
-    try:
-        with httpx.Client(base_url=srv.url, timeout=300) as client:
-            yield client
-    finally:
-        srv.stop()
+    with http_client(tmp_path_factory.mktemp("bounds") / "data", "--evaluate-every", "0") as client:
+        yield client
 
 
 def test_upload_leaves_them_out_and_says_so(http: httpx.Client) -> None:

@@ -54,6 +54,12 @@ include-operation-id = ["confusion", "counts", "column", "events_sample", "colum
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
 
 [[operations]]
+# the decision analysis needs labelled, scored events of a binary classifier in the range, and
+# costs that make some outcome matter
+include-operation-id = ["decision"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
 # a spec's rules across fields: 'dim' for embeddings only, the positive class among the classes
 include-operation-id = ["register_model"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "403", "409", "422"]

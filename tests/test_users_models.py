@@ -31,7 +31,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, mean_absolute_error, mean_squared_error
 
-from serverproc import ServerProcess
+from serverproc import http_client
 
 START = datetime(2026, 9, 7, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -40,13 +40,8 @@ PARQUET = {"content-type": "application/vnd.apache.parquet"}
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    srv = ServerProcess(tmp_path_factory.mktemp("users") / "data", "--evaluate-every", "0")
-    srv.start()
-    try:
-        with httpx.Client(base_url=srv.url, timeout=300) as client:
-            yield client
-    finally:
-        srv.stop()
+    with http_client(tmp_path_factory.mktemp("users") / "data", "--evaluate-every", "0") as client:
+        yield client
 
 
 @dataclass

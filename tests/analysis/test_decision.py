@@ -19,7 +19,7 @@ import pytest
 from sklearn.metrics import confusion_matrix, precision_score, recall_score
 
 from mlwarden.stats.decision import Costs, decision_curve, gain_interval
-from serverproc import ServerProcess
+from serverproc import http_client
 
 START = datetime(2026, 9, 7, tzinfo=UTC)
 N = 4000
@@ -36,13 +36,10 @@ def _rows(seed: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    srv = ServerProcess(tmp_path_factory.mktemp("decision") / "data", "--evaluate-every", "0")
-    srv.start()
-    try:
-        with httpx.Client(base_url=srv.url, timeout=300) as client:
-            yield client
-    finally:
-        srv.stop()
+    with http_client(
+        tmp_path_factory.mktemp("decision") / "data", "--evaluate-every", "0"
+    ) as client:
+        yield client
 
 
 def _register(http: httpx.Client, name: str, y: np.ndarray, score: np.ndarray) -> None:
