@@ -1,4 +1,4 @@
-"""A server under a stream of hostile requests stays within a memory ceiling and keeps
+"""A server under a stream of hostile requests stays within a memory bound and keeps
 answering /v1/health (measured on the server child process with psutil).
 
 On main, one event bringing 2,000 new feature names took 1.5 GB (4,000: over 3 GB): each
@@ -20,8 +20,13 @@ import pytest
 
 from serverproc import ServerProcess
 
-#: What the server may use at any moment of the stream, whole process tree (resident).
-CEILING_BYTES = 1024 * 1024 * 1024
+#: What the stream may add to the server's resident size (whole process tree) at any moment,
+#: over what the server held when it started. The started server's own size depends on the
+#: machine and on what the release imports (314 MB here, 401 MB on a loaded CI run of the same
+#: commit), so the bound is on what the hostile requests add (440 MB here, 680 MB on that run;
+#: one event of 2,000 new names once took 1.5 GB), with an absolute ceiling beside it.
+GROWTH_BYTES = 768 * 1024 * 1024
+CEILING_BYTES = 1536 * 1024 * 1024
 ARROW = {"content-type": "application/vnd.apache.arrow.stream"}
 
 
@@ -118,6 +123,7 @@ def test_hostile_stream_stays_under_the_ceiling(tmp_path: Path) -> None:
                 if r.status_code >= 400:
                     assert set(r.json()) == {"error"}, (what, r.text[:500])
                 assert http.get("/v1/health", timeout=30).status_code == 200, what
+                assert peak.peak - start < GROWTH_BYTES, (what, peak.peak, start)
                 assert peak.peak < CEILING_BYTES, (what, peak.peak, start)
         models = httpx.get(f"{srv.url}/v1/models/m", timeout=30).json()
     finally:
