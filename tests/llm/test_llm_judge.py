@@ -161,7 +161,10 @@ def test_off_by_default_and_validated() -> None:
 def test_configured_in_the_spec_through_the_server(tmp_path: Any) -> None:
     start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     sim = LlmSimulation(LlmScenario(days=1, calls_per_day=60, start=start, refusal_rate=0.5))
-    srv = ServerProcess(tmp_path / "data", "--evaluate-every", "0").start()
+    # the judge calls out from the server: a loopback endpoint needs the operator's allowance
+    srv = ServerProcess(
+        tmp_path / "data", "--evaluate-every", "0", "--alerting-allow-host", "127.0.0.1"
+    ).start()
     try:
         with fake_openai() as fake, httpx.Client(base_url=srv.url, timeout=120) as http:
             r = http.post(
@@ -171,14 +174,24 @@ def test_configured_in_the_spec_through_the_server(tmp_path: Any) -> None:
             http.post("/v1/models", json={"name": "support-bot", "task": "llm", "prediction": None})
             r = http.post("/v1/models/support-bot/monitors/setup", json={"cadence": "1d"})
             spec = yaml.safe_load(r.json()["spec_yaml"])
-            spec["monitors"].append(
-                {"kind": "llm_judge", "endpoint": fake.base_url, "model": "judge", "sample": 10}
-            )
-            r = http.put(
-                "/v1/models/support-bot/monitors",
-                content=yaml.safe_dump(spec),
-                headers={"content-type": "application/yaml"},
-            )
+            judge = {"kind": "llm_judge", "endpoint": fake.base_url, "model": "judge", "sample": 10}
+
+            def put(extra: dict[str, Any]) -> httpx.Response:
+                body = {**spec, "monitors": [*spec["monitors"], {**judge, **extra}]}
+                return http.put(
+                    "/v1/models/support-bot/monitors",
+                    content=yaml.safe_dump(body),
+                    headers={"content-type": "application/yaml"},
+                )
+
+            # an admin key cannot make the server call an internal address nobody allowed, nor
+            # send one of the server's secrets as the judge's key
+            r = put({"endpoint": "http://10.0.0.1:8080/v1"})
+            assert r.status_code == 422 and "--alerting-allow-host" in r.text, r.text
+            r = put({"api_key_env": "AWS_SECRET_ACCESS_KEY"})
+            assert r.status_code == 422 and "'AWS_SECRET_ACCESS_KEY'" in r.text, r.text
+            assert "llm_judge" not in http.get("/v1/models/support-bot/monitors").text
+            r = put({})
             assert r.status_code == 200, r.text
             r = http.post(
                 "/v1/models/support-bot/evaluate",

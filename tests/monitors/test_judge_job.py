@@ -96,7 +96,9 @@ def test_a_hanging_judge_stalls_neither_other_models_nor_shutdown(
     app = LlmSimulation(
         LlmScenario(days=1, calls_per_day=40, start=today - timedelta(days=1), seed=3)
     )
-    srv = ServerProcess(tmp_path / "d", "--evaluate-every", "0.5").start()
+    srv = ServerProcess(
+        tmp_path / "d", "--evaluate-every", "0.5", "--alerting-allow-host", "127.0.0.1"
+    ).start()
     try:
         with httpx.Client(base_url=srv.url, timeout=120) as http:
             # an LLM app whose judge hangs: its calls are made by the judge job

@@ -6,12 +6,15 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
+import httpx
 import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
 
-from mlwarden.errors import ValidationError
+from mlwarden.errors import ConfigError, ValidationError
+from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.monitors import service
+from mlwarden.monitors.llm_judge import LlmJudge
 from mlwarden.monitors.suite import MonitorSuite
 from mlwarden.server.api_replies import EvaluateOut, ResultRow
 from mlwarden.server.auth import Admin, Operate, Read
@@ -114,10 +117,36 @@ async def apply_monitors(
         text = body.decode()
     except UnicodeDecodeError as exc:
         raise ValidationError("The monitoring spec must be UTF-8 text (YAML).") from exc
+    policy: AlertingPolicy = request.app.state.settings.alerting_policy
+    await asyncio.to_thread(_check_calls_out, text, policy)
     suite = await asyncio.to_thread(
         service.apply_suite, store, project, model, text, dry_run=dry_run
     )
     return _out(suite, rows_per_window, not dry_run)
+
+
+def _check_calls_out(text: str, policy: AlertingPolicy) -> None:
+    """An LLM judge of the spec calls out from the server: its endpoint must pass the
+    destination policy alerting passes (public addresses, or hosts the operator allowed), and
+    the key it sends must come from a variable alerting could read (``MLWARDEN_*`` or allowed
+    with ``--alerting-env``), or an admin key could make the server call internal services or
+    send any of its secrets to an endpoint of the key holder's choosing."""
+    for mon in MonitorSuite.from_yaml(text).monitors:
+        if not isinstance(mon, LlmJudge):
+            continue
+        where = f"monitor {mon.id!r}"
+        if mon.api_key_env is not None and not policy.env_allowed(mon.api_key_env):
+            raise ValidationError(
+                policy.refused_env(mon.api_key_env, param="api_key_env", where=where)
+            )
+        url = httpx.URL(mon.endpoint)
+        port = url.port or {"http": 80, "https": 443}.get(url.scheme, 443)
+        try:
+            policy.addresses(url.host, port)
+        except ConfigError as exc:
+            raise ValidationError(
+                f"The 'endpoint' of {where} is refused: {str(exc).removeprefix('Not delivered: ')}"
+            ) from exc
 
 
 @router.get("/models/{model}/monitors", response_model=SuiteOut)
