@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import datetime
+from ipaddress import ip_address
 from typing import Annotated, Any
 
 import httpx
@@ -11,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema
 
-from mlwarden.errors import ConfigError, ValidationError
+from mlwarden.errors import ValidationError
 from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.monitors import service
 from mlwarden.monitors.llm_judge import LlmJudge
@@ -118,14 +120,14 @@ async def apply_monitors(
     except UnicodeDecodeError as exc:
         raise ValidationError("The monitoring spec must be UTF-8 text (YAML).") from exc
     policy: AlertingPolicy = request.app.state.settings.alerting_policy
-    await asyncio.to_thread(_check_calls_out, text, policy)
+    await asyncio.to_thread(check_calls_out, text, policy)
     suite = await asyncio.to_thread(
         service.apply_suite, store, project, model, text, dry_run=dry_run
     )
     return _out(suite, rows_per_window, not dry_run)
 
 
-def _check_calls_out(text: str, policy: AlertingPolicy) -> None:
+def check_calls_out(text: str, policy: AlertingPolicy) -> None:
     """An LLM judge of the spec calls out from the server: its endpoint must pass the
     destination policy alerting passes (public addresses, or hosts the operator allowed), and
     the key it sends must come from a variable alerting could read (``MLWARDEN_*`` or allowed
@@ -141,12 +143,18 @@ def _check_calls_out(text: str, policy: AlertingPolicy) -> None:
             )
         url = httpx.URL(mon.endpoint)
         port = url.port or {"http": 80, "https": 443}.get(url.scheme, 443)
-        try:
-            policy.addresses(url.host, port)
-        except ConfigError as exc:
+        if policy.host_allowed(url.host):
+            continue
+        try:  # a name that does not resolve now is let through: its calls will say unreachable
+            found = {ip_address(a[4][0]) for a in socket.getaddrinfo(url.host, port)}
+        except (OSError, ValueError):
+            continue
+        if not all(policy.address_allowed(ip) for ip in found):
             raise ValidationError(
-                f"The 'endpoint' of {where} is refused: {str(exc).removeprefix('Not delivered: ')}"
-            ) from exc
+                f"The 'endpoint' of {where} is refused: {url.host!r} is an internal address "
+                "(loopback, private, link-local, ...), which the server calls only when the "
+                "operator allows it with 'mlwarden serve --alerting-allow-host HOST_OR_CIDR'."
+            )
 
 
 @router.get("/models/{model}/monitors", response_model=SuiteOut)

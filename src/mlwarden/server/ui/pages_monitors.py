@@ -16,6 +16,7 @@ from mlwarden.monitors import service
 from mlwarden.monitors.evaluate import ORIGIN
 from mlwarden.monitors.suite import MonitorSuite, parse_cadence
 from mlwarden.server.routes_models import remove_model
+from mlwarden.server.routes_monitors import check_calls_out
 from mlwarden.server.ui import data
 from mlwarden.server.ui.routing import (
     HTMLRoute,
@@ -197,6 +198,8 @@ async def apply_monitors(model: str, request: Request, project: UIAdmin) -> Resp
     text = form.get("spec", "")
     preview = form.get("action") == "preview"
     try:
+        policy = request.app.state.settings.alerting_policy
+        await asyncio.to_thread(check_calls_out, text, policy)  # as PUT .../monitors checks it
         suite = await asyncio.to_thread(
             service.apply_suite, store, project, model, text, dry_run=preview
         )
