@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +46,31 @@ def exporter() -> Iterator[InMemoryExporter]:
     configure(exporter=ex)
     yield ex
     configure(exporter=InMemoryExporter())
+
+
+@pytest.fixture(autouse=True)
+def _close_openai_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every OpenAI client a test makes when it ends. Tests wrap real clients pointed at
+    the local fake and leave them open; their connections, collected later, raised an
+    'unclosed socket' warning in whichever test the collector happened to run (an error here:
+    warnings are errors)."""
+    try:
+        import openai
+    except ImportError:
+        yield
+        return
+    made: list[Any] = []
+    for cls in (openai.OpenAI, openai.AsyncOpenAI):
+        original = cls.__init__
+
+        def init(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> None:
+            _original(self, *args, **kwargs)
+            made.append(self)
+
+        monkeypatch.setattr(cls, "__init__", init)
+    yield
+    for client in made:
+        if isinstance(client, openai.AsyncOpenAI):
+            asyncio.run(client.close())
+        else:
+            client.close()
