@@ -103,9 +103,15 @@ class DecisionCurve:
         return out
 
 
+def _total(tp: FloatArray, fp: FloatArray, fn: FloatArray, tn: FloatArray, c: Costs) -> FloatArray:
+    """The net cost of a confusion matrix: errors' costs less the correct decisions' values."""
+    out: FloatArray = c.fp * fp + c.fn * fn - c.tp * tp - c.tn * tn
+    return out
+
+
 def _cost(tp: FloatArray, fp: FloatArray, fn: FloatArray, tn: FloatArray, c: Costs) -> FloatArray:
     n = tp[..., :1] + fp[..., :1] + fn[..., :1] + tn[..., :1]
-    total = c.fp * fp + c.fn * fn - c.tp * tp - c.tn * tn
+    total = _total(tp, fp, fn, tn, c)
     out: FloatArray = np.divide(total, n, out=np.zeros(total.shape), where=n > 0)
     return out
 
@@ -186,8 +192,7 @@ def gain_interval(
         tp = c[..., 2] + (c[..., 1] if j == lo else 0)
         fp = c[..., 5] + (c[..., 4] if j == lo else 0)
         fn, tn = c[..., :3].sum(-1) - tp, c[..., 3:].sum(-1) - fp
-        total = costs.fp * fp + costs.fn * fn - costs.tp * tp - costs.tn * tn
-        out: FloatArray = total / n
+        out: FloatArray = _total(tp, fp, fn, tn, costs) / n
         return out
 
     base = float(cost_at(cells, deployed))
