@@ -23,79 +23,27 @@ A run needs a server; the calls look like this::
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-from mlwarden.errors import (
-    AuthError,
-    ConflictError,
-    ForbiddenError,
-    MlwardenError,
-    NotFoundError,
-    TransportError,
-    ValidationError,
-)
-
-if TYPE_CHECKING:
-    import httpx
+from mlwarden.errors import ConflictError, TransportError
+from mlwarden.sdk.api_client import ApiClient
 
 __all__ = ["FINISHED", "EvalClient"]
 
 #: Statuses of a run that has stopped.
 FINISHED = ("done", "partial", "failed", "cancelled")
-_ERRORS: dict[int, type[MlwardenError]] = {401: AuthError, 403: ForbiddenError,
-                                           404: NotFoundError, 409: ConflictError,
-                                           422: ValidationError}  # fmt: skip
 
 
 def _q(name: str) -> str:
     return quote(name, safe="")
 
 
-class EvalClient:
+class EvalClient(ApiClient):
     """A client of the evaluation API (``url``: default ``$MLWARDEN_URL`` or
     ``http://127.0.0.1:8000``; ``api_key``: default ``$MLWARDEN_API_KEY``)."""
-
-    def __init__(
-        self, url: str | None = None, *, api_key: str | None = None, timeout: float = 60.0
-    ) -> None:
-        self.url = (url or os.environ.get("MLWARDEN_URL") or "http://127.0.0.1:8000").rstrip("/")
-        self.api_key = api_key or os.environ.get("MLWARDEN_API_KEY")
-        self.timeout = timeout
-        import httpx
-
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        self._http: httpx.Client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> EvalClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call; errors as :mod:`mlwarden.errors` (see the module docs)."""
-        import httpx
-
-        try:
-            r = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise TransportError(
-                f"Cannot reach the mlwarden server at {self.url} ({type(exc).__name__})."
-            ) from exc
-        if r.status_code >= 400:
-            try:
-                message = r.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = r.text[:300]
-            raise _ERRORS.get(r.status_code, MlwardenError)(f"{message} (HTTP {r.status_code})")
-        return r.json() if r.content else None
 
     # -- datasets ---------------------------------------------------------------------------
     def create_dataset(
