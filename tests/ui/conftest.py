@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,11 +146,13 @@ class Page:
         return path
 
 
-@pytest.fixture
-def page(browser: Any, demo: Demo) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+@contextmanager
+def browser_page(browser: Any, base: str, **options: Any) -> Iterator[Page]:
+    """A page in a fresh browser context (1280x900 unless told) that records console errors and
+    uncaught exceptions; the context is closed after."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
     pg = context.new_page()
-    wrapped = Page(pg, demo.url)
+    wrapped = Page(pg, base)
 
     def on_console(msg: Any) -> None:
         if msg.type == "error":
@@ -157,5 +160,13 @@ def page(browser: Any, demo: Demo) -> Iterator[Page]:
 
     pg.on("console", on_console)
     pg.on("pageerror", lambda exc: wrapped.errors.append(str(exc)))
-    yield wrapped
-    context.close()
+    try:
+        yield wrapped
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Any, demo: Demo) -> Iterator[Page]:
+    with browser_page(browser, demo.url) as wrapped:
+        yield wrapped

@@ -17,7 +17,7 @@ from scipy import stats
 from llm.fake_openai import fake_openai
 from mlwarden.schema.otlp import SpanData, encode_json
 from serverproc import ServerProcess
-from ui.conftest import Page
+from ui.conftest import Page, browser_page
 
 APP = "evals-ui"
 TRACE = "cd" * 16
@@ -74,13 +74,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def ev_page(browser: Any, app_url: str) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    wrapped = Page(pg, app_url)
-    pg.on("console", lambda msg: wrapped.errors.append(msg.text) if msg.type == "error" else None)
-    pg.on("pageerror", lambda exc: wrapped.errors.append(str(exc)))
-    yield wrapped
-    context.close()
+    with browser_page(browser, app_url) as wrapped:
+        yield wrapped
 
 
 def test_a_trace_is_added_to_a_dataset_from_the_llm_tab(ev_page: Page, app_url: str) -> None:

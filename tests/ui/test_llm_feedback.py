@@ -12,7 +12,7 @@ import pytest
 
 from mlwarden.schema.otlp import SpanData, encode_json
 from serverproc import ServerProcess
-from ui.conftest import Page
+from ui.conftest import Page, browser_page
 
 APP = "feedback-ui"
 TRACE = "ab" * 16
@@ -43,13 +43,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def fb_page(browser: Any, app_url: str) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    wrapped = Page(pg, app_url)
-    pg.on("console", lambda msg: wrapped.errors.append(msg.text) if msg.type == "error" else None)
-    pg.on("pageerror", lambda exc: wrapped.errors.append(str(exc)))
-    yield wrapped
-    context.close()
+    with browser_page(browser, app_url) as wrapped:
+        yield wrapped
 
 
 def _feedback(url: str) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import pytest
 
 from mlwarden.cli.llm_simulator import LlmScenario, LlmSimulation
 from serverproc import ServerProcess
-from ui.conftest import Page
+from ui.conftest import Page, browser_page
 
 APP = "support-bot"
 M = f"/ui/models/{APP}?tab=llm"
@@ -60,13 +60,8 @@ def llm_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def llm_page(browser: Any, llm_app: str) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    wrapped = Page(pg, llm_app)
-    pg.on("console", lambda msg: wrapped.errors.append(msg.text) if msg.type == "error" else None)
-    pg.on("pageerror", lambda exc: wrapped.errors.append(str(exc)))
-    yield wrapped
-    context.close()
+    with browser_page(browser, llm_app) as wrapped:
+        yield wrapped
 
 
 def _query(url: str) -> dict[str, list[str]]:
