@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import orjson
 
 from mlwarden.store.times import utc_naive
+
+if TYPE_CHECKING:
+    from mlwarden.server.ui.state import ViewState
 
 __all__ = [
     "MAX_SEGMENTS",
@@ -120,6 +123,30 @@ def result_rows(
     )
     cols = [*COLUMNS, "details"] if details else list(COLUMNS)
     return _rows(t.select(*cols).order_by([t.window_start, t.monitor]))
+
+
+def view_rows(
+    store: Any,
+    project: str,
+    model: str,
+    state: ViewState,
+    *,
+    kinds: Iterable[str] | None = None,
+    monitors: Iterable[str] | None = None,
+    details: bool = False,
+) -> list[dict[str, Any]]:
+    """:func:`result_rows` of a model in a page's view (its time range and segment)."""
+    return result_rows(
+        store,
+        project,
+        model,
+        start=state.start,
+        end=state.end,
+        segment=state.segment,
+        kinds=kinds,
+        monitors=monitors,
+        details=details,
+    )
 
 
 def latest_rows(

@@ -130,25 +130,21 @@ def _results(
     store: Any, project: str, record: Any, state: ViewState, column: str, kinds: tuple[str, ...]
 ) -> dict[str, list[dict[str, Any]]]:
     """This column's results of ``kinds`` in the view, per monitor, oldest window first."""
-    rows = data.result_rows(
+    rows = data.view_rows(
         store,
         project,
         record.name,
-        start=state.start,
-        end=state.end,
-        segment=state.segment,
+        state,
         kinds=kinds,
     )
     monitors = sorted({r["monitor"] for r in rows if r.get("column") == column})
     if not monitors:
         return {}
-    detailed = data.result_rows(
+    detailed = data.view_rows(
         store,
         project,
         record.name,
-        start=state.start,
-        end=state.end,
-        segment=state.segment,
+        state,
         monitors=monitors,
         details=True,
     )

@@ -52,13 +52,11 @@ def _x(windows: list[datetime]) -> list[float]:
 
 def performance_tab(store: Any, project: str, record: Any, state: ViewState) -> dict[str, Any]:
     """Realized and estimated performance over time with confidence bands, and per segment."""
-    rows = data.result_rows(
+    rows = data.view_rows(
         store,
         project,
         record.name,
-        start=state.start,
-        end=state.end,
-        segment=state.segment,
+        state,
         kinds=PERF_KINDS,
         details=True,
     )
@@ -129,13 +127,11 @@ def _heat(
     importance: dict[str, float] | None,
     name_of: Any = None,
 ) -> dict[str, Any]:
-    rows = data.result_rows(
+    rows = data.view_rows(
         store,
         project,
         record.name,
-        start=state.start,
-        end=state.end,
-        segment=state.segment,
+        state,
         kinds=kinds,
     )
     rows, pick = _one_cadence(store, project, record, state, rows)
@@ -253,13 +249,11 @@ def quality_tab(store: Any, project: str, record: Any, state: ViewState) -> dict
 
 def fairness_tab(store: Any, project: str, record: Any, state: ViewState) -> dict[str, Any]:
     """Per sensitive attribute: disparate impact over time and each group's selection rate."""
-    rows = data.result_rows(
+    rows = data.view_rows(
         store,
         project,
         record.name,
-        start=state.start,
-        end=state.end,
-        segment=state.segment,
+        state,
         kinds=["fairness"],
         details=True,
     )
