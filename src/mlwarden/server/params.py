@@ -15,12 +15,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query, Request
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 from mlwarden.errors import FieldError, ValidationError, expected
 from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 
-__all__ = ["TimeQ", "clean_params", "parse_instant"]
+__all__ = [
+    "SEGMENT_PATTERN",
+    "SegmentQ",
+    "TimeQ",
+    "clean_params",
+    "parse_instant",
+    "segment_filter",
+]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -101,3 +108,27 @@ TimeQ = Annotated[
         "or from 2200 on read as those bounds."
     ),
 ]
+
+
+SEGMENT_PATTERN = "^([^\\x00-\\x1f\\x7f:]+:[^\\x00-\\x1f\\x7f]*)?$"
+SegmentQ = Annotated[
+    list[Annotated[str, Field(pattern=SEGMENT_PATTERN)]] | None,
+    Query(description="Filter 'column:value' (repeatable)."),
+]
+
+
+def segment_filter(items: list[str] | None) -> dict[str, str] | None:
+    """The 'segment' query parameters ('column:value', repeatable) as a filter (None: none)."""
+    if not items:
+        return None
+    out: dict[str, str] = {}
+    for item in items:
+        if not item:  # an empty 'segment=' filters nothing, like an absent one
+            continue
+        col, sep, value = item.partition(":")
+        if not sep or not col:
+            raise ValidationError(
+                f"The 'segment' parameter must look like 'column:value'. Got {item!r} instead."
+            )
+        out[col] = value
+    return out or None

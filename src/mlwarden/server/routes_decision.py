@@ -17,8 +17,7 @@ from pydantic import BaseModel, Field
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import Task
 from mlwarden.server.auth import Read
-from mlwarden.server.params import TimeQ
-from mlwarden.server.routes_query import SegmentQ, _segment
+from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
 from mlwarden.stats.decision import Costs, DecisionCurve, decision_curve, gain_interval
 from mlwarden.store import queries
 from mlwarden.store.base import Store
@@ -131,7 +130,7 @@ async def decision(
         start=start,
         end=end,
         version=version,
-        segment=_segment(segment),
+        segment=segment_filter(segment),
     )
     n = sum(pos) + sum(neg)
     if n == 0:

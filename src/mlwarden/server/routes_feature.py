@@ -20,8 +20,8 @@ from mlwarden.monitors.service import load_suite
 from mlwarden.monitors.suite import parse_cadence
 from mlwarden.server.api_models import UTCDateTime
 from mlwarden.server.auth import Read
-from mlwarden.server.params import clamp_instant
-from mlwarden.server.routes_query import SegmentQ, _segment, is_numeric
+from mlwarden.server.params import SegmentQ, clamp_instant, segment_filter
+from mlwarden.server.routes_query import is_numeric
 from mlwarden.store.aggregates import WindowRun
 from mlwarden.store.base import Store
 from mlwarden.store.feature_history import QUANTILES, feature_history
@@ -127,7 +127,7 @@ def column_windows(
         run=window_run(start, end, length, label),
         numeric=numeric,
         top=top,
-        segment=_segment(segment),
+        segment=segment_filter(segment),
         version=version,
     )
     names = [f"p{round(100 * q)}" for q in QUANTILES]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import FeatureKind, Task
@@ -18,7 +17,7 @@ from mlwarden.server.api_replies import (
     RegressionRow,
 )
 from mlwarden.server.auth import Read
-from mlwarden.server.params import TimeQ
+from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
 from mlwarden.store import queries
 from mlwarden.store.base import ModelRecord, Store
 
@@ -34,29 +33,6 @@ def _window(w: str) -> queries.Window:
 
 
 #: 'column:value' (an empty one filters nothing), no control characters (what the server reads).
-SEGMENT_PATTERN = "^([^\\x00-\\x1f\\x7f:]+:[^\\x00-\\x1f\\x7f]*)?$"
-SegmentQ = Annotated[
-    list[Annotated[str, Field(pattern=SEGMENT_PATTERN)]] | None,
-    Query(description="Filter 'column:value' (repeatable)."),
-]
-
-
-def _segment(items: list[str] | None) -> dict[str, str] | None:
-    if not items:
-        return None
-    out: dict[str, str] = {}
-    for item in items:
-        if not item:  # an empty 'segment=' filters nothing, like an absent one
-            continue
-        col, sep, value = item.partition(":")
-        if not sep or not col:
-            raise ValidationError(
-                f"The 'segment' parameter must look like 'column:value'. Got {item!r} instead."
-            )
-        out[col] = value
-    return out or None
-
-
 def _rows(table: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = table.to_pylist()
     return rows
@@ -86,7 +62,7 @@ def counts(
             start=start,
             end=end,
             version=version,
-            segment=_segment(segment),
+            segment=segment_filter(segment),
         )
     )
 
@@ -127,7 +103,7 @@ def column(
         start=start,
         end=end,
         version=version,
-        segment=_segment(segment),
+        segment=segment_filter(segment),
     )
     return {"column": column, "kind": feat.kind.value if feat else column, **out}
 
@@ -153,7 +129,7 @@ def confusion(
     store: Store = request.app.state.store
     rec = store.get_model(project, model)
     ev, ac = store.events(rec), store.actuals(rec)
-    flt = {"start": start, "end": end, "version": version, "segment": _segment(segment)}
+    flt = {"start": start, "end": end, "version": version, "segment": segment_filter(segment)}
     if rec.spec.task is Task.REGRESSION:
         return _rows(queries.regression_sums(ev, ac, window=_window(window), **flt))
     by = by or None  # an empty 'by=' groups by nothing, like an absent one

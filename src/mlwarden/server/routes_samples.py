@@ -26,8 +26,7 @@ from pydantic import BeforeValidator
 from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.spec import Task
 from mlwarden.server.auth import Read
-from mlwarden.server.params import clamp_instant
-from mlwarden.server.routes_query import SegmentQ, _segment
+from mlwarden.server.params import SegmentQ, clamp_instant, segment_filter
 from mlwarden.store.base import ModelRecord, Store
 from mlwarden.store.event_sample import MAX_SAMPLE, sample_events
 
@@ -159,7 +158,7 @@ def events_sample(
         store.get_model(project, model),
         start=start,
         end=end,
-        segment=_segment(segment),
+        segment=segment_filter(segment),
         limit=limit,
         fmt=format,
         seed=seed,

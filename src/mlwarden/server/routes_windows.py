@@ -13,8 +13,7 @@ from mlwarden.monitors.window_reference import WindowReference, reference_from_w
 from mlwarden.server.api_windows import CompareOut, FromWindowIn, FromWindowOut
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Read
-from mlwarden.server.params import clamp_instant
-from mlwarden.server.routes_query import SegmentQ, _segment
+from mlwarden.server.params import SegmentQ, clamp_instant, segment_filter
 from mlwarden.store.base import Store
 
 router = APIRouter(prefix="/v1", tags=["windows"])
@@ -49,7 +48,9 @@ def compare(
     record = store.get_model(project, model)
     a = TimeWindow(a_start, a_end, "a_")
     b = TimeWindow(b_start, b_end, "b_")
-    result = compare_windows(store, record, a=a, b=b, segment=_segment(segment), max_rows=max_rows)
+    result = compare_windows(
+        store, record, a=a, b=b, segment=segment_filter(segment), max_rows=max_rows
+    )
     return CompareOut.of(result)
 
 
