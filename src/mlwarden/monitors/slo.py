@@ -2,11 +2,12 @@
 
 :func:`slo_status` counts an SLO's bad and total probes (or requests) over its period and over
 the workbook's alert windows (:mod:`mlwarden.stats.burn`), all in one query ending at ``now``;
-:func:`slo_result` turns a status into a :class:`~mlwarden.monitors.base.Result` of kind
-``slo`` that the incident service folds in like any monitor's: a page is a *critical* alert,
-a ticket a *medium* one (the result says its severity), and an SLO whose alerts stopped is
-healthy, so its incident resolves after :data:`~mlwarden.incidents.lifecycle.RESOLVE_AFTER`
-evaluation steps (:data:`STEP`) without a burn. Time is always given (``now``): the probe job
+:func:`slo_results` turns a status into two :class:`~mlwarden.monitors.base.Result` (kinds
+``slo_page`` and ``slo_ticket``) that the incident service folds in like any monitor's: a page
+is a *critical* incident, a ticket a *medium* one (the result says its severity), and an
+alert that stopped is healthy, so its incident resolves after
+:data:`~mlwarden.incidents.lifecycle.RESOLVE_AFTER` evaluation steps (:data:`STEP`) without
+that burn. Time is always given (``now``): the probe job
 passes the clock, tests a simulated one.
 """
 
@@ -24,18 +25,18 @@ from mlwarden.stats.burn import ALL_WINDOWS, WINDOWS, budget_left, burn_rate, fi
 
 __all__ = [
     "SEVERITY",
-    "SLO_KIND",
+    "SLO_KINDS",
     "STEP",
     "SloStatus",
     "burn_series",
     "evaluate_slos",
     "load_slos",
-    "slo_result",
+    "slo_results",
     "slo_status",
 ]
 
-#: The kind of an SLO's results (the incident family of its alerts).
-SLO_KIND = "slo"
+#: The kinds of an SLO's results, one per alert level (each an incident family of its own).
+SLO_KINDS = {"page": "slo_page", "ticket": "slo_ticket"}
 #: An alert's incident severity.
 SEVERITY = {"page": "critical", "ticket": "medium"}
 #: The evaluation step: results are stamped with ``now`` rounded down to it, and an incident
@@ -140,48 +141,61 @@ def slo_status(store: Any, project: str, model: str, slo: SloSpec, *, now: datet
     return SloStatus(slo=slo, at=now, bad=bad, total=total, burn=burn, alerts=alerts)
 
 
-def slo_result(status: SloStatus, *, step: timedelta = STEP) -> Result:
-    """The status as a result of kind :data:`SLO_KIND` for the incident service."""
+def slo_results(status: SloStatus, *, step: timedelta = STEP) -> list[Result]:
+    """The status as two results for the incident service: the SLO's page alert (kind
+    ``slo_page``) and its ticket alert (``slo_ticket``), each firing or healthy, so each is
+    an incident of its own that resolves when its own burn stops (a page soon after the
+    5-minute window clears, while the ticket's 6-hour window may still burn)."""
     start = _floor(status.at, step)
     slo = status.slo
+    period = timedelta(days=slo.period_days)
     what = f"{slo.kind} SLO {slo.name!r} ({slo.objective:.4%} over {slo.period_days:g} days)"
-    details: dict[str, Any] = {
-        "burn": {k: v for k, v in status.burn.items() if v is not None},
-        "budget_left": status.budget_left,
-        "level": status.level,
-    }
-    if status.alerts:
-        top = status.alerts[0]
-        details["severity"] = SEVERITY[top["severity"]]
-        details["alert"] = top["windows"]
-        long_w, short_w = top["windows"].split("/")
-        reason = (
-            f"{what} burns its error budget at {top['long']:.1f}x over {long_w} and "
-            f"{top['short']:.1f}x over {short_w} (the {top['severity']} alert fires at "
-            f"{top['rate']:g}x)"
+    firing_now = {a["severity"]: a for a in status.alerts}  # pages first: the 1 h one kept
+    out = []
+    for level in ("page", "ticket"):
+        kind = SLO_KINDS[level]
+        details: dict[str, Any] = {
+            "slo": slo.name,
+            "burn": {k: v for k, v in status.burn.items() if v is not None},
+            "budget_left": status.budget_left,
+            "severity": SEVERITY[level],
+        }
+        top = firing_now.get(level)
+        if top is not None:
+            details["alert"] = top["windows"]
+            long_w, short_w = top["windows"].split("/")
+            reason = (
+                f"{what} burns its error budget at {top['long']:.1f}x over {long_w} and "
+                f"{top['short']:.1f}x over {short_w} (the {level} alert fires at "
+                f"{top['rate']:g}x)"
+            )
+            value, threshold, state = top["long"], top["rate"], Status.ALERT
+        else:
+            first = next(w for w in WINDOWS if w.severity == level)
+            value, threshold = status.burn.get(_label(first.long)), first.rate(period)
+            if status.total == 0:
+                reason, state = f"{what}: nothing counted yet", Status.NO_DATA
+            else:
+                left = status.budget_left or 0.0
+                reason, state = (
+                    f"{what}: no {level} alert; {left:.1%} of the budget left",
+                    Status.OK,
+                )
+        out.append(
+            Result(
+                monitor=f"slo:{slo.name}:{level}",
+                kind=kind,
+                window_start=start,
+                window_end=start + step,
+                status=state,
+                value=value,
+                threshold=threshold,
+                n=status.total,
+                reason=reason,
+                details=details,
+            )
         )
-        value, threshold, state = top["long"], top["rate"], Status.ALERT
-    elif status.total == 0:
-        reason, value, threshold, state = f"{what}: nothing counted yet", None, None, Status.NO_DATA
-    else:
-        reason = f"{what}: no burn-rate alert; {status.budget_left:.1%} of the budget left"
-        value, threshold, state = (
-            status.burn.get("1h"),
-            WINDOWS[-1].rate(timedelta(days=slo.period_days)),
-            Status.OK,
-        )
-    return Result(
-        monitor=f"slo:{slo.name}",
-        kind=SLO_KIND,
-        window_start=start,
-        window_end=start + step,
-        status=state,
-        value=value,
-        threshold=threshold,
-        n=status.total,
-        reason=reason,
-        details=details,
-    )
+    return out
 
 
 def evaluate_slos(store: Any, project: str, model: str, *, now: datetime) -> list[SloStatus]:

@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from mlwarden.errors import MlwardenError
 from mlwarden.monitors.scheduler import StoreJobs
-from mlwarden.monitors.slo import STEP, evaluate_slos, slo_result
+from mlwarden.monitors.slo import STEP, evaluate_slos, slo_results
 from mlwarden.schema.slo import ProbeSpec
 
 if TYPE_CHECKING:
+    import httpx
+
     from mlwarden.monitors.service import OnResults
 
 __all__ = ["MAX_BODY_BYTES", "Destinations", "ProbeJob", "ProbeOutcome", "check_body", "run_probe"]
@@ -118,9 +120,18 @@ def check_body(spec: ProbeSpec, body: bytes) -> str:
     return ""
 
 
-def run_probe(spec: ProbeSpec, *, now: datetime, policy: Destinations) -> ProbeOutcome:
-    """Send ``spec`` once (see the module docstring); the outcome is stamped ``now``."""
+def run_probe(
+    spec: ProbeSpec, *, now: datetime, policy: Destinations, client: httpx.Client | None = None
+) -> ProbeOutcome:
+    """Send ``spec`` once (see the module docstring); the outcome is stamped ``now``.
+
+    ``client``: an open client to send with (one is made and closed otherwise); it must not
+    follow redirects."""
     import httpx
+
+    if client is None:
+        with httpx.Client(follow_redirects=False) as own:
+            return run_probe(spec, now=now, policy=policy, client=own)
 
     url = httpx.URL(spec.url)
     port = url.port or {"http": 80, "https": 443}[url.scheme]
@@ -136,32 +147,33 @@ def run_probe(spec: ProbeSpec, *, now: datetime, policy: Destinations) -> ProbeO
     headers = {**spec.headers, "Host": host if url.port is None else f"{host}:{url.port}"}
     extensions: dict[str, Any] = {"sni_hostname": url.host} if url.scheme == "https" else {}
     started = time.perf_counter()
-    with httpx.Client(timeout=spec.timeout_s, follow_redirects=False) as client:
-        for ip in addresses:  # the next address only when this one refused to connect
-            pinned = url.copy_with(host=str(ip))
-            try:
-                with client.stream(
-                    spec.method,
-                    pinned,
-                    content=spec.body.encode() if spec.body is not None else None,
-                    headers=headers,
-                    extensions=extensions,
-                ) as response:
-                    body = b""
-                    for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) >= MAX_BODY_BYTES:
-                            break
-                    code = response.status_code
-                break
-            except httpx.ConnectError:
-                continue
-            except httpx.TimeoutException:
-                return failed(f"No answer within {spec.timeout_s:g} s.")
-            except httpx.TransportError as exc:
-                return failed(f"The request failed: {type(exc).__name__}.")
-        else:
-            return failed(f"No connection to {host}:{port}.")
+    for ip in addresses:  # the next address only when this one refused to connect
+        pinned = url.copy_with(host=str(ip))
+        try:
+            with client.stream(
+                spec.method,
+                pinned,
+                content=spec.body.encode() if spec.body is not None else None,
+                headers=headers,
+                extensions=extensions,
+                timeout=spec.timeout_s,
+                follow_redirects=False,
+            ) as response:
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) >= MAX_BODY_BYTES:
+                        break
+                code = response.status_code
+            break
+        except httpx.ConnectError:
+            continue
+        except httpx.TimeoutException:
+            return failed(f"No answer within {spec.timeout_s:g} s.")
+        except httpx.TransportError as exc:
+            return failed(f"The request failed: {type(exc).__name__}.")
+    else:
+        return failed(f"No connection to {host}:{port}.")
     ms = (time.perf_counter() - started) * 1000.0
     if code != spec.expect_status:
         return failed(f"HTTP {code}, expected {spec.expect_status}.", code, ms)
@@ -193,6 +205,7 @@ class ProbeJob:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._client: httpx.Client | None = None
         self.last_run_: dict[tuple[str, str, str], datetime] = {}
         self.evaluated_at_: datetime | None = None
 
@@ -210,6 +223,16 @@ class ProbeJob:
             self._thread.join(grace)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._client is not None and (self._thread is None or not self._thread.is_alive()):
+            self._client.close()
+
+    def _http(self) -> httpx.Client:
+        """The job's client (connections kept between rounds), made on first use."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(follow_redirects=False)
+        return self._client
 
     def _stopped(self) -> bool:
         return self._stopping.is_set() or self.jobs.stopping.is_set()
@@ -246,8 +269,10 @@ class ProbeJob:
         for project, model, spec in due:
             self.last_run_[(project, model, spec.name)] = now
 
+        client = self._http()
+
         def one(item: tuple[str, str, ProbeSpec]) -> ProbeOutcome:
-            return run_probe(item[2], now=now, policy=self.policy)
+            return run_probe(item[2], now=now, policy=self.policy, client=client)
 
         if self._pool is not None:
             outcomes: Sequence[ProbeOutcome] = list(self._pool.map(one, due))
@@ -279,5 +304,5 @@ class ProbeJob:
             n += len(statuses)
             if statuses and self.on_results is not None:
                 hook: Callable[..., None] = self.on_results
-                hook(project, model, [slo_result(s) for s in statuses], STEP)
+                hook(project, model, [r for s in statuses for r in slo_results(s)], STEP)
         return n

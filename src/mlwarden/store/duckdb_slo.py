@@ -23,7 +23,7 @@ SLO_DDL = [
         project VARCHAR, model VARCHAR, name VARCHAR, spec VARCHAR, updated_at TIMESTAMP,
         PRIMARY KEY (project, model, name))""",
     """CREATE TABLE IF NOT EXISTS probe_results (
-        project VARCHAR, model VARCHAR, probe VARCHAR, at TIMESTAMP, status_code INTEGER,
+        project VARCHAR, model VARCHAR, probe VARCHAR, ts TIMESTAMP, status_code INTEGER,
         latency_ms DOUBLE, ok BOOLEAN, error VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS slo_specs (
         project VARCHAR, model VARCHAR, spec VARCHAR, updated_at TIMESTAMP,
@@ -123,14 +123,14 @@ class SloTables:
     ) -> list[dict[str, Any]]:
         """The latest results, newest first."""
         sql = (
-            "SELECT probe, at, status_code, latency_ms, ok, error FROM probe_results "
+            "SELECT probe, ts, status_code, latency_ms, ok, error FROM probe_results "
             "WHERE project = ? AND model = ?"
         )
         params: list[Any] = [project, model]
         if probe is not None:
             sql += " AND probe = ?"
             params.append(probe)
-        rows = self._read(sql + " ORDER BY at DESC LIMIT ?", [*params, limit])
+        rows = self._read(sql + " ORDER BY ts DESC LIMIT ?", [*params, limit])
         return [
             dict(zip(PROBE_RESULT_COLUMNS, (*r[:1], _aware(r[1]), *r[2:]), strict=True))
             for r in rows
@@ -139,7 +139,7 @@ class SloTables:
     def last_probe_runs(self, project: str, model: str) -> dict[str, datetime]:
         """Each probe's latest result time (aware UTC)."""
         rows = self._read(
-            "SELECT probe, max(at) FROM probe_results WHERE project = ? AND model = ? "
+            "SELECT probe, max(ts) FROM probe_results WHERE project = ? AND model = ? "
             "GROUP BY probe",
             [project, model],
         )
@@ -193,7 +193,7 @@ class SloTables:
         bad = "NOT ok"
         if limit is not None:
             bad += f" OR latency_ms IS NULL OR latency_ms > {limit}"
-        return "probe_results", "at", scope, params, bad
+        return "probe_results", "ts", scope, params, bad
 
     def slo_counts(
         self,
