@@ -155,7 +155,9 @@ class ProbeSpec:
                 f"The {where} has both 'body_contains' and 'json_path': give one body check."
             )
         interval = _number(data, "interval_s", 60.0, where, MIN_INTERVAL_S, MAX_INTERVAL_S)
-        timeout = _number(data, "timeout_s", min(10.0, interval), where, 0.001, min(MAX_TIMEOUT_S, interval))
+        timeout = _number(
+            data, "timeout_s", min(10.0, interval), where, 0.001, min(MAX_TIMEOUT_S, interval)
+        )
         return cls(
             name=name,
             url=url,
