@@ -67,7 +67,7 @@ class ProbeResultsOut(BaseModel):
     results: list[dict[str, Any]]
 
 
-class DeletedOut(BaseModel):
+class ProbeDeletedOut(BaseModel):
     deleted: bool
 
 
@@ -203,8 +203,8 @@ async def put_probe(
     return ProbeOut(model=model, probe=_masked(spec), last=None)
 
 
-@router.delete("/models/{model}/probes/{name}", response_model=DeletedOut)
-async def delete_probe(model: str, name: str, request: Request, project: Admin) -> DeletedOut:
+@router.delete("/models/{model}/probes/{name}", response_model=ProbeDeletedOut)
+async def delete_probe(model: str, name: str, request: Request, project: Admin) -> ProbeDeletedOut:
     """Remove a probe and its results."""
     store: Any = request.app.state.store
     store.get_model(project, model)
@@ -212,7 +212,7 @@ async def delete_probe(model: str, name: str, request: Request, project: Admin) 
     if not gone:
         raise NotFoundError(f"There is no probe {name!r} of model {model!r}.")
     audit(request, "probe.delete", f"{model}/{name}", None, None, project=project)
-    return DeletedOut(deleted=True)
+    return ProbeDeletedOut(deleted=True)
 
 
 @router.get("/models/{model}/probes/{name}/results", response_model=ProbeResultsOut)
