@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.incidents.channels.policy import HOST_FLAG, AlertingPolicy
@@ -35,6 +35,25 @@ router = APIRouter(prefix="/v1", tags=["slos"])
 class SlosIn(BaseModel):
     slos: list[dict[str, Any]] = Field(
         max_length=100, description="The model's SLOs (see docs/integrations/slo.md)."
+    )
+
+
+class ProbeIn(BaseModel):
+    """A probe as docs/integrations/slo.md describes it (its name is in the path)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048, description="http:// or https:// URL of the endpoint.")
+    method: str = Field(default="GET", description="GET, HEAD, POST, PUT, PATCH or DELETE.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Sent as given.")
+    body: str | None = Field(default=None, description="The request body, as text.")
+    expect_status: int = Field(default=200, description="The HTTP status a good answer has.")
+    body_contains: str | None = Field(default=None, description="Text a good answer holds.")
+    json_path: str | None = Field(default=None, description="A dotted path into a JSON answer.")
+    json_equals: Any = Field(default=None, description="The value at json_path.")
+    interval_s: float = Field(default=60.0, description="Seconds between probes (1-86400).")
+    timeout_s: float | None = Field(
+        default=None, description="Seconds to wait (at most 60 and the interval; default 10)."
     )
 
 
@@ -180,14 +199,14 @@ def get_probes(model: str, request: Request, project: Read) -> ProbesOut:
 
 @router.put("/models/{model}/probes/{name}", response_model=ProbeOut)
 async def put_probe(
-    model: str, name: str, body: dict[str, Any], request: Request, project: Admin
+    model: str, name: str, body: ProbeIn, request: Request, project: Admin
 ) -> ProbeOut:
     """Create or replace a probe (see docs/integrations/slo.md); the server sends it every
     ``interval_s`` seconds. Its URL must pass the server's destination policy."""
     store: Any = request.app.state.store
     store.get_model(project, model)
     try:
-        spec = ProbeSpec.from_dict({**body, "name": name})
+        spec = ProbeSpec.from_dict({**body.model_dump(exclude_none=True), "name": name})
     except ConfigError as exc:
         raise ValidationError(str(exc)) from None
     policy: AlertingPolicy = request.app.state.settings.alerting_policy
