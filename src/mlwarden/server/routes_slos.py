@@ -30,6 +30,8 @@ from mlwarden.stats.burn import WINDOWS
 __all__ = ["check_destination", "router"]
 
 router = APIRouter(prefix="/v1", tags=["slos"])
+#: Probes a model may have (each is a request from the server every interval).
+MAX_PROBES = 20
 
 
 class SlosIn(BaseModel):
@@ -209,6 +211,12 @@ async def put_probe(
         spec = ProbeSpec.from_dict({**body.model_dump(exclude_none=True), "name": name})
     except ConfigError as exc:
         raise ValidationError(str(exc)) from None
+    held = {n for _, _, n, _ in store.list_probes(project, model)}
+    if name not in held and len(held) >= MAX_PROBES:
+        raise ValidationError(
+            f"The model {model!r} has {len(held)} probes, the most a model may have "
+            f"({MAX_PROBES}); delete one first."
+        )
     policy: AlertingPolicy = request.app.state.settings.alerting_policy
     await asyncio.to_thread(check_destination, spec.url, policy, where=f"probe {name!r}")
     await asyncio.to_thread(

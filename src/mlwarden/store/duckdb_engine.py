@@ -965,6 +965,7 @@ class DuckDBStore(
             _all(con, "DELETE FROM span_logs WHERE time < ?", [cutoff])
             _all(con, "DELETE FROM llm_metrics WHERE time < ?", [cutoff])
             _all(con, "DELETE FROM scores WHERE ts < ?", [cutoff])
+            _all(con, "DELETE FROM probe_results WHERE ts < ?", [cutoff])
             return deleted
 
         result: int = self._call(fn)
