@@ -128,7 +128,7 @@ def merge_member(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     out = dict(old)
     out["first_window"] = min(old["first_window"], new["first_window"])
     if new["last_window"] >= old["last_window"]:
-        for k in ("last_window", "value", "threshold", "ratio", "reason", "evidence", "severity"):
+        for k in ("last_window", "value", "threshold", "ratio", "reason", "evidence"):
             out[k] = new[k]
     out["windows"] = sorted(set(old.get("windows", [])) | set(new["windows"]))[-MAX_WINDOWS:]
     return out

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from mlwarden.store.times import utc_naive
 
 __all__ = ["PROBE_RESULT_COLUMNS", "SLO_DDL", "SloTables"]
@@ -95,25 +97,30 @@ class SloTables:
 
     def append_probe_results(self, project: str, model: str, rows: Sequence[dict[str, Any]]) -> int:
         """Store probe results (dicts of :data:`PROBE_RESULT_COLUMNS`, ``at`` aware UTC)."""
-        values = [
-            [
-                project,
-                model,
-                r["probe"],
-                utc_naive(r["at"]),
-                r.get("status_code"),
-                r.get("latency_ms"),
-                bool(r["ok"]),
-                r.get("error") or None,
-            ]
-            for r in rows
-        ]
-        if not values:
+        if not rows:
             return 0
+        batch = pa.table(
+            {
+                "project": pa.array([project] * len(rows), pa.string()),
+                "model": pa.array([model] * len(rows), pa.string()),
+                "probe": pa.array([r["probe"] for r in rows], pa.string()),
+                "ts": pa.array([utc_naive(r["at"]) for r in rows], pa.timestamp("us")),
+                "status_code": pa.array([r.get("status_code") for r in rows], pa.int32()),
+                "latency_ms": pa.array([r.get("latency_ms") for r in rows], pa.float64()),
+                "ok": pa.array([bool(r["ok"]) for r in rows], pa.bool_()),
+                "error": pa.array([r.get("error") or None for r in rows], pa.string()),
+            }
+        )
 
         def fn(con: Any) -> int:
-            con.executemany("INSERT INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
-            return len(values)
+            con.register("probe_batch", batch)
+            try:
+                con.execute(
+                    "INSERT INTO probe_results BY NAME SELECT * FROM probe_batch"
+                ).fetchall()
+            finally:
+                con.unregister("probe_batch")
+            return batch.num_rows
 
         n: int = self._call(fn)
         return n
