@@ -110,6 +110,8 @@ def test_two_percent_failing_pages_within_the_detection_time_and_resolves(
                     assert page.severity == "critical"
                     assert "burns its error budget" in page.members[0]["reason"]
                     assert page.members[0]["evidence"]["alert"] == "1h/5m"
+                    assert page.title.startswith("SLO page: availability SLO 'available'")
+                    assert page.recommendations[0]["rule"] == "slo-burn"
             t += timedelta(seconds=6)
         assert paged_at is not None and page is not None, levels
         # the burn is 20x: the 1 h window reaches 14.4x once 72% of it holds the failures

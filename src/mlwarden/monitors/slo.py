@@ -149,8 +149,10 @@ def slo_results(status: SloStatus, *, step: timedelta = STEP) -> list[Result]:
     start = _floor(status.at, step)
     slo = status.slo
     period = timedelta(days=slo.period_days)
-    what = f"{slo.kind} SLO {slo.name!r} ({slo.objective:.4%} over {slo.period_days:g} days)"
-    firing_now = {a["severity"]: a for a in status.alerts}  # pages first: the 1 h one kept
+    what = f"{slo.kind} SLO {slo.name!r} ({slo.objective * 100:g}% over {slo.period_days:g} days)"
+    firing_now: dict[str, dict[str, Any]] = {}
+    for a in status.alerts:  # shortest window first: a page over 1 h before one over 6 h
+        firing_now.setdefault(a["severity"], a)
     out = []
     for level in ("page", "ticket"):
         kind = SLO_KINDS[level]
