@@ -120,10 +120,11 @@ class SloTables:
                 ).fetchall()
             finally:
                 con.unregister("probe_batch")
-            return batch.num_rows
+            count: int = batch.num_rows
+            return count
 
-        n: int = self._call(fn)
-        return n
+        stored: int = self._call(fn)
+        return stored
 
     def probe_results(
         self, project: str, model: str, *, probe: str | None = None, limit: int = 100
