@@ -185,3 +185,21 @@ def test_point_two_percent_failing_raises_only_the_slow_burn_ticket(store: DuckD
     assert at - start <= limit
     status = evaluate_slos(store, "default", "m", now=start + timedelta(days=2))[0]
     assert status.budget_left is not None and 0 < status.budget_left < 1
+
+
+def test_a_probe_to_a_refused_address_makes_no_connection(
+    store: DuckDBStore, endpoint: Endpoint
+) -> None:
+    # stored directly (the API refuses it): the policy is checked again when the probe is sent
+    probe = {"name": "predict", "url": f"http://127.0.0.1:{endpoint.port}/", "interval_s": 5}
+    store.put_probe("default", "m", "predict", json.dumps(probe))
+    job = ProbeJob(store, jobs=StoreJobs(), policy=AlertingPolicy(), every=60)
+    try:
+        assert job.run_due(now=T0) == 1
+        assert job.run_due(now=T0 + timedelta(seconds=4)) == 0  # not due before its interval
+    finally:
+        job.stop()
+    (row,) = store.probe_results("default", "m")
+    assert not row["ok"] and row["status_code"] is None
+    assert "refused by the server's destination policy" in row["error"]
+    assert endpoint.count == 0
