@@ -78,6 +78,17 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "413", "422"]
 checks.negative_data_rejection.expected-statuses = ["207", "400", "401", "403", "404", "413", "415", "422", "429"]
 
 [[operations]]
+# an SLO's and a probe's fields depend on one another (a latency SLO needs 'threshold_ms', a
+# probe's timeout fits its interval, its URL must not be internal); a name is a plain name
+include-operation-id = ["put_slos", "put_probe"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
+# a probe is deleted once (then 404), names follow the name rules
+include-operation-id = ["delete_probe"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
 # deletes and the rename act on models seeded for them, not on 'm' that the others need:
 # the first succeeds, later ones find the model gone (or the new name taken)
 include-operation-id = ["delete_model", "rename_model"]

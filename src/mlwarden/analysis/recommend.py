@@ -274,6 +274,8 @@ def headline(incident: Any, causes: dict[str, Any]) -> str:
         )
     if "ops_reason" in f:
         return f"{kind.capitalize()}: {clause(f['ops_reason'])}"
+    if kind in ("slo_page", "slo_ticket") and incident.members:  # the burn says it all
+        return f"SLO {kind.removeprefix('slo_')}: {clause(str(incident.members[0]['reason']))}"
     if kind == "security" and incident.members:
         return f"Security: {clause(str(incident.members[0]['reason']))}"
     if "fairness_rate" in f:

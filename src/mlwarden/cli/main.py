@@ -27,6 +27,7 @@ from mlwarden.cli.evals import evals_app
 from mlwarden.cli.incidents import incidents_app
 from mlwarden.cli.monitors import monitors_app
 from mlwarden.cli.options import ApiKey, Url
+from mlwarden.cli.slos import probes, slos
 from mlwarden.cli.window_reference import reference_from_window
 from mlwarden.errors import MlwardenError, StoreOpenError
 
@@ -49,6 +50,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(monitors_app, name="monitors")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(alerting_app, name="alerting")
+app.command("slos")(slos)
+app.command("probes")(probes)
 app.command("annotate")(annotate)
 app.add_typer(evals_app, name="evals")
 # piped output (logs, CI) gets wide lines instead of tables wrapped at 80 columns

@@ -270,7 +270,8 @@ def _members(
 ) -> tuple[dict[str, Any], ...]:
     by = {(m["monitor"], m.get("segment")): m for m in old}
     for r in results:
-        new = member_of(r, severity=_severity_of(r.kind))
+        # a result may say its own severity (an SLO's page is critical, its ticket medium)
+        new = member_of(r, severity=str(r.details.get("severity") or _severity_of(r.kind)))
         key = (r.monitor, r.segment)
         by[key] = merge_member(by[key], new) if key in by else new
     return tuple(

@@ -20,6 +20,7 @@ from mlwarden.evals.jobs import EvalJobs
 from mlwarden.incidents.alerting import Alerting
 from mlwarden.monitors.judging import JudgeJob
 from mlwarden.monitors.scheduler import StoreJobs, scheduler_loop
+from mlwarden.monitors.synthetic import ProbeJob
 from mlwarden.server import (
     docs,
     metrics,
@@ -43,6 +44,7 @@ from mlwarden.server import (
     routes_scores,
     routes_search,
     routes_security,
+    routes_slos,
     routes_windows,
     ui,
 )
@@ -108,6 +110,14 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             every=settings.evaluate_every_s,
             on_results=app.state.on_results,
         ).start()
+        # synthetic probes and SLO burn rates, on a thread of their own as well
+        probes = ProbeJob(
+            app.state.store,
+            jobs=app.state.jobs,
+            policy=settings.alerting_policy,
+            every=settings.evaluate_every_s,
+            on_results=app.state.on_results,
+        ).start()
         # the first click should not pay for imports, cold caches or building roll-ups
         await asyncio.to_thread(ui.prepare, app.state.store)
         warm_stop = threading.Event()
@@ -155,6 +165,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             if pusher is not None:  # one last push, before the store closes
                 await asyncio.to_thread(pusher.stop)
             await asyncio.to_thread(judge.stop)
+            await asyncio.to_thread(probes.stop)
             await asyncio.to_thread(app.state.jobs.stop)
             await asyncio.to_thread(app.state.evals.stop)
             warm_stop.set()
@@ -210,6 +221,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_alerting.router)
     app.include_router(routes_annotations.router)
     app.include_router(routes_security.router)
+    app.include_router(routes_slos.router)
     app.include_router(routes_windows.router)
     app.include_router(routes_search.router)
     app.include_router(metrics.router)  # Prometheus /metrics

@@ -61,6 +61,7 @@ from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
 from mlwarden.store.duckdb_scores import SCORE_DDL, ScoreTables
 from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
+from mlwarden.store.duckdb_slo import SLO_DDL, SloTables
 from mlwarden.store.ledger import CommitLedger, LedgerState
 from mlwarden.store.times import utc_naive
 from mlwarden.store.writer import GroupCommitWriter, WriteRequest
@@ -204,6 +205,7 @@ class DuckDBStore(
     ScoreTables,
     AnnotationTables,
     EvalTables,
+    SloTables,
     ModelRemoval,
     Store,
 ):
@@ -273,7 +275,8 @@ class DuckDBStore(
                 + SIGNAL_DDL
                 + SCORE_DDL
                 + ANNOTATION_DDL
-                + EVAL_DDL,
+                + EVAL_DDL
+                + SLO_DDL,
                 where=self.path,
             )
             seq, rows = _commit_counters(self._wcon)
@@ -962,6 +965,7 @@ class DuckDBStore(
             _all(con, "DELETE FROM span_logs WHERE time < ?", [cutoff])
             _all(con, "DELETE FROM llm_metrics WHERE time < ?", [cutoff])
             _all(con, "DELETE FROM scores WHERE ts < ?", [cutoff])
+            _all(con, "DELETE FROM probe_results WHERE ts < ?", [cutoff])
             return deleted
 
         result: int = self._call(fn)

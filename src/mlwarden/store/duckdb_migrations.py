@@ -73,10 +73,20 @@ def _incident_versions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE incidents ADD COLUMN IF NOT EXISTS version BIGINT DEFAULT 0")
 
 
+def _slo_tables(con: duckdb.DuckDBPyConnection) -> None:
+    from mlwarden.store.duckdb_slo import SLO_DDL
+
+    for ddl in SLO_DDL:
+        con.execute(ddl)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "late events: monitor_suites.events_seen_until", _events_seen_until),
     Migration(3, "incidents of files made before incidents existed", _real_incidents),
     Migration(4, "incident versions for compare-and-set: incidents.version", _incident_versions),
+    Migration(
+        5, "synthetic probes, their results and SLOs: probes, probe_results, slo_specs", _slo_tables
+    ),
 )
 #: The layout this mlwarden writes.
 CURRENT = MIGRATIONS[-1].version

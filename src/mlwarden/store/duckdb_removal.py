@@ -30,6 +30,9 @@ _BY_NAME = (
     "monitor_suites",
     "incidents",
     "annotations",
+    "probes",
+    "probe_results",
+    "slo_specs",
 )
 #: Tables keyed by the model's uid (its hourly roll-ups and their bookkeeping).
 _BY_UID = ("rollup_state", "rollup_ops", "rollup_latency", "rollup_features", "rollup_labels")

@@ -28,6 +28,7 @@ from mlwarden.server.ui import (
     pages_sample,
     pages_search,
     pages_security,
+    pages_slos,
 )
 from mlwarden.server.ui.routing import STATIC_DIR
 from mlwarden.server.ui.warm import prepare, warm
@@ -47,6 +48,7 @@ for _pages in (
     pages_quarantine,
     pages_search,
     pages_security,
+    pages_slos,
     pages_feedback,
     pages_annotations,
     pages_llm_sessions,
