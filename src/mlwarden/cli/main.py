@@ -170,6 +170,27 @@ def serve(
         list[str] | None,
         typer.Option(help="A header of each OTLP metrics push, NAME=VALUE (repeatable)."),
     ] = None,
+    mlflow_tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow tracking server that models registered from it get their monitor "
+            "results (metrics) and incident status (tags) back on; off if unset.",
+            envvar="MLWARDEN_MLFLOW_TRACKING_URI",
+            show_envvar=True,
+        ),
+    ] = None,
+    mlflow_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Token of that MLflow server (Authorization: Bearer).",
+            envvar="MLWARDEN_MLFLOW_TOKEN",
+            show_envvar=True,
+            show_default=False,
+        ),
+    ] = None,
+    mlflow_sync_every: Annotated[
+        float, typer.Option(help="Seconds between two passes of the MLflow job.")
+    ] = 60.0,
 ) -> None:
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR.
 
@@ -209,6 +230,9 @@ def serve(
         otlp_metrics_endpoint=otlp_metrics_endpoint,
         otlp_metrics_interval_s=otlp_metrics_interval,
         otlp_metrics_headers=_headers(otlp_metrics_header or [], "--otlp-metrics-header"),
+        mlflow_tracking_uri=mlflow_tracking_uri,
+        mlflow_token=mlflow_token,
+        mlflow_sync_every_s=mlflow_sync_every,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)

@@ -90,7 +90,10 @@ def register_from_mlflow(
     check_name(name, "model name (--name)")
     if target is None and dataset is not None and dataset.get("targets") in table.column_names:
         target = dataset["targets"]
-    spec, notes = spec_of(model, table, name=name, task=task, target=target)
+    prediction = (dataset or {}).get("predictions")
+    if prediction not in table.column_names:
+        prediction = None
+    spec, notes = spec_of(model, table, name=name, task=task, target=target, prediction=prediction)
     if segments or sensitive:
         spec = ModelSpec.model_validate(
             {**spec.model_dump(), "segments": segments or [], "sensitive": sensitive or []}

@@ -10,8 +10,10 @@ validation) dataset into the reference.
   regressor, unless the target's values or ``--task`` say otherwise).
 * The reference is the dataset the run logged with ``mlflow.log_input`` (context ``training``
   first, then ``validation``/``eval``), read where MLflow says it lives: a local file, or an
-  ``mlflow-artifacts:`` artifact through the tracking server; the dataset's ``targets`` (when
-  it names one) is the target column.
+  ``mlflow-artifacts:`` artifact through the tracking server. The target: ``--target``, else
+  the dataset input's tag ``targets`` (the tracking server keeps no ``targets`` of a pandas
+  dataset: ``mlflow.log_input(ds, context="training", tags={"targets": "churned"})``), else
+  the dataset's one column that is not a signature input.
 """
 
 from __future__ import annotations
@@ -218,8 +220,8 @@ def resolve(client: MlflowRest, ref: ModelRef) -> MlflowModel:
                     "name": ds.get("name", ""),
                     "source_type": ds.get("source_type", ""),
                     "source": ds.get("source", ""),
-                    "targets": _role(ds, "targets"),
-                    "predictions": _role(ds, "predictions"),
+                    "targets": tags.get("targets") or _role(ds, "targets"),
+                    "predictions": tags.get("predictions") or _role(ds, "predictions"),
                 }
             )
     aliases = tuple(str(a) for a in (mv or {}).get("aliases") or [])
@@ -250,12 +252,27 @@ def _role(ds: dict[str, Any], key: str) -> str | None:
     return t if isinstance(t, str) and t else None
 
 
+def _output_type(out: dict[str, Any]) -> str | None:
+    """A signature output's column type; a tensor's by its dtype (``int64``: ``long``)."""
+    if out.get("type") != "tensor":
+        return str(out["type"]) if out.get("type") else None
+    dtype = str((out.get("tensor-spec") or {}).get("dtype", ""))
+    if dtype.startswith(("int", "uint")):
+        return "long"
+    if dtype.startswith("float"):
+        return "double"
+    return {"bool": "boolean", "object": "string", "str": "string"}.get(dtype)
+
+
 def pick_dataset(model: MlflowModel) -> dict[str, Any] | None:
-    """The reference dataset: the first by :data:`CONTEXTS`, else the first logged."""
-    for ctx in CONTEXTS:
-        for d in model.datasets:
-            if d["context"] == ctx:
-                return d
+    """The reference dataset: one that names its prediction column (its rows were scored, so
+    performance monitors can be fitted) before one that does not; then by :data:`CONTEXTS`,
+    else the first logged."""
+    for scored in (True, False):
+        for ctx in CONTEXTS:
+            for d in model.datasets:
+                if d["context"] == ctx and bool(d.get("predictions")) == scored:
+                    return d
     return model.datasets[0] if model.datasets else None
 
 
@@ -318,6 +335,7 @@ def spec_of(
     name: str,
     task: str | None = None,
     target: str | None = None,
+    prediction: str | None = None,
 ) -> tuple[ModelSpec, list[str]]:
     """The spec: features and their kinds from the signature's inputs, the prediction from its
     first output, task and classes from the target's (or output's) values; notes on how."""
@@ -338,10 +356,16 @@ def spec_of(
             f"are {reference.column_names}."
         )
     out = model.signature.outputs[0] if model.signature.outputs else {}
-    pred = str(out["name"]) if out.get("name") in reference.column_names else None
-    if task is None and target is None and pred is None and out.get("type"):
-        task = Task.BINARY.value if out.get("type") in _CLASS_OUTPUTS else Task.REGRESSION.value
-        notes.append(f"Task: {task!r} (from the signature's {out.get('type')} output).")
+    out_type = _output_type(out)
+    pred = prediction or (str(out["name"]) if out.get("name") in reference.column_names else None)
+    if target is None:  # a training set is the inputs and the label: the one column left
+        rest = [c for c in reference.column_names if c not in kinds and c != pred]
+        if len(rest) == 1:
+            target = rest[0]
+            notes.append(f"Target: column {target!r} (the dataset's one non-input column).")
+    if task is None and target is None and pred is None and out_type:
+        task = Task.BINARY.value if out_type in _CLASS_OUTPUTS else Task.REGRESSION.value
+        notes.append(f"Task: {task!r} (from the signature's {out_type} output).")
     inf = infer_spec(
         reference,
         name=name,

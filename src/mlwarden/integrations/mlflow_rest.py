@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Self
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
@@ -253,13 +254,15 @@ class MlflowRest:
         """An artifact's bytes by its ``mlflow-artifacts:`` URI (served by the tracking server's
         artifact proxy, ``mlflow server`` with ``--serve-artifacts``, its default)."""
         parts = urlsplit(uri)
+        if parts.scheme in ("", "file"):  # a server writing to a local artifact root
+            return _local_artifact(uri, unquote(parts.path))
         if parts.scheme != "mlflow-artifacts":
             raise MlwardenError(
                 expected(
                     "artifact URI",
                     uri,
-                    "be an mlflow-artifacts: URI (proxied by the tracking server); save the "
-                    "file and pass it to mlwarden instead",
+                    "be an mlflow-artifacts: URI (proxied by the tracking server) or a local "
+                    "path; save the file and pass it to mlwarden instead",
                     parts.scheme,
                 )
             )
@@ -288,3 +291,18 @@ class MlflowRest:
             raise TransportError(
                 f"Cannot read the artifact {uri!r} from {self.tracking_uri} ({type(exc).__name__})."
             ) from exc
+
+
+def _local_artifact(uri: str, path: str) -> bytes:
+    """An artifact under a local artifact root (``mlflow server --default-artifact-root DIR``
+    without the proxy): readable where the tracking server's disk is."""
+    p = Path(path)
+    if not p.is_file():
+        raise NotFoundError(
+            f"The artifact {uri!r} is a local path that is not here; run mlwarden where the "
+            "tracking server's artifact store is, or serve artifacts through the tracking "
+            "server (mlflow server --serve-artifacts --artifacts-destination DIR)."
+        )
+    if p.stat().st_size > MAX_ARTIFACT_BYTES:
+        raise MlwardenError(f"The artifact {uri!r} is over {MAX_ARTIFACT_BYTES >> 20} MiB.")
+    return p.read_bytes()
