@@ -55,11 +55,17 @@ inputs = train[["age", "tenure", "plan"]]
 signature = infer_signature(inputs, model.predict(None, inputs))
 with mlflow.start_run(run_name="train-churn") as run:
     mlflow.log_artifact(str(path), artifact_path="data")
-    dataset = mlflow.data.from_pandas(train, source=str(path), targets="churned", name="churn-train")
+    dataset = mlflow.data.from_pandas(
+        train, source=str(path), targets="churned", name="churn-train"
+    )
     mlflow.log_input(dataset, context="training", tags={"targets": "churned"})
     mlflow.log_metric("train_accuracy", float(clf.score(X, train["churned"])))
     info = mlflow.pyfunc.log_model(
-        name="model", python_model=model, signature=signature, registered_model_name=name
+        name="model",
+        python_model=model,
+        signature=signature,
+        registered_model_name=name,
+        pip_requirements=["scikit-learn", "pandas"],  # not inferred: that runs the model again
     )
 client = MlflowClient()
 version = str(info.registered_model_version)
