@@ -130,3 +130,18 @@ def test_reregistering_keeps_a_reference_upload_working(http: httpx.Client) -> N
     assert r.status_code == 201, r.text
     r = http.post(f"/v1/models/{MODEL}/versions", json={"version": "v3", "run_url": MLFLOW})
     assert r.status_code == 201 and r.json()["run_url"] == MLFLOW
+
+
+def test_the_sdk_links_a_version(
+    http: httpx.Client, srv: ServerProcess, incident: dict[str, Any], tmp_path: Path
+) -> None:
+    import mlwarden
+
+    monitor = mlwarden.init(model=MODEL, version="v9", url=srv.url, spool_dir=tmp_path)
+    try:
+        assert monitor.link_version(run_url=WANDB, aliases=["challenger"])
+        assert not monitor.link_version(run_url="ftp://x/y")  # refused before sending
+    finally:
+        monitor.close()
+    v = _version(http, MODEL, "v9")
+    assert (v["run_url"], v["aliases"]) == (WANDB, ["challenger"])

@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from mlwarden.errors import expected
-from mlwarden.schema.spec import NAME_RE
+from mlwarden.schema.spec import NAME_RE, check_name
 
 __all__ = [
     "ALIASES_KEY",
+    "VersionLink",
     "MLFLOW_KEY",
     "RESERVED_PREFIX",
     "RUN_URL_KEY",
@@ -206,3 +208,35 @@ def alias_versions(versions: Iterable[_Version]) -> dict[str, str]:
         for a in aliases_of(v.metadata):
             out[a] = v.version
     return out
+
+
+@dataclass(frozen=True)
+class VersionLink:
+    """A version's run link and aliases as the SDK sends them (``monitor.link_version``):
+    validated when made, so a bad URL is refused before anything is sent.
+
+    Examples
+    --------
+    >>> VersionLink("v2", run_url="https://wandb.ai/acme/churn/runs/1x2y").body()["run_url"]
+    'https://wandb.ai/acme/churn/runs/1x2y'
+    """
+
+    version: str
+    run_url: str | None = None
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.version, "version name")
+        if self.run_url is not None:
+            check_run_url(self.run_url)
+        object.__setattr__(self, "aliases", check_aliases(self.aliases))
+
+    def body(self) -> dict[str, Any]:
+        """The ``POST /v1/models/{model}/versions`` body."""
+        return {
+            "version": self.version,
+            "description": self.description,
+            "run_url": self.run_url,
+            "aliases": list(self.aliases),
+        }
