@@ -167,8 +167,13 @@ def user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_url_of(metadata: Mapping[str, Any]) -> str | None:
+    """The run link, if it is a valid one (metadata written around the API is not trusted:
+    pages put it in an ``href``)."""
     v = metadata.get(RUN_URL_KEY)
-    return v if isinstance(v, str) else None
+    try:
+        return check_run_url(v) if isinstance(v, str) else None
+    except ValueError:
+        return None
 
 
 def aliases_of(metadata: Mapping[str, Any]) -> tuple[str, ...]:

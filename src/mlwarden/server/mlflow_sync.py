@@ -92,7 +92,6 @@ class MlflowSync:
         self.every = every
         self.base_url = base_url
         self.timeout = timeout
-        self.runs_: dict[tuple[str, str, str], str] = {}
         self.tags_: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
