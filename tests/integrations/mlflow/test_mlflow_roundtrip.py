@@ -282,3 +282,26 @@ def test_register_a_runs_model(mw: ServerProcess, mlflow_url: str, logged: dict[
     assert logged["run_id"] in v["run_url"]
     spec = httpx.get(f"{mw.url}/v1/models/churn-run").json()["spec"]
     assert [f["name"] for f in spec["features"]] == ["age", "tenure", "plan"]
+
+
+def test_an_alias_that_moved(
+    registered: str, mw: ServerProcess, mlflow_url: str, tmp_path: Path
+) -> None:
+    """A second version takes the alias in MLflow: registered again by alias, mlwarden moves
+    it too, and the MLflow job reports to the version that now serves."""
+    second = _driver("log_model.py", mlflow_url, str(tmp_path), NAME, ALIAS)
+    _cli(
+        "models", "register", "--from-mlflow", f"models:/{NAME}@{ALIAS}", "--url", mw.url,
+        "--tracking-uri", mlflow_url, env={},
+    )  # fmt: skip
+    versions = {v["version"]: v for v in httpx.get(f"{mw.url}/v1/models/{NAME}/versions").json()}
+    first = next(v for v in versions if v != second["version"])
+    assert versions[second["version"]]["aliases"] == [ALIAS]
+    assert versions[first]["aliases"] == []
+    tags = _until(
+        "the new version's monitoring run",
+        lambda: (
+            (t := _version_tags(mlflow_url, second["version"])).get("mlwarden.monitoring_run") and t
+        ),
+    )
+    assert tags["mlwarden.status"] == "ok"
