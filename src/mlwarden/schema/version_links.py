@@ -33,6 +33,7 @@ __all__ = [
     "VersionLink",
     "MLFLOW_KEY",
     "RESERVED_PREFIX",
+    "RUN_URL_RE",
     "RUN_URL_KEY",
     "alias_versions",
     "aliases_of",
@@ -54,7 +55,12 @@ ALIASES_KEY = "mlwarden.aliases"
 MLFLOW_KEY = "mlwarden.mlflow"
 
 MAX_URL = 2048
-_URL_CHARS = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces (percent-encode others)
+#: ``http(s)://[user@]host[:port][/?#rest]``, printable ASCII without spaces (percent-encode
+#: others); the OpenAPI document states the same pattern.
+RUN_URL_RE = re.compile(
+    r"^https?://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
+    r"(?:[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#][\x21-\x7e]*)?$"
+)
 
 
 def check_run_url(url: str) -> str:
@@ -69,13 +75,7 @@ def check_run_url(url: str) -> str:
     ...
     ValueError: The 'run_url' field must be an http:// or https:// URL with a host, of at most 2048 printable characters. Got 'javascript:alert(1)' instead.
     """  # noqa: E501
-    parts = urlsplit(url) if isinstance(url, str) and _URL_CHARS.match(url) else None
-    if (
-        parts is None
-        or len(url) > MAX_URL
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-    ):
+    if not isinstance(url, str) or len(url) > MAX_URL or not RUN_URL_RE.match(url):
         raise ValueError(
             expected(
                 "field",

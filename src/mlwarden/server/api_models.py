@@ -78,16 +78,36 @@ class VersionIn(BaseModel):
     # the validator below words the error; the schema states the same rule
     version: Annotated[str, WithJsonSchema({"type": "string", "pattern": NAME_RE.pattern})]
     description: str = ""
-    metadata: dict[str, Any] = Field(
+    # the validators below word the errors; the schema states the same rules
+    metadata: Annotated[
+        dict[str, Any],
+        WithJsonSchema({"type": "object", "propertyNames": {"not": {"pattern": r"^mlwarden\."}}}),
+    ] = Field(
         default_factory=dict, description="Anything of yours (keys 'mlwarden.*' are reserved)."
     )
-    run_url: str | None = Field(
+    run_url: Annotated[
+        str | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {
+                        "type": "string",
+                        "pattern": links.RUN_URL_RE.pattern,
+                        "maxLength": links.MAX_URL,
+                    },
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = Field(
         default=None,
-        max_length=links.MAX_URL,
         description="The experiment run the version came from (an MLflow or W&B run's URL); "
         "incidents and the compare page link to it.",
     )
-    aliases: list[str] = Field(
+    aliases: Annotated[
+        list[str],
+        WithJsonSchema({"type": "array", "items": {"type": "string", "pattern": NAME_RE.pattern}}),
+    ] = Field(
         default_factory=list,
         description="Registry aliases of the version (e.g. 'champion', 'challenger').",
     )
