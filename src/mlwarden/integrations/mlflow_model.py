@@ -162,7 +162,7 @@ def _model_dir(
     client: MlflowRest, source: str, run: dict[str, Any] | None, path: str | None
 ) -> str:
     """The artifact URI of the model's directory (the one holding its MLmodel file)."""
-    if source.startswith("models:/m-") or source.startswith("models:/"):
+    if source.startswith("models:/m-"):  # an MLflow 3 logged model
         model_id = source.removeprefix("models:/")
         info = client.logged_model(model_id).get("info", {})
         return str(info["artifact_uri"])
@@ -199,7 +199,7 @@ def resolve(client: MlflowRest, ref: ModelRef) -> MlflowModel:
         assert run is not None and ref.path is not None  # a runs:/ URI
         source = _run_model_source(client, run, ref.path)
     model_dir = _model_dir(client, source, run, ref.path)
-    where = mv and f"{ref.name}/{mv['version']}" or ref.uri
+    where = f"{ref.name}/{mv['version']}" if mv is not None else ref.uri
     try:
         mlmodel = client.artifact(f"{model_dir.rstrip('/')}/MLmodel")
     except NotFoundError as exc:
@@ -359,7 +359,8 @@ def spec_of(
     out_type = _output_type(out)
     pred = prediction or (str(out["name"]) if out.get("name") in reference.column_names else None)
     if target is None:  # a training set is the inputs and the label: the one column left
-        rest = [c for c in reference.column_names if c not in kinds and c != pred]
+        inputs = {str(c["name"]) for c in model.signature.inputs}
+        rest = [c for c in reference.column_names if c not in inputs and c != pred]
         if len(rest) == 1:
             target = rest[0]
             notes.append(f"Target: column {target!r} (the dataset's one non-input column).")
@@ -374,6 +375,12 @@ def spec_of(
         prediction=pred,
         features=list(kinds),
         kinds=dict(kinds),
+        # inputs of no column type are no target either
+        exclude=[
+            str(c["name"])
+            for c in model.signature.inputs
+            if c["name"] not in kinds and c["name"] in reference.column_names
+        ],
     )
     notes.extend(inf.notes)
     spec = inf.spec
