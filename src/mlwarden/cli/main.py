@@ -508,6 +508,7 @@ def models_register(
         )
     params: dict[str, object] = {
         "create": "true",
+        "task": task,
         "target": target,
         "prediction": prediction,
         "score": score,
