@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit browser promtools bench clean openai1 interop interop-bg
+.PHONY: install demo test lint typecheck unit browser promtools bench clean openai1 interop interop-bg \
+	mlflow mlflow-bg
 
 # The oldest supported openai (1.x), beside the newest in the venv: the SDK's wrapper is tested
 # against both (tests/llm/test_llm_sdk_safety.py). Its other dependencies are the venv's.
@@ -82,10 +83,31 @@ interop-bg:
 	    rm -f $(INTEROP)/.building ) & \
 	fi
 
+# A real MLflow tracking server and client for the MLflow round-trip test
+# (tests/integrations/mlflow/), in a venv of its own: mlflow pins an older pyarrow than ours and
+# brings many packages, and mlwarden only speaks MLflow's REST API. Built in the background by
+# `make test` like the interop venv (the test waits on .building, reports .failed and build.log).
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_REQ := tests/integrations/mlflow/requirements.txt
+
+$(MLFLOW_VENV)/.installed: $(MLFLOW_REQ)
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet -r $(MLFLOW_REQ)
+	touch $@
+
+mlflow: $(MLFLOW_VENV)/.installed
+
+mlflow-bg:
+	@if [ ! -f $(MLFLOW_VENV)/.installed ]; then \
+	  mkdir -p $(MLFLOW_VENV) && rm -f $(MLFLOW_VENV)/.failed && touch $(MLFLOW_VENV)/.building && \
+	  ( $(MAKE) --no-print-directory mlflow > $(MLFLOW_VENV)/build.log 2>&1 || touch $(MLFLOW_VENV)/.failed; \
+	    rm -f $(MLFLOW_VENV)/.building ) & \
+	fi
+
 unit: $(STAMP) browser promtools openai1
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: interop-bg lint typecheck unit
+test: interop-bg mlflow-bg lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
@@ -94,4 +116,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/sdk.py
 
 clean:
-	rm -rf $(VENV) $(OPENAI1) $(INTEROP) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OPENAI1) $(INTEROP) $(MLFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -173,6 +173,27 @@ def serve(
         list[str] | None,
         typer.Option(help="A header of each OTLP metrics push, NAME=VALUE (repeatable)."),
     ] = None,
+    mlflow_tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow tracking server that models registered from it get their monitor "
+            "results (metrics) and incident status (tags) back on; off if unset.",
+            envvar="MLWARDEN_MLFLOW_TRACKING_URI",
+            show_envvar=True,
+        ),
+    ] = None,
+    mlflow_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Token of that MLflow server (Authorization: Bearer).",
+            envvar="MLWARDEN_MLFLOW_TOKEN",
+            show_envvar=True,
+            show_default=False,
+        ),
+    ] = None,
+    mlflow_sync_every: Annotated[
+        float, typer.Option(help="Seconds between two passes of the MLflow job.")
+    ] = 60.0,
 ) -> None:
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR.
 
@@ -212,6 +233,9 @@ def serve(
         otlp_metrics_endpoint=otlp_metrics_endpoint,
         otlp_metrics_interval_s=otlp_metrics_interval,
         otlp_metrics_headers=_headers(otlp_metrics_header or [], "--otlp-metrics-header"),
+        mlflow_tracking_uri=mlflow_tracking_uri,
+        mlflow_token=mlflow_token,
+        mlflow_sync_every_s=mlflow_sync_every,
     )
     err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
     run(settings, log_level=log_level)
@@ -371,8 +395,17 @@ def models_inspect(name: str, url: Url = None, api_key: ApiKey = None) -> None:
 
 @models_app.command("register")
 def models_register(
-    reference: Annotated[Path, typer.Argument(help="Reference data: Parquet, CSV or Arrow file.")],
-    name: Annotated[str, typer.Option("--name", "-n", help="Model name.")],
+    reference: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Reference data: Parquet, CSV or Arrow file (with --from-mlflow: instead of "
+            "the run's logged dataset)."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", "-n", help="Model name (--from-mlflow: the registered name)."),
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Target column.")] = None,
     prediction: Annotated[str | None, typer.Option(help="Prediction column.")] = None,
     score: Annotated[str | None, typer.Option(help="Score column.")] = None,
@@ -394,14 +427,75 @@ def models_register(
             help="Set the monitors up from this reference (new model, changed spec, or none yet).",
         ),
     ] = True,
+    from_mlflow: Annotated[
+        str | None,
+        typer.Option(
+            "--from-mlflow",
+            help="Register from MLflow: models:/NAME/VERSION, models:/NAME@ALIAS or "
+            "runs:/RUN_ID/PATH (signature: the spec; logged dataset: the reference).",
+            show_default=False,
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow tracking server URL \\[env MLFLOW_TRACKING_URI].",
+            envvar="MLFLOW_TRACKING_URI",
+            show_envvar=False,
+            show_default=False,
+        ),
+    ] = None,
+    mlflow_token: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow token \\[env MLFLOW_TRACKING_TOKEN].",
+            envvar="MLFLOW_TRACKING_TOKEN",
+            show_envvar=False,
+            show_default=False,
+        ),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="binary, multiclass or regression (default: inferred).")
+    ] = None,
+    run_url: Annotated[
+        str | None,
+        typer.Option(help="URL of the experiment run (MLflow, W&B) the version came from."),
+    ] = None,
     url: Url = None,
     api_key: ApiKey = None,
 ) -> None:
     """Register a model from its reference data (spec inferred: target, prediction, score and
     features) and upload the reference; the monitors are set up from it. Registering again
-    with other options changes the spec only with --update."""
+    with other options changes the spec only with --update. With --from-mlflow, from MLflow's
+    registry: see docs/integrations/mlflow.md."""
     from mlwarden.cli.client import ApiClient
 
+    if from_mlflow is not None:
+        _register_from_mlflow(
+            from_mlflow,
+            tracking_uri=tracking_uri,
+            token=mlflow_token,
+            name=name,
+            version=version,
+            reference=reference,
+            task=task,
+            target=target,
+            segments=segment,
+            sensitive=sensitive,
+            run_url=run_url,
+            update=update,
+            monitors=monitors,
+            url=url,
+            api_key=api_key,
+        )
+        return
+    if reference is None or name is None:
+        raise MlwardenError(
+            "Register a model from a reference file (mlwarden models register FILE --name "
+            "NAME) or from MLflow (--from-mlflow models:/NAME/VERSION)."
+        )
+    if run_url is not None and version is None:
+        raise MlwardenError("--run-url links a version to its run: say which with --version.")
     if not reference.exists():
         raise MlwardenError(f"The reference file {str(reference)!r} does not exist.")
     suffix = reference.suffix.lower()
@@ -417,6 +511,7 @@ def models_register(
         )
     params: dict[str, object] = {
         "create": "true",
+        "task": task,
         "target": target,
         "prediction": prediction,
         "score": score,
@@ -450,6 +545,58 @@ def models_register(
         out.print(
             f"Set up {r['monitors']} monitors from it; they evaluate as events arrive "
             f"(mlwarden monitors show {name}).",
+            highlight=False,
+        )
+    if run_url is not None and version is not None:
+        with ApiClient(url, api_key=api_key) as c:
+            c.request(
+                "POST", f"/v1/models/{name}/versions", json=_version_body(c, name, version, run_url)
+            )
+        out.print(f"Version {version!r} links to its run: {run_url}", highlight=False)
+
+
+def _version_body(c: Any, name: str, version: str, run_url: str) -> dict[str, Any]:
+    """A version's stored fields with its run link set (the rest kept)."""
+    have: dict[str, Any] = next(
+        (v for v in c.request("GET", f"/v1/models/{name}/versions") if v["version"] == version), {}
+    )
+    return {
+        "version": version,
+        "description": have.get("description", ""),
+        "metadata": have.get("metadata", {}),
+        "aliases": have.get("aliases", []),
+        "mlflow": have.get("mlflow"),
+        "run_url": run_url,
+    }
+
+
+def _register_from_mlflow(
+    uri: str, *, tracking_uri: str | None, url: str | None, api_key: str | None, **kw: Any
+) -> None:
+    from mlwarden.cli.client import ApiClient
+    from mlwarden.cli.mlflow_register import register_from_mlflow
+
+    if not tracking_uri:
+        raise MlwardenError(
+            "Say where MLflow's tracking server is: --tracking-uri http://HOST:5000 or "
+            "MLFLOW_TRACKING_URI."
+        )
+    with ApiClient(url, api_key=api_key) as c:
+        r = register_from_mlflow(c, uri, tracking_uri=tracking_uri, **kw)
+    for note in r.notes:
+        err.print(f"  {note}", highlight=False, markup=False)
+    aliases = f" (aliases: {', '.join(r.aliases)})" if r.aliases else ""
+    out.print(
+        f"Registered {r.model!r} version {r.version!r}{aliases} from {uri}: reference of "
+        f"{r.rows:,} rows stored (id {r.reference_id}).",
+        highlight=False,
+    )
+    if r.run_url:
+        out.print(f"Run: {r.run_url}", highlight=False)
+    if r.monitors is not None:
+        out.print(
+            f"Set up {r.monitors} monitors from it; they evaluate as events arrive "
+            f"(mlwarden monitors show {r.model}).",
             highlight=False,
         )
 

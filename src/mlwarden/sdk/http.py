@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from mlwarden.schema.annotation import AnnotationIn
 from mlwarden.schema.spec import ModelSpec
+from mlwarden.schema.version_links import VersionLink
 from mlwarden.sdk.transport import Outcome, Result, Transport
 
 if TYPE_CHECKING:
@@ -116,6 +117,15 @@ class HTTPTransport(Transport):
                 content=annotation.model_dump_json(exclude_none=True),
                 headers={"content-type": "application/json"},
             )
+        except httpx.HTTPError as exc:
+            return Outcome(Result.RETRY, reason=f"{type(exc).__name__} from {self.url}")
+        return _outcome(r.status_code, _json(r), r.headers.get("retry-after"), 1)
+
+    def link_version(self, model: str, link: VersionLink) -> Outcome:
+        import httpx
+
+        try:  # needs an admin key: the version's record is the model's registry
+            r = self._http().post(f"/v1/models/{model}/versions", json=link.body())
         except httpx.HTTPError as exc:
             return Outcome(Result.RETRY, reason=f"{type(exc).__name__} from {self.url}")
         return _outcome(r.status_code, _json(r), r.headers.get("retry-after"), 1)

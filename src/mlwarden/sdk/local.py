@@ -19,6 +19,7 @@ from mlwarden.errors import ConflictError, MlwardenError, NotFoundError, Storage
 from mlwarden.schema.annotation import AnnotationIn
 from mlwarden.schema.batch import validate_actuals_table, validate_table
 from mlwarden.schema.spec import ModelSpec
+from mlwarden.schema.version_links import VersionLink
 from mlwarden.sdk.transport import Outcome, Result, Transport
 
 if TYPE_CHECKING:
@@ -103,6 +104,22 @@ class LocalTransport(Transport):
     def annotate(self, model: str, annotation: AnnotationIn) -> Outcome:
         try:
             self.store().put_annotation(self.project, model, annotation)
+        except NotFoundError as exc:
+            return Outcome(Result.MISSING_MODEL, reason=str(exc))
+        except StorageError as exc:
+            return Outcome(Result.RETRY, reason=str(exc))
+        except MlwardenError as exc:
+            return Outcome(Result.FAILED, reason=f"{type(exc).__name__}: {exc}")
+        return Outcome(Result.OK, accepted=1)
+
+    def link_version(self, model: str, link: VersionLink) -> Outcome:
+        from mlwarden.schema.version_links import with_links
+
+        meta = with_links({}, run_url=link.run_url, aliases=link.aliases)
+        try:
+            self.store().create_version(
+                self.project, model, link.version, description=link.description, metadata=meta
+            )
         except NotFoundError as exc:
             return Outcome(Result.MISSING_MODEL, reason=str(exc))
         except StorageError as exc:

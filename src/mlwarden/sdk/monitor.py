@@ -11,6 +11,7 @@ event is dropped and counted.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import tempfile
 import threading
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from mlwarden.errors import ConfigError, ValidationError, expected
 from mlwarden.schema.spec import ModelSpec, Task, check_name
+from mlwarden.schema.version_links import VersionLink
 from mlwarden.sdk import lifecycle
 from mlwarden.sdk.annotate import send_annotation
 from mlwarden.sdk.columns import EventItem, batch_table
@@ -32,11 +34,14 @@ from mlwarden.sdk.delivery import MonitorStats
 from mlwarden.sdk.ids import EventIds
 from mlwarden.sdk.pipeline import Pipeline
 from mlwarden.sdk.spool import Spool
-from mlwarden.sdk.transport import Transport
+from mlwarden.sdk.transport import Result, Transport
 
 __all__ = ["Monitor", "default_spool_dir"]
 
 _now = time.time
+
+
+log = logging.getLogger("mlwarden.sdk")
 
 
 def default_spool_dir() -> Path:
@@ -352,6 +357,58 @@ class Monitor:
         return send_annotation(
             self.transport, self.model, text, kind=kind, at=at, end=end, author=author
         )
+
+    def link_version(
+        self,
+        version: str | None = None,
+        *,
+        run_url: str | None = None,
+        aliases: Sequence[str] = (),
+        description: str = "",
+    ) -> bool:
+        """Record ``version`` (default: this monitor's) with the experiment run it came from
+        (an MLflow or W&B run URL) and its aliases; the incident and compare pages link to the
+        run. Sent at once (an ``admin`` key); never raises: False when it was not stored (the
+        reason is logged).
+
+        Examples
+        --------
+        >>> import mlwarden
+        >>> memory = mlwarden.InMemoryTransport()
+        >>> monitor = mlwarden.init(model="churn", version="v2", transport=memory)
+        >>> monitor.link_version(run_url="https://wandb.ai/acme/churn/runs/1x2y")
+        True
+        >>> monitor.link_version(run_url="not a url")  # logged, not raised
+        False
+        >>> [(m, v.version, v.run_url) for m, v in memory.versions]
+        [('churn', 'v2', 'https://wandb.ai/acme/churn/runs/1x2y')]
+        >>> monitor.close()
+        """
+        name = version or self.version
+        try:
+            if name is None:
+                raise ValueError("The 'version' argument must be given (the monitor has none).")
+            link = VersionLink(
+                name, run_url=run_url, aliases=tuple(aliases), description=description
+            )
+        except ValueError as exc:
+            log.warning("mlwarden: version of %r not recorded: %s", self.model, exc)
+            return False
+        try:
+            outcome = self.transport.link_version(self.model, link)
+        except Exception:  # noqa: BLE001 - the SDK never raises into the application
+            log.exception("mlwarden: recording version %r of %r failed", name, self.model)
+            return False
+        if outcome.result is not Result.OK:
+            log.warning(
+                "mlwarden: version %r of %r not recorded by %s: %s",
+                name,
+                self.model,
+                self.transport.describe(),
+                outcome.reason or outcome.result.value,
+            )
+            return False
+        return True
 
     # -- control -------------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from mlwarden.schema.annotation import AnnotationIn
 from mlwarden.schema.spec import ModelSpec
+from mlwarden.schema.version_links import VersionLink
 
 __all__ = ["InMemoryTransport", "Outcome", "Result", "Transport"]
 
@@ -69,6 +70,10 @@ class Transport(ABC):
         """Store an annotation (a deploy, a note) of ``model`` on the receiver."""
         return Outcome(Result.FAILED, reason=f"{type(self).__name__} cannot store annotations")
 
+    def link_version(self, model: str, link: VersionLink) -> Outcome:
+        """Record a version of ``model`` with its experiment run link and aliases."""
+        return Outcome(Result.FAILED, reason=f"{type(self).__name__} cannot record versions")
+
     def model_names(self) -> list[str] | None:
         """The models the receiver has, to check a name at start-up; None when it cannot say
         (unreachable, not allowed to list, or no registry)."""
@@ -106,6 +111,7 @@ class InMemoryTransport(Transport):
         self.actuals: list[tuple[str, pa.Table]] = []
         self.models: dict[str, ModelSpec] = {}
         self.annotations: list[tuple[str, AnnotationIn]] = []
+        self.versions: list[tuple[str, VersionLink]] = []
         self._lock = threading.Lock()
 
     def send_events(self, model: str, table: pa.Table) -> Outcome:
@@ -126,6 +132,11 @@ class InMemoryTransport(Transport):
     def annotate(self, model: str, annotation: AnnotationIn) -> Outcome:
         with self._lock:
             self.annotations.append((model, annotation))
+        return Outcome(Result.OK, accepted=1)
+
+    def link_version(self, model: str, link: VersionLink) -> Outcome:
+        with self._lock:
+            self.versions.append((model, link))
         return Outcome(Result.OK, accepted=1)
 
     def events_table(self, model: str) -> pa.Table:

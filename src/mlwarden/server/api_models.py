@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
 
+from mlwarden.schema import version_links as links
 from mlwarden.schema.spec import NAME_RE, Feature, ModelSpec, check_name
 from mlwarden.store.base import ModelRecord, ReferenceRecord, VersionRecord
 
 __all__ = [
     "HealthOut",
+    "MlflowSource",
     "UTCDateTime",
     "utc",
     "IngestOut",
@@ -62,16 +64,83 @@ class ModelOut(BaseModel):
         )
 
 
+class MlflowSource(BaseModel):
+    """The MLflow registry version a model version mirrors (``--from-mlflow``): the server's
+    MLflow job logs monitor results to a run linked to it and tags it with open incidents."""
+
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    version: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")]
+    run_id: Annotated[str | None, Field(max_length=64)] = None
+    source: Annotated[str | None, Field(max_length=1024)] = None
+
+
 class VersionIn(BaseModel):
     # the validator below words the error; the schema states the same rule
     version: Annotated[str, WithJsonSchema({"type": "string", "pattern": NAME_RE.pattern})]
     description: str = ""
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    # the validators below word the errors; the schema states the same rules
+    metadata: Annotated[
+        dict[str, Any],
+        WithJsonSchema({"type": "object", "propertyNames": {"not": {"pattern": r"^mlwarden\."}}}),
+    ] = Field(
+        default_factory=dict, description="Anything of yours (keys 'mlwarden.*' are reserved)."
+    )
+    run_url: Annotated[
+        str | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {
+                        "type": "string",
+                        "pattern": links.RUN_URL_RE.pattern,
+                        "maxLength": links.MAX_URL,
+                    },
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = Field(
+        default=None,
+        description="The experiment run the version came from (an MLflow or W&B run's URL); "
+        "incidents and the compare page link to it.",
+    )
+    aliases: Annotated[
+        list[str],
+        WithJsonSchema({"type": "array", "items": {"type": "string", "pattern": NAME_RE.pattern}}),
+    ] = Field(
+        default_factory=list,
+        description="Registry aliases of the version (e.g. 'champion', 'challenger').",
+    )
+    mlflow: MlflowSource | None = None
 
     @field_validator("version")
     @classmethod
     def _version(cls, v: str) -> str:
         return check_name(v, "version name")
+
+    @field_validator("run_url")
+    @classmethod
+    def _run_url(cls, v: str | None) -> str | None:
+        return None if v is None else links.check_run_url(v)
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, v: list[str]) -> list[str]:
+        return list(links.check_aliases(v))
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return links.check_user_metadata(v)
+
+    def stored_metadata(self) -> dict[str, Any]:
+        """The metadata as stored: the user's, with the run link and aliases."""
+        return links.with_links(
+            self.metadata,
+            run_url=self.run_url,
+            aliases=self.aliases,
+            mlflow=None if self.mlflow is None else self.mlflow.model_dump(),
+        )
 
 
 class VersionOut(BaseModel):
@@ -80,6 +149,12 @@ class VersionOut(BaseModel):
     created_at: UTCDateTime
     description: str
     metadata: dict[str, Any]
+    run_url: str | None = Field(default=None, description="The experiment run it came from.")
+    aliases: list[str] = Field(default_factory=list, description="Its registry aliases.")
+    mlflow: dict[str, Any] | None = Field(
+        default=None,
+        description="The MLflow registry version it was registered from: name, version, run_id.",
+    )
 
     @classmethod
     def of(cls, v: VersionRecord) -> VersionOut:
@@ -88,7 +163,10 @@ class VersionOut(BaseModel):
             version=v.version,
             created_at=v.created_at,
             description=v.description,
-            metadata=v.metadata,
+            metadata=links.user_metadata(v.metadata),
+            run_url=links.run_url_of(v.metadata),
+            aliases=list(links.aliases_of(v.metadata)),
+            mlflow=links.mlflow_of(v.metadata),
         )
 
 

@@ -146,6 +146,17 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 interval_s=settings.otlp_metrics_interval_s,
                 headers=dict(settings.otlp_metrics_headers),
             ).start()
+        mlflow_job = None
+        if settings.mlflow_tracking_uri is not None:  # results back to MLflow's registry
+            from mlwarden.server.mlflow_sync import MlflowSync
+
+            mlflow_job = MlflowSync(
+                app.state.store,
+                tracking_uri=settings.mlflow_tracking_uri,
+                token=settings.mlflow_token,
+                every=settings.mlflow_sync_every_s,
+                base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+            ).start()
         scheduler = scheduler_loop(
             app.state.store,
             app.state.jobs,
@@ -166,6 +177,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 await asyncio.to_thread(pusher.stop)
             await asyncio.to_thread(judge.stop)
             await asyncio.to_thread(probes.stop)
+            if mlflow_job is not None:
+                await asyncio.to_thread(mlflow_job.stop)
             await asyncio.to_thread(app.state.jobs.stop)
             await asyncio.to_thread(app.state.evals.stop)
             warm_stop.set()

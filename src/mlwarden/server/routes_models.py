@@ -107,7 +107,11 @@ def create_version(model: str, body: VersionIn, request: Request, project: Admin
     store = store_of(request)
     return VersionOut.of(
         store.create_version(
-            project, model, body.version, description=body.description, metadata=body.metadata
+            project,
+            model,
+            body.version,
+            description=body.description,
+            metadata=body.stored_metadata(),
         )
     )
 

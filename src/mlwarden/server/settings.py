@@ -91,6 +91,12 @@ class ServerSettings:
     otlp_metrics_interval_s: float = 60.0
     #: Headers of each push (an API key of the receiving service).
     otlp_metrics_headers: tuple[tuple[str, str], ...] = ()
+    #: MLflow tracking server the results of models registered from it flow back to; None: off.
+    mlflow_tracking_uri: str | None = None
+    #: Its token (``Authorization: Bearer``), if it needs one.
+    mlflow_token: str | None = None
+    #: Seconds between two passes of the MLflow job.
+    mlflow_sync_every_s: float = 60.0
 
     def validate(self) -> ServerSettings:
         if not 0 < self.port < 65536:
@@ -116,6 +122,14 @@ class ServerSettings:
                     "be an http:// or https:// URL (the collector's base URL)",
                     self.otlp_metrics_endpoint,
                 )
+            )
+        if self.mlflow_tracking_uri is not None:
+            from mlwarden.integrations.mlflow_rest import check_tracking_uri
+
+            check_tracking_uri(self.mlflow_tracking_uri)
+        if not self.mlflow_sync_every_s > 0:
+            raise ConfigError(
+                expected("option", "mlflow-sync-every", "be > 0 (s)", self.mlflow_sync_every_s)
             )
         if not self.otlp_metrics_interval_s >= 1:
             raise ConfigError(

@@ -12,6 +12,7 @@ from mlwarden.server.ui import ops
 from mlwarden.server.ui.pages_model import model_context
 from mlwarden.server.ui.reference import reference_moments
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
+from mlwarden.server.ui.run_links import version_runs
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import Chart
 
@@ -113,6 +114,7 @@ def compare_page(model: str, request: Request, project: UIRead) -> Response:
             "summary": summary,
             "features": features,
             "labels_as_of": roll.labels_as_of,
+            "runs": version_runs(store, project, model, picked),
         },
     )
 

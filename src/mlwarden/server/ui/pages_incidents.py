@@ -20,6 +20,7 @@ from mlwarden.server.ui import incident_source
 from mlwarden.server.ui.pages_feature import feature_columns
 from mlwarden.server.ui.placement import TAB_NAMES, tabs_of_monitors
 from mlwarden.server.ui.routing import HTMLRoute, UIOperate, UIRead, form_data, render
+from mlwarden.server.ui.run_links import version_runs, versions_seen
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.tabs import current_cadence
 from mlwarden.server.ui.views import paginate
@@ -145,6 +146,8 @@ def incident_page(incident_id: str, request: Request, project: UIRead) -> Respon
         features = feature_columns(store.get_model(project, inc.model))
     except NotFoundError:  # the model was deleted since: its incidents stay
         features = {}
+    seen = versions_seen(store, project, inc.model, inc.first_window, inc.last_window + cadence)
+    runs = version_runs(store, project, inc.model, seen or None)  # else every linked version
     fired = Counter(str(m["segment"]) for m in inc.members if m.get("segment"))
     segments = [s for s, _ in fired.most_common(3)]  # the segments most of it is about
     return render(
@@ -162,6 +165,7 @@ def incident_page(incident_id: str, request: Request, project: UIRead) -> Respon
                 or ["incidents"]
             ],
             "features": features,
+            "runs": runs,
             "feature_state": ViewState(start=around.start, end=around.end),
             # the incident's windows, whole model and each segment that fired
             "sample_window": (inc.first_window, inc.last_window + cadence),
