@@ -54,7 +54,7 @@ class Registry(Generic[T]):
     Traceback (most recent call last):
     ...
     mlwarden.errors.ConfigError: Importing decimal registered no engine of kind 'decimal'; declare the module that registers it.
-    """
+    """  # noqa: E501
 
     def __init__(self, what: str) -> None:
         self.what = what

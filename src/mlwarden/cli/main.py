@@ -553,11 +553,14 @@ def init(
 ) -> None:
     """Set monitors up from a reference file: infer the schema, calibrate every threshold to the
     false-alarm budget, print the plan and write a readable YAML spec."""
+    from mlwarden.tables import arrow_without_pandas
+
+    arrow_without_pandas()  # the reference is a file: no pandas object in this process
     from mlwarden.monitors.service import plan
     from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence, slow_windows
     from mlwarden.schema.infer import infer_spec, to_arrow
 
-    with err.status("Reading the reference and calibrating thresholds..."):
+    with _one_shot(), err.status("Reading the reference and calibrating thresholds..."):
         ref = to_arrow(reference)
         inf = infer_spec(
             ref,
