@@ -6,7 +6,7 @@ from the registry), so setting up a tabular model never imports the LLM kinds an
 pattern tables. To add a kind: write its module (one class, ``@MONITORS.register``, a
 ``kind`` class attribute) and add one line ``"kind": "module"`` to :data:`KINDS` below; the
 registry refuses a declared module that does not register its kind, and
-``tests/test_monitor_registry.py`` checks every line against the classes. A kind registered
+``tests/monitors/test_registry.py`` checks every line against the classes. A kind registered
 by a plugin's own import needs no line.
 """
 
