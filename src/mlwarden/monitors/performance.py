@@ -316,7 +316,7 @@ class Performance(Monitor):
         }[self.metric]
         out = np.zeros(len(mat))
         np.divide(num, den, out=out, where=den > 0)  # zero_division=0
-        return out.tolist()  # type: ignore[no-any-return]
+        return out.tolist()
 
     def _aggregates(
         self, y: np.ndarray[Any, Any], p: np.ndarray[Any, Any], s: np.ndarray[Any, Any] | None
