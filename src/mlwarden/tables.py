@@ -6,6 +6,8 @@ its files before the monitors, the statistics and the engine are imported.
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,37 @@ import pyarrow as pa
 
 from mlwarden.errors import SchemaError, expected
 
-__all__ = ["to_arrow"]
+__all__ = ["arrow_without_pandas", "to_arrow"]
+
+
+def arrow_without_pandas() -> None:
+    """Keep pyarrow from importing pandas on its first conversion, in a process that holds no
+    pandas object (a command reading its data from files).
+
+    pyarrow imports pandas the first time it converts anything (``pa.array([1])``, a compute
+    function given a Python number) to learn whether an input could be a pandas object:
+    0.2-0.5 s of a set-up that never uses pandas. Here pyarrow's first look for pandas finds
+    none, and it remembers that; a later ``to_pandas()`` still imports pandas then. Nothing
+    is done once pandas is imported (the process may hold its objects). Call it only in
+    such a process: afterwards pyarrow no longer recognises pandas objects it is given.
+    """
+    if "pandas" in sys.modules:
+        return
+    blocker = _NoPandas()
+    sys.meta_path.insert(0, blocker)  # "import pandas" fails while pyarrow first looks
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(blocker)
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """A finder that fails the import of pandas (and only of pandas)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname == "pandas":
+            raise ModuleNotFoundError("pandas is not imported here", name=fullname)
+        return None
 
 
 def to_arrow(data: Any, *, role: str = "reference") -> pa.Table:

@@ -14,7 +14,6 @@ from rich.table import Table
 
 from mlwarden.cli.options import ApiKey, Url
 from mlwarden.errors import ValidationError
-from mlwarden.sdk.evals import EvalClient
 
 __all__ = ["evals_app", "print_comparison"]
 
@@ -66,6 +65,8 @@ def run(
     if not isinstance(body, dict):
         raise ValidationError(f"The spec file {str(spec)!r} must hold a mapping (the run's body).")
     body |= {k: v for k, v in (("dataset", dataset), ("name", name)) if v is not None}
+    from mlwarden.sdk.evals import EvalClient  # the SDK: imported by the commands that call it
+
     with EvalClient(url, api_key=api_key) as ev:
         started = ev.start(body.pop("dataset", ""), **body)
         columns = (
@@ -104,5 +105,7 @@ def compare(
     api_key: ApiKey = None,
 ) -> None:
     """Two runs side by side: per evaluator means, difference, paired test and p-value."""
+    from mlwarden.sdk.evals import EvalClient
+
     with EvalClient(url, api_key=api_key) as ev:
         print_comparison(ev.compare(baseline, other))

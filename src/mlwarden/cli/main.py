@@ -703,12 +703,25 @@ def init(
 ) -> None:
     """Set monitors up from a reference file: infer the schema, calibrate every threshold to the
     false-alarm budget, print the plan and write a readable YAML spec."""
-    from mlwarden.monitors.service import plan
-    from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence, slow_windows
-    from mlwarden.schema.infer import infer_spec, to_arrow
+    from concurrent.futures import ThreadPoolExecutor
 
-    with err.status("Reading the reference and calibrating thresholds..."):
-        ref = to_arrow(reference)
+    from mlwarden.tables import arrow_without_pandas, to_arrow
+
+    arrow_without_pandas()  # the reference is a file: no pandas object in this process
+    with _one_shot(), err.status("Reading the reference and calibrating thresholds..."):
+        # the file is read (Arrow releases the GIL) while the monitors are imported
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            reading = pool.submit(to_arrow, reference)
+            from mlwarden.monitors.service import plan
+            from mlwarden.monitors.suite import (
+                MonitorSuite,
+                auto_monitors,
+                parse_cadence,
+                slow_windows,
+            )
+            from mlwarden.schema.infer import infer_spec
+
+            ref = reading.result()
         inf = infer_spec(
             ref,
             name=name,

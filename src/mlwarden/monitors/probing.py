@@ -37,7 +37,12 @@ from mlwarden.monitors.base import (
 )
 from mlwarden.monitors.context import FitContext, WindowData
 from mlwarden.schema.spec import FeatureKind
-from mlwarden.stats.probing import collision_rate, duplicates_p, grid_like, quantize
+from mlwarden.stats.probing import (
+    collision_rate_columns,
+    duplicates_p,
+    grid_like,
+    quantize_columns,
+)
 from mlwarden.stats.rate_tests import fisher_p
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Request, Volume
@@ -118,8 +123,9 @@ class Probing(Monitor):
             grid.append([f.name, lo, step])
             values.append(x)
         self.grid_ = grid
-        cells = quantize(values, [g[1] for g in grid], [g[2] for g in grid])
-        self.collision_ = collision_rate(cells) if len(cells) >= 2 else 1.0
+        cells = quantize_columns(values, [g[1] for g in grid], [g[2] for g in grid])
+        rows = len(cells[0]) if cells else 0
+        self.collision_ = collision_rate_columns(cells, rows=rows) if rows >= 2 else 1.0
         # each column's check draws from its own seed: two at a time, numpy's sorts of a
         # million values release the GIL
         from concurrent.futures import ThreadPoolExecutor

@@ -16,7 +16,6 @@ import pyarrow as pa
 from mlwarden.errors import ConfigError, NotFoundError, ValidationError
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.evaluate import ORIGIN, Stopped, evaluate
-from mlwarden.monitors.llm_scores import score_monitors
 from mlwarden.monitors.objectives import objective_status
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors, parse_cadence, slow_windows
 from mlwarden.schema.spec import ModelSpec, Task
@@ -153,6 +152,8 @@ def setup_suite(
     cadence = cadence or choose_cadence(_volume_per_day(store, record, spans=spans))
     monitors = auto_monitors(spec, resources=_resource_features(store, project, model), spans=spans)
     if spans:  # a score monitor per score name the app's traces have received
+        from mlwarden.monitors.llm_scores import score_monitors  # an LLM kind: imported when used
+
         monitors += score_monitors(store, record)
     suite = MonitorSuite(
         model,

@@ -92,7 +92,8 @@ async def setup_monitors(model: str, body: SetupIn, request: Request, project: A
         segments=body.segments,
         dry_run=body.dry_run,
     )
-    return _out(suite, body.rows_per_window, not body.dry_run)
+    # the plan calibrates the joint drift threshold (numpy, ~0.4 s): off the event loop
+    return await asyncio.to_thread(_out, suite, body.rows_per_window, not body.dry_run)
 
 
 @router.put(
@@ -124,7 +125,7 @@ async def apply_monitors(
     suite = await asyncio.to_thread(
         service.apply_suite, store, project, model, text, dry_run=dry_run
     )
-    return _out(suite, rows_per_window, not dry_run)
+    return await asyncio.to_thread(_out, suite, rows_per_window, not dry_run)
 
 
 def check_calls_out(text: str, policy: AlertingPolicy) -> None:

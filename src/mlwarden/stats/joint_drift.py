@@ -292,15 +292,18 @@ def _null(values: _Floats, c: int, replicates: int, seed: int) -> _Floats:
     def chunk(start: int, in_ref: npt.NDArray[np.bool_]) -> None:
         b = in_ref.shape[0]
         z = np.zeros((b, d, n), dtype=np.float32)
+        picked = np.empty((b, n), dtype=bool)
         for j, (order, runs, ends, lookup, rows, at) in enumerate(plans):
-            cum = np.cumsum(in_ref[:, order], axis=1, dtype=counts)
+            np.take(in_ref, order, axis=1, out=picked[:, : order.size])
+            cum = np.cumsum(picked[:, : order.size], axis=1, dtype=counts)
             if runs is not None:
                 cum = cum[:, ends]
             k = cum + 1  # 2 (below + equal / 2 + 1 / 2), the scores' index
             k[:, 1:] += cum[:, :-1]
-            k = k[:, at if runs is None else runs[at]]
+            k = np.take(k, at if runs is None else runs[at], axis=1)
             if lookup is not None:
-                z[:, j, :] = lookup[k]
+                # straight into z: no index array of intp, no temporary of the scores
+                np.take(lookup, k, out=z[:, j, :], mode="clip")
             else:  # missing values: the reference part's count varies by replicate
                 z[:, j, rows] = _ndtri(k / (2.0 * (cum[:, -1:] + 1)))
         window = np.nonzero(~in_ref)[1].reshape(b, c)  # each row has c, in row order

@@ -1,9 +1,14 @@
-"""The engine layer: catalog, group-committed ingest, and aggregates written in ibis."""
+"""The engine layer: catalog, group-committed ingest, and aggregates written in ibis.
+
+Engines are declared in :data:`ENGINES` by name and module and imported when first opened:
+the monitors read their request types from this package, and a set-up from a file
+(``mlwarden init``) should not import DuckDB for them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mlwarden.store.base import (
     ENGINES,
@@ -13,8 +18,12 @@ from mlwarden.store.base import (
     Store,
     VersionRecord,
 )
-from mlwarden.store.duckdb_engine import DuckDBStore
 from mlwarden.store.keys import ApiKey, KeyStore
+
+if TYPE_CHECKING:
+    from mlwarden.store.duckdb_engine import DuckDBStore
+
+ENGINES.declare("duckdb", "mlwarden.store.duckdb_engine")
 
 __all__ = [
     "ENGINES",
@@ -30,6 +39,14 @@ __all__ = [
 ]
 
 DB_FILE = "mlwarden.duckdb"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DuckDBStore":  # imported on first use, with DuckDB
+        from mlwarden.store.duckdb_engine import DuckDBStore
+
+        return DuckDBStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(
