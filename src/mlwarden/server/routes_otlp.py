@@ -252,9 +252,7 @@ def fill_from_logs(
     that have none (runs in a worker thread; the write is handed to the writer)."""
     if not keys:
         return None
-    logs = store.span_logs(project)
-    traces = sorted({t for t, _ in keys})
-    found = logs.filter(logs.trace_id.isin(traces)).to_pyarrow().to_pylist()
+    found = store.span_logs_of(project, sorted({t for t, _ in keys})).to_pylist()
     by_span: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in found:
         if (r["trace_id"], r["span_id"]) in keys:
