@@ -165,6 +165,19 @@ def _attribute_traces(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
     )
 
 
+def _split_traces(table: pa.Table) -> bool:
+    """Whether some trace of ``table`` has a :data:`TRACE_COLUMNS` value on one span and
+    none on another (its spans came in different requests of a commit group)."""
+    aggs: list[Any] = [(c, "count") for c in TRACE_COLUMNS] + [([], "count_all")]
+    counts = table.group_by(["project", "trace_id"]).aggregate(aggs)
+    rows = counts.column("count_all")
+    for c in TRACE_COLUMNS:
+        valid = counts.column(f"{c}_count")  # non-null values
+        if pc.any(pc.and_(pc.greater(valid, 0), pc.less(valid, rows))).as_py():
+            return True
+    return False
+
+
 def _naive(table: pa.Table) -> pa.Table:
     """Store timestamps as UTC without a zone (engines disagree on zoned types)."""
     cols = []
@@ -602,6 +615,17 @@ class DuckDBStore(
                 "ON b.project = s.project AND b.trace_id = s.trace_id AND b.span_id = s.span_id",
                 [lo, hi],
             )
+            # user, session and model cross requests only when a trace has stored spans
+            # or is split between requests of this group; else its spans hold them already
+            attribute = _split_traces(table) or bool(
+                _all(
+                    con,
+                    "SELECT 1 FROM spans s SEMI JOIN sp_batch b "
+                    "ON s.project = b.project AND s.trace_id = b.trace_id "
+                    "WHERE s.start_time BETWEEN ? AND ? LIMIT 1",
+                    [lo - TRACE_REACH, hi + TRACE_REACH],
+                )
+            )
         finally:
             con.unregister("sp_batch")
         if dups:
@@ -614,7 +638,8 @@ class DuckDBStore(
             con.register("sp_batch", table)
             try:
                 _all(con, "INSERT INTO spans BY NAME SELECT * FROM sp_batch")
-                _attribute_traces(con, lo, hi)
+                if attribute:
+                    _attribute_traces(con, lo, hi)
             finally:
                 con.unregister("sp_batch")
         per_request = np.bincount(owner[new], minlength=len(tables))
