@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -367,15 +368,18 @@ def rejection_message(rejected: Sequence[Rejection], what: str = "span") -> str:
 
 
 def _textless(table: pa.Table) -> set[tuple[str, str]]:
-    """(trace id, span id) of LLM spans (or of no known type) without prompt and response."""
+    """(trace id, span id) of LLM spans without prompt and response (their texts may have come
+    as log records). A span of no known type has no GenAI operation and no model: no
+    instrumentation sends its content as events, and the agent or workflow spans around LLM
+    calls would cost a log query on every export."""
     if not table.num_rows:
         return set()
-    cols = table.select(["trace_id", "span_id", "span_type", "prompt", "response"]).to_pylist()
-    return {
-        (r["trace_id"], r["span_id"])
-        for r in cols
-        if r["span_type"] in (None, "llm") and r["prompt"] is None and r["response"] is None
-    }
+    mask = pc.and_(
+        pc.equal(table.column("span_type"), "llm"),
+        pc.and_(pc.is_null(table.column("prompt")), pc.is_null(table.column("response"))),
+    )
+    found = table.select(["trace_id", "span_id"]).filter(pc.fill_null(mask, False))
+    return set(zip(found.column(0).to_pylist(), found.column(1).to_pylist(), strict=True))
 
 
 def otlp_response(content: bytes, status: int, *, protobuf: bool) -> Response:
