@@ -8,13 +8,27 @@ concurrent clients to a server process on loopback with a fresh DuckDB file: onc
 normalised, priced, checked (PII, injection, refusal) and stored before its request is
 acknowledged; the rate is spans acknowledged over first send to last acknowledgement.
 
-    PYTHONPATH=src python bench/otlp.py [--requests 200] [--spans 500] [--clients 8]
+Beside the wall-clock rate it prints the CPU seconds the server process and the sending
+clients used (from ``/proc``): on a shared machine the wall clock counts other processes'
+time, the CPU seconds per span do not, and ``2 cores / server CPU per span`` is what two
+idle cores could ingest with the clients elsewhere. The checks keep each distinct text of a
+request once: ``--distinct-texts`` gives every span its own question (no repeats), the
+worst case for that.
+
+Phoenix (Arize), the closest open-source tool, publishes no ingest throughput figures (its
+support answer: "There are no official load test benchmarks published",
+https://community.arize.com/x/phoenix-support/v81ruyvzaiks/post-on-sep-09-2025); its HTTP
+receiver acknowledges a request before storing its spans (a background task), mlwarden after.
+
+    PYTHONPATH=src python bench/otlp.py [--requests 200] [--spans 512] [--clients 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -42,8 +56,9 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
-def body(k: int, spans: int, *, content: bool = True) -> bytes:
-    """Request ``k``: ``spans`` spans, traces of a root and three LLM calls."""
+def body(k: int, spans: int, *, content: bool = True, distinct: bool = False) -> bytes:
+    """Request ``k``: ``spans`` spans, traces of a root and three LLM calls (``distinct``:
+    each LLM call's question is its own)."""
     req = ExportTraceServiceRequest()
     rs = req.resource_spans.add()
     rs.resource.attributes.append(_kv("service.name", "bench-bot"))
@@ -65,6 +80,8 @@ def body(k: int, spans: int, *, content: bool = True) -> bytes:
         s.parent_span_id = (trace * SPANS_PER_TRACE + 1).to_bytes(8, "big")
         s.name, s.kind = "chat gpt-4o-mini", 3
         q = QUESTIONS[n % len(QUESTIONS)]
+        if distinct:
+            q = f"{q} (ticket {n}, user u-{trace % 500})"
         msgs = json.dumps([{"role": "user", "parts": [{"type": "text", "content": q}]}])
         out = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "Sure."}]}])
         s.attributes.extend([
@@ -100,6 +117,18 @@ def grpc_sender(port: int) -> Callable[[bytes], None]:
     return send
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run(send: Callable[[bytes], None], bodies: list[bytes], clients: int) -> float:
     t = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
@@ -110,17 +139,19 @@ def run(send: Callable[[bytes], None], bodies: list[bytes], clients: int) -> flo
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--spans", type=int, default=500)
+    ap.add_argument("--spans", type=int, default=512, help="spans per request (OTel's batch)")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--no-content", action="store_true", help="spans without prompt/response")
+    ap.add_argument("--distinct-texts", action="store_true", help="no two questions alike")
+    ap.add_argument("--transports", default="http,grpc", help="comma-separated: http, grpc")
     args = ap.parse_args()
     n = args.requests * args.spans
     print(f"{args.requests} requests x {args.spans} spans, {args.clients} clients", flush=True)
     results = {}
-    for transport in ("http", "grpc"):
+    for transport in args.transports.split(","):
         offset = 0 if transport == "http" else args.requests  # fresh ids each run
-        bodies = [body(offset + k, args.spans, content=not args.no_content)
-                  for k in range(args.requests)]  # fmt: skip
+        bodies = [body(offset + k, args.spans, content=not args.no_content,
+                       distinct=args.distinct_texts) for k in range(args.requests)]  # fmt: skip
         tmp = Path(tempfile.mkdtemp(prefix="mlw-otlp-bench-"))
         port = free_port()
         srv = ServerProcess(tmp / "data", "--otlp-grpc-port", str(port),
@@ -128,21 +159,29 @@ def main() -> None:
         try:
             send = http_sender(srv.url) if transport == "http" else grpc_sender(port)
             send(body(10_000_000, 10))  # warm up (imports, prices, checks)
+            assert srv.proc is not None
+            cpu0, own0 = cpu_seconds(srv.proc.pid), own_cpu_seconds()
             elapsed = run(send, bodies, args.clients)
-            results[transport] = n / elapsed
+            server_cpu = cpu_seconds(srv.proc.pid) - cpu0
+            client_cpu = own_cpu_seconds() - own0
+            results[transport] = (n / elapsed, 2 * n / server_cpu)
             usage = httpx.get(f"{srv.url}/v1/llm/usage", params={"window": "all", "by": "service"},
                               timeout=300)  # fmt: skip
             usage.raise_for_status()
             stored = sum(r["spans"] for r in usage.json())
             print(f"{transport:5s} {n:,} spans in {elapsed:.2f} s: {n / elapsed:,.0f} spans/s "
-                  f"({stored:,} stored)", flush=True)  # fmt: skip
+                  f"({stored:,} stored); server CPU {server_cpu:.2f} s "
+                  f"({1e6 * server_cpu / n:.0f} us/span), clients' CPU {client_cpu:.2f} s, "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
         finally:
             srv.stop()
             shutil.rmtree(tmp, ignore_errors=True)
     target = 20_000
-    for transport, rate in results.items():
+    for transport, (rate, capacity) in results.items():
         verdict = "meets" if rate >= target else "below"
-        print(f"{transport}: {rate:,.0f} spans/s ({verdict} the {target:,} spans/s target)")
+        print(f"{transport}: {rate:,.0f} spans/s ({verdict} the {target:,} spans/s target); "
+              f"2 cores / server CPU per span: {capacity:,.0f} spans/s")  # fmt: skip
+    print("Phoenix: no published ingest throughput figures (see this file's docstring).")
 
 
 if __name__ == "__main__":

@@ -312,29 +312,37 @@ def _span_type(a: Mapping[str, Any], operation: str | None, has_model: bool) -> 
     return "llm" if has_model else None
 
 
+#: Latest span time accepted, in ns (the same range as event times, :mod:`mlwarden.schema.limits`).
+_LATEST_NS = int(LATEST_TIME.timestamp()) * 1_000_000_000
+
+
 def _check_ids(span: RawSpan) -> Rejection | None:
-    summary = {"traceId": span.trace_id, "spanId": span.span_id, "name": span.name}
     for what, value, size in (("traceId", span.trace_id, 16), ("spanId", span.span_id, 8)):
-        if not value or set(value) == {"0"}:
+        if not value or not value.strip("0"):
             reason = expected("field", what, f"be set ({size} bytes, not all zero)", value)
-            return Rejection(span.index, what, reason, summary)
+            return Rejection(span.index, what, reason, _summary(span))
     if span.start_ns <= 0:
         reason = expected("field", "startTimeUnixNano", "be set", span.start_ns)
-        return Rejection(span.index, "startTimeUnixNano", reason, summary)
+        return Rejection(span.index, "startTimeUnixNano", reason, _summary(span))
     if span.end_ns < span.start_ns:
         reason = expected(
             "field", "endTimeUnixNano", "be at or after startTimeUnixNano", span.end_ns
         )
-        return Rejection(span.index, "endTimeUnixNano", reason, summary)
-    latest = int(LATEST_TIME.timestamp()) * 1_000_000_000
+        return Rejection(span.index, "endTimeUnixNano", reason, _summary(span))
     for what, ns in (("startTimeUnixNano", span.start_ns), ("endTimeUnixNano", span.end_ns)):
-        if ns >= latest:  # the same range as event times (mlwarden.schema.limits)
-            reason = expected("field", what, f"be before {LATEST_TIME.date()} ({latest} ns)", ns)
-            return Rejection(span.index, what, reason, summary)
+        if ns >= _LATEST_NS:
+            reason = expected(
+                "field", what, f"be before {LATEST_TIME.date()} ({_LATEST_NS} ns)", ns
+            )
+            return Rejection(span.index, what, reason, _summary(span))
     return None
 
 
-def _row(span: RawSpan) -> dict[str, Any]:
+def _summary(span: RawSpan) -> dict[str, Any]:
+    return {"traceId": span.trace_id, "spanId": span.span_id, "name": span.name}
+
+
+def _row(span: RawSpan, resource_json: str) -> dict[str, Any]:
     a = span.attributes
     params = maybe_json(a.get("llm.invocation_parameters"))
     op = _str(a.get("gen_ai.operation.name"))
@@ -405,7 +413,7 @@ def _row(span: RawSpan) -> dict[str, Any]:
         "ttft_ms": _ttft(span),
         "expects_json": _expects_json(a),
         "attributes": orjson.dumps(extra, default=str).decode(),
-        "resource": orjson.dumps(span.resource, default=str).decode(),
+        "resource": resource_json,
         "events": orjson.dumps(events, default=str).decode() if events else None,
     }
 
@@ -436,30 +444,31 @@ def normalise(spans: Sequence[RawSpan]) -> tuple[list[dict[str, Any]], list[Reje
     ``start_ns``, ``end_ns``); spans without ids or times are rejected with the reason."""
     rows: list[dict[str, Any]] = []
     rejected: list[Rejection] = []
+    resource: dict[str, Any] | None = None
+    resource_json = ""
     for s in spans:
         bad = _check_ids(s)
         if bad is not None:
             rejected.append(bad)
-        else:
-            rows.append({**_EMPTY, **_row(s)})
+            continue
+        if s.resource is not resource:  # the spans of a resource share its dict: one dump
+            resource, resource_json = s.resource, orjson.dumps(s.resource, default=str).decode()
+        rows.append({**_EMPTY, **_row(s, resource_json)})
     _propagate(rows)
     return rows, rejected
 
 
 def spans_table(rows: Sequence[Mapping[str, Any]], project: str) -> pa.Table:
     """Rows (from :func:`normalise`, enriched with cost and checks) as an Arrow table of
-    :data:`SPAN_SCHEMA`."""
-    cols: dict[str, list[Any]] = {f.name: [] for f in SPAN_SCHEMA}
-    for r in rows:
-        for name, values in cols.items():
-            if name == "project":
-                values.append(project)
-            elif name == "start_time":
-                values.append(r["start_ns"] // 1000)
-            elif name == "end_time":
-                values.append(r["end_ns"] // 1000)
-            else:
-                values.append(r.get(name))
-    return pa.table(
-        {f.name: pa.array(cols[f.name], f.type) for f in SPAN_SCHEMA}, schema=SPAN_SCHEMA
-    )
+    :data:`SPAN_SCHEMA`, built a column at a time (one pass per column over the rows)."""
+    arrays = []
+    for f in SPAN_SCHEMA:
+        if f.name == "project":
+            values: list[Any] = [project] * len(rows)
+        elif f.name in ("start_time", "end_time"):
+            ns = "start_ns" if f.name == "start_time" else "end_ns"
+            values = [r[ns] // 1000 for r in rows]
+        else:
+            values = [r.get(f.name) for r in rows]
+        arrays.append(pa.array(values, f.type))
+    return pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)

@@ -206,7 +206,8 @@ _SUFFIXES = [
 ]
 
 
-def _candidates(model: str) -> list[str]:
+@lru_cache(maxsize=1024)  # a pure function of the name, asked twice for every priced span
+def _candidates(model: str) -> tuple[str, ...]:
     name = model.strip().lower()
     out = [name]
     name = name.rsplit("/", 1)[-1]
@@ -215,7 +216,7 @@ def _candidates(model: str) -> list[str]:
     for suffix in _SUFFIXES:
         name = suffix.sub("", name)
         out.append(name)
-    return list(dict.fromkeys(out))
+    return tuple(dict.fromkeys(out))
 
 
 def _decimal(value: Any, where: str) -> Decimal:

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -44,14 +45,9 @@ from mlwarden.schema.otlp_logs import TEXT_COLUMNS, span_texts
 from mlwarden.schema.pricing import PRICES_ENV, PriceTable, load_prices
 from mlwarden.server.auth import Ingest
 from mlwarden.server.body import media_type, read_body
-from mlwarden.stats.llm_checks import (
-    Finding,
-    check_json,
-    detect_refusal,
-    find_pii,
-)
+from mlwarden.stats.check_memo import CheckMemo, Segments
+from mlwarden.stats.llm_checks import Finding
 from mlwarden.stats.pii_redaction import Redactor
-from mlwarden.stats.prompt_injection import find_injection_in_messages
 from mlwarden.store.base import Store
 
 __all__ = [
@@ -131,7 +127,7 @@ def prices_of(state: Any, project: str | None = None) -> PriceTable:
     return out
 
 
-def _segments(messages: Sequence[Message]) -> list[tuple[str, int, str]]:
+def _segments(messages: Sequence[Message]) -> Segments:
     """(role, offset of the text in the rendered prompt, text) of each message."""
     out = []
     pos = 0
@@ -139,13 +135,16 @@ def _segments(messages: Sequence[Message]) -> list[tuple[str, int, str]]:
         head = len(role) + 2
         out.append((role, pos + head, text))
         pos += head + len(text) + 1
-    return out
+    return tuple(out)
 
 
-def enrich(row: dict[str, Any], prices: PriceTable) -> None:
+def enrich(row: dict[str, Any], prices: PriceTable, checks: CheckMemo | None = None) -> None:
     """Add cost (the one the span reports, else the price table's; ``cost_source`` says which),
     price version, check flags and findings to a normalised span row (checks run on LLM
-    spans; injection on user, system and tool messages, not the assistant's own turns)."""
+    spans; injection on user, system and tool messages, not the assistant's own turns).
+    ``checks``: the batch's memo of check results (texts repeated across its spans are
+    checked once); a fresh one when not given."""
+    checks = CheckMemo() if checks is None else checks
     reported = row.get("reported_cost")
     if isinstance(reported, int | float | str) and not isinstance(reported, bool):
         try:
@@ -174,20 +173,20 @@ def enrich(row: dict[str, Any], prices: PriceTable) -> None:
         # chain, tool and agent spans repeat text their LLM spans carry: check it once there
         prompt = response = None
     if prompt:
-        pii = find_pii(prompt[:MAX_CHECK_CHARS])
+        pii = checks.pii(prompt[:MAX_CHECK_CHARS])
         row["pii_in_prompt"] = pii.flagged
         found += [("prompt", f) for f in pii.findings]
-        inj = find_injection_in_messages(_segments(row["input_messages"]), limit=MAX_CHECK_CHARS)
+        inj = checks.injection(_segments(row["input_messages"]), limit=MAX_CHECK_CHARS)
         row["injection"], row["injection_score"] = inj.flagged, inj.score
         found += [("prompt", f) for f in inj.findings]
     if response:
         text = response[:MAX_CHECK_CHARS]
-        pii = find_pii(text)
-        refusal = detect_refusal(text)
+        pii = checks.pii(text)
+        refusal = checks.refusal(text)
         row["pii_in_response"], row["refusal"] = pii.flagged, refusal.flagged
         found += [("response", f) for f in (*pii.findings, *refusal.findings)]
         if row["expects_json"]:
-            js = check_json(text)
+            js = checks.json(text)
             row["json_valid"] = not js.flagged
             found += [("response", f) for f in js.findings]
     if found:
@@ -210,8 +209,9 @@ def _ingest(
 ) -> tuple[Any, list[Any]]:
     spans, rejected = decode_protobuf(body) if protobuf else decode_json(body)
     rows, bad = normalise(spans)
+    checks = CheckMemo()
     for row in rows:
-        enrich(row, prices)
+        enrich(row, prices, checks)
         if redactor.active:
             for name in REDACTED_FIELDS:
                 row[name] = redactor(row.get(name))
@@ -253,9 +253,7 @@ def fill_from_logs(
     that have none (runs in a worker thread; the write is handed to the writer)."""
     if not keys:
         return None
-    logs = store.span_logs(project)
-    traces = sorted({t for t, _ in keys})
-    found = logs.filter(logs.trace_id.isin(traces)).to_pyarrow().to_pylist()
+    found = store.span_logs_of(project, sorted({t for t, _ in keys})).to_pylist()
     by_span: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in found:
         if (r["trace_id"], r["span_id"]) in keys:
@@ -370,15 +368,18 @@ def rejection_message(rejected: Sequence[Rejection], what: str = "span") -> str:
 
 
 def _textless(table: pa.Table) -> set[tuple[str, str]]:
-    """(trace id, span id) of LLM spans (or of no known type) without prompt and response."""
+    """(trace id, span id) of LLM spans without prompt and response (their texts may have come
+    as log records). A span of no known type has no GenAI operation and no model: no
+    instrumentation sends its content as events, and the agent or workflow spans around LLM
+    calls would cost a log query on every export."""
     if not table.num_rows:
         return set()
-    cols = table.select(["trace_id", "span_id", "span_type", "prompt", "response"]).to_pylist()
-    return {
-        (r["trace_id"], r["span_id"])
-        for r in cols
-        if r["span_type"] in (None, "llm") and r["prompt"] is None and r["response"] is None
-    }
+    mask = pc.and_(
+        pc.equal(table.column("span_type"), "llm"),
+        pc.and_(pc.is_null(table.column("prompt")), pc.is_null(table.column("response"))),
+    )
+    found = table.select(["trace_id", "span_id"]).filter(pc.fill_null(mask, False))
+    return set(zip(found.column(0).to_pylist(), found.column(1).to_pylist(), strict=True))
 
 
 def otlp_response(content: bytes, status: int, *, protobuf: bool) -> Response:

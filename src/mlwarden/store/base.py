@@ -283,6 +283,14 @@ class Store(IncidentStorage, EvalStorage, ABC):
     def append_span_logs(self, project: str, table: pa.Table) -> Future[int]:
         """Store GenAI log records (:data:`mlwarden.schema.otlp_logs.LOG_SCHEMA`)."""
 
+    def span_logs_of(self, project: str, trace_ids: Sequence[str]) -> pa.Table:
+        """The project's GenAI log records of the traces ``trace_ids`` (every column of
+        :meth:`span_logs`). Runs on every trace export whose LLM spans came without texts:
+        engines override it with one plain query (the ibis expression here compiles slowly)."""
+        logs = self.span_logs(project)
+        found: pa.Table = logs.filter(logs.trace_id.isin(list(trace_ids))).to_pyarrow()
+        return found
+
     @abstractmethod
     def append_metric_points(self, project: str, table: pa.Table) -> Future[int]:
         """Store metric data points (:data:`mlwarden.schema.otlp_metrics.METRIC_SCHEMA`)."""

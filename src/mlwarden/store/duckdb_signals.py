@@ -9,12 +9,14 @@ METRIC_SCHEMA`); both append-only, every write group-committed by the store's wr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from mlwarden.errors import StorageError
 from mlwarden.schema.otlp_logs import LOG_SCHEMA, TEXT_COLUMNS
 from mlwarden.schema.otlp_metrics import METRIC_SCHEMA
 from mlwarden.store.writer import GroupCommitWriter
@@ -60,6 +62,7 @@ class SignalTables:
 
     _writer: GroupCommitWriter
     backend: Any  # the store's method: this thread's ibis backend
+    _cursor: Any  # the store's method: this thread's DuckDB cursor
 
     def append_span_logs(self, project: str, table: pa.Table) -> Future[int]:
         """Store GenAI log records (:data:`LOG_SCHEMA`, ``project`` set by the caller)."""
@@ -123,6 +126,27 @@ class SignalTables:
         """The project's GenAI log records as an ibis table expression."""
         t = self.backend().table("span_logs")
         return t.filter(t.project == project)
+
+    def span_logs_of(self, project: str, trace_ids: Sequence[str]) -> pa.Table:
+        """The project's GenAI log records of the traces ``trace_ids``, in one query."""
+        if not trace_ids:
+            return self.span_logs(project).limit(0).to_pyarrow()
+        cur = self._cursor()
+        ids = pa.table({"trace_id": pa.array(list(trace_ids), pa.string())})
+        cur.register("log_traces", ids)
+        try:
+            rel = cur.sql(
+                "SELECT l.* FROM span_logs l SEMI JOIN log_traces t ON l.trace_id = t.trace_id "
+                "WHERE l.project = ?",
+                params=[project],
+            )
+            fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+            found: pa.Table = fetch()
+        except duckdb.Error as exc:
+            raise StorageError(f"A read failed: {exc}") from exc
+        finally:
+            cur.unregister("log_traces")
+        return found
 
     def metric_points(self, project: str) -> Any:
         """The project's metric data points as an ibis table expression."""
