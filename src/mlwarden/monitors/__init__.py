@@ -7,6 +7,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     estimated_performance,
     fairness,
     feature_drift,
+    kpi,
     latency,
     llm_budget,
     llm_cost,

@@ -1,0 +1,189 @@
+"""A KPI's aggregates per window, in the engine: one ibis query per window run and segment.
+
+:class:`KpiTerms` carries a parsed KPI (``schema/kpi.py``). Its aggregates compile to one
+``group_by(window).aggregate(...)``: ``sum`` a sum; ``mean`` and ``rate`` a sum and a count
+(so windows merge by addition); ``count`` a count; ``min``, ``max``, ``quantile`` their value.
+Only these numbers come back; the window-level arithmetic that combines them runs in Python on
+a few scalars (``monitors/kpi_rows.py``), where a division by zero is a status, not an engine
+error. A row where a column an aggregate reads is missing, or where a division inside it is by
+zero, is left out of that aggregate (``kpi_rows`` does the same over arrays: its oracle).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mlwarden._lazy import ibis
+from mlwarden.schema.kpi import (
+    Aggregate,
+    Binary,
+    Column,
+    IfElse,
+    KpiExpression,
+    Literal,
+    Node,
+    Unary,
+    columns_of,
+)
+from mlwarden.schema.spec import _label
+
+__all__ = ["KpiTerms", "kpi_terms"]
+
+
+@dataclass(frozen=True)
+class KpiTerms:
+    """The raw numbers of a KPI's aggregates per window: ``{"n": rows, "terms": [[...], ...]}``.
+    ``labelled``: over the window's labelled events only (the KPI reads the label);
+    ``label``: the stored label column (``actual``, or ``actual_value`` of a regressor)."""
+
+    expression: KpiExpression
+    labelled: bool = False
+    label: str = "actual"
+
+
+def _column(ev: Any, name: str, label: str) -> Any:
+    col = ev[label if name == "actual" else name]
+    return col.cast("float64") if col.type().is_boolean() else col
+
+
+def _num(x: Any) -> Any:
+    if isinstance(x, bool):
+        return float(x)
+    if not isinstance(x, float | str) and x.type().is_boolean():
+        return x.cast("float64")
+    return x
+
+
+def _text(x: Any) -> bool:
+    return isinstance(x, str) or (not isinstance(x, float | bool) and x.type().is_string())
+
+
+def _compile(node: Node, ev: Any, label: str, guards: list[Any]) -> Any:
+    match node:
+        case Literal(v):
+            return v
+        case Column(name):
+            return _column(ev, name, label)
+        case Unary("-", x):
+            return -_num(_compile(x, ev, label, guards))
+        case Unary(_, x):
+            inner = _compile(x, ev, label, guards)
+            return (not inner) if isinstance(inner, bool | float | str) else ~inner
+        case IfElse(c, a, b):
+            then, other = _compile(a, ev, label, guards), _compile(b, ev, label, guards)
+            if _text(then) != _text(other):
+                then, other = _num(then), _num(other)
+            cond = _compile(c, ev, label, guards)
+            if isinstance(cond, bool | float | str):
+                return then if cond else other
+            return ibis.ifelse(cond, then, other)
+        case Binary(op, a, b):
+            left, right = _compile(a, ev, label, guards), _compile(b, ev, label, guards)
+            return _binary(op, left, right, guards)
+    raise TypeError(f"not a row-level node: {node!r}")
+
+
+def _binary(op: str, left: Any, right: Any, guards: list[Any]) -> Any:
+    if op == "and":
+        return ibis.literal(left) & right if isinstance(left, bool) else left & right
+    if op == "or":
+        return ibis.literal(left) | right if isinstance(left, bool) else left | right
+    if op in ("==", "!=", "<", "<=", ">", ">="):
+        if _text(left) and isinstance(right, float | bool):
+            right = _label(right)
+        elif _text(right) and isinstance(left, float | bool):
+            left = _label(left)
+        else:
+            left, right = _num(left), _num(right)
+        if isinstance(left, str | float):  # a literal on the left: flip, ibis wants a column
+            left, right = right, left
+            op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+        if isinstance(left, str | float):
+            return ibis.literal(_fold(op, left, right))
+        return _OPS[op](left, right)
+    left, right = _num(left), _num(right)
+    if isinstance(left, float) and isinstance(right, float):
+        return _fold(op, left, right)
+    if isinstance(left, float):
+        left = ibis.literal(left, type="float64")
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if isinstance(right, float):
+        return left / right if right != 0.0 else ibis.null("float64")
+    guards.append(right != 0.0)
+    return left.cast("float64") / ibis.ifelse(right == 0.0, 1.0, right)
+
+
+def _fold(op: str, a: Any, b: Any) -> Any:
+    """Two literals (nothing of a row in them)."""
+    if op == "/":
+        return a / b if b else float("nan")
+    return _OPS[op](a, b)
+
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+}
+
+
+def _metrics(a: Aggregate, i: int, ev: Any, label: str) -> dict[str, Any]:
+    if a.arg is None:  # count()
+        return {f"t{i}_0": ev.count()}
+    guards: list[Any] = [_column(ev, c, label).notnull() for c in sorted(columns_of(a.arg))]
+    x = _num(_compile(a.arg, ev, label, guards))
+    if isinstance(x, float):
+        x = ibis.literal(x, type="float64")
+    elif isinstance(x, str):
+        x = ibis.literal(x)
+    keep = ibis.literal(True)
+    for g in guards:
+        keep = keep & g
+    xm = ibis.ifelse(keep, x, ibis.null(x.type()))
+    if a.func == "count":
+        return {f"t{i}_0": xm.count()}
+    if a.func == "sum":
+        return {f"t{i}_0": xm.sum()}
+    if a.func in ("mean", "rate"):
+        return {f"t{i}_0": xm.sum(), f"t{i}_1": xm.count()}
+    if a.func == "min":
+        return {f"t{i}_0": xm.min()}
+    if a.func == "max":
+        return {f"t{i}_0": xm.max()}
+    return {f"t{i}_0": xm.quantile(a.q)}
+
+
+def kpi_terms(ev: Any, r: KpiTerms) -> dict[int, dict[str, Any]]:
+    """``{window: {"n": rows, "terms": raw numbers per aggregate}}`` of the windows' events
+    ``ev`` (with their window index in ``_w``; labelled events when ``r.labelled``)."""
+    if r.labelled:
+        ev = ev.filter(ev[r.label].notnull())
+    metrics: dict[str, Any] = {"_n": ev.count()}
+    widths = []
+    for i, a in enumerate(r.expression.aggregates):
+        m = _metrics(a, i, ev, r.label)
+        widths.append(len(m))
+        metrics.update(m)
+    table = ev.group_by("_w").aggregate(**metrics).to_pyarrow()
+    out: dict[int, dict[str, Any]] = {}
+    for row in table.to_pylist():
+        terms = []
+        for i, k in enumerate(widths):
+            vals = [row[f"t{i}_{j}"] for j in range(k)]
+            terms.append([None if v is None else float(v) for v in vals])
+        out[int(row["_w"])] = {"n": int(row["_n"]), "terms": terms}
+    return out
