@@ -5,8 +5,10 @@ The engine returns a KPI's aggregates as raw numbers per window (``store/kpi_agg
 ``sum`` its sum; ``mean`` and ``rate`` a sum and a count; ``count`` a count; ``min``, ``max``
 and ``quantile`` a value. :func:`raw_terms` computes the same numbers over rows here, so a
 window, the reference and each bootstrap draw go through one :func:`leaf_values` and one
-:func:`combine`. A row where a column an aggregate reads is missing (or where a division
-inside it is by zero) is left out of that aggregate, in the engine and here alike.
+:func:`combine`. Missing values follow SQL, in the engine and here alike: an operation on a
+missing value (or a division by zero) is missing, and an aggregate leaves missing values out;
+``if_else`` with a missing condition takes its else branch; ``and`` / ``or`` are three-valued
+(false and missing is false, true or missing is true).
 
 Examples
 --------
@@ -19,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,7 +39,6 @@ from mlwarden.schema.kpi import (
     Literal,
     Node,
     Unary,
-    columns_of,
 )
 from mlwarden.schema.spec import _label
 
@@ -73,26 +75,50 @@ def _is_text(a: Any) -> bool:
     return isinstance(a, str) or (isinstance(a, np.ndarray) and a.dtype == object)
 
 
-def _row(node: Node, cols: Arrays, bad: list[npt.NDArray[np.bool_]]) -> Any:
-    """A row-level tree over arrays; ``bad`` collects rows made null (division by zero)."""
+def _row(node: Node, cols: Arrays, rows: int) -> tuple[Any, npt.NDArray[np.bool_]]:
+    """A row-level tree over arrays: (values, which rows have one), with SQL's rules for
+    missing values (see the module's docstring)."""
+    every = np.ones(rows, dtype=bool)
     match node:
         case Literal(v):
-            return v
+            return v, every
         case Column(name):
-            return cols[name]
+            return cols[name], ~_missing(cols[name])
         case Unary("-", x):
-            return -_num(_row(x, cols, bad))
+            v, ok = _row(x, cols, rows)
+            return -_num(v), ok
         case Unary(_, x):
-            return np.logical_not(_row(x, cols, bad))
+            v, ok = _row(x, cols, rows)
+            return np.logical_not(_bool(v, ok)), ok
         case IfElse(c, a, b):
-            return np.where(_row(c, cols, bad), _row(a, cols, bad), _row(b, cols, bad))
+            (cv, cok), (av, aok), (bv, bok) = (_row(n, cols, rows) for n in (c, a, b))
+            take = _bool(cv, cok) & cok  # a missing condition takes the else branch (SQL)
+            return np.where(take, av, bv), np.where(take, aok, bok)
         case Binary(op, a, b):
-            left, right = _row(a, cols, bad), _row(b, cols, bad)
-            return _apply(op, left, right, bad)
+            (av, aok), (bv, bok) = _row(a, cols, rows), _row(b, cols, rows)
+            if op == "and":  # three-valued: false wins over missing
+                x, y = _bool(av, aok), _bool(bv, bok)
+                return (x | ~aok) & (y | ~bok), (aok & bok) | (aok & ~x) | (bok & ~y)
+            if op == "or":  # three-valued: true wins over missing
+                x, y = _bool(av, aok), _bool(bv, bok)
+                return (x & aok) | (y & bok), (aok & bok) | (aok & x) | (bok & y)
+            ok = aok & bok
+            if op == "/":
+                ok = ok & ~np.asarray(np.equal(_num(bv), 0.0), dtype=bool)
+            return _apply(op, av, bv), np.broadcast_to(ok, (rows,))
     raise TypeError(f"not a row-level node: {node!r}")
 
 
-def _apply(op: str, left: Any, right: Any, bad: list[npt.NDArray[np.bool_]] | None) -> Any:
+def _bool(v: Any, ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """A condition's values as booleans (a missing one False: its ``ok`` says so)."""
+    arr = np.broadcast_to(np.asarray(v), ok.shape)
+    if arr.dtype == object:
+        return np.asarray([bool(x) for x in arr.tolist()], dtype=bool) & ok
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.nan_to_num(arr.astype(float)) != 0, dtype=bool) & ok
+
+
+def _apply(op: str, left: Any, right: Any) -> Any:
     if op in ("and", "or"):
         fn = np.logical_and if op == "and" else np.logical_or
         return fn(left, right)
@@ -104,14 +130,21 @@ def _apply(op: str, left: Any, right: Any, bad: list[npt.NDArray[np.bool_]] | No
             left = _label(left)
         else:
             left, right = _num(left), _num(right)
-        return {
-            "==": np.equal,
-            "!=": np.not_equal,
-            "<": np.less,
-            "<=": np.less_equal,
-            ">": np.greater,
-            ">=": np.greater_equal,
-        }[op](left, right)
+        if _is_text(left) or _is_text(right):  # None (missing) compares as anything: masked
+            fn2 = _CMP[op]
+            la = left if isinstance(left, np.ndarray) else None
+            ra = right if isinstance(right, np.ndarray) else None
+            size = len(la) if la is not None else len(ra) if ra is not None else 1
+            out = [
+                x is not None and y is not None and fn2(x, y)
+                for x, y in zip(
+                    la.tolist() if la is not None else [left] * size,
+                    ra.tolist() if ra is not None else [right] * size,
+                    strict=True,
+                )
+            ]
+            return np.asarray(out, dtype=bool)
+        return _CMP[op](left, right)
     left, right = _num(left), _num(right)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if op == "+":
@@ -120,23 +153,26 @@ def _apply(op: str, left: Any, right: Any, bad: list[npt.NDArray[np.bool_]] | No
             return np.subtract(left, right)
         if op == "*":
             return np.multiply(left, right)
-        zero = np.equal(right, 0.0)
-        if bad is not None and np.any(zero):
-            bad.append(np.broadcast_to(zero, np.shape(np.asarray(left) + np.asarray(right))))
-        return np.divide(left, np.where(zero, 1.0, right))
+        return np.divide(left, np.where(np.equal(right, 0.0), 1.0, right))
+
+
+_CMP: dict[str, Any] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def _values(a: Aggregate, cols: Arrays, rows: int) -> tuple[Any, npt.NDArray[np.bool_]]:
-    """The aggregate's argument per row and the rows that count for it."""
-    keep = np.ones(rows, dtype=bool)
+    """The aggregate's argument per row and the rows that have one (count for it)."""
     if a.arg is None:
-        return None, keep
-    for name in columns_of(a.arg):
-        keep &= ~_missing(cols[name])
-    bad: list[npt.NDArray[np.bool_]] = []
-    x = np.broadcast_to(np.asarray(_row(a.arg, cols, bad)), (rows,))
-    for b in bad:
-        keep &= ~b
+        return None, np.ones(rows, dtype=bool)
+    x, ok = _row(a.arg, cols, rows)
+    x = np.broadcast_to(np.asarray(x), (rows,))
+    keep = np.array(ok, dtype=bool)
     if x.dtype.kind == "f":
         keep &= ~np.isnan(x)
     return x, keep
@@ -209,7 +245,7 @@ def _outer(node: Node, leaves: Sequence[Any]) -> Any:
                     zero = np.equal(right, 0.0)
                     q = np.divide(_num(left), np.where(zero, 1.0, right))
                     return np.where(zero, np.nan, q)
-            return _apply(op, left, right, None)
+            return _apply(op, left, right)
     raise TypeError(f"not a window-level node: {node!r}")
 
 

@@ -5,8 +5,8 @@
 (so windows merge by addition); ``count`` a count; ``min``, ``max``, ``quantile`` their value.
 Only these numbers come back; the window-level arithmetic that combines them runs in Python on
 a few scalars (``monitors/kpi_rows.py``), where a division by zero is a status, not an engine
-error. A row where a column an aggregate reads is missing, or where a division inside it is by
-zero, is left out of that aggregate (``kpi_rows`` does the same over arrays: its oracle).
+error. Missing values follow SQL; a division by zero in a row is missing there (the same rules
+as ``kpi_rows`` over arrays: its oracle).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from mlwarden.schema.kpi import (
     Literal,
     Node,
     Unary,
-    columns_of,
 )
 from mlwarden.schema.spec import _label
 
@@ -45,8 +44,14 @@ class KpiTerms:
 
 
 def _column(ev: Any, name: str, label: str) -> Any:
-    col = ev[label if name == "actual" else name]
-    return col.cast("float64") if col.type().is_boolean() else col
+    return ev[label if name == "actual" else name]
+
+
+def _cond(x: Any) -> Any:
+    """A value as a condition (a number is true when not 0, as in ``kpi_rows``)."""
+    if isinstance(x, bool | float | str):
+        return ibis.literal(bool(x))
+    return x if x.type().is_boolean() else _num(x) != 0.0
 
 
 def _num(x: Any) -> Any:
@@ -61,36 +66,32 @@ def _text(x: Any) -> bool:
     return isinstance(x, str) or (not isinstance(x, float | bool) and x.type().is_string())
 
 
-def _compile(node: Node, ev: Any, label: str, guards: list[Any]) -> Any:
+def _compile(node: Node, ev: Any, label: str) -> Any:
     match node:
         case Literal(v):
             return v
         case Column(name):
             return _column(ev, name, label)
         case Unary("-", x):
-            return -_num(_compile(x, ev, label, guards))
+            return -_num(_compile(x, ev, label))
         case Unary(_, x):
-            inner = _compile(x, ev, label, guards)
-            return (not inner) if isinstance(inner, bool | float | str) else ~inner
+            return ~_cond(_compile(x, ev, label))
         case IfElse(c, a, b):
-            then, other = _compile(a, ev, label, guards), _compile(b, ev, label, guards)
+            then, other = _compile(a, ev, label), _compile(b, ev, label)
             if _text(then) != _text(other):
                 then, other = _num(then), _num(other)
-            cond = _compile(c, ev, label, guards)
-            if isinstance(cond, bool | float | str):
-                return then if cond else other
-            return ibis.ifelse(cond, then, other)
+            return ibis.ifelse(_cond(_compile(c, ev, label)), then, other)
         case Binary(op, a, b):
-            left, right = _compile(a, ev, label, guards), _compile(b, ev, label, guards)
-            return _binary(op, left, right, guards)
+            left, right = _compile(a, ev, label), _compile(b, ev, label)
+            return _binary(op, left, right)
     raise TypeError(f"not a row-level node: {node!r}")
 
 
-def _binary(op: str, left: Any, right: Any, guards: list[Any]) -> Any:
+def _binary(op: str, left: Any, right: Any) -> Any:
     if op == "and":
-        return ibis.literal(left) & right if isinstance(left, bool) else left & right
+        return _cond(left) & _cond(right)
     if op == "or":
-        return ibis.literal(left) | right if isinstance(left, bool) else left | right
+        return _cond(left) | _cond(right)
     if op in ("==", "!=", "<", "<=", ">", ">="):
         if _text(left) and isinstance(right, float | bool):
             right = _label(right)
@@ -117,8 +118,7 @@ def _binary(op: str, left: Any, right: Any, guards: list[Any]) -> Any:
         return left * right
     if isinstance(right, float):
         return left / right if right != 0.0 else ibis.null("float64")
-    guards.append(right != 0.0)
-    return left.cast("float64") / ibis.ifelse(right == 0.0, 1.0, right)
+    return ibis.ifelse(right == 0.0, ibis.null("float64"), left.cast("float64") / right)
 
 
 def _fold(op: str, a: Any, b: Any) -> Any:
@@ -144,16 +144,12 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 def _metrics(a: Aggregate, i: int, ev: Any, label: str) -> dict[str, Any]:
     if a.arg is None:  # count()
         return {f"t{i}_0": ev.count()}
-    guards: list[Any] = [_column(ev, c, label).notnull() for c in sorted(columns_of(a.arg))]
-    x = _num(_compile(a.arg, ev, label, guards))
+    x = _num(_compile(a.arg, ev, label))
     if isinstance(x, float):
         x = ibis.literal(x, type="float64")
     elif isinstance(x, str):
         x = ibis.literal(x)
-    keep = ibis.literal(True)
-    for g in guards:
-        keep = keep & g
-    xm = ibis.ifelse(keep, x, ibis.null(x.type()))
+    xm = x
     if a.func == "count":
         return {f"t{i}_0": xm.count()}
     if a.func == "sum":
