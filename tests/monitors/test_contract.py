@@ -28,6 +28,7 @@ from mlwarden.monitors.evaluate import _evaluate, window_run
 from mlwarden.monitors.fairness import Fairness
 from mlwarden.monitors.feature_drift import FeatureDrift
 from mlwarden.monitors.kpi import Kpi
+from mlwarden.monitors.kpi_function import KpiFunction
 from mlwarden.monitors.latency import Latency
 from mlwarden.monitors.llm_budget import LlmBudget
 from mlwarden.monitors.llm_cost import LlmCost
@@ -76,6 +77,9 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "probing": lambda: Probing(),
     "resources": lambda: Resources("process_cpu_percent", history=2),
     "kpi": lambda: Kpi("loss", "sum(income * (actual == 1) * (prediction == 0)) / count()"),
+    "kpi_function": lambda: KpiFunction(
+        "missed", "kpi_functions:missed_income_share", frame="arrow"
+    ),
     "custom": lambda: CustomMetric(
         "north", "custom_metric:share_of_north", columns=["region"], threshold=0.9
     ),

@@ -3,8 +3,12 @@ pandas over the raw rows, late labels, and the false-alarm rate of the calibrate
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -308,3 +312,63 @@ def test_a_planted_change_alerts_and_the_plan_says_how() -> None:
     plan = mon.threshold_plan(2000)
     assert plan.threshold is not None and plan.reference is not None
     assert plan.reference < plan.threshold < r.value
+
+
+# -- batch reports: expressions and Python functions -------------------------------------------
+
+
+def test_batch_reports_judge_kpi_expressions_and_functions_alike() -> None:
+    """``mlwarden.report(..., kpis=...)``: an expression, a function and its import path give
+    the pandas value over the current rows, and all three see the planted rise in defaults."""
+    from kpi_functions import expected_loss
+    from mlwarden import report
+
+    only = MonitorSuite("model", [], cadence="1d", budget="1 per 100 days")
+    ref, cur = loans(4000, seed=11), loans(2000, seed=12, default_rate=0.25)
+    kpis = {"loss": LOSS, "loss_fn": expected_loss, "loss_path": "kpi_functions:expected_loss"}
+    rep = report(ref, cur, target="target", prediction="prediction", score="score", kpis=kpis)
+    got = {r.monitor: r for r in rep.results if r.segment is None}
+    want = _pandas("loss", cur)
+    for mid in ("kpi:loss", "kpi_function:loss_fn", "kpi_function:loss_path"):
+        r = got[mid]
+        assert r.value == pytest.approx(want, rel=1e-9), mid
+        assert r.status is Status.ALERT and r.reason.startswith(mid.split(":")[1].replace("_", " "))
+    # the function's threshold at this size agrees with the expression's within its noise
+    t_expr, t_fn = got["kpi:loss"].threshold, got["kpi_function:loss_fn"].threshold
+    assert t_fn == pytest.approx(t_expr, rel=0.25)
+    quiet = report(ref, loans(2000, seed=13), target="target", prediction="prediction",
+                   score="score", kpis=kpis, monitors=only)  # fmt: skip
+    assert {r.status for r in quiet.results if r.kind.startswith("kpi")} <= {Status.OK, Status.WARN}
+
+
+def test_a_kpi_function_is_refused_by_the_server_side_check() -> None:
+    from mlwarden.monitors.kpi_function import KpiFunction
+
+    with pytest.raises(ConfigError, match=r"'monitors\[0\]\.kind' field must not be 'kpi_fun"):
+        KpiFunction("loss", "kpi_functions:expected_loss").check(SPEC, where="monitors[0]")
+
+
+def test_the_ci_gate_takes_kpis_on_the_command_line(tmp_path: Path) -> None:
+    ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    loans(3000, seed=11).to_parquet(ref)
+    loans(2000, seed=12, default_rate=0.25).to_parquet(cur)
+    roles = ["--target", "target", "--prediction", "prediction", "--score", "score"]
+    out = tmp_path / "check.json"
+    args = ["check", str(ref), str(cur), *roles, "--kpi", f"loss={LOSS}", "--json", str(out)]
+    r = subprocess.run(
+        [sys.executable, "-m", "mlwarden.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "alert: kpi:loss: loss up " in r.stdout, r.stdout
+    results = json.loads(out.read_text())["results"]
+    assert any(x["monitor"] == "kpi:loss" and x["status"] == "alert" for x in results)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mlwarden.cli.main", "check", str(ref), str(cur), "--kpi", "loss"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0 and "must look like NAME=EXPRESSION" in bad.stderr, bad.stderr

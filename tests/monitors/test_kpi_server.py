@@ -159,3 +159,10 @@ def test_a_bad_expression_is_refused_over_http_with_its_path(http: httpx.Client)
     msg = r.json()["error"]["message"]
     assert "'monitors[1].expression'" in msg and "no attribute access" in msg, msg
     assert "'margin.real'" in msg
+    # a KPI written as a Python function runs in batch reports, never on the server
+    fn = MONITORS + "  - kind: kpi_function\n    name: loss_fn\n    function: os:getcwd\n"
+    r = http.put(
+        f"/v1/models/{MODEL}/monitors", content=fn, headers={"content-type": "application/yaml"}
+    )
+    assert r.status_code == 400, r.text
+    assert "'monitors[2].kind' field must not be 'kpi_function'" in r.json()["error"]["message"]

@@ -8,6 +8,7 @@ from mlwarden.monitors import (  # noqa: F401 - importing a kind registers it
     fairness,
     feature_drift,
     kpi,
+    kpi_function,
     latency,
     llm_budget,
     llm_cost,

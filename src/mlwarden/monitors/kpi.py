@@ -38,7 +38,7 @@ from mlwarden.stats.tails import norm_isf
 from mlwarden.store.aggregates import Request, Volume
 from mlwarden.store.kpi_aggregates import KpiTerms
 
-__all__ = ["BOOT_REPS", "BOOT_ROWS", "DIRECTIONS", "Kpi"]
+__all__ = ["BOOT_REPS", "BOOT_ROWS", "DIRECTIONS", "Kpi", "judge", "kpi_bounds"]
 
 DIRECTIONS = ("up", "down", "both")
 #: Rows per bootstrap draw of the reference, and draws (kept in the fitted state).
@@ -188,23 +188,7 @@ class Kpi(Monitor):
             center = float(combine(e, expect))
         values = values[np.isfinite(values)]
         sd = float(np.std(values)) if len(values) > 1 else 0.0
-        alpha = Calibration(**self.calibration_).alpha
-        if self.direction == "both":
-            alpha /= 2
-        z_a, z_w = norm_isf(alpha), norm_isf(min(10 * alpha, 0.5))
-        effect = self.min_change * abs(center) if math.isfinite(center) else 0.0
-        out: dict[str, float | None] = {
-            "expected": center if math.isfinite(center) else None,
-            "sd": sd,
-            "low": center - max(z_a * sd, effect),
-            "high": center + max(z_a * sd, effect),
-            "low_warn": center - max(z_w * sd, effect / 2),
-            "high_warn": center + max(z_w * sd, effect / 2),
-        }
-        if self.threshold is not None:
-            side = "high" if self.direction == "up" else "low"
-            out[side] = float(self.threshold)
-        return out
+        return kpi_bounds(center, sd, mon=self)
 
     def threshold_plan(self, rows: int) -> ThresholdPlan:
         n = max(rows, self.min_rows)
@@ -280,35 +264,68 @@ class Kpi(Monitor):
                 reason=f"Partial: {share:.0%} of the window's {total:,} events have labels; "
                 f"{self.label} is judged when {self.min_labelled:.0%} do.",
             )
-        b = self.bounds(n)
-        high, low = b["high"], b["low"]
-        assert high is not None and low is not None
-        up = self.direction == "up" or (self.direction == "both" and value >= (b["expected"] or 0))
-        bound, warn = (high, b["high_warn"]) if up else (low, b["low_warn"])
-        assert warn is not None
-        status = Status.OK
-        sign = 1.0 if up else -1.0
-        if sign * (value - bound) > 0:
-            status = Status.ALERT
-        elif sign * (value - warn) > 0:
-            status = Status.WARN
-        expect = b["expected"]
-        change = (value - expect) / abs(expect) if expect else None
-        details |= {"expected": expect, "change": change, "sd": b["sd"], "low": low, "high": high}
-        moved = "up" if value >= (expect or 0.0) else "down"
-        pct = f" {abs(change):.0%}" if change is not None else ""
-        return self.result(
-            data,
-            status,
-            value=value,
-            threshold=bound,
-            warn=warn,
-            n=n,
-            direction="above" if up else "below",
-            details=details,
-            reason=f"{self.label} {moved}{pct}; {value:.4g} against {expect or 0.0:.4g} "
-            f"expected at {n:,} {what} (alert {'above' if up else 'below'} {bound:.4g})",
-        )
+        return judge(self, data, value, n, what=what, details=details)
+
+
+def kpi_bounds(center: float, sd: float, *, mon: Any) -> dict[str, float | None]:
+    """The (alert, warn) bounds below and above a KPI expected at ``center`` with spread ``sd``
+    in windows of this size: ``z * sd`` for the monitor's share of the false-alarm budget (half
+    each side for 'both'), at least ``min_change`` of the expected value; a fixed
+    ``threshold`` replaces the bound on its side."""
+    alpha = Calibration(**mon.calibration_).alpha
+    if mon.direction == "both":
+        alpha /= 2
+    z_a, z_w = norm_isf(alpha), norm_isf(min(10 * alpha, 0.5))
+    effect = mon.min_change * abs(center) if math.isfinite(center) else 0.0
+    out: dict[str, float | None] = {
+        "expected": center if math.isfinite(center) else None,
+        "sd": sd,
+        "low": center - max(z_a * sd, effect),
+        "high": center + max(z_a * sd, effect),
+        "low_warn": center - max(z_w * sd, effect / 2),
+        "high_warn": center + max(z_w * sd, effect / 2),
+    }
+    if mon.threshold is not None:
+        side = "high" if mon.direction == "up" else "low"
+        out[side] = float(mon.threshold)
+    return out
+
+
+def judge(
+    mon: Any, data: WindowData, value: float, n: int, *, what: str, details: dict[str, Any]
+) -> Result:
+    """The result of a KPI monitor (``Kpi``, ``KpiFunction``) whose window gave ``value`` over
+    ``n`` rows, against its bounds at that size."""
+    b = mon.bounds(n)
+    high, low = b["high"], b["low"]
+    assert high is not None and low is not None
+    expect = b["expected"]
+    up = mon.direction == "up" or (mon.direction == "both" and value >= (expect or 0.0))
+    bound, warn = (high, b["high_warn"]) if up else (low, b["low_warn"])
+    assert warn is not None
+    status = Status.OK
+    sign = 1.0 if up else -1.0
+    if sign * (value - bound) > 0:
+        status = Status.ALERT
+    elif sign * (value - warn) > 0:
+        status = Status.WARN
+    change = (value - expect) / abs(expect) if expect else None
+    details = {**details, "expected": expect, "change": change, "sd": b["sd"]}
+    details |= {"low": low, "high": high}
+    moved = "up" if value >= (expect or 0.0) else "down"
+    pct = f" {abs(change):.0%}" if change is not None else ""
+    return mon.result(  # type: ignore[no-any-return]
+        data,
+        status,
+        value=value,
+        threshold=bound,
+        warn=warn,
+        n=n,
+        direction="above" if up else "below",
+        details=details,
+        reason=f"{mon.label} {moved}{pct}; {value:.4g} against {expect or 0.0:.4g} "
+        f"expected at {n:,} {what} (alert {'above' if up else 'below'} {bound:.4g})",
+    )
 
 
 def _finite(x: Any) -> float | None:

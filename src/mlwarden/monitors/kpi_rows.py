@@ -97,11 +97,11 @@ def _row(node: Node, cols: Arrays, rows: int) -> tuple[Any, npt.NDArray[np.bool_
         case Binary(op, a, b):
             (av, aok), (bv, bok) = _row(a, cols, rows), _row(b, cols, rows)
             if op == "and":  # three-valued: false wins over missing
-                x, y = _bool(av, aok), _bool(bv, bok)
-                return (x | ~aok) & (y | ~bok), (aok & bok) | (aok & ~x) | (bok & ~y)
+                p, q = _bool(av, aok), _bool(bv, bok)
+                return (p | ~aok) & (q | ~bok), (aok & bok) | (aok & ~p) | (bok & ~q)
             if op == "or":  # three-valued: true wins over missing
-                x, y = _bool(av, aok), _bool(bv, bok)
-                return (x & aok) | (y & bok), (aok & bok) | (aok & x) | (bok & y)
+                p, q = _bool(av, aok), _bool(bv, bok)
+                return (p & aok) | (q & bok), (aok & bok) | (aok & p) | (bok & q)
             ok = aok & bok
             if op == "/":
                 ok = ok & ~np.asarray(np.equal(_num(bv), 0.0), dtype=bool)

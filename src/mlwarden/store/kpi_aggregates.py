@@ -29,7 +29,7 @@ from mlwarden.schema.kpi import (
 )
 from mlwarden.schema.spec import _label
 
-__all__ = ["KpiTerms", "kpi_terms"]
+__all__ = ["KpiRows", "KpiTerms", "kpi_rows", "kpi_terms"]
 
 
 @dataclass(frozen=True)
@@ -182,4 +182,35 @@ def kpi_terms(ev: Any, r: KpiTerms) -> dict[int, dict[str, Any]]:
             vals = [row[f"t{i}_{j}"] for j in range(k)]
             terms.append([None if v is None else float(v) for v in vals])
         out[int(row["_w"])] = {"n": int(row["_n"]), "terms": terms}
+    return out
+
+
+@dataclass(frozen=True)
+class KpiRows:
+    """Every row of a window, its events with the label where one arrived (``actual``), for
+    a KPI written as a Python function. The one request that returns a window whole, so only
+    batch reports (one in-memory window the caller handed over) use it; ``limit`` bounds it.
+    ``label``: the stored label column (``actual``, or ``actual_value`` of a regressor)."""
+
+    label: str = "actual"
+    limit: int = 10_000_000
+
+
+#: Columns of stored events that are the store's own, not the model's.
+_INTERNAL = ("_w", "received_at", "event_id_a")
+
+
+def kpi_rows(ev: Any, actuals: Any, r: KpiRows) -> dict[int, Any]:
+    """``{window: Arrow table}`` of the windows' events ``ev`` (with ``_w``) and ``actuals``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ac = actuals.select(event_id_a=actuals.event_id, actual=actuals[r.label])
+    joined = ev.left_join(ac, ev.event_id == ac.event_id_a)
+    table: pa.Table = joined.limit(r.limit).to_pyarrow()
+    ws = table.column("_w").to_numpy()
+    keep = [c for c in table.column_names if c not in _INTERNAL]
+    out: dict[int, Any] = {}
+    for w in sorted({int(x) for x in ws}):
+        out[w] = table.filter(pc.equal(table.column("_w"), w)).select(keep)
     return out
