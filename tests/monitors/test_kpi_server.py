@@ -128,6 +128,16 @@ def test_the_planted_segment_alerts_and_the_others_do_not(
     assert len(other) == DAYS and {r["status"] for r in other} <= {"ok", "warn"}
 
 
+def test_the_model_page_charts_the_kpis(http: httpx.Client, start: datetime) -> None:
+    page = http.get(f"/ui/models/{MODEL}", params={"tab": "performance"})
+    assert page.status_code == 200, page.text[:500]
+    assert "KPI: expected loss" in page.text and "KPI: margin per 1k" in page.text
+    north = http.get(
+        f"/ui/models/{MODEL}", params={"tab": "performance", "segment": "region=north"}
+    )
+    assert north.status_code == 200 and "kpi-kpi-expected_loss" in north.text
+
+
 def test_the_incident_names_the_kpi_and_the_segment(http: httpx.Client, start: datetime) -> None:
     items = http.get("/v1/incidents", params={"model": MODEL}).json()["items"]
     business = [i for i in items if i["kind"] == "business"]
