@@ -197,7 +197,8 @@ class Kpi(Monitor):
         cal = Calibration(**self.calibration_)
         how = (
             f"The KPI expected at {n:,} events from the reference "
-            f"({self.reference_value_} on {self.n_reference_:,} rows), plus or minus what chance "
+            f"({_fmt(self.reference_value_)} on {self.n_reference_:,} rows), plus or minus what "
+            "chance "
             "gives at the window's size (a bootstrap of the reference, moved to each window's "
             f"size) with the monitor's share of the false-alarm budget, and at least "
             f"{self.min_change:.0%} of the expected value."
@@ -326,6 +327,10 @@ def judge(
         reason=f"{mon.label} {moved}{pct}; {value:.4g} against {expect or 0.0:.4g} "
         f"expected at {n:,} {what} (alert {'above' if up else 'below'} {bound:.4g})",
     )
+
+
+def _fmt(x: float | None) -> str:
+    return "undefined" if x is None else f"{x:.4g}"
 
 
 def _finite(x: Any) -> float | None:
