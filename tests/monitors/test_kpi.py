@@ -350,8 +350,8 @@ def test_a_kpi_function_is_refused_by_the_server_side_check() -> None:
 
 def test_the_ci_gate_takes_kpis_on_the_command_line(tmp_path: Path) -> None:
     ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
-    loans(3000, seed=11).to_parquet(ref)
-    loans(2000, seed=12, default_rate=0.25).to_parquet(cur)
+    loans(2000, seed=11).to_parquet(ref)
+    loans(1500, seed=12, default_rate=0.25).to_parquet(cur)
     roles = ["--target", "target", "--prediction", "prediction", "--score", "score"]
     out = tmp_path / "check.json"
     args = ["check", str(ref), str(cur), *roles, "--kpi", f"loss={LOSS}", "--json", str(out)]

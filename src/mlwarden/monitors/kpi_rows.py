@@ -130,6 +130,9 @@ def _apply(op: str, left: Any, right: Any) -> Any:
             left = _label(left)
         else:
             left, right = _num(left), _num(right)
+        if op in ("==", "!=") and (_is_text(left) or _is_text(right)):
+            fn_eq = np.equal if op == "==" else np.not_equal  # elementwise on objects
+            return np.asarray(fn_eq(np.asarray(left, dtype=object), right), dtype=bool)
         if _is_text(left) or _is_text(right):  # None (missing) compares as anything: masked
             fn2 = _CMP[op]
             la = left if isinstance(left, np.ndarray) else None
