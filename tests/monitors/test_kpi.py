@@ -52,11 +52,18 @@ LOSS = (
 
 
 def loans(
-    n: int, seed: int, *, default_rate: float = 0.1, north_shift: float = 0.0
+    n: int,
+    seed: int,
+    *,
+    default_rate: float = 0.1,
+    north_shift: float = 0.0,
+    north_amounts: float = 1.0,
 ) -> pd.DataFrame:
+    """A loan book: ``north_shift`` more defaults in region north, whose amounts are
+    ``north_amounts`` times larger."""
     rng = np.random.default_rng(seed)
     region = rng.choice(["north", "south", "east"], n)
-    amount = rng.gamma(2.0, 500.0, n)
+    amount = rng.gamma(2.0, 500.0, n) * np.where(region == "north", north_amounts, 1.0)
     amount[rng.uniform(size=n) < 0.03] = np.nan  # some amounts missing
     score = rng.uniform(size=n)
     p_default = default_rate + north_shift * (region == "north")
