@@ -125,6 +125,8 @@ def test_a_spec_with_a_bad_kpi_is_refused_at_apply_with_its_path() -> None:
     with pytest.raises(ConfigError, match=r"'monitors\[1\]\.expression'.*Got 'income'"):
         for i, mon in enumerate(suite.monitors):
             mon.check(SPEC, where=f"monitors[{i}]")
+    with pytest.raises(ConfigError, match=r"'monitors\[0\]\.name' field must be 1-64"):
+        Kpi("loss:v2", "sum(amount)").check(SPEC, where="monitors[0]")
     bad = Kpi("loss", "sum(amount)", direction="sideways")
     with pytest.raises(ConfigError, match=r"'monitors\[0\]\.direction' field must be one of"):
         bad.check(SPEC, where="monitors[0]")

@@ -23,6 +23,7 @@ from mlwarden.monitors.base import (
     ThresholdPlan,
 )
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
+from mlwarden.monitors.kpi_judge import DIRECTIONS, check_kpi_name, judge, kpi_bounds
 from mlwarden.monitors.kpi_rows import (
     EXTENSIVE,
     Arrays,
@@ -34,13 +35,11 @@ from mlwarden.monitors.kpi_rows import (
 )
 from mlwarden.schema.kpi import KpiExpression, parse_kpi
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
-from mlwarden.stats.tails import norm_isf
 from mlwarden.store.aggregates import Request, Volume
 from mlwarden.store.kpi_aggregates import KpiTerms
 
-__all__ = ["BOOT_REPS", "BOOT_ROWS", "DIRECTIONS", "Kpi", "judge", "kpi_bounds"]
+__all__ = ["BOOT_REPS", "BOOT_ROWS", "Kpi"]
 
-DIRECTIONS = ("up", "down", "both")
 #: Rows per bootstrap draw of the reference, and draws (kept in the fitted state).
 BOOT_ROWS = 2000
 BOOT_REPS = 400
@@ -98,6 +97,7 @@ class Kpi(Monitor):
 
     # -- configuration checks -------------------------------------------------------------------
     def check(self, spec: ModelSpec, *, where: str) -> None:
+        check_kpi_name(self.name, where=f"{where}.name")
         self._parse(spec, where=f"{where}.expression")
         if self.direction not in DIRECTIONS:
             raise ConfigError(
@@ -188,7 +188,13 @@ class Kpi(Monitor):
             center = float(combine(e, expect))
         values = values[np.isfinite(values)]
         sd = float(np.std(values)) if len(values) > 1 else 0.0
-        return kpi_bounds(center, sd, mon=self)
+        skew = 0.0
+        if sd > 0 and len(values) > 2:
+            # the draws' shape is that of boot_rows_ rows; a sum's or a mean's skewness goes
+            # as 1/sqrt(rows), so a smaller window is more skewed than its draws
+            g = float(np.mean(((values - values.mean()) / sd) ** 3))
+            skew = g * math.sqrt(self.boot_rows_ / max(n, 1))
+        return kpi_bounds(center, sd, mon=self, skew=skew)
 
     def threshold_plan(self, rows: int) -> ThresholdPlan:
         n = max(rows, self.min_rows)
@@ -266,67 +272,6 @@ class Kpi(Monitor):
                 f"{self.label} is judged when {self.min_labelled:.0%} do.",
             )
         return judge(self, data, value, n, what=what, details=details)
-
-
-def kpi_bounds(center: float, sd: float, *, mon: Any) -> dict[str, float | None]:
-    """The (alert, warn) bounds below and above a KPI expected at ``center`` with spread ``sd``
-    in windows of this size: ``z * sd`` for the monitor's share of the false-alarm budget (half
-    each side for 'both'), at least ``min_change`` of the expected value; a fixed
-    ``threshold`` replaces the bound on its side."""
-    alpha = Calibration(**mon.calibration_).alpha
-    if mon.direction == "both":
-        alpha /= 2
-    z_a, z_w = norm_isf(alpha), norm_isf(min(10 * alpha, 0.5))
-    effect = mon.min_change * abs(center) if math.isfinite(center) else 0.0
-    out: dict[str, float | None] = {
-        "expected": center if math.isfinite(center) else None,
-        "sd": sd,
-        "low": center - max(z_a * sd, effect),
-        "high": center + max(z_a * sd, effect),
-        "low_warn": center - max(z_w * sd, effect / 2),
-        "high_warn": center + max(z_w * sd, effect / 2),
-    }
-    if mon.threshold is not None:
-        side = "high" if mon.direction == "up" else "low"
-        out[side] = float(mon.threshold)
-    return out
-
-
-def judge(
-    mon: Any, data: WindowData, value: float, n: int, *, what: str, details: dict[str, Any]
-) -> Result:
-    """The result of a KPI monitor (``Kpi``, ``KpiFunction``) whose window gave ``value`` over
-    ``n`` rows, against its bounds at that size."""
-    b = mon.bounds(n)
-    high, low = b["high"], b["low"]
-    assert high is not None and low is not None
-    expect = b["expected"]
-    up = mon.direction == "up" or (mon.direction == "both" and value >= (expect or 0.0))
-    bound, warn = (high, b["high_warn"]) if up else (low, b["low_warn"])
-    assert warn is not None
-    status = Status.OK
-    sign = 1.0 if up else -1.0
-    if sign * (value - bound) > 0:
-        status = Status.ALERT
-    elif sign * (value - warn) > 0:
-        status = Status.WARN
-    change = (value - expect) / abs(expect) if expect else None
-    details = {**details, "expected": expect, "change": change, "sd": b["sd"]}
-    details |= {"low": low, "high": high}
-    moved = "up" if value >= (expect or 0.0) else "down"
-    pct = f" {abs(change):.0%}" if change is not None else ""
-    return mon.result(  # type: ignore[no-any-return]
-        data,
-        status,
-        value=value,
-        threshold=bound,
-        warn=warn,
-        n=n,
-        direction="above" if up else "below",
-        details=details,
-        reason=f"{mon.label} {moved}{pct}; {value:.4g} against {expect or 0.0:.4g} "
-        f"expected at {n:,} {what} (alert {'above' if up else 'below'} {bound:.4g})",
-    )
 
 
 def _fmt(x: float | None) -> str:

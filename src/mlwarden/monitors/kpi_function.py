@@ -24,7 +24,7 @@ from mlwarden.monitors.base import (
     ThresholdPlan,
 )
 from mlwarden.monitors.context import Calibration, FitContext, WindowData
-from mlwarden.monitors.kpi import DIRECTIONS, judge, kpi_bounds
+from mlwarden.monitors.kpi_judge import DIRECTIONS, check_kpi_name, judge, kpi_bounds
 from mlwarden.schema.spec import ModelSpec, Task
 from mlwarden.store.aggregates import Request, Volume
 from mlwarden.store.kpi_aggregates import KpiRows
@@ -153,6 +153,7 @@ class KpiFunction(Monitor):
         return v if math.isfinite(v) else None
 
     def fit(self, ctx: FitContext) -> Self:
+        check_kpi_name(self.name, where=f"monitor {self.id}.name")
         if self.frame not in ("pandas", "arrow"):
             raise ConfigError(expected("parameter", "frame", "be 'pandas' or 'arrow'", self.frame))
         if self.direction not in DIRECTIONS:
