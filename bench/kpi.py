@@ -142,7 +142,7 @@ def main() -> None:
     p.add_argument("--windows", type=int, default=2000)
     p.add_argument("--rows", type=int, default=2_000_000)
     p.add_argument("--budget", default="1 per 100 days")
-    p.add_argument("--references", type=int, default=5)
+    p.add_argument("--references", type=int, default=20)
     a = p.parse_args()
     print("False alarms on stable data:")
     false_alarms(a.windows, a.budget, a.references)
