@@ -27,6 +27,8 @@ from mlwarden.monitors.estimated_performance import EstimatedPerformance
 from mlwarden.monitors.evaluate import _evaluate, window_run
 from mlwarden.monitors.fairness import Fairness
 from mlwarden.monitors.feature_drift import FeatureDrift
+from mlwarden.monitors.kpi import Kpi
+from mlwarden.monitors.kpi_function import KpiFunction
 from mlwarden.monitors.latency import Latency
 from mlwarden.monitors.llm_budget import LlmBudget
 from mlwarden.monitors.llm_cost import LlmCost
@@ -74,6 +76,10 @@ EXAMPLES: dict[str, Callable[[], Monitor]] = {
     "multivariate_drift": lambda: MultivariateDrift(sample=300),
     "probing": lambda: Probing(),
     "resources": lambda: Resources("process_cpu_percent", history=2),
+    "kpi": lambda: Kpi("loss", "sum(income * (actual == 1) * (prediction == 0)) / count()"),
+    "kpi_function": lambda: KpiFunction(
+        "missed", "kpi_functions:missed_income_share", frame="arrow"
+    ),
     "custom": lambda: CustomMetric(
         "north", "custom_metric:share_of_north", columns=["region"], threshold=0.9
     ),

@@ -171,6 +171,18 @@ def facts(incident: Any, causes: dict[str, Any]) -> dict[str, Any]:
             "slice_value": _num(s.get("value")),
             "slice_rest": _num(s.get("rest")),
         }
+    kpis = [m for m in members if m["kind"] == "kpi"]
+    if kpis:  # the KPI member that moved most (a segment's, when that is where it moved)
+        k = max(kpis, key=lambda m: abs(float((m.get("evidence") or {}).get("change") or 0.0)))
+        ev, seg = k.get("evidence") or {}, k.get("segment")
+        f |= {
+            "kpi_name": str(ev.get("kpi") or k["monitor"].partition(":")[2]).replace("_", " "),
+            "kpi_clause": clause(str(k.get("reason") or k["monitor"])),
+            "kpi_where": f" in {seg.replace('=', ' = ')}" if seg else "",
+            "kpi_value": _num(k.get("value")),
+            "kpi_expected": _num(ev.get("expected")),
+            "kpi_driver": f", driven by {f['top_feature']} drift" if "top_feature" in f else "",
+        }
     ops = [m for m in whole if incident_family_of(m["kind"]) == "operations"]
     if ops:
         f["ops_reason"] = ops[0].get("reason") or ops[0]["monitor"]
@@ -272,6 +284,8 @@ def headline(incident: Any, causes: dict[str, Any]) -> str:
         return (
             f"{f['perf_metric']} fell to {f['perf_value']} (threshold {f['perf_threshold']}){where}"
         )
+    if kind == "business" and "kpi_clause" in f:
+        return f"{f['kpi_clause']}{f['kpi_where']}{f['kpi_driver']}"
     if "ops_reason" in f:
         return f"{kind.capitalize()}: {clause(f['ops_reason'])}"
     if kind in ("slo_page", "slo_ticket") and incident.members:  # the burn says it all

@@ -176,7 +176,8 @@ def explain(
     end = incident.last_window + cadence
     members = list(incident.members)
     causes: dict[str, Any] = {"onset": start.isoformat(), "window_end": end.isoformat()}
-    if incident.signature == "model":
+    # a business KPI moves with the model's inputs: its incidents rank drifted features too
+    if incident.signature in ("model", "business"):
         importance = _safe("importance", lambda: model_importance(store, record), {})
         causes["features"] = _safe(
             "drift ranking",

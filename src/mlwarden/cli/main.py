@@ -788,8 +788,11 @@ def _batch(
     segment: list[str] | None,
     budget: str,
     sensitive: list[str] | None = None,
+    kpi: list[str] | None = None,
 ) -> Any:
     from concurrent.futures import ThreadPoolExecutor
+
+    kpis = _kpis(kpi or [])
 
     from mlwarden.tables import to_arrow
 
@@ -812,7 +815,22 @@ def _batch(
             segments=segment or (),
             sensitive=sensitive or (),
             budget=budget,
+            kpis=kpis,
         )
+
+
+def _kpis(items: list[str]) -> dict[str, str]:
+    """``--kpi NAME=EXPRESSION`` (or ``NAME=package.module:function``) options by name."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, eq, what = item.partition("=")
+        if not eq or not name.strip() or not what.strip():
+            raise MlwardenError(
+                f"The '--kpi' option must look like NAME=EXPRESSION (e.g. "
+                f"rev_per_1k='1000 * sum(revenue) / count()'). Got {item!r} instead."
+            )
+        out[name.strip()] = what.strip()
+    return out
 
 
 def _say_roles(rep: Any) -> None:
@@ -858,6 +876,12 @@ SensOpt = Annotated[
     list[str] | None,
     typer.Option(help="Sensitive attribute to judge fairness across (repeatable)."),
 ]
+KpiOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A business KPI, NAME=EXPRESSION or NAME=module:function (repeatable; docs/kpi.md)."
+    ),
+]
 
 
 @app.command()
@@ -876,10 +900,11 @@ def report(
     segment: SegOpt = None,
     sensitive: SensOpt = None,
     budget: BudgetOpt = "1 per 100 days",
+    kpi: KpiOpt = None,
 ) -> None:
     """Batch mode: the same monitors over one window; a self-contained HTML report (and JSON)."""
     with _one_shot():
-        rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive)
+        rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive, kpi)
         _say_roles(rep)
         output.write_text(rep.to_html())
         if json_out is not None:
@@ -902,6 +927,7 @@ def check(
     segment: SegOpt = None,
     sensitive: SensOpt = None,
     budget: BudgetOpt = "1 per 100 days",
+    kpi: KpiOpt = None,
 ) -> None:
     """CI gate: exit 1 when any monitor is at or above --fail-on, 0 otherwise."""
     if fail_on not in ("alert", "warn"):
@@ -909,7 +935,7 @@ def check(
             f"The '--fail-on' option must be 'alert' or 'warn'. Got {fail_on!r} instead."
         )
     with _one_shot():
-        rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive)
+        rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive, kpi)
         _say_roles(rep)
         if json_out is not None:
             json_out.write_text(rep.to_json())

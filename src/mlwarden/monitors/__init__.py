@@ -21,6 +21,8 @@ KINDS: dict[str, str] = {
     "estimated_performance": "estimated_performance",
     "fairness": "fairness",
     "feature_drift": "feature_drift",
+    "kpi": "kpi",
+    "kpi_function": "kpi_function",
     "latency": "latency",
     "llm_budget": "llm_budget",
     "llm_cost": "llm_cost",

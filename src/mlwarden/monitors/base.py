@@ -27,6 +27,7 @@ from mlwarden.errors import ConfigError
 
 if TYPE_CHECKING:
     from mlwarden.monitors.context import Calibration, FitContext, WindowData
+    from mlwarden.schema.spec import ModelSpec
     from mlwarden.store.aggregates import Request
 
 __all__ = [
@@ -274,6 +275,13 @@ class Monitor(ABC):
         return hash(self.id)
 
     # -- behaviour ---------------------------------------------------------------------------
+    def check(self, spec: ModelSpec, *, where: str) -> None:
+        """Refuse a configuration that can never fit this model (a KPI's expression naming a
+        column the model lacks), raised when a spec is applied with its path ``where``
+        (``monitors[2]``) instead of the monitor being skipped at fit. Most kinds have
+        nothing to check before they see the reference."""
+        del spec, where
+
     @abstractmethod
     def requests(self) -> list[Request]:
         """Aggregates this monitor reads from a window."""

@@ -189,6 +189,8 @@ def apply_suite(
             raise ConfigError(
                 f"The segment column {col!r} is not a feature or segment of model {model!r}."
             )
+    for i, mon in enumerate(suite.monitors):
+        mon.check(record.spec, where=f"monitors[{i}]")
     suite.fit(record.spec, reference)
     if not dry_run:
         store.put_suite(project, model, text, json.dumps(suite.state()))

@@ -8,8 +8,10 @@ target column, as actuals) and evaluates. One path, not two.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlwarden.errors import ValidationError
+from mlwarden.monitors.base import Monitor
 from mlwarden.monitors.evaluate import evaluate
+from mlwarden.monitors.kpi import Kpi
+from mlwarden.monitors.kpi_function import KpiFunction
 from mlwarden.monitors.suite import MonitorSuite, auto_monitors
 from mlwarden.reporting.result import Report
 from mlwarden.schema.batch import validate_actuals_table, validate_table
@@ -28,7 +33,7 @@ from mlwarden.store.aggregates import WindowRun
 from mlwarden.store.duckdb_engine import DuckDBStore
 from mlwarden.tables import to_arrow
 
-__all__ = ["BATCH_BUDGET", "report"]
+__all__ = ["BATCH_BUDGET", "kpi_monitors", "report"]
 
 #: A CI gate is one check per run: at most one false failing report in 100 runs.
 BATCH_BUDGET = "1 per 100 days"
@@ -48,8 +53,13 @@ def report(
     spec: ModelSpec | None = None,
     budget: str = BATCH_BUDGET,
     monitors: MonitorSuite | None = None,
+    kpis: Mapping[str, str | Callable[[Any], float | None]] | None = None,
 ) -> Report:
     """Compare ``current`` with ``reference`` (DataFrames, Arrow tables or file paths).
+
+    ``kpis``: business KPIs by name, each a KPI expression (``"1000 * sum(revenue) /
+    count()"``, see docs/kpi.md), a Python function of the window's rows, or its
+    ``"package.module:function"`` path; judged beside the other monitors.
 
     Examples
     --------
@@ -77,6 +87,8 @@ def report(
                 budget=budget,
                 segments=list(spec.segments),
             )
+            if kpis:
+                suite = replace(suite, monitors=[*suite.monitors, *kpi_monitors(kpis)])
             suite.fit(spec, ref)
             cur = pending.result()
         except BaseException:
@@ -106,6 +118,27 @@ def report(
     return Report(
         spec=spec, suite=suite, results=results, n_reference=ref.num_rows, n_current=cur.num_rows
     )
+
+
+_FUNCTION_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def kpi_monitors(kpis: Mapping[str, str | Callable[[Any], float | None]]) -> list[Monitor]:
+    """A KPI monitor for each named KPI: an expression (:class:`Kpi`), or a function or its
+    ``module:function`` path (:class:`KpiFunction`).
+
+    Examples
+    --------
+    >>> [m.id for m in kpi_monitors({"rev": "sum(revenue)", "loss": "mykpis:loss"})]
+    ['kpi:rev', 'kpi_function:loss']
+    """
+    out: list[Monitor] = []
+    for name, what in kpis.items():
+        if callable(what) or _FUNCTION_PATH.match(str(what)):
+            out.append(KpiFunction(name, what, direction="both"))
+        else:
+            out.append(Kpi(name, str(what)))
+    return out
 
 
 def _open_store() -> DuckDBStore:

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from mlwarden._lazy import ibis
 from mlwarden.store.client_aggregates import ClientProfile, client_profiles
+from mlwarden.store.kpi_aggregates import KpiRows, KpiTerms, kpi_rows, kpi_terms
 from mlwarden.store.score_queries import ScoreTotals
 from mlwarden.store.span_aggregates import (
     SpanQuantiles,
@@ -182,6 +183,9 @@ Request = (
     | Sample
     # per-client numbers for the probing monitor: see mlwarden.store.client_aggregates
     | ClientProfile
+    # a business KPI's aggregates (a KPI function's rows, batch): see store.kpi_aggregates
+    | KpiTerms
+    | KpiRows
     # a model's trace spans (LLM apps): see mlwarden.store.span_aggregates
     | SpanTotals
     # scores of a model's traces: see mlwarden.store.score_queries
@@ -264,6 +268,10 @@ def collect(
             out[r] = {} if segment else _resource_use(store, model, r, run)
         elif isinstance(r, ClientProfile):
             out[r] = client_profiles(ev(), r)
+        elif isinstance(r, KpiTerms):
+            out[r] = kpi_terms(labelled() if r.labelled else ev(), r)
+        elif isinstance(r, KpiRows):
+            out[r] = kpi_rows(ev(), store.actuals(model), r)
     for r in reqs:  # last: they reuse the volumes computed above
         if isinstance(r, Sample):
             quick = getattr(store, "sample_rows", None)

@@ -12,6 +12,7 @@ from typing import Any
 
 from mlwarden.errors import NotFoundError
 from mlwarden.monitors import service
+from mlwarden.monitors.taxonomy import kinds_in_family
 from mlwarden.server.ui import data
 from mlwarden.server.ui.cadence import CadencePick, one_cadence
 from mlwarden.server.ui.format import num
@@ -27,6 +28,8 @@ QUALITY_KINDS = kinds_of("quality")
 #: The realised-vs-estimated charts pair these two kinds (other performance kinds, such as
 #: custom metrics, have no estimate to draw beside them).
 PERF_KINDS = ("performance", "estimated_performance")
+#: Business KPIs, charted on the performance tab with their expected value and range.
+KPI_KINDS = tuple(sorted(kinds_in_family("business")))
 HEAT_ROWS_PER_PAGE = 25
 
 
@@ -88,6 +91,7 @@ def performance_tab(store: Any, project: str, record: Any, state: ViewState) -> 
         latest = [real.get(w) or est.get(w) for w in windows]
         last = next((r for r in reversed(latest) if r and r["value"] is not None), None)
         charts.append({"chart": chart, "latest": last})
+    charts += _kpi_charts(store, project, record, state)
     segments = data.latest_rows(
         store,
         project,
@@ -95,11 +99,53 @@ def performance_tab(store: Any, project: str, record: Any, state: ViewState) -> 
         any_segment=True,
         start=state.start,
         end=state.end,
-        kinds=PERF_KINDS,
+        kinds=PERF_KINDS + KPI_KINDS,
         with_value=True,
     )
     segments.sort(key=lambda r: (r["monitor"], r["segment"] is not None, r["segment"] or ""))
     return {"charts": charts, "segment_rows": segments, "cadence": pick}
+
+
+def _kpi_charts(store: Any, project: str, record: Any, state: ViewState) -> list[dict[str, Any]]:
+    """A chart per business KPI: its value, the value expected at each window's size from
+    the reference with the range chance allows around it, and the alert threshold."""
+    rows = data.result_rows(
+        store,
+        project,
+        record.name,
+        start=state.start,
+        end=state.end,
+        segment=state.segment,
+        kinds=KPI_KINDS,
+        details=True,
+    )
+    rows, _ = _one_cadence(store, project, record, state, rows)
+    by: dict[str, dict[datetime, dict[str, Any]]] = defaultdict(dict)
+    for r in rows:
+        by[r["monitor"]][r["window_start"]] = r
+    out = []
+    for monitor in sorted(by):
+        got = by[monitor]
+        windows = sorted(got)
+        name = monitor.partition(":")[2].replace("_", " ")
+        chart = Chart(id=f"kpi-{monitor.replace(':', '-')}", title=f"KPI: {name}", y_label=name)
+        chart.x = _x(windows)
+        chart.add("value", [_val(got.get(w)) for w in windows], color="#1f5fa8", width=2)
+        chart.add(
+            "expected",
+            [_det(got.get(w), "expected") for w in windows],
+            color="#5f6b7a",
+            dash=[6, 4],
+        )
+        chart.add("expected low", [_det(got.get(w), "low") for w in windows], band=True)
+        chart.add("expected high", [_det(got.get(w), "high") for w in windows], band=True)
+        chart.bands.append([4, 3])
+        chart.add(
+            "alert threshold", [_th(got.get(w)) for w in windows], color="#b3261e", dash=[2, 3]
+        )
+        last = next((got[w] for w in reversed(windows) if got[w]["value"] is not None), None)
+        out.append({"chart": chart, "latest": last})
+    return out
 
 
 def _val(r: dict[str, Any] | None) -> float | None:
