@@ -28,8 +28,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from mlwarden.api_client import ApiClient
 from mlwarden.errors import ConflictError, TransportError
-from mlwarden.sdk.api_client import ApiClient
 
 __all__ = ["FINISHED", "EvalClient"]
 
