@@ -547,7 +547,7 @@ class DuckDBStore(
             lo -= timedelta(days=self.dedup_lookback_days)
         sql = (
             f"INSERT INTO {_q(f'events_{model.uid}')} BY NAME SELECT b.* FROM ev_batch b "
-            f"ANTI JOIN (SELECT event_id FROM {_q(f'events_{model.uid}')} "
+            f"ANTI JOIN (SELECT event_id, version FROM {_q(f'events_{model.uid}')} "
             "WHERE ts BETWEEN ? AND ?) e ON b.event_id = e.event_id AND b.version = e.version"
         )
         con.register("ev_batch", table)

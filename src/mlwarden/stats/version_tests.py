@@ -1,6 +1,7 @@
-"""Tests that compare two model versions on the same requests (champion / challenger, shadow).
+"""Tests that compare two model versions: on the same requests (champion / challenger in
+shadow: paired) or on different ones (an A/B split: unpaired).
 
-Every function takes counts the store aggregated, never rows:
+Every function takes counts the store aggregated, never rows (but :func:`delong_raw`):
 
 * :func:`mcnemar` -- accuracy. Only the discordant pairs matter (``b``: the champion right and
   the challenger wrong, ``c``: the other way round). Exact two-sided binomial test (p = 1/2)
@@ -18,6 +19,9 @@ Every function takes counts the store aggregated, never rows:
 * :func:`paired_bootstrap` -- any metric of the binary confusion matrices (precision, recall,
   F1, positive rate, cost): a multinomial bootstrap of the 8 cells (champion says positive,
   challenger says positive, actual positive), paired because both versions see one resample.
+* :func:`two_proportions`, :func:`delong_unpaired`, :func:`unpaired_bootstrap` -- the same
+  for an A/B split: a difference of independent proportions (Wald interval, pooled z-test),
+  DeLong variances summed, independent multinomial bootstraps of each version's 4 cells.
 * :func:`holm` -- Holm's step-down adjustment of many p-values (slices).
 
 Examples
@@ -48,12 +52,15 @@ __all__ = [
     "AUCComparison",
     "BootstrapDiff",
     "McNemar",
+    "Proportions",
     "delong_paired",
     "delong_raw",
     "delong_unpaired",
     "holm",
     "mcnemar",
     "paired_bootstrap",
+    "two_proportions",
+    "unpaired_bootstrap",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -336,9 +343,99 @@ def paired_bootstrap(
             out.append(BootstrapDiff(name, a, b, b - a, None, None, None))
             continue
         low, high = (float(x) for x in np.quantile(d, [alpha, 1 - alpha]))
-        p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean())))
+        p = _boot_p(d)
         out.append(BootstrapDiff(name, a, b, b - a, low, high, p))
     return out
+
+
+def unpaired_bootstrap(
+    cells_a: npt.ArrayLike,
+    cells_b: npt.ArrayLike,
+    *,
+    metrics: Sequence[str] = tuple(METRICS),
+    replicates: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[BootstrapDiff]:
+    """Bootstrap of confusion-matrix metrics of two independent samples, each given as 4
+    cells indexed ``2 * (says positive) + (actual positive)``.
+
+    Examples
+    --------
+    >>> [d] = unpaired_bootstrap([45, 5, 6, 44], [40, 10, 5, 45], metrics=["recall"])
+    >>> round(d.a, 3), round(d.b, 3)
+    (0.898, 0.818)
+    """
+    ca, cb = np.asarray(cells_a, dtype=np.float64), np.asarray(cells_b, dtype=np.float64)
+    if ca.shape != (4,) or cb.shape != (4,):
+        raise StatisticsError(expected("argument", "cells", "have 4 counts", (ca.shape, cb.shape)))
+    rng = np.random.default_rng(seed)
+
+    def confusion(c: FloatArray) -> tuple[FloatArray, ...]:
+        m = c.reshape(c.shape[:-1] + (2, 2))  # [p, y]
+        return m[..., 1, 1], m[..., 1, 0], m[..., 0, 1], m[..., 0, 0]
+
+    na, nb = int(ca.sum()), int(cb.sum())
+    alpha = (1 - level) / 2
+    out = []
+    for name in metrics:
+        fn = METRICS[name]
+        a, b = float(fn(*confusion(ca))), float(fn(*confusion(cb)))
+        if na == 0 or nb == 0 or not (math.isfinite(a) and math.isfinite(b)):
+            out.append(BootstrapDiff(name, _fin(a), _fin(b), None, None, None, None))
+            continue
+        da = fn(*confusion(rng.multinomial(na, ca / na, size=replicates).astype(np.float64)))
+        db = fn(*confusion(rng.multinomial(nb, cb / nb, size=replicates).astype(np.float64)))
+        d = db - da
+        d = d[np.isfinite(d)]
+        if len(d) < replicates // 2:
+            out.append(BootstrapDiff(name, a, b, b - a, None, None, None))
+            continue
+        low, high = (float(x) for x in np.quantile(d, [alpha, 1 - alpha]))
+        p = _boot_p(d)
+        out.append(BootstrapDiff(name, a, b, b - a, low, high, p))
+    return out
+
+
+@dataclass(frozen=True)
+class Proportions:
+    """``p_b - p_a`` of two independent samples with its Wald interval and pooled z-test."""
+
+    a: float
+    b: float
+    diff: float
+    low: float
+    high: float
+    p_value: float
+
+
+def two_proportions(
+    *, hits_a: int, n_a: int, hits_b: int, n_b: int, level: float = 0.95
+) -> Proportions:
+    """Difference of two independent proportions.
+
+    Examples
+    --------
+    >>> r = two_proportions(hits_a=80, n_a=100, hits_b=90, n_b=100)
+    >>> round(r.diff, 2), round(r.p_value, 4)
+    (0.1, 0.0477)
+    """
+    if n_a < 1 or n_b < 1:
+        raise StatisticsError(expected("count", "n", "be at least 1 per version", (n_a, n_b)))
+    pa, pb = hits_a / n_a, hits_b / n_b
+    diff = pb - pa
+    se = math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
+    pool = (hits_a + hits_b) / (n_a + n_b)
+    se0 = math.sqrt(pool * (1 - pool) * (1 / n_a + 1 / n_b))
+    p = 1.0 if se0 == 0 else float(2 * stats.norm.sf(abs(diff) / se0))
+    h = _z(level) * se
+    return Proportions(pa, pb, diff, diff - h, diff + h, p)
+
+
+def _boot_p(d: FloatArray) -> float:
+    """Two-sided bootstrap p-value: twice the smaller tail, never 0 ((k + 1) / (R + 1))."""
+    k = min(int((d <= 0).sum()), int((d >= 0).sum()))
+    return float(min(1.0, 2 * (k + 1) / (len(d) + 1)))
 
 
 def _fin(x: float) -> float | None:
