@@ -141,9 +141,10 @@ def compare_versions(
     segment: dict[str, str] | None = None,
     mode: str = "auto",
     level: float = 0.95,
+    slices: bool = True,
 ) -> Comparison:
     """Compare ``challenger`` with ``champion`` over the events of ``[start, end)`` (see the
-    module docstring).
+    module docstring). ``slices=False`` skips the search for worse slices.
 
     Examples
     --------
@@ -184,12 +185,14 @@ def compare_versions(
         events, actuals, champion=champion, challenger=challenger, positive=positive,
         columns=cols, start=start, end=end, segment=segment,
     )  # fmt: skip
+    grid = q.paired(base, bins=GRID_BINS) if mode != "unpaired" else []
     if mode == "auto":
-        pairs = int(base.count().to_pyarrow().as_py())
+        pairs = sum(r["n"] for r in grid)
         mode = "paired" if pairs >= 0.5 * counts[challenger] else "unpaired"
     kw = {"champion": champion, "challenger": challenger, "level": level}
     if mode == "paired":
-        out = _paired(base, record, cols, binary=binary, scored=scored, **kw)
+        out = _paired(base, grid, record, cols if slices else [], binary=binary, scored=scored,
+                      **kw)  # fmt: skip
     else:
         rows = q.unpaired(
             events, actuals, versions=[champion, challenger], positive=positive, bins=BINS,
@@ -279,6 +282,7 @@ def _before(
 
 def _paired(
     base: Any,
+    rows: list[dict[str, Any]],
     record: ModelRecord,
     cols: list[str],
     *,
@@ -288,7 +292,6 @@ def _paired(
     scored: bool,
     level: float,
 ) -> dict[str, Any]:
-    rows = q.paired(base, bins=GRID_BINS)
     n = sum(r["n"] for r in rows)
     lab = [r for r in rows if r["lab"]]
     labelled = sum(r["n"] for r in lab)
@@ -320,7 +323,10 @@ def _paired(
                    f"mcnemar_{mc.test}"),
     ]  # fmt: skip
     if scored:
-        raw = q.paired_scores(base, limit=RAW_LIMIT)
+        scored_pairs = sum(
+            r["n"] for r in lab if r["ba"] is not None and r["bb"] is not None
+        )
+        raw = q.paired_scores(base) if scored_pairs <= RAW_LIMIT else None
         try:
             if raw is not None:
                 d = delong_raw(raw["pos"], raw["sa"], raw["sb"], level=level)
@@ -344,7 +350,7 @@ def _paired(
             metrics.append(MetricDiff(bd.metric, bd.a, bd.b, bd.diff, bd.low, bd.high,
                                       bd.p_value, "paired_bootstrap"))  # fmt: skip
     out["metrics"] = metrics
-    out["slices"] = _worse_slices(base, record, cols, level=level)
+    out["slices"] = _worse_slices(base, record, cols, level=level) if cols else []
     return out
 
 

@@ -99,12 +99,9 @@ def paired(base: Any, *, bins: int) -> list[dict[str, Any]]:
     return rows
 
 
-def paired_scores(base: Any, *, limit: int) -> dict[str, list[Any]] | None:
-    """The labelled pairs' raw scores and actual (``pos``), or None above ``limit`` pairs."""
+def paired_scores(base: Any) -> dict[str, list[Any]]:
+    """The labelled pairs' raw scores and actual (``pos``): for a small window only."""
     lab = base.filter(base.lab, base.sa.notnull(), base.sb.notnull())
-    n = int(lab.count().to_pyarrow().as_py())
-    if n > limit:
-        return None
     out: dict[str, list[Any]] = lab.select("sa", "sb", "pos").to_pyarrow().to_pydict()
     return out
 
