@@ -142,7 +142,9 @@ def test_shadow_verdict_says_better_overall_and_worse_in_the_planted_segment(
     worse = [s["condition"] for s in out["worse_slices"]]
     assert worse[0] == "region = west", worse
     assert all(s["high"] < 0 and s["adjusted_p"] < 0.05 for s in out["worse_slices"])
-    assert "better on AUC by" in out["verdict"] and "worse in segment region = west" in out["verdict"]
+    assert (
+        "better on AUC by" in out["verdict"] and "worse in segment region = west" in out["verdict"]
+    )
     assert out["recommendation"].startswith("Promote v2 with care")
     # the daily series covers the 30 days for both versions
     assert len(out["daily"]) == DAYS and sum(x["n_challenger"] for x in out["daily"]) == N

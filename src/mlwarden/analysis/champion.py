@@ -22,7 +22,6 @@ event of the same id. The result carries a verdict in plain words and a recommen
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -189,16 +188,16 @@ def compare_versions(
     if mode == "auto":
         pairs = sum(r["n"] for r in grid)
         mode = "paired" if pairs >= 0.5 * counts[challenger] else "unpaired"
-    kw = {"champion": champion, "challenger": challenger, "level": level}
     if mode == "paired":
         out = _paired(base, grid, record, cols if slices else [], binary=binary, scored=scored,
-                      **kw)  # fmt: skip
+                      champion=champion, challenger=challenger, level=level)  # fmt: skip
     else:
         rows = q.unpaired(
             events, actuals, versions=[champion, challenger], positive=positive, bins=BINS,
             start=start, end=end, segment=segment,
         )  # fmt: skip
-        out = _unpaired(rows, binary=binary, scored=scored, **kw)
+        out = _unpaired(rows, binary=binary, scored=scored, champion=champion,
+                        challenger=challenger, level=level)  # fmt: skip
     days = q.daily(
         events, actuals, versions=[champion, challenger], start=start, end=end, segment=segment
     )
@@ -323,9 +322,7 @@ def _paired(
                    f"mcnemar_{mc.test}"),
     ]  # fmt: skip
     if scored:
-        scored_pairs = sum(
-            r["n"] for r in lab if r["ba"] is not None and r["bb"] is not None
-        )
+        scored_pairs = sum(r["n"] for r in lab if r["ba"] is not None and r["bb"] is not None)
         raw = q.paired_scores(base) if scored_pairs <= RAW_LIMIT else None
         try:
             if raw is not None:
@@ -481,8 +478,7 @@ def _describe(m: MetricDiff) -> str:
     if m.metric == "roc_auc":
         return f"{name} by {abs(m.diff):.3f} [{m.low:+.3f}, {m.high:+.3f}], {_p(m.p_value)}"
     return (
-        f"{name} by {abs(m.diff) * 100:.1f} points [{_pct(m.low)}, {_pct(m.high)}], "
-        f"{_p(m.p_value)}"
+        f"{name} by {abs(m.diff) * 100:.1f} points [{_pct(m.low)}, {_pct(m.high)}], {_p(m.p_value)}"
     )
 
 
@@ -513,7 +509,7 @@ def _verdict(
     text = f"Challenger {challenger} " + "; ".join(parts)
     if mode == "unpaired" and seq and seq[-1].diff is not None:
         s = seq[-1]
-        assert s.low is not None and s.high is not None
+        assert s.diff is not None and s.low is not None and s.high is not None
         text += (
             f"; sequential test (valid when checked every day): accuracy {_pct(s.diff)} points "
             f"[{_pct(s.low)}, {_pct(s.high)}], always-valid {_p(s.p_value)}"
@@ -544,7 +540,9 @@ def _verdict(
             f"worse in {where}; check those segments (or keep {champion} for them) first."
         )
     elif sig_up:
-        rec = f"Promote {challenger}: significantly better on {name}, no segment significantly worse."
+        rec = (
+            f"Promote {challenger}: significantly better on {name}, no segment significantly worse."
+        )
     else:
         n = sum(out["labelled"].values())
         rec = (
@@ -552,7 +550,3 @@ def _verdict(
             "events; keep collecting."
         )
     return text, rec
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None

@@ -35,7 +35,9 @@ KEYS = ("lab", "pos", "pa", "pb", "oka", "okb", "agree")
 
 def _bin(score: Any, bins: int) -> Any:
     raw = (score * bins + 1e-9).floor().cast("int64")
-    return ibis.ifelse(score.isnull(), ibis.null("int64"), ibis.greatest(ibis.least(raw, bins - 1), 0))
+    return ibis.ifelse(
+        score.isnull(), ibis.null("int64"), ibis.greatest(ibis.least(raw, bins - 1), 0)
+    )
 
 
 def paired_base(

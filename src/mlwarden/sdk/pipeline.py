@@ -125,9 +125,7 @@ class Pipeline:
         groups: dict[tuple[str, str | None], list[Any]] = {}
         extra = 0
         for item in items:
-            groups.setdefault((item[DEST] or m.model, version_of(item, m.version)), []).append(
-                item
-            )
+            groups.setdefault((item[DEST] or m.model, version_of(item, m.version)), []).append(item)
             if item[JOB] is not None:
                 try:
                     found = item[JOB]()

@@ -159,12 +159,11 @@ def _grid_cov(w: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
     sxx = float((w.sum(1) * dx * dx).sum())
     syy = float((w.sum(0) * dy * dy).sum())
     sxy = float((dx[:, None] * w * dy[None, :]).sum())
-    return np.array([[sxx, sxy], [sxy, syy]]) / max(total - 1, 1)
+    out: FloatArray = np.array([[sxx, sxy], [sxy, syy]]) / max(float(total) - 1, 1.0)
+    return out
 
 
-def delong_paired(
-    pos: npt.ArrayLike, neg: npt.ArrayLike, *, level: float = 0.95
-) -> AUCComparison:
+def delong_paired(pos: npt.ArrayLike, neg: npt.ArrayLike, *, level: float = 0.95) -> AUCComparison:
     """DeLong's paired test from joint bin counts per class (see the module docstring)."""
     p, q = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
     if p.shape != q.shape or p.ndim != 2 or p.shape[0] != p.shape[1]:
