@@ -489,7 +489,13 @@ def _verdict(
     if not metrics:
         before = out["before"]
         est = before.get("estimated_accuracy")
-        text = "No labels yet in this range"
+        missing = [v for v, role in ((champion, "champion"), (challenger, "challenger"))
+                   if not out["labelled"].get(role)]  # fmt: skip
+        text = (
+            "No labels yet in this range"
+            if "pairs" in out["labelled"] or len(missing) == 2
+            else f"No labels yet for {missing[0]} in this range"
+        )
         if est:
             text += (
                 f"; estimated accuracy (scores taken as calibrated) {est['champion']:.3f} "
