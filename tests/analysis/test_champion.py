@@ -181,7 +181,10 @@ def test_ab_split_is_compared_unpaired_with_the_sequential_test(
     assert len(seq) == DAYS
     assert all(s2["p_value"] <= s1["p_value"] for s1, s2 in zip(seq, seq[1:], strict=False))
     assert seq[-1]["low"] <= seq[-1]["diff"] <= seq[-1]["high"]
-    assert "sequential test" in out["verdict"] and out["worse_slices"] == []
+    assert "sequential test" in out["verdict"]
+    assert out["worse_slices"][0]["condition"] == "region = west"
+    assert "worse in segment region = west" in out["verdict"]
+    assert out["recommendation"].startswith("Promote v2 with care")
 
 
 def test_before_labels_the_predictions_are_compared(

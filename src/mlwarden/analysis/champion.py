@@ -11,7 +11,8 @@ the tests of :mod:`mlwarden.stats.version_tests`:
   significantly worse, by McNemar per slice with Holm's correction over all slices tested.
 * **unpaired** (an A/B split): a difference of proportions for accuracy with the mSPRT of
   :mod:`mlwarden.stats.always_valid` over the days (valid however often it is looked at),
-  DeLong's variances summed for AUC, independent bootstraps for the rest.
+  DeLong's variances summed for AUC, independent bootstraps for the rest; the worse slices
+  by a difference of proportions per slice, Holm-corrected.
 * **before labels**: the predictions' distributions (positive rate, mean score, the largest
   gap between the two score distributions) and each version's estimated accuracy, CBPE-style
   (each prediction right with the probability its score gives, scores taken as calibrated).
@@ -198,6 +199,11 @@ def compare_versions(
         )  # fmt: skip
         out = _unpaired(rows, binary=binary, scored=scored, champion=champion,
                         challenger=challenger, level=level)  # fmt: skip
+        if slices and out["metrics"]:
+            lab = q.labelled_base(events, actuals, versions=[champion, challenger], start=start,
+                                  end=end, segment=segment)  # fmt: skip
+            out["slices"] = _worse_slices(lab, record, cols, level=level,
+                                          versions=(champion, challenger))  # fmt: skip
     days = q.daily(
         events, actuals, versions=[champion, challenger], start=start, end=end, segment=segment
     )
@@ -352,8 +358,15 @@ def _paired(
 
 
 def _worse_slices(
-    base: Any, record: ModelRecord, cols: list[str], *, level: float
+    base: Any,
+    record: ModelRecord,
+    cols: list[str],
+    *,
+    level: float,
+    versions: tuple[str, str] | None = None,
 ) -> list[SliceFinding]:
+    """Slices where the challenger's accuracy is significantly below the champion's: McNemar
+    per slice on pairs, or (``versions`` given: an A/B split) a difference of proportions."""
     spec = record.spec
     numeric = {f.name for f in spec.features if f.kind is FeatureKind.NUMERIC}
     edges = {
@@ -365,6 +378,9 @@ def _worse_slices(
     for col in cols:
         e = edges.get(col) if col in numeric else None
         if col in numeric and not e:
+            continue
+        if versions is not None:
+            tested += _unpaired_slices(base, col, e, versions, level)
             continue
         rows = q.slice_counts(base, col, edges=e, max_values=MAX_SLICE_VALUES)
         for r in rows or []:
@@ -382,6 +398,34 @@ def _worse_slices(
     ]
     out.sort(key=lambda s: (s.adjusted_p, s.diff))
     return out
+
+
+def _unpaired_slices(
+    base: Any, col: str, edges: list[float] | None, versions: tuple[str, str], level: float
+) -> list[tuple[str, str, Any]]:
+    rows = q.unpaired_slice_counts(base, col, edges=edges, max_values=MAX_SLICE_VALUES)
+    cells: dict[Any, dict[str, tuple[int, int]]] = {}
+    for r in rows or []:
+        if r["key"] is not None and r["key"] != MISSING_CODE:
+            cells.setdefault(r["key"], {})[r["version"]] = (int(r["n"]), int(r["hits"] or 0))
+    out: list[tuple[str, str, Any]] = []
+    for key, by in cells.items():
+        (na, ha), (nb, hb) = by.get(versions[0], (0, 0)), by.get(versions[1], (0, 0))
+        if min(na, nb) < MIN_SLICE:
+            continue
+        t = two_proportions(hits_a=ha, n_a=na, hits_b=hb, n_b=nb, level=level)
+        out.append((col, _condition(col, key, edges), _Tested(na + nb, t.diff, t.low, t.high,
+                                                              t.p_value)))  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True)
+class _Tested:
+    n: int
+    diff: float
+    low: float
+    high: float
+    p_value: float
 
 
 def _condition(col: str, key: Any, edges: list[float] | None) -> str:

@@ -13,7 +13,9 @@ which fetches the raw scores of a small window for the exact DeLong test).
 * :func:`daily` -- labelled events and right predictions per day and version (the sequential
   test's windows and the chart).
 * :func:`slice_counts` -- per value of a column (numeric ones binned): the discordant pairs of
-  labelled paired events (champion right only, challenger right only) and their number.
+  labelled paired events (champion right only, challenger right only) and their number;
+  :func:`unpaired_slice_counts` the labelled events and right predictions per value and
+  version (A/B).
 """
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ import ibis
 from mlwarden.analysis.slices_query import bin_key
 from mlwarden.store.queries import filter_events
 
-__all__ = ["daily", "paired", "paired_base", "paired_scores", "slice_counts", "unpaired"]
+__all__ = [
+    "daily",
+    "labelled_base",
+    "paired",
+    "paired_base",
+    "paired_scores",
+    "slice_counts",
+    "unpaired",
+    "unpaired_slice_counts",
+]
 
 #: The outcome columns every grouped row carries.
 KEYS = ("lab", "pos", "pa", "pb", "oka", "okb", "agree")
@@ -178,5 +189,37 @@ def slice_counts(
     )
     rows: list[dict[str, Any]] = grouped.limit(max_values + 1).to_pyarrow().to_pylist()
     if len(rows) > max_values:
+        return None
+    return rows
+
+
+def labelled_base(
+    events: Any,
+    actuals: Any,
+    *,
+    versions: Sequence[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    segment: dict[str, str] | None = None,
+) -> Any:
+    """The labelled events of ``versions`` with ``ok`` (the prediction is right)."""
+    ev = filter_events(events, start=start, end=end, segment=segment)
+    ev = ev.filter(ev.version.isin(list(versions)))
+    ac = actuals.select(_aid=actuals.event_id, _y=actuals.actual)
+    j = ev.inner_join(ac, ev.event_id == ac._aid)
+    return j.mutate(ok=(j.prediction.cast("string") == j._y).fill_null(False))
+
+
+def unpaired_slice_counts(
+    base: Any, column: str, *, edges: Sequence[float] | None, max_values: int
+) -> list[dict[str, Any]] | None:
+    """Per value of ``column`` and version of :func:`labelled_base`: ``n`` and ``hits``; None
+    when a categorical column has more than ``max_values`` values."""
+    key = bin_key(base[column], edges) if edges is not None else base[column].cast("string")
+    grouped = base.group_by(key=key, version=base.version).aggregate(
+        n=base.count(), hits=base.ok.cast("int64").sum()
+    )
+    rows: list[dict[str, Any]] = grouped.limit(2 * max_values + 1).to_pyarrow().to_pylist()
+    if len({r["key"] for r in rows}) > max_values:
         return None
     return rows

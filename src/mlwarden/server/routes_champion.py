@@ -40,11 +40,13 @@ class MetricOut(BaseModel):
 class SliceOut(BaseModel):
     column: str
     condition: str = Field(description="The slice, e.g. 'region = west' or 'x >= 0.67'.")
-    n: int = Field(description="Labelled pairs in the slice.")
+    n: int = Field(description="Labelled pairs (A/B: events of both versions) in the slice.")
     diff: float = Field(description="Challenger accuracy minus champion accuracy.")
     low: float
     high: float
-    p_value: float = Field(description="McNemar's test in the slice.")
+    p_value: float = Field(
+        description="McNemar's test in the slice (A/B: difference of proportions)."
+    )
     adjusted_p: float = Field(description="Holm-adjusted over every slice tested.")
 
 
