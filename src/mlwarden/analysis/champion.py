@@ -23,6 +23,7 @@ event of the same id. The result carries a verdict in plain words and a recommen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from mlwarden.analysis import champion_query as q
+from mlwarden.analysis.champion_query import Group
 from mlwarden.analysis.slices_query import MISSING_CODE, window_quantiles
-from mlwarden.errors import ValidationError, expected
+from mlwarden.errors import StatisticsError, ValidationError, expected
 from mlwarden.schema.spec import FeatureKind, Task
 from mlwarden.stats.always_valid import SequentialStep, sequential_difference
 from mlwarden.stats.version_tests import (
@@ -180,34 +182,37 @@ def compare_versions(
     positive = spec.effective_positive_class
     binary = spec.task is Task.BINARY and positive is not None
     scored = binary and "score" in events.columns
-    cols = _slice_columns(record)
+    cols = _slice_columns(record) if slices else []
+    edges = _edges(ev.filter(ev.version == champion), record, cols)
     base = q.paired_base(
         events, actuals, champion=champion, challenger=challenger, positive=positive,
         columns=cols, start=start, end=end, segment=segment,
     )  # fmt: skip
-    grid = q.paired(base, bins=GRID_BINS) if mode != "unpaired" else []
-    if mode == "auto":
-        pairs = sum(r["n"] for r in grid)
-        mode = "paired" if pairs >= 0.5 * counts[challenger] else "unpaired"
+    counts_p = None
+    if mode != "unpaired":
+        # the joint score histogram is only read above RAW_LIMIT pairs (else raw scores)
+        joint = counts[champion] > RAW_LIMIT
+        counts_p = q.paired_counts(store, base, bins=GRID_BINS, joint=joint, slices=edges)
+        if mode == "auto":
+            pairs = sum(v[0] for v in counts_p[0]["outcomes"].values())
+            mode = "paired" if pairs >= 0.5 * counts[challenger] else "unpaired"
+    kw: dict[str, Any] = {"champion": champion, "challenger": challenger, "level": level}
     if mode == "paired":
-        out = _paired(base, grid, record, cols if slices else [], binary=binary, scored=scored,
-                      champion=champion, challenger=challenger, level=level)  # fmt: skip
+        assert counts_p is not None
+        sets, by_slice = counts_p
+        out = _paired(base, sets, binary=binary, scored=scored, **kw)
+        daily = _daily(sets["day"], champion, challenger, paired=True)
+        if out["metrics"]:
+            out["slices"] = _worse_slices(by_slice, edges, paired=True, **kw)
     else:
-        rows = q.unpaired(
-            events, actuals, versions=[champion, challenger], positive=positive, bins=BINS,
-            start=start, end=end, segment=segment,
+        grid, by_day, by_slice = q.unpaired_counts(
+            store, events, actuals, versions=[champion, challenger], positive=positive,
+            bins=BINS, slices=edges, start=start, end=end, segment=segment,
         )  # fmt: skip
-        out = _unpaired(rows, binary=binary, scored=scored, champion=champion,
-                        challenger=challenger, level=level)  # fmt: skip
-        if slices and out["metrics"]:
-            lab = q.labelled_base(events, actuals, versions=[champion, challenger], start=start,
-                                  end=end, segment=segment)  # fmt: skip
-            out["slices"] = _worse_slices(lab, record, cols, level=level,
-                                          versions=(champion, challenger))  # fmt: skip
-    days = q.daily(
-        events, actuals, versions=[champion, challenger], start=start, end=end, segment=segment
-    )
-    daily = _daily(days, champion, challenger)
+        out = _unpaired(grid, binary=binary, scored=scored, **kw)
+        daily = _daily(by_day, champion, challenger, paired=False)
+        if out["metrics"]:
+            out["slices"] = _worse_slices(by_slice, edges, paired=False, **kw)
     seq: list[SequentialStep] = []
     if mode == "unpaired" and daily:
         seq = sequential_difference(
@@ -237,6 +242,7 @@ def compare_versions(
         auc_method=out.get("auc_method"),
         verdict=verdict,
         recommendation=rec,
+        notes=out.get("notes", []),
     )
 
 
@@ -285,11 +291,34 @@ def _before(
     return out
 
 
+def _arrays(groups: Group, names: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
+    """Grouped counts as columns: ``n`` and one array per key (bins as ints, -1 for none)."""
+    keys = list(groups)
+    out: dict[str, np.ndarray[Any, Any]] = {
+        "n": np.array([groups[k][0] for k in keys], dtype=np.float64)
+    }
+    for i, name in enumerate(names):
+        vals = [k[i] for k in keys]
+        if name in ("ba", "bb", "b"):
+            out[name] = np.array([-1 if v is None else int(v) for v in vals], dtype=np.int64)
+        elif name == "version":
+            out[name] = np.array(vals, dtype=object)
+        else:
+            out[name] = np.array([bool(v) for v in vals], dtype=bool)
+    return out
+
+
+def _hist(n: np.ndarray[Any, Any], b: np.ndarray[Any, Any], says: np.ndarray[Any, Any],
+          bins: int) -> np.ndarray[Any, Any]:  # fmt: skip
+    h = np.zeros((bins, 2))
+    ok = b >= 0
+    np.add.at(h, (b[ok], says[ok].astype(int)), n[ok])
+    return h
+
+
 def _paired(
     base: Any,
-    rows: list[dict[str, Any]],
-    record: ModelRecord,
-    cols: list[str],
+    sets: dict[str, Group],
     *,
     champion: str,
     challenger: str,
@@ -297,97 +326,131 @@ def _paired(
     scored: bool,
     level: float,
 ) -> dict[str, Any]:
-    n = sum(r["n"] for r in rows)
-    lab = [r for r in rows if r["lab"]]
-    labelled = sum(r["n"] for r in lab)
+    g = _arrays(sets["outcomes"], q.PAIRED_SETS["outcomes"])
+    n_all, lab = g["n"], g["lab"]
+    n = int(n_all.sum())
+    labelled = int(n_all[lab].sum())
     out: dict[str, Any] = {
         "events": {"pairs": n},
         "labelled": {"pairs": labelled},
-        "agreement": sum(r["n"] for r in rows if r["agree"]) / n if n else None,
+        "agreement": float(n_all[g["agree"]].sum() / n) if n else None,
         "metrics": [],
     }
-    hist_a, hist_b = np.zeros((GRID_BINS, 2)), np.zeros((GRID_BINS, 2))
-    for r in rows:
-        if r["ba"] is not None:
-            hist_a[r["ba"], int(r["pa"])] += r["n"]
-        if r["bb"] is not None:
-            hist_b[r["bb"], int(r["pb"])] += r["n"]
-    pos_a = sum(r["n"] for r in rows if r["pa"])
-    pos_b = sum(r["n"] for r in rows if r["pb"])
+    ha = _arrays(sets["hist_a"], ("ba", "pa"))
+    hb = _arrays(sets["hist_b"], ("bb", "pb"))
+    hist_a = _hist(ha["n"], ha["ba"], ha["pa"], GRID_BINS)
+    hist_b = _hist(hb["n"], hb["bb"], hb["pb"], GRID_BINS)
+    pos_a, pos_b = float(n_all[g["pa"]].sum()), float(n_all[g["pb"]].sum())
     out["before"] = _before(hist_a, hist_b, pos_a, pos_b, n, n, GRID_BINS) if n else {}
     if not binary:
         out["before"].pop("positive_rate", None)
     if not labelled:
         return out
-    b = sum(r["n"] for r in lab if r["oka"] and not r["okb"])
-    c = sum(r["n"] for r in lab if r["okb"] and not r["oka"])
+    oka, okb = g["oka"] & lab, g["okb"] & lab
+    b = int(n_all[oka & ~g["okb"]].sum())
+    c = int(n_all[okb & ~g["oka"]].sum())
     mc = mcnemar(b=b, c=c, n=labelled, level=level)
-    acc_a = sum(r["n"] for r in lab if r["oka"]) / labelled
+    acc_a = float(n_all[oka].sum()) / labelled
     metrics = [
         MetricDiff("accuracy", acc_a, acc_a + mc.diff, mc.diff, mc.low, mc.high, mc.p_value,
                    f"mcnemar_{mc.test}"),
     ]  # fmt: skip
     if scored:
-        scored_pairs = sum(r["n"] for r in lab if r["ba"] is not None and r["bb"] is not None)
-        raw = q.paired_scores(base) if scored_pairs <= RAW_LIMIT else None
         try:
-            if raw is not None:
+            if "joint" not in sets:
+                raw = q.paired_scores(base)
                 d = delong_raw(raw["pos"], raw["sa"], raw["sb"], level=level)
                 out["auc_method"] = "delong_raw"
             else:
-                pg, ng = np.zeros((GRID_BINS, GRID_BINS)), np.zeros((GRID_BINS, GRID_BINS))
-                for r in lab:
-                    if r["ba"] is not None and r["bb"] is not None:
-                        (pg if r["pos"] else ng)[r["ba"], r["bb"]] += r["n"]
-                d = delong_paired(pg, ng, level=level)
+                j = _arrays(sets["joint"], q.PAIRED_SETS["joint"])
+                grids = []
+                for cls in (True, False):
+                    m = j["lab"] & (j["pos"] == cls) & (j["ba"] >= 0) & (j["bb"] >= 0)
+                    h = np.zeros((GRID_BINS, GRID_BINS))
+                    np.add.at(h, (j["ba"][m], j["bb"][m]), j["n"][m])
+                    grids.append(h)
+                d = delong_paired(grids[0], grids[1], level=level)
                 out["auc_method"] = f"delong_binned_{GRID_BINS}"
             metrics.insert(0, MetricDiff("roc_auc", d.auc_a, d.auc_b, d.diff, d.low, d.high,
                                          d.p_value, out["auc_method"]))  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - one class only: no AUC, said in notes
+        except StatisticsError as exc:  # one class only: no AUC, said in notes
             out.setdefault("notes", []).append(f"ROC AUC not computed: {exc}")
     if binary:
         cells = np.zeros(8)
-        for r in lab:
-            cells[4 * int(r["pa"]) + 2 * int(r["pb"]) + int(r["pos"])] += r["n"]
+        idx = 4 * g["pa"].astype(int) + 2 * g["pb"].astype(int) + g["pos"].astype(int)
+        np.add.at(cells, idx[lab], n_all[lab])
         for bd in paired_bootstrap(cells, level=level):
             metrics.append(MetricDiff(bd.metric, bd.a, bd.b, bd.diff, bd.low, bd.high,
                                       bd.p_value, "paired_bootstrap"))  # fmt: skip
     out["metrics"] = metrics
-    out["slices"] = _worse_slices(base, record, cols, level=level) if cols else []
+    return out
+
+
+def _edges(
+    champion_events: Any, record: ModelRecord, cols: list[str]
+) -> dict[str, list[float] | None]:
+    """Slice columns and their interior bin edges (numeric: the champion's quartiles in the
+    range, one engine query; others: None). A numeric column without quartiles is left out."""
+    numeric = {f.name for f in record.spec.features if f.kind is FeatureKind.NUMERIC}
+    qs = window_quantiles(champion_events, [c for c in cols if c in numeric], [0.25, 0.5, 0.75])
+    out: dict[str, list[float] | None] = {}
+    for c in cols:
+        if c not in numeric:
+            out[c] = None
+        elif qs.get(c):
+            out[c] = sorted(set(qs[c]))
     return out
 
 
 def _worse_slices(
-    base: Any,
-    record: ModelRecord,
-    cols: list[str],
+    by_slice: dict[str, Group],
+    edges: dict[str, list[float] | None],
     *,
+    paired: bool,
+    champion: str,
+    challenger: str,
     level: float,
-    versions: tuple[str, str] | None = None,
 ) -> list[SliceFinding]:
     """Slices where the challenger's accuracy is significantly below the champion's: McNemar
-    per slice on pairs, or (``versions`` given: an A/B split) a difference of proportions."""
-    spec = record.spec
-    numeric = {f.name for f in spec.features if f.kind is FeatureKind.NUMERIC}
-    edges = {
-        c: sorted(set(v))
-        for c, v in window_quantiles(base, [c for c in cols if c in numeric], [0.25, 0.5, 0.75])
-        .items()
-    }  # fmt: skip
+    per slice on pairs, or (an A/B split) a difference of proportions; Holm's correction over
+    every slice tested. Columns with more than :data:`MAX_SLICE_VALUES` values are skipped."""
     tested: list[tuple[str, str, Any]] = []
-    for col in cols:
-        e = edges.get(col) if col in numeric else None
-        if col in numeric and not e:
+    for col, groups in by_slice.items():
+        e = edges.get(col)
+        cells: dict[Any, dict[str, int]] = {}
+        for key, (n, _, _) in groups.items():
+            if paired:
+                value, lab, oka, okb = key
+                if not lab:
+                    continue
+                cell = cells.setdefault(value, {"n": 0, "b": 0, "c": 0})
+                cell["n"] += n
+                cell["b"] += n if oka and not okb else 0
+                cell["c"] += n if okb and not oka else 0
+            else:
+                value, version, lab, ok = key
+                if not lab:
+                    continue
+                role = "a" if version == champion else "b"
+                cell = cells.setdefault(value, {"na": 0, "ha": 0, "nb": 0, "hb": 0})
+                cell[f"n{role}"] += n
+                cell[f"h{role}"] += n if ok else 0
+        if len(cells) > MAX_SLICE_VALUES:
             continue
-        if versions is not None:
-            tested += _unpaired_slices(base, col, e, versions, level)
-            continue
-        rows = q.slice_counts(base, col, edges=e, max_values=MAX_SLICE_VALUES)
-        for r in rows or []:
-            if r["n"] < MIN_SLICE or r["key"] is None or r["key"] == MISSING_CODE:
+        for value, cell in cells.items():
+            if value is None or value == MISSING_CODE:
                 continue
-            tested.append((col, _condition(col, r["key"], e), mcnemar(b=int(r["b"] or 0),
-                           c=int(r["c"] or 0), n=int(r["n"]), level=level)))  # fmt: skip
+            cond = _condition(col, value, e)
+            if paired:
+                if cell["n"] < MIN_SLICE:
+                    continue
+                tested.append((col, cond, mcnemar(b=cell["b"], c=cell["c"], n=cell["n"],
+                                                  level=level)))  # fmt: skip
+            elif min(cell["na"], cell["nb"]) >= MIN_SLICE:
+                t = two_proportions(hits_a=cell["ha"], n_a=cell["na"], hits_b=cell["hb"],
+                                    n_b=cell["nb"], level=level)  # fmt: skip
+                tested.append((col, cond, _Tested(cell["na"] + cell["nb"], t.diff, t.low,
+                                                  t.high, t.p_value)))  # fmt: skip
     if not tested:
         return []
     adj = holm([t[2].p_value for t in tested])
@@ -397,25 +460,6 @@ def _worse_slices(
         if m.diff < 0 and a < 1 - level
     ]
     out.sort(key=lambda s: (s.adjusted_p, s.diff))
-    return out
-
-
-def _unpaired_slices(
-    base: Any, col: str, edges: list[float] | None, versions: tuple[str, str], level: float
-) -> list[tuple[str, str, Any]]:
-    rows = q.unpaired_slice_counts(base, col, edges=edges, max_values=MAX_SLICE_VALUES)
-    cells: dict[Any, dict[str, tuple[int, int]]] = {}
-    for r in rows or []:
-        if r["key"] is not None and r["key"] != MISSING_CODE:
-            cells.setdefault(r["key"], {})[r["version"]] = (int(r["n"]), int(r["hits"] or 0))
-    out: list[tuple[str, str, Any]] = []
-    for key, by in cells.items():
-        (na, ha), (nb, hb) = by.get(versions[0], (0, 0)), by.get(versions[1], (0, 0))
-        if min(na, nb) < MIN_SLICE:
-            continue
-        t = two_proportions(hits_a=ha, n_a=na, hits_b=hb, n_b=nb, level=level)
-        out.append((col, _condition(col, key, edges), _Tested(na + nb, t.diff, t.low, t.high,
-                                                              t.p_value)))  # fmt: skip
     return out
 
 
@@ -440,7 +484,7 @@ def _condition(col: str, key: Any, edges: list[float] | None) -> str:
 
 
 def _unpaired(
-    rows: list[dict[str, Any]],
+    grid: Group,
     *,
     champion: str,
     challenger: str,
@@ -448,18 +492,15 @@ def _unpaired(
     scored: bool,
     level: float,
 ) -> dict[str, Any]:
-    by = {v: [r for r in rows if r["version"] == v] for v in (champion, challenger)}
-    n = {v: sum(r["n"] for r in rs) for v, rs in by.items()}
-    lab = {v: [r for r in rs if r["lab"]] for v, rs in by.items()}
-    nl = {v: sum(r["n"] for r in rs) for v, rs in lab.items()}
-    hists = []
-    for v in (champion, challenger):
-        h = np.zeros((BINS, 2))
-        for r in by[v]:
-            if r["b"] is not None:
-                h[r["b"], int(r["p"])] += r["n"]
-        hists.append(h)
-    pos = [sum(r["n"] for r in by[v] if r["p"]) for v in (champion, challenger)]
+    g = _arrays(grid, q.UNPAIRED)
+    n_all = g["n"]
+    role = {v: g["version"] == v for v in (champion, challenger)}
+    n = {v: int(n_all[m].sum()) for v, m in role.items()}
+    lab = {v: m & g["lab"] for v, m in role.items()}
+    nl = {v: int(n_all[m].sum()) for v, m in lab.items()}
+    hists = [_hist(n_all[role[v]], g["b"][role[v]], g["p"][role[v]], BINS)
+             for v in (champion, challenger)]  # fmt: skip
+    pos = [float(n_all[role[v] & g["p"]].sum()) for v in (champion, challenger)]
     before = _before(hists[0], hists[1], pos[0], pos[1], n[champion], n[challenger], BINS)
     if not binary:
         before.pop("positive_rate", None)
@@ -471,7 +512,7 @@ def _unpaired(
     }
     if not (nl[champion] and nl[challenger]):
         return out
-    hits = {v: sum(r["n"] for r in rs if r["ok"]) for v, rs in lab.items()}
+    hits = {v: int(n_all[m & g["ok"]].sum()) for v, m in lab.items()}
     tp = two_proportions(hits_a=hits[champion], n_a=nl[champion], hits_b=hits[challenger],
                          n_b=nl[challenger], level=level)  # fmt: skip
     metrics = [MetricDiff("accuracy", tp.a, tp.b, tp.diff, tp.low, tp.high, tp.p_value,
@@ -479,24 +520,24 @@ def _unpaired(
     if scored:
         grids = []
         for v in (champion, challenger):
-            p, ng = np.zeros(BINS), np.zeros(BINS)
-            for r in lab[v]:
-                if r["b"] is not None:
-                    (p if r["pos"] else ng)[r["b"]] += r["n"]
-            grids += [p, ng]
+            for cls in (True, False):
+                m = lab[v] & (g["pos"] == cls) & (g["b"] >= 0)
+                h = np.zeros(BINS)
+                np.add.at(h, g["b"][m], n_all[m])
+                grids.append(h)
         try:
             d = delong_unpaired(*grids, level=level)
             out["auc_method"] = f"delong_unpaired_binned_{BINS}"
             metrics.insert(0, MetricDiff("roc_auc", d.auc_a, d.auc_b, d.diff, d.low, d.high,
                                          d.p_value, out["auc_method"]))  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - one class only: no AUC, said in notes
+        except StatisticsError as exc:  # one class only: no AUC, said in notes
             out.setdefault("notes", []).append(f"ROC AUC not computed: {exc}")
     if binary:
         cells = []
         for v in (champion, challenger):
             c4 = np.zeros(4)
-            for r in lab[v]:
-                c4[2 * int(r["p"]) + int(r["pos"])] += r["n"]
+            idx = 2 * g["p"].astype(int) + g["pos"].astype(int)
+            np.add.at(c4, idx[lab[v]], n_all[lab[v]])
             cells.append(c4)
         for bd in unpaired_bootstrap(cells[0], cells[1], level=level):
             metrics.append(MetricDiff(bd.metric, bd.a, bd.b, bd.diff, bd.low, bd.high,
@@ -505,15 +546,27 @@ def _unpaired(
     return out
 
 
-def _daily(rows: list[dict[str, Any]], champion: str, challenger: str) -> list[dict[str, Any]]:
+def _daily(by_day: Group, champion: str, challenger: str, *, paired: bool) -> list[dict[str, Any]]:
+    """Labelled events and right predictions per day and version, from the day groups:
+    paired keys (day, lab, oka, okb), unpaired keys (day, version, lab, ok)."""
     days: dict[Any, dict[str, Any]] = {}
-    for r in rows:
-        d = days.setdefault(r["day"], {"day": r["day"], "n_champion": 0, "hits_champion": 0,
-                                       "n_challenger": 0, "hits_challenger": 0})  # fmt: skip
-        role = "champion" if r["version"] == champion else "challenger"
-        d[f"n_{role}"] += int(r["n"])
-        d[f"hits_{role}"] += int(r["hits"] or 0)
-    return [days[k] for k in sorted(days)]
+    for key, (n, _, _) in by_day.items():
+        d = days.setdefault(key[0], {"day": key[0], "n_champion": 0, "hits_champion": 0,
+                                     "n_challenger": 0, "hits_challenger": 0})  # fmt: skip
+        if paired:
+            _, lab, oka, okb = key
+            if lab:
+                d["n_champion"] += n
+                d["n_challenger"] += n
+                d["hits_champion"] += n if oka else 0
+                d["hits_challenger"] += n if okb else 0
+        else:
+            _, version, lab, ok = key
+            role = "champion" if version == champion else "challenger"
+            if lab:
+                d[f"n_{role}"] += n
+                d[f"hits_{role}"] += n if ok else 0
+    return [days[k] for k in sorted(days) if k is not None]
 
 
 def _describe(m: MetricDiff) -> str:

@@ -1,47 +1,37 @@
 """The pushed-down half of a champion / challenger comparison: counts from the engine.
 
-Every function here returns a few thousand grouped counts at most, whatever the number of
-events: the engine joins and groups, Python never sees a row (except :func:`paired_scores`,
-which fetches the raw scores of a small window for the exact DeLong test).
+Every function here returns grouped counts, whatever the number of events: the engine joins
+and groups, Python never sees a row (except :func:`paired_scores`, which fetches the raw
+scores of a small window for the exact DeLong test). Each comparison is one scan with grouping
+sets (:func:`~mlwarden.analysis.slices_query.grouped_sums`: DuckDB's ``GROUPING SETS``, or one
+ibis aggregate per set on other engines):
 
 * Paired (shadow): the champion's and the challenger's events of the same request share an
-  event id. :func:`paired` joins them on it (and the label, when one arrived) and counts the
-  pairs per (champion score bin, challenger score bin, labelled, actual positive, each says
-  positive, each is right, they agree).
-* Unpaired (A/B): :func:`unpaired` counts each version's events per (version, score bin,
-  labelled, actual positive, says positive, is right).
-* :func:`daily` -- labelled events and right predictions per day and version (the sequential
-  test's windows and the chart).
-* :func:`slice_counts` -- per value of a column (numeric ones binned): the discordant pairs of
-  labelled paired events (champion right only, challenger right only) and their number;
-  :func:`unpaired_slice_counts` the labelled events and right predictions per value and
-  version (A/B).
+  event id. :func:`paired_base` joins them on it (and the label, when one arrived);
+  :func:`paired_counts` counts the pairs per (champion score bin, challenger score bin,
+  labelled, actual positive, each says positive, each is right, they agree), per day, and per
+  value of each slice column (numeric ones binned).
+* Unpaired (A/B): :func:`unpaired_counts` counts each version's events per (version, score
+  bin, labelled, actual positive, says positive, is right), per day and per slice value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import ibis
 
-from mlwarden.analysis.slices_query import bin_key
+from mlwarden.analysis.slices_query import bin_key, grouped_sums
+from mlwarden.store.base import Store
 from mlwarden.store.queries import filter_events
 
-__all__ = [
-    "daily",
-    "labelled_base",
-    "paired",
-    "paired_base",
-    "paired_scores",
-    "slice_counts",
-    "unpaired",
-    "unpaired_slice_counts",
-]
+__all__ = ["Group", "paired_base", "paired_counts", "paired_scores", "unpaired_counts"]
 
-#: The outcome columns every grouped row carries.
-KEYS = ("lab", "pos", "pa", "pb", "oka", "okb", "agree")
+
+#: One grouping set's counts: key tuple -> (n, n, n) (grouped sums of a constant 1).
+Group = dict[tuple[Any, ...], tuple[int, float, float]]
 
 
 def _bin(score: Any, bins: int) -> Any:
@@ -63,8 +53,9 @@ def paired_base(
     end: datetime | None = None,
     segment: dict[str, str] | None = None,
 ) -> Any:
-    """One row per request both versions scored: ``sa``, ``sb`` (scores), outcome flags
-    :data:`KEYS`, ``ts`` and the champion's row's ``columns``."""
+    """One row per request both versions scored: ``sa``, ``sb`` (scores), the outcome flags
+    ``lab``, ``pos``, ``pa``, ``pb``, ``oka``, ``okb``, ``agree``, ``ts`` and the champion's
+    row's ``columns``."""
     ev = filter_events(events, start=start, end=end, segment=segment)
     keep = [c for c in dict.fromkeys(columns) if c in ev.columns]
     has_score = "score" in ev.columns
@@ -103,13 +94,92 @@ def paired_base(
     )
 
 
-def paired(base: Any, *, bins: int) -> list[dict[str, Any]]:
-    """Pairs counted per (``ba``, ``bb``) score bins and :data:`KEYS`."""
-    grouped = base.group_by(ba=_bin(base.sa, bins), bb=_bin(base.sb, bins), **{
-        k: base[k] for k in KEYS
-    }).aggregate(n=base.count())  # fmt: skip
-    rows: list[dict[str, Any]] = grouped.to_pyarrow().to_pylist()
-    return rows
+#: The grouping sets of a paired comparison (and the slices': ``(s<i>, lab, oka, okb)``).
+PAIRED_SETS: dict[str, tuple[str, ...]] = {
+    "outcomes": ("lab", "pos", "pa", "pb", "oka", "okb", "agree"),
+    "hist_a": ("ba", "pa"),
+    "hist_b": ("bb", "pb"),
+    "day": ("day", "lab", "oka", "okb"),
+    "joint": ("ba", "bb", "lab", "pos"),
+}
+#: No cap on the groups of a set (a joint grid is at most bins^2 x 3 cells).
+NO_LIMIT = 10**12
+
+
+def _slice_key(t: Any, column: str, edges: Sequence[float] | None) -> Any:
+    return bin_key(t[column], edges) if edges is not None else t[column].cast("string")
+
+
+def paired_counts(
+    store: Store,
+    base: Any,
+    *,
+    bins: int,
+    joint: bool,
+    slices: Mapping[str, Sequence[float] | None],
+) -> tuple[dict[str, Group], dict[str, Group]]:
+    """One scan of :func:`paired_base` for everything the comparison needs, with grouping
+    sets: the pairs per :data:`PAIRED_SETS` (``ba``, ``bb``: score bins of ``bins``; the
+    ``joint`` histogram of both versions' bins per class only when asked: DeLong over binned
+    scores), and per value of each column of ``slices`` (numeric ones binned at their edges,
+    codes of :func:`~mlwarden.analysis.slices_query.bin_key`): ``(key, lab, oka, okb)``.
+    """
+    t = base.mutate(_y=ibis.literal(1.0))
+    keys: dict[str, Any] = {k: t[k] for k in ("lab", "pos", "pa", "pb", "oka", "okb", "agree")}
+    keys |= {"ba": _bin(t.sa, bins), "bb": _bin(t.sb, bins), "day": t.ts.truncate("D")}
+    named = {k: v for k, v in PAIRED_SETS.items() if joint or k != "joint"}
+    sets = list(named.values())
+    for i, (col, edges) in enumerate(slices.items()):
+        keys[f"s{i}"] = _slice_key(t, col, edges)
+        sets.append((f"s{i}", "lab", "oka", "okb"))
+    groups = grouped_sums(store, t, keys, sets, limit=NO_LIMIT)
+    return dict(zip(named, groups, strict=False)), dict(
+        zip(slices, groups[len(named) :], strict=True)
+    )
+
+
+UNPAIRED = ("version", "b", "lab", "pos", "p", "ok")
+
+
+def unpaired_counts(
+    store: Store,
+    events: Any,
+    actuals: Any,
+    *,
+    versions: Sequence[str],
+    positive: str | None,
+    bins: int,
+    slices: Mapping[str, Sequence[float] | None],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    segment: dict[str, str] | None = None,
+) -> tuple[Group, Group, dict[str, Group]]:
+    """Like :func:`paired_counts` for an A/B split, in one scan of each version's events and
+    their labels: per :data:`UNPAIRED` keys, per (``day``, ``version``, ``lab``, ``ok``) and
+    per (slice ``key``, ``version``, ``lab``, ``ok``)."""
+    ev = filter_events(events, start=start, end=end, segment=segment)
+    ev = ev.filter(ev.version.isin(list(versions)))
+    ac = actuals.select(_aid=actuals.event_id, _act=actuals.actual)
+    j = ev.left_join(ac, ev.event_id == ac._aid)
+    pred = j.prediction.cast("string")
+    pos_lit = ibis.literal(positive if positive is not None else "", "string")
+    score = j.score if "score" in j.columns else ibis.null("float64")
+    t = j.mutate(_y=ibis.literal(1.0))
+    keys: dict[str, Any] = {
+        "version": t.version,
+        "b": _bin(score, bins),
+        "lab": t._act.notnull(),
+        "pos": (t._act == pos_lit).fill_null(False),
+        "p": (pred == pos_lit).fill_null(False),
+        "ok": (pred == t._act).fill_null(False),
+        "day": t.ts.truncate("D"),
+    }
+    sets: list[tuple[str, ...]] = [UNPAIRED, ("day", "version", "lab", "ok")]
+    for i, (col, edges) in enumerate(slices.items()):
+        keys[f"s{i}"] = _slice_key(t, col, edges)
+        sets.append((f"s{i}", "version", "lab", "ok"))
+    groups = grouped_sums(store, t, keys, sets, limit=NO_LIMIT)
+    return groups[0], groups[1], dict(zip(slices, groups[2:], strict=True))
 
 
 def paired_scores(base: Any) -> dict[str, list[Any]]:
@@ -117,109 +187,3 @@ def paired_scores(base: Any) -> dict[str, list[Any]]:
     lab = base.filter(base.lab, base.sa.notnull(), base.sb.notnull())
     out: dict[str, list[Any]] = lab.select("sa", "sb", "pos").to_pyarrow().to_pydict()
     return out
-
-
-def unpaired(
-    events: Any,
-    actuals: Any,
-    *,
-    versions: Sequence[str],
-    positive: str | None,
-    bins: int,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    segment: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """Each version's events per (version, score bin ``b``, ``lab``, ``pos``, ``p``, ``ok``)."""
-    ev = filter_events(events, start=start, end=end, segment=segment)
-    ev = ev.filter(ev.version.isin(list(versions)))
-    ac = actuals.select(_aid=actuals.event_id, _y=actuals.actual)
-    j = ev.left_join(ac, ev.event_id == ac._aid)
-    pred = j.prediction.cast("string")
-    pos_lit = ibis.literal(positive if positive is not None else "", "string")
-    score = j.score if "score" in j.columns else ibis.null("float64")
-    grouped = j.group_by(
-        version=j.version,
-        b=_bin(score, bins),
-        lab=j._y.notnull(),
-        pos=(j._y == pos_lit).fill_null(False),
-        p=(pred == pos_lit).fill_null(False),
-        ok=(pred == j._y).fill_null(False),
-    ).aggregate(n=j.count())
-    rows: list[dict[str, Any]] = grouped.to_pyarrow().to_pylist()
-    return rows
-
-
-def daily(
-    events: Any,
-    actuals: Any,
-    *,
-    versions: Sequence[str],
-    start: datetime | None = None,
-    end: datetime | None = None,
-    segment: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """Labelled events (``n``) and right predictions (``hits``) per day and version."""
-    ev = filter_events(events, start=start, end=end, segment=segment)
-    ev = ev.filter(ev.version.isin(list(versions)))
-    ac = actuals.select(_aid=actuals.event_id, _y=actuals.actual)
-    j = ev.inner_join(ac, ev.event_id == ac._aid)
-    ok = (j.prediction.cast("string") == j._y).fill_null(False)
-    out = (
-        j.group_by(day=j.ts.truncate("D"), version=j.version)
-        .aggregate(n=j.count(), hits=ok.cast("int64").sum())
-        .order_by(["day", "version"])
-    )
-    rows: list[dict[str, Any]] = out.to_pyarrow().to_pylist()
-    return rows
-
-
-def slice_counts(
-    base: Any, column: str, *, edges: Sequence[float] | None, max_values: int
-) -> list[dict[str, Any]] | None:
-    """Per value of ``column`` (bin code of ``edges`` for a numeric one) over labelled pairs:
-    ``n``, ``b`` (champion right only) and ``c`` (challenger right only). None when a
-    categorical column has more than ``max_values`` values (an id, not a segment)."""
-    lab = base.filter(base.lab)
-    key = bin_key(lab[column], edges) if edges is not None else lab[column].cast("string")
-    grouped = lab.group_by(key=key).aggregate(
-        n=lab.count(),
-        b=(lab.oka & ~lab.okb).cast("int64").sum(),
-        c=(~lab.oka & lab.okb).cast("int64").sum(),
-    )
-    rows: list[dict[str, Any]] = grouped.limit(max_values + 1).to_pyarrow().to_pylist()
-    if len(rows) > max_values:
-        return None
-    return rows
-
-
-def labelled_base(
-    events: Any,
-    actuals: Any,
-    *,
-    versions: Sequence[str],
-    start: datetime | None = None,
-    end: datetime | None = None,
-    segment: dict[str, str] | None = None,
-) -> Any:
-    """The labelled events of ``versions`` with ``ok`` (the prediction is right)."""
-    ev = filter_events(events, start=start, end=end, segment=segment)
-    ev = ev.filter(ev.version.isin(list(versions)))
-    ac = actuals.select(_aid=actuals.event_id, _y=actuals.actual)
-    j = ev.inner_join(ac, ev.event_id == ac._aid)
-    return j.mutate(ok=(j.prediction.cast("string") == j._y).fill_null(False))
-
-
-def unpaired_slice_counts(
-    base: Any, column: str, *, edges: Sequence[float] | None, max_values: int
-) -> list[dict[str, Any]] | None:
-    """Per value of ``column`` and version of :func:`labelled_base`: ``n`` and ``hits``; None
-    when a categorical column has more than ``max_values`` values."""
-    key = bin_key(base[column], edges) if edges is not None else base[column].cast("string")
-    grouped = base.group_by(key=key, version=base.version).aggregate(
-        n=base.count(), hits=base.ok.cast("int64").sum()
-    )
-    rows: list[dict[str, Any]] = grouped.limit(2 * max_values + 1).to_pyarrow().to_pylist()
-    if len({r["key"] for r in rows}) > max_values:
-        return None
-    return rows
