@@ -15,7 +15,7 @@ and the labels, counted per pair of score bins and outcomes in one query; McNema
 the binned scores, the paired bootstrap, the daily series), and with it (one more query per
 candidate column), beside pandas reading the joined rows and scikit-learn's ``roc_auc_score``,
 ``precision_recall_fscore_support`` and the McNemar cells. Both answers are checked equal
-(accuracy exactly, AUC to the 1/200 bins' resolution).
+(accuracy exactly, AUC to the 1/100 bins' resolution).
 
     python bench/business.py [--events 10000000] [--rounds 3] [--part decision|paired|both]
 

@@ -198,7 +198,7 @@ def test_before_labels_the_predictions_are_compared(
     before = out["before_labels"]
     assert before["positive_rate"]["challenger"] == pytest.approx((d["sb"] >= 0.5).mean())
     assert before["mean_score"]["champion"] == pytest.approx(d["sa"].mean(), abs=0.003)
-    # CBPE-style: each prediction right with the probability its score gives (from 200 bins)
+    # CBPE-style: each prediction right with the probability its score gives (from 100 bins)
     est = before["estimated_accuracy"]
     for v, sc in (("champion", d["sa"]), ("challenger", d["sb"])):
         assert est[v] == pytest.approx(np.where(sc >= 0.5, sc, 1 - sc).mean(), abs=0.003)

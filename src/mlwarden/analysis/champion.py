@@ -54,7 +54,7 @@ __all__ = ["Comparison", "MetricDiff", "SliceFinding", "compare_versions"]
 #: Labelled pairs up to which DeLong runs on raw scores (else on the binned grid).
 RAW_LIMIT = 200_000
 #: Score bins per version of the joint histogram (DeLong on binned scores).
-GRID_BINS = 200
+GRID_BINS = 100
 #: Score bins per version of the unpaired histograms.
 BINS = 1000
 MODES = ("auto", "paired", "unpaired")
