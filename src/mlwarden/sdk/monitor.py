@@ -242,9 +242,11 @@ class Monitor:
                 client_id,
                 None,
             )
+            shadows = self._shadow_items(item, shadow) if shadow else ()
             self._events.append(item)
-            if shadow:
-                self._log_shadow(item, shadow)
+            for extra in shadows:  # counted like log() calls: one event each
+                next(self._counter)
+                self._events.append(extra)
             if not self._woken and len(self._events) >= self.batch_size:
                 self._woken = True
                 self._wake.set()
@@ -253,23 +255,25 @@ class Monitor:
             self._pipeline.counters.discard(f"bad call to log(): {type(exc).__name__}: {exc}")
             return event_id or ""
 
-    def _log_shadow(self, item: EventItem, shadow: Mapping[str, Any]) -> None:
-        """Queue the shadow versions' predictions of the request ``item`` logged."""
-        for version, out in shadow.items():
+    def _shadow_items(self, item: EventItem, shadow: Mapping[str, Any]) -> list[EventItem]:
+        """The shadow versions' predictions of the request ``item`` logs, checked before
+        anything is queued (a bad version drops the whole call)."""
+        out = []
+        for version, pred_score in shadow.items():
             check_name(version, "shadow version")
             if version == (self.version or "default"):
                 raise ConfigError(
                     expected("key", "shadow", "name a version other than the monitor's", version)
                 )
-            pred, score = out if isinstance(out, tuple) else (out, None)
-            next(self._counter)
-            self._events.append(
-                # the shadow's own latency is unknown: not the champion's
+            pred, score = pred_score if isinstance(pred_score, tuple) else (pred_score, None)
+            # the shadow's own latency is unknown: not the champion's
+            out.append(
                 item[:PREDICTION]
                 + (pred, score, None, item[SEGMENTS], None)
                 + item[SEGMENTS + 2 :]
                 + (version,)
             )
+        return out
 
     def _log_item(self, item: EventItem) -> None:
         """Queue a prepared item (the middleware, the resource sampler); counted like ``log``."""
