@@ -21,6 +21,9 @@ from mlwarden.server.ui.views import Chart
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 COLORS = ("#1f5fa8", "#a15c00")
 MAX_FEATURES = 40
+#: Events of the two versions in the range up to which the champion / challenger comparison
+#: runs with the page; above, the page offers a link (``verdict=1``) that runs it.
+AUTO_LIMIT = 1_000_000
 
 
 def _pick(versions: list[str], state: ViewState) -> tuple[str | None, str | None]:
@@ -104,8 +107,14 @@ def compare_page(model: str, request: Request, project: UIRead) -> Response:
             }
         )
     features.sort(key=lambda f: -float(f["top"]))
-    champion, champion_charts, champion_error = None, [], None
-    if a and b and a != b:
+    champion, champion_charts, champion_error, champion_link = None, [], None, None
+    total = sum(int(x["events"]) for x in summary)
+    asked = request.query_params.get("verdict") == "1"
+    if a and b and a != b and total > AUTO_LIMIT and not asked:
+        # the comparison joins the versions' events: on a large range, only when asked
+        url = request.url.include_query_params(verdict="1")
+        champion_link = {"href": f"{url.path}?{url.query}", "events": total}
+    elif a and b and a != b:
         try:
             champion = compare_versions(
                 store, record, champion=a, challenger=b, start=state.start, end=state.end
@@ -128,6 +137,7 @@ def compare_page(model: str, request: Request, project: UIRead) -> Response:
             "champion": champion,
             "champion_charts": champion_charts,
             "champion_error": champion_error,
+            "champion_link": champion_link,
         },
     )
 
