@@ -1,4 +1,5 @@
-"""The decision threshold and cost analysis over 10M labelled events (DuckDB file).
+"""The decision threshold and cost analysis, and the champion / challenger comparison, over
+10M labelled events each (DuckDB files).
 
 Events and labels are generated inside DuckDB (a binary classifier's score, a label for every
 event). Timed: the analysis as ``GET /v1/models/{m}/decision`` runs it (the store's score bins
@@ -7,9 +8,18 @@ beside the same answer computed the way a notebook would: pandas reading the joi
 scikit-learn's ``confusion_matrix`` at each of the 101 thresholds the reply shows (and only
 those: the store's answer covers 1,001). Both answers are checked equal at those thresholds.
 
-    python bench/business.py [--events 10000000] [--rounds 3]
+The paired comparison: a champion and a challenger in shadow (the same event ids), 5M
+requests each (10M events) and a label per request. Timed: ``compare_versions`` as
+``GET /v1/models/{m}/champion`` runs it without the slice search (the join of the two versions
+and the labels, counted per pair of score bins and outcomes in one query; McNemar, DeLong over
+the binned scores, the paired bootstrap, the daily series), and with it (one more query per
+candidate column), beside pandas reading the joined rows and scikit-learn's ``roc_auc_score``,
+``precision_recall_fscore_support`` and the McNemar cells. Both answers are checked equal
+(accuracy exactly, AUC to the 1/100 bins' resolution).
 
-Target (issue 20): <= 2 s for the analysis at 10M events on 2 cores.
+    python bench/business.py [--events 10000000] [--rounds 3] [--part decision|paired|both]
+
+Target (issue 20): <= 2 s for each analysis at 10M events on 2 cores.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlwarden.analysis.champion import compare_versions
 from mlwarden.schema import Feature, ModelSpec
 from mlwarden.stats.decision import Costs, decision_curve, gain_interval
 from mlwarden.store import DuckDBStore, queries
@@ -48,13 +59,106 @@ def generate(store: DuckDBStore, uid: int, events: int) -> None:
     )
 
 
+def generate_pairs(store: DuckDBStore, uid: int, pairs: int) -> None:
+    """``pairs`` requests scored by v1 and v2 (correlated normal logits, v2 sharper except in
+    region = west) and labelled."""
+    store._call(
+        lambda con: con.execute(
+            "CREATE TEMP TABLE base AS SELECT i, y, region, "
+            "0.9 * (2 * y - 1) + 0.8 * z0 + 0.9 * z1 AS la, "
+            "CASE WHEN region = 'west' THEN 0.15 ELSE 1.5 END * (2 * y - 1) + 0.8 * z0 "
+            "+ 0.9 * z2 AS lb FROM (SELECT i, CASE WHEN random() < 0.35 THEN 1 ELSE 0 END AS y, "
+            "['north', 'south', 'east', 'west'][1 + i % 4] AS region, "
+            "sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS z0, "
+            "sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS z1, "
+            f"sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS z2 FROM range({pairs}) r(i))"
+        ).fetchall()
+    )
+    for version, logit in (("v1", "la"), ("v2", "lb")):
+        store._call(
+            lambda con, v=version, lg=logit: con.execute(
+                f"INSERT INTO events_{uid} BY NAME SELECT 'p' || i AS event_id, '{v}' AS version, "
+                "TIMESTAMP '2026-03-02' + to_microseconds(i * 250) AS ts, "
+                f"CASE WHEN {lg} >= 0 THEN '1' ELSE '0' END AS prediction, "
+                f"1 / (1 + exp(-{lg})) AS score, region, 1.0 AS x, 'ok' AS status FROM base"
+            ).fetchall()
+        )
+    store._call(
+        lambda con: con.execute(
+            f"INSERT INTO actuals_{uid} SELECT 'p' || i, y::VARCHAR, NULL, "
+            "TIMESTAMP '2026-03-02' + to_microseconds(i * 250), now() FROM base"
+        ).fetchall()
+    )
+    store._call(lambda con: con.execute("DROP TABLE base").fetchall())
+
+
+def paired_bench(events: int, rounds: int) -> None:
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+    spec = ModelSpec(name="bench", task="binary", classes=["0", "1"], score="score",
+                     segments=["region"], features=[Feature(name="x", kind="numeric")])  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix="mlw-bench-champion-"))
+    store = DuckDBStore(tmp / "bench.duckdb")
+    try:
+        model = store.create_model("default", spec)
+        t0 = time.perf_counter()
+        generate_pairs(store, model.uid, events // 2)
+        model = store.get_model("default", "bench")
+        print(f"generated {events // 2:,} requests in shadow ({events:,} events, labelled) in "
+              f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+        print(f"{'round':>5} {'load':>5} {'core s':>7} {'+slices s':>9} "
+              f"{'pandas+sklearn s':>17} {'ratio':>6}")  # fmt: skip
+        for i in range(rounds):
+            load = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            c = compare_versions(store, model, champion="v1", challenger="v2", slices=False)
+            core = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            full = compare_versions(store, model, champion="v1", challenger="v2")
+            with_slices = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            con = store.backend().con
+            df = con.execute(
+                f"SELECT a.score AS sa, a.prediction AS pa, b.score AS sb, b.prediction AS pb, "
+                f"l.actual AS y FROM events_{model.uid} a JOIN events_{model.uid} b "
+                f"ON a.event_id = b.event_id AND a.version = 'v1' AND b.version = 'v2' "
+                f"JOIN actuals_{model.uid} l ON l.event_id = a.event_id"
+            ).df()
+            y = (df["y"] == "1").to_numpy()
+            oka, okb = (df["pa"] == df["y"]).to_numpy(), (df["pb"] == df["y"]).to_numpy()
+            ref = {
+                "b": int((oka & ~okb).sum()), "c": int((~oka & okb).sum()),
+                "auc_a": roc_auc_score(y, df["sa"]), "auc_b": roc_auc_score(y, df["sb"]),
+                "prf_a": precision_recall_fscore_support(y, df["pa"] == "1", average="binary"),
+                "prf_b": precision_recall_fscore_support(y, df["pb"] == "1", average="binary"),
+            }  # fmt: skip
+            t_ref = time.perf_counter() - t0
+            m = {x.metric: x for x in c.metrics}
+            assert m["accuracy"].diff == (ref["c"] - ref["b"]) / len(df)
+            assert abs(m["roc_auc"].champion - ref["auc_a"]) < 2e-3, (m["roc_auc"], ref)
+            assert abs(m["roc_auc"].challenger - ref["auc_b"]) < 2e-3, (m["roc_auc"], ref)
+            assert abs(m["recall"].champion - ref["prf_a"][1]) < 1e-12
+            assert [s.condition for s in full.worse_slices][:1] == ["region = west"]
+            print(f"{i + 1:>5} {load:5.1f} {core:7.2f} {with_slices:9.2f} {t_ref:17.2f} "
+                  f"{t_ref / core:6.1f}", flush=True)  # fmt: skip
+        print(f"paired comparison over {events:,} events ({c.auc_method}); verdict: {c.verdict}")
+    finally:
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--part", choices=["decision", "paired", "both"], default="both")
     args = ap.parse_args()
+    if args.part != "decision":
+        paired_bench(args.events, args.rounds)
+    if args.part == "paired":
+        return
     spec = ModelSpec(name="bench", task="binary", classes=["0", "1"], score="score",
                      features=[Feature(name="x", kind="numeric")])  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="mlw-bench-business-"))

@@ -60,6 +60,12 @@ include-operation-id = ["decision"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
 
 [[operations]]
+# the champion / challenger comparison needs two different versions, each with events in the
+# range, of a classifier
+include-operation-id = ["champion"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
 # a spec's rules across fields: 'dim' for embeddings only, the positive class among the classes
 include-operation-id = ["register_model"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "403", "409", "422"]

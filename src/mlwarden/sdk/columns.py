@@ -32,13 +32,21 @@ __all__ = [
     "column",
     "event_tables",
     "timestamps",
+    "version_of",
 ]
 
 #: ``(model or None, event_id, timestamp, features, prediction, score, scores, segments,
 #: latency_ms, status, error, client_id, job)``; ``job`` is a deferred extraction or None.
+#: A shadow prediction (another version's, for the same request) carries a 14th item: its
+#: version (see :func:`version_of`).
 EventItem = tuple[Any, ...]
 DEST, EID, TSTAMP, FEATURES, PREDICTION, SCORE, SCORES, SEGMENTS = range(8)
-LATENCY, STATUS, ERROR, CLIENT, JOB = range(8, 13)
+LATENCY, STATUS, ERROR, CLIENT, JOB, VERSION = range(8, 14)
+
+
+def version_of(item: EventItem, default: str | None) -> str | None:
+    """The version an item is logged under: its own (a shadow prediction) or ``default``."""
+    return item[VERSION] if len(item) > VERSION else default
 
 
 class _Mixed(Exception):
@@ -175,7 +183,7 @@ def event_tables(
 
 def _events_table(items: Sequence[EventItem], version: str | None) -> tuple[pa.Table, list[str]]:
     n = len(items)
-    cols = list(zip(*items, strict=True))
+    cols = list(zip(*(it[:VERSION] for it in items), strict=True))
     out: dict[str, pa.Array] = {
         "event_id": pa.array(cols[EID], pa.string()),
         "timestamp": timestamps(cols[TSTAMP]),

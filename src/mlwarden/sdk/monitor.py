@@ -29,7 +29,7 @@ from mlwarden.schema.spec import ModelSpec, Task, check_name
 from mlwarden.schema.version_links import VersionLink
 from mlwarden.sdk import lifecycle
 from mlwarden.sdk.annotate import send_annotation
-from mlwarden.sdk.columns import EventItem, batch_table
+from mlwarden.sdk.columns import PREDICTION, SEGMENTS, EventItem, batch_table
 from mlwarden.sdk.delivery import MonitorStats
 from mlwarden.sdk.ids import EventIds
 from mlwarden.sdk.pipeline import Pipeline
@@ -200,21 +200,30 @@ class Monitor:
         status: str | None = None,
         error: str | None = None,
         client_id: str | None = None,
+        shadow: Mapping[str, Any] | None = None,
     ) -> str:
         """Queue one prediction and return its event id (made here unless given).
 
         ``features`` is copied; ``timestamp`` defaults to now (epoch seconds, a
         datetime or an ISO string); ``segments`` are tags such as region or
         tenant; ``scores`` maps class to probability for multiclass models.
+        ``shadow`` maps other versions that scored the same request (challengers run in
+        shadow) to their prediction, or to a ``(prediction, score)`` pair: each is logged as
+        an event of that version with the same event id, features, segments and time, so the
+        versions are compared on paired requests and one label (``log_actual``) serves all.
         Never raises: a call that cannot be queued is counted as dropped.
 
         Examples
         --------
         >>> import mlwarden
-        >>> monitor = mlwarden.init(model="churn", transport=mlwarden.InMemoryTransport())
-        >>> monitor.log({"age": 41}, 1, event_id="req-1")
+        >>> memory = mlwarden.InMemoryTransport()
+        >>> monitor = mlwarden.init(model="churn", version="v1", transport=memory)
+        >>> monitor.log({"age": 41}, 1, score=0.8, event_id="req-1", shadow={"v2": (0, 0.3)})
         'req-1'
         >>> monitor.close()
+        >>> t = memory.events_table("churn").sort_by("version")
+        >>> t.column("event_id").to_pylist(), t.column("version").to_pylist()
+        (['req-1', 'req-1'], ['v1', 'v2'])
         """
         try:
             n = next(self._counter)
@@ -223,23 +232,26 @@ class Monitor:
             if self._closed:
                 self._discard()
                 return event_id
-            self._events.append(
-                (
-                    None,
-                    event_id,
-                    _now() if timestamp is None else timestamp,
-                    None if features is None else dict(features),
-                    prediction,
-                    score,
-                    None if scores is None else dict(scores),
-                    None if segments is None else dict(segments),
-                    latency_ms,
-                    status,
-                    error,
-                    client_id,
-                    None,
-                )
+            item = (
+                None,
+                event_id,
+                _now() if timestamp is None else timestamp,
+                None if features is None else dict(features),
+                prediction,
+                score,
+                None if scores is None else dict(scores),
+                None if segments is None else dict(segments),
+                latency_ms,
+                status,
+                error,
+                client_id,
+                None,
             )
+            shadows = self._shadow_items(item, shadow) if shadow else ()
+            self._events.append(item)
+            for extra in shadows:  # counted like log() calls: one event each
+                next(self._counter)
+                self._events.append(extra)
             if not self._woken and len(self._events) >= self.batch_size:
                 self._woken = True
                 self._wake.set()
@@ -247,6 +259,26 @@ class Monitor:
         except Exception as exc:  # noqa: BLE001 - never break the model server
             self._pipeline.counters.discard(f"bad call to log(): {type(exc).__name__}: {exc}")
             return event_id or ""
+
+    def _shadow_items(self, item: EventItem, shadow: Mapping[str, Any]) -> list[EventItem]:
+        """The shadow versions' predictions of the request ``item`` logs, checked before
+        anything is queued (a bad version drops the whole call)."""
+        out = []
+        for version, pred_score in shadow.items():
+            check_name(version, "shadow version")
+            if version == (self.version or "default"):
+                raise ConfigError(
+                    expected("key", "shadow", "name a version other than the monitor's", version)
+                )
+            pred, score = pred_score if isinstance(pred_score, tuple) else (pred_score, None)
+            # the shadow's own latency is unknown: not the champion's
+            out.append(
+                item[:PREDICTION]
+                + (pred, score, None, item[SEGMENTS], None)
+                + item[SEGMENTS + 2 :]
+                + (version,)
+            )
+        return out
 
     def _log_item(self, item: EventItem) -> None:
         """Queue a prepared item (the middleware, the resource sampler); counted like ``log``."""

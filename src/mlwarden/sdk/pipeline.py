@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from mlwarden.sdk.columns import DEST, JOB, actual_tables, event_tables
+from mlwarden.sdk.columns import DEST, JOB, actual_tables, event_tables, version_of
 from mlwarden.sdk.delivery import Backoff, Counters, Deliverer, log
 
 if TYPE_CHECKING:
@@ -122,10 +122,10 @@ class Pipeline:
         self.taken_events += len(items)
         if full:
             self._report_overflow()
-        groups: dict[str, list[Any]] = {}
+        groups: dict[tuple[str, str | None], list[Any]] = {}
         extra = 0
         for item in items:
-            groups.setdefault(item[DEST] or m.model, []).append(item)
+            groups.setdefault((item[DEST] or m.model, version_of(item, m.version)), []).append(item)
             if item[JOB] is not None:
                 try:
                     found = item[JOB]()
@@ -136,14 +136,14 @@ class Pipeline:
                         exc,
                     )
                     continue
-                groups.setdefault(m.model, []).extend(found)
+                groups.setdefault((m.model, m.version), []).extend(found)
                 extra += len(found)
         self.counters.add(logged=extra)
-        for dest, group in groups.items():
+        for (dest, version), group in groups.items():
             for k in range(0, len(group), m.batch_size):
                 chunk = group[k : k + m.batch_size]
                 try:
-                    tables = event_tables(chunk, version=m.version)
+                    tables = event_tables(chunk, version=version)
                 except Exception as exc:  # noqa: BLE001
                     self.counters.drop(len(chunk), f"cannot convert to Arrow: {exc}")
                     continue

@@ -245,7 +245,9 @@ class RejectedRow(BaseModel):
 class IngestOut(BaseModel):
     received: int = Field(description="Rows in the request.")
     accepted: int = Field(description="Rows that passed validation and are durably stored.")
-    duplicates: int = Field(description="Accepted rows whose event_id was stored already (no-op).")
+    duplicates: int = Field(
+        description="Accepted rows whose event_id and version were stored already (no-op)."
+    )
     rejected: list[RejectedRow] = Field(
         description="Rows left out, now in quarantine (the first 1,000 of them; see "
         "'rejected_count')."

@@ -260,9 +260,11 @@ class Store(IncidentStorage, EvalStorage, ABC):
     ) -> Future[IngestResult]:
         """Store canonical events (see :func:`mlwarden.schema.canonical_schema`).
 
-        Idempotent on ``event_id``: an event already stored with the same id and timestamp is
-        not stored again. ``stamped``: some rows were given the arrival time as timestamp, so
-        their earlier copies may lie up to the engine's dedup look-back before it.
+        Idempotent on (``event_id``, ``version``): an event already stored with the same id,
+        version and timestamp is not stored again (another version's event of the same id is
+        a shadow prediction for the same request, and is stored). ``stamped``: some rows were
+        given the arrival time as timestamp, so their earlier copies may lie up to the engine's
+        dedup look-back before it.
         """
 
     @abstractmethod

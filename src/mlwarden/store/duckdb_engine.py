@@ -536,7 +536,11 @@ class DuckDBStore(
         )
         if table.num_rows == 0:
             return [IngestResult(0, 0) for _ in tables]
-        keep = _first_of_each(table.column("event_id"))
+        # An event is one version's prediction for one request: shadow logging stores a
+        # challenger's prediction under the champion's event id, so the key is (id, version).
+        keep = _first_of_each(
+            pc.binary_join_element_wise(table.column("event_id"), table.column("version"), "\x1f")
+        )
         if keep is not None:
             table, owner = table.take(keep), owner[keep.to_numpy()]
         table = _naive(table).append_column(
@@ -560,23 +564,26 @@ class DuckDBStore(
             lo -= timedelta(days=self.dedup_lookback_days)
         sql = (
             f"INSERT INTO {_q(f'events_{model.uid}')} BY NAME SELECT b.* FROM ev_batch b "
-            f"ANTI JOIN (SELECT event_id FROM {_q(f'events_{model.uid}')} "
-            "WHERE ts BETWEEN ? AND ?) e ON b.event_id = e.event_id"
+            f"ANTI JOIN (SELECT event_id, version FROM {_q(f'events_{model.uid}')} "
+            "WHERE ts BETWEEN ? AND ?) e ON b.event_id = e.event_id AND b.version = e.version"
         )
         con.register("ev_batch", table)
         try:
             if len(tables) == 1:  # one request: the inserted count is all it needs to know
                 (n_new,) = _one(con, sql, [lo, hi]) or (0,)
                 return [IngestResult(received[0], int(n_new))]
-            inserted = con.execute(sql + " RETURNING event_id", [lo, hi]).fetch_arrow_table()
+            inserted = con.execute(
+                sql + " RETURNING event_id || chr(31) || version", [lo, hi]
+            ).fetch_arrow_table()
         finally:
             con.unregister("ev_batch")
         if inserted.num_rows == table.num_rows:
             new = np.ones(table.num_rows, dtype=bool)
         else:
-            new = pc.is_in(table.column("event_id"), value_set=inserted.column(0)).to_numpy(
-                zero_copy_only=False
+            key = pc.binary_join_element_wise(
+                table.column("event_id"), table.column("version"), "\x1f"
             )
+            new = pc.is_in(key, value_set=inserted.column(0)).to_numpy(zero_copy_only=False)
         per_request = np.bincount(owner[new], minlength=len(tables))
         return [IngestResult(n, int(k)) for n, k in zip(received, per_request, strict=True)]
 

@@ -209,17 +209,16 @@ class ModelRemoval:
                     f"Model {model!r} in project {project!r} has no version {version!r}."
                 )
             out: Removed = {}
+            # a label shared with another version's event (shadow logging) stays with it
+            only_here = (
+                f"WHERE event_id IN (SELECT event_id FROM {_q(f'events_{uid}')} "
+                "WHERE version = ?) AND event_id NOT IN "
+                f"(SELECT event_id FROM {_q(f'events_{uid}')} WHERE version <> ?)"
+            )
             out["actuals"] = _count(
-                con,
-                f"SELECT count(*) FROM {_q(f'actuals_{uid}')} WHERE event_id IN "
-                f"(SELECT event_id FROM {_q(f'events_{uid}')} WHERE version = ?)",
-                [version],
+                con, f"SELECT count(*) FROM {_q(f'actuals_{uid}')} {only_here}", [version, version]
             )
-            con.execute(
-                f"DELETE FROM {_q(f'actuals_{uid}')} WHERE event_id IN "
-                f"(SELECT event_id FROM {_q(f'events_{uid}')} WHERE version = ?)",
-                [version],
-            )
+            con.execute(f"DELETE FROM {_q(f'actuals_{uid}')} {only_here}", [version, version])
             out["events"] = _count(
                 con, f"SELECT count(*) FROM {_q(f'events_{uid}')} WHERE version = ?", [version]
             )

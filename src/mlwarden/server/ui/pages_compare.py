@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mlwarden.analysis.champion import Comparison, compare_versions
+from mlwarden.errors import MlwardenError
 from mlwarden.server.ui import ops
 from mlwarden.server.ui.pages_model import model_context
 from mlwarden.server.ui.reference import reference_moments
@@ -19,6 +22,9 @@ from mlwarden.server.ui.views import Chart
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 COLORS = ("#1f5fa8", "#a15c00")
 MAX_FEATURES = 40
+#: Events of the two versions in the range up to which the champion / challenger comparison
+#: runs with the page; above, the page offers a link (``verdict=1``) that runs it.
+AUTO_LIMIT = 1_000_000
 
 
 def _pick(versions: list[str], state: ViewState) -> tuple[str | None, str | None]:
@@ -102,6 +108,21 @@ def compare_page(model: str, request: Request, project: UIRead) -> Response:
             }
         )
     features.sort(key=lambda f: -float(f["top"]))
+    champion, champion_charts, champion_error, champion_link = None, [], None, None
+    total = sum(int(x["events"]) for x in summary)
+    asked = request.query_params.get("verdict") == "1"
+    if a and b and a != b and total > AUTO_LIMIT and not asked:
+        # the comparison joins the versions' events: on a large range, only when asked
+        url = request.url.include_query_params(verdict="1")
+        champion_link = {"href": f"{url.path}?{url.query}", "events": total}
+    elif a and b and a != b:
+        try:
+            champion = compare_versions(
+                store, record, champion=a, challenger=b, start=state.start, end=state.end
+            )
+            champion_charts = _champion_charts(champion)
+        except MlwardenError as exc:  # no events of a version, not a classifier: said on the page
+            champion_error = str(exc)
     return render(
         request,
         "compare.html",
@@ -115,8 +136,39 @@ def compare_page(model: str, request: Request, project: UIRead) -> Response:
             "features": features,
             "labels_as_of": roll.labels_as_of,
             "runs": version_runs(store, project, model, picked),
+            "champion": champion,
+            "champion_charts": champion_charts,
+            "champion_error": champion_error,
+            "champion_link": champion_link,
         },
     )
+
+
+def _champion_charts(c: Comparison) -> list[Chart]:
+    """Daily accuracy of both versions; for an A/B split, the always-valid interval of the
+    difference as it narrowed day by day."""
+    x = [d["day"].replace(tzinfo=UTC).timestamp() for d in c.daily]
+    acc = Chart(id="champion-accuracy", title="daily accuracy (labelled)", y_label="accuracy",
+                y_format="pct", x=x, x_step=86400.0)  # fmt: skip
+    for color, role, v in zip(COLORS, ("champion", "challenger"), (c.champion, c.challenger),
+                              strict=True):  # fmt: skip
+        acc.add(
+            f"{v} ({role})",
+            [d[f"hits_{role}"] / d[f"n_{role}"] if d[f"n_{role}"] else None for d in c.daily],
+            color=color,
+            width=2,
+        )
+    charts = [acc]
+    if c.sequential:
+        seq = Chart(id="champion-sequential", y_format="pct", x=x, x_step=86400.0,
+                    title=f"accuracy of {c.challenger} minus {c.champion}, always-valid 95% interval",
+                    y_label="difference")  # fmt: skip
+        seq.add("difference", [s["diff"] for s in c.sequential], color=COLORS[1], width=2)
+        seq.add("upper bound", [s["high"] for s in c.sequential], band=True)
+        seq.add("lower bound", [s["low"] for s in c.sequential], band=True)
+        seq.bands += [[2, 3]]
+        charts.append(seq)
+    return charts
 
 
 def _summary(rows: list[dict[str, Any]], versions: list[str]) -> list[dict[str, Any]]:
