@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit browser promtools bench clean openai1 interop interop-bg
+.PHONY: install demo test lint typecheck unit browser promtools pgtools bench clean openai1 interop interop-bg
 
 # The oldest supported openai (1.x), beside the newest in the venv: the SDK's wrapper is tested
 # against both (tests/llm/test_llm_sdk_safety.py). Its other dependencies are the venv's.
@@ -52,6 +52,16 @@ promtools:
 	  else echo "The integration tests need Debian's 'prometheus' and 'prometheus-alertmanager'."; \
 	    exit 1; fi; }
 
+# The PostgreSQL engine's contract suites (tests/store/contract/) start Debian's own server
+# (initdb + pg_ctl into a temporary directory, on a loopback port; tests/pgserver.py).
+pgtools:
+	@{ command -v pg_config >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends postgresql >/dev/null; \
+	  else echo "The PostgreSQL tests need Debian's 'postgresql' package (initdb, pg_ctl)."; \
+	    exit 1; fi; }
+
 $(OPENAI1)/.installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(OPENAI1) "openai==1.55.3" "distro>=1.7"
 	touch $@
@@ -82,7 +92,7 @@ interop-bg:
 	    rm -f $(INTEROP)/.building ) & \
 	fi
 
-unit: $(STAMP) browser promtools openai1
+unit: $(STAMP) browser promtools pgtools openai1
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: interop-bg lint typecheck unit
