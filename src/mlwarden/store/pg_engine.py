@@ -1,0 +1,805 @@
+"""PostgreSQL as a second engine: ``mlwarden serve --store postgresql://...``.
+
+Several server processes may share one database. Writes are plain SQL on one connection per
+store, each call one transaction (:meth:`PostgresStore._call`); events arrive by binary
+``COPY`` into a staging table, then ``INSERT ... ON CONFLICT (event_id) DO NOTHING`` makes a
+re-sent event a no-op whichever process stored it first. Reads hand out ibis tables over a
+connection per thread, so the aggregates of :mod:`mlwarden.store.aggregates` run unchanged.
+
+What this engine implements in full is :attr:`PostgresStore.protocols` (see
+:mod:`mlwarden.store.protocols` and ``docs/storage.md``); the other methods raise
+:class:`~mlwarden.errors.UnsupportedByEngineError` naming the method.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlwarden._lazy import ibis
+from mlwarden.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    StorageError,
+    StoreOpenError,
+    expected,
+)
+from mlwarden.schema.batch import Rejection, canonical_schema, kind_from_arrow
+from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
+from mlwarden.schema.spec import Feature, ModelSpec, check_name
+from mlwarden.store import pg_schema
+from mlwarden.store.base import (
+    ENGINES,
+    IngestResult,
+    ModelRecord,
+    ReferenceRecord,
+    SuiteRow,
+    VersionRecord,
+)
+from mlwarden.store.duckdb_engine import _dedupe, _dump, _first_of_each, _naive
+from mlwarden.store.pg_incidents import PgIncidentTables
+from mlwarden.store.pg_removal import PgRemoval
+from mlwarden.store.pg_schema import copy_type, q, qmark, sql_type
+from mlwarden.store.pg_unsupported import PgUnsupported
+from mlwarden.store.protocols import (
+    ActionLog,
+    AggregateSource,
+    Catalog,
+    DeliveryLog,
+    EventLog,
+    IncidentRepository,
+    Results,
+    Suites,
+)
+from mlwarden.store.times import utc_naive
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+_IN_RANGE = (
+    f"{{ts}} >= TIMESTAMP '{utc_naive(EARLIEST_EVENT_TIME)}' "
+    f"AND {{ts}} < TIMESTAMP '{utc_naive(LATEST_TIME)}'"
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _done(value: T) -> Future[T]:
+    fut: Future[T] = Future()
+    fut.set_result(value)
+    return fut
+
+
+def _failed(exc: BaseException) -> Future[Any]:
+    fut: Future[Any] = Future()
+    fut.set_exception(exc)
+    return fut
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - the extra is not installed
+        raise ConfigError(
+            "The PostgreSQL engine needs psycopg 3: pip install 'mlwarden[postgres]'."
+        ) from exc
+    return psycopg
+
+
+@ENGINES.register
+class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
+    """A PostgreSQL database, given by its URL (``postgresql://user@host:port/db``).
+
+    Examples
+    --------
+    Opening needs a server; the URL is checked first:
+
+    >>> try:
+    ...     PostgresStore("mysql://localhost/x")
+    ... except ConfigError as exc:
+    ...     print(exc)
+    The 'url' option of the postgres engine must be a postgresql:// URL. Got 'mysql://localhost/x' instead.
+    """
+
+    kind: ClassVar[str] = "postgres"
+    protocols: ClassVar[frozenset[type]] = frozenset(
+        {
+            Catalog,
+            EventLog,
+            AggregateSource,
+            Suites,
+            Results,
+            IncidentRepository,
+            DeliveryLog,
+            ActionLog,
+        }
+    )
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention_days: float | None = None,
+        commit_interval: float = 0.05,
+        checkpoint_after_s: float | None = None,
+    ) -> None:
+        self.url = str(url)
+        self.retention_days = retention_days
+        # accepted for the server's settings; PostgreSQL commits each call itself
+        self.commit_interval = commit_interval
+        self.checkpoint_after_s = checkpoint_after_s
+        if not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                expected("option of the postgres engine", "url", "be a postgresql:// URL", self.url)
+            )
+        psycopg = _psycopg()
+        self._errors: type[BaseException] = psycopg.Error
+        try:
+            self._wcon = psycopg.connect(self.url, autocommit=True)
+            pg_schema.open_schema(self._wcon, where=_where(self.url))
+        except StoreOpenError:
+            raise
+        except psycopg.Error as exc:
+            raise StoreOpenError(
+                f"Cannot open the PostgreSQL database {_where(self.url)}: {exc}"
+            ) from exc
+        self._wlock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[Any] = []
+        self._rlock = threading.Lock()
+        self._specs: dict[tuple[str, str], tuple[str, ModelSpec]] = {}
+        self._columns: dict[str, set[str]] = {}
+        self._closed = False
+
+    # -- connections ---------------------------------------------------------------------------
+    def _reader(self) -> Any:
+        con = getattr(self._local, "con", None)
+        if con is None or con.closed:
+            con = _psycopg().connect(self.url, autocommit=True)
+            with self._rlock:
+                self._readers.append(con)
+            self._local.con = con
+            self._local.ibis = None
+        return con
+
+    def backend(self) -> Any:
+        """This thread's ibis backend over the database."""
+        con = self._reader()
+        be = getattr(self._local, "ibis", None)
+        if be is None:
+            be = ibis.postgres.from_connection(con)
+            self._local.ibis = be
+        return be
+
+    def _cursor(self) -> Any:
+        """A cursor taking ``?`` placeholders (the incidents mixin's ``_dicts`` uses it)."""
+        return _QmarkCursor(self._reader())
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            rows: list[tuple[Any, ...]] = (
+                self._reader().execute(qmark(sql), list(params)).fetchall()
+            )
+        except self._errors as exc:
+            raise StorageError(f"A read failed: {exc}") from exc
+        return rows
+
+    def _call(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn`` in one transaction on the writing connection (``?`` placeholders)."""
+        with self._wlock:
+            try:
+                with self._wcon.transaction():
+                    return fn(_QmarkCursor(self._wcon))
+            except self._errors as exc:
+                self._columns.clear()
+                raise StorageError(f"A write failed: {exc}") from exc
+
+    # -- catalog -------------------------------------------------------------------------------
+    def create_model(self, project: str, spec: ModelSpec, *, replace: bool = False) -> ModelRecord:
+        check_name(project, "project name")
+
+        def fn(con: _QmarkCursor) -> ModelRecord:
+            # one creator at a time across processes: the model's row is the lock
+            con.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"{project}/{spec.name}"])
+            row = con.execute(
+                "SELECT uid, spec FROM models WHERE project = ? AND name = ?",
+                [project, spec.name],
+            ).fetchone()
+            now = _utcnow()
+            if row is not None:
+                old = self._parsed_spec(project, spec.name, row[1])
+                if old == spec:
+                    return self._get_model_tx(con, project, spec.name)
+                if not replace:
+                    raise ConflictError(
+                        f"A model named {spec.name!r} exists already in project {project!r} with a "
+                        "different spec; pass replace=True (API: ?replace=true) to update it."
+                    )
+                from mlwarden.store.duckdb_engine import DuckDBStore
+
+                DuckDBStore._check_compatible(old, spec)
+                uid = int(row[0])
+                con.execute(
+                    "UPDATE models SET spec = ?, updated_at = ? WHERE project = ? AND name = ?",
+                    [spec.model_dump_json(), now, project, spec.name],
+                )
+            else:
+                uid = int(con.execute("SELECT nextval('uid_seq')").fetchone()[0])
+                con.execute(
+                    "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?)",
+                    [project, spec.name, uid, spec.model_dump_json(), now, now],
+                )
+            self._ensure_tables(con, uid, spec)
+            return self._get_model_tx(con, project, spec.name)
+
+        return self._call(fn)
+
+    def _ensure_tables(self, con: _QmarkCursor, uid: int, spec: ModelSpec) -> None:
+        events = f"events_{uid}"
+        schema = canonical_schema(spec)
+        have = _table_columns(con, events)
+        if not have:
+            cols = ", ".join(
+                f"{q(f.name)} {sql_type(f.type)}" + (" PRIMARY KEY" if f.name == "event_id" else "")
+                for f in schema
+            )
+            con.execute(f"CREATE TABLE {q(events)} ({cols}, received_at TIMESTAMP)")
+            con.execute(f"CREATE INDEX {q(events + '_ts')} ON {q(events)} (ts)")
+            con.execute(
+                f"CREATE TABLE {q(f'actuals_{uid}')} (event_id TEXT PRIMARY KEY, "
+                "actual TEXT, actual_value DOUBLE PRECISION, ts TIMESTAMP, received_at TIMESTAMP)"
+            )
+        else:
+            for f in schema:
+                if f.name not in have:
+                    con.execute(
+                        f"ALTER TABLE {q(events)} ADD COLUMN {q(f.name)} {sql_type(f.type)}"
+                    )
+        self._columns.pop(events, None)
+
+    def _get_model_tx(self, con: _QmarkCursor, project: str, name: str) -> ModelRecord:
+        row = con.execute(
+            "SELECT uid, spec, created_at, updated_at FROM models WHERE project = ? AND name = ?",
+            [project, name],
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"There is no model named {name!r} in project {project!r}.")
+        return ModelRecord(
+            project, name, int(row[0]), self._parsed_spec(project, name, row[1]), row[2], row[3]
+        )
+
+    def get_model(self, project: str, name: str) -> ModelRecord:
+        # never cached: another server process may change or delete the model
+        rows = self._read(
+            "SELECT uid, spec, created_at, updated_at FROM models WHERE project = ? AND name = ?",
+            [project, name],
+        )
+        if not rows:
+            raise NotFoundError(f"There is no model named {name!r} in project {project!r}.")
+        uid, spec, created, updated = rows[0]
+        return ModelRecord(
+            project, name, int(uid), self._parsed_spec(project, name, spec), created, updated
+        )
+
+    def list_models(self, project: str | None = None) -> list[ModelRecord]:
+        sql = "SELECT project, name, uid, spec, created_at, updated_at FROM models"
+        params: list[Any] = []
+        if project is not None:
+            sql += " WHERE project = ?"
+            params.append(project)
+        rows = self._read(sql + " ORDER BY project, name", params)
+        return [
+            ModelRecord(p, n, int(u), self._parsed_spec(p, n, s), c, up)
+            for p, n, u, s, c, up in rows
+        ]
+
+    def _parsed_spec(self, project: str, name: str, text: str) -> ModelSpec:
+        key = (project, name)
+        hit = self._specs.get(key)
+        if hit is not None and hit[0] == text:
+            return hit[1]
+        spec = ModelSpec.model_validate_json(text)
+        self._specs[key] = (text, spec)
+        return spec
+
+    def create_version(
+        self,
+        project: str,
+        model: str,
+        version: str,
+        *,
+        description: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> VersionRecord:
+        self.get_model(project, model)
+        check_name(version, "version name")
+        meta = json.dumps(metadata or {})
+        self._call(
+            lambda con: con.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
+                "(project, model, version) DO UPDATE SET "
+                "description = excluded.description, metadata = excluded.metadata",
+                [project, model, version, _utcnow(), description, meta],
+            )
+        )
+        return next(v for v in self.list_versions(project, model) if v.version == version)
+
+    def list_versions(self, project: str, model: str) -> list[VersionRecord]:
+        self.get_model(project, model)
+        rows = self._read(
+            "SELECT version, created_at, description, metadata FROM versions "
+            "WHERE project = ? AND model = ? ORDER BY created_at, version",
+            [project, model],
+        )
+        return [
+            VersionRecord(project, model, v, c, d or "", json.loads(m or "{}"))
+            for v, c, d, m in rows
+        ]
+
+    def put_reference(
+        self,
+        project: str,
+        model: str,
+        data: pa.Table,
+        *,
+        version: str | None = None,
+        name: str = "",
+    ) -> ReferenceRecord:
+        self.get_model(project, model)
+        if version is not None:
+            check_name(version, "version name")
+        data = _naive(data)
+
+        def fn(con: _QmarkCursor) -> int:
+            uid = int(con.execute("SELECT nextval('uid_seq')").fetchone()[0])
+            table = f"ref_{uid}"
+            cols = ", ".join(f"{q(f.name)} {sql_type(f.type)}" for f in data.schema)
+            con.execute(f"CREATE TABLE {q(table)} ({cols})")
+            _copy_in(con.raw, table, data)
+            con.execute(
+                "INSERT INTO refs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    uid,
+                    project,
+                    model,
+                    version,
+                    name,
+                    data.num_rows,
+                    json.dumps(data.column_names),
+                    _utcnow(),
+                ],
+            )
+            return uid
+
+        uid = self._call(fn)
+        return next(r for r in self.list_references(project, model) if r.uid == uid)
+
+    def list_references(self, project: str, model: str) -> list[ReferenceRecord]:
+        rows = self._read(
+            "SELECT uid, version, rows, columns, created_at, name FROM refs "
+            "WHERE project = ? AND model = ? ORDER BY uid",
+            [project, model],
+        )
+        return [
+            ReferenceRecord(int(u), project, model, v, int(r), tuple(json.loads(c)), ca, n or "")
+            for u, v, r, c, ca, n in rows
+        ]
+
+    def get_reference(
+        self, project: str, model: str, *, version: str | None = None
+    ) -> tuple[ReferenceRecord, pa.Table]:
+        refs = [
+            r
+            for r in self.list_references(project, model)
+            if version is None or r.version in (version, None)
+        ]
+        if version is not None and any(r.version == version for r in refs):
+            refs = [r for r in refs if r.version == version]
+        if not refs:
+            raise NotFoundError(
+                f"Model {model!r} in project {project!r} has no reference"
+                + (f" for version {version!r}." if version else ".")
+            )
+        ref = refs[-1]
+        try:
+            table = self.backend().table(f"ref_{ref.uid}").to_pyarrow()
+        except self._errors as exc:
+            raise StorageError(f"Reading reference {ref.uid} failed: {exc}") from exc
+        return ref, table.select(list(ref.columns))
+
+    def delete_reference(self, project: str, model: str, reference_id: int) -> None:
+        def fn(con: _QmarkCursor) -> int:
+            n = con.execute(
+                "DELETE FROM refs WHERE project = ? AND model = ? AND uid = ?",
+                [project, model, reference_id],
+            ).rowcount
+            if n:
+                con.execute(f"DROP TABLE IF EXISTS {q(f'ref_{int(reference_id)}')}")
+            return int(n)
+
+        if not self._call(fn):
+            raise NotFoundError(
+                f"Model {model!r} in project {project!r} has no reference {reference_id}."
+            )
+
+    def delete_model(self, project: str, name: str) -> dict[str, int]:
+        model = self.get_model(project, name)
+
+        def fn(con: _QmarkCursor) -> dict[str, int]:
+            removed: dict[str, int] = {}
+            for table in (f"events_{model.uid}", f"actuals_{model.uid}"):
+                removed[table.split("_")[0]] = int(
+                    con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()[0]
+                )
+                con.execute(f"DROP TABLE IF EXISTS {q(table)}")
+            refs = con.execute(
+                "DELETE FROM refs WHERE project = ? AND model = ? RETURNING uid", [project, name]
+            ).fetchall()
+            for (uid,) in refs:
+                con.execute(f"DROP TABLE IF EXISTS {q(f'ref_{int(uid)}')}")
+            removed["references"] = len(refs)
+            for table in ("versions", "results", "monitor_suites", "incidents", "quarantine"):
+                removed[table] = con.execute(
+                    f"DELETE FROM {table} WHERE project = ? AND model = ?", [project, name]
+                ).rowcount
+            con.execute("DELETE FROM models WHERE project = ? AND name = ?", [project, name])
+            return removed
+
+        out = self._call(fn)
+        self._columns.pop(f"events_{model.uid}", None)
+        self._specs.pop((project, name), None)
+        return out
+
+    # -- ingest --------------------------------------------------------------------------------
+    def append_events(
+        self, model: ModelRecord, table: pa.Table, *, stamped: bool = False
+    ) -> Future[IngestResult]:
+        try:
+            return _done(self._call(lambda con: self._insert_events(con, model, table)))
+        except StorageError as exc:
+            return _failed(exc)
+
+    def _evolve(self, con: _QmarkCursor, model: ModelRecord, table: pa.Table) -> None:
+        """Add the columns (and spec features) this batch brings for the first time."""
+        name = f"events_{model.uid}"
+        have = self._columns.get(name) or _table_columns(con, name)
+        missing = [f for f in table.schema if f.name not in have]
+        if missing:
+            for f in missing:
+                con.execute(
+                    f"ALTER TABLE {q(name)} ADD COLUMN IF NOT EXISTS {q(f.name)} {sql_type(f.type)}"
+                )
+            have = have | {f.name for f in missing}
+            current = self._get_model_tx(con, model.project, model.name)
+            known = set(current.spec.feature_names) | set(current.spec.tag_columns)
+            extra = [
+                Feature(name=f.name, kind=kind)
+                for f in missing
+                if f.name not in known
+                and not f.name.startswith("score__")
+                and (kind := kind_from_arrow(f.type)) is not None
+            ]
+            if extra:
+                con.execute(
+                    "UPDATE models SET spec = ?, updated_at = ? WHERE project = ? AND name = ?",
+                    [
+                        current.spec.with_features(extra).model_dump_json(),
+                        _utcnow(),
+                        model.project,
+                        model.name,
+                    ],
+                )
+        self._columns[name] = have
+
+    def _insert_events(
+        self, con: _QmarkCursor, model: ModelRecord, table: pa.Table
+    ) -> IngestResult:
+        received = table.num_rows
+        if received == 0:
+            return IngestResult(0, 0)
+        keep = _first_of_each(table.column("event_id"))
+        if keep is not None:
+            table = table.take(keep)
+        table = _naive(table).append_column(
+            "received_at", pa.array([_utcnow()] * table.num_rows, pa.timestamp("us"))
+        )
+        self._evolve(con, model, table)
+        now = _utcnow()
+        for v in pc.unique(table.column("version")).to_pylist():
+            con.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, '', '{}') ON CONFLICT DO NOTHING",
+                [model.project, model.name, v, now],
+            )
+        target = q(f"events_{model.uid}")
+        con.execute(
+            f"CREATE TEMP TABLE ev_stage (LIKE {target}) ON COMMIT DROP",
+        )
+        _copy_in(con.raw, "ev_stage", table)
+        cols = ", ".join(q(c) for c in table.column_names)
+        n = con.execute(
+            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ev_stage "
+            "ON CONFLICT (event_id) DO NOTHING"
+        ).rowcount
+        return IngestResult(received, int(n))
+
+    def append_actuals(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
+        def fn(con: _QmarkCursor) -> IngestResult:
+            rows = table
+            if rows.num_rows:
+                rows = _dedupe(rows, "event_id", keep="last")
+                rows = _naive(rows).append_column(
+                    "received_at", pa.array([_utcnow()] * rows.num_rows, pa.timestamp("us"))
+                )
+                target = q(f"actuals_{model.uid}")
+                con.execute(f"CREATE TEMP TABLE ac_stage (LIKE {target}) ON COMMIT DROP")
+                _copy_in(con.raw, "ac_stage", rows)
+                cols = [c for c in rows.column_names]
+                names = ", ".join(q(c) for c in cols)
+                sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols if c != "event_id")
+                con.execute(
+                    f"INSERT INTO {target} ({names}) SELECT {names} FROM ac_stage "
+                    f"ON CONFLICT (event_id) DO UPDATE SET {sets}"
+                )
+            return IngestResult(table.num_rows, table.num_rows)
+
+        try:
+            return _done(self._call(fn))
+        except StorageError as exc:
+            return _failed(exc)
+
+    def quarantine(
+        self, project: str, model: str, kind: str, rejections: list[Rejection]
+    ) -> Future[IngestResult]:
+        now = _utcnow()
+        rows = [
+            (project, model, kind, now, r.index, r.field, r.reason, _dump(r.row))
+            for r in rejections
+        ]
+
+        def fn(con: _QmarkCursor) -> IngestResult:
+            if rows:
+                con.raw.cursor().executemany(
+                    "INSERT INTO quarantine VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows
+                )
+            return IngestResult(len(rows), len(rows))
+
+        try:
+            return _done(self._call(fn))
+        except StorageError as exc:
+            return _failed(exc)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def events(self, model: ModelRecord) -> Any:
+        return self.backend().table(f"events_{model.uid}")
+
+    def actuals(self, model: ModelRecord) -> Any:
+        return self.backend().table(f"actuals_{model.uid}")
+
+    def quarantine_table(self) -> Any:
+        return self.backend().table("quarantine")
+
+    def quarantined(self, project: str, model: str | None = None, *, limit: int = 100) -> pa.Table:
+        t = self.quarantine_table()
+        t = t.filter(t.project == project)
+        if model is not None:
+            t = t.filter(t.model == model)
+        out: pa.Table = (
+            t.order_by([ibis.desc("received_at"), "row_index"]).limit(limit).to_pyarrow()
+        )
+        return out
+
+    def latest_label_time(self, model: ModelRecord) -> datetime | None:
+        row = self._read(f"SELECT max(received_at) FROM {q(f'actuals_{model.uid}')}")
+        return row[0][0] if row else None
+
+    def labelled_event_range(self, model: ModelRecord, since: datetime) -> tuple[Any, Any]:
+        row = self._read(
+            f"SELECT min(e.ts), max(e.ts) FROM {q(f'actuals_{model.uid}')} a "
+            f"JOIN {q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ? "
+            f"AND {_IN_RANGE.format(ts='e.ts')}",
+            [utc_naive(since)],
+        )
+        return (row[0][0], row[0][1]) if row else (None, None)
+
+    def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
+        row = self._read(
+            f"SELECT min(ts), max(ts) FROM {q(f'events_{model.uid}')} "
+            f"WHERE {_IN_RANGE.format(ts='ts')}"
+        )
+        return (row[0][0], row[0][1]) if row else (None, None)
+
+    def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
+        row = self._read(f"SELECT max(received_at) FROM {q(f'events_{model.uid}')}")
+        return row[0][0] if row else None
+
+    def late_event_range(
+        self, model: ModelRecord, since: datetime, until: datetime, before: datetime
+    ) -> tuple[Any, Any]:
+        row = self._read(
+            f"SELECT min(ts), max(ts) FROM {q(f'events_{model.uid}')} "
+            "WHERE received_at > ? AND received_at <= ? AND ts < ? "
+            f"AND {_IN_RANGE.format(ts='ts')}",
+            [utc_naive(since), utc_naive(until), utc_naive(before)],
+        )
+        return (row[0][0], row[0][1]) if row else (None, None)
+
+    def apply_retention(self, *, now: datetime | None = None) -> int:
+        if self.retention_days is None:
+            return 0
+        cutoff = utc_naive(now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        uids = [m.uid for m in self.list_models()]
+
+        def fn(con: _QmarkCursor) -> int:
+            deleted = 0
+            for uid in uids:
+                deleted += con.execute(
+                    f"DELETE FROM {q(f'events_{uid}')} WHERE ts < ?", [cutoff]
+                ).rowcount
+                con.execute(f"DELETE FROM {q(f'actuals_{uid}')} WHERE ts < ?", [cutoff])
+            return deleted
+
+        return self._call(fn)
+
+    # -- monitors and results ------------------------------------------------------------------
+    def put_suite(self, project: str, model: str, spec: str, state: str) -> None:
+        self.get_model(project, model)
+        self._call(
+            lambda con: con.execute(
+                "INSERT INTO monitor_suites (project, model, spec, state, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (project, model) DO UPDATE "
+                "SET spec = excluded.spec, state = excluded.state, "
+                "updated_at = excluded.updated_at, evaluated_until = NULL",
+                [project, model, spec, state, _utcnow()],
+            )
+        )
+
+    def get_suite(self, project: str, model: str) -> SuiteRow:
+        rows = self._read(
+            "SELECT spec, state, evaluated_until, labels_seen_until, events_seen_until "
+            "FROM monitor_suites WHERE project = ? AND model = ?",
+            [project, model],
+        )
+        if not rows:
+            raise NotFoundError(
+                f"Model {model!r} has no monitors yet; set them up with 'mlwarden monitors "
+                f"setup {model}' or POST /v1/models/{model}/monitors/setup (registering a "
+                "model with its reference sets them up)."
+            )
+        return SuiteRow(*rows[0])
+
+    def list_suites(self) -> list[tuple[str, str]]:
+        return [
+            (p, m) for p, m in self._read("SELECT project, model FROM monitor_suites ORDER BY 1, 2")
+        ]
+
+    def mark_evaluated(
+        self,
+        project: str,
+        model: str,
+        *,
+        until: datetime | None = None,
+        labels_until: datetime | None = None,
+        events_until: datetime | None = None,
+    ) -> None:
+        marks = {
+            "evaluated_until": until,
+            "labels_seen_until": labels_until,
+            "events_seen_until": events_until,
+        }
+        moved = {col: utc_naive(at) for col, at in marks.items() if at is not None}
+        if not moved:
+            return
+        sets = ", ".join(f"{col} = ?" for col in moved)
+        self._call(
+            lambda con: con.execute(
+                f"UPDATE monitor_suites SET {sets} WHERE project = ? AND model = ?",
+                [*moved.values(), project, model],
+            )
+        )
+
+    def write_results(self, project: str, model: str, rows: pa.Table) -> int:
+        """Store results, replacing earlier results of the same monitor, segment and window."""
+        if rows.num_rows == 0:
+            return 0
+        rows = _naive(rows)
+
+        def fn(con: _QmarkCursor) -> int:
+            con.execute("CREATE TEMP TABLE res_stage (LIKE results) ON COMMIT DROP")
+            _copy_in(con.raw, "res_stage", rows)
+            con.execute(
+                "DELETE FROM results r USING res_stage b WHERE r.project = ? AND r.model = ? "
+                "AND r.monitor = b.monitor AND r.window_start = b.window_start "
+                "AND coalesce(r.segment, '') = coalesce(b.segment, '')",
+                [project, model],
+            )
+            cols = ", ".join(q(c) for c in rows.column_names)
+            con.execute(
+                f"INSERT INTO results (project, model, {cols}) SELECT ?, ?, {cols} FROM res_stage",
+                [project, model],
+            )
+            return int(rows.num_rows)
+
+        return self._call(fn)
+
+    def results(self) -> Any:
+        return self.backend().table("results")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._wlock:
+            self._wcon.close()
+        with self._rlock:
+            for con in self._readers:
+                try:
+                    con.close()
+                except self._errors:  # pragma: no cover
+                    pass
+            self._readers.clear()
+
+
+class _QmarkCursor:
+    """A psycopg connection that takes DuckDB's ``?`` placeholders (the SQL shared with the
+    DuckDB engine's mixins); ``raw`` is the connection itself, for ``COPY``."""
+
+    def __init__(self, con: Any) -> None:
+        self.raw = con
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        if params is None:
+            return self.raw.execute(sql)
+        return self.raw.execute(qmark(sql), list(params))
+
+
+def _table_columns(con: _QmarkCursor, table: str) -> set[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ?",
+        [table],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _copy_in(con: Any, table: str, data: pa.Table) -> None:
+    """``COPY ... FROM STDIN (FORMAT BINARY)`` of an Arrow table's rows."""
+    if data.num_rows == 0:
+        return
+    cols = ", ".join(q(c) for c in data.column_names)
+    types = [copy_type(f.type) for f in data.schema]
+    columns = [_pylist(c) for c in data.columns]
+    with con.cursor() as cur:
+        with cur.copy(f"COPY {q(table)} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+
+
+def _pylist(col: pa.ChunkedArray) -> list[Any]:
+    """A column's values for COPY; NaN floats stay NaN (PostgreSQL stores them)."""
+    if pa.types.is_floating(col.type) and col.null_count == 0:
+        values: list[Any] = col.to_numpy().astype(np.float64).tolist()
+        return values
+    values = col.to_pylist()
+    return values
+
+
+def _where(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, sep, tail = url.partition("@")
+    if not sep:
+        return url
+    scheme, _, user = head.partition("://")
+    return f"{scheme}://{user.split(':')[0]}@{tail}"

@@ -1,0 +1,116 @@
+"""The parts of the store the PostgreSQL engine does not implement yet.
+
+Each method raises :class:`~mlwarden.errors.UnsupportedByEngineError` naming itself, so a
+caller learns what is missing instead of getting a wrong answer. What is here is what
+``docs/storage.md`` lists as not yet on PostgreSQL; a protocol leaves this file whole when the
+engine implements it (and adds it to :attr:`PostgresStore.protocols`, which runs its contract
+suite).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from mlwarden.errors import UnsupportedByEngineError
+from mlwarden.store.base import Store
+
+__all__ = ["PgUnsupported"]
+
+
+def _unsupported(method: str) -> NoReturn:
+    raise UnsupportedByEngineError(
+        f"The postgres engine does not implement {method!r} yet; use the duckdb engine for it "
+        "(docs/storage.md lists what PostgreSQL stores)."
+    )
+
+
+class PgUnsupported(Store):
+    """Store methods of protocols the PostgreSQL engine does not claim."""
+
+    # -- EvalRepository ------------------------------------------------------
+    def add_items(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("add_items")
+
+    def create_dataset(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("create_dataset")
+
+    def dataset_items(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("dataset_items")
+
+    def get_dataset(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("get_dataset")
+
+    def get_run(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("get_run")
+
+    def interrupt_runs(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("interrupt_runs")
+
+    def list_datasets(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("list_datasets")
+
+    def list_runs(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("list_runs")
+
+    def put_run(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("put_run")
+
+    def put_run_rows(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("put_run_rows")
+
+    def run_grades(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("run_grades")
+
+    def run_outputs(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("run_outputs")
+
+    def update_run(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("update_run")
+
+    # -- Annotations ---------------------------------------------------------
+    def annotations(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("annotations")
+
+    def delete_annotation(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("delete_annotation")
+
+    def put_annotation(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("put_annotation")
+
+    # -- SpanLog -------------------------------------------------------------
+    def append_metric_points(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("append_metric_points")
+
+    def append_span_logs(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("append_span_logs")
+
+    def append_spans(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("append_spans")
+
+    def fill_span_texts(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("fill_span_texts")
+
+    def metric_points(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("metric_points")
+
+    def put_scores(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("put_scores")
+
+    def scores(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("scores")
+
+    def set_span_costs(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("set_span_costs")
+
+    def span_logs(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("span_logs")
+
+    def spans(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("spans")
+
+    # -- RollupStore ---------------------------------------------------------
+    def refresh_rollups(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("refresh_rollups")
+
+    def rollup(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("rollup")
