@@ -236,7 +236,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
                     [spec.model_dump_json(), now, project, spec.name],
                 )
             else:
-                uid = int(con.execute("SELECT nextval('uid_seq')").fetchone()[0])
+                uid = con.scalar("SELECT nextval('uid_seq')")
                 con.execute(
                     "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?)",
                     [project, spec.name, uid, spec.model_dump_json(), now, now],
@@ -363,7 +363,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
         data = _naive(data)
 
         def fn(con: _QmarkCursor) -> int:
-            uid = int(con.execute("SELECT nextval('uid_seq')").fetchone()[0])
+            uid = con.scalar("SELECT nextval('uid_seq')")
             table = f"ref_{uid}"
             cols = ", ".join(f"{q(f.name)} {sql_type(f.type)}" for f in data.schema)
             con.execute(f"CREATE TABLE {q(table)} ({cols})")
@@ -440,9 +440,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
         def fn(con: _QmarkCursor) -> dict[str, int]:
             removed: dict[str, int] = {}
             for table in (f"events_{model.uid}", f"actuals_{model.uid}"):
-                removed[table.split("_")[0]] = int(
-                    con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()[0]
-                )
+                removed[table.split("_")[0]] = con.scalar(f"SELECT count(*) FROM {q(table)}")
                 con.execute(f"DROP TABLE IF EXISTS {q(table)}")
             refs = con.execute(
                 "DELETE FROM refs WHERE project = ? AND model = ? RETURNING uid", [project, name]
@@ -758,10 +756,39 @@ class _QmarkCursor:
     def __init__(self, con: Any) -> None:
         self.raw = con
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> _Result:
         if params is None:
-            return self.raw.execute(sql)
-        return self.raw.execute(qmark(sql), list(params))
+            return _Result(self.raw.execute(sql))
+        return _Result(self.raw.execute(qmark(sql), list(params)))
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        """The one integer a query returns (a count, a sequence's next value)."""
+        row = self.execute(sql, params).fetchone()
+        if row is None:  # pragma: no cover - aggregates and nextval always return a row
+            raise StorageError(f"No row from {sql!r}.")
+        return int(row[0])
+
+
+class _Result:
+    """A statement's cursor where, as on DuckDB, fetching from a statement that returns no
+    rows gives none (psycopg raises)."""
+
+    def __init__(self, cur: Any) -> None:
+        self.cur = cur
+        self.rowcount: int = cur.rowcount
+        self.description: Any = cur.description
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self.description is None:
+            return []
+        rows: list[tuple[Any, ...]] = self.cur.fetchall()
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self.description is None:
+            return None
+        row: tuple[Any, ...] | None = self.cur.fetchone()
+        return row
 
 
 def _table_columns(con: _QmarkCursor, table: str) -> set[str]:
