@@ -50,6 +50,7 @@ from mlwarden.store.pg_incidents import PgIncidentTables
 from mlwarden.store.pg_removal import PgRemoval
 from mlwarden.store.pg_schema import copy_type, q, qmark, sql_type
 from mlwarden.store.pg_unsupported import PgUnsupported
+from mlwarden.store.pg_volumes import window_volumes
 from mlwarden.store.protocols import (
     ActionLog,
     AggregateSource,
@@ -587,6 +588,15 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
 
     def quarantine_table(self) -> Any:
         return self.backend().table("quarantine")
+
+    def volumes(
+        self, model: ModelRecord, run: Any, segment: dict[str, str] | None, *, light: bool
+    ) -> dict[int, dict[str, Any]] | None:
+        """Window volumes with DuckDB's latency quantiles (:mod:`.pg_volumes`)."""
+        from mlwarden.store.aggregates import _filtered
+
+        filtered = _filtered(self.events(model), run, segment)
+        return window_volumes(self.backend(), filtered, light=light, read=self._read)
 
     def quarantined(self, project: str, model: str | None = None, *, limit: int = 100) -> pa.Table:
         t = self.quarantine_table()

@@ -47,6 +47,7 @@ __all__ = [
     "RollupStore",
     "SpanLog",
     "Suites",
+    "WindowVolumes",
 ]
 
 
@@ -127,6 +128,17 @@ class AggregateSource(Protocol):
     def events(self, model: ModelRecord) -> Any: ...
     def actuals(self, model: ModelRecord) -> Any: ...
     def quarantine_table(self) -> Any: ...
+
+
+@runtime_checkable
+class WindowVolumes(Protocol):
+    """An engine's own answer to :class:`~mlwarden.store.aggregates.Volume` (events, errors,
+    distinct ids, latency quantiles per window), where the portable ibis query would not give
+    DuckDB's numbers bit for bit or fast enough; ``None``: run the ibis query."""
+
+    def volumes(
+        self, model: ModelRecord, run: Any, segment: dict[str, str] | None, *, light: bool
+    ) -> dict[int, dict[str, Any]] | None: ...
 
 
 @runtime_checkable

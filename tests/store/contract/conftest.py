@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from mlwarden.store import ENGINES, DuckDBStore, PostgresStore, Store
-from pgserver import PostgresServer, running_postgres
+from pgserver import PostgresServer
 
 _databases = itertools.count()
 
@@ -28,12 +28,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "engine" in metafunc.fixturenames:
         protocol = metafunc.module.PROTOCOL
         metafunc.parametrize("engine", engines_claiming(protocol), indirect=True)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    with running_postgres() as srv:
-        yield srv
 
 
 def fresh_store(kind: str, request: pytest.FixtureRequest) -> Store:
