@@ -13,6 +13,7 @@ What this engine implements in full is :attr:`PostgresStore.protocols` (see
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -36,7 +37,7 @@ from mlwarden.errors import (
 from mlwarden.schema.batch import Rejection, canonical_schema, kind_from_arrow
 from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 from mlwarden.schema.spec import Feature, ModelSpec, check_name
-from mlwarden.store import pg_schema
+from mlwarden.store import pg_copy, pg_schema
 from mlwarden.store.base import (
     ENGINES,
     IngestResult,
@@ -162,6 +163,9 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
         self._rlock = threading.Lock()
         self._specs: dict[tuple[str, str], tuple[str, ModelSpec]] = {}
         self._columns: dict[str, set[str]] = {}
+        #: the writing connection's staging tables, by layout (see _stage)
+        self._stages: dict[tuple[tuple[str, str], ...], str] = {}
+        self._stage_seq = itertools.count()
         self._closed = False
 
     # -- connections ---------------------------------------------------------------------------
@@ -203,9 +207,26 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
             try:
                 with self._wcon.transaction():
                     return fn(_QmarkCursor(self._wcon))
-            except self._errors as exc:
+            except BaseException as exc:
+                # rolled back: what this transaction created or learned may not exist
                 self._columns.clear()
-                raise StorageError(f"A write failed: {exc}") from exc
+                self._stages.clear()
+                if isinstance(exc, self._errors):
+                    raise StorageError(f"A write failed: {exc}") from exc
+                raise
+
+    def _stage(self, con: _QmarkCursor, schema: pa.Schema) -> str:
+        """A staging table of the writing connection for rows of ``schema``: temporary,
+        emptied at each commit, created once per layout (creating one per batch cost more
+        than the batch's COPY)."""
+        layout = tuple((f.name, sql_type(f.type)) for f in schema)
+        name = self._stages.get(layout)
+        if name is None:
+            name = f"stage_{next(self._stage_seq)}"
+            cols = ", ".join(f"{q(c)} {t}" for c, t in layout)
+            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}) ON COMMIT DELETE ROWS")
+            self._stages[layout] = name
+        return name
 
     # -- catalog -------------------------------------------------------------------------------
     def create_model(self, project: str, spec: ModelSpec, *, replace: bool = False) -> ModelRecord:
@@ -522,13 +543,11 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
                 [model.project, model.name, v, now],
             )
         target = q(f"events_{model.uid}")
-        con.execute(
-            f"CREATE TEMP TABLE ev_stage (LIKE {target}) ON COMMIT DROP",
-        )
-        _copy_in(con.raw, "ev_stage", table)
+        stage = self._stage(con, table.schema)
+        _copy_in(con.raw, stage, table)
         cols = ", ".join(q(c) for c in table.column_names)
         n = con.execute(
-            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ev_stage "
+            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
             "ON CONFLICT (event_id) DO NOTHING"
         ).rowcount
         return IngestResult(received, int(n))
@@ -542,13 +561,13 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
                     "received_at", pa.array([_utcnow()] * rows.num_rows, pa.timestamp("us"))
                 )
                 target = q(f"actuals_{model.uid}")
-                con.execute(f"CREATE TEMP TABLE ac_stage (LIKE {target}) ON COMMIT DROP")
-                _copy_in(con.raw, "ac_stage", rows)
+                stage = self._stage(con, rows.schema)
+                _copy_in(con.raw, stage, rows)
                 cols = [c for c in rows.column_names]
                 names = ", ".join(q(c) for c in cols)
                 sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols if c != "event_id")
                 con.execute(
-                    f"INSERT INTO {target} ({names}) SELECT {names} FROM ac_stage "
+                    f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
                     f"ON CONFLICT (event_id) DO UPDATE SET {sets}"
                 )
             return IngestResult(table.num_rows, table.num_rows)
@@ -724,17 +743,17 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
         rows = _naive(rows)
 
         def fn(con: _QmarkCursor) -> int:
-            con.execute("CREATE TEMP TABLE res_stage (LIKE results) ON COMMIT DROP")
-            _copy_in(con.raw, "res_stage", rows)
+            stage = self._stage(con, rows.schema)
+            _copy_in(con.raw, stage, rows)
             con.execute(
-                "DELETE FROM results r USING res_stage b WHERE r.project = ? AND r.model = ? "
+                f"DELETE FROM results r USING {stage} b WHERE r.project = ? AND r.model = ? "
                 "AND r.monitor = b.monitor AND r.window_start = b.window_start "
                 "AND coalesce(r.segment, '') = coalesce(b.segment, '')",
                 [project, model],
             )
             cols = ", ".join(q(c) for c in rows.column_names)
             con.execute(
-                f"INSERT INTO results (project, model, {cols}) SELECT ?, ?, {cols} FROM res_stage",
+                f"INSERT INTO results (project, model, {cols}) SELECT ?, ?, {cols} FROM {stage}",
                 [project, model],
             )
             return int(rows.num_rows)
@@ -811,16 +830,18 @@ def _table_columns(con: _QmarkCursor, table: str) -> set[str]:
 
 
 def _copy_in(con: Any, table: str, data: pa.Table) -> None:
-    """``COPY ... FROM STDIN (FORMAT BINARY)`` of an Arrow table's rows."""
+    """``COPY ... FROM STDIN (FORMAT BINARY)`` of an Arrow table's rows: encoded by column in
+    numpy (:mod:`.pg_copy`), or row by row through psycopg for columns it does not encode."""
     if data.num_rows == 0:
         return
     cols = ", ".join(q(c) for c in data.column_names)
-    types = [copy_type(f.type) for f in data.schema]
-    columns = [_pylist(c) for c in data.columns]
     with con.cursor() as cur:
         with cur.copy(f"COPY {q(table)} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in zip(*columns, strict=True):
+            if pg_copy.encodable(data.schema):
+                copy.write(pg_copy.encode(data))
+                return
+            copy.set_types([copy_type(f.type) for f in data.schema])
+            for row in zip(*[_pylist(c) for c in data.columns], strict=True):
                 copy.write_row(row)
 
 
