@@ -834,10 +834,13 @@ def _copy_in(con: Any, table: str, data: pa.Table) -> None:
     numpy (:mod:`.pg_copy`), or row by row through psycopg for columns it does not encode."""
     if data.num_rows == 0:
         return
+    encodable = pg_copy.encodable(data.schema)
+    if encodable:  # dense fixed-width columns first: one constant-width block per row
+        data = data.select(pg_copy.order(data.schema, data))
     cols = ", ".join(q(c) for c in data.column_names)
     with con.cursor() as cur:
         with cur.copy(f"COPY {q(table)} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-            if pg_copy.encodable(data.schema):
+            if encodable:
                 copy.write(pg_copy.encode(data))
                 return
             copy.set_types([copy_type(f.type) for f in data.schema])
