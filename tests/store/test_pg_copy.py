@@ -20,8 +20,14 @@ TABLE = pa.table(
         "i": pa.array([1, None, -(2**63), 2**63 - 1, 0, 7], pa.int64()),
         "b": pa.array([True, None, False, True, False, True]),
         "t": pa.array(
-            [datetime(2026, 3, 1, 12, 0, 0, 123456), None, datetime(1970, 1, 1),
-             datetime(1999, 12, 31, 23, 59, 59), datetime(2000, 1, 1), datetime(9999, 1, 1)],
+            [
+                datetime(2026, 3, 1, 12, 0, 0, 123456),
+                None,
+                datetime(1970, 1, 1),
+                datetime(1999, 12, 31, 23, 59, 59),
+                datetime(2000, 1, 1),
+                datetime(9999, 1, 1),
+            ],
             pa.timestamp("us"),
         ),  # fmt: skip
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from mlwarden.errors import UnsupportedByEngineError
-from mlwarden.store.base import Store
+from mlwarden.store.base import ModelRecord, Store
 
 __all__ = ["PgUnsupported"]
 
@@ -43,8 +43,9 @@ class PgUnsupported(Store):
     def get_run(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("get_run")
 
-    def interrupt_runs(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("interrupt_runs")
+    def interrupt_runs(self) -> int:
+        """Nothing to interrupt: this engine stores no evaluation runs (start-up calls it)."""
+        return 0
 
     def list_datasets(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("list_datasets")
@@ -109,8 +110,9 @@ class PgUnsupported(Store):
         _unsupported("spans")
 
     # -- RollupStore ---------------------------------------------------------
-    def refresh_rollups(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("refresh_rollups")
+    def refresh_rollups(self, model: ModelRecord, *, wait: bool = True) -> None:
+        """Nothing to refresh: this engine stores no roll-ups (evaluation calls it after
+        writing results); :meth:`rollup` itself is not implemented."""
 
     def rollup(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("rollup")
