@@ -4,7 +4,6 @@ once), a reference from a window, monitors set up, evaluation, results; all in P
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psycopg
