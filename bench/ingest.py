@@ -169,7 +169,9 @@ def engine_rates(tables: list[pa.Table], *, postgres: bool) -> list[tuple[str, f
     try:
         duck = DuckDBStore(tmp / "engine.duckdb")
         try:
-            rows.append(("DuckDB engine append_events, 1k batches", engine_append(duck, tables), None))
+            rows.append(
+                ("DuckDB engine append_events, 1k batches", engine_append(duck, tables), None)
+            )
         finally:
             duck.close()
     finally:

@@ -17,13 +17,10 @@ import itertools
 import json
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mlwarden._lazy import ibis
 from mlwarden.errors import (
@@ -34,22 +31,30 @@ from mlwarden.errors import (
     StoreOpenError,
     expected,
 )
-from mlwarden.schema.batch import Rejection, canonical_schema, kind_from_arrow
+from mlwarden.schema.batch import canonical_schema
 from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
-from mlwarden.schema.spec import Feature, ModelSpec, check_name
-from mlwarden.store import pg_copy, pg_schema
+from mlwarden.schema.spec import ModelSpec, check_name
+from mlwarden.store import pg_schema
 from mlwarden.store.base import (
     ENGINES,
-    IngestResult,
     ModelRecord,
     ReferenceRecord,
-    SuiteRow,
     VersionRecord,
 )
-from mlwarden.store.duckdb_engine import _dedupe, _dump, _first_of_each, _naive
+from mlwarden.store.duckdb_engine import _naive
+from mlwarden.store.pg_connection import (
+    QmarkCursor,
+    copy_in,
+    psycopg_module,
+    table_columns,
+    utcnow,
+    where,
+)
 from mlwarden.store.pg_incidents import PgIncidentTables
+from mlwarden.store.pg_ingest import PgIngest
+from mlwarden.store.pg_monitoring import PgMonitoring
 from mlwarden.store.pg_removal import PgRemoval
-from mlwarden.store.pg_schema import copy_type, q, qmark, sql_type
+from mlwarden.store.pg_schema import q, qmark, sql_type
 from mlwarden.store.pg_unsupported import PgUnsupported
 from mlwarden.store.pg_volumes import window_volumes
 from mlwarden.store.protocols import (
@@ -74,34 +79,8 @@ _IN_RANGE = (
 )
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _done(value: T) -> Future[T]:
-    fut: Future[T] = Future()
-    fut.set_result(value)
-    return fut
-
-
-def _failed(exc: BaseException) -> Future[Any]:
-    fut: Future[Any] = Future()
-    fut.set_exception(exc)
-    return fut
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError as exc:  # pragma: no cover - the extra is not installed
-        raise ConfigError(
-            "The PostgreSQL engine needs psycopg 3: pip install 'mlwarden[postgres]'."
-        ) from exc
-    return psycopg
-
-
 @ENGINES.register
-class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
+class PostgresStore(PgIngest, PgMonitoring, PgIncidentTables, PgRemoval, PgUnsupported):
     """A PostgreSQL database, given by its URL (``postgresql://user@host:port/db``).
 
     Examples
@@ -146,16 +125,16 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
             raise ConfigError(
                 expected("option of the postgres engine", "url", "be a postgresql:// URL", self.url)
             )
-        psycopg = _psycopg()
+        psycopg = psycopg_module()
         self._errors: type[BaseException] = psycopg.Error
         try:
             self._wcon = psycopg.connect(self.url, autocommit=True)
-            pg_schema.open_schema(self._wcon, where=_where(self.url))
+            pg_schema.open_schema(self._wcon, where=where(self.url))
         except StoreOpenError:
             raise
         except psycopg.Error as exc:
             raise StoreOpenError(
-                f"Cannot open the PostgreSQL database {_where(self.url)}: {exc}"
+                f"Cannot open the PostgreSQL database {where(self.url)}: {exc}"
             ) from exc
         self._wlock = threading.Lock()
         self._local = threading.local()
@@ -172,7 +151,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
     def _reader(self) -> Any:
         con = getattr(self._local, "con", None)
         if con is None or con.closed:
-            con = _psycopg().connect(self.url, autocommit=True)
+            con = psycopg_module().connect(self.url, autocommit=True)
             with self._rlock:
                 self._readers.append(con)
             self._local.con = con
@@ -190,7 +169,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
 
     def _cursor(self) -> Any:
         """A cursor taking ``?`` placeholders (the incidents mixin's ``_dicts`` uses it)."""
-        return _QmarkCursor(self._reader())
+        return QmarkCursor(self._reader())
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -206,7 +185,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
         with self._wlock:
             try:
                 with self._wcon.transaction():
-                    return fn(_QmarkCursor(self._wcon))
+                    return fn(QmarkCursor(self._wcon))
             except BaseException as exc:
                 # rolled back: what this transaction created or learned may not exist
                 self._columns.clear()
@@ -215,7 +194,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
                     raise StorageError(f"A write failed: {exc}") from exc
                 raise
 
-    def _stage(self, con: _QmarkCursor, schema: pa.Schema) -> str:
+    def _stage(self, con: QmarkCursor, schema: pa.Schema) -> str:
         """A staging table of the writing connection for rows of ``schema``: temporary,
         emptied at each commit, created once per layout (creating one per batch cost more
         than the batch's COPY)."""
@@ -232,14 +211,14 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
     def create_model(self, project: str, spec: ModelSpec, *, replace: bool = False) -> ModelRecord:
         check_name(project, "project name")
 
-        def fn(con: _QmarkCursor) -> ModelRecord:
+        def fn(con: QmarkCursor) -> ModelRecord:
             # one creator at a time across processes: the model's row is the lock
             con.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"{project}/{spec.name}"])
             row = con.execute(
                 "SELECT uid, spec FROM models WHERE project = ? AND name = ?",
                 [project, spec.name],
             ).fetchone()
-            now = _utcnow()
+            now = utcnow()
             if row is not None:
                 old = self._parsed_spec(project, spec.name, row[1])
                 if old == spec:
@@ -268,10 +247,10 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
 
         return self._call(fn)
 
-    def _ensure_tables(self, con: _QmarkCursor, uid: int, spec: ModelSpec) -> None:
+    def _ensure_tables(self, con: QmarkCursor, uid: int, spec: ModelSpec) -> None:
         events = f"events_{uid}"
         schema = canonical_schema(spec)
-        have = _table_columns(con, events)
+        have = table_columns(con, events)
         if not have:
             cols = ", ".join(
                 f"{q(f.name)} {sql_type(f.type)}" + (" PRIMARY KEY" if f.name == "event_id" else "")
@@ -291,7 +270,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
                     )
         self._columns.pop(events, None)
 
-    def _get_model_tx(self, con: _QmarkCursor, project: str, name: str) -> ModelRecord:
+    def _get_model_tx(self, con: QmarkCursor, project: str, name: str) -> ModelRecord:
         row = con.execute(
             "SELECT uid, spec, created_at, updated_at FROM models WHERE project = ? AND name = ?",
             [project, name],
@@ -353,7 +332,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
                 "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
                 "(project, model, version) DO UPDATE SET "
                 "description = excluded.description, metadata = excluded.metadata",
-                [project, model, version, _utcnow(), description, meta],
+                [project, model, version, utcnow(), description, meta],
             )
         )
         return next(v for v in self.list_versions(project, model) if v.version == version)
@@ -384,12 +363,12 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
             check_name(version, "version name")
         data = _naive(data)
 
-        def fn(con: _QmarkCursor) -> int:
+        def fn(con: QmarkCursor) -> int:
             uid = con.scalar("SELECT nextval('uid_seq')")
             table = f"ref_{uid}"
             cols = ", ".join(f"{q(f.name)} {sql_type(f.type)}" for f in data.schema)
             con.execute(f"CREATE TABLE {q(table)} ({cols})")
-            _copy_in(con.raw, table, data)
+            copy_in(con.raw, table, data)
             con.execute(
                 "INSERT INTO refs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -400,7 +379,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
                     name,
                     data.num_rows,
                     json.dumps(data.column_names),
-                    _utcnow(),
+                    utcnow(),
                 ],
             )
             return uid
@@ -442,7 +421,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
         return ref, table.select(list(ref.columns))
 
     def delete_reference(self, project: str, model: str, reference_id: int) -> None:
-        def fn(con: _QmarkCursor) -> int:
+        def fn(con: QmarkCursor) -> int:
             n = con.execute(
                 "DELETE FROM refs WHERE project = ? AND model = ? AND uid = ?",
                 [project, model, reference_id],
@@ -459,7 +438,7 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
     def delete_model(self, project: str, name: str) -> dict[str, int]:
         model = self.get_model(project, name)
 
-        def fn(con: _QmarkCursor) -> dict[str, int]:
+        def fn(con: QmarkCursor) -> dict[str, int]:
             removed: dict[str, int] = {}
             for table in (f"events_{model.uid}", f"actuals_{model.uid}"):
                 removed[table.split("_")[0]] = con.scalar(f"SELECT count(*) FROM {q(table)}")
@@ -481,122 +460,6 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
         self._columns.pop(f"events_{model.uid}", None)
         self._specs.pop((project, name), None)
         return out
-
-    # -- ingest --------------------------------------------------------------------------------
-    def append_events(
-        self, model: ModelRecord, table: pa.Table, *, stamped: bool = False
-    ) -> Future[IngestResult]:
-        try:
-            return _done(self._call(lambda con: self._insert_events(con, model, table)))
-        except StorageError as exc:
-            return _failed(exc)
-
-    def _evolve(self, con: _QmarkCursor, model: ModelRecord, table: pa.Table) -> None:
-        """Add the columns (and spec features) this batch brings for the first time."""
-        name = f"events_{model.uid}"
-        have = self._columns.get(name) or _table_columns(con, name)
-        missing = [f for f in table.schema if f.name not in have]
-        if missing:
-            for f in missing:
-                con.execute(
-                    f"ALTER TABLE {q(name)} ADD COLUMN IF NOT EXISTS {q(f.name)} {sql_type(f.type)}"
-                )
-            have = have | {f.name for f in missing}
-            current = self._get_model_tx(con, model.project, model.name)
-            known = set(current.spec.feature_names) | set(current.spec.tag_columns)
-            extra = [
-                Feature(name=f.name, kind=kind)
-                for f in missing
-                if f.name not in known
-                and not f.name.startswith("score__")
-                and (kind := kind_from_arrow(f.type)) is not None
-            ]
-            if extra:
-                con.execute(
-                    "UPDATE models SET spec = ?, updated_at = ? WHERE project = ? AND name = ?",
-                    [
-                        current.spec.with_features(extra).model_dump_json(),
-                        _utcnow(),
-                        model.project,
-                        model.name,
-                    ],
-                )
-        self._columns[name] = have
-
-    def _insert_events(
-        self, con: _QmarkCursor, model: ModelRecord, table: pa.Table
-    ) -> IngestResult:
-        received = table.num_rows
-        if received == 0:
-            return IngestResult(0, 0)
-        keep = _first_of_each(table.column("event_id"))
-        if keep is not None:
-            table = table.take(keep)
-        table = _naive(table).append_column(
-            "received_at", pa.array([_utcnow()] * table.num_rows, pa.timestamp("us"))
-        )
-        self._evolve(con, model, table)
-        now = _utcnow()
-        for v in pc.unique(table.column("version")).to_pylist():
-            con.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, '', '{}') ON CONFLICT DO NOTHING",
-                [model.project, model.name, v, now],
-            )
-        target = q(f"events_{model.uid}")
-        stage = self._stage(con, table.schema)
-        _copy_in(con.raw, stage, table)
-        cols = ", ".join(q(c) for c in table.column_names)
-        n = con.execute(
-            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
-            "ON CONFLICT (event_id) DO NOTHING"
-        ).rowcount
-        return IngestResult(received, int(n))
-
-    def append_actuals(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
-        def fn(con: _QmarkCursor) -> IngestResult:
-            rows = table
-            if rows.num_rows:
-                rows = _dedupe(rows, "event_id", keep="last")
-                rows = _naive(rows).append_column(
-                    "received_at", pa.array([_utcnow()] * rows.num_rows, pa.timestamp("us"))
-                )
-                target = q(f"actuals_{model.uid}")
-                stage = self._stage(con, rows.schema)
-                _copy_in(con.raw, stage, rows)
-                cols = [c for c in rows.column_names]
-                names = ", ".join(q(c) for c in cols)
-                sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols if c != "event_id")
-                con.execute(
-                    f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
-                    f"ON CONFLICT (event_id) DO UPDATE SET {sets}"
-                )
-            return IngestResult(table.num_rows, table.num_rows)
-
-        try:
-            return _done(self._call(fn))
-        except StorageError as exc:
-            return _failed(exc)
-
-    def quarantine(
-        self, project: str, model: str, kind: str, rejections: list[Rejection]
-    ) -> Future[IngestResult]:
-        now = _utcnow()
-        rows = [
-            (project, model, kind, now, r.index, r.field, r.reason, _dump(r.row))
-            for r in rejections
-        ]
-
-        def fn(con: _QmarkCursor) -> IngestResult:
-            if rows:
-                con.raw.cursor().executemany(
-                    "INSERT INTO quarantine VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows
-                )
-            return IngestResult(len(rows), len(rows))
-
-        try:
-            return _done(self._call(fn))
-        except StorageError as exc:
-            return _failed(exc)
 
     # -- reads ---------------------------------------------------------------------------------
     def events(self, model: ModelRecord) -> Any:
@@ -662,107 +525,6 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
         )
         return (row[0][0], row[0][1]) if row else (None, None)
 
-    def apply_retention(self, *, now: datetime | None = None) -> int:
-        if self.retention_days is None:
-            return 0
-        cutoff = utc_naive(now or datetime.now(UTC)) - timedelta(days=self.retention_days)
-        uids = [m.uid for m in self.list_models()]
-
-        def fn(con: _QmarkCursor) -> int:
-            deleted = 0
-            for uid in uids:
-                deleted += con.execute(
-                    f"DELETE FROM {q(f'events_{uid}')} WHERE ts < ?", [cutoff]
-                ).rowcount
-                con.execute(f"DELETE FROM {q(f'actuals_{uid}')} WHERE ts < ?", [cutoff])
-            return deleted
-
-        return self._call(fn)
-
-    # -- monitors and results ------------------------------------------------------------------
-    def put_suite(self, project: str, model: str, spec: str, state: str) -> None:
-        self.get_model(project, model)
-        self._call(
-            lambda con: con.execute(
-                "INSERT INTO monitor_suites (project, model, spec, state, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (project, model) DO UPDATE "
-                "SET spec = excluded.spec, state = excluded.state, "
-                "updated_at = excluded.updated_at, evaluated_until = NULL",
-                [project, model, spec, state, _utcnow()],
-            )
-        )
-
-    def get_suite(self, project: str, model: str) -> SuiteRow:
-        rows = self._read(
-            "SELECT spec, state, evaluated_until, labels_seen_until, events_seen_until "
-            "FROM monitor_suites WHERE project = ? AND model = ?",
-            [project, model],
-        )
-        if not rows:
-            raise NotFoundError(
-                f"Model {model!r} has no monitors yet; set them up with 'mlwarden monitors "
-                f"setup {model}' or POST /v1/models/{model}/monitors/setup (registering a "
-                "model with its reference sets them up)."
-            )
-        return SuiteRow(*rows[0])
-
-    def list_suites(self) -> list[tuple[str, str]]:
-        return [
-            (p, m) for p, m in self._read("SELECT project, model FROM monitor_suites ORDER BY 1, 2")
-        ]
-
-    def mark_evaluated(
-        self,
-        project: str,
-        model: str,
-        *,
-        until: datetime | None = None,
-        labels_until: datetime | None = None,
-        events_until: datetime | None = None,
-    ) -> None:
-        marks = {
-            "evaluated_until": until,
-            "labels_seen_until": labels_until,
-            "events_seen_until": events_until,
-        }
-        moved = {col: utc_naive(at) for col, at in marks.items() if at is not None}
-        if not moved:
-            return
-        sets = ", ".join(f"{col} = ?" for col in moved)
-        self._call(
-            lambda con: con.execute(
-                f"UPDATE monitor_suites SET {sets} WHERE project = ? AND model = ?",
-                [*moved.values(), project, model],
-            )
-        )
-
-    def write_results(self, project: str, model: str, rows: pa.Table) -> int:
-        """Store results, replacing earlier results of the same monitor, segment and window."""
-        if rows.num_rows == 0:
-            return 0
-        rows = _naive(rows)
-
-        def fn(con: _QmarkCursor) -> int:
-            stage = self._stage(con, rows.schema)
-            _copy_in(con.raw, stage, rows)
-            con.execute(
-                f"DELETE FROM results r USING {stage} b WHERE r.project = ? AND r.model = ? "
-                "AND r.monitor = b.monitor AND r.window_start = b.window_start "
-                "AND coalesce(r.segment, '') = coalesce(b.segment, '')",
-                [project, model],
-            )
-            cols = ", ".join(q(c) for c in rows.column_names)
-            con.execute(
-                f"INSERT INTO results (project, model, {cols}) SELECT ?, ?, {cols} FROM {stage}",
-                [project, model],
-            )
-            return int(rows.num_rows)
-
-        return self._call(fn)
-
-    def results(self) -> Any:
-        return self.backend().table("results")
-
     def close(self) -> None:
         if self._closed:
             return
@@ -776,91 +538,3 @@ class PostgresStore(PgIncidentTables, PgRemoval, PgUnsupported):
                 except self._errors:  # pragma: no cover
                     pass
             self._readers.clear()
-
-
-class _QmarkCursor:
-    """A psycopg connection that takes DuckDB's ``?`` placeholders (the SQL shared with the
-    DuckDB engine's mixins); ``raw`` is the connection itself, for ``COPY``."""
-
-    def __init__(self, con: Any) -> None:
-        self.raw = con
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> _Result:
-        if params is None:
-            return _Result(self.raw.execute(sql))
-        return _Result(self.raw.execute(qmark(sql), list(params)))
-
-    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> int:
-        """The one integer a query returns (a count, a sequence's next value)."""
-        row = self.execute(sql, params).fetchone()
-        if row is None:  # pragma: no cover - aggregates and nextval always return a row
-            raise StorageError(f"No row from {sql!r}.")
-        return int(row[0])
-
-
-class _Result:
-    """A statement's cursor where, as on DuckDB, fetching from a statement that returns no
-    rows gives none (psycopg raises)."""
-
-    def __init__(self, cur: Any) -> None:
-        self.cur = cur
-        self.rowcount: int = cur.rowcount
-        self.description: Any = cur.description
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        if self.description is None:
-            return []
-        rows: list[tuple[Any, ...]] = self.cur.fetchall()
-        return rows
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        if self.description is None:
-            return None
-        row: tuple[Any, ...] | None = self.cur.fetchone()
-        return row
-
-
-def _table_columns(con: _QmarkCursor, table: str) -> set[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = ?",
-        [table],
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
-def _copy_in(con: Any, table: str, data: pa.Table) -> None:
-    """``COPY ... FROM STDIN (FORMAT BINARY)`` of an Arrow table's rows: encoded by column in
-    numpy (:mod:`.pg_copy`), or row by row through psycopg for columns it does not encode."""
-    if data.num_rows == 0:
-        return
-    encodable = pg_copy.encodable(data.schema)
-    if encodable:  # dense fixed-width columns first: one constant-width block per row
-        data = data.select(pg_copy.order(data.schema, data))
-    cols = ", ".join(q(c) for c in data.column_names)
-    with con.cursor() as cur:
-        with cur.copy(f"COPY {q(table)} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-            if encodable:
-                copy.write(pg_copy.encode(data))
-                return
-            copy.set_types([copy_type(f.type) for f in data.schema])
-            for row in zip(*[_pylist(c) for c in data.columns], strict=True):
-                copy.write_row(row)
-
-
-def _pylist(col: pa.ChunkedArray) -> list[Any]:
-    """A column's values for COPY; NaN floats stay NaN (PostgreSQL stores them)."""
-    if pa.types.is_floating(col.type) and col.null_count == 0:
-        values: list[Any] = col.to_numpy().astype(np.float64).tolist()
-        return values
-    values = col.to_pylist()
-    return values
-
-
-def _where(url: str) -> str:
-    """The URL without its password, for messages."""
-    head, sep, tail = url.partition("@")
-    if not sep:
-        return url
-    scheme, _, user = head.partition("://")
-    return f"{scheme}://{user.split(':')[0]}@{tail}"
