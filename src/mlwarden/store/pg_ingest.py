@@ -107,7 +107,9 @@ class PgIngest:
         copy_in(con.raw, stage, table)
         cols = ", ".join(q(c) for c in table.column_names)
         n = con.execute(
-            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+            # in event id order: two servers inserting overlapping batches wait on each other's
+            # keys in one order, never in a cycle (a deadlock aborted one of them)
+            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} ORDER BY event_id "
             "ON CONFLICT (event_id) DO NOTHING"
         ).rowcount
         return IngestResult(received, int(n))
@@ -128,7 +130,7 @@ class PgIngest:
                 sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols if c != "event_id")
                 con.execute(
                     f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
-                    f"ON CONFLICT (event_id) DO UPDATE SET {sets}"
+                    f"ORDER BY event_id ON CONFLICT (event_id) DO UPDATE SET {sets}"
                 )
             return IngestResult(table.num_rows, table.num_rows)
 
