@@ -58,7 +58,7 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def start(self, timeout: float = 60.0) -> PostgresServer:
+    def start(self, timeout: float = 180.0) -> PostgresServer:
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
@@ -84,7 +84,7 @@ class PostgresServer:
             f"-c unix_socket_directories={self.dir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
         )
-        subprocess.run(
+        started = subprocess.run(
             _as_owner(
                 [
                     str(self.bin / "pg_ctl"),
@@ -100,9 +100,13 @@ class PostgresServer:
                     "start",
                 ]
             ),
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        if started.returncode != 0:
+            log = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()}\n{log}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ready = subprocess.run(

@@ -41,6 +41,7 @@ from mlwarden.store.base import (
     ReferenceRecord,
     VersionRecord,
 )
+from mlwarden.store.duckdb_annotations import AnnotationTables
 from mlwarden.store.duckdb_engine import _naive
 from mlwarden.store.pg_connection import (
     QmarkCursor,
@@ -54,17 +55,20 @@ from mlwarden.store.pg_incidents import PgIncidentTables
 from mlwarden.store.pg_ingest import PgIngest
 from mlwarden.store.pg_monitoring import PgMonitoring
 from mlwarden.store.pg_removal import PgRemoval
+from mlwarden.store.pg_rollups import PgRollups
 from mlwarden.store.pg_schema import q, qmark, sql_type
 from mlwarden.store.pg_unsupported import PgUnsupported
 from mlwarden.store.pg_volumes import window_volumes
 from mlwarden.store.protocols import (
     ActionLog,
     AggregateSource,
+    Annotations,
     Catalog,
     DeliveryLog,
     EventLog,
     IncidentRepository,
     Results,
+    RollupStore,
     Suites,
 )
 from mlwarden.store.times import utc_naive
@@ -80,7 +84,15 @@ _IN_RANGE = (
 
 
 @ENGINES.register
-class PostgresStore(PgIngest, PgMonitoring, PgIncidentTables, PgRemoval, PgUnsupported):
+class PostgresStore(
+    PgIngest,
+    PgMonitoring,
+    PgIncidentTables,
+    AnnotationTables,
+    PgRollups,
+    PgRemoval,
+    PgUnsupported,
+):
     """A PostgreSQL database, given by its URL (``postgresql://user@host:port/db``).
 
     Examples
@@ -102,6 +114,8 @@ class PostgresStore(PgIngest, PgMonitoring, PgIncidentTables, PgRemoval, PgUnsup
             AggregateSource,
             Suites,
             Results,
+            RollupStore,
+            Annotations,
             IncidentRepository,
             DeliveryLog,
             ActionLog,
@@ -449,7 +463,14 @@ class PostgresStore(PgIngest, PgMonitoring, PgIncidentTables, PgRemoval, PgUnsup
             for (uid,) in refs:
                 con.execute(f"DROP TABLE IF EXISTS {q(f'ref_{int(uid)}')}")
             removed["references"] = len(refs)
-            for table in ("versions", "results", "monitor_suites", "incidents", "quarantine"):
+            for table in (
+                "versions",
+                "results",
+                "monitor_suites",
+                "incidents",
+                "quarantine",
+                "annotations",
+            ):
                 removed[table] = con.execute(
                     f"DELETE FROM {table} WHERE project = ? AND model = ?", [project, name]
                 ).rowcount

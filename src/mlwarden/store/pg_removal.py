@@ -15,7 +15,15 @@ from mlwarden.store.pg_schema import q
 __all__ = ["PgRemoval"]
 
 #: shared tables that name a model
-_BY_NAME = ("versions", "refs", "quarantine", "results", "monitor_suites", "incidents")
+_BY_NAME = (
+    "versions",
+    "refs",
+    "quarantine",
+    "results",
+    "monitor_suites",
+    "incidents",
+    "annotations",
+)
 
 
 def _count(con: Any, sql: str, params: list[Any]) -> int:

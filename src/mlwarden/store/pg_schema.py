@@ -3,7 +3,8 @@
 Tables mirror the DuckDB engine's (:mod:`.duckdb_engine`): ``models``, ``versions``, ``refs``
 and ``ref_<uid>``, ``events_<uid>`` (primary key ``event_id``: re-sent events are dropped by
 ``INSERT ... ON CONFLICT DO NOTHING``), ``actuals_<uid>``, ``quarantine``, ``results``,
-``monitor_suites``, ``incidents``, ``deliveries``, ``action_runs``, ``alerting``. Times are
+``monitor_suites``, ``incidents``, ``deliveries``, ``action_runs``, ``alerting``,
+``annotations``. Times are
 ``timestamp`` (UTC without a zone), as on DuckDB.
 
 The layout version is ``schema_version`` in ``meta``. Opening takes a transaction-scoped
@@ -118,6 +119,10 @@ DDL = [
         status TEXT, detail TEXT, run_at TIMESTAMP, key TEXT)""",
     """CREATE TABLE IF NOT EXISTS alerting (
         project TEXT PRIMARY KEY, spec TEXT, updated_at TIMESTAMP)""",
+    "CREATE SEQUENCE IF NOT EXISTS annotation_seq START 1",
+    """CREATE TABLE IF NOT EXISTS annotations (
+        id BIGINT PRIMARY KEY, project TEXT, model TEXT, ts TIMESTAMP, end_ts TIMESTAMP,
+        text TEXT, kind TEXT, author TEXT, created_at TIMESTAMP)""",
 ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from mlwarden.errors import UnsupportedByEngineError
-from mlwarden.store.base import ModelRecord, Store
+from mlwarden.store.base import Store
 
 __all__ = ["PgUnsupported"]
 
@@ -68,16 +68,6 @@ class PgUnsupported(Store):
     def update_run(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("update_run")
 
-    # -- Annotations ---------------------------------------------------------
-    def annotations(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("annotations")
-
-    def delete_annotation(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("delete_annotation")
-
-    def put_annotation(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("put_annotation")
-
     # -- SpanLog -------------------------------------------------------------
     def append_metric_points(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("append_metric_points")
@@ -108,11 +98,3 @@ class PgUnsupported(Store):
 
     def spans(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("spans")
-
-    # -- RollupStore ---------------------------------------------------------
-    def refresh_rollups(self, model: ModelRecord, *, wait: bool = True) -> None:
-        """Nothing to refresh: this engine stores no roll-ups (evaluation calls it after
-        writing results); :meth:`rollup` itself is not implemented."""
-
-    def rollup(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("rollup")

@@ -6,7 +6,7 @@ import pytest
 
 from mlwarden.errors import StorageError, UnsupportedByEngineError
 from mlwarden.store import ENGINES, PostgresStore, Store
-from mlwarden.store.protocols import PROTOCOLS, EvalRepository, RollupStore, SpanLog
+from mlwarden.store.protocols import PROTOCOLS, EvalRepository, SpanLog
 
 from .conftest import fresh_store
 
@@ -31,15 +31,15 @@ def test_duckdb_claims_every_protocol() -> None:
     ("call", "method"),
     [
         (lambda s: s.spans("p"), "spans"),
-        (lambda s: s.rollup(None, start=None, end=None), "rollup"),
+        (lambda s: s.put_scores("p", None), "put_scores"),
         (lambda s: s.list_datasets("p"), "list_datasets"),
-        (lambda s: s.put_annotation("p", None, None), "put_annotation"),
+        (lambda s: s.get_run("p", "r1"), "get_run"),
     ],
 )
 def test_postgres_names_what_it_does_not_implement(
     call: object, method: str, request: pytest.FixtureRequest
 ) -> None:
-    assert not {SpanLog, RollupStore, EvalRepository} & PostgresStore.protocols
+    assert not {SpanLog, EvalRepository} & PostgresStore.protocols
     store: Store = fresh_store("postgres", request)
     try:
         with pytest.raises(UnsupportedByEngineError, match=f"'{method}'") as info:
