@@ -61,6 +61,9 @@ def _journey(c: httpx.Client, pg_url: str) -> None:
     volume = [r for r in results if r["monitor"] == "duplicate_ids"]
     assert {r["window_start"][:10] for r in volume} >= {f"2026-11-{d:02d}" for d in range(4, 11)}
     assert all(r["n"] == 600 for r in volume)
+    for path in ("/ui/models/m", "/ui"):  # pages: roll-ups and markers from PostgreSQL
+        page = c.get(path, follow_redirects=True)
+        assert page.status_code == 200, (path, page.text[:300])
     with psycopg.connect(pg_url) as con:  # where it all went
         (events,) = con.execute('SELECT count(*) FROM "events_1"').fetchone() or (0,)
         (stored,) = con.execute("SELECT count(*) FROM results").fetchone() or (0,)
