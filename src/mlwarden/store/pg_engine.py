@@ -51,6 +51,7 @@ from mlwarden.store.pg_connection import (
     utcnow,
     where,
 )
+from mlwarden.store.pg_evals import PgEvalTables
 from mlwarden.store.pg_incidents import PgIncidentTables
 from mlwarden.store.pg_ingest import PgIngest
 from mlwarden.store.pg_monitoring import PgMonitoring
@@ -65,6 +66,7 @@ from mlwarden.store.protocols import (
     Annotations,
     Catalog,
     DeliveryLog,
+    EvalRepository,
     EventLog,
     IncidentRepository,
     Results,
@@ -89,6 +91,7 @@ class PostgresStore(
     PgMonitoring,
     PgIncidentTables,
     AnnotationTables,
+    PgEvalTables,
     PgRollups,
     PgRemoval,
     PgUnsupported,
@@ -116,6 +119,7 @@ class PostgresStore(
             Results,
             RollupStore,
             Annotations,
+            EvalRepository,
             IncidentRepository,
             DeliveryLog,
             ActionLog,

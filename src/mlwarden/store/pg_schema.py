@@ -4,7 +4,7 @@ Tables mirror the DuckDB engine's (:mod:`.duckdb_engine`): ``models``, ``version
 and ``ref_<uid>``, ``events_<uid>`` (primary key ``event_id``: re-sent events are dropped by
 ``INSERT ... ON CONFLICT DO NOTHING``), ``actuals_<uid>``, ``quarantine``, ``results``,
 ``monitor_suites``, ``incidents``, ``deliveries``, ``action_runs``, ``alerting``,
-``annotations``. Times are
+``annotations``, and the evaluation tables (``eval_*``, :mod:`.pg_evals`). Times are
 ``timestamp`` (UTC without a zone), as on DuckDB.
 
 The layout version is ``schema_version`` in ``meta``. Opening takes a transaction-scoped
@@ -126,6 +126,12 @@ DDL = [
 ]
 
 
+def _eval_ddl() -> list[str]:
+    from mlwarden.store.pg_evals import PG_EVAL_DDL
+
+    return PG_EVAL_DDL
+
+
 @dataclass(frozen=True)
 class PgMigration:
     """Brings a database from ``version - 1`` to ``version``."""
@@ -153,7 +159,7 @@ def open_schema(con: Any, *, where: str) -> int:
                 f"The database {where} has layout version {stored}, newer than this mlwarden "
                 f"knows ({CURRENT}); upgrade mlwarden to open it. Nothing in it was changed."
             )
-        for stmt in DDL:
+        for stmt in [*DDL, *_eval_ddl()]:
             con.execute(stmt)
         for m in MIGRATIONS:
             if stored is not None and m.version > stored:

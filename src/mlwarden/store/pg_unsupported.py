@@ -27,47 +27,6 @@ def _unsupported(method: str) -> NoReturn:
 class PgUnsupported(Store):
     """Store methods of protocols the PostgreSQL engine does not claim."""
 
-    # -- EvalRepository ------------------------------------------------------
-    def add_items(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("add_items")
-
-    def create_dataset(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("create_dataset")
-
-    def dataset_items(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("dataset_items")
-
-    def get_dataset(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("get_dataset")
-
-    def get_run(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("get_run")
-
-    def interrupt_runs(self) -> int:
-        """Nothing to interrupt: this engine stores no evaluation runs (start-up calls it)."""
-        return 0
-
-    def list_datasets(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("list_datasets")
-
-    def list_runs(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("list_runs")
-
-    def put_run(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("put_run")
-
-    def put_run_rows(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("put_run_rows")
-
-    def run_grades(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("run_grades")
-
-    def run_outputs(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("run_outputs")
-
-    def update_run(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("update_run")
-
     # -- SpanLog -------------------------------------------------------------
     def append_metric_points(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("append_metric_points")
