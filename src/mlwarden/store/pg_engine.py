@@ -77,6 +77,11 @@ from mlwarden.store.times import utc_naive
 
 __all__ = ["PostgresStore"]
 
+#: The advisory lock key of the scheduler's lease (any constant other keys do not use).
+_LEASE_KEY = 0x6D6C7773  # "mlws"
+#: The lease connection's keep-alives: a vanished holder's session ends within ~25 s.
+_KEEPALIVE = {"tcp_keepalives_idle": 10, "tcp_keepalives_interval": 5, "tcp_keepalives_count": 3}
+
 T = TypeVar("T")
 
 _IN_RANGE = (
@@ -164,6 +169,9 @@ class PostgresStore(
         self._stages: dict[tuple[tuple[str, str], ...], str] = {}
         self._stage_seq = itertools.count()
         self._closed = False
+        self._lease_lock = threading.Lock()
+        self._lease_con: Any = None
+        self._lease_held = False
 
     # -- connections ---------------------------------------------------------------------------
     def _reader(self) -> Any:
@@ -550,10 +558,44 @@ class PostgresStore(
         )
         return (row[0][0], row[0][1]) if row else (None, None)
 
+    # -- the scheduler's lease -------------------------------------------------------------
+    def hold_scheduler(self) -> bool:
+        """Take the scheduler's lease if it is free; whether this store holds it.
+
+        The lease is a session advisory lock on a connection of its own: PostgreSQL frees it
+        when that connection ends, so a holder killed (``kill -9``) frees it at once, and one
+        whose host vanished within ~25 s (TCP keep-alives below); the next call of another
+        server's scheduler then takes it. :class:`~mlwarden.store.protocols.SchedulerLease`.
+        """
+        with self._lease_lock:
+            con = self._lease_con
+            try:
+                if con is None or con.closed:
+                    con = self._lease_con = psycopg_module().connect(self.url, autocommit=True)
+                    for setting, value in _KEEPALIVE.items():
+                        con.execute(f"SET {setting} = {value}")
+                    self._lease_held = False
+                if self._lease_held:
+                    con.execute("SELECT 1")  # still connected: still held
+                    return True
+                row = con.execute("SELECT pg_try_advisory_lock(%s)", [_LEASE_KEY]).fetchone()
+                self._lease_held = bool(row and row[0])
+            except self._errors:
+                # the connection broke: whatever it held is gone; the next call reconnects
+                self._lease_held = False
+                if con is not None:
+                    con.close()
+                self._lease_con = None
+            return self._lease_held
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        with self._lease_lock:
+            if self._lease_con is not None:
+                self._lease_con.close()  # frees the lease for another server
+                self._lease_con = None
         with self._wlock:
             self._wcon.close()
         with self._rlock:

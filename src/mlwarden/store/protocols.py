@@ -44,6 +44,7 @@ __all__ = [
     "IncidentRepository",
     "PROTOCOLS",
     "Results",
+    "SchedulerLease",
     "RollupStore",
     "SpanLog",
     "Suites",
@@ -139,6 +140,15 @@ class WindowVolumes(Protocol):
     def volumes(
         self, model: ModelRecord, run: Any, segment: dict[str, str] | None, *, light: bool
     ) -> dict[int, dict[str, Any]] | None: ...
+
+
+@runtime_checkable
+class SchedulerLease(Protocol):
+    """Which of several server processes on one database runs the scheduler: the holder of
+    the lease. ``hold_scheduler`` takes it when free and tells whether this store holds it
+    (the lease goes with the holder's connection: a killed holder frees it)."""
+
+    def hold_scheduler(self) -> bool: ...
 
 
 @runtime_checkable
