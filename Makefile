@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit browser promtools bench clean openai1 interop interop-bg \
+.PHONY: install demo test lint typecheck unit browser promtools pgtools bench clean openai1 interop interop-bg \
 	mlflow mlflow-bg
 
 # The oldest supported openai (1.x), beside the newest in the venv: the SDK's wrapper is tested
@@ -51,6 +51,16 @@ promtools:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	  else echo "The integration tests need Debian's 'prometheus' and 'prometheus-alertmanager'."; \
+	    exit 1; fi; }
+
+# The PostgreSQL engine's contract suites (tests/store/contract/) start Debian's own server
+# (initdb + pg_ctl into a temporary directory, on a loopback port; tests/pgserver.py).
+pgtools:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends postgresql >/dev/null; \
+	  else echo "The PostgreSQL tests need Debian's 'postgresql' package (initdb, pg_ctl)."; \
 	    exit 1; fi; }
 
 $(OPENAI1)/.installed: $(STAMP)
@@ -104,7 +114,7 @@ mlflow-bg:
 	    rm -f $(MLFLOW_VENV)/.building ) & \
 	fi
 
-unit: $(STAMP) browser promtools openai1
+unit: $(STAMP) browser promtools pgtools openai1
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: interop-bg mlflow-bg lint typecheck unit

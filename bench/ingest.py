@@ -8,6 +8,11 @@ DuckDB itself appending the same Arrow data into the same table layout
 (no deduplication), once in one transaction and once committing per
 1k-row batch.
 
+Beside them, the engines' own idempotent append (``Store.append_events``, 1k-row batches of
+validated events, from 4 threads) on DuckDB and on PostgreSQL (binary ``COPY`` into a staging
+table, ``INSERT ... ON CONFLICT DO NOTHING``), the PostgreSQL server started here from Debian's
+binaries as the tests do (``--no-postgres`` leaves it out).
+
     python bench/ingest.py [--arrow-batches 600] [--json-batches 60] [--clients 16]
 """
 
@@ -29,7 +34,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from mlwarden.schema import Feature, ModelSpec, validate_table  # noqa: E402
-from mlwarden.store import DuckDBStore  # noqa: E402
+from mlwarden.store import DuckDBStore, PostgresStore, Store  # noqa: E402
+from pgserver import bindir, running_postgres  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 N_FEATURES = 20
@@ -142,6 +148,45 @@ def raw_duckdb(tables: list[pa.Table], *, per_batch: bool) -> float:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def engine_append(store: Store, tables: list[pa.Table], *, threads: int = 4) -> float:
+    """Events/s of the engine's idempotent append of validated 1k-row batches, each
+    acknowledged (committed) before it counts; then every batch again: all duplicates."""
+    model = store.create_model("default", SPEC)
+    canon = [validate_table(SPEC, t).table for t in tables]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        stored = sum(pool.map(lambda t: store.append_events(model, t).result().inserted, canon))
+    secs = time.perf_counter() - t0
+    assert stored == sum(t.num_rows for t in canon)
+    again = sum(store.append_events(model, t).result().inserted for t in canon[:20])
+    assert again == 0
+    return stored / secs
+
+
+def engine_rates(tables: list[pa.Table], *, postgres: bool) -> list[tuple[str, float, int | None]]:
+    tmp = Path(tempfile.mkdtemp(prefix="mlw-bench-engine-"))
+    rows: list[tuple[str, float, int | None]] = []
+    try:
+        duck = DuckDBStore(tmp / "engine.duckdb")
+        try:
+            rows.append(
+                ("DuckDB engine append_events, 1k batches", engine_append(duck, tables), None)
+            )
+        finally:
+            duck.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if postgres:
+        with running_postgres() as srv:
+            pg = PostgresStore(srv.create_database("bench"))
+            try:
+                rate = engine_append(pg, tables)
+            finally:
+                pg.close()
+        rows.append(("PostgreSQL engine append_events (COPY), 1k", rate, 50_000))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -149,7 +194,18 @@ def main() -> None:
     ap.add_argument("--arrow-batches", type=int, default=600)
     ap.add_argument("--json-batches", type=int, default=60)
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--engine-batches", type=int, default=300)
+    ap.add_argument("--no-postgres", action="store_true", help="leave PostgreSQL out")
+    ap.add_argument("--engines-only", action="store_true", help="only the engines' appends")
     args = ap.parse_args()
+    postgres = not args.no_postgres and bindir() is not None
+    if args.engines_only:
+        rng = np.random.default_rng(1)
+        engine_tables = [batch(200_000 + k, rng) for k in range(args.engine_batches)]
+        for name, rate, target in engine_rates(engine_tables, postgres=postgres):
+            tgt = f"{target:,}" if target else "-"
+            print(f"{name:48} {rate:12,.0f} {tgt:>10}")
+        return
     rng = np.random.default_rng(0)
     arrow_tables = [batch(k, rng) for k in range(args.arrow_batches)]
     json_tables = [batch(100_000 + k, rng) for k in range(args.json_batches)]
@@ -173,12 +229,14 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     raw_once = raw_duckdb(arrow_tables, per_batch=False)
     raw_each = raw_duckdb(arrow_tables, per_batch=True)
+    engines = engine_rates(arrow_tables[: args.engine_batches], postgres=postgres)
 
     rows = [
         ("mlwarden HTTP, Arrow IPC, 1k-row batches", arrow_rate, 150_000),
         ("mlwarden HTTP, JSON, 1k-row batches", json_rate, 30_000),
         ("raw DuckDB Arrow append, one transaction", raw_once, None),
         ("raw DuckDB Arrow append, commit per 1k batch", raw_each, None),
+        *engines,
     ]
     print(
         f"ingest: {N_FEATURES} numeric features + 1 categorical, {args.clients} concurrent clients"

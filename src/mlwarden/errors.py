@@ -15,7 +15,8 @@ at the boundary with ``raise ... from exc`` so nothing foreign leaks out::
     ├── RequestTimeoutError    a request body that did not arrive within the deadline
     ├── RateLimitError         too many requests from one API key or address; .retry_after
     ├── StorageError           the engine failed (DuckDB, ClickHouse, ...)
-    │   └── StoreOpenError     the database cannot be opened (damaged, read-only, no permission)
+    │   ├── StoreOpenError     the database cannot be opened (damaged, read-only, no permission)
+    │   └── UnsupportedByEngineError  the engine does not implement this part of the store yet
     ├── StatisticsError        a statistic cannot be computed from what was given
     └── TransportError         the SDK could not reach the server
 
@@ -45,6 +46,7 @@ __all__ = [
     "StorageError",
     "StoreOpenError",
     "TransportError",
+    "UnsupportedByEngineError",
     "ValidationError",
     "expected",
 ]
@@ -118,6 +120,11 @@ class StorageError(MlwardenError):
 class StoreOpenError(StorageError):
     """The database cannot be opened: it is damaged, its disk is read-only, or permissions
     forbid it. The message names the file and what to do; ``mlwarden serve`` exits with 4."""
+
+
+class UnsupportedByEngineError(StorageError, NotImplementedError):
+    """The store's engine does not implement this method (yet); the message names both, e.g.
+    ``The postgres engine does not implement 'rollup' yet.``"""
 
 
 class StatisticsError(MlwardenError):

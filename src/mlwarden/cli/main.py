@@ -79,6 +79,15 @@ def serve(
         int, typer.Option(help="Port to listen on.", envvar="MLWARDEN_PORT", show_envvar=True)
     ] = 8000,
     data_dir: DataDir = Path("mlwarden-data"),
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the store in this PostgreSQL database (postgresql://user@host/db) "
+            "instead of a DuckDB file in DATA_DIR (docs/storage.md).",
+            envvar="MLWARDEN_STORE",
+            show_envvar=True,
+        ),
+    ] = None,
     insecure: Annotated[
         bool, typer.Option(help="Allow a non-loopback bind without API keys.")
     ] = False,
@@ -198,11 +207,17 @@ def serve(
     """Run the server (ingest, query API, UI) on a DuckDB file in DATA_DIR.
 
     Exits with 4 when the database cannot be opened (damaged, read-only disk, permissions)."""
+    from mlwarden.errors import expected
     from mlwarden.server.run import serve as run
     from mlwarden.server.settings import ServerSettings
+    from mlwarden.store import is_store_url
 
+    if store is not None and not is_store_url(store):
+        err.print(expected("option", "--store", "be a postgresql:// URL", store), style="red")
+        raise typer.Exit(2)
     settings = ServerSettings(
         data_dir=data_dir,
+        store_url=store,
         host=host,
         port=port,
         insecure=insecure,
@@ -237,7 +252,8 @@ def serve(
         mlflow_token=mlflow_token,
         mlflow_sync_every_s=mlflow_sync_every,
     )
-    err.print(f"mlwarden {__version__} serving {data_dir.resolve()} on http://{host}:{port}")
+    where = data_dir.resolve() if store is None else _password_hidden(store)
+    err.print(f"mlwarden {__version__} serving {where} on http://{host}:{port}")
     run(settings, log_level=log_level)
 
 
@@ -331,6 +347,15 @@ def _key_view(k: Any) -> dict[str, Any]:
         "created_at": k.created_at,
         "revoked_at": k.revoked_at,
     }
+
+
+def _password_hidden(url: str) -> str:
+    """A store URL as logs may show it: any password replaced."""
+    head, sep, tail = url.rpartition("@")
+    if not sep or ":" not in head.split("://", 1)[-1]:
+        return url
+    scheme, _, user = head.partition("://")
+    return f"{scheme}://{user.split(':')[0]}:***@{tail}"
 
 
 def _audit_key(data_dir: Path, action: str, key_id: str, before: Any, after: Any) -> None:

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlwarden.store.protocols import SchedulerLease
+
 if TYPE_CHECKING:
     from mlwarden.monitors.service import OnResults
 
@@ -62,6 +64,10 @@ async def scheduler_loop(
         return
     while True:
         await asyncio.sleep(every)
+        # several servers on one database: only the lease's holder evaluates (a store of one
+        # process, DuckDB's, has no lease and always does)
+        if isinstance(store, SchedulerLease) and not await asyncio.to_thread(store.hold_scheduler):
+            continue
         try:
             n = await jobs.run(
                 lambda: run_due(store, on_results=on_results, stop=jobs.stopping.is_set)

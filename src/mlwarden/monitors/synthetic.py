@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from mlwarden.errors import MlwardenError
+from mlwarden.errors import MlwardenError, UnsupportedByEngineError
 from mlwarden.monitors.scheduler import StoreJobs
 from mlwarden.monitors.slo import STEP, evaluate_slos, slo_results
 from mlwarden.schema.slo import ProbeSpec
@@ -248,6 +248,9 @@ class ProbeJob:
                 ):
                     self.evaluate(now=now)
                     self.evaluated_at_ = now
+            except UnsupportedByEngineError as exc:  # the engine has no probe tables: stop
+                log.warning("probes and SLOs are off: %s", exc)
+                return
             except Exception:  # noqa: BLE001 - keep serving; the next round retries
                 log.exception("the probe job failed")
 

@@ -36,6 +36,9 @@ def is_loopback(host: str) -> bool:
 @dataclass(frozen=True)
 class ServerSettings:
     data_dir: Path | None = Path("mlwarden-data")
+    #: A database server holding the store instead of a DuckDB file in ``data_dir``
+    #: (``postgresql://user@host:5432/db``; keys and logs stay in ``data_dir``).
+    store_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     #: Longest time a request waits for others to share its commit (group commit).

@@ -33,6 +33,8 @@ def open_server_store(settings: ServerSettings) -> Store:
     """The store of ``settings``; raises :class:`~mlwarden.errors.StoreOpenError` with a message
     naming the file and what to do when it cannot be opened."""
     _private_dir(settings)
+    if settings.store_url is not None:
+        return open_store(settings.store_url, retention_days=settings.retention_days)
     return open_store(
         settings.data_dir,
         commit_interval=settings.commit_interval_ms / 1000.0,

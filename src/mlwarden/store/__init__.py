@@ -22,8 +22,10 @@ from mlwarden.store.keys import ApiKey, KeyStore
 
 if TYPE_CHECKING:
     from mlwarden.store.duckdb_engine import DuckDBStore
+    from mlwarden.store.pg_engine import PostgresStore
 
 ENGINES.declare("duckdb", "mlwarden.store.duckdb_engine")
+ENGINES.declare("postgres", "mlwarden.store.pg_engine")
 
 __all__ = [
     "ENGINES",
@@ -32,9 +34,11 @@ __all__ = [
     "IngestResult",
     "KeyStore",
     "ModelRecord",
+    "PostgresStore",
     "ReferenceRecord",
     "Store",
     "VersionRecord",
+    "is_store_url",
     "open_store",
 ]
 
@@ -46,13 +50,34 @@ def __getattr__(name: str) -> Any:
         from mlwarden.store.duckdb_engine import DuckDBStore
 
         return DuckDBStore
+    if name == "PostgresStore":  # imported on first use, with psycopg
+        from mlwarden.store.pg_engine import PostgresStore
+
+        return PostgresStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def is_store_url(where: object) -> bool:
+    """Whether ``where`` names a database server rather than a data directory.
+
+    Examples
+    --------
+    >>> is_store_url("postgresql://mlwarden@db:5432/mlwarden"), is_store_url("/var/lib/mlw")
+    (True, False)
+    """
+    return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
 
 
 def open_store(
     data_dir: str | Path | None = None, *, engine: str = "duckdb", **options: Any
 ) -> Store:
-    """Open the store in ``data_dir`` (``None``: in memory) with the named engine."""
+    """Open the store in ``data_dir`` (``None``: in memory) with the named engine; a
+    ``postgresql://`` URL as ``data_dir`` opens that PostgreSQL database instead."""
+    if is_store_url(data_dir):
+        from mlwarden.store.pg_engine import PostgresStore
+
+        pg: Store = PostgresStore(str(data_dir), **options)
+        return pg
     cls = ENGINES.get(engine)
     path: str | Path = ":memory:" if data_dir is None else Path(data_dir) / DB_FILE
     store: Store = cast(Any, cls)(path, **options)

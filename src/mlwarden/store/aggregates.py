@@ -25,6 +25,7 @@ import pyarrow as pa
 from mlwarden._lazy import ibis
 from mlwarden.store.client_aggregates import ClientProfile, client_profiles
 from mlwarden.store.kpi_aggregates import KpiRows, KpiTerms, kpi_rows, kpi_terms
+from mlwarden.store.protocols import WindowVolumes
 from mlwarden.store.score_queries import ScoreTotals
 from mlwarden.store.span_aggregates import (
     SpanQuantiles,
@@ -247,8 +248,7 @@ def collect(
         if isinstance(r, Histogram) or r in out:
             continue
         if isinstance(r, Volume):
-            quick = getattr(store, "volumes", None)
-            got = None if quick is None else quick(model, run, segment, light=r.history)
+            got = _engine_volumes(store, model, run, segment, light=r.history)
             out[r] = got if got is not None else _volume(ev(), light=r.history)
         elif isinstance(r, Categories):
             out[r] = _categories(ev(), r.column)
@@ -309,6 +309,15 @@ def _rows(expr: Any) -> list[dict[str, Any]]:
 LATENCY_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
+def _engine_volumes(
+    store: Any, model: Any, run: WindowRun, segment: dict[str, str] | None, *, light: bool
+) -> dict[int, dict[str, Any]] | None:
+    """The engine's own volumes (:class:`~mlwarden.store.protocols.WindowVolumes`), if any."""
+    if not isinstance(store, WindowVolumes):
+        return None
+    return store.volumes(model, run, segment, light=light)
+
+
 def _volume(ev: Any, *, light: bool = False) -> dict[int, dict[str, Any]]:
     lat = ev.latency_ms
     metrics: dict[str, Any] = {
@@ -344,7 +353,9 @@ def _exceedance(
     vols = known
     if vols is None:
         wide = WindowRun(run.origin, run.cadence, run.first - r.history, run.last)
-        vols = _volume(_filtered(store.events(model), wide, segment), light=True)
+        vols = _engine_volumes(store, model, wide, segment, light=True)
+        if vols is None:
+            vols = _volume(_filtered(store.events(model), wide, segment), light=True)
     levels: dict[int, float] = {}
     for k in range(run.first, run.last + 1):
         past = [
@@ -366,7 +377,7 @@ def _exceedance(
     j = lat.inner_join(lv, lat._w == lv._lw)
     rows = _rows(
         j.group_by("_w").aggregate(
-            n=j.count(), above=(j.latency_ms > j._lvl).cast("int64").sum().fill_null(0)
+            n=j.count(), above=(j.latency_ms > j._lvl).ifelse(1, 0).sum().fill_null(0)
         )
     )
     counted = {int(x["_w"]): x for x in rows}

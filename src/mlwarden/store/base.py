@@ -20,6 +20,7 @@ from mlwarden._registry import Registry
 from mlwarden.schema.annotation import Annotation, AnnotationIn
 from mlwarden.schema.batch import Rejection
 from mlwarden.schema.spec import ModelSpec
+from mlwarden.store import protocols as seams
 from mlwarden.store.eval_storage import EvalStorage
 from mlwarden.store.rollups import Rollup
 
@@ -165,9 +166,15 @@ class IncidentStorage(ABC):
 
 
 class Store(IncidentStorage, EvalStorage, ABC):
-    """A storage engine. Writes go through a group-commit writer; reads are ibis."""
+    """A storage engine. Writes go through a group-commit writer; reads are ibis.
+
+    The union of the small protocols of :mod:`mlwarden.store.protocols`; new callers type
+    against those."""
 
     kind: ClassVar[str]
+    #: the protocols this engine implements in full (and whose contract suites it runs); the
+    #: methods of the others raise :class:`~mlwarden.errors.UnsupportedByEngineError`
+    protocols: ClassVar[frozenset[type]] = frozenset(seams.PROTOCOLS)
 
     # -- catalog -----------------------------------------------------------------------------
     @abstractmethod
@@ -432,3 +439,23 @@ class Store(IncidentStorage, EvalStorage, ABC):
 
 
 ENGINES: Registry[type[Store]] = Registry("engine")
+
+
+def _conforms(
+    store: Store,
+) -> tuple[
+    seams.Catalog,
+    seams.EventLog,
+    seams.AggregateSource,
+    seams.SpanLog,
+    seams.Suites,
+    seams.Results,
+    seams.RollupStore,
+    seams.IncidentRepository,
+    seams.DeliveryLog,
+    seams.ActionLog,
+    seams.Annotations,
+    seams.EvalRepository,
+]:
+    """Never called: mypy checks here that a :class:`Store` is every protocol."""
+    return (store, store, store, store, store, store, store, store, store, store, store, store)

@@ -150,11 +150,11 @@ def compute_events(
     ops = ev.group_by(**keys).aggregate(
         n=ev.count(),
         errors=(ev.status == "error").sum().fill_null(0),
-        latency_n=lat_ok.cast("int64").sum().fill_null(0),
+        latency_n=lat_ok.ifelse(1, 0).sum().fill_null(0),
         score_n=ev.score.count(),
         score_sum=ev.score.sum(),
         pred_n=pred.count(),
-        positive=(pred == str(positive)).cast("int64").sum().fill_null(0)
+        positive=(pred == str(positive)).ifelse(1, 0).sum().fill_null(0)
         if positive is not None
         else ibis.literal(0, "int64"),
     )
@@ -212,7 +212,7 @@ def compute_labels(
     out = lab.group_by("hour", "version").aggregate(
         labelled=lab.count(),
         correct=(lab.prediction.cast("string") == lab.actual.cast("string"))
-        .cast("int64")
+        .ifelse(1, 0)
         .sum()
         .fill_null(0),
     )

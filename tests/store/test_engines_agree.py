@@ -1,0 +1,191 @@
+"""Every aggregate request monitors make, on the same seeded data in DuckDB and PostgreSQL,
+compared value for value: counts and quantiles exactly, floating sums within 1e-9 relative.
+
+DuckDB answers several requests on its own fast paths (numpy histograms, grouped category
+scans, its ``histogram`` for score bins); PostgreSQL runs the portable ibis code of
+:mod:`mlwarden.store.aggregates`. Agreement here is what lets a team move engines without its
+monitors' numbers moving.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mlwarden.schema import Feature, ModelSpec, validate_rows
+from mlwarden.schema.batch import Rejection, validate_actual_rows
+from mlwarden.store import DuckDBStore, PostgresStore, Store
+from mlwarden.store import aggregates as agg
+from pgserver import PostgresServer
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+N = 3_000
+
+BINARY = ModelSpec(
+    name="clf",
+    task="binary",
+    classes=[0, 1],
+    score="score",
+    features=[Feature(name="x", kind="numeric"), Feature(name="color", kind="categorical")],
+    segments=["region"],
+)
+REGRESSION = ModelSpec(name="reg", task="regression", features=[Feature(name="x", kind="numeric")])
+
+
+def _events(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for i in range(N):
+        x = float(rng.normal(2, 1.5)) if rng.random() > 0.05 else None
+        score = float(rng.random())
+        rows.append(
+            {
+                "event_id": f"e{i}",
+                "timestamp": (T0 + timedelta(seconds=int(rng.integers(0, 30 * 3600)))).isoformat(),
+                "features": {"x": x, "color": str(rng.choice(["red", "green", "blue", ""]))},
+                "segments": {"region": str(rng.choice(["eu", "us"]))},
+                "prediction": int(score > 0.5),
+                "score": score,
+                "latency_ms": float(np.round(rng.lognormal(3, 0.6), 3)),
+                "status": "error" if rng.random() < 0.03 else "ok",
+                "client_id": f"c{int(rng.integers(0, 7))}",
+            }
+        )
+        if rng.random() < 0.6:
+            labels.append({"event_id": f"e{i}", "actual": int(rng.random() < score)})
+    return rows, labels
+
+
+def _regression_events(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for i in range(N // 2):
+        pred = float(rng.normal(10, 3))
+        rows.append(
+            {
+                "event_id": f"r{i}",
+                "timestamp": (T0 + timedelta(seconds=int(rng.integers(0, 30 * 3600)))).isoformat(),
+                "features": {"x": float(rng.random())},
+                "prediction": pred,
+            }
+        )
+        labels.append({"event_id": f"r{i}", "actual": pred + float(rng.normal(0, 1))})
+    return rows, labels
+
+
+def _load(store: Store) -> None:
+    for spec, make in ((BINARY, _events), (REGRESSION, _regression_events)):
+        m = store.create_model("p", spec)
+        events, labels = make(7)
+        for part in (events[: N // 3], events[N // 3 :]):
+            store.append_events(m, validate_rows(m.spec, part).table).result()
+        store.append_actuals(m, validate_actual_rows(m.spec, labels).table).result()
+    store.quarantine(
+        "p", "clf", "events", [Rejection(i, "features.x", "bad", {}) for i in range(4)]
+    ).result()
+
+
+@pytest.fixture(scope="module")
+def stores(pg_server: PostgresServer) -> Iterator[tuple[Store, Store]]:
+    duck = DuckDBStore(":memory:")
+    pg = PostgresStore(pg_server.create_database("engines_agree"))
+    for s in (duck, pg):
+        _load(s)
+    yield duck, pg
+    duck.close()
+    pg.close()
+
+
+RUN = agg.WindowRun(origin=T0, cadence=HOUR, first=2, last=29)
+EDGES = (-math.inf, -1.0, 0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0, math.inf)
+BINARY_REQUESTS: list[Any] = [
+    agg.Volume(),
+    agg.Volume(history=True),
+    agg.Histogram("x", EDGES),
+    agg.Categories("color"),
+    agg.Categories("region"),
+    agg.Confusion(),
+    agg.GroupConfusion("color"),
+    agg.ScoreBins((0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)),
+    agg.ScoreBins((0.0, 0.5, 1.0), by="prediction"),
+    agg.Exceedance(quantile=0.95, history=4),
+]
+
+
+#: quantiles (and levels made of them) are compared exactly, not within a tolerance
+EXACT = {"p50", "p95", "p99", "level"}
+
+
+def _close(a: Any, b: Any, path: str) -> None:
+    """Equal, floats within 1e-9 relative (NaN equal to NaN); lists compared sorted when their
+    order is not part of the answer."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None, f"{path}: {a!r} != {b!r}"
+        if math.isnan(a) or math.isnan(b):
+            assert math.isnan(a) and math.isnan(b), f"{path}: {a!r} != {b!r}"
+            return
+        if path.rsplit(".", 1)[-1] in EXACT:
+            assert a == b, f"{path}: {a!r} != {b!r} (a quantile: exactly)"
+        else:
+            assert a == pytest.approx(b, rel=1e-9, abs=1e-12), f"{path}: {a!r} != {b!r}"
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), f"{path}: keys {sorted(map(str, a))} != {sorted(map(str, b))}"
+        for k in a:
+            _close(a[k], b[k], f"{path}.{k}")
+        return
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        assert len(a) == len(b), f"{path}: {len(a)} != {len(b)} items"
+        if a and isinstance(a[0], tuple):
+            a, b = sorted(a, key=repr), sorted(b, key=repr)
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, f"{path}[{i}]")
+        return
+    if isinstance(a, np.ndarray | pa.Array) or isinstance(b, np.ndarray | pa.Array):
+        _close(list(np.asarray(a).tolist()), list(np.asarray(b).tolist()), path)
+        return
+    assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def _both(stores: tuple[Store, Store], name: str, reqs: list[Any], **kw: Any) -> None:
+    duck, pg = stores
+    got_d = agg.collect(duck, duck.get_model("p", name), reqs, RUN, **kw)
+    got_p = agg.collect(pg, pg.get_model("p", name), reqs, RUN, **kw)
+    for r in reqs:
+        assert got_d[r], f"{r}: no windows (the data does not exercise it)"
+        _close(got_d[r], got_p[r], repr(r))
+
+
+@pytest.mark.parametrize("req", BINARY_REQUESTS, ids=repr)
+def test_binary_model_requests_agree(stores: tuple[Store, Store], req: Any) -> None:
+    _both(stores, "clf", [req])
+
+
+def test_requests_agree_in_a_segment(stores: tuple[Store, Store]) -> None:
+    reqs = [r for r in BINARY_REQUESTS if not isinstance(r, agg.Exceedance)]
+    _both(stores, "clf", reqs, segment={"region": "eu"})
+
+
+def test_regression_and_rejected_rows_agree(stores: tuple[Store, Store]) -> None:
+    _both(stores, "reg", [agg.Regression(), agg.Volume()])
+    run = agg.WindowRun(origin=datetime.now(UTC) - HOUR, cadence=2 * HOUR, first=0, last=0)
+    duck, pg = stores
+    got = [agg.collect(s, s.get_model("p", "clf"), [agg.Rejected()], run) for s in stores]
+    assert got[0][agg.Rejected()] == got[1][agg.Rejected()] == {0: {"features.x": 4}}
+
+
+def test_samples_have_the_same_sizes(stores: tuple[Store, Store]) -> None:
+    """Samples are pseudo-random per engine (its own hash); their sizes per window agree."""
+    req = agg.Sample(("x", "color"), limit=20)
+    sizes = []
+    for s in stores:
+        got = agg.collect(s, s.get_model("p", "clf"), [req, agg.Volume()], RUN)[req]
+        sizes.append({w: t.num_rows for w, t in got.items()})
+    assert sizes[0] == sizes[1] and set(sizes[0].values()) == {20}
