@@ -13,6 +13,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlwarden.server.metrics import MAX_SEGMENTS, STATUS_CODES, StateCollector
 from ui.conftest import MODEL, Demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +87,53 @@ def test_metrics_say_what_the_api_says(demo: Demo) -> None:
     }
     assert accepted[(MODEL, "events")] == demo.events
     assert samples["mlwarden_scrape_truncated"][0].value == 0.0
+
+
+def test_segments_have_bounded_series_of_their_own(demo: Demo) -> None:
+    samples = _scrape(demo)
+    status = [s for s in samples["mlwarden_segment_monitor_status"] if s.labels["model"] == MODEL]
+    assert status, "the demo's model is segmented by region: its segments must be exported"
+    for name in ("mlwarden_segment_monitor_status", "mlwarden_segment_monitor_value"):
+        for s in samples[name]:
+            assert set(s.labels) == {"project", "model", "monitor", "kind", "segment"}
+    segments = {s.labels["segment"] for s in status}
+    assert 1 < len(segments) <= MAX_SEGMENTS
+    # a segment's value and status are those of its latest stored result
+    picked = max(status, key=lambda s: (s.value, s.labels["monitor"], s.labels["segment"]))
+    monitor, segment = picked.labels["monitor"], picked.labels["segment"]
+    latest = demo.http.get(
+        f"/v1/models/{MODEL}/results",
+        params={"monitor": monitor, "segment": segment, "limit": 1},
+    ).json()[0]
+    assert picked.value == STATUS_CODES[latest["status"]]
+    value = [
+        s.value
+        for s in samples["mlwarden_segment_monitor_value"]
+        if s.labels["model"] == MODEL
+        and s.labels["monitor"] == monitor
+        and s.labels["segment"] == segment
+    ]
+    if latest["value"] is None:
+        assert value == []
+    else:
+        assert value == [pytest.approx(latest["value"])]
+    # the whole-model series stay without a segment label (dashboards need no filter)
+    assert all("segment" not in s.labels for s in samples["mlwarden_monitor_status"])
+
+
+def test_segment_caps_keep_the_most_urgent() -> None:
+    store_rows = [
+        {"model": "m", "monitor": f"mon{i}", "kind": "volume", "segment": f"s={j:03d}",
+         "status": "alert" if j == 77 else "ok", "value": float(j), "threshold": 1.0}
+        for j in range(MAX_SEGMENTS + 60) for i in range(2)
+    ]  # fmt: skip
+    collector = StateCollector(None, "p", None)
+    families, cut = collector.segment_families({"m"}, store_rows)
+    assert cut
+    status = families[0].samples
+    segments = {s.labels["segment"] for s in status}
+    assert len(segments) == MAX_SEGMENTS
+    assert "s=077" in segments  # the alerting one, though far down the names
 
 
 def test_grafana_dashboard_queries_name_exported_metrics(demo: Demo) -> None:

@@ -4,9 +4,14 @@ A custom collector reads the current state on each scrape (nothing is kept in me
 scrapes apart from the ingest counters): the latest whole-model result of each monitor, open
 incidents per model and severity, stored results per status, and rows accepted and rejected
 at ingest since start. Labels stay bounded: ``project``, ``model``, ``monitor``, ``kind``,
-``severity``, ``status``, ``kind`` of ingest; never segment values. At most ``MAX_MODELS``
-models and ``MAX_MONITORS`` monitors per model are exported per scrape (alerting first);
-``mlwarden_scrape_truncated`` says when the caps cut something.
+``severity``, ``status``, ``kind`` of ingest. At most ``MAX_MODELS`` models and
+``MAX_MONITORS`` monitors per model are exported per scrape (alerting first).
+
+Segments have series of their own (``mlwarden_segment_monitor_*``, the same labels plus
+``segment``, e.g. ``region=north``), so the whole-model series never need a segment filter;
+at most ``MAX_SEGMENTS`` segments per model (the most urgent first: a segment with an alerting
+monitor before one that is only warned) and ``MAX_SEGMENT_SERIES`` segment series per scrape.
+``mlwarden_scrape_truncated`` says when any cap cut something.
 
 The scrape acts for one project, like the API: the API key's project (Prometheus'
 ``authorization`` setting), or ``default`` on a loopback server without keys.
@@ -30,10 +35,21 @@ from mlwarden._version import __version__
 from mlwarden.server.auth import Read
 from mlwarden.server.ui import data, incident_source
 
-__all__ = ["MAX_MODELS", "MAX_MONITORS", "STATUS_CODES", "StateCollector", "router"]
+__all__ = [
+    "MAX_MODELS",
+    "MAX_MONITORS",
+    "MAX_SEGMENTS",
+    "MAX_SEGMENT_SERIES",
+    "STATUS_CODES",
+    "StateCollector",
+    "router",
+]
 
 MAX_MODELS = 100
 MAX_MONITORS = 300
+#: segments per model, and segment series (of each family) per scrape
+MAX_SEGMENTS = 20
+MAX_SEGMENT_SERIES = 2000
 #: ``mlwarden_monitor_status`` values.
 STATUS_CODES = {"ok": 0.0, "warn": 1.0, "alert": 2.0, "insufficient_data": -1.0, "no_data": -2.0}
 _URGENCY = {"alert": 0, "warn": 1, "ok": 2, "insufficient_data": 3, "no_data": 4}
@@ -154,8 +170,63 @@ class StateCollector(Collector):
         for r in t.group_by("model", "status").aggregate(n=t.count()).to_pyarrow().to_pylist():
             if r["model"] in keep:
                 stored.add_metric([self.project, r["model"], r["status"]], float(r["n"]))
-        truncated.add_metric([], 1.0 if cut else 0.0)
+        segment_families, segments_cut = self._segments(keep)
+        yield from segment_families
+        truncated.add_metric([], 1.0 if cut or segments_cut else 0.0)
         yield from (value, threshold, warn, status, window, counts, stored, truncated)
+
+    def _segments(self, models: set[str]) -> tuple[list[Metric], bool]:
+        """The latest result of each monitor per segment, within the caps (and whether they cut)."""
+        rows = data.latest_rows(self.store, self.project, None, any_segment=True)
+        return self.segment_families(models, rows)
+
+    def segment_families(
+        self, models: set[str], rows: list[dict[str, Any]]
+    ) -> tuple[list[Metric], bool]:
+        """The segment families of ``rows`` (latest results), within the caps."""
+        labels = ["project", "model", "monitor", "kind", "segment"]
+        status = GaugeMetricFamily(
+            "mlwarden_segment_monitor_status",
+            "Latest status per segment: 2 alert, 1 warn, 0 ok, -1 insufficient data, -2 no data.",
+            labels=labels,
+        )
+        value = GaugeMetricFamily(
+            "mlwarden_segment_monitor_value",
+            "Latest value of each monitor per segment.",
+            labels=labels,
+        )
+        threshold = GaugeMetricFamily(
+            "mlwarden_segment_monitor_threshold",
+            "Alert threshold of each monitor's latest window per segment.",
+            labels=labels,
+        )
+        rows = [r for r in rows if r["segment"] is not None and r["model"] in models]
+        by_model: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for r in rows:
+            by_model[r["model"]][r["segment"]].append(r)
+        cut, series = False, 0
+        for model in sorted(by_model):
+            segments = by_model[model]
+            ranked = sorted(
+                segments,
+                key=lambda seg: (min(_URGENCY.get(r["status"], 9) for r in segments[seg]), seg),
+            )
+            if len(ranked) > MAX_SEGMENTS:
+                cut = True
+            for seg in ranked[:MAX_SEGMENTS]:
+                for r in sorted(segments[seg], key=lambda r: r["monitor"]):
+                    if series >= MAX_SEGMENT_SERIES:
+                        return [status, value, threshold], True
+                    series += 1
+                    lv = [self.project, model, r["monitor"], r["kind"], seg]
+                    status.add_metric(lv, STATUS_CODES.get(r["status"], -2.0))
+                    if r["value"] is not None:
+                        value.add_metric(lv, float(r["value"]))
+                    if r["threshold"] is not None:
+                        threshold.add_metric(lv, float(r["threshold"]))
+        return [status, value, threshold], cut
 
     def _incidents(self) -> Iterator[Metric]:
         fam = GaugeMetricFamily(
