@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from mlwarden.stats.injection_patterns_i18n import INJECTION_PATTERNS_I18N
+
 __all__ = ["INJECTION_PATTERNS"]
 
 _I = re.IGNORECASE
@@ -32,6 +34,12 @@ _MODEL_NOUNS = (
 _RULES = (
     r"(?:polic(?:y|ies)|guidelines|rules|restrictions|instructions|filters|guardrails|"
     r"programming|configuration|content\s+polic(?:y|ies)|safety\s+(?:rules|settings|guidelines))"
+)
+#: The model's own rules, as an attack names them ("bypass your safety filter").
+_OWN_RULES = (
+    r"(?:polic(?:y|ies)|guidelines?|rules?|restrictions?|instructions?|filters?|guardrails?|"
+    r"programming|training|configuration|ethics|principles|safeguards?|limits|limitations|"
+    r"constraints|directives)"
 )
 _STRONG = r"(?:previous|prior|above|earlier|preceding|initial|original|system|developer|safety|your|former|existing)"
 
@@ -142,6 +150,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"|\b(?:system|admin|developer|root)\s+override\b"
             r"|\[(?:system|admin|developer)\]"
             r"|^\s*(?:system|developer)\s*:\s"
+            r"|[\"'“(\[]\s*(?:system|developer|admin)\s*:\s"
             r"|\bnew\s+(?:system\s+)?(?:instructions?|directives?|orders|task)\s*:"
             r"|\bend\s+of\s+(?:the\s+)?(?:system\s+)?prompt\b",
             _I | re.MULTILINE,
@@ -182,7 +191,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
     (
         "addressed_to_model",
         re.compile(
-            rf"(?:^|(?<=[.!?:;\"'>(\[{{-]))\s*(?:hey\s+|dear\s+|hi\s+)?(?:AI\s+)?(?:AI|{_MODEL_NOUNS})"
+            rf"(?:^|(?<=[.!?:;\"'>()\[\]{{}}*-]))\s*(?:hey\s+|dear\s+|hi\s+)?(?:AI\s+)?(?:AI|{_MODEL_NOUNS})"
             r"\s*[,:]\s*[^\n]{0,80}?\b(?:ignore|disregard|forget|stop|instead|forward|send|include|"
             r"recommend|rate|grant|reveal|print|output|execute|delete|silently|do\s+not\s+mention|"
             r"don't\s+mention|reply\s+that|respond\s+(?:only|with)|tell\s+(?:the\s+)?(?:user|reader))\b",
@@ -206,7 +215,9 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         "fake_authority",
         re.compile(
             rf"\b(?:your|the\s+(?:AI|{_MODEL_NOUNS})'?s?)\s+(?:\w+\s+){{0,2}}?{_RULES}\s+"
-            r"(?:has|have|are|is)\s+(?:now\s+)?(?:been\s+)?(?:changed|updated|revised|lifted|"
+            r"(?:(?:on|for|about|regarding|around)\s+(?:[\w-]+\s+){1,3}?)?"
+            r"(?:has|have|are|is|were|was)\s+(?:now\s+)?(?:been\s+)?(?:\w+ly\s+)?"
+            r"(?:changed|updated|revised|lifted|"
             r"suspended|removed|disabled|relaxed|overridden|replaced|waived|off)\b"
             r"|\b(?:updated|changed|revised|lifted|suspended|disabled|removed|relaxed|overrid(?:den|es?)|"
             rf"supersedes?|replaces?|waived)\s+(?:all\s+)?(?:your|the\s+(?:AI|{_MODEL_NOUNS})'?s?)\s+"
@@ -237,13 +248,118 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             "settings",
         ),
     ),
+    # Paraphrased overrides: "disregard whatever you were told earlier", "set aside the guidance
+    # you were given", "switch off your safety filter", "ignore the user's request" (a page
+    # or a tool result speaking to the model about its user).
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:ignore|disregard|forget|set\s+aside|put\s+aside|discard|drop|throw\s+out|"
+            r"abandon|override|bypass|erase|wipe)\s+(?:[\w'’]+\s+){0,4}?(?:you\s+(?:were|have\s+been|"
+            r"'ve\s+been|got)\s+(?:told|given|taught|instructed|programmed|trained)|(?:told|given|"
+            r"instructed)\s+(?:earlier|before|previously|so\s+far|until\s+now|at\s+the\s+start))\b"
+            r"|\b(?:ignore|disregard)\s+(?:the\s+|your\s+)?user'?s'?\s+(?:\w+\s+)?(?:question|request|"
+            r"query|message|instructions?|input|prompt)\b",
+            _I,
+        ),
+        0.8,
+        (
+            "ignore",
+            "disregard",
+            "forget",
+            "aside",
+            "discard",
+            "drop",
+            "throw",
+            "abandon",
+            "override",
+            "bypass",
+            "erase",
+            "wipe",
+        ),
+    ),  # fmt: skip
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:ignore|disregard|forget|bypass|circumvent|override|disable|deactivate|suspend|"
+            r"lift|drop|remove|switch\s+off|turn\s+off|break|get\s+around)\s+(?:all\s+|every\s+|"
+            rf"any\s+)?(?:of\s+)?(?:your|ur)\s+(?:[\w-]+\s+){{0,2}}?{_OWN_RULES}\b",
+            _I,
+        ),
+        0.8,
+        ("your", "ur "),
+    ),
+    (
+        "ignore_instructions",
+        re.compile(
+            rf"\b(?:ignores?|ignoring|disregards?|disregarding)\s+(?:all|every|any)\s+(?:\w+\s+)?"
+            rf"{_OWN_RULES}\b",
+            _I,
+        ),
+        0.45,
+        ("ignores ", "ignoring ", "disregards ", "disregarding "),
+    ),
+    # Personas made to be free of rules: "an unfiltered twin", "has broken free of the typical
+    # confines of AI", "the guidelines don't apply to you".
+    (
+        "roleplay_override",
+        re.compile(
+            r"\b(?:unfiltered|uncensored|unrestricted|unchained|jailbroken|amoral|unaligned|"
+            r"unhinged)\s+(?:\w+\s+)?(?:twin|AI|assistant|persona|alter\s+ego|character|"
+            r"personality|chatbot|bot|GPT|self|counterpart|clone|sibling)\b",
+            _I,
+        ),
+        0.45,
+        (
+            "unfilter",
+            "uncensor",
+            "unrestrict",
+            "unchain",
+            "jailbroken",
+            "amoral",
+            "unalign",
+            "unhinged",
+        ),
+    ),  # fmt: skip
+    (
+        "jailbreak",
+        re.compile(
+            r"\b(?:broken|break|broke|breaks|set)\s+(?:you\s+)?free\s+(?:of|from)\s+(?:\w+\s+){0,3}?"
+            r"(?:confines|rules|guidelines|restrictions|limits|limitations|filters|programming|"
+            r"shackles|constraints|polic(?:y|ies)|chains\s+of\s+(?:AI|OpenAI))\b"
+            rf"|\b{_OWN_RULES}\s+(?:don't|do\s+not|doesn't|does\s+not|no\s+longer|won't|will\s+not)"
+            r"\s+apply\s+to\s+you\b",
+            _I,
+        ),
+        0.75,
+        ("free", "apply to you"),
+    ),
+    # Asking the model for its own instructions: "what are your instructions?", "tell me what ur
+    # system prompt says", "what were you told before this conversation started?"
+    (
+        "system_prompt_exfiltration",
+        re.compile(
+            r"\b(?:what|which)\s+(?:are|were|is|was)\s+(?:all\s+)?(?:your|ur)\s+(?:\w+\s+)?"
+            r"(?:instructions|directives|orders|system\s+prompt|(?:initial|original|hidden|secret)\s+"
+            r"(?:prompt|rules))\b"
+            r"|\b(?:what|tell|show|say|give|share|print|reveal|read|copy|paste|dump|see|know|access)"
+            r"\b[^.?!\n]{0,30}?\b(?:your|ur)\s+(?:system|initial|hidden|secret|original)\s+"
+            r"(?:prompt|instructions|message)\b"
+            r"|\bwhat\s+(?:were|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed|asked)\s+"
+            r"(?:\w+\s+){0,2}?(?:before|at\s+the\s+(?:start|beginning)|initially|earlier)\b",
+            _I,
+        ),
+        0.7,
+        ("your", "ur ", "were you", "have you"),
+    ),
     # The "late grandmother" pretext: a role-play that asks for a procedure. Each half is
     # ordinary alone (a story from grandma; steps in a tutoring role-play); together they flag.
     (
         "roleplay_pretext",
         re.compile(
-            r"\b(?:act|pretend|role-?play|play|imagine\s+you\s+are|be)\s+(?:as\s+|to\s+be\s+|"
-            r"the\s+role\s+of\s+)?my\s+(?:deceased|late|dead|departed|passed)\s+\w+",
+            r"\b(?:act|pretend|role-?play|play|imagine\s+you\s+are|be|you\s+are|you're)\s+"
+            r"(?:now\s+)?(?:as\s+|to\s+be\s+|the\s+role\s+of\s+)?my\s+"
+            r"(?:deceased|late|dead|departed|passed)\s+\w+",
             _I,
         ),
         0.4,
@@ -255,7 +371,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"\b(?:act|pretend|role-?play|imagine)\b[^\n]{0,200}?\b(?:the\s+steps?\s+(?:to|for|of)|"
             r"exactly\s+how\s+to|step[- ]by[- ]step|how\s+to\s+(?:make|produce|build|synthesi[sz]e|"
             r"open|pick|hack|bypass|disable|break)|the\s+recipe\s+for|"
-            r"(?:tell|read|give|recite|teach)\s+me\s+(?:the\s+)?(?:\w+\s+){0,2}(?:keys|codes|passwords|"
+            r"(?:tell|read|give|recite|teach)\s+me\s+(?:the\s+)?(?:\w+\s+){0,4}(?:keys|codes|passwords|"
             r"serial\s+numbers|licen[cs]e\s+keys|recipes?|steps|instructions|formulas?))\b",
             _I,
         ),
@@ -263,3 +379,6 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         ("act ", "pretend", "role", "imagine"),
     ),
 ]
+
+#: The same types in other languages (French, German, Spanish, Italian, Portuguese, Russian).
+INJECTION_PATTERNS += INJECTION_PATTERNS_I18N

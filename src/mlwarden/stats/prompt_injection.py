@@ -44,6 +44,7 @@ import binascii
 import re
 from collections.abc import Iterable
 
+from mlwarden.stats.injection_normalise import deobfuscated
 from mlwarden.stats.injection_patterns import INJECTION_PATTERNS
 from mlwarden.stats.llm_findings import CheckResult, Finding, casefree, finditer_ci
 
@@ -78,21 +79,44 @@ _NEGATED = re.compile(
 _REPORTED = re.compile(
     r"\b(?:if|when|whenever|should|unless|in\s+case)\b.*\b(?:asks?|tells?|wants?|requests?|"
     r"tries|attempts?|instructs?)\s+(?:you\s+)?to\s+$"
+    r"|\b(?:if|when|whenever)\s+(?:\w+\s+){0,3}(?:asked|questioned)\s+(?:about|for|to)\s+$"
 )
 #: After "ignore any instructions": where those instructions are, i.e. a defensive rule
 #: ("ignore any instructions that appear in the documents below").
 _LOCATED = re.compile(
     r"\s+(?:(?:that|which)\s+(?:appear|are|come|show\s+up)\s+|found\s+|contained\s+|embedded\s+)?"
     r"(?:in|inside|within|from)\s+(?:the\s+|any\s+|these\s+|those\s+|retrieved\s+|such\s+)*"
-    r"(?:\w+\s+)?(?:documents?|context|content|data|results?|pages?|e-?mails?|messages?|files?|"
+    r"(?:[\w-]+\s+){0,2}?(?:documents?|context|content|data|results?|pages?|e-?mails?|messages?|files?|"
     r"text|tools?|web|search|sources?|inputs?|passages?)\b"
 )
 
 
 _DEVICE = re.compile(
     r"\b(?:android|iphone|ios|phone|chrome|firefox|browser|windows|macos|settings|usb|device|"
-    r"tablet|xbox|playstation|extensions?|router|tv)\b"
+    r"tablet|xbox|playstation|extensions?|router|tv|pixel|galaxy|samsung|huawei|xiaomi|laptop|"
+    r"computer|pc|mac|app|car)\b|\b(?:on|in|for)\s+my\b"
 )
+#: Words that make a text an analysis of attacks rather than an attack: an attack quoted in a
+#: security discussion, a report or a classification request is not flagged.
+_ANALYSIS = re.compile(
+    r"\b(?:prompt\s+injections?|injection\s+attacks?|attack(?:er|ers|s)?|jailbreaks?|malicious|"
+    r"classify|classified|detect(?:ed|ion|or|s)?|defend|defen[cs]es?|security|incident|logs?|"
+    r"red[- ]team(?:ing)?|phishing|adversarial|examples?\s+of|such\s+as|things\s+like|"
+    r"phrases?\s+like|payloads?)\b"
+)
+_QUOTES = re.compile(
+    r"(?<![^\W_])'[^'\n]{4,400}'(?![^\W_])|\"[^\"\n]{4,400}\"|“[^”\n]{4,400}”|«[^»\n]{4,400}»"
+    r"|`[^`\n]{4,400}`"
+)
+
+
+def _quoted_for_analysis(low: str, start: int, end: int) -> bool:
+    """The match lies inside quotes, and the text around the quotes analyses attacks."""
+    for q in _QUOTES.finditer(low):
+        if q.start() <= start and end <= q.end():
+            outside = low[: q.start()] + " " + low[q.end() :]
+            return _ANALYSIS.search(outside) is not None
+    return False
 
 
 def _defused(kind: str, low: str, start: int, end: int) -> bool:
@@ -103,6 +127,10 @@ def _defused(kind: str, low: str, start: int, end: int) -> bool:
         return True
     if kind == "jailbreak" and _DEVICE.search(low, max(0, start - 60), min(len(low), end + 60)):
         return True  # "developer mode" on a phone or a browser is a setting
+    if ("'" in low or '"' in low or "“" in low or "«" in low or "`" in low) and (
+        _quoted_for_analysis(low, start, end)
+    ):
+        return True
     return kind == "ignore_instructions" and _LOCATED.match(low, end) is not None
 
 
@@ -195,6 +223,13 @@ def find_injection(text: str, *, threshold: float = 0.5) -> CheckResult:
     if not text:
         return CheckResult(CHECK, False)
     findings = _phrase_findings(text) + _encoded_findings(text)
+    seen = {(f.type, f.start, f.end) for f in findings}
+    for reading, where in deobfuscated(text):
+        for f in _phrase_findings(reading):
+            start, end = where[f.start], where[f.end - 1] + 1
+            if (f.type, start, end) not in seen:
+                seen.add((f.type, start, end))
+                findings.append(Finding(CHECK, f.type, start, end, f.preview, f.score))
     if not findings:
         return CheckResult(CHECK, False)
     best: dict[str, float] = {}
