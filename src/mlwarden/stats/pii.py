@@ -8,23 +8,28 @@ which is what keeps false alarms down on the numbers LLM traffic is full of
 type            validation
 ==============  =================================================================
 email           local part, ``@``, a dotted domain with an alphabetic TLD
-phone           ``+`` country code, or a NANP number (area and exchange 2-9) with
-                separators; bare digit runs only next to words like "call";
-                a UK mobile (07xxx xxxxxx); never right after "order", "invoice",
-                "ref", "id", "#", ...
+phone           ``+`` or ``00`` country code, or a NANP number (area and exchange
+                2-9) with separators; a UK mobile (07xxx xxxxxx); a French
+                number (0X XX XX XX XX); bare digit runs and other grouped
+                national numbers (9-12 digits) only after words like "call",
+                "tel", "Handy", "portable", "móvil"; never right after
+                "order", "invoice", "ref", "id", "#", ...
 credit_card     13-19 digits, a known issuer prefix, the Luhn checksum, not one
                 repeated digit
 iban            country code, check digits, the ISO 13616 mod-97 checksum and the
                 country's length
 ip_address      IPv4 with octets 0-255 (not a version number, nor after "update
-                to" unless a network word comes between), IPv6 parsed by
-                :mod:`ipaddress`
+                to" unless a network word comes between; not loopback 127.x,
+                0.0.0.0 or a netmask), IPv6 parsed by :mod:`ipaddress` (not ::1)
 us_ssn          ``AAA-GG-SSSS`` outside the never-issued ranges (area 000, 666,
                 900-999; group 00; serial 0000; advertised sample numbers)
 uk_nino         UK National Insurance number with its prefix exclusions
 secret          AWS access keys, GitHub tokens, ``sk-`` API keys, Slack tokens,
                 Google API keys, Stripe keys, private key blocks, JWTs whose
                 header decodes to JSON with ``alg``
+personal        dates of birth, passport numbers and full names, by the words
+                around them ("date of birth", "passport no.", "my name is",
+                "Name:", "Dr."): :mod:`mlwarden.stats.pii_personal`
 address         a house number, capitalised street-name words and a street
                 type ("742 Evergreen Terrace"); "47 rue de Rivoli";
                 "Hauptstraße 5"; PO boxes
@@ -48,6 +53,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from mlwarden.stats.llm_findings import CheckResult, Finding, redact
 from mlwarden.stats.pii_address import find_addresses
+from mlwarden.stats.pii_personal import find_personal
 
 __all__ = ["PII_TYPES", "find_pii", "iban_valid", "luhn_valid"]
 
@@ -58,7 +64,13 @@ _EMAIL = re.compile(
     r"[A-Za-z]{2,24}(?![\w-]|:[\w/~])"  # not an SSH remote (git@github.com:org/repo)
 )
 # +CC then 6-14 more digits in groups, or NANP (XXX) XXX-XXXX / XXX-XXX-XXXX / XXX.XXX.XXXX
-_PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])")
+_PHONE_INTL = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}|00[1-9]\d{0,2}(?=[ .-]))(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])"
+)
+# French national numbers: 0X XX XX XX XX (five pairs with separators)
+_PHONE_FR = re.compile(r"(?<![\w.+-])0[1-9](?:([ .-])\d{2})(?:\1\d{2}){3}(?![\w-]|\.\d)")
+# any grouped national number (9-12 digits, 2+ groups): a phone only after a phone word
+_PHONE_GROUPED = re.compile(r"(?<![\w.+-])\(?\d{2,5}\)?(?:[ ./-]\d{2,8}){1,4}(?![\w-]|\.\d)")
 _PHONE_NANP = re.compile(
     r"(?<![\w.+-])(?:1[ .-])?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-]|\.\d)"
 )
@@ -66,7 +78,9 @@ _PHONE_NANP = re.compile(
 _PHONE_UK_MOBILE = re.compile(r"(?<![\w.+-])07\d{3}[ -]?\d{3}[ -]?\d{3}(?![\w-]|\.\d)")
 _PHONE_BARE = re.compile(r"(?<![\w.+-])\d{10,11}(?![\w-]|\.\d)")
 _PHONE_CONTEXT = re.compile(
-    r"\b(?:call|phone|tel|telephone|mobile|cell|whatsapp|sms|text me|fax|reach me|contact)\b",
+    r"\b(?:call|phone|tel|telephone|mobile|cell|whatsapp|sms|text me|fax|reach me|contact|ring|"
+    r"tél|téléphone|portable|appelle[rz]?|rappele[rz]|telefon\w*|handy\w*|mobil\w*|anrufen|ruf|"
+    r"teléfono|telefono|móvil|movil|llámame|llamame|cellulare|cel|signal|telegram)\b",
     re.IGNORECASE,
 )
 _NOT_PHONE_CONTEXT = re.compile(
@@ -96,6 +110,7 @@ _NETWORK_NOUNS = re.compile(
     r"box|machine|interface|nameserver|resolver|peer|firewall|allowlist|whitelist)\b",
     re.IGNORECASE,
 )
+_DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
@@ -239,7 +254,8 @@ def _emails(text: str) -> Iterator[Finding]:
 def _phones(text: str) -> Iterator[Finding]:
     seen: list[tuple[int, int]] = []
     patterns = (
-        (_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_UK_MOBILE, False), (_PHONE_BARE, True)
+        (_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_UK_MOBILE, False),
+        (_PHONE_FR, False), (_PHONE_BARE, True), (_PHONE_GROUPED, True),
     )  # fmt: skip
     for pattern, needs_context in patterns:
         for m in pattern.finditer(text):
@@ -252,8 +268,11 @@ def _phones(text: str) -> Iterator[Finding]:
             if pattern is _PHONE_INTL:
                 if not 8 <= len(digits) <= 15:
                     continue
-            elif pattern is _PHONE_UK_MOBILE:
+            elif pattern is _PHONE_UK_MOBILE or pattern is _PHONE_FR:
                 pass  # the pattern is the whole rule
+            elif pattern is _PHONE_GROUPED:
+                if not 9 <= len(digits) <= 12 or _DATE_LIKE.match(m.group()):
+                    continue
             else:
                 national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
                 if len(national) != 10 or national[0] in "01" or national[3] in "01":
@@ -302,6 +321,8 @@ def _ips(text: str) -> Iterator[Finding]:
         parts = m.group().split(".")
         if any(int(p) > 255 or (len(p) > 1 and p[0] == "0") for p in parts):
             continue
+        if not _personal_ipv4(parts):
+            continue
         if _VERSION_CONTEXT.search(_before(text, m.start(), 12)):
             continue
         upgrade = _UPGRADE_TO.search(_before(text, m.start(), 60))
@@ -313,10 +334,22 @@ def _ips(text: str) -> Iterator[Finding]:
         if s.count(":") < 2 or not any(c.isdigit() for c in s) or _TIME.match(s):
             continue
         try:
-            ipaddress.IPv6Address(s)
+            v6 = ipaddress.IPv6Address(s)
         except ValueError:
             continue
+        if v6.is_loopback or v6.is_unspecified:
+            continue
         yield Finding(CHECK, "ip_address", m.start(), m.end(), redact(s))
+
+
+def _personal_ipv4(parts: list[str]) -> bool:
+    """Not an address that names no machine: loopback (127.x), unspecified (0.0.0.0), or a
+    netmask (255.255.255.0: ones then zeros)."""
+    value = int.from_bytes(bytes(int(p) for p in parts), "big")
+    if parts[0] in ("127", "0"):
+        return False
+    inverted = ~value & 0xFFFFFFFF
+    return not (parts[0] == "255" and inverted & (inverted + 1) == 0)
 
 
 def _ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -404,6 +437,7 @@ _DETECTORS: dict[str, Callable[[str], Iterable[Finding]]] = {
     "national_id": _national_ids,
     "secret": _secrets,
     "address": find_addresses,
+    "personal": find_personal,
 }
 #: The groups of personal data :func:`find_pii` looks for (its ``types`` argument).
 PII_TYPES: tuple[str, ...] = tuple(_DETECTORS)
@@ -424,7 +458,7 @@ def find_pii(text: str, *, types: Iterable[str] | None = None) -> CheckResult:
     >>> find_pii("x", types=["fax"])
     Traceback (most recent call last):
     ...
-    mlwarden.errors.ConfigError: The 'types' argument must be a subset of email, phone, credit_card, iban, ip_address, national_id, secret, address. Got ['fax'] instead.
+    mlwarden.errors.ConfigError: The 'types' argument must be a subset of email, phone, credit_card, iban, ip_address, national_id, secret, address, personal. Got ['fax'] instead.
     """  # noqa: E501
     chosen = PII_TYPES if types is None else tuple(types)
     unknown = [t for t in chosen if t not in _DETECTORS]
@@ -438,7 +472,8 @@ def find_pii(text: str, *, types: Iterable[str] | None = None) -> CheckResult:
         return CheckResult(CHECK, False)
     # most specific first: secrets and checksummed numbers win overlaps over phones and IPs
     order = (
-        "secret", "credit_card", "iban", "national_id", "email", "ip_address", "phone", "address"
+        "secret", "credit_card", "iban", "national_id", "email", "ip_address", "personal",
+        "phone", "address",
     )  # fmt: skip
     found: list[Finding] = []
     for group in order:
