@@ -252,7 +252,8 @@ def main() -> None:
     print(f"\nknown limits (misses kept apart): {len(caught)} of {len(KNOWN_LIMITS)} caught")
     if args.errors:
         for key, text in KNOWN_LIMITS:
-            print(f"    {key}: {text[:90]!r}")
+            mark = "caught" if detector(key)(text) else "missed"
+            print(f"    {mark} {key}: {text[:90]!r}")
     print(f"\n{'throughput (1 core)':<48} {'checks/s':>10}")
     for name, rate in throughput(args.seconds):
         print(f"{name:<48} {rate:>10,.0f}")

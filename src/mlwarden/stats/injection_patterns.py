@@ -115,7 +115,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"limits|limitations|guidelines|censorship|ethics|morals|policies|content\s+polic(?:y|ies))\b"
             r"|\byou\s+are\s+no\s+longer\b[^.!?\n]{0,40}?\b(?:AI|assistant|bound|restricted|ChatGPT|Claude|"
             r"language\s+model|limited)\b"
-            r"|\b(?:you\s+have|with)\s+no\s+(?:restrictions|limits|filters|rules|guidelines)\b",
+            r"|\b(?:you\s+have|with|(?:who|that)\s+has)\s+no\s+(?:restrictions|limits|filters|rules|"
+            r"guidelines)\b",
             _I,
         ),
         0.8,
@@ -151,7 +152,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"|\[(?:system|admin|developer)\]"
             r"|^\s*(?:system|developer)\s*:\s"
             r"|[\"'“(\[]\s*(?:system|developer|admin)\s*:\s"
-            r"|\bnew\s+(?:system\s+)?(?:instructions?|directives?|orders|task)\s*:"
+            r"|\bnew\s+(?:system\s+)?(?:instructions?|directives?|orders|task|rules|polic(?:y|ies)|"
+            r"guidelines|persona|role|objective|mission)\s*:"
             r"|\bend\s+of\s+(?:the\s+)?(?:system\s+)?prompt\b",
             _I | re.MULTILINE,
         ),
@@ -169,6 +171,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             "directive",
             "orders",
             "task",
+            "new ",
         ),
     ),
     # Text that speaks to the model from inside content (a retrieved page, an e-mail, a tool
@@ -218,15 +221,20 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"(?:(?:on|for|about|regarding|around)\s+(?:[\w-]+\s+){1,3}?)?"
             r"(?:has|have|are|is|were|was)\s+(?:now\s+)?(?:been\s+)?(?:\w+ly\s+)?"
             r"(?:changed|updated|revised|lifted|"
-            r"suspended|removed|disabled|relaxed|overridden|replaced|waived|off)\b"
+            r"suspended|removed|disabled|relaxed|overridden|replaced|waived|off|cancell?ed|void|"
+            r"voided|revoked|obsolete|superseded|invalid|invalidated|null|withdrawn|expired|"
+            r"deprecated|terminated|rescinded)\b"
             r"|\b(?:updated|changed|revised|lifted|suspended|disabled|removed|relaxed|overrid(?:den|es?)|"
             rf"supersedes?|replaces?|waived)\s+(?:all\s+)?(?:your|the\s+(?:AI|{_MODEL_NOUNS})'?s?)\s+"
             rf"(?:\w+\s+){{0,2}}?{_RULES}"
             r"|\b(?:approved|granted|authori[sz]ed)\s+(?:an?\s+)?(?:exception|exemption|override)\s+"
             rf"(?:to|from|for)\s+(?:your|the)\s+(?:\w+\s+){{0,2}}?{_RULES}"
             r"|\byou\s+are\s+now\s+(?:permitted|allowed|authori[sz]ed|cleared|free)\s+to\b"
+            rf"|\b(?:you|assistants?|AI\s+(?:models?|assistants?)|the\s+(?:AI|{_MODEL_NOUNS}))\s+"
+            r"(?:are|is)\s+now\s+(?:required|obligated|obliged|mandated|expected|instructed|"
+            r"authori[sz]ed|permitted|allowed)\s+to\b"
             r"|\b(?:safety|content|moderation)\s+(?:filters?|rules|guidelines|restrictions|guardrails|"
-            r"polic(?:y|ies)|settings)\s+(?:are\s+|have\s+been\s+|were\s+)?(?:now\s+)?(?:disabled|"
+            r"polic(?:y|ies)|settings|checks|measures|features|protocols|systems|mode|layers?)\s+(?:are\s+|have\s+been\s+|were\s+)?(?:now\s+)?(?:disabled|"
             r"suspended|lifted|removed|deactivated|turned\s+off|switched\s+off|waived)\b",
             _I,
         ),
@@ -246,6 +254,10 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             "now cleared",
             "now free",
             "settings",
+            " now ",
+            "safety",
+            "content",
+            "moderation",
         ),
     ),
     # Paraphrased overrides: "disregard whatever you were told earlier", "set aside the guidance
@@ -372,11 +384,112 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"exactly\s+how\s+to|step[- ]by[- ]step|how\s+to\s+(?:make|produce|build|synthesi[sz]e|"
             r"open|pick|hack|bypass|disable|break)|the\s+recipe\s+for|"
             r"(?:tell|read|give|recite|teach)\s+me\s+(?:the\s+)?(?:\w+\s+){0,4}(?:keys|codes|passwords|"
-            r"serial\s+numbers|licen[cs]e\s+keys|recipes?|steps|instructions|formulas?))\b",
+            r"serial\s+numbers|licen[cs]e\s+keys|recipes?|steps|instructions|formulas?)"
+            r"|exact\s+(?:quantities|amounts|measurements|ingredients|proportions|temperatures)"
+            r"|how\s+(?:she|he|they|you)\s+(?:used\s+to\s+)?(?:made|make|cooked|built|"
+            r"synthesi[sz]ed|produced))\b",
             _I,
         ),
         0.4,
         ("act ", "pretend", "role", "imagine"),
+    ),
+    (
+        "roleplay_pretext",
+        re.compile(
+            r"\b(?:pretend|act|role-?play|imagine\s+you\s+are|play)\s+(?:to\s+be\s+|as\s+|the\s+role\s+of\s+)?"
+            r"(?:her|him|them|my\s+(?:grand\w+|mother|mom|mum|father|dad|uncle|aunt|grandma|grandpa|"
+            r"nana|granny))\b",
+            _I,
+        ),
+        0.4,
+        ("pretend", "act", "role", "imagine", "play"),
+    ),
+    # A weapon, a drug or malware named: alone nothing (news, homework, defence); it only
+    # tips a role-play pretext or a weak override over the threshold.
+    (
+        "harmful_topic",
+        re.compile(
+            r"\b(?:napalm|meth(?:amphetamine)?|nerve\s+agents?|sarin|ricin|anthrax|explosives?|"
+            r"pipe\s+bombs?|bombs?|thermite|molotov|ransomware|keyloggers?|malware|fake\s+ids?|"
+            r"phishing\s+(?:e-?mail|message|page|kit)s?|credit\s+card\s+skimmers?|lock\s*picking|"
+            r"hotwire|hot-wire|untraceable\s+guns?|ghost\s+guns?|fentanyl|cocaine|heroin)\b",
+            _I,
+        ),
+        0.3,
+        (
+            "napalm",
+            "meth",
+            "nerve",
+            "sarin",
+            "ricin",
+            "anthrax",
+            "explosive",
+            "bomb",
+            "thermite",
+            "molotov",
+            "ransomware",
+            "keylogger",
+            "malware",
+            "fake id",
+            "phishing",
+            "skimmer",
+            "lock",
+            "hotwire",
+            "hot-wire",
+            "gun",
+            "fentanyl",
+            "cocaine",
+            "heroin",
+        ),
+    ),  # fmt: skip
+    # More ways to ask for the prompt, to disable the rules, and to speak to the model from a
+    # document: "summarize your system message", "what did the developer tell you",
+    # "do the opposite of your rules", "the assistant must now ...", "nothing is off limits".
+    (
+        "system_prompt_exfiltration",
+        re.compile(
+            r"\b(?:print|output|repeat|show|display|give|write|quote|copy|summari[sz]e|paste|list|"
+            r"recite|reveal|share|tell\s+me|spell\s+out|dump|translate|encode)\b[^.?!\n]{0,40}?"
+            r"\b(?:your|ur)\s+(?:(?:full|entire|whole|exact|original|initial|current|hidden|secret|"
+            r"system)\s+)*(?:prompt|instructions|system\s+message|configuration|config|directives|"
+            r"pre-?prompt)\b"
+            r"|\bwhat\s+(?:did|does|has|have)\s+(?:the\s+|your\s+)?(?:developers?|creators?|"
+            r"operators?|admins?|administrators?|openai|anthropic|company|owners?)\s+(?:\w+\s+)?"
+            r"(?:tell|told|instruct(?:ed)?|ask(?:ed)?|say|said|program(?:med)?)\s+you\b",
+            _I,
+        ),
+        0.75,
+        ("your", "ur ", "what did", "what does", "what has", "what have"),
+    ),
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:your|ur)\s+(?:rules|guidelines|instructions|programming|polic(?:y|ies)|training)\b"
+            r"[^.!?\n]{0,30}?\bdo\s+the\s+opposite\b|\bopposite\s+(?:day|mode)\b",
+            _I,
+        ),
+        0.6,
+        ("opposite",),
+    ),
+    (
+        "addressed_to_model",
+        re.compile(
+            rf"\bthe\s+(?:AI|{_MODEL_NOUNS})\s+(?:must|should|shall|is\s+required\s+to|needs\s+to|"
+            r"will)\s+(?:now|immediately|instead)\b",
+            _I,
+        ),
+        0.6,
+        _ADDRESSEES,
+    ),
+    (
+        "roleplay_override",
+        re.compile(
+            r"\b(?:nothing|no\s+topic|no\s+subject|no\s+question|everything)\s+is\s+"
+            r"(?:off[- ]limits|allowed|permitted|fair\s+game|forbidden\s+anymore)\b",
+            _I,
+        ),
+        0.45,
+        ("nothing is", "no topic", "no subject", "no question", "everything is"),
     ),
 ]
 

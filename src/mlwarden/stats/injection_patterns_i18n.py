@@ -191,6 +191,42 @@ INJECTION_PATTERNS_I18N: list[tuple[str, re.Pattern[str], float, tuple[str, ...]
             "отвечай",
         ),
     ),  # fmt: skip
+    # a note to the model inside content: "Hinweis an die KI:", "note à l'IA", "nota para la IA"
+    (
+        "addressed_to_model",
+        re.compile(
+            r"\b(?:hinweis|nachricht|anweisung|notiz|achtung)\s+(?:an|für)\s+(?:die\s+|den\s+|das\s+)?"
+            r"(?:KI|assistenten|chatbot|sprachmodell|modell)\b"
+            r"|\b(?:note|message|instructions?|attention)\s+(?:à|pour)\s+(?:l'|la\s+|le\s+|les\s+)?"
+            r"(?:IA|assistant|modèle|chatbot)\b"
+            r"|\b(?:nota|mensaje|instrucci[oó]n|atenci[oó]n)\s+(?:para|a)\s+(?:la\s+|el\s+)?"
+            r"(?:IA|asistente|modelo|chatbot)\b"
+            r"|\b(?:ignoriere|ignorieren\s+sie|ignore[rz]?|ignora)\s+(?:die\s+|la\s+)?"
+            r"(?:frage|anfrage|question|demande|pregunta|solicitud|domanda)\s+(?:des|der|de\s+l'|del|"
+            r"dell')\s*(?:nutzers|benutzers|users|utilisateur|usuario|utente)\b",
+            _I,
+        ),
+        0.8,
+        (
+            "hinweis",
+            "nachricht",
+            "anweisung",
+            "notiz",
+            "achtung",
+            "à",
+            "pour",
+            "nota",
+            "mensaje",
+            "instrucci",
+            "atenci",
+            "frage",
+            "question",
+            "demande",
+            "pregunta",
+            "solicitud",
+            "domanda",
+        ),
+    ),  # fmt: skip
     # "eres DAN", "ab sofort bist du DAN"
     (
         "jailbreak",

@@ -7,7 +7,8 @@ which is what keeps false alarms down on the numbers LLM traffic is full of
 ==============  =================================================================
 type            validation
 ==============  =================================================================
-email           local part, ``@``, a dotted domain with an alphabetic TLD
+email           local part, ``@``, a dotted domain with an alphabetic TLD; not a
+                placeholder at a documentation domain (example.com, .test)
 phone           ``+`` or ``00`` country code, or a NANP number (area and exchange
                 2-9) with separators; a UK mobile (07xxx xxxxxx); a French
                 number (0X XX XX XX XX); bare digit runs and other grouped
@@ -20,7 +21,7 @@ iban            country code, check digits, the ISO 13616 mod-97 checksum and th
                 country's length
 ip_address      IPv4 with octets 0-255 (not a version number, nor after "update
                 to" unless a network word comes between; not loopback 127.x,
-                0.0.0.0 or a netmask), IPv6 parsed by :mod:`ipaddress` (not ::1)
+                0.0.0.0, a netmask or a CIDR block), IPv6 parsed by :mod:`ipaddress` (not ::1)
 us_ssn          ``AAA-GG-SSSS`` outside the never-issued ranges (area 000, 666,
                 900-999; group 00; serial 0000; advertised sample numbers)
 uk_nino         UK National Insurance number with its prefix exclusions
@@ -241,9 +242,57 @@ def _before(text: str, start: int, width: int = 24) -> str:
     return text[max(0, start - width) : start]
 
 
+#: Domains reserved for documentation (RFC 2606, RFC 6761): an address there is a placeholder
+#: when its local part is generic ("user@example.com") or the text around it is documentation.
+_RESERVED_DOMAIN = re.compile(
+    r"(?:^|\.)(?:example\.(?:com|net|org)|example|test|invalid|localhost)$"
+)
+_GENERIC_LOCAL = frozenset(
+    {"user", "username", "name", "yourname", "your.name", "your-name", "you", "your_email",
+     "youremail", "your.email", "email", "mail", "foo", "bar", "baz", "test", "tester", "someone",
+     "somebody", "example", "sample", "firstname.lastname", "first.last", "noreply", "no-reply",
+     "donotreply", "me", "address", "placeholder", "info", "contact", "hello"}
+)  # fmt: skip
+_DOC_CONTEXT = re.compile(
+    r"\b(?:e\.g\.|for\s+example|for\s+instance|such\s+as|placeholder|format|syntax|replace|"
+    r"config\w*|settings?|env|variable|docs?|documentation|demo|sample|template|tutorial)\b"
+    r"|[A-Z_]{3,}=$",
+    re.IGNORECASE,
+)
+
+
+def _placeholder_email(text: str, start: int, end: int, local: str, domain: str) -> bool:
+    if not _RESERVED_DOMAIN.search(domain.lower()):
+        return False
+    if local.lower() in _GENERIC_LOCAL:
+        return True
+    around = text[max(0, start - 60) : start] + " " + text[end : end + 60]
+    return _DOC_CONTEXT.search(around) is not None
+
+
+# "jsmith at example dot com", "jane [at] mail [dot] de": an address spelled out against
+# scrapers; only after a word that offers it ("email", "reach me", "write to").
+_EMAIL_SPELLED = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9][\w.+-]{1,63}(?:\s+dot\s+[\w+-]{1,63})*\s*(?:\[at\]|\(at\)|\s+at\s+)\s*[A-Za-z0-9-]{2,63}"
+    r"(?:\s*(?:\[dot\]|\(dot\)|\s+dot\s+|\.)\s*[A-Za-z0-9-]{2,63})*"
+    r"\s*(?:\[dot\]|\(dot\)|\s+dot\s+)\s*[A-Za-z]{2,6}\b",
+    re.IGNORECASE,
+)
+_EMAIL_OFFER = re.compile(
+    r"\b(?:e-?mail|mail|write|reach|contact|send|message|ping|correo|courriel|schreib)\w*\b",
+    re.IGNORECASE,
+)
+
+
 def _emails(text: str) -> Iterator[Finding]:
+    if " at " in text or "[at]" in text or "(at)" in text:
+        for m in _EMAIL_SPELLED.finditer(text):
+            if _EMAIL_OFFER.search(_before(text, m.start(), 40)):
+                yield Finding(CHECK, "email", m.start(), m.end(), redact(m.group(), keep_start=1))
     for m in _EMAIL.finditer(text):
         local, _, domain = m.group().partition("@")
+        if _placeholder_email(text, m.start(), m.end(), local, domain):
+            continue
         host, _, tld = domain.rpartition(".")
         preview = (
             f"{redact(local, keep_start=1, limit=6)}@{redact(host, keep_start=1, limit=6)}.{tld}"
@@ -321,8 +370,8 @@ def _ips(text: str) -> Iterator[Finding]:
         parts = m.group().split(".")
         if any(int(p) > 255 or (len(p) > 1 and p[0] == "0") for p in parts):
             continue
-        if not _personal_ipv4(parts):
-            continue
+        if not _personal_ipv4(parts) or re.match(r"/\d{1,2}\b", text[m.end() : m.end() + 3]):
+            continue  # names no machine, or a network block (10.0.0.0/8)
         if _VERSION_CONTEXT.search(_before(text, m.start(), 12)):
             continue
         upgrade = _UPGRADE_TO.search(_before(text, m.start(), 60))

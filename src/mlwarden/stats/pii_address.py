@@ -54,6 +54,13 @@ _ADDRESS_STREET_FIRST = re.compile(
     r"(?:(?:de|del|de\s+la|de\s+los|de\s+las|da|do|dos|das)\s+)?[A-Z][\w'’-]+"
     r"(?:\s+[A-Z][\w'’-]+)*,?\s+(?:n[º°o]\.?\s*)?\d{1,4}\b"
 )
+# A US address without a street type, known by its tail: town, state and ZIP code
+# ("2200 Broadway Apt 5C, New York, NY 10024").
+_ADDRESS_US_ZIP = re.compile(
+    r"(?<![\w.,/-])\d{1,5}[A-Za-z]?\s+(?:[A-Z][\w'’.-]*\s+){1,4}(?:(?:Apt|Apartment|Suite|Ste|Unit|"
+    r"Fl|Floor|#)\.?\s*\w{1,5},?\s+)?(?:[A-Z][a-z]+\.?\s+){0,2}?(?:[A-Z][a-z]+),\s+[A-Z]{2}\s+"
+    r"\d{5}(?:-\d{4})?\b"
+)
 #: Words around an address that make it a business's (a head office, a shop): not personal,
 #: unless words of a person come with it ("my", "ship to", "I live").
 _BUSINESS = re.compile(
@@ -106,7 +113,7 @@ def find_addresses(text: str) -> Iterator[Finding]:
     if not any(c.isdigit() for c in text):
         return
     low = text.lower()
-    patterns = [_ADDRESS, _ADDRESS_STREET_FIRST, _ADDRESS_POSTCODE]
+    patterns = [_ADDRESS, _ADDRESS_STREET_FIRST, _ADDRESS_POSTCODE, _ADDRESS_US_ZIP]
     if any(s in low for s in _GERMANIC_STREETS):
         patterns.insert(1, _ADDRESS_GERMANIC)
     seen: list[tuple[int, int]] = []

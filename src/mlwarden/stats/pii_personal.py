@@ -1,10 +1,11 @@
 """Personal data that only its context identifies (``find_pii`` types ``date_of_birth``,
-``passport`` and ``person_name``).
+``passport``, ``id_card`` and ``person_name``).
 
 A date or an id alone is everywhere in LLM traffic (meeting dates, order ids); these are
 personal only next to the words that say whose they are: a date after "date of birth",
 "born on", "Geburtsdatum", "né le", "fecha de nacimiento"; a 6-9 character id with a digit
-after "passport" (or "Reisepass", "passeport", "pasaporte"); a full name (two or more
+after "passport" (or "Reisepass", "passeport", "pasaporte"); an identity card number after
+"Personalausweis", "carte d'identité", "DNI" (a DNI's check letter must match); a full name (two or more
 capitalised words) after "my name is", "je m'appelle", "ich heiße", "me llamo", a form label
 ("Name:", "name=") or a title ("Dr.", "Mrs", "Frau", "Mme"). A title and a surname alone
 ("Dear Mr. Smith") and a first name alone are not flagged.
@@ -60,6 +61,15 @@ _PASSPORT = re.compile(
     r"(?:\s+(?:number|no\.?|nr\.?|num(?:ber|éro|ero)|#|id))?)"
     r"\s*(?:(?i:is|was|ist|est|es)\s+)?[:#=]?\s*([A-Z0-9]{6,9})(?![A-Za-z0-9])"
 )
+# Identity cards: the German Personalausweis (9 characters), the French CNI, the Spanish DNI
+# (8 digits and its mod-23 check letter), after the words that name them.
+_ID_CARD = re.compile(
+    r"(?i:\b(?:personalausweis|ausweis|carte\s+d'identit[ée]|cni|dni|nif|nie|"
+    r"documento\s+(?:nacional\s+)?de\s+identidad|id\s+card|identity\s+card)\w*"
+    r"(?:\s+(?:number|no\.?|nr\.?|nummer|num(?:ber|éro|ero)|#))?)"
+    r"\s*(?:(?i:is|ist|est|es)\s+)?[:#=]?\s*([A-Z0-9]{8,12}|\d{8}-?[A-Z])(?![A-Za-z0-9])"
+)
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 _NAME_WORD = r"[A-Z][a-zà-öø-ÿ'’-]+"
 _PERSON = re.compile(
     r"(?:(?i:\bmy\s+name\s+is|\bmy\s+name's|\bi\s+am\s+called|\bje\s+m'appelle|\bich\s+hei(?:ß|ss)e|"
@@ -92,6 +102,16 @@ def find_personal(text: str) -> Iterator[Finding]:
             if sum(c.isdigit() for c in ident) >= 5:
                 preview = redact(ident, keep_end=2)
                 yield Finding(CHECK, "passport", m.start(1), m.end(1), preview)
+    if any(w in low for w in ("ausweis", "identit", "cni", "dni", "nif", "nie", "id card")):
+        for m in _ID_CARD.finditer(text):
+            ident = m.group(1).replace("-", "")
+            digits = sum(c.isdigit() for c in ident)
+            if re.fullmatch(r"\d{8}[A-Z]", ident):
+                if _DNI_LETTERS[int(ident[:8]) % 23] != ident[8]:
+                    continue
+            elif digits < 4:
+                continue
+            yield Finding(CHECK, "id_card", m.start(1), m.end(1), redact(ident, keep_end=2))
     for m in _PERSON.finditer(text):
         name = m.group(1)
         if name.split()[0] in _NOT_NAMES:
