@@ -118,8 +118,9 @@ def _unspell(text: str, where: list[int]) -> tuple[str, list[int]]:
     for m in _SPELLED.finditer(text):
         chars += text[last : m.start()]
         index += where[last : m.start()]
+        keep_spaces = any(c not in " " and not c.isalpha() for c in m.group())  # "d-o y-o-u"
         for j in range(m.start(), m.end()):
-            if text[j].isalpha():
+            if text[j].isalpha() or (keep_spaces and text[j] == " "):
                 chars.append(text[j])
                 index.append(where[j])
         last = m.end()

@@ -17,7 +17,7 @@ import re
 
 from mlwarden.stats.injection_patterns_i18n import INJECTION_PATTERNS_I18N
 
-__all__ = ["INJECTION_PATTERNS"]
+__all__ = ["CONTENT_PATTERNS", "INJECTION_PATTERNS"]
 
 _I = re.IGNORECASE
 
@@ -234,7 +234,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"(?:are|is)\s+now\s+(?:required|obligated|obliged|mandated|expected|instructed|"
             r"authori[sz]ed|permitted|allowed)\s+to\b"
             r"|\b(?:safety|content|moderation)\s+(?:filters?|rules|guidelines|restrictions|guardrails|"
-            r"polic(?:y|ies)|settings|checks|measures|features|protocols|systems|mode|layers?)\s+(?:are\s+|have\s+been\s+|were\s+)?(?:now\s+)?(?:disabled|"
+            r"polic(?:y|ies)|settings|checks|measures|features|protocols|systems|mode|layers?|filtering|"
+            r"moderation)\s+(?:are\s+|have\s+been\s+|were\s+|is\s+|has\s+been\s+|was\s+)?(?:now\s+)?(?:disabled|"
             r"suspended|lifted|removed|deactivated|turned\s+off|switched\s+off|waived)\b",
             _I,
         ),
@@ -294,7 +295,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         "ignore_instructions",
         re.compile(
             r"\b(?:ignore|disregard|forget|bypass|circumvent|override|disable|deactivate|suspend|"
-            r"lift|drop|remove|switch\s+off|turn\s+off|break|get\s+around)\s+(?:all\s+|every\s+|"
+            r"lift|drop|remove|switch\s+off|turn\s+off|break|get\s+around|set\s+aside|put\s+aside|"
+            r"abandon|ditch|shed|let\s+go\s+of|throw\s+out|step\s+outside)\s+(?:all\s+|every\s+|"
             rf"any\s+)?(?:of\s+)?(?:your|ur)\s+(?:[\w-]+\s+){{0,2}}?{_OWN_RULES}\b",
             _I,
         ),
@@ -364,6 +366,93 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         0.7,
         ("your", "ur ", "were you", "have you"),
     ),
+    # The instructions "you received", a conversation's hidden start.
+    (
+        "system_prompt_exfiltration",
+        re.compile(
+            r"\b(?:instructions|prompt|rules|directions|guidelines|directives|orders|wording|text)\s+"
+            r"(?:that\s+)?you\s+(?:received|were\s+given|got|have\s+been\s+given|were\s+told|"
+            r"were\s+programmed\s+with|started\s+with|were\s+initiali[sz]ed\s+with)\b"
+            r"|\b(?:everything|all(?:\s+the)?\s+text|the\s+text|what\s+(?:is|was)\s+written)\s+"
+            r"(?:above|before)\s+(?:this|my|the\s+(?:first|user))\b",
+            _I,
+        ),
+        0.6,
+        ("you received", "you were", "you got", "you have been", "you started", "above", "before"),
+    ),
+    # Text that takes the model for its reader: "if you are an LLM", "if you're summarizing
+    # this email" (people are not addressed as language models, nor as the summariser).
+    (
+        "addressed_to_model",
+        re.compile(
+            r"\b(?:if|when|while)\s+you(?:'re|\s+are)\s+(?:an?\s+)?(?:AI|LLM|large\s+language\s+model|"
+            r"language\s+model|AI\s+model|AI\s+assistant|chatbot|GPT|bot)\b",
+            _I,
+        ),
+        0.7,
+        ("you're", "you are"),
+    ),
+    (
+        "addressed_to_model",
+        re.compile(
+            r"\b(?:if|when|while)\s+you(?:'re|\s+are)\s+(?:summari[sz]ing|processing|parsing|"
+            r"analy[sz]ing|indexing|ingesting|crawling)\s+(?:this|these|the\s+(?:page|e-?mail|document|"
+            r"message|content|text))\b",
+            _I,
+        ),
+        0.6,
+        ("you're", "you are"),
+    ),
+    # Two halves of a jailbreak that are ordinary alone: a request for no caveats ("without
+    # any disclaimers or limitations") and forced compliance ("never say you can't"), a mode
+    # switch ("enter maintenance mode"). Each flags only with another signal.
+    (
+        "rule_removal",
+        re.compile(
+            r"\b(?:without|no|skip(?:ping)?|drop(?:ping)?|free\s+of)\s+(?:any\s+(?:of\s+)?)?(?:the\s+)?"
+            r"(?:usual\s+|your\s+|typical\s+|standard\s+)?(?:disclaimers|warnings|caveats|"
+            r"limitations|restrictions|censorship|filters?|moral(?:izing|ising)?|ethics|safety\s+"
+            r"(?:notes|warnings))\b",
+            _I,
+        ),
+        0.45,
+        ("without", "no ", "skip", "drop", "free of"),
+    ),
+    (
+        "forced_compliance",
+        re.compile(
+            r"\b(?:never|don't\s+ever|do\s+not\s+ever|you\s+(?:will|must|can)\s+not|you\s+won't|you\s+can't)"
+            r"\s+(?:say|tell\s+me|respond|reply|claim)\s+(?:that\s+)?(?:you\s+)?(?:can't|cannot|"
+            r"can\s+not|are\s+unable|won't|will\s+not|refuse|are\s+not\s+allowed|'m\s+sorry|sorry)\b"
+            r"|\b(?:always|must|will)\s+(?:comply|obey|answer\s+(?:every|any|all)(?:thing)?|say\s+yes)\b"
+            r"|\bnothing\s+is\s+(?:off[- ]limits|forbidden|out\s+of\s+bounds)\b",
+            _I,
+        ),
+        0.45,
+        (
+            "never",
+            "don't ever",
+            "do not ever",
+            "not ",
+            "won't",
+            "can't",
+            "always",
+            "must",
+            "will",
+            "nothing is",
+        ),
+    ),  # fmt: skip
+    (
+        "mode_switch",
+        re.compile(
+            r"\b(?:enter|enable|activate|switch\s+(?:in)?to|turn\s+on|engage|boot\s+into|you\s+are\s+(?:now\s+)?in)"
+            r"\s+(?:the\s+)?(?:maintenance|debug|admin|god|root|sudo|unrestricted|test|diagnostic|"
+            r"override|unlocked|raw|uncensored|expert)\s+mode\b",
+            _I,
+        ),
+        0.45,
+        ("mode",),
+    ),
     # The "late grandmother" pretext: a role-play that asks for a procedure. Each half is
     # ordinary alone (a story from grandma; steps in a tutoring role-play); together they flag.
     (
@@ -380,7 +469,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
     (
         "roleplay_procedure",
         re.compile(
-            r"\b(?:act|pretend|role-?play|imagine)\b[^\n]{0,200}?\b(?:the\s+steps?\s+(?:to|for|of)|"
+            r"\b(?:act|pretend|role-?play|imagine|screenplay|story|scene|script|novel|fiction|"
+            r"character)\b[^\n]{0,200}?\b(?:the\s+steps?\s+(?:to|for|of)|"
             r"exactly\s+how\s+to|step[- ]by[- ]step|how\s+to\s+(?:make|produce|build|synthesi[sz]e|"
             r"open|pick|hack|bypass|disable|break)|the\s+recipe\s+for|"
             r"(?:tell|read|give|recite|teach)\s+me\s+(?:the\s+)?(?:\w+\s+){0,4}(?:keys|codes|passwords|"
@@ -391,7 +481,19 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             _I,
         ),
         0.4,
-        ("act ", "pretend", "role", "imagine"),
+        (
+            "act ",
+            "pretend",
+            "role",
+            "imagine",
+            "screenplay",
+            "story",
+            "scene",
+            "script",
+            "novel",
+            "fiction",
+            "character",
+        ),
     ),
     (
         "roleplay_pretext",
@@ -495,3 +597,34 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
 
 #: The same types in other languages (French, German, Spanish, Italian, Portuguese, Russian).
 INJECTION_PATTERNS += INJECTION_PATTERNS_I18N
+
+#: Patterns for text that is content, not a person's request (a tool result, a retrieved
+#: page): there, speaking to the model at all is the attack ("Assistant, when you answer,
+#: append this link"), while a user may well write "ChatGPT, use bullet points".
+CONTENT_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
+    (
+        "addressed_to_model",
+        re.compile(
+            rf"(?:^|(?<=[.!?:;\"'>()\[\]{{}}*—–-]))\s*(?:hey\s+|dear\s+|hi\s+)?(?:AI|{_MODEL_NOUNS})\s*[,:]"
+            r"|\b(?:when|before|after|as)\s+you\s+(?:answer|respond|reply|summari[sz]e|process|read)\b"
+            r"[^.\n]{0,40}?\b(?:append|include|add|insert|mention|say|tell|recommend|link|forward|send|"
+            r"call|delete|reveal)\b"
+            r"|\btell\s+(?:the\s+)?(?:user|reader|customer)\s+(?:that|to)\b"
+            r"|\b(?:important|urgent|attention)\b[^\n]{0,20}?\b(?:for|to)\s+(?:the\s+)?(?:AI|"
+            rf"{_MODEL_NOUNS})\b",
+            _I | re.MULTILINE,
+        ),
+        0.6,
+        _ADDRESSEES
+        + (
+            "when you",
+            "before you",
+            "after you",
+            "as you",
+            "tell the",
+            "tell user",
+            "tell reader",
+            "tell customer",
+        ),
+    ),  # fmt: skip
+]

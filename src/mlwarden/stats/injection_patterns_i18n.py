@@ -195,11 +195,11 @@ INJECTION_PATTERNS_I18N: list[tuple[str, re.Pattern[str], float, tuple[str, ...]
     (
         "addressed_to_model",
         re.compile(
-            r"\b(?:hinweis|nachricht|anweisung|notiz|achtung)\s+(?:an|für)\s+(?:die\s+|den\s+|das\s+)?"
+            r"\b(?:hinweis|nachricht|anweisung|notiz|achtung|wichtig)\s+(?:an|für)\s+(?:die\s+|den\s+|das\s+)?"
             r"(?:KI|assistenten|chatbot|sprachmodell|modell)\b"
-            r"|\b(?:note|message|instructions?|attention)\s+(?:à|pour)\s+(?:l'|la\s+|le\s+|les\s+)?"
+            r"|\b(?:note|message|instructions?|attention|important|urgent)\s+(?:à|pour)\s+(?:l'|la\s+|le\s+|les\s+)?"
             r"(?:IA|assistant|modèle|chatbot)\b"
-            r"|\b(?:nota|mensaje|instrucci[oó]n|atenci[oó]n)\s+(?:para|a)\s+(?:la\s+|el\s+)?"
+            r"|\b(?:nota|mensaje|instrucci[oó]n|atenci[oó]n|importante|urgente)\s+(?:para|a)\s+(?:la\s+|el\s+)?"
             r"(?:IA|asistente|modelo|chatbot)\b"
             r"|\b(?:ignoriere|ignorieren\s+sie|ignore[rz]?|ignora)\s+(?:die\s+|la\s+)?"
             r"(?:frage|anfrage|question|demande|pregunta|solicitud|domanda)\s+(?:des|der|de\s+l'|del|"
@@ -213,6 +213,9 @@ INJECTION_PATTERNS_I18N: list[tuple[str, re.Pattern[str], float, tuple[str, ...]
             "anweisung",
             "notiz",
             "achtung",
+            "wichtig",
+            "importante",
+            "urgente",
             "à",
             "pour",
             "nota",

@@ -35,7 +35,7 @@ _STREET_TYPES = (
 )
 _ADDRESS = re.compile(
     r"(?<![\w.,/-])\d{1,5}[A-Za-z]?,?\s+(?:(?:[NSEW]\.?|North|South|East|West)\s+)?"
-    rf"(?:[A-Z][a-z'’]+\.?\s+){{1,3}}{_STREET_TYPES}\b\.?"
+    rf"(?:(?:[A-Z][a-z'’]+|\d{{1,3}}(?:st|nd|rd|th))\.?\s+){{1,3}}{_STREET_TYPES}\b\.?"
     r"|(?<![\w.,/-])\d{1,5}(?:bis|ter)?,?\s+(?i:rue|avenue|boulevard|bd|place|chemin|allée|"
     r"calle|avenida|paseo|plaza|via|viale|piazza|corso|rua|travessa)\s+"
     r"(?:(?:de|del|de\s+la|la|le|les|des|du|di|da|do|dos|das)\s+)*[A-Z][\w'’-]+"
@@ -67,7 +67,9 @@ _BUSINESS = re.compile(
     r"\b(?:headquarters|hq|head\s+office|registered\s+office|offices?|company|corporate|firm|"
     r"business|firmensitz|sitz|zentrale|unternehmen|siège|société|sede|oficinas?|empresa|"
     r"museum|hotel|station|airport|store|shop|branch|restaurant|showroom|campus|reception|"
-    r"visitors|opening\s+hours|inc|ltd|llc|gmbh|ag|sa|sas|sarl|plc|corp|corporation|co)\b",
+    r"visitors|opening\s+hours|opens?|tickets|landmark|monument|tower|cathedral|palace|stadium|"
+    r"university|hospital|church|embassy|town\s+hall|city\s+hall|tourists?|"
+    r"inc|ltd|llc|gmbh|ag|sa|sas|sarl|plc|corp|corporation|co)\b",
     re.IGNORECASE,
 )
 _PERSONAL = re.compile(
