@@ -142,37 +142,58 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         0.3,
         ("from now on", "character", "never"),
     ),
+    # Fake chat-template delimiters and turns, one row per family so that each runs only on
+    # text holding its own trigger.
     (
         "fake_delimiter",
         re.compile(
-            r"<\|im_start\|>\s*system|<\|(?:system|im_sep|endoftext)\|>|\[/?INST\]|<<SYS>>|</?system>"
-            r"|^\s*#{2,}\s*(?:system|new\s+instructions?)\b"
-            r"|#{2,}\s*(?:system|admin|developer)\s+(?:update|override|message|notice|instructions?)\b"
-            r"|\b(?:system|admin|developer|root)\s+override\b"
-            r"|\[(?:system|admin|developer)\]"
-            r"|^\s*(?:system|developer)\s*:\s"
-            r"|[\"'“(\[]\s*(?:system|developer|admin)\s*:\s"
-            r"|\bnew\s+(?:system\s+)?(?:instructions?|directives?|orders|task|rules|polic(?:y|ies)|"
-            r"guidelines|persona|role|objective|mission)\s*:"
-            r"|\bend\s+of\s+(?:the\s+)?(?:system\s+)?prompt\b",
+            r"<\|im_start\|>\s*system|<\|(?:system|im_sep|endoftext)\|>|\[/?INST\]|<<SYS>>|</?system>",
+            _I,
+        ),
+        0.6,
+        ("<|", "inst]", "<<sys", "system>"),
+    ),
+    (
+        "fake_delimiter",
+        re.compile(
+            r"^\s*#{2,}\s*(?:system|new\s+instructions?)\b"
+            r"|#{2,}\s*(?:system|admin|developer)\s+(?:update|override|message|notice|instructions?)\b",
+            _I | re.MULTILINE,
+        ),
+        0.6,
+        ("##",),
+    ),
+    (
+        "fake_delimiter",
+        re.compile(
+            r"\b(?:system|admin|developer|root)\s+override\b|\[(?:system|admin|developer)\]"
+            r"|^\s*(?:system|developer)\s*:\s|[\"'“(\[]\s*(?:system|developer|admin)\s*:\s",
             _I | re.MULTILINE,
         ),
         0.6,
         (
-            "<|",
-            "inst]",
-            "<<sys",
-            "system",
-            "###",
-            "developer",
-            "instruction",
-            "end of",
-            "admin",
-            "directive",
-            "orders",
-            "task",
-            "new ",
+            "override",
+            "system]",
+            "admin]",
+            "developer]",
+            "system:",
+            "developer:",
+            "admin:",
+            "system :",
+            "developer :",
+            "admin :",
         ),
+    ),  # fmt: skip
+    (
+        "fake_delimiter",
+        re.compile(
+            r"\bnew\s+(?:system\s+)?(?:instructions?|directives?|orders|task|rules|polic(?:y|ies)|"
+            r"guidelines|persona|role|objective|mission)\s*:"
+            r"|\bend\s+of\s+(?:the\s+)?(?:system\s+)?prompt\b",
+            _I,
+        ),
+        0.6,
+        ("new ", "end of"),
     ),
     # Text that speaks to the model from inside content (a retrieved page, an e-mail, a tool
     # result): ordinary documents address people, not "the AI reading this".

@@ -285,7 +285,8 @@ _EMAIL_OFFER = re.compile(
 
 
 def _emails(text: str) -> Iterator[Finding]:
-    if " at " in text or "[at]" in text or "(at)" in text:
+    low = text.lower()
+    if "dot" in low and (" at " in low or "[at]" in low or "(at)" in low):
         for m in _EMAIL_SPELLED.finditer(text):
             if _EMAIL_OFFER.search(_before(text, m.start(), 40)):
                 yield Finding(CHECK, "email", m.start(), m.end(), redact(m.group(), keep_start=1))
@@ -306,7 +307,10 @@ def _phones(text: str) -> Iterator[Finding]:
         (_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_UK_MOBILE, False),
         (_PHONE_FR, False), (_PHONE_BARE, True), (_PHONE_GROUPED, True),
     )  # fmt: skip
+    context = _PHONE_CONTEXT.search(text) is not None  # else the context-only rules are moot
     for pattern, needs_context in patterns:
+        if needs_context and not context:
+            continue
         for m in pattern.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in seen):
                 continue

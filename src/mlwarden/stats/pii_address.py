@@ -61,6 +61,12 @@ _ADDRESS_US_ZIP = re.compile(
     r"Fl|Floor|#)\.?\s*\w{1,5},?\s+)?(?:[A-Z][a-z]+\.?\s+){0,2}?(?:[A-Z][a-z]+),\s+[A-Z]{2}\s+"
     r"\d{5}(?:-\d{4})?\b"
 )
+# Quick pre-checks: the tail or the head each of the patterns above needs.
+_STREET_FIRST_WORDS = re.compile(
+    r"\b(?:calle|c/|avenida|avda\.|paseo|plaza|carrer|camino|ronda|travesía|rua)\s"
+)
+_POSTCODE_TOWN = re.compile(r"\d,?\s+(?:[A-Z]{1,2}-)?\d{4,5}\s+[A-Z]")
+_STATE_ZIP = re.compile(r",\s+[A-Z]{2}\s+\d{5}\b")
 #: Words around an address that make it a business's (a head office, a shop): not personal,
 #: unless words of a person come with it ("my", "ship to", "I live").
 _BUSINESS = re.compile(
@@ -115,7 +121,13 @@ def find_addresses(text: str) -> Iterator[Finding]:
     if not any(c.isdigit() for c in text):
         return
     low = text.lower()
-    patterns = [_ADDRESS, _ADDRESS_STREET_FIRST, _ADDRESS_POSTCODE, _ADDRESS_US_ZIP]
+    patterns = [_ADDRESS]
+    if _STREET_FIRST_WORDS.search(low):
+        patterns.append(_ADDRESS_STREET_FIRST)
+    if _POSTCODE_TOWN.search(text):
+        patterns.append(_ADDRESS_POSTCODE)
+    if _STATE_ZIP.search(text):
+        patterns.append(_ADDRESS_US_ZIP)
     if any(s in low for s in _GERMANIC_STREETS):
         patterns.insert(1, _ADDRESS_GERMANIC)
     seen: list[tuple[int, int]] = []

@@ -79,6 +79,18 @@ _PERSON = re.compile(
     rf"({_NAME_WORD}(?:\s+{_NAME_WORD}){{1,2}})",
     re.MULTILINE,
 )
+_PERSON_TRIGGERS = ("name", "i am called", "appelle", "heiße", "heisse", "llamo",
+                    "nombre", "chiamo", "nome", "nom", "patient", "customer", "client")  # fmt: skip
+_TITLES = ("Mr", "Ms", "Miss", "Dr", "Prof", "Herr", "Frau", "Mme", "Mlle", "Sr", "Sig")
+
+
+def _occurrences(text: str, sub: str) -> Iterator[int]:
+    i = text.find(sub)
+    while i >= 0:
+        yield i
+        i = text.find(sub, i + 1)
+
+
 #: Capitalised words after "I'm" that are not a name ("I'm Very Happy" in a title).
 _NOT_NAMES = frozenset(
     {"The", "A", "An", "Not", "So", "Very", "Just", "Also", "Still", "Here", "Happy", "Sorry",
@@ -112,6 +124,12 @@ def find_personal(text: str) -> Iterator[Finding]:
             elif digits < 4:
                 continue
             yield Finding(CHECK, "id_card", m.start(1), m.end(1), redact(ident, keep_end=2))
+    if not (
+        any(w in low for w in _PERSON_TRIGGERS)
+        or any(t in text for t in _TITLES)
+        or any(text[i + 4 : i + 5].isupper() for i in _occurrences(text, "I'm "))
+    ):
+        return
     for m in _PERSON.finditer(text):
         name = m.group(1)
         if name.split()[0] in _NOT_NAMES:
