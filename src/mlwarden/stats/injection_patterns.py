@@ -23,7 +23,8 @@ _I = re.IGNORECASE
 
 _TARGETS = (
     r"(?:instructions?|prompts?|rules|directions|guidelines|directives|commands|constraints|"
-    r"restrictions|guardrails|programming|polic(?:y|ies)|system messages?|context)"
+    r"restrictions|guardrails|programming|polic(?:y|ies)|system messages?|context|guidance|"
+    r"briefing|setup)"
 )
 #: Names for the model that a document would use only to speak to it (not "model", "agent" or
 #: "bot" alone: product specs and support notes use those for other things).
@@ -115,8 +116,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"limits|limitations|guidelines|censorship|ethics|morals|policies|content\s+polic(?:y|ies))\b"
             r"|\byou\s+are\s+no\s+longer\b[^.!?\n]{0,40}?\b(?:AI|assistant|bound|restricted|ChatGPT|Claude|"
             r"language\s+model|limited)\b"
-            r"|\b(?:you\s+have|with|(?:who|that)\s+has)\s+no\s+(?:restrictions|limits|filters|rules|"
-            r"guidelines)\b",
+            r"|\b(?:you\s+have|(?:who|that)\s+has)\s+no\s+(?:restrictions|limits|filters|rules|"
+            r"guidelines)\b(?!\s+(?:on|for|regarding|about|around|in|with|of)\b)",
             _I,
         ),
         0.8,
@@ -205,7 +206,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             rf"|\b(?:any|all|every)?\s*(?:AI|{_MODEL_NOUNS})s?\s+(?:reading|processing|parsing|"
             r"summari[sz]ing|analy[sz]ing|that\s+(?:reads?|process(?:es)?|sees?))\s+(?:this|these)\b"
             rf"|\b(?:note|message|notice|attention|instructions?|directives?)\s+(?:to|for)\s+"
-            rf"(?:the\s+|any\s+|all\s+)?(?:AI|{_MODEL_NOUNS})s?\b"
+            rf"(?:the\s+|any\s+|all\s+)?(?:automated\s+|autonomous\s+|coding\s+|virtual\s+|AI\s+)?"
+            rf"(?:AI|{_MODEL_NOUNS})s?\b"
             rf"|\battention\b[,:!]?\s+(?:all\s+|any\s+)?(?:AI|{_MODEL_NOUNS})s?\b",
             _I,
         ),
@@ -432,7 +434,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         re.compile(
             r"\b(?:without|no|skip(?:ping)?|drop(?:ping)?|free\s+of)\s+(?:any\s+(?:of\s+)?)?(?:the\s+)?"
             r"(?:usual\s+|your\s+|typical\s+|standard\s+)?(?:disclaimers|warnings|caveats|"
-            r"limitations|restrictions|censorship|filters?|moral(?:izing|ising)?|ethics|safety\s+"
+            r"limitations|limits|restrictions|censorship|filters?|moral(?:izing|ising)?|ethics|safety\s+"
             r"(?:notes|warnings))\b",
             _I,
         ),
@@ -473,6 +475,72 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         ),
         0.45,
         ("mode",),
+    ),
+    # The model imagined without its rules: "if you had no guidelines", "an AI that has been
+    # freed from its restrictions", "act as an assistant not bound by any policy".
+    (
+        "roleplay_override",
+        re.compile(
+            r"\b(?:you|AI|assistant|model|chatbot|bot|version\s+of\s+you(?:rself)?)\s+(?:\w+\s+){0,3}?"
+            r"(?:had|have|has|were|are|is|was|been|being|become|acting|answers?|responds?)\s+"
+            r"(?:been\s+|now\s+|completely\s+|totally\s+)?(?:no|without|free\s+(?:of|from)|freed\s+from|"
+            r"liberated\s+from|unbound\s+by|released\s+from|not\s+bound\s+by|unshackled\s+from)\s+"
+            r"(?:any\s+|all\s+|its\s+|your\s+|the\s+|their\s+)?(?!(?:dietary|diet|food|travel|"
+            r"parking|visa|time|budget|age|weight|size|data|usage|rate|speed|length|word)\b)"
+            r"(?:\w+\s+)?(?:guidelines|rules|restrictions|filters|limits|limitations|"
+            r"content\s+polic(?:y|ies)|polic(?:y|ies)|ethics|morals|censorship|guardrails|constraints|"
+            r"programming)\b(?!\s+(?:on|for|regarding|about|around|in|with|of)\b)",
+            _I,
+        ),
+        0.7,
+        (" no ", "without", "free", "liberated", "unbound", "released", "not bound", "unshackled"),
+    ),
+    # "the old rules no longer apply", "let's break the rules", "I'm the system administrator",
+    # "your manager approved it": each weak alone.
+    (
+        "ignore_instructions",
+        re.compile(
+            rf"\b(?:old|previous|prior|original|usual|normal|former|these|those|your)\s+{_OWN_RULES}\s+"
+            r"(?:no\s+longer|don't|do\s+not|won't|now\s+don't)\s+(?:apply|matter|count)\b",
+            _I,
+        ),
+        0.45,
+        ("no longer", "don't", "do not", "won't"),
+    ),
+    (
+        "rule_breaking",
+        re.compile(
+            r"\b(?:let's|let\s+us|we\s+will|we're\s+going\s+to|you\s+will|time\s+to|now)\s+break\s+"
+            r"(?:the|all|your|some|every)\s+(?:\w+\s+)?rules\b",
+            _I,
+        ),
+        0.45,
+        ("break",),
+    ),
+    (
+        "claimed_authority",
+        re.compile(
+            r"\b(?:I\s+am|I'm)\s+(?:the|your|an?)\s+(?:system\s+|lead\s+|senior\s+)?(?:administrator|"
+            r"admin|developer|creator|owner|operator|programmer|engineer\s+at\s+(?:openai|anthropic|"
+            r"google))\b"
+            r"|\b(?:your|the)\s+(?:manager|supervisor|admin|administrator|developer|boss|owner|"
+            r"creator)\s+(?:has\s+|have\s+|already\s+)?(?:approved|authori[sz]ed|allowed|ok'?d|"
+            r"okayed|signed\s+off)\b",
+            _I,
+        ),
+        0.45,
+        ("i am", "i'm", "manager", "supervisor", "admin", "developer", "boss", "owner", "creator"),
+    ),
+    (
+        "system_prompt_exfiltration",
+        re.compile(
+            r"\b(?:prompt|instructions|text|message)\s+(?:that\s+|which\s+)?(?:was|were|is|has\s+been)\s+"
+            r"used\s+to\s+(?:set\s+(?:you\s+)?up|configure\s+you|create\s+you|initiali[sz]e\s+you|"
+            r"build\s+you|program\s+you|prime\s+you)",
+            _I,
+        ),
+        0.7,
+        ("used to",),
     ),
     # The "late grandmother" pretext: a role-play that asks for a procedure. Each half is
     # ordinary alone (a story from grandma; steps in a tutoring role-play); together they flag.
@@ -627,6 +695,9 @@ CONTENT_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
         "addressed_to_model",
         re.compile(
             rf"(?:^|(?<=[.!?:;\"'>()\[\]{{}}*—–-]))\s*(?:hey\s+|dear\s+|hi\s+)?(?:AI|{_MODEL_NOUNS})\s*[,:]"
+            r"|\b(?:hi|hey|hello|dear)\s+(?:bot|AI|assistant|chatbot|model|agent|GPT|Claude|Gemini)\b"
+            r"|\b(?:before|after|when)\s+(?:answering|responding|replying|summari[sz]ing)\b"
+            r"[^.\n]{0,40}?\b(?:run|execute|call|append|include|add|insert|mention|say|tell|send)\b"
             r"|\b(?:when|before|after|as)\s+you\s+(?:answer|respond|reply|summari[sz]e|process|read)\b"
             r"[^.\n]{0,40}?\b(?:append|include|add|insert|mention|say|tell|recommend|link|forward|send|"
             r"call|delete|reveal)\b"
@@ -646,6 +717,13 @@ CONTENT_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
             "tell user",
             "tell reader",
             "tell customer",
+            "bot",
+            "agent",
+            "answering",
+            "responding",
+            "replying",
+            "summariz",
+            "summaris",
         ),
     ),  # fmt: skip
 ]

@@ -45,7 +45,7 @@ _FORGET = (
     r"|игнорируй\w*|проигнорируй\w*|забудь\w*|не\s+обращай\s+внимания\s+на)"  # ru
 )
 _REVEAL = (
-    r"(?:révèle\w*|montre\w*|affiche\w*|donne\w*|répète\w*|dis[\w-]*|écri[st]\w*"  # fr
+    r"(?:r[ée]v[èé]l\w*|montre\w*|affiche\w*|donne\w*|répète\w*|dis[\w-]*|écri[st]\w*"  # fr
     r"|gib|geben\s+sie|zeig\w*|verrat\w*|nenn\w*|wiederhol\w*|druck\w*"  # de
     r"|muestra\w*|revela\w*|dime|enséñame|repite\w*|imprime\w*|escribe\w*"  # es
     r"|rivela\w*|mostra\w*|dimmi|ripeti\w*|stampa\w*"  # it
@@ -230,6 +230,66 @@ INJECTION_PATTERNS_I18N: list[tuple[str, re.Pattern[str], float, tuple[str, ...]
             "domanda",
         ),
     ),  # fmt: skip
+    # "libéré de vos directives", "Sicherheitsrichtlinien sind deaktiviert"
+    (
+        "roleplay_override",
+        re.compile(
+            r"\b(?:libér[ée]e?s?|affranchie?s?|befreit|liberad[oa]s?|liberat[oa])\s+(?:de|des|du|von|"
+            r"deinen|ihren|de\s+tus|de\s+sus|dalle|dai|da)\s+(?:\w+\s+)?(?:directives|règles|restrictions|"
+            r"consignes|regeln|richtlinien|einschränkungen|vorgaben|reglas|directrices|restricciones|"
+            r"normas|regole|restrizioni|direttive)\b",
+            _I,
+        ),
+        0.7,
+        ("libér", "affranchi", "befreit", "liberad", "liberat"),
+    ),
+    (
+        "fake_authority",
+        re.compile(
+            r"\b(?:sicherheits\w*|inhalts\w*|filter\w*|règles\s+de\s+sécurité|filtres?|"
+            r"reglas\s+de\s+seguridad|filtros?|regole\s+di\s+sicurezza|filtri)\s+(?:\w+\s+){0,2}?"
+            r"(?:deaktiviert|aufgehoben|abgeschaltet|ausgeschaltet|désactivée?s?|levée?s?|suspendue?s?|"
+            r"desactivad[oa]s?|suspendid[oa]s?|disattivat[ie]|sospes[ie])\b",
+            _I,
+        ),
+        0.8,
+        (
+            "sicherheit",
+            "inhalts",
+            "filter",
+            "sécurité",
+            "filtre",
+            "seguridad",
+            "filtro",
+            "sicurezza",
+            "filtri",
+        ),
+    ),  # fmt: skip
+    # the late-grandmother pretext and its request, in other languages
+    (
+        "roleplay_pretext",
+        re.compile(
+            r"\b(?:actúa|actua|finge|haz\s+de|agis|joue|fais\s+semblant\s+d'être|spiel|sei|fai\s+finta)"
+            r"\s+(?:como\s+|comme\s+|wie\s+|come\s+|als\s+|le\s+rôle\s+de\s+)?(?:mi|ma|mon|meine?n?|"
+            r"mia|mio)\s+(?:\w+\s+)?(?:abuel[oa]|grand-?m[èe]re|grand-?p[èe]re|oma|opa|großmutter|"
+            r"großvater|nonn[oa]|madre|padre|mère|père|mutter|vater)\b",
+            _I,
+        ),
+        0.4,
+        ("actúa", "actua", "finge", "haz de", "agis", "joue", "semblant", "spiel", "sei ", "finta"),
+    ),  # fmt: skip
+    (
+        "roleplay_procedure",
+        re.compile(
+            r"\b(?:actúa|actua|finge|agis|joue|semblant|spiel|sei|finta)\b[^\n]{0,200}?"
+            r"\b(?:claves|clés|codes|schlüssel|chiavi|contraseñas|mots\s+de\s+passe|passwörter|"
+            r"receta|recette|rezept|ricetta|pasos\s+para|étapes\s+pour|schritte|cómo\s+(?:hacer|"
+            r"fabricar)|comment\s+(?:faire|fabriquer)|wie\s+man|come\s+(?:fare|costruire))\b",
+            _I,
+        ),
+        0.4,
+        ("actúa", "actua", "finge", "agis", "joue", "semblant", "spiel", "sei ", "finta"),
+    ),
     # "eres DAN", "ab sofort bist du DAN"
     (
         "jailbreak",
@@ -239,7 +299,8 @@ INJECTION_PATTERNS_I18N: list[tuple[str, re.Pattern[str], float, tuple[str, ...]
             r"agora\s+|теперь\s+)?(?:un\s+|une\s+|ein\s+|una\s+|uno\s+|um\s+)?"
             r"(?:DAN|STAN|DUDE|AIM)\b"
             r"|\b(?:mode|modus|modo|режим)\s+(?:développeur|developer|entwickler|desarrollador|"
-            r"sviluppatore|desenvolvedor|разработчика|jailbreak|dan)\b",
+            r"sviluppatore|desenvolvedor|разработчика|jailbreak|dan)\b"
+            r"|\b(?:entwickler|jailbreak|dan)-?modus\b",
             _I,
         ),
         0.9,

@@ -74,7 +74,7 @@ _BUSINESS = re.compile(
     r"business|firmensitz|sitz|zentrale|unternehmen|siège|société|sede|oficinas?|empresa|"
     r"museum|hotel|station|airport|store|shop|branch|restaurant|showroom|campus|reception|"
     r"visitors|opening\s+hours|opens?|tickets|landmark|monument|tower|cathedral|palace|stadium|"
-    r"university|hospital|church|embassy|town\s+hall|city\s+hall|tourists?|"
+    r"university|hospital|church|embassy|town\s+hall|city\s+hall|tourists?|tours?|"
     r"inc|ltd|llc|gmbh|ag|sa|sas|sarl|plc|corp|corporation|co)\b",
     re.IGNORECASE,
 )
