@@ -8,7 +8,7 @@ also run lower-cased (:func:`mlwarden.stats.llm_findings.casefree`).
 Examples
 --------
 >>> sorted({kind for kind, _, _, _ in INJECTION_PATTERNS})[:3]
-['addressed_to_model', 'fake_authority', 'fake_delimiter']
+['addressed_to_model', 'claimed_authority', 'fake_authority']
 """
 
 from __future__ import annotations
