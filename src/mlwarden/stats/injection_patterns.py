@@ -42,6 +42,12 @@ _OWN_RULES = (
     r"programming|training|configuration|ethics|principles|safeguards?|limits|limitations|"
     r"constraints|directives)"
 )
+#: After a rules word, what makes it something else: "your training data", "your instructions
+#: for resetting the router", "the system prompt example".
+_NOT_A_RULE = (
+    r"(?!\s+(?:data|set|sessions?|schedule|hours|plan|program|course|materials?|for|on|about|"
+    r"regarding|example|template|format|field|file|length|limit|section|parameter|variable)\b)"
+)
 _STRONG = r"(?:previous|prior|above|earlier|preceding|initial|original|system|developer|safety|your|former|existing)"
 
 #: Triggers of the patterns that look for the model's names ("ai" alone is in too many words).
@@ -96,7 +102,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"what\s+(?:is|are|was|were))\s+(?:me\s+|us\s+)?(?:your|the)\s+"
             r"(?:(?:full|entire|complete|exact|verbatim|original|initial|hidden|secret|internal)\s+)*"
             r"(?:system\s+(?:prompt|message|instructions?)|(?:initial|original|hidden|secret|internal|"
-            r"developer|pre-?prompt)\s+(?:prompt|instructions?|rules|message))"
+            rf"developer|pre-?prompt)\s+(?:prompt|instructions?|rules|message)){_NOT_A_RULE}"
             r"|\brepeat\s+(?:the\s+|all\s+(?:the\s+)?|everything\s+)?(?:words|text|lines|everything|instructions)\s+"
             r"(?:above|before|preceding)"
             r"|\b(?:print|output|repeat)\s+everything\s+(?:above|before)\b"
@@ -320,7 +326,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"\b(?:ignore|disregard|forget|bypass|circumvent|override|disable|deactivate|suspend|"
             r"lift|drop|remove|switch\s+off|turn\s+off|break|get\s+around|set\s+aside|put\s+aside|"
             r"abandon|ditch|shed|let\s+go\s+of|throw\s+out|step\s+outside)\s+(?:all\s+|every\s+|"
-            rf"any\s+)?(?:of\s+)?(?:your|ur)\s+(?:[\w-]+\s+){{0,2}}?{_OWN_RULES}\b",
+            rf"any\s+)?(?:of\s+)?(?:your|ur)\s+(?:[\w-]+\s+){{0,2}}?{_OWN_RULES}\b{_NOT_A_RULE}",
             _I,
         ),
         0.8,
@@ -335,6 +341,17 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         ),
         0.45,
         ("ignores ", "ignoring ", "disregards ", "disregarding "),
+    ),
+    # A retrieved passage telling the model to drop the question it was asked.
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:ignore|disregard|forget)\s+(?:the|this|that|their|his|her)\s+(?:question|request|"
+            r"query|prompt)\b(?!\s+(?:if|when|unless)\b)",
+            _I,
+        ),
+        0.5,
+        ("ignore", "disregard", "forget"),
     ),
     # Personas made to be free of rules: "an unfiltered twin", "has broken free of the typical
     # confines of AI", "the guidelines don't apply to you".
@@ -383,7 +400,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"\b[^.?!\n]{0,30}?\b(?:your|ur)\s+(?:system|initial|hidden|secret|original)\s+"
             r"(?:prompt|instructions|message)\b"
             r"|\bwhat\s+(?:were|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed|asked)\s+"
-            r"(?:\w+\s+){0,2}?(?:before|at\s+the\s+(?:start|beginning)|initially|earlier)\b",
+            r"(?:(?:\w+\s+){0,2}?(?:before|at\s+the\s+(?:start|beginning)|initially|earlier)|not\s+to\s+"
+            r"(?:tell|say|reveal|share|mention|discuss|talk\s+about))\b",
             _I,
         ),
         0.7,
@@ -643,7 +661,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"recite|reveal|share|tell\s+me|spell\s+out|dump|translate|encode)\b[^.?!\n]{0,40}?"
             r"\b(?:your|ur)\s+(?:(?:full|entire|whole|exact|original|initial|current|hidden|secret|"
             r"system)\s+)*(?:prompt|instructions|system\s+message|configuration|config|directives|"
-            r"pre-?prompt)\b"
+            r"pre-?prompt)\b(?!\s+(?:for|on|about|to|regarding|example|template|format)\b)"
             r"|\bwhat\s+(?:did|does|has|have)\s+(?:the\s+|your\s+)?(?:developers?|creators?|"
             r"operators?|admins?|administrators?|openai|anthropic|company|owners?)\s+(?:\w+\s+)?"
             r"(?:tell|told|instruct(?:ed)?|ask(?:ed)?|say|said|program(?:med)?)\s+you\b",
@@ -665,7 +683,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
     (
         "addressed_to_model",
         re.compile(
-            rf"\bthe\s+(?:AI|{_MODEL_NOUNS})\s+(?:must|should|shall|is\s+required\s+to|needs\s+to|"
+            rf"\b(?:the\s+)?(?:AI|{_MODEL_NOUNS})\s+(?:must|should|shall|is\s+required\s+to|needs\s+to|"
             r"will)\s+(?:now|immediately|instead)\b",
             _I,
         ),

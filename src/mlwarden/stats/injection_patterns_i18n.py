@@ -99,6 +99,39 @@ INJECTION_PATTERNS_I18N: list[tuple[str, re.Pattern[str], float, tuple[str, ...]
             "не обращай",
         ),
     ),  # fmt: skip
+    # "don't follow your instructions any more": "befolge keine deiner Regeln mehr",
+    # "no sigas tus instrucciones", "ne suis plus tes consignes", "non seguire le tue istruzioni"
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:beachte|befolge|folge|befolgen\s+sie|beachten\s+sie)\s+(?:ab\s+sofort\s+|nun\s+|jetzt\s+|"
+            r"ab\s+jetzt\s+)?(?:keine|nicht\s+mehr\s+(?:die|deine|ihre))\s+(?:\w+\s+)?(?:richtlinien|regeln|"
+            r"anweisungen|vorgaben|instruktionen)"
+            r"|\bno\s+(?:sigas|obedezcas|respetes|cumplas|sigan|obedezca|siga)\s+(?:más\s+)?(?:tus|las|sus)\s+"
+            r"(?:\w+\s+)?(?:instrucciones|reglas|directrices|normas|indicaciones)"
+            r"|\bne\s+(?:suis|respecte|suivez|respectez|tiens\s+compte\s+d)\w*\s+(?:plus\s+|pas\s+)?"
+            r"(?:tes|vos|les|aucune\s+de\s+tes)\s+(?:\w+\s+)?(?:instructions|consignes|règles|directives)"
+            r"|\bnon\s+(?:seguire|rispettare|seguite)\s+(?:più\s+)?(?:le\s+tue|le|le\s+vostre)\s+"
+            r"(?:\w+\s+)?(?:istruzioni|regole|direttive)",
+            _I,
+        ),
+        0.85,
+        (
+            "beachte",
+            "befolg",
+            "folge",
+            "no sig",
+            "no obedez",
+            "no respet",
+            "no cumpl",
+            "ne suis",
+            "ne respect",
+            "ne suivez",
+            "ne tiens",
+            "non segu",
+            "non rispett",
+        ),
+    ),  # fmt: skip
     # "forget everything you were told before"
     (
         "ignore_instructions",

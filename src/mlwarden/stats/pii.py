@@ -111,6 +111,10 @@ _NETWORK_NOUNS = re.compile(
     r"box|machine|interface|nameserver|resolver|peer|firewall|allowlist|whitelist)\b",
     re.IGNORECASE,
 )
+_RELEASE_AFTER = re.compile(
+    r"\s*(?:build|release|version|update|upgrade|patch|is\s+out|was\s+released|ships)\b",
+    re.IGNORECASE,
+)
 _DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
@@ -376,6 +380,8 @@ def _ips(text: str) -> Iterator[Finding]:
             continue
         if not _personal_ipv4(parts) or re.match(r"/\d{1,2}\b", text[m.end() : m.end() + 3]):
             continue  # names no machine, or a network block (10.0.0.0/8)
+        if parts[3] == "0" and _RELEASE_AFTER.match(text, m.end()):
+            continue  # "PostgreSQL 16.2.1.0 build is out": a release, not a network
         if _VERSION_CONTEXT.search(_before(text, m.start(), 12)):
             continue
         upgrade = _UPGRADE_TO.search(_before(text, m.start(), 60))
