@@ -353,6 +353,39 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         0.5,
         ("ignore", "disregard", "forget"),
     ),
+    # "bypass the filter", "pretend this conversation never happened": weak or medium alone.
+    (
+        "filter_evasion",
+        re.compile(
+            r"\b(?:bypass|disable|turn\s+off|switch\s+off|get\s+around|circumvent|skip|evade)\s+"
+            r"(?:the|this|your|any|all)\s+(?:content\s+|safety\s+|moderation\s+|profanity\s+)?"
+            r"(?:filters?|moderation|safeguards|guardrails|censorship)\b",
+            _I,
+        ),
+        0.45,
+        (
+            "bypass",
+            "disable",
+            "turn off",
+            "switch off",
+            "get around",
+            "circumvent",
+            "skip",
+            "evade",
+        ),
+    ),
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:pretend|imagine|act\s+as\s+if|assume)\s+(?:that\s+)?(?:the|this|our)\s+"
+            r"(?:conversation|chat|session|context|everything)\s+(?:so\s+far\s+|above\s+|before\s+)?"
+            r"(?:never\s+happened|didn't\s+happen|did\s+not\s+happen|(?:was|has\s+been)\s+(?:reset|"
+            r"wiped|erased|cleared))\b",
+            _I,
+        ),
+        0.6,
+        ("pretend", "imagine", "act as if", "assume"),
+    ),
     # Personas made to be free of rules: "an unfiltered twin", "has broken free of the typical
     # confines of AI", "the guidelines don't apply to you".
     (
@@ -499,9 +532,11 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
     (
         "roleplay_override",
         re.compile(
-            r"\b(?:you|AI|assistant|model|chatbot|bot|version\s+of\s+you(?:rself)?)\s+(?:\w+\s+){0,3}?"
+            r"(?:\b(?:you|AI|assistant|model|chatbot|bot|version\s+of\s+you(?:rself)?)\s+(?:\w+\s+){0,3}?"
             r"(?:had|have|has|were|are|is|was|been|being|become|acting|answers?|responds?)\s+"
-            r"(?:been\s+|now\s+|completely\s+|totally\s+)?(?:no|without|free\s+(?:of|from)|freed\s+from|"
+            r"(?:been\s+|now\s+|completely\s+|totally\s+)?"
+            r"|\byou(?:'re|\s+are)\s+(?:now\s+)?an?\s+(?:\w+\s+){0,3}?(?:AI|model|assistant|chatbot|bot|"
+            r"GPT|LLM)\s+)(?:no|without|with\s+no|free\s+(?:of|from)|freed\s+from|"
             r"liberated\s+from|unbound\s+by|released\s+from|not\s+bound\s+by|unshackled\s+from)\s+"
             r"(?:any\s+|all\s+|its\s+|your\s+|the\s+|their\s+)?(?!(?:dietary|diet|food|travel|"
             r"parking|visa|time|budget|age|weight|size|data|usage|rate|speed|length|word)\b)"
@@ -539,7 +574,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         "claimed_authority",
         re.compile(
             r"\b(?:I\s+am|I'm)\s+(?:the|your|an?)\s+(?:system\s+|lead\s+|senior\s+)?(?:administrator|"
-            r"admin|developer|creator|owner|operator|programmer|engineer\s+at\s+(?:openai|anthropic|"
+            r"admin|developer|creator|owner|operator|programmer|moderator|supervisor|"
+            r"engineer\s+at\s+(?:openai|anthropic|"
             r"google))\b"
             r"|\b(?:your|the)\s+(?:manager|supervisor|admin|administrator|developer|boss|owner|"
             r"creator)\s+(?:has\s+|have\s+|already\s+)?(?:approved|authori[sz]ed|allowed|ok'?d|"
@@ -547,7 +583,18 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             _I,
         ),
         0.45,
-        ("i am", "i'm", "manager", "supervisor", "admin", "developer", "boss", "owner", "creator"),
+        (
+            "i am",
+            "i'm",
+            "manager",
+            "supervisor",
+            "admin",
+            "developer",
+            "boss",
+            "owner",
+            "creator",
+            "moderator",
+        ),
     ),
     (
         "system_prompt_exfiltration",
@@ -620,7 +667,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         re.compile(
             r"\b(?:napalm|meth(?:amphetamine)?|nerve\s+agents?|sarin|ricin|anthrax|explosives?|"
             r"pipe\s+bombs?|bombs?|thermite|molotov|ransomware|keyloggers?|malware|fake\s+ids?|"
-            r"phishing\s+(?:e-?mail|message|page|kit)s?|credit\s+card\s+skimmers?|lock\s*picking|"
+            r"phishing\s+(?:e-?mail|message|page|kit|site|website|link)s?|credit\s+card\s+skimmers?|lock\s*picking|"
             r"hotwire|hot-wire|untraceable\s+guns?|ghost\s+guns?|fentanyl|cocaine|heroin)\b",
             _I,
         ),
@@ -712,7 +759,9 @@ CONTENT_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
     (
         "addressed_to_model",
         re.compile(
-            rf"(?:^|(?<=[.!?:;\"'>()\[\]{{}}*—–-]))\s*(?:hey\s+|dear\s+|hi\s+)?(?:AI|{_MODEL_NOUNS})\s*[,:]"
+            rf"(?:^|(?<=[.!?:;\"'>()\[\]{{}}*—–-]))\s*(?:hey\s+|dear\s+|hi\s+)?(?:AI|{_MODEL_NOUNS})s?\s*[,:]"
+            r"|\b(?:the\s+user|I|we|they)\s+(?:has|have)\s+(?:already\s+)?(?:authori[sz]ed|allowed|"
+            r"permitted|approved)\s+you\s+to\b"
             r"|\b(?:hi|hey|hello|dear)\s+(?:bot|AI|assistant|chatbot|model|agent|GPT|Claude|Gemini)\b"
             r"|\b(?:before|after|when)\s+(?:answering|responding|replying|summari[sz]ing)\b"
             r"[^.\n]{0,40}?\b(?:run|execute|call|append|include|add|insert|mention|say|tell|send)\b"

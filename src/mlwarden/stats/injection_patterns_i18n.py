@@ -65,9 +65,9 @@ _SYSTEM_PROMPT = (
     r"|системн\w+\s+(?:промпт|инструкци\w+|сообщени\w+)|скрыт\w+\s+инструкци\w+)"
 )
 _NO_LIMITS = (
-    r"(?:restrictions?|règles|filtres?|censure|limites|limitations"
-    r"|einschränkungen|regeln|filter|zensur|grenzen|beschränkungen|uneingeschränkt\w*"
-    r"|restricciones|reglas|filtros?|censura|límites|limitaciones"
+    r"(?:restrictions?|règles?|filtres?|censure|limites?|limitations?"
+    r"|einschränkung(?:en)?|regeln?|filter|zensur|grenzen|beschränkungen|uneingeschränkt\w*"
+    r"|restricci(?:ones|ón)|reglas?|filtros?|censura|límites?|limitaciones"
     r"|restrizioni|regole|filtri|limiti|restrições|restricoes|regras"
     r"|ограничени\w+|правил|фильтр\w*|цензур\w*)"
 )
@@ -144,6 +144,23 @@ INJECTION_PATTERNS_I18N: list[tuple[str, re.Pattern[str], float, tuple[str, ...]
         ),
         0.8,
         ("oubli", "vergiss", "vergessen", "olvida", "dimentica", "esque", "забудь"),
+    ),
+    # "ignore everything above", "forget what they told you" (someone else's instructions)
+    (
+        "ignore_instructions",
+        re.compile(
+            r"\b(?:ignorier\w*|vergiss|missachte\w*)\s+(?:bitte\s+)?alles,?\s+was\s+(?:oben|davor|vorher|"
+            r"zuvor)\s+(?:steht|stand|gesagt)"
+            r"|\b(?:ignore[rz]?|oublie[rz]?)\s+tout\s+ce\s+qui\s+(?:précède|est\s+(?:au-dessus|ci-dessus))"
+            r"|\b(?:ignora|olvida)\s+todo\s+lo\s+(?:anterior|de\s+arriba|que\s+(?:hay|está)\s+arriba)"
+            r"|\b(?:oublie[rz]?)\s+ce\s+qu'on\s+(?:t'a|vous\s+a)\s+dit"
+            r"|\bvergiss,?\s+was\s+man\s+dir\s+(?:\w+\s+)?gesagt"
+            r"|\bolvida\s+lo\s+que\s+te\s+(?:dijeron|han\s+dicho|indicaron|ordenaron)"
+            r"|\bdimentica\s+quello\s+che\s+ti\s+(?:hanno|è\s+stato)\s+detto",
+            _I,
+        ),
+        0.85,
+        ("ignor", "vergiss", "missacht", "oubli", "olvida", "dimentica"),
     ),
     # "reveal your system prompt", "répète le texte ci-dessus"
     (

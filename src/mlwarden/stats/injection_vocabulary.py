@@ -53,7 +53,9 @@ _OWN = re.compile(
     rf"\b(?:{_OWN_HIDDEN}|(?:your|ur)\s+(?:\w+\s+)?(?:instructions|guardrails|safeguards|directives|"
     r"training|system\s+rules|content\s+filters?|safety\s+filters?)|(?:content|usage|openai|"
     r"anthropic|safety)\s+polic(?:y|ies)|(?:your|ur)\s+(?:safety\s+|content\s+|ethical\s+)?"
-    rf"(?:rules|guidelines|restrictions|limitations|constraints)|you\s+were\s+told)\b{_NOT_A_RULE}",
+    r"(?:rules|guidelines|restrictions|limitations|constraints)|you\s+were\s+told|"
+    r"(?:rules|guidelines|restrictions|instructions)\s+(?:from|set\s+by|of)\s+(?:your|the)\s+"
+    rf"(?:developers?|creators?|makers?|company|openai|anthropic|operators?))\b{_NOT_A_RULE}",
     _I,
 )
 #: Verbs and phrases that break a rule or lift it.
@@ -61,7 +63,9 @@ _BREAK = re.compile(
     r"\b(?:ignore|disregard|forget|bypass|circumvent|disable|deactivate|turn\s+off|"
     r"switch\s+off|drop|abandon|set\s+aside|exempt|lift(?:ed)?|waived?|suspend(?:ed)?|"
     r"no\s+longer\s+apply|don't\s+apply|zero\s+rules|no\s+rules|without\s+(?:any\s+)?rules|"
-    r"regardless\s+of|unlock(?:ed)?)\b",
+    r"regardless\s+of|unlock(?:ed)?|don't\s+count|do\s+not\s+count|don't\s+matter|"
+    r"doesn't\s+matter|are\s+irrelevant|are\s+void|no\s+longer\s+valid|aren't\s+valid|"
+    r"start\s+fresh)\b",
     _I,
 )
 #: Verbs that ask for text to be shown.
@@ -103,7 +107,7 @@ def vocabulary_findings(text: str) -> list[Finding]:
             continue
         own = _OWN.search(s) is not None
         persona = _PERSONA.search(s) is not None
-        if not (own or persona) or _RULE_STATEMENT.search(s):
+        if not (own or persona) or _RULE_STATEMENT.search(_BREAK.sub(" ", s)):
             continue
         breaks = _BREAK.search(s) is not None
         complies = _COMPLY.search(s) is not None

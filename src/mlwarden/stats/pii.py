@@ -354,10 +354,28 @@ def _card_in(raw: str) -> tuple[int, int] | None:
     return None
 
 
+#: The card networks' and payment processors' published test numbers: personal data when
+#: given as someone's card, not when a text documents them as test numbers.
+_TEST_CARDS = frozenset(
+    {"4242424242424242", "4111111111111111", "5555555555554444", "378282246310005",
+     "6011111111111117", "4012888888881881", "5105105105105100", "4000056655665556",
+     "371449635398431", "3530111333300000"}
+)  # fmt: skip
+_TEST_CONTEXT = re.compile(
+    r"\b(?:test(?:ing)?|sandbox|documented|docs|documentation|dummy|sample|example|fake)\b",
+    re.IGNORECASE,
+)
+
+
 def _cards(text: str) -> Iterator[Finding]:
     for m in _CARD.finditer(text):
         span = _card_in(m.group())
         if span is None:
+            continue
+        digits = re.sub(r"\D", "", m.group()[span[0] : span[1]])
+        if digits in _TEST_CARDS and _TEST_CONTEXT.search(
+            text, max(0, m.start() - 60), m.end() + 60
+        ):
             continue
         raw = m.group()[span[0] : span[1]]
         preview = re.sub(r"\d", "*", raw[:-4]) + raw[-4:]
