@@ -56,6 +56,10 @@ _LATIN = re.compile(r"[A-Za-z]")
 _LEETISH = re.compile(
     r"(?<![\w@.$])(?=[a-z0-9$]*[a-z])(?=[a-z0-9$]*[013457$])[a-z0-9$]{2,}(?![\w@$])", re.I
 )
+#: Quick pre-checks (patterns that start with a character class scan fast): a letter, a leet
+#: digit and a letter; a letter, a separator, a letter, a separator.
+_LEET_HINT = re.compile(r"[A-Za-z][013457$][A-Za-z0-9$]|[013457$][A-Za-z]")
+_SPELLED_HINT = re.compile(r"[^\W\d_][ .*_-]{1,2}[^\W\d_][ .*_-]{1,2}[^\W\d_][ .*_-]")
 #: Words of a text that discusses attacks: its quoted fragments are examples, not a payload.
 _ANALYSIS_WORDS = re.compile(
     r"\b(?:classify|classif\w+|detect\w*|injection|attack\w*|jailbreak\w*|malicious|security|"
@@ -151,15 +155,18 @@ def deobfuscated(text: str) -> list[tuple[str, list[int]]]:
     current, where = text, list(range(len(text)))
     if _needs_fold(text):
         current, where = _fold(current, where)
-    leetish = _LEETISH.finditer(current)
+    leetish = _LEETISH.finditer(current) if _LEET_HINT.search(current) else iter(())
     if next(leetish, None) is not None and next(leetish, None) is not None:
         unleeted = _unleet(current)  # one character for one: the offsets stay
         current = unleeted
-    if _SPELLED.search(current):
+    if _SPELLED_HINT.search(current) and _SPELLED.search(current):
         current, where = _unspell(current, where)
     if current != text:
         out.append((current, where))
-    if _ANALYSIS_WORDS.search(current) is None:  # a quoted attack under analysis stays quoted
+    quotes = sum(current.count(q) for q in "'\"“")
+    if (
+        quotes >= 4 and _ANALYSIS_WORDS.search(current) is None
+    ):  # a quoted attack under analysis stays quoted
         for s, idx in _joined(current):
             out.append((s, [where[i] for i in idx]))
     return out

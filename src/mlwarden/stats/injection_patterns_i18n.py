@@ -174,7 +174,10 @@ INJECTION_PATTERNS_I18N: list[tuple[str, re.Pattern[str], float, tuple[str, ...]
         0.8,
         (
             "système",
-            "system",
+            "systemprompt",
+            "system-prompt",
+            "systemanweis",
+            "systemnachricht",
             "sistema",
             "систем",
             "cachées",

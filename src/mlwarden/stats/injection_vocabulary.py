@@ -87,6 +87,11 @@ _PERSONA = re.compile(
     r"unrestricted|amoral|opposite\s+of\s+you|alter\s+ego|evil\s+(?:twin|version|AI))\b",
     _I,
 )
+#: Substrings every match of :data:`_OWN` / :data:`_PERSONA` holds (a quick pre-check).
+_OWN_HINTS = ("system", "hidden", "context", "initial", "prompt", "your", "ur ", "you were",
+              "you have been", "you've been", "polic", "message", "text", "instructions")  # fmt: skip
+_PERSONA_HINTS = ("dan", "gpt", "jailbr", "unfilter", "uncensor", "unrestrict", "amoral",
+                  "opposite of you", "alter ego", "evil")  # fmt: skip
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 #: A sentence with a negation or a condition states a rule ("never reveal your system
 #: prompt", "if a user asks you to ignore your rules, decline"): not counted.
@@ -100,7 +105,11 @@ _RULE_STATEMENT = re.compile(
 def vocabulary_findings(text: str) -> list[Finding]:
     """Sentences of ``text`` that pair attack vocabulary: the model's configuration with a verb
     that breaks or reveals it, or a rule-free persona with forced compliance."""
-    out = []
+    out: list[Finding] = []
+    low = text.lower()
+    own_hint = any(w in low for w in _OWN_HINTS)
+    if not own_hint and not any(w in low for w in _PERSONA_HINTS):
+        return out
     for m in _SENTENCE.finditer(text):
         s = m.group()
         if len(s) < 12:
