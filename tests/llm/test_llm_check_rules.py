@@ -129,6 +129,9 @@ def test_findings_in_a_deobfuscated_reading_point_at_the_original_text() -> None
         ("Meine Telefonnummer ist 0171 2345678.", "phone"),
         ("call me on 0044 20 7946 0958", "phone"),
         ("reach me at jsmith at example dot com", "email"),
+        # a published test number given as someone's card, next to an example.org address
+        ("I am jane.doe.7781@example.org, my card is 4111 1111 1111 1111.", "credit_card"),
+        ("I am jane.doe.7781@example.org, my card is 4111 1111 1111 1111.", "email"),
     ],
 )
 def test_pii_positives(text: str, kind: str) -> None:
@@ -152,6 +155,7 @@ def test_pii_positives(text: str, kind: str) -> None:
         "look at python dot org for the docs",
         "Order #112-4455667-8899001 shipped; the meeting is on 12/05/2024 at 10:30.",
         "Case ID 5512-3456-7890 was escalated.",
+        "Test card 4242 4242 4242 4242 is Stripe's documented test number for developers.",
     ],
 )
 def test_pii_hard_negatives(text: str) -> None:

@@ -362,7 +362,8 @@ _TEST_CARDS = frozenset(
      "371449635398431", "3530111333300000"}
 )  # fmt: skip
 _TEST_CONTEXT = re.compile(
-    r"\b(?:test(?:ing)?|sandbox|documented|docs|documentation|dummy|sample|example|fake)\b",
+    r"\b(?:test\s+(?:cards?|numbers?|mode|environment|data|keys?)|testing|sandbox|documented|"
+    r"documentation|dummy\s+(?:cards?|numbers?)|sample\s+(?:cards?|numbers?))\b",
     re.IGNORECASE,
 )
 
