@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterable, Iterator
 from mlwarden.stats.llm_findings import CheckResult, Finding, redact
 from mlwarden.stats.pii_address import find_addresses
 from mlwarden.stats.pii_personal import find_personal
+from mlwarden.stats.pii_phone import find_phones
 
 __all__ = ["PII_TYPES", "find_pii", "iban_valid", "luhn_valid"]
 
@@ -63,32 +64,6 @@ CHECK = "pii"
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"[A-Za-z]{2,24}(?![\w-]|:[\w/~])"  # not an SSH remote (git@github.com:org/repo)
-)
-# +CC then 6-14 more digits in groups, or NANP (XXX) XXX-XXXX / XXX-XXX-XXXX / XXX.XXX.XXXX
-_PHONE_INTL = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}|00[1-9]\d{0,2}(?=[ .-]))(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])"
-)
-# French national numbers: 0X XX XX XX XX (five pairs with separators)
-_PHONE_FR = re.compile(r"(?<![\w.+-])0[1-9](?:([ .-])\d{2})(?:\1\d{2}){3}(?![\w-]|\.\d)")
-# any grouped national number (9-12 digits, 2+ groups): a phone only after a phone word
-_PHONE_GROUPED = re.compile(r"(?<![\w.+-])\(?\d{2,5}\)?(?:[ ./-]\d{2,8}){1,4}(?![\w-]|\.\d)")
-_PHONE_NANP = re.compile(
-    r"(?<![\w.+-])(?:1[ .-])?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-]|\.\d)"
-)
-# a UK mobile in national form: 07xxx xxxxxx (11 digits, one block of five)
-_PHONE_UK_MOBILE = re.compile(r"(?<![\w.+-])07\d{3}[ -]?\d{3}[ -]?\d{3}(?![\w-]|\.\d)")
-_PHONE_BARE = re.compile(r"(?<![\w.+-])\d{10,11}(?![\w-]|\.\d)")
-_PHONE_CONTEXT = re.compile(
-    r"\b(?:call|phone|tel|telephone|mobile|cell|whatsapp|sms|text me|fax|reach me|contact|ring|"
-    r"tél|téléphone|portable|appelle[rz]?|rappele[rz]|telefon\w*|handy\w*|mobil\w*|anrufen|ruf|"
-    r"teléfono|telefono|móvil|movil|llámame|llamame|cellulare|cel|signal|telegram)\b",
-    re.IGNORECASE,
-)
-_NOT_PHONE_CONTEXT = re.compile(
-    r"(?:\b(?:order|invoice|inv|ref|reference|id|ticket|case|tracking|sku|part|serial|account|"
-    r"acct|confirmation|booking|po|item|model|build|txn|transaction|isbn)"
-    r"(?:\s*(?:number|no\.?|id|#))?|#)[\s:#.]*$",
-    re.IGNORECASE,
 )
 _CARD = re.compile(r"(?<![\w.-])(?:\d[ -]?){12,18}\d(?![\w-]|\.\d)")
 _IBAN = re.compile(
@@ -115,7 +90,6 @@ _RELEASE_AFTER = re.compile(
     r"\s*(?:build|release|version|update|upgrade|patch|is\s+out|was\s+released|ships)\b",
     re.IGNORECASE,
 )
-_DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
@@ -305,41 +279,6 @@ def _emails(text: str) -> Iterator[Finding]:
         yield Finding(CHECK, "email", m.start(), m.end(), preview)
 
 
-def _phones(text: str) -> Iterator[Finding]:
-    seen: list[tuple[int, int]] = []
-    patterns = (
-        (_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_UK_MOBILE, False),
-        (_PHONE_FR, False), (_PHONE_BARE, True), (_PHONE_GROUPED, True),
-    )  # fmt: skip
-    context = _PHONE_CONTEXT.search(text) is not None  # else the context-only rules are moot
-    for pattern, needs_context in patterns:
-        if needs_context and not context:
-            continue
-        for m in pattern.finditer(text):
-            if any(s < m.end() and m.start() < e for s, e in seen):
-                continue
-            before = _before(text, m.start())
-            if _NOT_PHONE_CONTEXT.search(before):
-                continue
-            digits = re.sub(r"\D", "", m.group())
-            if pattern is _PHONE_INTL:
-                if not 8 <= len(digits) <= 15:
-                    continue
-            elif pattern is _PHONE_UK_MOBILE or pattern is _PHONE_FR:
-                pass  # the pattern is the whole rule
-            elif pattern is _PHONE_GROUPED:
-                if not 9 <= len(digits) <= 12 or _DATE_LIKE.match(m.group()):
-                    continue
-            else:
-                national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
-                if len(national) != 10 or national[0] in "01" or national[3] in "01":
-                    continue
-            if needs_context and not _PHONE_CONTEXT.search(_before(text, m.start(), 40)):
-                continue
-            seen.append((m.start(), m.end()))
-            yield Finding(CHECK, "phone", m.start(), m.end(), redact(m.group(), keep_end=2))
-
-
 def _card_in(raw: str) -> tuple[int, int] | None:
     """Offsets of a valid card number inside a digit run (whole, or whole separator groups)."""
     tokens = [(m.start(), m.end()) for m in re.finditer(r"\d+", raw)]
@@ -508,7 +447,7 @@ def _secrets(text: str) -> Iterator[Finding]:
 
 _DETECTORS: dict[str, Callable[[str], Iterable[Finding]]] = {
     "email": _emails,
-    "phone": _phones,
+    "phone": find_phones,
     "credit_card": _cards,
     "iban": _ibans,
     "ip_address": _ips,

@@ -1,0 +1,91 @@
+"""Phone numbers (``find_pii`` group ``phone``): international, NANP, UK mobile, French and,
+after a phone word, other grouped national numbers; never right after "order", "invoice",
+"ref", "#" and the like.
+
+Examples
+--------
+>>> [f.preview for f in find_phones("call (415) 555-0132, order #415-555-0199")]
+['************32']
+>>> [f.type for f in find_phones("Mon portable : 06 12 34 56 78")]
+['phone']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from mlwarden.stats.llm_findings import Finding, redact
+
+__all__ = ["find_phones"]
+
+CHECK = "pii"
+
+# +CC then 6-14 more digits in groups, or NANP (XXX) XXX-XXXX / XXX-XXX-XXXX / XXX.XXX.XXXX
+_PHONE_INTL = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}|00[1-9]\d{0,2}(?=[ .-]))(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])"
+)
+# French national numbers: 0X XX XX XX XX (five pairs with separators)
+_PHONE_FR = re.compile(r"(?<![\w.+-])0[1-9](?:([ .-])\d{2})(?:\1\d{2}){3}(?![\w-]|\.\d)")
+# any grouped national number (9-12 digits, 2+ groups): a phone only after a phone word
+_PHONE_GROUPED = re.compile(r"(?<![\w.+-])\(?\d{2,5}\)?(?:[ ./-]\d{2,8}){1,4}(?![\w-]|\.\d)")
+_PHONE_NANP = re.compile(
+    r"(?<![\w.+-])(?:1[ .-])?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-]|\.\d)"
+)
+# a UK mobile in national form: 07xxx xxxxxx (11 digits, one block of five)
+_PHONE_UK_MOBILE = re.compile(r"(?<![\w.+-])07\d{3}[ -]?\d{3}[ -]?\d{3}(?![\w-]|\.\d)")
+_PHONE_BARE = re.compile(r"(?<![\w.+-])\d{10,11}(?![\w-]|\.\d)")
+_PHONE_CONTEXT = re.compile(
+    r"\b(?:call|phone|tel|telephone|mobile|cell|whatsapp|sms|text me|fax|reach me|contact|ring|"
+    r"tél|téléphone|portable|appelle[rz]?|rappele[rz]|telefon\w*|handy\w*|mobil\w*|anrufen|ruf|"
+    r"teléfono|telefono|móvil|movil|llámame|llamame|cellulare|cel|signal|telegram)\b",
+    re.IGNORECASE,
+)
+_NOT_PHONE_CONTEXT = re.compile(
+    r"(?:\b(?:order|invoice|inv|ref|reference|id|ticket|case|tracking|sku|part|serial|account|"
+    r"acct|confirmation|booking|po|item|model|build|txn|transaction|isbn)"
+    r"(?:\s*(?:number|no\.?|id|#))?|#)[\s:#.]*$",
+    re.IGNORECASE,
+)
+
+_DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+
+
+def _before(text: str, start: int, width: int = 24) -> str:
+    return text[max(0, start - width) : start]
+
+
+def find_phones(text: str) -> Iterator[Finding]:
+    """Phone numbers in ``text`` (type ``phone``, all but the last two digits masked)."""
+    seen: list[tuple[int, int]] = []
+    patterns = (
+        (_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_UK_MOBILE, False),
+        (_PHONE_FR, False), (_PHONE_BARE, True), (_PHONE_GROUPED, True),
+    )  # fmt: skip
+    context = _PHONE_CONTEXT.search(text) is not None  # else the context-only rules are moot
+    for pattern, needs_context in patterns:
+        if needs_context and not context:
+            continue
+        for m in pattern.finditer(text):
+            if any(s < m.end() and m.start() < e for s, e in seen):
+                continue
+            before = _before(text, m.start())
+            if _NOT_PHONE_CONTEXT.search(before):
+                continue
+            digits = re.sub(r"\D", "", m.group())
+            if pattern is _PHONE_INTL:
+                if not 8 <= len(digits) <= 15:
+                    continue
+            elif pattern is _PHONE_UK_MOBILE or pattern is _PHONE_FR:
+                pass  # the pattern is the whole rule
+            elif pattern is _PHONE_GROUPED:
+                if not 9 <= len(digits) <= 12 or _DATE_LIKE.match(m.group()):
+                    continue
+            else:
+                national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+                if len(national) != 10 or national[0] in "01" or national[3] in "01":
+                    continue
+            if needs_context and not _PHONE_CONTEXT.search(_before(text, m.start(), 40)):
+                continue
+            seen.append((m.start(), m.end()))
+            yield Finding(CHECK, "phone", m.start(), m.end(), redact(m.group(), keep_end=2))
