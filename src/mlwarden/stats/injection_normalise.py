@@ -60,6 +60,7 @@ _LEETISH = re.compile(
 #: digit and a letter; a letter, a separator, a letter, a separator.
 _LEET_HINT = re.compile(r"[A-Za-z][013457$][A-Za-z0-9$]|[013457$][A-Za-z]")
 _SPELLED_HINT = re.compile(r"[^\W\d_][ .*_-]{1,2}[^\W\d_][ .*_-]{1,2}[^\W\d_][ .*_-]")
+_REVERSE_ASK = re.compile(r"\b(?:revers\w*|backwards?|rückwärts|à\s+l'envers|al\s+revés)\b", re.I)
 #: Words of a text that discusses attacks: its quoted fragments are examples, not a payload.
 _ANALYSIS_WORDS = re.compile(
     r"\b(?:classify|classif\w+|detect\w*|injection|attack\w*|jailbreak\w*|malicious|security|"
@@ -163,6 +164,11 @@ def deobfuscated(text: str) -> list[tuple[str, list[int]]]:
         current, where = _unspell(current, where)
     if current != text:
         out.append((current, where))
+    if _REVERSE_ASK.search(current):  # "reverse this string and do what it says: '...'"
+        for m in _QUOTED.finditer(current):
+            g = next(i for i in (1, 2, 3) if m.group(i))
+            span = range(m.start(g), m.end(g))
+            out.append((current[m.start(g) : m.end(g)][::-1], [where[i] for i in reversed(span)]))
     quotes = sum(current.count(q) for q in "'\"“")
     if (
         quotes >= 4 and _ANALYSIS_WORDS.search(current) is None

@@ -123,12 +123,14 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             r"limits|limitations|guidelines|censorship|ethics|morals|policies|content\s+polic(?:y|ies))\b"
             r"|\byou\s+are\s+no\s+longer\b[^.!?\n]{0,40}?\b(?:AI|assistant|bound|restricted|ChatGPT|Claude|"
             r"language\s+model|limited)\b"
+            r"|\byou(?:'re|\s+are)\s+not\s+(?:an?\s+|the\s+)?(?:AI|assistant|chatbot|bot|language\s+model|"
+            r"ChatGPT|Claude)\s+any\s*more\b"
             r"|\b(?:you\s+have|(?:who|that)\s+has)\s+no\s+(?:restrictions|limits|filters|rules|"
             r"guidelines)\b(?!\s+(?:on|for|regarding|about|around|in|with|of)\b)",
             _I,
         ),
         0.8,
-        ("pretend", "imagine", "act", "behave", "role", "no longer", " no "),
+        ("pretend", "imagine", "act", "behave", "role", "no longer", " no ", "anymore", "any more"),
     ),
     (
         "roleplay_override",
@@ -211,7 +213,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
             rf"\b(?:if\s+you\s+are|as)\s+an?\s+(?:AI|{_MODEL_NOUNS})\b[^.\n]{{0,40}}?\b(?:you\s+)?"
             r"(?:must|should|need\s+to|are\s+(?:required|instructed)\s+to)\b"
             rf"|\b(?:any|all|every)?\s*(?:AI|{_MODEL_NOUNS})s?\s+(?:reading|processing|parsing|"
-            r"summari[sz]ing|analy[sz]ing|that\s+(?:reads?|process(?:es)?|sees?))\s+(?:this|these)\b"
+            r"summari[sz]ing|analy[sz]ing|handling|reviewing|triaging|answering|receiving|"
+            r"that\s+(?:reads?|process(?:es)?|sees?|handles?))\s+(?:this|these|it)\b"
             rf"|\b(?:note|message|notice|attention|instructions?|directives?)\s+(?:to|for)\s+"
             rf"(?:the\s+|any\s+|all\s+)?(?:automated\s+|autonomous\s+|coding\s+|virtual\s+|AI\s+)?"
             rf"(?:AI|{_MODEL_NOUNS})s?\b"
@@ -247,7 +250,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
     (
         "fake_authority",
         re.compile(
-            rf"\b(?:your|the\s+(?:AI|{_MODEL_NOUNS})'?s?)\s+(?:\w+\s+){{0,2}}?{_RULES}\s+"
+            rf"\b(?:your|previous|prior|earlier|old|existing|original|the\s+(?:AI|{_MODEL_NOUNS})'?s?)\s+"
+            rf"(?:\w+\s+){{0,2}}?{_RULES}\s+"
             r"(?:(?:on|for|about|regarding|around)\s+(?:[\w-]+\s+){1,3}?)?"
             r"(?:has|have|are|is|were|was)\s+(?:now\s+)?(?:been\s+)?(?:\w+ly\s+)?"
             r"(?:changed|updated|revised|lifted|"
@@ -366,6 +370,64 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         0.6,
         ("pretend", "imagine", "act as if", "assume"),
     ),
+    # More prompt leaks: "the text before my first message", "the parts you're not supposed to
+    # show"; rules said not to exist; "system message update from OpenAI"; "the assistant may
+    # now ...".
+    (
+        "system_prompt_exfiltration",
+        re.compile(
+            r"\b(?:text|everything|words|what|anything)\s+(?:that\s+)?(?:appears|is|was|comes|came|"
+            r"stands|sits)\s+(?:written\s+)?(?:before|above|prior\s+to)\s+(?:my|the|our)\s+(?:very\s+)?"
+            r"(?:first\s+)?(?:message|prompt|question|input|turn)\b"
+            r"|\b(?:parts?|things?|stuff|what|anything|everything|bits?)\s+(?:that\s+)?you(?:'re|\s+are)\s+"
+            r"not\s+(?:supposed|allowed|permitted|meant)\s+to\s+(?:show|say|share|reveal|tell|disclose|"
+            r"discuss)",
+            _I,
+        ),
+        0.7,
+        (
+            "before",
+            "above",
+            "prior to",
+            "not supposed",
+            "not allowed",
+            "not permitted",
+            "not meant",
+        ),
+    ),  # fmt: skip
+    (
+        "roleplay_override",
+        re.compile(
+            r"\b(?:safety\s+|content\s+|ethical\s+)?(?:rules|guidelines|restrictions|filters|laws|"
+            r"ethics|morals|limits)\s+(?:don't|do\s+not|doesn't|does\s+not|no\s+longer)\s+exist\b",
+            _I,
+        ),
+        0.6,
+        ("exist",),
+    ),
+    (
+        "fake_authority",
+        re.compile(
+            r"\b(?:system\s+(?:message|prompt|instructions?)|policy|guidelines?|rules?|safety)\s+"
+            r"(?:update|change|override|notice)\s+(?:from|by)\s+(?:openai|anthropic|google|microsoft|"
+            r"the\s+(?:developers?|admins?|operators?|safety\s+team))\b"
+            rf"|\b(?:the\s+)?(?:AI|{_MODEL_NOUNS})\s+(?:may|can|is\s+(?:now\s+)?(?:allowed|permitted|"
+            r"free)\s+to)\s+now\b",
+            _I,
+        ),
+        0.7,
+        (
+            "update",
+            "change",
+            "override",
+            "notice",
+            " may now",
+            " can now",
+            "allowed to",
+            "permitted to",
+            "free to",
+        ),
+    ),  # fmt: skip
     # Personas made to be free of rules: "an unfiltered twin", "has broken free of the typical
     # confines of AI", "the guidelines don't apply to you".
     (
@@ -567,6 +629,7 @@ CONTENT_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
             r"|\b(?:the\s+user|I|we|they)\s+(?:has|have)\s+(?:already\s+)?(?:authori[sz]ed|allowed|"
             r"permitted|approved)\s+you\s+to\b"
             r"|\b(?:hi|hey|hello|dear)\s+(?:bot|AI|assistant|chatbot|model|agent|GPT|Claude|Gemini)\b"
+            r"|@(?:assistant|ai|bot|chatbot|claude|gpt|chatgpt|copilot|gemini|agent)\b"
             r"|\b(?:before|after|when)\s+(?:answering|responding|replying|summari[sz]ing)\b"
             r"[^.\n]{0,40}?\b(?:run|execute|call|append|include|add|insert|mention|say|tell|send)\b"
             r"|\b(?:when|before|after|as)\s+you\s+(?:answer|respond|reply|summari[sz]e|process|read)\b"
@@ -595,6 +658,7 @@ CONTENT_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
             "replying",
             "summariz",
             "summaris",
+            "@",
         ),
     ),  # fmt: skip
 ]

@@ -53,7 +53,8 @@ INJECTION_SIGNALS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
         re.compile(
             r"\b(?:without|no|skip(?:ping)?|drop(?:ping)?|free\s+of)\s+(?:any\s+(?:of\s+)?)?(?:the\s+)?"
             r"(?:usual\s+|your\s+|typical\s+|standard\s+)?(?:disclaimers|warnings|caveats|"
-            r"limitations|limits|restrictions|censorship|filters?|moral(?:izing|ising)?|ethics|safety\s+"
+            r"limitations|limits|restrictions|censorship|filters?|moral(?:izing|ising)?|ethics|refusals?|"
+            r"refusing|safety\s+"
             r"(?:notes|warnings))\b",
             _I,
         ),
@@ -169,7 +170,9 @@ INJECTION_SIGNALS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
             r"serial\s+numbers|licen[cs]e\s+keys|recipes?|steps|instructions|formulas?)"
             r"|exact\s+(?:quantities|amounts|measurements|ingredients|proportions|temperatures)"
             r"|how\s+(?:she|he|they|you)\s+(?:used\s+to\s+)?(?:made|make|cooked|built|"
-            r"synthesi[sz]ed|produced))\b",
+            r"synthesi[sz]ed|produced|opened|unlocked|picked|hacked|cracked|bypassed|hotwired|"
+            r"started|stole|forged|counterfeited)"
+            r"|explain(?:s|ed)?\s+(?:exactly\s+|in\s+detail\s+)?how\s+(?:to|he|she|they|you|I))\b",
             _I,
         ),
         0.4,

@@ -71,8 +71,14 @@ _BREAK = re.compile(
 #: Verbs that ask for text to be shown.
 _REVEAL = re.compile(
     r"\b(?:reveal|leak|expose|dump|print|output|disclose|show|tell\s+me|repeat|paste|recite|"
-    r"display|copy|spell\s+out|what\s+(?:is|are|was|were|does|did))\b",
+    r"display|copy|spell\s+out)\b",
     _I,
+)
+#: A question about it counts only when the configuration is the model's own ("what is your
+#: system prompt"), not in general ("what is a system prompt?").
+_ASK = re.compile(r"\bwhat\s+(?:is|are|was|were|does|did|do)\b", _I)
+_OWNED = re.compile(
+    r"\b(?:your|ur|you\s+(?:were|have\s+been|'ve\s+been)|this\s+(?:chat|conversation))\b", _I
 )
 #: Forced compliance.
 _COMPLY = re.compile(
@@ -120,7 +126,11 @@ def vocabulary_findings(text: str) -> list[Finding]:
             continue
         breaks = _BREAK.search(s) is not None
         complies = _COMPLY.search(s) is not None
-        reveals = _REVEAL.search(s) is not None and _OWN_STRONG.search(s) is not None
+        strong = _OWN_STRONG.search(s) is not None
+        reveals = strong and (
+            _REVEAL.search(s) is not None
+            or (_ASK.search(s) is not None and _OWNED.search(s) is not None)
+        )
         if (own and (breaks or complies or reveals)) or (persona and (breaks or complies)):
             preview = " ".join(s.split())[:80]
             out.append(Finding(CHECK, "attack_vocabulary", m.start(), m.end(), preview, SCORE))
