@@ -408,11 +408,12 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
     (
         "fake_authority",
         re.compile(
-            r"\b(?:system\s+(?:message|prompt|instructions?)|policy|guidelines?|rules?|safety)\s+"
-            r"(?:update|change|override|notice)\s+(?:from|by)\s+(?:openai|anthropic|google|microsoft|"
-            r"the\s+(?:developers?|admins?|operators?|safety\s+team))\b"
+            r"\bsystem\s+(?:message|prompt|instructions?)\s+(?:update|change|override|notice)\s+(?:from|by)\b"
+            r"|\b(?:policy|guidelines?|rules?|safety)\s+(?:update|change|override|notice)\s+(?:from|by)\s+"
+            r"(?:openai|anthropic|google\s+deepmind|the\s+safety\s+team)\b"
             rf"|\b(?:the\s+)?(?:AI|{_MODEL_NOUNS})\s+(?:may|can|is\s+(?:now\s+)?(?:allowed|permitted|"
-            r"free)\s+to)\s+now\b",
+            r"free)\s+to)\s+now\s+(?:discuss|answer|say|reveal|ignore|share|provide|talk\s+about|"
+            r"respond\s+to|help\s+with|do|write|generate)\s+(?:any|all|every|anything|everything)\b",
             _I,
         ),
         0.7,
