@@ -48,7 +48,8 @@ from itertools import chain
 from mlwarden.stats.injection_normalise import deobfuscated
 from mlwarden.stats.injection_patterns import CONTENT_PATTERNS, INJECTION_PATTERNS
 from mlwarden.stats.injection_vocabulary import vocabulary_findings
-from mlwarden.stats.llm_findings import CheckResult, Finding, casefree, finditer_ci
+from mlwarden.stats.llm_findings import CheckResult, Finding, casefree
+from mlwarden.stats.trigger_words import TriggerSet
 
 __all__ = [
     "CHECKED_ROLES",
@@ -61,8 +62,13 @@ __all__ = [
 CHECK = "injection"
 _I = re.IGNORECASE
 
-_FAST = [casefree(p) for _, p, _, _ in INJECTION_PATTERNS]
-_CONTENT_FAST = [casefree(p) for _, p, _, _ in CONTENT_PATTERNS]
+_ROWS = [(row, casefree(row[1])) for row in chain(INJECTION_PATTERNS, CONTENT_PATTERNS)]
+_N_PLAIN = len(INJECTION_PATTERNS)
+#: All rows' triggers found in one scan; then only the rows with a trigger present run.
+_TRIGGERS = TriggerSet(t for row in chain(INJECTION_PATTERNS, CONTENT_PATTERNS) for t in row[3])
+_ROWS_OF: dict[str, tuple[int, ...]] = {
+    t: tuple(i for i, (row, _) in enumerate(_ROWS) if t in row[3]) for t in _TRIGGERS.triggers
+}
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){12,}")
 _DECODE_ASK = re.compile(r"\b(?:decode|base64|hex|execute|run|follow|obey|translate)\b", _I)
@@ -144,16 +150,17 @@ def _defused(kind: str, low: str, start: int, end: int) -> bool:
 
 
 def _phrase_findings(text: str, *, content: bool = False) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     low = text.lower()
-    rows: Iterable[tuple[tuple[str, re.Pattern[str], float, tuple[str, ...]], re.Pattern[str]]]
-    rows = zip(INJECTION_PATTERNS, _FAST, strict=True)
-    if content:
-        rows = chain(rows, zip(CONTENT_PATTERNS, _CONTENT_FAST, strict=True))
-    for (kind, pattern, score, triggers), fast in rows:
-        if not any(t in low for t in triggers):
-            continue
-        for m in finditer_ci(pattern, fast, text, low):
+    found = _TRIGGERS.found(low)
+    if not found:
+        return out
+    limit = len(_ROWS) if content else _N_PLAIN
+    hit = sorted({i for t in found for i in _ROWS_OF[t] if i < limit})
+    for i in hit:
+        (kind, pattern, score, _), fast = _ROWS[i]
+        matches = fast.finditer(low) if len(low) == len(text) else pattern.finditer(text)
+        for m in matches:
             if len(low) == len(text) and _defused(kind, low, m.start(), m.end()):
                 continue
             out.append(
