@@ -8,7 +8,8 @@ which is what keeps false alarms down on the numbers LLM traffic is full of
 type            validation
 ==============  =================================================================
 email           local part, ``@``, a dotted domain with an alphabetic TLD; not a
-                placeholder at a documentation domain (example.com, .test)
+                placeholder at a documentation domain (example.com, .test), nor a
+                role mailbox (billing@, kundenservice@, security-audit@)
 phone           ``+`` or ``00`` country code, or a NANP number (area and exchange
                 2-9) with separators; a UK mobile (07xxx xxxxxx); a French
                 number (0X XX XX XX XX); bare digit runs and other grouped
@@ -239,7 +240,36 @@ _DOC_CONTEXT = re.compile(
 )
 
 
+#: Words that make a mailbox a role's, not a person's ("billing@", "kundenservice@",
+#: "security-audit@"): a local part made only of these (and digits) is not personal data.
+_ROLE_WORDS = frozenset(
+    {"support", "help", "helpdesk", "service", "services", "customerservice", "customercare",
+     "care", "kundenservice", "kundendienst", "serviceclient", "soporte", "assistenza",
+     "atencion", "billing", "invoice", "invoices", "invoicing", "accounts", "accounting",
+     "finance", "payments", "payment", "payroll", "sales", "info", "information", "contact",
+     "kontakt", "contacto", "contatto", "hello", "office", "admin", "administrator",
+     "webmaster", "postmaster", "hostmaster", "abuse", "security", "privacy", "dpo", "legal",
+     "compliance", "audit", "hr", "jobs", "careers", "recruiting", "recruitment", "team",
+     "facilities", "it", "noreply", "no", "reply", "donotreply", "do", "not", "newsletter",
+     "news", "marketing", "press", "media", "orders", "order", "shop", "store", "returns",
+     "shipping", "archive", "archiv", "notifications", "alerts", "feedback", "enquiries",
+     "inquiries", "reception", "bookings", "booking", "reservations", "operations", "ops",
+     "devops", "mailer", "bounce", "community", "partners", "procurement", "purchasing",
+     "ventas", "facturation", "facturas", "rechnung", "rechnungen", "buchhaltung", "verwaltung",
+     "empfang", "staff", "all", "everyone", "general", "desk", "mail", "updates", "update",
+     "verify", "verification", "notify", "system", "alerts", "reports", "report", "it-support",
+     "servicedesk", "helpline", "customers", "customer", "clients", "client", "members"}
+)  # fmt: skip
+
+
+def _role_mailbox(local: str) -> bool:
+    words = [w for w in re.split(r"[._+\-\d]+", local.lower()) if w]
+    return bool(words) and all(w in _ROLE_WORDS for w in words)
+
+
 def _placeholder_email(text: str, start: int, end: int, local: str, domain: str) -> bool:
+    if _role_mailbox(local):
+        return True
     if not _RESERVED_DOMAIN.search(domain.lower()):
         return False
     if local.lower() in _GENERIC_LOCAL:

@@ -1,6 +1,7 @@
 """Phone numbers (``find_pii`` group ``phone``): international, NANP, UK mobile, French and,
 after a phone word, other grouped national numbers; never right after "order", "invoice",
-"ref", "#" and the like.
+"ref", "#" and the like, nor inside a longer run of digit groups (a serial number), nor in a
+North American toll-free area code (800, 888, ...: a company's line).
 
 Examples
 --------
@@ -8,6 +9,8 @@ Examples
 ['************32']
 >>> [f.type for f in find_phones("Mon portable : 06 12 34 56 78")]
 ['phone']
+>>> list(find_phones("Support: +1 800 466 2210; serial 4915-2231-0098-7713"))
+[]
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ CHECK = "pii"
 
 # +CC then 6-14 more digits in groups, or NANP (XXX) XXX-XXXX / XXX-XXX-XXXX / XXX.XXX.XXXX
 _PHONE_INTL = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}|00[1-9]\d{0,2}(?=[ .-]))(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])"
+    r"(?<![\w+])(?:\+\d{1,3}|(?<!\d[ .-])00[1-9]\d{0,2}(?=[ .-]))(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])"
 )
 # French national numbers: 0X XX XX XX XX (five pairs with separators)
 _PHONE_FR = re.compile(r"(?<![\w.+-])0[1-9](?:([ .-])\d{2})(?:\1\d{2}){3}(?![\w-]|\.\d)")
@@ -42,13 +45,23 @@ _PHONE_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 _NOT_PHONE_CONTEXT = re.compile(
-    r"(?:\b(?:order|invoice|inv|ref|reference|id|ticket|case|tracking|sku|part|serial|account|"
+    r"(?:\b(?:order|invoice|inv|ref|reference|(?<!caller\s)(?<!caller-)id|ticket|case|tracking|sku|part|serial|account|"
     r"acct|confirmation|booking|po|item|model|build|txn|transaction|isbn)"
     r"(?:\s*(?:number|no\.?|id|#))?|#)[\s:#.]*$",
     re.IGNORECASE,
 )
 
 _DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+#: North American toll-free area codes: a business's line, not a person's.
+_TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+
+
+def _toll_free(digits: str, international: bool) -> bool:
+    """A +1 (or national NANP) number in a toll-free area code."""
+    if international:
+        return len(digits) == 11 and digits[0] == "1" and digits[1:4] in _TOLL_FREE
+    national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    return len(national) == 10 and national[:3] in _TOLL_FREE
 
 
 def _before(text: str, start: int, width: int = 24) -> str:
@@ -86,6 +99,8 @@ def find_phones(text: str) -> Iterator[Finding]:
                 if len(national) != 10 or national[0] in "01" or national[3] in "01":
                     continue
             if needs_context and not _PHONE_CONTEXT.search(_before(text, m.start(), 40)):
+                continue
+            if _toll_free(digits, international=m.group().startswith(("+", "00"))):
                 continue
             seen.append((m.start(), m.end()))
             yield Finding(CHECK, "phone", m.start(), m.end(), redact(m.group(), keep_end=2))
