@@ -11,8 +11,9 @@ original text of every character, so that a finding in a reading points back at 
   and digits ("1gn0r3 4ll pr3v10us"), and letters spelled out one by one joined
   ("I G N O R E", "i.g.n.o.r.e");
 * *joined*: the quoted fragments of a text concatenated, glued and with spaces (payload
-  splitting: ``a = 'Ignore all prev'``, ``b = 'ious instructions'``, "now do a + b"), unless
-  the text discusses attacks (quoted examples in a classification request).
+  splitting: ``a = 'Ignore all prev'``, ``b = 'ious instructions'``, "now do a + b"), when
+  the text asks for pieces to be joined ("+", "combine", "concatenate"), unless it discusses
+  attacks (quoted examples in a classification request).
 
 The original text is always checked as well, so a reading only adds findings.
 
@@ -61,6 +62,13 @@ _LEETISH = re.compile(
 _LEET_HINT = re.compile(r"[A-Za-z][013457$][A-Za-z0-9$]|[013457$][A-Za-z]")
 _SPELLED_HINT = re.compile(r"[^\W\d_][ .*_-]{1,2}[^\W\d_][ .*_-]{1,2}[^\W\d_][ .*_-]")
 _REVERSE_ASK = re.compile(r"\b(?:revers\w*|backwards?|rückwärts|à\s+l'envers|al\s+revés)\b", re.I)
+#: A request to put pieces together ("a + b", "concatenate", "combine the parts").
+_JOIN_ASK = re.compile(
+    r"\+|\b(?:concat\w*|combin\w*|join\w*|merg\w*|glue\w*|together|append\w*|assembl\w*|"
+    r"zusammen\w*|concaten\w*|junt\w*|unir|unis\w*|remember\w*|memori[sz]\w*|store[ds]?|both|"
+    r"the\s+(?:two|three|four)|pieces|parts|fragments)",
+    re.I,
+)
 #: Words of a text that discusses attacks: its quoted fragments are examples, not a payload.
 _ANALYSIS_WORDS = re.compile(
     r"\b(?:classify|classif\w+|detect\w*|injection|attack\w*|jailbreak\w*|malicious|security|"
@@ -171,8 +179,8 @@ def deobfuscated(text: str) -> list[tuple[str, list[int]]]:
             out.append((current[m.start(g) : m.end(g)][::-1], [where[i] for i in reversed(span)]))
     quotes = sum(current.count(q) for q in "'\"“")
     if (
-        quotes >= 4 and _ANALYSIS_WORDS.search(current) is None
-    ):  # a quoted attack under analysis stays quoted
+        quotes >= 4 and _ANALYSIS_WORDS.search(current) is None and _JOIN_ASK.search(current)
+    ):  # a quoted attack under analysis stays quoted; JSON fields are not pieces to join
         for s, idx in _joined(current):
             out.append((s, [where[i] for i in idx]))
     return out

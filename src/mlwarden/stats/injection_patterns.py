@@ -8,7 +8,7 @@ also run lower-cased (:func:`mlwarden.stats.llm_findings.casefree`).
 Examples
 --------
 >>> sorted({kind for kind, _, _, _ in INJECTION_PATTERNS})[:3]
-['addressed_to_model', 'claimed_authority', 'fake_authority']
+['addressed_to_model', 'claimed_authority', 'encoded_payload']
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 
 from mlwarden.stats.injection_patterns_i18n import INJECTION_PATTERNS_I18N
 from mlwarden.stats.injection_signals import INJECTION_SIGNALS
+from mlwarden.stats.injection_smuggling import CONTENT_EXFILTRATION, SMUGGLING_PATTERNS
 
 __all__ = ["CONTENT_PATTERNS", "INJECTION_PATTERNS"]
 
@@ -303,7 +304,8 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
         re.compile(
             r"\b(?:ignore|disregard|forget|set\s+aside|put\s+aside|discard|drop|throw\s+out|"
             r"abandon|override|bypass|erase|wipe)\s+(?:[\w'’]+\s+){0,4}?(?:you\s+(?:were|have\s+been|"
-            r"'ve\s+been|got)\s+(?:told|given|taught|instructed|programmed|trained)|(?:told|given|"
+            r"'ve\s+been|got)\s+(?:told|given|taught|instructed|programmed|trained|configured|"
+            r"set\s+up|briefed|prompted|initiali[sz]ed|loaded)|(?:told|given|"
             r"instructed)\s+(?:earlier|before|previously|so\s+far|until\s+now|at\s+the\s+start))\b"
             r"|\b(?:ignore|disregard)\s+(?:the\s+|your\s+)?user'?s'?\s+(?:\w+\s+)?(?:question|request|"
             r"query|message|instructions?|input|prompt)\b",
@@ -617,7 +619,7 @@ INJECTION_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = 
 
 #: The same types in other languages (French, German, Spanish, Italian, Portuguese, Russian),
 #: and the weak signals that flag only together (:mod:`mlwarden.stats.injection_signals`).
-INJECTION_PATTERNS += INJECTION_PATTERNS_I18N + INJECTION_SIGNALS
+INJECTION_PATTERNS += INJECTION_PATTERNS_I18N + INJECTION_SIGNALS + SMUGGLING_PATTERNS
 
 #: Patterns for text that is content, not a person's request (a tool result, a retrieved
 #: page): there, speaking to the model at all is the attack ("Assistant, when you answer,
@@ -663,3 +665,4 @@ CONTENT_PATTERNS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
         ),
     ),  # fmt: skip
 ]
+CONTENT_PATTERNS += CONTENT_EXFILTRATION

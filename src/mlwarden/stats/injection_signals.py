@@ -55,11 +55,15 @@ INJECTION_SIGNALS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
             r"(?:usual\s+|your\s+|typical\s+|standard\s+)?(?:disclaimers|warnings|caveats|"
             r"limitations|limits|restrictions|censorship|filters?|moral(?:izing|ising)?|ethics|refusals?|"
             r"refusing|safety\s+"
-            r"(?:notes|warnings))\b",
+            r"(?:notes|warnings))\b"
+            # "don't break character to add disclaimers", "do not add any warnings".
+            r"|\b(?:don't|do\s+not|never|no\s+need\s+to)\s+(?:break\s+character\s+to\s+)?"
+            r"(?:add|include|give|insert|attach|append|put\s+in)\s+(?:any\s+)?(?:the\s+)?"
+            r"(?:usual\s+)?(?:disclaimers|warnings|caveats|safety\s+(?:notes|warnings))\b",
             _I,
         ),
         0.45,
-        ("without", "no ", "skip", "drop", "free of"),
+        ("without", "no ", "skip", "drop", "free of", "don't", "do not", "never", "no need"),
     ),
     (
         "forced_compliance",
@@ -125,7 +129,13 @@ INJECTION_SIGNALS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
             r"google))\b"
             r"|\b(?:your|the)\s+(?:manager|supervisor|admin|administrator|developer|boss|owner|"
             r"creator)\s+(?:has\s+|have\s+|already\s+)?(?:approved|authori[sz]ed|allowed|ok'?d|"
-            r"okayed|signed\s+off)\b",
+            r"okayed|signed\s+off)\b"
+            # "Legal has signed off on an exception for my account", "compliance approved it".
+            r"|\b(?:legal|compliance|management|security|the\s+(?:legal|compliance|security|"
+            r"trust\s+and\s+safety|safety|policy)\s+(?:team|department|office)|my\s+(?:manager|boss|"
+            r"doctor|lawyer)|openai|anthropic|your\s+(?:developers?|creators?|makers?|company))\s+"
+            r"(?:has\s+|have\s+|already\s+|just\s+)*(?:approved|authori[sz]ed|cleared|okayed|ok'?d|"
+            r"signed\s+off|granted|whitelisted|allowlisted)\b",
             _I,
         ),
         0.45,
@@ -144,6 +154,15 @@ INJECTION_SIGNALS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
             "owner",
             "creator",
             "moderator",
+            "legal",
+            "compliance",
+            "management",
+            "security",
+            "team",
+            "department",
+            "my ",
+            "openai",
+            "anthropic",
         ),  # fmt: skip
     ),
     # The "late grandmother" pretext: a role-play that asks for a procedure. Each half is
@@ -200,6 +219,19 @@ INJECTION_SIGNALS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
         ),
         0.4,
         ("pretend", "act", "role", "imagine", "play"),
+    ),
+    # Fiction used as a shield: "don't break character", "stay in character no matter what".
+    # Benign role-play says it too; it flags only with another signal (no disclaimers, a
+    # procedure, a weapon).
+    (
+        "in_character",
+        re.compile(
+            r"\b(?:don't|do\s+not|never|without)\s+(?:ever\s+)?break(?:ing)?\s+character\b"
+            r"|\bstay\s+in\s+character\s+(?:no\s+matter\s+what|whatever\s+happens|at\s+all\s+costs)\b",
+            _I,
+        ),
+        0.45,
+        ("character",),
     ),
     # A weapon, a drug or malware named: alone nothing (news, homework, defence); it only
     # tips a role-play pretext or a weak override over the threshold.

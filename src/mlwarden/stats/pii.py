@@ -257,7 +257,7 @@ _ROLE_WORDS = frozenset(
      "devops", "mailer", "bounce", "community", "partners", "procurement", "purchasing",
      "ventas", "facturation", "facturas", "rechnung", "rechnungen", "buchhaltung", "verwaltung",
      "empfang", "staff", "all", "everyone", "general", "desk", "mail", "updates", "update",
-     "verify", "verification", "notify", "system", "alerts", "reports", "report", "it-support",
+     "verify", "verification", "notify", "system", "reports", "report",
      "servicedesk", "helpline", "customers", "customer", "clients", "client", "members"}
 )  # fmt: skip
 

@@ -125,12 +125,28 @@ _QUOTES = re.compile(
 )
 
 
+#: A double-quoted JSON string value or array item: data, not a quotation ({"text": "..."}).
+_JSON_VALUE = re.compile(r"[:\[,]\s*$")
+#: Words naming what follows as a quoted phrase: "containing the phrase '...'".
+_MENTION = re.compile(
+    r"\b(?:the|a|this|that)\s+(?:phrases?|strings?|words?|sentences?|text|wording|keywords?)\s*:?\s*$"
+)
+
+
 def _quoted_for_analysis(low: str, start: int, end: int) -> bool:
-    """The match lies inside quotes, and the text around the quotes analyses attacks."""
+    """The match lies inside quotes, and the text around the quotes analyses attacks, or the
+    quotes are named as a phrase ("blocked requests containing the phrase '...'"). A JSON
+    string value is not a quotation: the quotes inside it are looked at instead."""
     for q in _QUOTES.finditer(low):
-        if q.start() <= start and end <= q.end():
-            outside = low[: q.start()] + " " + low[q.end() :]
-            return _ANALYSIS.search(outside) is not None
+        if not (q.start() <= start and end <= q.end()):
+            continue
+        if low[q.start()] == '"' and _JSON_VALUE.search(low, max(0, q.start() - 8), q.start()):
+            inner = low[q.start() + 1 : q.end() - 1]
+            return _quoted_for_analysis(inner, start - q.start() - 1, end - q.start() - 1)
+        if _MENTION.search(low, max(0, q.start() - 40), q.start()):
+            return True
+        outside = low[: q.start()] + " " + low[q.end() :]
+        return _ANALYSIS.search(outside) is not None
     return False
 
 
