@@ -51,7 +51,8 @@ INJECTION_SIGNALS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
     (
         "rule_removal",
         re.compile(
-            r"\b(?:without|no|skip(?:ping)?|drop(?:ping)?|free\s+of)\s+(?:any\s+(?:of\s+)?)?(?:the\s+)?"
+            r"\b(?:without|no|skip(?:ping)?|drop(?:ping)?|free\s+of|leave\s+out|leaving\s+out|omit(?:ting)?|"
+            r"cut\s+out)\s+(?:any\s+(?:of\s+)?)?(?:the\s+)?"
             r"(?:usual\s+|your\s+|typical\s+|standard\s+)?(?:disclaimers|warnings|caveats|"
             r"limitations|limits|restrictions|censorship|filters?|moral(?:izing|ising)?|ethics|refusals?|"
             r"refusing|safety\s+"
@@ -63,7 +64,21 @@ INJECTION_SIGNALS: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] = [
             _I,
         ),
         0.45,
-        ("without", "no ", "skip", "drop", "free of", "don't", "do not", "never", "no need"),
+        (
+            "without",
+            "no ",
+            "skip",
+            "drop",
+            "free of",
+            "leave out",
+            "leaving out",
+            "omit",
+            "cut out",
+            "don't",
+            "do not",
+            "never",
+            "no need",
+        ),  # fmt: skip
     ),
     (
         "forced_compliance",

@@ -66,7 +66,7 @@ CONTENT_EXFILTRATION: list[tuple[str, re.Pattern[str], float, tuple[str, ...]]] 
             r"\b(?:(?:full|entire|whole|complete)\s+)?(?:conversation|chat|transcripts?|attachments?|"
             r"(?:every|all|each)\s+(?:\w+\s+){0,2}?(?:e-?mails?|messages?|files?|documents?|contacts?)|"
             r"inbox|mailbox|chat\s+history|conversation\s+history|credentials|passwords?|api\s+keys?)"
-            r"\b[^.\n]{0,80}?\bto\s+(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://|(?:this|the\s+following)\s+"
+            r"\b[^.\n]{0,80}?\b(?:to|with)\s+(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|https?://|(?:this|the\s+following)\s+"
             r"(?:address|url|link|endpoint|webhook))",
             _I,
         ),

@@ -258,7 +258,8 @@ _ROLE_WORDS = frozenset(
      "ventas", "facturation", "facturas", "rechnung", "rechnungen", "buchhaltung", "verwaltung",
      "empfang", "staff", "all", "everyone", "general", "desk", "mail", "updates", "update",
      "verify", "verification", "notify", "system", "reports", "report",
-     "servicedesk", "helpline", "customers", "customer", "clients", "client", "members"}
+     "servicedesk", "helpline", "customers", "customer", "clients", "client", "members", "payable",
+     "receivable"}
 )  # fmt: skip
 
 
