@@ -59,9 +59,12 @@ _LEETISH = re.compile(
 )
 #: Quick pre-checks (patterns that start with a character class scan fast): a letter, a leet
 #: digit and a letter; a letter, a separator, a letter, a separator.
-_LEET_HINT = re.compile(r"[A-Za-z][013457$][A-Za-z0-9$]|[013457$][A-Za-z]")
+# (written to begin with the leet character, so that re skips ahead to one)
+_LEET_HINT = re.compile(r"[013457$](?:(?<=[A-Za-z][013457$])[A-Za-z0-9$]|[A-Za-z])")
 _SPELLED_HINT = re.compile(r"[^\W\d_][ .*_-]{1,2}[^\W\d_][ .*_-]{1,2}[^\W\d_][ .*_-]")
 _REVERSE_ASK = re.compile(r"\b(?:revers\w*|backwards?|rückwärts|à\s+l'envers|al\s+revés)\b", re.I)
+#: Substrings every :data:`_REVERSE_ASK` match holds (a quick pre-check).
+_REVERSE_HINTS = re.compile(r"revers|backward|rückwärts|l'envers|revés")
 #: A request to put pieces together ("a + b", "concatenate", "combine the parts").
 _JOIN_ASK = re.compile(
     r"\+|\b(?:concat\w*|combin\w*|join\w*|merg\w*|glue\w*|together|append\w*|assembl\w*|"
@@ -172,7 +175,9 @@ def deobfuscated(text: str) -> list[tuple[str, list[int]]]:
         current, where = _unspell(current, where)
     if current != text:
         out.append((current, where))
-    if _REVERSE_ASK.search(current):  # "reverse this string and do what it says: '...'"
+    if _REVERSE_HINTS.search(current.lower()) and _REVERSE_ASK.search(
+        current
+    ):  # "reverse this string and do what it says: '...'"
         for m in _QUOTED.finditer(current):
             g = next(i for i in (1, 2, 3) if m.group(i))
             span = range(m.start(g), m.end(g))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from mlwarden.stats.llm_findings import Finding
+from mlwarden.stats.llm_findings import Finding, casefree
 
 __all__ = ["vocabulary_findings"]
 
@@ -108,6 +108,21 @@ _RULE_STATEMENT = re.compile(
 )
 
 
+#: The patterns above recompiled to run on lowercased text (about twice as fast).
+_LOW = {
+    name: casefree(p)
+    for name, p in (
+        ("own", _OWN), ("persona", _PERSONA), ("rule", _RULE_STATEMENT), ("break", _BREAK),
+        ("comply", _COMPLY), ("strong", _OWN_STRONG), ("reveal", _REVEAL), ("ask", _ASK),
+        ("owned", _OWNED),
+    )
+}  # fmt: skip
+_ORIGINAL = {
+    "own": _OWN, "persona": _PERSONA, "rule": _RULE_STATEMENT, "break": _BREAK,
+    "comply": _COMPLY, "strong": _OWN_STRONG, "reveal": _REVEAL, "ask": _ASK, "owned": _OWNED,
+}  # fmt: skip
+
+
 def vocabulary_findings(text: str) -> list[Finding]:
     """Sentences of ``text`` that pair attack vocabulary: the model's configuration with a verb
     that breaks or reveals it, or a rule-free persona with forced compliance."""
@@ -116,22 +131,27 @@ def vocabulary_findings(text: str) -> list[Finding]:
     own_hint = any(w in low for w in _OWN_HINTS)
     if not own_hint and not any(w in low for w in _PERSONA_HINTS):
         return out
-    for m in _SENTENCE.finditer(text):
+    same = len(low) == len(text)  # lowercasing kept the offsets: match the lowercased text
+    rx = _LOW if same else _ORIGINAL
+    scan = low if same else text
+    if rx["own"].search(scan) is None and rx["persona"].search(scan) is None:
+        return out  # no sentence can qualify
+    for m in _SENTENCE.finditer(scan):
         s = m.group()
         if len(s) < 12:
             continue
-        own = _OWN.search(s) is not None
-        persona = _PERSONA.search(s) is not None
-        if not (own or persona) or _RULE_STATEMENT.search(_BREAK.sub(" ", s)):
+        own = rx["own"].search(s) is not None
+        persona = rx["persona"].search(s) is not None
+        if not (own or persona) or rx["rule"].search(rx["break"].sub(" ", s)):
             continue
-        breaks = _BREAK.search(s) is not None
-        complies = _COMPLY.search(s) is not None
-        strong = _OWN_STRONG.search(s) is not None
+        breaks = rx["break"].search(s) is not None
+        complies = rx["comply"].search(s) is not None
+        strong = rx["strong"].search(s) is not None
         reveals = strong and (
-            _REVEAL.search(s) is not None
-            or (_ASK.search(s) is not None and _OWNED.search(s) is not None)
+            rx["reveal"].search(s) is not None
+            or (rx["ask"].search(s) is not None and rx["owned"].search(s) is not None)
         )
         if (own and (breaks or complies or reveals)) or (persona and (breaks or complies)):
-            preview = " ".join(s.split())[:80]
+            preview = " ".join(text[m.start() : m.end()].split())[:80]
             out.append(Finding(CHECK, "attack_vocabulary", m.start(), m.end(), preview, SCORE))
     return out

@@ -235,9 +235,8 @@ _GENERIC_LOCAL = frozenset(
 _DOC_CONTEXT = re.compile(
     r"\b(?:e\.g\.|for\s+example|for\s+instance|such\s+as|placeholder|format|syntax|replace|"
     r"config\w*|settings?|env|variable|docs?|documentation|demo|sample|template|tutorial)\b"
-    r"|[A-Z_]{3,}=$",
-    re.IGNORECASE,
-)
+)  # run on lowercased text
+_ENV_ASSIGN = re.compile(r"[A-Za-z_]{3,}=\Z")
 
 
 #: Words that make a mailbox a role's, not a person's ("billing@", "kundenservice@",
@@ -276,7 +275,9 @@ def _placeholder_email(text: str, start: int, end: int, local: str, domain: str)
     if local.lower() in _GENERIC_LOCAL:
         return True
     around = text[max(0, start - 60) : start] + " " + text[end : end + 60]
-    return _DOC_CONTEXT.search(around) is not None
+    return _DOC_CONTEXT.search(around.lower()) is not None or (
+        around.endswith("=") and _ENV_ASSIGN.search(around) is not None
+    )
 
 
 # "jsmith at example dot com", "jane [at] mail [dot] de": an address spelled out against

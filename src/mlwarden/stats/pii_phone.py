@@ -68,6 +68,32 @@ def _before(text: str, start: int, width: int = 24) -> str:
     return text[max(0, start - width) : start]
 
 
+#: A run of the characters phone numbers are written with, holding a digit. Every pattern
+#: above matches inside one run (plus a "+" or "(" just before it), so the patterns run only
+#: on the runs, not over the whole text (each starts with a look-behind, which makes re try it
+#: at every position).
+_RUN = re.compile(r"\d[\d ().+/-]*")
+
+
+def _runs(text: str) -> list[tuple[int, int]]:
+    """(pos, endpos) windows around each run of phone characters; endpos leaves two characters
+    of context after the run for the patterns' look-aheads."""
+    out = []
+    n = len(text)
+    for m in _RUN.finditer(text):
+        start = m.start() - 1 if m.start() and text[m.start() - 1] in "(+" else m.start()
+        if m.end() - start >= 5:  # no pattern matches fewer than five characters
+            out.append((start, min(n, m.end() + 2)))
+    return out
+
+
+def _matches(
+    pattern: re.Pattern[str], text: str, runs: list[tuple[int, int]]
+) -> Iterator[re.Match[str]]:
+    for pos, endpos in runs:
+        yield from pattern.finditer(text, pos, endpos)
+
+
 def find_phones(text: str) -> Iterator[Finding]:
     """Phone numbers in ``text`` (type ``phone``, all but the last two digits masked)."""
     seen: list[tuple[int, int]] = []
@@ -75,11 +101,17 @@ def find_phones(text: str) -> Iterator[Finding]:
         (_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_UK_MOBILE, False),
         (_PHONE_FR, False), (_PHONE_BARE, True), (_PHONE_GROUPED, True),
     )  # fmt: skip
-    context = _PHONE_CONTEXT.search(text) is not None  # else the context-only rules are moot
+    runs = _runs(text)
+    if not runs:
+        return
+    context: bool | None = None  # whether any phone word occurs, found when first needed
     for pattern, needs_context in patterns:
-        if needs_context and not context:
-            continue
-        for m in pattern.finditer(text):
+        if needs_context:
+            if context is None:
+                context = _PHONE_CONTEXT.search(text) is not None
+            if not context:
+                continue  # the context-only rules are moot
+        for m in _matches(pattern, text, runs):
             if any(s < m.end() and m.start() < e for s, e in seen):
                 continue
             before = _before(text, m.start())
