@@ -206,7 +206,8 @@ def _decodings(s: str) -> list[str]:
 def _encoded_findings(text: str) -> list[Finding]:
     out = []
     asks: bool | None = None
-    for m in _BASE64.finditer(text):  # hex runs are base64 candidates too
+    long_word = any(len(w) >= 24 for w in text.split())  # else no base64 run of 24
+    for m in _BASE64.finditer(text) if long_word else ():  # hex runs are base64 candidates too
         for decoded in _decodings(m.group()):
             inner = _phrase_findings(decoded)
             if max((f.score for f in inner), default=0.0) >= 0.5:
@@ -265,10 +266,10 @@ def find_injection(text: str, *, threshold: float = 0.5, role: str | None = None
         return CheckResult(CHECK, False)
     content = role is not None and role.lower() in CONTENT_ROLES
     findings = _phrase_findings(text, content=content) + _encoded_findings(text)
-    if (role is None or role.lower() not in ("system", "developer")) and not _ANALYSIS.search(
-        text.lower()
-    ):
-        findings += vocabulary_findings(text)
+    if role is None or role.lower() not in ("system", "developer"):
+        vocabulary = vocabulary_findings(text)
+        if vocabulary and not _ANALYSIS.search(text.lower()):
+            findings += vocabulary
     seen = {(f.type, f.start, f.end) for f in findings}
     for reading, where in deobfuscated(text):
         for f in _phrase_findings(reading, content=content):
