@@ -119,6 +119,12 @@ _ANALYSIS = re.compile(
     r"red[- ]team(?:ing)?|phishing|adversarial|examples?\s+of|such\s+as|things\s+like|"
     r"phrases?\s+like|payloads?)\b"
 )
+#: The part of :data:`_ANALYSIS` that names a task on attacks (not a team: "IT Security").
+_ANALYSIS_TASK = re.compile(
+    r"\b(?:prompt[\s_]+injections?|injection\s+attacks?|attacks?|jailbreaks?|malicious|classify|"
+    r"classified|classification|detect(?:ed|ion|or|s)?|red[- ]team(?:ing)?|adversarial|payloads?|"
+    r"label(?:led|ed)?)\b"
+)
 _QUOTES = re.compile(
     r"(?<![^\W_])'[^'\n]{4,400}'(?![^\W_])|\"[^\"\n]{4,400}\"|“[^”\n]{4,400}”|«[^»\n]{4,400}»"
     r"|`[^`\n]{4,400}`"
@@ -126,7 +132,7 @@ _QUOTES = re.compile(
 
 
 #: A double-quoted JSON string value or array item: data, not a quotation ({"text": "..."}).
-_JSON_VALUE = re.compile(r"[:\[,]\s*$")
+_JSON_VALUE = re.compile(r'"\s*:\s*$|\[\s*$')
 #: Words naming what follows as a quoted phrase: "containing the phrase '...'".
 _MENTION = re.compile(
     r"\b(?:the|a|this|that)\s+(?:phrases?|strings?|words?|sentences?|text|wording|keywords?)\s*:?\s*$"
@@ -142,7 +148,12 @@ def _quoted_for_analysis(low: str, start: int, end: int) -> bool:
             continue
         if low[q.start()] == '"' and _JSON_VALUE.search(low, max(0, q.start() - 8), q.start()):
             inner = low[q.start() + 1 : q.end() - 1]
-            return _quoted_for_analysis(inner, start - q.start() - 1, end - q.start() - 1)
+            if _quoted_for_analysis(inner, start - q.start() - 1, end - q.start() - 1):
+                return True
+            # the record's other fields: a task that analyses it ({"task": "classify"}), not
+            # a sender's name ({"from": "IT Security"})
+            outside = low[: q.start()] + " " + low[q.end() :]
+            return _ANALYSIS_TASK.search(outside) is not None
         if _MENTION.search(low, max(0, q.start() - 40), q.start()):
             return True
         outside = low[: q.start()] + " " + low[q.end() :]
