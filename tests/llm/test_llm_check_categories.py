@@ -56,6 +56,7 @@ def test_near_misses_stay_quiet(role: str, text: str) -> None:
         "Questions? Write to kundendienst@fahrrad-huber.de",
         "Our hotline is +1 877 309 4412, open 24/7.",
         "Call 1-866-231-9087 for roadside assistance.",
+        "In the film she says: call me at (555) 010-0123.",
         "Serial no. on the label: 7710-2456-0031-8842",
     ],
 )

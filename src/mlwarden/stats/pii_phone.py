@@ -52,12 +52,13 @@ _NOT_PHONE_CONTEXT = re.compile(
 )
 
 _DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
-#: North American toll-free area codes: a business's line, not a person's.
-_TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+#: North American toll-free area codes (a business's line, not a person's) and 555, an area
+#: code never assigned to a place (the fictional "(555) 010-0123" of films and examples).
+_TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888", "555"})
 
 
 def _toll_free(digits: str, international: bool) -> bool:
-    """A +1 (or national NANP) number in a toll-free area code."""
+    """A +1 (or national NANP) number in a toll-free or the fictional 555 area code."""
     if international:
         return len(digits) == 11 and digits[0] == "1" and digits[1:4] in _TOLL_FREE
     national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
