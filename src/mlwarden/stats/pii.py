@@ -7,24 +7,31 @@ which is what keeps false alarms down on the numbers LLM traffic is full of
 ==============  =================================================================
 type            validation
 ==============  =================================================================
-email           local part, ``@``, a dotted domain with an alphabetic TLD
-phone           ``+`` country code, or a NANP number (area and exchange 2-9) with
-                separators; bare digit runs only next to words like "call";
-                a UK mobile (07xxx xxxxxx); never right after "order", "invoice",
-                "ref", "id", "#", ...
+email           local part, ``@``, a dotted domain with an alphabetic TLD; not a
+                placeholder at a documentation domain (example.com, .test), nor a
+                role mailbox (billing@, kundenservice@, security-audit@)
+phone           ``+`` or ``00`` country code, or a NANP number (area and exchange
+                2-9) with separators; a UK mobile (07xxx xxxxxx); a French
+                number (0X XX XX XX XX); bare digit runs and other grouped
+                national numbers (9-12 digits) only after words like "call",
+                "tel", "Handy", "portable", "móvil"; never right after
+                "order", "invoice", "ref", "id", "#", ...
 credit_card     13-19 digits, a known issuer prefix, the Luhn checksum, not one
                 repeated digit
 iban            country code, check digits, the ISO 13616 mod-97 checksum and the
                 country's length
 ip_address      IPv4 with octets 0-255 (not a version number, nor after "update
-                to" unless a network word comes between), IPv6 parsed by
-                :mod:`ipaddress`
+                to" unless a network word comes between; not loopback 127.x,
+                0.0.0.0, a netmask or a CIDR block), IPv6 parsed by :mod:`ipaddress` (not ::1)
 us_ssn          ``AAA-GG-SSSS`` outside the never-issued ranges (area 000, 666,
                 900-999; group 00; serial 0000; advertised sample numbers)
 uk_nino         UK National Insurance number with its prefix exclusions
 secret          AWS access keys, GitHub tokens, ``sk-`` API keys, Slack tokens,
                 Google API keys, Stripe keys, private key blocks, JWTs whose
                 header decodes to JSON with ``alg``
+personal        dates of birth, passport numbers and full names, by the words
+                around them ("date of birth", "passport no.", "my name is",
+                "Name:", "Dr."): :mod:`mlwarden.stats.pii_personal`
 address         a house number, capitalised street-name words and a street
                 type ("742 Evergreen Terrace"); "47 rue de Rivoli";
                 "Hauptstraße 5"; PO boxes
@@ -48,6 +55,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from mlwarden.stats.llm_findings import CheckResult, Finding, redact
 from mlwarden.stats.pii_address import find_addresses
+from mlwarden.stats.pii_personal import find_personal
+from mlwarden.stats.pii_phone import find_phones
 
 __all__ = ["PII_TYPES", "find_pii", "iban_valid", "luhn_valid"]
 
@@ -56,24 +65,6 @@ CHECK = "pii"
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"[A-Za-z]{2,24}(?![\w-]|:[\w/~])"  # not an SSH remote (git@github.com:org/repo)
-)
-# +CC then 6-14 more digits in groups, or NANP (XXX) XXX-XXXX / XXX-XXX-XXXX / XXX.XXX.XXXX
-_PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])")
-_PHONE_NANP = re.compile(
-    r"(?<![\w.+-])(?:1[ .-])?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-]|\.\d)"
-)
-# a UK mobile in national form: 07xxx xxxxxx (11 digits, one block of five)
-_PHONE_UK_MOBILE = re.compile(r"(?<![\w.+-])07\d{3}[ -]?\d{3}[ -]?\d{3}(?![\w-]|\.\d)")
-_PHONE_BARE = re.compile(r"(?<![\w.+-])\d{10,11}(?![\w-]|\.\d)")
-_PHONE_CONTEXT = re.compile(
-    r"\b(?:call|phone|tel|telephone|mobile|cell|whatsapp|sms|text me|fax|reach me|contact)\b",
-    re.IGNORECASE,
-)
-_NOT_PHONE_CONTEXT = re.compile(
-    r"(?:\b(?:order|invoice|inv|ref|reference|id|ticket|case|tracking|sku|part|serial|account|"
-    r"acct|confirmation|booking|po|item|model|build|txn|transaction|isbn)"
-    r"(?:\s*(?:number|no\.?|id|#))?|#)[\s:#.]*$",
-    re.IGNORECASE,
 )
 _CARD = re.compile(r"(?<![\w.-])(?:\d[ -]?){12,18}\d(?![\w-]|\.\d)")
 _IBAN = re.compile(
@@ -94,6 +85,10 @@ _UPGRADE_TO = re.compile(
 _NETWORK_NOUNS = re.compile(
     r"\b(?:ip|ips|address|host|hosts|server|dns|record|gateway|subnet|route|proxy|endpoint|node|"
     r"box|machine|interface|nameserver|resolver|peer|firewall|allowlist|whitelist)\b",
+    re.IGNORECASE,
+)
+_RELEASE_AFTER = re.compile(
+    r"\s*(?:build|release|version|update|upgrade|patch|is\s+out|was\s+released|ships)\b",
     re.IGNORECASE,
 )
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
@@ -226,42 +221,94 @@ def _before(text: str, start: int, width: int = 24) -> str:
     return text[max(0, start - width) : start]
 
 
+#: Domains reserved for documentation (RFC 2606, RFC 6761): an address there is a placeholder
+#: when its local part is generic ("user@example.com") or the text around it is documentation.
+_RESERVED_DOMAIN = re.compile(
+    r"(?:^|\.)(?:example\.(?:com|net|org)|example|test|invalid|localhost)$"
+)
+_GENERIC_LOCAL = frozenset(
+    {"user", "username", "name", "yourname", "your.name", "your-name", "you", "your_email",
+     "youremail", "your.email", "email", "mail", "foo", "bar", "baz", "test", "tester", "someone",
+     "somebody", "example", "sample", "firstname.lastname", "first.last", "noreply", "no-reply",
+     "donotreply", "me", "address", "placeholder", "info", "contact", "hello"}
+)  # fmt: skip
+_DOC_CONTEXT = re.compile(
+    r"\b(?:e\.g\.|for\s+example|for\s+instance|such\s+as|placeholder|format|syntax|replace|"
+    r"config\w*|settings?|env|variable|docs?|documentation|demo|sample|template|tutorial)\b"
+)  # run on lowercased text
+_ENV_ASSIGN = re.compile(r"[A-Za-z_]{3,}=\Z")
+
+
+#: Words that make a mailbox a role's, not a person's ("billing@", "kundenservice@",
+#: "security-audit@"): a local part made only of these (and digits) is not personal data.
+_ROLE_WORDS = frozenset(
+    {"support", "help", "helpdesk", "service", "services", "customerservice", "customercare",
+     "care", "kundenservice", "kundendienst", "serviceclient", "soporte", "assistenza",
+     "atencion", "billing", "invoice", "invoices", "invoicing", "accounts", "accounting",
+     "finance", "payments", "payment", "payroll", "sales", "info", "information", "contact",
+     "kontakt", "contacto", "contatto", "hello", "office", "admin", "administrator",
+     "webmaster", "postmaster", "hostmaster", "abuse", "security", "privacy", "dpo", "legal",
+     "compliance", "audit", "hr", "jobs", "careers", "recruiting", "recruitment", "team",
+     "facilities", "it", "noreply", "no", "reply", "donotreply", "do", "not", "newsletter",
+     "news", "marketing", "press", "media", "orders", "order", "shop", "store", "returns",
+     "shipping", "archive", "archiv", "notifications", "alerts", "feedback", "enquiries",
+     "inquiries", "reception", "bookings", "booking", "reservations", "operations", "ops",
+     "devops", "mailer", "bounce", "community", "partners", "procurement", "purchasing",
+     "ventas", "facturation", "facturas", "rechnung", "rechnungen", "buchhaltung", "verwaltung",
+     "empfang", "staff", "all", "everyone", "general", "desk", "mail", "updates", "update",
+     "verify", "verification", "notify", "system", "reports", "report",
+     "servicedesk", "helpline", "customers", "customer", "clients", "client", "members", "payable",
+     "receivable"}
+)  # fmt: skip
+
+
+def _role_mailbox(local: str) -> bool:
+    words = [w for w in re.split(r"[._+\-\d]+", local.lower()) if w]
+    return bool(words) and all(w in _ROLE_WORDS for w in words)
+
+
+def _placeholder_email(text: str, start: int, end: int, local: str, domain: str) -> bool:
+    if _role_mailbox(local):
+        return True
+    if not _RESERVED_DOMAIN.search(domain.lower()):
+        return False
+    if local.lower() in _GENERIC_LOCAL:
+        return True
+    around = text[max(0, start - 60) : start] + " " + text[end : end + 60]
+    return _DOC_CONTEXT.search(around.lower()) is not None or (
+        around.endswith("=") and _ENV_ASSIGN.search(around) is not None
+    )
+
+
+# "jsmith at example dot com", "jane [at] mail [dot] de": an address spelled out against
+# scrapers; only after a word that offers it ("email", "reach me", "write to").
+_EMAIL_SPELLED = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9][\w.+-]{1,63}(?:\s+dot\s+[\w+-]{1,63})*\s*(?:\[at\]|\(at\)|\s+at\s+)\s*[A-Za-z0-9-]{2,63}"
+    r"(?:\s*(?:\[dot\]|\(dot\)|\s+dot\s+|\.)\s*[A-Za-z0-9-]{2,63})*"
+    r"\s*(?:\[dot\]|\(dot\)|\s+dot\s+)\s*[A-Za-z]{2,6}\b",
+    re.IGNORECASE,
+)
+_EMAIL_OFFER = re.compile(
+    r"\b(?:e-?mail|mail|write|reach|contact|send|message|ping|correo|courriel|schreib)\w*\b",
+    re.IGNORECASE,
+)
+
+
 def _emails(text: str) -> Iterator[Finding]:
+    low = text.lower()
+    if "dot" in low and (" at " in low or "[at]" in low or "(at)" in low):
+        for m in _EMAIL_SPELLED.finditer(text):
+            if _EMAIL_OFFER.search(_before(text, m.start(), 40)):
+                yield Finding(CHECK, "email", m.start(), m.end(), redact(m.group(), keep_start=1))
     for m in _EMAIL.finditer(text):
         local, _, domain = m.group().partition("@")
+        if _placeholder_email(text, m.start(), m.end(), local, domain):
+            continue
         host, _, tld = domain.rpartition(".")
         preview = (
             f"{redact(local, keep_start=1, limit=6)}@{redact(host, keep_start=1, limit=6)}.{tld}"
         )
         yield Finding(CHECK, "email", m.start(), m.end(), preview)
-
-
-def _phones(text: str) -> Iterator[Finding]:
-    seen: list[tuple[int, int]] = []
-    patterns = (
-        (_PHONE_INTL, False), (_PHONE_NANP, False), (_PHONE_UK_MOBILE, False), (_PHONE_BARE, True)
-    )  # fmt: skip
-    for pattern, needs_context in patterns:
-        for m in pattern.finditer(text):
-            if any(s < m.end() and m.start() < e for s, e in seen):
-                continue
-            before = _before(text, m.start())
-            if _NOT_PHONE_CONTEXT.search(before):
-                continue
-            digits = re.sub(r"\D", "", m.group())
-            if pattern is _PHONE_INTL:
-                if not 8 <= len(digits) <= 15:
-                    continue
-            elif pattern is _PHONE_UK_MOBILE:
-                pass  # the pattern is the whole rule
-            else:
-                national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
-                if len(national) != 10 or national[0] in "01" or national[3] in "01":
-                    continue
-            if needs_context and not _PHONE_CONTEXT.search(_before(text, m.start(), 40)):
-                continue
-            seen.append((m.start(), m.end()))
-            yield Finding(CHECK, "phone", m.start(), m.end(), redact(m.group(), keep_end=2))
 
 
 def _card_in(raw: str) -> tuple[int, int] | None:
@@ -278,10 +325,29 @@ def _card_in(raw: str) -> tuple[int, int] | None:
     return None
 
 
+#: The card networks' and payment processors' published test numbers: personal data when
+#: given as someone's card, not when a text documents them as test numbers.
+_TEST_CARDS = frozenset(
+    {"4242424242424242", "4111111111111111", "5555555555554444", "378282246310005",
+     "6011111111111117", "4012888888881881", "5105105105105100", "4000056655665556",
+     "371449635398431", "3530111333300000"}
+)  # fmt: skip
+_TEST_CONTEXT = re.compile(
+    r"\b(?:test\s+(?:cards?|numbers?|mode|environment|data|keys?)|testing|sandbox|documented|"
+    r"documentation|dummy\s+(?:cards?|numbers?)|sample\s+(?:cards?|numbers?))\b",
+    re.IGNORECASE,
+)
+
+
 def _cards(text: str) -> Iterator[Finding]:
     for m in _CARD.finditer(text):
         span = _card_in(m.group())
         if span is None:
+            continue
+        digits = re.sub(r"\D", "", m.group()[span[0] : span[1]])
+        if digits in _TEST_CARDS and _TEST_CONTEXT.search(
+            text, max(0, m.start() - 60), m.end() + 60
+        ):
             continue
         raw = m.group()[span[0] : span[1]]
         preview = re.sub(r"\d", "*", raw[:-4]) + raw[-4:]
@@ -302,6 +368,10 @@ def _ips(text: str) -> Iterator[Finding]:
         parts = m.group().split(".")
         if any(int(p) > 255 or (len(p) > 1 and p[0] == "0") for p in parts):
             continue
+        if not _personal_ipv4(parts) or re.match(r"/\d{1,2}\b", text[m.end() : m.end() + 3]):
+            continue  # names no machine, or a network block (10.0.0.0/8)
+        if parts[3] == "0" and _RELEASE_AFTER.match(text, m.end()):
+            continue  # "PostgreSQL 16.2.1.0 build is out": a release, not a network
         if _VERSION_CONTEXT.search(_before(text, m.start(), 12)):
             continue
         upgrade = _UPGRADE_TO.search(_before(text, m.start(), 60))
@@ -313,10 +383,22 @@ def _ips(text: str) -> Iterator[Finding]:
         if s.count(":") < 2 or not any(c.isdigit() for c in s) or _TIME.match(s):
             continue
         try:
-            ipaddress.IPv6Address(s)
+            v6 = ipaddress.IPv6Address(s)
         except ValueError:
             continue
+        if v6.is_loopback or v6.is_unspecified:
+            continue
         yield Finding(CHECK, "ip_address", m.start(), m.end(), redact(s))
+
+
+def _personal_ipv4(parts: list[str]) -> bool:
+    """Not an address that names no machine: loopback (127.x), unspecified (0.0.0.0), or a
+    netmask (255.255.255.0: ones then zeros)."""
+    value = int.from_bytes(bytes(int(p) for p in parts), "big")
+    if parts[0] in ("127", "0"):
+        return False
+    inverted = ~value & 0xFFFFFFFF
+    return not (parts[0] == "255" and inverted & (inverted + 1) == 0)
 
 
 def _ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -397,13 +479,14 @@ def _secrets(text: str) -> Iterator[Finding]:
 
 _DETECTORS: dict[str, Callable[[str], Iterable[Finding]]] = {
     "email": _emails,
-    "phone": _phones,
+    "phone": find_phones,
     "credit_card": _cards,
     "iban": _ibans,
     "ip_address": _ips,
     "national_id": _national_ids,
     "secret": _secrets,
     "address": find_addresses,
+    "personal": find_personal,
 }
 #: The groups of personal data :func:`find_pii` looks for (its ``types`` argument).
 PII_TYPES: tuple[str, ...] = tuple(_DETECTORS)
@@ -424,7 +507,7 @@ def find_pii(text: str, *, types: Iterable[str] | None = None) -> CheckResult:
     >>> find_pii("x", types=["fax"])
     Traceback (most recent call last):
     ...
-    mlwarden.errors.ConfigError: The 'types' argument must be a subset of email, phone, credit_card, iban, ip_address, national_id, secret, address. Got ['fax'] instead.
+    mlwarden.errors.ConfigError: The 'types' argument must be a subset of email, phone, credit_card, iban, ip_address, national_id, secret, address, personal. Got ['fax'] instead.
     """  # noqa: E501
     chosen = PII_TYPES if types is None else tuple(types)
     unknown = [t for t in chosen if t not in _DETECTORS]
@@ -438,7 +521,8 @@ def find_pii(text: str, *, types: Iterable[str] | None = None) -> CheckResult:
         return CheckResult(CHECK, False)
     # most specific first: secrets and checksummed numbers win overlaps over phones and IPs
     order = (
-        "secret", "credit_card", "iban", "national_id", "email", "ip_address", "phone", "address"
+        "secret", "credit_card", "iban", "national_id", "email", "ip_address", "personal",
+        "phone", "address",
     )  # fmt: skip
     found: list[Finding] = []
     for group in order:
