@@ -35,7 +35,8 @@ class LocalTransport(Transport):
     def __init__(self, path: str | Path, *, project: str = "default") -> None:
         self.path = path
         self.project = project
-        import mlwarden.store  # noqa: F401 - now, not at interpreter exit (when imports may fail)
+        # the engine now, not at interpreter exit (a first flush there may not import it)
+        import mlwarden.store.duckdb_engine  # noqa: F401
 
         self._store: Store | None = None
         self._lock = threading.Lock()
