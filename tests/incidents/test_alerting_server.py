@@ -226,6 +226,8 @@ def test_incidents_reach_the_webhook_and_the_operators_action_once(
         failed = [d for d in log if d["channel"] == "failing"]
         assert failed and {(d["status"], d["code"]) for d in failed} == {("failed", 500)}
         assert BODY not in http.get("/v1/alerting/deliveries").text
+        # the action wrote its file while running; its run is logged once its process has ended
+        _wait(lambda: any(r["status"] == "done" for r in http.get("/v1/alerting/actions").json()))
         runs = http.get("/v1/alerting/actions").json()
         assert [r["status"] for r in runs].count("done") == 1  # max_runs 1 per day
         shown = http.get(f"/v1/incidents/{model_incident['id']}").json()
