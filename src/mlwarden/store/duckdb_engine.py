@@ -41,7 +41,6 @@ from mlwarden._lazy import ibis
 from mlwarden.errors import ConflictError, NotFoundError, StorageError, StoreOpenError
 from mlwarden.schema.batch import Rejection, canonical_schema
 from mlwarden.schema.genai import SPAN_SCHEMA
-from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 from mlwarden.schema.spec import Feature, ModelSpec, check_name
 from mlwarden.store import arrow_scan, duckdb_migrations, duckdb_open
 from mlwarden.store.base import (
@@ -63,6 +62,7 @@ from mlwarden.store.duckdb_scores import SCORE_DDL, ScoreTables
 from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
 from mlwarden.store.duckdb_slo import SLO_DDL, SloTables
 from mlwarden.store.ledger import CommitLedger, LedgerState
+from mlwarden.store.sql_event_times import EventTimes
 from mlwarden.store.times import utc_naive
 from mlwarden.store.writer import GroupCommitWriter, WriteRequest
 
@@ -102,10 +102,6 @@ CATALOG_DDL = [
 
 #: Event times outside the accepted range (files written before ingest checked it may hold
 #: a year 9999) are left out of the time ranges pages and the scheduler build windows from.
-_IN_RANGE = (
-    f"{{ts}} >= TIMESTAMP '{utc_naive(EARLIEST_EVENT_TIME)}' "
-    f"AND {{ts}} < TIMESTAMP '{utc_naive(LATEST_TIME)}'"
-)
 
 
 def _sql_type(t: pa.DataType) -> str:
@@ -213,6 +209,7 @@ def _utcnow() -> datetime:
 
 @ENGINES.register
 class DuckDBStore(
+    EventTimes,
     IncidentTables,
     RollupTables,
     SignalTables,
@@ -1286,42 +1283,6 @@ class DuckDBStore(
             cached = (be, be.table("results"))
             self._local.results = cached
         return cached[1]
-
-    def latest_label_time(self, model: ModelRecord) -> datetime | None:
-        row = self._read(f"SELECT max(received_at) FROM {_q(f'actuals_{model.uid}')}")
-        return row[0][0] if row else None
-
-    def labelled_event_range(self, model: ModelRecord, since: datetime) -> tuple[Any, Any]:
-        """Earliest and latest event time of labels received after ``since``."""
-        row = self._read(
-            f"SELECT min(e.ts), max(e.ts) FROM {_q(f'actuals_{model.uid}')} a "
-            f"JOIN {_q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ? "
-            f"AND {_IN_RANGE.format(ts='e.ts')}",
-            [utc_naive(since)],
-        )
-        return (row[0][0], row[0][1]) if row else (None, None)
-
-    def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
-        row = self._read(
-            f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')} "
-            f"WHERE {_IN_RANGE.format(ts='ts')}"
-        )
-        return (row[0][0], row[0][1]) if row else (None, None)
-
-    def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
-        row = self._read(f"SELECT max(received_at) FROM {_q(f'events_{model.uid}')}")
-        return row[0][0] if row else None
-
-    def late_event_range(
-        self, model: ModelRecord, since: datetime, until: datetime, before: datetime
-    ) -> tuple[Any, Any]:
-        row = self._read(
-            f"SELECT min(ts), max(ts) FROM {_q(f'events_{model.uid}')} "
-            "WHERE received_at > ? AND received_at <= ? AND ts < ? "
-            f"AND {_IN_RANGE.format(ts='ts')}",
-            [utc_naive(since), utc_naive(until), utc_naive(before)],
-        )
-        return (row[0][0], row[0][1]) if row else (None, None)
 
     def quarantine_table(self) -> Any:
         """Rejected rows as an ibis table (for data-quality monitors)."""

@@ -17,7 +17,6 @@ import itertools
 import json
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
@@ -32,7 +31,6 @@ from mlwarden.errors import (
     expected,
 )
 from mlwarden.schema.batch import canonical_schema
-from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 from mlwarden.schema.spec import ModelSpec, check_name
 from mlwarden.store import pg_schema
 from mlwarden.store.base import (
@@ -73,7 +71,7 @@ from mlwarden.store.protocols import (
     RollupStore,
     Suites,
 )
-from mlwarden.store.times import utc_naive
+from mlwarden.store.sql_event_times import EventTimes
 
 __all__ = ["PostgresStore"]
 
@@ -84,14 +82,10 @@ _KEEPALIVE = {"tcp_keepalives_idle": 10, "tcp_keepalives_interval": 5, "tcp_keep
 
 T = TypeVar("T")
 
-_IN_RANGE = (
-    f"{{ts}} >= TIMESTAMP '{utc_naive(EARLIEST_EVENT_TIME)}' "
-    f"AND {{ts}} < TIMESTAMP '{utc_naive(LATEST_TIME)}'"
-)
-
 
 @ENGINES.register
 class PostgresStore(
+    EventTimes,
     PgIngest,
     PgMonitoring,
     PgIncidentTables,
@@ -524,41 +518,6 @@ class PostgresStore(
             t.order_by([ibis.desc("received_at"), "row_index"]).limit(limit).to_pyarrow()
         )
         return out
-
-    def latest_label_time(self, model: ModelRecord) -> datetime | None:
-        row = self._read(f"SELECT max(received_at) FROM {q(f'actuals_{model.uid}')}")
-        return row[0][0] if row else None
-
-    def labelled_event_range(self, model: ModelRecord, since: datetime) -> tuple[Any, Any]:
-        row = self._read(
-            f"SELECT min(e.ts), max(e.ts) FROM {q(f'actuals_{model.uid}')} a "
-            f"JOIN {q(f'events_{model.uid}')} e USING (event_id) WHERE a.received_at > ? "
-            f"AND {_IN_RANGE.format(ts='e.ts')}",
-            [utc_naive(since)],
-        )
-        return (row[0][0], row[0][1]) if row else (None, None)
-
-    def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
-        row = self._read(
-            f"SELECT min(ts), max(ts) FROM {q(f'events_{model.uid}')} "
-            f"WHERE {_IN_RANGE.format(ts='ts')}"
-        )
-        return (row[0][0], row[0][1]) if row else (None, None)
-
-    def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
-        row = self._read(f"SELECT max(received_at) FROM {q(f'events_{model.uid}')}")
-        return row[0][0] if row else None
-
-    def late_event_range(
-        self, model: ModelRecord, since: datetime, until: datetime, before: datetime
-    ) -> tuple[Any, Any]:
-        row = self._read(
-            f"SELECT min(ts), max(ts) FROM {q(f'events_{model.uid}')} "
-            "WHERE received_at > ? AND received_at <= ? AND ts < ? "
-            f"AND {_IN_RANGE.format(ts='ts')}",
-            [utc_naive(since), utc_naive(until), utc_naive(before)],
-        )
-        return (row[0][0], row[0][1]) if row else (None, None)
 
     # -- the scheduler's lease -------------------------------------------------------------
     def hold_scheduler(self) -> bool:
