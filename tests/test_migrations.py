@@ -180,3 +180,22 @@ def test_a_file_of_a_newer_or_unknown_layout_is_refused_untouched(
     assert _meta_and_columns(path)[0] == stored
     # the refusal closed the file: it opens again at once
     duckdb.connect(str(path)).close()
+
+
+def test_old_events_get_the_shadow_mark_false_and_stay_traffic(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    _old_file(path)
+    DuckDBStore(str(path)).close()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        marks = con.execute("SELECT shadow FROM events_1").fetchall()
+    finally:
+        con.close()
+    assert marks == [(False,)] * 3
+    store = DuckDBStore(str(path))
+    try:
+        (rec,) = store.list_models("default")
+        assert store.events(rec).count().to_pyarrow().as_py() == 3
+        assert "shadow" not in rec.spec.feature_names
+    finally:
+        store.close()

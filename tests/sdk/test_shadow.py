@@ -33,3 +33,15 @@ def test_a_shadow_of_the_monitors_own_version_drops_the_call() -> None:
     s = m.stats()
     assert s.dropped == 2 and s.sent == 0
     m.close()
+
+
+def test_shadow_predictions_are_marked_so_and_the_champions_are_not() -> None:
+    memory = mlwarden.InMemoryTransport()
+    m = mlwarden.init(model="churn", version="v1", transport=memory)
+    m.log({"age": 41}, 1, shadow={"v2": 0})
+    m.log({"age": 30}, 0)
+    assert m.flush(10)
+    m.close()
+    rows = memory.events_table("churn").to_pylist()
+    marks = sorted((r["version"], bool(r.get("shadow"))) for r in rows)
+    assert marks == [("v1", False), ("v1", False), ("v2", True)]

@@ -167,7 +167,8 @@ def compare_versions(
             f"The champion / challenger comparison needs a classifier; model {record.name!r} is "
             f"{spec.task.value}."
         )
-    events, actuals = store.events(record), store.actuals(record)
+    # shadow rows included: the challenger in shadow is what is compared
+    events, actuals = store.events(record, shadow=True), store.actuals(record)
     ev = filter_events(events, start=start, end=end, segment=segment)
     both = ev.filter(ev.version.isin([champion, challenger]))
     counts = {

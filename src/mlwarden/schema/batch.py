@@ -67,6 +67,7 @@ EVENT_FIELDS = (
     "status",
     "error",
     "client_id",
+    "shadow",
 )
 ACTUAL_SCHEMA = pa.schema(
     [("event_id", pa.string()), ("actual", pa.string()), ("actual_value", pa.float64()), ("ts", TS)]
@@ -144,6 +145,9 @@ def canonical_schema(spec: ModelSpec) -> pa.Schema:
         ("status", pa.string()),
         ("error", pa.string()),
         ("client_id", pa.string()),
+        # a shadow prediction (another version's answer to a request the champion served):
+        # stored for the champion / challenger comparison, kept out of the model's monitors
+        ("shadow", pa.bool_()),
         *[(f.name, feature_type(f)) for f in spec.features],
         *[(t, pa.string()) for t in spec.tag_columns],
     ]
@@ -572,6 +576,7 @@ def _column_rules(
     cast("latency_ms", "latency_ms", pa.float64(), _number, "latency_ms")
     for name in ("status", "error", "client_id"):
         cast(name, name, pa.string(), _text, name)
+    cast("shadow", "shadow", pa.bool_(), _boolean, "shadow")
     for f in evolved.features:
         cast(f.name, f.name, feature_type(f), converter(f), f"features.{f.name}")
     for t in evolved.tag_columns:
@@ -582,6 +587,7 @@ def _column_rules(
     if pc.any(pc.is_null(eid)).as_py():
         out["event_id"] = pc.coalesce(eid, _random_ids(n))
     out["version"] = pc.fill_null(out["version"], "default")
+    out["shadow"] = pc.fill_null(out["shadow"], False)
     stamped = bool(pc.any(pc.is_null(out["ts"])).as_py())
     out["ts"] = pc.fill_null(out["ts"], pa.scalar(now, TS))
     pred = out["prediction"]
@@ -656,6 +662,7 @@ def validate_table(
         "status",
         "error",
         "client_id",
+        "shadow",
     }
     unknown = [
         name

@@ -46,6 +46,12 @@ class Event(BaseModel):
     status: str | None = Field(default=None, description="'ok' or 'error'.")
     error: str | None = Field(default=None, description="Error type when status is 'error'.")
     client_id: str | None = None
+    shadow: bool = Field(
+        default=False,
+        description="A shadow prediction: another version's answer to a request the champion "
+        "served (same event_id, this version). Stored for the champion / challenger comparison "
+        "and kept out of the model's monitors, roll-ups and traffic.",
+    )
 
 
 class Actual(BaseModel):

@@ -63,6 +63,7 @@ RESERVED_FIELDS: frozenset[str] = frozenset(
         "status",
         "error",
         "client_id",
+        "shadow",
         "received_at",
         "actual",
     }

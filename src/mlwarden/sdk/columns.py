@@ -204,6 +204,9 @@ def _events_table(items: Sequence[EventItem], version: str | None) -> tuple[pa.T
     if any(cols[SCORES]):  # multiclass: one column per class
         for label, arr in _dict_columns(cols[SCORES]).items():
             out[f"score__{label}"] = arr
+    shadow = [len(it) > VERSION for it in items]
+    if any(shadow):  # kept out of the monitors, read by the champion comparison
+        out["shadow"] = pa.array(shadow, pa.bool_())
     out.update(_dict_columns(cols[FEATURES], skip=RESERVED_FIELDS))
     segments = []
     if any(cols[SEGMENTS]):

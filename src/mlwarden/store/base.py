@@ -338,8 +338,9 @@ class Store(IncidentStorage, EvalStorage, ABC):
         """The project's metric data points as an ibis table expression."""
 
     @abstractmethod
-    def events(self, model: ModelRecord) -> Any:
-        """The model's events as an ibis table expression."""
+    def events(self, model: ModelRecord, *, shadow: bool = False) -> Any:
+        """The model's traffic as an ibis table expression: its events without the shadow
+        predictions (:mod:`mlwarden.store.traffic`), or all of them with ``shadow``."""
 
     @abstractmethod
     def actuals(self, model: ModelRecord) -> Any:

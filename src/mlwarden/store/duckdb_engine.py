@@ -41,7 +41,7 @@ from mlwarden._lazy import ibis
 from mlwarden.errors import ConflictError, NotFoundError, StorageError, StoreOpenError
 from mlwarden.schema.batch import Rejection, canonical_schema
 from mlwarden.schema.genai import SPAN_SCHEMA
-from mlwarden.schema.spec import Feature, ModelSpec, check_name
+from mlwarden.schema.spec import RESERVED_FIELDS, Feature, ModelSpec, check_name
 from mlwarden.store import arrow_scan, duckdb_migrations, duckdb_open
 from mlwarden.store.base import (
     ENGINES,
@@ -64,6 +64,7 @@ from mlwarden.store.duckdb_slo import SLO_DDL, SloTables
 from mlwarden.store.ledger import CommitLedger, LedgerState
 from mlwarden.store.sql_event_times import EventTimes
 from mlwarden.store.times import utc_naive
+from mlwarden.store.traffic import SHADOW, traffic
 from mlwarden.store.writer import GroupCommitWriter, WriteRequest
 
 __all__ = ["DuckDBStore"]
@@ -505,6 +506,7 @@ class DuckDBStore(
             Feature(name=f.name, kind=kind)
             for f in missing
             if f.name not in known
+            and f.name not in RESERVED_FIELDS  # an event field (shadow) is no feature
             and not f.name.startswith("score__")
             and (kind := kind_from_arrow(f.type)) is not None
         ]
@@ -967,8 +969,9 @@ class DuckDBStore(
         t = self.backend().table("spans")
         return t.filter(t.project == project)
 
-    def events(self, model: ModelRecord) -> Any:
-        return self.backend().table(f"events_{model.uid}")
+    def events(self, model: ModelRecord, *, shadow: bool = False) -> Any:
+        t = self.backend().table(f"events_{model.uid}")
+        return t if shadow else traffic(t)
 
     def actuals(self, model: ModelRecord) -> Any:
         return self.backend().table(f"actuals_{model.uid}")
@@ -1297,6 +1300,9 @@ class DuckDBStore(
         the distinct ids as the row count instead of counting 1M strings again."""
         name = f"events_{model.uid}"
         table = _naive(table)
+        if SHADOW in table.column_names and pc.any(table.column(SHADOW)).as_py():
+            # a report describes traffic: its in-place hot paths never see shadow rows
+            table = table.filter(pc.invert(pc.fill_null(table.column(SHADOW), False)))
         if "received_at" not in table.column_names:
             table = table.append_column("received_at", pa.nulls(table.num_rows, pa.timestamp("us")))
         # DuckDB scans an Arrow table in parallel by record batch: one big chunk (what a

@@ -80,6 +80,15 @@ def _slo_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
+def _shadow_column(con: duckdb.DuckDBPyConnection) -> None:
+    """Every model's events get the ``shadow`` mark (false: no stored row was marked)."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE regexp_full_match(table_name, 'events_[0-9]+')"
+    ).fetchall()
+    for (table,) in rows:
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS shadow BOOLEAN DEFAULT false')
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "late events: monitor_suites.events_seen_until", _events_seen_until),
     Migration(3, "incidents of files made before incidents existed", _real_incidents),
@@ -87,6 +96,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         5, "synthetic probes, their results and SLOs: probes, probe_results, slo_specs", _slo_tables
     ),
+    Migration(6, "shadow predictions marked: events_<uid>.shadow", _shadow_column),
 )
 #: The layout this mlwarden writes.
 CURRENT = MIGRATIONS[-1].version

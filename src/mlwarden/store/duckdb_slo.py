@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from mlwarden.store.times import utc_naive
+from mlwarden.store.traffic import SQL_TRAFFIC
 
 __all__ = ["PROBE_RESULT_COLUMNS", "SLO_DDL", "SloTables"]
 
@@ -191,8 +192,15 @@ class SloTables:
         if source == "requests":
             table = f"events_{int(self.get_model(project, model).uid)}"
             if limit is None:
-                return table, "ts", "true", [], "status = 'error'"
-            return table, "ts", "latency_ms IS NOT NULL", [], f"latency_ms > {limit}"
+                # shadow predictions are not requests (mlwarden.store.traffic)
+                return table, "ts", SQL_TRAFFIC, [], "status = 'error'"
+            return (
+                table,
+                "ts",
+                f"latency_ms IS NOT NULL AND {SQL_TRAFFIC}",
+                [],
+                f"latency_ms > {limit}",
+            )
         scope = "project = ? AND model = ?"
         params: list[Any] = [project, model]
         if probe is not None:

@@ -21,7 +21,7 @@ __all__ = ["MAX_SAMPLE", "sample_events"]
 #: The largest sample one request returns.
 MAX_SAMPLE = 100_000
 #: Columns of the stored events that are bookkeeping, not data.
-_HIDDEN = ("received_at",)
+_HIDDEN = ("received_at", "shadow")
 
 
 def sample_events(

@@ -72,6 +72,7 @@ from mlwarden.store.protocols import (
     Suites,
 )
 from mlwarden.store.sql_event_times import EventTimes
+from mlwarden.store.traffic import traffic
 
 __all__ = ["PostgresStore"]
 
@@ -491,8 +492,9 @@ class PostgresStore(
         return out
 
     # -- reads ---------------------------------------------------------------------------------
-    def events(self, model: ModelRecord) -> Any:
-        return self.backend().table(f"events_{model.uid}")
+    def events(self, model: ModelRecord, *, shadow: bool = False) -> Any:
+        t = self.backend().table(f"events_{model.uid}")
+        return t if shadow else traffic(t)
 
     def actuals(self, model: ModelRecord) -> Any:
         return self.backend().table(f"actuals_{model.uid}")

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from mlwarden.errors import StorageError
 from mlwarden.schema.batch import Rejection, kind_from_arrow
-from mlwarden.schema.spec import Feature
+from mlwarden.schema.spec import RESERVED_FIELDS, Feature
 from mlwarden.store.base import IngestResult, ModelRecord
 from mlwarden.store.duckdb_engine import _dedupe, _dump, _first_of_each, _naive
 from mlwarden.store.pg_connection import (
@@ -71,6 +71,7 @@ class PgIngest:
                 Feature(name=f.name, kind=kind)
                 for f in missing
                 if f.name not in known
+                and f.name not in RESERVED_FIELDS  # an event field (shadow) is no feature
                 and not f.name.startswith("score__")
                 and (kind := kind_from_arrow(f.type)) is not None
             ]

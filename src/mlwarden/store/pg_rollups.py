@@ -23,7 +23,8 @@ __all__ = ["PgRollups"]
 class PgRollups:
     """Roll-ups for :class:`~mlwarden.store.pg_engine.PostgresStore`."""
 
-    events: Callable[[ModelRecord], Any]
+    def events(self, model: ModelRecord, *, shadow: bool = False) -> Any: ...
+
     actuals: Callable[[ModelRecord], Any]
 
     def rollup(

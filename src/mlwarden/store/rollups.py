@@ -103,6 +103,8 @@ def rollup_key(spec: ModelSpec) -> str:
             "positive": spec.effective_positive_class,
             "features": numeric_columns(spec),
             "bins": [log_bins.BINS_PER_DECADE, log_bins.LOWEST, log_bins.HIGHEST],
+            # roll-ups of traffic only (shadow rows left out): older ones counted them
+            "traffic": 1,
         },
         separators=(",", ":"),
     )

@@ -168,3 +168,20 @@ def test_a_larger_batch_and_its_resend(engine: Store, n: int) -> None:
     half = table.slice(n // 2)
     assert engine.append_events(m, pa.concat_tables([half, half])).result().inserted == 0
     assert count(engine.events(m)) == n
+
+
+def test_shadow_rows_are_stored_but_are_not_traffic(engine: Store) -> None:
+    m = engine.create_model("p", SPEC)
+    append(engine, m, rows(range(40), version="v1"))
+    shadow = append(engine, m, rows(range(40), version="v2", shadow=True))
+    assert (shadow.received, shadow.inserted) == (40, 40)  # same ids, another version: kept
+    again = append(engine, m, rows(range(40), version="v2", shadow=True))
+    assert (again.inserted, again.duplicates) == (0, 40)  # a resent shadow batch: a no-op
+    ev = engine.events(m)
+    assert count(ev) == 40
+    assert set(ev.version.to_pyarrow().to_pylist()) == {"v1"}
+    everything = engine.events(m, shadow=True)
+    assert count(everything) == 80
+    assert count(everything.filter(everything.shadow)) == 40
+    assert {v.version for v in engine.list_versions("p", "m")} == {"v1", "v2"}
+    assert "shadow" not in engine.get_model("p", "m").spec.feature_names

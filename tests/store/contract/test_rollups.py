@@ -72,3 +72,25 @@ def test_served_rollups_equal_the_computation(engine: Store) -> None:
     engine.append_actuals(m, validate_actual_rows(m.spec, labels).table).result()
     engine.refresh_rollups(m)
     check(engine, m, T0, T0 + timedelta(hours=40))
+
+
+def test_rollups_count_traffic_not_shadow_predictions(engine: Store) -> None:
+    m = engine.create_model("p", SPEC)
+    ingest(engine, m, range(120))
+    shadow = [
+        {
+            "event_id": f"e{i}",
+            "timestamp": (T0 + timedelta(minutes=7 * i)).isoformat(),
+            "version": "v9",
+            "features": {"x": i * 0.5},
+            "prediction": 1 - i % 2,
+            "shadow": True,
+        }
+        for i in range(120)
+    ]
+    engine.append_events(m, validate_rows(m.spec, shadow).table).result()
+    engine.refresh_rollups(m)
+    got = engine.rollup(m, start=T0, end=T0 + timedelta(hours=30))
+    assert sum(got.ops.column("n").to_pylist()) == 120
+    assert "v9" not in set(got.ops.column("version").to_pylist())
+    check(engine, m, T0, T0 + timedelta(hours=30))
