@@ -47,7 +47,7 @@ from mlwarden.analysis.slices import (
     _edges,
 )
 from mlwarden.analysis.slices_query import bin_key, grouped_sums, label_key, outcomes
-from mlwarden.errors import ConfigError, expected
+from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.spec import Task
 from mlwarden.stats.version_tests import holm
 from mlwarden.store.base import ModelRecord, Store
@@ -152,7 +152,7 @@ def find_blind_spots(
     ...                  end=datetime(2026, 1, 2), metric="mae")
     Traceback (most recent call last):
     ...
-    mlwarden.errors.ConfigError: The 'metric' parameter must be one of accuracy, error_rate, latency for a binary model. Got 'mae' instead.
+    mlwarden.errors.ValidationError: The 'metric' parameter must be one of accuracy, error_rate, latency for a binary model. Got 'mae' instead.
     >>> store.close()
     """  # noqa: E501
     m = _check(model, metric, max_pairs, start, end)
@@ -161,7 +161,7 @@ def find_blind_spots(
     base = outcomes(store, model, m.outcome, start, end)
     for col, value in (segment or {}).items():
         if col not in base.columns:
-            raise ConfigError(
+            raise ValidationError(
                 expected("parameter", "segment", "name a column of the model", f"{col}:{value}")
             )
         base = base.filter(base[col].cast("string") == value)
@@ -256,7 +256,7 @@ def _check(
     task = model.spec.task
     valid = [name for name, m in METRICS.items() if task in m.tasks]
     if metric not in valid:
-        raise ConfigError(
+        raise ValidationError(
             expected(
                 "parameter",
                 "metric",
@@ -265,9 +265,9 @@ def _check(
             )  # fmt: skip
         )
     if isinstance(max_pairs, bool) or not isinstance(max_pairs, int) or not 0 <= max_pairs:
-        raise ConfigError(expected("parameter", "max_pairs", "be an integer >= 0", max_pairs))
+        raise ValidationError(expected("parameter", "max_pairs", "be an integer >= 0", max_pairs))
     if utc_naive(end) <= utc_naive(start):
-        raise ConfigError(
+        raise ValidationError(
             expected("parameter", "end", f"be after start, {start.isoformat()}", end.isoformat())
         )
     return METRICS[metric]

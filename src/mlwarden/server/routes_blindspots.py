@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from mlwarden.analysis.blindspots import MAX_PAIRS, METRICS, BlindSpot, find_blind_spots
+from mlwarden.analysis.blindspots import MAX_PAIRS, BlindSpot, find_blind_spots
 from mlwarden.analysis.slices import Condition
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
@@ -109,7 +109,8 @@ async def blind_spots(
     start: TimeQ = None,
     end: TimeQ = None,
     metric: Annotated[
-        str, Query(max_length=64, description=f"One of {', '.join(METRICS)}.")
+        Literal["accuracy", "error_rate", "mae", "latency"],
+        Query(description="accuracy and error_rate (rates), mae (regressors), latency (ms)."),
     ] = "accuracy",
     max_pairs: Annotated[
         int, Query(ge=0, le=435, description="Most column pairs tested (cost bound).")
