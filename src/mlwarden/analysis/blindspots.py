@@ -83,7 +83,9 @@ MIN_ROWS = 30
 class BlindSpot:
     """One slice: its conditions, size, metric in and out, gap (slice minus rest) with its
     ``level`` interval, raw and Holm-adjusted two-sided p-values, and ``impact`` = rows x
-    how much worse it is (0 when it is better)."""
+    how much worse it is (0 when it is better). ``explained_by`` names a reported pair inside
+    this slice that accounts for its gap (the slice's other rows are not significantly worse
+    than the rest): such a slice is listed after the others."""
 
     conditions: tuple[Condition, ...]
     rows: int
@@ -96,6 +98,7 @@ class BlindSpot:
     p_value: float
     adjusted_p: float
     impact: float
+    explained_by: str | None = None
 
     def describe(self) -> str:
         """The conditions joined by "and"."""
@@ -197,6 +200,7 @@ def find_blind_spots(
     ranked = sorted(promise, key=lambda c: (-promise[c], c))
     chosen = _pair_columns(ranked, max_pairs)
     pairs = list(itertools.combinations(chosen, 2))[:max_pairs]
+    parents: dict[int, tuple[int, int]] = {}
     if pairs:
         pair_keys = {c: keys[c] for c in chosen}
         index = {cs: i for i, cs in enumerate(conds)}
@@ -206,6 +210,7 @@ def find_blind_spots(
                 a = (_condition(ca, ka, edges.get(ca)),)
                 b = (_condition(cb, kb, edges.get(cb)),)
                 if a in index and b in index:
+                    parents[len(sums)] = (index[a], index[b])
                     conds.append((*a, *b))
                     sums.append(s)
         st = _stats(np.asarray(sums, dtype=np.float64).reshape(-1, 3), total, m, min_rows, level)
@@ -214,9 +219,10 @@ def find_blind_spots(
     if len(tested):
         adjusted[tested] = holm([float(st["p"][i]) for i in tested], digits=None)
     worse = sign * st["gap"]
-    keep = [i for i in tested if adjusted[i] <= alpha and worse[i] > 0]
+    keep = [int(i) for i in tested if adjusted[i] <= alpha and worse[i] > 0]
     impact = np.asarray([s[0] for s in sums], dtype=np.float64) * np.maximum(worse, 0.0)
-    keep.sort(key=lambda i: (-impact[i], adjusted[i], i))
+    explained = _explained(keep, parents, sums, total, m, alpha / max(len(tested), 1), conds)
+    keep.sort(key=lambda i: (i in explained, -impact[i], adjusted[i], i))
     spots = tuple(
         BlindSpot(
             conditions=conds[i],
@@ -230,6 +236,7 @@ def find_blind_spots(
             p_value=float(st["p"][i]),
             adjusted_p=float(adjusted[i]),
             impact=float(impact[i]),
+            explained_by=explained.get(i),
         )  # fmt: skip
         for i in keep[:top]
     )
@@ -238,6 +245,39 @@ def find_blind_spots(
         overall=total[1] / total[0], slices_tested=len(tested), pair_columns=tuple(chosen),
         pairs_tested=len(pairs), max_pairs=max_pairs, spots=spots,
     )  # fmt: skip
+
+
+def _explained(
+    keep: list[int],
+    parents: Mapping[int, tuple[int, int]],
+    sums: list[tuple[int, float, float]],
+    total: tuple[int, float, float],
+    m: _Metric,
+    bar: float,
+    conds: list[tuple[Condition, ...]],
+) -> dict[int, str]:
+    """Reported single slices whose gap a reported pair inside them accounts for.
+
+    Rows x gap counts a slice's extra errors, so a parent (``region = west``) holding a bad
+    pair (``region = west and amount >= 80``) scores about as high as the pair itself while
+    its other rows are fine. The parent is *explained* when its rows outside the pair are not
+    significantly worse than the rest at ``bar``: the Bonferroni level over every slice
+    tested, the bar those rows would have to pass to be reported as a blind spot themselves.
+    """
+    kept = set(keep)
+    sign = 1.0 if m.higher_is_worse else -1.0
+    out: dict[int, str] = {}
+    for pair in keep:
+        for parent in parents.get(pair, ()):
+            if parent not in kept or parent in out:
+                continue
+            rem = np.asarray([[a - b for a, b in zip(sums[parent], sums[pair], strict=True)]])
+            whole = (total[0] - sums[pair][0], total[1] - sums[pair][1], total[2] - sums[pair][2])
+            st = _stats(rem, whole, m, 2, 0.95)
+            still_worse = sign * st["gap"][0] > 0 and st["p"][0] <= bar
+            if not still_worse:
+                out[parent] = " and ".join(c.describe() for c in conds[pair])
+    return out
 
 
 def _pair_columns(ranked: list[str], max_pairs: int) -> list[str]:

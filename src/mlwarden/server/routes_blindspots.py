@@ -44,6 +44,9 @@ class BlindSpotOut(BaseModel):
     p_value: float = Field(description="Two-sided p-value of the gap (see 'test').")
     adjusted_p: float = Field(description="Holm-adjusted over every slice tested.")
     impact: float = Field(description="Rows x how much worse the slice is; the ranking.")
+    explained_by: str | None = Field(
+        description="A reported pair inside this slice that accounts for its gap (listed last)."
+    )
     events: str = Field(description="The slice's events: the sample endpoint's URL.")
     exact_link: bool = Field(description="False when the link cannot filter a missing value.")
 
@@ -97,7 +100,7 @@ def _out(model: str, start: datetime, end: datetime, s: BlindSpot) -> BlindSpotO
         conditions=[ConditionOut(**c.to_dict()) for c in s.conditions],
         rows=s.rows, share=s.share, value=s.value, rest=s.rest, gap=s.gap, low=s.low,
         high=s.high, p_value=s.p_value, adjusted_p=s.adjusted_p, impact=s.impact,
-        events=link, exact_link=exact,
+        explained_by=s.explained_by, events=link, exact_link=exact,
     )  # fmt: skip
 
 
