@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from scipy import stats as sps
 
 from mlwarden.analysis.slices import (
@@ -47,13 +48,13 @@ from mlwarden.analysis.slices import (
     _edges,
 )
 from mlwarden.analysis.slices_query import bin_key, grouped_sums, label_key, outcomes
-from mlwarden.errors import ValidationError, expected
+from mlwarden.errors import MlwardenError, ValidationError, expected
 from mlwarden.schema.spec import Task
 from mlwarden.stats.version_tests import holm
 from mlwarden.store.base import ModelRecord, Store
 from mlwarden.store.times import utc_naive
 
-__all__ = ["METRICS", "BlindSpot", "BlindSpots", "find_blind_spots"]
+__all__ = ["METRICS", "BlindSpot", "BlindSpots", "find_blind_spots", "reference_of"]
 
 _CLASSIFICATION = frozenset({Task.BINARY, Task.MULTICLASS})
 
@@ -136,9 +137,12 @@ def find_blind_spots(
     top: int = 20,
     bins: int = 4,
     min_rows: int = MIN_ROWS,
+    reference: pa.Table | None = None,
 ) -> BlindSpots:
     """The slices of ``[start, end)`` (and ``segment``) where ``metric`` is significantly
-    worse than on the rest, ranked by rows x gap.
+    worse than on the rest, ranked by rows x gap. Numeric features are cut into ``bins``
+    ranges at the quantiles of ``reference`` (the model's reference data, when it has the
+    column), else of the range.
 
     Examples
     --------
@@ -171,7 +175,7 @@ def find_blind_spots(
     cols = _columns(model.spec, model.name, set(store.events(model).columns), None)
     cols = [c for c in cols if c not in (segment or {})]
     numeric = [c for c in cols if (f := model.spec.feature(c)) and f.kind.value == "numeric"]
-    edges = _edges(store, model, start, end, numeric, None, bins)
+    edges = _edges(store, model, start, end, numeric, reference, bins)
     keys = {c: bin_key(base[c], edges[c]) if c in edges else label_key(base[c]) for c in cols}
     groups = grouped_sums(store, base, keys, [(), *((c,) for c in cols)], limit=MAX_VALUES)
     total = groups[0].get((), (0, 0.0, 0.0))
@@ -278,6 +282,14 @@ def _explained(
             if not still_worse:
                 out[parent] = " and ".join(c.describe() for c in conds[pair])
     return out
+
+
+def reference_of(store: Store, model: ModelRecord) -> pa.Table | None:
+    """The model's reference data (its quantiles cut the numeric features), None without."""
+    try:
+        return store.get_reference(model.project, model.name)[1]
+    except MlwardenError:
+        return None
 
 
 def _pair_columns(ranked: list[str], max_pairs: int) -> list[str]:

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from mlwarden.analysis.blindspots import MAX_PAIRS, BlindSpot, find_blind_spots
+from mlwarden.analysis.blindspots import MAX_PAIRS, BlindSpot, find_blind_spots, reference_of
 from mlwarden.analysis.slices import Condition
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
@@ -122,9 +122,9 @@ async def blind_spots(
     top: Annotated[int, Query(ge=1, le=200)] = 20,
     segment: SegmentQ = None,
 ) -> BlindSpotsOut:
-    """The slices (single features and pairs; numeric features binned at the range's
-    quartiles) where ``metric`` is significantly worse than on the rest of ``[start, end)``
-    (default: the last 7 days), ranked by rows x gap."""
+    """The slices (single features and pairs; numeric features binned at quartiles: the
+    reference's, else the range's) where ``metric`` is significantly worse than on the rest
+    of ``[start, end)`` (default: the last 7 days), ranked by rows x gap."""
     store: Store = request.app.state.store
     rec = store.get_model(project, model)
     end = end or datetime.now(UTC)
@@ -132,6 +132,7 @@ async def blind_spots(
     r = await asyncio.to_thread(
         find_blind_spots, store, rec, start=start, end=end, metric=metric,
         max_pairs=max_pairs, segment=segment_filter(segment), alpha=alpha, top=top,
+        reference=reference_of(store, rec),
     )  # fmt: skip
     return BlindSpotsOut(
         model=rec.name, start=start, end=end, metric=r.metric, test=r.test,

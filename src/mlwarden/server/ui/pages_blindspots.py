@@ -14,7 +14,13 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from mlwarden.analysis.blindspots import METRICS, BlindSpot, BlindSpots, find_blind_spots
+from mlwarden.analysis.blindspots import (
+    METRICS,
+    BlindSpot,
+    BlindSpots,
+    find_blind_spots,
+    reference_of,
+)
 from mlwarden.analysis.slices import Condition
 from mlwarden.errors import ValidationError, expected
 from mlwarden.server.ui.pages_model import model_context
@@ -121,7 +127,13 @@ def blind_spots_page(model: str, request: Request, project: UIRead) -> Response:
         segment = {col: value}
     assert state.start is not None and state.end is not None
     result: BlindSpots = find_blind_spots(
-        store, record, start=state.start, end=state.end, metric=metric, segment=segment
+        store,
+        record,
+        start=state.start,
+        end=state.end,
+        metric=metric,
+        segment=segment,
+        reference=reference_of(store, record),
     )
     features = {f.name for f in record.spec.features}
     rows = [
