@@ -177,3 +177,24 @@ def test_bad_requests_are_refused(http: httpx.Client, data: Any) -> None:
     assert bad.status_code in (400, 422) and "range" in bad.text
     bad = http.get("/v1/models/weak/events/sample", params={**RANGE, "range": "region:1:"})
     assert bad.status_code in (400, 422)
+
+
+def test_with_a_reference_the_bins_are_its_quartiles(
+    http: httpx.Client, data: dict[str, dict[str, np.ndarray]]
+) -> None:
+    # last in the module: the reference changes the 'weak' model's bins for later requests
+    ref = scenario(9, planted=False)
+    lines = ["region,amount,age,prediction"] + [
+        f"{ref['region'][i]},{float(ref['amount'][i])!r},{float(ref['age'][i])!r},{ref['pred'][i]}"
+        for i in range(1000)
+    ]
+    r = http.post(
+        "/v1/models/weak/reference", content="\n".join(lines),
+        headers={"content-type": "text/csv"},
+    )  # fmt: skip
+    assert r.status_code in (200, 201), r.text
+    top = _spots(http, "weak", metric="accuracy")["blind_spots"][0]
+    conds = {c["column"]: c for c in top["conditions"]}
+    assert set(conds) == {"region", "amount"}, top["description"]
+    q75 = float(np.quantile(ref["amount"][:1000], 0.75, method="lower"))
+    assert conds["amount"]["low"] == pytest.approx(q75) and conds["amount"]["high"] is None

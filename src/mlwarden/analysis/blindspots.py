@@ -22,9 +22,10 @@ The significant slices that are worse than the rest are ranked by size x gap (ro
 the gap in the metric's units: the number of wrong predictions, or total extra error, the
 slice costs compared with the rest).
 
-Cost is bounded: single slices in one scan; pairs among the most promising columns (the
-columns whose best single slice scores highest, as :mod:`~mlwarden.analysis.slices` picks
-them), at most ``max_pairs`` column pairs, in a second scan.
+Cost is bounded: single slices in one scan; pairs, in a second scan, among the columns with
+a worse single slice, the most important to the model first (feature importance from the
+reference, :func:`~mlwarden.analysis.importance.model_importance`), then the most promising
+(as :mod:`~mlwarden.analysis.slices` picks them), at most ``max_pairs`` column pairs.
 """
 
 from __future__ import annotations
@@ -138,11 +139,15 @@ def find_blind_spots(
     bins: int = 4,
     min_rows: int = MIN_ROWS,
     reference: pa.Table | None = None,
+    importance: Mapping[str, float] | None = None,
 ) -> BlindSpots:
     """The slices of ``[start, end)`` (and ``segment``) where ``metric`` is significantly
     worse than on the rest, ranked by rows x gap. Numeric features are cut into ``bins``
     ranges at the quantiles of ``reference`` (the model's reference data, when it has the
-    column), else of the range.
+    column), else of the range. Pairs are formed among the columns with a worse single slice,
+    the most ``importance``-ant first (the model's feature importance, when known), then the
+    most promising (gap x sqrt(rows) of their best single slice), as many as fit in
+    ``max_pairs`` column pairs.
 
     Examples
     --------
@@ -201,7 +206,8 @@ def find_blind_spots(
             if worse > 0:
                 score = worse * math.sqrt(sums[i][0])
                 promise[cs[0].column] = max(promise.get(cs[0].column, 0.0), score)
-    ranked = sorted(promise, key=lambda c: (-promise[c], c))
+    imp = importance or {}
+    ranked = sorted(promise, key=lambda c: (-imp.get(c, 0.0), -promise[c], c))
     chosen = _pair_columns(ranked, max_pairs)
     pairs = list(itertools.combinations(chosen, 2))[:max_pairs]
     parents: dict[int, tuple[int, int]] = {}

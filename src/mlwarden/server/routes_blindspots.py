@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.analysis.blindspots import MAX_PAIRS, BlindSpot, find_blind_spots, reference_of
+from mlwarden.analysis.importance import model_importance
 from mlwarden.analysis.slices import Condition
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
@@ -133,6 +134,7 @@ async def blind_spots(
         find_blind_spots, store, rec, start=start, end=end, metric=metric,
         max_pairs=max_pairs, segment=segment_filter(segment), alpha=alpha, top=top,
         reference=reference_of(store, rec),
+        importance=model_importance(store, rec),
     )  # fmt: skip
     return BlindSpotsOut(
         model=rec.name, start=start, end=end, metric=r.metric, test=r.test,

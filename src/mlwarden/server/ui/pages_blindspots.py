@@ -21,6 +21,7 @@ from mlwarden.analysis.blindspots import (
     find_blind_spots,
     reference_of,
 )
+from mlwarden.analysis.importance import model_importance
 from mlwarden.analysis.slices import Condition
 from mlwarden.errors import ValidationError, expected
 from mlwarden.server.ui.pages_model import model_context
@@ -134,6 +135,7 @@ def blind_spots_page(model: str, request: Request, project: UIRead) -> Response:
         metric=metric,
         segment=segment,
         reference=reference_of(store, record),
+        importance=model_importance(store, record),
     )
     features = {f.name for f in record.spec.features}
     rows = [
