@@ -66,6 +66,12 @@ include-operation-id = ["champion"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
 
 [[operations]]
+# blind spots: the metric must suit the model's task, 'end' after 'start', a 'segment' names a
+# column of the model
+include-operation-id = ["blind_spots"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "404", "422"]
+
+[[operations]]
 # a spec's rules across fields: 'dim' for embeddings only, the positive class among the classes
 include-operation-id = ["register_model"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "403", "409", "422"]

@@ -27,6 +27,7 @@ from mlwarden.server import (
     openapi,
     routes_alerting,
     routes_annotations,
+    routes_blindspots,
     routes_champion,
     routes_decision,
     routes_evals,
@@ -221,6 +222,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(routes_ingest.router)
     app.include_router(routes_decision.router)
     app.include_router(routes_champion.router)
+    app.include_router(routes_blindspots.router)
     app.include_router(routes_samples.router)
     app.include_router(routes_feature.router)
     app.include_router(routes_query.router)  # after routes_feature: .../columns/{name:path}

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -22,10 +23,12 @@ from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
 
 __all__ = [
     "SEGMENT_PATTERN",
+    "RangeQ",
     "SegmentQ",
     "TimeQ",
     "clean_params",
     "parse_instant",
+    "range_filter",
     "segment_filter",
 ]
 
@@ -131,4 +134,45 @@ def segment_filter(items: list[str] | None) -> dict[str, str] | None:
                 f"The 'segment' parameter must look like 'column:value'. Got {item!r} instead."
             )
         out[col] = value
+    return out or None
+
+
+RangeQ = Annotated[
+    list[Annotated[str, Field(pattern=SEGMENT_PATTERN, max_length=300)]] | None,
+    Query(
+        description="Filter 'column:low:high' on a numeric column, low <= value < high; an "
+        "empty bound is open (repeatable)."
+    ),
+]
+
+
+def range_filter(items: list[str] | None) -> dict[str, tuple[float | None, float | None]] | None:
+    """The 'range' query parameters ('column:low:high', repeatable) as a filter (None: none).
+
+    >>> range_filter(["amount:100:", "age::30.5"])
+    {'amount': (100.0, None), 'age': (None, 30.5)}
+    >>> range_filter(["amount:5:1"])
+    Traceback (most recent call last):
+    ...
+    mlwarden.errors.ValidationError: The 'range' parameter must look like 'column:low:high' with finite numbers, low < high and at least one bound. Got 'amount:5:1' instead.
+    """  # noqa: E501
+    if not items:
+        return None
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for item in items:
+        if not item:
+            continue
+        col, _, bounds = item.rpartition(":")
+        col, _, low_text = col.rpartition(":")
+        must = "look like 'column:low:high' with finite numbers, low < high and at least one bound"
+        try:
+            low = float(low_text) if low_text else None
+            high = float(bounds) if bounds else None
+        except ValueError:
+            raise ValidationError(expected("parameter", "range", must, item)) from None
+        finite = all(b is None or math.isfinite(b) for b in (low, high))
+        ordered = low is None or high is None or low < high
+        if not col or not finite or not ordered or (low is None and high is None):
+            raise ValidationError(expected("parameter", "range", must, item))
+        out[col] = (low, high)
     return out or None

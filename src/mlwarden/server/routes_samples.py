@@ -26,7 +26,13 @@ from pydantic import BeforeValidator
 from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.spec import Task
 from mlwarden.server.auth import Read
-from mlwarden.server.params import SegmentQ, clamp_instant, segment_filter
+from mlwarden.server.params import (
+    RangeQ,
+    SegmentQ,
+    clamp_instant,
+    range_filter,
+    segment_filter,
+)
 from mlwarden.store.base import ModelRecord, Store
 from mlwarden.store.event_sample import MAX_SAMPLE, sample_events
 
@@ -141,6 +147,7 @@ def events_sample(
     start: WindowTime,
     end: WindowTime,
     segment: SegmentQ = None,
+    range: RangeQ = None,  # noqa: A002 - the name users type in the URL
     limit: Annotated[int, Query(ge=1, le=MAX_SAMPLE, description="Most events returned.")] = 1000,
     format: Annotated[  # noqa: A002 - the name users type in the URL
         Literal["csv", "parquet", "json"], Query(description="File format of the download.")
@@ -159,6 +166,7 @@ def events_sample(
         start=start,
         end=end,
         segment=segment_filter(segment),
+        ranges=range_filter(range),
         limit=limit,
         fmt=format,
         seed=seed,
@@ -175,6 +183,7 @@ def sample_download(
     limit: int,
     fmt: str,
     seed: int | None,
+    ranges: dict[str, tuple[float | None, float | None]] | None = None,
 ) -> StreamingResponse:
     """The download of a sample (the API's and the UI's)."""
     if end <= start:
@@ -194,6 +203,7 @@ def sample_download(
         start=start,
         end=end,
         segment=segment,
+        ranges=ranges,
     )
     write = {"csv": _csv, "parquet": _parquet, "json": _json}[fmt]
     name = sample_filename(rec.name, start, end, segment, fmt)

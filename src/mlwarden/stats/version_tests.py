@@ -441,8 +441,9 @@ def _fin(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error), in the input's order.
+def holm(p_values: Sequence[float], *, digits: int | None = 12) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error), in the input's order, rounded
+    to ``digits`` (None: unrounded, for p-values far below 1e-12 that must stay ordered).
 
     Examples
     --------
@@ -455,4 +456,4 @@ def holm(p_values: Sequence[float]) -> list[float]:
     adj = np.maximum.accumulate((k - np.arange(k)) * p[order])
     out = np.empty(k)
     out[order] = np.minimum(adj, 1.0)
-    return [round(float(x), 12) for x in out]
+    return [float(x) if digits is None else round(float(x), digits) for x in out]

@@ -40,8 +40,10 @@ def filter_events(
     end: datetime | None = None,
     version: str | None = None,
     segment: dict[str, str] | None = None,
+    ranges: dict[str, tuple[float | None, float | None]] | None = None,
 ) -> Any:
-    """Events in ``[start, end)``, of one version, of one segment (tag or feature value)."""
+    """Events in ``[start, end)``, of one version, of one segment (tag or feature value), and
+    with each numeric column of ``ranges`` in ``[low, high)`` (a None bound is open)."""
     preds = []
     if start is not None:
         preds.append(events.ts >= utc_naive(start))
@@ -53,6 +55,13 @@ def filter_events(
         if col not in events.columns:
             raise ValidationError(expected("segment column", col, "be a column of the model", col))
         preds.append(events[col].cast("string") == value)
+    for col, (low, high) in (ranges or {}).items():
+        if col not in events.columns or not events[col].type().is_numeric():
+            raise ValidationError(expected("range column", col, "be a numeric column", col))
+        if low is not None:
+            preds.append(events[col] >= low)
+        if high is not None:
+            preds.append(events[col] < high)
     return events.filter(*preds) if preds else events
 
 

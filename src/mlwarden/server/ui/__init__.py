@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from mlwarden.server.ui import (
     pages_annotations,
+    pages_blindspots,
     pages_compare,
     pages_compare_windows,
     pages_evals,
@@ -42,6 +43,7 @@ for _pages in (
     pages_monitors,
     pages_compare,
     pages_compare_windows,
+    pages_blindspots,
     pages_feature,
     pages_sample,
     pages_incidents,

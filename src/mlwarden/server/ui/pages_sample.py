@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mlwarden.errors import ValidationError
+from mlwarden.server.params import range_filter
 from mlwarden.server.routes_samples import sample_download
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, positive_int, templates
 from mlwarden.server.ui.state import parse_time
@@ -54,15 +55,16 @@ def sample_page(model: str, request: Request, project: UIRead) -> Response:
     q = request.query_params
     if not q.get("start") or not q.get("end"):
         raise ValidationError("A sample needs a window: the 'start' and 'end' parameters.")
-    segment = None
-    if q.get("segment"):
-        col, sep, value = q["segment"].partition("=")
+    segment: dict[str, str] | None = None
+    for item in q.getlist("segment"):  # repeatable: a blind spot is a pair of conditions
+        if not item:
+            continue
+        col, sep, value = item.partition("=")
         if not sep or not col:
             raise ValidationError(
-                f"The 'segment' parameter must look like 'column=value'. Got {q['segment']!r} "
-                "instead."
+                f"The 'segment' parameter must look like 'column=value'. Got {item!r} instead."
             )
-        segment = {col: value}
+        segment = {**(segment or {}), col: value}
     limit = positive_int(q.get("limit"), "limit", 1000)
     if limit > MAX_SAMPLE:
         raise ValidationError(
@@ -75,6 +77,7 @@ def sample_page(model: str, request: Request, project: UIRead) -> Response:
         start=parse_time(q["start"], "start"),
         end=parse_time(q["end"], "end"),
         segment=segment,
+        ranges=range_filter(q.getlist("range")),
         limit=limit,
         fmt=q.get("format") or "csv",
         seed=None,
