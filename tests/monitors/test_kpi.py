@@ -104,6 +104,8 @@ def loans(
         ("1 + 2", ["use at least one aggregate"]),
         ("sum(amount", ["valid expression (syntax error"]),
         ("open('/etc/passwd')", ["'open' is not a function"]),
+        # nesting deep enough to exhaust the parser's recursion: a clear refusal, not a 500
+        ("-" * 3000 + "sum(amount)", ["have at most 400 parts"]),
     ],
 )
 def test_the_parser_refuses_with_the_path_the_token_and_what_is_allowed(

@@ -200,6 +200,8 @@ class _Parser:
             raise self.fail(
                 f"be a valid expression (syntax error at column {exc.offset})", self.text
             ) from exc
+        except (RecursionError, MemoryError) as exc:  # e.g. thousands of nested unary minus
+            raise self.fail(f"have at most {MAX_NODES} parts", "a deeper expression") from exc
         self.text = self.text.strip()
         if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
             raise self.fail(f"have at most {MAX_NODES} parts", "a longer expression")
