@@ -383,3 +383,14 @@ def test_the_ci_gate_takes_kpis_on_the_command_line(tmp_path: Path) -> None:
         timeout=300,
     )
     assert bad.returncode != 0 and "must look like NAME=EXPRESSION" in bad.stderr, bad.stderr
+    # a KPI asked for by name whose expression cannot run fails the gate with its reason: it
+    # is not skipped while the check passes
+    unknown = subprocess.run(
+        [sys.executable, "-m", "mlwarden.cli.main", "check", str(ref), str(cur),
+         "--kpi", "loss=sum(no_such_column)"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert unknown.returncode == 2, (unknown.stdout, unknown.stderr)
+    assert "'kpis.loss.expression'" in unknown.stderr and "no_such_column" in unknown.stderr

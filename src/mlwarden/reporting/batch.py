@@ -88,7 +88,7 @@ def report(
                 segments=list(spec.segments),
             )
             if kpis:
-                suite = replace(suite, monitors=[*suite.monitors, *kpi_monitors(kpis)])
+                suite = replace(suite, monitors=[*suite.monitors, *kpi_monitors(kpis, spec=spec)])
             suite.fit(spec, ref)
             cur = pending.result()
         except BaseException:
@@ -123,9 +123,13 @@ def report(
 _FUNCTION_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def kpi_monitors(kpis: Mapping[str, str | Callable[[Any], float | None]]) -> list[Monitor]:
+def kpi_monitors(
+    kpis: Mapping[str, str | Callable[[Any], float | None]], *, spec: ModelSpec | None = None
+) -> list[Monitor]:
     """A KPI monitor for each named KPI: an expression (:class:`Kpi`), or a function or its
-    ``module:function`` path (:class:`KpiFunction`).
+    ``module:function`` path (:class:`KpiFunction`). With ``spec``, each expression is checked
+    against the model now: a KPI the caller asked for by name is refused with its error (a
+    :class:`~mlwarden.errors.ConfigError`), not skipped at fit like a suggested monitor.
 
     Examples
     --------
@@ -137,7 +141,10 @@ def kpi_monitors(kpis: Mapping[str, str | Callable[[Any], float | None]]) -> lis
         if callable(what) or _FUNCTION_PATH.match(str(what)):
             out.append(KpiFunction(name, what, direction="both"))
         else:
-            out.append(Kpi(name, str(what)))
+            kpi = Kpi(name, str(what))
+            if spec is not None:
+                kpi.check(spec, where=f"kpis.{name}")
+            out.append(kpi)
     return out
 
 
