@@ -10,6 +10,7 @@ monitors' numbers moving.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,8 +21,12 @@ import pytest
 
 from mlwarden.schema import Feature, ModelSpec, validate_rows
 from mlwarden.schema.batch import Rejection, validate_actual_rows
+from mlwarden.schema.kpi import parse_kpi
+from mlwarden.sdk.resources import resources_spec
 from mlwarden.store import DuckDBStore, PostgresStore, Store
 from mlwarden.store import aggregates as agg
+from mlwarden.store.client_aggregates import ClientProfile
+from mlwarden.store.kpi_aggregates import KpiRows, KpiTerms
 from pgserver import PostgresServer
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -116,7 +121,42 @@ BINARY_REQUESTS: list[Any] = [
     agg.ScoreBins((0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)),
     agg.ScoreBins((0.0, 0.5, 1.0), by="prediction"),
     agg.Exceedance(quantile=0.95, history=4),
+    # the probing monitor's per-client numbers (near_boundary counts a condition: PostgreSQL
+    # casts no boolean to bigint, which the first version of it did)
+    ClientProfile(grid=(("x", -2.0, 0.5),), score="score", min_rows=5),
+    # business KPIs: one of the label, one of a feature, with a condition and if_else
+    KpiTerms(
+        parse_kpi(
+            "100 * rate(actual == 1 and prediction == 0) - sum(if_else(x > 2, x, 0)) / count()",
+            columns={"x", "prediction", "actual"},
+        ),
+        labelled=True,
+    ),
+    KpiTerms(parse_kpi("mean(score) + quantile(x, 0.9)", columns={"x", "score"})),
 ]
+
+#: Request types compared elsewhere, or that never reach a stored engine, with the reason.
+NOT_HERE = {
+    agg.Sample: "pseudo-random rows per engine: sizes compared below",
+    agg.Rejected: "compared in test_regression_and_rejected_rows_agree",
+    agg.Regression: "compared in test_regression_and_rejected_rows_agree",
+    agg.ResourceUse: "a companion model's samples: compared in test_resource_use_agrees",
+    KpiRows: "batch reports only: a window handed over in memory, never a stored engine",
+    agg.SpanTotals: "trace spans: the span contract suites compare them",
+    agg.ScoreTotals: "trace scores: the span contract suites compare them",
+    agg.SpanQuantiles: "trace spans: the span contract suites compare them",
+    agg.SpanSpend: "trace spans: the span contract suites compare them",
+    agg.SpanTexts: "trace spans: the span contract suites compare them",
+}
+
+
+def test_every_request_type_is_compared() -> None:
+    """A request type added to ``aggregates.Request`` without a comparison here fails this."""
+    kinds = set(typing.get_args(agg.Request))
+    tested = {type(r) for r in BINARY_REQUESTS} | set(NOT_HERE)
+    assert kinds <= tested, (
+        f"not compared between engines: {sorted(k.__name__ for k in kinds - tested)}"
+    )
 
 
 #: quantiles (and levels made of them) are compared exactly, not within a tolerance
@@ -179,6 +219,25 @@ def test_regression_and_rejected_rows_agree(stores: tuple[Store, Store]) -> None
     duck, pg = stores
     got = [agg.collect(s, s.get_model("p", "clf"), [agg.Rejected()], run) for s in stores]
     assert got[0][agg.Rejected()] == got[1][agg.Rejected()] == {0: {"features.x": 4}}
+
+
+def test_resource_use_agrees(stores: tuple[Store, Store]) -> None:
+    """The resource sampler's companion model: per window n, mean, max and past means."""
+    spec = resources_spec("clf")
+    rng = np.random.default_rng(3)
+    rows = [
+        {
+            "event_id": f"s{i}",
+            "timestamp": (T0 + timedelta(seconds=int(rng.integers(0, 30 * 3600)))).isoformat(),
+            "features": {"process_cpu_percent": float(np.round(rng.gamma(2, 10), 2))},
+            "segments": {"host": "h1"},
+        }
+        for i in range(600)
+    ]
+    for s in stores:
+        m = s.create_model("p", spec)
+        s.append_events(m, validate_rows(m.spec, rows).table).result()
+    _both(stores, "clf", [agg.ResourceUse("process_cpu_percent", history=4)])
 
 
 def test_samples_have_the_same_sizes(stores: tuple[Store, Store]) -> None:

@@ -43,7 +43,8 @@ def client_profiles(ev: Any, r: ClientProfile) -> dict[int, dict[str, dict[str, 
     if r.score is not None:
         s = ev[r.score].cast("float64")
         metrics["scored"] = s.count()
-        metrics["near_boundary"] = ((s - 0.5).abs() < r.band).cast("int64").sum().fill_null(0)
+        near = (s - 0.5).abs() < r.band  # counted by ifelse: PostgreSQL casts no bool to bigint
+        metrics["near_boundary"] = ibis.ifelse(near, 1, 0).sum().fill_null(0)
     if r.grid:
         parts = []
         for col, low, step in r.grid:

@@ -58,7 +58,9 @@ def _num(x: Any) -> Any:
     if isinstance(x, bool):
         return float(x)
     if not isinstance(x, float | str) and x.type().is_boolean():
-        return x.cast("float64")
+        # not ``x.cast("float64")``: PostgreSQL has no boolean -> double precision cast
+        # cast after: ibis writes 1.0 bare, PostgreSQL's numeric, whose sum is a Decimal
+        return ibis.ifelse(x, 1, 0).cast("float64")
     return x
 
 

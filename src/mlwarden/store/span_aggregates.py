@@ -191,7 +191,8 @@ def _timeout(t: Any) -> Any:
 
 
 def _count(pred: Any) -> Any:
-    return pred.cast("int64").sum().fill_null(0)
+    # not ``pred.cast("int64")``: PostgreSQL casts a boolean to integer but not to bigint
+    return ibis.ifelse(pred, 1, 0).sum().fill_null(0)
 
 
 def _per_window_totals(t: Any) -> dict[int, dict[str, float]]:
