@@ -248,3 +248,24 @@ def test_samples_have_the_same_sizes(stores: tuple[Store, Store]) -> None:
         got = agg.collect(s, s.get_model("p", "clf"), [req, agg.Volume()], RUN)[req]
         sizes.append({w: t.num_rows for w, t in got.items()})
     assert sizes[0] == sizes[1] and set(sizes[0].values()) == {20}
+
+
+@pytest.mark.parametrize(
+    "metric", ["accuracy", "accuracy_vs_expected", "estimated_accuracy", "error_rate", "latency"]
+)
+def test_root_cause_outcomes_agree(stores: tuple[Store, Store], metric: str) -> None:
+    """The per-event outcomes root-cause analysis ranks slices by (accuracy, error rate, ...)
+    sum and count the same on both engines: PostgreSQL once refused them (a boolean cast)."""
+    from mlwarden.analysis.slices_query import outcomes
+
+    got = []
+    for s in stores:
+        y = outcomes(s, s.get_model("p", "clf"), metric, T0, T0 + 30 * HOUR)._y
+        row = y.sum().name("s").as_table().cross_join(y.count().name("n").as_table())
+        got.append(row.to_pyarrow().to_pylist()[0])
+    assert got[0]["n"] > 100, got
+    _close(
+        {"n": got[0]["n"], "s": float(got[0]["s"])},
+        {"n": got[1]["n"], "s": float(got[1]["s"])},
+        metric,
+    )

@@ -69,11 +69,11 @@ def outcomes(store: Store, model: ModelRecord, metric: str, start: datetime, end
         ev = ev.inner_join(ac, "event_id")
     if metric == "accuracy":
         ev = ev.filter(ev._actual.notnull(), ev.prediction.notnull())
-        y = (ev.prediction == ev._actual).cast("float64")
+        y = _as_float(ev.prediction == ev._actual)
     elif metric == "accuracy_vs_expected":
         ev = ev.filter(ev._actual.notnull(), ev.prediction.notnull())
         ev = ev.filter(confidence(ev, model.spec).notnull())
-        y = (ev.prediction == ev._actual).cast("float64") - confidence(ev, model.spec)
+        y = _as_float(ev.prediction == ev._actual) - confidence(ev, model.spec)
     elif metric == "abs_error":
         ev = ev.filter(ev._actual_value.notnull(), ev.prediction.notnull())
         y = (ev.prediction - ev._actual_value).abs().cast("float64")
@@ -82,13 +82,19 @@ def outcomes(store: Store, model: ModelRecord, metric: str, start: datetime, end
         ev = ev.filter(conf.notnull())
         y = confidence(ev, model.spec)
     elif metric == "error_rate":
-        y = ibis.cases((ev.status == "error", 1.0), else_=0.0)
+        y = _as_float(ev.status == "error")
     elif metric == "latency":
         ev = ev.filter(ev.latency_ms.notnull())
         y = ev.latency_ms.cast("float64")
     else:  # pragma: no cover - validated by the caller
         raise AssertionError(metric)
     return ev.mutate(_y=y)
+
+
+def _as_float(cond: Any) -> Any:
+    """1.0 where ``cond`` holds, else 0.0, on every engine: PostgreSQL casts no boolean to
+    double precision, and reads a bare ``1.0`` as ``numeric`` (its sums come back Decimal)."""
+    return ibis.ifelse(cond, 1, 0).cast("float64")
 
 
 def confidence(ev: Any, spec: ModelSpec) -> Any:
