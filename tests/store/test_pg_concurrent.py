@@ -68,3 +68,28 @@ def test_two_writers_store_each_event_once(pg_server: PostgresServer) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_two_servers_fold_a_models_incidents_one_at_a_time(pg_server: PostgresServer) -> None:
+    """The incident guard spans processes: while one store (server) folds a model's
+    incidents, another on the same database waits; a server that dies frees it."""
+    url = pg_server.create_database("incident_guard")
+    a, b = PostgresStore(url), PostgresStore(url)
+    try:
+        entered = threading.Event()
+
+        def other() -> None:
+            with b.incident_guard("p", "m"):
+                entered.set()
+
+        with a.incident_guard("p", "m"):
+            t = threading.Thread(target=other)
+            t.start()
+            with b.incident_guard("p", "n"):  # another model: no wait
+                pass
+            assert not entered.wait(0.5), "the other server folded while this one held the guard"
+        assert entered.wait(60), "the other server never got the guard"
+        t.join(30)
+    finally:
+        a.close()
+        b.close()

@@ -112,9 +112,11 @@ def update(
         happened.update(events)
         return list(touched.values())
 
-    stored = {
-        i.id: i for i in versioned.commit(store, attempt, what=f"the incidents of model {model!r}")
-    }
+    # guarded: two evaluations of this model at once (the scheduler and a backfill request, or
+    # two servers) would otherwise both open an incident for the same problem
+    with store.incident_guard(project, model):
+        folded = versioned.commit(store, attempt, what=f"the incidents of model {model!r}")
+    stored = {i.id: i for i in folded}
     changes = []
     for i, evs in happened.items():
         if IncidentEvent.OPENED in evs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, NamedTuple
@@ -100,6 +101,13 @@ class IncidentStorage(ABC):
 
     @abstractmethod
     def new_incident_id(self) -> int: ...
+
+    @abstractmethod
+    def incident_guard(self, project: str, model: str) -> AbstractContextManager[None]:
+        """Held while a model's incidents are read, folded and written back, so two
+        evaluations of one model (the scheduler and a backfill request, or two servers on one
+        database) cannot both open an incident for the same problem: the second one sees the
+        first one's incident. Human actions need not hold it (compare-and-set covers them)."""
 
     @abstractmethod
     def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> list[int]:

@@ -61,6 +61,7 @@ from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
 from mlwarden.store.duckdb_scores import SCORE_DDL, ScoreTables
 from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
 from mlwarden.store.duckdb_slo import SLO_DDL, SloTables
+from mlwarden.store.keyed_locks import KeyedLocks
 from mlwarden.store.ledger import CommitLedger, LedgerState
 from mlwarden.store.sql_event_times import EventTimes
 from mlwarden.store.times import utc_naive
@@ -334,6 +335,7 @@ class DuckDBStore(
         #: ... of which the event ids are unique by construction (not counted again)
         self._unique_ids: set[int] = set()
         self._lock = threading.Lock()
+        self._incident_locks = KeyedLocks()
         self._writer = GroupCommitWriter(
             self._commit, interval=commit_interval, max_rows=max_group_rows
         )

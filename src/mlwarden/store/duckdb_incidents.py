@@ -11,11 +11,13 @@ cause analysis) cannot overwrite what a person did meanwhile.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from mlwarden.errors import NotFoundError
+from mlwarden.store.keyed_locks import KeyedLocks
 from mlwarden.store.times import utc_naive
 
 __all__ = ["INCIDENT_COLUMNS", "INCIDENT_DDL", "IncidentTables"]
@@ -86,8 +88,17 @@ class IncidentTables:
 
     _call: Callable[[Callable[[Any], Any]], Any]
     _read: Callable[..., list[tuple[Any, ...]]]
+    #: set by the engine's ``__init__``: a lock per (project, model), for :meth:`incident_guard`
+    _incident_locks: KeyedLocks
 
     # -- incidents ---------------------------------------------------------------------------
+    @contextmanager
+    def incident_guard(self, project: str, model: str) -> Iterator[None]:
+        """One fold of a model's incidents at a time in this process (one process owns a
+        DuckDB file)."""
+        with self._incident_locks.hold((project, model)):
+            yield
+
     def new_incident_id(self) -> int:
         return int(
             self._call(lambda con: con.execute("SELECT nextval('incident_seq')").fetchone()[0])

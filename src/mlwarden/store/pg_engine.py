@@ -41,6 +41,7 @@ from mlwarden.store.base import (
 )
 from mlwarden.store.duckdb_annotations import AnnotationTables
 from mlwarden.store.duckdb_engine import _naive
+from mlwarden.store.keyed_locks import KeyedLocks
 from mlwarden.store.pg_connection import (
     QmarkCursor,
     copy_in,
@@ -164,6 +165,7 @@ class PostgresStore(
         self._stages: dict[tuple[tuple[str, str], ...], str] = {}
         self._stage_seq = itertools.count()
         self._closed = False
+        self._incident_locks = KeyedLocks()
         self._lease_lock = threading.Lock()
         self._lease_con: Any = None
         self._lease_held = False

@@ -9,11 +9,13 @@ an incident created by two at once is a conflict for the second, not a duplicate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from mlwarden.store.duckdb_incidents import INCIDENT_COLUMNS, IncidentTables, _naive_row
+from mlwarden.store.pg_connection import psycopg_module
 
 __all__ = ["PgIncidentTables"]
 
@@ -22,6 +24,24 @@ _COLUMNS = ", ".join(INCIDENT_COLUMNS)
 
 class PgIncidentTables(IncidentTables):
     """Incident storage for :class:`~mlwarden.store.pg_engine.PostgresStore`."""
+
+    url: str
+
+    @contextmanager
+    def incident_guard(self, project: str, model: str) -> Iterator[None]:
+        """One fold of a model's incidents at a time across every server on the database: a
+        session advisory lock on a connection of its own (closing it frees the lock, also when
+        this process dies), taken after this process's own lock for the model."""
+        with self._incident_locks.hold((project, model)):
+            con = psycopg_module().connect(self.url, autocommit=True)
+            try:
+                con.execute(
+                    "SELECT pg_advisory_lock(hashtext('mlwarden.incidents'), hashtext(%s))",
+                    [f"{project}\x1f{model}"],
+                )
+                yield
+            finally:
+                con.close()
 
     def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> list[int]:
         """All rows or none, each at the version it was read at (0: new); see

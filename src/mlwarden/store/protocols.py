@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -208,6 +209,7 @@ class IncidentRepository(Protocol):
     """Incidents (compare-and-set on ``version``) and each project's alerting config."""
 
     def new_incident_id(self) -> int: ...
+    def incident_guard(self, project: str, model: str) -> AbstractContextManager[None]: ...
     def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> list[int]: ...
     def get_incident(self, project: str, incident_id: int) -> dict[str, Any]: ...
     def list_incidents(

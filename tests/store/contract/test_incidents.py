@@ -157,3 +157,62 @@ def test_deliveries_actions_and_alerting(engine: Store) -> None:
     engine.put_alerting("p", "routes: []\n")
     engine.put_alerting("p", "routes: [a]\n")
     assert engine.get_alerting("p") == "routes: [a]\n"
+
+
+def test_the_guard_holds_one_fold_of_a_model_at_a_time(engine: Store) -> None:
+    holding, release, entered = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with engine.incident_guard("p", "m"):
+            holding.set()
+            release.wait(60)
+
+    def second() -> None:
+        with engine.incident_guard("p", "m"):
+            entered.set()
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert holding.wait(30)
+    b = threading.Thread(target=second)
+    b.start()
+    with engine.incident_guard("p", "other model"):  # another model's folds do not wait
+        pass
+    assert not entered.wait(0.5), "a second fold of the model ran while the first held the guard"
+    release.set()
+    assert entered.wait(60), "the second fold never ran after the first let go"
+    a.join(30)
+    b.join(30)
+
+
+def test_concurrent_folds_open_one_incident(engine: Store) -> None:
+    """The scheduler and a backfill request folding the same alerting window at once: one
+    incident, not one each (both used to open their own)."""
+    from mlwarden.incidents import lifecycle
+    from mlwarden.monitors.base import Result, Status
+
+    day = timedelta(days=1)
+    results = [
+        Result(
+            monitor="latency:p99", kind="latency", window_start=T0, window_end=T0 + day,
+            status=Status.ALERT, value=300.0, threshold=100.0, n=1000, reason="p99 300 ms",
+        )
+    ]  # fmt: skip
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def fold() -> None:
+        try:
+            start.wait(30)
+            lifecycle.update(engine, "p", "m", results, cadence=day, now=T0 + 2 * day)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fold) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    found = engine.list_incidents("p", model="m")
+    assert len(found) == 1, [(i["id"], i["title"]) for i in found]
