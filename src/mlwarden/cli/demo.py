@@ -256,6 +256,7 @@ def run_demo(
     drift_day: int | None = 40,
     seed: int = 0,
     exit_when_done: bool = False,
+    store: str | None = None,
 ) -> None:
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     out = Console(width=None if sys.stdout.isatty() else 160)
@@ -274,7 +275,8 @@ def run_demo(
         drift=drift_day is not None,
     )
     sim = Simulation(scenario)
-    server = BackgroundServer(ServerSettings(data_dir=data_dir, port=port)).start()
+    settings = ServerSettings(data_dir=data_dir, port=port, store_url=store)
+    server = BackgroundServer(settings).start()
     try:
         console.print(f"mlwarden demo: server on {server.url}, data in {data_dir}")
         if drift_day is not None:

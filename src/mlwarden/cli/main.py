@@ -989,11 +989,24 @@ def demo(
     exit_when_done: Annotated[
         bool, typer.Option("--exit-when-done", help="Stop after feeding (for scripts).")
     ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the demo on this PostgreSQL database (postgresql://user@host/db) instead "
+            "of the embedded DuckDB file (docs/storage.md).",
+        ),
+    ] = None,
 ) -> None:
     """Start a server on the embedded default and feed it a simulated model with drift."""
     from mlwarden.cli.demo import run_demo
+    from mlwarden.errors import expected
+    from mlwarden.store import is_store_url
 
+    if store is not None and not is_store_url(store):
+        err.print(expected("option", "--store", "be a postgresql:// URL", store), style="red")
+        raise typer.Exit(2)
     run_demo(
+        store=store,
         port=port,
         data_dir=data_dir,
         days=days,
