@@ -6,9 +6,9 @@ store, each call one transaction (:meth:`PostgresStore._call`); events arrive by
 re-sent event a no-op whichever process stored it first. Reads hand out ibis tables over a
 connection per thread, so the aggregates of :mod:`mlwarden.store.aggregates` run unchanged.
 
-What this engine implements in full is :attr:`PostgresStore.protocols` (see
-:mod:`mlwarden.store.protocols` and ``docs/storage.md``); the other methods raise
-:class:`~mlwarden.errors.UnsupportedByEngineError` naming the method.
+It implements every protocol of :mod:`mlwarden.store.protocols` in full
+(:attr:`PostgresStore.protocols`), each with its contract suite passing; the parts live in
+mixins, one file each (``pg_ingest``, ``pg_spans``, ``pg_slo``, ...).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from mlwarden.store.base import (
     ENGINES,
     ModelRecord,
     ReferenceRecord,
+    Store,
     VersionRecord,
 )
 from mlwarden.store.duckdb_annotations import AnnotationTables
@@ -53,10 +54,12 @@ from mlwarden.store.pg_evals import PgEvalTables
 from mlwarden.store.pg_incidents import PgIncidentTables
 from mlwarden.store.pg_ingest import PgIngest
 from mlwarden.store.pg_monitoring import PgMonitoring
+from mlwarden.store.pg_quantiles import compiler
 from mlwarden.store.pg_removal import PgRemoval
 from mlwarden.store.pg_rollups import PgRollups
 from mlwarden.store.pg_schema import q, qmark, sql_type
-from mlwarden.store.pg_unsupported import PgUnsupported
+from mlwarden.store.pg_slo import PgSloTables
+from mlwarden.store.pg_spans import PgSpans
 from mlwarden.store.pg_volumes import window_volumes
 from mlwarden.store.protocols import (
     ActionLog,
@@ -67,8 +70,10 @@ from mlwarden.store.protocols import (
     EvalRepository,
     EventLog,
     IncidentRepository,
+    Probes,
     Results,
     RollupStore,
+    SpanLog,
     Suites,
 )
 from mlwarden.store.sql_event_times import EventTimes
@@ -94,7 +99,9 @@ class PostgresStore(
     PgEvalTables,
     PgRollups,
     PgRemoval,
-    PgUnsupported,
+    PgSpans,
+    PgSloTables,
+    Store,
 ):
     """A PostgreSQL database, given by its URL (``postgresql://user@host:port/db``).
 
@@ -123,6 +130,8 @@ class PostgresStore(
             IncidentRepository,
             DeliveryLog,
             ActionLog,
+            SpanLog,
+            Probes,
         }
     )
 
@@ -185,6 +194,8 @@ class PostgresStore(
         be = getattr(self._local, "ibis", None)
         if be is None:
             be = ibis.postgres.from_connection(con)
+            # continuous quantiles as DuckDB computes them (mlwarden.store.pg_quantiles)
+            be.compiler = compiler()
             self._local.ibis = be
         return be
 
