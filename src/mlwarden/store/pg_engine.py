@@ -60,6 +60,7 @@ from mlwarden.store.pg_rollups import PgRollups
 from mlwarden.store.pg_schema import q, qmark, sql_type
 from mlwarden.store.pg_slo import PgSloTables
 from mlwarden.store.pg_spans import PgSpans
+from mlwarden.store.pg_stats import Staleness
 from mlwarden.store.pg_volumes import window_volumes
 from mlwarden.store.protocols import (
     ActionLog,
@@ -176,6 +177,7 @@ class PostgresStore(
         self._lease_lock = threading.Lock()
         self._lease_con: Any = None
         self._lease_held = False
+        self._staleness = Staleness()
 
     # -- connections ---------------------------------------------------------------------------
     def _reader(self) -> Any:

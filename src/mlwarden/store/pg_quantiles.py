@@ -8,6 +8,9 @@ Both engines interpolate between the sorted values at ``floor((n-1)q)`` and
 same numbers on both engines, the engine's ibis backend compiles a numeric ``Quantile`` to
 ``mlwarden_quantile_cont(array_agg(x ORDER BY x), q)``: PostgreSQL sorts (as for its own
 ``percentile_cont``) and the SQL function :data:`FUNCTION_DDL` creates interpolates as DuckDB.
+
+The same compiler casts a boolean to ``bigint`` through ``int`` (PostgreSQL has no direct
+cast), which the span counts (``flag.cast("int64").sum()``) need.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ def _compiler_class() -> Any:
     from ibis.expr import operations as ops
 
     class DuckDBQuantiles(PostgresCompiler):  # type: ignore[misc]
-        """Postgres' SQL, with continuous quantiles interpolated as DuckDB does."""
+        """Postgres' SQL, with continuous quantiles interpolated as DuckDB does and booleans
+        cast to any integer type."""
 
         def visit_Quantile(self, op: Any, *, arg: Any, quantile: Any, where: Any) -> Any:
             if type(op) is not ops.Quantile or not op.arg.dtype.is_numeric():
@@ -56,5 +60,12 @@ def _compiler_class() -> Any:
                 sge.Order(this=value, expressions=[sge.Ordered(this=value)]), where=cond
             )
             return self.f.mlwarden_quantile_cont(values, self.cast(quantile, dt.float64))
+
+        def visit_Cast(self, op: Any, *, arg: Any, to: Any) -> Any:
+            # PostgreSQL casts a boolean to integer, not to bigint: through int (as ibis' own
+            # sum of booleans does), so ``flag.cast("int64").sum()`` counts as on DuckDB
+            if op.arg.dtype.is_boolean() and to.is_integer() and not to.is_int32():
+                return self.cast(self.cast(arg, dt.int32), to)
+            return super().visit_Cast(op, arg=arg, to=to)
 
     return DuckDBQuantiles

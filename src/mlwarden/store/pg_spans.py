@@ -38,6 +38,7 @@ from mlwarden.store.duckdb_engine import (
 )
 from mlwarden.store.pg_connection import QmarkCursor, copy_in, done, failed, utcnow
 from mlwarden.store.pg_schema import q, sql_type
+from mlwarden.store.pg_stats import Staleness
 
 __all__ = ["PG_SPAN_DDL", "PgSpans"]
 
@@ -86,10 +87,18 @@ class PgSpans:
     _stage: Callable[[QmarkCursor, pa.Schema], str]
     _read: Callable[..., list[tuple[Any, ...]]]
     backend: Callable[[], Any]
+    _staleness: Staleness
 
-    def _submit(self, fn: Callable[[QmarkCursor], T]) -> Future[T]:
+    def _submit(
+        self, fn: Callable[[QmarkCursor], T], *, table: str | None = None, rows: int = 0
+    ) -> Future[T]:
+        """Run ``fn`` in one transaction; then, when ``rows`` written to ``table`` make its
+        statistics stale (:class:`Staleness`), ``ANALYZE`` it in a transaction of its own."""
         try:
-            return done(self._call(fn))
+            out = self._call(fn)
+            if table is not None and self._staleness.wrote(table, rows):
+                self._call(lambda con: con.execute(f"ANALYZE {table}"))
+            return done(out)
         except StorageError as exc:
             return failed(exc)
 
@@ -106,7 +115,9 @@ class PgSpans:
         table = (
             table.set_column(i, "project", col) if i >= 0 else table.append_column("project", col)
         )
-        return self._submit(lambda con: self._insert_spans(con, table))
+        return self._submit(
+            lambda con: self._insert_spans(con, table), table="spans", rows=table.num_rows
+        )
 
     def _insert_spans(self, con: QmarkCursor, table: pa.Table) -> IngestResult:
         received = table.num_rows
@@ -219,11 +230,19 @@ class PgSpans:
     # -- logs and metric points ----------------------------------------------------------------
     def append_span_logs(self, project: str, table: pa.Table) -> Future[int]:
         """Store GenAI log records (:data:`LOG_SCHEMA`, ``project`` set by the caller)."""
-        return self._submit(lambda con: self._append("span_logs", con, table))
+        return self._submit(
+            lambda con: self._append("span_logs", con, table),
+            table="span_logs",
+            rows=table.num_rows,
+        )
 
     def append_metric_points(self, project: str, table: pa.Table) -> Future[int]:
         """Store metric data points (:data:`METRIC_SCHEMA`, ``project`` set by the caller)."""
-        return self._submit(lambda con: self._append("llm_metrics", con, table))
+        return self._submit(
+            lambda con: self._append("llm_metrics", con, table),
+            table="llm_metrics",
+            rows=table.num_rows,
+        )
 
     @staticmethod
     def _append(name: str, con: QmarkCursor, table: pa.Table) -> int:
@@ -255,7 +274,7 @@ class PgSpans:
             had = sum(1 for (r,) in replaced if r)
             return n - had, had
 
-        return self._submit(fn)
+        return self._submit(fn, table="scores", rows=n)
 
     # -- reads ---------------------------------------------------------------------------------
     def _of(self, name: str, project: str) -> Any:
