@@ -473,9 +473,13 @@ class PostgresStore(
 
     def delete_model(self, project: str, name: str) -> dict[str, int]:
         model = self.get_model(project, name)
+        service = model.spec.span_service
+        shared = any(  # another model of the project reads the same spans: they stay
+            m.spec.span_service == service for m in self.list_models(project) if m.uid != model.uid
+        )
 
         def fn(con: QmarkCursor) -> dict[str, int]:
-            removed: dict[str, int] = {}
+            removed: dict[str, int] = {} if shared else self._delete_spans(con, project, service)
             for table in (f"events_{model.uid}", f"actuals_{model.uid}"):
                 removed[table.split("_")[0]] = con.scalar(f"SELECT count(*) FROM {q(table)}")
                 con.execute(f"DROP TABLE IF EXISTS {q(table)}")
@@ -492,6 +496,9 @@ class PostgresStore(
                 "incidents",
                 "quarantine",
                 "annotations",
+                "probes",
+                "probe_results",
+                "slo_specs",
             ):
                 removed[table] = con.execute(
                     f"DELETE FROM {table} WHERE project = ? AND model = ?", [project, name]

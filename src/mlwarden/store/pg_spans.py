@@ -227,6 +227,19 @@ class PgSpans:
 
         return self._submit(fn)
 
+    @staticmethod
+    def _delete_spans(con: QmarkCursor, project: str, service: str) -> dict[str, int]:
+        """Delete an LLM app's spans (those of its service) and their traces' scores, in the
+        model deletion's transaction; the rows removed per table."""
+        where = "project = ? AND service_name = ?"
+        scores = con.execute(
+            "DELETE FROM scores WHERE project = ? AND trace_id IN "
+            f"(SELECT trace_id FROM spans WHERE {where})",
+            [project, project, service],
+        ).rowcount
+        spans = con.execute(f"DELETE FROM spans WHERE {where}", [project, service]).rowcount
+        return {"spans": int(spans), "scores": int(scores)}
+
     # -- logs and metric points ----------------------------------------------------------------
     def append_span_logs(self, project: str, table: pa.Table) -> Future[int]:
         """Store GenAI log records (:data:`LOG_SCHEMA`, ``project`` set by the caller)."""

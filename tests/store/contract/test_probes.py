@@ -140,3 +140,22 @@ def test_slo_counts_over_requests(engine: Store) -> None:
     )
     half = timedelta(minutes=30)
     assert series == [(T0, 10, 29), (T0 + half, 10, 30), (T0 + 2 * half, 0, 1)]
+
+
+def test_probes_and_slos_follow_a_renamed_model_and_go_with_a_deleted_one(
+    engine: Store,
+) -> None:
+    assert isinstance(engine, Probes)
+    spec = ModelSpec(name="m", task="regression", features=[Feature(name="x", kind="numeric")])
+    engine.create_model("p", spec)
+    engine.put_probe("p", "m", "ping", "{}")
+    engine.append_probe_results("p", "m", results(3))
+    engine.put_slos("p", "m", "[]")
+    engine.rename_model("p", "m", "m2")
+    assert [r[1:3] for r in engine.list_probes("p")] == [("m2", "ping")]
+    assert len(engine.probe_results("p", "m2")) == 3
+    assert engine.list_slo_specs("p") == [("p", "m2", "[]")]
+    removed = engine.delete_model("p", "m2")
+    assert (removed["probes"], removed["probe_results"], removed["slo_specs"]) == (1, 3, 1)
+    assert engine.list_probes("p") == [] and engine.list_slo_specs("p") == []
+    assert engine.probe_results("p", "m2") == []

@@ -13,6 +13,7 @@ from mlwarden.schema.genai import SPAN_SCHEMA
 from mlwarden.schema.otlp_logs import LOG_SCHEMA, TEXT_COLUMNS
 from mlwarden.schema.otlp_metrics import METRIC_SCHEMA
 from mlwarden.schema.scores import SCORE_SCHEMA
+from mlwarden.schema.spec import ModelSpec
 from mlwarden.store import Store
 from mlwarden.store.protocols import SpanLog
 
@@ -234,3 +235,18 @@ def test_spans_read_back_in_time_order_across_requests(engine: Store) -> None:
     assert got.to_pylist() == [{"trace_id": "a", "span_id": f"s{i}"} for i in range(3)] + [
         {"trace_id": "b", "span_id": f"s{i}"} for i in range(3, 6)
     ]
+
+
+def test_deleting_an_llm_app_takes_its_spans_and_their_scores(engine: Store) -> None:
+    engine.append_spans("p", spans(4)).result()
+    engine.append_spans("p", spans(2, trace="other", service_name="elsewhere")).result()
+    engine.put_scores("p", scores(["a", "b"], 1.0)).result()  # of trace "t"
+    engine.create_model("p", ModelSpec(name="bot", task="llm", prediction=None))
+    twin = ModelSpec(name="twin", task="llm", prediction=None, service="bot")
+    engine.create_model("p", twin)
+    kept = engine.delete_model("p", "twin")  # "bot" still reads the service's spans
+    assert kept.get("spans", 0) == 0 and count(engine.spans("p")) == 6
+    removed = engine.delete_model("p", "bot")
+    assert (removed["spans"], removed["scores"]) == (4, 2)
+    assert [r["trace_id"] for r in stored(engine)] == ["other", "other"]
+    assert count(engine.scores("p")) == 0
