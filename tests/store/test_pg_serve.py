@@ -83,7 +83,7 @@ def _journey(c: httpx.Client, pg_url: str) -> None:
     assert events == 6000 and stored >= len(results)
 
 
-T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
+T0 = time.time_ns() - 3_600_000_000_000  # an hour ago: in the pages' default range
 TRACE = "ab" * 16
 
 
@@ -147,6 +147,12 @@ def test_an_llm_trace_over_otlp_and_the_llm_api(served: ServerProcess, pg_url: s
         assert sessions["total"] == 1 and sessions["sessions"][0]["calls"] == 2
         usage = c.get("/v1/llm/usage", params={"window": "day"}).json()
         assert sum(u["llm_spans"] for u in usage) == 2
+        r = c.post("/v1/models", json={"name": "bot", "task": "llm"})
+        assert r.status_code == 201, r.text[:300]
+        for path in ("", "/sessions", "/sessions/s1", "/users", "/users/u1"):  # the LLM pages
+            page = c.get(f"/ui/models/bot{path}", follow_redirects=True)
+            assert page.status_code == 200, (path, page.text[:300])
+        assert "gpt-4o-mini" in c.get("/ui/models/bot", follow_redirects=True).text
     with psycopg.connect(pg_url) as con:
         (n,) = con.execute("SELECT count(*) FROM spans").fetchone() or (0,)
     assert n == 3
@@ -187,6 +193,8 @@ def test_an_slo_over_probe_results(served: ServerProcess, pg_url: str) -> None:
             assert slo["budget_left"] < 0 and slo["level"] == "page"
             results = c.get("/v1/models/svc/probes/ping/results").json()["results"]
             assert [x["ok"] for x in results[-2:]] == [True, False]  # oldest (failed) last
+            page = c.get("/ui/models/svc/slos", follow_redirects=True)
+            assert page.status_code == 200 and "available" in page.text
     finally:
         endpoint.close()
     with psycopg.connect(pg_url) as con:
