@@ -36,7 +36,14 @@ from mlwarden.store.duckdb_engine import (
     _naive,
     _split_traces,
 )
-from mlwarden.store.pg_connection import QmarkCursor, copy_in, done, failed, utcnow
+from mlwarden.store.pg_connection import (
+    QmarkCursor,
+    copy_in,
+    done,
+    failed,
+    table_columns,
+    utcnow,
+)
 from mlwarden.store.pg_schema import q, sql_type
 from mlwarden.store.pg_stats import Staleness
 
@@ -68,6 +75,10 @@ PG_SPAN_DDL = [
 _LOG_READ = pa.schema([*LOG_SCHEMA, ("received_at", pa.timestamp("us"))])
 
 
+#: the first key of the advisory locks on traces (the second is the trace's hash)
+_TRACE_LOCKS = 0x6D6C7774  # "mlwt"
+
+
 def _stamped(table: pa.Table) -> pa.Table:
     return _naive(table).append_column(
         "received_at", pa.array([utcnow()] * table.num_rows, pa.timestamp("us"))
@@ -88,6 +99,7 @@ class PgSpans:
     _read: Callable[..., list[tuple[Any, ...]]]
     backend: Callable[[], Any]
     _staleness: Staleness
+    _columns: dict[str, set[str]]
 
     def _submit(
         self, fn: Callable[[QmarkCursor], T], *, table: str | None = None, rows: int = 0
@@ -130,7 +142,16 @@ class PgSpans:
         if keep is not None:
             table = table.take(keep)
         table = _stamped(table)
+        self._evolve_spans(con, table.schema)
         stage = self._staged(con, table)
+        # one writer per trace at a time across server processes (in hash order: no cycle),
+        # so each sees the other's spans of the trace below: else two servers storing a
+        # trace's root and its children at once each missed the other's and neither filled
+        # the children's user and session
+        con.execute(
+            f"SELECT pg_advisory_xact_lock({_TRACE_LOCKS}, h) FROM (SELECT DISTINCT "
+            f"hashtext(project || '/' || trace_id) AS h FROM {stage} ORDER BY h) k"
+        )
         ts = pc.min_max(table.column("start_time"))
         lo, hi = ts["min"].as_py(), ts["max"].as_py()
         window = [lo - TRACE_REACH, hi + TRACE_REACH] if lo is not None else None
@@ -157,6 +178,16 @@ class PgSpans:
         if attribute and window is not None:
             self._attribute_traces(con, stage, window)
         return IngestResult(received, int(n))
+
+    def _evolve_spans(self, con: QmarkCursor, schema: pa.Schema) -> None:
+        """Add the columns of a newer :data:`SPAN_SCHEMA` than the database's table."""
+        have = self._columns.get("spans") or table_columns(con, "spans")
+        for f in schema:
+            if f.name not in have:
+                con.execute(
+                    f"ALTER TABLE spans ADD COLUMN IF NOT EXISTS {q(f.name)} {sql_type(f.type)}"
+                )
+        self._columns["spans"] = have | set(schema.names)
 
     @staticmethod
     def _attribute_traces(con: QmarkCursor, stage: str, window: list[Any]) -> None:
