@@ -6,9 +6,9 @@ store, each call one transaction (:meth:`PostgresStore._call`); events arrive by
 re-sent event a no-op whichever process stored it first. Reads hand out ibis tables over a
 connection per thread, so the aggregates of :mod:`mlwarden.store.aggregates` run unchanged.
 
-What this engine implements in full is :attr:`PostgresStore.protocols` (see
-:mod:`mlwarden.store.protocols` and ``docs/storage.md``); the other methods raise
-:class:`~mlwarden.errors.UnsupportedByEngineError` naming the method.
+It implements every protocol of :mod:`mlwarden.store.protocols` in full
+(:attr:`PostgresStore.protocols`), each with its contract suite passing; the parts live in
+mixins, one file each (``pg_ingest``, ``pg_spans``, ``pg_slo``, ...).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from mlwarden.store.base import (
     ENGINES,
     ModelRecord,
     ReferenceRecord,
+    Store,
     VersionRecord,
 )
 from mlwarden.store.duckdb_annotations import AnnotationTables
@@ -54,10 +55,13 @@ from mlwarden.store.pg_evals import PgEvalTables
 from mlwarden.store.pg_incidents import PgIncidentTables
 from mlwarden.store.pg_ingest import PgIngest
 from mlwarden.store.pg_monitoring import PgMonitoring
+from mlwarden.store.pg_quantiles import compiler
 from mlwarden.store.pg_removal import PgRemoval
 from mlwarden.store.pg_rollups import PgRollups
 from mlwarden.store.pg_schema import q, qmark, sql_type
-from mlwarden.store.pg_unsupported import PgUnsupported
+from mlwarden.store.pg_slo import PgSloTables
+from mlwarden.store.pg_spans import PgSpans
+from mlwarden.store.pg_stats import Staleness
 from mlwarden.store.pg_volumes import window_volumes
 from mlwarden.store.protocols import (
     ActionLog,
@@ -68,8 +72,10 @@ from mlwarden.store.protocols import (
     EvalRepository,
     EventLog,
     IncidentRepository,
+    Probes,
     Results,
     RollupStore,
+    SpanLog,
     Suites,
 )
 from mlwarden.store.sql_event_times import EventTimes
@@ -95,7 +101,9 @@ class PostgresStore(
     PgEvalTables,
     PgRollups,
     PgRemoval,
-    PgUnsupported,
+    PgSpans,
+    PgSloTables,
+    Store,
 ):
     """A PostgreSQL database, given by its URL (``postgresql://user@host:port/db``).
 
@@ -124,6 +132,8 @@ class PostgresStore(
             IncidentRepository,
             DeliveryLog,
             ActionLog,
+            SpanLog,
+            Probes,
         }
     )
 
@@ -169,6 +179,7 @@ class PostgresStore(
         self._lease_lock = threading.Lock()
         self._lease_con: Any = None
         self._lease_held = False
+        self._staleness = Staleness()
 
     # -- connections ---------------------------------------------------------------------------
     def _reader(self) -> Any:
@@ -187,6 +198,8 @@ class PostgresStore(
         be = getattr(self._local, "ibis", None)
         if be is None:
             be = ibis.postgres.from_connection(con)
+            # continuous quantiles as DuckDB computes them (mlwarden.store.pg_quantiles)
+            be.compiler = compiler()
             self._local.ibis = be
         return be
 
@@ -462,9 +475,13 @@ class PostgresStore(
 
     def delete_model(self, project: str, name: str) -> dict[str, int]:
         model = self.get_model(project, name)
+        service = model.spec.span_service
+        shared = any(  # another model of the project reads the same spans: they stay
+            m.spec.span_service == service for m in self.list_models(project) if m.uid != model.uid
+        )
 
         def fn(con: QmarkCursor) -> dict[str, int]:
-            removed: dict[str, int] = {}
+            removed: dict[str, int] = {} if shared else self._delete_spans(con, project, service)
             for table in (f"events_{model.uid}", f"actuals_{model.uid}"):
                 removed[table.split("_")[0]] = con.scalar(f"SELECT count(*) FROM {q(table)}")
                 con.execute(f"DROP TABLE IF EXISTS {q(table)}")
@@ -481,6 +498,9 @@ class PostgresStore(
                 "incidents",
                 "quarantine",
                 "annotations",
+                "probes",
+                "probe_results",
+                "slo_specs",
             ):
                 removed[table] = con.execute(
                     f"DELETE FROM {table} WHERE project = ? AND model = ?", [project, name]

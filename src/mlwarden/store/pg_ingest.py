@@ -32,6 +32,15 @@ from mlwarden.store.times import utc_naive
 
 __all__ = ["PgIngest"]
 
+#: project-wide tables retention trims, with their time column
+_DATED = (
+    ("spans", "start_time"),
+    ("span_logs", "time"),
+    ("llm_metrics", "time"),
+    ("scores", "ts"),
+    ("probe_results", "ts"),
+)
+
 
 class PgIngest:
     """Events, labels, rejected rows and retention for
@@ -177,6 +186,8 @@ class PgIngest:
                     f"DELETE FROM {q(f'events_{uid}')} WHERE ts < ?", [cutoff]
                 ).rowcount
                 con.execute(f"DELETE FROM {q(f'actuals_{uid}')} WHERE ts < ?", [cutoff])
+            for table, t in _DATED:  # as on DuckDB: LLM signals and probe results age out too
+                con.execute(f"DELETE FROM {table} WHERE {t} < ?", [cutoff])
             return deleted
 
         return int(self._call(fn))

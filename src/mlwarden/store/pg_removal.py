@@ -23,6 +23,9 @@ _BY_NAME = (
     "monitor_suites",
     "incidents",
     "annotations",
+    "probes",
+    "probe_results",
+    "slo_specs",
 )
 
 

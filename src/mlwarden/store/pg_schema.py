@@ -4,13 +4,16 @@ Tables mirror the DuckDB engine's (:mod:`.duckdb_engine`): ``models``, ``version
 and ``ref_<uid>``, ``events_<uid>`` (primary key ``event_id``: re-sent events are dropped by
 ``INSERT ... ON CONFLICT DO NOTHING``), ``actuals_<uid>``, ``quarantine``, ``results``,
 ``monitor_suites``, ``incidents``, ``deliveries``, ``action_runs``, ``alerting``,
-``annotations``, and the evaluation tables (``eval_*``, :mod:`.pg_evals`). Times are
+``annotations``, the evaluation tables (``eval_*``, :mod:`.pg_evals`), trace spans, GenAI
+logs, metric points and scores (``spans``, ``span_logs``, ``llm_metrics``, ``scores``,
+:mod:`.pg_spans`), probes and SLOs (``probes``, ``probe_results``, ``slo_specs``,
+:mod:`.pg_slo`), and the function ``mlwarden_quantile_cont`` (:mod:`.pg_quantiles`). Times are
 ``timestamp`` (UTC without a zone), as on DuckDB.
 
 The layout version is ``schema_version`` in ``meta``. Opening takes a transaction-scoped
 advisory lock, so several servers starting on one database do not race: a database of a newer
 layout is refused untouched; missing tables are created; migrations newer than the stored
-version run in order (none yet beyond the first layout).
+version run in order (2: the LLM and SLO tables, which a version-1 database lacks).
 """
 
 from __future__ import annotations
@@ -126,10 +129,13 @@ DDL = [
 ]
 
 
-def _eval_ddl() -> list[str]:
+def _module_ddl() -> list[str]:
     from mlwarden.store.pg_evals import PG_EVAL_DDL
+    from mlwarden.store.pg_quantiles import FUNCTION_DDL
+    from mlwarden.store.pg_slo import PG_SLO_DDL
+    from mlwarden.store.pg_spans import PG_SPAN_DDL
 
-    return PG_EVAL_DDL
+    return [*PG_EVAL_DDL, *PG_SPAN_DDL, *PG_SLO_DDL, *FUNCTION_DDL]
 
 
 @dataclass(frozen=True)
@@ -141,8 +147,19 @@ class PgMigration:
     apply: Callable[[Any], None]
 
 
+def _nothing(con: Any) -> None:
+    """A migration whose tables the ``CREATE ... IF NOT EXISTS`` statements make."""
+
+
 #: Upgrades of databases made by earlier releases, oldest first (the first layout needs none).
-MIGRATIONS: Sequence[PgMigration] = ()
+MIGRATIONS: Sequence[PgMigration] = (
+    PgMigration(
+        2,
+        "spans, span_logs, llm_metrics, scores, probes, probe_results, slo_specs and the "
+        "function mlwarden_quantile_cont (created by the DDL above)",
+        _nothing,
+    ),
+)
 CURRENT = 1 if not MIGRATIONS else MIGRATIONS[-1].version
 
 
@@ -159,7 +176,7 @@ def open_schema(con: Any, *, where: str) -> int:
                 f"The database {where} has layout version {stored}, newer than this mlwarden "
                 f"knows ({CURRENT}); upgrade mlwarden to open it. Nothing in it was changed."
             )
-        for stmt in [*DDL, *_eval_ddl()]:
+        for stmt in [*DDL, *_module_ddl()]:
             con.execute(stmt)
         for m in MIGRATIONS:
             if stored is not None and m.version > stored:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -44,6 +44,7 @@ __all__ = [
     "EventLog",
     "IncidentRepository",
     "PROTOCOLS",
+    "Probes",
     "Results",
     "SchedulerLease",
     "RollupStore",
@@ -166,6 +167,50 @@ class SpanLog(Protocol):
     def span_logs(self, project: str) -> Any: ...
     def metric_points(self, project: str) -> Any: ...
     def scores(self, project: str) -> Any: ...
+
+
+@runtime_checkable
+class Probes(Protocol):
+    """Synthetic probes (one JSON spec each), their results, and each model's SLO list with
+    the counts SLOs are computed from (over probe results or the model's requests)."""
+
+    def put_probe(self, project: str, model: str, name: str, spec: str) -> None: ...
+    def delete_probe(self, project: str, model: str, name: str) -> bool: ...
+    def list_probes(
+        self, project: str | None = None, model: str | None = None
+    ) -> list[tuple[str, str, str, str]]: ...
+    def append_probe_results(
+        self, project: str, model: str, rows: Sequence[dict[str, Any]]
+    ) -> int: ...
+    def probe_results(
+        self, project: str, model: str, *, probe: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+    def last_probe_runs(self, project: str, model: str) -> dict[str, datetime]: ...
+    def put_slos(self, project: str, model: str, spec: str) -> None: ...
+    def list_slo_specs(self, project: str | None = None) -> list[tuple[str, str, str]]: ...
+    def slo_counts(
+        self,
+        project: str,
+        model: str,
+        *,
+        source: str,
+        probe: str | None = None,
+        threshold_ms: float | None = None,
+        until: datetime,
+        windows: Sequence[timedelta],
+    ) -> dict[timedelta, tuple[int, int]]: ...
+    def slo_series(
+        self,
+        project: str,
+        model: str,
+        *,
+        source: str,
+        probe: str | None = None,
+        threshold_ms: float | None = None,
+        since: datetime,
+        until: datetime,
+        step: timedelta,
+    ) -> list[tuple[datetime, int, int]]: ...
 
 
 @runtime_checkable
@@ -323,4 +368,5 @@ PROTOCOLS: tuple[type, ...] = (
     ActionLog,
     Annotations,
     EvalRepository,
+    Probes,
 )
