@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from mlwarden.errors import AuthError, ForbiddenError
+from mlwarden.server.services import services
 from mlwarden.store.keys import KeyStore, Scope
 
 __all__ = [
@@ -65,7 +66,7 @@ KEYLESS = Principal(None, DEFAULT_PROJECT, frozenset(Scope))
 
 def keys_required(request: Request) -> bool:
     """Whether this request must carry a valid key (or UI session)."""
-    return _keys_required(request.app.state)
+    return _keys_required(services(request))
 
 
 def _keys_required(state: Any) -> bool:
@@ -85,7 +86,7 @@ def principal_of(request: Request, key: str | None) -> Principal:
     """Authenticate ``key`` (None: no key presented) for this request; raise
     :class:`AuthError` when a key is needed and missing or invalid. The result is kept on
     ``request.state.principal`` for the access log."""
-    principal = principal_for_key(request.app.state, key)
+    principal = principal_for_key(services(request), key)
     request.state.principal = principal
     return principal
 

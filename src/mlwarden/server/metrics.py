@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 
 from mlwarden._version import __version__
 from mlwarden.server.auth import Read
+from mlwarden.server.services import Svc
 from mlwarden.server.ui import data, incident_source
 
 __all__ = [
@@ -248,10 +249,7 @@ def exposition(store: Any, project: str, ingest: Any) -> bytes:
 
 
 @router.get("/metrics")
-async def metrics(request: Request, project: Read) -> Response:
+async def metrics(sv: Svc, project: Read) -> Response:
     """Prometheus text format (see the module docstring)."""
-    state = request.app.state
-    body = await asyncio.to_thread(
-        exposition, state.store, project, getattr(state, "ingest_counter", None)
-    )
+    body = await asyncio.to_thread(exposition, sv.store, project, sv.ingest_counter)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

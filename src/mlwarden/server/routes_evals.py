@@ -38,6 +38,7 @@ from mlwarden.evals.tasks import build_task
 from mlwarden.server.api_models import RejectedRow, UTCDateTime
 from mlwarden.server.auth import Operate, Read
 from mlwarden.server.body import read_body
+from mlwarden.server.services import Svc, services
 from mlwarden.store.base import Store
 
 __all__ = ["router"]
@@ -181,12 +182,12 @@ class Catalog(BaseModel):
 
 
 def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     return store
 
 
 def _jobs(request: Request) -> EvalJobs:
-    jobs: EvalJobs = request.app.state.evals
+    jobs: EvalJobs = services(request).evals
     return jobs
 
 
@@ -283,12 +284,13 @@ def add_items(name: str, body: ItemsIn, request: Request, project: Operate) -> d
 async def upload_items(
     name: str,
     request: Request,
+    sv: Svc,
     project: Operate,
     format: Literal["jsonl", "csv"] | None = None,
 ) -> dict[str, Any]:
     """Add items from a JSON Lines or CSV body (``format``, or the content type:
     ``application/x-ndjson`` / ``text/csv``) as a new version."""
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    body = await read_body(request, sv.settings.max_body_bytes)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     fmt = format or ("csv" if ctype == "text/csv" else "jsonl")
     raw = parse_upload(body, fmt=fmt)
@@ -302,7 +304,7 @@ def _check_destination(request: Request, url: str, field: str) -> None:
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        request.app.state.settings.alerting_policy.addresses(host, port)
+        services(request).settings.alerting_policy.addresses(host, port)
     except ConfigError as exc:
         raise ValidationError(f"The {field!r} endpoint {url!r} is refused: {exc}") from exc
 

@@ -20,6 +20,7 @@ from mlwarden.errors import NotFoundError
 from mlwarden.monitors.suite import parse_cadence
 from mlwarden.schema.spec import FeatureKind, Task
 from mlwarden.server.routes_feature import window_run
+from mlwarden.server.services import Svc
 from mlwarden.server.ui import data, incident_source
 from mlwarden.server.ui.pages_model import model_context
 from mlwarden.server.ui.reference import feature_reference, model_importance
@@ -182,10 +183,10 @@ def _incidents(store: Any, project: str, model: str, column: str) -> list[Any]:
 
 
 @router.get("/ui/models/{model}/features/{column:path}", response_class=HTMLResponse)
-def feature_page(model: str, column: str, request: Request, project: UIRead) -> Response:
+def feature_page(model: str, column: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """One feature of a model: its distribution over time, drift, quality, importance and
     incidents."""
-    store = request.app.state.store
+    store = sv.store
     ctx = model_context(store, project, model, ViewState.parse(request.query_params))
     record, state = ctx["record"], ctx["state"]
     columns = feature_columns(record)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from mlwarden.errors import ValidationError
 from mlwarden.schema.annotation import MAX_TEXT, AnnotationKind
 from mlwarden.schema.spec import Task
+from mlwarden.server.services import Svc
 from mlwarden.server.ui import data, incident_source
 from mlwarden.server.ui.markers import markers_for
 from mlwarden.server.ui.placement import TAB_NAMES, tabs_for_llm
@@ -49,9 +50,9 @@ def model_context(store: Any, project: str, name: str, state: ViewState) -> dict
 
 
 @router.get("/ui/models/{model}", response_class=HTMLResponse)
-def model_page(model: str, request: Request, project: UIRead) -> Response:
+def model_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """One model, one tab: performance, drift, quality, operations, fairness or incidents."""
-    store = request.app.state.store
+    store = sv.store
     ctx = model_context(store, project, model, ViewState.parse(request.query_params))
     state: ViewState = ctx["state"]
     record = ctx["record"]

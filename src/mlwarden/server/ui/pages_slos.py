@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.monitors.slo import burn_series, evaluate_slos
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 from mlwarden.server.ui.views import Chart
 from mlwarden.stats.burn import WINDOWS
@@ -38,9 +39,9 @@ def _chart(slo_name: str, points: list[dict[str, Any]], period_days: float) -> C
 
 
 @router.get("/ui/models/{model}/slos", response_class=HTMLResponse)
-def slos_page(model: str, request: Request, project: UIRead) -> Response:
+def slos_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """Each SLO's budget and burn, the workbook's alert windows and the probes' results."""
-    store = request.app.state.store
+    store: Any = sv.store  # SLOs and probes are not on Store yet
     store.get_model(project, model)
     now = datetime.now(UTC)
     slos = []
