@@ -9,7 +9,6 @@ import os
 import secrets
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -256,12 +255,12 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             return out
         if Scope.READ not in principal.scopes:
             return out
-        writer: Any = getattr(s, "_writer", None)
+        rows, commits = s.write_stats()
         return out.model_copy(
             update={
                 "models": len(s.list_models(principal.project)),
-                "rows_committed": getattr(writer, "rows_", 0),
-                "commits": getattr(writer, "commits_", 0),
+                "rows_committed": rows,
+                "commits": commits,
             }
         )
 

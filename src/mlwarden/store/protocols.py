@@ -13,9 +13,9 @@ contract suite, not another method on a shared one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -35,17 +35,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionLog",
+    "AggregateHotPaths",
     "AggregateSource",
     "Annotations",
     "Catalog",
     "DeliveryLog",
     "EvalRepository",
     "EventLog",
+    "GroupingSets",
     "IncidentRepository",
     "PROTOCOLS",
     "Results",
     "SchedulerLease",
     "RollupStore",
+    "SloRepository",
     "SpanLog",
     "Suites",
     "WindowVolumes",
@@ -129,6 +132,25 @@ class AggregateSource(Protocol):
     def events(self, model: ModelRecord, *, shadow: bool = False) -> Any: ...
     def actuals(self, model: ModelRecord) -> Any: ...
     def quarantine_table(self) -> Any: ...
+
+
+@runtime_checkable
+class AggregateHotPaths(Protocol):
+    """An engine's own answers to some aggregate requests of
+    :func:`~mlwarden.store.aggregates.collect` (one scan for every request of a kind, or
+    batch mode's Arrow events counted in place); ``None``: run the portable ibis query, which
+    stays the contract and the oracle in tests. Every store has them (``None`` by default)."""
+
+    def numeric_histograms(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]] | None: ...
+    def category_counts(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]] | None: ...
+    def sample_rows(
+        self, model: ModelRecord, req: Any, run: Any, segment: dict[str, str] | None
+    ) -> dict[int, pa.Table] | None: ...
+    def score_bins(self, src: Any, req: Any) -> dict[int, list[tuple[str, int, int]]] | None: ...
 
 
 @runtime_checkable
@@ -304,6 +326,66 @@ class EvalRepository(Protocol):
     def list_runs(self, project: str, dataset: str | None = None) -> list[dict[str, Any]]: ...
     def run_outputs(self, project: str, run_id: str) -> list[dict[str, Any]]: ...
     def run_grades(self, project: str, run_id: str) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class SloRepository(Protocol):
+    """Synthetic probes (their specs and results) and each model's SLOs, with the counts of
+    good and bad requests or probe runs their burn rates are computed from."""
+
+    def put_probe(self, project: str, model: str, name: str, spec: str) -> None: ...
+    def delete_probe(self, project: str, model: str, name: str) -> bool: ...
+    def list_probes(
+        self, project: str | None = None, model: str | None = None
+    ) -> list[tuple[str, str, str, str]]: ...
+    def append_probe_results(
+        self, project: str, model: str, rows: Sequence[dict[str, Any]]
+    ) -> int: ...
+    def probe_results(
+        self, project: str, model: str, *, probe: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+    def last_probe_runs(self, project: str, model: str) -> dict[str, datetime]: ...
+    def put_slos(self, project: str, model: str, spec: str) -> None: ...
+    def list_slo_specs(self, project: str | None = None) -> list[tuple[str, str, str]]: ...
+    def slo_counts(
+        self,
+        project: str,
+        model: str,
+        *,
+        source: str,
+        probe: str | None = None,
+        threshold_ms: float | None = None,
+        until: datetime,
+        windows: Sequence[timedelta],
+    ) -> dict[timedelta, tuple[int, int]]: ...
+    def slo_series(
+        self,
+        project: str,
+        model: str,
+        *,
+        source: str,
+        probe: str | None = None,
+        threshold_ms: float | None = None,
+        since: datetime,
+        until: datetime,
+        step: timedelta,
+    ) -> list[tuple[datetime, int, int]]: ...
+
+
+@runtime_checkable
+class GroupingSets(Protocol):
+    """``(n, sum, sum of squares)`` of a query's ``_y`` column per group of several grouping
+    sets (slice discovery, champion/challenger): the ibis query per set is the contract; an
+    engine may answer all sets in one scan."""
+
+    def grouped_sums(
+        self,
+        base: Any,
+        keys: Mapping[str, Any],
+        sets: Sequence[tuple[str, ...]],
+        *,
+        limit: int,
+    ) -> list[dict[tuple[Any, ...], tuple[int, float, float]]]: ...
 
 
 #: Every seam, for engines' :attr:`~mlwarden.store.base.Store.protocols` and the contract
