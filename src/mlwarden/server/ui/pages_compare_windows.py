@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -27,13 +27,16 @@ from mlwarden.server.ui import data
 from mlwarden.server.ui.routing import HTMLRoute, UIAdmin, UIRead, form_data, render
 from mlwarden.server.ui.state import parse_time
 
+if TYPE_CHECKING:
+    from mlwarden.store.protocols import EventLog
+
 __all__ = ["QUICK_PICKS", "router"]
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 PARAMS = ("a_start", "a_end", "b_start", "b_end")
 
 
-def _anchor(store: Any, record: Any) -> datetime:
+def _anchor(store: EventLog, record: Any) -> datetime:
     """The end of the hour of the model's latest event (now without events): quick picks end
     there, so a model whose traffic stopped still shows its last day."""
     _, hi = store.event_time_range(record)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -31,11 +31,14 @@ from mlwarden.server.ui.routing import (
 from mlwarden.server.ui.state import ViewState, parse_time
 from mlwarden.server.ui.views import paginate
 
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 PLAN_PAGE = 50
 
 
-def rows_per_window(store: Any, project: str, model: str) -> int:
+def rows_per_window(store: Store, project: str, model: str) -> int:
     """Threshold sizes are shown at the latest window's volume (1000 without one)."""
     latest = data.latest_rows(store, project, model, kinds=["volume", "feature_drift"])
     sizes = [int(r["n"]) for r in latest if r["n"]]
@@ -107,7 +110,7 @@ def _page(
     )
 
 
-def _load(store: Any, project: str, model: str) -> MonitorSuite | None:
+def _load(store: Store, project: str, model: str) -> MonitorSuite | None:
     try:
         return service.load_suite(store, project, model)
     except NotFoundError:
@@ -151,7 +154,7 @@ async def delete_model(model: str, request: Request, sv: Svc, project: UIAdmin) 
     return RedirectResponse(f"/ui/?{urlencode({'deleted': model})}", 303)
 
 
-def evaluation_range(store: Any, project: str, model: str) -> tuple[datetime, datetime] | None:
+def evaluation_range(store: Store, project: str, model: str) -> tuple[datetime, datetime] | None:
     """The windows "Evaluate now" runs: every window of the cadence holding the model's data,
     at most the latest ``MAX_EVALUATE_WINDOWS`` (None without data or monitors)."""
     suite = service.load_suite(store, project, model)

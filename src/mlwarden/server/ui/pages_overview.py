@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -23,6 +23,9 @@ from mlwarden.server.ui.views import paginate, sparkline
 from mlwarden.store import span_queries as sq
 from mlwarden.store.span_aggregates import model_spans
 
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 PAGE_SIZE = 20
 #: Preferred key metrics, best first (the first one a model has results for is shown).
@@ -38,7 +41,7 @@ def _key_monitor(monitors: set[str]) -> str | None:
     return perf[0] if perf else None
 
 
-def applied_monitors(store: Any, project: str, model: str) -> int:
+def applied_monitors(store: Store, project: str, model: str) -> int:
     """How many monitors a model has applied (whether or not any window was evaluated yet)."""
     try:
         return len(monitor_service.load_suite(store, project, model).monitors)
@@ -46,7 +49,7 @@ def applied_monitors(store: Any, project: str, model: str) -> int:
         return 0
 
 
-def traffic(store: Any, rec: Any, *, start: Any, end: Any) -> list[tuple[Any, int]]:
+def traffic(store: Store, rec: Any, *, start: Any, end: Any) -> list[tuple[Any, int]]:
     """Per day: events, or the spans of an LLM app (which sends traces, not events)."""
     if rec.spec.task is not Task.LLM:
         return ops.daily_counts(store, rec, start=start, end=end)
