@@ -23,7 +23,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -35,6 +35,9 @@ from mlwarden._version import __version__
 from mlwarden.server.auth import Read
 from mlwarden.server.services import Svc
 from mlwarden.server.ui import data, incident_source
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = [
     "MAX_MODELS",
@@ -68,7 +71,7 @@ def _epoch(t: datetime | None) -> float | None:
 class StateCollector(Collector):
     """Reads the store on ``collect`` (one scrape) for one project."""
 
-    def __init__(self, store: Any, project: str, ingest: Any) -> None:
+    def __init__(self, store: Store, project: str, ingest: Any) -> None:
         self.store = store
         self.project = project
         self.ingest = ingest
@@ -241,7 +244,7 @@ class StateCollector(Collector):
         yield fam
 
 
-def exposition(store: Any, project: str, ingest: Any) -> bytes:
+def exposition(store: Store, project: str, ingest: Any) -> bytes:
     """The Prometheus text exposition of the project's current state."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(store, project, ingest))

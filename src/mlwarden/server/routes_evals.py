@@ -40,6 +40,7 @@ from mlwarden.server.auth import Operate, Read
 from mlwarden.server.body import read_body
 from mlwarden.server.services import Svc, services
 from mlwarden.store.base import Store
+from mlwarden.store.protocols import EvalRepository
 
 __all__ = ["router"]
 
@@ -236,7 +237,7 @@ def get_dataset(
     return {**ds, "shown_version": shown, "total": len(items), "page": page}
 
 
-def _add(store: Store, project: str, name: str, raw: list[Any]) -> dict[str, Any]:
+def _add(store: EvalRepository, project: str, name: str, raw: list[Any]) -> dict[str, Any]:
     store.get_dataset(project, name)  # 404 before anything else
     batch = validate_items(raw)
     rejected = [{"index": r.index, "field": r.field, "reason": r.reason} for r in batch.rejected]
@@ -352,7 +353,7 @@ def list_experiments(
     return [_run_out(r) for r in _store(request).list_runs(project, dataset)]
 
 
-def run_detail(store: Store, project: str, run_id: str) -> dict[str, Any]:
+def run_detail(store: EvalRepository, project: str, run_id: str) -> dict[str, Any]:
     """A run with a summary per evaluator and its per-item results."""
     run = _run_out(store.get_run(project, run_id))
     grades = store.run_grades(project, run_id)

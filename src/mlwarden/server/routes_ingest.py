@@ -40,6 +40,7 @@ from mlwarden.server.errors import JSONReply, json_reply
 from mlwarden.server.services import services
 from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store.base import IngestResult, ModelRecord, Store
+from mlwarden.store.protocols import EventLog
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -101,7 +102,7 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
 
 
 def _accept(
-    store: Store,
+    store: EventLog,
     record: ModelRecord,
     body: bytes,
     media: str,

@@ -36,6 +36,7 @@ from mlwarden.server.body import (
 from mlwarden.server.services import Svc, services
 from mlwarden.store.base import Store
 from mlwarden.store.keys import Scope
+from mlwarden.store.protocols import Suites
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -291,7 +292,7 @@ async def upload_reference(
     )
 
 
-def _has_suite(store: Store, project: str, model: str) -> bool:
+def _has_suite(store: Suites, project: str, model: str) -> bool:
     try:
         store.get_suite(project, model)
     except NotFoundError:

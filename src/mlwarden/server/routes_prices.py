@@ -26,7 +26,7 @@ from mlwarden.server.params import clamp_instant
 from mlwarden.server.price_overrides import PriceOverrides
 from mlwarden.server.routes_otlp import prices_of
 from mlwarden.server.services import Services, Svc
-from mlwarden.store.base import Store
+from mlwarden.store.protocols import SpanLog
 from mlwarden.store.times import utc_naive
 
 __all__ = ["PriceIn", "forget_prices", "recost", "router"]
@@ -145,7 +145,7 @@ def delete_price(model: ModelP, request: Request, sv: Svc, project: Admin) -> di
 
 
 def recost(
-    store: Store, project: str, table: PriceTable, *, start: datetime, end: datetime,
+    store: SpanLog, project: str, table: PriceTable, *, start: datetime, end: datetime,
     model: str | None = None,
 ) -> tuple[int, int]:  # fmt: skip
     """Price the project's spans started in ``[start, end)`` again with ``table`` (spans that

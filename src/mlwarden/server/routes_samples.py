@@ -36,6 +36,7 @@ from mlwarden.server.params import (
 from mlwarden.server.services import Svc
 from mlwarden.store.base import ModelRecord, Store
 from mlwarden.store.event_sample import MAX_SAMPLE, sample_events
+from mlwarden.store.protocols import AggregateSource
 
 __all__ = ["router", "sample_download", "sample_filename"]
 
@@ -175,7 +176,7 @@ def events_sample(
 
 
 def sample_download(
-    store: Store,
+    store: AggregateSource,
     rec: ModelRecord,
     *,
     start: datetime,

@@ -13,7 +13,7 @@ import json
 import socket
 from datetime import UTC, datetime
 from ipaddress import ip_address
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Query, Request
@@ -27,6 +27,10 @@ from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Read
 from mlwarden.server.services import Svc
 from mlwarden.stats.burn import WINDOWS
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import SloRepository
 
 __all__ = ["check_destination", "router"]
 
@@ -110,7 +114,7 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     return {**r, "at": r["at"].isoformat()}
 
 
-def model_slos(store: Any, project: str, model: str, *, now: datetime, series: bool) -> SlosOut:
+def model_slos(store: Store, project: str, model: str, *, now: datetime, series: bool) -> SlosOut:
     """The model's SLO statuses at ``now`` (what the API and the UI page show)."""
     out = []
     for status in evaluate_slos(store, project, model, now=now):
@@ -146,7 +150,7 @@ def _masked(spec: ProbeSpec) -> dict[str, Any]:
     return out
 
 
-def _probes(store: Any, project: str, model: str) -> list[ProbeOut]:
+def _probes(store: SloRepository, project: str, model: str) -> list[ProbeOut]:
     out = []
     for _, m, name, text in store.list_probes(project, model):
         last = store.probe_results(project, m, probe=name, limit=1)
@@ -158,7 +162,7 @@ def _probes(store: Any, project: str, model: str) -> list[ProbeOut]:
 @router.get("/slos", response_model=ProjectSlosOut)
 def get_project_slos(sv: Svc, project: Read) -> ProjectSlosOut:
     """Every model's SLOs in the project: budget left, burn rates, alerts firing."""
-    store: Any = sv.store
+    store = sv.store
     now = datetime.now(UTC)
     models = [
         model_slos(store, project, m, now=now, series=False)
@@ -170,7 +174,7 @@ def get_project_slos(sv: Svc, project: Read) -> ProjectSlosOut:
 @router.get("/models/{model}/slos", response_model=SlosOut)
 def get_slos(model: str, sv: Svc, project: Read, series: bool = False) -> SlosOut:
     """The model's SLOs now; ``series`` adds each one's hourly burn rate over 7 days."""
-    store: Any = sv.store
+    store = sv.store
     store.get_model(project, model)
     return model_slos(store, project, model, now=datetime.now(UTC), series=series)
 
@@ -178,7 +182,7 @@ def get_slos(model: str, sv: Svc, project: Read, series: bool = False) -> SlosOu
 @router.put("/models/{model}/slos", response_model=SlosOut)
 async def put_slos(model: str, body: SlosIn, request: Request, sv: Svc, project: Admin) -> SlosOut:
     """Replace the model's SLOs (an empty list removes them)."""
-    store: Any = sv.store
+    store = sv.store
     store.get_model(project, model)
     try:
         slos = parse_slos(body.slos)
@@ -195,7 +199,7 @@ async def put_slos(model: str, body: SlosIn, request: Request, sv: Svc, project:
 @router.get("/models/{model}/probes", response_model=ProbesOut)
 def get_probes(model: str, sv: Svc, project: Read) -> ProbesOut:
     """The model's probes with their latest result."""
-    store: Any = sv.store
+    store = sv.store
     store.get_model(project, model)
     return ProbesOut(probes=_probes(store, project, model))
 
@@ -206,7 +210,7 @@ async def put_probe(
 ) -> ProbeOut:
     """Create or replace a probe (see docs/integrations/slo.md); the server sends it every
     ``interval_s`` seconds. Its URL must pass the server's destination policy."""
-    store: Any = sv.store
+    store = sv.store
     store.get_model(project, model)
     try:
         spec = ProbeSpec.from_dict({**body.model_dump(exclude_none=True), "name": name})
@@ -236,7 +240,7 @@ async def delete_probe(
     model: str, name: str, request: Request, sv: Svc, project: Admin
 ) -> ProbeDeletedOut:
     """Remove a probe and its results."""
-    store: Any = sv.store
+    store = sv.store
     store.get_model(project, model)
     gone = await asyncio.to_thread(store.delete_probe, project, model, name)
     if not gone:
@@ -254,7 +258,7 @@ def get_probe_results(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> ProbeResultsOut:
     """The probe's latest results, newest first."""
-    store: Any = sv.store
+    store = sv.store
     store.get_model(project, model)
     rows = store.probe_results(project, model, probe=name, limit=limit)
     return ProbeResultsOut(results=[_row(r) for r in rows])
