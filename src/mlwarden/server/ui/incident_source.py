@@ -14,6 +14,7 @@ from mlwarden.incidents import service
 from mlwarden.monitors.service import objective_report
 
 if TYPE_CHECKING:
+    from mlwarden.server.services import Services
     from mlwarden.store.base import Store
     from mlwarden.store.protocols import IncidentRepository
 
@@ -67,27 +68,27 @@ def get(store: Store, project: str, incident_id: int) -> Any:
     return service.get_incident(store, project, incident_id)
 
 
-def acknowledge(app_state: Any, project: str, incident_id: int, *, by: str, note: str) -> Any:
+def acknowledge(sv: Services, project: str, incident_id: int, *, by: str, note: str) -> Any:
     return service.acknowledge(
-        app_state.store,
+        sv.store,
         project,
         incident_id,
         by=by,
         note=note,
-        dispatcher=getattr(app_state, "dispatcher", None),
-        public_url=app_state.settings.public_url,
+        dispatcher=sv.dispatcher,
+        public_url=sv.settings.public_url,
     )
 
 
-def resolve(app_state: Any, project: str, incident_id: int, *, by: str, note: str) -> Any:
+def resolve(sv: Services, project: str, incident_id: int, *, by: str, note: str) -> Any:
     return service.resolve(
-        app_state.store,
+        sv.store,
         project,
         incident_id,
         by=by,
         note=note,
-        dispatcher=getattr(app_state, "dispatcher", None),
-        public_url=app_state.settings.public_url,
+        dispatcher=sv.dispatcher,
+        public_url=sv.settings.public_url,
     )
 
 
