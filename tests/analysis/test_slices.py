@@ -13,7 +13,6 @@ from analysis.conftest import END, START, store_events, synthetic
 from mlwarden.analysis import find_slices
 from mlwarden.analysis.slices_query import (
     bin_key,
-    grouped_sums_duckdb,
     grouped_sums_ibis,
     label_key,
     outcomes,
@@ -117,7 +116,7 @@ def test_the_duckdb_hot_path_equals_the_ibis_oracle(store: DuckDBStore) -> None:
         "c4": label_key(base["c4"], ["v0", "v1"]),
     }
     sets = [(), ("n2",), ("c3",), ("n2", "c3"), ("c3", "c4")]
-    fast = grouped_sums_duckdb(store, base, keys, sets, limit=50)
+    fast = store.grouped_sums(base, keys, sets, limit=50)  # DuckDB: one scan
     slow = grouped_sums_ibis(base, keys, sets, limit=50)
     assert len(fast) == len(slow) == len(sets)
     for f, s in zip(fast, slow, strict=True):

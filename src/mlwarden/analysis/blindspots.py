@@ -53,6 +53,7 @@ from mlwarden.errors import MlwardenError, ValidationError, expected
 from mlwarden.schema.spec import Task
 from mlwarden.stats.version_tests import holm
 from mlwarden.store.base import ModelRecord, Store
+from mlwarden.store.protocols import Catalog
 from mlwarden.store.times import utc_naive
 
 __all__ = ["METRICS", "BlindSpot", "BlindSpots", "find_blind_spots", "reference_of"]
@@ -290,7 +291,7 @@ def _explained(
     return out
 
 
-def reference_of(store: Store, model: ModelRecord) -> pa.Table | None:
+def reference_of(store: Catalog, model: ModelRecord) -> pa.Table | None:
     """The model's reference data (its quantiles cut the numeric features), None without."""
     try:
         return store.get_reference(model.project, model.name)[1]

@@ -14,7 +14,7 @@ import logging
 import threading
 import weakref
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,9 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from mlwarden.errors import ConfigError, MlwardenError, StatisticsError, expected
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
+
+if TYPE_CHECKING:
+    from mlwarden.store.protocols import Catalog
 
 __all__ = ["feature_importance", "model_importance"]
 
@@ -48,7 +51,7 @@ _computed: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], dict[str, f
 _lock = threading.Lock()
 
 
-def model_importance(store: Any, record: Any) -> dict[str, float]:
+def model_importance(store: Catalog, record: Any) -> dict[str, float]:
     """Feature importance of a stored model, from its latest reference (see
     :func:`feature_importance`); ``{}`` without a reference or when it cannot be learned.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -22,13 +22,17 @@ from mlwarden.errors import MlwardenError
 from mlwarden.monitors.taxonomy import kinds_in_family
 from mlwarden.store.times import utc_aware, utc_naive
 
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import Catalog, Results
+
 __all__ = ["explain"]
 
 log = logging.getLogger("mlwarden.analysis")
 _SLICE_METRIC = {"latency": "latency", "errors": "error_rate"}
 
 
-def _reference(store: Any, record: Any) -> pa.Table | None:
+def _reference(store: Catalog, record: Any) -> pa.Table | None:
     try:
         return store.get_reference(record.project, record.name)[1]
     except MlwardenError:
@@ -36,7 +40,7 @@ def _reference(store: Any, record: Any) -> pa.Table | None:
 
 
 def _drift_ranking(
-    store: Any, record: Any, start: datetime, end: datetime, importance: dict[str, float]
+    store: Results, record: Any, start: datetime, end: datetime, importance: dict[str, float]
 ) -> list[dict[str, Any]]:
     """Every feature's worst drift in the range relative to its threshold, times importance."""
     t = store.results()
@@ -127,7 +131,7 @@ def _quality(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _versions(store: Any, record: Any, onset: datetime, cadence: timedelta) -> dict[str, Any]:
+def _versions(store: Store, record: Any, onset: datetime, cadence: timedelta) -> dict[str, Any]:
     """Traffic by version in the window before the onset and the onset window."""
     ev = store.events(record)
     lo, mid, hi = onset - cadence, onset, onset + cadence
@@ -164,7 +168,7 @@ def _versions(store: Any, record: Any, onset: datetime, cadence: timedelta) -> d
 
 
 def explain(
-    store: Any,
+    store: Store,
     record: Any,
     incident: Any,
     *,

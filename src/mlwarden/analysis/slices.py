@@ -46,6 +46,7 @@ from mlwarden.analysis.slices_query import (
 from mlwarden.errors import ConfigError, expected
 from mlwarden.schema.spec import FeatureKind, ModelSpec, Task
 from mlwarden.store.base import ModelRecord, Store
+from mlwarden.store.protocols import AggregateSource
 from mlwarden.store.times import utc_naive
 
 __all__ = ["METRICS", "Condition", "Slice", "find_slices"]
@@ -346,7 +347,7 @@ def _count(store: Store, model: ModelRecord, metric: str, start: datetime, end: 
 
 
 def _edges(
-    store: Store,
+    store: AggregateSource,
     model: ModelRecord,
     start: datetime,
     end: datetime,

@@ -8,12 +8,10 @@ columns), so only a few hundred small rows come back to Python, never raw events
 
 Two implementations of :func:`grouped_sums` give the same numbers:
 
-* :func:`grouped_sums_ibis`: one ibis aggregate per set; portable to every engine, and the
-  oracle in tests;
-* :func:`grouped_sums_duckdb`: the measured hot path, one scan with DuckDB's
-  ``GROUP BY GROUPING SETS`` over the ibis-compiled outcome query (1M events x 30 columns:
-  ~0.8 s for all single columns in one query, against ~3.5 s for one query per column, each
-  re-running the label join).
+* :func:`grouped_sums_ibis` (``store/grouping_sets.py``): one ibis aggregate per set;
+  portable to every engine, and the oracle in tests;
+* the engine's own :meth:`~mlwarden.store.base.Store.grouped_sums` (DuckDB: one scan with
+  ``GROUP BY GROUPING SETS`` over the ibis-compiled outcome query, ``store/duckdb_grouping.py``).
 """
 
 from __future__ import annotations
@@ -26,9 +24,10 @@ from typing import Any
 import ibis
 import numpy as np
 
-from mlwarden.errors import StorageError
 from mlwarden.schema.spec import ModelSpec, Task
-from mlwarden.store.base import ModelRecord, Store
+from mlwarden.store.base import ModelRecord
+from mlwarden.store.grouping_sets import Groups, grouped_sums_ibis
+from mlwarden.store.protocols import AggregateSource, GroupingSets
 from mlwarden.store.times import utc_naive
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "Groups",
     "bin_key",
     "grouped_sums",
-    "grouped_sums_duckdb",
     "grouped_sums_ibis",
     "label_key",
     "outcomes",
@@ -51,11 +49,10 @@ OTHER = "\u2063other"
 #: Rows a window's quantiles are computed from at most (a deterministic hash sample above).
 QUANTILE_SAMPLE = 200_000
 
-#: ``(n, sum, sum of squares)`` of the outcome per key, one dict per grouping set.
-Groups = list[dict[tuple[Any, ...], tuple[int, float, float]]]
 
-
-def outcomes(store: Store, model: ModelRecord, metric: str, start: datetime, end: datetime) -> Any:
+def outcomes(
+    store: AggregateSource, model: ModelRecord, metric: str, start: datetime, end: datetime
+) -> Any:
     """The model's events in ``[start, end)`` with the per-row outcome ``_y`` of ``metric``.
 
     Rows without an outcome (no label, no score, no latency) are left out. ``accuracy`` and
@@ -156,7 +153,7 @@ def window_quantiles(
 
 
 def grouped_sums(
-    store: Store,
+    store: GroupingSets,
     base: Any,
     keys: Mapping[str, Any],
     sets: Sequence[tuple[str, ...]],
@@ -167,77 +164,10 @@ def grouped_sums(
 
     ``keys`` names the key expressions (over ``base``); each set is a tuple of key names
     (``()`` is the whole table). Per set, at most ``limit`` groups are kept: the largest,
-    ties broken by key. DuckDB stores take the hand-written hot path.
+    ties broken by key. The engine answers (DuckDB: every set in one scan; otherwise one
+    ibis query per set, :func:`grouped_sums_ibis`).
     """
-    from mlwarden.store.duckdb_engine import DuckDBStore
-
-    if isinstance(store, DuckDBStore):
-        return grouped_sums_duckdb(store, base, keys, sets, limit=limit)
-    return grouped_sums_ibis(base, keys, sets, limit=limit)
-
-
-def grouped_sums_ibis(
-    base: Any, keys: Mapping[str, Any], sets: Sequence[tuple[str, ...]], *, limit: int
-) -> Groups:
-    """Portable :func:`grouped_sums`: one ibis aggregate per grouping set (the oracle)."""
-    t = base.select(**{f"k{i}": expr for i, expr in enumerate(keys.values())}, _y=base._y)
-    names = {name: f"k{i}" for i, name in enumerate(keys)}
-    out: Groups = []
-    for s in sets:
-        cols = [names[k] for k in s]
-        metrics = {"n": t.count(), "s": t._y.sum(), "q": (t._y * t._y).sum()}
-        if cols:
-            agg = t.group_by(cols).aggregate(**metrics)
-            agg = agg.order_by([ibis.desc("n"), *[ibis.asc(c) for c in cols]]).limit(limit)
-        else:
-            agg = t.aggregate(**metrics)
-        groups: dict[tuple[Any, ...], tuple[int, float, float]] = {}
-        for r in agg.to_pyarrow().to_pylist():
-            if r["n"]:
-                groups[tuple(r[c] for c in cols)] = (int(r["n"]), float(r["s"]), float(r["q"]))
-        out.append(groups)
-    return out
-
-
-def grouped_sums_duckdb(
-    store: Any,
-    base: Any,
-    keys: Mapping[str, Any],
-    sets: Sequence[tuple[str, ...]],
-    *,
-    limit: int,
-) -> Groups:
-    """Hot path of :func:`grouped_sums`: every grouping set in one DuckDB scan."""
-    names = {name: f"k{i}" for i, name in enumerate(keys)}
-    cols = list(names.values())
-    inner = base.select(**{names[k]: expr for k, expr in keys.items()}, _y=base._y)
-    sql_inner = str(ibis.to_sql(inner, dialect="duckdb"))
-    grouping = ", ".join("(" + ", ".join(names[k] for k in s) + ")" for s in sets)
-    order = ", ".join(f"{c} ASC NULLS LAST" for c in cols)
-    gid = f"GROUPING_ID({', '.join(cols)})" if cols else "0"
-    select_keys = "".join(f", {c}" for c in cols)
-    sql = (
-        f"SELECT * FROM (SELECT {gid} AS _g{select_keys}, count(*) AS n, sum(_y) AS s, "
-        f"sum(_y * _y) AS q FROM ({sql_inner}) GROUP BY GROUPING SETS ({grouping})) "
-        f"WHERE n > 0 QUALIFY row_number() OVER (PARTITION BY _g ORDER BY n DESC"
-        f"{', ' + order if order else ''}) <= {int(limit)}"
-    )
-    rows = store._read(sql)
-    width = len(cols)
-    by_mask: dict[int, int] = {}
-    for i, s in enumerate(sets):
-        grouped = {names[k] for k in s}
-        mask = sum(1 << (width - 1 - j) for j, c in enumerate(cols) if c not in grouped)
-        if mask in by_mask:
-            raise StorageError(f"Grouping set {s} is given twice.")
-        by_mask[mask] = i
-    out: Groups = [{} for _ in sets]
-    pos = [[cols.index(names[k]) for k in s] for s in sets]
-    for row in rows:
-        i = by_mask[int(row[0])]
-        key = tuple(row[1 + j] for j in pos[i])
-        out[i][key] = (int(row[width + 1]), float(row[width + 2]), float(row[width + 3]))
-    return out
+    return store.grouped_sums(base, keys, sets, limit=limit)
 
 
 def as_floats(values: Any) -> np.ndarray[Any, np.dtype[np.float64]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +34,10 @@ from mlwarden.stats.baseline import CategoricalBaseline
 from mlwarden.stats.drift import DriftResult, categorical_drift, ks, numeric_drift
 from mlwarden.store import queries
 from mlwarden.store.window_rows import window_rows
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import AggregateSource
 
 __all__ = [
     "MAX_ROWS",
@@ -167,7 +171,7 @@ def compared_columns(spec: ModelSpec) -> list[tuple[str, bool]]:
 
 
 def compare_windows(
-    store: Any,
+    store: Store,
     model: Any,
     *,
     a: TimeWindow,
@@ -328,7 +332,12 @@ def _category_side(mine: dict[str, int], rows: int, theirs: dict[str, int]) -> C
 
 
 def _side(
-    store: Any, model: Any, w: TimeWindow, segment: dict[str, str] | None, events: int, rows: int
+    store: AggregateSource,
+    model: Any,
+    w: TimeWindow,
+    segment: dict[str, str] | None,
+    events: int,
+    rows: int,
 ) -> WindowSide:
     spec: ModelSpec = model.spec
     ev, ac = store.events(model), store.actuals(model)

@@ -16,7 +16,7 @@ from typing import Any
 import ibis
 
 from mlwarden.errors import ValidationError, expected
-from mlwarden.store.base import Store
+from mlwarden.store.protocols import SpanLog
 from mlwarden.store.span_queries import FLAGS, filter_spans
 
 __all__ = ["MAX_FROM_TRACES", "SpanPick", "items_from_spans"]
@@ -44,7 +44,7 @@ class SpanPick:
     sample: bool = False
 
 
-def items_from_spans(store: Store, project: str, pick: SpanPick) -> list[dict[str, Any]]:
+def items_from_spans(store: SpanLog, project: str, pick: SpanPick) -> list[dict[str, Any]]:
     """Raw items (for :func:`mlwarden.evals.items.validate_items`) of the picked spans."""
     if pick.flag is not None and pick.flag not in FLAGS:
         raise ValidationError(expected("field", "flag", f"be one of {', '.join(FLAGS)}", pick.flag))

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import ConfigError, MlwardenError
 from mlwarden.incidents.actions import Action, ActionRun, ActionRunner, RunStatus
@@ -32,6 +32,9 @@ from mlwarden.incidents.channels.base import Delivery, DeliveryStatus, now_utc
 from mlwarden.incidents.channels.policy import AlertingPolicy
 from mlwarden.incidents.notifier import Notifier
 from mlwarden.incidents.record import IncidentEvent, Notification
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = ["Alerting", "AlertingConfig", "StoreAuditLog", "StoreDeliveryLog", "ping_notification"]
 
@@ -43,7 +46,7 @@ ACTIONS_FILE_FLAG = "--actions-file"
 class StoreDeliveryLog:
     """The notifier's :class:`~mlwarden.incidents.notifier.DeliveryLog` in the engine."""
 
-    def __init__(self, store: Any, project: str) -> None:
+    def __init__(self, store: Store, project: str) -> None:
         self.store = store
         self.project = project
 
@@ -59,7 +62,7 @@ class StoreDeliveryLog:
 class StoreAuditLog:
     """The actions' :class:`~mlwarden.incidents.actions.AuditLog` in the engine."""
 
-    def __init__(self, store: Any, project: str) -> None:
+    def __init__(self, store: Store, project: str) -> None:
         self.store = store
         self.project = project
 
@@ -93,7 +96,7 @@ class _Project:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         project: str,
         config: AlertingConfig,
         *,
@@ -124,7 +127,7 @@ class Alerting:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         *,
         workers: int = 2,
         env: Sequence[str] = (),

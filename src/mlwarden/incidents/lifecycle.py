@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import ConfigError, ConflictError
 from mlwarden.incidents import versioned
@@ -33,6 +33,10 @@ from mlwarden.incidents.record import (
 )
 from mlwarden.monitors.base import MONITORS, Result
 from mlwarden.store.times import utc_aware, utc_naive
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import IncidentRepository, Results
 
 __all__ = [
     "RESOLVE_AFTER",
@@ -75,7 +79,7 @@ def _event(at: datetime, event: str, *, by: str = "mlwarden", note: str = "") ->
 
 
 def update(
-    store: Any,
+    store: Store,
     project: str,
     model: str,
     results: Sequence[Result],
@@ -129,7 +133,7 @@ def update(
 
 
 def _fold(
-    store: Any,
+    store: IncidentRepository,
     project: str,
     model: str,
     by_window: dict[datetime, list[Result]],
@@ -212,7 +216,7 @@ def _fold(
 
 
 def _alerts(
-    store: Any, project: str, model: str, results: Sequence[Result], cadence: timedelta
+    store: Results, project: str, model: str, results: Sequence[Result], cadence: timedelta
 ) -> set[tuple[str, str | None, datetime]]:
     """(monitor, segment, window) of every alert in ``results`` and in the two windows before."""
     out = {(r.monitor, r.segment, r.window_start) for r in results if r.status.firing}
@@ -237,7 +241,7 @@ def _alerts(
 
 
 def _open(
-    store: Any,
+    store: IncidentRepository,
     project: str,
     model: str,
     family: str,
@@ -316,7 +320,7 @@ def _absorb(
 
 
 def _late_member_of_resolved(
-    store: Any,
+    store: IncidentRepository,
     project: str,
     model: str,
     family: str,
@@ -337,7 +341,7 @@ def _late_member_of_resolved(
 
 # -- what people do --------------------------------------------------------------------------------
 def _transition(
-    store: Any,
+    store: Store,
     project: str,
     incident_id: int,
     target: IncidentState,
@@ -368,7 +372,7 @@ def _transition(
 
 
 def acknowledge(
-    store: Any,
+    store: Store,
     project: str,
     incident_id: int,
     *,
@@ -383,7 +387,7 @@ def acknowledge(
 
 
 def resolve(
-    store: Any,
+    store: Store,
     project: str,
     incident_id: int,
     *,
@@ -405,7 +409,7 @@ def resolve(
 
 
 def snooze(
-    store: Any,
+    store: Store,
     project: str,
     incident_id: int,
     *,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlwarden.analysis.recommend import headline, recommend
 from mlwarden.analysis.rootcause import explain
@@ -30,6 +30,10 @@ from mlwarden.incidents.record import (
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.objectives import ObjectiveSpec, objective_status
 from mlwarden.monitors.service import latest_results, load_suite
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import IncidentRepository
 
 __all__ = [
     "Dispatcher",
@@ -138,7 +142,7 @@ def _threatened(
     ]
 
 
-def _analyse(store: Any, inc: Incident, cadence: timedelta, *, slices: bool) -> dict[str, Any]:
+def _analyse(store: Store, inc: Incident, cadence: timedelta, *, slices: bool) -> dict[str, Any]:
     """Root cause analysis of an incident (the slow part: seconds on a large model)."""
     record = store.get_model(inc.project, inc.model)
     try:
@@ -148,7 +152,7 @@ def _analyse(store: Any, inc: Incident, cadence: timedelta, *, slices: bool) -> 
         return {"error": str(exc)}
 
 
-def _enrich(store: Any, inc: Incident, causes: dict[str, Any]) -> Incident:
+def _enrich(store: Store, inc: Incident, causes: dict[str, Any]) -> Incident:
     """``inc`` with its causes, and what follows from them and its members: recommendations,
     headline, threatened objectives, severity (cheap: applied again to a re-read incident)."""
     inc = inc.evolve(causes=causes)
@@ -174,7 +178,7 @@ def _enrich(store: Any, inc: Incident, causes: dict[str, Any]) -> Incident:
 
 
 def _store_analyses(
-    store: Any, analysed: dict[int, tuple[Incident, dict[str, Any]]]
+    store: Store, analysed: dict[int, tuple[Incident, dict[str, Any]]]
 ) -> dict[int, Incident]:
     """Store each incident with its analysis. The analysis took time, in which people may have
     acknowledged, snoozed or resolved it (or a later evaluation grown it): then the incident is
@@ -196,7 +200,7 @@ def _store_analyses(
 
 
 def process(
-    store: Any,
+    store: Store,
     project: str,
     model: str,
     results: Sequence[Result],
@@ -248,7 +252,7 @@ def process(
 
 # -- reads and what people do -------------------------------------------------------------------
 def list_incidents(
-    store: Any,
+    store: IncidentRepository,
     project: str,
     *,
     model: str | None = None,
@@ -264,18 +268,22 @@ def list_incidents(
 
 
 def count_incidents(
-    store: Any, project: str, *, model: str | None = None, state: str | Sequence[str] | None = None
+    store: IncidentRepository,
+    project: str,
+    *,
+    model: str | None = None,
+    state: str | Sequence[str] | None = None,
 ) -> int:
     states = [state] if isinstance(state, str) else state
     return sum(r[4] for r in store.count_incidents(project, model=model, state=states))
 
 
-def get_incident(store: Any, project: str, incident_id: int) -> Incident:
+def get_incident(store: IncidentRepository, project: str, incident_id: int) -> Incident:
     return from_row(store.get_incident(project, incident_id))
 
 
 def _tell(
-    store: Any,
+    store: Store,
     inc: Incident,
     event: IncidentEvent,
     dispatcher: Dispatcher | None,
@@ -286,7 +294,7 @@ def _tell(
 
 
 def acknowledge(
-    store: Any,
+    store: Store,
     project: str,
     incident_id: int,
     *,
@@ -301,7 +309,7 @@ def acknowledge(
 
 
 def resolve(
-    store: Any,
+    store: Store,
     project: str,
     incident_id: int,
     *,
@@ -316,6 +324,6 @@ def resolve(
 
 
 def snooze(
-    store: Any, project: str, incident_id: int, *, until: datetime, by: str = "", note: str = ""
+    store: Store, project: str, incident_id: int, *, until: datetime, by: str = "", note: str = ""
 ) -> Incident:
     return lifecycle.snooze(store, project, incident_id, until=until, by=by, note=note)

@@ -11,10 +11,13 @@ while the analysis ran is kept: the analysis lands on top of it instead of erasi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlwarden.errors import ConflictError
 from mlwarden.incidents.record import Incident, from_row, to_row
+
+if TYPE_CHECKING:
+    from mlwarden.store.protocols import IncidentRepository
 
 __all__ = ["ATTEMPTS", "change", "commit"]
 
@@ -23,7 +26,9 @@ __all__ = ["ATTEMPTS", "change", "commit"]
 ATTEMPTS = 20
 
 
-def commit(store: Any, attempt: Callable[[], Sequence[Incident]], *, what: str) -> list[Incident]:
+def commit(
+    store: IncidentRepository, attempt: Callable[[], Sequence[Incident]], *, what: str
+) -> list[Incident]:
     """Run ``attempt`` (read what it needs, return the changed incidents) and store its answer
     unless a row it read moved on since; then run it again, up to :data:`ATTEMPTS` times.
     Returns the incidents as stored (with their new versions).
@@ -55,7 +60,12 @@ def commit(store: Any, attempt: Callable[[], Sequence[Incident]], *, what: str) 
 
 
 def change(
-    store: Any, project: str, incident_id: int, fn: Callable[[Incident], Incident], *, what: str
+    store: IncidentRepository,
+    project: str,
+    incident_id: int,
+    fn: Callable[[Incident], Incident],
+    *,
+    what: str,
 ) -> Incident:
     """Apply ``fn`` to the stored incident and store the result, re-reading and re-applying
     on conflict (``fn`` may raise, e.g. a :class:`ConflictError` when the state it needs is

@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.monitors.base import Monitor, Result, Status
 from mlwarden.monitors.context import Window, WindowData
 from mlwarden.monitors.suite import MAX_SEGMENT_VALUES, MonitorSuite, parse_cadence
 from mlwarden.store.aggregates import Categories, Request, Volume, WindowRun, collect
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import SpanLog
 
 __all__ = ["ORIGIN", "Stopped", "closing_run", "evaluate", "window_run"]
 
@@ -38,7 +42,7 @@ def window_run(start: datetime, end: datetime, cadence: timedelta) -> WindowRun:
 
 
 def evaluate(
-    store: Any,
+    store: Store,
     model: Any,
     suite: MonitorSuite,
     start: datetime,
@@ -83,7 +87,7 @@ class _How:
 
 
 def _by_window(
-    store: Any,
+    store: Store,
     model: Any,
     mons: list[Monitor],
     run: WindowRun,
@@ -122,7 +126,7 @@ def closing_run(run: WindowRun, length: timedelta) -> WindowRun | None:
     return WindowRun(run.origin, length, first, last) if last >= first else None
 
 
-def _segment_values(store: Any, model: Any, column: str, run: WindowRun) -> list[str]:
+def _segment_values(store: Store, model: Any, column: str, run: WindowRun) -> list[str]:
     req = Categories(column)
     per_window = collect(store, model, [req], run)[req]
     totals: dict[str, int] = {}
@@ -133,7 +137,7 @@ def _segment_values(store: Any, model: Any, column: str, run: WindowRun) -> list
 
 
 def _evaluate(
-    store: Any,
+    store: Store,
     model: Any,
     mons: list[Monitor],
     run: WindowRun,
@@ -186,7 +190,7 @@ def _evaluate(
     return out
 
 
-def _store_spans(store: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+def _store_spans(store: SpanLog, model: Any, rows: list[dict[str, Any]]) -> None:
     from mlwarden.schema.genai import spans_table
 
     service = model.spec.span_service

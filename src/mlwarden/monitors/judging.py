@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from mlwarden.errors import MlwardenError
 from mlwarden.monitors.evaluate import evaluate
@@ -25,6 +25,7 @@ from mlwarden.store.times import utc_aware
 
 if TYPE_CHECKING:
     from mlwarden.monitors.service import OnResults
+    from mlwarden.store.base import Store
 
 __all__ = ["LOOKBACK_WINDOWS", "JudgeJob"]
 
@@ -40,7 +41,7 @@ class JudgeJob:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         *,
         jobs: StoreJobs,
         every: float,

@@ -19,7 +19,7 @@ ScoreTotals`). Two metrics:
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from mlwarden.errors import ConfigError, expected
 from mlwarden.monitors.base import (
@@ -37,6 +37,9 @@ from mlwarden.stats.tails import norm_isf
 from mlwarden.stats.thresholds import per_window_alpha
 from mlwarden.store.aggregates import Request
 from mlwarden.store.score_queries import ScoreTotals, model_scores, score_kinds
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = ["METRICS", "LlmScore", "score_monitors"]
 
@@ -167,7 +170,7 @@ class LlmScore(SpanRate):
         )  # fmt: skip
 
 
-def score_monitors(store: Any, model: Any) -> list[Monitor]:
+def score_monitors(store: Store, model: Any) -> list[Monitor]:
     """One :class:`LlmScore` per boolean or numeric score name the model's traces have (none
     before the first score arrives)."""
     kinds: dict[str, str] = {}

@@ -12,12 +12,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from mlwarden.store.protocols import SchedulerLease
 
 if TYPE_CHECKING:
     from mlwarden.monitors.service import OnResults
+    from mlwarden.store.base import Store
 
 __all__ = ["StoreJobs", "scheduler_loop"]
 
@@ -54,7 +55,7 @@ class StoreJobs:
 
 
 async def scheduler_loop(
-    store: Any, jobs: StoreJobs, *, every: float, on_results: OnResults | None = None
+    store: Store, jobs: StoreJobs, *, every: float, on_results: OnResults | None = None
 ) -> None:
     """Evaluate monitors of every model as windows close and as late labels arrive, every
     ``every`` seconds (never when it is 0 or less)."""

@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -24,6 +24,10 @@ from mlwarden.store.aggregates import RESOURCES_SUFFIX
 from mlwarden.store.base import SuiteRow
 from mlwarden.store.span_aggregates import span_count, span_time_range
 from mlwarden.store.times import utc_aware, utc_naive
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import AggregateSource, Catalog, Results, Suites
 
 __all__ = [
     "CADENCES",
@@ -88,7 +92,7 @@ def choose_cadence(rows_per_day: float | None) -> str:
     return CADENCES[-1]
 
 
-def _volume_per_day(store: Any, record: Any, *, spans: bool = False) -> float | None:
+def _volume_per_day(store: Store, record: Any, *, spans: bool = False) -> float | None:
     lo, hi = store.event_time_range(record)
     n = int(store.events(record).count().to_pyarrow().as_py())
     if spans and n == 0:  # an LLM app that sends traces only: its spans' volume
@@ -100,7 +104,7 @@ def _volume_per_day(store: Any, record: Any, *, spans: bool = False) -> float | 
     return n / max(days, 1 / 24)
 
 
-def _labels_per_day(store: Any, record: Any) -> float | None:
+def _labels_per_day(store: Store, record: Any) -> float | None:
     """Labelled events a day over the events' time range; before any label arrives, events a
     day (the most labels there could be)."""
     lo, hi = store.event_time_range(record)
@@ -111,7 +115,7 @@ def _labels_per_day(store: Any, record: Any) -> float | None:
     return labelled / days if labelled else _volume_per_day(store, record)
 
 
-def _reference(store: Any, record: Any, *, optional: bool) -> pa.Table:
+def _reference(store: Catalog, record: Any, *, optional: bool) -> pa.Table:
     """The model's latest reference; an LLM app without one gets an empty table (its span
     monitors learn from the recent past)."""
     try:
@@ -122,7 +126,7 @@ def _reference(store: Any, record: Any, *, optional: bool) -> pa.Table:
         return pa.table({})
 
 
-def time_range(store: Any, record: Any, suite: MonitorSuite) -> tuple[Any, Any]:
+def time_range(store: Store, record: Any, suite: MonitorSuite) -> tuple[Any, Any]:
     """(first, last) time of what the suite reads: events, and spans when it has span monitors."""
     lo, hi = store.event_time_range(record)
     if any(m.source == "spans" for m in suite.monitors):
@@ -133,7 +137,7 @@ def time_range(store: Any, record: Any, suite: MonitorSuite) -> tuple[Any, Any]:
 
 
 def setup_suite(
-    store: Any,
+    store: Store,
     project: str,
     model: str,
     *,
@@ -167,7 +171,7 @@ def setup_suite(
     return suite
 
 
-def _resource_features(store: Any, project: str, model: str) -> list[str]:
+def _resource_features(store: AggregateSource, project: str, model: str) -> list[str]:
     """The features the SDK's sampler has reported for the model so far (none: no sampler)."""
     try:
         return list(store.get_model(project, model + RESOURCES_SUFFIX).spec.feature_names)
@@ -176,7 +180,7 @@ def _resource_features(store: Any, project: str, model: str) -> list[str]:
 
 
 def apply_suite(
-    store: Any, project: str, model: str, text: str, *, dry_run: bool = False
+    store: Store, project: str, model: str, text: str, *, dry_run: bool = False
 ) -> MonitorSuite:
     """Apply an edited YAML spec: validate, fit on the reference, store."""
     suite = MonitorSuite.from_yaml(text)
@@ -198,7 +202,7 @@ def apply_suite(
 
 
 def load_suite(
-    store: Any, project: str, model: str, *, row: SuiteRow | None = None
+    store: Suites, project: str, model: str, *, row: SuiteRow | None = None
 ) -> MonitorSuite:
     """The model's fitted monitors (cached while their stored state is unchanged); ``row``:
     the :meth:`get_suite` row when the caller read it already."""
@@ -324,7 +328,7 @@ MAX_EVALUATE_WINDOWS = 3_000
 
 
 def evaluate_range(
-    store: Any,
+    store: Store,
     project: str,
     model: str,
     start: datetime,
@@ -359,7 +363,7 @@ def evaluate_range(
     return written
 
 
-def evaluate_partial(store: Any, project: str, model: str, start: datetime, now: datetime) -> int:
+def evaluate_partial(store: Store, project: str, model: str, start: datetime, now: datetime) -> int:
     """Evaluate the open window ``[start, start + cadence)`` on the events it holds so far,
     the results marked ``partial`` (``details.partial``, the reason says so); they are
     replaced when the window closes. The scheduler calls this once, on a model's first
@@ -383,7 +387,7 @@ def evaluate_partial(store: Any, project: str, model: str, start: datetime, now:
 
 
 def run_due(
-    store: Any,
+    store: Store,
     *,
     now: datetime | None = None,
     on_results: OnResults | None = None,
@@ -412,7 +416,7 @@ def run_due(
 
 
 def _run_model(
-    store: Any,
+    store: Store,
     project: str,
     model: str,
     now: datetime,
@@ -467,7 +471,7 @@ def _run_model(
 
 
 def _reevaluate(
-    store: Any,
+    store: Store,
     record: Any,
     lo: datetime | None,
     hi: datetime | None,
@@ -491,7 +495,7 @@ def _reevaluate(
 
 
 def _late_events(
-    store: Any,
+    store: Store,
     record: Any,
     until: datetime,
     seen: datetime | None,
@@ -543,7 +547,7 @@ def _chunks(start: datetime, end: datetime, cadence: timedelta) -> list[tuple[da
     return out
 
 
-def latest_results(store: Any, project: str, model: str) -> dict[str, tuple[str, str, Any]]:
+def latest_results(store: Results, project: str, model: str) -> dict[str, tuple[str, str, Any]]:
     """Each monitor's latest whole-model verdict: id -> (status, reason, window start)."""
     t = store.results()
     rows = (
@@ -563,7 +567,7 @@ def latest_results(store: Any, project: str, model: str) -> dict[str, tuple[str,
     }
 
 
-def objective_report(store: Any, project: str, model: str) -> list[dict[str, Any]]:
+def objective_report(store: Store, project: str, model: str) -> list[dict[str, Any]]:
     """Status of each of a model's objectives (met / at_risk / violated / unknown)."""
     suite = load_suite(store, project, model)
     return objective_status(

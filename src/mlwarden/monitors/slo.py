@@ -16,12 +16,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import NotFoundError
 from mlwarden.monitors.base import Result, Status
 from mlwarden.schema.slo import SloSpec, parse_slos
 from mlwarden.stats.burn import ALL_WINDOWS, WINDOWS, budget_left, burn_rate, firing
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import Probes
 
 __all__ = [
     "SEVERITY",
@@ -49,7 +53,7 @@ def _floor(t: datetime, step: timedelta) -> datetime:
     return epoch + ((t - epoch) // step) * step
 
 
-def load_slos(store: Any, project: str, model: str) -> list[SloSpec]:
+def load_slos(store: Probes, project: str, model: str) -> list[SloSpec]:
     """The model's declared SLOs ([] when none)."""
     for p, m, spec in store.list_slo_specs(project):
         if m == model and p == project:
@@ -110,7 +114,9 @@ def _label(t: timedelta) -> str:
     )
 
 
-def slo_status(store: Any, project: str, model: str, slo: SloSpec, *, now: datetime) -> SloStatus:
+def slo_status(
+    store: Probes, project: str, model: str, slo: SloSpec, *, now: datetime
+) -> SloStatus:
     """Count ``slo`` over its period and the alert windows ending at ``now``."""
     period = timedelta(days=slo.period_days)
     windows = sorted({*ALL_WINDOWS, period})
@@ -200,7 +206,7 @@ def slo_results(status: SloStatus, *, step: timedelta = STEP) -> list[Result]:
     return out
 
 
-def evaluate_slos(store: Any, project: str, model: str, *, now: datetime) -> list[SloStatus]:
+def evaluate_slos(store: Store, project: str, model: str, *, now: datetime) -> list[SloStatus]:
     """Every declared SLO of the model at ``now`` ([] when the model has none or is gone)."""
     try:
         slos = load_slos(store, project, model)
@@ -210,7 +216,7 @@ def evaluate_slos(store: Any, project: str, model: str, *, now: datetime) -> lis
 
 
 def burn_series(
-    store: Any,
+    store: Probes,
     project: str,
     model: str,
     slo: SloSpec,

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from mlwarden.monitors.service import OnResults
+    from mlwarden.store.base import Store
 
 __all__ = ["MAX_BODY_BYTES", "Destinations", "ProbeJob", "ProbeOutcome", "check_body", "run_probe"]
 
@@ -188,7 +189,7 @@ class ProbeJob:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         *,
         jobs: StoreJobs,
         policy: Destinations,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -25,6 +25,9 @@ from mlwarden.schema.batch import score_column
 from mlwarden.schema.spec import ModelSpec, Task
 from mlwarden.store.base import ReferenceRecord
 from mlwarden.store.window_rows import window_rows
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = ["MAX_ROWS", "MIN_ROWS", "WindowReference", "reference_from_window"]
 
@@ -66,7 +69,7 @@ def _columns(spec: ModelSpec) -> dict[str, str]:
 
 
 def reference_from_window(
-    store: Any,
+    store: Store,
     project: str,
     model: str,
     *,

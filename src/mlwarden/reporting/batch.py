@@ -29,8 +29,8 @@ from mlwarden.reporting.result import Report
 from mlwarden.schema.batch import validate_actuals_table, validate_table
 from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
+from mlwarden.store import Store, open_store
 from mlwarden.store.aggregates import WindowRun
-from mlwarden.store.duckdb_engine import DuckDBStore
 from mlwarden.tables import to_arrow
 
 __all__ = ["BATCH_BUDGET", "kpi_monitors", "report"]
@@ -148,14 +148,14 @@ def kpi_monitors(
     return out
 
 
-def _open_store() -> DuckDBStore:
+def _open_store() -> Store:
     """The in-memory store. Its queries are ibis, but batch mode's requests are answered from
     the Arrow events in place (``store/arrow_scan.py``): ibis and its DuckDB backend (~0.3 s
     of imports) load only if a request needs a query."""
-    return DuckDBStore(":memory:", commit_interval=0.0)
+    return open_store(None, commit_interval=0.0)
 
 
-def _close_store(opened: Future[DuckDBStore]) -> None:
+def _close_store(opened: Future[Store]) -> None:
     if opened.exception() is None:
         opened.result().close()
 

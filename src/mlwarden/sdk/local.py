@@ -54,10 +54,10 @@ class LocalTransport(Transport):
                     "writing process); use a server (url=...) with pre-fork model servers."
                 )
             if self._store is None:
-                from mlwarden.store import DuckDBStore, open_store
+                from mlwarden.store import open_store, open_store_file
 
                 p = Path(self.path)
-                self._store = DuckDBStore(p) if p.suffix == ".duckdb" else open_store(p)
+                self._store = open_store_file(p) if p.suffix == ".duckdb" else open_store(p)
             return self._store
 
     def send_events(self, model: str, table: pa.Table) -> Outcome:

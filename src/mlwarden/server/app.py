@@ -9,7 +9,6 @@ import os
 import secrets
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -53,12 +52,15 @@ from mlwarden.server import (
 from mlwarden.server.access_log import AccessLogMiddleware
 from mlwarden.server.api_models import HealthOut
 from mlwarden.server.auth import api_principal
+from mlwarden.server.counters import IngestCounter
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.guard import RequestGuard
 from mlwarden.server.params import clean_params
 from mlwarden.server.price_overrides import FILE_NAME, PriceOverrides
+from mlwarden.server.prices import Prices
 from mlwarden.server.ratelimit import rate_limit
 from mlwarden.server.security import Security
+from mlwarden.server.services import Services, Svc
 from mlwarden.server.sessions import SessionStore
 from mlwarden.server.settings import ServerSettings
 from mlwarden.server.storage import open_server_store
@@ -71,26 +73,6 @@ __all__ = ["create_app"]
 log = logging.getLogger("mlwarden.server")
 
 
-class IngestCounter:
-    """Rows accepted and rejected since start, per project, model and kind (for /metrics)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str, str], list[int]] = {}
-
-    def __call__(self, project: str, model: str, kind: str, accepted: int, rejected: int) -> None:
-        with self._lock:
-            c = self._counts.setdefault((project, model, kind), [0, 0])
-            c[0] += accepted
-            c[1] += rejected
-
-    def snapshot(self, project: str) -> list[tuple[str, str, int, int]]:
-        """``(model, kind, accepted, rejected)`` of one project, sorted."""
-        with self._lock:
-            rows = [(m, k, c[0], c[1]) for (p, m, k), c in self._counts.items() if p == project]
-        return sorted(rows)
-
-
 def create_app(settings: ServerSettings | None = None, *, store: Store | None = None) -> FastAPI:
     """Build the app. The store is opened at start-up (or the given one is used) and closed at
     shutdown, after every acknowledged write is committed."""
@@ -99,41 +81,57 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = store or open_server_store(settings)
+        opened = store or open_server_store(settings)
         # notifications to channels and automated actions, in the background
-        app.state.dispatcher = Alerting(app.state.store, **settings.alerting_options())
-        app.state.jobs = StoreJobs()
-        app.state.evals = EvalJobs()  # experiment runs, in their own worker thread
-        await asyncio.to_thread(app.state.store.interrupt_runs)  # left by a previous process
+        dispatcher = Alerting(opened, **settings.alerting_options())
+        hook = routes_incidents.results_hook(
+            opened, dispatcher=dispatcher, public_url=settings.public_url
+        )
+        sv = Services(
+            settings=settings,
+            store=opened,
+            keys=keys,
+            sessions=sessions,
+            security=security,
+            redactor=redactor,
+            prices=prices,
+            ingest_counter=IngestCounter(),
+            jobs=StoreJobs(),
+            evals=EvalJobs(),  # experiment runs, in their own worker thread
+            dispatcher=dispatcher,
+            on_results=security.watch_results(hook),
+        )
+        app.state.services = sv  # the one place it is kept: routes take it by dependency
+        await asyncio.to_thread(sv.store.interrupt_runs)  # left by a previous process
         # calls out to the network (an LLM judge) on a thread of their own, not the scheduler's
         judge = JudgeJob(
-            app.state.store,
-            jobs=app.state.jobs,
+            sv.store,
+            jobs=sv.jobs,
             every=settings.evaluate_every_s,
-            on_results=app.state.on_results,
+            on_results=sv.on_results,
         ).start()
         # synthetic probes and SLO burn rates, on a thread of their own as well
         probes = ProbeJob(
-            app.state.store,
-            jobs=app.state.jobs,
+            sv.store,
+            jobs=sv.jobs,
             policy=settings.alerting_policy,
             every=settings.evaluate_every_s,
-            on_results=app.state.on_results,
+            on_results=sv.on_results,
         ).start()
         # the first click should not pay for imports, cold caches or building roll-ups
-        await asyncio.to_thread(ui.prepare, app.state.store)
+        await asyncio.to_thread(ui.prepare, sv.store)
         warm_stop = threading.Event()
         warming = threading.Thread(
-            target=ui.warm, args=(app.state.store, warm_stop), name="mlwarden-ui-warm", daemon=True
+            target=ui.warm, args=(sv.store, warm_stop), name="mlwarden-ui-warm", daemon=True
         )
         warming.start()
-        app.state.security.start()  # the access log's writer
+        sv.security.start()  # the access log's writer
         grpc_receiver = None
         if settings.otlp_grpc_port is not None:  # OTLP/gRPC beside HTTP, same store and keys
             from mlwarden.server.otlp_grpc import OtlpGrpcReceiver
 
             grpc_receiver = OtlpGrpcReceiver(
-                app.state,
+                sv,
                 host=settings.host,
                 port=settings.otlp_grpc_port,
                 max_message_bytes=settings.max_body_bytes,
@@ -143,7 +141,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             from mlwarden.server.otlp_push import OtlpMetricsPusher
 
             pusher = OtlpMetricsPusher(
-                app.state,
+                sv,
                 endpoint=settings.otlp_metrics_endpoint,
                 interval_s=settings.otlp_metrics_interval_s,
                 headers=dict(settings.otlp_metrics_headers),
@@ -153,21 +151,21 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             from mlwarden.server.mlflow_sync import MlflowSync
 
             mlflow_job = MlflowSync(
-                app.state.store,
+                sv.store,
                 tracking_uri=settings.mlflow_tracking_uri,
                 token=settings.mlflow_token,
                 every=settings.mlflow_sync_every_s,
                 base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
             ).start()
         scheduler = scheduler_loop(
-            app.state.store,
-            app.state.jobs,
+            sv.store,
+            sv.jobs,
             every=settings.evaluate_every_s,
-            on_results=app.state.on_results,
+            on_results=sv.on_results,
         )
         tasks = [asyncio.create_task(scheduler)]
         if settings.retention_days:
-            tasks.append(asyncio.create_task(_retention_loop(app)))
+            tasks.append(asyncio.create_task(_retention_loop(sv)))
         try:
             yield
         finally:
@@ -181,14 +179,14 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             await asyncio.to_thread(probes.stop)
             if mlflow_job is not None:
                 await asyncio.to_thread(mlflow_job.stop)
-            await asyncio.to_thread(app.state.jobs.stop)
-            await asyncio.to_thread(app.state.evals.stop)
+            await asyncio.to_thread(sv.jobs.stop)
+            await asyncio.to_thread(sv.evals.stop)
             warm_stop.set()
             await asyncio.to_thread(warming.join, 60)
-            await asyncio.to_thread(app.state.dispatcher.close)
-            await asyncio.to_thread(app.state.security.close)
+            await asyncio.to_thread(sv.dispatcher.close)
+            await asyncio.to_thread(sv.security.close)
             if own_store:
-                app.state.store.close()
+                sv.store.close()
 
     app = FastAPI(
         title="mlwarden",
@@ -204,20 +202,19 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             Depends(rate_limit),
         ],  # rate: per key / address and route class: 429
     )
-    app.state.settings = settings
-    app.state.keys = KeyStore(settings.keys_path) if settings.keys_path else None
-    app.state.sessions = SessionStore(ttl_s=settings.session_hours * 3600)
-    app.state.price_overrides = PriceOverrides(
-        settings.data_dir / FILE_NAME if settings.data_dir is not None else None
+    # made before start-up: the middleware's access log needs the security logs
+    keys = KeyStore(settings.keys_path) if settings.keys_path else None
+    sessions = SessionStore(ttl_s=settings.session_hours * 3600)
+    prices = Prices(
+        PriceOverrides(settings.data_dir / FILE_NAME if settings.data_dir is not None else None)
     )
-    app.state.redactor = Redactor(settings.redact_pii, key=_redaction_key(settings))
+    redactor = Redactor(settings.redact_pii, key=_redaction_key(settings))
     app.add_middleware(RequestGuard, settings=settings)
     docs.install(app)
     openapi.install(app)
-    app.state.ingest_counter = IngestCounter()
-    app.state.security = Security(settings, keys=app.state.keys)
+    security = Security(settings, keys=keys)
     install_error_handlers(app)
-    app.add_middleware(AccessLogMiddleware, access=app.state.security.access)  # outermost
+    app.add_middleware(AccessLogMiddleware, access=security.access)  # outermost
     app.include_router(routes_models.router)
     app.include_router(routes_ingest.router)
     app.include_router(routes_decision.router)
@@ -244,14 +241,13 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
     app.include_router(metrics.router)  # Prometheus /metrics
     app.include_router(ui.router)  # the web UI under /ui (and / redirecting to it)
     app.mount("/ui/static", StaticFiles(directory=ui.STATIC_DIR), name="ui-static")
-    app.state.on_results = app.state.security.watch_results(routes_incidents.results_hook(app))
 
     @app.get("/v1/health", response_model=HealthOut, tags=["health"])
-    def health(request: Request) -> HealthOut:
+    def health(request: Request, sv: Svc) -> HealthOut:
         """Liveness and start-up warnings (e.g. acknowledged data found missing); needs no API
         key. The numbers (the caller's project's models, rows and commits since start) only
         for a caller with the ``read`` scope."""
-        s: Store = request.app.state.store
+        s = sv.store
         out = HealthOut(status="ok", version=__version__, engine=s.kind, warnings=s.warnings())
         try:
             principal = api_principal(request)
@@ -259,12 +255,12 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             return out
         if Scope.READ not in principal.scopes:
             return out
-        writer: Any = getattr(s, "_writer", None)
+        rows, commits = s.write_stats()
         return out.model_copy(
             update={
                 "models": len(s.list_models(principal.project)),
-                "rows_committed": getattr(writer, "rows_", 0),
-                "commits": getattr(writer, "commits_", 0),
+                "rows_committed": rows,
+                "commits": commits,
             }
         )
 
@@ -290,10 +286,10 @@ def _redaction_key(settings: ServerSettings) -> bytes:
         return key
 
 
-async def _retention_loop(app: FastAPI, every: float = 3600.0) -> None:
+async def _retention_loop(sv: Services, every: float = 3600.0) -> None:
     while True:
         try:
-            n = await app.state.jobs.run(app.state.store.apply_retention)
+            n = await sv.jobs.run(sv.store.apply_retention)
             if n:
                 log.info("retention: deleted %d raw events", n)
         except Exception:  # noqa: BLE001 - keep serving; the next round retries

@@ -15,6 +15,7 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from mlwarden.server.auth import presented_key
+from mlwarden.server.services import services
 from mlwarden.store.keys import key_id_of
 
 __all__ = ["audit", "audit_incident"]
@@ -37,7 +38,7 @@ def audit(
 ) -> None:
     """Record an administrative change made by ``request``: ``action`` on ``target`` (a model,
     an incident id, a project's alerting config), with JSON-able ``before`` / ``after``."""
-    security = request.app.state.security
+    security = services(request).security
     principal = getattr(request.state, "principal", None)
     key_id = getattr(principal, "key_id", None) or key_id_of(presented_key(request))
     client = request.client.host if request.client else None

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from mlwarden.errors import AuthError, ForbiddenError
+from mlwarden.server.services import Services, services
 from mlwarden.store.keys import KeyStore, Scope
 
 __all__ = [
@@ -65,10 +66,10 @@ KEYLESS = Principal(None, DEFAULT_PROJECT, frozenset(Scope))
 
 def keys_required(request: Request) -> bool:
     """Whether this request must carry a valid key (or UI session)."""
-    return _keys_required(request.app.state)
+    return _keys_required(services(request))
 
 
-def _keys_required(state: Any) -> bool:
+def _keys_required(state: Services) -> bool:
     keys: KeyStore | None = state.keys
     return bool(state.settings.keys_required or (keys is not None and keys.any_active()))
 
@@ -85,12 +86,12 @@ def principal_of(request: Request, key: str | None) -> Principal:
     """Authenticate ``key`` (None: no key presented) for this request; raise
     :class:`AuthError` when a key is needed and missing or invalid. The result is kept on
     ``request.state.principal`` for the access log."""
-    principal = principal_for_key(request.app.state, key)
+    principal = principal_for_key(services(request), key)
     request.state.principal = principal
     return principal
 
 
-def principal_for_key(state: Any, key: str | None) -> Principal:
+def principal_for_key(state: Services, key: str | None) -> Principal:
     """Authenticate ``key`` (None: no key presented) against the app's ``state`` (its
     settings and key store), for any transport (HTTP, gRPC); raise :class:`AuthError` when a
     key is needed and missing or invalid."""

@@ -14,6 +14,7 @@ from fastapi import Request
 from mlwarden.errors import PayloadTooLargeError, RequestTimeoutError, ValidationError
 from mlwarden.schema.batch import check_unique_columns
 from mlwarden.schema.limits import check_depth
+from mlwarden.server.services import services
 
 __all__ = [
     "ARROW_TYPES",
@@ -48,7 +49,7 @@ async def read_body(request: Request, limit: int, *, decompress: bool = True) ->
     chunks: list[bytes] = []
     size = 0
     # a stalled or trickling upload holds a connection: bound the whole body, not each chunk
-    deadline = float(request.app.state.settings.body_timeout_s)
+    deadline = float(services(request).settings.body_timeout_s)
     try:
         async with asyncio.timeout(deadline):
             async for chunk in request.stream():

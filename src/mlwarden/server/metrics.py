@@ -23,9 +23,9 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -33,7 +33,11 @@ from prometheus_client.registry import Collector
 
 from mlwarden._version import __version__
 from mlwarden.server.auth import Read
+from mlwarden.server.services import Svc
 from mlwarden.server.ui import data, incident_source
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = [
     "MAX_MODELS",
@@ -67,7 +71,7 @@ def _epoch(t: datetime | None) -> float | None:
 class StateCollector(Collector):
     """Reads the store on ``collect`` (one scrape) for one project."""
 
-    def __init__(self, store: Any, project: str, ingest: Any) -> None:
+    def __init__(self, store: Store, project: str, ingest: Any) -> None:
         self.store = store
         self.project = project
         self.ingest = ingest
@@ -240,7 +244,7 @@ class StateCollector(Collector):
         yield fam
 
 
-def exposition(store: Any, project: str, ingest: Any) -> bytes:
+def exposition(store: Store, project: str, ingest: Any) -> bytes:
     """The Prometheus text exposition of the project's current state."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(store, project, ingest))
@@ -248,10 +252,7 @@ def exposition(store: Any, project: str, ingest: Any) -> bytes:
 
 
 @router.get("/metrics")
-async def metrics(request: Request, project: Read) -> Response:
+async def metrics(sv: Svc, project: Read) -> Response:
     """Prometheus text format (see the module docstring)."""
-    state = request.app.state
-    body = await asyncio.to_thread(
-        exposition, state.store, project, getattr(state, "ingest_counter", None)
-    )
+    body = await asyncio.to_thread(exposition, sv.store, project, sv.ingest_counter)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

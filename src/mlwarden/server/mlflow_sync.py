@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from mlwarden.errors import MlwardenError
 from mlwarden.incidents.record import from_row
@@ -37,6 +37,9 @@ from mlwarden.incidents.service import incident_url
 from mlwarden.integrations.mlflow_rest import MlflowRest
 from mlwarden.schema.version_links import alias_versions, mlflow_of
 from mlwarden.store.times import utc_aware
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = ["EXPERIMENT", "MlflowSync", "STATUS_CODES"]
 
@@ -78,7 +81,7 @@ class MlflowSync:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         *,
         tracking_uri: str,
         token: str | None = None,

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -44,6 +44,9 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from prometheus_client.core import Metric
 
 from mlwarden._version import __version__
+
+if TYPE_CHECKING:
+    from mlwarden.server.services import Services
 
 __all__ = ["OtlpMetricsPusher", "metrics_request", "otel_name"]
 
@@ -140,7 +143,7 @@ class OtlpMetricsPusher:
 
     def __init__(
         self,
-        state: Any,
+        state: Services,
         *,
         endpoint: str,
         interval_s: float,
@@ -187,7 +190,7 @@ class OtlpMetricsPusher:
 
         store = self.state.store
         projects = sorted({m.project for m in store.list_models()}) or ["default"]
-        ingest = getattr(self.state, "ingest_counter", None)
+        ingest = self.state.ingest_counter
         out: list[Metric] = []
         for project in projects:
             out += StateCollector(store, project, ingest).collect()

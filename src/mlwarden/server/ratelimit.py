@@ -33,6 +33,7 @@ from fastapi import Request
 
 from mlwarden.errors import RateLimitError
 from mlwarden.server.access_log import key_id_of, route_of
+from mlwarden.server.services import services
 
 __all__ = ["RateLimiter", "TokenBucket", "rate_limit", "route_class"]
 
@@ -108,7 +109,7 @@ async def rate_limit(request: Request) -> None:
     """App-wide dependency: raise :class:`RateLimitError` (429 with ``Retry-After``) when the
     caller's bucket for the route class is empty. It runs after routing, so the access log
     names the route of a refused request too; ``async`` so it costs no thread hop."""
-    limiter: RateLimiter = request.app.state.security.limiter
+    limiter: RateLimiter = services(request).security.limiter
     cls = route_class(request.method, route_of(request.scope))
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header[:7].lower() == "bearer " else None

@@ -15,6 +15,7 @@ from mlwarden.server.api_replies import ActionRunRow, DeliveryRow, PingOut
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Operate, Read
 from mlwarden.server.body import read_body
+from mlwarden.server.services import Svc, services
 
 __all__ = ["router"]
 
@@ -40,7 +41,7 @@ def _holds_nothing(text: str) -> bool:
 
 
 def _alerting(request: Request) -> Alerting:
-    found: Alerting = request.app.state.dispatcher
+    found: Alerting = services(request).dispatcher
     return found
 
 
@@ -73,12 +74,14 @@ def get_alerting(request: Request, project: Admin) -> AlertingOut:
         }
     },
 )
-async def put_alerting(request: Request, project: Admin, dry_run: bool = False) -> AlertingOut:
+async def put_alerting(
+    request: Request, sv: Svc, project: Admin, dry_run: bool = False
+) -> AlertingOut:
     """Replace the project's channels and actions with a YAML config (see docs/alerts.md);
     ``dry_run`` only validates it. Command actions are refused: they belong in the server's
     actions file (``mlwarden serve --actions-file``); so are ``${NAME}`` references the
     server does not allow (``--alerting-env``)."""
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    body = await read_body(request, sv.settings.max_body_bytes)
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:
@@ -115,27 +118,23 @@ async def ping(body: PingIn, request: Request, project: Operate) -> dict[str, An
 
 @router.get("/deliveries", response_model=list[DeliveryRow])
 def deliveries(
-    request: Request,
+    sv: Svc,
     project: Read,
     incident_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """The notification log: every delivery attempt, newest first."""
-    rows: list[dict[str, Any]] = request.app.state.store.deliveries(
-        project, incident_id=incident_id, limit=limit
-    )
+    rows: list[dict[str, Any]] = sv.store.deliveries(project, incident_id=incident_id, limit=limit)
     return rows
 
 
 @router.get("/actions", response_model=list[ActionRunRow])
 def action_runs(
-    request: Request,
+    sv: Svc,
     project: Read,
     incident_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """The actions' audit log: every run, dry run and refusal, newest first."""
-    rows: list[dict[str, Any]] = request.app.state.store.action_runs(
-        project, incident_id=incident_id, limit=limit
-    )
+    rows: list[dict[str, Any]] = sv.store.action_runs(project, incident_id=incident_id, limit=limit)
     return rows

@@ -15,6 +15,7 @@ from mlwarden.schema.annotation import Annotation, AnnotationIn
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Operate, Read, api_principal
 from mlwarden.server.params import TimeQ
+from mlwarden.server.services import services
 from mlwarden.store.base import Store
 
 __all__ = ["record_annotation", "remove_annotation", "router"]
@@ -26,7 +27,7 @@ Limit = Annotated[int, Query(ge=1, le=5000, description="At most this many, olde
 
 
 def _store(request: Request) -> Store:
-    s: Store = request.app.state.store
+    s: Store = services(request).store
     return s
 
 

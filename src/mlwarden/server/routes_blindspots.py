@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mlwarden.analysis.blindspots import MAX_PAIRS, BlindSpot, find_blind_spots, reference_of
@@ -17,6 +17,7 @@ from mlwarden.analysis.importance import model_importance
 from mlwarden.analysis.slices import Condition
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
+from mlwarden.server.services import Svc
 from mlwarden.store.base import Store
 
 __all__ = ["events_link", "router"]
@@ -108,7 +109,7 @@ def _out(model: str, start: datetime, end: datetime, s: BlindSpot) -> BlindSpotO
 @router.get("/models/{model}/blind-spots", response_model=BlindSpotsOut)
 async def blind_spots(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     start: TimeQ = None,
     end: TimeQ = None,
@@ -126,7 +127,7 @@ async def blind_spots(
     """The slices (single features and pairs; numeric features binned at quartiles: the
     reference's, else the range's) where ``metric`` is significantly worse than on the rest
     of ``[start, end)`` (default: the last 7 days), ranked by rows x gap."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     rec = store.get_model(project, model)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=7)

@@ -11,12 +11,13 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mlwarden.analysis.champion import MODES, compare_versions
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
+from mlwarden.server.services import Svc
 from mlwarden.store.base import Store
 
 router = APIRouter(prefix="/v1", tags=["query"])
@@ -113,7 +114,7 @@ def champion_report(
 @router.get("/models/{model}/champion", response_model=ChampionOut)
 async def champion(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     champion: VersionQ,
     challenger: VersionQ,
@@ -128,7 +129,7 @@ async def champion(
     tests) or on an A/B split (unpaired, with a sequential test valid when checked every
     day): metrics with 95% intervals and p-values, the slices where the challenger is worse,
     the predictions before labels, a verdict in plain words and a promotion recommendation."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     return await asyncio.to_thread(
         champion_report, store, project, model, champion=champion, challenger=challenger,
         start=start, end=end, segment=segment_filter(segment), mode=mode,

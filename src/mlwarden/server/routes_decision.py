@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import Task
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
+from mlwarden.server.services import Svc
 from mlwarden.stats.decision import Costs, DecisionCurve, decision_curve, gain_interval
 from mlwarden.store import queries
 from mlwarden.store.base import Store
@@ -94,7 +95,7 @@ def _at(c: DecisionCurve, j: int) -> dict[str, Any]:
 @router.get("/models/{model}/decision", response_model=DecisionOut)
 async def decision(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     start: TimeQ = None,
     end: TimeQ = None,
@@ -111,7 +112,7 @@ async def decision(
     """Confusion matrix, precision, recall and cost at every threshold of a binary classifier's
     labelled events in the range; the threshold of least cost against the deployed one, and
     what moving would change, with a 95% bootstrap interval."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     rec = store.get_model(project, model)
     if rec.spec.task is not Task.BINARY or rec.spec.score is None:
         raise ValidationError(

@@ -38,7 +38,9 @@ from mlwarden.evals.tasks import build_task
 from mlwarden.server.api_models import RejectedRow, UTCDateTime
 from mlwarden.server.auth import Operate, Read
 from mlwarden.server.body import read_body
+from mlwarden.server.services import Svc, services
 from mlwarden.store.base import Store
+from mlwarden.store.protocols import EvalRepository
 
 __all__ = ["router"]
 
@@ -181,12 +183,12 @@ class Catalog(BaseModel):
 
 
 def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     return store
 
 
 def _jobs(request: Request) -> EvalJobs:
-    jobs: EvalJobs = request.app.state.evals
+    jobs: EvalJobs = services(request).evals
     return jobs
 
 
@@ -235,7 +237,7 @@ def get_dataset(
     return {**ds, "shown_version": shown, "total": len(items), "page": page}
 
 
-def _add(store: Store, project: str, name: str, raw: list[Any]) -> dict[str, Any]:
+def _add(store: EvalRepository, project: str, name: str, raw: list[Any]) -> dict[str, Any]:
     store.get_dataset(project, name)  # 404 before anything else
     batch = validate_items(raw)
     rejected = [{"index": r.index, "field": r.field, "reason": r.reason} for r in batch.rejected]
@@ -283,12 +285,13 @@ def add_items(name: str, body: ItemsIn, request: Request, project: Operate) -> d
 async def upload_items(
     name: str,
     request: Request,
+    sv: Svc,
     project: Operate,
     format: Literal["jsonl", "csv"] | None = None,
 ) -> dict[str, Any]:
     """Add items from a JSON Lines or CSV body (``format``, or the content type:
     ``application/x-ndjson`` / ``text/csv``) as a new version."""
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    body = await read_body(request, sv.settings.max_body_bytes)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     fmt = format or ("csv" if ctype == "text/csv" else "jsonl")
     raw = parse_upload(body, fmt=fmt)
@@ -302,7 +305,7 @@ def _check_destination(request: Request, url: str, field: str) -> None:
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        request.app.state.settings.alerting_policy.addresses(host, port)
+        services(request).settings.alerting_policy.addresses(host, port)
     except ConfigError as exc:
         raise ValidationError(f"The {field!r} endpoint {url!r} is refused: {exc}") from exc
 
@@ -350,7 +353,7 @@ def list_experiments(
     return [_run_out(r) for r in _store(request).list_runs(project, dataset)]
 
 
-def run_detail(store: Store, project: str, run_id: str) -> dict[str, Any]:
+def run_detail(store: EvalRepository, project: str, run_id: str) -> dict[str, Any]:
     """A run with a summary per evaluator and its per-item results."""
     run = _run_out(store.get_run(project, run_id))
     grades = store.run_grades(project, run_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
 from mlwarden.errors import ConfigError, NotFoundError, ValidationError
@@ -22,6 +22,7 @@ from mlwarden.server.api_models import UTCDateTime
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, clamp_instant, segment_filter
 from mlwarden.server.routes_query import is_numeric
+from mlwarden.server.services import Svc
 from mlwarden.store.aggregates import WindowRun
 from mlwarden.store.base import Store
 from mlwarden.store.feature_history import QUANTILES, feature_history
@@ -96,7 +97,7 @@ def _cadence(store: Store, project: str, model: str, wanted: str | None) -> tupl
 def column_windows(
     model: str,
     column: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     start: WindowTime,
     end: WindowTime,
@@ -117,7 +118,7 @@ def column_windows(
             f"The 'end' parameter must be after the 'start' ({start.isoformat()}). "
             f"Got {end.isoformat()!r} instead."
         )
-    store: Store = request.app.state.store
+    store: Store = sv.store
     rec = store.get_model(project, model)
     length, label = _cadence(store, project, model, cadence)
     numeric = is_numeric(rec, column)

@@ -8,17 +8,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import ValidationError
 from mlwarden.incidents import service as incidents
+from mlwarden.incidents.alerting import Alerting
 from mlwarden.incidents.record import Incident, IncidentState
 from mlwarden.monitors.base import Result
 from mlwarden.monitors.service import objective_report
 from mlwarden.server.api_replies import IncidentDetail, IncidentOut, ObjectiveOut
 from mlwarden.server.audit import audit_incident
 from mlwarden.server.auth import Operate, Read
+from mlwarden.server.services import Svc
 from mlwarden.store.base import Store
 
 __all__ = ["results_hook", "router"]
@@ -28,19 +30,21 @@ log = logging.getLogger("mlwarden.server")
 _STATES = ", ".join(s.value for s in IncidentState)
 
 
-def results_hook(app: FastAPI) -> Any:
+def results_hook(
+    store: Store, *, dispatcher: Alerting | None, public_url: str | None
+) -> Callable[[str, str, list[Result], timedelta], None]:
     """What runs after monitors store results: incidents folded in, explained and sent out."""
 
     def on_results(project: str, model: str, results: list[Result], cadence: timedelta) -> None:
         try:
             incidents.process(
-                app.state.store,
+                store,
                 project,
                 model,
                 results,
                 cadence=cadence,
-                dispatcher=getattr(app.state, "dispatcher", None),
-                public_url=app.state.settings.public_url,
+                dispatcher=dispatcher,
+                public_url=public_url,
             )
         except Exception:  # noqa: BLE001 - results are stored; incidents retry next evaluation
             log.exception("updating the incidents of %s/%s failed", project, model)
@@ -94,7 +98,7 @@ def _act(
 
 @router.get("/incidents", response_model=IncidentList)
 def list_incidents(
-    request: Request,
+    sv: Svc,
     project: Read,
     model: str | None = None,
     state: Annotated[
@@ -104,7 +108,7 @@ def list_incidents(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IncidentList:
     """Incidents, the most recently active first."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     states = _states(state)
     if model is not None:
         store.get_model(project, model)
@@ -116,13 +120,13 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail)
-def get_incident(incident_id: int, request: Request, project: Read) -> dict[str, Any]:
+def get_incident(incident_id: int, sv: Svc, project: Read) -> dict[str, Any]:
     """One incident with its notification log and the actions run for it."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     inc = incidents.get_incident(store, project, incident_id)
     return {
         **inc.to_dict(),
-        "url": incidents.incident_url(request.app.state.settings.public_url, inc),
+        "url": incidents.incident_url(sv.settings.public_url, inc),
         "deliveries": store.deliveries(project, incident_id=incident_id),
         "actions": store.action_runs(project, incident_id=incident_id),
     }
@@ -130,19 +134,19 @@ def get_incident(incident_id: int, request: Request, project: Read) -> dict[str,
 
 @router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentOut)
 async def acknowledge(
-    incident_id: int, body: ActionIn, request: Request, project: Operate
+    incident_id: int, body: ActionIn, request: Request, sv: Svc, project: Operate
 ) -> dict[str, Any]:
     """Someone is on it (only an open incident can be acknowledged)."""
     before, inc = await asyncio.to_thread(
         _act,
         incidents.acknowledge,
-        request.app.state.store,
+        sv.store,
         project,
         incident_id,
         by=body.by,
         note=body.note,
-        dispatcher=getattr(request.app.state, "dispatcher", None),
-        public_url=request.app.state.settings.public_url,
+        dispatcher=sv.dispatcher,
+        public_url=sv.settings.public_url,
     )
     audit_incident(request, "acknowledge", inc, before, project=project, by=body.by, note=body.note)
     return inc.to_dict()
@@ -150,19 +154,19 @@ async def acknowledge(
 
 @router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut)
 async def resolve(
-    incident_id: int, body: ActionIn, request: Request, project: Operate
+    incident_id: int, body: ActionIn, request: Request, sv: Svc, project: Operate
 ) -> dict[str, Any]:
     """Close an incident by hand; if the condition fires again, a new incident opens."""
     before, inc = await asyncio.to_thread(
         _act,
         incidents.resolve,
-        request.app.state.store,
+        sv.store,
         project,
         incident_id,
         by=body.by,
         note=body.note,
-        dispatcher=getattr(request.app.state, "dispatcher", None),
-        public_url=request.app.state.settings.public_url,
+        dispatcher=sv.dispatcher,
+        public_url=sv.settings.public_url,
     )
     audit_incident(request, "resolve", inc, before, project=project, by=body.by, note=body.note)
     return inc.to_dict()
@@ -170,7 +174,7 @@ async def resolve(
 
 @router.post("/incidents/{incident_id}/snooze", response_model=IncidentOut)
 async def snooze(
-    incident_id: int, body: SnoozeIn, request: Request, project: Operate
+    incident_id: int, body: SnoozeIn, request: Request, sv: Svc, project: Operate
 ) -> dict[str, Any]:
     """Silence an incident's notifications until a time (it keeps being updated)."""
     if (body.until is None) == (body.hours is None):
@@ -181,7 +185,7 @@ async def snooze(
     before, inc = await asyncio.to_thread(
         _act,
         incidents.snooze,
-        request.app.state.store,
+        sv.store,
         project,
         incident_id,
         until=until,
@@ -193,9 +197,9 @@ async def snooze(
 
 
 @router.get("/models/{model}/objectives", tags=["monitors"], response_model=list[ObjectiveOut])
-def objectives(model: str, request: Request, project: Read) -> list[dict[str, Any]]:
+def objectives(model: str, sv: Svc, project: Read) -> list[dict[str, Any]]:
     """Each business objective of the model, its monitors and its status
     (met / at_risk / violated / unknown)."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     store.get_model(project, model)
     return objective_report(store, project, model)

@@ -37,8 +37,10 @@ from mlwarden.server.body import (
     read_body,
 )
 from mlwarden.server.errors import JSONReply, json_reply
+from mlwarden.server.services import services
 from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store.base import IngestResult, ModelRecord, Store
+from mlwarden.store.protocols import EventLog
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -59,8 +61,8 @@ REPLIES: dict[int | str, dict[str, Any]] = {
 
 
 async def _ingest(request: Request, project: str, model: str, kind: str) -> JSONReply:
-    store: Store = request.app.state.store
-    settings = request.app.state.settings
+    store: Store = services(request).store
+    settings = services(request).settings
     record = await asyncio.to_thread(store.get_model, project, model)  # 404 before the body
     body = await read_body(request, settings.max_body_bytes, decompress=False)
     # everything CPU-bound (inflating, parsing, validating, redacting, the quarantine records)
@@ -75,7 +77,7 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         kind,
         limits=settings.limits,
         max_body_bytes=settings.max_body_bytes,
-        redactor=request.app.state.redactor,
+        redactor=services(request).redactor,
     )
     done: list[IngestResult] = list(
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
@@ -93,14 +95,14 @@ async def _ingest(request: Request, project: str, model: str, kind: str) -> JSON
         "new_features": [f.model_dump(mode="json") for f in result.new_features],
     }
     code = 200 if not result.rejected_count else (207 if result.table.num_rows else 422)
-    request.app.state.ingest_counter(
+    services(request).ingest_counter(
         project, model, kind, result.table.num_rows, result.rejected_count
     )
     return json_reply(out, status_code=code)
 
 
 def _accept(
-    store: Store,
+    store: EventLog,
     record: ModelRecord,
     body: bytes,
     media: str,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mlwarden.errors import NotFoundError
@@ -15,6 +15,7 @@ from mlwarden.server.api_replies import QuarantineRow
 from mlwarden.server.auth import Read
 from mlwarden.server.params import TimeQ
 from mlwarden.server.routes_otlp import QUARANTINE_MODEL
+from mlwarden.server.services import Svc
 from mlwarden.store import span_queries as sq
 from mlwarden.store.base import Store
 
@@ -110,7 +111,7 @@ def _grouped(rows: list[dict[str, Any]], by: str | None) -> list[dict[str, Any]]
 
 @router.get("/spans", response_model=SpanPage)
 def list_spans(
-    request: Request,
+    sv: Svc,
     project: Read,
     trace_id: str | None = None,
     model: str | None = None,
@@ -128,7 +129,7 @@ def list_spans(
     cursor: str | None = None,
 ) -> SpanPage:
     """Spans, newest first, filtered and paginated (``next_cursor``)."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     page, next_cursor = sq.page_spans(
         store.spans(project),
         limit=limit,
@@ -148,9 +149,9 @@ def list_spans(
 
 
 @router.get("/traces/{trace_id}", response_model=TraceOut)
-def get_trace(trace_id: str, request: Request, project: Read) -> TraceOut:
+def get_trace(trace_id: str, sv: Svc, project: Read) -> TraceOut:
     """One trace as a span tree, with its totals."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     rows = [_span_json(r) for r in sq.trace_spans(store.spans(project), trace_id).to_pylist()]
     if not rows:
         raise NotFoundError(f"There is no trace {trace_id!r} in project {project!r}.")
@@ -178,7 +179,7 @@ def get_trace(trace_id: str, request: Request, project: Read) -> TraceOut:
 
 @router.get("/usage", response_model=list[UsageRow])
 def usage(
-    request: Request,
+    sv: Svc,
     project: Read,
     window: WindowQ = "day",
     by: ByQ = "model",
@@ -190,7 +191,7 @@ def usage(
     service: str | None = None,
 ) -> list[dict[str, Any]]:
     """Tokens (input, output, cache read and write, reasoning) and cost per window and group."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     table = sq.usage(
         store.spans(project),
         window=_window(window),
@@ -207,7 +208,7 @@ def usage(
 
 @router.get("/flags", response_model=list[FlagRow])
 def flags(
-    request: Request,
+    sv: Svc,
     project: Read,
     window: WindowQ = "day",
     by: ByQ = None,
@@ -219,7 +220,7 @@ def flags(
     """How many spans raised each flag per window (and group), and the rates: PII in prompts and
     responses, injection and refusal over spans with a prompt / response, invalid JSON over
     responses that had to be JSON."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     table = sq.flag_counts(
         store.spans(project),
         window=_window(window),
@@ -246,12 +247,12 @@ def flags(
 
 @router.get("/quarantine", response_model=list[QuarantineRow])
 def span_quarantine(
-    request: Request,
+    sv: Svc,
     project: Read,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
     """The most recently rejected spans, with their reasons."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     rows: list[dict[str, Any]] = store.quarantined(
         project, QUARANTINE_MODEL, limit=limit
     ).to_pylist()

@@ -18,6 +18,7 @@ from mlwarden.errors import NotFoundError
 from mlwarden.server.api_models import UTCDateTime, utc
 from mlwarden.server.auth import Read
 from mlwarden.server.params import TimeQ
+from mlwarden.server.services import Svc, services
 from mlwarden.store import llm_breakdown as lb
 from mlwarden.store import llm_sessions as ls
 from mlwarden.store.base import Store
@@ -51,7 +52,7 @@ class BreakdownRow(BaseModel):
 
 
 def _spans(request: Request, project: str, service: str | None) -> Any:
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     t = store.spans(project)
     return t if service is None else t.filter(t.service_name == service)
 
@@ -185,6 +186,7 @@ class UserRow(BaseModel):
 @router.get("/users", response_model=list[UserRow])
 def list_users(
     request: Request,
+    sv: Svc,
     project: Read,
     sort: UserSortQ = "cost",
     search: Annotated[
@@ -199,7 +201,7 @@ def list_users(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     """Per user: LLM calls, traces, sessions, tokens, cost, errors, flags and scores."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     return ls.users(_spans(request, project, service), store.scores(project), start=start,
                     end=end, search=search, flagged=flagged, min_cost=min_cost, sort=sort,
                     limit=limit, offset=offset)  # fmt: skip

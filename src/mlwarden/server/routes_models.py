@@ -33,14 +33,16 @@ from mlwarden.server.body import (
     parse_arrow,
     read_body,
 )
+from mlwarden.server.services import Svc, services
 from mlwarden.store.base import Store
 from mlwarden.store.keys import Scope
+from mlwarden.store.protocols import Suites
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
 def store_of(request: Request) -> Store:
-    s: Store = request.app.state.store
+    s: Store = services(request).store
     return s
 
 
@@ -48,6 +50,7 @@ def store_of(request: Request) -> Store:
 def register_model(
     spec: ModelSpec,
     request: Request,
+    sv: Svc,
     project: Ingest,
     replace: Annotated[bool, Query(description="Update the spec of an existing model.")] = False,
 ) -> ModelOut:
@@ -55,7 +58,7 @@ def register_model(
     key may register a new model; changing an existing spec (``replace``) needs ``admin``."""
     if replace:
         api_principal(request).check(Scope.ADMIN)
-    request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
+    sv.settings.limits.check_model(model=spec.name, columns=spec.column_count)
     store = store_of(request)
     before = next((m.spec for m in store.list_models(project) if m.name == spec.name), None)
     record = store.create_model(project, spec, replace=replace)
@@ -182,6 +185,7 @@ def _read_table(body: bytes, kind: str) -> pa.Table:
 async def upload_reference(
     model: str,
     request: Request,
+    sv: Svc,
     response: Response,
     project: Admin,
     version: str | None = None,
@@ -214,7 +218,7 @@ async def upload_reference(
     """Upload reference data (Parquet, CSV or Arrow IPC); with ``create=true`` also register the
     model, its spec inferred from the data, and set its monitors up."""
     store = store_of(request)
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    body = await read_body(request, sv.settings.max_body_bytes)
     table = await asyncio.to_thread(_read_table, body, media_type(request))
     if table.num_rows == 0:
         raise ValidationError("The reference data has no rows.")
@@ -263,7 +267,7 @@ async def upload_reference(
                 f"this data would change {'; '.join(changes)}. Nothing was stored. To apply "
                 "it, register again with update=true (CLI: --update)."
             )
-    request.app.state.settings.limits.check_model(model=spec.name, columns=spec.column_count)
+    sv.settings.limits.check_model(model=spec.name, columns=spec.column_count)
     if existing is None or changes:
         await asyncio.to_thread(store.create_model, project, spec, replace=existing is not None)
         audit(request, "model.register", model, existing, spec, project=project)
@@ -288,7 +292,7 @@ async def upload_reference(
     )
 
 
-def _has_suite(store: Store, project: str, model: str) -> bool:
+def _has_suite(store: Suites, project: str, model: str) -> bool:
     try:
         store.get_suite(project, model)
     except NotFoundError:

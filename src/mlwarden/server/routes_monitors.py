@@ -22,6 +22,7 @@ from mlwarden.server.api_replies import EvaluateOut, ResultRow
 from mlwarden.server.auth import Admin, Operate, Read
 from mlwarden.server.body import read_body
 from mlwarden.server.params import TimeQ, parse_instant
+from mlwarden.server.services import Svc
 from mlwarden.store.base import Store
 from mlwarden.store.times import utc_naive
 
@@ -78,10 +79,10 @@ def _out(suite: MonitorSuite, rows: int, applied: bool) -> SuiteOut:
 
 
 @router.post("/models/{model}/monitors/setup", response_model=SuiteOut)
-async def setup_monitors(model: str, body: SetupIn, request: Request, project: Admin) -> SuiteOut:
+async def setup_monitors(model: str, body: SetupIn, sv: Svc, project: Admin) -> SuiteOut:
     """Create the model's monitors from its spec and reference, thresholds calibrated to the
     false-alarm budget. ``dry_run`` shows what would be monitored and why, without applying."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     suite = await asyncio.to_thread(
         service.setup_suite,
         store,
@@ -109,18 +110,19 @@ async def setup_monitors(model: str, body: SetupIn, request: Request, project: A
 async def apply_monitors(
     model: str,
     request: Request,
+    sv: Svc,
     project: Admin,
     dry_run: bool = False,
     rows_per_window: Annotated[int, Query(ge=1, le=100_000_000)] = 1000,
 ) -> SuiteOut:
     """Apply an edited monitoring spec (YAML, as returned by GET)."""
-    store: Store = request.app.state.store
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    store: Store = sv.store
+    body = await read_body(request, sv.settings.max_body_bytes)
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:
         raise ValidationError("The monitoring spec must be UTF-8 text (YAML).") from exc
-    policy: AlertingPolicy = request.app.state.settings.alerting_policy
+    policy: AlertingPolicy = sv.settings.alerting_policy
     await asyncio.to_thread(check_calls_out, text, policy)
     suite = await asyncio.to_thread(
         service.apply_suite, store, project, model, text, dry_run=dry_run
@@ -161,22 +163,22 @@ def check_calls_out(text: str, policy: AlertingPolicy) -> None:
 @router.get("/models/{model}/monitors", response_model=SuiteOut)
 def get_monitors(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     rows_per_window: Annotated[int, Query(ge=1, le=100_000_000)] = 1000,
 ) -> SuiteOut:
     """The model's monitoring spec and each threshold with its expected false alerts per month."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     store.get_model(project, model)
     return _out(service.load_suite(store, project, model), rows_per_window, True)
 
 
 @router.post("/models/{model}/evaluate", response_model=EvaluateOut)
 async def evaluate_monitors(
-    model: str, body: EvaluateIn, request: Request, project: Operate
+    model: str, body: EvaluateIn, sv: Svc, project: Operate
 ) -> dict[str, int]:
     """Evaluate (or re-evaluate: idempotent) every window of a time range, e.g. a backfill."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     if body.end <= body.start:
         raise ValidationError("The 'end' must be after the 'start'.")
     n = await asyncio.to_thread(
@@ -186,7 +188,7 @@ async def evaluate_monitors(
         model,
         body.start,
         body.end,
-        on_results=request.app.state.on_results,
+        on_results=sv.on_results,
         call_out=True,  # asked for: an LLM judge grades this model's windows now
     )
     return {"results": n}
@@ -195,7 +197,7 @@ async def evaluate_monitors(
 @router.get("/models/{model}/results", response_model=list[ResultRow])
 def results(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     monitor: str | None = None,
     status: str | None = None,
@@ -206,7 +208,7 @@ def results(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Monitor results, newest window first; ``whole_model=false`` includes segments."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     store.get_model(project, model)
     t = store.results()
     preds = [t.project == project, t.model == model]

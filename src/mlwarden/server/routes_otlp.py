@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import replace
@@ -42,9 +41,10 @@ from mlwarden.schema.otlp import (
     export_reply,
 )
 from mlwarden.schema.otlp_logs import TEXT_COLUMNS, span_texts
-from mlwarden.schema.pricing import PRICES_ENV, PriceTable, load_prices
+from mlwarden.schema.pricing import PRICES_ENV, PriceTable
 from mlwarden.server.auth import Ingest
 from mlwarden.server.body import media_type, read_body
+from mlwarden.server.services import Services, services
 from mlwarden.stats.check_memo import CheckMemo, Segments
 from mlwarden.stats.llm_checks import Finding
 from mlwarden.stats.pii_redaction import Redactor
@@ -109,22 +109,10 @@ REPLIES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def prices_of(state: Any, project: str | None = None) -> PriceTable:
-    """The app's price table (read once, when first needed; ``state``: the app's state), with
-    ``project``'s price overrides (set through the API) in front when a project is given."""
-    table: PriceTable | None = getattr(state, "prices", None)
-    if table is None:
-        table = load_prices(os.environ.get(PRICES_ENV) or None)
-        state.prices = table
-        state.project_prices = {}
-    overrides = getattr(state, "price_overrides", None)  # set through the API (admin)
-    if project is None or overrides is None:
-        return table
-    cached: dict[str, PriceTable] = state.project_prices
-    out = cached.get(project)
-    if out is None:
-        out = cached[project] = overrides.applied(table, project)
-    return out
+def prices_of(sv: Services, project: str | None = None) -> PriceTable:
+    """The app's price table (read once, when first needed), with ``project``'s price
+    overrides (set through the API) in front when a project is given."""
+    return sv.prices.of(project)
 
 
 def _segments(messages: Sequence[Message]) -> Segments:
@@ -278,7 +266,7 @@ def fill_from_logs(
 async def apply_logs(request: Request, project: str, keys: set[tuple[str, str]]) -> None:
     """Put the texts of the spans ``keys`` that arrived as OTLP logs onto those spans, after
     both were stored: whichever of span and logs commits last finds the other."""
-    state = request.app.state
+    state = services(request)
     future = await asyncio.to_thread(
         fill_from_logs, state.store, project, keys, prices_of(state, project), state.redactor
     )
@@ -301,12 +289,12 @@ async def post_traces(request: Request, project: Ingest) -> Response:
             f"Got {ctype!r} instead."
         )
         return _reply(error_reply(3, msg, protobuf=False), 415, protobuf=False)
-    store: Store = request.app.state.store
+    store: Store = services(request).store
     try:
-        body = await read_body(request, request.app.state.settings.max_body_bytes)
-        prices = prices_of(request.app.state, project)
+        body = await read_body(request, services(request).settings.max_body_bytes)
+        prices = prices_of(services(request), project)
         table, rejected = await asyncio.to_thread(
-            _ingest, body, protobuf, prices, project, request.app.state.redactor
+            _ingest, body, protobuf, prices, project, services(request).redactor
         )
     except PayloadTooLargeError as exc:
         return _reply(error_reply(8, str(exc), protobuf=protobuf), 413, protobuf=protobuf)
@@ -321,7 +309,7 @@ async def post_traces(request: Request, project: Ingest) -> Response:
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
     except MlwardenError as exc:
         return _reply(error_reply(14, str(exc), protobuf=protobuf), 503, protobuf=protobuf)
-    request.app.state.ingest_counter(
+    services(request).ingest_counter(
         project, QUARANTINE_MODEL, "spans", table.num_rows, len(rejected)
     )
     textless = _textless(table)

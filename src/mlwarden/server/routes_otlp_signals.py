@@ -38,6 +38,7 @@ from mlwarden.server.routes_otlp import (
     otlp_response,
     prices_of,
 )
+from mlwarden.server.services import services
 from mlwarden.stats.pii_redaction import Redactor
 from mlwarden.store import metric_queries
 
@@ -114,7 +115,7 @@ async def _decoded(request: Request, decode: Callable[..., Any]) -> tuple[bool, 
         )
         return otlp_response(error_reply(3, msg, protobuf=False), 415, protobuf=False)
     try:
-        body = await read_body(request, request.app.state.settings.max_body_bytes)
+        body = await read_body(request, services(request).settings.max_body_bytes)
         return protobuf, await asyncio.to_thread(decode, body, protobuf=protobuf)
     except PayloadTooLargeError as exc:
         return otlp_response(error_reply(8, str(exc), protobuf=protobuf), 413, protobuf=protobuf)
@@ -148,8 +149,8 @@ async def post_logs(request: Request, project: Ingest) -> Response:
     genai = [r for r in rows if str(r["event_name"] or "").startswith("gen_ai.")]
     try:
         if genai:
-            table = _redacted(logs_table(genai, project), request.app.state.redactor)
-            await asyncio.wrap_future(request.app.state.store.append_span_logs(project, table))
+            table = _redacted(logs_table(genai, project), services(request).redactor)
+            await asyncio.wrap_future(services(request).store.append_span_logs(project, table))
             keys = {(r["trace_id"], r["span_id"]) for r in genai if r["trace_id"] and r["span_id"]}
             await apply_logs(request, project, keys)
     except MlwardenError as exc:
@@ -173,7 +174,7 @@ async def post_metrics(request: Request, project: Ingest) -> Response:
     try:
         if points:
             table = metrics_table(points, project)
-            await asyncio.wrap_future(request.app.state.store.append_metric_points(project, table))
+            await asyncio.wrap_future(services(request).store.append_metric_points(project, table))
     except MlwardenError as exc:
         return otlp_response(error_reply(14, str(exc), protobuf=protobuf), 503, protobuf=protobuf)
     reply = metric_reply(len(rejected), _message("metric", rejected), protobuf=protobuf)
@@ -228,5 +229,5 @@ def llm_metrics(
 ) -> list[dict[str, Any]]:
     """OTLP metrics per metric, model and token type: data points, and the count, sum, min
     and max they add up to (a cumulative series counts once, with its newest point)."""
-    points = request.app.state.store.metric_points(project)
+    points = services(request).store.metric_points(project)
     return metric_queries.summary(points, name=name, start=start, end=end)

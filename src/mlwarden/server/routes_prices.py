@@ -25,7 +25,8 @@ from mlwarden.server.auth import Admin, Read
 from mlwarden.server.params import clamp_instant
 from mlwarden.server.price_overrides import PriceOverrides
 from mlwarden.server.routes_otlp import prices_of
-from mlwarden.store.base import Store
+from mlwarden.server.services import Services, Svc
+from mlwarden.store.protocols import SpanLog
 from mlwarden.store.times import utc_naive
 
 __all__ = ["PriceIn", "forget_prices", "recost", "router"]
@@ -95,60 +96,56 @@ class RecostOut(BaseModel):
     version: str
 
 
-def overrides_of(state: Any) -> PriceOverrides:
+def overrides_of(sv: Services) -> PriceOverrides:
     """The app's price overrides (made at start-up, :func:`mlwarden.server.app.create_app`)."""
-    overrides: PriceOverrides = state.price_overrides
-    return overrides
+    return sv.price_overrides
 
 
-def forget_prices(state: Any, project: str) -> PriceTable:
+def forget_prices(sv: Services, project: str) -> PriceTable:
     """Build ``project``'s price table again (after a change of its overrides) and return it."""
-    prices_of(state)  # the shared table, so the per-project cache exists
-    state.project_prices.pop(project, None)
-    return prices_of(state, project)
+    return sv.prices.forget(project)
 
 
 @router.get("/prices", response_model=PricesOut)
-def get_prices(request: Request, project: Read) -> dict[str, Any]:
+def get_prices(sv: Svc, project: Read) -> dict[str, Any]:
     """The project's price table version and the per-model prices it set through this API."""
-    state = request.app.state
     return {
-        "version": prices_of(state, project).version,
-        "overrides": overrides_of(state).models(project),
+        "version": prices_of(sv, project).version,
+        "overrides": overrides_of(sv).models(project),
     }
 
 
 @router.put("/prices/{model}", response_model=PriceOut)
-def put_price(model: ModelP, body: PriceIn, request: Request, project: Admin) -> dict[str, Any]:
+def put_price(
+    model: ModelP, body: PriceIn, request: Request, sv: Svc, project: Admin
+) -> dict[str, Any]:
     """Set a model's prices (they win over every other source) for the next spans received.
     Stored spans keep their cost: ``POST /v1/llm/recost`` prices a range again."""
-    state = request.app.state
     name = model.strip().lower()
     if not name:
         raise ValidationError("The 'model' path parameter must not be blank.")
-    before = overrides_of(state).models(project).get(name)
+    before = overrides_of(sv).models(project).get(name)
     prices = body.per_million()
-    overrides_of(state).put(project, name, prices)
-    table = forget_prices(state, project)
+    overrides_of(sv).put(project, name, prices)
+    table = forget_prices(sv, project)
     audit(request, "prices.update", name, before, prices, project=project)
     return {"model": name, "prices": prices, "version": table.version}
 
 
 @router.delete("/prices/{model}", response_model=PricesOut)
-def delete_price(model: ModelP, request: Request, project: Admin) -> dict[str, Any]:
+def delete_price(model: ModelP, request: Request, sv: Svc, project: Admin) -> dict[str, Any]:
     """Remove a model's price set through this API (the other sources price it again)."""
-    state = request.app.state
     name = model.strip().lower()
-    before = overrides_of(state).models(project).get(name)
-    if before is None or not overrides_of(state).remove(project, name):
+    before = overrides_of(sv).models(project).get(name)
+    if before is None or not overrides_of(sv).remove(project, name):
         raise NotFoundError(f"There is no price override for model {name!r}.")
-    table = forget_prices(state, project)
+    table = forget_prices(sv, project)
     audit(request, "prices.remove", name, before, None, project=project)
-    return {"version": table.version, "overrides": overrides_of(state).models(project)}
+    return {"version": table.version, "overrides": overrides_of(sv).models(project)}
 
 
 def recost(
-    store: Store, project: str, table: PriceTable, *, start: datetime, end: datetime,
+    store: SpanLog, project: str, table: PriceTable, *, start: datetime, end: datetime,
     model: str | None = None,
 ) -> tuple[int, int]:  # fmt: skip
     """Price the project's spans started in ``[start, end)`` again with ``table`` (spans that
@@ -193,15 +190,14 @@ def recost(
 
 
 @router.post("/recost", response_model=RecostOut)
-async def post_recost(body: RecostIn, request: Request, project: Admin) -> dict[str, Any]:
+async def post_recost(body: RecostIn, request: Request, sv: Svc, project: Admin) -> dict[str, Any]:
     """Price the project's stored spans of a time range again with the current prices
     (after a change): each span's cost and price version are replaced, except costs the spans
     reported themselves."""
     start, end = body.start, body.end
-    state = request.app.state
-    table = prices_of(state, project)
+    table = prices_of(sv, project)
     checked, changed = await asyncio.to_thread(
-        recost, state.store, project, table, start=start, end=end, model=body.model
+        recost, sv.store, project, table, start=start, end=end, model=body.model
     )
     after = {"start": start.isoformat(), "end": end.isoformat(), "model": body.model,
              "checked": checked, "changed": changed, "version": table.version}  # fmt: skip

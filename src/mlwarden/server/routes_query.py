@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from mlwarden.errors import ValidationError
 from mlwarden.schema.spec import FeatureKind, Task
@@ -18,6 +18,7 @@ from mlwarden.server.api_replies import (
 )
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
+from mlwarden.server.services import Svc
 from mlwarden.store import queries
 from mlwarden.store.base import ModelRecord, Store
 
@@ -43,7 +44,7 @@ def _rows(table: Any) -> list[dict[str, Any]]:
 )
 def counts(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     window: WindowQ = "hour",
     start: TimeQ = None,
@@ -52,7 +53,7 @@ def counts(
     segment: SegmentQ = None,
 ) -> list[dict[str, Any]]:
     """Events, errors, labelled events and latency sums per window and version."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     rec = store.get_model(project, model)
     return _rows(
         queries.event_counts(
@@ -82,7 +83,7 @@ def is_numeric(rec: ModelRecord, column: str) -> bool:
 def column(
     model: str,
     column: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     start: TimeQ = None,
     end: TimeQ = None,
@@ -91,7 +92,7 @@ def column(
     top: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> dict[str, Any]:
     """Count, nulls, and moments and quantiles (numeric) or top values (other kinds) of a column."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     rec = store.get_model(project, model)
     feat = rec.spec.feature(column)
     numeric = is_numeric(rec, column)
@@ -115,7 +116,7 @@ def column(
 )
 def confusion(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     window: WindowQ = "all",
     by: str | None = None,
@@ -126,7 +127,7 @@ def confusion(
 ) -> list[dict[str, Any]]:
     """Counts of (prediction, actual) pairs of labelled events (classification), or error sums
     (regression), per window and optional group column."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     rec = store.get_model(project, model)
     ev, ac = store.events(rec), store.actuals(rec)
     flt = {"start": start, "end": end, "version": version, "segment": segment_filter(segment)}
@@ -143,11 +144,11 @@ def confusion(
 @router.get("/models/{model}/quarantine", response_model=list[QuarantineRow])
 def quarantine(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
     """The most recently rejected rows of a model, with their reasons."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     store.get_model(project, model)
     return _rows(store.quarantined(project, model, limit=limit))

@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator
 
@@ -33,8 +33,10 @@ from mlwarden.server.params import (
     range_filter,
     segment_filter,
 )
+from mlwarden.server.services import Svc
 from mlwarden.store.base import ModelRecord, Store
 from mlwarden.store.event_sample import MAX_SAMPLE, sample_events
+from mlwarden.store.protocols import AggregateSource
 
 __all__ = ["router", "sample_download", "sample_filename"]
 
@@ -142,7 +144,7 @@ def _parquet(table: pa.Table) -> Iterator[bytes]:
 )
 def events_sample(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     start: WindowTime,
     end: WindowTime,
@@ -159,7 +161,7 @@ def events_sample(
 ) -> StreamingResponse:
     """A uniform random sample of the events in ``[start, end)`` (and the segment's), with
     their actuals, as a CSV, Parquet or JSON download."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     return sample_download(
         store,
         store.get_model(project, model),
@@ -174,7 +176,7 @@ def events_sample(
 
 
 def sample_download(
-    store: Store,
+    store: AggregateSource,
     rec: ModelRecord,
     *,
     start: datetime,

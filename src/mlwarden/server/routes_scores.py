@@ -29,6 +29,7 @@ from mlwarden.server.auth import Ingest, Read
 from mlwarden.server.body import parse_json, read_body
 from mlwarden.server.errors import JSONReply, json_reply
 from mlwarden.server.params import TimeQ
+from mlwarden.server.services import Svc
 from mlwarden.store import score_queries as sc
 from mlwarden.store.base import Store
 
@@ -117,11 +118,11 @@ REPLIES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/scores", response_model=ScoresIn, responses=REPLIES, openapi_extra=BODY_DOC)
-async def post_scores(request: Request, project: Ingest) -> JSONReply:
+async def post_scores(request: Request, sv: Svc, project: Ingest) -> JSONReply:
     """Score traces: ``{trace_id, name, value, span_id?, session_id?, comment?, source?,
     data_type?, id?, timestamp?}``, one or a JSON array."""
-    store: Store = request.app.state.store
-    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    store: Store = sv.store
+    body = await read_body(request, sv.settings.max_body_bytes)
     items = parse_json(body, what="scores")
     if len(items) > MAX_SCORES:
         raise ValidationError(f"A request holds at most {MAX_SCORES} scores; got {len(items)}.")
@@ -154,7 +155,7 @@ def _out(r: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/scores", response_model=ScoresPage)
 def list_scores(
-    request: Request,
+    sv: Svc,
     project: Read,
     trace_id: str | None = None,
     span_id: str | None = None,
@@ -167,7 +168,7 @@ def list_scores(
     """Scores filtered by trace, span, session, name and time (``[start, end)``), newest
     first, with per-name aggregates: count, mean (numeric), share of true (boolean), share
     of each label (categorical)."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     t = sc.filtered(store.scores(project), trace_id=trace_id, span_id=span_id,
                     session_id=session_id, name=name, start=start, end=end)  # fmt: skip
     rows = t.order_by([t.ts.desc(), t.id]).limit(limit).to_pyarrow().to_pylist()

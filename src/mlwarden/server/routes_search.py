@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mlwarden.server.api_models import UTCDateTime
 from mlwarden.server.auth import Read
 from mlwarden.server.search import MAX_QUERY, Hits, search
+from mlwarden.server.services import Svc
 
 __all__ = ["SearchOut", "router"]
 
@@ -70,7 +71,7 @@ class SearchOut(BaseModel):
 
 @router.get("/search", response_model=SearchOut)
 def search_route(
-    request: Request,
+    sv: Svc,
     project: Read,
     q: Annotated[
         str,
@@ -84,4 +85,4 @@ def search_route(
     limit: Annotated[int, Query(ge=1, le=100, description="Hits of each kind at most.")] = 20,
 ) -> SearchOut:
     """Models, features and incidents of the caller's project whose name holds ``q``."""
-    return SearchOut.of(search(request.app.state.store, project, q, limit=limit))
+    return SearchOut.of(search(sv.store, project, q, limit=limit))

@@ -19,6 +19,7 @@ from mlwarden.server.api_replies import AccessEntry, AuditEntry
 from mlwarden.server.auth import DEFAULT_PROJECT, Admin
 from mlwarden.server.params import TimeQ
 from mlwarden.server.security import Security
+from mlwarden.server.services import services
 
 __all__ = ["router"]
 
@@ -27,7 +28,7 @@ Limit = Annotated[int, Query(ge=1, le=10_000)]
 
 
 def _security(request: Request) -> Security:
-    found: Security = request.app.state.security
+    found: Security = services(request).security
     return found
 
 
@@ -59,7 +60,7 @@ def access_filter(
 
 
 def visible_to(request: Request, project: str) -> Callable[[dict[str, Any]], bool]:
-    keys = request.app.state.keys
+    keys = services(request).keys
     if project == DEFAULT_PROJECT and (keys is None or not keys.any_active()):
         return lambda e: True
     return lambda e: e.get("project") in (project, None)

@@ -13,7 +13,7 @@ import json
 import socket
 from datetime import UTC, datetime
 from ipaddress import ip_address
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Query, Request
@@ -25,7 +25,12 @@ from mlwarden.monitors.slo import burn_series, evaluate_slos
 from mlwarden.schema.slo import ProbeSpec, parse_slos
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Read
+from mlwarden.server.services import Svc
 from mlwarden.stats.burn import WINDOWS
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import Probes
 
 __all__ = ["check_destination", "router"]
 
@@ -109,7 +114,7 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     return {**r, "at": r["at"].isoformat()}
 
 
-def model_slos(store: Any, project: str, model: str, *, now: datetime, series: bool) -> SlosOut:
+def model_slos(store: Store, project: str, model: str, *, now: datetime, series: bool) -> SlosOut:
     """The model's SLO statuses at ``now`` (what the API and the UI page show)."""
     out = []
     for status in evaluate_slos(store, project, model, now=now):
@@ -145,7 +150,7 @@ def _masked(spec: ProbeSpec) -> dict[str, Any]:
     return out
 
 
-def _probes(store: Any, project: str, model: str) -> list[ProbeOut]:
+def _probes(store: Probes, project: str, model: str) -> list[ProbeOut]:
     out = []
     for _, m, name, text in store.list_probes(project, model):
         last = store.probe_results(project, m, probe=name, limit=1)
@@ -155,9 +160,9 @@ def _probes(store: Any, project: str, model: str) -> list[ProbeOut]:
 
 
 @router.get("/slos", response_model=ProjectSlosOut)
-def get_project_slos(request: Request, project: Read) -> ProjectSlosOut:
+def get_project_slos(sv: Svc, project: Read) -> ProjectSlosOut:
     """Every model's SLOs in the project: budget left, burn rates, alerts firing."""
-    store: Any = request.app.state.store
+    store = sv.store
     now = datetime.now(UTC)
     models = [
         model_slos(store, project, m, now=now, series=False)
@@ -167,17 +172,17 @@ def get_project_slos(request: Request, project: Read) -> ProjectSlosOut:
 
 
 @router.get("/models/{model}/slos", response_model=SlosOut)
-def get_slos(model: str, request: Request, project: Read, series: bool = False) -> SlosOut:
+def get_slos(model: str, sv: Svc, project: Read, series: bool = False) -> SlosOut:
     """The model's SLOs now; ``series`` adds each one's hourly burn rate over 7 days."""
-    store: Any = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     return model_slos(store, project, model, now=datetime.now(UTC), series=series)
 
 
 @router.put("/models/{model}/slos", response_model=SlosOut)
-async def put_slos(model: str, body: SlosIn, request: Request, project: Admin) -> SlosOut:
+async def put_slos(model: str, body: SlosIn, request: Request, sv: Svc, project: Admin) -> SlosOut:
     """Replace the model's SLOs (an empty list removes them)."""
-    store: Any = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     try:
         slos = parse_slos(body.slos)
@@ -192,20 +197,20 @@ async def put_slos(model: str, body: SlosIn, request: Request, project: Admin) -
 
 
 @router.get("/models/{model}/probes", response_model=ProbesOut)
-def get_probes(model: str, request: Request, project: Read) -> ProbesOut:
+def get_probes(model: str, sv: Svc, project: Read) -> ProbesOut:
     """The model's probes with their latest result."""
-    store: Any = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     return ProbesOut(probes=_probes(store, project, model))
 
 
 @router.put("/models/{model}/probes/{name}", response_model=ProbeOut)
 async def put_probe(
-    model: str, name: str, body: ProbeIn, request: Request, project: Admin
+    model: str, name: str, body: ProbeIn, request: Request, sv: Svc, project: Admin
 ) -> ProbeOut:
     """Create or replace a probe (see docs/integrations/slo.md); the server sends it every
     ``interval_s`` seconds. Its URL must pass the server's destination policy."""
-    store: Any = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     try:
         spec = ProbeSpec.from_dict({**body.model_dump(exclude_none=True), "name": name})
@@ -217,7 +222,7 @@ async def put_probe(
             f"The model {model!r} has {len(held)} probes, the most a model may have "
             f"({MAX_PROBES}); delete one first."
         )
-    policy: AlertingPolicy = request.app.state.settings.alerting_policy
+    policy: AlertingPolicy = sv.settings.alerting_policy
     await asyncio.to_thread(check_destination, spec.url, policy, where=f"probe {name!r}")
     await asyncio.to_thread(
         store.put_probe,
@@ -231,9 +236,11 @@ async def put_probe(
 
 
 @router.delete("/models/{model}/probes/{name}", response_model=ProbeDeletedOut)
-async def delete_probe(model: str, name: str, request: Request, project: Admin) -> ProbeDeletedOut:
+async def delete_probe(
+    model: str, name: str, request: Request, sv: Svc, project: Admin
+) -> ProbeDeletedOut:
     """Remove a probe and its results."""
-    store: Any = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     gone = await asyncio.to_thread(store.delete_probe, project, model, name)
     if not gone:
@@ -246,12 +253,12 @@ async def delete_probe(model: str, name: str, request: Request, project: Admin) 
 def get_probe_results(
     model: str,
     name: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> ProbeResultsOut:
     """The probe's latest results, newest first."""
-    store: Any = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     rows = store.probe_results(project, model, probe=name, limit=limit)
     return ProbeResultsOut(results=[_row(r) for r in rows])

@@ -14,6 +14,7 @@ from mlwarden.server.api_windows import CompareOut, FromWindowIn, FromWindowOut
 from mlwarden.server.audit import audit
 from mlwarden.server.auth import Admin, Read
 from mlwarden.server.params import SegmentQ, clamp_instant, segment_filter
+from mlwarden.server.services import Svc
 from mlwarden.store.base import Store
 
 router = APIRouter(prefix="/v1", tags=["windows"])
@@ -30,7 +31,7 @@ Instant = Annotated[datetime, BeforeValidator(clamp_instant)]
 @router.get("/models/{model}/compare", response_model=CompareOut)
 def compare(
     model: str,
-    request: Request,
+    sv: Svc,
     project: Read,
     a_start: Annotated[Instant, _when("Start of window A (the reference side)")],
     a_end: Annotated[Instant, _when("End of window A (not included)")],
@@ -44,7 +45,7 @@ def compare(
     """Window B against window A, per feature and output: the drift statistic the monitors
     use (KS, Jensen-Shannon) with its test p-value, quantiles or category shares side by side,
     sorted by effect; and each window's events and performance where labels exist."""
-    store: Store = request.app.state.store
+    store: Store = sv.store
     record = store.get_model(project, model)
     a = TimeWindow(a_start, a_end, "a_")
     b = TimeWindow(b_start, b_end, "b_")
@@ -56,13 +57,13 @@ def compare(
 
 @router.post("/models/{model}/reference/from-window", status_code=201, response_model=FromWindowOut)
 def reference_from_events(
-    model: str, body: FromWindowIn, request: Request, project: Admin
+    model: str, body: FromWindowIn, request: Request, sv: Svc, project: Admin
 ) -> FromWindowOut:
     """Make the events of a window (of one segment, optionally) the model's new reference,
     and fit its monitors on it. A window with more than ``max_rows`` events gives a
     reproducible sample (the reply says so); an empty or too small window is refused."""
     made = reference_from_window(
-        request.app.state.store,
+        sv.store,
         project,
         model,
         start=body.start,

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlwarden.errors import ValidationError, expected
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = ["MAX_QUERY", "FeatureHit", "IncidentHit", "ModelHit", "Hits", "search"]
 
@@ -59,7 +62,7 @@ def _rank(name: str, q: str) -> tuple[int, str]:
     return (0 if low == q else 1 if low.startswith(q) else 2, low)
 
 
-def search(store: Any, project: str, text: str, *, limit: int = 20) -> Hits:
+def search(store: Store, project: str, text: str, *, limit: int = 20) -> Hits:
     """Models, features and incidents of ``project`` that match ``text``.
 
     Examples

@@ -40,6 +40,7 @@ __all__ = [
     "VersionRecord",
     "is_store_url",
     "open_store",
+    "open_store_file",
 ]
 
 DB_FILE = "mlwarden.duckdb"
@@ -81,4 +82,11 @@ def open_store(
     cls = ENGINES.get(engine)
     path: str | Path = ":memory:" if data_dir is None else Path(data_dir) / DB_FILE
     store: Store = cast(Any, cls)(path, **options)
+    return store
+
+
+def open_store_file(path: str | Path, **options: Any) -> Store:
+    """Open the database file ``path`` itself (a ``.duckdb`` file: the duckdb engine), not a
+    data directory."""
+    store: Store = cast(Any, ENGINES.get("duckdb"))(Path(path), **options)
     return store

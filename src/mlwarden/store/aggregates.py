@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +36,10 @@ from mlwarden.store.span_aggregates import (
     collect_spans,
 )
 from mlwarden.store.times import utc_naive
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import AggregateSource
 
 __all__ = [
     "Categories",
@@ -207,7 +211,7 @@ def _filtered(events: Any, run: WindowRun, segment: dict[str, str] | None) -> An
 
 
 def collect(
-    store: Any,
+    store: Store,
     model: Any,
     requests: Iterable[Request],
     run: WindowRun,
@@ -241,9 +245,8 @@ def collect(
 
     labelled = _Deferred(with_labels)
     cats = [r for r in reqs if isinstance(r, Categories)]
-    hot = getattr(store, "category_counts", None)
-    if cats and hot is not None:
-        out.update(hot(model, cats, run, segment) or {})
+    if cats:
+        out.update(store.category_counts(model, cats, run, segment) or {})
     for r in reqs:
         if isinstance(r, Histogram) or r in out:
             continue
@@ -258,8 +261,8 @@ def collect(
             out[r] = _pairs(labelled(), r.column)
         elif isinstance(r, ScoreBins):
             src = labelled() if r.by == "actual" else ev()
-            hot = getattr(store, "score_bins", None)
-            out[r] = hot(src, r) if hot is not None else _score_bins(src, r)
+            bins = store.score_bins(src, r)
+            out[r] = bins if bins is not None else _score_bins(src, r)
         elif isinstance(r, Regression):
             out[r] = _regression(labelled())
         elif isinstance(r, Rejected):
@@ -274,8 +277,7 @@ def collect(
             out[r] = kpi_rows(ev(), store.actuals(model), r)
     for r in reqs:  # last: they reuse the volumes computed above
         if isinstance(r, Sample):
-            quick = getattr(store, "sample_rows", None)
-            got = None if quick is None else quick(model, r, run, segment)
+            got = store.sample_rows(model, r, run, segment)
             vol = out.get(Volume())
             counts = None if vol is None else {w: v["n"] for w, v in vol.items()}
             out[r] = got if got is not None else _sample(ev(), r, counts)
@@ -310,7 +312,12 @@ LATENCY_QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
 def _engine_volumes(
-    store: Any, model: Any, run: WindowRun, segment: dict[str, str] | None, *, light: bool
+    store: AggregateSource,
+    model: Any,
+    run: WindowRun,
+    segment: dict[str, str] | None,
+    *,
+    light: bool,
 ) -> dict[int, dict[str, Any]] | None:
     """The engine's own volumes (:class:`~mlwarden.store.protocols.WindowVolumes`), if any."""
     if not isinstance(store, WindowVolumes):
@@ -337,7 +344,7 @@ def _volume(ev: Any, *, light: bool = False) -> dict[int, dict[str, Any]]:
 
 
 def _exceedance(
-    store: Any,
+    store: AggregateSource,
     model: Any,
     r: Exceedance,
     run: WindowRun,
@@ -505,7 +512,7 @@ def _pick(rows: Any, limit: int) -> pa.Table:
     return table
 
 
-def _rejected(store: Any, model: Any, run: WindowRun) -> dict[int, dict[str, int]]:
+def _rejected(store: AggregateSource, model: Any, run: WindowRun) -> dict[int, dict[str, int]]:
     q = store.quarantine_table()
     q = q.filter(
         q.project == model.project,
@@ -526,7 +533,7 @@ RESOURCES_SUFFIX = ".resources"
 
 
 def _resource_use(
-    store: Any, model: Any, r: ResourceUse, run: WindowRun
+    store: AggregateSource, model: Any, r: ResourceUse, run: WindowRun
 ) -> dict[int, dict[str, Any]]:
     from mlwarden.errors import NotFoundError
 
@@ -616,16 +623,17 @@ def _assemble(
 
 
 def _histograms(
-    store: Any,
+    store: Store,
     model: Any,
     reqs: list[Histogram],
     run: WindowRun,
     segment: dict[str, str] | None,
     ev: Callable[[], Any],
 ) -> dict[Request, dict[int, Any]]:
-    hot = getattr(store, "numeric_histograms", None)
-    if hot is not None:
-        result: dict[Request, dict[int, Any]] = hot(model, reqs, run, segment)
+    result: dict[Request, dict[int, Any]] | None = store.numeric_histograms(
+        model, reqs, run, segment
+    )
+    if result is not None:
         return result
     return {r: histogram_ibis(ev(), r) for r in reqs}
 

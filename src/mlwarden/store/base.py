@@ -8,7 +8,7 @@ so the same monitors run on DuckDB and, later, on a distributed engine.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -23,7 +23,9 @@ from mlwarden.schema.batch import Rejection
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.store import protocols as seams
 from mlwarden.store.eval_storage import EvalStorage
+from mlwarden.store.grouping_sets import Groups, grouped_sums_ibis
 from mlwarden.store.rollups import Rollup
+from mlwarden.store.slo_storage import SloStorage
 
 __all__ = [
     "ENGINES",
@@ -173,7 +175,7 @@ class IncidentStorage(ABC):
     def get_alerting(self, project: str) -> str | None: ...
 
 
-class Store(IncidentStorage, EvalStorage, ABC):
+class Store(IncidentStorage, EvalStorage, SloStorage, ABC):
     """A storage engine. Writes go through a group-commit writer; reads are ibis.
 
     The union of the small protocols of :mod:`mlwarden.store.protocols`; new callers type
@@ -435,6 +437,61 @@ class Store(IncidentStorage, EvalStorage, ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def grouped_sums(
+        self,
+        base: Any,
+        keys: Mapping[str, Any],
+        sets: Sequence[tuple[str, ...]],
+        *,
+        limit: int,
+    ) -> Groups:
+        """``(n, sum, sum of squares)`` of ``base._y`` (an ibis table of this store) per group
+        of each grouping set (tuples of names of ``keys``, the key expressions), at most
+        ``limit`` groups per set, the largest first. One ibis query per set here; engines may
+        answer every set in one scan."""
+        return grouped_sums_ibis(base, keys, sets, limit=limit)
+
+    def use_arrow_events(
+        self, model: ModelRecord, table: pa.Table, *, unique_ids: bool = False
+    ) -> None:
+        """Batch mode: answer the model's event queries from ``table`` (validated events).
+        Appended here; an engine may scan the Arrow table in place instead (no copy).
+        ``unique_ids``: the caller made the event ids unique (an engine may count rows for
+        distinct ids)."""
+        self.append_events(model, table).result()
+
+    # -- aggregate hot paths (AggregateHotPaths): None here, the ibis query runs ----------------
+    def numeric_histograms(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]] | None:
+        """Every numeric histogram of a window run in one scan, or None."""
+        return None
+
+    def category_counts(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]] | None:
+        """Category counts of several columns in one scan, or None."""
+        return None
+
+    def sample_rows(
+        self, model: ModelRecord, req: Any, run: Any, segment: dict[str, str] | None
+    ) -> dict[int, pa.Table] | None:
+        """The multivariate sample of each window, or None."""
+        return None
+
+    def score_bins(self, src: Any, req: Any) -> dict[int, list[tuple[str, int, int]]] | None:
+        """Score histograms per class of the ibis table ``src``, or None."""
+        return None
+
+    def warm_up(self) -> None:
+        """Import and open what the first query needs, before requests come (an engine with
+        an ibis backend opens it here); nothing by default."""
+
+    def write_stats(self) -> tuple[int, int]:
+        """(rows committed, commits) since the store was opened, for ``/v1/health``; zeros
+        for an engine that does not count them."""
+        return 0, 0
+
     def warnings(self) -> list[str]:
         """Problems found when the store was opened that an operator must see (logs,
         ``/v1/health``), e.g. acknowledged writes missing after a crash; none by default."""
@@ -465,6 +522,10 @@ def _conforms(
     seams.ActionLog,
     seams.Annotations,
     seams.EvalRepository,
+    seams.Probes,
+    seams.GroupingSets,
+    seams.AggregateHotPaths,
 ]:
     """Never called: mypy checks here that a :class:`Store` is every protocol."""
-    return (store, store, store, store, store, store, store, store, store, store, store, store)
+    s = store
+    return (s, s, s, s, s, s, s, s, s, s, s, s, s, s, s)

@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -55,12 +55,14 @@ from mlwarden.store.base import (
 from mlwarden.store.checkpointer import Checkpointer
 from mlwarden.store.duckdb_annotations import ANNOTATION_DDL, AnnotationTables
 from mlwarden.store.duckdb_evals import EVAL_DDL, EvalTables
+from mlwarden.store.duckdb_grouping import grouped_sums_duckdb
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
 from mlwarden.store.duckdb_scores import SCORE_DDL, ScoreTables
 from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
 from mlwarden.store.duckdb_slo import SLO_DDL, SloTables
+from mlwarden.store.grouping_sets import Groups
 from mlwarden.store.keyed_locks import KeyedLocks
 from mlwarden.store.ledger import CommitLedger, LedgerState
 from mlwarden.store.sql_event_times import EventTimes
@@ -365,6 +367,22 @@ class DuckDBStore(
             be = ibis.duckdb.from_connection(self._cursor())
             self._local.ibis = be
         return be
+
+    def warm_up(self) -> None:
+        self.backend()
+
+    def write_stats(self) -> tuple[int, int]:
+        return self._writer.rows_, self._writer.commits_
+
+    def grouped_sums(
+        self,
+        base: Any,
+        keys: Mapping[str, Any],
+        sets: Sequence[tuple[str, ...]],
+        *,
+        limit: int,
+    ) -> Groups:
+        return grouped_sums_duckdb(self._read, base, keys, sets, limit=limit)
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:

@@ -192,6 +192,9 @@ class PostgresStore(
             self._local.ibis = None
         return con
 
+    def warm_up(self) -> None:
+        self.backend()
+
     def backend(self) -> Any:
         """This thread's ibis backend over the database."""
         con = self._reader()

@@ -13,7 +13,7 @@ contract suite, not another method on a shared one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -36,12 +36,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionLog",
+    "AggregateHotPaths",
     "AggregateSource",
     "Annotations",
     "Catalog",
     "DeliveryLog",
     "EvalRepository",
     "EventLog",
+    "GroupingSets",
     "IncidentRepository",
     "PROTOCOLS",
     "Probes",
@@ -131,6 +133,25 @@ class AggregateSource(Protocol):
     def events(self, model: ModelRecord, *, shadow: bool = False) -> Any: ...
     def actuals(self, model: ModelRecord) -> Any: ...
     def quarantine_table(self) -> Any: ...
+
+
+@runtime_checkable
+class AggregateHotPaths(Protocol):
+    """An engine's own answers to some aggregate requests of
+    :func:`~mlwarden.store.aggregates.collect` (one scan for every request of a kind, or
+    batch mode's Arrow events counted in place); ``None``: run the portable ibis query, which
+    stays the contract and the oracle in tests. Every store has them (``None`` by default)."""
+
+    def numeric_histograms(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]] | None: ...
+    def category_counts(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]] | None: ...
+    def sample_rows(
+        self, model: ModelRecord, req: Any, run: Any, segment: dict[str, str] | None
+    ) -> dict[int, pa.Table] | None: ...
+    def score_bins(self, src: Any, req: Any) -> dict[int, list[tuple[str, int, int]]] | None: ...
 
 
 @runtime_checkable
@@ -351,6 +372,22 @@ class EvalRepository(Protocol):
     def list_runs(self, project: str, dataset: str | None = None) -> list[dict[str, Any]]: ...
     def run_outputs(self, project: str, run_id: str) -> list[dict[str, Any]]: ...
     def run_grades(self, project: str, run_id: str) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class GroupingSets(Protocol):
+    """``(n, sum, sum of squares)`` of a query's ``_y`` column per group of several grouping
+    sets (slice discovery, champion/challenger): the ibis query per set is the contract; an
+    engine may answer all sets in one scan."""
+
+    def grouped_sums(
+        self,
+        base: Any,
+        keys: Mapping[str, Any],
+        sets: Sequence[tuple[str, ...]],
+        *,
+        limit: int,
+    ) -> list[dict[tuple[Any, ...], tuple[int, float, float]]]: ...
 
 
 #: Every seam, for engines' :attr:`~mlwarden.store.base.Store.protocols` and the contract

@@ -29,6 +29,7 @@ from mlwarden.store.times import utc_naive
 
 if TYPE_CHECKING:
     from mlwarden.store.aggregates import WindowRun
+    from mlwarden.store.protocols import SpanLog
 
 __all__ = ["ScoreTotals", "aggregates", "filtered", "model_scores", "score_kinds", "window_totals"]
 
@@ -90,7 +91,7 @@ def aggregates(t: Any) -> list[dict[str, Any]]:
     return out
 
 
-def model_scores(store: Any, model: Any) -> Any:
+def model_scores(store: SpanLog, model: Any) -> Any:
     """The scores of the traces of a model's spans."""
     t = store.scores(model.project)
     spans = store.spans(model.project)

@@ -41,6 +41,8 @@ from mlwarden.store.times import utc_naive
 
 if TYPE_CHECKING:
     from mlwarden.store.aggregates import WindowRun
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import SpanLog
 
 __all__ = [
     "SPAN_BY",
@@ -138,20 +140,20 @@ class SpanTexts:
 SpanRequest = SpanTotals | SpanQuantiles | SpanSpend | SpanTexts | ScoreTotals
 
 
-def model_spans(store: Any, model: Any) -> Any:
+def model_spans(store: SpanLog, model: Any) -> Any:
     """The spans of a model's project whose ``service_name`` is the model's service."""
     t = store.spans(model.project)
     return t.filter(t.service_name == model.spec.span_service)
 
 
-def span_time_range(store: Any, model: Any) -> tuple[Any, Any]:
+def span_time_range(store: Store, model: Any) -> tuple[Any, Any]:
     """(first, last) start time of the model's spans, or (None, None)."""
     t = model_spans(store, model)
     row = t.aggregate(lo=t.start_time.min(), hi=t.start_time.max()).to_pyarrow().to_pylist()[0]
     return row["lo"], row["hi"]
 
 
-def span_count(store: Any, model: Any) -> int:
+def span_count(store: Store, model: Any) -> int:
     """How many spans the model has."""
     return int(model_spans(store, model).count().to_pyarrow().as_py())
 
@@ -352,7 +354,9 @@ def _spend(spans: Any, r: SpanSpend, run: WindowRun) -> dict[int, dict[str, Any]
 _MOD = 1 << 20
 
 
-def _texts(store: Any, model: Any, spans: Any, r: SpanTexts, run: WindowRun) -> dict[int, pa.Table]:
+def _texts(
+    store: Store, model: Any, spans: Any, r: SpanTexts, run: WindowRun
+) -> dict[int, pa.Table]:
     if r.field not in ("prompt", "response"):
         raise ConfigError(expected("parameter", "field", "be prompt or response", r.field))
     t = _windowed(spans, run, run.first)
@@ -384,7 +388,7 @@ def _texts(store: Any, model: Any, spans: Any, r: SpanTexts, run: WindowRun) -> 
 
 
 def collect_spans(
-    store: Any, model: Any, requests: Iterable[SpanRequest], run: WindowRun
+    store: Store, model: Any, requests: Iterable[SpanRequest], run: WindowRun
 ) -> dict[SpanRequest, dict[int, Any]]:
     """Every distinct span request over the windows of ``run``."""
     spans = model_spans(store, model)

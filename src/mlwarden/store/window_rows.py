@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from mlwarden._lazy import ibis
 from mlwarden.store.queries import filter_events
+
+if TYPE_CHECKING:
+    from mlwarden.store.protocols import AggregateSource
 
 __all__ = ["WindowRows", "window_rows"]
 
@@ -37,7 +40,7 @@ class WindowRows:
 
 
 def window_rows(
-    store: Any,
+    store: AggregateSource,
     model: Any,
     *,
     start: datetime,

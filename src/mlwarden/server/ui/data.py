@@ -18,6 +18,8 @@ from mlwarden.store.times import utc_naive
 
 if TYPE_CHECKING:
     from mlwarden.server.ui.state import ViewState
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import Results
 
 __all__ = [
     "MAX_SEGMENTS",
@@ -66,7 +68,7 @@ def _rows(expr: Any) -> list[dict[str, Any]]:
 
 
 def _base(
-    store: Any,
+    store: Results,
     project: str,
     model: str | None,
     *,
@@ -97,7 +99,7 @@ def _base(
 
 
 def result_rows(
-    store: Any,
+    store: Store,
     project: str,
     model: str | None,
     *,
@@ -126,7 +128,7 @@ def result_rows(
 
 
 def view_rows(
-    store: Any,
+    store: Store,
     project: str,
     model: str,
     state: ViewState,
@@ -150,7 +152,7 @@ def view_rows(
 
 
 def latest_rows(
-    store: Any,
+    store: Store,
     project: str,
     model: str | None,
     *,
@@ -183,7 +185,7 @@ def latest_rows(
 
 
 def one_result(
-    store: Any,
+    store: Store,
     project: str,
     model: str,
     monitor: str,
@@ -198,14 +200,14 @@ def one_result(
     return rows[0] if rows else None
 
 
-def result_span(store: Any, project: str, model: str) -> tuple[datetime | None, datetime | None]:
+def result_span(store: Store, project: str, model: str) -> tuple[datetime | None, datetime | None]:
     """First window start and last window end of a model's results."""
     t = _base(store, project, model, any_segment=True)
     row = t.aggregate(lo=t.window_start.min(), hi=t.window_end.max()).to_pyarrow().to_pylist()[0]
     return _aware(row["lo"]), _aware(row["hi"])
 
 
-def segments_of(store: Any, project: str, model: str) -> list[str]:
+def segments_of(store: Store, project: str, model: str) -> list[str]:
     """The segments a model has results for (``column=value``), sorted."""
     t = _base(store, project, model, any_segment=True)
     t = t.filter(t.segment.notnull())

@@ -7,11 +7,16 @@ objectives of a model, and open incidents per model and severity.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import NotFoundError
 from mlwarden.incidents import service
 from mlwarden.monitors.service import objective_report
+
+if TYPE_CHECKING:
+    from mlwarden.server.services import Services
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import IncidentRepository
 
 __all__ = [
     "UNRESOLVED",
@@ -35,7 +40,7 @@ def available() -> bool:
 
 
 def listing(
-    store: Any,
+    store: Store,
     project: str,
     *,
     model: str | None = None,
@@ -50,40 +55,44 @@ def listing(
 
 
 def count(
-    store: Any, project: str, *, model: str | None = None, state: str | Sequence[str] | None = None
+    store: Store,
+    project: str,
+    *,
+    model: str | None = None,
+    state: str | Sequence[str] | None = None,
 ) -> int:
     return int(service.count_incidents(store, project, model=model, state=state))
 
 
-def get(store: Any, project: str, incident_id: int) -> Any:
+def get(store: Store, project: str, incident_id: int) -> Any:
     return service.get_incident(store, project, incident_id)
 
 
-def acknowledge(app_state: Any, project: str, incident_id: int, *, by: str, note: str) -> Any:
+def acknowledge(sv: Services, project: str, incident_id: int, *, by: str, note: str) -> Any:
     return service.acknowledge(
-        app_state.store,
+        sv.store,
         project,
         incident_id,
         by=by,
         note=note,
-        dispatcher=getattr(app_state, "dispatcher", None),
-        public_url=app_state.settings.public_url,
+        dispatcher=sv.dispatcher,
+        public_url=sv.settings.public_url,
     )
 
 
-def resolve(app_state: Any, project: str, incident_id: int, *, by: str, note: str) -> Any:
+def resolve(sv: Services, project: str, incident_id: int, *, by: str, note: str) -> Any:
     return service.resolve(
-        app_state.store,
+        sv.store,
         project,
         incident_id,
         by=by,
         note=note,
-        dispatcher=getattr(app_state, "dispatcher", None),
-        public_url=app_state.settings.public_url,
+        dispatcher=sv.dispatcher,
+        public_url=sv.settings.public_url,
     )
 
 
-def objectives(store: Any, project: str, model: str) -> list[dict[str, Any]]:
+def objectives(store: Store, project: str, model: str) -> list[dict[str, Any]]:
     """Each objective of a model with its status (met, at_risk, violated, unknown)."""
     try:
         return list(objective_report(store, project, model))
@@ -91,7 +100,7 @@ def objectives(store: Any, project: str, model: str) -> list[dict[str, Any]]:
         return []
 
 
-def open_by_model_severity(store: Any, project: str) -> dict[tuple[str, str], int]:
+def open_by_model_severity(store: IncidentRepository, project: str) -> dict[tuple[str, str], int]:
     """Unresolved (open or acknowledged) incidents per (model, severity)."""
     out: dict[tuple[str, str], int] = {}
     for _, model, _, severity, n in store.count_incidents(project, state=list(UNRESOLVED)):

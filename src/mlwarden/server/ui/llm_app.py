@@ -21,13 +21,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.spec import Task
 from mlwarden.server.ui.state import ViewState
 from mlwarden.store.span_aggregates import model_spans, span_time_range
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+
+    pass
 
 __all__ = ["LLMApp", "Link", "llm_app", "optional_float"]
 
@@ -80,7 +85,7 @@ class LLMApp:
                 "link": self.link, "base": self.base, "q": self.params}  # fmt: skip
 
 
-def llm_app(store: Any, project: str, model: str, path: str, params: Mapping[str, str]) -> LLMApp:
+def llm_app(store: Store, project: str, model: str, path: str, params: Mapping[str, str]) -> LLMApp:
     """The context of an LLM app page (a 404 for an unknown model, a 400 for a model that
     is not an ``llm`` app)."""
     record = store.get_model(project, model)

@@ -10,7 +10,7 @@ pushed down to the engine): roll-ups are kept per version, not per segment value
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +20,10 @@ from mlwarden.errors import NotFoundError
 from mlwarden.stats import log_bins
 from mlwarden.store.queries import WINDOWS, filter_events
 from mlwarden.store.rollups import Rollup, merge, numeric_columns
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import AggregateSource, RollupStore
 
 __all__ = [
     "LATENCY_QUANTILES",
@@ -94,7 +98,7 @@ def _quantiles(latency: pa.Table, unit: str | None) -> dict[tuple[Any, Any], lis
 
 
 def daily_counts(
-    store: Any, record: Any, *, start: datetime, end: datetime, bucket: str = "day"
+    store: RollupStore, record: Any, *, start: datetime, end: datetime, bucket: str = "day"
 ) -> list[tuple[datetime, int]]:
     """Events per bucket (the overview's traffic sparkline)."""
     ops = merge(store.rollup(record, start=start, end=end).ops, bucket, keys=())
@@ -102,7 +106,7 @@ def daily_counts(
 
 
 def operations(
-    store: Any,
+    store: Store,
     record: Any,
     *,
     start: datetime,
@@ -131,7 +135,7 @@ def operations(
 
 
 def operations_exact(
-    store: Any,
+    store: AggregateSource,
     record: Any,
     *,
     start: datetime,
@@ -164,7 +168,7 @@ def operations_exact(
 
 
 def resources(
-    store: Any, project: str, model: str, *, start: datetime, end: datetime
+    store: Store, project: str, model: str, *, start: datetime, end: datetime
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Mean resource use per bucket from the companion ``<model>.resources`` model (CPU, memory,
     GPU), or nothing when the model's server does not sample them."""
@@ -223,7 +227,7 @@ def version_windows(
 
 
 def version_features(
-    store: Any,
+    store: AggregateSource,
     record: Any,
     roll: Rollup,
     *,

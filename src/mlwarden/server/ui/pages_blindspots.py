@@ -24,6 +24,7 @@ from mlwarden.analysis.blindspots import (
 from mlwarden.analysis.importance import model_importance
 from mlwarden.analysis.slices import Condition
 from mlwarden.errors import ValidationError, expected
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.pages_model import model_context
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render, templates
 from mlwarden.server.ui.state import ViewState
@@ -109,9 +110,9 @@ def gap_bars(spots: tuple[BlindSpot, ...], *, width: float = 640.0) -> dict[str,
 
 
 @router.get("/ui/models/{model}/blind-spots", response_class=HTMLResponse)
-def blind_spots_page(model: str, request: Request, project: UIRead) -> Response:
+def blind_spots_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """The slices where the chosen metric is significantly worst, ranked by rows x gap."""
-    store = request.app.state.store
+    store = sv.store
     ctx = model_context(store, project, model, ViewState.parse(request.query_params))
     state: ViewState = ctx["state"]
     record = ctx["record"]

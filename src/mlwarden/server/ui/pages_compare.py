@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.analysis.champion import Comparison, compare_versions
 from mlwarden.errors import MlwardenError
+from mlwarden.server.services import Svc
 from mlwarden.server.ui import ops
 from mlwarden.server.ui.pages_model import model_context
 from mlwarden.server.ui.reference import reference_moments
@@ -35,10 +36,10 @@ def _pick(versions: list[str], state: ViewState) -> tuple[str | None, str | None
 
 
 @router.get("/ui/models/{model}/compare", response_class=HTMLResponse)
-def compare_page(model: str, request: Request, project: UIRead) -> Response:
+def compare_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """Traffic, errors, latency, output and accuracy of two versions per window, and how far
     each version's features sit from the reference."""
-    store = request.app.state.store
+    store = sv.store
     ctx = model_context(store, project, model, ViewState.parse(request.query_params))
     state: ViewState = ctx["state"]
     record = ctx["record"]

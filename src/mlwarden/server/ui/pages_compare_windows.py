@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -22,9 +22,13 @@ from mlwarden.analysis.window_compare import TimeWindow, compare_windows
 from mlwarden.errors import ValidationError, expected
 from mlwarden.monitors.window_reference import MIN_ROWS, reference_from_window
 from mlwarden.server.routes_windows import audit_window_reference
+from mlwarden.server.services import Svc, services
 from mlwarden.server.ui import data
 from mlwarden.server.ui.routing import HTMLRoute, UIAdmin, UIRead, form_data, render
 from mlwarden.server.ui.state import parse_time
+
+if TYPE_CHECKING:
+    from mlwarden.store.protocols import EventLog
 
 __all__ = ["QUICK_PICKS", "router"]
 
@@ -32,7 +36,7 @@ router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 PARAMS = ("a_start", "a_end", "b_start", "b_end")
 
 
-def _anchor(store: Any, record: Any) -> datetime:
+def _anchor(store: EventLog, record: Any) -> datetime:
     """The end of the hour of the model's latest event (now without events): quick picks end
     there, so a model whose traffic stopped still shows its last day."""
     _, hi = store.event_time_range(record)
@@ -131,7 +135,7 @@ def _page(
     error: str = "",
     status_code: int = 200,
 ) -> Response:
-    store = request.app.state.store
+    store = services(request).store
     record = store.get_model(project, model)
     anchor = _anchor(store, record)
     w = _windows(q, anchor)
@@ -183,7 +187,7 @@ def compare_windows_page(model: str, request: Request, project: UIRead) -> Respo
 
 
 @router.post("/ui/models/{model}/reference/from-window", response_class=HTMLResponse)
-async def use_window(model: str, request: Request, project: UIAdmin) -> Response:
+async def use_window(model: str, request: Request, sv: Svc, project: UIAdmin) -> Response:
     """Make window B the reference, once the confirmation box is ticked."""
     form = await form_data(request)
     back = {k: form.get(k, "") for k in (*PARAMS, "segment") if form.get(k)}
@@ -200,7 +204,7 @@ async def use_window(model: str, request: Request, project: UIAdmin) -> Response
     start = parse_time(form.get("b_start", ""), "b_start")
     end = parse_time(form.get("b_end", ""), "b_end")
     segment = _segment(form.get("segment"))
-    store = request.app.state.store
+    store = sv.store
     made = await asyncio.to_thread(
         reference_from_window, store, project, model, start=start, end=end, segment=segment
     )

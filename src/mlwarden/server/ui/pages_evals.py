@@ -22,6 +22,7 @@ from mlwarden.evals.compare import compare_runs
 from mlwarden.evals.from_traces import SpanPick, items_from_spans
 from mlwarden.evals.items import validate_items
 from mlwarden.server.routes_evals import run_detail
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import (
     HTMLRoute,
     UIOperate,
@@ -43,9 +44,9 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 
 
 @router.get("/ui/datasets", response_class=HTMLResponse)
-def datasets_page(request: Request, project: UIRead) -> Response:
+def datasets_page(request: Request, sv: Svc, project: UIRead) -> Response:
     """Every dataset of the project and the latest experiment runs."""
-    store = request.app.state.store
+    store = sv.store
     runs = store.list_runs(project)[:50]
     return render(request, "datasets.html", {"project": project,
                                              "datasets": store.list_datasets(project),
@@ -53,10 +54,10 @@ def datasets_page(request: Request, project: UIRead) -> Response:
 
 
 @router.get("/ui/datasets/{name}", response_class=HTMLResponse)
-def dataset_page(name: str, request: Request, project: UIRead) -> Response:
+def dataset_page(name: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """A dataset: a version's items (``?version=``, default the latest) and its runs, two of
     which can be picked for comparison."""
-    store = request.app.state.store
+    store = sv.store
     ds = store.get_dataset(project, name)
     raw = request.query_params.get("version")
     version = ds["version"] if not raw else positive_int(raw, "version", ds["version"])
@@ -70,13 +71,13 @@ def dataset_page(name: str, request: Request, project: UIRead) -> Response:
 
 
 @router.get("/ui/experiments/compare", response_class=HTMLResponse)
-def compare_page(request: Request, project: UIRead) -> Response:
+def compare_page(request: Request, sv: Svc, project: UIRead) -> Response:
     """Run ``b`` against run ``a``: each evaluator's means, difference and p-value, and the
     items side by side."""
     a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
     if not a or not b:
         raise ValidationError("Pick two runs to compare (query parameters 'a' and 'b').")
-    out = compare_runs(request.app.state.store, project, a, b)
+    out = compare_runs(sv.store, project, a, b)
     page_no = positive_int(request.query_params.get("page"), "page", 1)
     return render(request, "experiment_compare.html", {
         "project": project, "cmp": out, "rows": paginate(out["items"], page_no, PAGE_SIZE),
@@ -85,9 +86,9 @@ def compare_page(request: Request, project: UIRead) -> Response:
 
 
 @router.get("/ui/experiments/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: str, request: Request, project: UIRead) -> Response:
+def run_page(run_id: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """One run: its status and progress, a summary per evaluator and its items' grades."""
-    run = run_detail(request.app.state.store, project, run_id)
+    run = run_detail(sv.store, project, run_id)
     page_no = positive_int(request.query_params.get("page"), "page", 1)
     return render(request, "experiment.html", {
         "project": project, "run": run, "rows": paginate(run["results"], page_no, PAGE_SIZE),
@@ -96,7 +97,7 @@ def run_page(run_id: str, request: Request, project: UIRead) -> Response:
 
 
 @router.post("/ui/datasets/add")
-async def add_to_dataset(request: Request, project: UIOperate) -> Response:
+async def add_to_dataset(request: Request, sv: Svc, project: UIOperate) -> Response:
     """Add the LLM calls of the selected traces (``trace_id``, repeated; or one of their
     spans, ``span_id``) to a dataset and go back to the LLM tab."""
     form = await form_data(request)  # origin and form token checked; first value of each
@@ -108,7 +109,7 @@ async def add_to_dataset(request: Request, project: UIOperate) -> Response:
         )
     if not picked or len(picked) > MAX_PICKED:
         raise ValidationError(f"Select from 1 to {MAX_PICKED} traces to add to a dataset.")
-    store = request.app.state.store
+    store = sv.store
 
     def add() -> dict[str, Any]:
         try:

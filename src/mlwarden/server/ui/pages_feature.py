@@ -10,7 +10,7 @@ page too, as the drift heat map names them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -20,6 +20,7 @@ from mlwarden.errors import NotFoundError
 from mlwarden.monitors.suite import parse_cadence
 from mlwarden.schema.spec import FeatureKind, Task
 from mlwarden.server.routes_feature import window_run
+from mlwarden.server.services import Svc
 from mlwarden.server.ui import data, incident_source
 from mlwarden.server.ui.pages_model import model_context
 from mlwarden.server.ui.reference import feature_reference, model_importance
@@ -28,6 +29,9 @@ from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.tabs import DRIFT_KINDS, QUALITY_KINDS, current_cadence
 from mlwarden.server.ui.views import Chart
 from mlwarden.store.feature_history import OTHER, QUANTILES, FeatureWindow, feature_history
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = ["feature_columns", "feature_href", "router"]
 
@@ -127,7 +131,7 @@ def missing_chart(name: str, windows: list[FeatureWindow], step: float) -> Chart
 
 
 def _results(
-    store: Any, project: str, record: Any, state: ViewState, column: str, kinds: tuple[str, ...]
+    store: Store, project: str, record: Any, state: ViewState, column: str, kinds: tuple[str, ...]
 ) -> dict[str, list[dict[str, Any]]]:
     """This column's results of ``kinds`` in the view, per monitor, oldest window first."""
     rows = data.view_rows(
@@ -166,7 +170,7 @@ def drift_chart(monitor: str, rows: list[dict[str, Any]]) -> Chart:
     return chart
 
 
-def _incidents(store: Any, project: str, model: str, column: str) -> list[Any]:
+def _incidents(store: Store, project: str, model: str, column: str) -> list[Any]:
     found = []
     for inc in incident_source.listing(store, project, model=model, limit=INCIDENTS_SCANNED):
         named = any(m.get("column") == column for m in inc.members)
@@ -182,10 +186,10 @@ def _incidents(store: Any, project: str, model: str, column: str) -> list[Any]:
 
 
 @router.get("/ui/models/{model}/features/{column:path}", response_class=HTMLResponse)
-def feature_page(model: str, column: str, request: Request, project: UIRead) -> Response:
+def feature_page(model: str, column: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """One feature of a model: its distribution over time, drift, quality, importance and
     incidents."""
-    store = request.app.state.store
+    store = sv.store
     ctx = model_context(store, project, model, ViewState.parse(request.query_params))
     record, state = ctx["record"], ctx["state"]
     columns = feature_columns(record)

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.scores import validate_scores
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import HTMLRoute, UIOperate, form_data, ui_principal
 
 __all__ = ["FEEDBACK_NAME", "router"]
@@ -28,14 +29,14 @@ _VOTES = {"up": True, "down": False}
 
 @router.post("/ui/models/{model}/traces/{trace_id}/feedback")
 async def trace_feedback(
-    model: str, trace_id: str, request: Request, project: UIOperate
+    model: str, trace_id: str, request: Request, sv: Svc, project: UIOperate
 ) -> Response:
     """Record a thumbs up or down on a trace and go back to it."""
     form = await form_data(request)
     vote = form.get("vote", "")
     if vote not in _VOTES:
         raise ValidationError(expected("field", "vote", "be up or down", vote))
-    store = request.app.state.store
+    store = sv.store
     store.get_model(project, model)  # 404 for a model that is not there
     who = ui_principal(request).key_id or "keyless"
     key = hashlib.sha256(f"{trace_id}\0{who}".encode()).hexdigest()[:32]

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mlwarden.errors import NotFoundError, ValidationError
 from mlwarden.monitors.suite import parse_cadence
 from mlwarden.server.audit import audit
+from mlwarden.server.services import Svc, services
 from mlwarden.server.ui import format as fmt
 from mlwarden.server.ui import incident_source
 from mlwarden.server.ui.pages_feature import feature_columns
@@ -38,9 +39,9 @@ def _id(value: str) -> int:
 
 
 @router.get("/ui/incidents", response_class=HTMLResponse)
-def incidents_page(request: Request, project: UIRead) -> Response:
+def incidents_page(request: Request, sv: Svc, project: UIRead) -> Response:
     """Every incident of the project, newest first; filter by model and state."""
-    store = request.app.state.store
+    store = sv.store
     state = ViewState.parse({k: v for k, v in request.query_params.items() if k != "model"})
     model = request.query_params.get("model") or None
     if state.state is not None and state.state not in STATES:
@@ -134,9 +135,9 @@ def causes_view(causes: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @router.get("/ui/incidents/{incident_id}", response_class=HTMLResponse)
-def incident_page(incident_id: str, request: Request, project: UIRead) -> Response:
+def incident_page(incident_id: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """What happened, when, why, what to do, what it threatens, and who did what."""
-    store = request.app.state.store
+    store = sv.store
     inc = incident_source.get(store, project, _id(incident_id))
     around = ViewState(
         start=inc.first_window - timedelta(days=7), end=inc.last_window + timedelta(days=2)
@@ -181,7 +182,7 @@ async def _act(request: Request, project: str, incident_id: str, action: str) ->
     form = await form_data(request)
     fn = incident_source.acknowledge if action == "acknowledged" else incident_source.resolve
     by, note = form.get("by", "").strip()[:200] or "web UI", form.get("note", "").strip()[:2000]
-    await asyncio.to_thread(fn, request.app.state, project, _id(incident_id), by=by, note=note)
+    await asyncio.to_thread(fn, services(request), project, _id(incident_id), by=by, note=note)
     verb = "acknowledge" if action == "acknowledged" else "resolve"
     after = {"state": action, "by": by, "note": note}
     audit(request, f"incident.{verb}", f"incident {_id(incident_id)}", None, after, project=project)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.errors import ValidationError, expected
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.llm_app import llm_app
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 from mlwarden.server.ui.tab_llm import PALETTE
@@ -60,9 +61,9 @@ def _name(key: Any) -> str:
 
 
 @router.get("/ui/models/{model}/dashboard", response_class=HTMLResponse)
-def dashboard_page(model: str, request: Request, project: UIRead) -> Response:
+def dashboard_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """The app's numbers by the chosen dimension: a table and charts over time."""
-    store = request.app.state.store
+    store = sv.store
     app = llm_app(store, project, model, request.url.path, request.query_params)
     by = app.params.get("by", "model")
     if by not in GROUP_BY:

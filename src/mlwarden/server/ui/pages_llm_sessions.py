@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.errors import NotFoundError
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.llm_app import llm_app, optional_float, yes_no
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 from mlwarden.server.ui.views import Page
@@ -49,9 +50,9 @@ def _shown(row: dict[str, Any]) -> str:
 
 
 @router.get("/ui/models/{model}/sessions", response_class=HTMLResponse)
-def sessions_page(model: str, request: Request, project: UIRead) -> Response:
+def sessions_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """The app's sessions, latest activity first, filtered and paged."""
-    store = request.app.state.store
+    store = sv.store
     app = llm_app(store, project, model, request.url.path, request.query_params)
     q = app.params
     page_no = app.state.page
@@ -65,9 +66,11 @@ def sessions_page(model: str, request: Request, project: UIRead) -> Response:
 
 
 @router.get("/ui/models/{model}/sessions/{session_id}", response_class=HTMLResponse)
-def session_page(model: str, session_id: str, request: Request, project: UIRead) -> Response:
+def session_page(
+    model: str, session_id: str, request: Request, sv: Svc, project: UIRead
+) -> Response:
     """One session as a conversation: its turns in order, each with its numbers."""
-    store = request.app.state.store
+    store = sv.store
     app = llm_app(store, project, model, request.url.path, request.query_params)
     turns = ls.session_turns(app.spans, session_id)
     if not turns:
@@ -91,9 +94,9 @@ def session_page(model: str, session_id: str, request: Request, project: UIRead)
 
 
 @router.get("/ui/models/{model}/users", response_class=HTMLResponse)
-def users_page(model: str, request: Request, project: UIRead) -> Response:
+def users_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """The app's users: usage, cost, flags, sessions and scores; sorted and filtered."""
-    store = request.app.state.store
+    store = sv.store
     app = llm_app(store, project, model, request.url.path, request.query_params)
     q = app.params
     page_no = app.state.page
@@ -109,9 +112,9 @@ def users_page(model: str, request: Request, project: UIRead) -> Response:
 
 
 @router.get("/ui/models/{model}/users/{user_id}", response_class=HTMLResponse)
-def user_page(model: str, user_id: str, request: Request, project: UIRead) -> Response:
+def user_page(model: str, user_id: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """One user: totals over the range and their sessions."""
-    store = request.app.state.store
+    store = sv.store
     app = llm_app(store, project, model, request.url.path, request.query_params)
     mine = app.spans.filter(app.spans.user_id == user_id)
     found = ls.users(mine, sc.model_scores(store, app.record), **app.range(), limit=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from mlwarden.errors import ValidationError
 from mlwarden.schema.annotation import MAX_TEXT, AnnotationKind
 from mlwarden.schema.spec import Task
+from mlwarden.server.services import Svc
 from mlwarden.server.ui import data, incident_source
 from mlwarden.server.ui.markers import markers_for
 from mlwarden.server.ui.placement import TAB_NAMES, tabs_for_llm
@@ -21,12 +22,15 @@ from mlwarden.server.ui.tabs import drift_tab, fairness_tab, performance_tab, qu
 from mlwarden.server.ui.tabs_ops import operations_tab
 from mlwarden.server.ui.views import paginate
 
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 INCIDENTS_PER_PAGE = 20
 TAB_LABELS = TAB_NAMES
 
 
-def model_context(store: Any, project: str, name: str, state: ViewState) -> dict[str, Any]:
+def model_context(store: Store, project: str, name: str, state: ViewState) -> dict[str, Any]:
     """What every view of a model shows: record, versions, segments, the resolved range."""
     record = store.get_model(project, name)
     _, hi = data.result_span(store, project, name)
@@ -49,9 +53,9 @@ def model_context(store: Any, project: str, name: str, state: ViewState) -> dict
 
 
 @router.get("/ui/models/{model}", response_class=HTMLResponse)
-def model_page(model: str, request: Request, project: UIRead) -> Response:
+def model_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """One model, one tab: performance, drift, quality, operations, fairness or incidents."""
-    store = request.app.state.store
+    store = sv.store
     ctx = model_context(store, project, model, ViewState.parse(request.query_params))
     state: ViewState = ctx["state"]
     record = ctx["record"]
@@ -112,7 +116,7 @@ def model_page(model: str, request: Request, project: UIRead) -> Response:
     )
 
 
-def incidents_tab(store: Any, project: str, model: str, state: ViewState) -> dict[str, Any]:
+def incidents_tab(store: Store, project: str, model: str, state: ViewState) -> dict[str, Any]:
     total = incident_source.count(store, project, model=model, state=state.state)
     page = paginate(range(total), state.page, INCIDENTS_PER_PAGE)
     items = incident_source.listing(

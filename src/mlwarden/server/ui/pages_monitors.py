@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -17,6 +17,7 @@ from mlwarden.monitors.evaluate import ORIGIN
 from mlwarden.monitors.suite import MonitorSuite, parse_cadence
 from mlwarden.server.routes_models import remove_model
 from mlwarden.server.routes_monitors import check_calls_out
+from mlwarden.server.services import Svc, services
 from mlwarden.server.ui import data
 from mlwarden.server.ui.routing import (
     HTMLRoute,
@@ -30,11 +31,14 @@ from mlwarden.server.ui.routing import (
 from mlwarden.server.ui.state import ViewState, parse_time
 from mlwarden.server.ui.views import paginate
 
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 PLAN_PAGE = 50
 
 
-def rows_per_window(store: Any, project: str, model: str) -> int:
+def rows_per_window(store: Store, project: str, model: str) -> int:
     """Threshold sizes are shown at the latest window's volume (1000 without one)."""
     latest = data.latest_rows(store, project, model, kinds=["volume", "feature_drift"])
     sizes = [int(r["n"]) for r in latest if r["n"]]
@@ -79,7 +83,7 @@ def _page(
     preview: bool = False,
     status_code: int = 200,
 ) -> Response:
-    store = request.app.state.store
+    store = services(request).store
     store.get_model(project, model)
     q = request.query_params
     rows = positive_int(q.get("rows"), "rows", 0) or rows_per_window(store, project, model)
@@ -106,7 +110,7 @@ def _page(
     )
 
 
-def _load(store: Any, project: str, model: str) -> MonitorSuite | None:
+def _load(store: Store, project: str, model: str) -> MonitorSuite | None:
     try:
         return service.load_suite(store, project, model)
     except NotFoundError:
@@ -114,9 +118,9 @@ def _load(store: Any, project: str, model: str) -> MonitorSuite | None:
 
 
 @router.get("/ui/models/{model}/monitors", response_class=HTMLResponse)
-def monitors_page(model: str, request: Request, project: UIRead) -> Response:
+def monitors_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """The spec (YAML), and each monitor with its thresholds at the current window size."""
-    store = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     q = request.query_params
     msg = "Applied." if q.get("applied") else ""
@@ -133,10 +137,10 @@ def monitors_page(model: str, request: Request, project: UIRead) -> Response:
 
 
 @router.post("/ui/models/{model}/delete", response_class=HTMLResponse)
-async def delete_model(model: str, request: Request, project: UIAdmin) -> Response:
+async def delete_model(model: str, request: Request, sv: Svc, project: UIAdmin) -> Response:
     """Delete the model and everything stored of it, once its name is typed to confirm."""
     form = await form_data(request)
-    store = request.app.state.store
+    store = sv.store
     if form.get("confirm", "").strip() != model:
         return _page(
             request,
@@ -150,7 +154,7 @@ async def delete_model(model: str, request: Request, project: UIAdmin) -> Respon
     return RedirectResponse(f"/ui/?{urlencode({'deleted': model})}", 303)
 
 
-def evaluation_range(store: Any, project: str, model: str) -> tuple[datetime, datetime] | None:
+def evaluation_range(store: Store, project: str, model: str) -> tuple[datetime, datetime] | None:
     """The windows "Evaluate now" runs: every window of the cadence holding the model's data,
     at most the latest ``MAX_EVALUATE_WINDOWS`` (None without data or monitors)."""
     suite = service.load_suite(store, project, model)
@@ -165,11 +169,11 @@ def evaluation_range(store: Any, project: str, model: str) -> tuple[datetime, da
 
 
 @router.post("/ui/models/{model}/monitors/evaluate", response_class=HTMLResponse)
-async def evaluate_now(model: str, request: Request, project: UIOperate) -> Response:
+async def evaluate_now(model: str, request: Request, sv: Svc, project: UIOperate) -> Response:
     """Evaluate every window of the model's data now (idempotent: the API's ``evaluate`` over
     the model's whole range), then show how many results were stored."""
     await form_data(request)
-    store = request.app.state.store
+    store = sv.store
     rng = await asyncio.to_thread(evaluation_range, store, project, model)
     n = 0
     if rng is not None:
@@ -180,7 +184,7 @@ async def evaluate_now(model: str, request: Request, project: UIOperate) -> Resp
             model,
             rng[0],
             rng[1],
-            on_results=request.app.state.on_results,
+            on_results=sv.on_results,
         )
     q = {"evaluated": str(n)}
     if rng is not None:
@@ -191,14 +195,14 @@ async def evaluate_now(model: str, request: Request, project: UIOperate) -> Resp
 
 
 @router.post("/ui/models/{model}/monitors", response_class=HTMLResponse)
-async def apply_monitors(model: str, request: Request, project: UIAdmin) -> Response:
+async def apply_monitors(model: str, request: Request, sv: Svc, project: UIAdmin) -> Response:
     """Preview (validate and fit, store nothing) or apply an edited spec."""
     form = await form_data(request)
-    store = request.app.state.store
+    store = sv.store
     text = form.get("spec", "")
     preview = form.get("action") == "preview"
     try:
-        policy = request.app.state.settings.alerting_policy
+        policy = sv.settings.alerting_policy
         await asyncio.to_thread(check_calls_out, text, policy)  # as PUT .../monitors checks it
         suite = await asyncio.to_thread(
             service.apply_suite, store, project, model, text, dry_run=preview
@@ -229,9 +233,9 @@ async def apply_monitors(model: str, request: Request, project: UIAdmin) -> Resp
 
 
 @router.post("/ui/models/{model}/monitors/setup", response_class=HTMLResponse)
-async def setup_monitors(model: str, request: Request, project: UIAdmin) -> Response:
+async def setup_monitors(model: str, request: Request, sv: Svc, project: UIAdmin) -> Response:
     """Set monitors up automatically from the model's spec and reference."""
     await form_data(request)
-    store = request.app.state.store
+    store = sv.store
     await asyncio.to_thread(service.setup_suite, store, project, model)
     return RedirectResponse(f"/ui/models/{model}/monitors?applied=1", 303)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mlwarden.errors import AuthError, NotFoundError
 from mlwarden.monitors import service as monitor_service
 from mlwarden.schema.spec import Task
+from mlwarden.server.services import Svc
 from mlwarden.server.sessions import SESSION_COOKIE, SessionStore
 from mlwarden.server.ui import data, incident_source, ops
 from mlwarden.server.ui.format import worst
@@ -21,6 +22,9 @@ from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import paginate, sparkline
 from mlwarden.store import span_queries as sq
 from mlwarden.store.span_aggregates import model_spans
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 PAGE_SIZE = 20
@@ -37,7 +41,7 @@ def _key_monitor(monitors: set[str]) -> str | None:
     return perf[0] if perf else None
 
 
-def applied_monitors(store: Any, project: str, model: str) -> int:
+def applied_monitors(store: Store, project: str, model: str) -> int:
     """How many monitors a model has applied (whether or not any window was evaluated yet)."""
     try:
         return len(monitor_service.load_suite(store, project, model).monitors)
@@ -45,7 +49,7 @@ def applied_monitors(store: Any, project: str, model: str) -> int:
         return 0
 
 
-def traffic(store: Any, rec: Any, *, start: Any, end: Any) -> list[tuple[Any, int]]:
+def traffic(store: Store, rec: Any, *, start: Any, end: Any) -> list[tuple[Any, int]]:
     """Per day: events, or the spans of an LLM app (which sends traces, not events)."""
     if rec.spec.task is not Task.LLM:
         return ops.daily_counts(store, rec, start=start, end=end)
@@ -69,9 +73,9 @@ def ui_root() -> Response:
 
 
 @router.get("/ui/", response_class=HTMLResponse)
-def overview(request: Request, project: UIRead) -> Response:
+def overview(request: Request, sv: Svc, project: UIRead) -> Response:
     """Every model: status, alerts, open incidents, traffic and its key metric with trend."""
-    store = request.app.state.store
+    store = sv.store
     state = ViewState.parse(request.query_params)
     records = store.list_models(project)
     names = {r.name for r in records}
@@ -144,12 +148,12 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/ui/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
+async def login(request: Request, sv: Svc) -> Response:
     """Check an API key and open a server-side session for the pages (the browser keeps only
     the session's random id, in an HttpOnly cookie that expires with the session)."""
     form = await form_data(request)
     key = form.get("key", "").strip()
-    keys = request.app.state.keys
+    keys = sv.keys
     nxt = _safe_next(form.get("next"))
     try:
         if keys is None or not key:
@@ -157,7 +161,7 @@ async def login(request: Request) -> Response:
         found = keys.authenticate(key)
     except AuthError as exc:
         return render(request, "login.html", {"next": nxt, "error": str(exc)}, status_code=401)
-    sessions: SessionStore = request.app.state.sessions
+    sessions: SessionStore = sv.sessions
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # a new login never reuses an id the browser had before (session fixation)
         sessions.drop(old)
@@ -175,11 +179,11 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/ui/logout", response_class=HTMLResponse)
-async def logout(request: Request) -> Response:
+async def logout(request: Request, sv: Svc) -> Response:
     await form_data(request)
     sid = request.cookies.get(SESSION_COOKIE)
     if sid:
-        request.app.state.sessions.drop(sid)
+        sv.sessions.drop(sid)
     resp = RedirectResponse("/ui/login", 303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp

@@ -21,6 +21,7 @@ from mlwarden.errors import NotFoundError, ValidationError, expected
 from mlwarden.server.audit import audit
 from mlwarden.server.routes_otlp import prices_of
 from mlwarden.server.routes_prices import PriceIn, RecostIn, forget_prices, overrides_of, recost
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import HTMLRoute, UIAdmin, UIRead, form_data, render
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
@@ -46,19 +47,17 @@ def _number(text: str) -> float | str:
 
 
 @router.get("/ui/prices", response_class=HTMLResponse)
-def prices_page(request: Request, project: UIRead) -> Response:
+def prices_page(request: Request, sv: Svc, project: UIRead) -> Response:
     """The price table's version and overrides, with the forms that change them."""
-    state = request.app.state
     return render(request, "llm_prices.html", {
-        "project": project, "version": prices_of(state, project).version,
-        "overrides": overrides_of(state).models(project), "done": request.query_params.get("done", "")})  # fmt: skip
+        "project": project, "version": prices_of(sv, project).version,
+        "overrides": overrides_of(sv).models(project), "done": request.query_params.get("done", "")})  # fmt: skip
 
 
 @router.post("/ui/prices")
-async def prices_form(request: Request, project: UIAdmin) -> Response:
+async def prices_form(request: Request, sv: Svc, project: UIAdmin) -> Response:
     """Set or remove a model's price, or recost a range (``action``: set, remove, recost)."""
     form = await form_data(request)
-    state = request.app.state
     action = form.get("action", "")
     name = form.get("model", "").strip().lower()
     if action in ("set", "remove") and not 0 < len(name) <= 200:
@@ -68,17 +67,17 @@ async def prices_form(request: Request, project: UIAdmin) -> Response:
     if action == "set":
         data = {f: _number(form[f]) for f in _PRICE_FIELDS if form.get(f, "").strip()}
         body: PriceIn = _checked(PriceIn, {"unit": form.get("unit", ""), **data})
-        before = overrides_of(state).models(project).get(name)
+        before = overrides_of(sv).models(project).get(name)
         prices = body.per_million()
-        overrides_of(state).put(project, name, prices)
-        forget_prices(state, project)
+        overrides_of(sv).put(project, name, prices)
+        forget_prices(sv, project)
         audit(request, "prices.update", name, before, prices, project=project)
         done = f"Price of {name} set."
     elif action == "remove":
-        before = overrides_of(state).models(project).get(name)
-        if before is None or not overrides_of(state).remove(project, name):
+        before = overrides_of(sv).models(project).get(name)
+        if before is None or not overrides_of(sv).remove(project, name):
             raise NotFoundError(f"There is no price override for model {name!r}.")
-        forget_prices(state, project)
+        forget_prices(sv, project)
         audit(request, "prices.remove", name, before, None, project=project)
         done = f"Price of {name} removed."
     elif action == "recost":
@@ -86,8 +85,8 @@ async def prices_form(request: Request, project: UIAdmin) -> Response:
                                           "model": form.get("model") or None})  # fmt: skip
         if r.end <= r.start:
             raise ValidationError("The 'end' must be after the 'start'.")  # a form: say so
-        table = prices_of(state, project)
-        checked, changed = await asyncio.to_thread(recost, state.store, project, table,
+        table = prices_of(sv, project)
+        checked, changed = await asyncio.to_thread(recost, sv.store, project, table,
                                                    start=r.start, end=r.end, model=r.model)  # fmt: skip
         after = {"start": r.start.isoformat(), "end": r.end.isoformat(), "model": r.model,
                  "checked": checked, "changed": changed, "version": table.version}  # fmt: skip

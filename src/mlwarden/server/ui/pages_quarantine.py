@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, positive_int, render
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import paginate
@@ -23,9 +24,9 @@ PAGE_SIZE = 50
 
 
 @router.get("/ui/models/{model}/quarantine", response_class=HTMLResponse)
-def quarantine_page(model: str, request: Request, project: UIRead) -> Response:
+def quarantine_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """The latest rejected rows of a model (events and actuals), newest first."""
-    store = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     page_no = positive_int(request.query_params.get("page"), "page", 1)
     rows: list[dict[str, Any]] = store.quarantined(project, model, limit=LATEST).to_pylist()

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mlwarden.errors import ValidationError, expected
 from mlwarden.schema.scores import MAX_COMMENT, validate_scores
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.llm_app import llm_app
 from mlwarden.server.ui.routing import HTMLRoute, UIOperate, UIRead, form_data, render, ui_principal
 from mlwarden.server.ui.tab_llm import trace_view
@@ -40,9 +41,9 @@ _VOTES = {"up": True, "down": False}
 
 
 @router.get("/ui/models/{model}/review", response_class=HTMLResponse)
-def review_page(model: str, request: Request, project: UIRead) -> Response:
+def review_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """The queue and the trace under review."""
-    store = request.app.state.store
+    store = sv.store
     app = llm_app(store, project, model, request.url.path, request.query_params)
     mode = app.params.get("mode", "flagged")
     if mode not in MODES:
@@ -69,7 +70,7 @@ def review_page(model: str, request: Request, project: UIRead) -> Response:
 
 @router.post("/ui/models/{model}/review/{trace_id}")
 async def review_verdict(
-    model: str, trace_id: str, request: Request, project: UIOperate
+    model: str, trace_id: str, request: Request, sv: Svc, project: UIOperate
 ) -> Response:
     """Record a verdict (thumbs up or down, a note) on a trace and go to the next one."""
     form = await form_data(request)
@@ -81,7 +82,7 @@ async def review_verdict(
         raise ValidationError(
             expected("field", "note", f"be at most {MAX_COMMENT} characters", note[:40] + "…")
         )
-    store = request.app.state.store
+    store = sv.store
     store.get_model(project, model)  # 404 for a model that is not there
     who = ui_principal(request).key_id or "keyless"
     key = hashlib.sha256(f"{trace_id}\0{who}\0{REVIEW_NAME}".encode()).hexdigest()[:32]

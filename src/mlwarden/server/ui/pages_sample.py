@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from mlwarden.errors import ValidationError
 from mlwarden.server.params import range_filter
 from mlwarden.server.routes_samples import sample_download
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, positive_int, templates
 from mlwarden.server.ui.state import parse_time
 from mlwarden.store.event_sample import MAX_SAMPLE
@@ -50,7 +51,7 @@ templates.env.globals["sample_href"] = sample_href
 
 
 @router.get("/ui/models/{model}/events/sample")
-def sample_page(model: str, request: Request, project: UIRead) -> Response:
+def sample_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """A uniform random sample of a window's events (and segment's) as CSV or Parquet."""
     q = request.query_params
     if not q.get("start") or not q.get("end"):
@@ -70,7 +71,7 @@ def sample_page(model: str, request: Request, project: UIRead) -> Response:
         raise ValidationError(
             f"The 'limit' parameter must be at most {MAX_SAMPLE}. Got {limit} instead."
         )
-    store = request.app.state.store
+    store = sv.store
     return sample_download(
         store,
         store.get_model(project, model),

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.server.search import search
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 
 __all__ = ["router"]
@@ -17,10 +18,10 @@ LIMIT = 50
 
 
 @router.get("/ui/search", response_class=HTMLResponse)
-def search_page(request: Request, project: UIRead) -> Response:
+def search_page(request: Request, sv: Svc, project: UIRead) -> Response:
     """What matches the query; an empty query shows the box only."""
     q = (request.query_params.get("q") or "").strip()
-    hits = search(request.app.state.store, project, q, limit=LIMIT) if q else None
+    hits = search(sv.store, project, q, limit=LIMIT) if q else None
     return render(
         request,
         "search.html",

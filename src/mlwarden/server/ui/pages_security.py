@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.errors import ValidationError
 from mlwarden.server.routes_security import access_filter, visible_to
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import HTMLRoute, UIAdmin, render
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
@@ -15,9 +16,9 @@ SHOWN = 100
 
 
 @router.get("/ui/security", response_class=HTMLResponse)
-def security_page(request: Request, project: UIAdmin) -> Response:
+def security_page(request: Request, sv: Svc, project: UIAdmin) -> Response:
     """The latest requests, security events and audit entries."""
-    sec = request.app.state.security
+    sec = sv.security
     q = request.query_params
     key, route = q.get("key") or None, q.get("route") or None
     status: int | None = None

@@ -4,15 +4,19 @@ windows and the latest probe results."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.monitors.slo import burn_series, evaluate_slos
+from mlwarden.server.services import Svc
 from mlwarden.server.ui.routing import HTMLRoute, UIRead, render
 from mlwarden.server.ui.views import Chart
 from mlwarden.stats.burn import WINDOWS
+
+if TYPE_CHECKING:
+    pass
 
 router = APIRouter(route_class=HTMLRoute, include_in_schema=False)
 #: Probe results shown per probe.
@@ -38,9 +42,9 @@ def _chart(slo_name: str, points: list[dict[str, Any]], period_days: float) -> C
 
 
 @router.get("/ui/models/{model}/slos", response_class=HTMLResponse)
-def slos_page(model: str, request: Request, project: UIRead) -> Response:
+def slos_page(model: str, request: Request, sv: Svc, project: UIRead) -> Response:
     """Each SLO's budget and burn, the workbook's alert windows and the probes' results."""
-    store = request.app.state.store
+    store = sv.store
     store.get_model(project, model)
     now = datetime.now(UTC)
     slos = []

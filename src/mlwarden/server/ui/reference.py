@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +17,10 @@ import pyarrow.compute as pc
 
 from mlwarden.analysis.importance import model_importance as shared_importance
 from mlwarden.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import Catalog
 
 __all__ = ["feature_reference", "model_importance", "reference_moments"]
 
@@ -43,7 +47,7 @@ def _floats(col: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]] | Non
     return arr
 
 
-def _cached(store: Any, project: str, model: Any, what: str, fn: Any) -> Any:
+def _cached(store: Catalog, project: str, model: Any, what: str, fn: Any) -> Any:
     """``fn(reference table)`` for the model's latest reference, cached until it changes; one
     computation at a time per key (a page arriving meanwhile waits for it, e.g. for the
     start-up warming)."""
@@ -69,7 +73,7 @@ def _cached(store: Any, project: str, model: Any, what: str, fn: Any) -> Any:
         return value
 
 
-def model_importance(store: Any, project: str, model: Any) -> dict[str, float]:
+def model_importance(store: Store, project: str, model: Any) -> dict[str, float]:
     """Feature importance of a model (the incidents' definition), from its latest reference,
     with the model's own outputs (``score``, ``prediction``) first."""
     imp = {f.name: 0.0 for f in model.spec.features} | shared_importance(store, model)
@@ -78,7 +82,7 @@ def model_importance(store: Any, project: str, model: Any) -> dict[str, float]:
     return imp
 
 
-def reference_moments(store: Any, project: str, model: Any) -> dict[str, tuple[float, float]]:
+def reference_moments(store: Store, project: str, model: Any) -> dict[str, tuple[float, float]]:
     """Mean and standard deviation of each numeric feature in the latest reference."""
     names = [f.name for f in model.spec.features if f.kind.value in ("numeric", "boolean")]
 
@@ -97,7 +101,7 @@ def reference_moments(store: Any, project: str, model: Any) -> dict[str, tuple[f
 
 
 def feature_reference(
-    store: Any, project: str, model: Any, column: str, *, numeric: bool
+    store: Store, project: str, model: Any, column: str, *, numeric: bool
 ) -> dict[str, Any]:
     """One feature in the latest reference: ``n``, ``missing`` and either ``quantiles`` (5, 25,
     50, 75 and 95 %) or ``shares`` of each category (the 1,000 most frequent); ``{}`` without

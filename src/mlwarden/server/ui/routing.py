@@ -33,6 +33,7 @@ from mlwarden._version import __version__
 from mlwarden.errors import AuthError, ForbiddenError, MlwardenError, ValidationError
 from mlwarden.server.auth import Principal, keys_required, presented_key, principal_of, scoped
 from mlwarden.server.errors import status_of
+from mlwarden.server.services import services
 from mlwarden.server.sessions import SESSION_COOKIE
 from mlwarden.server.ui import format as fmt
 from mlwarden.server.ui.units import measure
@@ -80,9 +81,9 @@ def ui_principal(request: Request) -> Principal:
         except AuthError as exc:
             raise LoginRequired(str(exc)) from exc
     sid = request.cookies.get(SESSION_COOKIE)
-    keys: KeyStore | None = request.app.state.keys
+    keys: KeyStore | None = services(request).keys
     if sid and keys is not None:
-        key_id = request.app.state.sessions.lookup(sid)
+        key_id = services(request).sessions.lookup(sid)
         found = keys.get(key_id) if key_id is not None else None
         if found is not None:
             principal = Principal(found.key_id, found.project, found.granted())
@@ -146,7 +147,7 @@ async def form_data(request: Request) -> dict[str, str]:
     if not origin:
         raise ForbiddenError("Forms must be posted from a browser page of this server.")
     if urlsplit(origin).netloc != request.headers.get("host", ""):
-        public = request.app.state.settings.public_url
+        public = services(request).settings.public_url
         if not public or urlsplit(origin).netloc != urlsplit(public).netloc:
             raise ForbiddenError("Forms must be posted from this server's own pages.")
     if len(await request.body()) > MAX_FORM_BYTES:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import NotFoundError
 from mlwarden.schema.version_links import aliases_of, run_kind, run_url_of
 from mlwarden.store.times import utc_naive
 
+if TYPE_CHECKING:
+    from mlwarden.store.protocols import AggregateSource, Catalog
+
 __all__ = ["version_runs", "versions_seen"]
 
 
 def version_runs(
-    store: Any, project: str, model: str, versions: Iterable[str] | None = None
+    store: Catalog, project: str, model: str, versions: Iterable[str] | None = None
 ) -> list[dict[str, Any]]:
     """``{"version", "url", "kind", "aliases"}`` of the model's versions that carry a run link
     (only those of ``versions`` when given, in that order)."""
@@ -36,7 +39,7 @@ def version_runs(
 
 
 def versions_seen(
-    store: Any, project: str, model: str, start: datetime, end: datetime
+    store: AggregateSource, project: str, model: str, start: datetime, end: datetime
 ) -> list[str]:
     """The versions that had events in ``[start, end)``, most events first."""
     try:

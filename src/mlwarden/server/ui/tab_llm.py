@@ -8,7 +8,7 @@ of one trace), filtered by the range of the page and the tab's own filters (:mod
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -21,6 +21,10 @@ from mlwarden.store import score_queries as sc
 from mlwarden.store import span_queries as sq
 from mlwarden.store.queries import Window
 from mlwarden.store.span_aggregates import model_spans
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+    from mlwarden.store.protocols import SpanLog
 
 __all__ = ["TRACES_PER_PAGE", "llm_tab"]
 
@@ -72,7 +76,9 @@ def _series(
     return {k: [v.get(t) for t in x] for k, v in sorted(out.items())}
 
 
-def llm_tab(store: Any, project: str, record: Any, state: ViewState, params: Any) -> dict[str, Any]:
+def llm_tab(
+    store: Store, project: str, record: Any, state: ViewState, params: Any
+) -> dict[str, Any]:
     """Template context of the LLM tab."""
     f = LlmFilters.parse(params)
     spans = model_spans(store, record)
@@ -145,7 +151,9 @@ def llm_tab(store: Any, project: str, record: Any, state: ViewState, params: Any
     }
 
 
-def _with_scores(store: Any, project: str, view: dict[str, Any] | None) -> dict[str, Any] | None:
+def _with_scores(
+    store: SpanLog, project: str, view: dict[str, Any] | None
+) -> dict[str, Any] | None:
     """``view`` (a trace) with its scores: ``scores`` of the whole trace, each span's own in
     its ``scores``, newest first."""
     if view is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import NotFoundError
 from mlwarden.monitors import service
@@ -20,6 +20,9 @@ from mlwarden.server.ui.placement import kinds_of
 from mlwarden.server.ui.reference import model_importance
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.views import Chart, HeatMap, bar_chart, heat_map, paginate
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = ["drift_tab", "fairness_tab", "performance_tab", "quality_tab"]
 
@@ -33,7 +36,7 @@ KPI_KINDS = tuple(sorted(kinds_in_family("business")))
 HEAT_ROWS_PER_PAGE = 25
 
 
-def current_cadence(store: Any, project: str, model: str) -> str | None:
+def current_cadence(store: Store, project: str, model: str) -> str | None:
     """The window length of the model's monitors now (None without monitors)."""
     try:
         return str(service.load_suite(store, project, model).cadence)
@@ -42,7 +45,7 @@ def current_cadence(store: Any, project: str, model: str) -> str | None:
 
 
 def _one_cadence(
-    store: Any, project: str, record: Any, state: ViewState, rows: list[dict[str, Any]]
+    store: Store, project: str, record: Any, state: ViewState, rows: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], CadencePick]:
     return one_cadence(
         rows, current=current_cadence(store, project, record.name), wanted=state.cadence
@@ -53,7 +56,7 @@ def _x(windows: list[datetime]) -> list[float]:
     return [w.timestamp() for w in windows]
 
 
-def performance_tab(store: Any, project: str, record: Any, state: ViewState) -> dict[str, Any]:
+def performance_tab(store: Store, project: str, record: Any, state: ViewState) -> dict[str, Any]:
     """Realized and estimated performance over time with confidence bands, and per segment."""
     rows = data.view_rows(
         store,
@@ -106,7 +109,7 @@ def performance_tab(store: Any, project: str, record: Any, state: ViewState) -> 
     return {"charts": charts, "segment_rows": segments, "cadence": pick}
 
 
-def _kpi_charts(store: Any, project: str, record: Any, state: ViewState) -> list[dict[str, Any]]:
+def _kpi_charts(store: Store, project: str, record: Any, state: ViewState) -> list[dict[str, Any]]:
     """A chart per business KPI: its value, the value expected at each window's size from
     the reference with the range chance allows around it, and the alert threshold."""
     rows = data.result_rows(
@@ -164,7 +167,7 @@ def _det(r: dict[str, Any] | None, key: str) -> float | None:
 
 
 def _heat(
-    store: Any,
+    store: Store,
     project: str,
     record: Any,
     state: ViewState,
@@ -271,7 +274,7 @@ def drilldown(result: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def drift_tab(store: Any, project: str, record: Any, state: ViewState) -> dict[str, Any]:
+def drift_tab(store: Store, project: str, record: Any, state: ViewState) -> dict[str, Any]:
     """Features × windows, sorted by importance; a cell opens reference vs current."""
     importance = model_importance(store, project, record)
 
@@ -284,7 +287,7 @@ def drift_tab(store: Any, project: str, record: Any, state: ViewState) -> dict[s
     return _heat(store, project, record, state, DRIFT_KINDS, importance=importance, name_of=name_of)
 
 
-def quality_tab(store: Any, project: str, record: Any, state: ViewState) -> dict[str, Any]:
+def quality_tab(store: Store, project: str, record: Any, state: ViewState) -> dict[str, Any]:
     """Data-quality monitors × windows (missing values, ranges, new categories, rejects)."""
 
     def name_of(r: dict[str, Any]) -> str:
@@ -293,7 +296,7 @@ def quality_tab(store: Any, project: str, record: Any, state: ViewState) -> dict
     return _heat(store, project, record, state, QUALITY_KINDS, importance=None, name_of=name_of)
 
 
-def fairness_tab(store: Any, project: str, record: Any, state: ViewState) -> dict[str, Any]:
+def fairness_tab(store: Store, project: str, record: Any, state: ViewState) -> dict[str, Any]:
     """Per sensitive attribute: disparate impact over time and each group's selection rate."""
     rows = data.view_rows(
         store,

@@ -3,13 +3,16 @@ operational monitors (from event aggregates and results)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.server.ui import ops
 from mlwarden.server.ui.placement import kinds_of
 from mlwarden.server.ui.state import ViewState
 from mlwarden.server.ui.tabs import _heat
 from mlwarden.server.ui.views import Chart
+
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
 
 __all__ = ["operations_tab"]
 
@@ -18,7 +21,7 @@ OPS_KINDS = kinds_of("operations")
 PALETTE = ("#1f5fa8", "#7a3e9d", "#0f7b6c", "#a15c00", "#b3261e", "#4a4a4a")
 
 
-def operations_tab(store: Any, project: str, record: Any, state: ViewState) -> dict[str, Any]:
+def operations_tab(store: Store, project: str, record: Any, state: ViewState) -> dict[str, Any]:
     assert state.start is not None and state.end is not None
     rows = ops.operations(
         store,

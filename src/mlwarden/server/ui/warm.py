@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlwarden.errors import MlwardenError, NotFoundError
 from mlwarden.monitors import service
@@ -23,20 +23,23 @@ from mlwarden.server.ui.reference import model_importance, reference_moments
 from mlwarden.server.ui.routing import templates
 from mlwarden.server.ui.state import ViewState
 
+if TYPE_CHECKING:
+    from mlwarden.store.base import Store
+
 __all__ = ["prepare", "warm"]
 
 log = logging.getLogger("mlwarden.server.ui")
 
 
-def prepare(store: Any) -> None:
+def prepare(store: Store) -> None:
     """What every page needs, done before the server takes requests (~0.3 s): the engine's
     ibis backend imported and the templates compiled."""
     for name in templates.env.list_templates(extensions=["html"]):
         templates.env.get_template(name)
-    store.backend()
+    store.warm_up()
 
 
-def warm(store: Any, stop: threading.Event) -> int:
+def warm(store: Store, stop: threading.Event) -> int:
     """Prepare every model's pages; return how many models were done. Errors are logged,
     never raised (pages work without)."""
     done = 0
@@ -52,7 +55,7 @@ def warm(store: Any, stop: threading.Event) -> int:
     return done
 
 
-def _model(store: Any, record: Any) -> None:
+def _model(store: Store, record: Any) -> None:
     store.refresh_rollups(record)
     _, hi = data.result_span(store, record.project, record.name)
     state = ViewState().with_range(hi)
