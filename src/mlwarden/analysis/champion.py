@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from mlwarden.analysis import champion_query as q
+from mlwarden.analysis.champion_cells import cell_counts
 from mlwarden.analysis.champion_query import Group
 from mlwarden.analysis.slices_query import MISSING_CODE, window_quantiles
 from mlwarden.errors import StatisticsError, ValidationError, expected
@@ -47,14 +48,17 @@ from mlwarden.stats.version_tests import (
     unpaired_bootstrap,
 )
 from mlwarden.store.base import ModelRecord, Store
+from mlwarden.store.pair_cells import GRID_BINS as PAIR_GRID_BINS
+from mlwarden.store.pair_cells import PairCellSource
 from mlwarden.store.queries import filter_events
 
 __all__ = ["Comparison", "MetricDiff", "SliceFinding", "compare_versions"]
 
 #: Labelled pairs up to which DeLong runs on raw scores (else on the binned grid).
 RAW_LIMIT = 200_000
-#: Score bins per version of the joint histogram (DeLong on binned scores).
-GRID_BINS = 100
+#: Score bins per version of the joint histogram (DeLong on binned scores): the store's
+#: pair cells' bins (``store/pair_cells.py``), so either source gives the same grid.
+GRID_BINS = PAIR_GRID_BINS
 #: Score bins per version of the unpaired histograms.
 BINS = 1000
 MODES = ("auto", "paired", "unpaired")
@@ -184,13 +188,33 @@ def compare_versions(
     binary = spec.task is Task.BINARY and positive is not None
     scored = binary and "score" in events.columns
     cols = _slice_columns(record) if slices else []
-    edges = _edges(ev.filter(ev.version == champion), record, cols)
     base = q.paired_base(
         events, actuals, champion=champion, challenger=challenger, positive=positive,
         columns=cols, start=start, end=end, segment=segment,
     )  # fmt: skip
     counts_p = None
-    if mode != "unpaired":
+    cells = None
+    if (
+        mode != "unpaired"
+        and not segment
+        and counts[champion] > RAW_LIMIT
+        and isinstance(store, PairCellSource)
+    ):
+        # large windows read the store's pair cells (no join) when every challenger event
+        # has its champion pair in the cells; else (or without cells) the engine joins
+        cells = store.pair_cells(
+            record, versions=(champion, challenger), start=start, end=end, columns=cols
+        )
+        if cells is not None and cells.pairs != counts[challenger]:
+            cells = None
+    if cells is not None:
+        numeric = {f.name for f in spec.features if f.kind is FeatureKind.NUMERIC}
+        sets_c, by_slice_c, edges = cell_counts(cells, numeric=numeric)
+        counts_p = (sets_c, by_slice_c)
+        mode = "paired"
+    else:
+        edges = _edges(ev.filter(ev.version == champion), record, cols)
+    if mode != "unpaired" and counts_p is None:
         # the joint score histogram is only read above RAW_LIMIT pairs (else raw scores)
         joint = counts[champion] > RAW_LIMIT
         counts_p = q.paired_counts(store, base, bins=GRID_BINS, joint=joint, slices=edges)

@@ -57,6 +57,7 @@ from mlwarden.store.duckdb_annotations import ANNOTATION_DDL, AnnotationTables
 from mlwarden.store.duckdb_evals import EVAL_DDL, EvalTables
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
 from mlwarden.store.duckdb_removal import ModelRemoval
+from mlwarden.store.duckdb_pairs import PAIR_DDL, PairTables
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
 from mlwarden.store.duckdb_scores import SCORE_DDL, ScoreTables
 from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
@@ -213,6 +214,7 @@ class DuckDBStore(
     EventTimes,
     IncidentTables,
     RollupTables,
+    PairTables,
     SignalTables,
     ScoreTables,
     AnnotationTables,
@@ -284,6 +286,7 @@ class DuckDBStore(
                 CATALOG_DDL
                 + INCIDENT_DDL
                 + ROLLUP_DDL
+                + PAIR_DDL
                 + SIGNAL_DDL
                 + SCORE_DDL
                 + ANNOTATION_DDL

@@ -104,6 +104,7 @@ class RollupTables:
     _writer: GroupCommitWriter
     events: Callable[[Any], Any]
     actuals: Callable[[Any], Any]
+    refresh_pairs: Callable[[Any], None]
 
     # -- reads -------------------------------------------------------------------------------
     def rollup(self, model: Any, *, start: datetime, end: datetime, labels: bool = False) -> Rollup:
@@ -133,6 +134,11 @@ class RollupTables:
             for f in futures:
                 if f is not None:
                     f.result()
+            # the shadow pairs' cells too (store/duckdb_pairs.py), for models that have any
+            if model.spec.task.is_classification and _read(
+                self._cursor(), f'SELECT 1 FROM "events_{model.uid}" WHERE shadow LIMIT 1'
+            ):
+                self.refresh_pairs(model)
 
     def _served(
         self,
