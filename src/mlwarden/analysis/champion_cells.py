@@ -88,7 +88,5 @@ def cell_counts(
             keys = [MISSING_CODE if v is None else sum(v >= c for c in qs) for v in values]
         else:
             edges[col] = None
-        by_slice[col] = _grouped(
-            [keys, *(_flag(sf, b) for b in ("lab", "oka", "okb"))], n
-        )
+        by_slice[col] = _grouped([keys, *(_flag(sf, b) for b in ("lab", "oka", "okb"))], n)
     return sets, by_slice, edges

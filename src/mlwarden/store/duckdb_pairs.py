@@ -64,6 +64,13 @@ def _key(spec: ModelSpec) -> str:
     )  # fmt: skip
 
 
+def _bin(score: str) -> str:
+    return (
+        f"CASE WHEN {score} IS NULL THEN -1 ELSE greatest(least(CAST(floor({score} * "
+        f"{GRID_BINS} + 1e-9) AS BIGINT), {GRID_BINS - 1}), 0) END"
+    )
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -145,56 +152,14 @@ class PairTables:
             self._refresh_pairs_unlocked(model)
 
     def _refresh_pairs_unlocked(self, model: Any) -> None:
-        uid, key = model.uid, _key(model.spec)
-        ev, ac = _q(f"events_{uid}"), _q(f"actuals_{uid}")
+        key = _key(model.spec)
         cur = self._cursor()
-        state = _read(
-            cur,
-            "SELECT key, seen_events, seen_actuals FROM rollup_state WHERE uid = ? AND part = ?",
-            [uid, "pairs"],
-        )
-        (seen_e, seen_a) = _read(
-            cur, f"SELECT (SELECT max(received_at) FROM {ev}), (SELECT max(received_at) FROM {ac})"
-        )[0]
-        hours: list[datetime] | None
-        if not state or state[0][0] != key:
-            hours = None
-        else:
-            since_e, since_a = state[0][1] or NEVER, state[0][2] or NEVER
-            rows = _read(
-                cur,
-                f"SELECT DISTINCT date_trunc('hour', ts) FROM {ev} WHERE received_at > ? "
-                f"UNION SELECT DISTINCT date_trunc('hour', e.ts) FROM {ac} l JOIN {ev} e "
-                "ON e.event_id = l.event_id WHERE l.received_at > ?",
-                [since_e, since_a],
-            )
-            hours = sorted(r[0] for r in rows if r[0] is not None)
-            if not hours:
-                return
+        hours, seen = dirty_hours(cur, model.uid, "pairs", key)
+        if hours is not None and not hours:
+            return
         cells, slices = self._compute_pairs(cur, model, hours)
-
-        def fn(con: duckdb.DuckDBPyConnection) -> None:
-            for table, data in (("pair_cells", cells), ("pair_slices", slices)):
-                if hours is None:
-                    con.execute(f"DELETE FROM {table} WHERE uid = ?", [uid])
-                else:
-                    con.execute(
-                        f"DELETE FROM {table} WHERE uid = ? AND list_contains(?, hour)",
-                        [uid, hours],
-                    )
-                if data.num_rows:
-                    con.register("_pair_rows", data)
-                    try:
-                        con.execute(f"INSERT INTO {table} BY NAME SELECT ? AS uid, * "
-                                    "FROM _pair_rows", [uid])  # fmt: skip
-                    finally:
-                        con.unregister("_pair_rows")
-            con.execute(
-                "INSERT OR REPLACE INTO rollup_state VALUES (?, 'pairs', ?, ?, ?, ?)",
-                [uid, key, seen_e, seen_a, _now()],
-            )
-
-        self._writer.submit("call", None, fn, 1).result()
+        replace_hours(self._writer, model.uid, "pairs", key, seen, hours,
+                      {"pair_cells": cells, "pair_slices": slices})  # fmt: skip
 
     def _compute_pairs(
         self, cur: duckdb.DuckDBPyConnection, model: Any, hours: list[datetime] | None
@@ -213,10 +178,6 @@ class PairTables:
             f"SELECT event_id, version, date_trunc('hour', ts) AS hour, "
             f"CAST(prediction AS VARCHAR) AS p, {score} AS s{{extra}} FROM {ev} {where}"
         )
-        b = lambda s: (  # noqa: E731
-            f"CASE WHEN {s} IS NULL THEN -1 ELSE greatest(least(CAST(floor({s} * {GRID_BINS} "
-            f"+ 1e-9) AS BIGINT), {GRID_BINS - 1}), 0) END"
-        )
         f = FLAGS
         flags = (
             f"(CASE WHEN l.actual IS NULL THEN 0 ELSE {f['lab']} END"
@@ -227,16 +188,14 @@ class PairTables:
             f" + CASE WHEN coalesce(b.p = l.actual, false) THEN {f['okb']} ELSE 0 END"
             f" + CASE WHEN coalesce(a.p = b.p, false) THEN {f['agree']} ELSE 0 END)"
         )
-        keys = [f"{b('a.s')} AS ba", f"{b('b.s')} AS bb", f"{flags} AS flags"]
+        keys = [f"{_bin('a.s')} AS ba", f"{_bin('b.s')} AS bb", f"{flags} AS flags"]
         for i, c in enumerate(cols):
             if c in numeric:
                 keys.append(f"{numeric_code_sql(f'a.s{i}')} AS k{i}")
             else:
                 keys.append(f"CAST(a.s{i} AS VARCHAR) AS k{i}")
         ks = [f"k{i}" for i in range(len(cols))]
-        sets = ["(hour, va, vb, ba, bb, flags)"] + [
-            f"(hour, va, vb, {k}, sflags)" for k in ks
-        ]
+        sets = ["(hour, va, vb, ba, bb, flags)"] + [f"(hour, va, vb, {k}, sflags)" for k in ks]
         sql = (
             f"SELECT GROUPING_ID(ba, bb, flags{''.join(', ' + k for k in ks)}, sflags) AS g, "
             f"hour, va, vb, ba, bb, flags{''.join(', ' + k for k in ks)}, sflags, count(*) AS n "
@@ -268,10 +227,10 @@ class PairTables:
                         "va": part.column("va"),
                         "vb": part.column("vb"),
                         "col": pa.array([c] * n, pa.string()),
-                        "value": vals.cast(pa.string()) if c not in numeric
+                        "value": vals.cast(pa.string())
+                        if c not in numeric
                         else pa.nulls(n, pa.string()),
-                        "code": vals.cast(pa.int32()) if c in numeric
-                        else pa.nulls(n, pa.int32()),
+                        "code": vals.cast(pa.int32()) if c in numeric else pa.nulls(n, pa.int32()),
                         "flags": part.column("sflags").cast(pa.int16()),
                         "n": part.column("n"),
                     }
@@ -282,3 +241,69 @@ class PairTables:
                            ("code", pa.int32()), ("flags", pa.int16()), ("n", pa.int64())])  # fmt: skip
         slices = pa.concat_tables(parts) if parts else empty.empty_table()
         return grid, slices
+
+
+Stamps = tuple[datetime | None, datetime | None]
+
+
+def dirty_hours(
+    cur: duckdb.DuckDBPyConnection, uid: int, part: str, key: str
+) -> tuple[list[datetime] | None, Stamps]:
+    """The hours of model ``uid`` whose events or labels arrived since ``part`` was last
+    stored (None: all, when it never was or was built with another ``key``), and the stamps
+    to store with the recomputed hours."""
+    ev, ac = _q(f"events_{uid}"), _q(f"actuals_{uid}")
+    state = _read(
+        cur,
+        "SELECT key, seen_events, seen_actuals FROM rollup_state WHERE uid = ? AND part = ?",
+        [uid, part],
+    )
+    (seen_e, seen_a) = _read(
+        cur, f"SELECT (SELECT max(received_at) FROM {ev}), (SELECT max(received_at) FROM {ac})"
+    )[0]
+    if not state or state[0][0] != key:
+        return None, (seen_e, seen_a)
+    since_e, since_a = state[0][1] or NEVER, state[0][2] or NEVER
+    rows = _read(
+        cur,
+        f"SELECT DISTINCT date_trunc('hour', ts) FROM {ev} WHERE received_at > ? "
+        f"UNION SELECT DISTINCT date_trunc('hour', e.ts) FROM {ac} l JOIN {ev} e "
+        "ON e.event_id = l.event_id WHERE l.received_at > ?",
+        [since_e, since_a],
+    )
+    return sorted(r[0] for r in rows if r[0] is not None), (seen_e, seen_a)
+
+
+def replace_hours(
+    writer: GroupCommitWriter,
+    uid: int,
+    part: str,
+    key: str,
+    seen: Stamps,
+    hours: list[datetime] | None,
+    tables: dict[str, pa.Table],
+) -> None:
+    """Swap the stored rows of ``hours`` (None: all) for ``tables`` and record the stamps, in
+    one transaction of the writer; waits for it."""
+
+    def fn(con: duckdb.DuckDBPyConnection) -> None:
+        for table, data in tables.items():
+            if hours is None:
+                con.execute(f"DELETE FROM {table} WHERE uid = ?", [uid])
+            else:
+                con.execute(
+                    f"DELETE FROM {table} WHERE uid = ? AND list_contains(?, hour)", [uid, hours]
+                )
+            if data.num_rows:
+                con.register("_cell_rows", data)
+                try:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT ? AS uid, * FROM _cell_rows",
+                                [uid])  # fmt: skip
+                finally:
+                    con.unregister("_cell_rows")
+        con.execute(
+            "INSERT OR REPLACE INTO rollup_state VALUES (?, ?, ?, ?, ?, ?)",
+            [uid, part, key, seen[0], seen[1], _now()],
+        )
+
+    writer.submit("call", None, fn, 1).result()

@@ -43,6 +43,7 @@ _BY_UID = (
     "rollup_labels",
     "pair_cells",
     "pair_slices",
+    "score_cells",
 )
 
 Removed = dict[str, int]

@@ -51,6 +51,7 @@ from mlwarden.store.rollups import (
     rollup_key,
 )
 from mlwarden.store.times import utc_aware, utc_naive
+from mlwarden.store.traffic import SHADOW
 from mlwarden.store.writer import GroupCommitWriter
 
 __all__ = ["LABELS_MAX_AGE", "ROLLUP_DDL", "RollupTables"]
@@ -102,9 +103,10 @@ class RollupTables:
 
     _cursor: Callable[[], duckdb.DuckDBPyConnection]
     _writer: GroupCommitWriter
-    events: Callable[[Any], Any]
+    events: Callable[..., Any]
     actuals: Callable[[Any], Any]
     refresh_pairs: Callable[[Any], None]
+    refresh_score_cells: Callable[[Any], None]
 
     # -- reads -------------------------------------------------------------------------------
     def rollup(self, model: Any, *, start: datetime, end: datetime, labels: bool = False) -> Rollup:
@@ -134,9 +136,15 @@ class RollupTables:
             for f in futures:
                 if f is not None:
                     f.result()
-            # the shadow pairs' cells too (store/duckdb_pairs.py), for models that have any
-            if model.spec.task.is_classification and _read(
-                self._cursor(), f'SELECT 1 FROM "events_{model.uid}" WHERE shadow LIMIT 1'
+            # the score cells (store/duckdb_score_cells.py), and the shadow pairs' cells
+            # (store/duckdb_pairs.py) of a model that has shadow rows
+            self.refresh_score_cells(model)
+            if (
+                model.spec.task.is_classification
+                and SHADOW in self.events(model, shadow=True).columns
+                and _read(
+                    self._cursor(), f'SELECT 1 FROM "events_{model.uid}" WHERE shadow LIMIT 1'
+                )
             ):
                 self.refresh_pairs(model)
 

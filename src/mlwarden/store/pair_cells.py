@@ -95,9 +95,13 @@ def swap_flags(flags: Any) -> Any:
     """Flags of the pair seen from the other version (``pa``/``pb``, ``oka``/``okb`` swapped);
     works on ints and numpy arrays."""
     keep = FLAGS["lab"] | FLAGS["pos"] | FLAGS["agree"]
-    return (flags & keep) | ((flags & FLAGS["pa"]) << 1) | ((flags & FLAGS["pb"]) >> 1) | (
-        (flags & FLAGS["oka"]) << 1
-    ) | ((flags & FLAGS["okb"]) >> 1)
+    return (
+        (flags & keep)
+        | ((flags & FLAGS["pa"]) << 1)
+        | ((flags & FLAGS["pb"]) >> 1)
+        | ((flags & FLAGS["oka"]) << 1)
+        | ((flags & FLAGS["okb"]) >> 1)
+    )
 
 
 @dataclass(frozen=True)
