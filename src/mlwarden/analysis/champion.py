@@ -32,9 +32,11 @@ import numpy as np
 
 from mlwarden.analysis import champion_query as q
 from mlwarden.analysis.champion_cells import cell_counts
+from mlwarden.analysis.champion_kpis import KpiDiff, compare_kpis
 from mlwarden.analysis.champion_query import Group
 from mlwarden.analysis.slices_query import MISSING_CODE, window_quantiles
 from mlwarden.errors import StatisticsError, ValidationError, expected
+from mlwarden.schema.kpi import KpiExpression
 from mlwarden.schema.spec import FeatureKind, Task
 from mlwarden.stats.always_valid import SequentialStep, sequential_difference
 from mlwarden.stats.version_tests import (
@@ -52,7 +54,7 @@ from mlwarden.store.pair_cells import GRID_BINS as PAIR_GRID_BINS
 from mlwarden.store.pair_cells import PairCellSource
 from mlwarden.store.queries import filter_events
 
-__all__ = ["Comparison", "MetricDiff", "SliceFinding", "compare_versions"]
+__all__ = ["Comparison", "KpiDiff", "MetricDiff", "SliceFinding", "compare_versions"]
 
 #: Labelled pairs up to which DeLong runs on raw scores (else on the binned grid).
 RAW_LIMIT = 200_000
@@ -120,6 +122,8 @@ class Comparison:
     verdict: str
     recommendation: str
     notes: list[str] = field(default_factory=list)
+    #: The model's business KPIs of both versions (``analysis/champion_kpis.py``).
+    kpis: list[KpiDiff] = field(default_factory=list)
 
 
 def _pct(x: float) -> str:
@@ -148,9 +152,11 @@ def compare_versions(
     mode: str = "auto",
     level: float = 0.95,
     slices: bool = True,
+    kpis: Sequence[tuple[str, str, KpiExpression]] = (),
 ) -> Comparison:
     """Compare ``challenger`` with ``champion`` over the events of ``[start, end)`` (see the
-    module docstring). ``slices=False`` skips the search for worse slices.
+    module docstring). ``slices=False`` skips the search for worse slices. ``kpis``: business
+    KPIs ``(name, expression, parsed)`` compared too (``analysis/champion_kpis.py``).
 
     Examples
     --------
@@ -248,6 +254,17 @@ def compare_versions(
             alpha=1 - level,
         )
     verdict, rec = _verdict(out, seq, champion=champion, challenger=challenger, mode=mode)
+    kpi_diffs = (
+        compare_kpis(
+            events, actuals, kpis, champion=champion, challenger=challenger,
+            paired=mode == "paired", start=start, end=end, segment=segment, level=level,
+        )
+        if kpis
+        else []
+    )  # fmt: skip
+    said = [k for k in kpi_diffs if k.diff is not None and k.low is not None]
+    if said:
+        verdict += " KPIs: " + "; ".join(_describe_kpi(k) for k in said) + "."
     return Comparison(
         model=record.name,
         champion=champion,
@@ -268,6 +285,17 @@ def compare_versions(
         verdict=verdict,
         recommendation=rec,
         notes=out.get("notes", []),
+        kpis=kpi_diffs,
+    )
+
+
+def _describe_kpi(k: KpiDiff) -> str:
+    assert k.diff is not None and k.low is not None and k.high is not None
+    word = "higher" if k.diff > 0 else "lower" if k.diff < 0 else "equal"
+    sig = "" if k.significant else ", not significant"
+    return (
+        f"{k.kpi.replace('_', ' ')} {word} by {abs(k.diff):.4g} [{k.low:+.4g}, {k.high:+.4g}], "
+        f"{_p(k.p_value)}{sig}"
     )
 
 
