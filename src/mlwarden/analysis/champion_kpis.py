@@ -27,12 +27,16 @@ from typing import Any
 import numpy as np
 
 from mlwarden._lazy import ibis
+from mlwarden.errors import NotFoundError
+from mlwarden.monitors.kpi import Kpi
 from mlwarden.monitors.kpi_rows import combine, leaf_values
-from mlwarden.schema.kpi import KpiExpression
+from mlwarden.monitors.service import load_suite
+from mlwarden.schema.kpi import KpiExpression, parse_kpi
+from mlwarden.schema.spec import ModelSpec
 from mlwarden.store.kpi_aggregates import KpiTerms, kpi_terms
 from mlwarden.store.queries import filter_events
 
-__all__ = ["ADDITIVE", "BUCKETS", "KpiDiff", "compare_kpis"]
+__all__ = ["ADDITIVE", "BUCKETS", "KpiDiff", "compare_kpis", "model_kpis"]
 
 #: Buckets of requests per version the bootstrap reweights.
 BUCKETS = 200
@@ -139,3 +143,20 @@ def compare_kpis(
         p = min(1.0, 2 * (tail + 1) / (len(d) + 1))
         out.append(KpiDiff(name, text, ka, kb, kb - ka, low, high, p, test))
     return out
+
+
+def model_kpis(
+    store: Any, project: str, model: str, spec: ModelSpec
+) -> list[tuple[str, str, KpiExpression]]:
+    """The model's KPI monitors as ``(name, expression, parsed)`` (none before its monitors
+    are set up)."""
+    try:
+        suite = load_suite(store, project, model)
+    except NotFoundError:
+        return []
+    columns = {*spec.feature_names, *spec.tag_columns}
+    return [
+        (str(m.name), str(m.expression), parse_kpi(str(m.expression), columns=columns))
+        for m in suite.monitors
+        if isinstance(m, Kpi)
+    ]

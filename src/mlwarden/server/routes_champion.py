@@ -15,11 +15,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from mlwarden.analysis.champion import MODES, compare_versions
-from mlwarden.errors import NotFoundError
-from mlwarden.monitors.kpi import Kpi
-from mlwarden.monitors.service import load_suite
-from mlwarden.schema.kpi import KpiExpression, parse_kpi
-from mlwarden.schema.spec import ModelSpec
+from mlwarden.analysis.champion_kpis import model_kpis
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
 from mlwarden.store.base import Store
@@ -131,23 +127,6 @@ def champion_report(
     out["metrics"] = [asdict(m) | {"significant": m.significant} for m in c.metrics]
     out["kpis"] = [asdict(k) | {"significant": k.significant} for k in c.kpis]
     return out
-
-
-def model_kpis(
-    store: Store, project: str, model: str, spec: ModelSpec
-) -> list[tuple[str, str, KpiExpression]]:
-    """The model's KPI monitors as ``(name, expression, parsed)`` (none before monitors are
-    set up)."""
-    try:
-        suite = load_suite(store, project, model)
-    except NotFoundError:
-        return []
-    columns = {*spec.feature_names, *spec.tag_columns}
-    return [
-        (str(m.name), str(m.expression), parse_kpi(str(m.expression), columns=columns))
-        for m in suite.monitors
-        if isinstance(m, Kpi)
-    ]
 
 
 @router.get("/models/{model}/champion", response_model=ChampionOut)
