@@ -194,10 +194,6 @@ def compare_versions(
     binary = spec.task is Task.BINARY and positive is not None
     scored = binary and "score" in events.columns
     cols = _slice_columns(record) if slices else []
-    base = q.paired_base(
-        events, actuals, champion=champion, challenger=challenger, positive=positive,
-        columns=cols, start=start, end=end, segment=segment,
-    )  # fmt: skip
     counts_p = None
     cells = None
     if (
@@ -220,6 +216,11 @@ def compare_versions(
         mode = "paired"
     else:
         edges = _edges(ev.filter(ev.version == champion), record, cols)
+    # the join of both versions' events and their labels (unused when the cells serve)
+    base = q.paired_base(
+        events, actuals, champion=champion, challenger=challenger, positive=positive,
+        columns=cols, start=start, end=end, segment=segment,
+    ) if cells is None else None  # fmt: skip
     if mode != "unpaired" and counts_p is None:
         # the joint score histogram is only read above RAW_LIMIT pairs (else raw scores)
         joint = counts[champion] > RAW_LIMIT
