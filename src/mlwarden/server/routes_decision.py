@@ -1,7 +1,8 @@
 """Decision threshold and cost analysis of a binary classifier (``GET .../decision``).
 
-Counts of labelled events' scores in 1,000 bins per class (one aggregate query, no rows read
-into Python), then :mod:`mlwarden.stats.decision`: the confusion matrix, precision, recall and
+Counts of labelled events' scores in 1,000 bins per class (from the store's hourly score cells
+when it keeps them and the range is whole hours without a segment filter, else one aggregate
+query; no rows read into Python), then :mod:`mlwarden.stats.decision`: the confusion matrix, precision, recall and
 cost at every threshold, the threshold of least cost against the deployed one, and what moving
 would save with a bootstrap interval.
 """
