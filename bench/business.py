@@ -98,7 +98,8 @@ def generate_pairs(store: DuckDBStore, uid: int, pairs: int) -> None:
                 f"INSERT INTO events_{uid} BY NAME SELECT 'p' || i AS event_id, '{v}' AS version, "
                 "TIMESTAMP '2026-03-02' + to_microseconds(i * 250) AS ts, "
                 f"CASE WHEN {lg} >= 0 THEN '1' ELSE '0' END AS prediction, "
-                f"1 / (1 + exp(-{lg})) AS score, region, 1.0 AS x, 'ok' AS status FROM base"
+                f"1 / (1 + exp(-{lg})) AS score, region, 1.0 AS x, 'ok' AS status, "
+                f"{'true' if v == 'v2' else 'false'} AS shadow FROM base"
             ).fetchall(),
         )
     _run(

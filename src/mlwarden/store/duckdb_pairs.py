@@ -30,6 +30,7 @@ from mlwarden.schema.spec import FeatureKind, ModelSpec
 from mlwarden.store.duckdb_rollups import NEVER, _arrow, _lock, _now, _read
 from mlwarden.store.pair_cells import FLAGS, GRID_BINS, PairCells, numeric_code_sql
 from mlwarden.store.times import utc_naive
+from mlwarden.store.traffic import SHADOW
 from mlwarden.store.writer import GroupCommitWriter
 
 __all__ = ["PAIR_DDL", "PairTables", "pair_columns"]
@@ -100,6 +101,8 @@ class PairTables:
         kept, _ = pair_columns(model.spec)
         if not whole or not set(columns) <= set(kept) or not model.spec.task.is_classification:
             return None
+        if not self.has_shadow_rows(model):
+            return None  # an A/B split: no cells to build (nor pairs to find)
         self.refresh_pairs(model)
         va, vb = sorted(versions)
         where = "uid = ? AND va = ? AND vb = ? AND hour >= ? AND hour < ?"
@@ -143,6 +146,13 @@ class PairTables:
                     for c, (v, f, n) in slices.items()},
         )  # fmt: skip
         return cells.oriented(swapped=(va, vb) != tuple(versions))
+
+    def has_shadow_rows(self, model: Any) -> bool:
+        """Whether any event of the model is marked shadow (pairs are kept for those only)."""
+        ev = _q(f"events_{model.uid}")
+        have = {r[0] for r in _read(self._cursor(), f"SELECT column_name FROM (DESCRIBE {ev})")}
+        return SHADOW in have and bool(_read(self._cursor(), f"SELECT 1 FROM {ev} WHERE "
+                                             f"{SHADOW} LIMIT 1"))  # fmt: skip
 
     def refresh_pairs(self, model: Any) -> None:
         """Bring a classifier's pair cells up to date (the hours that changed since)."""

@@ -51,7 +51,6 @@ from mlwarden.store.rollups import (
     rollup_key,
 )
 from mlwarden.store.times import utc_aware, utc_naive
-from mlwarden.store.traffic import SHADOW
 from mlwarden.store.writer import GroupCommitWriter
 
 __all__ = ["LABELS_MAX_AGE", "ROLLUP_DDL", "RollupTables"]
@@ -106,6 +105,7 @@ class RollupTables:
     events: Callable[..., Any]
     actuals: Callable[[Any], Any]
     refresh_pairs: Callable[[Any], None]
+    has_shadow_rows: Callable[[Any], bool]
     refresh_score_cells: Callable[[Any], None]
 
     # -- reads -------------------------------------------------------------------------------
@@ -139,13 +139,7 @@ class RollupTables:
             # the score cells (store/duckdb_score_cells.py), and the shadow pairs' cells
             # (store/duckdb_pairs.py) of a model that has shadow rows
             self.refresh_score_cells(model)
-            if (
-                model.spec.task.is_classification
-                and SHADOW in self.events(model, shadow=True).columns
-                and _read(
-                    self._cursor(), f'SELECT 1 FROM "events_{model.uid}" WHERE shadow LIMIT 1'
-                )
-            ):
+            if model.spec.task.is_classification and self.has_shadow_rows(model):
                 self.refresh_pairs(model)
 
     def _served(
