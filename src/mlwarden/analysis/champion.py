@@ -31,9 +31,12 @@ from typing import Any
 import numpy as np
 
 from mlwarden.analysis import champion_query as q
+from mlwarden.analysis.champion_cells import cell_counts
+from mlwarden.analysis.champion_kpis import KpiDiff, compare_kpis
 from mlwarden.analysis.champion_query import Group
 from mlwarden.analysis.slices_query import MISSING_CODE, window_quantiles
 from mlwarden.errors import StatisticsError, ValidationError, expected
+from mlwarden.schema.kpi import KpiExpression
 from mlwarden.schema.spec import FeatureKind, Task
 from mlwarden.stats.always_valid import SequentialStep, sequential_difference
 from mlwarden.stats.version_tests import (
@@ -47,14 +50,17 @@ from mlwarden.stats.version_tests import (
     unpaired_bootstrap,
 )
 from mlwarden.store.base import ModelRecord, Store
+from mlwarden.store.pair_cells import GRID_BINS as PAIR_GRID_BINS
+from mlwarden.store.pair_cells import PairCellSource
 from mlwarden.store.queries import filter_events
 
-__all__ = ["Comparison", "MetricDiff", "SliceFinding", "compare_versions"]
+__all__ = ["Comparison", "KpiDiff", "MetricDiff", "SliceFinding", "compare_versions"]
 
 #: Labelled pairs up to which DeLong runs on raw scores (else on the binned grid).
 RAW_LIMIT = 200_000
-#: Score bins per version of the joint histogram (DeLong on binned scores).
-GRID_BINS = 100
+#: Score bins per version of the joint histogram (DeLong on binned scores): the store's
+#: pair cells' bins (``store/pair_cells.py``), so either source gives the same grid.
+GRID_BINS = PAIR_GRID_BINS
 #: Score bins per version of the unpaired histograms.
 BINS = 1000
 MODES = ("auto", "paired", "unpaired")
@@ -116,6 +122,8 @@ class Comparison:
     verdict: str
     recommendation: str
     notes: list[str] = field(default_factory=list)
+    #: The model's business KPIs of both versions (``analysis/champion_kpis.py``).
+    kpis: list[KpiDiff] = field(default_factory=list)
 
 
 def _pct(x: float) -> str:
@@ -144,9 +152,11 @@ def compare_versions(
     mode: str = "auto",
     level: float = 0.95,
     slices: bool = True,
+    kpis: Sequence[tuple[str, str, KpiExpression]] = (),
 ) -> Comparison:
     """Compare ``challenger`` with ``champion`` over the events of ``[start, end)`` (see the
-    module docstring). ``slices=False`` skips the search for worse slices.
+    module docstring). ``slices=False`` skips the search for worse slices. ``kpis``: business
+    KPIs ``(name, expression, parsed)`` compared too (``analysis/champion_kpis.py``).
 
     Examples
     --------
@@ -184,13 +194,34 @@ def compare_versions(
     binary = spec.task is Task.BINARY and positive is not None
     scored = binary and "score" in events.columns
     cols = _slice_columns(record) if slices else []
-    edges = _edges(ev.filter(ev.version == champion), record, cols)
+    counts_p = None
+    cells = None
+    if (
+        mode != "unpaired"
+        and not segment
+        and counts[champion] > RAW_LIMIT
+        and isinstance(store, PairCellSource)
+    ):
+        # large windows read the store's pair cells (no join) when every challenger event
+        # has its champion pair in the cells; else (or without cells) the engine joins
+        cells = store.pair_cells(
+            record, versions=(champion, challenger), start=start, end=end, columns=cols
+        )
+        if cells is not None and cells.pairs != counts[challenger]:
+            cells = None
+    if cells is not None:
+        numeric = {f.name for f in spec.features if f.kind is FeatureKind.NUMERIC}
+        sets_c, by_slice_c, edges = cell_counts(cells, numeric=numeric)
+        counts_p = (sets_c, by_slice_c)
+        mode = "paired"
+    else:
+        edges = _edges(ev.filter(ev.version == champion), record, cols)
+    # the join of both versions' events and their labels (unused when the cells serve)
     base = q.paired_base(
         events, actuals, champion=champion, challenger=challenger, positive=positive,
         columns=cols, start=start, end=end, segment=segment,
-    )  # fmt: skip
-    counts_p = None
-    if mode != "unpaired":
+    ) if cells is None else None  # fmt: skip
+    if mode != "unpaired" and counts_p is None:
         # the joint score histogram is only read above RAW_LIMIT pairs (else raw scores)
         joint = counts[champion] > RAW_LIMIT
         counts_p = q.paired_counts(store, base, bins=GRID_BINS, joint=joint, slices=edges)
@@ -224,6 +255,17 @@ def compare_versions(
             alpha=1 - level,
         )
     verdict, rec = _verdict(out, seq, champion=champion, challenger=challenger, mode=mode)
+    kpi_diffs = (
+        compare_kpis(
+            events, actuals, kpis, champion=champion, challenger=challenger,
+            paired=mode == "paired", start=start, end=end, segment=segment, level=level,
+        )
+        if kpis
+        else []
+    )  # fmt: skip
+    said = [k for k in kpi_diffs if k.diff is not None and k.low is not None]
+    if said:
+        verdict += " KPIs: " + "; ".join(_describe_kpi(k) for k in said) + "."
     return Comparison(
         model=record.name,
         champion=champion,
@@ -244,6 +286,17 @@ def compare_versions(
         verdict=verdict,
         recommendation=rec,
         notes=out.get("notes", []),
+        kpis=kpi_diffs,
+    )
+
+
+def _describe_kpi(k: KpiDiff) -> str:
+    assert k.diff is not None and k.low is not None and k.high is not None
+    word = "higher" if k.diff > 0 else "lower" if k.diff < 0 else "equal"
+    sig = "" if k.significant else ", not significant"
+    return (
+        f"{k.kpi.replace('_', ' ')} {word} by {abs(k.diff):.4g} [{k.low:+.4g}, {k.high:+.4g}], "
+        f"{_p(k.p_value)}{sig}"
     )
 
 

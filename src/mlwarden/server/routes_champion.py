@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mlwarden.analysis.champion import MODES, compare_versions
+from mlwarden.analysis.champion_kpis import model_kpis
 from mlwarden.server.auth import Read
 from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
 from mlwarden.server.services import Svc
@@ -48,6 +49,20 @@ class SliceOut(BaseModel):
         description="McNemar's test in the slice (A/B: difference of proportions)."
     )
     adjusted_p: float = Field(description="Holm-adjusted over every slice tested.")
+
+
+class KpiOut(BaseModel):
+    kpi: str = Field(description="The KPI monitor's name (kind: kpi in the monitoring spec).")
+    expression: str
+    champion: float | None
+    challenger: float | None
+    diff: float | None = Field(description="Challenger minus champion.")
+    low: float | None = Field(description="Lower bound of the difference's 95% interval.")
+    high: float | None
+    p_value: float | None
+    test: str = Field(description="paired_bucket_bootstrap, bucket_bootstrap or none.")
+    significant: bool = Field(description="The interval excludes 0.")
+    note: str | None = Field(description="Why a number is missing (e.g. a quantile KPI).")
 
 
 class SequentialOut(BaseModel):
@@ -85,6 +100,9 @@ class ChampionOut(BaseModel):
     verdict: str
     recommendation: str
     notes: list[str]
+    kpis: list[KpiOut] = Field(
+        description="The model's business KPIs of both versions, with the difference's interval."
+    )
 
 
 def champion_report(
@@ -104,10 +122,11 @@ def champion_report(
     rec = store.get_model(project, model)
     c = compare_versions(
         store, rec, champion=champion, challenger=challenger, start=start, end=end,
-        segment=segment, mode=mode,
+        segment=segment, mode=mode, kpis=model_kpis(store, project, model, rec.spec),
     )  # fmt: skip
     out = asdict(c)
     out["metrics"] = [asdict(m) | {"significant": m.significant} for m in c.metrics]
+    out["kpis"] = [asdict(k) | {"significant": k.significant} for k in c.kpis]
     return out
 
 

@@ -1,7 +1,8 @@
 """Decision threshold and cost analysis of a binary classifier (``GET .../decision``).
 
-Counts of labelled events' scores in 1,000 bins per class (one aggregate query, no rows read
-into Python), then :mod:`mlwarden.stats.decision`: the confusion matrix, precision, recall and
+Counts of labelled events' scores in 1,000 bins per class (from the store's hourly score cells
+when it keeps them and the range is whole hours without a segment filter, else one aggregate
+query; no rows read into Python), then :mod:`mlwarden.stats.decision`: the confusion matrix, precision, recall and
 cost at every threshold, the threshold of least cost against the deployed one, and what moving
 would save with a bootstrap interval.
 """
@@ -9,6 +10,7 @@ would save with a bootstrap interval.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -21,7 +23,8 @@ from mlwarden.server.params import SegmentQ, TimeQ, segment_filter
 from mlwarden.server.services import Svc
 from mlwarden.stats.decision import Costs, DecisionCurve, decision_curve, gain_interval
 from mlwarden.store import queries
-from mlwarden.store.base import Store
+from mlwarden.store.base import ModelRecord, Store
+from mlwarden.store.score_cells import ScoreCellSource
 
 router = APIRouter(prefix="/v1", tags=["query"])
 
@@ -92,6 +95,30 @@ def _at(c: DecisionCurve, j: int) -> dict[str, Any]:
     }
 
 
+def _score_bins(
+    store: Store,
+    rec: ModelRecord,
+    *,
+    positive: str,
+    start: datetime | None,
+    end: datetime | None,
+    version: str | None,
+    segment: dict[str, str] | None,
+) -> tuple[list[int], list[int], int, int]:
+    """The labelled scores per bin and class: from the store's hourly score cells when it
+    keeps them and the range is whole hours without a segment filter, else one query."""
+    if not segment and isinstance(store, ScoreCellSource):
+        got = store.score_cells(
+            rec, bins=BINS, positive=positive, start=start, end=end, version=version
+        )
+        if got is not None:
+            return got
+    return queries.score_bins(
+        store.events(rec), store.actuals(rec), bins=BINS, positive=positive, start=start,
+        end=end, version=version, segment=segment,
+    )  # fmt: skip
+
+
 @router.get("/models/{model}/decision", response_model=DecisionOut)
 async def decision(
     model: str,
@@ -123,16 +150,9 @@ async def decision(
     classes = list(rec.spec.classes)
     positive = rec.spec.effective_positive_class or (classes[-1] if classes else "1")
     pos, neg, below, above = await asyncio.to_thread(
-        queries.score_bins,
-        store.events(rec),
-        store.actuals(rec),
-        bins=BINS,
-        positive=positive,
-        start=start,
-        end=end,
-        version=version,
+        _score_bins, store, rec, positive=positive, start=start, end=end, version=version,
         segment=segment_filter(segment),
-    )
+    )  # fmt: skip
     n = sum(pos) + sum(neg)
     if n == 0:
         raise ValidationError(

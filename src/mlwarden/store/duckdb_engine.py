@@ -57,8 +57,10 @@ from mlwarden.store.duckdb_annotations import ANNOTATION_DDL, AnnotationTables
 from mlwarden.store.duckdb_evals import EVAL_DDL, EvalTables
 from mlwarden.store.duckdb_grouping import grouped_sums_duckdb
 from mlwarden.store.duckdb_incidents import INCIDENT_DDL, IncidentTables
+from mlwarden.store.duckdb_pairs import PAIR_DDL, PairTables
 from mlwarden.store.duckdb_removal import ModelRemoval
 from mlwarden.store.duckdb_rollups import ROLLUP_DDL, RollupTables
+from mlwarden.store.duckdb_score_cells import SCORE_DDL_CELLS, ScoreCellTables
 from mlwarden.store.duckdb_scores import SCORE_DDL, ScoreTables
 from mlwarden.store.duckdb_signals import SIGNAL_DDL, SignalTables
 from mlwarden.store.duckdb_slo import SLO_DDL, SloTables
@@ -216,6 +218,8 @@ class DuckDBStore(
     EventTimes,
     IncidentTables,
     RollupTables,
+    PairTables,
+    ScoreCellTables,
     SignalTables,
     ScoreTables,
     AnnotationTables,
@@ -287,6 +291,8 @@ class DuckDBStore(
                 CATALOG_DDL
                 + INCIDENT_DDL
                 + ROLLUP_DDL
+                + PAIR_DDL
+                + SCORE_DDL_CELLS
                 + SIGNAL_DDL
                 + SCORE_DDL
                 + ANNOTATION_DDL

@@ -35,7 +35,16 @@ _BY_NAME = (
     "slo_specs",
 )
 #: Tables keyed by the model's uid (its hourly roll-ups and their bookkeeping).
-_BY_UID = ("rollup_state", "rollup_ops", "rollup_latency", "rollup_features", "rollup_labels")
+_BY_UID = (
+    "rollup_state",
+    "rollup_ops",
+    "rollup_latency",
+    "rollup_features",
+    "rollup_labels",
+    "pair_cells",
+    "pair_slices",
+    "score_cells",
+)
 
 Removed = dict[str, int]
 

@@ -102,8 +102,11 @@ class RollupTables:
 
     _cursor: Callable[[], duckdb.DuckDBPyConnection]
     _writer: GroupCommitWriter
-    events: Callable[[Any], Any]
+    events: Callable[..., Any]
     actuals: Callable[[Any], Any]
+    refresh_pairs: Callable[[Any], None]
+    has_shadow_rows: Callable[[Any], bool]
+    refresh_score_cells: Callable[[Any], None]
 
     # -- reads -------------------------------------------------------------------------------
     def rollup(self, model: Any, *, start: datetime, end: datetime, labels: bool = False) -> Rollup:
@@ -133,6 +136,11 @@ class RollupTables:
             for f in futures:
                 if f is not None:
                     f.result()
+            # the score cells (store/duckdb_score_cells.py), and the shadow pairs' cells
+            # (store/duckdb_pairs.py) of a model that has shadow rows
+            self.refresh_score_cells(model)
+            if model.spec.task.is_classification and self.has_shadow_rows(model):
+                self.refresh_pairs(model)
 
     def _served(
         self,

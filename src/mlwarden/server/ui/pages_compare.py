@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mlwarden.analysis.champion import Comparison, compare_versions
+from mlwarden.analysis.champion_kpis import model_kpis
 from mlwarden.errors import MlwardenError
 from mlwarden.server.services import Svc
 from mlwarden.server.ui import ops
@@ -119,7 +120,13 @@ def compare_page(model: str, request: Request, sv: Svc, project: UIRead) -> Resp
     elif a and b and a != b:
         try:
             champion = compare_versions(
-                store, record, champion=a, challenger=b, start=state.start, end=state.end
+                store,
+                record,
+                champion=a,
+                challenger=b,
+                start=state.start,
+                end=state.end,
+                kpis=model_kpis(store, record.project, record.name, record.spec),
             )
             champion_charts = _champion_charts(champion)
         except MlwardenError as exc:  # no events of a version, not a classifier: said on the page
