@@ -34,6 +34,7 @@ from mlwarden.monitors.service import load_suite
 from mlwarden.schema.kpi import KpiExpression, parse_kpi
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.store.kpi_aggregates import KpiTerms, kpi_terms
+from mlwarden.store.protocols import Suites
 from mlwarden.store.queries import filter_events
 
 __all__ = ["ADDITIVE", "BUCKETS", "KpiDiff", "compare_kpis", "model_kpis"]
@@ -146,7 +147,7 @@ def compare_kpis(
 
 
 def model_kpis(
-    store: Any, project: str, model: str, spec: ModelSpec
+    store: Suites, project: str, model: str, spec: ModelSpec
 ) -> list[tuple[str, str, KpiExpression]]:
     """The model's KPI monitors as ``(name, expression, parsed)`` (none before its monitors
     are set up)."""
