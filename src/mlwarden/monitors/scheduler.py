@@ -14,8 +14,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlwarden.store.protocols import SchedulerLease
-
 if TYPE_CHECKING:
     from mlwarden.monitors.service import OnResults
 
@@ -54,19 +52,28 @@ class StoreJobs:
 
 
 async def scheduler_loop(
-    store: Any, jobs: StoreJobs, *, every: float, on_results: OnResults | None = None
+    store: Any,
+    jobs: StoreJobs,
+    *,
+    every: float,
+    leading: Callable[[], bool],
+    on_results: OnResults | None = None,
 ) -> None:
     """Evaluate monitors of every model as windows close and as late labels arrive, every
-    ``every`` seconds (never when it is 0 or less)."""
+    ``every`` seconds (never when it is 0 or less), when ``leading()`` says this server leads
+    (:class:`~mlwarden.monitors.leadership.Leadership`: several servers on one database, one
+    evaluates; the others ask again each round and take over when the holder is gone)."""
     from mlwarden.monitors.service import run_due
 
     if every <= 0:
         return
     while True:
         await asyncio.sleep(every)
-        # several servers on one database: only the lease's holder evaluates (a store of one
-        # process, DuckDB's, has no lease and always does)
-        if isinstance(store, SchedulerLease) and not await asyncio.to_thread(store.hold_scheduler):
+        try:
+            if not await asyncio.to_thread(leading):
+                continue
+        except Exception:  # noqa: BLE001 - keep serving; the next round asks again
+            log.exception("asking for the scheduler's lease failed")
             continue
         try:
             n = await jobs.run(

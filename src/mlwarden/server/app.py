@@ -19,6 +19,7 @@ from mlwarden.errors import AuthError
 from mlwarden.evals.jobs import EvalJobs
 from mlwarden.incidents.alerting import Alerting
 from mlwarden.monitors.judging import JudgeJob
+from mlwarden.monitors.leadership import Leadership
 from mlwarden.monitors.scheduler import StoreJobs, scheduler_loop
 from mlwarden.monitors.synthetic import ProbeJob
 from mlwarden.server import (
@@ -105,12 +106,16 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         app.state.jobs = StoreJobs()
         app.state.evals = EvalJobs()  # experiment runs, in their own worker thread
         await asyncio.to_thread(app.state.store.interrupt_runs)  # left by a previous process
+        # several servers on one database: the work below that must run once per deployment
+        # runs on the holder of the store's lease only (DuckDB's server always holds it)
+        leading = app.state.leadership = Leadership.of(app.state.store)
         # calls out to the network (an LLM judge) on a thread of their own, not the scheduler's
         judge = JudgeJob(
             app.state.store,
             jobs=app.state.jobs,
             every=settings.evaluate_every_s,
             on_results=app.state.on_results,
+            leading=leading,
         ).start()
         # synthetic probes and SLO burn rates, on a thread of their own as well
         probes = ProbeJob(
@@ -119,6 +124,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             policy=settings.alerting_policy,
             every=settings.evaluate_every_s,
             on_results=app.state.on_results,
+            leading=leading,
         ).start()
         # the first click should not pay for imports, cold caches or building roll-ups
         await asyncio.to_thread(ui.prepare, app.state.store)
@@ -158,11 +164,13 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 token=settings.mlflow_token,
                 every=settings.mlflow_sync_every_s,
                 base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+                leading=leading,
             ).start()
         scheduler = scheduler_loop(
             app.state.store,
             app.state.jobs,
             every=settings.evaluate_every_s,
+            leading=leading,
             on_results=app.state.on_results,
         )
         tasks = [asyncio.create_task(scheduler)]
@@ -252,7 +260,14 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         key. The numbers (the caller's project's models, rows and commits since start) only
         for a caller with the ``read`` scope."""
         s: Store = request.app.state.store
-        out = HealthOut(status="ok", version=__version__, engine=s.kind, warnings=s.warnings())
+        leadership: Leadership = request.app.state.leadership
+        out = HealthOut(
+            status="ok",
+            version=__version__,
+            engine=s.kind,
+            scheduler=leadership.role,
+            warnings=s.warnings(),
+        )
         try:
             principal = api_principal(request)
         except AuthError:
@@ -293,7 +308,9 @@ def _redaction_key(settings: ServerSettings) -> bytes:
 async def _retention_loop(app: FastAPI, every: float = 3600.0) -> None:
     while True:
         try:
-            n = await app.state.jobs.run(app.state.store.apply_retention)
+            n = 0
+            if await asyncio.to_thread(app.state.leadership):  # once per deployment
+                n = await app.state.jobs.run(app.state.store.apply_retention)
             if n:
                 log.info("retention: deleted %d raw events", n)
         except Exception:  # noqa: BLE001 - keep serving; the next round retries

@@ -90,6 +90,10 @@ class PgMonitoring:
         rows = _naive(rows)
 
         def fn(con: QmarkCursor) -> int:
+            # one writer of a model's results at a time across servers (the scheduler's holder
+            # and an explicit evaluation on another; a holder that lost its lease mid-run):
+            # two delete-then-insert transactions at once each kept their rows, a window twice
+            con.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"results/{project}/{model}"])
             stage = self._stage(con, rows.schema)
             copy_in(con.raw, stage, rows)
             con.execute(
