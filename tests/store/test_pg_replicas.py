@@ -17,6 +17,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -26,8 +27,11 @@ import pytest
 from mlwarden.incidents import service
 from mlwarden.incidents.record import Incident, IncidentState
 from mlwarden.monitors.base import Result, Status
+from mlwarden.monitors.leadership import Leadership
 from mlwarden.monitors.service import results_table
 from mlwarden.schema import Feature, ModelSpec
+from mlwarden.schema.version_links import MLFLOW_KEY
+from mlwarden.server.mlflow_sync import MlflowSync
 from mlwarden.store import PostgresStore
 from pgserver import PostgresServer
 from serverproc import ServerProcess
@@ -227,6 +231,63 @@ def test_an_acknowledgement_through_the_api_during_another_servers_analysis_surv
         assert got["timeline"][1]["by"] == "alice"
     finally:
         store.close()
+
+
+class _MlflowCalls(BaseHTTPRequestHandler):
+    """An MLflow tracking server that records the paths it is called on (and answers 500)."""
+
+    calls: list[str] = []
+
+    def _answer(self) -> None:
+        type(self).calls.append(self.path.split("?")[0])
+        body = b'{"error_code": "INTERNAL_ERROR", "message": "no"}'
+        self.send_response(500)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_once_per_deployment_job_runs_on_the_leaseholder_only(pg_url: str) -> None:
+    """The MLflow job of a server that does not hold the lease makes no call; when the holder
+    is gone it takes over (the judge, probe and retention jobs ask the same way)."""
+    holder, standby = PostgresStore(pg_url), PostgresStore(pg_url)
+    mlflow = ThreadingHTTPServer(("127.0.0.1", 0), _MlflowCalls)
+    threading.Thread(target=mlflow.serve_forever, daemon=True).start()
+    job = None
+    try:
+        spec = ModelSpec(
+            name="synced", task="regression", features=[Feature(name="x", kind="numeric")]
+        )
+        holder.create_model(PROJECT, spec)
+        link = {MLFLOW_KEY: {"name": "synced", "version": "1"}}
+        holder.create_version(PROJECT, "synced", "1", metadata=link)
+        assert holder.hold_scheduler()
+        leadership = Leadership.of(standby)
+        job = MlflowSync(
+            standby,
+            tracking_uri=f"http://127.0.0.1:{mlflow.server_port}",
+            every=0.05,
+            timeout=5,
+            leading=leadership,
+        ).start()
+        wait_for("five rounds of the standby's job", lambda: leadership.asked_ >= 5)
+        assert _MlflowCalls.calls == [] and leadership.role == "standby"
+        holder.close()  # the holder is gone: its lease with it
+        wait_for("the standby's job to call MLflow", lambda: _MlflowCalls.calls)
+        assert leadership.role == "leader"
+    finally:
+        if job is not None:
+            job.stop()
+        mlflow.shutdown()
+        mlflow.server_close()
+        holder.close()
+        standby.close()
 
 
 def roles(servers: list[ServerProcess]) -> list[str | None]:

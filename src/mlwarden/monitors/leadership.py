@@ -43,12 +43,14 @@ class Leadership:
         self.lease = lease
         self._lock = threading.Lock()
         self._held = lease is None
+        #: how many times this server asked (the jobs ask before each round)
+        self.asked_ = 0
 
     def __call__(self) -> bool:
-        if self.lease is None:
-            return True
         with self._lock:  # one question to the database at a time (jobs run on threads)
-            self._held = bool(self.lease.hold_scheduler())
+            self.asked_ += 1
+            if self.lease is not None:
+                self._held = bool(self.lease.hold_scheduler())
             return self._held
 
     @property
