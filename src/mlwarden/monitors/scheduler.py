@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from mlwarden.monitors.service import OnResults
 
-__all__ = ["StoreJobs", "scheduler_loop"]
+__all__ = ["StoreJobs", "retention_loop", "scheduler_loop"]
 
 log = logging.getLogger("mlwarden.server")
 T = TypeVar("T")
@@ -83,3 +83,19 @@ async def scheduler_loop(
                 log.info("scheduler: wrote %d monitor results", n)
         except Exception:  # noqa: BLE001 - keep serving; the next round retries
             log.exception("monitor evaluation failed")
+
+
+async def retention_loop(
+    store: Any, jobs: StoreJobs, *, leading: Callable[[], bool], every: float = 3600.0
+) -> None:
+    """Delete raw events older than the store's retention now and every ``every`` seconds,
+    when ``leading()`` says this server leads (once per deployment)."""
+    while True:
+        try:
+            if await asyncio.to_thread(leading):
+                n = await jobs.run(store.apply_retention)
+                if n:
+                    log.info("retention: deleted %d raw events", n)
+        except Exception:  # noqa: BLE001 - keep serving; the next round retries
+            log.exception("retention failed")
+        await asyncio.sleep(every)

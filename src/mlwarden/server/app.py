@@ -20,7 +20,7 @@ from mlwarden.evals.jobs import EvalJobs
 from mlwarden.incidents.alerting import Alerting
 from mlwarden.monitors.judging import JudgeJob
 from mlwarden.monitors.leadership import Leadership
-from mlwarden.monitors.scheduler import StoreJobs, scheduler_loop
+from mlwarden.monitors.scheduler import StoreJobs, retention_loop, scheduler_loop
 from mlwarden.monitors.synthetic import ProbeJob
 from mlwarden.server import (
     docs,
@@ -175,7 +175,8 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         )
         tasks = [asyncio.create_task(scheduler)]
         if settings.retention_days:
-            tasks.append(asyncio.create_task(_retention_loop(app)))
+            retention = retention_loop(app.state.store, app.state.jobs, leading=leading)
+            tasks.append(asyncio.create_task(retention))
         try:
             yield
         finally:
@@ -303,16 +304,3 @@ def _redaction_key(settings: ServerSettings) -> bytes:
             key = secrets.token_bytes(32)
             f.write(key)
         return key
-
-
-async def _retention_loop(app: FastAPI, every: float = 3600.0) -> None:
-    while True:
-        try:
-            n = 0
-            if await asyncio.to_thread(app.state.leadership):  # once per deployment
-                n = await app.state.jobs.run(app.state.store.apply_retention)
-            if n:
-                log.info("retention: deleted %d raw events", n)
-        except Exception:  # noqa: BLE001 - keep serving; the next round retries
-            log.exception("retention failed")
-        await asyncio.sleep(every)
