@@ -253,9 +253,10 @@ class _MlflowCalls(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_once_per_deployment_job_runs_on_the_leaseholder_only(pg_url: str) -> None:
+def test_a_once_per_deployment_job_runs_on_the_leaseholder_only(pg_server: PostgresServer) -> None:
     """The MLflow job of a server that does not hold the lease makes no call; when the holder
     is gone it takes over (the judge, probe and retention jobs ask the same way)."""
+    pg_url = pg_server.create_database("replicas_job")  # not the servers': one of them leads
     holder, standby = PostgresStore(pg_url), PostgresStore(pg_url)
     mlflow = ThreadingHTTPServer(("127.0.0.1", 0), _MlflowCalls)
     threading.Thread(target=mlflow.serve_forever, daemon=True).start()
