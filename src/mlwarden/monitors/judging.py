@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
 from mlwarden.errors import MlwardenError
@@ -46,11 +47,14 @@ class JudgeJob:
         jobs: StoreJobs,
         every: float,
         on_results: OnResults | None = None,
+        leading: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.jobs = jobs
         self.every = every
         self.on_results = on_results
+        #: asked before each round: several servers on one database, only the leader judges
+        self.leading = leading
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -69,6 +73,8 @@ class JudgeJob:
     def _loop(self) -> None:
         while not self._stopping.wait(self.every):
             try:
+                if self.leading is not None and not self.leading():
+                    continue
                 n = self.run_once()
                 if n:
                     log.info("judge job: stored %d results", n)

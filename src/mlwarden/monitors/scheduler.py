@@ -14,13 +14,11 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from mlwarden.store.protocols import SchedulerLease
-
 if TYPE_CHECKING:
     from mlwarden.monitors.service import OnResults
     from mlwarden.store.base import Store
 
-__all__ = ["StoreJobs", "scheduler_loop"]
+__all__ = ["StoreJobs", "retention_loop", "scheduler_loop"]
 
 log = logging.getLogger("mlwarden.server")
 T = TypeVar("T")
@@ -55,19 +53,28 @@ class StoreJobs:
 
 
 async def scheduler_loop(
-    store: Store, jobs: StoreJobs, *, every: float, on_results: OnResults | None = None
+    store: Store,
+    jobs: StoreJobs,
+    *,
+    every: float,
+    leading: Callable[[], bool],
+    on_results: OnResults | None = None,
 ) -> None:
     """Evaluate monitors of every model as windows close and as late labels arrive, every
-    ``every`` seconds (never when it is 0 or less)."""
+    ``every`` seconds (never when it is 0 or less), when ``leading()`` says this server leads
+    (:class:`~mlwarden.monitors.leadership.Leadership`: several servers on one database, one
+    evaluates; the others ask again each round and take over when the holder is gone)."""
     from mlwarden.monitors.service import run_due
 
     if every <= 0:
         return
     while True:
         await asyncio.sleep(every)
-        # several servers on one database: only the lease's holder evaluates (a store of one
-        # process, DuckDB's, has no lease and always does)
-        if isinstance(store, SchedulerLease) and not await asyncio.to_thread(store.hold_scheduler):
+        try:
+            if not await asyncio.to_thread(leading):
+                continue
+        except Exception:  # noqa: BLE001 - keep serving; the next round asks again
+            log.exception("asking for the scheduler's lease failed")
             continue
         try:
             n = await jobs.run(
@@ -77,3 +84,19 @@ async def scheduler_loop(
                 log.info("scheduler: wrote %d monitor results", n)
         except Exception:  # noqa: BLE001 - keep serving; the next round retries
             log.exception("monitor evaluation failed")
+
+
+async def retention_loop(
+    store: Store, jobs: StoreJobs, *, leading: Callable[[], bool], every: float = 3600.0
+) -> None:
+    """Delete raw events older than the store's retention now and every ``every`` seconds,
+    when ``leading()`` says this server leads (once per deployment)."""
+    while True:
+        try:
+            if await asyncio.to_thread(leading):
+                n = await jobs.run(store.apply_retention)
+                if n:
+                    log.info("retention: deleted %d raw events", n)
+        except Exception:  # noqa: BLE001 - keep serving; the next round retries
+            log.exception("retention failed")
+        await asyncio.sleep(every)

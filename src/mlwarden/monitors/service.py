@@ -441,7 +441,7 @@ def _run_model(
         if stop is not None and stop():
             raise Stopped  # the rest is due at the next run
         total += evaluate_range(store, project, model, a, b, on_results=on_results, stop=stop)
-        store.mark_evaluated(project, model, until=b)
+        store.mark_evaluated(project, model, until=b, spec=row.spec)
     if until is not None:
         total += _late_events(
             store,
@@ -458,7 +458,7 @@ def _run_model(
         # the model's first events, some in the open window: judge them now
         if row.events_seen_until is None and hi is not None and utc_aware(hi) >= closed_end:
             total += evaluate_partial(store, project, model, closed_end, now)
-        store.mark_evaluated(project, model, events_until=received)
+        store.mark_evaluated(project, model, events_until=received, spec=row.spec)
     # late labels: re-evaluate the windows their events belong to
     latest = store.latest_label_time(record)
     if latest is not None and (labels_until is None or latest > labels_until):
@@ -466,7 +466,7 @@ def _run_model(
         e_lo, e_hi = store.labelled_event_range(record, since)
         # labels_until moves only after: if stopped, these windows are due again
         total += _reevaluate(store, record, e_lo, e_hi, closed_end, cadence, on_results, stop)
-        store.mark_evaluated(project, model, labels_until=latest)
+        store.mark_evaluated(project, model, labels_until=latest, spec=row.spec)
     return total
 
 

@@ -196,6 +196,7 @@ class ProbeJob:
         every: float,
         tick: float = 1.0,
         on_results: OnResults | None = None,
+        leading: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.jobs = jobs
@@ -203,6 +204,8 @@ class ProbeJob:
         self.every = every
         self.tick = tick
         self.on_results = on_results
+        #: asked before each round: several servers on one database, only the leader probes
+        self.leading = leading
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -242,6 +245,8 @@ class ProbeJob:
         while not self._stopping.wait(self.tick):
             now = datetime.now(UTC)
             try:
+                if self.leading is not None and not self.leading():
+                    continue
                 self.run_due(now=now)
                 if (
                     self.evaluated_at_ is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema, field_validator
 
@@ -38,6 +38,9 @@ class HealthOut(BaseModel):
     status: str
     version: str
     engine: str
+    #: ``leader``: this server runs the scheduler and the other once-per-deployment jobs (the
+    #: holder of the store's lease); ``standby``: another server on the same database does.
+    scheduler: Literal["leader", "standby"] = "leader"
     #: Shown only to callers with the ``read`` scope (their project's models).
     models: int | None = None
     rows_committed: int | None = None

@@ -18,7 +18,8 @@ from mlwarden.errors import AuthError
 from mlwarden.evals.jobs import EvalJobs
 from mlwarden.incidents.alerting import Alerting
 from mlwarden.monitors.judging import JudgeJob
-from mlwarden.monitors.scheduler import StoreJobs, scheduler_loop
+from mlwarden.monitors.leadership import Leadership
+from mlwarden.monitors.scheduler import StoreJobs, retention_loop, scheduler_loop
 from mlwarden.monitors.synthetic import ProbeJob
 from mlwarden.server import (
     docs,
@@ -87,6 +88,9 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         hook = routes_incidents.results_hook(
             opened, dispatcher=dispatcher, public_url=settings.public_url
         )
+        # several servers on one database: the work below that must run once per deployment
+        # runs on the holder of the store's lease only (DuckDB's server always holds it)
+        leading = Leadership.of(opened)
         sv = Services(
             settings=settings,
             store=opened,
@@ -100,6 +104,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             evals=EvalJobs(),  # experiment runs, in their own worker thread
             dispatcher=dispatcher,
             on_results=security.watch_results(hook),
+            leadership=leading,
         )
         app.state.services = sv  # the one place it is kept: routes take it by dependency
         await asyncio.to_thread(sv.store.interrupt_runs)  # left by a previous process
@@ -109,6 +114,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             jobs=sv.jobs,
             every=settings.evaluate_every_s,
             on_results=sv.on_results,
+            leading=leading,
         ).start()
         # synthetic probes and SLO burn rates, on a thread of their own as well
         probes = ProbeJob(
@@ -117,6 +123,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             policy=settings.alerting_policy,
             every=settings.evaluate_every_s,
             on_results=sv.on_results,
+            leading=leading,
         ).start()
         # the first click should not pay for imports, cold caches or building roll-ups
         await asyncio.to_thread(ui.prepare, sv.store)
@@ -156,16 +163,19 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 token=settings.mlflow_token,
                 every=settings.mlflow_sync_every_s,
                 base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+                leading=leading,
             ).start()
         scheduler = scheduler_loop(
             sv.store,
             sv.jobs,
             every=settings.evaluate_every_s,
+            leading=leading,
             on_results=sv.on_results,
         )
         tasks = [asyncio.create_task(scheduler)]
         if settings.retention_days:
-            tasks.append(asyncio.create_task(_retention_loop(sv)))
+            retention = retention_loop(sv.store, sv.jobs, leading=leading)
+            tasks.append(asyncio.create_task(retention))
         try:
             yield
         finally:
@@ -248,7 +258,13 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         key. The numbers (the caller's project's models, rows and commits since start) only
         for a caller with the ``read`` scope."""
         s = sv.store
-        out = HealthOut(status="ok", version=__version__, engine=s.kind, warnings=s.warnings())
+        out = HealthOut(
+            status="ok",
+            version=__version__,
+            engine=s.kind,
+            scheduler=sv.leadership.role,
+            warnings=s.warnings(),
+        )
         try:
             principal = api_principal(request)
         except AuthError:
@@ -284,14 +300,3 @@ def _redaction_key(settings: ServerSettings) -> bytes:
             key = secrets.token_bytes(32)
             f.write(key)
         return key
-
-
-async def _retention_loop(sv: Services, every: float = 3600.0) -> None:
-    while True:
-        try:
-            n = await sv.jobs.run(sv.store.apply_retention)
-            if n:
-                log.info("retention: deleted %d raw events", n)
-        except Exception:  # noqa: BLE001 - keep serving; the next round retries
-            log.exception("retention failed")
-        await asyncio.sleep(every)

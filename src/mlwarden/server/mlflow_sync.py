@@ -27,6 +27,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
@@ -88,6 +89,7 @@ class MlflowSync:
         every: float = 60.0,
         base_url: str = "",
         timeout: float = 10.0,
+        leading: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.tracking_uri = tracking_uri
@@ -95,6 +97,8 @@ class MlflowSync:
         self.every = every
         self.base_url = base_url
         self.timeout = timeout
+        #: asked before each round: several servers on one database, only the leader logs
+        self.leading = leading
         self.tags_: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -113,6 +117,8 @@ class MlflowSync:
     def _loop(self) -> None:
         while not self._stopping.wait(self.every):
             try:
+                if self.leading is not None and not self.leading():
+                    continue
                 self.run_once()
             except Exception:  # noqa: BLE001 - keep serving; the next round retries
                 log.exception("the MLflow job failed")

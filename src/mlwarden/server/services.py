@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 if TYPE_CHECKING:  # the services import the routes' helpers: names only, for the types
     from mlwarden.evals.jobs import EvalJobs
     from mlwarden.incidents.alerting import Alerting
+    from mlwarden.monitors.leadership import Leadership
     from mlwarden.monitors.scheduler import StoreJobs
     from mlwarden.server.counters import IngestCounter
     from mlwarden.server.price_overrides import PriceOverrides
@@ -47,6 +48,7 @@ class Services:
     evals: EvalJobs  # experiment runs, in their own worker thread
     dispatcher: Alerting  # notifications and automated actions
     on_results: OnResults  # what runs after monitors store results (incidents, events)
+    leadership: Leadership  # whether this server runs the once-per-deployment jobs (the lease)
 
     @property
     def price_overrides(self) -> PriceOverrides:

@@ -382,9 +382,12 @@ class Store(IncidentStorage, EvalStorage, SloStorage, ABC):
         until: datetime | None = None,
         labels_until: datetime | None = None,
         events_until: datetime | None = None,
+        spec: str | None = None,
     ) -> None:
         """Move a model's marks: windows evaluated up to ``until``, labels and events
-        received up to ``labels_until`` / ``events_until`` looked at."""
+        received up to ``labels_until`` / ``events_until`` looked at. With ``spec``, only if
+        the stored monitors are still ``spec``: a set-up meanwhile reset the marks, and a
+        run of the monitors it replaced must not move them (its windows would be skipped)."""
 
     @abstractmethod
     def write_results(self, project: str, model: str, rows: pa.Table) -> int:

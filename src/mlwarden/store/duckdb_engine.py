@@ -1254,6 +1254,7 @@ class DuckDBStore(
         until: datetime | None = None,
         labels_until: datetime | None = None,
         events_until: datetime | None = None,
+        spec: str | None = None,
     ) -> None:
         marks = {
             "evaluated_until": until,
@@ -1264,12 +1265,15 @@ class DuckDBStore(
         if not moved:
             return
         sets = ", ".join(f"{col} = ?" for col in moved)
+        # with spec: not when the monitors were set up again meanwhile (see base.Store)
+        same = "" if spec is None else " AND spec = ?"
+        keys = [project, model] if spec is None else [project, model, spec]
 
         def fn(con: duckdb.DuckDBPyConnection) -> None:
             _all(
                 con,
-                f"UPDATE monitor_suites SET {sets} WHERE project = ? AND model = ?",
-                [*moved.values(), project, model],
+                f"UPDATE monitor_suites SET {sets} WHERE project = ? AND model = ?{same}",
+                [*moved.values(), *keys],
             )
 
         self._call(fn)

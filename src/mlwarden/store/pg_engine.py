@@ -13,6 +13,7 @@ mixins, one file each (``pg_ingest``, ``pg_spans``, ``pg_slo``, ...).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -582,6 +583,12 @@ class PostgresStore(
         self._closed = True
         with self._lease_lock:
             if self._lease_con is not None:
+                if self._lease_held:
+                    # freed before close returns: closing the connection alone frees it only
+                    # once the server has noticed, after another server may have asked
+                    with contextlib.suppress(self._errors):
+                        self._lease_con.execute("SELECT pg_advisory_unlock(%s)", [_LEASE_KEY])
+                self._lease_held = False
                 self._lease_con.close()  # frees the lease for another server
                 self._lease_con = None
         with self._wlock:

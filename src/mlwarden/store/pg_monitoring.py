@@ -66,6 +66,7 @@ class PgMonitoring:
         until: datetime | None = None,
         labels_until: datetime | None = None,
         events_until: datetime | None = None,
+        spec: str | None = None,
     ) -> None:
         marks = {
             "evaluated_until": until,
@@ -76,10 +77,13 @@ class PgMonitoring:
         if not moved:
             return
         sets = ", ".join(f"{col} = ?" for col in moved)
+        # with spec: not when the monitors were set up again meanwhile (see base.Store)
+        same = "" if spec is None else " AND spec = ?"
+        keys = [project, model] if spec is None else [project, model, spec]
         self._call(
             lambda con: con.execute(
-                f"UPDATE monitor_suites SET {sets} WHERE project = ? AND model = ?",
-                [*moved.values(), project, model],
+                f"UPDATE monitor_suites SET {sets} WHERE project = ? AND model = ?{same}",
+                [*moved.values(), *keys],
             )
         )
 
@@ -90,6 +94,10 @@ class PgMonitoring:
         rows = _naive(rows)
 
         def fn(con: QmarkCursor) -> int:
+            # one writer of a model's results at a time across servers (the scheduler's holder
+            # and an explicit evaluation on another; a holder that lost its lease mid-run):
+            # two delete-then-insert transactions at once each kept their rows, a window twice
+            con.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"results/{project}/{model}"])
             stage = self._stage(con, rows.schema)
             copy_in(con.raw, stage, rows)
             con.execute(

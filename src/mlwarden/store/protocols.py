@@ -249,6 +249,7 @@ class Suites(Protocol):
         until: datetime | None = None,
         labels_until: datetime | None = None,
         events_until: datetime | None = None,
+        spec: str | None = None,
     ) -> None: ...
 
 
