@@ -1,8 +1,9 @@
-"""Every aggregate request monitors make, on the same seeded data in DuckDB and PostgreSQL,
-compared value for value: counts and quantiles exactly, floating sums within 1e-9 relative.
+"""Every aggregate request monitors make, on the same seeded data in DuckDB and in PostgreSQL
+or ClickHouse (chDB, events under a DuckDB catalog), compared value for value: counts and
+quantiles exactly, floating sums within 1e-9 relative.
 
 DuckDB answers several requests on its own fast paths (numpy histograms, grouped category
-scans, its ``histogram`` for score bins); PostgreSQL runs the portable ibis code of
+scans, its ``histogram`` for score bins); PostgreSQL and ClickHouse run the portable ibis code of
 :mod:`mlwarden.store.aggregates`. Agreement here is what lets a team move engines without its
 monitors' numbers moving.
 """
@@ -20,7 +21,7 @@ import pytest
 
 from mlwarden.schema import Feature, ModelSpec, validate_rows
 from mlwarden.schema.batch import Rejection, validate_actual_rows
-from mlwarden.store import DuckDBStore, PostgresStore, Store
+from mlwarden.store import DuckDBStore, PostgresStore, Store, open_store
 from mlwarden.store import aggregates as agg
 from pgserver import PostgresServer
 
@@ -93,14 +94,23 @@ def _load(store: Store) -> None:
 
 
 @pytest.fixture(scope="module")
-def stores(pg_server: PostgresServer) -> Iterator[tuple[Store, Store]]:
-    duck = DuckDBStore(":memory:")
-    pg = PostgresStore(pg_server.create_database("engines_agree"))
-    for s in (duck, pg):
-        _load(s)
-    yield duck, pg
-    duck.close()
-    pg.close()
+def duck() -> Iterator[Store]:
+    store = DuckDBStore(":memory:")
+    _load(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module", params=["postgres", "clickhouse"])
+def stores(duck: Store, request: pytest.FixtureRequest) -> Iterator[tuple[Store, Store]]:
+    if request.param == "postgres":
+        srv: PostgresServer = request.getfixturevalue("pg_server")
+        other: Store = PostgresStore(srv.create_database("engines_agree"))
+    else:
+        other = open_store(None, events=request.getfixturevalue("chdb_url")("engines_agree"))
+    _load(other)
+    yield duck, other
+    other.close()
 
 
 RUN = agg.WindowRun(origin=T0, cadence=HOUR, first=2, last=29)
