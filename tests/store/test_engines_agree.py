@@ -21,8 +21,8 @@ import pytest
 
 from mlwarden.schema import Feature, ModelSpec, validate_rows
 from mlwarden.schema.batch import Rejection, validate_actual_rows
-from mlwarden.store import DuckDBStore, PostgresStore, Store, open_store
 from mlwarden.schema.kpi import parse_kpi
+from mlwarden.store import DuckDBStore, PostgresStore, Store, open_store
 from mlwarden.store import aggregates as agg
 from mlwarden.store.client_aggregates import ClientProfile
 from mlwarden.store.kpi_aggregates import KpiTerms

@@ -4,8 +4,8 @@ A test module names its protocol (``PROTOCOL = Catalog``); the ``engine`` fixtur
 parameterised over the registered engines whose ``protocols`` include it, each giving a fresh,
 empty store: DuckDB in memory, PostgreSQL a new database on one server started for the session
 (``tests/pgserver.py``), ClickHouse a new database of the process's one chDB engine under a
-DuckDB catalog (:class:`~mlwarden.store.composite.CompositeStore`). Nothing is skipped: an engine that does not claim a protocol is simply
-not a parameter of its suite.
+DuckDB catalog (:class:`~mlwarden.store.composite.CompositeStore`). Nothing is skipped: an
+engine that does not claim a protocol is simply not a parameter of its suite.
 """
 
 from __future__ import annotations
