@@ -83,6 +83,10 @@ class CompositeStore(Store):
     def actuals(self, model: ModelRecord) -> Any:
         return self.events_.actuals(model)
 
+    def backend(self) -> Any:
+        """The event engine's ibis backend (what pages' queries of events run on)."""
+        return self.events_.backend()
+
     def volumes(
         self, model: ModelRecord, run: Any, segment: dict[str, str] | None, *, light: bool
     ) -> dict[int, dict[str, Any]] | None:
