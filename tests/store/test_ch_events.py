@@ -163,3 +163,19 @@ def test_deleting_a_model_drops_its_tables(chdb_url: Callable[[str], str]) -> No
         assert tables and not [t for t in tables if t.startswith(f"events_{m.uid}")]
     finally:
         store.close()
+
+
+def test_request_slos_count_the_events_in_clickhouse(pair: tuple[Store, Store]) -> None:
+    """SLOs over a model's requests read its events where they are (not the primary's empty
+    table); over probes, the primary's."""
+    duck, ch = pair
+    until = T0 + timedelta(hours=1)
+    windows = [timedelta(minutes=10), timedelta(hours=2)]
+    for threshold in (None, 30.0):
+        kw: dict[str, Any] = {"source": "requests", "threshold_ms": threshold}
+        want = duck.slo_counts("p", "m", until=until, windows=windows, **kw)  # type: ignore[attr-defined]
+        got = ch.slo_counts("p", "m", until=until, windows=windows, **kw)  # type: ignore[attr-defined]
+        assert got == want and want[timedelta(hours=2)][1] > 0
+        span = {"since": T0 - timedelta(hours=1), "until": until, "step": timedelta(minutes=15)}
+        assert ch.slo_series("p", "m", **span, **kw) == duck.slo_series("p", "m", **span, **kw)  # type: ignore[attr-defined]
+    assert ch.list_probes() == []  # type: ignore[attr-defined]

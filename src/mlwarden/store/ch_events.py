@@ -139,7 +139,7 @@ class ClickHouseEvents:
         except Exception as exc:
             raise StorageError(f"A ClickHouse write failed: {exc}") from exc
 
-    def _read(self, sql: str) -> list[dict[str, Any]]:
+    def read(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a query as dicts (through Arrow: times come back naive UTC)."""
         try:
             table = self._client().query_arrow(sql)
@@ -320,11 +320,11 @@ class ClickHouseEvents:
         return window_volumes(be, _filtered(self.events(model), run, segment), light=light)
 
     def _pair(self, sql: str) -> tuple[Any, Any]:
-        rows = self._read(sql)
+        rows = self.read(sql)
         return (rows[0]["lo"], rows[0]["hi"]) if rows else (None, None)
 
     def latest_label_time(self, model: ModelRecord) -> datetime | None:
-        rows = self._read(f"SELECT maxOrNull(received_at) AS t FROM {q(f'actuals_{model.uid}')}")
+        rows = self.read(f"SELECT maxOrNull(received_at) AS t FROM {q(f'actuals_{model.uid}')}")
         return rows[0]["t"] if rows else None
 
     def labelled_event_range(self, model: ModelRecord, since: datetime) -> tuple[Any, Any]:
@@ -342,7 +342,7 @@ class ClickHouseEvents:
         )
 
     def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
-        rows = self._read(f"SELECT maxOrNull(received_at) AS t FROM {q(f'events_{model.uid}')}")
+        rows = self.read(f"SELECT maxOrNull(received_at) AS t FROM {q(f'events_{model.uid}')}")
         return rows[0]["t"] if rows else None
 
     def late_event_range(
@@ -372,7 +372,7 @@ class ClickHouseEvents:
 
     # -- removal and retention -----------------------------------------------------------------
     def _count(self, sql: str) -> int:
-        rows = self._read(sql)
+        rows = self.read(sql)
         return int(next(iter(rows[0].values()))) if rows else 0
 
     def drop_model(self, model: ModelRecord) -> dict[str, int]:
