@@ -38,6 +38,8 @@ from mlwarden.schema.batch import canonical_schema, kind_from_arrow
 from mlwarden.schema.spec import RESERVED_FIELDS, Feature
 from mlwarden.store.base import IngestResult, ModelRecord
 from mlwarden.store.ch_connection import ClickHouseTarget, exact_backend, q, ts_literal
+from mlwarden.store.ch_removal import ChRemoval
+from mlwarden.store.ch_times import ChEventTimes
 from mlwarden.store.ch_volumes import window_volumes
 from mlwarden.store.duckdb_engine import _dedupe, _first_of_each, _naive
 from mlwarden.store.pg_connection import done, failed, utcnow
@@ -79,7 +81,7 @@ def ch_type(t: pa.DataType, *, nullable: bool = True) -> str:
 _KEY = {"event_id", "version", "ts"}
 
 
-class ClickHouseEvents:
+class ClickHouseEvents(ChEventTimes, ChRemoval):
     """Events and labels of the models of ``catalog`` in the ClickHouse database of ``url``.
 
     ``catalog``: where models are registered (schema evolution adds features to their spec,
@@ -319,42 +321,6 @@ class ClickHouseEvents:
         be = self.backend()
         return window_volumes(be, _filtered(self.events(model), run, segment), light=light)
 
-    def _pair(self, sql: str) -> tuple[Any, Any]:
-        rows = self.read(sql)
-        return (rows[0]["lo"], rows[0]["hi"]) if rows else (None, None)
-
-    def latest_label_time(self, model: ModelRecord) -> datetime | None:
-        rows = self.read(f"SELECT maxOrNull(received_at) AS t FROM {q(f'actuals_{model.uid}')}")
-        return rows[0]["t"] if rows else None
-
-    def labelled_event_range(self, model: ModelRecord, since: datetime) -> tuple[Any, Any]:
-        return self._pair(
-            f"SELECT minOrNull(e.ts) AS lo, maxOrNull(e.ts) AS hi "
-            f"FROM {q(f'actuals_{model.uid}_v')} AS a "
-            f"INNER JOIN {q(f'events_{model.uid}_v')} AS e ON a.event_id = e.event_id "
-            f"WHERE a.received_at > {ts_literal(utc_naive(since))} AND {_in_range('e.ts')}"
-        )
-
-    def event_time_range(self, model: ModelRecord) -> tuple[Any, Any]:
-        return self._pair(
-            f"SELECT minOrNull(ts) AS lo, maxOrNull(ts) AS hi FROM {q(f'events_{model.uid}')} "
-            f"WHERE {_in_range('ts')}"
-        )
-
-    def latest_event_receipt(self, model: ModelRecord) -> datetime | None:
-        rows = self.read(f"SELECT maxOrNull(received_at) AS t FROM {q(f'events_{model.uid}')}")
-        return rows[0]["t"] if rows else None
-
-    def late_event_range(
-        self, model: ModelRecord, since: datetime, until: datetime, before: datetime
-    ) -> tuple[Any, Any]:
-        return self._pair(
-            f"SELECT minOrNull(ts) AS lo, maxOrNull(ts) AS hi FROM {q(f'events_{model.uid}')} "
-            f"WHERE received_at > {ts_literal(utc_naive(since))} "
-            f"AND received_at <= {ts_literal(utc_naive(until))} "
-            f"AND ts < {ts_literal(utc_naive(before))} AND {_in_range('ts')}"
-        )
-
     # -- roll-ups: computed when read ----------------------------------------------------------
     def rollup(
         self, model: ModelRecord, *, start: datetime, end: datetime, labels: bool = False
@@ -370,77 +336,6 @@ class ClickHouseEvents:
             lab = compute_labels(ev, self.actuals(model), model.spec)
         return Rollup(ops, latency, features, lab, as_of)
 
-    # -- removal and retention -----------------------------------------------------------------
-    def _count(self, sql: str) -> int:
-        rows = self.read(sql)
-        return int(next(iter(rows[0].values()))) if rows else 0
-
-    def drop_model(self, model: ModelRecord) -> dict[str, int]:
-        """Drop a model's tables; the rows they held."""
-        uid = model.uid
-        if not self._have(uid):
-            return {"events": 0, "actuals": 0}
-        out = {
-            "events": self._count(f"SELECT count() FROM {q(f'events_{uid}_v')}"),
-            "actuals": self._count(f"SELECT count() FROM {q(f'actuals_{uid}_v')}"),
-        }
-        with self._wlock:
-            for name in (f"events_{uid}_v", f"actuals_{uid}_v"):
-                self._command(f"DROP VIEW IF EXISTS {q(name)}")
-            for name in (f"events_{uid}", f"actuals_{uid}"):
-                self._command(f"DROP TABLE IF EXISTS {q(name)}")
-            self._columns.pop(uid, None)
-        return out
-
-    def delete_version(self, model: ModelRecord, version: str) -> dict[str, int]:
-        """Delete a version's events and the labels no other version's event shares."""
-        uid = model.uid
-        if not self._have(uid):
-            return {"events": 0, "actuals": 0}
-        v = _string(version)
-        ev, ac = q(f"events_{uid}"), q(f"actuals_{uid}")
-        only_here = (
-            f"event_id IN (SELECT event_id FROM {ev} WHERE version = {v}) AND event_id NOT IN "
-            f"(SELECT event_id FROM {ev} WHERE version != {v})"
-        )
-        out = {
-            "actuals": self._count(
-                f"SELECT count() FROM {q(f'actuals_{uid}_v')} WHERE {only_here}"
-            ),
-            "events": self._count(
-                f"SELECT count() FROM {q(f'events_{uid}_v')} WHERE version = {v}"
-            ),
-        }
-        with self._wlock:
-            self._mutate(f"DELETE FROM {ac} WHERE {only_here}")
-            self._mutate(f"DELETE FROM {ev} WHERE version = {v}")
-        return out
-
-    def _mutate(self, sql: str) -> None:
-        """A lightweight delete, visible to the next read."""
-        self._command(sql + " SETTINGS lightweight_deletes_sync = 2")
-
-    def apply_retention(self, models: list[ModelRecord], *, now: datetime | None = None) -> int:
-        """Delete the events (and labels) older than ``retention_days``; how many events (the
-        tables' TTL does the same in the background)."""
-        if self.retention_days is None:
-            return 0
-        cutoff = ts_literal(
-            utc_naive(now or datetime.now(UTC)) - timedelta(days=self.retention_days)
-        )
-        deleted = 0
-        for m in models:
-            if not self._have(m.uid):
-                continue
-            ev = f"events_{m.uid}"
-            n = self._count(f"SELECT count() FROM {q(ev + '_v')} WHERE ts < {cutoff}")
-            if n:
-                with self._wlock:
-                    self._mutate(f"DELETE FROM {q(ev)} WHERE ts < {cutoff}")
-                    self._mutate(f"DELETE FROM {q(f'actuals_{m.uid}')} WHERE ts < {cutoff}")
-            deleted += n
-        return deleted
-
     def close(self) -> None:
         """Nothing held open: clients are HTTP sessions or the process's chDB engine."""
         self._local = threading.local()
@@ -454,22 +349,3 @@ def _naive_times(table: pa.Table) -> pa.Table:
             naive = pa.timestamp(f.type.unit)
             table = table.set_column(i, f.name, pc.cast(table.column(i), naive))
     return table
-
-
-def _string(s: str) -> str:
-    """A ClickHouse string literal.
-
-    >>> _string("it's")
-    "'it\\\\'s'"
-    """
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _in_range(col: str) -> str:
-    """A timestamp column within the accepted range (as :data:`.sql_event_times.IN_RANGE`)."""
-    from mlwarden.schema.limits import EARLIEST_EVENT_TIME, LATEST_TIME
-
-    return (
-        f"{col} >= {ts_literal(utc_naive(EARLIEST_EVENT_TIME))} "
-        f"AND {col} < {ts_literal(utc_naive(LATEST_TIME))}"
-    )
