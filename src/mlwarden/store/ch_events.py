@@ -52,6 +52,8 @@ __all__ = ["ClickHouseEvents", "ch_type"]
 
 #: the batch keys looked up at each ingest (see the module's docstring)
 _STAGE = "_batch_keys"
+#: how long the versions a model is known to have are kept before the catalog is asked again
+_VERSIONS_FOR_S = 60.0
 
 
 def ch_type(t: pa.DataType, *, nullable: bool = True) -> str:
@@ -114,6 +116,8 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
         self._local = threading.local()
         self._columns: dict[int, set[str]] = {}
         self._seq = 0
+        #: per model uid: when its versions were read, and which
+        self._versions: dict[int, tuple[float, set[str]]] = {}
         self._command(
             f"CREATE TABLE IF NOT EXISTS {q(_STAGE)} (event_id String, version String) "
             "ENGINE = Memory"
@@ -240,15 +244,17 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
         lo, hi = ts["min"].as_py(), ts["max"].as_py()
         if stamped:
             lo -= timedelta(days=self.dedup_lookback_days)
+        target = q(f"events_{model.uid}")
+        span = f"ts BETWEEN {ts_literal(lo)} AND {ts_literal(hi)}"
         try:
-            self._wcon.command(f"TRUNCATE TABLE {q(_STAGE)}")
-            self._wcon.insert_arrow(_STAGE, table.select(["event_id", "version"]))
-            stored = self._wcon.query_arrow(
-                f"SELECT event_id, version FROM {q(_STAGE)} WHERE (event_id, version) IN "
-                f"(SELECT event_id, version FROM {q(f'events_{model.uid}')} "
-                f"WHERE ts BETWEEN {ts_literal(lo)} AND {ts_literal(hi)} "
-                f"AND event_id IN (SELECT event_id FROM {q(_STAGE)}))"
+            # new events in a time span nothing is stored in yet (a stream's next batch) need
+            # no look-up: one read of the primary index instead of a staged insert and a join
+            seen = self._wcon.command(
+                f"SELECT count() FROM (SELECT 1 FROM {target} WHERE {span} LIMIT 1)"
             )
+            stored = pa.table({"event_id": pa.array([], pa.string())})
+            if int(seen):
+                stored = self._stored_keys(target, span, table)
             if stored.num_rows:
                 have = pc.binary_join_element_wise(
                     stored.column("event_id"), stored.column("version"), "\x1f"
@@ -262,6 +268,17 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
         except Exception as exc:
             raise StorageError(f"Storing events in ClickHouse failed: {exc}") from exc
         return IngestResult(received, table.num_rows)
+
+    def _stored_keys(self, target: str, span: str, table: pa.Table) -> pa.Table:
+        """The (event_id, version) of ``table`` stored already in the time ``span``."""
+        self._wcon.command(f"TRUNCATE TABLE {q(_STAGE)}")
+        self._wcon.insert_arrow(_STAGE, table.select(["event_id", "version"]))
+        found: pa.Table = self._wcon.query_arrow(
+            f"SELECT event_id, version FROM {q(_STAGE)} WHERE (event_id, version) IN "
+            f"(SELECT event_id, version FROM {target} WHERE {span} "
+            f"AND event_id IN (SELECT event_id FROM {q(_STAGE)}))"
+        )
+        return found
 
     def _evolve(self, model: ModelRecord, table: pa.Table) -> None:
         """Add the columns (and spec features) this batch brings for the first time."""
@@ -284,10 +301,17 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
             )
 
     def _record_versions(self, model: ModelRecord, table: pa.Table) -> None:
-        known = {v.version for v in self.catalog.list_versions(model.project, model.name)}
+        """Record the batch's versions in the catalog; the versions known are read again after
+        a minute (another server may have deleted one)."""
+        now = time.monotonic()
+        hit = self._versions.get(model.uid)
+        if hit is None or now - hit[0] > _VERSIONS_FOR_S:
+            names = {v.version for v in self.catalog.list_versions(model.project, model.name)}
+            hit = self._versions[model.uid] = (now, names)
         for v in pc.unique(table.column("version")).to_pylist():
-            if v not in known:
+            if v not in hit[1]:
                 self.catalog.create_version(model.project, model.name, v)
+                hit[1].add(v)
 
     def append_actuals(self, model: ModelRecord, table: pa.Table) -> Future[IngestResult]:
         try:

@@ -26,6 +26,7 @@ class ChRemoval:
     _have: Callable[[int], set[str]]
     _wlock: threading.Lock
     _columns: dict[int, set[str]]
+    _versions: dict[int, tuple[float, set[str]]]
 
     def _count(self, sql: str) -> int:
         rows = self.read(sql)
@@ -46,6 +47,7 @@ class ChRemoval:
             for name in (f"events_{uid}", f"actuals_{uid}"):
                 self._command(f"DROP TABLE IF EXISTS {q(name)}")
             self._columns.pop(uid, None)
+            self._versions.pop(uid, None)
         return out
 
     def delete_version(self, model: ModelRecord, version: str) -> dict[str, int]:
@@ -70,6 +72,7 @@ class ChRemoval:
         with self._wlock:
             self._mutate(f"DELETE FROM {ac} WHERE {only_here}")
             self._mutate(f"DELETE FROM {ev} WHERE version = {v}")
+            self._versions.pop(uid, None)
         return out
 
     def _mutate(self, sql: str) -> None:
