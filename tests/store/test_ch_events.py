@@ -19,6 +19,7 @@ from mlwarden.store import DuckDBStore, Store, open_store
 from mlwarden.store import aggregates as agg
 from mlwarden.store.ch_connection import ClickHouseTarget
 from mlwarden.store.queries import column_summary
+from pgserver import PostgresServer
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 #: more than the 8,192 values ClickHouse's `quantile` keeps per group
@@ -179,3 +180,28 @@ def test_request_slos_count_the_events_in_clickhouse(pair: tuple[Store, Store]) 
         span = {"since": T0 - timedelta(hours=1), "until": until, "step": timedelta(minutes=15)}
         assert ch.slo_series("p", "m", **span, **kw) == duck.slo_series("p", "m", **span, **kw)  # type: ignore[attr-defined]
     assert ch.list_probes() == []  # type: ignore[attr-defined]
+
+
+def test_events_in_clickhouse_under_a_postgresql_catalog(
+    chdb_url: Callable[[str], str], pg_server: PostgresServer
+) -> None:
+    """``serve --store postgresql://... --events ...``: the catalog (versions included) in
+    PostgreSQL, the events in ClickHouse, removal in both."""
+    store = open_store(pg_server.create_database("ch_catalog"), events=chdb_url("ch_over_pg"))
+    try:
+        m = store.create_model("p", SPEC)
+        rows = _rows(30)
+        v1 = validate_rows(SPEC, [{**r, "version": "v1"} for r in rows[:20]]).table
+        v2 = validate_rows(SPEC, [{**r, "version": "v2"} for r in rows[20:]]).table
+        assert store.append_events(m, v1).result().inserted == 20
+        assert store.append_events(m, v1).result().inserted == 0
+        assert store.append_events(m, v2).result().inserted == 10
+        assert {v.version for v in store.list_versions("p", "m")} == {"v1", "v2"}
+        removed = store.delete_version("p", "m", "v2")
+        assert removed["events"] == 10
+        assert int(store.events(m).count().to_pyarrow().as_py()) == 20
+        assert {v.version for v in store.list_versions("p", "m")} == {"v1"}
+        assert store.append_events(m, v2).result().inserted == 10  # the version comes back
+        assert {v.version for v in store.list_versions("p", "m")} == {"v1", "v2"}
+    finally:
+        store.close()
