@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ import pyarrow.compute as pc
 from mlwarden.errors import StorageError
 from mlwarden.schema.batch import canonical_schema, kind_from_arrow
 from mlwarden.schema.spec import RESERVED_FIELDS, Feature
+from mlwarden.store import ch_histograms
 from mlwarden.store.base import IngestResult, ModelRecord
 from mlwarden.store.ch_connection import ClickHouseTarget, exact_backend, q, ts_literal
 from mlwarden.store.ch_removal import ChRemoval
@@ -335,6 +337,19 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
 
     def actuals(self, model: ModelRecord) -> Any:
         return self.backend().table(f"actuals_{model.uid}_v")
+
+    def numeric_histograms(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]]:
+        """Every numeric histogram of a run in one query (:mod:`.ch_histograms`)."""
+        from mlwarden.store.aggregates import _filtered
+
+        filtered = _filtered(self.events(model), run, segment)
+        return ch_histograms.numeric_histograms(self.backend(), filtered, reqs)
+
+    def score_bins(self, src: Any, req: Any) -> dict[int, list[tuple[str, int, int]]]:
+        """Score bins per class in ClickHouse's SQL (:mod:`.ch_histograms`)."""
+        return ch_histograms.score_bins(self.backend(), src, req)
 
     def volumes(
         self, model: ModelRecord, run: Any, segment: dict[str, str] | None, *, light: bool

@@ -84,6 +84,14 @@ class CompositeStore(PrimaryDelegate):
         """The event engine's ibis backend (what pages' queries of events run on)."""
         return self.events_.backend()
 
+    def numeric_histograms(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]]:
+        return self.events_.numeric_histograms(model, reqs, run, segment)
+
+    def score_bins(self, src: Any, req: Any) -> dict[int, list[tuple[str, int, int]]]:
+        return self.events_.score_bins(src, req)
+
     def volumes(
         self, model: ModelRecord, run: Any, segment: dict[str, str] | None, *, light: bool
     ) -> dict[int, dict[str, Any]] | None:
