@@ -4,6 +4,8 @@ results in DuckDB, the events and labels in ClickHouse (chDB in the server's pro
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import duckdb
 import httpx
 import pytest
 
-from serverproc import ServerProcess
+from serverproc import ServerProcess, free_port
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +79,25 @@ def _nothing_but_the_catalog_in_duckdb(path: Path, results: int) -> None:
         con.close()
     assert (events, actuals) == (0, 0)
     assert stored >= results > 0
+
+
+def test_a_bad_or_unopenable_events_url_is_one_line(tmp_path: Path) -> None:
+    """Not a ClickHouse URL: usage (2); one that cannot be opened: the store's exit (4)."""
+
+    (tmp_path / "file").write_text("not a directory")
+
+    def serve(events: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "mlwarden.cli.main", "serve", "--data-dir", str(tmp_path)]
+        return subprocess.run(
+            [*cmd, "--port", str(free_port()), "--events", events],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    r = serve("mysql://db/x")
+    assert r.returncode == 2 and "'--events' option must be a chdb://" in r.stderr
+    r = serve(f"chdb://{tmp_path / 'file'}/sub")
+    assert r.returncode == 4, r.stderr
+    assert "Cannot open the ClickHouse event store" in r.stderr and "Traceback" not in r.stderr
+    assert "Stack trace" not in r.stderr

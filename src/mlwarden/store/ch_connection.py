@@ -21,12 +21,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from mlwarden.errors import ConfigError, StorageError, expected
+from mlwarden.errors import ConfigError, StoreOpenError, expected
 
 __all__ = [
     "EVENT_URL_SCHEMES",
     "ClickHouseTarget",
     "exact_backend",
+    "first_line",
     "is_events_url",
     "q",
     "ts_literal",
@@ -111,13 +112,23 @@ class ClickHouseTarget:
                 autogenerate_session_id=False,
             )
         except Exception as exc:  # clickhouse-connect and chdb raise several types
-            raise StorageError(
-                f"Cannot open the ClickHouse event store {self.where()}: {exc}"
+            raise StoreOpenError(
+                f"Cannot open the ClickHouse event store {self.where()}: {first_line(exc)}"
             ) from exc
 
 
 #: chDB's engine starts once per process; two threads opening it at once must not race
 _CHDB_LOCK = threading.Lock()
+
+
+def first_line(exc: BaseException) -> str:
+    """ClickHouse's message without the stack trace it appends.
+
+    >>> first_line(RuntimeError("Code: 36. Not a directory, Stack trace (when ...):\\n0. x"))
+    'Code: 36. Not a directory'
+    """
+    text = str(exc).split(", Stack trace", 1)[0].split(" Stack trace:", 1)[0]
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def q(name: str) -> str:

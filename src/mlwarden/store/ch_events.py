@@ -34,12 +34,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlwarden.errors import StorageError
+from mlwarden.errors import StorageError, StoreOpenError
 from mlwarden.schema.batch import canonical_schema, kind_from_arrow
 from mlwarden.schema.spec import RESERVED_FIELDS, Feature
 from mlwarden.store import ch_histograms
 from mlwarden.store.base import IngestResult, ModelRecord
-from mlwarden.store.ch_connection import ClickHouseTarget, exact_backend, q, ts_literal
+from mlwarden.store.ch_connection import (
+    ClickHouseTarget,
+    exact_backend,
+    first_line,
+    q,
+    ts_literal,
+)
 from mlwarden.store.ch_removal import ChRemoval
 from mlwarden.store.ch_times import ChEventTimes
 from mlwarden.store.ch_volumes import window_volumes
@@ -112,7 +118,9 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
         try:
             admin.command(f"CREATE DATABASE IF NOT EXISTS {q(self.database_)}")
         except Exception as exc:  # clickhouse-connect's and chdb's errors
-            raise StorageError(f"Cannot create the database {self.target_.where()}: {exc}") from exc
+            raise StoreOpenError(
+                f"Cannot create the database {self.target_.where()}: {first_line(exc)}"
+            ) from exc
         self._wcon = self.target_.client(database=self.database_)
         self._wlock = threading.Lock()
         self._local = threading.local()
@@ -145,14 +153,14 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
         try:
             return self._wcon.command(sql)
         except Exception as exc:
-            raise StorageError(f"A ClickHouse write failed: {exc}") from exc
+            raise StorageError(f"A ClickHouse write failed: {first_line(exc)}") from exc
 
     def read(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a query as dicts (through Arrow: times come back naive UTC)."""
         try:
             table = self._client().query_arrow(sql)
         except Exception as exc:
-            raise StorageError(f"A ClickHouse read failed: {exc}") from exc
+            raise StorageError(f"A ClickHouse read failed: {first_line(exc)}") from exc
         rows: list[dict[str, Any]] = _naive_times(table).to_pylist()
         return rows
 
@@ -268,7 +276,7 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
             if table.num_rows:
                 self._wcon.insert_arrow(f"events_{model.uid}", table)
         except Exception as exc:
-            raise StorageError(f"Storing events in ClickHouse failed: {exc}") from exc
+            raise StorageError(f"Storing events in ClickHouse failed: {first_line(exc)}") from exc
         return IngestResult(received, table.num_rows)
 
     def _stored_keys(self, target: str, span: str, table: pa.Table) -> pa.Table:
@@ -327,7 +335,7 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
                     ).append_column("_seq", pa.array(range(seq, seq + rows.num_rows), pa.uint64()))
                     self._wcon.insert_arrow(f"actuals_{model.uid}", rows)
         except Exception as exc:
-            return failed(StorageError(f"Storing labels in ClickHouse failed: {exc}"))
+            return failed(StorageError(f"Storing labels in ClickHouse failed: {first_line(exc)}"))
         return done(IngestResult(table.num_rows, table.num_rows))
 
     # -- reads ---------------------------------------------------------------------------------
