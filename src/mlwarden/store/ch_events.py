@@ -121,7 +121,12 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
             raise StoreOpenError(
                 f"Cannot create the database {self.target_.where()}: {first_line(exc)}"
             ) from exc
+        finally:
+            admin.close()
         self._wcon = self.target_.client(database=self.database_)
+        #: the reading threads' clients, closed with the store
+        self._readers: list[Any] = []
+        self._rlock = threading.Lock()
         self._wlock = threading.Lock()
         self._local = threading.local()
         self._columns: dict[int, set[str]] = {}
@@ -139,6 +144,8 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
         if con is None:
             con = self._local.con = self.target_.client(database=self.database_)
             self._local.ibis = None
+            with self._rlock:
+                self._readers.append(con)
         return con
 
     def backend(self) -> Any:
@@ -384,7 +391,15 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
         return Rollup(ops, latency, features, lab, as_of)
 
     def close(self) -> None:
-        """Nothing held open: clients are HTTP sessions or the process's chDB engine."""
+        """Close the store's clients (HTTP connections, or its connections to the process's
+        chDB engine, which other stores of the process keep using)."""
+        with self._wlock, self._rlock:
+            for con in [self._wcon, *self._readers]:
+                try:
+                    con.close()
+                except Exception:  # noqa: BLE001 - closing: nothing left to do with it
+                    pass
+            self._readers.clear()
         self._local = threading.local()
 
 
