@@ -11,7 +11,9 @@ DuckDB itself appending the same Arrow data into the same table layout
 Beside them, the engines' own idempotent append (``Store.append_events``, 1k-row batches of
 validated events, from 4 threads) on DuckDB and on PostgreSQL (binary ``COPY`` into a staging
 table, ``INSERT ... ON CONFLICT DO NOTHING``), the PostgreSQL server started here from Debian's
-binaries as the tests do (``--no-postgres`` leaves it out).
+binaries as the tests do (``--no-postgres`` leaves it out); and on ClickHouse (chDB in this
+process, under a DuckDB catalog: ``--events chdb://...``), in 1k and in 10k-row batches (every
+insert is a part on disk: ClickHouse likes large blocks; ``--no-clickhouse`` leaves it out).
 
     python bench/ingest.py [--arrow-batches 600] [--json-batches 60] [--clients 16]
 """
@@ -163,7 +165,25 @@ def engine_append(store: Store, tables: list[pa.Table], *, threads: int = 4) -> 
     return stored / secs
 
 
-def engine_rates(tables: list[pa.Table], *, postgres: bool) -> list[tuple[str, float, int | None]]:
+def chdb_rates(tables: list[pa.Table], tmp: Path) -> list[tuple[str, float, int | None]]:
+    """The ClickHouse event engine (chDB) in 1k-row batches, and in 10k-row ones."""
+    from mlwarden.store import open_store
+
+    rows: list[tuple[str, float, int | None]] = []
+    big = [pa.concat_tables(tables[i : i + 10]) for i in range(0, len(tables), 10)]
+    for label, parts, db in (("1k", tables, "bench1k"), ("10k", big, "bench10k")):
+        store = open_store(None, events=f"chdb://{tmp / 'chdb'}?database={db}")
+        try:
+            rate = engine_append(store, parts)
+        finally:
+            store.close()
+        rows.append((f"ClickHouse (chDB) append_events, {label} batches", rate, None))
+    return rows
+
+
+def engine_rates(
+    tables: list[pa.Table], *, postgres: bool, clickhouse: bool = True
+) -> list[tuple[str, float, int | None]]:
     tmp = Path(tempfile.mkdtemp(prefix="mlw-bench-engine-"))
     rows: list[tuple[str, float, int | None]] = []
     try:
@@ -174,6 +194,8 @@ def engine_rates(tables: list[pa.Table], *, postgres: bool) -> list[tuple[str, f
             )
         finally:
             duck.close()
+        if clickhouse:
+            rows += chdb_rates(tables, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if postgres:
@@ -196,13 +218,17 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--engine-batches", type=int, default=300)
     ap.add_argument("--no-postgres", action="store_true", help="leave PostgreSQL out")
+    ap.add_argument("--no-clickhouse", action="store_true", help="leave ClickHouse (chDB) out")
     ap.add_argument("--engines-only", action="store_true", help="only the engines' appends")
     args = ap.parse_args()
     postgres = not args.no_postgres and bindir() is not None
+    clickhouse = not args.no_clickhouse
     if args.engines_only:
         rng = np.random.default_rng(1)
         engine_tables = [batch(200_000 + k, rng) for k in range(args.engine_batches)]
-        for name, rate, target in engine_rates(engine_tables, postgres=postgres):
+        for name, rate, target in engine_rates(
+            engine_tables, postgres=postgres, clickhouse=clickhouse
+        ):
             tgt = f"{target:,}" if target else "-"
             print(f"{name:48} {rate:12,.0f} {tgt:>10}")
         return
@@ -229,7 +255,9 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     raw_once = raw_duckdb(arrow_tables, per_batch=False)
     raw_each = raw_duckdb(arrow_tables, per_batch=True)
-    engines = engine_rates(arrow_tables[: args.engine_batches], postgres=postgres)
+    engines = engine_rates(
+        arrow_tables[: args.engine_batches], postgres=postgres, clickhouse=clickhouse
+    )
 
     rows = [
         ("mlwarden HTTP, Arrow IPC, 1k-row batches", arrow_rate, 150_000),

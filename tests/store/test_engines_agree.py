@@ -1,8 +1,9 @@
-"""Every aggregate request monitors make, on the same seeded data in DuckDB and PostgreSQL,
-compared value for value: counts and quantiles exactly, floating sums within 1e-9 relative.
+"""Every aggregate request monitors make, on the same seeded data in DuckDB and in PostgreSQL
+or ClickHouse (chDB, events under a DuckDB catalog), compared value for value: counts and
+quantiles exactly, floating sums within 1e-9 relative.
 
 DuckDB answers several requests on its own fast paths (numpy histograms, grouped category
-scans, its ``histogram`` for score bins); PostgreSQL runs the portable ibis code of
+scans, its ``histogram`` for score bins); PostgreSQL and ClickHouse run the portable ibis code of
 :mod:`mlwarden.store.aggregates`. Agreement here is what lets a team move engines without its
 monitors' numbers moving.
 """
@@ -23,7 +24,7 @@ from mlwarden.schema import Feature, ModelSpec, validate_rows
 from mlwarden.schema.batch import Rejection, validate_actual_rows
 from mlwarden.schema.kpi import parse_kpi
 from mlwarden.sdk.resources import resources_spec
-from mlwarden.store import DuckDBStore, PostgresStore, Store
+from mlwarden.store import DuckDBStore, PostgresStore, Store, open_store
 from mlwarden.store import aggregates as agg
 from mlwarden.store.client_aggregates import ClientProfile
 from mlwarden.store.kpi_aggregates import KpiRows, KpiTerms
@@ -98,14 +99,23 @@ def _load(store: Store) -> None:
 
 
 @pytest.fixture(scope="module")
-def stores(pg_server: PostgresServer) -> Iterator[tuple[Store, Store]]:
-    duck = DuckDBStore(":memory:")
-    pg = PostgresStore(pg_server.create_database("engines_agree"))
-    for s in (duck, pg):
-        _load(s)
-    yield duck, pg
-    duck.close()
-    pg.close()
+def duck() -> Iterator[Store]:
+    store = DuckDBStore(":memory:")
+    _load(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module", params=["postgres", "clickhouse"])
+def stores(duck: Store, request: pytest.FixtureRequest) -> Iterator[tuple[Store, Store]]:
+    if request.param == "postgres":
+        srv: PostgresServer = request.getfixturevalue("pg_server")
+        other: Store = PostgresStore(srv.create_database("engines_agree"))
+    else:
+        other = open_store(None, events=request.getfixturevalue("chdb_url")("engines_agree"))
+    _load(other)
+    yield duck, other
+    other.close()
 
 
 RUN = agg.WindowRun(origin=T0, cadence=HOUR, first=2, last=29)
@@ -235,6 +245,8 @@ def test_resource_use_agrees(stores: tuple[Store, Store]) -> None:
         for i in range(600)
     ]
     for s in stores:
+        if spec.name in {r.name for r in s.list_models("p")}:
+            continue  # the DuckDB store is shared by both engines' comparisons
         m = s.create_model("p", spec)
         s.append_events(m, validate_rows(m.spec, rows).table).result()
     _both(stores, "clf", [agg.ResourceUse("process_cpu_percent", history=4)])
@@ -269,3 +281,20 @@ def test_root_cause_outcomes_agree(stores: tuple[Store, Store], metric: str) -> 
         {"n": got[1]["n"], "s": float(got[1]["s"])},
         metric,
     )
+
+
+def test_kpi_and_client_profile_requests_agree(stores: tuple[Store, Store]) -> None:
+    """A KPI's raw terms (its quantile exactly: ClickHouse's own ``quantile`` samples) and
+    the probing monitor's per-client numbers."""
+    _both(stores, "clf", [ClientProfile(grid=(("x", -2.0, 0.5),), score="score", min_rows=20)])
+    cols = {"x", "color", "region"}
+    kpi = parse_kpi(
+        "quantile(x, 0.9) - mean(score) + rate(color == 'red') + max(x) / min(x) + count(x) / 100",
+        columns=cols,
+    )
+    labelled = parse_kpi("rate(actual == prediction) + sum(score * (actual == '1'))", columns=cols)
+    reqs: list[Any] = [
+        KpiTerms(kpi),
+        KpiTerms(labelled, labelled=True),
+    ]
+    _both(stores, "clf", reqs)

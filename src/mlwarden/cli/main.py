@@ -88,6 +88,16 @@ def serve(
             show_envvar=True,
         ),
     ] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep events and labels in ClickHouse: chdb:///path (in this process) or "
+            "clickhouse://user:password@host:8123/db; the rest stays in the store "
+            "(docs/storage.md).",
+            envvar="MLWARDEN_EVENTS",
+            show_envvar=True,
+        ),
+    ] = None,
     insecure: Annotated[
         bool, typer.Option(help="Allow a non-loopback bind without API keys.")
     ] = False,
@@ -211,13 +221,21 @@ def serve(
     from mlwarden.server.run import serve as run
     from mlwarden.server.settings import ServerSettings
     from mlwarden.store import is_store_url
+    from mlwarden.store.ch_connection import is_events_url
 
     if store is not None and not is_store_url(store):
         err.print(expected("option", "--store", "be a postgresql:// URL", store), style="red")
         raise typer.Exit(2)
+    if events is not None and not is_events_url(events):
+        err.print(
+            expected("option", "--events", "be a chdb:// or clickhouse:// URL", events),
+            style="red",
+        )
+        raise typer.Exit(2)
     settings = ServerSettings(
         data_dir=data_dir,
         store_url=store,
+        events_url=events,
         host=host,
         port=port,
         insecure=insecure,
@@ -253,6 +271,8 @@ def serve(
         mlflow_sync_every_s=mlflow_sync_every,
     )
     where = data_dir.resolve() if store is None else _password_hidden(store)
+    if events is not None:
+        where = f"{where} (events: {_password_hidden(events)})"
     err.print(f"mlwarden {__version__} serving {where} on http://{host}:{port}")
     run(settings, log_level=log_level)
 

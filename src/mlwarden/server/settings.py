@@ -39,6 +39,9 @@ class ServerSettings:
     #: A database server holding the store instead of a DuckDB file in ``data_dir``
     #: (``postgresql://user@host:5432/db``; keys and logs stay in ``data_dir``).
     store_url: str | None = None
+    #: A ClickHouse database keeping events and labels (``chdb:///path`` in this process, or
+    #: ``clickhouse://host:8123/db``); the store above keeps the rest (docs/storage.md).
+    events_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     #: Longest time a request waits for others to share its commit (group commit).

@@ -34,9 +34,12 @@ def open_server_store(settings: ServerSettings) -> Store:
     naming the file and what to do when it cannot be opened."""
     _private_dir(settings)
     if settings.store_url is not None:
-        return open_store(settings.store_url, retention_days=settings.retention_days)
+        return open_store(
+            settings.store_url, events=settings.events_url, retention_days=settings.retention_days
+        )
     return open_store(
         settings.data_dir,
+        events=settings.events_url,
         commit_interval=settings.commit_interval_ms / 1000.0,
         retention_days=settings.retention_days,
         checkpoint_after_s=settings.checkpoint_after_s or None,

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 ENGINES.declare("duckdb", "mlwarden.store.duckdb_engine")
 ENGINES.declare("postgres", "mlwarden.store.pg_engine")
+CLICKHOUSE = "clickhouse"
+ENGINES.declare(CLICKHOUSE, "mlwarden.store.composite")
 
 __all__ = [
     "ENGINES",
@@ -70,10 +72,36 @@ def is_store_url(where: object) -> bool:
 
 
 def open_store(
-    data_dir: str | Path | None = None, *, engine: str = "duckdb", **options: Any
+    data_dir: str | Path | None = None,
+    *,
+    engine: str = "duckdb",
+    events: str | None = None,
+    **options: Any,
 ) -> Store:
     """Open the store in ``data_dir`` (``None``: in memory) with the named engine; a
-    ``postgresql://`` URL as ``data_dir`` opens that PostgreSQL database instead."""
+    ``postgresql://`` URL as ``data_dir`` opens that PostgreSQL database instead. ``events``:
+    a ClickHouse URL (``chdb:///path``, ``clickhouse://host:8123/db``) that keeps events and
+    labels while the store opened here keeps the rest (:mod:`mlwarden.store.composite`)."""
+    if events is not None:
+        from mlwarden.store.ch_events import ClickHouseEvents
+        from mlwarden.store.composite import CompositeStore
+
+        primary = open_store(data_dir, engine=engine, **options)
+        try:
+            log = ClickHouseEvents(
+                events, catalog=primary, retention_days=options.get("retention_days")
+            )
+        except BaseException:
+            primary.close()
+            raise
+        return CompositeStore(primary, log)
+    if engine == CLICKHOUSE:
+        from mlwarden.errors import ConfigError
+
+        raise ConfigError(
+            "The clickhouse engine keeps events only: open the store with events=URL "
+            "(mlwarden serve --events chdb:///path or clickhouse://host:8123/db)."
+        )
     if is_store_url(data_dir):
         from mlwarden.store.pg_engine import PostgresStore
 
