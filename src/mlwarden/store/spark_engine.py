@@ -22,7 +22,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from mlwarden._lazy import ibis
 from mlwarden.errors import NotFoundError, UnsupportedByEngineError
 from mlwarden.store.base import ModelRecord
 from mlwarden.store.spark_session import quiet_pandas_warning
@@ -58,8 +57,10 @@ class SparkAggregates:
     def backend(self) -> Any:
         """ibis' PySpark backend over the session (made on first use)."""
         if self._backend is None:
+            from mlwarden.store.spark_backend import connect
+
             quiet_pandas_warning()
-            self._backend = ibis.pyspark.connect(self.session)
+            self._backend = connect(self.session)
         return self._backend
 
     def get_model(self, project: str, name: str) -> ModelRecord:
