@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from mlwarden.errors import ConfigError, NotFoundError, StorageError, expected
 
-__all__ = ["read_lake", "spark_errors", "spark_session"]
+__all__ = ["read_lake", "spark_errors", "spark_session", "spark_session_for"]
 
 T = TypeVar("T")
 
@@ -74,8 +74,29 @@ def spark_session(
     quiet_pandas_warning()
     with spark_errors(f"Starting a Spark session on {master}"):
         session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    # Spark's failures reach the caller as exceptions (translated by spark_errors); its log
+    # would print them again, and long code-generation fallbacks (a query past 64 KB of
+    # generated Java runs interpreted) that are not failures at all
+    session.sparkContext.setLogLevel("FATAL")
     return session
+
+
+@contextmanager
+def spark_session_for(master: str, **kwargs: Any) -> Iterator[Any]:
+    """:func:`spark_session` for one command: stopped at the end unless the process had an
+    active session already (an embedding application's, which stays its own)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        before = None
+    else:
+        before = SparkSession.getActiveSession()
+    session = before if before is not None else spark_session(master, **kwargs)
+    try:
+        yield session
+    finally:
+        if before is None:
+            session.stop()
 
 
 def quiet_pandas_warning() -> None:
