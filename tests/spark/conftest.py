@@ -36,6 +36,11 @@ def spark(spark_cluster: SparkCluster) -> Iterator[Any]:
             "spark.cores.max": "2",
             "spark.sql.shuffle.partitions": "2",
             "spark.driver.extraJavaOptions": JVM_OPTS,
+            # small data on busy cores: no UI server, no generated code to compile per query
+            # (interpreted is faster for a few thousand rows), no adaptive re-planning
+            "spark.ui.enabled": "false",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.adaptive.enabled": "false",
             "spark.executor.extraJavaOptions": JVM_OPTS,
         },
     )
