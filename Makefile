@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit browser promtools pgtools bench clean openai1 interop interop-bg \
+.PHONY: install demo test lint typecheck unit browser promtools pgtools javatools bench clean openai1 interop interop-bg \
 	mlflow mlflow-bg
 
 # The oldest supported openai (1.x), beside the newest in the venv: the SDK's wrapper is tested
@@ -63,6 +63,16 @@ pgtools:
 	  else echo "The PostgreSQL tests need Debian's 'postgresql' package (initdb, pg_ctl)."; \
 	    exit 1; fi; }
 
+# The Spark engine's tests (tests/spark/) start a standalone master and two workers from the
+# jars the pyspark package bundles; they need a Java 17+ runtime (Debian's default is 17).
+javatools:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends default-jre-headless >/dev/null; \
+	  else echo "The Spark tests need a Java runtime: Debian's 'default-jre-headless'."; \
+	    exit 1; fi; }
+
 $(OPENAI1)/.installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(OPENAI1) "openai==1.55.3" "distro>=1.7"
 	touch $@
@@ -114,7 +124,7 @@ mlflow-bg:
 	    rm -f $(MLFLOW_VENV)/.building ) & \
 	fi
 
-unit: $(STAMP) browser promtools pgtools openai1
+unit: $(STAMP) browser promtools pgtools javatools openai1
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: interop-bg mlflow-bg lint typecheck unit

@@ -13,6 +13,7 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -824,9 +825,41 @@ def init(
         )
 
 
+#: engines a report evaluates its current data on (docs/spark.md)
+ENGINES = ("duckdb", "spark")
+
+
+@dataclass(frozen=True)
+class _Lake:
+    """Where a report's current data is: a file read in memory (DuckDB), or a lake table
+    evaluated on Spark (``--engine spark --spark-master URL --events PATH``)."""
+
+    engine: str
+    master: str
+    events: str | None
+    actuals: str | None
+
+    def check(self, current: Path | None) -> None:
+        if self.engine not in ENGINES:
+            raise MlwardenError(
+                f"The '--engine' option must be one of {', '.join(ENGINES)}. "
+                f"Got {self.engine!r} instead."
+            )
+        spark = self.engine == "spark"
+        if spark and (current is not None or self.events is None):
+            raise MlwardenError(
+                "With --engine spark the current data is a lake table: pass --events PATH "
+                "(a Parquet/Delta directory or a catalog table name), not a CURRENT file."
+            )
+        if not spark and (current is None or self.events or self.actuals):
+            raise MlwardenError(
+                "Pass the CURRENT data file (--events and --actuals are for --engine spark)."
+            )
+
+
 def _batch(
     reference: Path,
-    current: Path,
+    current: Path | None,
     target: str | None,
     prediction: str | None,
     score: str | None,
@@ -834,10 +867,18 @@ def _batch(
     budget: str,
     sensitive: list[str] | None = None,
     kpi: list[str] | None = None,
+    lake: _Lake | None = None,
 ) -> Any:
     from concurrent.futures import ThreadPoolExecutor
 
+    lake = lake or _Lake("duckdb", "", None, None)
+    lake.check(current)
     kpis = _kpis(kpi or [])
+    if lake.engine == "spark":
+        return _on_spark(
+            reference, lake, target, prediction, score, segment, budget, sensitive, kpis
+        )
+    assert current is not None  # checked above
 
     from mlwarden.tables import to_arrow
 
@@ -861,6 +902,44 @@ def _batch(
             sensitive=sensitive or (),
             budget=budget,
             kpis=kpis,
+        )
+
+
+def _on_spark(
+    reference: Path,
+    lake: _Lake,
+    target: str | None,
+    prediction: str | None,
+    score: str | None,
+    segment: list[str] | None,
+    budget: str,
+    sensitive: list[str] | None,
+    kpis: dict[str, str],
+) -> Any:
+    """The report over ``lake.events`` on the Spark master ``lake.master``, each step shown."""
+    from mlwarden.reporting.lake import lake_report
+    from mlwarden.store.spark_session import spark_session_for
+
+    assert lake.events is not None  # checked by _Lake.check
+    app = f"mlwarden report {reference.stem}"
+    with (
+        err.status(f"Starting a Spark session on {lake.master}...") as status,
+        spark_session_for(lake.master, app_name=app) as session,
+    ):
+        return lake_report(
+            reference,
+            lake.events,
+            session=session,
+            actuals=lake.actuals,
+            name=reference.stem.replace(" ", "_") or "model",
+            target=target,
+            prediction=prediction,
+            score=score,
+            segments=segment or (),
+            sensitive=sensitive or (),
+            budget=budget,
+            kpis=kpis,
+            progress=lambda step: status.update(step + "..."),
         )
 
 
@@ -911,7 +990,35 @@ def _one_shot() -> Iterator[None]:
 
 
 Ref = Annotated[Path, typer.Argument(help="Reference data (Parquet, CSV, Arrow).")]
-Cur = Annotated[Path, typer.Argument(help="Current data to check against the reference.")]
+Cur = Annotated[
+    Path | None,
+    typer.Argument(help="Current data to check against the reference (not with --engine spark)."),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        help="Where the current data is evaluated: duckdb (read in memory) or spark (a lake "
+        "table, --events; docs/spark.md)."
+    ),
+]
+MasterOpt = Annotated[
+    str, typer.Option("--spark-master", help="Spark master URL: spark://HOST:PORT or local[N].")
+]
+EventsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--events",
+        help="With --engine spark: the current rows, a Parquet/Delta directory or URL, or a "
+        "catalog table name.",
+    ),
+]
+ActualsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actuals",
+        help="With --engine spark: labels (event_id and the target column) in another table.",
+    ),
+]
 TargetOpt = Annotated[str | None, typer.Option(help="Target column.")]
 PredOpt = Annotated[str | None, typer.Option(help="Prediction column.")]
 ScoreOpt = Annotated[str | None, typer.Option(help="Score column.")]
@@ -932,7 +1039,7 @@ KpiOpt = Annotated[
 @app.command()
 def report(
     reference: Ref,
-    current: Cur,
+    current: Cur = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML report path.")] = Path(
         "report.html"
     ),
@@ -946,10 +1053,17 @@ def report(
     sensitive: SensOpt = None,
     budget: BudgetOpt = "1 per 100 days",
     kpi: KpiOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: MasterOpt = "local[*]",
+    events: EventsOpt = None,
+    actuals: ActualsOpt = None,
 ) -> None:
     """Batch mode: the same monitors over one window; a self-contained HTML report (and JSON)."""
+    lake = _Lake(engine, spark_master, events, actuals)
     with _one_shot():
-        rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive, kpi)
+        rep = _batch(
+            reference, current, target, prediction, score, segment, budget, sensitive, kpi, lake
+        )
         _say_roles(rep)
         output.write_text(rep.to_html())
         if json_out is not None:
@@ -961,7 +1075,7 @@ def report(
 @app.command()
 def check(
     reference: Ref,
-    current: Cur,
+    current: Cur = None,
     fail_on: Annotated[str, typer.Option(help="Fail on 'alert' or 'warn'.")] = "alert",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON.")
@@ -973,14 +1087,21 @@ def check(
     sensitive: SensOpt = None,
     budget: BudgetOpt = "1 per 100 days",
     kpi: KpiOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: MasterOpt = "local[*]",
+    events: EventsOpt = None,
+    actuals: ActualsOpt = None,
 ) -> None:
     """CI gate: exit 1 when any monitor is at or above --fail-on, 0 otherwise."""
     if fail_on not in ("alert", "warn"):
         raise MlwardenError(
             f"The '--fail-on' option must be 'alert' or 'warn'. Got {fail_on!r} instead."
         )
+    lake = _Lake(engine, spark_master, events, actuals)
     with _one_shot():
-        rep = _batch(reference, current, target, prediction, score, segment, budget, sensitive, kpi)
+        rep = _batch(
+            reference, current, target, prediction, score, segment, budget, sensitive, kpi, lake
+        )
         _say_roles(rep)
         if json_out is not None:
             json_out.write_text(rep.to_json())

@@ -33,7 +33,7 @@ from mlwarden.store import Store, open_store
 from mlwarden.store.aggregates import WindowRun
 from mlwarden.tables import to_arrow
 
-__all__ = ["BATCH_BUDGET", "kpi_monitors", "report"]
+__all__ = ["BATCH_BUDGET", "WINDOW_START", "fitted_suite", "kpi_monitors", "report"]
 
 #: A CI gate is one check per run: at most one false failing report in 100 runs.
 BATCH_BUDGET = "1 per 100 days"
@@ -80,16 +80,7 @@ def report(
         try:
             ref = to_arrow(reference)
             spec = spec or _infer(ref, name, target, prediction, score, segments, sensitive)
-            suite = monitors or MonitorSuite(
-                spec.name,
-                [m for m in auto_monitors(spec) if type(m).batch],
-                cadence="1d",
-                budget=budget,
-                segments=list(spec.segments),
-            )
-            if kpis:
-                suite = replace(suite, monitors=[*suite.monitors, *kpi_monitors(kpis, spec=spec)])
-            suite.fit(spec, ref)
+            suite = fitted_suite(spec, ref, budget=budget, monitors=monitors, kpis=kpis)
             cur = pending.result()
         except BaseException:
             opening.add_done_callback(_close_store)
@@ -118,6 +109,29 @@ def report(
     return Report(
         spec=spec, suite=suite, results=results, n_reference=ref.num_rows, n_current=cur.num_rows
     )
+
+
+def fitted_suite(
+    spec: ModelSpec,
+    ref: pa.Table,
+    *,
+    budget: str = BATCH_BUDGET,
+    monitors: MonitorSuite | None = None,
+    kpis: Mapping[str, str | Callable[[Any], float | None]] | None = None,
+) -> MonitorSuite:
+    """The batch monitors of ``spec`` (or ``monitors``) and its ``kpis``, fitted on ``ref``:
+    one window a day, as a report judges its current data (whatever engine holds it)."""
+    suite = monitors or MonitorSuite(
+        spec.name,
+        [m for m in auto_monitors(spec) if type(m).batch],
+        cadence="1d",
+        budget=budget,
+        segments=list(spec.segments),
+    )
+    if kpis:
+        suite = replace(suite, monitors=[*suite.monitors, *kpi_monitors(kpis, spec=spec)])
+    suite.fit(spec, ref)
+    return suite
 
 
 _FUNCTION_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
