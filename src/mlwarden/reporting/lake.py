@@ -23,7 +23,7 @@ from mlwarden.schema.infer import infer_spec
 from mlwarden.schema.spec import ModelSpec
 from mlwarden.store.aggregates import WindowRun
 from mlwarden.store.base import ModelRecord
-from mlwarden.store.spark_engine import SparkAggregates
+from mlwarden.store.lake import spark_window_source
 from mlwarden.store.spark_session import read_lake, spark_errors
 from mlwarden.store.spark_tables import canonical_actuals, canonical_events
 from mlwarden.tables import to_arrow
@@ -90,7 +90,7 @@ def lake_report(
         raise ValidationError("The current data has no rows.")
     now = datetime.now(UTC)
     record = ModelRecord("batch", spec.name, 0, spec, now, now)
-    source = SparkAggregates(session, record, current, labels)
+    source = spark_window_source(session, record, current, labels)
     try:
         say(f"Evaluating {len(suite.monitors)} monitors over {n_current:,} rows on Spark")
         run = WindowRun(WINDOW_START, timedelta(days=1), 0, 0)
