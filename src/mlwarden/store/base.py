@@ -175,7 +175,36 @@ class IncidentStorage(ABC):
     def get_alerting(self, project: str) -> str | None: ...
 
 
-class Store(IncidentStorage, EvalStorage, SloStorage, ABC):
+class AggregateDefaults:
+    """The aggregate hot paths (:class:`~mlwarden.store.protocols.AggregateHotPaths`) an
+    engine may answer in one scan; None here, so the portable ibis query runs. Every
+    :class:`Store` has them, and so has a read-only aggregate source that is not a store (the
+    Spark engine over lake tables)."""
+
+    def numeric_histograms(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]] | None:
+        """Every numeric histogram of a window run in one scan, or None."""
+        return None
+
+    def category_counts(
+        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
+    ) -> dict[Any, dict[int, Any]] | None:
+        """Category counts of several columns in one scan, or None."""
+        return None
+
+    def sample_rows(
+        self, model: ModelRecord, req: Any, run: Any, segment: dict[str, str] | None
+    ) -> dict[int, pa.Table] | None:
+        """The multivariate sample of each window, or None."""
+        return None
+
+    def score_bins(self, src: Any, req: Any) -> dict[int, list[tuple[str, int, int]]] | None:
+        """Score histograms per class of the ibis table ``src``, or None."""
+        return None
+
+
+class Store(AggregateDefaults, IncidentStorage, EvalStorage, SloStorage, ABC):
     """A storage engine. Writes go through a group-commit writer; reads are ibis.
 
     The union of the small protocols of :mod:`mlwarden.store.protocols`; new callers type
@@ -462,29 +491,6 @@ class Store(IncidentStorage, EvalStorage, SloStorage, ABC):
         ``unique_ids``: the caller made the event ids unique (an engine may count rows for
         distinct ids)."""
         self.append_events(model, table).result()
-
-    # -- aggregate hot paths (AggregateHotPaths): None here, the ibis query runs ----------------
-    def numeric_histograms(
-        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
-    ) -> dict[Any, dict[int, Any]] | None:
-        """Every numeric histogram of a window run in one scan, or None."""
-        return None
-
-    def category_counts(
-        self, model: ModelRecord, reqs: Sequence[Any], run: Any, segment: dict[str, str] | None
-    ) -> dict[Any, dict[int, Any]] | None:
-        """Category counts of several columns in one scan, or None."""
-        return None
-
-    def sample_rows(
-        self, model: ModelRecord, req: Any, run: Any, segment: dict[str, str] | None
-    ) -> dict[int, pa.Table] | None:
-        """The multivariate sample of each window, or None."""
-        return None
-
-    def score_bins(self, src: Any, req: Any) -> dict[int, list[tuple[str, int, int]]] | None:
-        """Score histograms per class of the ibis table ``src``, or None."""
-        return None
 
     def warm_up(self) -> None:
         """Import and open what the first query needs, before requests come (an engine with

@@ -23,7 +23,7 @@ import uuid
 from typing import Any
 
 from mlwarden.errors import NotFoundError, UnsupportedByEngineError
-from mlwarden.store.base import ModelRecord
+from mlwarden.store.base import AggregateDefaults, ModelRecord
 from mlwarden.store.spark_session import quiet_pandas_warning
 from mlwarden.store.spark_volumes import window_volumes
 
@@ -32,7 +32,7 @@ __all__ = ["SparkAggregates"]
 _ACTUALS = "event_id string, actual string, actual_value double"
 
 
-class SparkAggregates:
+class SparkAggregates(AggregateDefaults):
     """The aggregate source of one model (``record``) whose canonical events are the Spark
     DataFrame ``events`` (see :func:`~mlwarden.store.spark_tables.canonical_events`) and
     labels ``actuals`` (:func:`~mlwarden.store.spark_tables.canonical_actuals`; none: no
