@@ -117,11 +117,23 @@ def grpc_sender(port: int) -> Callable[[bytes], None]:
     return send
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
+def _stat(pid: int | str) -> list[str]:
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads) and its
+    live child processes (the ingest workers)."""
+    total = 0
+    for p in [str(pid), *(p for p in os.listdir("/proc") if p.isdigit())]:
+        try:
+            fields = _stat(p)
+        except OSError:  # gone meanwhile
+            continue
+        if p == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_seconds() -> float:
@@ -144,9 +156,19 @@ def main() -> None:
     ap.add_argument("--no-content", action="store_true", help="spans without prompt/response")
     ap.add_argument("--distinct-texts", action="store_true", help="no two questions alike")
     ap.add_argument("--transports", default="http,grpc", help="comma-separated: http, grpc")
+    ap.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=2,
+        help="the server's --ingest-workers (processes decoding and checking)",
+    )
     args = ap.parse_args()
     n = args.requests * args.spans
-    print(f"{args.requests} requests x {args.spans} spans, {args.clients} clients", flush=True)
+    print(
+        f"{args.requests} requests x {args.spans} spans, {args.clients} clients, "
+        f"{args.ingest_workers} ingest workers",
+        flush=True,
+    )
     results = {}
     for transport in args.transports.split(","):
         offset = 0 if transport == "http" else args.requests  # fresh ids each run
@@ -155,7 +177,8 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="mlw-otlp-bench-"))
         port = free_port()
         srv = ServerProcess(tmp / "data", "--otlp-grpc-port", str(port),
-                            "--rate-limit-ingest", "0", "--evaluate-every", "0").start()  # fmt: skip
+                            "--rate-limit-ingest", "0", "--evaluate-every", "0",
+                            "--ingest-workers", str(args.ingest_workers)).start()  # fmt: skip
         try:
             send = http_sender(srv.url) if transport == "http" else grpc_sender(port)
             send(body(10_000_000, 10))  # warm up (imports, prices, checks)

@@ -55,6 +55,7 @@ from mlwarden.server.api_models import HealthOut
 from mlwarden.server.auth import api_principal
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.guard import RequestGuard
+from mlwarden.server.ingest_pool import IngestPool
 from mlwarden.server.params import clean_params
 from mlwarden.server.price_overrides import FILE_NAME, PriceOverrides
 from mlwarden.server.ratelimit import rate_limit
@@ -128,6 +129,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         )
         warming.start()
         app.state.security.start()  # the access log's writer
+        await asyncio.to_thread(app.state.ingest_pool.start)  # OTLP decoding processes
         grpc_receiver = None
         if settings.otlp_grpc_port is not None:  # OTLP/gRPC beside HTTP, same store and keys
             from mlwarden.server.otlp_grpc import OtlpGrpcReceiver
@@ -175,6 +177,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 task.cancel()
             if grpc_receiver is not None:
                 await asyncio.to_thread(grpc_receiver.stop)
+            await asyncio.to_thread(app.state.ingest_pool.stop)
             if pusher is not None:  # one last push, before the store closes
                 await asyncio.to_thread(pusher.stop)
             await asyncio.to_thread(judge.stop)
@@ -211,6 +214,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         settings.data_dir / FILE_NAME if settings.data_dir is not None else None
     )
     app.state.redactor = Redactor(settings.redact_pii, key=_redaction_key(settings))
+    app.state.ingest_pool = IngestPool(workers=settings.ingest_workers)
     app.add_middleware(RequestGuard, settings=settings)
     docs.install(app)
     openapi.install(app)
