@@ -122,18 +122,21 @@ def _stat(pid: int | str) -> list[str]:
         return f.read().rsplit(")", 1)[1].split()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by process ``pid`` (all its threads) and its
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads), and by its
     live child processes (the ingest workers)."""
-    total = 0
-    for p in [str(pid), *(p for p in os.listdir("/proc") if p.isdigit())]:
+    own = children = 0
+    for p in (p for p in os.listdir("/proc") if p.isdigit()):
         try:
             fields = _stat(p)
         except OSError:  # gone meanwhile
             continue
-        if p == str(pid) or fields[1] == str(pid):
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        if p == str(pid):
+            own += int(fields[11]) + int(fields[12])
+        elif fields[1] == str(pid):
+            children += int(fields[11]) + int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return own / tick, children / tick
 
 
 def own_cpu_seconds() -> float:
@@ -185,7 +188,9 @@ def main() -> None:
             assert srv.proc is not None
             cpu0, own0 = cpu_seconds(srv.proc.pid), own_cpu_seconds()
             elapsed = run(send, bodies, args.clients)
-            server_cpu = cpu_seconds(srv.proc.pid) - cpu0
+            cpu1 = cpu_seconds(srv.proc.pid)
+            main_cpu, workers_cpu = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+            server_cpu = main_cpu + workers_cpu
             client_cpu = own_cpu_seconds() - own0
             results[transport] = (n / elapsed, 2 * n / server_cpu)
             usage = httpx.get(f"{srv.url}/v1/llm/usage", params={"window": "all", "by": "service"},
@@ -194,7 +199,9 @@ def main() -> None:
             stored = sum(r["spans"] for r in usage.json())
             print(f"{transport:5s} {n:,} spans in {elapsed:.2f} s: {n / elapsed:,.0f} spans/s "
                   f"({stored:,} stored); server CPU {server_cpu:.2f} s "
-                  f"({1e6 * server_cpu / n:.0f} us/span), clients' CPU {client_cpu:.2f} s, "
+                  f"({1e6 * server_cpu / n:.0f} us/span: {1e6 * main_cpu / n:.0f} in the server "
+                  f"process, {1e6 * workers_cpu / n:.0f} in its workers), "
+                  f"clients' CPU {client_cpu:.2f} s, "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
         finally:
             srv.stop()
