@@ -179,9 +179,10 @@ def main() -> None:
                        distinct=args.distinct_texts) for k in range(args.requests)]  # fmt: skip
         tmp = Path(tempfile.mkdtemp(prefix="mlw-otlp-bench-"))
         port = free_port()
+        workers = ["--ingest-workers", str(args.ingest_workers)] if args.ingest_workers else []
         srv = ServerProcess(tmp / "data", "--otlp-grpc-port", str(port),
                             "--rate-limit-ingest", "0", "--evaluate-every", "0",
-                            "--ingest-workers", str(args.ingest_workers)).start()  # fmt: skip
+                            *workers).start()  # fmt: skip
         try:
             send = http_sender(srv.url) if transport == "http" else grpc_sender(port)
             send(body(10_000_000, 10))  # warm up (imports, prices, checks)
