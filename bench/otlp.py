@@ -20,7 +20,12 @@ support answer: "There are no official load test benchmarks published",
 https://community.arize.com/x/phoenix-support/v81ruyvzaiks/post-on-sep-09-2025); its HTTP
 receiver acknowledges a request before storing its spans (a background task), mlwarden after.
 
+The server runs with ``--ingest-workers 2`` (worker processes decoding and checking the
+exports, beside the server's process) unless ``--ingest-workers`` says otherwise; the CPU
+seconds are the server process's and its workers' apart.
+
     PYTHONPATH=src python bench/otlp.py [--requests 200] [--spans 512] [--clients 8]
+        [--ingest-workers 2]
 """
 
 from __future__ import annotations
