@@ -254,3 +254,12 @@ def test_affine_prices_equal_the_price_packages() -> None:
         calc = pricing_maintained._calc(pkg, name, tokens)
         want = None if calc is None else (Decimal(calc.total_price), str(calc.model.id))
         assert got == want, (name, tokens)
+
+
+def test_ingest_workers_out_of_range_are_refused_with_the_option_named() -> None:
+    from mlwarden.errors import ConfigError
+    from mlwarden.server.settings import ServerSettings
+
+    assert ServerSettings(ingest_workers=2).validate().ingest_workers == 2
+    with pytest.raises(ConfigError, match="ingest-workers"):
+        ServerSettings(ingest_workers=-1).validate()
