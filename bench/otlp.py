@@ -20,7 +20,12 @@ support answer: "There are no official load test benchmarks published",
 https://community.arize.com/x/phoenix-support/v81ruyvzaiks/post-on-sep-09-2025); its HTTP
 receiver acknowledges a request before storing its spans (a background task), mlwarden after.
 
+The server runs with ``--ingest-workers 2`` (worker processes decoding and checking the
+exports, beside the server's process) unless ``--ingest-workers`` says otherwise; the CPU
+seconds are the server process's and its workers' apart.
+
     PYTHONPATH=src python bench/otlp.py [--requests 200] [--spans 512] [--clients 8]
+        [--ingest-workers 2]
 """
 
 from __future__ import annotations
@@ -117,11 +122,26 @@ def grpc_sender(port: int) -> Callable[[bytes], None]:
     return send
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by process ``pid`` (all its threads)."""
+def _stat(pid: int | str) -> list[str]:
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU seconds used so far by process ``pid`` (all its threads), and by its
+    live child processes (the ingest workers)."""
+    own = children = 0
+    for p in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            fields = _stat(p)
+        except OSError:  # gone meanwhile
+            continue
+        if p == str(pid):
+            own += int(fields[11]) + int(fields[12])
+        elif fields[1] == str(pid):
+            children += int(fields[11]) + int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return own / tick, children / tick
 
 
 def own_cpu_seconds() -> float:
@@ -144,9 +164,19 @@ def main() -> None:
     ap.add_argument("--no-content", action="store_true", help="spans without prompt/response")
     ap.add_argument("--distinct-texts", action="store_true", help="no two questions alike")
     ap.add_argument("--transports", default="http,grpc", help="comma-separated: http, grpc")
+    ap.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=2,
+        help="the server's --ingest-workers (processes decoding and checking)",
+    )
     args = ap.parse_args()
     n = args.requests * args.spans
-    print(f"{args.requests} requests x {args.spans} spans, {args.clients} clients", flush=True)
+    print(
+        f"{args.requests} requests x {args.spans} spans, {args.clients} clients, "
+        f"{args.ingest_workers} ingest workers",
+        flush=True,
+    )
     results = {}
     for transport in args.transports.split(","):
         offset = 0 if transport == "http" else args.requests  # fresh ids each run
@@ -154,15 +184,19 @@ def main() -> None:
                        distinct=args.distinct_texts) for k in range(args.requests)]  # fmt: skip
         tmp = Path(tempfile.mkdtemp(prefix="mlw-otlp-bench-"))
         port = free_port()
+        workers = ["--ingest-workers", str(args.ingest_workers)] if args.ingest_workers else []
         srv = ServerProcess(tmp / "data", "--otlp-grpc-port", str(port),
-                            "--rate-limit-ingest", "0", "--evaluate-every", "0").start()  # fmt: skip
+                            "--rate-limit-ingest", "0", "--evaluate-every", "0",
+                            *workers).start()  # fmt: skip
         try:
             send = http_sender(srv.url) if transport == "http" else grpc_sender(port)
             send(body(10_000_000, 10))  # warm up (imports, prices, checks)
             assert srv.proc is not None
             cpu0, own0 = cpu_seconds(srv.proc.pid), own_cpu_seconds()
             elapsed = run(send, bodies, args.clients)
-            server_cpu = cpu_seconds(srv.proc.pid) - cpu0
+            cpu1 = cpu_seconds(srv.proc.pid)
+            main_cpu, workers_cpu = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+            server_cpu = main_cpu + workers_cpu
             client_cpu = own_cpu_seconds() - own0
             results[transport] = (n / elapsed, 2 * n / server_cpu)
             usage = httpx.get(f"{srv.url}/v1/llm/usage", params={"window": "all", "by": "service"},
@@ -171,7 +205,9 @@ def main() -> None:
             stored = sum(r["spans"] for r in usage.json())
             print(f"{transport:5s} {n:,} spans in {elapsed:.2f} s: {n / elapsed:,.0f} spans/s "
                   f"({stored:,} stored); server CPU {server_cpu:.2f} s "
-                  f"({1e6 * server_cpu / n:.0f} us/span), clients' CPU {client_cpu:.2f} s, "
+                  f"({1e6 * server_cpu / n:.0f} us/span: {1e6 * main_cpu / n:.0f} in the server "
+                  f"process, {1e6 * workers_cpu / n:.0f} in its workers), "
+                  f"clients' CPU {client_cpu:.2f} s, "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
         finally:
             srv.stop()

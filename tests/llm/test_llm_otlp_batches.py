@@ -1,18 +1,23 @@
 """Large OTLP exports (512-span requests, as OpenTelemetry's batch processor sends them, from
-concurrent senders) over HTTP protobuf and gRPC are stored completely, every field intact;
+concurrent senders) over HTTP protobuf and gRPC are stored completely, every field intact,
+when decoded by an ingest worker process (``--ingest-workers``; the other OTLP tests use the
+server's own threads), and a worker that dies costs at most the request it held;
 and the shortcuts the ingest path takes for speed give what the slow path gave: prices from
 affine coefficients equal the price package's, trace attribution still crosses requests that
 share a commit."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -88,7 +93,7 @@ def _body(service: str, k: int) -> bytes:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, int]]:
     port = free_port()
     srv = ServerProcess(tmp_path_factory.mktemp("batches") / "data", "--otlp-grpc-port",
-                        str(port), "--rate-limit-ingest", "0").start()  # fmt: skip
+                        str(port), "--rate-limit-ingest", "0", "--ingest-workers", "1").start()  # fmt: skip
     try:
         yield srv, port
     finally:
@@ -129,6 +134,45 @@ def test_a_large_batch_is_stored_completely(
     ns = range(first * SPANS, (first + REQUESTS) * SPANS)
     with httpx.Client(base_url=f"{srv.url}/v1/llm", timeout=60) as get:
         _check(get, service, [n for n in ns if n % PER_TRACE], len(ns))
+
+
+def _workers(pid: int) -> list[int]:
+    """Live child processes of ``pid`` running the ingest worker (multiprocessing's spawn)."""
+    out = []
+    for p in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if stat[1] == str(pid) and b"spawn_main" in cmd:
+            out.append(int(p))
+    return out
+
+
+def test_a_dead_ingest_worker_costs_at_most_the_request_it_held(
+    server: tuple[ServerProcess, int],
+) -> None:
+    """The worker is killed: the next exports are decoded by a fresh one (the first may be
+    refused with 503, which exporters retry), and nothing is lost once they are retried."""
+    srv, _ = server
+    assert srv.proc is not None
+    with httpx.Client(base_url=srv.url, timeout=120) as http:
+        post = lambda b: http.post("/v1/traces", content=b,  # noqa: E731
+                                   headers={"content-type": "application/x-protobuf"})  # fmt: skip
+        assert post(_body("warm", 99)).status_code == 200  # the worker is up
+        (worker,) = _workers(srv.proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        first = post(_body("after-kill", 100)).status_code
+        assert first in (200, 503)
+        if first == 503:  # the request the dead worker held: the exporter retries it
+            assert post(_body("after-kill", 100)).status_code == 200
+        assert post(_body("after-kill", 101)).status_code == 200
+        assert len(_workers(srv.proc.pid)) == 1
+        assert worker not in _workers(srv.proc.pid)
+        (usage,) = http.get("/v1/llm/usage", params={"window": "all", "by": "service",
+                                                     "service": "after-kill"}).json()  # fmt: skip
+        assert usage["spans"] == 2 * SPANS
 
 
 def _check(get: httpx.Client, service: str, llm: list[int], spans: int) -> None:
@@ -210,3 +254,12 @@ def test_affine_prices_equal_the_price_packages() -> None:
         calc = pricing_maintained._calc(pkg, name, tokens)
         want = None if calc is None else (Decimal(calc.total_price), str(calc.model.id))
         assert got == want, (name, tokens)
+
+
+def test_ingest_workers_out_of_range_are_refused_with_the_option_named() -> None:
+    from mlwarden.errors import ConfigError
+    from mlwarden.server.settings import ServerSettings
+
+    assert ServerSettings(ingest_workers=2).validate().ingest_workers == 2
+    with pytest.raises(ConfigError, match="ingest-workers"):
+        ServerSettings(ingest_workers=-1).validate()

@@ -179,6 +179,13 @@ def serve(
         int | None,
         typer.Option(help="Also receive OTLP over gRPC on this port (4317 usual); off if unset."),
     ] = None,
+    ingest_workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes that decode and check OTLP trace exports (use the other "
+            "cores: ~one core a process); 0 does it in the server's process."
+        ),
+    ] = 0,
     otlp_metrics_endpoint: Annotated[
         str | None,
         typer.Option(
@@ -264,6 +271,7 @@ def serve(
         access_log_retention_days=access_log_retention_days,
         syslog_address=syslog_address,
         otlp_grpc_port=otlp_grpc_port,
+        ingest_workers=ingest_workers,
         otlp_metrics_endpoint=otlp_metrics_endpoint,
         otlp_metrics_interval_s=otlp_metrics_interval,
         otlp_metrics_headers=_headers(otlp_metrics_header or [], "--otlp-metrics-header"),

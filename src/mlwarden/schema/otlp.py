@@ -278,6 +278,8 @@ def decode_json(body: bytes) -> tuple[list[RawSpan], list[Rejection]]:
 # -- protobuf --------------------------------------------------------------------------------
 def _pb_value(v: Any) -> Any:
     which = v.WhichOneof("value")
+    if which == "string_value":  # most attributes: one branch, before the rarer kinds
+        return v.string_value
     if which is None:
         return None
     if which == "array_value":
@@ -291,6 +293,12 @@ def _pb_value(v: Any) -> Any:
 
 def _pb_attrs(items: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: _pb_value(kv.value) for kv in items}
+
+
+def _pb_id(raw: bytes, size: int, what: str) -> str:
+    """A protobuf id field (bytes) as hex: :func:`_hex_id` without its checks when the size
+    is right."""
+    return raw.hex() if len(raw) == size else _hex_id(raw, size, what)
 
 
 def decode_protobuf(body: bytes) -> tuple[list[RawSpan], list[Rejection]]:
@@ -317,9 +325,9 @@ def decode_protobuf(body: bytes) -> tuple[list[RawSpan], list[Rejection]]:
                     spans.append(
                         RawSpan(
                             index=index,
-                            trace_id=_hex_id(s.trace_id, 16, "traceId"),
-                            span_id=_hex_id(s.span_id, 8, "spanId"),
-                            parent_span_id=_hex_id(s.parent_span_id, 8, "parentSpanId") or None,
+                            trace_id=_pb_id(s.trace_id, 16, "traceId"),
+                            span_id=_pb_id(s.span_id, 8, "spanId"),
+                            parent_span_id=_pb_id(s.parent_span_id, 8, "parentSpanId") or None,
                             name=s.name,
                             kind=KINDS[s.kind] if 0 <= s.kind < len(KINDS) else "unspecified",
                             start_ns=s.start_time_unix_nano,

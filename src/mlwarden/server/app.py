@@ -56,6 +56,7 @@ from mlwarden.server.auth import api_principal
 from mlwarden.server.counters import IngestCounter
 from mlwarden.server.errors import install_error_handlers
 from mlwarden.server.guard import RequestGuard
+from mlwarden.server.ingest_pool import IngestPool
 from mlwarden.server.params import clean_params
 from mlwarden.server.price_overrides import FILE_NAME, PriceOverrides
 from mlwarden.server.prices import Prices
@@ -105,6 +106,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
             dispatcher=dispatcher,
             on_results=security.watch_results(hook),
             leadership=leading,
+            ingest_pool=ingest_pool,
         )
         app.state.services = sv  # the one place it is kept: routes take it by dependency
         await asyncio.to_thread(sv.store.interrupt_runs)  # left by a previous process
@@ -133,6 +135,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         )
         warming.start()
         sv.security.start()  # the access log's writer
+        await asyncio.to_thread(sv.ingest_pool.start)  # OTLP decoding processes
         grpc_receiver = None
         if settings.otlp_grpc_port is not None:  # OTLP/gRPC beside HTTP, same store and keys
             from mlwarden.server.otlp_grpc import OtlpGrpcReceiver
@@ -183,6 +186,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
                 task.cancel()
             if grpc_receiver is not None:
                 await asyncio.to_thread(grpc_receiver.stop)
+            await asyncio.to_thread(sv.ingest_pool.stop)
             if pusher is not None:  # one last push, before the store closes
                 await asyncio.to_thread(pusher.stop)
             await asyncio.to_thread(judge.stop)
@@ -219,6 +223,7 @@ def create_app(settings: ServerSettings | None = None, *, store: Store | None = 
         PriceOverrides(settings.data_dir / FILE_NAME if settings.data_dir is not None else None)
     )
     redactor = Redactor(settings.redact_pii, key=_redaction_key(settings))
+    ingest_pool = IngestPool(workers=settings.ingest_workers)
     app.add_middleware(RequestGuard, settings=settings)
     docs.install(app)
     openapi.install(app)

@@ -44,6 +44,7 @@ from mlwarden.schema.otlp_logs import TEXT_COLUMNS, span_texts
 from mlwarden.schema.pricing import PRICES_ENV, PriceTable
 from mlwarden.server.auth import Ingest
 from mlwarden.server.body import media_type, read_body
+from mlwarden.server.ingest_pool import IngestPool
 from mlwarden.server.services import Services, services
 from mlwarden.stats.check_memo import CheckMemo, Segments
 from mlwarden.stats.llm_checks import Finding
@@ -294,8 +295,9 @@ async def post_traces(request: Request, project: Ingest) -> Response:
         body = await read_body(request, services(request).settings.max_body_bytes)
         prices = prices_of(services(request), project)
         table, rejected = await asyncio.to_thread(
-            _ingest, body, protobuf, prices, project, services(request).redactor
-        )
+            services(request).ingest_pool.run,
+            _ingest, body, protobuf, prices, project, services(request).redactor,
+        )  # fmt: skip
     except PayloadTooLargeError as exc:
         return _reply(error_reply(8, str(exc), protobuf=protobuf), 413, protobuf=protobuf)
     except ValidationError as exc:
@@ -330,7 +332,10 @@ def ingest_traces(state: Any, project: str, body: bytes) -> list[Rejection]:
     """A protobuf ``ExportTraceServiceRequest`` stored as ``POST /v1/traces`` stores it, in the
     calling thread (the gRPC receiver's); returns the rejected spans. Raises
     :class:`ValidationError` for an undecodable body, :class:`MlwardenError` when storing fails."""
-    table, rejected = _ingest(body, True, prices_of(state, project), project, state.redactor)
+    pool: IngestPool = state.ingest_pool
+    table, rejected = pool.run(
+        _ingest, body, True, prices_of(state, project), project, state.redactor
+    )
     futures = []
     if table.num_rows:
         futures.append(state.store.append_spans(project, table))

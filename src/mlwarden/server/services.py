@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the services import the routes' helpers: names only, for th
     from mlwarden.monitors.leadership import Leadership
     from mlwarden.monitors.scheduler import StoreJobs
     from mlwarden.server.counters import IngestCounter
+    from mlwarden.server.ingest_pool import IngestPool
     from mlwarden.server.price_overrides import PriceOverrides
     from mlwarden.server.prices import Prices
     from mlwarden.server.security import OnResults, Security
@@ -49,6 +50,7 @@ class Services:
     dispatcher: Alerting  # notifications and automated actions
     on_results: OnResults  # what runs after monitors store results (incidents, events)
     leadership: Leadership  # whether this server runs the once-per-deployment jobs (the lease)
+    ingest_pool: IngestPool  # OTLP decoding in worker processes (--ingest-workers; 0: threads)
 
     @property
     def price_overrides(self) -> PriceOverrides:

@@ -91,6 +91,9 @@ class ServerSettings:
     syslog_address: str | None = None
     #: Port of the OTLP/gRPC receiver (traces, logs, metrics) on ``host``; None: off.
     otlp_grpc_port: int | None = None
+    #: Worker processes decoding, normalising and checking OTLP trace exports
+    #: (:mod:`mlwarden.server.ingest_pool`); 0: the server's own threads do it.
+    ingest_workers: int = 0
     #: Push the /metrics state over OTLP/HTTP to this collector base URL; None: off.
     otlp_metrics_endpoint: str | None = None
     #: Seconds between two pushes.
@@ -117,6 +120,10 @@ class ServerSettings:
                     "be in 1..65535 and not --port",
                     self.otlp_grpc_port,
                 )
+            )
+        if not 0 <= self.ingest_workers <= 64:
+            raise ConfigError(
+                expected("option", "ingest-workers", "be in 0..64", self.ingest_workers)
             )
         if self.otlp_metrics_endpoint is not None and not re.match(
             r"^https?://[^/\s]+", self.otlp_metrics_endpoint
