@@ -38,6 +38,10 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {first}-{first + _PORT_BLOCK - 1}")
 
 
+class _PortTaken(Exception):
+    """The server could not bind its port: another process holds it."""
+
+
 class ServerProcess:
     def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
         self.data_dir = data_dir
@@ -51,6 +55,21 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 180.0) -> ServerProcess:
+        """Start the server and wait for its health check. A port taken by another process
+        between :func:`free_port` and the server's bind (another test session on the machine)
+        is retried on a new port, also when that other process answered the health check
+        (our child then exited: the answer was not ours)."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except _PortTaken:
+                if attempt == 2:
+                    raise RuntimeError(f"no port to bind: {self.log.read_text()[-2000:]}") from None
+                self.port = free_port()
+                self.log = self.data_dir / f"server-{self.port}.log"
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             sys.executable,
@@ -71,16 +90,24 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
-                )
+                self._exited()
             try:
                 if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
+                    time.sleep(0.2)  # a server that lost the bind exits right after start-up
+                    if self.proc.poll() is not None:
+                        self._exited()
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def _exited(self) -> None:
+        assert self.proc is not None
+        text = self.log.read_text()
+        if "address already in use" in text.lower():
+            raise _PortTaken
+        raise RuntimeError(f"server exited with {self.proc.returncode}: {text[-2000:]}")
 
     def kill(self) -> None:
         assert self.proc is not None
