@@ -32,7 +32,7 @@ from mlwarden.store.base import ModelRecord, Store
 from mlwarden.store.protocols import IncidentRestore
 from mlwarden.store.times import utc_naive
 
-__all__ = ["Check", "copy_store", "is_empty", "row_counts", "verify"]
+__all__ = ["Check", "compare", "copy_store", "is_empty", "row_counts", "verify"]
 
 #: ``on_rows(step, n)``: ``n`` more rows of ``step`` were copied (for a progress bar)
 OnRows = Callable[[str, int], None]
@@ -290,7 +290,11 @@ def row_counts(store: Store) -> dict[str, Any]:
     return out
 
 
+def compare(source: dict[str, Any], target: dict[str, Any]) -> list[Check]:
+    """The figures of two :func:`row_counts`, side by side."""
+    return [Check(k, source.get(k), target.get(k)) for k in sorted(source.keys() | target.keys())]
+
+
 def verify(source: Store, target: Store) -> list[Check]:
     """Every figure of :func:`row_counts` in source and target, side by side."""
-    a, b = row_counts(source), row_counts(target)
-    return [Check(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys())]
+    return compare(row_counts(source), row_counts(target))
