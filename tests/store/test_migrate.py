@@ -134,6 +134,8 @@ def source_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             },  # fmt: skip
         )
         store.put_annotation("p", "m", AnnotationIn(text="deploy v2", kind="deploy", time=T0))
+        store.put_probe("p", "m", "ping", '{"url": "http://127.0.0.1:9/"}')
+        store.put_slos("p", "m", "slos: []\n")
     finally:
         store.close()
     return where
@@ -173,6 +175,8 @@ def _check_target(source_dir: Path, target: Store) -> None:
             target.get_suite("p", "m").evaluated_until == source.get_suite("p", "m").evaluated_until
         )
         assert [a.text for a in target.annotations("p", "m")] == ["deploy v2"]
+        assert target.list_probes() == source.list_probes() != []
+        assert target.list_slo_specs() == source.list_slo_specs() != []
         checks = compare(row_counts(source), row_counts(target))
         assert [c for c in checks if not c.ok] == []
         assert {"p/m: events", "p: incident versions", "p/m: sum of x"} <= {c.what for c in checks}

@@ -191,8 +191,8 @@ def copy_store(
     on_rows: OnRows | None = None,
 ) -> None:
     """Copy every model of ``source`` (catalog, stored monitors and the scheduler's marks,
-    events, labels, results) and every project's incidents, alerting config, notifications,
-    action runs and annotations into ``target``. Idempotent: run it again to resume.
+    events, labels, results), every project's incidents, alerting config, notifications,
+    action runs and annotations, and the probes' and SLOs' specs into ``target``. Idempotent: run it again to resume.
 
     Examples
     --------
@@ -215,6 +215,10 @@ def copy_store(
         by_project.setdefault(src.project, []).append(src.name)
     for project, models in by_project.items():
         _copy_project(source, target, project, models)
+    for project, model, name, spec in source.list_probes():  # specs: put replaces
+        target.put_probe(project, model, name, spec)
+    for project, model, spec in source.list_slo_specs():
+        target.put_slos(project, model, spec)
 
 
 def _figures(table: Any, **exprs: Any) -> dict[str, Any]:
@@ -287,6 +291,8 @@ def row_counts(store: Store) -> dict[str, Any]:
         out[f"{project}: incident versions"] = sum(int(i["version"] or 0) for i in incidents)
         out[f"{project}: notifications"] = len(store.deliveries(project, limit=_ALL))
         out[f"{project}: action runs"] = len(store.action_runs(project, limit=_ALL))
+    out["probes"] = len(store.list_probes())
+    out["SLO specs"] = len(store.list_slo_specs())
     return out
 
 
