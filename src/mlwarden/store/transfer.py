@@ -215,10 +215,10 @@ def copy_store(
         by_project.setdefault(src.project, []).append(src.name)
     for project, models in by_project.items():
         _copy_project(source, target, project, models)
-    for project, model, name, spec in source.list_probes():  # specs: put replaces
-        target.put_probe(project, model, name, spec)
-    for project, model, spec in source.list_slo_specs():
-        target.put_slos(project, model, spec)
+    for project, name, probe, spec in source.list_probes():  # specs: put replaces
+        target.put_probe(project, name, probe, spec)
+    for project, name, spec in source.list_slo_specs():
+        target.put_slos(project, name, spec)
 
 
 def _figures(table: Any, **exprs: Any) -> dict[str, Any]:
