@@ -136,7 +136,9 @@ def _copy_rows(
     batch_rows: int,
     on_rows: OnRows,
 ) -> None:
-    for batch in _batches(source.events(src, shadow=True), batch_rows):
+    # in time order: each batch covers a time span of its own, in which the target's
+    # idempotent append finds nothing stored yet on a first run and skips its look-up
+    for batch in _batches(source.events(src, shadow=True).order_by("ts"), batch_rows):
         target.append_events(model, batch).result()
         on_rows("events", batch.num_rows)
     for batch in _batches(source.actuals(src), batch_rows):
