@@ -208,8 +208,18 @@ def test_migrate_onto_postgres(
     try:
         assert [c for c in compare(before, row_counts(target)) if not c.ok] == []
         assert len(target.deliveries("p")) == 1
+        # an event only the target holds: the verification tells, exit 3
+        extra = {"event_id": "only-here", "timestamp": T0.isoformat(), "version": "v1",
+                 "features": {"x": 1.0, "c": "a"}, "prediction": 0.0}  # fmt: skip
+        target.append_events(
+            target.get_model("p", "m"), validate_rows(SPEC, [extra]).table
+        ).result()
     finally:
         target.close()
+    capsys.readouterr()
+    assert _migrate("--from", str(source_dir), "--to", pg_url, "--force") == 3
+    out = capsys.readouterr()
+    assert "differ" in out.err and "321" in out.out
 
 
 def test_migrate_onto_postgres_and_chdb(
