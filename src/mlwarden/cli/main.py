@@ -26,6 +26,7 @@ from mlwarden.cli.alerting import alerting_app
 from mlwarden.cli.annotate import annotate
 from mlwarden.cli.evals import evals_app
 from mlwarden.cli.incidents import incidents_app
+from mlwarden.cli.migrate import migrate
 from mlwarden.cli.monitors import monitors_app
 from mlwarden.cli.options import ApiKey, Url
 from mlwarden.cli.slos import probes, slos
@@ -54,6 +55,7 @@ app.add_typer(alerting_app, name="alerting")
 app.command("slos")(slos)
 app.command("probes")(probes)
 app.command("annotate")(annotate)
+app.command("migrate")(migrate)
 app.add_typer(evals_app, name="evals")
 # piped output (logs, CI) gets wide lines instead of tables wrapped at 80 columns
 out = Console(width=None if sys.stdout.isatty() else 160)

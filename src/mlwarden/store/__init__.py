@@ -30,6 +30,7 @@ CLICKHOUSE = "clickhouse"
 ENGINES.declare(CLICKHOUSE, "mlwarden.store.composite")
 
 __all__ = [
+    "DB_FILE",
     "ENGINES",
     "ApiKey",
     "DuckDBStore",

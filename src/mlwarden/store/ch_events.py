@@ -53,7 +53,7 @@ from mlwarden.store.duckdb_engine import _dedupe, _first_of_each, _naive
 from mlwarden.store.pg_connection import done, failed, utcnow
 from mlwarden.store.protocols import Catalog
 from mlwarden.store.rollups import Rollup, compute_events, compute_labels
-from mlwarden.store.times import utc_naive
+from mlwarden.store.times import stamp_received, utc_naive
 from mlwarden.store.traffic import traffic
 
 __all__ = ["ClickHouseEvents", "ch_type"]
@@ -252,9 +252,7 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
         keep = _first_of_each(key)
         if keep is not None:
             table = table.take(keep)
-        table = _naive(table).append_column(
-            "received_at", pa.array([utcnow()] * table.num_rows, pa.timestamp("us"))
-        )
+        table = stamp_received(_naive(table), utcnow())
         self._evolve(model, table)
         self._record_versions(model, table)
         ts = pc.min_max(table.column("ts"))
@@ -337,9 +335,9 @@ class ClickHouseEvents(ChEventTimes, ChRemoval):
                     rows = _naive(_dedupe(table, "event_id", keep="last"))
                     seq = max(self._seq + 1, time.time_ns())
                     self._seq = seq + rows.num_rows
-                    rows = rows.append_column(
-                        "received_at", pa.array([utcnow()] * rows.num_rows, pa.timestamp("us"))
-                    ).append_column("_seq", pa.array(range(seq, seq + rows.num_rows), pa.uint64()))
+                    rows = stamp_received(rows, utcnow()).append_column(
+                        "_seq", pa.array(range(seq, seq + rows.num_rows), pa.uint64())
+                    )
                     self._wcon.insert_arrow(f"actuals_{model.uid}", rows)
         except Exception as exc:
             return failed(StorageError(f"Storing labels in ClickHouse failed: {first_line(exc)}"))

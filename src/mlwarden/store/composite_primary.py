@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from mlwarden.errors import UnsupportedByEngineError
 from mlwarden.schema.annotation import Annotation, AnnotationIn
 from mlwarden.schema.batch import Rejection
 from mlwarden.store.base import (
@@ -22,6 +23,7 @@ from mlwarden.store.base import (
     SuiteRow,
     VersionRecord,
 )
+from mlwarden.store.protocols import IncidentRestore
 
 __all__ = ["PrimaryDelegate"]
 
@@ -234,6 +236,13 @@ class PrimaryDelegate(Store):
 
     def new_incident_id(self) -> int:
         return self.primary.new_incident_id()
+
+    def restore_incidents(self, incidents: Sequence[dict[str, Any]]) -> int:
+        if not isinstance(self.primary, IncidentRestore):
+            raise UnsupportedByEngineError(
+                f"The {type(self.primary).__name__} store does not implement 'restore_incidents'."
+            )
+        return self.primary.restore_incidents(incidents)
 
     def incident_guard(self, project: str, model: str) -> AbstractContextManager[None]:
         return self.primary.incident_guard(project, model)

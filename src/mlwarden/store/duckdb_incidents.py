@@ -135,6 +135,33 @@ class IncidentTables:
         conflicts: list[int] = self._call(fn)
         return conflicts
 
+    def restore_incidents(self, incidents: Sequence[dict[str, Any]]) -> int:
+        """Store incident rows as they are, ids and versions kept (a migration's copy, see
+        :mod:`mlwarden.store.transfer`): a stored row of the same id is replaced, and new ids
+        start after the largest restored one. Returns the rows written."""
+        if not incidents:
+            return 0
+        rows = [_naive_row(i) for i in incidents]
+        marks = ", ".join("?" * len(rows[0]))
+
+        def fn(con: Any) -> int:
+            for r in rows:
+                con.execute("DELETE FROM incidents WHERE id = ?", [r[0]]).fetchall()
+                con.execute(f"INSERT INTO incidents ({_COLUMNS}) VALUES ({marks})", r).fetchall()
+            self._advance_incident_seq(con, max(int(r[0]) for r in rows))
+            return len(rows)
+
+        written: int = self._call(fn)
+        return written
+
+    def _advance_incident_seq(self, con: Any, past: int) -> None:
+        """Make ``new_incident_id`` return ids above ``past`` (DuckDB has no ``setval``: draw
+        the sequence on, at most ``past`` times)."""
+        for _ in range(past):
+            (got,) = con.execute("SELECT nextval('incident_seq')").fetchone()
+            if int(got) >= past:
+                return
+
     def get_incident(self, project: str, incident_id: int) -> dict[str, Any]:
         rows = self._read(
             f"SELECT {_COLUMNS} FROM incidents WHERE project = ? AND id = ?", [project, incident_id]

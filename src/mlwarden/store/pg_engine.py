@@ -163,8 +163,9 @@ class PostgresStore(
         except StoreOpenError:
             raise
         except psycopg.Error as exc:
-            raise StoreOpenError(
-                f"Cannot open the PostgreSQL database {where(self.url)}: {exc}"
+            raise StoreOpenError(  # one line: libpq adds its hint on a line of its own
+                f"Cannot open the PostgreSQL database {where(self.url)}: "
+                + " ".join(str(exc).split())
             ) from exc
         self._wlock = threading.Lock()
         self._local = threading.local()

@@ -43,6 +43,12 @@ class PgIncidentTables(IncidentTables):
             finally:
                 con.close()
 
+    def _advance_incident_seq(self, con: Any, past: int) -> None:
+        con.execute(
+            "SELECT setval('incident_seq', GREATEST(?, (SELECT last_value FROM incident_seq)))",
+            [past],
+        ).fetchall()
+
     def put_incidents(self, incidents: Sequence[dict[str, Any]]) -> list[int]:
         """All rows or none, each at the version it was read at (0: new); see
         :meth:`mlwarden.store.base.IncidentStorage.put_incidents`."""

@@ -28,7 +28,7 @@ from mlwarden.store.pg_connection import (
     utcnow,
 )
 from mlwarden.store.pg_schema import q, sql_type
-from mlwarden.store.times import utc_naive
+from mlwarden.store.times import stamp_received, utc_naive
 
 __all__ = ["PgIngest"]
 
@@ -105,9 +105,7 @@ class PgIngest:
         )
         if keep is not None:
             table = table.take(keep)
-        table = _naive(table).append_column(
-            "received_at", pa.array([utcnow()] * table.num_rows, pa.timestamp("us"))
-        )
+        table = stamp_received(_naive(table), utcnow())
         self._evolve(con, model, table)
         now = utcnow()
         for v in pc.unique(table.column("version")).to_pylist():
@@ -132,9 +130,7 @@ class PgIngest:
             rows = table
             if rows.num_rows:
                 rows = _dedupe(rows, "event_id", keep="last")
-                rows = _naive(rows).append_column(
-                    "received_at", pa.array([utcnow()] * rows.num_rows, pa.timestamp("us"))
-                )
+                rows = stamp_received(_naive(rows), utcnow())
                 target = q(f"actuals_{model.uid}")
                 stage = self._stage(con, rows.schema)
                 copy_in(con.raw, stage, rows)

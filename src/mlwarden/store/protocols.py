@@ -45,6 +45,7 @@ __all__ = [
     "EventLog",
     "GroupingSets",
     "IncidentRepository",
+    "IncidentRestore",
     "PROTOCOLS",
     "Probes",
     "Results",
@@ -301,6 +302,14 @@ class IncidentRepository(Protocol):
     ) -> list[tuple[str, str, str, str, int]]: ...
     def put_alerting(self, project: str, spec: str) -> None: ...
     def get_alerting(self, project: str) -> str | None: ...
+
+
+@runtime_checkable
+class IncidentRestore(Protocol):
+    """Incidents written as they are, ids and versions kept, for a migration onto this store
+    (:mod:`mlwarden.store.transfer`); later ids come after the restored ones."""
+
+    def restore_incidents(self, incidents: Sequence[dict[str, Any]]) -> int: ...
 
 
 @runtime_checkable

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import overload
 
-__all__ = ["utc_aware", "utc_naive"]
+import pyarrow as pa
+
+__all__ = ["stamp_received", "utc_aware", "utc_naive"]
 
 
 @overload
@@ -39,3 +41,21 @@ def utc_aware(t: datetime | None) -> datetime | None:
     '2026-01-01T00:00:00+00:00'
     """
     return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC))
+
+
+def stamp_received(table: pa.Table, now: datetime) -> pa.Table:
+    """``table`` with a ``received_at`` column of ``now``, unless it carries one already: a
+    migration (:mod:`mlwarden.store.transfer`) keeps the source's arrival times. Clients cannot
+    send one (``received_at`` is a reserved field).
+
+    Examples
+    --------
+    >>> t = stamp_received(pa.table({"a": [1]}), datetime(2026, 1, 1))
+    >>> t.column("received_at").to_pylist()
+    [datetime.datetime(2026, 1, 1, 0, 0)]
+    >>> stamp_received(t, datetime(2027, 1, 1)).column("received_at").to_pylist()
+    [datetime.datetime(2026, 1, 1, 0, 0)]
+    """
+    if "received_at" in table.column_names:
+        return table
+    return table.append_column("received_at", pa.array([now] * table.num_rows, pa.timestamp("us")))
