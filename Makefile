@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 OPENAI1 := .venv-openai1
 # the suite runs on three workers, a test file each at a time (its servers and browser shared):
 # most of its time is spent waiting on real servers, so three fit in two cores
-PYTEST_ARGS ?= -n 3 --dist loadfile
+PYTEST_ARGS ?= -n 3 --dist loadfile --durations=25
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
