@@ -256,7 +256,7 @@ def run_engine(engine: str, root: str, features: int, sample: int) -> dict[str, 
                         f"rowNumberInAllBlocks() FROM file('{ac}', Parquet)"
                     )
             if engine == "duckdb":
-                store._call(lambda con: con.execute("CHECKPOINT"))  # noqa: SLF001
+                checkpoint(store)
             secs = time.perf_counter() - t0
             added = sum(
                 pq.ParquetFile(_day(base, "events", d)).metadata.num_rows
@@ -291,6 +291,20 @@ def run_engine(engine: str, root: str, features: int, sample: int) -> dict[str, 
     finally:
         store.close()
     return out
+
+
+def checkpoint(store: Any) -> None:
+    """Write the loaded rows into the DuckDB file (the store's own checkpoint may be running:
+    then wait for it, a bounded number of times)."""
+    from mlwarden.errors import StorageError
+
+    for _ in range(60):
+        try:
+            store._call(lambda con: con.execute("CHECKPOINT"))  # noqa: SLF001
+            return
+        except StorageError:
+            time.sleep(1)
+    store._call(lambda con: con.execute("FORCE CHECKPOINT"))  # noqa: SLF001
 
 
 def gc_collect() -> None:
