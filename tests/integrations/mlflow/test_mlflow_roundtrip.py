@@ -240,9 +240,13 @@ def _flow_back(http: httpx.Client, mlflow_url: str, version: str) -> None:
     assert http.post(f"/v1/models/{NAME}/evaluate", json=span).status_code == 200
     (incident,) = http.get("/v1/incidents", params={"model": NAME}).json()["items"]
 
+    # the job sets the status, then the incident's URL: wait for both (not read in between)
     _until(
-        "the alert tag",
-        lambda: _version_tags(mlflow_url, version).get("mlwarden.status") == "alert",
+        "the alert and incident tags",
+        lambda: (
+            (t := _version_tags(mlflow_url, version)).get("mlwarden.status") == "alert"
+            and t.get("mlwarden.incident", "").endswith(f"/ui/incidents/{incident['id']}")
+        ),
     )
     seen = _driver("read_back.py", mlflow_url, NAME, version)  # MLflow's own client
     tags = seen["version_tags"]
@@ -260,7 +264,13 @@ def _flow_back(http: httpx.Client, mlflow_url: str, version: str) -> None:
 
     r = http.post(f"/v1/incidents/{incident['id']}/resolve", json={})
     assert r.status_code == 200, r.text
-    _until("the ok tag", lambda: _version_tags(mlflow_url, version).get("mlwarden.status") == "ok")
+    _until(
+        "the ok tag and the incident's cleared",
+        lambda: (
+            (t := _version_tags(mlflow_url, version)).get("mlwarden.status") == "ok"
+            and t.get("mlwarden.incident") == ""
+        ),
+    )
     back = _driver("read_back.py", mlflow_url, NAME, version)
     assert back["version_tags"]["mlwarden.status"] == "ok"
     assert back["version_tags"]["mlwarden.incident"] == ""
@@ -298,10 +308,13 @@ def test_an_alias_that_moved(
     first = next(v for v in versions if v != second["version"])
     assert versions[second["version"]]["aliases"] == [ALIAS]
     assert versions[first]["aliases"] == []
+    # the job names the run first and sets the status after it: wait for both
     tags = _until(
-        "the new version's monitoring run",
+        "the new version's monitoring run and status",
         lambda: (
-            (t := _version_tags(mlflow_url, second["version"])).get("mlwarden.monitoring_run") and t
+            (t := _version_tags(mlflow_url, second["version"])).get("mlwarden.monitoring_run")
+            and "mlwarden.status" in t
+            and t
         ),
     )
     assert tags["mlwarden.status"] == "ok"
