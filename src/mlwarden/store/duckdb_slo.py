@@ -47,6 +47,9 @@ class SloTables:
     """Probe and SLO storage for :class:`DuckDBStore` (which provides ``_call``, ``_read``
     and ``get_model``)."""
 
+    #: seconds since the epoch of a timestamp column, in the engine's SQL (time buckets)
+    _epoch = "epoch({})"
+
     _call: Callable[[Callable[[Any], Any]], Any]
     _read: Callable[..., list[tuple[Any, ...]]]
     get_model: Callable[..., Any]
@@ -258,7 +261,8 @@ class SloTables:
         )
         secs = int(step.total_seconds())
         sql = (
-            f"SELECT floor(epoch({t}) / {secs}) AS b, count(*) FILTER (WHERE {bad}), count(*) "
+            f"SELECT floor({self._epoch.format(t)} / {secs}) AS b, "
+            f"count(*) FILTER (WHERE {bad}), count(*) "
             f"FROM {table} WHERE {scope} AND {t} > ? AND {t} <= ? GROUP BY b ORDER BY b"
         )
         rows = self._read(sql, [*params, utc_naive(since), utc_naive(until)])

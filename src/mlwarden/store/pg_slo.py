@@ -9,7 +9,6 @@ and a time bucket is ``extract(epoch FROM ts)`` (DuckDB's ``epoch``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlwarden.store.duckdb_slo import SloTables
@@ -34,6 +33,8 @@ PG_SLO_DDL = [
 class PgSloTables(SloTables):
     """Probe and SLO storage for :class:`~mlwarden.store.pg_engine.PostgresStore` (which
     provides ``_call``, ``_read`` and ``get_model``)."""
+
+    _epoch = "extract(epoch FROM {})"
 
     def append_probe_results(self, project: str, model: str, rows: Sequence[dict[str, Any]]) -> int:
         """Store probe results (dicts of ``PROBE_RESULT_COLUMNS``, ``at`` aware UTC)."""
@@ -61,32 +62,3 @@ class PgSloTables(SloTables):
 
         stored: int = self._call(fn)
         return stored
-
-    def slo_series(
-        self,
-        project: str,
-        model: str,
-        *,
-        source: str,
-        probe: str | None = None,
-        threshold_ms: float | None = None,
-        since: datetime,
-        until: datetime,
-        step: timedelta,
-    ) -> list[tuple[datetime, int, int]]:
-        """(bucket start, bad, total) per ``step`` from ``since`` to ``until``, empty buckets
-        left out."""
-        table, t, scope, params, bad = self._source(
-            project, model, source=source, probe=probe, threshold_ms=threshold_ms
-        )
-        secs = int(step.total_seconds())
-        sql = (
-            f"SELECT floor(extract(epoch FROM {t}) / {secs}) AS b, "
-            f"count(*) FILTER (WHERE {bad}), count(*) "
-            f"FROM {table} WHERE {scope} AND {t} > ? AND {t} <= ? GROUP BY b ORDER BY b"
-        )
-        rows = self._read(sql, [*params, utc_naive(since), utc_naive(until)])
-        return [
-            (datetime.fromtimestamp(int(r[0]) * secs, UTC), int(r[1] or 0), int(r[2] or 0))
-            for r in rows
-        ]
