@@ -230,12 +230,9 @@ def serve(
     from mlwarden.errors import expected
     from mlwarden.server.run import serve as run
     from mlwarden.server.settings import ServerSettings
-    from mlwarden.store import is_store_url
     from mlwarden.store.ch_connection import is_events_url
 
-    if store is not None and not is_store_url(store):
-        err.print(expected("option", "--store", "be a postgresql:// URL", store), style="red")
-        raise typer.Exit(2)
+    _check_store_url(store)
     if events is not None and not is_events_url(events):
         err.print(
             expected("option", "--events", "be a chdb:// or clickhouse:// URL", events),
@@ -1150,12 +1147,8 @@ def demo(
 ) -> None:
     """Start a server on the embedded default and feed it a simulated model with drift."""
     from mlwarden.cli.demo import run_demo
-    from mlwarden.errors import expected
-    from mlwarden.store import is_store_url
 
-    if store is not None and not is_store_url(store):
-        err.print(expected("option", "--store", "be a postgresql:// URL", store), style="red")
-        raise typer.Exit(2)
+    _check_store_url(store)
     run_demo(
         store=store,
         port=port,
@@ -1170,6 +1163,16 @@ def demo(
 
 #: exit code when the database cannot be opened (docs/storage.md)
 EXIT_STORE = 4
+
+
+def _check_store_url(store: str | None) -> None:
+    """``--store`` of ``serve`` and ``demo``: a postgresql:// URL, else usage error (exit 2)."""
+    from mlwarden.errors import expected
+    from mlwarden.store import is_store_url
+
+    if store is not None and not is_store_url(store):
+        err.print(expected("option", "--store", "be a postgresql:// URL", store), style="red")
+        raise typer.Exit(2)
 
 
 def main(argv: list[str] | None = None) -> int:
